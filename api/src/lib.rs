@@ -1,0 +1,27 @@
+//! ferrolb's Kubernetes API: the CRD types of group `ferrolb.io`, version `v1alpha1`, and the names
+//! (annotations, labels, finalizer, field managers, class) every component shares.
+//!
+//! The YAML under `crds/` is generated from these types (`cargo xtask crds`); `kubectl explain`
+//! text comes from the doc comments on the fields.
+#![forbid(unsafe_code)]
+
+pub mod crdgen;
+pub mod externalippolicy;
+pub mod ippool;
+pub mod l2announcement;
+pub mod names;
+mod schema;
+pub mod serviceannouncement;
+
+pub use externalippolicy::{ExternalIPPolicy, ExternalIPPolicySpec};
+pub use ippool::{FamilyCounts, IPPool, IPPoolSpec, IPPoolStatus, ServiceAllocation};
+pub use l2announcement::{L2Announcement, L2AnnouncementSpec};
+pub use serviceannouncement::{
+    Announcement, AnnouncementKind, ServiceAnnouncement, ServiceAnnouncementSpec,
+    ServiceAnnouncementStatus, SilentAddress,
+};
+
+/// The API group of every ferrolb CRD.
+pub const GROUP: &str = "ferrolb.io";
+/// The API version of every ferrolb CRD.
+pub const VERSION: &str = "v1alpha1";

@@ -1,0 +1,40 @@
+//! Names shared by every ferrolb component: the LoadBalancer class, annotations, labels,
+//! finalizer and server-side-apply field managers.
+
+/// `spec.loadBalancerClass` of Services ferrolb owns (also owned when unset and the controller
+/// runs as the cluster's default class).
+pub const LOAD_BALANCER_CLASS: &str = "ferrolb.io/lb";
+
+/// Service annotation: requested IPs, comma separated, at most one per family.
+pub const ANN_LOAD_BALANCER_IPS: &str = "ferrolb.io/load-balancer-ips";
+/// Service annotation: the name of the `IPPool` to allocate from.
+pub const ANN_IP_POOL: &str = "ferrolb.io/ip-pool";
+/// Service annotation: Services in one namespace with the same key may share an IP.
+pub const ANN_SHARING_KEY: &str = "ferrolb.io/sharing-key";
+/// Service annotation written by the controller: the pool the Service's IPs came from.
+/// Speakers announce a status IP only when it lies in this pool.
+pub const ANN_ALLOCATED_FROM: &str = "ferrolb.io/allocated-from";
+/// Service annotation and `IPPool` label: `edge` selects the cloud-style edge load balancer.
+pub const ANN_MODE: &str = "ferrolb.io/mode";
+/// `IPPool` label marking pools for the edge (never announced by L2 speakers).
+pub const LABEL_MODE: &str = "ferrolb.io/mode";
+/// Value of [`ANN_MODE`]/[`LABEL_MODE`] for the edge.
+pub const MODE_EDGE: &str = "edge";
+/// `IPPool` annotation that allows shrinking or deleting a pool below addresses in use.
+pub const ANN_FORCE: &str = "ferrolb.io/force";
+
+/// Finalizer the controller puts on Services it allocated for, so IPs are released cleanly.
+pub const FINALIZER: &str = "ferrolb.io/lb-ip";
+
+/// Field manager of the controller's server-side-apply writes.
+pub const MANAGER_CONTROLLER: &str = "ferrolb-controller";
+/// Field manager of the speakers' writes.
+pub const MANAGER_SPEAKER: &str = "ferrolb-speaker";
+/// Field manager of the edge's writes.
+pub const MANAGER_EDGE: &str = "ferrolb-edge";
+
+/// Well-known Node label: nodes carrying it never announce or receive external load-balancer traffic.
+pub const LABEL_EXCLUDE_FROM_LB: &str = "node.kubernetes.io/exclude-from-external-load-balancers";
+
+/// Label on objects ferrolb creates, naming the component that manages them.
+pub const LABEL_MANAGED_BY: &str = "app.kubernetes.io/managed-by";

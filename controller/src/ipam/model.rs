@@ -1,0 +1,203 @@
+//! Plain input types of the planner: pools and service requests, with no Kubernetes types.
+//!
+//! The I/O shell builds these from IPPool objects, Services and Namespaces.
+
+use std::fmt;
+use std::net::IpAddr;
+
+use super::parse::Family;
+use super::selector::{Labels, Selector};
+
+/// Creation time (unix seconds) and uid: the deterministic age of an object. Older sorts first.
+pub type CreationOrder = (i64, String);
+
+/// An IPPool as the planner sees it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Pool {
+    /// Pool name (unique cluster-wide).
+    pub name: String,
+    /// Address entries: CIDRs, `start-end` ranges or single addresses (see [`super::parse`]).
+    pub addresses: Vec<String>,
+    /// When false, only explicit requests (by address or by pool name) may take new addresses.
+    pub auto_assign: bool,
+    /// When true, IPv4 addresses ending in `.0` or `.255` are never handed out.
+    pub avoid_buggy_ips: bool,
+    /// When true, no new allocation is made from the pool; existing ones stay valid.
+    pub disabled: bool,
+    /// Which Services the pool serves, and with what priority; `None` serves everyone last.
+    pub allocation: Option<ServiceAllocation>,
+    /// Age of the pool: breaks priority ties and decides which pool owns overlapping addresses.
+    pub creation_order: CreationOrder,
+}
+
+impl Pool {
+    /// An enabled, auto-assigning pool without `allocation`, created at time 0 with uid = name.
+    pub fn new(name: &str, addresses: &[&str]) -> Pool {
+        Pool {
+            name: name.to_string(),
+            addresses: addresses.iter().map(|a| a.to_string()).collect(),
+            auto_assign: true,
+            avoid_buggy_ips: false,
+            disabled: false,
+            allocation: None,
+            creation_order: (0, name.to_string()),
+        }
+    }
+}
+
+/// `spec.serviceAllocation` of a pool: which Services it serves and at what priority.
+/// Every criterion that is given must match; an empty `namespaces` list is "not given".
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ServiceAllocation {
+    /// Lower is preferred; pools without a priority come after all pools with one.
+    pub priority: Option<i32>,
+    /// Namespaces served (empty: any namespace).
+    pub namespaces: Vec<String>,
+    /// Selector on the Service's namespace labels.
+    pub namespace_selector: Option<Selector>,
+    /// Selector on the Service's own labels.
+    pub service_selector: Option<Selector>,
+}
+
+impl ServiceAllocation {
+    /// Whether a Service in `namespace` (with those namespace labels and own labels) is served.
+    pub fn matches(&self, namespace: &str, namespace_labels: &Labels, labels: &Labels) -> bool {
+        (self.namespaces.is_empty() || self.namespaces.iter().any(|n| n == namespace))
+            && self
+                .namespace_selector
+                .as_ref()
+                .is_none_or(|s| s.matches(namespace_labels))
+            && self
+                .service_selector
+                .as_ref()
+                .is_none_or(|s| s.matches(labels))
+    }
+}
+
+/// Namespace and name of a Service.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct ServiceKey {
+    /// The Service's namespace.
+    pub namespace: String,
+    /// The Service's name.
+    pub name: String,
+}
+
+impl ServiceKey {
+    /// Builds a key from namespace and name.
+    pub fn new(namespace: &str, name: &str) -> ServiceKey {
+        ServiceKey {
+            namespace: namespace.to_string(),
+            name: name.to_string(),
+        }
+    }
+}
+
+impl fmt::Display for ServiceKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}/{}", self.namespace, self.name)
+    }
+}
+
+/// Transport protocol of a Service port.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Protocol {
+    /// TCP.
+    Tcp,
+    /// UDP.
+    Udp,
+    /// SCTP.
+    Sctp,
+}
+
+impl fmt::Display for Protocol {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Protocol::Tcp => "TCP",
+            Protocol::Udp => "UDP",
+            Protocol::Sctp => "SCTP",
+        })
+    }
+}
+
+/// `spec.ipFamilyPolicy`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum FamilyPolicy {
+    /// One address, of the primary (first listed) family.
+    SingleStack,
+    /// Every listed family when possible, else what can be had; missing ones are added later.
+    PreferDualStack,
+    /// Both families or nothing.
+    RequireDualStack,
+}
+
+/// `spec.externalTrafficPolicy`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum TrafficPolicy {
+    /// Traffic may go to any node.
+    Cluster,
+    /// Traffic only goes to nodes with a local endpoint.
+    Local,
+}
+
+/// One `type: LoadBalancer` Service that the controller owns, as the planner sees it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ServiceRequest {
+    /// Namespace and name.
+    pub key: ServiceKey,
+    /// The Service's uid.
+    pub uid: String,
+    /// Age of the Service: the older one wins a disputed address and is processed first.
+    pub creation_order: CreationOrder,
+    /// Labels of the Service's namespace.
+    pub namespace_labels: Labels,
+    /// Labels of the Service.
+    pub labels: Labels,
+    /// `spec.ipFamilies`, primary first.
+    pub families: Vec<Family>,
+    /// `spec.ipFamilyPolicy`.
+    pub family_policy: FamilyPolicy,
+    /// Explicitly requested addresses (annotation and/or `spec.loadBalancerIP`, merged):
+    /// at most one per family.
+    pub requested_ips: Vec<IpAddr>,
+    /// Pool named by the `ferrolb.io/ip-pool` annotation.
+    pub requested_pool: Option<String>,
+    /// Sharing key: Services of one namespace with the same key may share an address.
+    pub sharing_key: Option<String>,
+    /// `(protocol, port)` pairs of the Service.
+    pub ports: Vec<(Protocol, u16)>,
+    /// `spec.externalTrafficPolicy`.
+    pub external_traffic_policy: TrafficPolicy,
+    /// The Service's pod selector (Local sharing needs identical selectors).
+    pub selector: Labels,
+    /// Addresses currently in the Service's status.
+    pub current: Vec<IpAddr>,
+    /// Pool recorded with the current addresses. Informational only: the planner derives
+    /// pools from addresses, so a plan never depends on what the shell wrote back.
+    pub current_pool: Option<String>,
+}
+
+impl ServiceRequest {
+    /// A single-stack IPv4, Cluster-policy Service with no request, no labels and no ports,
+    /// created at time 0 with uid `namespace/name`.
+    pub fn new(namespace: &str, name: &str) -> ServiceRequest {
+        let key = ServiceKey::new(namespace, name);
+        ServiceRequest {
+            uid: key.to_string(),
+            creation_order: (0, key.to_string()),
+            key,
+            namespace_labels: Labels::new(),
+            labels: Labels::new(),
+            families: vec![Family::V4],
+            family_policy: FamilyPolicy::SingleStack,
+            requested_ips: Vec::new(),
+            requested_pool: None,
+            sharing_key: None,
+            ports: Vec::new(),
+            external_traffic_policy: TrafficPolicy::Cluster,
+            selector: Labels::new(),
+            current: Vec::new(),
+            current_pool: None,
+        }
+    }
+}

@@ -1,0 +1,375 @@
+//! One planning pass: first rebuild who holds what from current addresses (oldest Service
+//! first), then allocate what is missing, Service by Service in the same order.
+
+use std::net::IpAddr;
+
+use super::addrset::AddrSet;
+use super::demand::{Demand, Problem};
+use super::model::{FamilyPolicy, ServiceRequest};
+use super::outcome::{FailureReason, MissingFamily};
+use super::parse::{Family, ip_to_value, value_to_ip};
+use super::pool::PoolTable;
+use super::sharing::Holders;
+
+/// Everything a pass needs that does not change between passes.
+pub(super) struct Context<'a> {
+    /// Compiled pools.
+    pub(super) table: PoolTable<'a>,
+    /// The snapshot's Services.
+    pub(super) services: &'a [ServiceRequest],
+    /// One demand per Service (same index).
+    pub(super) demands: Vec<Demand>,
+    /// Indices of the Services to plan, oldest first (duplicate keys left out).
+    pub(super) order: Vec<usize>,
+}
+
+/// An address held by a Service during a pass.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) struct Held {
+    /// Numeric address.
+    pub(super) value: u128,
+    /// Rank of the pool it is attributed to.
+    pub(super) rank: usize,
+    /// Valid, but the Service now explicitly asks for another address or pool.
+    pub(super) superseded: bool,
+}
+
+/// Final state of one Service after a pass; addresses as (family, value, pool rank).
+#[derive(Debug, Clone)]
+pub(super) enum Resolved {
+    Allocated {
+        addrs: Vec<(Family, u128, usize)>,
+        missing: Vec<MissingFamily>,
+    },
+    Failed {
+        problem: Problem,
+        keep: Vec<(Family, u128, usize)>,
+    },
+}
+
+/// What a pass produced.
+pub(super) struct PassResult {
+    /// Per Service index; `None` for left-out duplicates.
+    pub(super) resolved: Vec<Option<Resolved>>,
+    /// Per Service index: current addresses given up in this pass, with the reason.
+    pub(super) dropped: Vec<Vec<(IpAddr, String)>>,
+    /// Held addresses per family index.
+    pub(super) used: [AddrSet; 2],
+}
+
+impl PassResult {
+    /// Addresses each Service holds after the pass, sorted.
+    pub(super) fn held(&self) -> Vec<Vec<IpAddr>> {
+        let to_ips = |addrs: &[(Family, u128, usize)]| -> Vec<IpAddr> {
+            let mut ips: Vec<IpAddr> = addrs.iter().map(|a| value_to_ip(a.0, a.1)).collect();
+            ips.sort_unstable();
+            ips
+        };
+        self.resolved
+            .iter()
+            .map(|r| match r {
+                Some(Resolved::Allocated { addrs, .. }) => to_ips(addrs),
+                Some(Resolved::Failed { keep, .. }) => to_ips(keep),
+                None => Vec::new(),
+            })
+            .collect()
+    }
+}
+
+/// Mutable state of a pass.
+pub(super) struct State<'c, 'a> {
+    pub(super) ctx: &'c Context<'a>,
+    pub(super) used: [AddrSet; 2],
+    pub(super) holders: Holders,
+    pub(super) slots: Vec<[Option<Held>; 2]>,
+    pub(super) dropped: Vec<Vec<(IpAddr, String)>>,
+    /// Services whose allocation step is done (their holdings are final for the pass).
+    pub(super) processed: Vec<bool>,
+}
+
+/// Runs one pass over `currents` (per Service index).
+pub(super) fn run_pass(ctx: &Context<'_>, currents: &[Vec<IpAddr>]) -> PassResult {
+    let n = ctx.services.len();
+    let mut state = State {
+        ctx,
+        used: [AddrSet::default(), AddrSet::default()],
+        holders: Holders::default(),
+        slots: vec![[None, None]; n],
+        dropped: vec![Vec::new(); n],
+        processed: vec![false; n],
+    };
+    for &i in &ctx.order {
+        state.rebuild(i, currents.get(i).map_or(&[], Vec::as_slice));
+    }
+    let mut resolved = vec![None; n];
+    for &i in &ctx.order {
+        let outcome = state.allocate(i);
+        state.processed[i] = true;
+        if let Some(slot) = resolved.get_mut(i) {
+            *slot = Some(outcome);
+        }
+    }
+    PassResult {
+        resolved,
+        dropped: state.dropped,
+        used: state.used,
+    }
+}
+
+impl State<'_, '_> {
+    pub(super) fn demand(&self, i: usize) -> &Demand {
+        &self.ctx.demands[i]
+    }
+
+    pub(super) fn service(&self, i: usize) -> &ServiceRequest {
+        &self.ctx.services[i]
+    }
+
+    /// Whether `addr` has a holder that will certainly still hold it at the end of the pass:
+    /// one already processed, or one whose address is neither superseded by a request nor half
+    /// of an incomplete RequireDualStack pair. Only such addresses may be joined as-is.
+    pub(super) fn settled(&self, family: Family, value: u128) -> bool {
+        self.holders.members((family, value)).iter().any(|&m| {
+            let slots = self.slots[m];
+            let require = self.service(m).family_policy == FamilyPolicy::RequireDualStack;
+            self.processed[m]
+                || (slots[family.index()].is_some_and(|h| !h.superseded)
+                    && !(require && slots.iter().any(Option::is_none)))
+        })
+    }
+
+    fn drop_current(&mut self, i: usize, ip: IpAddr, reason: String) {
+        if let Some(list) = self.dropped.get_mut(i) {
+            list.push((ip, reason));
+        }
+    }
+
+    /// Takes `value` for Service `i` (callers checked that it may).
+    fn take(&mut self, i: usize, family: Family, value: u128) {
+        self.used[family.index()].insert(value);
+        self.holders.add((family, value), i, self.ctx.services);
+    }
+
+    /// Gives up a held address of Service `i`, recording why.
+    fn release(&mut self, i: usize, family: Family, reason: String) {
+        let Some(held) = self.slots[i][family.index()].take() else {
+            return;
+        };
+        if self
+            .holders
+            .remove((family, held.value), i, self.ctx.services)
+        {
+            self.used[family.index()].remove(held.value);
+        }
+        self.drop_current(i, value_to_ip(family, held.value), reason);
+    }
+
+    /// Pool rank a current address of Service `i` counts against: the requested pool if it
+    /// covers it (or has invalid entries, one of which may have covered it), else the owner if
+    /// it serves `i`, else the most preferred covering pool that serves `i`; failing all that,
+    /// the most preferred serving pool with invalid entries. `None`: no pool may hold it.
+    fn attribute(&self, i: usize, family: Family, value: u128) -> Option<usize> {
+        let demand = self.demand(i);
+        let with_invalid = |r: &usize| {
+            self.ctx
+                .table
+                .pools
+                .get(*r)
+                .is_some_and(|p| !p.invalid.is_empty())
+        };
+        self.accepting_cover(i, family, value)
+            .or_else(|| demand.requested_pool.filter(with_invalid))
+            .or_else(|| self.serving_cover(i, family, value))
+            .or_else(|| demand.serving.iter().copied().find(with_invalid))
+    }
+
+    /// The pool `value` counts against for `i`, ignoring any requested pool.
+    pub(super) fn serving_cover(&self, i: usize, family: Family, value: u128) -> Option<usize> {
+        let demand = self.demand(i);
+        let covering = self.ctx.table.covering(family, value);
+        match covering.first() {
+            Some(&owner) if demand.position(owner).is_some() => Some(owner),
+            _ => covering
+                .iter()
+                .copied()
+                .filter(|&r| demand.position(r).is_some())
+                .min_by_key(|&r| demand.position(r)),
+        }
+    }
+
+    /// Like [`Self::serving_cover`] but only a pool that satisfies a requested pool.
+    pub(super) fn accepting_cover(&self, i: usize, family: Family, value: u128) -> Option<usize> {
+        match self.demand(i).requested_pool {
+            Some(rp) => self
+                .ctx
+                .table
+                .covering(family, value)
+                .contains(&rp)
+                .then_some(rp),
+            None => self.serving_cover(i, family, value),
+        }
+    }
+
+    /// Rebuild step: keeps each current address that is still valid for Service `i`.
+    fn rebuild(&mut self, i: usize, currents: &[IpAddr]) {
+        let mut list: Vec<IpAddr> = currents.to_vec();
+        let requested = self.demand(i).requested;
+        list.sort_by_key(|ip| requested[Family::of(*ip).index()] != Some(ip_to_value(*ip)));
+        for ip in list {
+            let (family, value) = (Family::of(ip), ip_to_value(ip));
+            let demand = self.demand(i);
+            if !demand.wants(family) {
+                let why = format!(
+                    "the Service no longer asks for an {family} address (spec.ipFamilies / spec.ipFamilyPolicy)"
+                );
+                self.drop_current(i, ip, why);
+                continue;
+            }
+            if let Some(kept) = self.slots[i][family.index()] {
+                let why = format!(
+                    "a Service gets one {family} address and {} is kept",
+                    value_to_ip(family, kept.value)
+                );
+                self.drop_current(i, ip, why);
+                continue;
+            }
+            let Some(rank) = self.attribute(i, family, value) else {
+                let why = "no IPPool that serves this Service contains it any more".to_string();
+                self.drop_current(i, ip, why);
+                continue;
+            };
+            if let Err(conflict) = self.holders.check((family, value), i, self.ctx.services) {
+                let why = format!(
+                    "{}; the older Service keeps it",
+                    conflict.describe(self.ctx.services, i, (family, value))
+                );
+                self.drop_current(i, ip, why);
+                continue;
+            }
+            let superseded = demand.requested[family.index()].is_some_and(|r| r != value)
+                || demand.requested_pool.is_some_and(|rp| rp != rank);
+            self.take(i, family, value);
+            self.slots[i][family.index()] = Some(Held {
+                value,
+                rank,
+                superseded,
+            });
+        }
+    }
+
+    /// Allocation step for Service `i`: fills missing families as its policy demands.
+    fn allocate(&mut self, i: usize) -> Resolved {
+        let demand = self.demand(i);
+        if let Some(problem) = demand.problem.clone() {
+            return self.fail(i, problem);
+        }
+        let families = demand.families.clone();
+        let mut wins: Vec<(Family, u128, usize)> = Vec::new();
+        let mut losses: Vec<(Family, Problem)> = Vec::new();
+        for family in families.iter().copied() {
+            if self.slots[i][family.index()].is_some_and(|h| !h.superseded) {
+                continue;
+            }
+            match self.acquire(i, family) {
+                Ok((value, rank)) => wins.push((family, value, rank)),
+                Err(problem) => losses.push((family, problem)),
+            }
+        }
+        let policy = self.service(i).family_policy;
+        if let Some((_, problem)) = losses
+            .iter()
+            .find(|(f, _)| self.slots[i][f.index()].is_some())
+        {
+            // A requested move that cannot happen yet: stay where we are.
+            return self.fail(i, problem.clone());
+        }
+        let has_some = !wins.is_empty() || self.slots[i].iter().any(Option::is_some);
+        match (losses.first(), policy) {
+            (None, _) => {}
+            (Some((_, problem)), FamilyPolicy::RequireDualStack) => {
+                let problem = require_dual_stack(problem);
+                return self.fail(i, problem);
+            }
+            (Some((_, problem)), FamilyPolicy::SingleStack) => {
+                return self.fail(i, problem.clone());
+            }
+            (Some((_, problem)), FamilyPolicy::PreferDualStack) if !has_some => {
+                return self.fail(i, problem.clone());
+            }
+            (Some(_), FamilyPolicy::PreferDualStack) => {}
+        }
+        for (family, value, rank) in wins {
+            if self.slots[i][family.index()].is_some() {
+                let why = format!("moved to {} as requested", value_to_ip(family, value));
+                self.release(i, family, why);
+            }
+            self.take(i, family, value);
+            self.slots[i][family.index()] = Some(Held {
+                value,
+                rank,
+                superseded: false,
+            });
+        }
+        let missing = losses
+            .into_iter()
+            .map(|(family, p)| MissingFamily {
+                family,
+                reason: p.reason,
+                message: p.message,
+            })
+            .collect();
+        Resolved::Allocated {
+            addrs: self.held_addrs(i),
+            missing,
+        }
+    }
+
+    /// Fails Service `i`: it keeps what it holds, except that RequireDualStack keeps both
+    /// families or nothing.
+    fn fail(&mut self, i: usize, problem: Problem) -> Resolved {
+        let slots = self.slots[i];
+        let complete = self.service(i).family_policy != FamilyPolicy::RequireDualStack
+            || slots.iter().all(Option::is_some);
+        if !complete {
+            for family in Family::ALL {
+                let why = format!(
+                    "ipFamilyPolicy RequireDualStack gets both families or none ({})",
+                    problem.message
+                );
+                self.release(i, family, why);
+            }
+        }
+        Resolved::Failed {
+            keep: self.held_addrs(i),
+            problem,
+        }
+    }
+
+    /// Held addresses of Service `i`, in its family order.
+    fn held_addrs(&self, i: usize) -> Vec<(Family, u128, usize)> {
+        let slots = self.slots[i];
+        let mut order = self.demand(i).families.clone();
+        let rest: Vec<Family> = Family::ALL
+            .into_iter()
+            .filter(|f| !order.contains(f))
+            .collect();
+        order.extend(rest);
+        order
+            .into_iter()
+            .filter_map(|f| slots[f.index()].map(|h| (f, h.value, h.rank)))
+            .collect()
+    }
+}
+
+/// Rewords a per-family failure of a RequireDualStack Service.
+fn require_dual_stack(problem: &Problem) -> Problem {
+    let reason = match problem.reason {
+        FailureReason::NoEligiblePool => FailureReason::DualStackImpossible,
+        other => other,
+    };
+    let message = format!(
+        "ipFamilyPolicy RequireDualStack needs both IPv4 and IPv6, so the Service gets neither: {}",
+        problem.message
+    );
+    Problem::new(reason, message)
+}

@@ -1,0 +1,165 @@
+//! The planner entry point: builds the context, runs passes until the held addresses are a
+//! fixed point, and reports outcomes relative to the Services' current status.
+
+use std::collections::{BTreeMap, HashSet};
+use std::net::IpAddr;
+
+use super::demand::Demand;
+use super::model::{Pool, ServiceRequest};
+use super::outcome::{Change, Plan, ServiceOutcome};
+use super::parse::value_to_ip;
+use super::pass::{Context, PassResult, Resolved, run_pass};
+use super::pool::PoolTable;
+use super::usage::pool_usage;
+
+/// Upper bound on passes. A pass that releases addresses (a requested move, a RequireDualStack
+/// Service giving up half) is followed by another so that Services processed before the release
+/// can use what was freed; in practice two passes suffice, one when nothing changes.
+const MAX_PASSES: usize = 8;
+
+/// Plans addresses for every Service of the snapshot.
+///
+/// Current addresses that are still valid are kept (oldest Service first when two claim one),
+/// then missing addresses are allocated oldest Service first. The same snapshot always gives
+/// the same plan, and feeding the plan's addresses back as `current` gives the same addresses
+/// with every change `Unchanged`. Service keys must be unique: of duplicates only the oldest
+/// is planned.
+pub fn plan(pools: &[Pool], services: &[ServiceRequest]) -> Plan {
+    let table = PoolTable::new(pools);
+    let demands: Vec<Demand> = services.iter().map(|s| Demand::new(s, &table)).collect();
+    let mut order: Vec<usize> = (0..services.len()).collect();
+    order.sort_by(|&a, &b| {
+        let (sa, sb) = (&services[a], &services[b]);
+        (&sa.creation_order, &sa.key).cmp(&(&sb.creation_order, &sb.key))
+    });
+    let mut seen = HashSet::new();
+    order.retain(|&i| seen.insert(&services[i].key));
+    // Left-out duplicates start (and stay) empty, so they never block the fixed point.
+    let mut original: Vec<Vec<IpAddr>> = vec![Vec::new(); services.len()];
+    for &i in &order {
+        original[i] = dedup(&services[i].current);
+    }
+    let ctx = Context {
+        table,
+        services,
+        demands,
+        order,
+    };
+
+    let mut reasons: Vec<BTreeMap<IpAddr, String>> = vec![BTreeMap::new(); services.len()];
+    let mut currents = original.clone();
+    let mut passes = 0;
+    let result = loop {
+        let result = run_pass(&ctx, &currents);
+        passes += 1;
+        for (i, dropped) in result.dropped.iter().enumerate() {
+            for (ip, why) in dropped {
+                reasons[i].entry(*ip).or_insert_with(|| why.clone());
+            }
+        }
+        let held = result.held();
+        if passes >= MAX_PASSES || same_sets(&held, &currents) {
+            break result;
+        }
+        currents = held;
+    };
+    assemble(&ctx, &result, &original, &reasons)
+}
+
+fn dedup(ips: &[IpAddr]) -> Vec<IpAddr> {
+    let mut out: Vec<IpAddr> = Vec::with_capacity(ips.len());
+    for ip in ips {
+        if !out.contains(ip) {
+            out.push(*ip);
+        }
+    }
+    out
+}
+
+fn same_sets(held: &[Vec<IpAddr>], currents: &[Vec<IpAddr>]) -> bool {
+    held.len() == currents.len()
+        && held.iter().zip(currents).all(|(h, c)| {
+            let mut c = c.clone();
+            c.sort_unstable();
+            c.dedup();
+            *h == c
+        })
+}
+
+fn assemble(
+    ctx: &Context<'_>,
+    result: &PassResult,
+    original: &[Vec<IpAddr>],
+    reasons: &[BTreeMap<IpAddr, String>],
+) -> Plan {
+    let pool_name = |rank: usize| {
+        ctx.table
+            .pools
+            .get(rank)
+            .map(|p| p.pool.name.clone())
+            .unwrap_or_default()
+    };
+    let mut services = BTreeMap::new();
+    for &i in &ctx.order {
+        let Some(resolved) = result.resolved.get(i).and_then(Option::as_ref) else {
+            continue;
+        };
+        let outcome = match resolved {
+            Resolved::Allocated { addrs, missing } => {
+                let ips: Vec<IpAddr> = addrs.iter().map(|a| value_to_ip(a.0, a.1)).collect();
+                let pools: Vec<String> = addrs.iter().map(|a| pool_name(a.2)).collect();
+                let change = change(&original[i], &ips, &reasons[i]);
+                ServiceOutcome::Allocated {
+                    pool: pools.first().cloned().unwrap_or_default(),
+                    ips,
+                    pools,
+                    change,
+                    missing: missing.clone(),
+                }
+            }
+            Resolved::Failed { problem, keep } => ServiceOutcome::Failed {
+                reason: problem.reason,
+                message: problem.message.clone(),
+                keep: keep.iter().map(|a| value_to_ip(a.0, a.1)).collect(),
+            },
+        };
+        services.insert(ctx.services[i].key.clone(), outcome);
+    }
+    Plan {
+        services,
+        pools: pool_usage(&ctx.table, &result.used),
+    }
+}
+
+fn change(original: &[IpAddr], ips: &[IpAddr], reasons: &BTreeMap<IpAddr, String>) -> Change {
+    if original.is_empty() {
+        return Change::New;
+    }
+    let from: Vec<IpAddr> = original
+        .iter()
+        .copied()
+        .filter(|ip| !ips.contains(ip))
+        .collect();
+    let to: Vec<IpAddr> = ips
+        .iter()
+        .copied()
+        .filter(|ip| !original.contains(ip))
+        .collect();
+    match (from.is_empty(), to.is_empty()) {
+        (true, true) => Change::Unchanged,
+        (true, false) => Change::AddedFamily { added: to },
+        (false, _) => {
+            let reason = from
+                .iter()
+                .map(|ip| {
+                    format!(
+                        "{ip}: {}",
+                        reasons.get(ip).map_or("no longer valid", String::as_str)
+                    )
+                })
+                .collect::<Vec<_>>()
+                .join("; ");
+            Change::Moved { from, to, reason }
+        }
+    }
+}

@@ -1,0 +1,66 @@
+//! Per-pool address accounting, computed arithmetically from ranges and held-address runs.
+
+use std::collections::BTreeMap;
+
+use super::addrset::{AddrSet, buggy_count_v4};
+use super::outcome::{FamilyUsage, PoolUsage};
+use super::parse::Family;
+use super::pool::{PoolInfo, PoolTable, Span};
+
+fn span_size((first, last): Span) -> u128 {
+    (last - first).saturating_add(1)
+}
+
+fn family_usage(info: &PoolInfo<'_>, family: Family, used: &AddrSet) -> FamilyUsage {
+    let ranges = &info.ranges[family.index()];
+    let total = ranges
+        .iter()
+        .fold(0u128, |acc, &s| acc.saturating_add(span_size(s)));
+    let held = ranges.iter().fold(0u128, |acc, &(a, b)| {
+        acc.saturating_add(used.count_within(a, b))
+    });
+    let skip_buggy = family == Family::V4 && info.pool.avoid_buggy_ips;
+    let available = if info.pool.disabled {
+        0
+    } else {
+        info.owned[family.index()]
+            .iter()
+            .fold(0u128, |acc, &(a, b)| {
+                let mut usable = span_size((a, b));
+                let mut taken = used.count_within(a, b);
+                if skip_buggy {
+                    usable -= buggy_count_v4(a, b);
+                    let taken_buggy = used
+                        .runs_within(a, b)
+                        .map(|(s, e)| buggy_count_v4(s, e))
+                        .sum::<u128>();
+                    taken -= taken_buggy;
+                }
+                acc.saturating_add(usable.saturating_sub(taken))
+            })
+    };
+    FamilyUsage {
+        total,
+        used: held,
+        available,
+    }
+}
+
+/// Usage of every pool given the held addresses per family. With duplicate pool names the
+/// oldest pool's figures are reported.
+pub(super) fn pool_usage(
+    table: &PoolTable<'_>,
+    used: &[AddrSet; 2],
+) -> BTreeMap<String, PoolUsage> {
+    let mut out = BTreeMap::new();
+    for info in &table.pools {
+        out.entry(info.pool.name.clone())
+            .or_insert_with(|| PoolUsage {
+                ipv4: family_usage(info, Family::V4, &used[0]),
+                ipv6: family_usage(info, Family::V6, &used[1]),
+                conflicts: info.conflicts.clone(),
+                invalid_entries: info.invalid.clone(),
+            });
+    }
+    out
+}

@@ -1,0 +1,223 @@
+//! The real control plane: etcd, kube-apiserver, kube-controller-manager and kube-scheduler,
+//! built from the pinned upstream release (`e2e/controlplane/go.mod`) into a per-version cache
+//! outside the repository, and started in the lab's control-plane namespace.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use crate::plan::{APISERVER_PORT, CONTROL_PLANE, ETCD_VERSION, K8S_VERSION, SERVICE_CIDRS};
+use crate::process::{self, Spawn};
+use crate::{Error, Lab};
+
+/// The binaries the lab runs, by the name the cache stores them under.
+pub const BINARIES: [&str; 5] = [
+    "etcd",
+    "kube-apiserver",
+    "kube-controller-manager",
+    "kube-scheduler",
+    "kubectl",
+];
+
+/// Root of ferrolb's cache: `$FERROLB_CACHE`, else `$XDG_CACHE_HOME/ferrolb`, else
+/// `~/.cache/ferrolb`.
+pub fn cache_root() -> PathBuf {
+    if let Some(p) = std::env::var_os("FERROLB_CACHE") {
+        return PathBuf::from(p);
+    }
+    if let Some(p) = std::env::var_os("XDG_CACHE_HOME") {
+        return PathBuf::from(p).join("ferrolb");
+    }
+    let home = std::env::var_os("HOME").map_or_else(|| PathBuf::from("/root"), PathBuf::from);
+    home.join(".cache/ferrolb")
+}
+
+/// Where the binaries of the pinned release live.
+pub fn bin_dir() -> PathBuf {
+    cache_root()
+        .join("controlplane")
+        .join(format!("{K8S_VERSION}-etcd{ETCD_VERSION}"))
+}
+
+/// Path of one control-plane binary.
+pub fn bin(name: &str) -> PathBuf {
+    bin_dir().join(name)
+}
+
+/// Whether every binary is built.
+pub fn built() -> bool {
+    BINARIES.iter().all(|b| bin(b).is_file())
+}
+
+/// Builds the missing binaries with `go build` from `e2e/controlplane` (module download and
+/// compile take ~7 minutes cold on 2 cores; nothing happens when all are cached).
+pub fn build(module_dir: &Path) -> Result<(), Error> {
+    if built() {
+        return Ok(());
+    }
+    let out = bin_dir();
+    let tmp = out.with_extension("partial");
+    std::fs::create_dir_all(&tmp)
+        .map_err(|e| Error::io(format!("creating {}", tmp.display()), e))?;
+    let minor = K8S_VERSION
+        .trim_start_matches('v')
+        .split('.')
+        .nth(1)
+        .unwrap_or("0");
+    let ldflags = format!(
+        "-s -w -X k8s.io/component-base/version.gitVersion={K8S_VERSION} \
+         -X k8s.io/component-base/version.gitMajor=1 -X k8s.io/component-base/version.gitMinor={minor} \
+         -X k8s.io/component-base/version.gitTreeState=clean \
+         -X k8s.io/client-go/pkg/version.gitVersion={K8S_VERSION}"
+    );
+    let packages = [
+        ("etcd", "go.etcd.io/etcd/server/v3"),
+        ("kube-apiserver", "k8s.io/kubernetes/cmd/kube-apiserver"),
+        (
+            "kube-controller-manager",
+            "k8s.io/kubernetes/cmd/kube-controller-manager",
+        ),
+        ("kube-scheduler", "k8s.io/kubernetes/cmd/kube-scheduler"),
+        ("kubectl", "k8s.io/kubernetes/cmd/kubectl"),
+    ];
+    for (name, pkg) in packages {
+        if bin(name).is_file() {
+            continue;
+        }
+        eprintln!(
+            "lab: building {name} {K8S_VERSION} from {pkg} (cached in {})",
+            out.display()
+        );
+        let target = tmp.join(name);
+        let status = Command::new("go")
+            .args(["build", "-trimpath", "-ldflags", &ldflags, "-o"])
+            .arg(&target)
+            .arg(pkg)
+            .current_dir(module_dir)
+            .env("CGO_ENABLED", "0")
+            .status()
+            .map_err(|e| Error::io("running `go build` (is Go installed?)", e))?;
+        if !status.success() {
+            return Err(Error::msg(format!(
+                "`go build {pkg}` failed ({status}); see the output above"
+            )));
+        }
+        std::fs::create_dir_all(&out).map_err(|e| Error::io("creating the cache", e))?;
+        std::fs::rename(&target, bin(name))
+            .map_err(|e| Error::io(format!("moving {name} into the cache"), e))?;
+    }
+    Ok(())
+}
+
+fn url(host: &str) -> String {
+    format!("https://{host}:{APISERVER_PORT}")
+}
+
+/// etcd and the apiserver: start these, wait for `/readyz`, then [`CONTROLLERS`] (which exit
+/// when the apiserver's RBAC bootstrap is not done yet).
+pub const CORE: [&str; 2] = ["etcd", "kube-apiserver"];
+/// The controller-manager and the scheduler.
+pub const CONTROLLERS: [&str; 2] = ["kube-controller-manager", "kube-scheduler"];
+
+/// Starts the roles of `which` (from [`CORE`] and [`CONTROLLERS`]) that are not running.
+pub fn start(lab: &Lab, which: &[&str]) -> Result<(), Error> {
+    let ns = lab.names.netns(CONTROL_PLANE.role);
+    let pki = lab.dir.join("pki");
+    let p = |f: &str| pki.join(f).display().to_string();
+    let data = lab.dir.join("etcd");
+    let local = url("127.0.0.1");
+    for stem in ["kcm", "scheduler"] {
+        crate::pki::kubeconfig(
+            &pki,
+            stem,
+            &local,
+            &lab.dir.join(format!("{stem}.kubeconfig")),
+        )?;
+    }
+    let kc = |stem: &str| {
+        lab.dir
+            .join(format!("{stem}.kubeconfig"))
+            .display()
+            .to_string()
+    };
+
+    let etcd = vec![
+        bin("etcd").display().to_string(),
+        format!("--data-dir={}", data.display()),
+        "--listen-client-urls=http://127.0.0.1:2379".into(),
+        "--advertise-client-urls=http://127.0.0.1:2379".into(),
+        "--listen-peer-urls=http://127.0.0.1:2380".into(),
+        "--initial-advertise-peer-urls=http://127.0.0.1:2380".into(),
+        "--initial-cluster=default=http://127.0.0.1:2380".into(),
+        "--unsafe-no-fsync".into(),
+        "--quota-backend-bytes=4294967296".into(),
+        "--log-level=warn".into(),
+    ];
+    let apiserver = vec![
+        bin("kube-apiserver").display().to_string(),
+        format!("--advertise-address={}", CONTROL_PLANE.v4),
+        "--bind-address=0.0.0.0".into(),
+        format!("--secure-port={APISERVER_PORT}"),
+        "--etcd-servers=http://127.0.0.1:2379".into(),
+        format!("--tls-cert-file={}", p("apiserver.crt")),
+        format!("--tls-private-key-file={}", p("apiserver.key")),
+        format!("--client-ca-file={}", p("ca.crt")),
+        "--service-account-issuer=https://kubernetes.default.svc.cluster.local".into(),
+        format!("--service-account-key-file={}", p("sa.pub")),
+        format!("--service-account-signing-key-file={}", p("sa.key")),
+        format!("--service-cluster-ip-range={SERVICE_CIDRS}"),
+        "--authorization-mode=Node,RBAC".into(),
+        "--allow-privileged=true".into(),
+        // Webhooks and aggregated APIs are reached through their Service's endpoints: the lab
+        // has no ClusterIP data path.
+        "--enable-aggregator-routing=true".into(),
+        "--profiling=false".into(),
+        "--v=1".into(),
+    ];
+    let kcm = vec![
+        bin("kube-controller-manager").display().to_string(),
+        format!("--kubeconfig={}", kc("kcm")),
+        format!("--authentication-kubeconfig={}", kc("kcm")),
+        format!("--authorization-kubeconfig={}", kc("kcm")),
+        format!("--service-account-private-key-file={}", p("sa.key")),
+        format!("--root-ca-file={}", p("ca.crt")),
+        "--use-service-account-credentials=true".into(),
+        format!("--service-cluster-ip-range={SERVICE_CIDRS}"),
+        "--leader-elect=false".into(),
+        "--bind-address=127.0.0.1".into(),
+        "--secure-port=10257".into(),
+        // The lab's agent heartbeats every 5 s; notice a silent node in 20 s, not 50.
+        "--node-monitor-period=2s".into(),
+        "--node-monitor-grace-period=20s".into(),
+        "--v=1".into(),
+    ];
+    let scheduler = vec![
+        bin("kube-scheduler").display().to_string(),
+        format!("--kubeconfig={}", kc("scheduler")),
+        format!("--authentication-kubeconfig={}", kc("scheduler")),
+        format!("--authorization-kubeconfig={}", kc("scheduler")),
+        "--leader-elect=false".into(),
+        "--bind-address=127.0.0.1".into(),
+        "--secure-port=10259".into(),
+        "--v=1".into(),
+    ];
+    for (role, argv) in [
+        ("etcd", etcd),
+        ("kube-apiserver", apiserver),
+        ("kube-controller-manager", kcm),
+        ("kube-scheduler", scheduler),
+    ] {
+        if !which.contains(&role) || !process::find(&lab.names.lab, Some(role)).is_empty() {
+            continue;
+        }
+        let log = lab.log(role);
+        process::spawn(&Spawn {
+            lab: &lab.names.lab,
+            role,
+            netns: Some(&ns),
+            argv,
+            env: Vec::new(),
+            log: &log,
+        })?;
+    }
+    Ok(())
+}

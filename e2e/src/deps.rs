@@ -1,0 +1,67 @@
+//! Host tools the lab needs, installed from Debian's packages when missing.
+
+use std::process::Command;
+
+use crate::Error;
+
+/// (command, Debian package) pairs the lab and the later scenarios use.
+pub const TOOLS: [(&str, &str); 8] = [
+    ("ip", "iproute2"),
+    ("ping", "iputils-ping"),
+    ("arping", "iputils-arping"),
+    ("ndisc6", "ndisc6"),
+    ("nft", "nftables"),
+    ("tcpdump", "tcpdump"),
+    ("conntrack", "conntrack"),
+    ("sysctl", "procps"),
+];
+
+fn have(cmd: &str) -> bool {
+    Command::new("sh")
+        .args([
+            "-c",
+            &format!(
+                "command -v {cmd} >/dev/null 2>&1 || test -x /usr/sbin/{cmd} || test -x /sbin/{cmd}"
+            ),
+        ])
+        .status()
+        .is_ok_and(|s| s.success())
+}
+
+/// Installs whatever is missing (needs root and Debian's apt), and checks Go for the control
+/// plane build.
+pub fn ensure() -> Result<(), Error> {
+    let missing: Vec<&str> = TOOLS
+        .iter()
+        .filter(|(c, _)| !have(c))
+        .map(|(_, p)| *p)
+        .collect();
+    if !missing.is_empty() {
+        eprintln!("lab: installing {}", missing.join(" "));
+        let update = Command::new("apt-get")
+            .args(["update", "-qq"])
+            .status()
+            .map_err(|e| Error::io("running apt-get update (the lab needs Debian's apt)", e))?;
+        if !update.success() {
+            return Err(Error::msg("apt-get update failed; see its output above"));
+        }
+        let install = Command::new("apt-get")
+            .args(["install", "-y", "-qq", "--no-install-recommends"])
+            .args(&missing)
+            .env("DEBIAN_FRONTEND", "noninteractive")
+            .status()
+            .map_err(|e| Error::io("running apt-get install", e))?;
+        if !install.success() {
+            return Err(Error::msg(format!(
+                "apt-get install {} failed",
+                missing.join(" ")
+            )));
+        }
+    }
+    if !crate::controlplane::built() && !have("go") {
+        return Err(Error::msg(
+            "Go is needed once to build the control plane (go 1.26); install it and run again",
+        ));
+    }
+    Ok(())
+}

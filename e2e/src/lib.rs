@@ -1,0 +1,22 @@
+//! The ferrolb lab: a real control plane (etcd, kube-apiserver, kube-controller-manager,
+//! kube-scheduler built from a pinned release) and network-namespace nodes, pods and clients on
+//! a real Layer-2 network, for the scenario tests, the benchmarks and the demo.
+#![forbid(unsafe_code)]
+
+pub mod agent;
+pub mod controlplane;
+pub mod deps;
+pub mod echo;
+mod error;
+pub mod forward;
+pub mod lab;
+pub mod netns;
+pub mod pki;
+pub mod plan;
+pub mod probe;
+pub mod process;
+pub mod testlab;
+pub mod topology;
+
+pub use error::Error;
+pub use lab::{Lab, Names, wait_for};

@@ -1,0 +1,103 @@
+//! `ferrolb-lab`: the lab's helper processes (node agent, pod echo backend, apiserver forwarder)
+//! and a probe client. Started by the lab itself; `cargo xtask lab ...` is the human interface.
+#![forbid(unsafe_code)]
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use anyhow::Context;
+use clap::{Parser, Subcommand};
+use ferrolb_e2e::{Lab, probe};
+
+#[derive(Parser)]
+#[command(name = "ferrolb-lab", about = "ferrolb lab helper processes")]
+struct Cli {
+    #[command(subcommand)]
+    cmd: Cmd,
+}
+
+#[derive(Subcommand)]
+enum Cmd {
+    /// Play the kubelet for the lab's nodes.
+    Agent {
+        /// The lab's name.
+        #[arg(long)]
+        lab: String,
+    },
+    /// A pod's backend: answer on TCP and UDP ports with the pod name and the client address.
+    Echo {
+        /// The pod's name.
+        #[arg(long)]
+        name: String,
+        /// TCP ports.
+        #[arg(long)]
+        tcp: Vec<u16>,
+        /// UDP ports.
+        #[arg(long)]
+        udp: Vec<u16>,
+    },
+    /// Forward host loopback connections into a namespace.
+    Forward {
+        /// Namespace to connect from.
+        #[arg(long)]
+        netns: String,
+        /// Address to listen on (host namespace).
+        #[arg(long)]
+        listen: SocketAddr,
+        /// Upstream address (inside the namespace).
+        #[arg(long)]
+        to: SocketAddr,
+        /// File to write the bound port to.
+        #[arg(long)]
+        port_file: PathBuf,
+    },
+    /// Send one probe and print the answer; exits non-zero on failure.
+    Probe {
+        /// tcp, udp or http.
+        proto: probe::Proto,
+        /// Where to.
+        to: SocketAddr,
+        /// Give up after this many milliseconds.
+        #[arg(long, default_value_t = 2000)]
+        timeout_ms: u64,
+    },
+}
+
+fn main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    if let Cmd::Forward {
+        netns,
+        listen,
+        to,
+        port_file,
+    } = &cli.cmd
+    {
+        // Before any runtime thread exists: see forward::run.
+        return Ok(ferrolb_e2e::forward::run(netns, *listen, *to, port_file)?);
+    }
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .context("starting the runtime")?;
+    rt.block_on(async move {
+        match cli.cmd {
+            Cmd::Agent { lab } => {
+                let exe = std::env::current_exe().context("finding this binary")?;
+                Ok(ferrolb_e2e::agent::run(Lab::new(&lab, &exe)).await?)
+            }
+            Cmd::Echo { name, tcp, udp } => Ok(ferrolb_e2e::echo::serve(name, tcp, udp).await?),
+            Cmd::Probe {
+                proto,
+                to,
+                timeout_ms,
+            } => {
+                let out = probe::probe(proto, to, Duration::from_millis(timeout_ms)).await?;
+                print!("{out}");
+                Ok(())
+            }
+            Cmd::Forward { .. } => unreachable!("handled above"),
+        }
+    })
+}

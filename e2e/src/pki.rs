@@ -1,0 +1,133 @@
+//! Certificates for the lab's control plane: one CA, the apiserver's serving certificate, client
+//! certificates for the admin and the controllers, and the ServiceAccount signing key.
+
+use std::fs;
+use std::path::Path;
+
+use rcgen::{
+    BasicConstraints, CertificateParams, DistinguishedName, DnType, ExtendedKeyUsagePurpose, IsCa,
+    Issuer, KeyPair, KeyUsagePurpose,
+};
+
+use crate::Error;
+use crate::plan::{CONTROL_PLANE, SERVICE_CIDRS};
+
+fn rc(what: &str) -> impl Fn(rcgen::Error) -> Error + '_ {
+    move |e| Error::msg(format!("generating {what}: {e}"))
+}
+
+fn write(dir: &Path, name: &str, text: &str) -> Result<(), Error> {
+    let path = dir.join(name);
+    fs::write(&path, text).map_err(|e| Error::io(format!("writing {}", path.display()), e))
+}
+
+/// The client identities the lab issues certificates for: (file stem, CN, groups).
+pub const CLIENTS: [(&str, &str, &[&str]); 3] = [
+    ("admin", "lab-admin", &["system:masters"]),
+    ("kcm", "system:kube-controller-manager", &[]),
+    ("scheduler", "system:kube-scheduler", &[]),
+];
+
+/// Writes every certificate and key into `dir` unless `ca.crt` is already there.
+pub fn ensure(dir: &Path) -> Result<(), Error> {
+    if dir.join("ca.crt").exists() && dir.join("sa.pub").exists() {
+        return Ok(());
+    }
+    fs::create_dir_all(dir).map_err(|e| Error::io(format!("creating {}", dir.display()), e))?;
+
+    let ca_key = KeyPair::generate().map_err(rc("CA key"))?;
+    let mut ca = CertificateParams::new(Vec::<String>::new()).map_err(rc("CA"))?;
+    ca.distinguished_name = dn("ferrolb-lab-ca", &[]);
+    ca.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+    ca.key_usages = vec![
+        KeyUsagePurpose::KeyCertSign,
+        KeyUsagePurpose::CrlSign,
+        KeyUsagePurpose::DigitalSignature,
+    ];
+    let ca_cert = ca.self_signed(&ca_key).map_err(rc("CA"))?;
+    write(dir, "ca.crt", &ca_cert.pem())?;
+    write(dir, "ca.key", &ca_key.serialize_pem())?;
+    let issuer = Issuer::new(ca, ca_key);
+
+    // The first address of each Service range is the `kubernetes` Service's ClusterIP.
+    let mut sans = vec![
+        CONTROL_PLANE.v4.to_string(),
+        CONTROL_PLANE.v6.to_string(),
+        "127.0.0.1".to_string(),
+        "::1".to_string(),
+        "localhost".to_string(),
+        "kubernetes".to_string(),
+        "kubernetes.default".to_string(),
+        "kubernetes.default.svc".to_string(),
+        "kubernetes.default.svc.cluster.local".to_string(),
+    ];
+    sans.extend(SERVICE_CIDRS.split(',').filter_map(first_host));
+    leaf(
+        dir,
+        "apiserver",
+        &issuer,
+        sans,
+        dn("kube-apiserver", &[]),
+        true,
+    )?;
+    for (stem, cn, groups) in CLIENTS {
+        leaf(dir, stem, &issuer, Vec::new(), dn(cn, groups), false)?;
+    }
+
+    let sa = KeyPair::generate().map_err(rc("ServiceAccount key"))?;
+    write(dir, "sa.key", &sa.serialize_pem())?;
+    write(dir, "sa.pub", &sa.public_key_pem())?;
+    Ok(())
+}
+
+fn first_host(cidr: &str) -> Option<String> {
+    let net: ipnet::IpNet = cidr.parse().ok()?;
+    net.hosts().next().map(|a| a.to_string())
+}
+
+fn dn(cn: &str, orgs: &[&str]) -> DistinguishedName {
+    let mut dn = DistinguishedName::new();
+    dn.push(DnType::CommonName, cn);
+    for o in orgs {
+        dn.push(DnType::OrganizationName, *o);
+    }
+    dn
+}
+
+fn leaf(
+    dir: &Path,
+    stem: &str,
+    issuer: &Issuer<'_, KeyPair>,
+    sans: Vec<String>,
+    subject: DistinguishedName,
+    server: bool,
+) -> Result<(), Error> {
+    let key = KeyPair::generate().map_err(rc(stem))?;
+    let mut params = CertificateParams::new(sans).map_err(rc(stem))?;
+    params.distinguished_name = subject;
+    params.key_usages = vec![
+        KeyUsagePurpose::DigitalSignature,
+        KeyUsagePurpose::KeyEncipherment,
+    ];
+    params.extended_key_usages = vec![if server {
+        ExtendedKeyUsagePurpose::ServerAuth
+    } else {
+        ExtendedKeyUsagePurpose::ClientAuth
+    }];
+    let cert = params.signed_by(&key, issuer).map_err(rc(stem))?;
+    write(dir, &format!("{stem}.crt"), &cert.pem())?;
+    write(dir, &format!("{stem}.key"), &key.serialize_pem())?;
+    Ok(())
+}
+
+/// Writes a kubeconfig for client `stem` (a file from [`CLIENTS`]) talking to `server`.
+pub fn kubeconfig(dir: &Path, stem: &str, server: &str, out: &Path) -> Result<(), Error> {
+    let p = |f: &str| dir.join(f).display().to_string();
+    let text = format!(
+        "apiVersion: v1\nkind: Config\nclusters:\n- name: lab\n  cluster:\n    server: {server}\n    certificate-authority: {ca}\nusers:\n- name: {stem}\n  user:\n    client-certificate: {crt}\n    client-key: {key}\ncontexts:\n- name: lab\n  context:\n    cluster: lab\n    user: {stem}\ncurrent-context: lab\n",
+        ca = p("ca.crt"),
+        crt = p(&format!("{stem}.crt")),
+        key = p(&format!("{stem}.key")),
+    );
+    fs::write(out, text).map_err(|e| Error::io(format!("writing {}", out.display()), e))
+}

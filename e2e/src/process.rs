@@ -1,0 +1,165 @@
+//! Background processes of a lab. Every process carries `FERROLB_LAB=<lab>` and
+//! `FERROLB_LAB_ROLE=<role>` in its environment, so the lab finds (and stops) exactly its own
+//! processes by scanning `/proc`, even after the process that started them is gone.
+
+use std::fs::{self, OpenOptions};
+use std::os::unix::process::CommandExt;
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use nix::sys::signal::{Signal, kill};
+use nix::unistd::Pid;
+
+use crate::Error;
+
+/// Environment variable naming the lab a process belongs to.
+pub const ENV_LAB: &str = "FERROLB_LAB";
+/// Environment variable naming the process's role in the lab (etcd, apiserver, ...).
+pub const ENV_ROLE: &str = "FERROLB_LAB_ROLE";
+
+/// What to start.
+#[derive(Debug, Clone)]
+pub struct Spawn<'a> {
+    /// The lab.
+    pub lab: &'a str,
+    /// The role (unique per lab for singletons).
+    pub role: &'a str,
+    /// Network namespace to run in (`ip netns exec`), or the host's.
+    pub netns: Option<&'a str>,
+    /// Program and arguments.
+    pub argv: Vec<String>,
+    /// Extra environment.
+    pub env: Vec<(String, String)>,
+    /// File receiving stdout and stderr (appended).
+    pub log: &'a Path,
+}
+
+/// Starts a process in the background, in its own process group (a terminal's Ctrl-C does not
+/// reach it), with output appended to its log. Returns its pid.
+pub fn spawn(s: &Spawn<'_>) -> Result<u32, Error> {
+    let log = OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(s.log)
+        .map_err(|e| Error::io(format!("opening log {}", s.log.display()), e))?;
+    let log2 = log
+        .try_clone()
+        .map_err(|e| Error::io("duplicating log handle", e))?;
+    let mut cmd = match s.netns {
+        Some(ns) => {
+            let mut c = Command::new("ip");
+            c.args(["netns", "exec", ns]).args(&s.argv);
+            c
+        }
+        None => {
+            let (prog, rest) = s
+                .argv
+                .split_first()
+                .ok_or_else(|| Error::msg(format!("no program given for role {}", s.role)))?;
+            let mut c = Command::new(prog);
+            c.args(rest);
+            c
+        }
+    };
+    cmd.env(ENV_LAB, s.lab)
+        .env(ENV_ROLE, s.role)
+        .envs(s.env.iter().map(|(k, v)| (k, v)))
+        .stdin(Stdio::null())
+        .stdout(log)
+        .stderr(log2)
+        .process_group(0);
+    let child = cmd
+        .spawn()
+        .map_err(|e| Error::io(format!("starting {} ({})", s.role, s.argv.join(" ")), e))?;
+    Ok(child.id())
+}
+
+/// Pids of live processes of `lab` (with `role`, when given).
+pub fn find(lab: &str, role: Option<&str>) -> Vec<u32> {
+    let Ok(entries) = fs::read_dir("/proc") else {
+        return Vec::new();
+    };
+    let want_lab = format!("{ENV_LAB}={lab}");
+    let want_role = role.map(|r| format!("{ENV_ROLE}={r}"));
+    let mut pids: Vec<u32> = entries
+        .filter_map(|e| e.ok()?.file_name().to_str()?.parse::<u32>().ok())
+        .filter(|pid| {
+            let Ok(env) = fs::read(format!("/proc/{pid}/environ")) else {
+                return false;
+            };
+            let mut lab_ok = false;
+            let mut role_ok = want_role.is_none();
+            for var in env.split(|b| *b == 0) {
+                if var == want_lab.as_bytes() {
+                    lab_ok = true;
+                }
+                if want_role.as_deref().is_some_and(|r| var == r.as_bytes()) {
+                    role_ok = true;
+                }
+            }
+            lab_ok && role_ok && alive(*pid)
+        })
+        .collect();
+    pids.sort_unstable();
+    pids
+}
+
+/// Names of every lab that has live processes.
+pub fn labs_running() -> Vec<String> {
+    let Ok(entries) = fs::read_dir("/proc") else {
+        return Vec::new();
+    };
+    let prefix = format!("{ENV_LAB}=");
+    let mut labs: Vec<String> = entries
+        .filter_map(|e| e.ok()?.file_name().to_str()?.parse::<u32>().ok())
+        .filter_map(|pid| {
+            let env = fs::read(format!("/proc/{pid}/environ")).ok()?;
+            env.split(|b| *b == 0).find_map(|v| {
+                std::str::from_utf8(v)
+                    .ok()?
+                    .strip_prefix(&prefix)
+                    .map(String::from)
+            })
+        })
+        .collect();
+    labs.sort();
+    labs.dedup();
+    labs
+}
+
+/// Whether `pid` runs (a zombie does not count).
+pub fn alive(pid: u32) -> bool {
+    match fs::read_to_string(format!("/proc/{pid}/stat")) {
+        Ok(stat) => stat
+            .rsplit_once(')')
+            .and_then(|(_, rest)| rest.trim_start().chars().next())
+            .is_some_and(|state| state != 'Z' && state != 'X'),
+        Err(_) => false,
+    }
+}
+
+/// Sends `sig` to a process; a process that is already gone is not an error.
+pub fn signal(pid: u32, sig: Signal) {
+    if let Ok(raw) = i32::try_from(pid) {
+        let _ = kill(Pid::from_raw(raw), sig);
+    }
+}
+
+/// Stops processes: SIGTERM, then SIGKILL for whatever still runs after `grace`.
+pub fn stop(pids: &[u32], grace: Duration) {
+    for &pid in pids {
+        signal(pid, Signal::SIGTERM);
+    }
+    let deadline = Instant::now() + grace;
+    while Instant::now() < deadline && pids.iter().any(|&p| alive(p)) {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    for &pid in pids.iter().filter(|&&p| alive(p)) {
+        signal(pid, Signal::SIGKILL);
+    }
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while Instant::now() < deadline && pids.iter().any(|&p| alive(p)) {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}

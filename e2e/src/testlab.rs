@@ -1,0 +1,90 @@
+//! Labs for tests: each test binary starts its own lab under a unique name and takes it down
+//! when dropped (also when the test fails). Labs left by interrupted runs are removed the next
+//! time a test lab starts.
+
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU32, Ordering};
+
+use crate::{Error, Lab, process};
+
+/// Prefix of test labs' names.
+const TEST_PREFIX: &str = "t";
+static COUNTER: AtomicU32 = AtomicU32::new(0);
+
+/// A lab that goes away with the value.
+#[derive(Debug)]
+pub struct TestLab {
+    /// The lab.
+    pub lab: Lab,
+}
+
+impl std::ops::Deref for TestLab {
+    type Target = Lab;
+    fn deref(&self) -> &Lab {
+        &self.lab
+    }
+}
+
+/// The workspace root (where `e2e/controlplane` lives).
+pub fn repo_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .map_or_else(|| PathBuf::from("."), Path::to_path_buf)
+}
+
+impl TestLab {
+    /// Starts a fresh lab for a test, using the `ferrolb-lab` binary at `bin`
+    /// (`env!("CARGO_BIN_EXE_ferrolb-lab")` in the e2e tests).
+    pub async fn start(bin: &str) -> Result<TestLab, Error> {
+        reap_stale();
+        let n = COUNTER.fetch_add(1, Ordering::SeqCst);
+        let name = format!("{TEST_PREFIX}{:x}{n}", std::process::id());
+        let lab = Lab::new(&name, Path::new(bin));
+        std::fs::create_dir_all(&lab.dir).map_err(|e| Error::io("creating the lab dir", e))?;
+        std::fs::write(lab.dir.join("owner.pid"), std::process::id().to_string())
+            .map_err(|e| Error::io("writing owner.pid", e))?;
+        let t = TestLab { lab };
+        t.lab.up(&repo_root()).await?;
+        Ok(t)
+    }
+}
+
+impl Drop for TestLab {
+    fn drop(&mut self) {
+        if std::env::var_os("FERROLB_KEEP_LAB").is_some() {
+            eprintln!(
+                "FERROLB_KEEP_LAB set: lab {} left running",
+                self.lab.names.lab
+            );
+            return;
+        }
+        if let Err(e) = self.lab.down() {
+            eprintln!("taking down lab {}: {e}", self.lab.names.lab);
+        }
+    }
+}
+
+/// Takes down test labs whose owning test process is gone.
+pub fn reap_stale() {
+    let root = crate::lab::labs_root();
+    let mut names: Vec<String> = std::fs::read_dir(&root)
+        .into_iter()
+        .flatten()
+        .filter_map(|e| e.ok()?.file_name().into_string().ok())
+        .collect();
+    names.extend(process::labs_running());
+    names.sort();
+    names.dedup();
+    for name in names.into_iter().filter(|n| n.starts_with(TEST_PREFIX)) {
+        let owner = std::fs::read_to_string(root.join(&name).join("owner.pid"))
+            .ok()
+            .and_then(|s| s.trim().parse::<u32>().ok());
+        if owner.is_some_and(process::alive) {
+            continue;
+        }
+        let lab = Lab::new(&name, Path::new("/nonexistent"));
+        if let Err(e) = lab.down() {
+            eprintln!("removing stale lab {name}: {e}");
+        }
+    }
+}

@@ -1,0 +1,145 @@
+//! The lab's Layer-2 network: one bridge in a namespace of its own, and every host (control
+//! plane, nodes, client, edge) a namespace on it; pods are namespaces behind a veth on their node.
+
+use std::net::{Ipv4Addr, Ipv6Addr};
+
+use crate::netns::{self, addr, route};
+use crate::plan::{
+    CLIENT, CONTROL_PLANE, EDGE, Host, LAN_V4_PREFIX, LAN_V6_PREFIX, NODES, NodePlan,
+};
+use crate::{Error, Names};
+
+/// The LAN bridge's name (inside the LAN namespace).
+pub const BRIDGE: &str = "flbbr0";
+/// A host's LAN interface name (inside its namespace).
+pub const UPLINK: &str = "eth0";
+
+/// Builds (or completes) the whole LAN: safe to call on a running lab.
+pub fn up(names: &Names) -> Result<(), Error> {
+    let lan = names.netns("lan");
+    netns::create(&lan, false)?;
+    if !netns::has_link(&lan, BRIDGE) {
+        netns::ip(&lan, &["link", "add", BRIDGE, "type", "bridge"])?;
+    }
+    // No multicast snooping: NDP's solicited-node multicast reaches every port.
+    netns::ip(
+        &lan,
+        &[
+            "link",
+            "set",
+            BRIDGE,
+            "type",
+            "bridge",
+            "mcast_snooping",
+            "0",
+        ],
+    )?;
+    netns::ip(&lan, &["link", "set", BRIDGE, "up"])?;
+
+    for host in [CONTROL_PLANE, CLIENT, EDGE] {
+        attach(names, &host, false)?;
+    }
+    for node in &NODES {
+        attach(names, &node.host, true)?;
+        let ns = names.netns(node.name());
+        for other in NODES.iter().filter(|o| o.name() != node.name()) {
+            routes_to_pods(&ns, other)?;
+        }
+    }
+    // The control plane and the client reach pods through their nodes.
+    for host in [CONTROL_PLANE, CLIENT, EDGE] {
+        let ns = names.netns(host.role);
+        for node in &NODES {
+            routes_to_pods(&ns, node)?;
+        }
+    }
+    Ok(())
+}
+
+fn attach(names: &Names, host: &Host, forwarding: bool) -> Result<(), Error> {
+    let ns = names.netns(host.role);
+    netns::create(&ns, forwarding)?;
+    let lan = names.netns("lan");
+    let port = format!("flb-{}", host.role);
+    netns::veth(&lan, &port, &ns, UPLINK)?;
+    netns::ip(&lan, &["link", "set", &port, "master", BRIDGE])?;
+    addr(&ns, UPLINK, &format!("{}/{LAN_V4_PREFIX}", host.v4))?;
+    addr(&ns, UPLINK, &format!("{}/{LAN_V6_PREFIX}", host.v6))?;
+    Ok(())
+}
+
+fn routes_to_pods(ns: &str, via: &NodePlan) -> Result<(), Error> {
+    let [v4, v6] = via.pod_cidrs();
+    route(ns, &[&v4, "via", &via.host.v4.to_string()])?;
+    route(ns, &[&v6, "via", &via.host.v6.to_string()])?;
+    Ok(())
+}
+
+/// A pod's network: its namespace, its node-side veth and its addresses.
+#[derive(Debug, Clone)]
+pub struct PodNet {
+    /// The pod's namespace.
+    pub netns: String,
+    /// The node-side veth's name.
+    pub host_veth: String,
+    /// Pod IPv4 address.
+    pub v4: Ipv4Addr,
+    /// Pod IPv6 address.
+    pub v6: Ipv6Addr,
+}
+
+/// Creates a pod's namespace behind a veth on `node`, with address number `n` of its pod CIDRs.
+/// `id` is short and unique per pod (it names the namespace and the veth).
+pub fn pod_up(names: &Names, node: &NodePlan, id: &str, n: u8) -> Result<PodNet, Error> {
+    let node_ns = names.netns(node.name());
+    let pod = PodNet {
+        netns: names.netns(&format!("pod-{id}")),
+        host_veth: format!("flbp{id}"),
+        v4: node.pod_addr(n).0,
+        v6: node.pod_addr(n).1,
+    };
+    let (gw4, gw6) = node.gateway();
+    netns::create(&pod.netns, false)?;
+    netns::veth(&node_ns, &pod.host_veth, &pod.netns, UPLINK)?;
+    // Node side: the gateway address (the same on every pod veth) and a host route to the pod.
+    addr(&node_ns, &pod.host_veth, &format!("{gw4}/32"))?;
+    addr(&node_ns, &pod.host_veth, &format!("{gw6}/128"))?;
+    route(
+        &node_ns,
+        &[&format!("{}/32", pod.v4), "dev", &pod.host_veth],
+    )?;
+    route(
+        &node_ns,
+        &[&format!("{}/128", pod.v6), "dev", &pod.host_veth],
+    )?;
+    // Pod side: its own addresses, the gateway on-link, default via the gateway.
+    addr(&pod.netns, UPLINK, &format!("{}/32", pod.v4))?;
+    addr(&pod.netns, UPLINK, &format!("{}/128", pod.v6))?;
+    route(&pod.netns, &[&format!("{gw4}/32"), "dev", UPLINK])?;
+    route(&pod.netns, &[&format!("{gw6}/128"), "dev", UPLINK])?;
+    route(
+        &pod.netns,
+        &["default", "via", &gw4.to_string(), "dev", UPLINK],
+    )?;
+    route(
+        &pod.netns,
+        &["default", "via", &gw6.to_string(), "dev", UPLINK],
+    )?;
+    Ok(pod)
+}
+
+/// Removes a pod's namespace (its veth goes with it).
+pub fn pod_down(names: &Names, id: &str) -> Result<(), Error> {
+    netns::delete(&names.netns(&format!("pod-{id}")))
+}
+
+/// Removes every namespace of the lab.
+pub fn down(names: &Names) -> Result<(), Error> {
+    let mut first_err = None;
+    for ns in netns::list(&names.netns("")) {
+        if let Err(e) = netns::delete(&ns) {
+            first_err.get_or_insert(e);
+        }
+    }
+    first_err.map_or(Ok(()), Err)
+}

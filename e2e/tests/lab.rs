@@ -1,0 +1,547 @@
+//! The lab itself, end to end: a real control plane that runs our CRDs and refuses malformed
+//! objects naming the bad value; pods scheduled, started and published by the real controllers;
+//! and the client reaching every pod across the LAN over IPv4 and IPv6.
+
+use std::collections::BTreeSet;
+use std::net::{IpAddr, SocketAddr};
+use std::time::Duration;
+
+use anyhow::{Context, bail, ensure};
+use ferrolb_e2e::agent::{ANN_HEARTBEAT, ANN_READY};
+use ferrolb_e2e::echo::Reply;
+use ferrolb_e2e::plan::{CLIENT, K8S_VERSION};
+use ferrolb_e2e::testlab::{TestLab, repo_root};
+use ferrolb_e2e::{netns, process, wait_for};
+use k8s_openapi::api::core::v1::{Node, Pod};
+use k8s_openapi::api::discovery::v1::EndpointSlice;
+use kube::api::{Api, ApiResource, DynamicObject, ListParams, Patch, PatchParams, PostParams};
+use serde_json::json;
+
+const BIN: &str = env!("CARGO_BIN_EXE_ferrolb-lab");
+const LIMIT: Duration = Duration::from_secs(60);
+
+fn step(s: &str) {
+    eprintln!("--- {s}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn lab_end_to_end() -> anyhow::Result<()> {
+    let lab = TestLab::start(BIN).await.context("starting the lab")?;
+    let client = lab.client().await?;
+
+    step("the apiserver reports the pinned release");
+    let version = client.apiserver_version().await?;
+    ensure!(
+        version.git_version == K8S_VERSION,
+        "apiserver says {}",
+        version.git_version
+    );
+
+    crds_and_validation(&lab).await?;
+    pods_and_endpoints(&lab).await?;
+    node_heartbeats(&lab).await?;
+
+    step("lab down removes every process and namespace");
+    lab.down()?;
+    ensure!(
+        process::find(&lab.names.lab, None).is_empty(),
+        "processes left"
+    );
+    let left = netns::list(&lab.names.netns(""));
+    ensure!(left.is_empty(), "namespaces left: {left:?}");
+    Ok(())
+}
+
+async fn crds_and_validation(lab: &TestLab) -> anyhow::Result<()> {
+    step("CRDs from crds/ apply and become Established");
+    let out = lab
+        .kubectl()
+        .args(["apply", "--server-side", "-f"])
+        .arg(repo_root().join("crds"))
+        .output()?;
+    ensure!(
+        out.status.success(),
+        "apply crds: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let wait = lab
+        .kubectl()
+        .args([
+            "wait",
+            "--for=condition=Established",
+            "--timeout=60s",
+            "crd",
+        ])
+        .args(["ippools.ferrolb.io", "l2announcements.ferrolb.io"])
+        .args([
+            "externalippolicies.ferrolb.io",
+            "serviceannouncements.ferrolb.io",
+        ])
+        .output()?;
+    ensure!(
+        wait.status.success(),
+        "{}",
+        String::from_utf8_lossy(&wait.stderr)
+    );
+    let explain = lab
+        .kubectl()
+        .args(["explain", "ippool.spec.autoAssign"])
+        .output()?;
+    let text = String::from_utf8_lossy(&explain.stdout);
+    ensure!(
+        text.contains("only explicit requests"),
+        "kubectl explain shows the doc comment: {text}"
+    );
+
+    step("valid objects of every kind are accepted");
+    let client = lab.client().await?;
+    let good = [
+        (
+            "IPPool",
+            None,
+            json!({"addresses": ["198.51.100.200-198.51.100.249", "2001:db8:100::200-2001:db8:100::2ff", "192.0.2.192/26"], "serviceAllocation": {"priority": 10, "namespaces": ["default"]}}),
+        ),
+        (
+            "L2Announcement",
+            None,
+            json!({"ipPools": ["good"], "interfaces": ["eth0", "en*"], "externalIPs": true}),
+        ),
+        (
+            "ExternalIPPolicy",
+            None,
+            json!({"allowedCIDRs": ["198.51.100.160/28", "2001:db8:100::1:0/112"], "allowedGroups": ["ops"]}),
+        ),
+        (
+            "ServiceAnnouncement",
+            Some("default"),
+            json!({"serviceName": "web"}),
+        ),
+    ];
+    for (kind, ns, spec) in good {
+        create(&client, kind, ns, "good", spec)
+            .await
+            .with_context(|| format!("valid {kind}"))?;
+    }
+
+    step("malformed objects are refused by the apiserver, naming the bad value");
+    for (kind, spec, expect) in malformed() {
+        let err = match create(&client, kind, None, "bad", spec.clone()).await {
+            Ok(()) => bail!("{kind} {spec} was accepted; expected a refusal mentioning {expect:?}"),
+            Err(e) => e,
+        };
+        let msg = format!("{err:#}");
+        ensure!(
+            msg.contains(expect),
+            "{kind} {spec}: message {msg:?} does not mention {expect:?}"
+        );
+    }
+    Ok(())
+}
+
+/// (kind, spec, text the apiserver's refusal must contain — the bad value or the rule).
+fn malformed() -> Vec<(&'static str, serde_json::Value, &'static str)> {
+    let pool = |a: serde_json::Value| json!({"addresses": a});
+    vec![
+        (
+            "IPPool",
+            pool(json!(["198.51.100.300/24"])),
+            "\"198.51.100.300/24\" is not a CIDR",
+        ),
+        (
+            "IPPool",
+            pool(json!(["2001:db8::/129"])),
+            "\"2001:db8::/129\" is not a CIDR",
+        ),
+        (
+            "IPPool",
+            pool(json!(["not-an-address"])),
+            "\"not-an-address\" is not a CIDR",
+        ),
+        (
+            "IPPool",
+            pool(json!(["198.51.100.10-"])),
+            "\"198.51.100.10-\" is not a CIDR",
+        ),
+        (
+            "IPPool",
+            pool(json!(["198.51.100.1-198.51.100.2-198.51.100.3"])),
+            "is not a CIDR",
+        ),
+        (
+            "IPPool",
+            pool(json!(["198.51.100.20-198.51.100.10"])),
+            "range \"198.51.100.20-198.51.100.10\" starts after it ends",
+        ),
+        (
+            "IPPool",
+            pool(json!(["198.51.100.1-2001:db8::1"])),
+            "range \"198.51.100.1-2001:db8::1\" mixes IPv4 and IPv6",
+        ),
+        ("IPPool", pool(json!([""])), "must not be empty or blank"),
+        ("IPPool", pool(json!(["   "])), "must not be empty or blank"),
+        ("IPPool", pool(json!([])), "should have at least 1 items"),
+        (
+            "IPPool",
+            json!({"autoAssign": true}),
+            "spec.addresses: Required value",
+        ),
+        (
+            "IPPool",
+            json!({"addresses": ["198.51.100.0/24"], "serviceAllocation": {"priority": -1}}),
+            "greater than or equal to 0",
+        ),
+        (
+            "IPPool",
+            json!({"addresses": ["198.51.100.0/24"], "serviceAllocation": {"priority": 10001}}),
+            "less than or equal to 10000",
+        ),
+        (
+            "IPPool",
+            json!({"addresses": ["198.51.100.0/24"], "serviceAllocation": {"namespaces": [" "]}}),
+            "\" \" must not be blank",
+        ),
+        (
+            "ExternalIPPolicy",
+            json!({"allowedCIDRs": ["198.51.100.7"]}),
+            "\"198.51.100.7\" is not a CIDR",
+        ),
+        (
+            "ExternalIPPolicy",
+            json!({"allowedCIDRs": []}),
+            "should have at least 1 items",
+        ),
+        (
+            "L2Announcement",
+            json!({"interfaces": ["eth0; rm -rf"]}),
+            "interface \"eth0; rm -rf\" is not an interface name",
+        ),
+        (
+            "L2Announcement",
+            json!({"ipPools": [""]}),
+            "should be at least 1 chars long",
+        ),
+    ]
+}
+
+async fn create(
+    client: &kube::Client,
+    kind: &str,
+    ns: Option<&str>,
+    name: &str,
+    spec: serde_json::Value,
+) -> anyhow::Result<()> {
+    let plural = format!("{}s", kind.to_lowercase()).replace("policys", "policies");
+    let ar = ApiResource {
+        group: "ferrolb.io".into(),
+        version: "v1alpha1".into(),
+        api_version: "ferrolb.io/v1alpha1".into(),
+        kind: kind.into(),
+        plural,
+    };
+    let api: Api<DynamicObject> = match ns {
+        Some(ns) => Api::namespaced_with(client.clone(), ns, &ar),
+        None => Api::all_with(client.clone(), &ar),
+    };
+    let obj: DynamicObject = serde_json::from_value(json!({
+        "apiVersion": "ferrolb.io/v1alpha1", "kind": kind,
+        "metadata": {"name": name}, "spec": spec,
+    }))?;
+    api.create(&PostParams::default(), &obj).await?;
+    Ok(())
+}
+
+fn pod_ready(p: &Pod) -> bool {
+    p.status
+        .as_ref()
+        .and_then(|s| s.conditions.as_ref())
+        .and_then(|c| c.iter().find(|c| c.type_ == "Ready"))
+        .is_some_and(|c| c.status == "True")
+}
+
+/// Endpoint readiness by pod name, over every slice of a Service and family.
+async fn slice_readiness(
+    slices: &Api<EndpointSlice>,
+    svc: &str,
+    family: &str,
+) -> Vec<(String, bool, Option<String>)> {
+    let lp = ListParams::default().labels(&format!("kubernetes.io/service-name={svc}"));
+    let Ok(list) = slices.list(&lp).await else {
+        return Vec::new();
+    };
+    let mut v: Vec<_> = list
+        .items
+        .iter()
+        .filter(|s| s.address_type == family)
+        .flat_map(|s| s.endpoints.iter())
+        .map(|e| {
+            let pod = e
+                .target_ref
+                .as_ref()
+                .and_then(|t| t.name.clone())
+                .unwrap_or_default();
+            let ready = e.conditions.as_ref().and_then(|c| c.ready).unwrap_or(false);
+            (pod, ready, e.node_name.clone())
+        })
+        .collect();
+    v.sort();
+    v
+}
+
+fn probe(lab: &TestLab, proto: &str, to: SocketAddr) -> anyhow::Result<Reply> {
+    let out = lab
+        .exec(
+            "client",
+            &[BIN.into(), "probe".into(), proto.into(), to.to_string()],
+        )?
+        .output()?;
+    let text = String::from_utf8_lossy(&out.stdout);
+    ensure!(
+        out.status.success(),
+        "probe {proto} {to}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    Reply::parse(&text).with_context(|| format!("probe {proto} {to} answered {text:?}"))
+}
+
+async fn pods_and_endpoints(lab: &TestLab) -> anyhow::Result<()> {
+    let client = lab.client().await?;
+    step("kubectl create deployment: pods scheduled by the real scheduler and started");
+    let out = lab
+        .kubectl()
+        .args([
+            "create",
+            "deployment",
+            "hostnames",
+            "--image=anything",
+            "--replicas=3",
+            "--port=9376",
+        ])
+        .output()?;
+    ensure!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    // A UDP port too, on a Deployment applied through the API.
+    let udp: k8s_openapi::api::apps::v1::Deployment = serde_json::from_value(json!({
+        "metadata": {"name": "udp-echo"},
+        "spec": {"replicas": 1, "selector": {"matchLabels": {"app": "udp-echo"}},
+            "template": {"metadata": {"labels": {"app": "udp-echo"}}, "spec": {"containers": [
+                {"name": "echo", "image": "anything", "ports": [{"containerPort": 5353, "protocol": "UDP"}]}]}}},
+    }))?;
+    Api::<k8s_openapi::api::apps::v1::Deployment>::namespaced(client.clone(), "default")
+        .create(&PostParams::default(), &udp)
+        .await?;
+    let svc: k8s_openapi::api::core::v1::Service = serde_json::from_value(json!({
+        "metadata": {"name": "hostnames"},
+        "spec": {"selector": {"app": "hostnames"}, "ipFamilyPolicy": "RequireDualStack",
+            "ports": [{"port": 80, "targetPort": 9376, "protocol": "TCP"}]},
+    }))?;
+    Api::<k8s_openapi::api::core::v1::Service>::namespaced(client.clone(), "default")
+        .create(&PostParams::default(), &svc)
+        .await?;
+
+    let pods: Api<Pod> = Api::namespaced(client.clone(), "default");
+    let running = wait_for("3 hostnames pods Running and Ready", LIMIT, || {
+        let pods = pods.clone();
+        async move {
+            let list = pods
+                .list(&ListParams::default().labels("app=hostnames"))
+                .await
+                .ok()?;
+            let ready: Vec<Pod> = list.items.into_iter().filter(pod_ready).collect();
+            (ready.len() == 3).then_some(ready)
+        }
+    })
+    .await?;
+    let nodes: BTreeSet<String> = running
+        .iter()
+        .filter_map(|p| p.spec.as_ref()?.node_name.clone())
+        .collect();
+    ensure!(!nodes.is_empty(), "pods are bound to lab nodes");
+
+    step("the real EndpointSlice controller publishes them, IPv4 and IPv6, ready");
+    let slices: Api<EndpointSlice> = Api::namespaced(client.clone(), "default");
+    for family in ["IPv4", "IPv6"] {
+        wait_for(
+            &format!("{family} slice with 3 ready endpoints"),
+            LIMIT,
+            || {
+                let slices = slices.clone();
+                async move {
+                    let r = slice_readiness(&slices, "hostnames", family).await;
+                    (r.len() == 3 && r.iter().all(|(_, ready, node)| *ready && node.is_some()))
+                        .then_some(())
+                }
+            },
+        )
+        .await?;
+    }
+
+    step(
+        "the client reaches every pod's echo backend by pod IP, IPv4 and IPv6, keeping its address",
+    );
+    for p in &running {
+        let name = p.metadata.name.clone().unwrap_or_default();
+        let ips: Vec<IpAddr> = p
+            .status
+            .iter()
+            .flat_map(|s| s.pod_ips.iter().flatten())
+            .filter_map(|ip| ip.ip.parse().ok())
+            .collect();
+        ensure!(
+            ips.len() == 2,
+            "{name} has an IPv4 and an IPv6 address: {ips:?}"
+        );
+        for ip in ips {
+            let reply = probe(lab, "tcp", SocketAddr::new(ip, 9376))?;
+            ensure!(reply.pod == name, "{ip} answered as {}", reply.pod);
+            let expect: IpAddr = if ip.is_ipv4() {
+                CLIENT.v4.into()
+            } else {
+                CLIENT.v6.into()
+            };
+            ensure!(
+                reply.client == expect,
+                "{name} saw {} instead of {expect}",
+                reply.client
+            );
+        }
+    }
+    let udp_pod = wait_for("the udp-echo pod Ready", LIMIT, || {
+        let pods = pods.clone();
+        async move {
+            let list = pods
+                .list(&ListParams::default().labels("app=udp-echo"))
+                .await
+                .ok()?;
+            list.items.into_iter().find(pod_ready)
+        }
+    })
+    .await?;
+    for ip in udp_pod
+        .status
+        .iter()
+        .flat_map(|s| s.pod_ips.iter().flatten())
+    {
+        let reply = probe(lab, "udp", SocketAddr::new(ip.ip.parse()?, 5353))?;
+        ensure!(
+            Some(reply.pod) == udp_pod.metadata.name,
+            "udp answer from the udp-echo pod"
+        );
+    }
+
+    step("a pod flipped unready shows ready=false in both slices; flipped back, ready again");
+    let victim = running[0].metadata.name.clone().unwrap_or_default();
+    for (value, want) in [("false", false), ("true", true)] {
+        let patch = json!({"metadata": {"annotations": {ANN_READY: value}}});
+        pods.patch(&victim, &PatchParams::default(), &Patch::Merge(patch))
+            .await?;
+        for family in ["IPv4", "IPv6"] {
+            wait_for(
+                &format!("{victim} ready={want} in the {family} slice"),
+                LIMIT,
+                || {
+                    let slices = slices.clone();
+                    let victim = victim.clone();
+                    async move {
+                        let r = slice_readiness(&slices, "hostnames", family).await;
+                        let others_ready = r
+                            .iter()
+                            .filter(|(p, ..)| *p != victim)
+                            .all(|(_, ready, _)| *ready);
+                        let mine = r.iter().any(|(p, ready, _)| *p == victim && *ready == want);
+                        (r.len() == 3 && others_ready && mine).then_some(())
+                    }
+                },
+            )
+            .await?;
+        }
+    }
+
+    step("deleting a pod removes its namespace; the ReplicaSet's replacement starts");
+    let ns_of_victim = lab.netns_of(&victim)?;
+    pods.delete(&victim, &Default::default()).await?;
+    wait_for("the deleted pod's namespace to go", LIMIT, || {
+        let ns = ns_of_victim.clone();
+        async move { (!netns::exists(&ns)).then_some(()) }
+    })
+    .await?;
+    wait_for(
+        "3 ready hostnames pods again, none of them the deleted one",
+        LIMIT,
+        || {
+            let pods = pods.clone();
+            let victim = victim.clone();
+            async move {
+                let list = pods
+                    .list(&ListParams::default().labels("app=hostnames"))
+                    .await
+                    .ok()?;
+                let ready: Vec<_> = list
+                    .items
+                    .iter()
+                    .filter(|p| pod_ready(p) && p.metadata.name.as_deref() != Some(&victim))
+                    .collect();
+                (ready.len() == 3).then_some(())
+            }
+        },
+    )
+    .await?;
+    Ok(())
+}
+
+async fn node_heartbeats(lab: &TestLab) -> anyhow::Result<()> {
+    step("a node whose heartbeats stop is marked NotReady by the real node-lifecycle controller");
+    let nodes: Api<Node> = Api::all(lab.client().await?);
+    let patch = |v: &str| json!({"metadata": {"annotations": {ANN_HEARTBEAT: v}}});
+    nodes
+        .patch(
+            "node-c",
+            &PatchParams::default(),
+            &Patch::Merge(patch("off")),
+        )
+        .await?;
+    let condition = |n: &Node| {
+        n.status
+            .as_ref()?
+            .conditions
+            .as_ref()?
+            .iter()
+            .find(|c| c.type_ == "Ready")
+            .map(|c| c.status.clone())
+    };
+    wait_for("node-c Ready=Unknown", Duration::from_secs(90), || {
+        let nodes = nodes.clone();
+        async move {
+            nodes
+                .get("node-c")
+                .await
+                .ok()
+                .filter(|n| condition(n).as_deref() == Some("Unknown"))
+                .map(|_| ())
+        }
+    })
+    .await?;
+    step("heartbeats back: Ready again");
+    nodes
+        .patch(
+            "node-c",
+            &PatchParams::default(),
+            &Patch::Merge(patch("on")),
+        )
+        .await?;
+    wait_for("node-c Ready=True", LIMIT, || {
+        let nodes = nodes.clone();
+        async move {
+            nodes
+                .get("node-c")
+                .await
+                .ok()
+                .filter(|n| condition(n).as_deref() == Some("True"))
+                .map(|_| ())
+        }
+    })
+    .await?;
+    Ok(())
+}

@@ -1,0 +1,181 @@
+//! The election: per IP, intersect the candidates of every Service sharing it, then pick the
+//! rendezvous winner.
+//!
+//! Services sharing one IP:
+//! * A Service that would be silent on its own (no covering L2Announcement, no ready endpoints,
+//!   no eligible node) **abstains**: it does not veto the IP for the others, and its reason is
+//!   appended to the decision. Announcing the IP for the other Services costs it nothing: its
+//!   traffic could not be served either way.
+//! * The remaining Services' candidate sets are intersected, so the winner can serve every one
+//!   of them. An empty intersection is a **conflict**: nobody announces the IP, and the reason
+//!   lists each Service's candidates (fix: align their endpoints or L2Announcements).
+//! * The winner answers on the union of the interfaces each Service's policies select.
+//!
+//! Duplicate node names (impossible in Kubernetes) are resolved deterministically: the
+//! greatest [`NodeView`] under its derived ordering is kept, so the input order never matters.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::net::IpAddr;
+
+use super::candidates::{CandidateSet, VipOutcome, evaluate, list_or_none};
+use super::model::{L2Policy, NodeView, ServiceKey, VipInput};
+use super::output::{Election, IpDecision};
+use super::rendezvous::rendezvous_winner;
+
+/// Marker present in the reason of every sharing-conflict decision.
+pub const CONFLICT_REASON_PREFIX: &str = "conflict:";
+
+/// Decides, for every IP in `vips`, which node answers ARP/NDP and on which interfaces.
+///
+/// Pure and order-independent: every speaker given the same nodes, policies and VIPs (in any
+/// order) computes the same [`Election`]. Policies failing [`L2Policy::validate`] are ignored.
+pub fn elect(nodes: &[NodeView], policies: &[L2Policy], vips: &[VipInput]) -> Election {
+    let mut by_name: BTreeMap<&str, &NodeView> = BTreeMap::new();
+    for node in nodes {
+        by_name
+            .entry(node.name.as_str())
+            .and_modify(|kept| *kept = (*kept).max(node))
+            .or_insert(node);
+    }
+    let valid: Vec<&L2Policy> = policies.iter().filter(|p| p.validate().is_ok()).collect();
+    let mut by_ip: BTreeMap<IpAddr, Vec<&VipInput>> = BTreeMap::new();
+    for vip in vips {
+        by_ip.entry(vip.ip).or_default().push(vip);
+    }
+    let per_ip = by_ip
+        .into_iter()
+        .map(|(ip, sharing)| (ip, decide(ip, &sharing, &by_name, &valid)))
+        .collect();
+    Election { per_ip }
+}
+
+/// [`elect`] as if node `leaving` were gone: what the cluster will converge to once a speaker
+/// that is about to stop (planned shutdown) has left. Equivalent to the election other speakers
+/// run after gossip marks it dead.
+pub fn elect_without(
+    nodes: &[NodeView],
+    policies: &[L2Policy],
+    vips: &[VipInput],
+    leaving: &str,
+) -> Election {
+    let remaining: Vec<NodeView> = nodes
+        .iter()
+        .filter(|n| n.name != leaving)
+        .cloned()
+        .collect();
+    elect(&remaining, policies, vips)
+}
+
+/// For a speaker about to stop: the IPs node `leaving` currently wins, each with its decision
+/// once `leaving` is gone (successor, interfaces, reason). A `None` winner means the IP goes
+/// silent when `leaving` stops.
+pub fn handover(
+    nodes: &[NodeView],
+    policies: &[L2Policy],
+    vips: &[VipInput],
+    leaving: &str,
+) -> BTreeMap<IpAddr, IpDecision> {
+    let now = elect(nodes, policies, vips);
+    let mut after = elect_without(nodes, policies, vips, leaving);
+    now.for_node(leaving)
+        .into_iter()
+        .filter_map(|(ip, _)| after.per_ip.remove(&ip).map(|d| (ip, d)))
+        .collect()
+}
+
+/// One IP's decision from the outcomes of every Service sharing it.
+fn decide(
+    ip: IpAddr,
+    sharing: &[&VipInput],
+    nodes: &BTreeMap<&str, &NodeView>,
+    valid: &[&L2Policy],
+) -> IpDecision {
+    let services: Vec<ServiceKey> = sharing
+        .iter()
+        .map(|v| v.service.clone())
+        .collect::<BTreeSet<_>>()
+        .into_iter()
+        .collect();
+    let mut wanting: Vec<(&ServiceKey, CandidateSet)> = Vec::new();
+    let mut notes: BTreeSet<String> = BTreeSet::new();
+    let mut abstaining: BTreeSet<(&ServiceKey, String)> = BTreeSet::new();
+    for vip in sharing {
+        match evaluate(vip, nodes, valid) {
+            VipOutcome::Candidates { nodes, note } => {
+                notes.extend(note);
+                wanting.push((&vip.service, nodes));
+            }
+            VipOutcome::Silent(reason) => {
+                abstaining.insert((&vip.service, reason));
+            }
+        }
+    }
+    let silent = |reason: String, candidates: Vec<String>| IpDecision {
+        winner: None,
+        interfaces: Vec::new(),
+        candidates,
+        reason,
+        services: services.clone(),
+    };
+    if wanting.is_empty() {
+        return silent(silent_reason(&abstaining), Vec::new());
+    }
+
+    let common: BTreeSet<&str> = wanting
+        .iter()
+        .map(|(_, set)| set.keys().map(String::as_str).collect::<BTreeSet<&str>>())
+        .reduce(|acc, s| acc.intersection(&s).copied().collect())
+        .unwrap_or_default();
+    let Some(winner) = rendezvous_winner(ip, common.iter().copied()) else {
+        let detail: BTreeSet<String> = wanting
+            .iter()
+            .map(|(svc, set)| format!("{svc} → [{}]", list_or_none(set.keys().map(String::as_str))))
+            .collect();
+        let reason = format!(
+            "{CONFLICT_REASON_PREFIX} Services sharing {ip} have no candidate node in common ({}); \
+             nobody announces it — give them endpoints/L2Announcements on a common node, or stop sharing the IP",
+            detail.into_iter().collect::<Vec<_>>().join("; ")
+        );
+        return silent(reason, Vec::new());
+    };
+
+    let interfaces: BTreeSet<String> = wanting
+        .iter()
+        .filter_map(|(_, set)| set.get(winner))
+        .flatten()
+        .cloned()
+        .collect();
+    let mut reason = format!(
+        "{winner} has the highest rendezvous score for {ip} among {} candidate(s)",
+        common.len()
+    );
+    if wanting.len() > 1 {
+        reason.push_str(&format!(" common to {} sharing Services", wanting.len()));
+    }
+    for note in notes {
+        reason.push_str(&format!("; {note}"));
+    }
+    for (svc, why) in &abstaining {
+        reason.push_str(&format!("; {svc} not served: {why}"));
+    }
+    IpDecision {
+        winner: Some(winner.to_string()),
+        interfaces: interfaces.into_iter().collect(),
+        candidates: common.iter().map(|s| s.to_string()).collect(),
+        reason,
+        services,
+    }
+}
+
+/// Reason for an IP no Service wants announced: the bare reason when all agree, else per Service.
+fn silent_reason(abstaining: &BTreeSet<(&ServiceKey, String)>) -> String {
+    let distinct: BTreeSet<&str> = abstaining.iter().map(|(_, r)| r.as_str()).collect();
+    match distinct.into_iter().collect::<Vec<_>>().as_slice() {
+        [only] => (*only).to_string(),
+        _ => abstaining
+            .iter()
+            .map(|(svc, r)| format!("{svc}: {r}"))
+            .collect::<Vec<_>>()
+            .join("; "),
+    }
+}

@@ -1,0 +1,48 @@
+//! Result of an election: one decision per IP.
+
+use std::collections::BTreeMap;
+use std::net::IpAddr;
+
+use serde::{Deserialize, Serialize};
+
+use super::model::ServiceKey;
+
+/// Every IP's decision, ordered by IP.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Election {
+    /// Decision for each IP that appeared in the input.
+    pub per_ip: BTreeMap<IpAddr, IpDecision>,
+}
+
+/// Who announces one IP, and why.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct IpDecision {
+    /// Node that answers ARP/NDP for the IP; `None` when the IP is silent.
+    pub winner: Option<String>,
+    /// Interfaces of the winner to answer on (sorted; empty when silent).
+    pub interfaces: Vec<String>,
+    /// Nodes that could have won (sorted; common to all Services that want the IP announced).
+    pub candidates: Vec<String>,
+    /// Human explanation: why this node, or why nobody.
+    pub reason: String,
+    /// Every Service using this IP (sorted).
+    pub services: Vec<ServiceKey>,
+}
+
+impl Election {
+    /// IPs that `node` must answer for, each with the interfaces to answer on; sorted by IP.
+    pub fn for_node(&self, node: &str) -> Vec<(IpAddr, Vec<String>)> {
+        self.per_ip
+            .iter()
+            .filter(|(_, d)| d.winner.as_deref() == Some(node))
+            .map(|(ip, d)| (*ip, d.interfaces.clone()))
+            .collect()
+    }
+
+    /// The winner for `ip`, if the IP is known and announced.
+    pub fn winner(&self, ip: IpAddr) -> Option<&str> {
+        self.per_ip.get(&ip).and_then(|d| d.winner.as_deref())
+    }
+}

@@ -1,0 +1,7 @@
+//! Behaviour tests of the whole election (unit tests of helpers live next to them).
+
+mod fixtures;
+mod handover;
+mod props;
+mod rules;
+mod sharing;

@@ -1,0 +1,296 @@
+//! The fixed skeleton of the table: base chains, the shared `services`
+//! dispatch chain, the reject chain and the dispatch maps they consult.
+//!
+//! Every packet meets a constant number of rules here; per-Service work is a
+//! single verdict-map lookup keyed by `daddr . l4proto . dport`.
+
+use std::collections::BTreeMap;
+use std::net::IpAddr;
+
+use super::input::Protocol;
+use super::model::{BaseChain, Chain, ChainType, Hook, MASQUERADE_MARK, NamedSet, SetKind};
+use super::names::Family;
+
+/// Shared dispatch chain jumped to from `nat_prerouting` and `nat_output`.
+pub const SERVICES_CHAIN: &str = "services";
+/// Chain rejecting new connections to Services without endpoints.
+pub const REJECT_CHAIN: &str = "reject_traffic";
+
+/// A value per IP family.
+#[derive(Debug, Clone, Default)]
+pub(super) struct PerFamily<T> {
+    v4: T,
+    v6: T,
+}
+
+impl<T> PerFamily<T> {
+    /// Value of `family`.
+    pub fn get(&self, family: Family) -> &T {
+        match family {
+            Family::V4 => &self.v4,
+            Family::V6 => &self.v6,
+        }
+    }
+
+    /// Mutable value of `family`.
+    pub fn get_mut(&mut self, family: Family) -> &mut T {
+        match family {
+            Family::V4 => &mut self.v4,
+            Family::V6 => &mut self.v6,
+        }
+    }
+}
+
+/// Key `address . protocol . port`.
+pub(super) type AddrKey = (IpAddr, Protocol, u16);
+/// Key `protocol . port`.
+pub(super) type PortKey = (Protocol, u16);
+
+/// Contents of the dispatch maps (element key → verdict).
+#[derive(Debug, Default)]
+pub(super) struct DispatchMaps {
+    /// VIP tuple → `goto svcN_…` (nat).
+    pub service_ips: PerFamily<BTreeMap<AddrKey, String>>,
+    /// NodePort → `goto svcN_…` (nat).
+    pub node_ports: PerFamily<BTreeMap<PortKey, String>>,
+    /// VIP tuple → `jump fwN_…` (filter, before DNAT).
+    pub firewall_ips: PerFamily<BTreeMap<AddrKey, String>>,
+    /// VIP tuple without endpoints → `goto reject_traffic` (filter).
+    pub no_endpoint_ips: PerFamily<BTreeMap<AddrKey, String>>,
+    /// NodePort without endpoints → `goto reject_traffic` (filter).
+    pub no_endpoint_node_ports: PerFamily<BTreeMap<PortKey, String>>,
+}
+
+const ADDR_KEY_SUFFIX: &str = " . inet_proto . inet_service";
+
+fn verdict_map<K>(
+    name: String,
+    key_type: String,
+    elements: &BTreeMap<K, String>,
+    render: impl Fn(&K) -> String,
+) -> NamedSet {
+    NamedSet {
+        name,
+        key_type,
+        data_type: Some("verdict".to_string()),
+        kind: SetKind::Static,
+        elements: elements
+            .iter()
+            .map(|(key, verdict)| format!("{} : {verdict}", render(key)))
+            .collect(),
+    }
+}
+
+fn addr_key((ip, protocol, port): &AddrKey) -> String {
+    format!("{ip} . {protocol} . {port}")
+}
+
+fn port_key((protocol, port): &PortKey) -> String {
+    format!("{protocol} . {port}")
+}
+
+impl DispatchMaps {
+    /// Named sets and maps of the skeleton, in output order.
+    pub fn into_sets(self, node_ips: &[IpAddr]) -> Vec<NamedSet> {
+        let mut sets = Vec::new();
+        for family in Family::ALL {
+            let digit = family.digit();
+            let addr_type = format!("{}{ADDR_KEY_SUFFIX}", family.addr_type());
+            let port_type = "inet_proto . inet_service".to_string();
+            sets.push(verdict_map(
+                format!("service_ips{digit}"),
+                addr_type.clone(),
+                self.service_ips.get(family),
+                addr_key,
+            ));
+            sets.push(verdict_map(
+                format!("node_ports{digit}"),
+                port_type.clone(),
+                self.node_ports.get(family),
+                port_key,
+            ));
+            sets.push(verdict_map(
+                format!("firewall_ips{digit}"),
+                addr_type.clone(),
+                self.firewall_ips.get(family),
+                addr_key,
+            ));
+            sets.push(verdict_map(
+                format!("no_endpoint_ips{digit}"),
+                addr_type,
+                self.no_endpoint_ips.get(family),
+                addr_key,
+            ));
+            sets.push(verdict_map(
+                format!("no_endpoint_node_ports{digit}"),
+                port_type,
+                self.no_endpoint_node_ports.get(family),
+                port_key,
+            ));
+        }
+        if !node_ips.is_empty() {
+            for family in Family::ALL {
+                let mut elements: Vec<IpAddr> = node_ips
+                    .iter()
+                    .filter(|ip| Family::of(ip) == family)
+                    .copied()
+                    .collect();
+                elements.sort();
+                elements.dedup();
+                sets.push(NamedSet {
+                    name: format!("node_ips{}", family.digit()),
+                    key_type: family.addr_type().to_string(),
+                    data_type: None,
+                    kind: SetKind::Static,
+                    elements: elements.iter().map(ToString::to_string).collect(),
+                });
+            }
+        }
+        sets
+    }
+}
+
+/// Match for "destination is a NodePort address of this node".
+fn node_address(family: Family, node_ips: &[IpAddr]) -> String {
+    let payload = family.payload();
+    if node_ips.is_empty() {
+        let loopback = match family {
+            Family::V4 => "127.0.0.0/8",
+            Family::V6 => "::1",
+        };
+        format!("fib daddr type local {payload} daddr != {loopback}")
+    } else {
+        format!("{payload} daddr @node_ips{}", family.digit())
+    }
+}
+
+fn base(name: &str, chain_type: ChainType, hook: Hook, priority: i32, rules: Vec<String>) -> Chain {
+    Chain {
+        name: name.to_string(),
+        base: Some(BaseChain {
+            chain_type,
+            hook,
+            priority,
+        }),
+        comment: None,
+        rules,
+    }
+}
+
+fn plain(name: &str, comment: &str, rules: Vec<String>) -> Chain {
+    Chain {
+        name: name.to_string(),
+        base: None,
+        comment: Some(comment.to_string()),
+        rules,
+    }
+}
+
+/// `ip daddr . meta l4proto . th dport vmap @<map><digit>` for both families.
+fn vip_lookups(prefix: &str, map: &str) -> Vec<String> {
+    Family::ALL
+        .iter()
+        .map(|family| {
+            format!(
+                "{prefix}{} daddr . meta l4proto . th dport vmap @{map}{}",
+                family.payload(),
+                family.digit()
+            )
+        })
+        .collect()
+}
+
+/// Base chains plus `services` and `reject_traffic`, in output order.
+pub(super) fn skeleton_chains(node_ips: &[IpAddr]) -> Vec<Chain> {
+    const DSTNAT: i32 = -100;
+    const SRCNAT: i32 = 100;
+    // Filtering sees the original destination (VIP), before any DNAT.
+    const BEFORE_DNAT: i32 = DSTNAT - 10;
+    let new_not_dnat = "ct state new ct status & dnat == 0 ";
+    let node_port_lookups = |prefix: &str, map: &str| -> Vec<String> {
+        Family::ALL
+            .iter()
+            .map(|family| {
+                format!(
+                    "{prefix}{} meta l4proto . th dport vmap @{map}{}",
+                    node_address(*family, node_ips),
+                    family.digit()
+                )
+            })
+            .collect()
+    };
+    let firewall = vip_lookups("ct state new ", "firewall_ips");
+    let mut input = vip_lookups(new_not_dnat, "no_endpoint_ips");
+    input.extend(node_port_lookups(new_not_dnat, "no_endpoint_node_ports"));
+    let mut output = firewall.clone();
+    output.extend(vip_lookups("ct state new ", "no_endpoint_ips"));
+    let mut services = vip_lookups("", "service_ips");
+    services.extend(node_port_lookups("", "node_ports"));
+    let jump_services = vec![format!("jump {SERVICES_CHAIN}")];
+    vec![
+        base(
+            "filter_prerouting",
+            ChainType::Filter,
+            Hook::Prerouting,
+            BEFORE_DNAT,
+            firewall,
+        ),
+        base(
+            "filter_input",
+            ChainType::Filter,
+            Hook::Input,
+            BEFORE_DNAT,
+            input,
+        ),
+        base(
+            "filter_forward",
+            ChainType::Filter,
+            Hook::Forward,
+            BEFORE_DNAT,
+            vip_lookups(new_not_dnat, "no_endpoint_ips"),
+        ),
+        base(
+            "filter_output",
+            ChainType::Filter,
+            Hook::Output,
+            BEFORE_DNAT,
+            output,
+        ),
+        base(
+            "nat_prerouting",
+            ChainType::Nat,
+            Hook::Prerouting,
+            DSTNAT,
+            jump_services.clone(),
+        ),
+        base(
+            "nat_output",
+            ChainType::Nat,
+            Hook::Output,
+            DSTNAT,
+            jump_services,
+        ),
+        base(
+            "nat_postrouting",
+            ChainType::Nat,
+            Hook::Postrouting,
+            SRCNAT,
+            vec![format!(
+                "meta mark & {MASQUERADE_MARK:#010x} != 0 meta mark set meta mark ^ {MASQUERADE_MARK:#010x} masquerade fully-random"
+            )],
+        ),
+        plain(
+            SERVICES_CHAIN,
+            "VIP and NodePort dispatch: one map lookup per family, whatever the number of Services",
+            services,
+        ),
+        plain(
+            REJECT_CHAIN,
+            "Services without endpoints: refuse like kube-proxy does",
+            vec![
+                "meta l4proto tcp reject with tcp reset".to_string(),
+                "reject with icmpx port-unreachable".to_string(),
+            ],
+        ),
+    ]
+}

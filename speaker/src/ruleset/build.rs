@@ -1,0 +1,299 @@
+//! [`build`]: turns a [`NodeInput`] into the complete [`Ruleset`].
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::net::IpAddr;
+
+use super::base::{AddrKey, DispatchMaps, PerFamily, PortKey, REJECT_CHAIN, skeleton_chains};
+use super::chains::{PortPlan, firewall_chain, port_chains};
+use super::input::{
+    ExternalTrafficPolicy, NodeInput, PortInput, Protocol, ServiceInput, ServiceKey,
+};
+use super::model::{Chain, NamedSet, Ruleset, RulesetWarning};
+use super::names::{self, Family};
+use super::select::select;
+
+/// Builds the whole rule set of one node. Never fails: input problems are
+/// skipped and reported in [`Ruleset::warnings`]; everything else is still
+/// delivered. Output is deterministic (independent of input order).
+pub fn build(input: &NodeInput) -> Ruleset {
+    let mut builder = Builder::new(input);
+    let mut services: Vec<&ServiceInput> = input.services.iter().collect();
+    // Stable sort: among duplicates the first listed wins.
+    services.sort_by(|a, b| a.key.cmp(&b.key));
+    let mut seen = BTreeSet::new();
+    for service in services {
+        if !seen.insert(&service.key) {
+            builder.warn(RulesetWarning::DuplicateService {
+                service: service.key.clone(),
+            });
+            continue;
+        }
+        builder.add_service(service);
+    }
+    builder.finish()
+}
+
+/// One Service port in one family, with the VIPs and NodePort it won.
+struct PortInFamily<'s> {
+    service: &'s ServiceInput,
+    port: &'s PortInput,
+    port_id: String,
+    family: Family,
+    vips: Vec<IpAddr>,
+    node_port: Option<u16>,
+    affinity: Option<u32>,
+}
+
+struct Builder<'a> {
+    input: &'a NodeInput,
+    maps: DispatchMaps,
+    vip_owner: BTreeMap<AddrKey, ServiceKey>,
+    node_port_owner: BTreeMap<PortKey, ServiceKey>,
+    chains: Vec<Chain>,
+    dynamic_sets: Vec<NamedSet>,
+    result: Ruleset,
+}
+
+impl<'a> Builder<'a> {
+    fn new(input: &'a NodeInput) -> Self {
+        Self {
+            input,
+            maps: DispatchMaps::default(),
+            vip_owner: BTreeMap::new(),
+            node_port_owner: BTreeMap::new(),
+            chains: Vec::new(),
+            dynamic_sets: Vec::new(),
+            result: Ruleset {
+                node_name: input.node_name.clone(),
+                ..Ruleset::default()
+            },
+        }
+    }
+
+    fn warn(&mut self, warning: RulesetWarning) {
+        self.result.warnings.push(warning);
+    }
+
+    /// Claims `vip proto/port` for `service`; false (with a warning) when an
+    /// earlier Service already owns it.
+    fn claim_vip(&mut self, service: &ServiceKey, key: AddrKey) -> bool {
+        match self.vip_owner.get(&key) {
+            Some(owner) => {
+                let warning = RulesetWarning::VipConflict {
+                    service: service.clone(),
+                    owner: owner.clone(),
+                    vip: key.0,
+                    protocol: key.1,
+                    port: key.2,
+                };
+                self.warn(warning);
+                false
+            }
+            None => {
+                self.vip_owner.insert(key, service.clone());
+                true
+            }
+        }
+    }
+
+    fn claim_node_port(&mut self, service: &ServiceKey, key: PortKey) -> bool {
+        match self.node_port_owner.get(&key) {
+            Some(owner) => {
+                let warning = RulesetWarning::NodePortConflict {
+                    service: service.clone(),
+                    owner: owner.clone(),
+                    protocol: key.0,
+                    node_port: key.1,
+                };
+                self.warn(warning);
+                false
+            }
+            None => {
+                self.node_port_owner.insert(key, service.clone());
+                true
+            }
+        }
+    }
+
+    /// Valid, de-duplicated ports of `service`, sorted by protocol and port.
+    fn usable_ports<'s>(&mut self, service: &'s ServiceInput) -> Vec<&'s PortInput> {
+        let mut ports: Vec<&PortInput> = service.ports.iter().collect();
+        ports.sort_by_key(|port| (port.protocol, port.port));
+        let mut seen: BTreeSet<(Protocol, u16)> = BTreeSet::new();
+        let mut usable = Vec::new();
+        for port in ports {
+            if port.port == 0 {
+                self.warn(RulesetWarning::ZeroPort {
+                    service: service.key.clone(),
+                    protocol: port.protocol,
+                });
+            } else if !seen.insert((port.protocol, port.port)) {
+                self.warn(RulesetWarning::DuplicatePort {
+                    service: service.key.clone(),
+                    protocol: port.protocol,
+                    port: port.port,
+                });
+            } else {
+                usable.push(port);
+            }
+        }
+        usable
+    }
+
+    fn add_service(&mut self, service: &ServiceInput) {
+        let key = &service.key;
+        let affinity = match service.affinity {
+            Some(0) => {
+                self.warn(RulesetWarning::ZeroAffinityTimeout {
+                    service: key.clone(),
+                });
+                None
+            }
+            other => other,
+        };
+        let vips: BTreeSet<IpAddr> = service.vips.iter().copied().collect();
+        let families = service_families(service);
+        let service_id = names::service_id(key);
+        let mut needs_firewall: PerFamily<bool> = PerFamily::default();
+        let mut any_entry = false;
+        for port in self.usable_ports(service) {
+            let claimed: Vec<IpAddr> = vips
+                .iter()
+                .copied()
+                .filter(|vip| self.claim_vip(key, (*vip, port.protocol, port.port)))
+                .collect();
+            let node_port = port
+                .node_port
+                .filter(|node_port| *node_port != 0)
+                .filter(|node_port| self.claim_node_port(key, (port.protocol, *node_port)));
+            let mut port_entry = false;
+            for family in Family::ALL {
+                let target = PortInFamily {
+                    service,
+                    port,
+                    port_id: names::service_port_id(key, port.protocol, port.port),
+                    family,
+                    vips: claimed
+                        .iter()
+                        .copied()
+                        .filter(|vip| Family::of(vip) == family)
+                        .collect(),
+                    node_port: node_port.filter(|_| families.contains(&family)),
+                    affinity,
+                };
+                if target.vips.is_empty() && target.node_port.is_none() {
+                    continue;
+                }
+                port_entry = true;
+                self.add_port_in_family(&target);
+                if !service.source_ranges.is_empty() && !target.vips.is_empty() {
+                    *needs_firewall.get_mut(family) = true;
+                    let jump = format!("jump {}", names::firewall_chain(family, &service_id));
+                    for vip in target.vips {
+                        self.maps
+                            .firewall_ips
+                            .get_mut(family)
+                            .insert((vip, port.protocol, port.port), jump.clone());
+                    }
+                }
+            }
+            if port_entry {
+                self.result.service_ports += 1;
+                any_entry = true;
+            }
+        }
+        for family in Family::ALL {
+            if *needs_firewall.get(family) {
+                let chain = firewall_chain(key, &service_id, family, &service.source_ranges);
+                self.chains.push(chain);
+            }
+        }
+        if any_entry {
+            self.result.services += 1;
+        }
+    }
+
+    /// Chains and dispatch (or reject) entries of one Service port in one family.
+    fn add_port_in_family(&mut self, target: &PortInFamily<'_>) {
+        let (service, port, family) = (target.service, target.port, target.family);
+        let selection = select(
+            &service.endpoints,
+            port,
+            family,
+            &self.input.node_name,
+            service.etp == ExternalTrafficPolicy::Local,
+        );
+        if port.protocol == Protocol::Udp {
+            self.result
+                .udp_backends
+                .entry((service.key.clone(), port.port))
+                .or_default()
+                .extend(selection.cluster.iter().chain(&selection.local).copied());
+        }
+        let entry = if selection.cluster.is_empty() {
+            None
+        } else {
+            let built = port_chains(&PortPlan {
+                key: &service.key,
+                port,
+                port_id: &target.port_id,
+                family,
+                etp: service.etp,
+                affinity: target.affinity,
+                selection: &selection,
+            });
+            let entry = built.chains.first().map(|chain| chain.name.clone());
+            self.chains.extend(built.chains);
+            self.dynamic_sets.extend(built.sets);
+            entry
+        };
+        let (ips, node_ports, verdict) = match entry {
+            Some(name) => (
+                &mut self.maps.service_ips,
+                &mut self.maps.node_ports,
+                format!("goto {name}"),
+            ),
+            None => (
+                &mut self.maps.no_endpoint_ips,
+                &mut self.maps.no_endpoint_node_ports,
+                format!("goto {REJECT_CHAIN}"),
+            ),
+        };
+        for vip in &target.vips {
+            ips.get_mut(family)
+                .insert((*vip, port.protocol, port.port), verdict.clone());
+        }
+        if let Some(node_port) = target.node_port {
+            node_ports
+                .get_mut(family)
+                .insert((port.protocol, node_port), verdict);
+        }
+    }
+
+    fn finish(self) -> Ruleset {
+        let mut result = self.result;
+        let mut sets = self.maps.into_sets(&self.input.node_ips);
+        sets.extend(self.dynamic_sets);
+        result.sets = sets;
+        let mut chains = skeleton_chains(&self.input.node_ips);
+        chains.extend(self.chains);
+        result.chains = chains;
+        result
+    }
+}
+
+/// IP families a Service is delivered in (NodePorts open only in these):
+/// families of its VIPs and endpoints, or both when it has neither.
+fn service_families(service: &ServiceInput) -> BTreeSet<Family> {
+    let families: BTreeSet<Family> = service
+        .vips
+        .iter()
+        .chain(service.endpoints.iter().map(|endpoint| &endpoint.ip))
+        .map(Family::of)
+        .collect();
+    if families.is_empty() {
+        Family::ALL.into_iter().collect()
+    } else {
+        families
+    }
+}

@@ -1,0 +1,225 @@
+//! Per-Service chains: entry chain of a Service port, cluster chain,
+//! endpoint (DNAT) chains, affinity sets and source-range chains.
+
+use std::collections::BTreeSet;
+
+use ipnet::IpNet;
+
+use super::input::{ExternalTrafficPolicy, PortInput, ServiceKey};
+use super::model::{Chain, MASQUERADE_MARK, NamedSet, SetKind};
+use super::names::{self, Family, comment_safe};
+use super::select::{Backend, Selection};
+
+/// Maximum clients remembered per endpoint for ClientIP affinity.
+pub const AFFINITY_SET_SIZE: u32 = 65_535;
+
+/// Everything that shapes the chains of one Service port in one family.
+pub(super) struct PortPlan<'a> {
+    /// Service.
+    pub key: &'a ServiceKey,
+    /// Service port.
+    pub port: &'a PortInput,
+    /// [`names::service_port_id`] of the port.
+    pub port_id: &'a str,
+    /// Family of the chains.
+    pub family: Family,
+    /// External traffic policy.
+    pub etp: ExternalTrafficPolicy,
+    /// ClientIP affinity timeout (seconds, non-zero).
+    pub affinity: Option<u32>,
+    /// Selected backends (cluster list non-empty).
+    pub selection: &'a Selection,
+}
+
+/// Chains and dynamic sets of one Service port in one family; the first
+/// chain is the entry chain targeted by the dispatch maps.
+pub(super) struct PortChains {
+    /// Chains, entry chain first.
+    pub chains: Vec<Chain>,
+    /// Affinity sets.
+    pub sets: Vec<NamedSet>,
+}
+
+/// `meta mark set meta mark | 0x00004000`.
+fn mark_for_masquerade() -> String {
+    format!("meta mark set meta mark | {MASQUERADE_MARK:#010x}")
+}
+
+/// Builds the chains of one Service port in one family.
+pub(super) fn port_chains(plan: &PortPlan<'_>) -> PortChains {
+    let entry_name = names::service_chain(plan.family, plan.port_id);
+    let comment = format!(
+        "{} {}/{}{} externalTrafficPolicy={:?}{}",
+        plan.key,
+        plan.port.protocol,
+        plan.port.port,
+        plan.port
+            .name
+            .as_deref()
+            .map(|name| format!(" ({name})"))
+            .unwrap_or_default(),
+        plan.etp,
+        plan.affinity
+            .map(|secs| format!(" ClientIP affinity {secs}s"))
+            .unwrap_or_default(),
+    );
+    let mut chains = Vec::new();
+    match plan.etp {
+        ExternalTrafficPolicy::Cluster => {
+            let mut rules = vec![mark_for_masquerade()];
+            rules.extend(dispatch_rules(plan, &plan.selection.cluster));
+            chains.push(chain(entry_name, Some(comment), rules));
+        }
+        ExternalTrafficPolicy::Local => {
+            let cluster_name = names::cluster_chain(plan.family, plan.port_id);
+            // Traffic the node itself sends has no client address worth
+            // preserving: use every endpoint and masquerade (as kube-proxy).
+            let mut rules = vec![format!("fib saddr type local goto {cluster_name}")];
+            if plan.selection.local.is_empty() {
+                rules.push("drop".to_string());
+            } else {
+                rules.extend(dispatch_rules(plan, &plan.selection.local));
+            }
+            chains.push(chain(entry_name, Some(comment), rules));
+            let mut cluster_rules = vec![mark_for_masquerade()];
+            cluster_rules.extend(dispatch_rules(plan, &plan.selection.cluster));
+            chains.push(chain(cluster_name, None, cluster_rules));
+        }
+    }
+    let backends: BTreeSet<Backend> = plan
+        .selection
+        .cluster
+        .iter()
+        .chain(&plan.selection.local)
+        .copied()
+        .collect();
+    let mut sets = Vec::new();
+    for backend in &backends {
+        chains.push(endpoint_chain(plan, backend));
+        if let Some(timeout_secs) = plan.affinity {
+            sets.push(NamedSet {
+                name: names::affinity_set(plan.port_id, &backend.ip, backend.port),
+                key_type: plan.family.addr_type().to_string(),
+                data_type: None,
+                kind: SetKind::Dynamic {
+                    timeout_secs,
+                    size: AFFINITY_SET_SIZE,
+                },
+                elements: Vec::new(),
+            });
+        }
+    }
+    PortChains { chains, sets }
+}
+
+fn chain(name: String, comment: Option<String>, rules: Vec<String>) -> Chain {
+    Chain {
+        name,
+        base: None,
+        comment: comment.map(|text| comment_safe(&text)),
+        rules,
+    }
+}
+
+/// Affinity lookups (if any) followed by the spread over `backends`.
+fn dispatch_rules(plan: &PortPlan<'_>, backends: &[Backend]) -> Vec<String> {
+    let saddr = format!("{} saddr", plan.family.payload());
+    let mut rules = Vec::new();
+    if plan.affinity.is_some() {
+        for backend in backends {
+            rules.push(format!(
+                "{saddr} @{} goto {}",
+                names::affinity_set(plan.port_id, &backend.ip, backend.port),
+                names::endpoint_chain(plan.port_id, &backend.ip, backend.port)
+            ));
+        }
+    }
+    let targets: Vec<String> = backends
+        .iter()
+        .map(|backend| names::endpoint_chain(plan.port_id, &backend.ip, backend.port))
+        .collect();
+    match targets.as_slice() {
+        [] => rules.push("drop".to_string()),
+        [only] => rules.push(format!("goto {only}")),
+        many => {
+            // Affinity: hash the client address, so that clients unknown to
+            // the affinity sets (e.g. after a full table replacement) still
+            // land on the same endpoint while the endpoint list is unchanged.
+            let spread = if plan.affinity.is_some() {
+                format!("jhash {saddr} mod {} seed 0x0", many.len())
+            } else {
+                format!("numgen random mod {}", many.len())
+            };
+            let mut rule = format!("{spread} vmap {{\n");
+            for (index, target) in many.iter().enumerate() {
+                rule.push_str(&format!("\t{index} : goto {target},\n"));
+            }
+            rule.push('}');
+            rules.push(rule);
+        }
+    }
+    rules
+}
+
+/// Endpoint chain: remember the client (affinity), masquerade hairpin
+/// traffic (the endpoint reaching itself through the Service), DNAT.
+fn endpoint_chain(plan: &PortPlan<'_>, backend: &Backend) -> Chain {
+    let payload = plan.family.payload();
+    let mut rules = Vec::new();
+    if plan.affinity.is_some() {
+        rules.push(format!(
+            "update @{} {{ {payload} saddr }}",
+            names::affinity_set(plan.port_id, &backend.ip, backend.port)
+        ));
+    }
+    rules.push(format!(
+        "{payload} saddr {} {}",
+        backend.ip,
+        mark_for_masquerade()
+    ));
+    let destination = match plan.family {
+        Family::V4 => format!("{}:{}", backend.ip, backend.port),
+        Family::V6 => format!("[{}]:{}", backend.ip, backend.port),
+    };
+    rules.push(format!(
+        "meta l4proto {} dnat {payload} to {destination}",
+        plan.port.protocol
+    ));
+    chain(
+        names::endpoint_chain(plan.port_id, &backend.ip, backend.port),
+        None,
+        rules,
+    )
+}
+
+/// Source-range chain of a Service for one family: drops sources outside
+/// `loadBalancerSourceRanges` (all of them when no range has this family).
+pub(super) fn firewall_chain(
+    key: &ServiceKey,
+    service_id: &str,
+    family: Family,
+    ranges: &[IpNet],
+) -> Chain {
+    let of_family: Vec<IpNet> = ranges
+        .iter()
+        .filter(|net| Family::of(&net.addr()) == family)
+        .map(IpNet::trunc)
+        .collect();
+    let allowed = IpNet::aggregate(&of_family);
+    let rule = if allowed.is_empty() {
+        "drop".to_string()
+    } else {
+        let list: Vec<String> = allowed.iter().map(ToString::to_string).collect();
+        format!(
+            "{} saddr != {{ {} }} drop",
+            family.payload(),
+            list.join(", ")
+        )
+    };
+    let comment = format!("{key} loadBalancerSourceRanges (IPv{})", family.digit());
+    chain(
+        names::firewall_chain(family, service_id),
+        Some(comment),
+        vec![rule],
+    )
+}

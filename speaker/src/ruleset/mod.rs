@@ -1,0 +1,80 @@
+//! The node's Service rules as one nftables table, `inet ferrolb` (pure builder).
+//!
+//! ferrolb's speaker delivers packets for LoadBalancer VIPs, allowed
+//! externalIPs and NodePorts on nodes without kube-proxy. [`build`] turns a
+//! [`NodeInput`] into a [`Ruleset`]; [`Ruleset::to_nft_script`] renders it as
+//! one atomic `nft -f` transaction that replaces the whole table, and
+//! [`Ruleset::to_nft_update_script`] as one that updates it in place while
+//! keeping ClientIP affinity state.
+//!
+//! # Packet path
+//!
+//! | chain | hook / priority | job |
+//! |---|---|---|
+//! | `filter_prerouting` | prerouting −110 | `loadBalancerSourceRanges`: VIP tuple → `fwN_*` chain dropping other sources |
+//! | `filter_input`, `filter_forward` | −110 | new, non-DNATed flows to a VIP / NodePort without endpoints → `reject_traffic` |
+//! | `filter_output` | output −110 | both checks above for traffic the node sends itself |
+//! | `nat_prerouting`, `nat_output` | −100 (dstnat) | `jump services` |
+//! | `services` | | `daddr . l4proto . dport` verdict maps (VIPs, then NodePorts) → `svcN_*` |
+//! | `svcN_*` | | per Service port and family: mark for masquerade (Cluster) and spread |
+//! | `epN_*` | | per endpoint: affinity update, hairpin mark, DNAT |
+//! | `nat_postrouting` | 100 (srcnat) | masquerade packets carrying [`MASQUERADE_MARK`] |
+//!
+//! The number of rules a packet meets before its Service's own chain does not
+//! depend on the number of Services ([`Ruleset::dispatch_rule_count`]).
+//!
+//! # Semantics (kube-proxy compatible)
+//! - `externalTrafficPolicy: Cluster`: ready endpoints anywhere, random
+//!   spread (`numgen`), client masqueraded.
+//! - `Local`: this node's ready endpoints, client address kept; none → `drop`.
+//!   Traffic the node sends itself (`fib saddr type local`) uses every endpoint
+//!   and is masqueraded, so the node can always reach the Service.
+//! - No ready endpoint → serving-and-terminating ones; no endpoint at all →
+//!   new connections rejected (TCP reset / ICMP port unreachable).
+//! - Hairpin: an endpoint reaching itself through the VIP is masqueraded.
+//! - ClientIP affinity: one dynamic set per endpoint remembers clients for the
+//!   timeout; unknown clients are spread by `jhash` of their address, so they
+//!   keep their endpoint while the endpoint list is unchanged even after a full
+//!   replacement wiped the sets.
+//!
+//! # Limits
+//! - `loadBalancerSourceRanges` fail closed per family: a Service whose
+//!   ranges are all IPv4 drops every IPv6 source on its IPv6 VIPs.
+//! - Pod traffic to a `Cluster` VIP is masqueraded like external traffic (the
+//!   input carries no cluster CIDR to tell pods apart).
+//! - Pods on a node without local endpoints cannot reach a `Local` Service
+//!   through its VIP (kube-proxy short-circuits pod traffic using the cluster
+//!   CIDR, which this input does not carry).
+//! - Affinity lookups cost one rule per endpoint of that Service (only for
+//!   Services with affinity), and a full replacement forgets affinity state.
+//! - `nft -c` does not check that statements suit the hook of the chains
+//!   reaching them (the kernel checks that only on commit); the rule set was
+//!   also applied for real in a scratch network namespace during development.
+
+mod base;
+mod build;
+mod chains;
+mod input;
+mod model;
+mod names;
+mod render;
+mod select;
+mod stale;
+
+#[cfg(test)]
+mod tests;
+
+pub use base::{REJECT_CHAIN, SERVICES_CHAIN};
+pub use build::build;
+pub use chains::AFFINITY_SET_SIZE;
+pub use input::{
+    Endpoint, EndpointPort, ExternalTrafficPolicy, NodeInput, PortInput, Protocol, ServiceInput,
+    ServiceKey, TargetPort,
+};
+pub use model::{
+    BaseChain, Chain, ChainType, Hook, MASQUERADE_MARK, NamedSet, Ruleset, RulesetStats,
+    RulesetWarning, SetKind, TABLE, UdpServicePort,
+};
+pub use names::Family;
+pub use select::Backend;
+pub use stale::{diff_size, stale_udp_endpoints};

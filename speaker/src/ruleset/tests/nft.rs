@@ -1,0 +1,144 @@
+//! Running the real `nft` binary from tests.
+//!
+//! `nft -c` (check only, never applies) runs inside a fresh, private network
+//! namespace (`unshare -n`) when possible, so the host's own tables neither
+//! influence nor see the check. Tests skip with a printed note when `nft`
+//! is missing or lacks the privilege to talk to the kernel.
+
+use std::io::Write as _;
+use std::process::{Command, Stdio};
+use std::sync::OnceLock;
+
+/// How `nft` can be run here.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Nft {
+    /// Not usable; the reason is printed by skipping tests.
+    Unavailable(String),
+    /// Usable; `isolated` when wrapped in `unshare -n`.
+    Ready { isolated: bool },
+}
+
+fn succeeds(program: &str, args: &[&str]) -> bool {
+    Command::new(program)
+        .args(args)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .is_ok_and(|status| status.success())
+}
+
+/// Detects (once) whether and how `nft` can be run.
+pub fn nft() -> &'static Nft {
+    static NFT: OnceLock<Nft> = OnceLock::new();
+    NFT.get_or_init(|| {
+        if !succeeds("nft", &["--version"]) {
+            return Nft::Unavailable("`nft` not found (apt-get install nftables)".to_string());
+        }
+        let isolated = succeeds("unshare", &["-n", "true"]);
+        let probe = run(
+            isolated,
+            &["-c", "-f", "/dev/stdin"],
+            "add table inet ferrolb_probe\n",
+        );
+        match probe {
+            Ok(()) => Nft::Ready { isolated },
+            Err(error) => Nft::Unavailable(format!("`nft -c` cannot run here: {error}")),
+        }
+    })
+}
+
+fn run(isolated: bool, args: &[&str], stdin: &str) -> Result<(), String> {
+    let mut command = if isolated {
+        let mut command = Command::new("unshare");
+        command.args(["-n", "nft"]);
+        command
+    } else {
+        Command::new("nft")
+    };
+    let mut child = command
+        .args(args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .map_err(|error| error.to_string())?;
+    if let Some(mut input) = child.stdin.take() {
+        input
+            .write_all(stdin.as_bytes())
+            .map_err(|error| error.to_string())?;
+    }
+    let output = child
+        .wait_with_output()
+        .map_err(|error| error.to_string())?;
+    if output.status.success() {
+        Ok(())
+    } else {
+        Err(String::from_utf8_lossy(&output.stderr).into_owned())
+    }
+}
+
+/// `nft -c -f` of `script`: `None` when nft is unavailable (note printed),
+/// else the outcome with nft's error text.
+pub fn check(script: &str) -> Option<Result<(), String>> {
+    match nft() {
+        Nft::Unavailable(reason) => {
+            println!("note: skipping nft check: {reason}");
+            None
+        }
+        Nft::Ready { isolated } => Some(run(*isolated, &["-c", "-f", "/dev/stdin"], script)),
+    }
+}
+
+/// Asserts that nft accepts `script` (or skips with a note).
+pub fn assert_accepted(label: &str, script: &str) {
+    if let Some(Err(error)) = check(script) {
+        panic!("nft -c rejected {label}:\n{error}\n--- script ---\n{script}");
+    }
+}
+
+/// One step of [`apply_in_private_namespace`].
+pub enum Step {
+    /// `nft -f` of a whole script.
+    Script(String),
+    /// One nft command line, e.g. `list ruleset`.
+    Command(String),
+}
+
+/// Runs `steps` for real, in order, inside one private network namespace
+/// that disappears when the shell exits (never on the host's tables).
+/// Returns the combined standard output, or `None` (note printed) when not
+/// possible here.
+pub fn apply_in_private_namespace(steps: &[Step]) -> Option<String> {
+    if !succeeds("unshare", &["-n", "true"]) || !matches!(nft(), Nft::Ready { .. }) {
+        println!("note: skipping real application: needs nft and `unshare -n`");
+        return None;
+    }
+    let mut shell = String::from("set -e\n");
+    for (index, step) in steps.iter().enumerate() {
+        match step {
+            Step::Script(script) => shell.push_str(&format!(
+                "nft -f - <<'FERROLB_SCRIPT_{index}'\n{script}FERROLB_SCRIPT_{index}\n"
+            )),
+            Step::Command(command) => shell.push_str(&format!("nft {command}\n")),
+        }
+    }
+    let output = Command::new("unshare")
+        .args(["-n", "sh", "-s"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .and_then(|mut child| {
+            if let Some(mut input) = child.stdin.take() {
+                input.write_all(shell.as_bytes())?;
+            }
+            child.wait_with_output()
+        })
+        .unwrap();
+    assert!(
+        output.status.success(),
+        "applying failed:\n{}\n--- shell ---\n{shell}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    Some(String::from_utf8_lossy(&output.stdout).into_owned())
+}

@@ -1,0 +1,264 @@
+//! `cargo xtask ...`: the project's commands. Thin: each calls the e2e library.
+#![forbid(unsafe_code)]
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, ExitCode};
+
+use anyhow::{Context, bail};
+use clap::{Parser, Subcommand};
+use ferrolb_e2e::lab::DEFAULT_LAB;
+use ferrolb_e2e::{Lab, controlplane};
+
+#[derive(Parser)]
+#[command(name = "cargo xtask", about = "ferrolb's project commands")]
+struct Cli {
+    #[command(subcommand)]
+    cmd: Cmd,
+}
+
+#[derive(Subcommand)]
+enum Cmd {
+    /// Regenerate crds/ from the Rust types in api/.
+    Crds,
+    /// The lab: a real control plane and network-namespace nodes.
+    Lab {
+        #[command(subcommand)]
+        cmd: LabCmd,
+    },
+    /// Run every test (installs what it needs on a fresh machine). CI runs exactly this.
+    Test {
+        /// Skip fmt and clippy.
+        #[arg(long)]
+        no_lint: bool,
+    },
+}
+
+#[derive(Subcommand)]
+enum LabCmd {
+    /// Build what is missing, start the lab and leave it running. Harmless on a running lab.
+    Up,
+    /// Remove everything the lab made. Harmless when nothing runs. --all: every lab, also tests'.
+    Down {
+        /// Every lab on this machine.
+        #[arg(long)]
+        all: bool,
+    },
+    /// Build the pinned control plane into the cache (done by `up` when needed).
+    Build,
+    /// kubectl against the lab.
+    Kubectl {
+        /// Arguments for kubectl.
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+        args: Vec<String>,
+    },
+    /// Run a command in the namespace of client, edge, cp, node-a..c or a pod (NAMESPACE/NAME).
+    Exec {
+        /// client, edge, cp, node-a, node-b, node-c, or a pod.
+        name: String,
+        /// The command.
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true, required = true)]
+        cmd: Vec<String>,
+    },
+    /// An interactive shell in a lab namespace.
+    Shell {
+        /// client, edge, cp, node-a, node-b, node-c, or a pod.
+        name: String,
+    },
+    /// What runs.
+    Status,
+}
+
+fn repo() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .map_or_else(|| PathBuf::from("."), Path::to_path_buf)
+}
+
+fn cargo() -> Command {
+    let mut c = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()));
+    c.current_dir(repo());
+    c
+}
+
+fn run(mut c: Command) -> anyhow::Result<()> {
+    let shown = format!("{c:?}");
+    let status = c.status().with_context(|| format!("running {shown}"))?;
+    if !status.success() {
+        bail!("{shown} failed ({status})");
+    }
+    Ok(())
+}
+
+/// Builds `ferrolb-lab` and returns its path.
+fn lab_bin() -> anyhow::Result<PathBuf> {
+    let mut c = cargo();
+    c.args([
+        "build",
+        "--quiet",
+        "-p",
+        "ferrolb-e2e",
+        "--bin",
+        "ferrolb-lab",
+    ]);
+    run(c)?;
+    let target =
+        std::env::var_os("CARGO_TARGET_DIR").map_or_else(|| repo().join("target"), PathBuf::from);
+    Ok(target.join("debug/ferrolb-lab"))
+}
+
+fn default_lab() -> anyhow::Result<Lab> {
+    Ok(Lab::new(DEFAULT_LAB, &lab_bin()?))
+}
+
+fn crds() -> anyhow::Result<()> {
+    let dir = repo().join("crds");
+    std::fs::create_dir_all(&dir)?;
+    for (file, yaml) in ferrolb_api::crdgen::render()? {
+        std::fs::write(dir.join(&file), yaml).with_context(|| format!("writing crds/{file}"))?;
+        println!("wrote crds/{file}");
+    }
+    Ok(())
+}
+
+fn lab(cmd: LabCmd) -> anyhow::Result<ExitCode> {
+    let rt = tokio::runtime::Runtime::new()?;
+    match cmd {
+        LabCmd::Up => {
+            let lab = default_lab()?;
+            rt.block_on(lab.up(&repo()))?;
+            let kc = lab.kubeconfig();
+            println!("lab {} is up.", lab.names.lab);
+            println!("  kubeconfig:   {}", kc.display());
+            println!("  kubectl:      cargo xtask lab kubectl -- get nodes -o wide");
+            println!(
+                "                (or: KUBECONFIG={} kubectl get nodes)",
+                kc.display()
+            );
+            println!(
+                "  a deployment: cargo xtask lab kubectl -- create deployment hostnames --image=anything --replicas=3 --port=9376"
+            );
+            println!("  from outside: cargo xtask lab exec client -- ping -c1 198.51.100.11");
+            println!("  a shell:      cargo xtask lab shell node-a");
+            println!("  logs:         {}", lab.dir.join("logs").display());
+            println!("  take it down: cargo xtask lab down");
+        }
+        LabCmd::Down { all } => {
+            if all {
+                let mut names = ferrolb_e2e::process::labs_running();
+                names.extend(
+                    std::fs::read_dir(ferrolb_e2e::lab::labs_root())
+                        .into_iter()
+                        .flatten()
+                        .filter_map(|e| e.ok()?.file_name().into_string().ok()),
+                );
+                names.extend(ferrolb_e2e::netns::list("flb-").iter().filter_map(|n| {
+                    n.strip_prefix("flb-")
+                        .and_then(|r| r.split('-').next())
+                        .map(String::from)
+                }));
+                names.sort();
+                names.dedup();
+                for n in names {
+                    Lab::new(&n, Path::new("/nonexistent")).down()?;
+                    println!("lab {n} is down");
+                }
+            } else {
+                Lab::new(DEFAULT_LAB, Path::new("/nonexistent")).down()?;
+                println!("lab {DEFAULT_LAB} is down");
+            }
+        }
+        LabCmd::Build => controlplane::build(&repo().join("e2e/controlplane"))?,
+        LabCmd::Kubectl { args } => {
+            let lab = Lab::new(DEFAULT_LAB, Path::new("/nonexistent"));
+            let status = lab
+                .kubectl()
+                .args(args)
+                .status()
+                .context("running kubectl")?;
+            return Ok(ExitCode::from(status.code().unwrap_or(1) as u8));
+        }
+        LabCmd::Exec { name, cmd } => {
+            let lab = Lab::new(DEFAULT_LAB, Path::new("/nonexistent"));
+            let status = lab
+                .exec(&name, &cmd)?
+                .status()
+                .context("running the command")?;
+            return Ok(ExitCode::from(status.code().unwrap_or(1) as u8));
+        }
+        LabCmd::Shell { name } => {
+            let lab = Lab::new(DEFAULT_LAB, Path::new("/nonexistent"));
+            let shell = std::env::var("SHELL").unwrap_or_else(|_| "/bin/bash".into());
+            let status = lab
+                .exec(&name, &[shell])?
+                .status()
+                .context("running a shell")?;
+            return Ok(ExitCode::from(status.code().unwrap_or(1) as u8));
+        }
+        LabCmd::Status => {
+            for name in ferrolb_e2e::process::labs_running() {
+                println!("lab {name}:");
+                for pid in ferrolb_e2e::process::find(&name, None) {
+                    let cmd =
+                        std::fs::read_to_string(format!("/proc/{pid}/cmdline")).unwrap_or_default();
+                    println!("  {pid:>7} {}", cmd.replace('\0', " ").trim());
+                }
+            }
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn test(no_lint: bool) -> anyhow::Result<()> {
+    let started = std::time::Instant::now();
+    // A fresh machine: Debian tools and the pinned control plane first, so the tests only test.
+    ferrolb_e2e::deps::ensure()?;
+    controlplane::build(&repo().join("e2e/controlplane"))?;
+    println!(
+        "xtask: prerequisites ready after {:.0}s",
+        started.elapsed().as_secs_f64()
+    );
+    if !no_lint {
+        let mut fmt = cargo();
+        fmt.args(["fmt", "--all", "--", "--check"]);
+        run(fmt).context("formatting differs: run `cargo fmt --all`")?;
+        let mut clippy = cargo();
+        clippy.args([
+            "clippy",
+            "--workspace",
+            "--all-targets",
+            "--quiet",
+            "--",
+            "-D",
+            "warnings",
+        ]);
+        run(clippy)?;
+        println!(
+            "xtask: fmt and clippy clean after {:.0}s",
+            started.elapsed().as_secs_f64()
+        );
+    }
+    let mut t = cargo();
+    t.args(["test", "--workspace"]);
+    run(t)?;
+    println!(
+        "xtask: all tests passed in {:.0}s",
+        started.elapsed().as_secs_f64()
+    );
+    Ok(())
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.cmd {
+        Cmd::Crds => crds().map(|()| ExitCode::SUCCESS),
+        Cmd::Lab { cmd } => lab(cmd),
+        Cmd::Test { no_lint } => test(no_lint).map(|()| ExitCode::SUCCESS),
+    };
+    match result {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
