@@ -11,6 +11,7 @@ pub mod ippool;
 pub mod l2announcement;
 pub mod names;
 mod schema;
+pub mod selector;
 pub mod serviceannouncement;
 
 pub use externalippolicy::{ExternalIPPolicy, ExternalIPPolicySpec};

@@ -11,7 +11,7 @@ use std::collections::BTreeMap;
 use std::net::IpAddr;
 
 use super::model::{Claim, ClaimKind, ClusterFacts, Policy, ServiceRef, UserInfo};
-use super::selector::{Requirement, Selector, SelectorOperator};
+use super::selector::{Selector, SelectorOperator, SelectorRequirement};
 use super::verdict::Rule;
 
 /// The cluster every table row is judged against.
@@ -71,7 +71,7 @@ pub fn example_cluster() -> ExampleCluster {
     };
     let lab = Selector {
         match_labels: BTreeMap::new(),
-        match_expressions: vec![Requirement {
+        match_expressions: vec![SelectorRequirement {
             key: "env".into(),
             operator: SelectorOperator::In,
             values: strings(&["lab"]),

@@ -23,7 +23,7 @@ pub mod verdict;
 pub use cidr::{CidrProblem, PolicyError, parse_cidr, parse_cidr_list};
 pub use model::{Claim, ClaimKind, ClusterFacts, Policy, ServiceRef, UserInfo};
 pub use review::{UpdateReview, review, review_update};
-pub use selector::{Requirement, Selector, SelectorError, SelectorOperator};
+pub use selector::{Selector, SelectorError, SelectorOperator, SelectorRequirement};
 pub use verdict::{ConfigProblem, Outcome, Review, Rule, Verdict};
 
 #[cfg(test)]

@@ -67,4 +67,4 @@ pub use outcome::{
 };
 pub use parse::{AddrRange, AddressError, Family, parse_address};
 pub use planner::plan;
-pub use selector::{LabelRequirement, Labels, Selector, SelectorError, SelectorOperator};
+pub use selector::{Labels, Selector, SelectorError, SelectorOperator, SelectorRequirement};

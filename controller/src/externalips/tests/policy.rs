@@ -140,7 +140,7 @@ fn config_problems_are_reported_and_fail_closed() {
     let mut bad_sel = policy("bad-selector", &["0.0.0.0/0"]);
     bad_sel.namespace_selector = Some(Selector {
         match_labels: Default::default(),
-        match_expressions: vec![Requirement {
+        match_expressions: vec![SelectorRequirement {
             key: "team".into(),
             operator: SelectorOperator::NotIn,
             values: vec![],
