@@ -2,8 +2,8 @@
 //!
 //! Anyone who can write `spec.externalIPs` can otherwise take traffic for any address,
 //! even a Node's own: every node then delivers traffic "to" that address locally.
-//! ferrolb reviews externalIPs in an admission webhook ([`review`], [`review_update`])
-//! and again at reconcile time ([`review`] with no requester). Both paths use this pure
+//! ferrolb reviews externalIPs in an admission webhook ([`review()`], [`review_update`])
+//! and again at reconcile time ([`review()`] with no requester). Both paths use this pure
 //! module; the shells map Kubernetes objects onto the plain types in [`model`].
 //!
 //! Secure default: with no [`Policy`] at all, every externalIP is refused. Addresses are
