@@ -55,7 +55,7 @@ pub fn build(module_dir: &Path) -> Result<(), Error> {
         return Ok(());
     }
     let out = bin_dir();
-    let tmp = out.with_extension("partial");
+    let tmp = out.with_file_name(format!("{K8S_VERSION}-etcd{ETCD_VERSION}.partial"));
     std::fs::create_dir_all(&tmp)
         .map_err(|e| Error::io(format!("creating {}", tmp.display()), e))?;
     let minor = K8S_VERSION
@@ -105,6 +105,7 @@ pub fn build(module_dir: &Path) -> Result<(), Error> {
         std::fs::rename(&target, bin(name))
             .map_err(|e| Error::io(format!("moving {name} into the cache"), e))?;
     }
+    let _ = std::fs::remove_dir(&tmp);
     Ok(())
 }
 
