@@ -67,18 +67,7 @@ pub fn usable_for_vip(selected: &[&InterfaceView], vip: IpAddr) -> BTreeSet<Stri
 mod tests {
     use super::*;
 
-    fn iface(name: &str, subnets: &[&str]) -> InterfaceView {
-        InterfaceView {
-            name: name.into(),
-            up: true,
-            broadcast: true,
-            loopback: false,
-            bridge_port: false,
-            container_veth: false,
-            has_lladdr: true,
-            subnets: subnets.iter().map(|s| s.parse().unwrap()).collect(),
-        }
-    }
+    use super::super::tests::fixtures::iface;
 
     fn policy(interfaces: &[&str]) -> L2Policy {
         L2Policy {

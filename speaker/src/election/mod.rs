@@ -33,7 +33,7 @@ pub mod rendezvous;
 pub mod selector;
 
 #[cfg(test)]
-mod tests;
+pub(crate) mod tests;
 
 pub use elect::{CONFLICT_REASON_PREFIX, elect, elect_without, handover};
 pub use model::{

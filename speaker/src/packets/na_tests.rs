@@ -2,23 +2,10 @@
 
 use std::net::Ipv6Addr;
 
-use super::test_frames::{NsSpec, OUR_MAC, PEER_MAC, icmpv6_checksum, icmpv6_checksum_ok};
+use super::test_frames::{
+    NsSpec, OUR_MAC, PEER_MAC, icmpv6_checksum, icmpv6_checksum_ok, ip, solicitation, vip,
+};
 use super::*;
-
-fn ip(s: &str) -> Ipv6Addr {
-    s.parse().unwrap()
-}
-
-fn vip() -> Ipv6Addr {
-    ip("2001:db8::10")
-}
-
-fn solicitation(frame: &[u8]) -> NeighborSolicitation {
-    match classify(frame) {
-        Some(Query::NeighborSolicitation(ns)) => ns,
-        other => panic!("expected a neighbor solicitation, got {other:?}"),
-    }
-}
 
 /// Independent look at an encoded NA: hop limit, payload length and checksum.
 fn assert_well_formed_na(frame: &[u8]) {

@@ -2,23 +2,8 @@
 
 use std::net::{IpAddr, Ipv6Addr};
 
-use super::test_frames::{NsSpec, OUR_MAC, PEER_MAC, slla};
+use super::test_frames::{NsSpec, OUR_MAC, PEER_MAC, ip, slla, solicitation, vip};
 use super::*;
-
-fn ip(s: &str) -> Ipv6Addr {
-    s.parse().unwrap()
-}
-
-fn vip() -> Ipv6Addr {
-    ip("2001:db8::10")
-}
-
-fn solicitation(frame: &[u8]) -> NeighborSolicitation {
-    match classify(frame) {
-        Some(Query::NeighborSolicitation(ns)) => ns,
-        other => panic!("expected a neighbor solicitation, got {other:?}"),
-    }
-}
 
 fn rejected(spec: &NsSpec, why: &str) {
     assert_eq!(classify(&spec.frame()), None, "{why}: {spec:?}");

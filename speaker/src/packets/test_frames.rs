@@ -4,6 +4,7 @@
 use std::net::{Ipv4Addr, Ipv6Addr};
 
 use super::ether::Mac;
+use super::{NeighborSolicitation, Query, classify};
 
 pub const OUR_MAC: Mac = [0x02, 0x00, 0x00, 0xaa, 0xbb, 0xcc];
 pub const PEER_MAC: Mac = [0x52, 0x54, 0x00, 0x12, 0x34, 0x56];
@@ -145,4 +146,22 @@ pub fn slla(mac: Mac) -> Vec<u8> {
     let mut o = vec![1, 1];
     o.extend_from_slice(&mac);
     o
+}
+
+/// Parses an IPv6 address literal (tests only).
+pub fn ip(s: &str) -> Ipv6Addr {
+    s.parse().unwrap()
+}
+
+/// The VIP the NDP tests answer for.
+pub fn vip() -> Ipv6Addr {
+    ip("2001:db8::10")
+}
+
+/// The neighbor solicitation in `frame`, or a test failure.
+pub fn solicitation(frame: &[u8]) -> NeighborSolicitation {
+    match classify(frame) {
+        Some(Query::NeighborSolicitation(ns)) => ns,
+        other => panic!("expected a neighbor solicitation, got {other:?}"),
+    }
 }

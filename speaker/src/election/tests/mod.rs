@@ -1,6 +1,6 @@
 //! Behaviour tests of the whole election (unit tests of helpers live next to them).
 
-mod fixtures;
+pub(super) mod fixtures;
 mod handover;
 mod props;
 mod rules;
