@@ -199,16 +199,16 @@ impl SelectorRequirement {
         if self.key.is_empty() {
             return Err(SelectorError::EmptyKey);
         }
-        let (key, operator) = (self.key.clone(), self.operator);
+        let operator = self.operator;
         match (operator.takes_values(), self.values.is_empty()) {
             (true, true) => Err(SelectorError::MissingValues {
                 index,
-                key,
+                key: self.key.clone(),
                 operator,
             }),
             (false, false) => Err(SelectorError::UnexpectedValues {
                 index,
-                key,
+                key: self.key.clone(),
                 operator,
             }),
             _ => Ok(()),
