@@ -228,6 +228,16 @@ impl Selector {
             && self.match_expressions.iter().all(|r| r.holds(labels))
     }
 
+    /// A selector that matches nothing: stands in for one that could not be converted (its
+    /// [`validate`](Selector::validate) fails with [`SelectorError::EmptyKey`]), so that a
+    /// selector with an unknown operator fails closed.
+    pub fn nothing() -> Selector {
+        Selector {
+            match_labels: Labels::from([(String::new(), String::new())]),
+            match_expressions: Vec::new(),
+        }
+    }
+
     /// Whether the selector has no requirement at all (and so matches everything).
     pub fn is_empty(&self) -> bool {
         self.match_labels.is_empty() && self.match_expressions.is_empty()

@@ -1,21 +1,20 @@
-//! `ferrolb-controller`: allocates LoadBalancer IPs from IPPools and reviews externalIPs.
+//! `ferrolb-controller`: allocates LoadBalancer IPs from IPPools. See `--help`.
 use clap::Parser;
+use ferrolb_controller::cli::Args;
 
-/// ferrolb controller: gives LoadBalancer Services IPs from IPPools and enforces the
-/// externalIPs policy. (Flags only for now; the control loops come with their issues.)
-#[derive(Parser, Debug)]
-#[command(name = "ferrolb-controller", version, about, long_about = None)]
-struct Args {
-    /// Also own LoadBalancer Services with no spec.loadBalancerClass (the cluster's default class).
-    #[arg(long, env = "FERROLB_DEFAULT_CLASS", default_value_t = true, action = clap::ArgAction::Set)]
-    default_class: bool,
-    /// Address of the metrics and health server (/metrics, /healthz, /readyz).
-    #[arg(long, env = "FERROLB_HEALTH_ADDR", default_value = "0.0.0.0:9443")]
-    health_addr: String,
-}
-
-fn main() -> anyhow::Result<()> {
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
     let args = Args::parse();
-    eprintln!("ferrolb-controller: not implemented yet ({args:?})");
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()));
+    if args.log_format == "json" {
+        builder.json().init();
+    } else {
+        builder.init();
+    }
+    ferrolb_controller::run(args).await?;
     Ok(())
 }

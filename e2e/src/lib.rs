@@ -4,11 +4,14 @@
 #![forbid(unsafe_code)]
 
 pub mod agent;
+pub mod bench;
 pub mod controlplane;
 pub mod deps;
 pub mod echo;
 mod error;
 pub mod forward;
+pub mod install;
+pub mod k8s;
 pub mod lab;
 pub mod netns;
 pub mod pki;

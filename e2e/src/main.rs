@@ -61,6 +61,9 @@ enum Cmd {
         /// Give up after this many milliseconds.
         #[arg(long, default_value_t = 2000)]
         timeout_ms: u64,
+        /// Path of the HTTP request.
+        #[arg(long, default_value = "/")]
+        path: String,
     },
 }
 
@@ -92,8 +95,10 @@ fn main() -> anyhow::Result<()> {
                 proto,
                 to,
                 timeout_ms,
+                path,
             } => {
-                let out = probe::probe(proto, to, Duration::from_millis(timeout_ms)).await?;
+                let out =
+                    probe::probe_path(proto, to, &path, Duration::from_millis(timeout_ms)).await?;
                 print!("{out}");
                 Ok(())
             }

@@ -20,8 +20,18 @@ pub enum Proto {
     Http,
 }
 
-/// Sends one probe to `to` and returns what came back.
+/// Sends one probe to `to` and returns what came back (HTTP: `GET /`).
 pub async fn probe(proto: Proto, to: SocketAddr, limit: Duration) -> Result<String, Error> {
+    probe_path(proto, to, "/", limit).await
+}
+
+/// Like [`probe`], with the path of the HTTP request.
+pub async fn probe_path(
+    proto: Proto,
+    to: SocketAddr,
+    path: &str,
+    limit: Duration,
+) -> Result<String, Error> {
     let deadline = |what: &str| Error::Timeout {
         what: format!("{what} {to}"),
         secs: limit.as_secs_f64(),
@@ -32,12 +42,12 @@ pub async fn probe(proto: Proto, to: SocketAddr, limit: Duration) -> Result<Stri
                 .await
                 .map_err(|_| deadline("tcp connect to"))?
                 .map_err(|e| Error::io(format!("tcp connect to {to}"), e))?;
-            let req: &[u8] = if proto == Proto::Http {
-                b"GET / HTTP/1.0\r\nHost: probe\r\n\r\n"
+            let req = if proto == Proto::Http {
+                format!("GET {path} HTTP/1.0\r\nHost: probe\r\n\r\n")
             } else {
-                b"probe\n"
+                "probe\n".to_string()
             };
-            s.write_all(req)
+            s.write_all(req.as_bytes())
                 .await
                 .map_err(|e| Error::io(format!("writing to {to}"), e))?;
             let mut out = Vec::new();
@@ -69,4 +79,17 @@ pub async fn probe(proto: Proto, to: SocketAddr, limit: Duration) -> Result<Stri
             Ok(String::from_utf8_lossy(buf.get(..n).unwrap_or_default()).into_owned())
         }
     }
+}
+
+/// Splits an HTTP/1.x response into its status code and body.
+pub fn parse_http(response: &str) -> Option<(u16, String)> {
+    let (head, body) = response.split_once("\r\n\r\n").unwrap_or((response, ""));
+    let code = head
+        .lines()
+        .next()?
+        .split_whitespace()
+        .nth(1)?
+        .parse()
+        .ok()?;
+    Some((code, body.to_string()))
 }

@@ -88,3 +88,29 @@ pub fn reap_stale() {
         }
     }
 }
+
+/// Builds ferrolb's binaries (controller, speaker) next to `ferrolb-lab`, so a test never runs
+/// stale ones (`cargo test -p ferrolb-e2e` alone does not build other packages' binaries).
+pub fn build_binaries() -> Result<(), Error> {
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    let status = std::process::Command::new(&cargo)
+        .current_dir(repo_root())
+        .args([
+            "build",
+            "--quiet",
+            "-p",
+            "ferrolb-controller",
+            "-p",
+            "ferrolb-speaker",
+            "--bins",
+        ])
+        .status()
+        .map_err(|e| Error::io(format!("running {cargo} build"), e))?;
+    if status.success() {
+        Ok(())
+    } else {
+        Err(Error::msg(format!(
+            "{cargo} build of ferrolb's binaries failed ({status})"
+        )))
+    }
+}

@@ -25,11 +25,33 @@ enum Cmd {
         #[command(subcommand)]
         cmd: LabCmd,
     },
+    /// Benchmarks: each writes JSON to target/bench/<name>.json and prints it. Not tests.
+    Bench {
+        #[command(subcommand)]
+        cmd: BenchCmd,
+    },
     /// Run every test (installs what it needs on a fresh machine). CI runs exactly this.
     Test {
         /// Skip fmt and clippy.
         #[arg(long)]
         no_lint: bool,
+    },
+}
+
+#[derive(Subcommand)]
+enum BenchCmd {
+    /// Allocation: N Services allocated by the controller on the real apiserver, against the
+    /// floor of one client writing N statuses. Runs in its own lab `bench`.
+    Alloc {
+        /// How many Services.
+        #[arg(long, default_value_t = 5000)]
+        services: usize,
+        /// Writes in flight at once (the controller's --write-concurrency default).
+        #[arg(long, default_value_t = 32)]
+        concurrency: usize,
+        /// Leave the bench lab running afterwards.
+        #[arg(long)]
+        keep: bool,
     },
 }
 
@@ -66,6 +88,23 @@ enum LabCmd {
     },
     /// What runs.
     Status,
+    /// Install ferrolb into the running lab: CRDs, namespace, controller-0/1 (built first).
+    Install,
+    /// SIGKILL one component (controller-0, controller-1, ...): a crash.
+    Kill {
+        /// The component.
+        name: String,
+    },
+    /// SIGTERM one component and wait for it to end: a planned stop.
+    Stop {
+        /// The component.
+        name: String,
+    },
+    /// Start one component again (harmless when it runs).
+    Start {
+        /// The component.
+        name: String,
+    },
 }
 
 fn repo() -> PathBuf {
@@ -89,7 +128,7 @@ fn run(mut c: Command) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Builds `ferrolb-lab` and returns its path.
+/// Builds `ferrolb-lab` and ferrolb's binaries; returns the path of `ferrolb-lab`.
 fn lab_bin() -> anyhow::Result<PathBuf> {
     let mut c = cargo();
     c.args([
@@ -97,8 +136,11 @@ fn lab_bin() -> anyhow::Result<PathBuf> {
         "--quiet",
         "-p",
         "ferrolb-e2e",
-        "--bin",
-        "ferrolb-lab",
+        "-p",
+        "ferrolb-controller",
+        "-p",
+        "ferrolb-speaker",
+        "--bins",
     ]);
     run(c)?;
     let target =
@@ -194,6 +236,22 @@ fn lab(cmd: LabCmd) -> anyhow::Result<ExitCode> {
                 .context("running a shell")?;
             return Ok(ExitCode::from(status.code().unwrap_or(1) as u8));
         }
+        LabCmd::Install => {
+            let lab = default_lab()?;
+            rt.block_on(lab.install(&repo()))?;
+            println!("ferrolb is installed in lab {}.", lab.names.lab);
+            for c in ferrolb_e2e::install::COMPONENTS {
+                println!(
+                    "  {:<14} on {}  log: {}",
+                    c.name,
+                    c.node,
+                    lab.log(c.name).display()
+                );
+            }
+        }
+        LabCmd::Kill { name } => Lab::new(DEFAULT_LAB, Path::new("/nonexistent")).kill(&name)?,
+        LabCmd::Stop { name } => Lab::new(DEFAULT_LAB, Path::new("/nonexistent")).stop(&name)?,
+        LabCmd::Start { name } => default_lab()?.start(&name)?,
         LabCmd::Status => {
             for name in ferrolb_e2e::process::labs_running() {
                 println!("lab {name}:");
@@ -206,6 +264,47 @@ fn lab(cmd: LabCmd) -> anyhow::Result<ExitCode> {
         }
     }
     Ok(ExitCode::SUCCESS)
+}
+
+fn bench(cmd: BenchCmd) -> anyhow::Result<()> {
+    let rt = tokio::runtime::Runtime::new()?;
+    let (name, keep, json) = match cmd {
+        BenchCmd::Alloc {
+            services,
+            concurrency,
+            keep,
+        } => {
+            let lab = Lab::new("bench", &lab_bin()?);
+            let result = rt.block_on(async {
+                lab.up(&repo()).await?;
+                ferrolb_e2e::bench::alloc(
+                    &lab,
+                    &repo(),
+                    ferrolb_e2e::bench::AllocOptions {
+                        services,
+                        concurrency,
+                    },
+                )
+                .await
+            });
+            if !keep {
+                lab.down()?;
+            }
+            ("alloc", keep, result?)
+        }
+    };
+    let dir = repo().join("target/bench");
+    std::fs::create_dir_all(&dir)?;
+    let path = dir.join(format!("{name}.json"));
+    let text = serde_json::to_string_pretty(&json)?;
+    std::fs::write(&path, &text)?;
+    println!("{text}");
+    println!(
+        "written to {}{}",
+        path.display(),
+        if keep { " (lab bench kept)" } else { "" }
+    );
+    Ok(())
 }
 
 fn test(no_lint: bool) -> anyhow::Result<()> {
@@ -252,6 +351,7 @@ fn main() -> ExitCode {
     let result = match cli.cmd {
         Cmd::Crds => crds().map(|()| ExitCode::SUCCESS),
         Cmd::Lab { cmd } => lab(cmd),
+        Cmd::Bench { cmd } => bench(cmd).map(|()| ExitCode::SUCCESS),
         Cmd::Test { no_lint } => test(no_lint).map(|()| ExitCode::SUCCESS),
     };
     match result {

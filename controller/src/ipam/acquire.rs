@@ -4,6 +4,7 @@
 
 use super::addrset::is_buggy_v4;
 use super::demand::{POOL_ANNOTATION, Problem};
+use super::invalid_selector::{no_new_allocation, pool_refusal, refusal};
 use super::outcome::FailureReason;
 use super::parse::{Family, value_to_ip};
 use super::pass::State;
@@ -45,7 +46,8 @@ impl State<'_, '_> {
     }
 
     /// An explicitly requested address: joins its holders if they allow it, else allocates it
-    /// if its owning pool serves the Service, is enabled and does not avoid it.
+    /// if its owning pool serves the Service (with a valid selector), is enabled and does not
+    /// avoid it.
     fn acquire_requested(
         &self,
         i: usize,
@@ -72,9 +74,12 @@ impl State<'_, '_> {
             }
             if self.settled(family, value) {
                 let rank = self.accepting_cover(i, family, value).ok_or_else(|| {
-                    refused(format!(
-                        "requested address {ip} is not in a pool that serves this Service"
-                    ))
+                    self.invalid_selector_refusal(i, family, value)
+                        .unwrap_or_else(|| {
+                            refused(format!(
+                                "requested address {ip} is not in a pool that serves this Service"
+                            ))
+                        })
                 })?;
                 return Ok((value, rank));
             }
@@ -87,7 +92,12 @@ impl State<'_, '_> {
             )));
         };
         let name = self.pool_name(owner);
-        if !self.demand(i).accepts(owner) {
+        let demand = self.demand(i);
+        if !demand.accepts(owner) && demand.may_hold(owner) {
+            // Only its invalid selector keeps the owner from serving the Service.
+            return Err(refusal(&self.ctx.table, owner, &format!("address {ip}")));
+        }
+        if !demand.accepts(owner) {
             return Err(refused(format!(
                 "requested address {ip} is where pools overlap and only the oldest, {name:?}, \
                  allocates it, but that pool does not serve this Service (or is not the requested \
@@ -134,12 +144,18 @@ impl State<'_, '_> {
                     rank,
                 )),
                 None => {
-                    why.get_or_insert_with(|| {
-                        format!(
-                            "the group's address {} is in no pool that serves this Service (or \
-                             not in the requested pool)",
-                            value_to_ip(family, value)
-                        )
+                    let ip = value_to_ip(family, value);
+                    let invalid = self
+                        .keeping_cover(i, family, value)
+                        .and_then(|rank| self.ctx.table.pools.get(rank));
+                    why.get_or_insert_with(|| match invalid {
+                        Some(info) => {
+                            format!("the group's address {ip}: {}", no_new_allocation(info))
+                        }
+                        None => format!(
+                            "the group's address {ip} is in no pool that serves this Service (or \
+                             not in the requested pool)"
+                        ),
                     });
                 }
             }
@@ -175,6 +191,9 @@ impl State<'_, '_> {
             let Some(info) = self.ctx.table.pools.get(rank) else {
                 continue;
             };
+            if info.selector_invalid() && demand.requested_pool == Some(rank) {
+                return Err(pool_refusal(&self.ctx.table, rank));
+            }
             if !info.has_family(family) {
                 continue;
             }
@@ -190,10 +209,10 @@ impl State<'_, '_> {
                 continue;
             }
             tried.push(name.clone());
-            if let Some(value) = self
-                .ctx
-                .table
-                .find_free(rank, family, &self.used[family.index()])
+            if let Some(value) =
+                self.ctx
+                    .table
+                    .find_free(rank, family, &self.blocked[family.index()])
             {
                 return Ok((value, rank));
             }
@@ -233,18 +252,27 @@ impl State<'_, '_> {
         if !skipped.is_empty() {
             text.push_str(&format!(": {}", list_names(skipped)));
         }
-        let unselected = self
-            .ctx
-            .table
-            .pools
-            .iter()
-            .enumerate()
+        let with_family = self.ctx.table.pools.iter().enumerate();
+        let (invalid, unselected): (Vec<_>, Vec<_>) = with_family
             .filter(|(rank, p)| p.has_family(family) && demand.position(*rank).is_none())
-            .count();
-        if unselected > 0 {
+            .partition(|(rank, _)| demand.keeps_in(*rank));
+        let mut sep = if skipped.is_empty() { ": " } else { "; " };
+        if !unselected.is_empty() {
             text.push_str(&format!(
-                "{}{unselected} pool(s) with {family} addresses do not select it in serviceAllocation",
-                if skipped.is_empty() { ": " } else { "; " }
+                "{sep}{} pool(s) with {family} addresses do not select it in serviceAllocation",
+                unselected.len()
+            ));
+            sep = "; ";
+        }
+        if !invalid.is_empty() {
+            let names: Vec<String> = invalid
+                .iter()
+                .map(|(_, p)| format!("{:?}", p.pool.name))
+                .collect();
+            text.push_str(&format!(
+                "{sep}pool {} has an invalid serviceAllocation selector (see the pool's status) \
+                 and makes no new allocation until it is fixed",
+                list_names(&names)
             ));
         }
         text + &format!(

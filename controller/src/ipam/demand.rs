@@ -4,10 +4,12 @@
 
 use std::net::IpAddr;
 
+use super::invalid_selector::keeping_pools;
 use super::model::{FamilyPolicy, ServiceRequest};
 use super::outcome::FailureReason;
 use super::parse::{Family, ip_to_value};
 use super::pool::PoolTable;
+use super::reserved::Reservations;
 
 /// Annotation naming explicitly requested addresses.
 pub(super) const IPS_ANNOTATION: &str = "ferrolb.io/load-balancer-ips";
@@ -40,13 +42,20 @@ pub(super) struct Demand {
     position: Vec<Option<usize>>,
     /// Ranks of serving pools, most preferred first.
     pub(super) serving: Vec<usize>,
+    /// Ranks of pools with an invalid selector that the Service may keep addresses from (but
+    /// get none from), oldest first; see [`super::invalid_selector`].
+    pub(super) keeping: Vec<usize>,
     /// A problem with the request itself: the Service gets no new address while it stands.
     pub(super) problem: Option<Problem>,
 }
 
 impl Demand {
-    /// Analyses `svc` against `table`.
-    pub(super) fn new(svc: &ServiceRequest, table: &PoolTable<'_>) -> Demand {
+    /// Analyses `svc` against `table` and the reserved addresses.
+    pub(super) fn new(
+        svc: &ServiceRequest,
+        table: &PoolTable<'_>,
+        reserved: &Reservations,
+    ) -> Demand {
         let mut problems: Vec<Problem> = Vec::new();
         let families = wanted_families(svc, &mut problems);
         let serving = serving_pools(svc, table);
@@ -62,10 +71,11 @@ impl Demand {
             requested_pool: None,
             position,
             serving,
+            keeping: keeping_pools(svc, table),
             problem: None,
         };
         demand.requested_pool = demand.check_requested_pool(svc, table, &mut problems);
-        demand.requested = demand.check_requested_ips(svc, table, &mut problems);
+        demand.requested = demand.check_requested_ips(svc, table, reserved, &mut problems);
         demand.problem = problems.into_iter().next();
         demand
     }
@@ -83,6 +93,18 @@ impl Demand {
     /// Whether pool `rank` serves the Service and satisfies an explicitly requested pool.
     pub(super) fn accepts(&self, rank: usize) -> bool {
         self.position(rank).is_some() && self.requested_pool.is_none_or(|rp| rp == rank)
+    }
+
+    /// Whether pool `rank` has an invalid selector but lets the Service keep what it holds.
+    pub(super) fn keeps_in(&self, rank: usize) -> bool {
+        self.keeping.contains(&rank)
+    }
+
+    /// Whether the Service may hold an address of pool `rank` (new or kept), given any
+    /// explicitly requested pool.
+    pub(super) fn may_hold(&self, rank: usize) -> bool {
+        (self.position(rank).is_some() || self.keeps_in(rank))
+            && self.requested_pool.is_none_or(|rp| rp == rank)
     }
 
     /// Pools to try for a new automatic allocation, most preferred first.
@@ -108,7 +130,7 @@ impl Demand {
             )));
             return None;
         };
-        if self.position(rank).is_none() {
+        if self.position(rank).is_none() && !self.keeps_in(rank) {
             problems.push(refused(format!(
                 "pool {name:?} (annotation {POOL_ANNOTATION}) does not serve Service {}: its \
                  serviceAllocation does not select this namespace or these labels; widen the \
@@ -124,6 +146,7 @@ impl Demand {
         &self,
         svc: &ServiceRequest,
         table: &PoolTable<'_>,
+        reserved: &Reservations,
         problems: &mut Vec<Problem>,
     ) -> [Option<u128>; 2] {
         let mut requested = [None, None];
@@ -138,7 +161,7 @@ impl Demand {
             asked.dedup();
             match asked.as_slice() {
                 [] => {}
-                [ip] => match self.check_requested_ip(svc, table, *ip) {
+                [ip] => match self.check_requested_ip(svc, table, reserved, *ip) {
                     Ok(value) => requested[family.index()] = Some(value),
                     Err(problem) => problems.push(problem),
                 },
@@ -164,6 +187,7 @@ impl Demand {
         &self,
         svc: &ServiceRequest,
         table: &PoolTable<'_>,
+        reserved: &Reservations,
         ip: IpAddr,
     ) -> Result<u128, Problem> {
         let family = Family::of(ip);
@@ -178,10 +202,14 @@ impl Demand {
                 wanted.join(" or ")
             )));
         }
+        if let Some(problem) = reserved.refusal(ip) {
+            return Err(problem);
+        }
         let value = ip_to_value(ip);
         let covering = table.covering(family, value);
         let name = |rank: &usize| table.pools.get(*rank).map_or("?", |p| p.pool.name.as_str());
-        if covering.iter().any(|&rank| self.accepts(rank)) {
+        // A pool with an invalid selector refuses it later, unless the Service already holds it.
+        if covering.iter().any(|&rank| self.may_hold(rank)) {
             return Ok(value);
         }
         let Some(first) = covering.first() else {

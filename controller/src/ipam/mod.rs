@@ -1,9 +1,11 @@
 //! LoadBalancer IP allocation from IPPools: a pure planner.
 //!
 //! The I/O shell builds a snapshot (every [`Pool`] and every owned `type: LoadBalancer`
-//! [`ServiceRequest`]) and calls [`plan`], which returns a [`Plan`]: per Service either the
-//! addresses it holds ([`ServiceOutcome::Allocated`]) or why it has none
-//! ([`ServiceOutcome::Failed`]), and per pool its usage, overlap conflicts and invalid entries.
+//! [`ServiceRequest`], plus the [`Reserved`] addresses such as Node addresses) and calls
+//! [`plan_with`] (or [`plan`] when nothing is reserved), which returns a [`Plan`]: per Service
+//! either the addresses it holds ([`ServiceOutcome::Allocated`]) or why it has none
+//! ([`ServiceOutcome::Failed`]), and per pool its usage, overlap conflicts, invalid entries,
+//! reserved addresses and invalid selectors.
 //!
 //! # Rules in brief
 //! - **Stability.** Each current address that is still valid (inside a pool that serves the
@@ -17,6 +19,14 @@
 //!   disabled pools make no new allocations; `avoidBuggyIPs` skips IPv4 `.0`/`.255`.
 //!   A current address outside every pool that serves the Service is still kept when such a
 //!   pool has an invalid entry (the bad entry may have covered it) — fix the entry to settle it.
+//!   A `serviceAllocation` selector that is invalid matches nothing (fail closed): the pool
+//!   makes no new allocation at all (not even for explicit requests, which are refused) and
+//!   reports it in [`PoolUsage::selector_problems`], but a bad pool never drops existing
+//!   allocations: a Service keeps its current address inside it while the pool's valid
+//!   criteria (namespaces, any valid selector) still select it.
+//! - **Reserved addresses** are never allocated: a Service holding one moves off it, an
+//!   explicit request for one is refused; pools covering them list them in
+//!   [`PoolUsage::reserved`].
 //! - **Overlaps.** Addresses covered by several pools are only allocated from the oldest one;
 //!   the younger pools report a [`PoolConflict`].
 //! - **Requests.** A requested address (at most one per family) or pool must be eligible;
@@ -34,12 +44,15 @@
 mod acquire;
 mod addrset;
 mod demand;
+mod invalid_selector;
 pub mod model;
 pub mod outcome;
 pub mod parse;
 mod pass;
 mod planner;
 mod pool;
+mod rebuild;
+mod reserved;
 pub mod selector;
 mod sharing;
 mod usage;
@@ -49,22 +62,30 @@ mod tests_parse;
 #[cfg(test)]
 mod tests_props;
 #[cfg(test)]
+mod tests_props_reserved;
+#[cfg(test)]
 mod tests_requests;
 #[cfg(test)]
+mod tests_reserved;
+#[cfg(test)]
 mod tests_rules;
+#[cfg(test)]
+mod tests_selector_keep;
+#[cfg(test)]
+mod tests_selectors;
 #[cfg(test)]
 mod tests_stability;
 #[cfg(test)]
 mod tests_support;
 
 pub use model::{
-    CreationOrder, FamilyPolicy, Pool, Protocol, ServiceAllocation, ServiceKey, ServiceRequest,
-    TrafficPolicy,
+    CreationOrder, FamilyPolicy, Pool, Protocol, Reserved, ServiceAllocation, ServiceKey,
+    ServiceRequest, TrafficPolicy,
 };
 pub use outcome::{
     Change, FailureReason, FamilyUsage, InvalidEntry, MissingFamily, Plan, PoolConflict, PoolUsage,
     ServiceOutcome,
 };
 pub use parse::{AddrRange, AddressError, Family, parse_address};
-pub use planner::plan;
+pub use planner::{plan, plan_with};
 pub use selector::{Labels, Selector, SelectorError, SelectorOperator, SelectorRequirement};

@@ -2,11 +2,16 @@
 //!
 //! The I/O shell builds these from IPPool objects, Services and Namespaces.
 
+use std::collections::BTreeMap;
 use std::fmt;
 use std::net::IpAddr;
 
 use super::parse::Family;
 use super::selector::{Labels, Selector};
+
+/// Addresses that are never allocated (typically Node addresses), each with why it is
+/// reserved, e.g. `"address of node node-a"`. Pools may cover them; see [`super::plan_with`].
+pub type Reserved = BTreeMap<IpAddr, String>;
 
 /// Creation time (unix seconds) and uid: the deterministic age of an object. Older sorts first.
 pub type CreationOrder = (i64, String);
@@ -71,6 +76,56 @@ impl ServiceAllocation {
                 .service_selector
                 .as_ref()
                 .is_none_or(|s| s.matches(labels))
+    }
+
+    /// Whether the valid criteria select the Service: like [`Self::matches`] but an invalid
+    /// selector is skipped instead of matching nothing. Decides who may keep addresses from a
+    /// pool whose selector is invalid (such a pool makes no new allocation).
+    pub(super) fn matches_valid_parts(
+        &self,
+        namespace: &str,
+        namespace_labels: &Labels,
+        labels: &Labels,
+    ) -> bool {
+        let holds = |selector: &Option<Selector>, labels: &Labels| {
+            selector
+                .as_ref()
+                .is_none_or(|s| s.validate().is_err() || s.matches(labels))
+        };
+        (self.namespaces.is_empty() || self.namespaces.iter().any(|n| n == namespace))
+            && holds(&self.namespace_selector, namespace_labels)
+            && holds(&self.service_selector, labels)
+    }
+
+    /// What is wrong with the selectors, one `serviceAllocation.<field>: <error>` per invalid
+    /// selector, namespace selector first.
+    pub(super) fn selector_errors(&self) -> Vec<String> {
+        [
+            ("namespaceSelector", &self.namespace_selector),
+            ("serviceSelector", &self.service_selector),
+        ]
+        .into_iter()
+        .filter_map(|(field, selector)| {
+            let error = selector.as_ref()?.validate().err()?;
+            Some(format!("serviceAllocation.{field}: {error}"))
+        })
+        .collect()
+    }
+
+    /// What is wrong with the selectors, one message per invalid selector naming its field
+    /// (e.g. `serviceAllocation.serviceSelector: ...`). An invalid selector matches nothing,
+    /// so while any is listed the pool makes no new allocation; Services keep the addresses
+    /// they hold from it.
+    pub fn selector_problems(&self) -> Vec<String> {
+        self.selector_errors()
+            .into_iter()
+            .map(|error| {
+                format!(
+                    "{error}; until this is fixed the selector matches nothing and the pool makes \
+                     no new allocation (Services keep the addresses they hold from it)"
+                )
+            })
+            .collect()
     }
 }
 

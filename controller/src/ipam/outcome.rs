@@ -7,7 +7,7 @@ use std::net::IpAddr;
 use super::model::ServiceKey;
 use super::parse::{AddrRange, AddressError, Family};
 
-/// The result of [`super::plan`]: one outcome per Service in the snapshot and usage per pool.
+/// The result of [`super::plan`] / [`super::plan_with`]: one outcome per Service in the snapshot and usage per pool.
 /// Services absent from the snapshot do not appear; releasing them is the shell's job.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Plan {
@@ -152,6 +152,13 @@ pub struct PoolUsage {
     pub conflicts: Vec<PoolConflict>,
     /// Entries that could not be parsed; the pool still serves its valid entries.
     pub invalid_entries: Vec<InvalidEntry>,
+    /// Reserved addresses inside the pool's valid entries, ascending: never allocated, counted
+    /// neither as used nor as available.
+    pub reserved: Vec<IpAddr>,
+    /// Invalid `serviceAllocation` selectors, one message each naming the field (see
+    /// [`super::ServiceAllocation::selector_problems`]); while any is listed the pool makes no
+    /// new allocation (`available` is 0), but Services keep the addresses they hold from it.
+    pub selector_problems: Vec<String>,
 }
 
 impl PoolUsage {
@@ -173,8 +180,10 @@ pub struct FamilyUsage {
     /// Addresses inside the pool held by some Service (including ones owned by an older
     /// overlapping pool).
     pub used: u128,
-    /// Addresses the pool could still hand out: 0 when disabled; excludes addresses owned by
-    /// older overlapping pools and, with `avoid_buggy_ips`, IPv4 `.0`/`.255` addresses.
+    /// Addresses the pool could still hand out: 0 when disabled or when a `serviceAllocation`
+    /// selector is invalid; excludes addresses owned by
+    /// older overlapping pools, reserved addresses and, with `avoid_buggy_ips`, IPv4
+    /// `.0`/`.255` addresses.
     pub available: u128,
 }
 

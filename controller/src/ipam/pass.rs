@@ -1,5 +1,5 @@
 //! One planning pass: first rebuild who holds what from current addresses (oldest Service
-//! first), then allocate what is missing, Service by Service in the same order.
+//! first, see `rebuild`), then allocate what is missing, Service by Service in the same order.
 
 use std::net::IpAddr;
 
@@ -7,8 +7,9 @@ use super::addrset::AddrSet;
 use super::demand::{Demand, Problem};
 use super::model::{FamilyPolicy, ServiceRequest};
 use super::outcome::{FailureReason, MissingFamily};
-use super::parse::{Family, ip_to_value, value_to_ip};
+use super::parse::{Family, value_to_ip};
 use super::pool::PoolTable;
+use super::reserved::Reservations;
 use super::sharing::Holders;
 
 /// Everything a pass needs that does not change between passes.
@@ -21,6 +22,8 @@ pub(super) struct Context<'a> {
     pub(super) demands: Vec<Demand>,
     /// Indices of the Services to plan, oldest first (duplicate keys left out).
     pub(super) order: Vec<usize>,
+    /// Addresses never allocated.
+    pub(super) reserved: Reservations,
 }
 
 /// An address held by a Service during a pass.
@@ -79,7 +82,10 @@ impl PassResult {
 /// Mutable state of a pass.
 pub(super) struct State<'c, 'a> {
     pub(super) ctx: &'c Context<'a>,
+    /// Held addresses per family index.
     pub(super) used: [AddrSet; 2],
+    /// Held or reserved addresses per family index: what a free-address search skips.
+    pub(super) blocked: [AddrSet; 2],
     pub(super) holders: Holders,
     pub(super) slots: Vec<[Option<Held>; 2]>,
     pub(super) dropped: Vec<Vec<(IpAddr, String)>>,
@@ -93,6 +99,7 @@ pub(super) fn run_pass(ctx: &Context<'_>, currents: &[Vec<IpAddr>]) -> PassResul
     let mut state = State {
         ctx,
         used: [AddrSet::default(), AddrSet::default()],
+        blocked: ctx.reserved.sets(),
         holders: Holders::default(),
         slots: vec![[None, None]; n],
         dropped: vec![Vec::new(); n],
@@ -138,15 +145,16 @@ impl State<'_, '_> {
         })
     }
 
-    fn drop_current(&mut self, i: usize, ip: IpAddr, reason: String) {
+    pub(super) fn drop_current(&mut self, i: usize, ip: IpAddr, reason: String) {
         if let Some(list) = self.dropped.get_mut(i) {
             list.push((ip, reason));
         }
     }
 
     /// Takes `value` for Service `i` (callers checked that it may).
-    fn take(&mut self, i: usize, family: Family, value: u128) {
+    pub(super) fn take(&mut self, i: usize, family: Family, value: u128) {
         self.used[family.index()].insert(value);
+        self.blocked[family.index()].insert(value);
         self.holders.add((family, value), i, self.ctx.services);
     }
 
@@ -160,101 +168,11 @@ impl State<'_, '_> {
             .remove((family, held.value), i, self.ctx.services)
         {
             self.used[family.index()].remove(held.value);
+            if !self.ctx.reserved.contains(family, held.value) {
+                self.blocked[family.index()].remove(held.value);
+            }
         }
         self.drop_current(i, value_to_ip(family, held.value), reason);
-    }
-
-    /// Pool rank a current address of Service `i` counts against: the requested pool if it
-    /// covers it (or has invalid entries, one of which may have covered it), else the owner if
-    /// it serves `i`, else the most preferred covering pool that serves `i`; failing all that,
-    /// the most preferred serving pool with invalid entries. `None`: no pool may hold it.
-    fn attribute(&self, i: usize, family: Family, value: u128) -> Option<usize> {
-        let demand = self.demand(i);
-        let with_invalid = |r: &usize| {
-            self.ctx
-                .table
-                .pools
-                .get(*r)
-                .is_some_and(|p| !p.invalid.is_empty())
-        };
-        self.accepting_cover(i, family, value)
-            .or_else(|| demand.requested_pool.filter(with_invalid))
-            .or_else(|| self.serving_cover(i, family, value))
-            .or_else(|| demand.serving.iter().copied().find(with_invalid))
-    }
-
-    /// The pool `value` counts against for `i`, ignoring any requested pool.
-    pub(super) fn serving_cover(&self, i: usize, family: Family, value: u128) -> Option<usize> {
-        let demand = self.demand(i);
-        let covering = self.ctx.table.covering(family, value);
-        match covering.first() {
-            Some(&owner) if demand.position(owner).is_some() => Some(owner),
-            _ => covering
-                .iter()
-                .copied()
-                .filter(|&r| demand.position(r).is_some())
-                .min_by_key(|&r| demand.position(r)),
-        }
-    }
-
-    /// Like [`Self::serving_cover`] but only a pool that satisfies a requested pool.
-    pub(super) fn accepting_cover(&self, i: usize, family: Family, value: u128) -> Option<usize> {
-        match self.demand(i).requested_pool {
-            Some(rp) => self
-                .ctx
-                .table
-                .covering(family, value)
-                .contains(&rp)
-                .then_some(rp),
-            None => self.serving_cover(i, family, value),
-        }
-    }
-
-    /// Rebuild step: keeps each current address that is still valid for Service `i`.
-    fn rebuild(&mut self, i: usize, currents: &[IpAddr]) {
-        let mut list: Vec<IpAddr> = currents.to_vec();
-        let requested = self.demand(i).requested;
-        list.sort_by_key(|ip| requested[Family::of(*ip).index()] != Some(ip_to_value(*ip)));
-        for ip in list {
-            let (family, value) = (Family::of(ip), ip_to_value(ip));
-            let demand = self.demand(i);
-            if !demand.wants(family) {
-                let why = format!(
-                    "the Service no longer asks for an {family} address (spec.ipFamilies / spec.ipFamilyPolicy)"
-                );
-                self.drop_current(i, ip, why);
-                continue;
-            }
-            if let Some(kept) = self.slots[i][family.index()] {
-                let why = format!(
-                    "a Service gets one {family} address and {} is kept",
-                    value_to_ip(family, kept.value)
-                );
-                self.drop_current(i, ip, why);
-                continue;
-            }
-            let Some(rank) = self.attribute(i, family, value) else {
-                let why = "no IPPool that serves this Service contains it any more".to_string();
-                self.drop_current(i, ip, why);
-                continue;
-            };
-            if let Err(conflict) = self.holders.check((family, value), i, self.ctx.services) {
-                let why = format!(
-                    "{}; the older Service keeps it",
-                    conflict.describe(self.ctx.services, i, (family, value))
-                );
-                self.drop_current(i, ip, why);
-                continue;
-            }
-            let superseded = demand.requested[family.index()].is_some_and(|r| r != value)
-                || demand.requested_pool.is_some_and(|rp| rp != rank);
-            self.take(i, family, value);
-            self.slots[i][family.index()] = Some(Held {
-                value,
-                rank,
-                superseded,
-            });
-        }
     }
 
     /// Allocation step for Service `i`: fills missing families as its policy demands.

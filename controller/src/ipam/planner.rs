@@ -5,11 +5,12 @@ use std::collections::{BTreeMap, HashSet};
 use std::net::IpAddr;
 
 use super::demand::Demand;
-use super::model::{Pool, ServiceRequest};
+use super::model::{Pool, Reserved, ServiceRequest};
 use super::outcome::{Change, Plan, ServiceOutcome};
 use super::parse::value_to_ip;
 use super::pass::{Context, PassResult, Resolved, run_pass};
 use super::pool::PoolTable;
+use super::reserved::Reservations;
 use super::usage::pool_usage;
 
 /// Upper bound on passes. A pass that releases addresses (a requested move, a RequireDualStack
@@ -23,10 +24,26 @@ const MAX_PASSES: usize = 8;
 /// then missing addresses are allocated oldest Service first. The same snapshot always gives
 /// the same plan, and feeding the plan's addresses back as `current` gives the same addresses
 /// with every change `Unchanged`. Service keys must be unique: of duplicates only the oldest
-/// is planned.
+/// is planned. Nothing is reserved: see [`plan_with`].
 pub fn plan(pools: &[Pool], services: &[ServiceRequest]) -> Plan {
+    plan_with(pools, services, &Reserved::new())
+}
+
+/// [`plan`] with reserved addresses (typically Node addresses), which pools may cover but
+/// which are never allocated:
+/// - a Service holding a reserved address gives it up ([`Change::Moved`], the reason says why
+///   the address is reserved) and gets another one the normal way;
+/// - an explicit request for a reserved address is refused
+///   ([`super::FailureReason::RequestRefused`]);
+/// - each pool's [`super::PoolUsage::reserved`] lists the reserved addresses it covers, which
+///   count neither as used nor as available.
+pub fn plan_with(pools: &[Pool], services: &[ServiceRequest], reserved: &Reserved) -> Plan {
     let table = PoolTable::new(pools);
-    let demands: Vec<Demand> = services.iter().map(|s| Demand::new(s, &table)).collect();
+    let reserved = Reservations::new(reserved);
+    let demands: Vec<Demand> = services
+        .iter()
+        .map(|s| Demand::new(s, &table, &reserved))
+        .collect();
     let mut order: Vec<usize> = (0..services.len()).collect();
     order.sort_by(|&a, &b| {
         let (sa, sb) = (&services[a], &services[b]);
@@ -44,6 +61,7 @@ pub fn plan(pools: &[Pool], services: &[ServiceRequest]) -> Plan {
         services,
         demands,
         order,
+        reserved,
     };
 
     let mut reasons: Vec<BTreeMap<IpAddr, String>> = vec![BTreeMap::new(); services.len()];
@@ -127,7 +145,7 @@ fn assemble(
     }
     Plan {
         services,
-        pools: pool_usage(&ctx.table, &result.used),
+        pools: pool_usage(&ctx.table, &result.used, &ctx.reserved),
     }
 }
 

@@ -23,12 +23,19 @@ pub(super) struct PoolInfo<'a> {
     pub(super) invalid: Vec<InvalidEntry>,
     /// Older pools this one overlaps.
     pub(super) conflicts: Vec<PoolConflict>,
+    /// Invalid `serviceAllocation` selectors (see [`super::invalid_selector`]).
+    pub(super) selector_errors: Vec<String>,
 }
 
 impl PoolInfo<'_> {
     /// Whether the pool has any valid address of `family`.
     pub(super) fn has_family(&self, family: Family) -> bool {
         !self.ranges[family.index()].is_empty()
+    }
+
+    /// Whether a `serviceAllocation` selector is invalid: no new allocation, holders keep.
+    pub(super) fn selector_invalid(&self) -> bool {
+        !self.selector_errors.is_empty()
     }
 }
 
@@ -127,6 +134,11 @@ fn compile(pool: &Pool) -> PoolInfo<'_> {
         owned: [Vec::new(), Vec::new()],
         invalid,
         conflicts: Vec::new(),
+        selector_errors: pool
+            .allocation
+            .as_ref()
+            .map(|a| a.selector_errors())
+            .unwrap_or_default(),
     }
 }
 

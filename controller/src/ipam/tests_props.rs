@@ -42,15 +42,30 @@ fn allocation() -> impl Strategy<Value = ServiceAllocation> {
         match_labels: labels(&[("app", "web")]),
         ..Selector::default()
     };
+    // Invalid selectors match nothing: their pools only keep holders.
+    let no_values = Selector {
+        match_expressions: vec![SelectorRequirement {
+            key: "app".into(),
+            operator: SelectorOperator::In,
+            values: vec![],
+        }],
+        ..Selector::default()
+    };
+    let service_selector = prop_oneof![
+        4 => Just(web),
+        1 => Just(no_values.clone()),
+        1 => Just(Selector::nothing()),
+    ];
     (
         option::of(0i32..3),
         namespaces,
-        option::weighted(0.3, Just(web)),
+        option::weighted(0.3, service_selector),
+        option::weighted(0.1, Just(no_values)),
     )
-        .prop_map(|(priority, namespaces, sel)| ServiceAllocation {
+        .prop_map(|(priority, namespaces, sel, ns_sel)| ServiceAllocation {
             priority,
             namespaces,
-            namespace_selector: None,
+            namespace_selector: ns_sel,
             service_selector: sel,
         })
 }
@@ -80,7 +95,7 @@ fn a_pool() -> impl Strategy<Value = Pool> {
         )
 }
 
-fn address() -> impl Strategy<Value = IpAddr> {
+pub(super) fn address() -> impl Strategy<Value = IpAddr> {
     prop_oneof![
         3 => (0u32..10).prop_map(|n| ip(&format!("10.0.0.{n}"))),
         1 => (0u32..36).prop_map(|n| ip(&format!("10.0.0.{n}"))),
@@ -154,7 +169,7 @@ fn a_service() -> impl Strategy<Value = ServiceRequest> {
     )
 }
 
-fn snapshot() -> impl Strategy<Value = (Vec<Pool>, Vec<ServiceRequest>)> {
+pub(super) fn snapshot() -> impl Strategy<Value = (Vec<Pool>, Vec<ServiceRequest>)> {
     (vec(a_pool(), 1..4), vec(a_service(), 0..12)).prop_map(|(mut pools, mut services)| {
         for (i, p) in pools.iter_mut().enumerate() {
             p.name = format!("p{i}");
@@ -170,7 +185,7 @@ fn snapshot() -> impl Strategy<Value = (Vec<Pool>, Vec<ServiceRequest>)> {
 }
 
 /// The plan as it would look if every Service's status already held its addresses.
-fn settled(plan: &Plan) -> Plan {
+pub(super) fn settled(plan: &Plan) -> Plan {
     let mut plan = plan.clone();
     for outcome in plan.services.values_mut() {
         if let ServiceOutcome::Allocated { change, .. } = outcome {
@@ -180,7 +195,7 @@ fn settled(plan: &Plan) -> Plan {
     plan
 }
 
-fn allocated_ips(plan: &Plan) -> Vec<(ServiceKey, Vec<IpAddr>)> {
+pub(super) fn allocated_ips(plan: &Plan) -> Vec<(ServiceKey, Vec<IpAddr>)> {
     plan.services
         .iter()
         .filter(|(_, o)| matches!(o, ServiceOutcome::Allocated { .. }))
@@ -188,7 +203,7 @@ fn allocated_ips(plan: &Plan) -> Vec<(ServiceKey, Vec<IpAddr>)> {
         .collect()
 }
 
-fn assert_kept(before: &[(ServiceKey, Vec<IpAddr>)], after: &Plan) {
+pub(super) fn assert_kept(before: &[(ServiceKey, Vec<IpAddr>)], after: &Plan) {
     for (k, ips) in before {
         let now: BTreeSet<&IpAddr> = after.held_ips(k).iter().collect();
         assert!(
@@ -234,6 +249,13 @@ fn check_fresh_allocation(pools: &[Pool], s: &ServiceRequest, ip: IpAddr, name: 
         "{}: {ip} belongs to older {}",
         s.key, owner.name
     );
+    assert!(
+        pool.allocation
+            .as_ref()
+            .is_none_or(|a| a.selector_problems().is_empty()),
+        "{}: {ip} newly taken from {name}, whose selector is invalid",
+        s.key
+    );
     if let IpAddr::V4(v4) = ip {
         let last = v4.octets()[3];
         assert!(
@@ -250,7 +272,7 @@ fn check_fresh_allocation(pools: &[Pool], s: &ServiceRequest, ip: IpAddr, name: 
     );
 }
 
-fn check_invariants(pools: &[Pool], services: &[ServiceRequest], plan: &Plan) {
+pub(super) fn check_invariants(pools: &[Pool], services: &[ServiceRequest], plan: &Plan) {
     assert_eq!(
         plan.services.len(),
         services.len(),
@@ -298,6 +320,13 @@ fn check_invariants(pools: &[Pool], services: &[ServiceRequest], plan: &Plan) {
                         .flat_map(|p| &p.addresses)
                         .any(|a| parse_address(a).is_ok_and(|r| r.contains(*ip)));
                     assert!(covered || some_invalid, "{}: {ip} is in no pool", s.key);
+                    if !s.current.contains(ip) {
+                        assert!(
+                            plan.pools[name].selector_problems.is_empty(),
+                            "{}: {ip} newly given from {name}, whose selector is invalid",
+                            s.key
+                        );
+                    }
                     if !s.current.contains(ip) && holders(plan, *ip) == 1 {
                         check_fresh_allocation(pools, s, *ip, name);
                     }
@@ -365,6 +394,7 @@ proptest! {
         extra in entry(),
         edited in any::<usize>(),
         flip in any::<(bool, bool, bool)>(),
+        break_selector in any::<bool>(),
     ) {
         let stable = feed_back(&services, &plan(&pools, &services));
         let before = allocated_ips(&plan(&pools, &stable));
@@ -381,6 +411,11 @@ proptest! {
         p.disabled ^= flip.0;
         p.auto_assign ^= flip.1;
         p.avoid_buggy_ips ^= flip.2;
+        if break_selector {
+            // As the shell does for an unknown operator: holders keep their addresses.
+            let alloc = p.allocation.get_or_insert_with(ServiceAllocation::default);
+            alloc.service_selector = Some(Selector::nothing());
+        }
         let after = plan(&edited_pools, &more);
         assert_kept(&before, &after);
         check_invariants(&edited_pools, &more, &after);

@@ -1,0 +1,121 @@
+//! The controller's Prometheus metrics.
+
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
+use prometheus_client::registry::Registry;
+
+/// Labels of per-reason counters.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct ReasonLabels {
+    /// The failure reason (PoolExhausted, RequestRefused, ...).
+    pub reason: String,
+}
+
+/// Labels of per-pool gauges.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct PoolLabels {
+    /// The pool's name.
+    pub pool: String,
+    /// ipv4 or ipv6.
+    pub family: String,
+}
+
+/// Every metric the controller exports.
+#[derive(Debug)]
+pub struct Metrics {
+    /// The registry they are in.
+    pub registry: Registry,
+    /// Addresses newly given to Services.
+    pub allocations: Counter,
+    /// Services that failed to get what they ask for, by reason (counted on each change).
+    pub failures: Family<ReasonLabels, Counter>,
+    /// Addresses released.
+    pub releases: Counter,
+    /// Addresses in use per pool and family.
+    pub pool_used: Family<PoolLabels, Gauge>,
+    /// Addresses still free per pool and family (saturating at i64::MAX).
+    pub pool_available: Family<PoolLabels, Gauge>,
+    /// Time to plan and apply one snapshot.
+    pub reconcile_seconds: Histogram,
+    /// Writes to the apiserver that failed.
+    pub write_errors: Counter,
+    /// 1 when this replica is the leader.
+    pub leader: Gauge,
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Metrics {
+    /// Creates and registers every metric under the `ferrolb_controller` prefix.
+    pub fn new() -> Metrics {
+        let mut registry = Registry::with_prefix("ferrolb_controller");
+        let m = Metrics {
+            allocations: Counter::default(),
+            failures: Family::default(),
+            releases: Counter::default(),
+            pool_used: Family::default(),
+            pool_available: Family::default(),
+            reconcile_seconds: Histogram::new(exponential_buckets(0.001, 2.0, 16)),
+            write_errors: Counter::default(),
+            leader: Gauge::default(),
+            registry: Registry::default(),
+        };
+        registry.register(
+            "allocations",
+            "Addresses given to Services",
+            m.allocations.clone(),
+        );
+        registry.register(
+            "allocation_failures",
+            "Services refused an address, by reason",
+            m.failures.clone(),
+        );
+        registry.register(
+            "releases",
+            "Addresses released from Services",
+            m.releases.clone(),
+        );
+        registry.register(
+            "pool_addresses_used",
+            "Addresses in use per pool and family",
+            m.pool_used.clone(),
+        );
+        registry.register(
+            "pool_addresses_available",
+            "Addresses still free per pool and family",
+            m.pool_available.clone(),
+        );
+        registry.register(
+            "reconcile_duration_seconds",
+            "Time to plan and apply one snapshot",
+            m.reconcile_seconds.clone(),
+        );
+        registry.register(
+            "write_errors",
+            "Writes to the apiserver that failed",
+            m.write_errors.clone(),
+        );
+        registry.register(
+            "leader",
+            "1 when this replica is the leader",
+            m.leader.clone(),
+        );
+        Metrics { registry, ..m }
+    }
+
+    /// The text exposition of every metric.
+    pub fn encode(&self) -> String {
+        let mut out = String::new();
+        if prometheus_client::encoding::text::encode(&mut out, &self.registry).is_err() {
+            out.clear();
+        }
+        out
+    }
+}

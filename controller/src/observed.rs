@@ -1,0 +1,66 @@
+//! What the controller finds of its own fields on a Service. Pure.
+//!
+//! Only addresses the controller itself wrote count as current: `status.loadBalancer.ingress`
+//! is trusted when the apiserver's managedFields say the controller's field manager owns it.
+//! An address someone else wrote into the status (the CVE-2020-8554 status vector) is never
+//! kept: the controller overwrites it with its own allocation.
+
+use k8s_openapi::api::core::v1::Service;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
+use kube::ResourceExt;
+
+use ferrolb_api::names::{ANN_ALLOCATED_FROM, MANAGER_CONTROLLER};
+
+use crate::desired::{CONDITION_ALLOCATED, CondState, Owned};
+use crate::snapshot::status_ips;
+
+/// The controller-owned fields of a Service as found, with the condition's transition time.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Observed {
+    /// The fields.
+    pub owned: Owned,
+    /// `lastTransitionTime` of the condition.
+    pub since: Option<Time>,
+    /// Addresses in the status written by someone else (ignored, reported).
+    pub foreign_ips: Vec<std::net::IpAddr>,
+}
+
+/// Reads the controller's fields of `svc`.
+pub fn observe(svc: &Service) -> Observed {
+    let condition = svc
+        .status
+        .as_ref()
+        .and_then(|s| s.conditions.as_ref())
+        .and_then(|cs| cs.iter().find(|c| c.type_ == CONDITION_ALLOCATED));
+    let ips = status_ips(svc);
+    let ours = owns_ingress(svc);
+    Observed {
+        owned: Owned {
+            ips: if ours { ips.clone() } else { Vec::new() },
+            pool: svc.annotations().get(ANN_ALLOCATED_FROM).cloned(),
+            condition: condition.map(CondState::from_condition),
+        },
+        since: condition.map(|c| c.last_transition_time.clone()),
+        foreign_ips: if ours { Vec::new() } else { ips },
+    }
+}
+
+/// Whether the controller's field manager owns `status.loadBalancer.ingress`.
+pub fn owns_ingress(svc: &Service) -> bool {
+    svc.managed_fields().iter().any(|m| {
+        m.manager.as_deref() == Some(MANAGER_CONTROLLER)
+            && m.subresource.as_deref() == Some("status")
+            && m.fields_v1.as_ref().is_some_and(|f| {
+                f.0.get("f:status")
+                    .and_then(|s| s.get("f:loadBalancer"))
+                    .and_then(|lb| lb.get("f:ingress"))
+                    .is_some()
+            })
+    })
+}
+
+/// Whether the controller has ever managed the Service (so it must clean up when it is no
+/// longer owned).
+pub fn touched(observed: &Observed) -> bool {
+    observed.owned != Owned::default()
+}

@@ -1,0 +1,237 @@
+//! Kubernetes objects → the planner's inputs. Pure: no client, no I/O.
+//!
+//! Which Services the controller owns ([`owned`]), what each one asks for
+//! ([`service_request`]), what each pool offers ([`pool`]) and which addresses are Nodes' own
+//! ([`node_addresses`]).
+
+use std::collections::BTreeMap;
+use std::net::IpAddr;
+
+use ferrolb_api::IPPool;
+use ferrolb_api::names::{
+    ANN_IP_POOL, ANN_LOAD_BALANCER_IPS, ANN_SHARING_KEY, LOAD_BALANCER_CLASS,
+};
+use ferrolb_api::selector::Selector;
+use k8s_openapi::api::core::v1::{Node, Service};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::{LabelSelector, Time};
+use kube::ResourceExt;
+
+use crate::ipam::{
+    CreationOrder, Family, FamilyPolicy, Labels, Pool, Protocol, ServiceAllocation, ServiceKey,
+    ServiceRequest, TrafficPolicy,
+};
+
+/// Whether the controller owns `svc`: `type: LoadBalancer` and class `ferrolb.io/lb`, or no
+/// class when the controller is the cluster's default implementation.
+pub fn owned(svc: &Service, default_class: bool) -> bool {
+    let Some(spec) = svc.spec.as_ref() else {
+        return false;
+    };
+    if spec.type_.as_deref() != Some("LoadBalancer") {
+        return false;
+    }
+    match spec.load_balancer_class.as_deref() {
+        Some(class) => class == LOAD_BALANCER_CLASS,
+        None => default_class,
+    }
+}
+
+/// The key of a Service.
+pub fn key(svc: &Service) -> ServiceKey {
+    ServiceKey::new(&svc.namespace().unwrap_or_default(), &svc.name_any())
+}
+
+/// The LoadBalancer addresses in a Service's status (unparsable entries and hostnames skipped).
+pub fn status_ips(svc: &Service) -> Vec<IpAddr> {
+    svc.status
+        .as_ref()
+        .and_then(|s| s.load_balancer.as_ref())
+        .and_then(|lb| lb.ingress.as_ref())
+        .into_iter()
+        .flatten()
+        .filter_map(|i| i.ip.as_deref()?.parse().ok())
+        .collect()
+}
+
+/// What a Service asks for, plus a problem with its request that the planner cannot see
+/// (an address that does not parse). A Service with a problem is still planned, with its
+/// current addresses requested so that nothing moves, and then reported as failed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Parsed {
+    /// The planner's input.
+    pub request: ServiceRequest,
+    /// What is wrong with the request, and how to fix it.
+    pub problem: Option<String>,
+}
+
+/// Builds the planner's view of an owned Service. `current` is the status the controller
+/// believes in (its own last write when the watch has not caught up yet).
+pub fn service_request(
+    svc: &Service,
+    namespace_labels: &Labels,
+    current: Vec<IpAddr>,
+    current_pool: Option<String>,
+) -> Parsed {
+    let key = key(svc);
+    let spec = svc.spec.clone().unwrap_or_default();
+    let annotations = svc.annotations();
+    let mut problems = Vec::new();
+    let mut requested = Vec::new();
+    let mut requested_text = Vec::new();
+    if let Some(list) = annotations.get(ANN_LOAD_BALANCER_IPS) {
+        requested_text.extend(
+            list.split(',')
+                .map(str::trim)
+                .filter(|s| !s.is_empty())
+                .map(|s| (ANN_LOAD_BALANCER_IPS, s.to_string())),
+        );
+    }
+    if let Some(ip) = spec.load_balancer_ip.as_deref().filter(|s| !s.is_empty()) {
+        requested_text.push(("spec.loadBalancerIP", ip.trim().to_string()));
+    }
+    for (source, text) in requested_text {
+        match text.parse::<IpAddr>() {
+            Ok(ip) if !requested.contains(&ip) => requested.push(ip),
+            Ok(_) => {}
+            Err(_) => problems.push(format!(
+                "{source}: {text:?} is not an IP address: write one IPv4 and/or one IPv6 \
+                 address, comma-separated, e.g. 198.51.100.10,2001:db8::10"
+            )),
+        }
+    }
+    let families: Vec<Family> = spec
+        .ip_families
+        .as_deref()
+        .unwrap_or_default()
+        .iter()
+        .filter_map(|f| match f.as_str() {
+            "IPv4" => Some(Family::V4),
+            "IPv6" => Some(Family::V6),
+            _ => None,
+        })
+        .collect();
+    let family_policy = match spec.ip_family_policy.as_deref() {
+        Some("PreferDualStack") => FamilyPolicy::PreferDualStack,
+        Some("RequireDualStack") => FamilyPolicy::RequireDualStack,
+        _ => FamilyPolicy::SingleStack,
+    };
+    let ports = spec
+        .ports
+        .as_deref()
+        .unwrap_or_default()
+        .iter()
+        .filter_map(|p| {
+            let port = u16::try_from(p.port).ok()?;
+            let protocol = match p.protocol.as_deref() {
+                Some("UDP") => Protocol::Udp,
+                Some("SCTP") => Protocol::Sctp,
+                _ => Protocol::Tcp,
+            };
+            Some((protocol, port))
+        })
+        .collect();
+    let external_traffic_policy = match spec.external_traffic_policy.as_deref() {
+        Some("Local") => TrafficPolicy::Local,
+        _ => TrafficPolicy::Cluster,
+    };
+    let problem = (!problems.is_empty()).then(|| problems.join("; "));
+    let requested_ips = if problem.is_some() {
+        current.clone()
+    } else {
+        requested
+    };
+    let request = ServiceRequest {
+        uid: svc.uid().unwrap_or_default(),
+        creation_order: creation_order(svc.creation_timestamp(), svc.uid()),
+        key,
+        namespace_labels: namespace_labels.clone(),
+        labels: svc.labels().clone(),
+        families: if families.is_empty() {
+            vec![Family::V4]
+        } else {
+            families
+        },
+        family_policy,
+        requested_ips,
+        requested_pool: annotations
+            .get(ANN_IP_POOL)
+            .map(|p| p.trim().to_string())
+            .filter(|p| !p.is_empty()),
+        sharing_key: annotations
+            .get(ANN_SHARING_KEY)
+            .map(|k| k.trim().to_string())
+            .filter(|k| !k.is_empty()),
+        ports,
+        external_traffic_policy,
+        selector: spec.selector.unwrap_or_default(),
+        current,
+        current_pool,
+    };
+    Parsed { request, problem }
+}
+
+/// Builds the planner's view of an IPPool, with the problems of selectors that could not be
+/// converted (those match nothing).
+pub fn pool(ipp: &IPPool) -> (Pool, Vec<String>) {
+    let spec = &ipp.spec;
+    let mut problems = Vec::new();
+    let mut selector = |field: &str, s: &LabelSelector| {
+        Selector::try_from(s).unwrap_or_else(|e| {
+            problems.push(format!(
+                "spec.serviceAllocation.{field}: {e}; the pool serves no Service until it is fixed"
+            ));
+            Selector::nothing()
+        })
+    };
+    let pool = Pool {
+        name: ipp.name_any(),
+        addresses: spec.addresses.clone(),
+        auto_assign: spec.auto_assign,
+        avoid_buggy_ips: spec.avoid_buggy_ips,
+        disabled: spec.disabled,
+        allocation: spec.service_allocation.as_ref().map(|a| ServiceAllocation {
+            priority: a.priority,
+            namespaces: a.namespaces.clone(),
+            namespace_selector: a
+                .namespace_selector
+                .as_ref()
+                .map(|s| selector("namespaceSelector", s)),
+            service_selector: a
+                .service_selector
+                .as_ref()
+                .map(|s| selector("serviceSelector", s)),
+        }),
+        creation_order: creation_order(ipp.creation_timestamp(), ipp.uid()),
+    };
+    (pool, problems)
+}
+
+fn creation_order(ts: Option<Time>, uid: Option<String>) -> CreationOrder {
+    (
+        ts.map_or(i64::MAX, |t| t.0.as_second()),
+        uid.unwrap_or_default(),
+    )
+}
+
+/// Every address of every Node (`status.addresses` of type InternalIP or ExternalIP), with
+/// the Node's name: these are never handed out.
+pub fn node_addresses(nodes: &[impl AsRef<Node>]) -> BTreeMap<IpAddr, String> {
+    let mut out = BTreeMap::new();
+    for node in nodes {
+        let node = node.as_ref();
+        let name = node.name_any();
+        for addr in node
+            .status
+            .as_ref()
+            .and_then(|s| s.addresses.as_ref())
+            .into_iter()
+            .flatten()
+            .filter(|a| a.type_ == "InternalIP" || a.type_ == "ExternalIP")
+        {
+            if let Ok(ip) = addr.address.parse::<IpAddr>() {
+                out.entry(ip).or_insert_with(|| name.clone());
+            }
+        }
+    }
+    out
+}

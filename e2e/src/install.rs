@@ -1,0 +1,220 @@
+//! ferrolb itself in the lab: the CRDs, the controller replicas and (later) the speakers and
+//! the edge, run as lab processes with the flags the deploy/ manifests use.
+//!
+//! Components run in node namespaces the way hostNetwork pods would: `controller-0` on node-a,
+//! `controller-1` on node-b. Each one is a lab process whose role is its name, so
+//! [`Lab::kill`], [`Lab::stop`] and [`Lab::start`] act on exactly one of them.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use k8s_openapi::api::core::v1::Namespace;
+use kube::Api;
+use kube::api::{Patch, PatchParams};
+use nix::sys::signal::Signal;
+
+use crate::process::{self, Spawn};
+use crate::{Error, Lab, wait_for};
+
+/// The namespace ferrolb runs in.
+pub const NAMESPACE: &str = "ferrolb-system";
+/// Port of the controller's /metrics, /healthz and /readyz.
+pub const CONTROLLER_HEALTH_PORT: u16 = 7472;
+
+/// A ferrolb component in the lab.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Component {
+    /// Its name (and lab role): `controller-0`, ...
+    pub name: &'static str,
+    /// The node whose network namespace it runs in.
+    pub node: &'static str,
+    /// The binary.
+    pub binary: &'static str,
+}
+
+/// Every component `lab install` starts.
+pub const COMPONENTS: [Component; 2] = [
+    Component {
+        name: "controller-0",
+        node: "node-a",
+        binary: "ferrolb-controller",
+    },
+    Component {
+        name: "controller-1",
+        node: "node-b",
+        binary: "ferrolb-controller",
+    },
+];
+
+/// The component called `name`.
+pub fn component(name: &str) -> Result<Component, Error> {
+    COMPONENTS
+        .iter()
+        .copied()
+        .find(|c| c.name == name)
+        .ok_or_else(|| {
+            let names: Vec<&str> = COMPONENTS.iter().map(|c| c.name).collect();
+            Error::msg(format!(
+                "no component called {name:?}: use one of {}",
+                names.join(", ")
+            ))
+        })
+}
+
+impl Lab {
+    /// Directory of the ferrolb binaries (next to `ferrolb-lab`).
+    pub fn bin_dir(&self) -> PathBuf {
+        self.bin
+            .parent()
+            .map_or_else(|| PathBuf::from("."), Path::to_path_buf)
+    }
+
+    /// Installs ferrolb into the running lab: applies the CRDs from `repo/crds`, creates the
+    /// namespace, starts every component that is not running and waits until the controllers
+    /// report ready.
+    pub async fn install(&self, repo: &Path) -> Result<(), Error> {
+        for c in &COMPONENTS {
+            let bin = self.bin_dir().join(c.binary);
+            if !bin.exists() {
+                return Err(Error::msg(format!(
+                    "{} is missing: build it with `cargo build -p {}`",
+                    bin.display(),
+                    c.binary
+                )));
+            }
+        }
+        let out = self
+            .kubectl()
+            .args(["apply", "--server-side", "--force-conflicts", "-f"])
+            .arg(repo.join("crds"))
+            .output()
+            .map_err(|e| Error::io("running kubectl apply", e))?;
+        if !out.status.success() {
+            return Err(Error::msg(format!(
+                "applying the CRDs: {}",
+                String::from_utf8_lossy(&out.stderr)
+            )));
+        }
+        let client = self.client().await?;
+        let ns: Api<Namespace> = Api::all(client.clone());
+        let body = serde_json::json!({
+            "apiVersion": "v1", "kind": "Namespace", "metadata": { "name": NAMESPACE }
+        });
+        ns.patch(
+            NAMESPACE,
+            &PatchParams::apply("ferrolb-lab"),
+            &Patch::Apply(body),
+        )
+        .await
+        .map_err(|e| Error::kube("creating the ferrolb namespace", e))?;
+        for c in &COMPONENTS {
+            self.start(c.name)?;
+        }
+        for c in &COMPONENTS {
+            self.wait_ready(c.name, Duration::from_secs(60)).await?;
+        }
+        Ok(())
+    }
+
+    /// Starts a component unless it runs.
+    pub fn start(&self, name: &str) -> Result<(), Error> {
+        let c = component(name)?;
+        if !process::find(&self.names.lab, Some(c.name)).is_empty() {
+            return Ok(());
+        }
+        let netns = self.names.netns(c.node);
+        let kubeconfig = self.kubeconfig_lan().display().to_string();
+        let argv = match c.binary {
+            "ferrolb-controller" => vec![
+                self.bin_dir().join(c.binary).display().to_string(),
+                format!("--identity={}", c.name),
+                format!("--namespace={NAMESPACE}"),
+                format!("--health-addr=0.0.0.0:{CONTROLLER_HEALTH_PORT}"),
+            ],
+            other => return Err(Error::msg(format!("unknown binary {other}"))),
+        };
+        process::spawn(&Spawn {
+            lab: &self.names.lab,
+            role: c.name,
+            netns: Some(&netns),
+            argv,
+            env: vec![
+                ("KUBECONFIG".into(), kubeconfig),
+                (
+                    "RUST_LOG".into(),
+                    "info,ferrolb_controller=debug,kube_lease_manager=info".into(),
+                ),
+            ],
+            log: &self.log(c.name),
+        })?;
+        Ok(())
+    }
+
+    /// Sends SIGKILL to a component (a crash).
+    pub fn kill(&self, name: &str) -> Result<(), Error> {
+        let c = component(name)?;
+        let pids = process::find(&self.names.lab, Some(c.name));
+        for &pid in &pids {
+            process::signal(pid, Signal::SIGKILL);
+        }
+        process::stop(&pids, Duration::from_secs(5));
+        Ok(())
+    }
+
+    /// Sends SIGTERM to a component and waits for it to end (SIGKILL after 10 s).
+    pub fn stop(&self, name: &str) -> Result<(), Error> {
+        let c = component(name)?;
+        process::stop(
+            &process::find(&self.names.lab, Some(c.name)),
+            Duration::from_secs(10),
+        );
+        Ok(())
+    }
+
+    /// Whether a component runs.
+    pub fn component_running(&self, name: &str) -> bool {
+        !process::find(&self.names.lab, Some(name)).is_empty()
+    }
+
+    /// The address of a component's health server.
+    pub fn health_addr(&self, name: &str) -> Result<SocketAddr, Error> {
+        let c = component(name)?;
+        let node =
+            crate::plan::node(c.node).ok_or_else(|| Error::msg(format!("no node {}", c.node)))?;
+        Ok(SocketAddr::new(node.host.v4.into(), CONTROLLER_HEALTH_PORT))
+    }
+
+    /// Waits until a component's `/readyz` answers 200.
+    pub async fn wait_ready(&self, name: &str, limit: Duration) -> Result<(), Error> {
+        let addr = self.health_addr(name)?;
+        wait_for(&format!("{name} to be ready"), limit, || async move {
+            let (code, _) = self.http_get("client", addr, "/readyz").ok()?;
+            (code == 200).then_some(())
+        })
+        .await
+    }
+
+    /// An HTTP GET from inside `from`'s network namespace: (status code, body).
+    pub fn http_get(&self, from: &str, to: SocketAddr, path: &str) -> Result<(u16, String), Error> {
+        let argv: Vec<String> = vec![
+            self.bin.display().to_string(),
+            "probe".into(),
+            "http".into(),
+            to.to_string(),
+            "--path".into(),
+            path.into(),
+        ];
+        let out = self
+            .exec(from, &argv)?
+            .output()
+            .map_err(|e| Error::io("running the http probe", e))?;
+        let text = String::from_utf8_lossy(&out.stdout);
+        crate::probe::parse_http(&text).ok_or_else(|| {
+            Error::msg(format!(
+                "GET http://{to}{path} from {from}: {}",
+                String::from_utf8_lossy(&out.stderr).trim()
+            ))
+        })
+    }
+}

@@ -1,0 +1,244 @@
+//! Small Kubernetes helpers for scenarios and benchmarks: apply objects, read what ferrolb
+//! wrote, wait for conditions with deadlines.
+
+use std::time::Duration;
+
+use k8s_openapi::api::core::v1::{Namespace, Service};
+use k8s_openapi::api::events::v1::Event;
+use kube::api::{DeleteParams, ListParams, Patch, PatchParams};
+use kube::{Api, Client, ResourceExt};
+use serde_json::{Value, json};
+
+use ferrolb_api::IPPool;
+
+use crate::{Error, wait_for};
+
+/// Field manager of objects the scenarios write.
+pub const MANAGER: &str = "ferrolb-e2e";
+/// The controller's condition on Services.
+pub const CONDITION: &str = "ferrolb.io/Allocated";
+
+/// Applies a namespace (with labels).
+pub async fn namespace(client: &Client, name: &str, labels: Value) -> Result<(), Error> {
+    let api: Api<Namespace> = Api::all(client.clone());
+    let body = json!({"apiVersion": "v1", "kind": "Namespace",
+        "metadata": {"name": name, "labels": labels}});
+    api.patch(
+        name,
+        &PatchParams::apply(MANAGER).force(),
+        &Patch::Apply(body),
+    )
+    .await
+    .map_err(|e| Error::kube(format!("applying namespace {name}"), e))?;
+    Ok(())
+}
+
+/// Applies an IPPool with `spec`.
+pub async fn pool(client: &Client, name: &str, spec: Value) -> Result<(), Error> {
+    let api: Api<IPPool> = Api::all(client.clone());
+    let body = json!({"apiVersion": "ferrolb.io/v1alpha1", "kind": "IPPool",
+        "metadata": {"name": name}, "spec": spec});
+    api.patch(
+        name,
+        &PatchParams::apply(MANAGER).force(),
+        &Patch::Apply(body),
+    )
+    .await
+    .map_err(|e| Error::kube(format!("applying pool {name}"), e))?;
+    Ok(())
+}
+
+/// Deletes an IPPool (absent is fine).
+pub async fn delete_pool(client: &Client, name: &str) -> Result<(), Error> {
+    let api: Api<IPPool> = Api::all(client.clone());
+    match api.delete(name, &DeleteParams::default()).await {
+        Ok(_) => Ok(()),
+        Err(kube::Error::Api(s)) if s.code == 404 => Ok(()),
+        Err(e) => Err(Error::kube(format!("deleting pool {name}"), e)),
+    }
+}
+
+/// A LoadBalancer Service body: one TCP port 80 unless `extra` says otherwise; `extra` is
+/// merged into `spec`, `annotations` into metadata.
+pub fn service_body(name: &str, annotations: Value, extra: Value) -> Value {
+    let mut spec = json!({
+        "type": "LoadBalancer",
+        "selector": {"app": name},
+        "ports": [{"name": "p80", "port": 80, "protocol": "TCP"}],
+    });
+    if let (Some(s), Some(e)) = (spec.as_object_mut(), extra.as_object()) {
+        for (k, v) in e {
+            s.insert(k.clone(), v.clone());
+        }
+    }
+    json!({"apiVersion": "v1", "kind": "Service",
+        "metadata": {"name": name, "annotations": annotations}, "spec": spec})
+}
+
+/// Applies a Service body in `ns`.
+pub async fn apply_service(client: &Client, ns: &str, body: &Value) -> Result<Service, Error> {
+    let name = body["metadata"]["name"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
+    let api: Api<Service> = Api::namespaced(client.clone(), ns);
+    api.patch(
+        &name,
+        &PatchParams::apply(MANAGER).force(),
+        &Patch::Apply(body),
+    )
+    .await
+    .map_err(|e| Error::kube(format!("applying service {ns}/{name}"), e))
+}
+
+/// Deletes a Service (absent is fine).
+pub async fn delete_service(client: &Client, ns: &str, name: &str) -> Result<(), Error> {
+    let api: Api<Service> = Api::namespaced(client.clone(), ns);
+    match api.delete(name, &DeleteParams::default()).await {
+        Ok(_) => Ok(()),
+        Err(kube::Error::Api(s)) if s.code == 404 => Ok(()),
+        Err(e) => Err(Error::kube(format!("deleting service {ns}/{name}"), e)),
+    }
+}
+
+/// The LoadBalancer addresses in a Service's status, in order.
+pub fn ips(svc: &Service) -> Vec<String> {
+    svc.status
+        .as_ref()
+        .and_then(|s| s.load_balancer.as_ref())
+        .and_then(|l| l.ingress.as_ref())
+        .into_iter()
+        .flatten()
+        .filter_map(|i| i.ip.clone())
+        .collect()
+}
+
+/// The controller's condition: (status, reason, message).
+pub fn condition(svc: &Service) -> Option<(String, String, String)> {
+    svc.status
+        .as_ref()?
+        .conditions
+        .as_ref()?
+        .iter()
+        .find(|c| c.type_ == CONDITION)
+        .map(|c| (c.status.clone(), c.reason.clone(), c.message.clone()))
+}
+
+/// Waits until the Service satisfies `check` (20 s), returning it.
+pub async fn wait_service<F>(
+    client: &Client,
+    ns: &str,
+    name: &str,
+    what: &str,
+    check: F,
+) -> Result<Service, Error>
+where
+    F: Fn(&Service) -> bool,
+{
+    let api: Api<Service> = Api::namespaced(client.clone(), ns);
+    let check = &check;
+    let api = &api;
+    wait_for(
+        &format!("{ns}/{name}: {what}"),
+        Duration::from_secs(20),
+        || async move { api.get_opt(name).await.ok().flatten().filter(|s| check(s)) },
+    )
+    .await
+}
+
+/// Events about a Service: (type, reason, note), oldest first.
+pub async fn events(
+    client: &Client,
+    ns: &str,
+    name: &str,
+) -> Result<Vec<(String, String, String)>, Error> {
+    let api: Api<Event> = Api::namespaced(client.clone(), ns);
+    let list = api
+        .list(&ListParams::default().fields(&format!("regarding.name={name}")))
+        .await
+        .map_err(|e| Error::kube("listing events", e))?;
+    let mut items: Vec<Event> = list
+        .items
+        .into_iter()
+        .filter(|e| e.regarding.as_ref().and_then(|r| r.kind.as_deref()) == Some("Service"))
+        .collect();
+    items.sort_by_key(|e| e.event_time.as_ref().map(|t| t.0));
+    Ok(items
+        .into_iter()
+        .map(|e| {
+            (
+                e.type_.unwrap_or_default(),
+                e.reason.unwrap_or_default(),
+                e.note.unwrap_or_default(),
+            )
+        })
+        .collect())
+}
+
+/// Waits until an event with `reason` whose note contains `text` exists about the Service
+/// (20 s), returning its note.
+pub async fn wait_event(
+    client: &Client,
+    ns: &str,
+    name: &str,
+    reason: &str,
+    text: &str,
+) -> Result<String, Error> {
+    wait_for(
+        &format!("an event {reason} mentioning {text:?} on {ns}/{name}"),
+        Duration::from_secs(20),
+        || async move {
+            events(client, ns, name)
+                .await
+                .ok()?
+                .into_iter()
+                .find(|e| e.1 == reason && e.2.contains(text))
+                .map(|e| e.2)
+        },
+    )
+    .await
+}
+
+/// Waits until the pool's status satisfies `check` (20 s), returning the pool.
+pub async fn wait_pool<F>(
+    client: &Client,
+    name: &str,
+    what: &str,
+    check: F,
+) -> Result<IPPool, Error>
+where
+    F: Fn(&IPPool) -> bool,
+{
+    let api: Api<IPPool> = Api::all(client.clone());
+    let check = &check;
+    let api = &api;
+    wait_for(
+        &format!("pool {name}: {what}"),
+        Duration::from_secs(20),
+        || async move { api.get_opt(name).await.ok().flatten().filter(|p| check(p)) },
+    )
+    .await
+}
+
+/// A pool condition: (status, reason, message).
+pub fn pool_condition(p: &IPPool, type_: &str) -> Option<(String, String, String)> {
+    p.status
+        .as_ref()?
+        .conditions
+        .iter()
+        .find(|c| c.type_ == type_)
+        .map(|c| (c.status.clone(), c.reason.clone(), c.message.clone()))
+}
+
+/// Every Service in `ns` with its addresses, by name.
+pub async fn all_ips(
+    client: &Client,
+    ns: &str,
+) -> Result<std::collections::BTreeMap<String, Vec<String>>, Error> {
+    let api: Api<Service> = Api::namespaced(client.clone(), ns);
+    let list = api
+        .list(&ListParams::default())
+        .await
+        .map_err(|e| Error::kube("listing services", e))?;
+    Ok(list.items.iter().map(|s| (s.name_any(), ips(s))).collect())
+}
