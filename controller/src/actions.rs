@@ -5,12 +5,14 @@ use std::collections::{BTreeMap, HashMap};
 use std::net::IpAddr;
 use std::sync::Arc;
 
-use ferrolb_api::{IPPool, IPPoolStatus};
+use ferrolb_api::{ExternalIPPolicy, IPPool, IPPoolStatus};
 use k8s_openapi::api::core::v1::{Namespace, Node, Service};
+use k8s_openapi::api::networking::v1::ServiceCIDR;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use kube::ResourceExt;
 
-use crate::desired::{self, Decision, Owned};
+use crate::desired::{self, CondState, Decision, Owned};
+use crate::facts;
 use crate::ipam::{self, Labels, Plan, ServiceOutcome};
 use crate::observed::{self, Observed};
 use crate::poolstatus::{self, PoolFacts};
@@ -27,6 +29,26 @@ pub struct World {
     pub namespaces: Vec<Arc<Namespace>>,
     /// Every Node.
     pub nodes: Vec<Arc<Node>>,
+    /// Every ExternalIPPolicy.
+    pub policies: Vec<Arc<ExternalIPPolicy>>,
+    /// Every ServiceCIDR (the cluster's ClusterIP ranges).
+    pub service_cidrs: Vec<Arc<ServiceCIDR>>,
+}
+
+impl World {
+    /// The ClusterIP ranges: every ServiceCIDR's CIDRs plus `extra` (from a flag).
+    pub fn cluster_ip_ranges(&self, extra: &[String]) -> Vec<String> {
+        let mut out: Vec<String> = self
+            .service_cidrs
+            .iter()
+            .filter_map(|c| c.spec.as_ref()?.cidrs.clone())
+            .flatten()
+            .chain(extra.iter().cloned())
+            .collect();
+        out.sort();
+        out.dedup();
+        out
+    }
 }
 
 /// A write to one Service.
@@ -68,9 +90,10 @@ pub struct Actions {
 pub fn compute(
     world: &World,
     pending: &HashMap<String, Observed>,
-    default_class: bool,
+    settings: &Settings,
     now: &Time,
 ) -> Actions {
+    let default_class = settings.default_class;
     let ns_labels: HashMap<String, Labels> = world
         .namespaces
         .iter()
@@ -85,24 +108,38 @@ pub fn compute(
     }
     let reserved = snapshot::node_addresses(&world.nodes);
 
+    let policies = facts::policies(&world.policies);
+    let cluster = facts::cluster(
+        world,
+        &world.cluster_ip_ranges(&settings.service_cidrs),
+        ("", ""),
+    );
+    let empty = Labels::new();
+    let external_ips = |svc: &Service| {
+        let labels = ns_labels
+            .get(&svc.namespace().unwrap_or_default())
+            .unwrap_or(&empty);
+        external_ips_condition(svc, labels, &policies, &cluster)
+    };
+
     let mut owned = Vec::new();
-    let mut released = Vec::new();
+    let mut others = Vec::new();
     for svc in &world.services {
         let uid = svc.uid().unwrap_or_default();
         let seen = pending
             .get(&uid)
             .cloned()
             .unwrap_or_else(|| observed::observe(svc));
+        let eip = external_ips(svc);
         if snapshot::owned(svc, default_class) {
-            owned.push((svc.clone(), seen));
-        } else if observed::touched(&seen) {
-            released.push((svc.clone(), seen));
+            owned.push((svc.clone(), seen, eip));
+        } else if observed::touched(&seen) || eip.is_some() {
+            others.push((svc.clone(), seen, eip));
         }
     }
-    let empty = Labels::new();
     let parsed: Vec<snapshot::Parsed> = owned
         .iter()
-        .map(|(svc, seen)| {
+        .map(|(svc, seen, _)| {
             let labels = ns_labels
                 .get(&svc.namespace().unwrap_or_default())
                 .unwrap_or(&empty);
@@ -114,11 +151,12 @@ pub fn compute(
 
     let mut services = Vec::new();
     let new = ipam::Change::New;
-    for ((svc, seen), parsed) in owned.iter().zip(&parsed) {
+    for ((svc, seen, eip), parsed) in owned.iter().zip(&parsed) {
         let Some(outcome) = plan.services.get(&parsed.request.key) else {
             continue;
         };
-        let want = desired::for_outcome(outcome, parsed.problem.as_deref(), &seen.owned);
+        let mut want = desired::for_outcome(outcome, parsed.problem.as_deref(), &seen.owned);
+        want.external_ips = eip.clone();
         let change = match outcome {
             ServiceOutcome::Allocated { change, .. } => Some(change),
             ServiceOutcome::Failed { .. } => None,
@@ -126,8 +164,11 @@ pub fn compute(
         let decision = desired::compare(&want, &seen.owned, change.or(Some(&new)));
         push(&mut services, svc, seen, want, decision, now);
     }
-    for (svc, seen) in released {
-        let want = Owned::default();
+    for (svc, seen, eip) in others {
+        let want = Owned {
+            external_ips: eip,
+            ..Owned::default()
+        };
         let decision = desired::compare(&want, &seen.owned, None);
         push(&mut services, &svc, &seen, want, decision, now);
     }
@@ -175,11 +216,13 @@ fn push(
     if !decision.write_status && !decision.write_annotation {
         return;
     }
-    let since = match (&want.condition, &seen.owned.condition, &seen.since) {
-        (Some(w), Some(h), Some(t)) if w.status == h.status => Some(t.clone()),
-        (Some(_), _, _) => Some(now.clone()),
-        (None, _, _) => None,
-    };
+    let since = transition(&want.condition, &seen.owned.condition, &seen.since, now);
+    let external_ips_since = transition(
+        &want.external_ips,
+        &seen.owned.external_ips,
+        &seen.external_ips_since,
+        now,
+    );
     let failure = want
         .condition
         .as_ref()
@@ -190,6 +233,7 @@ fn push(
         want: Observed {
             owned: want,
             since,
+            external_ips_since,
             foreign_ips: Vec::new(),
         },
         decision,
@@ -207,4 +251,59 @@ fn reserved_map(nodes: &BTreeMap<IpAddr, String>) -> ipam::Reserved {
 /// `namespace/name` of a Service, for logs.
 pub fn describe(svc: &Service) -> String {
     format!("{}/{}", svc.namespace().unwrap_or_default(), svc.name_any())
+}
+
+/// `lastTransitionTime` of a condition: kept while its status stays the same.
+fn transition(
+    want: &Option<CondState>,
+    have: &Option<CondState>,
+    since: &Option<Time>,
+    now: &Time,
+) -> Option<Time> {
+    match (want, have, since) {
+        (Some(w), Some(h), Some(t)) if w.status == h.status => Some(t.clone()),
+        (Some(_), _, _) => Some(now.clone()),
+        (None, _, _) => None,
+    }
+}
+
+/// What the controller needs besides the watched objects.
+#[derive(Debug, Clone, Default)]
+pub struct Settings {
+    /// Own Services without a class.
+    pub default_class: bool,
+    /// ClusterIP ranges given by flag (added to the ServiceCIDR objects').
+    pub service_cidrs: Vec<String>,
+}
+
+/// The externalIPs condition of a Service (`None` without externalIPs), reviewed with no
+/// requester: user-limited policies do not count here (fail closed).
+pub fn external_ips_condition(
+    svc: &Service,
+    namespace_labels: &Labels,
+    policies: &[crate::externalips::Policy],
+    cluster: &crate::externalips::ClusterFacts,
+) -> Option<CondState> {
+    let service = facts::service_ref(svc, namespace_labels);
+    if service.external_ips.is_empty() {
+        return None;
+    }
+    let review = crate::externalips::review(&service, None, policies, cluster);
+    Some(if review.allowed() {
+        CondState {
+            status: true,
+            reason: "Allowed".into(),
+            message: format!(
+                "every externalIP is allowed by policy: {}",
+                service.external_ips.join(", ")
+            ),
+        }
+    } else {
+        CondState {
+            status: false,
+            reason: "ExternalIPRefused".into(),
+            message: review.message().unwrap_or_else(|| "refused".into())
+                + "; refused addresses are never announced or programmed",
+        }
+    })
 }

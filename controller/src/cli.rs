@@ -53,6 +53,54 @@ pub struct Args {
     #[arg(long, env = "FERROLB_RESYNC", default_value_t = 300, value_parser = clap::value_parser!(u64).range(10..))]
     pub resync: u64,
 
+    /// Service ClusterIP ranges (comma-separated CIDRs) never allowed as externalIPs, in
+    /// addition to the cluster's ServiceCIDR objects (read automatically).
+    #[arg(long, env = "FERROLB_SERVICE_CIDRS", value_delimiter = ',')]
+    pub service_cidrs: Vec<String>,
+
+    /// Serve the validating admission webhook (externalIPs and IPPool checks).
+    #[arg(long, env = "FERROLB_WEBHOOK", default_value_t = true, action = ArgAction::Set)]
+    pub webhook: bool,
+
+    /// Address the webhook's HTTPS server listens on.
+    #[arg(long, env = "FERROLB_WEBHOOK_ADDR", default_value = "0.0.0.0:9443")]
+    pub webhook_addr: SocketAddr,
+
+    /// The Service through which the apiserver reaches the webhook (in --namespace).
+    #[arg(
+        long,
+        env = "FERROLB_WEBHOOK_SERVICE",
+        default_value = "ferrolb-webhook"
+    )]
+    pub webhook_service: String,
+
+    /// Port of the webhook Service.
+    #[arg(long, env = "FERROLB_WEBHOOK_SERVICE_PORT", default_value_t = 443)]
+    pub webhook_service_port: u16,
+
+    /// Secret (in --namespace) holding the webhook's certificate; created and renewed by the
+    /// controller.
+    #[arg(
+        long,
+        env = "FERROLB_WEBHOOK_SECRET",
+        default_value = "ferrolb-webhook-tls"
+    )]
+    pub webhook_secret: String,
+
+    /// Name of the ValidatingWebhookConfiguration the controller keeps current.
+    #[arg(
+        long,
+        env = "FERROLB_WEBHOOK_CONFIGURATION",
+        default_value = "ferrolb-webhook"
+    )]
+    pub webhook_configuration: String,
+
+    /// What the apiserver does when the webhook cannot be reached: Fail (refuse the change;
+    /// safe) or Ignore (admit it; the reconcile-time check still flags bad externalIPs and no
+    /// speaker serves them).
+    #[arg(long, env = "FERROLB_WEBHOOK_FAILURE_POLICY", default_value = "Fail", value_parser = ["Fail", "Ignore"])]
+    pub webhook_failure_policy: String,
+
     /// Log format: text or json.
     #[arg(long, env = "FERROLB_LOG_FORMAT", default_value = "text", value_parser = ["text", "json"])]
     pub log_format: String,

@@ -14,6 +14,8 @@ use crate::ipam::{Change, ServiceOutcome};
 
 /// The condition type the controller maintains on each owned Service.
 pub const CONDITION_ALLOCATED: &str = "ferrolb.io/Allocated";
+/// The condition type the controller maintains on each Service with `spec.externalIPs`.
+pub const CONDITION_EXTERNAL_IPS: &str = "ferrolb.io/ExternalIPsAllowed";
 
 /// The state of one Service's controller-owned fields.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
@@ -24,6 +26,15 @@ pub struct Owned {
     pub pool: Option<String>,
     /// The [`CONDITION_ALLOCATED`] condition as (status, reason, message).
     pub condition: Option<CondState>,
+    /// The [`CONDITION_EXTERNAL_IPS`] condition (Services with `spec.externalIPs`).
+    pub external_ips: Option<CondState>,
+}
+
+impl Owned {
+    /// The LoadBalancer part is empty (nothing allocated, no allocation condition).
+    pub fn no_allocation(&self) -> bool {
+        self.ips.is_empty() && self.pool.is_none() && self.condition.is_none()
+    }
 }
 
 /// A condition without its timestamps.
@@ -101,6 +112,7 @@ pub fn for_outcome(outcome: &ServiceOutcome, problem: Option<&str>, current: &Ow
                     reason: reason.to_string(),
                     message,
                 }),
+                external_ips: None,
             }
         }
         ServiceOutcome::Failed {
@@ -124,6 +136,7 @@ fn failed(reason: &str, message: &str, keep: &[IpAddr], pool: Option<String>) ->
             reason: reason.to_string(),
             message,
         }),
+        external_ips: None,
     }
 }
 
@@ -139,14 +152,16 @@ pub struct Decision {
 }
 
 /// Compares what should be with what is. `change` is the planner's account of an address
-/// change (for the event text); `None` when the Service is being released.
+/// change (for the event text); `None` when the Service is not (or no longer) owned.
 pub fn compare(want: &Owned, have: &Owned, change: Option<&Change>) -> Decision {
-    let write_status = want.ips != have.ips || want.condition != have.condition;
+    let write_status = want.ips != have.ips
+        || want.condition != have.condition
+        || want.external_ips != have.external_ips;
     let write_annotation = want.pool != have.pool;
     let mut events = Vec::new();
     // A release is worth an event even when the apiserver already cleared the addresses
     // (it does when the type changes away from LoadBalancer).
-    let releasing = change.is_none() && (write_status || write_annotation);
+    let releasing = change.is_none() && want.no_allocation() && !have.no_allocation();
     if want.ips != have.ips || releasing {
         events.push(address_event(want, have, change));
     }
@@ -159,6 +174,18 @@ pub fn compare(want: &Owned, have: &Owned, change: Option<&Change>) -> Decision 
             reason: c.reason.clone(),
             note: c.message.clone(),
         });
+    }
+    if want.external_ips != have.external_ips
+        && let Some(c) = want.external_ips.as_ref()
+    {
+        let was_refused = have.external_ips.as_ref().is_some_and(|h| !h.status);
+        if !c.status || was_refused {
+            events.push(EventSpec {
+                warning: !c.status,
+                reason: c.reason.clone(),
+                note: c.message.clone(),
+            });
+        }
     }
     Decision {
         write_status,

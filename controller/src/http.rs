@@ -21,6 +21,7 @@ struct HealthState {
     synced: bool,
     leader: bool,
     not_ready: Option<String>,
+    webhook: Option<String>,
 }
 
 impl Health {
@@ -42,6 +43,13 @@ impl Health {
     pub fn set_problem(&self, problem: Option<String>) {
         if let Ok(mut s) = self.state.lock() {
             s.not_ready = problem;
+        }
+    }
+
+    /// Records the webhook's problem (`None`: serving, and the apiserver reaches it).
+    pub fn set_webhook(&self, problem: Option<String>) {
+        if let Ok(mut s) = self.state.lock() {
+            s.webhook = problem;
         }
     }
 
@@ -96,6 +104,14 @@ async fn readyz(State(s): State<AppState>) -> (StatusCode, String) {
             "not ready: waiting for the first list of Services, IPPools, Namespaces and Nodes\n"
                 .to_string(),
         ),
-        (None, true) => (StatusCode::OK, format!("ok ({role})\n")),
+        (None, true) => {
+            // The webhook's reachability is reported, not required: readiness gates the
+            // webhook Service's endpoints, so requiring it would never let it start.
+            let webhook = h.webhook.as_deref().map_or_else(
+                || "webhook: serving, reached by the apiserver".to_string(),
+                |p| format!("webhook: {p}"),
+            );
+            (StatusCode::OK, format!("ok ({role})\n{webhook}\n"))
+        }
     }
 }

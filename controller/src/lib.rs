@@ -9,14 +9,17 @@ pub mod actions;
 pub mod cli;
 pub mod desired;
 pub mod externalips;
+pub mod facts;
 pub mod http;
 pub mod ipam;
 pub mod leader;
 pub mod metrics;
 pub mod observed;
+pub mod poolreview;
 pub mod poolstatus;
 pub mod reconciler;
 pub mod snapshot;
+pub mod webhook;
 pub mod writer;
 
 use std::sync::Arc;
@@ -84,6 +87,38 @@ pub async fn run(args: cli::Args) -> Result<(), Error> {
         leader_tx,
     ));
     let (stores, changed) = reconciler::start_watches(&client);
+    let settings = actions::Settings {
+        default_class: args.default_class,
+        service_cidrs: args.service_cidrs.clone(),
+    };
+    if args.webhook {
+        let cfg = webhook::WebhookConfig {
+            configuration: args.webhook_configuration.clone(),
+            namespace: args.namespace.clone(),
+            service: args.webhook_service.clone(),
+            service_port: args.webhook_service_port,
+            secret: args.webhook_secret.clone(),
+            failure_policy: args.webhook_failure_policy.clone(),
+        };
+        let listener = webhook::tls::bind(args.webhook_addr)
+            .await
+            .map_err(|source| Error::Listen {
+                addr: args.webhook_addr,
+                source,
+            })?;
+        tokio::spawn(webhook::run(
+            cfg,
+            listener,
+            webhook::Deps {
+                client: client.clone(),
+                stores: stores.clone(),
+                settings: settings.clone(),
+                leader: leader_rx.clone(),
+                health: health.clone(),
+                shutdown: shutdown.clone(),
+            },
+        ));
+    }
     let ctx = reconciler::Context {
         reporter: Reporter {
             controller: MANAGER_CONTROLLER.into(),
@@ -92,7 +127,7 @@ pub async fn run(args: cli::Args) -> Result<(), Error> {
         client,
         metrics,
         health,
-        default_class: args.default_class,
+        settings,
         concurrency: usize::try_from(args.write_concurrency).unwrap_or(32),
         resync: args.resync(),
     };
@@ -127,3 +162,6 @@ async fn wait_for_signal() {
         _ = tokio::signal::ctrl_c() => {}
     }
 }
+
+#[cfg(test)]
+mod tests_shell;

@@ -11,7 +11,7 @@ use kube::ResourceExt;
 
 use ferrolb_api::names::{ANN_ALLOCATED_FROM, MANAGER_CONTROLLER};
 
-use crate::desired::{CONDITION_ALLOCATED, CondState, Owned};
+use crate::desired::{CONDITION_ALLOCATED, CONDITION_EXTERNAL_IPS, CondState, Owned};
 use crate::snapshot::status_ips;
 
 /// The controller-owned fields of a Service as found, with the condition's transition time.
@@ -19,19 +19,24 @@ use crate::snapshot::status_ips;
 pub struct Observed {
     /// The fields.
     pub owned: Owned,
-    /// `lastTransitionTime` of the condition.
+    /// `lastTransitionTime` of the allocation condition.
     pub since: Option<Time>,
+    /// `lastTransitionTime` of the externalIPs condition.
+    pub external_ips_since: Option<Time>,
     /// Addresses in the status written by someone else (ignored, reported).
     pub foreign_ips: Vec<std::net::IpAddr>,
 }
 
 /// Reads the controller's fields of `svc`.
 pub fn observe(svc: &Service) -> Observed {
-    let condition = svc
-        .status
-        .as_ref()
-        .and_then(|s| s.conditions.as_ref())
-        .and_then(|cs| cs.iter().find(|c| c.type_ == CONDITION_ALLOCATED));
+    let find = |type_: &str| {
+        svc.status
+            .as_ref()
+            .and_then(|s| s.conditions.as_ref())
+            .and_then(|cs| cs.iter().find(|c| c.type_ == type_))
+    };
+    let condition = find(CONDITION_ALLOCATED);
+    let external_ips = find(CONDITION_EXTERNAL_IPS);
     let ips = status_ips(svc);
     let ours = owns_ingress(svc);
     Observed {
@@ -39,8 +44,10 @@ pub fn observe(svc: &Service) -> Observed {
             ips: if ours { ips.clone() } else { Vec::new() },
             pool: svc.annotations().get(ANN_ALLOCATED_FROM).cloned(),
             condition: condition.map(CondState::from_condition),
+            external_ips: external_ips.map(CondState::from_condition),
         },
         since: condition.map(|c| c.last_transition_time.clone()),
+        external_ips_since: external_ips.map(|c| c.last_transition_time.clone()),
         foreign_ips: if ours { Vec::new() } else { ips },
     }
 }

@@ -6,9 +6,10 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use ferrolb_api::IPPool;
+use ferrolb_api::{ExternalIPPolicy, IPPool};
 use futures::{StreamExt, stream};
 use k8s_openapi::api::core::v1::{Namespace, Node, Service};
+use k8s_openapi::api::networking::v1::ServiceCIDR;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use kube::runtime::events::Reporter;
 use kube::runtime::reflector::{self, Store};
@@ -35,8 +36,8 @@ pub struct Context {
     pub metrics: Arc<Metrics>,
     /// Health endpoints' state.
     pub health: Arc<Health>,
-    /// Own Services without a class.
-    pub default_class: bool,
+    /// Ownership and policy settings.
+    pub settings: actions::Settings,
     /// Writes in flight at once.
     pub concurrency: usize,
     /// Replan at least this often.
@@ -50,15 +51,20 @@ pub struct Stores {
     pools: Store<IPPool>,
     namespaces: Store<Namespace>,
     nodes: Store<Node>,
+    policies: Store<ExternalIPPolicy>,
+    service_cidrs: Store<ServiceCIDR>,
 }
 
 impl Stores {
-    fn world(&self) -> World {
+    /// A snapshot of everything watched.
+    pub fn world(&self) -> World {
         World {
             services: self.services.state(),
             pools: self.pools.state(),
             namespaces: self.namespaces.state(),
             nodes: self.nodes.state(),
+            policies: self.policies.state(),
+            service_cidrs: self.service_cidrs.state(),
         }
     }
 }
@@ -100,6 +106,8 @@ pub fn start_watches(client: &Client) -> (Stores, Arc<Notify>) {
         pools: watch_all(client, changed.clone()),
         namespaces: watch_all(client, changed.clone()),
         nodes: watch_all(client, changed.clone()),
+        policies: watch_all(client, changed.clone()),
+        service_cidrs: watch_all(client, changed.clone()),
     };
     (stores, changed)
 }
@@ -117,6 +125,8 @@ pub async fn run(
         let _ = stores.pools.wait_until_ready().await;
         let _ = stores.namespaces.wait_until_ready().await;
         let _ = stores.nodes.wait_until_ready().await;
+        let _ = stores.policies.wait_until_ready().await;
+        let _ = stores.service_cidrs.wait_until_ready().await;
     };
     tokio::select! {
         () = ready => {}
@@ -160,7 +170,7 @@ async fn pass(
         services,
         pools,
         plan,
-    } = actions::compute(&world, pending, ctx.default_class, &now);
+    } = actions::compute(&world, pending, &ctx.settings, &now);
     for (name, usage) in &plan.pools {
         for (family, f) in [("ipv4", &usage.ipv4), ("ipv6", &usage.ipv6)] {
             let labels = PoolLabels {

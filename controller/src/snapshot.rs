@@ -178,7 +178,7 @@ pub fn pool(ipp: &IPPool) -> (Pool, Vec<String>) {
     let mut selector = |field: &str, s: &LabelSelector| {
         Selector::try_from(s).unwrap_or_else(|e| {
             problems.push(format!(
-                "spec.serviceAllocation.{field}: {e}; the pool serves no Service until it is fixed"
+                "spec.serviceAllocation.{field}: {e}; until it is fixed the pool makes no new allocation (Services keep the addresses they hold from it)"
             ));
             Selector::nothing()
         })

@@ -13,7 +13,7 @@ use serde_json::{Value, json};
 use tracing::{info, warn};
 
 use crate::actions::{PoolWrite, ServiceWrite};
-use crate::desired::CONDITION_ALLOCATED;
+use crate::desired::{CONDITION_ALLOCATED, CONDITION_EXTERNAL_IPS};
 
 /// The status body the controller applies to a Service.
 pub fn status_body(w: &ServiceWrite) -> Value {
@@ -25,18 +25,30 @@ pub fn status_body(w: &ServiceWrite) -> Value {
             json!({ "ingress": owned.ips.iter().map(ingress).collect::<Vec<_>>() }),
         );
     }
-    if let Some(c) = &owned.condition {
-        status.insert(
-            "conditions".into(),
-            json!([{
-                "type": CONDITION_ALLOCATED,
-                "status": if c.status { "True" } else { "False" },
-                "reason": c.reason,
-                "message": c.message,
-                "lastTransitionTime": w.want.since,
-                "observedGeneration": w.service.metadata.generation,
-            }]),
-        );
+    let generation = w.service.metadata.generation;
+    let conditions: Vec<Value> = [
+        (CONDITION_ALLOCATED, &owned.condition, &w.want.since),
+        (
+            CONDITION_EXTERNAL_IPS,
+            &owned.external_ips,
+            &w.want.external_ips_since,
+        ),
+    ]
+    .into_iter()
+    .filter_map(|(type_, c, since)| {
+        let c = c.as_ref()?;
+        Some(json!({
+            "type": type_,
+            "status": if c.status { "True" } else { "False" },
+            "reason": c.reason,
+            "message": c.message,
+            "lastTransitionTime": since,
+            "observedGeneration": generation,
+        }))
+    })
+    .collect();
+    if !conditions.is_empty() {
+        status.insert("conditions".into(), Value::Array(conditions));
     }
     json!({ "apiVersion": "v1", "kind": "Service", "status": status })
 }

@@ -21,6 +21,20 @@ use crate::{Error, Lab, wait_for};
 pub const NAMESPACE: &str = "ferrolb-system";
 /// Port of the controller's /metrics, /healthz and /readyz.
 pub const CONTROLLER_HEALTH_PORT: u16 = 7472;
+/// Port of the controller's webhook.
+pub const WEBHOOK_PORT: u16 = 9443;
+/// The webhook Service.
+pub const WEBHOOK_SERVICE: &str = "ferrolb-webhook";
+
+/// The webhook Service (no selector: the lab keeps its Endpoints, see
+/// [`Lab::sync_webhook_endpoints`]).
+fn webhook_service() -> serde_json::Value {
+    serde_json::json!({
+        "apiVersion": "v1", "kind": "Service",
+        "metadata": {"name": WEBHOOK_SERVICE, "namespace": NAMESPACE},
+        "spec": {"ports": [{"name": "https", "port": 443, "targetPort": WEBHOOK_PORT, "protocol": "TCP"}]},
+    })
+}
 
 /// A ferrolb component in the lab.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -108,6 +122,7 @@ impl Lab {
         )
         .await
         .map_err(|e| Error::kube("creating the ferrolb namespace", e))?;
+        self.kubectl_apply(&webhook_service())?;
         for c in &COMPONENTS {
             self.start(c.name)?;
         }
@@ -115,6 +130,70 @@ impl Lab {
             self.wait_ready(c.name, Duration::from_secs(60)).await?;
         }
         Ok(())
+    }
+
+    /// Runs kubectl with `args`, feeding `input` on stdin.
+    pub fn kubectl_input(&self, args: &[&str], input: &str) -> Result<std::process::Output, Error> {
+        use std::io::Write;
+        let mut child = self
+            .kubectl()
+            .args(args)
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .map_err(|e| Error::io("running kubectl", e))?;
+        if let Some(mut stdin) = child.stdin.take() {
+            stdin
+                .write_all(input.as_bytes())
+                .map_err(|e| Error::io("writing to kubectl", e))?;
+        }
+        child
+            .wait_with_output()
+            .map_err(|e| Error::io("running kubectl", e))
+    }
+
+    /// `kubectl apply` (server-side) of one JSON object.
+    fn kubectl_apply(&self, body: &serde_json::Value) -> Result<(), Error> {
+        let args = [
+            "apply",
+            "--server-side",
+            "--force-conflicts",
+            "--field-manager=ferrolb-lab",
+            "-f",
+            "-",
+        ];
+        let out = self.kubectl_input(&args, &body.to_string())?;
+        if out.status.success() {
+            Ok(())
+        } else {
+            Err(Error::msg(format!(
+                "kubectl apply: {}",
+                String::from_utf8_lossy(&out.stderr).trim()
+            )))
+        }
+    }
+
+    /// Points the webhook Service at the controllers that run: the lab plays the part of the
+    /// kubelet's readiness probe and the endpoints controller.
+    pub fn sync_webhook_endpoints(&self) -> Result<(), Error> {
+        let addresses: Vec<serde_json::Value> = COMPONENTS
+            .iter()
+            .filter(|c| c.binary == "ferrolb-controller" && self.component_running(c.name))
+            .filter_map(|c| crate::plan::node(c.node))
+            .map(|n| serde_json::json!({"ip": n.host.v4.to_string()}))
+            .collect();
+        let subsets = if addresses.is_empty() {
+            serde_json::json!([])
+        } else {
+            serde_json::json!([{"addresses": addresses,
+                "ports": [{"name": "https", "port": WEBHOOK_PORT, "protocol": "TCP"}]}])
+        };
+        self.kubectl_apply(&serde_json::json!({
+            "apiVersion": "v1", "kind": "Endpoints",
+            "metadata": {"name": WEBHOOK_SERVICE, "namespace": NAMESPACE},
+            "subsets": subsets,
+        }))
     }
 
     /// Starts a component unless it runs.
@@ -131,6 +210,8 @@ impl Lab {
                 format!("--identity={}", c.name),
                 format!("--namespace={NAMESPACE}"),
                 format!("--health-addr=0.0.0.0:{CONTROLLER_HEALTH_PORT}"),
+                format!("--webhook-addr=0.0.0.0:{WEBHOOK_PORT}"),
+                format!("--webhook-service={WEBHOOK_SERVICE}"),
             ],
             other => return Err(Error::msg(format!("unknown binary {other}"))),
         };
@@ -159,7 +240,7 @@ impl Lab {
             process::signal(pid, Signal::SIGKILL);
         }
         process::stop(&pids, Duration::from_secs(5));
-        Ok(())
+        self.sync_webhook_endpoints()
     }
 
     /// Sends SIGTERM to a component and waits for it to end (SIGKILL after 10 s).
@@ -169,7 +250,7 @@ impl Lab {
             &process::find(&self.names.lab, Some(c.name)),
             Duration::from_secs(10),
         );
-        Ok(())
+        self.sync_webhook_endpoints()
     }
 
     /// Whether a component runs.
@@ -192,7 +273,8 @@ impl Lab {
             let (code, _) = self.http_get("client", addr, "/readyz").ok()?;
             (code == 200).then_some(())
         })
-        .await
+        .await?;
+        self.sync_webhook_endpoints()
     }
 
     /// An HTTP GET from inside `from`'s network namespace: (status code, body).

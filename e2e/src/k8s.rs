@@ -48,6 +48,21 @@ pub async fn pool(client: &Client, name: &str, spec: Value) -> Result<(), Error>
     Ok(())
 }
 
+/// Sets annotation `ferrolb.io/force: "true"` on a pool, so the webhook lets it shrink or go
+/// although Services hold its addresses.
+pub async fn force_pool(client: &Client, name: &str) -> Result<(), Error> {
+    let api: Api<IPPool> = Api::all(client.clone());
+    let patch = json!({"metadata": {"annotations": {"ferrolb.io/force": "true"}}});
+    match api
+        .patch(name, &PatchParams::default(), &Patch::Merge(&patch))
+        .await
+    {
+        Ok(_) => Ok(()),
+        Err(kube::Error::Api(s)) if s.code == 404 => Ok(()),
+        Err(e) => Err(Error::kube(format!("forcing pool {name}"), e)),
+    }
+}
+
 /// Deletes an IPPool (absent is fine).
 pub async fn delete_pool(client: &Client, name: &str) -> Result<(), Error> {
     let api: Api<IPPool> = Api::all(client.clone());

@@ -1,6 +1,11 @@
 //! ferrolb speaker: ARP/NDP announcements, node service rules and the health API.
-#![forbid(unsafe_code)]
+// `deny`, not `forbid`: `announcer::rawsock` (AF_PACKET socket calls) is the one module
+// allowed `unsafe`, each block with a `// SAFETY:` comment.
+#![deny(unsafe_code)]
 
+pub mod announcer;
+pub mod dataplane;
 pub mod election;
+pub mod health;
 pub mod packets;
 pub mod ruleset;

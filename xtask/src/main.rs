@@ -251,7 +251,11 @@ fn lab(cmd: LabCmd) -> anyhow::Result<ExitCode> {
         }
         LabCmd::Kill { name } => Lab::new(DEFAULT_LAB, Path::new("/nonexistent")).kill(&name)?,
         LabCmd::Stop { name } => Lab::new(DEFAULT_LAB, Path::new("/nonexistent")).stop(&name)?,
-        LabCmd::Start { name } => default_lab()?.start(&name)?,
+        LabCmd::Start { name } => {
+            let lab = default_lab()?;
+            lab.start(&name)?;
+            rt.block_on(lab.wait_ready(&name, std::time::Duration::from_secs(60)))?;
+        }
         LabCmd::Status => {
             for name in ferrolb_e2e::process::labs_running() {
                 println!("lab {name}:");

@@ -156,9 +156,9 @@ pub struct BadInput {
     pub rule: Rule,
     /// The expected refusal sentence (the admission message is this plus a period).
     pub message: String,
-    /// True when the apiserver's own validation (`ValidateNonSpecialIP`, IP syntax) may
-    /// refuse it before any webhook runs, with its own wording; the admission test must
-    /// then accept either message.
+    /// True when the apiserver's own validation (`ValidateNonSpecialIP`, IP syntax, and since
+    /// Kubernetes 1.33 IPv4-mapped IPv6) may refuse it before any webhook runs, with its own
+    /// wording; the admission test must then accept either message.
     pub apiserver_may_reject_first: bool,
 }
 
@@ -221,12 +221,12 @@ pub fn bad_input_table() -> Vec<BadInput> {
         row("239.1.2.3", Multicast, format!("239.1.2.3 refused: it is a multicast address (224.0.0.0/4); {UNICAST}"), false),
         row("ff02::1", Multicast, format!("ff02::1 refused: it is a multicast address (ff00::/8); {UNICAST}"), true),
         row("ff0e::1", Multicast, format!("ff0e::1 refused: it is a multicast address (ff00::/8); {UNICAST}"), false),
-        row("::ffff:239.1.2.3", Multicast, format!("{} it is a multicast address (224.0.0.0/4); {UNICAST}", mapped("::ffff:239.1.2.3", "239.1.2.3")), false),
+        row("::ffff:239.1.2.3", Multicast, format!("{} it is a multicast address (224.0.0.0/4); {UNICAST}", mapped("::ffff:239.1.2.3", "239.1.2.3")), true),
         row("255.255.255.255", Broadcast, format!("255.255.255.255 refused: it is the IPv4 limited broadcast address 255.255.255.255; {UNICAST}"), false),
-        row("::ffff:255.255.255.255", Broadcast, format!("{} it is the IPv4 limited broadcast address 255.255.255.255; {UNICAST}", mapped("::ffff:255.255.255.255", "255.255.255.255")), false),
+        row("::ffff:255.255.255.255", Broadcast, format!("{} it is the IPv4 limited broadcast address 255.255.255.255; {UNICAST}", mapped("::ffff:255.255.255.255", "255.255.255.255")), true),
         row("198.51.100.11", NodeAddress, format!("198.51.100.11 refused: it is node node-a's address {NODE}"), false),
-        row("::ffff:198.51.100.11", NodeAddress, format!("{} it is node node-a's address {NODE}", mapped("::ffff:198.51.100.11", "198.51.100.11")), false),
-        row("::ffff:c633:640c", NodeAddress, format!("{} it is node node-b's address {NODE}", mapped("::ffff:c633:640c", "198.51.100.12")), false),
+        row("::ffff:198.51.100.11", NodeAddress, format!("{} it is node node-a's address {NODE}", mapped("::ffff:198.51.100.11", "198.51.100.11")), true),
+        row("::ffff:c633:640c", NodeAddress, format!("{} it is node node-b's address {NODE}", mapped("::ffff:c633:640c", "198.51.100.12")), true),
         row("2001:db8:1::12", NodeAddress, format!("2001:db8:1::12 refused: it is node node-b's address {NODE}"), false),
         row("2001:db8:1:0::13", NodeAddress, format!("2001:db8:1:0::13 refused: it is node node-c's address {NODE}"), false),
         row("10.96.0.10", ServiceCidr, "10.96.0.10 refused: it is inside the Service ClusterIP range 10.96.0.0/16; externalIPs may never overlap ClusterIPs, pick an address outside 10.96.0.0/16".into(), false),

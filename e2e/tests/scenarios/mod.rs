@@ -81,9 +81,10 @@ impl Scenarios<'_> {
             .unwrap_or_default()
     }
 
-    /// Removes pools.
+    /// Removes pools, even while Services hold their addresses (force annotation).
     async fn drop_pools(&self, names: &[&str]) {
         for n in names {
+            k8s::force_pool(&self.client, n).await.expect("force pool");
             k8s::delete_pool(&self.client, n)
                 .await
                 .expect("delete pool");

@@ -1,0 +1,168 @@
+//! What the webhook decides: Services' externalIPs and IPPool changes, judged against the
+//! watched objects. The decisions are pure functions of the request and a snapshot.
+
+use std::net::IpAddr;
+
+use ferrolb_api::IPPool;
+use ferrolb_api::names::ANN_FORCE;
+use k8s_openapi::api::authentication::v1::UserInfo as K8sUser;
+use k8s_openapi::api::core::v1::Service;
+use kube::ResourceExt;
+use kube::core::admission::{AdmissionRequest, AdmissionResponse, Operation};
+
+use crate::actions::{Settings, World};
+use crate::externalips::{self, UserInfo};
+use crate::facts;
+use crate::poolreview::{InUse, OtherPool, PoolChange, review_pool};
+use crate::snapshot;
+
+/// The webhook's answer before it is wrapped into an AdmissionResponse.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Verdict {
+    /// Admit?
+    pub allowed: bool,
+    /// Why not (shown to the user).
+    pub message: Option<String>,
+    /// Admission warnings (shown by kubectl).
+    pub warnings: Vec<String>,
+}
+
+impl Verdict {
+    fn allow() -> Verdict {
+        Verdict {
+            allowed: true,
+            ..Verdict::default()
+        }
+    }
+
+    /// Turns the verdict into the response to `req`.
+    pub fn respond<T: kube::Resource>(self, req: &AdmissionRequest<T>) -> AdmissionResponse {
+        let mut resp = AdmissionResponse::from(req);
+        if !self.allowed {
+            resp = resp.deny(self.message.unwrap_or_else(|| "refused".into()));
+            resp.result.code = 403;
+            resp.result.reason = "Forbidden".into();
+        }
+        if !self.warnings.is_empty() {
+            resp.warnings = Some(self.warnings);
+        }
+        resp
+    }
+}
+
+fn user(u: &K8sUser) -> UserInfo {
+    UserInfo {
+        username: u.username.clone().unwrap_or_default(),
+        groups: u.groups.clone().unwrap_or_default(),
+    }
+}
+
+/// Reviews a Service create or update: only `spec.externalIPs` is judged.
+pub fn service(req: &AdmissionRequest<Service>, world: &World, settings: &Settings) -> Verdict {
+    let Some(new) = req.object.as_ref() else {
+        return Verdict::allow();
+    };
+    let namespace = req.namespace.clone().unwrap_or_default();
+    let mut labels = world
+        .namespaces
+        .iter()
+        .find(|n| n.name_any() == namespace)
+        .map(|n| n.labels().clone())
+        .unwrap_or_default();
+    labels
+        .entry("kubernetes.io/metadata.name".into())
+        .or_insert_with(|| namespace.clone());
+    let service = facts::service_ref(new, &labels);
+    if service.external_ips.is_empty() {
+        return Verdict::allow();
+    }
+    let cluster = facts::cluster(
+        world,
+        &world.cluster_ip_ranges(&settings.service_cidrs),
+        (&namespace, &req.name),
+    );
+    let policies = facts::policies(&world.policies);
+    let requester = user(&req.user_info);
+    match (&req.operation, req.old_object.as_ref()) {
+        (Operation::Update, Some(old)) => {
+            let r = externalips::review_update(
+                &facts::external_ips(old),
+                &service,
+                Some(&requester),
+                &policies,
+                &cluster,
+            );
+            Verdict {
+                allowed: r.allowed(),
+                message: r.message(),
+                warnings: r.warnings(),
+            }
+        }
+        _ => {
+            let r = externalips::review(&service, Some(&requester), &policies, &cluster);
+            Verdict {
+                allowed: r.allowed(),
+                message: r.message(),
+                warnings: Vec::new(),
+            }
+        }
+    }
+}
+
+/// Reviews an IPPool create, update or delete against the other pools, the addresses in
+/// use and the Nodes' addresses.
+pub fn ippool(req: &AdmissionRequest<IPPool>, world: &World) -> Verdict {
+    let new = req
+        .object
+        .as_ref()
+        .filter(|_| req.operation != Operation::Delete);
+    let old = req.old_object.as_ref();
+    let name = new
+        .or(old)
+        .map(|p| p.name_any())
+        .unwrap_or_else(|| req.name.clone());
+    let force = new
+        .or(old)
+        .and_then(|p| p.annotations().get(ANN_FORCE).cloned())
+        .is_some_and(|v| v == "true");
+    let others: Vec<&IPPool> = world
+        .pools
+        .iter()
+        .map(AsRef::as_ref)
+        .filter(|p| p.name_any() != name)
+        .collect();
+    let other_pools: Vec<OtherPool<'_>> = others
+        .iter()
+        .map(|p| OtherPool {
+            name: p.metadata.name.as_deref().unwrap_or_default(),
+            addresses: &p.spec.addresses,
+        })
+        .collect();
+    let in_use: Vec<InUse> = world
+        .services
+        .iter()
+        .flat_map(|s| {
+            let who = format!("{}/{}", s.namespace().unwrap_or_default(), s.name_any());
+            snapshot::status_ips(s).into_iter().map(move |ip| InUse {
+                service: who.clone(),
+                ip,
+            })
+        })
+        .collect();
+    let nodes: Vec<(String, IpAddr)> = snapshot::node_addresses(&world.nodes)
+        .into_iter()
+        .map(|(ip, node)| (node, ip))
+        .collect();
+    let change = PoolChange {
+        name: &name,
+        old: old.map(|p| p.spec.addresses.as_slice()),
+        new: new.map(|p| p.spec.addresses.as_slice()),
+        force,
+    };
+    let r = review_pool(&change, &other_pools, &in_use, &nodes);
+    Verdict {
+        allowed: r.allowed,
+        message: r.message,
+        warnings: r.warnings,
+    }
+}

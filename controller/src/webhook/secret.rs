@@ -1,0 +1,171 @@
+//! The certificate Secret, the ValidatingWebhookConfiguration, and the reachability check.
+
+use std::collections::BTreeMap;
+
+use ferrolb_api::names::MANAGER_CONTROLLER;
+use k8s_openapi::ByteString;
+use k8s_openapi::api::admissionregistration::v1::ValidatingWebhookConfiguration;
+use k8s_openapi::api::core::v1::{Secret, Service};
+use kube::api::{Patch, PatchParams, PostParams};
+use kube::{Api, Client, ResourceExt};
+use serde_json::json;
+use time::OffsetDateTime;
+use tracing::info;
+
+use super::cert::{self, Material};
+use super::configuration::{self, WebhookConfig};
+
+const ANN_NOT_AFTER: &str = "ferrolb.io/not-after";
+const ANN_NAMES: &str = "ferrolb.io/names";
+
+/// The Secret's content.
+pub struct Loaded {
+    /// The certificate to serve.
+    pub current: Material,
+    /// The CA bundle to trust (current CA first, then the previous one while rotating).
+    pub bundle: String,
+}
+
+fn to_secret(cfg: &WebhookConfig, m: &Material, bundle: &str) -> Secret {
+    let data = BTreeMap::from([
+        (
+            "tls.crt".to_string(),
+            ByteString(m.cert_pem.clone().into_bytes()),
+        ),
+        (
+            "tls.key".to_string(),
+            ByteString(m.key_pem.clone().into_bytes()),
+        ),
+        ("ca.crt".to_string(), ByteString(bundle.as_bytes().to_vec())),
+    ]);
+    let mut s = Secret {
+        data: Some(data),
+        type_: Some("kubernetes.io/tls".into()),
+        ..Secret::default()
+    };
+    s.metadata.name = Some(cfg.secret.clone());
+    s.metadata.namespace = Some(cfg.namespace.clone());
+    s.metadata.annotations = Some(BTreeMap::from([
+        (ANN_NOT_AFTER.to_string(), m.not_after.to_string()),
+        (ANN_NAMES.to_string(), m.names.join(",")),
+    ]));
+    s
+}
+
+fn from_secret(s: &Secret) -> Option<Loaded> {
+    let data = s.data.as_ref()?;
+    let text = |k: &str| String::from_utf8(data.get(k)?.0.clone()).ok();
+    let bundle = text("ca.crt")?;
+    let current = Material {
+        ca_pem: first_pem(&bundle),
+        cert_pem: text("tls.crt")?,
+        key_pem: text("tls.key")?,
+        not_after: s.annotations().get(ANN_NOT_AFTER)?.parse().ok()?,
+        names: s
+            .annotations()
+            .get(ANN_NAMES)?
+            .split(',')
+            .map(String::from)
+            .collect(),
+    };
+    Some(Loaded { current, bundle })
+}
+
+fn first_pem(bundle: &str) -> String {
+    const END: &str = "-----END CERTIFICATE-----";
+    bundle.find(END).map_or_else(
+        || bundle.to_string(),
+        |i| format!("{}\n", &bundle[..i + END.len()]),
+    )
+}
+
+/// Reads the Secret, creating it when missing; the leader also renews it when due.
+pub async fn ensure(client: &Client, cfg: &WebhookConfig, leader: bool) -> Result<Loaded, String> {
+    let api: Api<Secret> = Api::namespaced(client.clone(), &cfg.namespace);
+    let names = cert::service_names(&cfg.service, &cfg.namespace);
+    let now = OffsetDateTime::now_utc();
+    let existing = api
+        .get_opt(&cfg.secret)
+        .await
+        .map_err(|e| format!("reading Secret {}/{}: {e}", cfg.namespace, cfg.secret))?;
+    let Some(existing) = existing else {
+        let m = cert::issue(&names, now).map_err(|e| format!("issuing a certificate: {e}"))?;
+        let s = to_secret(cfg, &m, &m.ca_pem);
+        return match api.create(&PostParams::default(), &s).await {
+            Ok(_) => {
+                info!(secret = %cfg.secret, "created the webhook certificate");
+                Ok(Loaded {
+                    bundle: m.ca_pem.clone(),
+                    current: m,
+                })
+            }
+            // Another replica was first: use its certificate.
+            Err(kube::Error::Api(e)) if e.code == 409 => {
+                let s = api.get(&cfg.secret).await.map_err(|e| e.to_string())?;
+                from_secret(&s).ok_or_else(|| "the webhook Secret is incomplete".into())
+            }
+            Err(e) => Err(format!(
+                "creating Secret {}/{}: {e}",
+                cfg.namespace, cfg.secret
+            )),
+        };
+    };
+    let loaded = from_secret(&existing);
+    let reason = match &loaded {
+        None => Some("the Secret is incomplete".to_string()),
+        Some(l) => cert::renewal_reason(&l.current, &names, now),
+    };
+    match (reason, leader, loaded) {
+        (Some(why), true, old) => {
+            let m = cert::issue(&names, now).map_err(|e| format!("issuing a certificate: {e}"))?;
+            let bundle = match &old {
+                Some(o) => format!("{}{}", m.ca_pem, o.current.ca_pem),
+                None => m.ca_pem.clone(),
+            };
+            let mut s = to_secret(cfg, &m, &bundle);
+            s.metadata.resource_version = existing.metadata.resource_version.clone();
+            api.replace(&cfg.secret, &PostParams::default(), &s)
+                .await
+                .map_err(|e| format!("renewing Secret {}/{}: {e}", cfg.namespace, cfg.secret))?;
+            info!(secret = %cfg.secret, reason = %why, "renewed the webhook certificate");
+            Ok(Loaded { current: m, bundle })
+        }
+        (_, _, Some(l)) => Ok(l),
+        (Some(why), false, None) => Err(format!("{why}; waiting for the leader to renew it")),
+        (None, _, None) => Err("the webhook Secret is incomplete".into()),
+    }
+}
+
+/// Applies the ValidatingWebhookConfiguration trusting `bundle`.
+pub async fn apply_configuration(
+    client: &Client,
+    cfg: &WebhookConfig,
+    bundle: &str,
+) -> Result<(), kube::Error> {
+    let api: Api<ValidatingWebhookConfiguration> = Api::all(client.clone());
+    let body = configuration::body(cfg, bundle);
+    api.patch(
+        &cfg.configuration,
+        &PatchParams::apply(MANAGER_CONTROLLER).force(),
+        &Patch::Apply(body),
+    )
+    .await?;
+    Ok(())
+}
+
+/// Asks the apiserver for a dry-run create that the webhook must refuse (an externalIP in
+/// the loopback range). A refusal by the webhook proves the apiserver reaches it.
+pub async fn reachability(client: &Client) -> Result<(), String> {
+    let api: Api<Service> = Api::namespaced(client.clone(), "default");
+    let probe: Service = serde_json::from_value(json!({
+        "apiVersion": "v1", "kind": "Service",
+        "metadata": {"name": "ferrolb-webhook-probe"},
+        "spec": {"ports": [{"port": 1}], "externalIPs": ["127.0.0.1"]},
+    }))
+    .map_err(|e| e.to_string())?;
+    match api.create(&PostParams { dry_run: true, ..PostParams::default() }, &probe).await {
+        Err(kube::Error::Api(e)) if e.message.contains("services.ferrolb.io") && e.message.contains("denied") => Ok(()),
+        Err(e) => Err(format!("the apiserver could not get an answer from the webhook: {e}")),
+        Ok(_) => Err("the apiserver admitted a loopback externalIP: the webhook was not consulted (failurePolicy Ignore and unreachable?)".into()),
+    }
+}

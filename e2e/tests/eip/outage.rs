@@ -1,0 +1,102 @@
+//! The webhook is down and failurePolicy is Ignore: bad objects get in; the reconcile path
+//! flags them.
+
+use std::time::Duration;
+
+use ferrolb_e2e::k8s;
+
+use super::{Eip, condition};
+
+impl Eip<'_> {
+    pub async fn outage_with_ignore(&self) {
+        for c in ["controller-0", "controller-1"] {
+            self.lab.stop(c).unwrap();
+        }
+        let patch = r#"[{"op":"replace","path":"/webhooks/0/failurePolicy","value":"Ignore"},
+                        {"op":"replace","path":"/webhooks/1/failurePolicy","value":"Ignore"}]"#;
+        let out = self
+            .lab
+            .kubectl()
+            .args([
+                "patch",
+                "validatingwebhookconfiguration",
+                "ferrolb-webhook",
+                "--type=json",
+                "-p",
+                patch,
+            ])
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        // A node's address as externalIP, and a pool overlapping pool-a: both admitted.
+        self.apply_as(
+            &Self::service("tenant-a", "sneaky", &["198.51.100.12"]),
+            None,
+        )
+        .expect("admitted while the webhook is down");
+        k8s::pool(
+            &self.client,
+            "ov-new",
+            serde_json::json!({"addresses": ["192.0.2.32/27"],
+            "serviceAllocation": {"namespaces": ["none"]}}),
+        )
+        .await
+        .expect("admitted while the webhook is down");
+
+        for c in ["controller-0", "controller-1"] {
+            self.lab.start(c).unwrap();
+        }
+        for c in ["controller-0", "controller-1"] {
+            self.lab
+                .wait_ready(c, Duration::from_secs(60))
+                .await
+                .unwrap();
+        }
+        let s = k8s::wait_service(&self.client, "tenant-a", "sneaky", "flagged", |s| {
+            condition(s, "ferrolb.io/ExternalIPsAllowed").is_some_and(|c| c.0 == "False")
+        })
+        .await
+        .unwrap();
+        let (_, reason, message) = condition(&s, "ferrolb.io/ExternalIPsAllowed").unwrap();
+        assert_eq!(reason, "ExternalIPRefused");
+        assert!(message.contains("node node-b"), "{message}");
+        k8s::wait_event(
+            &self.client,
+            "tenant-a",
+            "sneaky",
+            "ExternalIPRefused",
+            "node node-b",
+        )
+        .await
+        .unwrap();
+        let p = k8s::wait_pool(&self.client, "ov-new", "Conflict=True", |p| {
+            k8s::pool_condition(p, "Conflict").is_some_and(|c| c.0 == "True")
+        })
+        .await
+        .unwrap();
+        assert!(
+            k8s::pool_condition(&p, "Conflict")
+                .unwrap()
+                .2
+                .contains("pool-a")
+        );
+        // The controller put its failure policy back.
+        let out = self
+            .lab
+            .kubectl()
+            .args([
+                "get",
+                "validatingwebhookconfiguration",
+                "ferrolb-webhook",
+                "-o",
+                "jsonpath={.webhooks[*].failurePolicy}",
+            ])
+            .output()
+            .unwrap();
+        assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "Fail Fail");
+    }
+}

@@ -1,0 +1,34 @@
+//! Programs the node's Service rules (thin I/O around [`crate::ruleset`]).
+//!
+//! - [`Applier`] keeps table `inet ferrolb` equal to the latest
+//!   [`Ruleset`](crate::ruleset::Ruleset): full atomic replacement the first
+//!   time or when the table vanished or was recreated behind its back, else
+//!   an in-place update (falling back to one replacement if refused); then it
+//!   deletes UDP conntrack entries of endpoints that went away.
+//! - [`detect_kube_proxy`] and [`resolve`] implement `--dataplane=auto`.
+//! - [`Nft`] and [`Conntrack`] run the tools, in the current network
+//!   namespace or (tests) in a named one. They only ever write table
+//!   `inet ferrolb`; other tables are never touched.
+//!
+//! Everything that decides *what* to run is pure ([`choose_mode`],
+//! [`conntrack_deletions`], [`find_kube_proxy`], [`resolve`]).
+
+mod applier;
+mod command;
+mod conntrack;
+mod detect;
+mod nft;
+mod plan;
+
+#[cfg(test)]
+mod tests;
+
+pub use applier::{Applier, ConntrackReport, SyncError, SyncReport};
+pub use command::CommandError;
+pub use conntrack::{CONNTRACK_TIMEOUT, Conntrack};
+pub use detect::{Decision, KubeProxy, Mode, detect_kube_proxy, find_kube_proxy, resolve};
+pub use nft::{NFT_TIMEOUT, Nft, NftError};
+pub use plan::{
+    ConntrackDeletion, FullReason, SyncMode, choose_mode, conntrack_deletions, deleted_flow_count,
+    table_handle,
+};

@@ -1,0 +1,128 @@
+//! The `nft` binary, run directly (text scripts on stdin).
+//!
+//! The binary rather than the `nftables` crate: that crate also only spawns
+//! `nft`, with JSON, while [`crate::ruleset`] renders nft's text syntax (what
+//! operators read and diff). Scripts are one `nft -f -` transaction each, so
+//! the kernel applies all of one or nothing. Only table `inet ferrolb` is
+//! ever written.
+
+use std::time::Duration;
+
+use super::command::{CommandError, Runner};
+use super::plan::{says_missing, table_handle};
+use crate::ruleset::TABLE;
+
+/// Default deadline for one `nft` run (a full replacement of a large table
+/// takes well under a second; this only guards against a hung process).
+pub const NFT_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// Failure of an `nft` run.
+#[derive(Debug, thiserror::Error)]
+pub enum NftError {
+    /// nft could not run, timed out or refused; carries nft's stderr.
+    #[error(transparent)]
+    Command(#[from] CommandError),
+    /// nft answered something this code cannot read.
+    #[error("unexpected output of `nft -j list tables`: {0}")]
+    Output(String),
+}
+
+impl NftError {
+    /// nft's standard error when it ran and refused.
+    pub fn stderr(&self) -> Option<&str> {
+        match self {
+            NftError::Command(error) => error.stderr(),
+            NftError::Output(_) => None,
+        }
+    }
+}
+
+/// `nft` in the current network namespace, or in a named one.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Nft {
+    runner: Runner,
+}
+
+impl Default for Nft {
+    fn default() -> Self {
+        Self::new(None)
+    }
+}
+
+impl Nft {
+    /// `nft` in `netns` (`ip netns exec NS nft …`) or, with `None`, in the
+    /// current network namespace (what the speaker uses).
+    pub fn new(netns: Option<String>) -> Self {
+        Self {
+            runner: Runner {
+                netns,
+                timeout: NFT_TIMEOUT,
+            },
+        }
+    }
+
+    /// Same, with another deadline per run.
+    pub fn with_timeout(mut self, timeout: Duration) -> Self {
+        self.runner.timeout = timeout;
+        self
+    }
+
+    /// The named network namespace, if any.
+    pub fn netns(&self) -> Option<&str> {
+        self.runner.netns.as_deref()
+    }
+
+    async fn nft(&self, args: &[&str], stdin: Option<&str>) -> Result<String, NftError> {
+        Ok(self
+            .runner
+            .run("nft", args, stdin)
+            .await?
+            .stdout_if_success()?)
+    }
+
+    /// Applies `script` in one transaction (`nft -f -`).
+    pub async fn apply(&self, script: &str) -> Result<(), NftError> {
+        self.nft(&["-f", "-"], Some(script)).await.map(drop)
+    }
+
+    /// Checks `script` without applying it (`nft -c -f -`). The kernel still
+    /// validates it against the current tables (e.g. `delete` of a missing
+    /// object fails), but nothing changes.
+    pub async fn check(&self, script: &str) -> Result<(), NftError> {
+        self.nft(&["-c", "-f", "-"], Some(script)).await.map(drop)
+    }
+
+    /// `nft list table inet ferrolb`, `None` when the table does not exist.
+    pub async fn list_table(&self) -> Result<Option<String>, NftError> {
+        let finished = self
+            .runner
+            .run("nft", &["list", "table", "inet", TABLE], None)
+            .await?;
+        if !finished.output.status.success() && says_missing(&finished.stderr()) {
+            return Ok(None);
+        }
+        Ok(Some(finished.stdout_if_success()?))
+    }
+
+    /// Deletes table `inet ferrolb`; succeeds whether or not it exists
+    /// (`add` + `delete` in one transaction).
+    pub async fn delete_table(&self) -> Result<(), NftError> {
+        self.apply(&format!(
+            "add table inet {TABLE}\ndelete table inet {TABLE}\n"
+        ))
+        .await
+    }
+
+    /// Kernel handle of table `inet ferrolb` (`None` when it does not
+    /// exist), from `nft -j list tables`: cheap, no rules are listed. A
+    /// table deleted and created again gets a new handle.
+    pub async fn table_handle(&self) -> Result<Option<u64>, NftError> {
+        let json = self.nft(&["-j", "list", "tables"], None).await?;
+        table_handle(&json).map_err(NftError::Output)
+    }
+
+    /// `nft list chains`: every table with its chains, without rules.
+    pub async fn list_chains(&self) -> Result<String, NftError> {
+        self.nft(&["list", "chains"], None).await
+    }
+}

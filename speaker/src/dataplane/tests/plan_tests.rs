@@ -1,0 +1,153 @@
+//! Full or update, conntrack deletions and reading the tools' answers.
+
+use std::net::IpAddr;
+
+use super::super::plan::says_missing;
+use super::super::{
+    ConntrackDeletion, FullReason, SyncMode, choose_mode, conntrack_deletions, deleted_flow_count,
+    table_handle,
+};
+use crate::ruleset::{
+    Endpoint, ExternalTrafficPolicy, NodeInput, PortInput, Protocol, ServiceInput, ServiceKey,
+    TargetPort, build,
+};
+
+fn ip(text: &str) -> IpAddr {
+    text.parse().unwrap()
+}
+
+fn dns(endpoints: &[&str]) -> NodeInput {
+    NodeInput {
+        node_name: "node-a".to_string(),
+        node_ips: Vec::new(),
+        services: vec![ServiceInput {
+            key: ServiceKey::new("default", "dns"),
+            vips: vec![ip("192.0.2.53"), ip("2001:db8::53")],
+            ports: vec![PortInput {
+                name: None,
+                protocol: Protocol::Udp,
+                port: 53,
+                node_port: Some(30053),
+                target: TargetPort::Number(5353),
+            }],
+            etp: ExternalTrafficPolicy::Cluster,
+            source_ranges: Vec::new(),
+            affinity: None,
+            endpoints: endpoints
+                .iter()
+                .map(|address| Endpoint {
+                    ip: ip(address),
+                    node: Some("node-a".to_string()),
+                    ready: true,
+                    serving: true,
+                    terminating: false,
+                    ports: Vec::new(),
+                })
+                .collect(),
+        }],
+    }
+}
+
+#[test]
+fn full_replacement_unless_the_recorded_table_is_still_there() {
+    assert_eq!(
+        choose_mode(None, None),
+        SyncMode::Full(FullReason::NothingApplied)
+    );
+    assert_eq!(
+        choose_mode(None, Some(7)),
+        SyncMode::Full(FullReason::NothingApplied),
+        "a table left by an earlier run is replaced, its content is unknown"
+    );
+    assert_eq!(
+        choose_mode(Some(7), None),
+        SyncMode::Full(FullReason::TableMissing)
+    );
+    assert_eq!(
+        choose_mode(Some(7), Some(9)),
+        SyncMode::Full(FullReason::TableReplaced)
+    );
+    assert_eq!(choose_mode(Some(7), Some(7)), SyncMode::Update);
+}
+
+#[test]
+fn reasons_read_as_sentences() {
+    assert_eq!(
+        FullReason::TableMissing.to_string(),
+        "table inet ferrolb is missing"
+    );
+    let failed = FullReason::UpdateFailed("Error: Could not process rule".to_string());
+    assert!(failed.to_string().ends_with("Could not process rule"));
+}
+
+#[test]
+fn removed_udp_endpoints_of_both_families_get_one_deletion_each() {
+    let old = build(&dns(&["10.244.1.5", "10.244.2.7", "fd00:244::5"]));
+    let new = build(&dns(&["10.244.1.5"]));
+    let deletions = conntrack_deletions(&old, &new);
+    assert_eq!(
+        deletions,
+        [
+            ConntrackDeletion {
+                ip: ip("10.244.2.7"),
+                port: 5353
+            },
+            ConntrackDeletion {
+                ip: ip("fd00:244::5"),
+                port: 5353
+            },
+        ]
+    );
+    assert_eq!(
+        deletions[1].args(),
+        [
+            "-D",
+            "-p",
+            "udp",
+            "--reply-src",
+            "fd00:244::5",
+            "--reply-port-src",
+            "5353",
+            "--dst-nat"
+        ]
+    );
+    assert!(conntrack_deletions(&new, &new).is_empty());
+    assert!(
+        conntrack_deletions(&new, &old).is_empty(),
+        "added endpoints leave flows alone"
+    );
+}
+
+#[test]
+fn conntrack_counts_are_read_from_its_message_whatever_the_exit_code() {
+    let none = "conntrack v1.4.7 (conntrack-tools): 0 flow entries have been deleted.\n";
+    assert_eq!(deleted_flow_count(none), Some(0));
+    let two = "conntrack v1.4.7 (conntrack-tools): 2 flow entries have been deleted.\n";
+    assert_eq!(deleted_flow_count(two), Some(2));
+    let refused = "conntrack v1.4.7 (conntrack-tools): Operation failed: Operation not permitted\n";
+    assert_eq!(deleted_flow_count(refused), None);
+    assert_eq!(deleted_flow_count(""), None);
+}
+
+#[test]
+fn table_handle_is_found_by_family_and_name() {
+    let json = r#"{"nftables": [{"metainfo": {"version": "1.0.6", "json_schema_version": 1}},
+        {"table": {"family": "ip", "name": "ferrolb", "handle": 3}},
+        {"table": {"family": "inet", "name": "other", "handle": 4}},
+        {"table": {"family": "inet", "name": "ferrolb", "handle": 12}}]}"#;
+    assert_eq!(table_handle(json), Ok(Some(12)));
+    let empty = r#"{"nftables": [{"metainfo": {"version": "1.0.6"}}]}"#;
+    assert_eq!(table_handle(empty), Ok(None));
+    assert!(table_handle("table inet ferrolb").is_err());
+    assert!(table_handle(r#"{"other": []}"#).is_err());
+    let no_handle = r#"{"nftables": [{"table": {"family": "inet", "name": "ferrolb"}}]}"#;
+    assert!(table_handle(no_handle).is_err());
+}
+
+#[test]
+fn missing_objects_are_recognised_in_nft_errors() {
+    assert!(says_missing(
+        "Error: No such file or directory\nlist table inet ferrolb\n"
+    ));
+    assert!(!says_missing("Error: Operation not permitted"));
+}

@@ -1,0 +1,150 @@
+//! The bodies, headers and status codes of the health API, as pure functions of a snapshot.
+//!
+//! Shapes follow kube-proxy (kubernetes `pkg/proxy/healthcheck`):
+//! - `/healthz` and `/livez`: `proxier_health.go`, `healthzHandler` / `livezHandler`:
+//!   `json.Marshal(ProxyHealth)`, i.e. `{"lastUpdated":…,"currentTime":…,"nodeEligible":…,"healthy":…}`
+//!   (`nodeEligible` only in `/healthz`; `status`, per IP family, is `omitempty` and left out).
+//!   200 when healthy (and, for `/healthz`, node eligible), else 503; when healthy
+//!   `lastUpdated` is the current time, for compatibility with older releases.
+//! - Service answers: `service_health.go`, `hcHandler.ServeHTTP`: the tab-indented body
+//!   `{"service":{"namespace","name"},"localEndpoints","serviceProxyHealthy"}`, the header
+//!   `X-Load-Balancing-Endpoint-Weight: <localEndpoints>`, 200 when `localEndpoints != 0` and
+//!   the proxy is healthy, else 503.
+//! - Every answer: `Content-Type: application/json` and `X-Content-Type-Options: nosniff`.
+//!
+//! ferrolb extension: a not-200 `/healthz` also carries `"reason"` (extra keys do not bother
+//! JSON readers of kube-proxy's shape).
+
+use std::time::SystemTime;
+
+use serde::Serialize;
+
+use super::model::{HealthSnapshot, Judge, ServiceKey};
+use super::timefmt::rfc3339_nano;
+
+/// `Content-Type` of every JSON answer.
+pub const CONTENT_TYPE_JSON: &str = "application/json";
+/// `X-Load-Balancing-Endpoint-Weight`: kube-proxy's per-node weight (the local endpoint count).
+pub const ENDPOINT_WEIGHT_HEADER: &str = "X-Load-Balancing-Endpoint-Weight";
+
+/// An HTTP answer, independent of any HTTP library.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Answer {
+    /// 200 or 503.
+    pub status: u16,
+    /// Header names and values, in order.
+    pub headers: Vec<(&'static str, String)>,
+    /// The body.
+    pub body: String,
+}
+
+impl Answer {
+    fn json(status: u16, body: String) -> Answer {
+        Answer {
+            status,
+            headers: vec![
+                ("Content-Type", CONTENT_TYPE_JSON.to_string()),
+                ("X-Content-Type-Options", "nosniff".to_string()),
+            ],
+            body,
+        }
+    }
+
+    /// The value of header `name` (case-insensitive), if present.
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(n, _)| n.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    }
+}
+
+fn status_of(ok: bool) -> u16 {
+    if ok { 200 } else { 503 }
+}
+
+/// kube-proxy's `ProxyHealth` JSON, field order as Go writes it.
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct ProxyHealthBody {
+    last_updated: String,
+    current_time: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    node_eligible: Option<bool>,
+    healthy: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    reason: Option<String>,
+}
+
+fn proxy_health_json(body: &ProxyHealthBody) -> String {
+    // Serialising plain strings and bools cannot fail; an empty object is the safe fallback.
+    serde_json::to_string(body).unwrap_or_else(|_| "{}".to_string())
+}
+
+/// `/healthz`: 200 when synced, rules fresh and the node eligible; 503 with `reason` otherwise.
+pub fn healthz(snap: &HealthSnapshot, judge: &Judge, now: SystemTime) -> Answer {
+    let v = snap.verdict(judge, now);
+    let ok = v.eligible_for_traffic();
+    let body = ProxyHealthBody {
+        last_updated: rfc3339_nano(if ok { Some(now) } else { snap.last_updated }),
+        current_time: rfc3339_nano(Some(now)),
+        node_eligible: Some(v.node_eligible),
+        healthy: v.proxy_healthy,
+        reason: if ok { None } else { v.reason },
+    };
+    Answer::json(status_of(ok), proxy_health_json(&body))
+}
+
+/// `/livez`: 503 only when a change has waited longer than the health timeout (the process is
+/// stuck); node eligibility and the first sync do not matter, like kube-proxy.
+pub fn livez(snap: &HealthSnapshot, judge: &Judge, now: SystemTime) -> Answer {
+    let v = snap.verdict(judge, now);
+    let ok = v.rules_fresh;
+    let body = ProxyHealthBody {
+        last_updated: rfc3339_nano(if ok { Some(now) } else { snap.last_updated }),
+        current_time: rfc3339_nano(Some(now)),
+        node_eligible: None,
+        healthy: ok,
+        reason: None,
+    };
+    Answer::json(status_of(ok), proxy_health_json(&body))
+}
+
+/// The answer for one Service, on `/services/{namespace}/{name}` and on its
+/// healthCheckNodePort alike. A Service the snapshot does not know has 0 local endpoints
+/// (kube-proxy's `SyncEndpoints`), hence 503.
+pub fn service(snap: &HealthSnapshot, judge: &Judge, now: SystemTime, key: &ServiceKey) -> Answer {
+    let count = snap
+        .services
+        .get(key)
+        .map_or(0, |s| s.local_ready_endpoints);
+    let healthy = snap.verdict(judge, now).proxy_healthy;
+    let mut answer = Answer::json(
+        status_of(count != 0 && healthy),
+        service_body(key, count, healthy),
+    );
+    answer
+        .headers
+        .push((ENDPOINT_WEIGHT_HEADER, count.to_string()));
+    answer
+}
+
+/// kube-proxy's body byte for byte: its dedented, tab-indented template without the
+/// surrounding newlines.
+fn service_body(key: &ServiceKey, count: u32, healthy: bool) -> String {
+    format!(
+        "{{\n\t\"service\": {{\n\t\t\"namespace\": {},\n\t\t\"name\": {}\n\t}},\n\t\"localEndpoints\": {count},\n\t\"serviceProxyHealthy\": {healthy}\n}}",
+        json_string(&key.namespace),
+        json_string(&key.name)
+    )
+}
+
+fn json_string(s: &str) -> String {
+    serde_json::to_string(s).unwrap_or_else(|_| "\"\"".to_string())
+}
+
+/// `/debug/state`: the snapshot's desired state, pretty-printed.
+pub fn debug_state(snap: &HealthSnapshot) -> Answer {
+    let body = serde_json::to_string_pretty(&snap.debug_state).unwrap_or_else(|_| "null".into());
+    Answer::json(200, body)
+}

@@ -1,0 +1,28 @@
+//! The speaker's health API, compatible with kube-proxy's, so an unmodified cloud load
+//! balancer can probe ferrolb nodes.
+//!
+//! - Main port: `/healthz` (node eligible for traffic), `/livez`, `/metrics`,
+//!   `/services/{namespace}/{name}` and a read-only `/debug/state`. Other paths: 404; other
+//!   methods than GET/HEAD: 405.
+//! - With the dataplane on, each `spec.healthCheckNodePort` in the snapshot, answering any path
+//!   like kube-proxy.
+//!
+//! The speaker's loop publishes an `Arc<`[`HealthSnapshot`]`>` on a `tokio::sync::watch`
+//! channel; every request reads the latest one, so answers flip as soon as it is published.
+//! [`model`] and [`answers`] are pure; [`server`], [`node_ports`] and [`serve`] do the I/O.
+
+pub mod answers;
+pub mod model;
+pub mod node_ports;
+pub mod serve;
+pub mod server;
+pub mod timefmt;
+
+#[cfg(test)]
+mod tests;
+
+pub use answers::Answer;
+pub use model::{HealthSnapshot, Judge, RulesState, ServiceHealth, ServiceKey, Verdict};
+pub use node_ports::PortStatus;
+pub use serve::ConnLimits;
+pub use server::{HealthConfig, HealthError, HealthHandle, HealthServer, SnapshotRx};

@@ -1,0 +1,174 @@
+//! What the health API reports: one immutable [`HealthSnapshot`] of this node, published by the
+//! speaker's loop through a `tokio::sync::watch` channel and read on every request.
+
+use std::collections::BTreeMap;
+use std::collections::btree_map::Entry;
+use std::time::{Duration, SystemTime};
+
+pub use crate::election::ServiceKey;
+
+/// Everything the health API answers from. Cheap to read: handlers take the latest
+/// `Arc<HealthSnapshot>` and compute the answer with the pure functions in
+/// [`answers`](super::answers).
+#[derive(Debug, Clone, PartialEq)]
+pub struct HealthSnapshot {
+    /// Every watch has listed its objects once (Services, EndpointSlices, this Node, ...) and a
+    /// first desired state has been computed. `false`: `/healthz` and every Service answer 503.
+    pub synced: bool,
+    /// Whether the node's rules match the desired state.
+    pub rules: RulesState,
+    /// When the rules were last fully applied (kube-proxy's `lastUpdated`); `None`: never.
+    pub last_updated: Option<SystemTime>,
+    /// The Node has a `deletionTimestamp`.
+    pub node_deleting: bool,
+    /// Why the node must not get load-balancer traffic although it exists (drained, the
+    /// `ToBeDeletedByClusterAutoscaler` taint, the `node.kubernetes.io/exclude-from-external-load-balancers`
+    /// label, ...); `None`: not excluded. Only `/healthz` looks at it, like kube-proxy's
+    /// `nodeEligible`.
+    pub node_excluded: Option<String>,
+    /// Services this node answers for, with their local endpoints.
+    pub services: BTreeMap<ServiceKey, ServiceHealth>,
+    /// This node's whole desired state, printed as-is by `/debug/state`.
+    pub debug_state: serde_json::Value,
+}
+
+impl Default for HealthSnapshot {
+    /// Not synced yet: `/healthz` answers 503 until the loop publishes a real snapshot.
+    fn default() -> Self {
+        HealthSnapshot {
+            synced: false,
+            rules: RulesState::Applied,
+            last_updated: None,
+            node_deleting: false,
+            node_excluded: None,
+            services: BTreeMap::new(),
+            debug_state: serde_json::Value::Null,
+        }
+    }
+}
+
+/// Whether the dataplane holds the desired state: kube-proxy's `QueuedUpdate()` / `Updated()`.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub enum RulesState {
+    /// The dataplane matches the desired state (also: there is no dataplane).
+    #[default]
+    Applied,
+    /// The desired state changed at `since` and is not in the dataplane yet; `error` says why
+    /// the last attempt failed, if it did. Still healthy until `since + health_timeout`
+    /// ([`Judge::health_timeout`]), like kube-proxy's `healthTimeout`.
+    Pending {
+        /// When the oldest change not yet applied was queued.
+        since: SystemTime,
+        /// Why the last attempt to apply failed (`None`: not tried yet, or in progress).
+        error: Option<String>,
+    },
+}
+
+/// One Service as this node sees it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct ServiceHealth {
+    /// Ready endpoints of the Service on this node (kube-proxy's `localEndpoints`).
+    pub local_ready_endpoints: u32,
+    /// `spec.healthCheckNodePort` (eTP=Local LoadBalancer Services); the speaker listens on it
+    /// when node-port health checks are enabled.
+    pub health_check_node_port: Option<u16>,
+}
+
+/// The knobs the verdict depends on besides the snapshot.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Judge {
+    /// How long a pending change may wait before the node counts as unhealthy (kube-proxy:
+    /// `2 * syncPeriod`, 60 s by default).
+    pub health_timeout: Duration,
+}
+
+impl Default for Judge {
+    fn default() -> Self {
+        Judge {
+            health_timeout: Duration::from_secs(60),
+        }
+    }
+}
+
+/// The node's health at one instant, derived from a snapshot.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Verdict {
+    /// No pending change is older than the health timeout (kube-proxy's `/livez` `healthy`).
+    pub rules_fresh: bool,
+    /// `synced && rules_fresh`: kube-proxy's `healthy` / `serviceProxyHealthy`.
+    pub proxy_healthy: bool,
+    /// Not deleting and not excluded: kube-proxy's `nodeEligible`.
+    pub node_eligible: bool,
+    /// Why `/healthz` is not 200, each reason once, joined by "; "; `None` when it is.
+    pub reason: Option<String>,
+}
+
+impl Verdict {
+    /// `/healthz` answers 200 exactly when this holds.
+    pub fn eligible_for_traffic(&self) -> bool {
+        self.proxy_healthy && self.node_eligible
+    }
+}
+
+impl HealthSnapshot {
+    /// Judges the snapshot at `now`.
+    pub fn verdict(&self, judge: &Judge, now: SystemTime) -> Verdict {
+        let mut reasons = Vec::new();
+        if !self.synced {
+            reasons.push("not synced: waiting for the first list of watched objects".to_string());
+        }
+        let rules_fresh = match &self.rules {
+            RulesState::Applied => true,
+            RulesState::Pending { since, error } => {
+                let waited = now.duration_since(*since).unwrap_or_default();
+                let fresh = waited < judge.health_timeout;
+                if !fresh {
+                    let mut r = format!(
+                        "rules not applied for {}s (limit {}s)",
+                        waited.as_secs(),
+                        judge.health_timeout.as_secs()
+                    );
+                    if let Some(e) = error {
+                        r.push_str(": ");
+                        r.push_str(e);
+                    }
+                    reasons.push(r);
+                }
+                fresh
+            }
+        };
+        if self.node_deleting {
+            reasons.push("node is being deleted".to_string());
+        }
+        if let Some(why) = &self.node_excluded {
+            reasons.push(format!("node excluded from load balancing: {why}"));
+        }
+        let node_eligible = !self.node_deleting && self.node_excluded.is_none();
+        Verdict {
+            rules_fresh,
+            proxy_healthy: self.synced && rules_fresh,
+            node_eligible,
+            reason: (!reasons.is_empty()).then(|| reasons.join("; ")),
+        }
+    }
+
+    /// The Service owning each healthCheckNodePort. Two Services never share one in a valid
+    /// cluster; if they do, the first (by namespace/name) wins and the others are returned as
+    /// conflicts `(port, loser)`. Port 0 means "none".
+    pub fn node_ports(&self) -> (BTreeMap<u16, ServiceKey>, Vec<(u16, ServiceKey)>) {
+        let mut owners = BTreeMap::new();
+        let mut conflicts = Vec::new();
+        for (key, svc) in &self.services {
+            let Some(port) = svc.health_check_node_port.filter(|p| *p != 0) else {
+                continue;
+            };
+            match owners.entry(port) {
+                Entry::Vacant(slot) => {
+                    slot.insert(key.clone());
+                }
+                Entry::Occupied(_) => conflicts.push((port, key.clone())),
+            }
+        }
+        (owners, conflicts)
+    }
+}

@@ -1,0 +1,325 @@
+//! The nftables applier for real, inside network namespaces the tests create
+//! (`flbt-dp<pid>…`, removed on drop, also on failure). Needs root, iproute2,
+//! nftables and conntrack. Only documentation addresses and pod-like
+//! private ones, only inside those namespaces.
+
+use std::net::IpAddr;
+use std::process::Command;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use ferrolb_speaker::dataplane::{
+    Applier, FullReason, KubeProxy, Mode, Nft, SyncMode, detect_kube_proxy, resolve,
+};
+use ferrolb_speaker::ruleset::{
+    Endpoint, ExternalTrafficPolicy, NodeInput, PortInput, Protocol, Ruleset, ServiceInput,
+    ServiceKey, TargetPort, build,
+};
+
+/// A fresh network namespace with `lo` up; deleted on drop.
+struct Netns(String);
+
+impl Netns {
+    fn new(tag: &str) -> Netns {
+        static SEQ: AtomicUsize = AtomicUsize::new(0);
+        let n = SEQ.fetch_add(1, Ordering::Relaxed);
+        let name = format!("flbt-dp{}{tag}{n}", std::process::id());
+        ok(&["ip", "netns", "add", &name]);
+        let netns = Netns(name);
+        netns.exec(&["ip", "link", "set", "lo", "up"]);
+        netns
+    }
+
+    /// Runs a command inside; it must succeed; its stdout.
+    fn exec(&self, argv: &[&str]) -> String {
+        let mut full = vec!["ip", "netns", "exec", &self.0];
+        full.extend(argv);
+        ok(&full)
+    }
+
+    /// `nft -f -` of `script` inside (the "someone else" of these tests).
+    fn nft_script(&self, script: &str) {
+        let quoted = format!("nft -f - <<'EOF'\n{script}\nEOF\n");
+        self.exec(&["sh", "-c", &quoted]);
+    }
+
+    fn nft(&self) -> Nft {
+        Nft::new(Some(self.0.clone()))
+    }
+
+    fn applier(&self) -> Applier {
+        Applier::new(Some(self.0.clone()))
+    }
+}
+
+impl Drop for Netns {
+    fn drop(&mut self) {
+        let _ = Command::new("ip").args(["netns", "del", &self.0]).status();
+    }
+}
+
+fn ok(argv: &[&str]) -> String {
+    let out = Command::new(argv[0]).args(&argv[1..]).output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{argv:?}: {stderr}");
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+fn ip(text: &str) -> IpAddr {
+    text.parse().unwrap()
+}
+
+fn endpoint(address: &str) -> Endpoint {
+    Endpoint {
+        ip: ip(address),
+        node: Some("node-a".to_string()),
+        ready: true,
+        serving: true,
+        terminating: false,
+        ports: Vec::new(),
+    }
+}
+
+/// UDP Service `default/dns`: 192.0.2.53 and 2001:db8::53 port 53 → 5353.
+fn dns(endpoints: &[&str]) -> Ruleset {
+    build(&NodeInput {
+        node_name: "node-a".to_string(),
+        node_ips: Vec::new(),
+        services: vec![ServiceInput {
+            key: ServiceKey::new("default", "dns"),
+            vips: vec![ip("192.0.2.53"), ip("2001:db8::53")],
+            ports: vec![PortInput {
+                name: None,
+                protocol: Protocol::Udp,
+                port: 53,
+                node_port: None,
+                target: TargetPort::Number(5353),
+            }],
+            etp: ExternalTrafficPolicy::Cluster,
+            source_ranges: Vec::new(),
+            affinity: None,
+            endpoints: endpoints.iter().map(|address| endpoint(address)).collect(),
+        }],
+    })
+}
+
+const OTHER: &str = "table inet other {
+	chain input {
+		type filter hook input priority 0; policy accept;
+		udp dport 9999 counter accept
+	}
+}";
+
+fn other_table(netns: &Netns) -> String {
+    netns.exec(&["nft", "list", "table", "inet", "other"])
+}
+
+async fn kernel_table(netns: &Netns) -> String {
+    netns
+        .nft()
+        .list_table()
+        .await
+        .unwrap()
+        .expect("table exists")
+}
+
+async fn dnats_to(netns: &Netns, target: &str) -> bool {
+    let table = kernel_table(netns).await;
+    table.contains(&format!("dnat ip to {target}"))
+}
+
+#[tokio::test]
+async fn replaces_first_then_updates_and_leaves_other_tables_alone() {
+    let netns = Netns::new("u");
+    netns.nft_script(OTHER);
+    let other = other_table(&netns);
+    assert_eq!(netns.nft().list_table().await.unwrap(), None);
+
+    let mut applier = netns.applier();
+    let report = applier
+        .sync(&dns(&["10.244.1.5", "10.244.2.7"]))
+        .await
+        .unwrap();
+    assert_eq!(report.mode, SyncMode::Full(FullReason::NothingApplied));
+    assert!(report.bytes > 0);
+    let table = kernel_table(&netns).await;
+    assert!(table.contains("dnat ip to 10.244.1.5:5353"), "{table}");
+    assert!(table.contains("dnat ip to 10.244.2.7:5353"), "{table}");
+
+    let report = applier
+        .sync(&dns(&["10.244.1.5", "10.244.3.9"]))
+        .await
+        .unwrap();
+    assert_eq!(report.mode, SyncMode::Update);
+    let table = kernel_table(&netns).await;
+    assert!(table.contains("dnat ip to 10.244.3.9:5353"), "{table}");
+    assert!(!table.contains("10.244.2.7"), "{table}");
+    assert_eq!(report.conntrack.endpoints, 1, "10.244.2.7 went away");
+    assert!(report.conntrack.errors.is_empty(), "{report:?}");
+
+    // A rule added by hand is dropped by the next update (same handle).
+    netns.exec(&[
+        "nft", "add", "rule", "inet", "ferrolb", "services", "udp", "dport", "7", "drop",
+    ]);
+    let report = applier
+        .sync(&dns(&["10.244.1.5", "10.244.3.9"]))
+        .await
+        .unwrap();
+    assert_eq!(report.mode, SyncMode::Update);
+    assert!(!kernel_table(&netns).await.contains("dport 7 drop"));
+
+    netns.nft().delete_table().await.unwrap();
+    netns.nft().delete_table().await.unwrap();
+    assert_eq!(netns.nft().list_table().await.unwrap(), None);
+    assert_eq!(other_table(&netns), other, "inet other untouched");
+}
+
+#[tokio::test]
+async fn a_table_removed_recreated_or_broken_behind_its_back_is_replaced() {
+    let netns = Netns::new("r");
+    netns.nft_script(OTHER);
+    let other = other_table(&netns);
+    let rules = dns(&["10.244.1.5"]);
+    let mut applier = netns.applier();
+    applier.sync(&rules).await.unwrap();
+
+    netns.exec(&["nft", "delete", "table", "inet", "ferrolb"]);
+    let report = applier.sync(&rules).await.unwrap();
+    assert_eq!(report.mode, SyncMode::Full(FullReason::TableMissing));
+    assert!(dnats_to(&netns, "10.244.1.5:5353").await);
+
+    netns.nft_script("delete table inet ferrolb\ntable inet ferrolb {\n}");
+    let report = applier.sync(&rules).await.unwrap();
+    assert_eq!(report.mode, SyncMode::Full(FullReason::TableReplaced));
+    assert!(dnats_to(&netns, "10.244.1.5:5353").await);
+
+    // A map redefined with another type by hand: the update's `add map` clashes.
+    netns.nft_script(
+        "flush chain inet ferrolb filter_input\n\
+         delete map inet ferrolb no_endpoint_node_ports4\n\
+         add set inet ferrolb no_endpoint_node_ports4 { type ipv4_addr; }",
+    );
+    let report = applier.sync(&rules).await.unwrap();
+    assert!(
+        matches!(&report.mode, SyncMode::Full(FullReason::UpdateFailed(error)) if !error.is_empty()),
+        "{report:?}"
+    );
+    let table = kernel_table(&netns).await;
+    assert!(table.contains("map no_endpoint_node_ports4"), "{table}");
+    assert_eq!(applier.sync(&rules).await.unwrap().mode, SyncMode::Update);
+    assert_eq!(other_table(&netns), other, "inet other untouched");
+}
+
+#[tokio::test]
+async fn check_validates_without_applying_and_errors_carry_nft_stderr() {
+    let netns = Netns::new("c");
+    let nft = netns.nft();
+    nft.check(&dns(&["10.244.1.5"]).to_nft_script())
+        .await
+        .unwrap();
+    assert_eq!(
+        nft.list_table().await.unwrap(),
+        None,
+        "check applies nothing"
+    );
+    let error = nft
+        .apply("add chain inet ferrolb x { bogus }\n")
+        .await
+        .unwrap_err();
+    assert!(
+        error
+            .stderr()
+            .is_some_and(|stderr| stderr.contains("Error")),
+        "{error}"
+    );
+    assert!(error.to_string().contains("nft -f -"), "{error}");
+}
+
+#[tokio::test]
+async fn removed_udp_endpoints_lose_their_dnat_flows_only() {
+    let netns = Netns::new("ct");
+    for address in [
+        "10.244.1.5/32",
+        "10.244.2.7/32",
+        "fd00:244::5/128",
+        "fd00:244::7/128",
+    ] {
+        netns.exec(&["ip", "addr", "add", address, "dev", "lo"]);
+    }
+    netns.exec(&["ip", "route", "add", "192.0.2.0/24", "dev", "lo"]);
+    netns.exec(&["ip", "route", "add", "2001:db8::/64", "dev", "lo"]);
+    let mut applier = netns.applier();
+    applier
+        .sync(&dns(&["10.244.1.5", "fd00:244::5"]))
+        .await
+        .unwrap();
+
+    // One flow per family through the VIPs (DNATed), one straight to the pod.
+    let send = "echo a > /dev/udp/192.0.2.53/53; echo b > /dev/udp/2001:db8::53/53; \
+                echo c > /dev/udp/10.244.1.5/5353";
+    netns.exec(&["bash", "-c", send]);
+    let flows = |family: &str| netns.exec(&["conntrack", "-L", "-p", "udp", "-f", family]);
+    let dnat4 = "dst=192.0.2.53 sport=";
+    assert!(flows("ipv4").contains(dnat4), "{}", flows("ipv4"));
+    assert!(
+        flows("ipv6").contains("dst=2001:db8::53 "),
+        "{}",
+        flows("ipv6")
+    );
+
+    let report = applier
+        .sync(&dns(&["10.244.2.7", "fd00:244::7"]))
+        .await
+        .unwrap();
+    assert_eq!(report.mode, SyncMode::Update);
+    assert_eq!(report.conntrack.endpoints, 2);
+    assert_eq!(report.conntrack.flows_deleted, 2, "{report:?}");
+    assert!(report.conntrack.errors.is_empty(), "{report:?}");
+    let (v4, v6) = (flows("ipv4"), flows("ipv6"));
+    assert!(!v4.contains(dnat4), "{v4}");
+    assert!(!v6.contains("2001:db8::53"), "{v6}");
+    assert!(
+        v4.contains("dst=10.244.1.5 sport="),
+        "direct flow kept: {v4}"
+    );
+
+    // Nothing left to delete: "0 flow entries" (exit code 1) is success.
+    let report = applier
+        .sync(&dns(&["10.244.1.5", "fd00:244::5"]))
+        .await
+        .unwrap();
+    assert_eq!(report.conntrack.endpoints, 2);
+    assert_eq!(report.conntrack.flows_deleted, 0);
+    assert!(report.conntrack.errors.is_empty(), "{report:?}");
+}
+
+#[tokio::test]
+async fn detects_kube_proxy_tables_and_chains() {
+    let netns = Netns::new("k");
+    let nft = netns.nft();
+    netns.applier().sync(&dns(&["10.244.1.5"])).await.unwrap();
+    netns.nft_script(OTHER);
+    assert_eq!(detect_kube_proxy(&nft).await, KubeProxy::Absent);
+    assert!(resolve(Mode::Auto, &KubeProxy::Absent).enabled);
+
+    netns.nft_script("table ip nat {\n\tchain KUBE-SERVICES {\n\t}\n}");
+    let found = detect_kube_proxy(&nft).await;
+    assert_eq!(
+        found,
+        KubeProxy::Present("chain KUBE-SERVICES in table ip nat".to_string())
+    );
+    netns.exec(&["nft", "delete", "table", "ip", "nat"]);
+
+    netns.nft_script("table ip kube-proxy {\n\tchain services {\n\t}\n}");
+    let found = detect_kube_proxy(&nft).await;
+    assert_eq!(found, KubeProxy::Present("table ip kube-proxy".to_string()));
+    let decision = resolve(Mode::Auto, &found);
+    assert!(!decision.enabled && decision.reason.contains("table ip kube-proxy"));
+
+    let nowhere = Nft::new(Some(format!("{}-missing", netns.0)));
+    let unknown = detect_kube_proxy(&nowhere).await;
+    assert!(
+        matches!(&unknown, KubeProxy::Unknown(error) if !error.is_empty()),
+        "{unknown:?}"
+    );
+    assert!(!resolve(Mode::Auto, &unknown).enabled);
+}
