@@ -115,11 +115,12 @@ pub fn compute(
         ("", ""),
     );
     let empty = Labels::new();
+    let key = settings.stamp_key();
     let external_ips = |svc: &Service| {
         let labels = ns_labels
             .get(&svc.namespace().unwrap_or_default())
             .unwrap_or(&empty);
-        external_ips_condition(svc, labels, &policies, &cluster)
+        external_ips_condition(svc, labels, &policies, &cluster, key.as_deref())
     };
 
     let mut owned = Vec::new();
@@ -274,21 +275,42 @@ pub struct Settings {
     pub default_class: bool,
     /// ClusterIP ranges given by flag (added to the ServiceCIDR objects').
     pub service_cidrs: Vec<String>,
+    /// The key of admission stamps ([`crate::admitted`]); set once the webhook loaded it.
+    pub stamp_key: Arc<std::sync::RwLock<Option<Vec<u8>>>>,
 }
 
-/// The externalIPs condition of a Service (`None` without externalIPs), reviewed with no
-/// requester: user-limited policies do not count here (fail closed).
+impl Settings {
+    /// The current stamp key.
+    pub fn stamp_key(&self) -> Option<Vec<u8>> {
+        self.stamp_key.read().ok().and_then(|k| k.clone())
+    }
+}
+
+/// The externalIPs condition of a Service (`None` without externalIPs). The requester is the
+/// one of a verified admission stamp ([`crate::admitted`]); without one, user-limited
+/// policies do not count (fail closed).
 pub fn external_ips_condition(
     svc: &Service,
     namespace_labels: &Labels,
     policies: &[crate::externalips::Policy],
     cluster: &crate::externalips::ClusterFacts,
+    stamp_key: Option<&[u8]>,
 ) -> Option<CondState> {
     let service = facts::service_ref(svc, namespace_labels);
     if service.external_ips.is_empty() {
         return None;
     }
-    let review = crate::externalips::review(&service, None, policies, cluster);
+    let requester = stamp_key.and_then(|key| {
+        let value = svc.annotations().get(crate::admitted::ANN_ADMITTED)?;
+        crate::admitted::verify(
+            key,
+            &service.namespace,
+            &service.name,
+            &service.external_ips,
+            value,
+        )
+    });
+    let review = crate::externalips::review(&service, requester.as_ref(), policies, cluster);
     Some(if review.allowed() {
         CondState {
             status: true,

@@ -6,6 +6,7 @@
 #![forbid(unsafe_code)]
 
 pub mod actions;
+pub mod admitted;
 pub mod cli;
 pub mod desired;
 pub mod externalips;
@@ -90,6 +91,7 @@ pub async fn run(args: cli::Args) -> Result<(), Error> {
     let settings = actions::Settings {
         default_class: args.default_class,
         service_cidrs: args.service_cidrs.clone(),
+        stamp_key: Default::default(),
     };
     if args.webhook {
         let cfg = webhook::WebhookConfig {

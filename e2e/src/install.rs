@@ -1,8 +1,9 @@
-//! ferrolb itself in the lab: the CRDs, the controller replicas and (later) the speakers and
-//! the edge, run as lab processes with the flags the deploy/ manifests use.
+//! ferrolb itself in the lab: the CRDs, the controller replicas and the speakers (later the
+//! edge), run as lab processes with the flags the deploy/ manifests use.
 //!
 //! Components run in node namespaces the way hostNetwork pods would: `controller-0` on node-a,
-//! `controller-1` on node-b. Each one is a lab process whose role is its name, so
+//! `controller-1` on node-b, `speaker-a..c` on node-a..c. Each one is a lab process whose role
+//! is its name, so
 //! [`Lab::kill`], [`Lab::stop`] and [`Lab::start`] act on exactly one of them.
 
 use std::net::SocketAddr;
@@ -21,6 +22,10 @@ use crate::{Error, Lab, wait_for};
 pub const NAMESPACE: &str = "ferrolb-system";
 /// Port of the controller's /metrics, /healthz and /readyz.
 pub const CONTROLLER_HEALTH_PORT: u16 = 7472;
+/// Port of the speakers' health API (kube-proxy's healthz port).
+pub const SPEAKER_HEALTH_PORT: u16 = 10256;
+/// Port of the speakers' gossip.
+pub const GOSSIP_PORT: u16 = 7946;
 /// Port of the controller's webhook.
 pub const WEBHOOK_PORT: u16 = 9443;
 /// The webhook Service.
@@ -47,8 +52,28 @@ pub struct Component {
     pub binary: &'static str,
 }
 
+impl Component {
+    /// Port of its health API.
+    pub fn health_port(&self) -> u16 {
+        if self.binary == "ferrolb-speaker" {
+            SPEAKER_HEALTH_PORT
+        } else {
+            CONTROLLER_HEALTH_PORT
+        }
+    }
+
+    /// The path that answers 200 once it is up and synced.
+    pub fn ready_path(&self) -> &'static str {
+        if self.binary == "ferrolb-speaker" {
+            "/healthz"
+        } else {
+            "/readyz"
+        }
+    }
+}
+
 /// Every component `lab install` starts.
-pub const COMPONENTS: [Component; 2] = [
+pub const COMPONENTS: [Component; 5] = [
     Component {
         name: "controller-0",
         node: "node-a",
@@ -58,6 +83,21 @@ pub const COMPONENTS: [Component; 2] = [
         name: "controller-1",
         node: "node-b",
         binary: "ferrolb-controller",
+    },
+    Component {
+        name: "speaker-a",
+        node: "node-a",
+        binary: "ferrolb-speaker",
+    },
+    Component {
+        name: "speaker-b",
+        node: "node-b",
+        binary: "ferrolb-speaker",
+    },
+    Component {
+        name: "speaker-c",
+        node: "node-c",
+        binary: "ferrolb-speaker",
     },
 ];
 
@@ -213,6 +253,12 @@ impl Lab {
                 format!("--webhook-addr=0.0.0.0:{WEBHOOK_PORT}"),
                 format!("--webhook-service={WEBHOOK_SERVICE}"),
             ],
+            "ferrolb-speaker" => vec![
+                self.bin_dir().join(c.binary).display().to_string(),
+                format!("--node-name={}", c.node),
+                format!("--health-addr=0.0.0.0:{SPEAKER_HEALTH_PORT}"),
+                format!("--gossip-port={GOSSIP_PORT}"),
+            ],
             other => return Err(Error::msg(format!("unknown binary {other}"))),
         };
         process::spawn(&Spawn {
@@ -224,7 +270,8 @@ impl Lab {
                 ("KUBECONFIG".into(), kubeconfig),
                 (
                     "RUST_LOG".into(),
-                    "info,ferrolb_controller=debug,kube_lease_manager=info".into(),
+                    "info,ferrolb_controller=debug,ferrolb_speaker=debug,kube_lease_manager=info"
+                        .into(),
                 ),
             ],
             log: &self.log(c.name),
@@ -263,14 +310,15 @@ impl Lab {
         let c = component(name)?;
         let node =
             crate::plan::node(c.node).ok_or_else(|| Error::msg(format!("no node {}", c.node)))?;
-        Ok(SocketAddr::new(node.host.v4.into(), CONTROLLER_HEALTH_PORT))
+        Ok(SocketAddr::new(node.host.v4.into(), c.health_port()))
     }
 
-    /// Waits until a component's `/readyz` answers 200.
+    /// Waits until a component's `/readyz` (a speaker's `/healthz`) answers 200.
     pub async fn wait_ready(&self, name: &str, limit: Duration) -> Result<(), Error> {
         let addr = self.health_addr(name)?;
+        let path = component(name)?.ready_path();
         wait_for(&format!("{name} to be ready"), limit, || async move {
-            let (code, _) = self.http_get("client", addr, "/readyz").ok()?;
+            let (code, _) = self.http_get("client", addr, path).ok()?;
             (code == 200).then_some(())
         })
         .await?;

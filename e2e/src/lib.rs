@@ -20,6 +20,7 @@ pub mod probe;
 pub mod process;
 pub mod testlab;
 pub mod topology;
+pub mod wire;
 
 pub use error::Error;
 pub use lab::{Lab, Names, wait_for};

@@ -4,8 +4,12 @@
 #![deny(unsafe_code)]
 
 pub mod announcer;
+pub mod daemon;
 pub mod dataplane;
 pub mod election;
 pub mod health;
+pub mod interfaces;
+pub mod membership;
+pub mod nodestate;
 pub mod packets;
 pub mod ruleset;

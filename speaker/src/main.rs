@@ -1,21 +1,21 @@
-//! `ferrolb-speaker`: answers ARP/NDP for elected VIPs and programs the node's service rules.
+//! `ferrolb-speaker`: answers ARP/NDP for elected VIPs, programs the node's Service rules and
+//! serves the health API. See `--help`.
 use clap::Parser;
+use ferrolb_speaker::daemon::{self, Args};
 
-/// ferrolb speaker: answers ARP/NDP for the VIPs this node wins, programs its service rules and
-/// serves the health API. (Flags only for now; the loops come with their issues.)
-#[derive(Parser, Debug)]
-#[command(name = "ferrolb-speaker", version, about, long_about = None)]
-struct Args {
-    /// This node's name (the Downward API's spec.nodeName).
-    #[arg(long, env = "FERROLB_NODE_NAME")]
-    node_name: Option<String>,
-    /// Address of the health API (/healthz, /livez, /metrics, /services/..., /debug/state).
-    #[arg(long, env = "FERROLB_HEALTH_ADDR", default_value = "0.0.0.0:10256")]
-    health_addr: String,
-}
-
-fn main() -> anyhow::Result<()> {
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
     let args = Args::parse();
-    eprintln!("ferrolb-speaker: not implemented yet ({args:?})");
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()));
+    if args.log_format == "json" {
+        builder.json().init();
+    } else {
+        builder.init();
+    }
+    daemon::run(args).await?;
     Ok(())
 }

@@ -166,3 +166,36 @@ pub fn ippool(req: &AdmissionRequest<IPPool>, world: &World) -> Verdict {
         warnings: r.warnings,
     }
 }
+
+/// The JSON patch stamping a Service with its externalIPs' requester (`None`: nothing to do).
+pub fn stamp_patch(req: &AdmissionRequest<Service>, key: &[u8]) -> Option<json_patch::Patch> {
+    use json_patch::{AddOperation, Patch, PatchOperation};
+    let svc = req.object.as_ref()?;
+    let ips = facts::external_ips(svc);
+    if ips.is_empty() {
+        return None;
+    }
+    let namespace = req.namespace.clone().unwrap_or_default();
+    let name = if req.name.is_empty() {
+        svc.name_any()
+    } else {
+        req.name.clone()
+    };
+    let value = crate::admitted::stamp(key, &namespace, &name, &user(&req.user_info), &ips);
+    let mut ops = Vec::new();
+    if svc.metadata.annotations.is_none() {
+        ops.push(PatchOperation::Add(AddOperation {
+            path: "/metadata/annotations".parse().ok()?,
+            value: serde_json::json!({}),
+        }));
+    }
+    let path = format!(
+        "/metadata/annotations/{}",
+        crate::admitted::ANN_ADMITTED.replace('/', "~1")
+    );
+    ops.push(PatchOperation::Add(AddOperation {
+        path: path.parse().ok()?,
+        value: serde_json::Value::String(value),
+    }));
+    Some(Patch(ops))
+}

@@ -66,3 +66,21 @@ pub fn body(cfg: &WebhookConfig, ca_bundle: &str) -> Value {
         ],
     })
 }
+
+/// The MutatingWebhookConfiguration: stamps Services that have externalIPs with who admitted
+/// them ([`crate::admitted`]). Always `Ignore`: without a stamp the reconcile-time review only
+/// counts policies that are not limited to users (fail closed), it never lets more through.
+pub fn mutating_body(cfg: &WebhookConfig, ca_bundle: &str) -> Value {
+    let validating = body(cfg, ca_bundle);
+    let mut hook = validating["webhooks"][0].clone();
+    hook["name"] = json!("stamp.services.ferrolb.io");
+    hook["clientConfig"]["service"]["path"] = json!("/mutate/services");
+    hook["failurePolicy"] = json!("Ignore");
+    hook["reinvocationPolicy"] = json!("IfNeeded");
+    json!({
+        "apiVersion": "admissionregistration.k8s.io/v1",
+        "kind": "MutatingWebhookConfiguration",
+        "metadata": validating["metadata"].clone(),
+        "webhooks": [hook],
+    })
+}

@@ -49,6 +49,7 @@ fn router(stores: Stores, settings: Settings) -> Router {
     Router::new()
         .route("/validate/services", post(services))
         .route("/validate/ippools", post(ippools))
+        .route("/mutate/services", post(stamp))
         .with_state(AppState {
             stores,
             settings: Arc::new(settings),
@@ -66,6 +67,29 @@ async fn services(
     let verdict = admission::service(&req, &s.stores.world(), &s.settings);
     log_verdict("Service", &req.name, req.namespace.as_deref(), &verdict);
     Json(verdict.respond(&req).into_review())
+}
+
+async fn stamp(
+    State(s): State<AppState>,
+    Json(review): Json<AdmissionReview<Service>>,
+) -> Json<AdmissionReview<DynamicObject>> {
+    let req: AdmissionRequest<Service> = match review.try_into() {
+        Ok(r) => r,
+        Err(e) => return Json(AdmissionResponse::invalid(e.to_string()).into_review()),
+    };
+    let resp = AdmissionResponse::from(&req);
+    let patch = s
+        .settings
+        .stamp_key()
+        .and_then(|key| admission::stamp_patch(&req, &key));
+    let resp = match patch {
+        Some(p) => resp.with_patch(p).unwrap_or_else(|e| {
+            warn!(error = %e, "encoding the stamp patch");
+            AdmissionResponse::from(&req)
+        }),
+        None => resp,
+    };
+    Json(resp.into_review())
 }
 
 async fn ippools(
@@ -119,6 +143,10 @@ pub async fn run(cfg: WebhookConfig, listener: tokio::net::TcpListener, deps: De
         health,
         mut shutdown,
     } = deps;
+    let settings_key = settings.stamp_key.clone();
+    let started = std::time::Instant::now();
+    let mut reached = false;
+    let mut retry = Duration::from_millis(250);
     let cert = tls::SwappableCert::new();
     let server = tokio::spawn(tls::serve(listener, cert.clone(), router(stores, settings)));
     health.set_webhook(Some("no serving certificate loaded yet".into()));
@@ -127,6 +155,9 @@ pub async fn run(cfg: WebhookConfig, listener: tokio::net::TcpListener, deps: De
         let is_leader = *leader.borrow();
         match secret::ensure(&client, &cfg, is_leader).await {
             Ok(material) => {
+                if let Ok(mut k) = settings_key.write() {
+                    k.clone_from(&material.stamp_key);
+                }
                 if loaded.as_ref() != Some(&material.current) {
                     match cert.set(&material.current.cert_pem, &material.current.key_pem) {
                         Ok(()) => info!(
@@ -144,12 +175,21 @@ pub async fn run(cfg: WebhookConfig, listener: tokio::net::TcpListener, deps: De
                         cfg.configuration
                     )));
                 } else {
-                    let reach = secret::reachability(&client).await;
-                    match &reach {
-                        Ok(()) => health.set_webhook(None),
+                    match secret::reachability(&client).await {
+                        Ok(()) => {
+                            if !reached {
+                                info!(
+                                    after_ms = started.elapsed().as_millis() as u64,
+                                    "the apiserver reaches the webhook"
+                                );
+                            }
+                            reached = true;
+                            health.set_webhook(None);
+                        }
                         Err(why) => {
                             warn!(problem = %why, "the apiserver cannot reach the webhook");
-                            health.set_webhook(Some(why.clone()));
+                            reached = false;
+                            health.set_webhook(Some(why));
                         }
                     }
                 }
@@ -159,8 +199,14 @@ pub async fn run(cfg: WebhookConfig, listener: tokio::net::TcpListener, deps: De
                 health.set_webhook(Some(format!("webhook certificate: {e}")));
             }
         }
+        // Check again soon while the apiserver cannot reach us, then every 30 s.
+        retry = if reached {
+            Duration::from_secs(30)
+        } else {
+            (retry * 2).min(Duration::from_secs(30))
+        };
         tokio::select! {
-            () = tokio::time::sleep(Duration::from_secs(30)) => {}
+            () = tokio::time::sleep(retry) => {}
             () = stopped(&mut shutdown) => break,
         }
     }

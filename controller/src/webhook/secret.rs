@@ -4,7 +4,9 @@ use std::collections::BTreeMap;
 
 use ferrolb_api::names::MANAGER_CONTROLLER;
 use k8s_openapi::ByteString;
-use k8s_openapi::api::admissionregistration::v1::ValidatingWebhookConfiguration;
+use k8s_openapi::api::admissionregistration::v1::{
+    MutatingWebhookConfiguration, ValidatingWebhookConfiguration,
+};
 use k8s_openapi::api::core::v1::{Secret, Service};
 use kube::api::{Patch, PatchParams, PostParams};
 use kube::{Api, Client, ResourceExt};
@@ -24,10 +26,13 @@ pub struct Loaded {
     pub current: Material,
     /// The CA bundle to trust (current CA first, then the previous one while rotating).
     pub bundle: String,
+    /// The key of admission stamps.
+    pub stamp_key: Option<Vec<u8>>,
 }
 
-fn to_secret(cfg: &WebhookConfig, m: &Material, bundle: &str) -> Secret {
+fn to_secret(cfg: &WebhookConfig, m: &Material, bundle: &str, stamp_key: &[u8]) -> Secret {
     let data = BTreeMap::from([
+        ("stamp.key".to_string(), ByteString(stamp_key.to_vec())),
         (
             "tls.crt".to_string(),
             ByteString(m.cert_pem.clone().into_bytes()),
@@ -68,7 +73,14 @@ fn from_secret(s: &Secret) -> Option<Loaded> {
             .map(String::from)
             .collect(),
     };
-    Some(Loaded { current, bundle })
+    Some(Loaded {
+        current,
+        bundle,
+        stamp_key: data
+            .get("stamp.key")
+            .map(|k| k.0.clone())
+            .filter(|k| k.len() >= 32),
+    })
 }
 
 fn first_pem(bundle: &str) -> String {
@@ -90,13 +102,15 @@ pub async fn ensure(client: &Client, cfg: &WebhookConfig, leader: bool) -> Resul
         .map_err(|e| format!("reading Secret {}/{}: {e}", cfg.namespace, cfg.secret))?;
     let Some(existing) = existing else {
         let m = cert::issue(&names, now).map_err(|e| format!("issuing a certificate: {e}"))?;
-        let s = to_secret(cfg, &m, &m.ca_pem);
+        let key = crate::admitted::new_key().ok_or("no random numbers for a stamp key")?;
+        let s = to_secret(cfg, &m, &m.ca_pem, &key);
         return match api.create(&PostParams::default(), &s).await {
             Ok(_) => {
                 info!(secret = %cfg.secret, "created the webhook certificate");
                 Ok(Loaded {
                     bundle: m.ca_pem.clone(),
                     current: m,
+                    stamp_key: Some(key),
                 })
             }
             // Another replica was first: use its certificate.
@@ -113,6 +127,7 @@ pub async fn ensure(client: &Client, cfg: &WebhookConfig, leader: bool) -> Resul
     let loaded = from_secret(&existing);
     let reason = match &loaded {
         None => Some("the Secret is incomplete".to_string()),
+        Some(l) if l.stamp_key.is_none() => Some("the Secret has no stamp key".to_string()),
         Some(l) => cert::renewal_reason(&l.current, &names, now),
     };
     match (reason, leader, loaded) {
@@ -122,13 +137,21 @@ pub async fn ensure(client: &Client, cfg: &WebhookConfig, leader: bool) -> Resul
                 Some(o) => format!("{}{}", m.ca_pem, o.current.ca_pem),
                 None => m.ca_pem.clone(),
             };
-            let mut s = to_secret(cfg, &m, &bundle);
+            let key = match old.as_ref().and_then(|o| o.stamp_key.clone()) {
+                Some(k) => k,
+                None => crate::admitted::new_key().ok_or("no random numbers for a stamp key")?,
+            };
+            let mut s = to_secret(cfg, &m, &bundle, &key);
             s.metadata.resource_version = existing.metadata.resource_version.clone();
             api.replace(&cfg.secret, &PostParams::default(), &s)
                 .await
                 .map_err(|e| format!("renewing Secret {}/{}: {e}", cfg.namespace, cfg.secret))?;
             info!(secret = %cfg.secret, reason = %why, "renewed the webhook certificate");
-            Ok(Loaded { current: m, bundle })
+            Ok(Loaded {
+                current: m,
+                bundle,
+                stamp_key: Some(key),
+            })
         }
         (_, _, Some(l)) => Ok(l),
         (Some(why), false, None) => Err(format!("{why}; waiting for the leader to renew it")),
@@ -136,20 +159,21 @@ pub async fn ensure(client: &Client, cfg: &WebhookConfig, leader: bool) -> Resul
     }
 }
 
-/// Applies the ValidatingWebhookConfiguration trusting `bundle`.
+/// Applies the Validating- and MutatingWebhookConfiguration trusting `bundle`.
 pub async fn apply_configuration(
     client: &Client,
     cfg: &WebhookConfig,
     bundle: &str,
 ) -> Result<(), kube::Error> {
+    let params = PatchParams::apply(MANAGER_CONTROLLER).force();
     let api: Api<ValidatingWebhookConfiguration> = Api::all(client.clone());
     let body = configuration::body(cfg, bundle);
-    api.patch(
-        &cfg.configuration,
-        &PatchParams::apply(MANAGER_CONTROLLER).force(),
-        &Patch::Apply(body),
-    )
-    .await?;
+    api.patch(&cfg.configuration, &params, &Patch::Apply(body))
+        .await?;
+    let api: Api<MutatingWebhookConfiguration> = Api::all(client.clone());
+    let body = configuration::mutating_body(cfg, bundle);
+    api.patch(&cfg.configuration, &params, &Patch::Apply(body))
+        .await?;
     Ok(())
 }
 

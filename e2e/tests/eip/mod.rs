@@ -130,6 +130,23 @@ impl Eip<'_> {
         );
         self.apply_as(&ops, Some(ALICE_OPS))
             .expect("ops members may");
+        // The reconcile path knows who admitted it (a signed stamp) and agrees.
+        let s = k8s::wait_service(
+            &self.client,
+            "tenant-a",
+            "ops",
+            "allowed at reconcile",
+            |s| condition(s, "ferrolb.io/ExternalIPsAllowed").is_some_and(|c| c.0 == "True"),
+        )
+        .await
+        .unwrap();
+        let stamp = s.metadata.annotations.clone().unwrap_or_default();
+        assert!(
+            stamp
+                .get("ferrolb.io/external-ips-admitted-by")
+                .is_some_and(|v| v.contains("\"alice\"")),
+            "{stamp:?}"
+        );
         // Another namespace's user may not take tenant-a's policy.
         let other = Self::service("other-ns", "x", &["2001:db8:100::30"]);
         self.apply_as(&other, None)

@@ -1,0 +1,219 @@
+//! Helpers of the speaker scenarios: pods on chosen nodes, the LAN pool and its
+//! `L2Announcement`, `ServiceAnnouncement` lookups and ARP/NDP checks from the client.
+
+pub mod failover;
+pub mod local;
+pub mod wire;
+
+use std::net::IpAddr;
+use std::time::Duration;
+
+use ferrolb_api::ServiceAnnouncement;
+use ferrolb_e2e::agent::ANN_READY;
+use ferrolb_e2e::testlab::TestLab;
+use ferrolb_e2e::{k8s, wait_for};
+use k8s_openapi::api::core::v1::Pod;
+use kube::Client;
+use kube::api::{Api, DeleteParams, Patch, PatchParams};
+use serde_json::{Value, json};
+
+/// The namespace of the scenarios.
+pub const NS: &str = "web";
+/// The backends' port.
+pub const PORT: u16 = 9376;
+/// Limit of every wait on the wire.
+pub const WIRE: Duration = Duration::from_secs(15);
+
+pub struct Spk<'a> {
+    pub lab: &'a TestLab,
+    pub client: Client,
+}
+
+pub fn step(s: &str) {
+    eprintln!("--- {s}");
+}
+
+impl Spk<'_> {
+    /// The namespace, the LAN pool (announced by an L2Announcement) and an edge-free setup.
+    pub async fn setup(&self) {
+        k8s::namespace(&self.client, NS, json!({}))
+            .await
+            .expect("namespace");
+        k8s::pool(
+            &self.client,
+            "lan",
+            json!({"addresses": ["198.51.100.200-198.51.100.239", "2001:db8:100::200-2001:db8:100::2ff"]}),
+        )
+        .await
+        .expect("pool lan");
+        k8s::pool(
+            &self.client,
+            "quiet",
+            json!({"addresses": ["198.51.100.240-198.51.100.249"], "autoAssign": false}),
+        )
+        .await
+        .expect("pool quiet");
+        self.l2("lan", json!({"ipPools": ["lan"]})).await;
+        k8s::wait_pool(&self.client, "quiet", "observed", |p| {
+            p.status.as_ref().and_then(|s| s.observed_generation) == p.metadata.generation
+        })
+        .await
+        .expect("pools observed");
+    }
+
+    /// Applies an L2Announcement.
+    pub async fn l2(&self, name: &str, spec: Value) {
+        let api: Api<ferrolb_api::L2Announcement> = Api::all(self.client.clone());
+        let body = json!({"apiVersion": "ferrolb.io/v1alpha1", "kind": "L2Announcement",
+            "metadata": {"name": name}, "spec": spec});
+        api.patch(
+            name,
+            &PatchParams::apply("e2e").force(),
+            &Patch::Apply(body),
+        )
+        .await
+        .expect("L2Announcement");
+    }
+
+    /// A pod of `app` on `node` answering on [`PORT`] (TCP and UDP).
+    pub async fn pod(&self, name: &str, app: &str, node: &str, ready: bool) {
+        let api: Api<Pod> = Api::namespaced(self.client.clone(), NS);
+        let body = json!({"apiVersion": "v1", "kind": "Pod",
+            "metadata": {"name": name, "labels": {"app": app},
+                "annotations": {ANN_READY: if ready { "true" } else { "false" }}},
+            "spec": {"nodeName": node, "terminationGracePeriodSeconds": 0, "containers": [{"name": "echo", "image": "echo",
+                "ports": [{"containerPort": PORT, "protocol": "TCP"}, {"containerPort": PORT, "protocol": "UDP"}]}]}});
+        api.patch(
+            name,
+            &PatchParams::apply("e2e").force(),
+            &Patch::Apply(body),
+        )
+        .await
+        .expect("pod");
+    }
+
+    /// Deletes a pod at once.
+    pub async fn delete_pod(&self, name: &str) {
+        let api: Api<Pod> = Api::namespaced(self.client.clone(), NS);
+        let _ = api
+            .delete(name, &DeleteParams::default().grace_period(0))
+            .await;
+    }
+
+    /// A LoadBalancer Service of `app` on port 80 → [`PORT`], with `spec` merged in; waits for
+    /// `n` addresses and returns them.
+    pub async fn service(&self, name: &str, app: &str, spec: Value, n: usize) -> Vec<IpAddr> {
+        let mut body = k8s::service_body(name, json!({}), spec);
+        body["spec"]["selector"] = json!({"app": app});
+        if body["spec"]["ports"][0]["port"] == json!(80) {
+            body["spec"]["ports"] =
+                json!([{"name": "p80", "port": 80, "targetPort": PORT, "protocol": "TCP"}]);
+        }
+        k8s::apply_service(&self.client, NS, &body)
+            .await
+            .expect("service");
+        let svc = k8s::wait_service(&self.client, NS, name, "addresses", |s| {
+            k8s::ips(s).len() == n
+        })
+        .await
+        .expect("allocated");
+        k8s::ips(&svc)
+            .iter()
+            .map(|ip| ip.parse().expect("ip"))
+            .collect()
+    }
+
+    /// Waits until the Service's `ServiceAnnouncement` names a node for `ip`; returns it.
+    pub async fn announcer(&self, svc: &str, ip: IpAddr) -> String {
+        self.announcer_not(svc, ip, "").await
+    }
+
+    /// Waits until the Service's `ServiceAnnouncement` names a node other than `not` for `ip`.
+    pub async fn announcer_not(&self, svc: &str, ip: IpAddr, not: &str) -> String {
+        let api: Api<ServiceAnnouncement> = Api::namespaced(self.client.clone(), NS);
+        let api = &api;
+        let ip = ip.to_string();
+        let ip = &ip;
+        wait_for(
+            &format!("{svc}: {ip} announced (not by {not:?})"),
+            WIRE,
+            || async move {
+                let sa = api.get_opt(svc).await.ok().flatten()?;
+                let a = sa.status?.announcements.into_iter().find(|a| a.ip == *ip)?;
+                (a.node != not).then_some(a.node)
+            },
+        )
+        .await
+        .expect("announcement")
+    }
+
+    /// The reason the Service's `ServiceAnnouncement` gives for a silent `ip`.
+    pub async fn silent_reason(&self, svc: &str, ip: IpAddr) -> String {
+        let api: Api<ServiceAnnouncement> = Api::namespaced(self.client.clone(), NS);
+        let api = &api;
+        let ip = ip.to_string();
+        let ip = &ip;
+        wait_for(&format!("{svc}: {ip} silent"), WIRE, || async move {
+            let sa = api.get_opt(svc).await.ok().flatten()?;
+            let s = sa.status?.silent.into_iter().find(|s| s.ip == *ip)?;
+            Some(s.reason)
+        })
+        .await
+        .expect("silent")
+    }
+
+    /// Waits until exactly `host`'s MAC answers for `ip` (ARP for IPv4, NDP for IPv6).
+    pub async fn answered_by(&self, ip: IpAddr, host: &str) {
+        let mac = self.lab.mac(host).expect("mac");
+        let mac = &mac;
+        wait_for(
+            &format!("{ip} answered by {host} ({mac}) only"),
+            WIRE,
+            || async move { (self.answers(ip) == [mac.clone()]).then_some(()) },
+        )
+        .await
+        .expect("answered");
+    }
+
+    /// The MACs answering for `ip` now.
+    pub fn answers(&self, ip: IpAddr) -> Vec<String> {
+        match ip {
+            IpAddr::V4(_) => self.lab.arping("client", ip, 2).expect("arping"),
+            IpAddr::V6(_) => self
+                .lab
+                .ndisc("client", ip)
+                .expect("ndisc6")
+                .into_iter()
+                .collect(),
+        }
+    }
+
+    /// The node names whose MAC is in `macs`.
+    pub fn nodes_of(&self, macs: &[String]) -> Vec<String> {
+        ["node-a", "node-b", "node-c"]
+            .into_iter()
+            .filter(|n| self.lab.mac(n).is_ok_and(|m| macs.contains(&m)))
+            .map(String::from)
+            .collect()
+    }
+
+    /// The pods answering `n` TCP probes of `ip`:80 from the client (sorted, distinct).
+    pub fn pods_via(&self, ip: IpAddr, n: usize) -> Vec<String> {
+        let mut pods: Vec<String> = (0..n)
+            .map(|_| {
+                self.lab
+                    .probe("client", "tcp", std::net::SocketAddr::new(ip, 80))
+                    .expect("tcp through the VIP")
+                    .pod
+            })
+            .collect();
+        pods.sort();
+        pods.dedup();
+        pods
+    }
+}
+
+/// The speaker component running on `node`.
+pub fn speaker_on(node: &str) -> String {
+    format!("speaker-{}", node.trim_start_matches("node-"))
+}

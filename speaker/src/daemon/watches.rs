@@ -1,0 +1,94 @@
+//! Reflectors over the objects the speaker decides from; [`Stores::snapshot`] reads them all
+//! at once for [`nodestate::desired`](crate::nodestate::desired).
+//!
+//! A watch that fails keeps its store (the last state seen) and retries with backoff: during an
+//! apiserver outage the speaker goes on answering from what it knew.
+
+use std::sync::Arc;
+
+use ferrolb_api::{IPPool, L2Announcement};
+use futures::StreamExt;
+use k8s_openapi::api::core::v1::{Node, Service};
+use k8s_openapi::api::discovery::v1::EndpointSlice;
+use kube::runtime::reflector::{self, Store};
+use kube::runtime::{WatchStreamExt, watcher};
+use kube::{Api, Client, Resource};
+use serde::de::DeserializeOwned;
+use tokio::sync::Notify;
+use tracing::warn;
+
+use crate::nodestate::Snapshot;
+
+/// The watched objects.
+#[derive(Clone)]
+pub struct Stores {
+    services: Store<Service>,
+    slices: Store<EndpointSlice>,
+    nodes: Store<Node>,
+    pools: Store<IPPool>,
+    l2: Store<L2Announcement>,
+}
+
+impl Stores {
+    /// Starts one watch per kind; `changed` is notified on every change after the first list.
+    pub fn start(client: &Client, changed: Arc<Notify>) -> Stores {
+        Stores {
+            services: watch_all(client, changed.clone()),
+            slices: watch_all(client, changed.clone()),
+            nodes: watch_all(client, changed.clone()),
+            pools: watch_all(client, changed.clone()),
+            l2: watch_all(client, changed),
+        }
+    }
+
+    /// Waits until every watch has listed its objects once.
+    pub async fn synced(&self) {
+        let _ = self.services.wait_until_ready().await;
+        let _ = self.slices.wait_until_ready().await;
+        let _ = self.nodes.wait_until_ready().await;
+        let _ = self.pools.wait_until_ready().await;
+        let _ = self.l2.wait_until_ready().await;
+    }
+
+    /// Everything watched, now.
+    pub fn snapshot(&self) -> Snapshot {
+        Snapshot {
+            services: self.services.state(),
+            slices: self.slices.state(),
+            nodes: self.nodes.state(),
+            pools: self.pools.state(),
+            l2: self.l2.state(),
+        }
+    }
+}
+
+fn watch_all<K>(client: &Client, changed: Arc<Notify>) -> Store<K>
+where
+    K: Resource<DynamicType = ()>
+        + Clone
+        + DeserializeOwned
+        + std::fmt::Debug
+        + Send
+        + Sync
+        + 'static,
+{
+    let (reader, writer) = reflector::store();
+    let stream = reflector::reflector(
+        writer,
+        watcher(Api::<K>::all(client.clone()), watcher::Config::default()),
+    )
+    .default_backoff();
+    tokio::spawn(async move {
+        let mut stream = stream.boxed();
+        while let Some(event) = stream.next().await {
+            match event {
+                Ok(watcher::Event::Init | watcher::Event::InitApply(_)) => {}
+                Ok(_) => changed.notify_one(),
+                Err(e) => {
+                    warn!(kind = %K::kind(&()), error = %e, "watch failed; keeping the last state and retrying")
+                }
+            }
+        }
+    });
+    reader
+}

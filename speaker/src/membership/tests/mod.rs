@@ -1,0 +1,3 @@
+mod core_tests;
+mod sim;
+mod unit;

@@ -1,0 +1,113 @@
+//! EndpointSlices → each Service's endpoints, in the shapes the election and the rule builder
+//! want.
+//!
+//! Conditions read as kube-proxy reads them: `ready` unset → true, `serving` unset → `ready`,
+//! `terminating` unset → false. Slices of `addressType: FQDN` and addresses that do not parse
+//! are skipped; an address listed by several slices (during a slice migration) counts once.
+//! Each endpoint carries its slice's ports, named after the Service ports, so the rule builder
+//! resolves named `targetPort`s per endpoint.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::net::IpAddr;
+use std::sync::Arc;
+
+use k8s_openapi::api::discovery::v1::EndpointSlice;
+use kube::ResourceExt;
+
+use crate::election::{EndpointView, ServiceKey};
+use crate::ruleset::{Endpoint, EndpointPort, Protocol};
+
+/// Label linking an EndpointSlice to its Service.
+pub const LABEL_SERVICE_NAME: &str = "kubernetes.io/service-name";
+
+/// Every Service's endpoints (rule-builder shape; [`election_view`] derives the election's).
+pub fn by_service(slices: &[Arc<EndpointSlice>]) -> BTreeMap<ServiceKey, Vec<Endpoint>> {
+    let mut sorted: Vec<&EndpointSlice> = slices.iter().map(Arc::as_ref).collect();
+    sorted.sort_by_key(|s| (s.namespace(), s.name_any()));
+    let mut out: BTreeMap<ServiceKey, Vec<Endpoint>> = BTreeMap::new();
+    let mut seen: BTreeSet<(ServiceKey, IpAddr)> = BTreeSet::new();
+    for slice in sorted {
+        let Some(service) = slice.labels().get(LABEL_SERVICE_NAME) else {
+            continue;
+        };
+        if !matches!(slice.address_type.as_str(), "IPv4" | "IPv6") {
+            continue;
+        }
+        let key = ServiceKey {
+            namespace: slice.namespace().unwrap_or_default(),
+            name: service.clone(),
+        };
+        let ports = slice_ports(slice);
+        for ep in &slice.endpoints {
+            let conditions = ep.conditions.clone().unwrap_or_default();
+            let ready = conditions.ready.unwrap_or(true);
+            let serving = conditions.serving.unwrap_or(ready);
+            let terminating = conditions.terminating.unwrap_or(false);
+            for address in &ep.addresses {
+                let Ok(ip) = address.trim().parse::<IpAddr>() else {
+                    continue;
+                };
+                if !seen.insert((key.clone(), ip)) {
+                    continue;
+                }
+                out.entry(key.clone()).or_default().push(Endpoint {
+                    ip,
+                    node: ep.node_name.clone(),
+                    ready,
+                    serving,
+                    terminating,
+                    ports: ports.clone(),
+                });
+            }
+        }
+    }
+    out
+}
+
+/// The ports of a slice (entries without a valid port or with an unknown protocol skipped).
+fn slice_ports(slice: &EndpointSlice) -> Vec<EndpointPort> {
+    slice
+        .ports
+        .iter()
+        .flatten()
+        .filter_map(|p| {
+            Some(EndpointPort {
+                name: p.name.clone().filter(|n| !n.is_empty()),
+                protocol: protocol(p.protocol.as_deref())?,
+                port: u16::try_from(p.port?).ok()?,
+            })
+        })
+        .collect()
+}
+
+/// `TCP` (also when unset), `UDP`, `SCTP`; `None` for anything else.
+pub fn protocol(text: Option<&str>) -> Option<Protocol> {
+    match text.unwrap_or("TCP") {
+        "TCP" => Some(Protocol::Tcp),
+        "UDP" => Some(Protocol::Udp),
+        "SCTP" => Some(Protocol::Sctp),
+        _ => None,
+    }
+}
+
+/// The election's view of endpoints.
+pub fn election_view(endpoints: &[Endpoint]) -> Vec<EndpointView> {
+    endpoints
+        .iter()
+        .map(|e| EndpointView {
+            node: e.node.clone(),
+            ready: e.ready,
+            serving: e.serving,
+            terminating: e.terminating,
+        })
+        .collect()
+}
+
+/// Ready, not terminating endpoints on `node` (kube-proxy's `localEndpoints`).
+pub fn local_ready(endpoints: &[Endpoint], node: &str) -> u32 {
+    let n = endpoints
+        .iter()
+        .filter(|e| e.ready && !e.terminating && e.node.as_deref() == Some(node))
+        .count();
+    u32::try_from(n).unwrap_or(u32::MAX)
+}

@@ -1,0 +1,159 @@
+//! Per Service: what this node announces and why, which addresses nobody announces and why,
+//! and which another node announces — what the shell publishes as a `ServiceAnnouncement`.
+
+use std::collections::BTreeMap;
+use std::net::IpAddr;
+
+use ferrolb_api::names::{LABEL_MODE, MODE_EDGE};
+use ferrolb_api::{Announcement, AnnouncementKind, ServiceAnnouncementStatus, SilentAddress};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
+use serde::Serialize;
+
+use crate::election::{Election, ServiceKey};
+
+use super::vips::ServiceVips;
+
+/// One address this node answers ARP/NDP for.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PlannedAnnouncement {
+    /// The address.
+    pub ip: IpAddr,
+    /// LoadBalancer IP or externalIP.
+    pub kind: AnnouncementKind,
+    /// Interfaces to answer on.
+    pub interfaces: Vec<String>,
+    /// The election's explanation.
+    pub reason: String,
+}
+
+/// One address of the Service nobody announces.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+pub struct SilentIp {
+    /// The address.
+    pub ip: IpAddr,
+    /// Why nobody announces it.
+    pub reason: String,
+}
+
+/// One address of the Service another node announces.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Elsewhere {
+    /// The address.
+    pub ip: IpAddr,
+    /// LoadBalancer IP or externalIP.
+    pub kind: AnnouncementKind,
+    /// The node that announces it.
+    pub node: String,
+}
+
+/// What this node knows about one Service's announcements.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct AnnouncementPlan {
+    /// The Service.
+    pub service: ServiceKey,
+    /// Addresses this node announces.
+    pub announced: Vec<PlannedAnnouncement>,
+    /// Addresses nobody announces (refused, not covered, no endpoints, ...).
+    pub silent: Vec<SilentIp>,
+    /// Addresses another node announces.
+    pub elsewhere: Vec<Elsewhere>,
+}
+
+impl AnnouncementPlan {
+    /// This node's part of the `ServiceAnnouncement` status: its announcements (with `since`
+    /// from the shell's memory of when each began) and the silent addresses.
+    pub fn status(&self, node: &str, since: &BTreeMap<IpAddr, Time>) -> ServiceAnnouncementStatus {
+        ServiceAnnouncementStatus {
+            announcements: self
+                .announced
+                .iter()
+                .map(|a| Announcement {
+                    ip: a.ip.to_string(),
+                    kind: a.kind,
+                    node: node.to_string(),
+                    interfaces: a.interfaces.clone(),
+                    since: since.get(&a.ip).cloned(),
+                    reason: a.reason.clone(),
+                })
+                .collect(),
+            silent: self
+                .silent
+                .iter()
+                .map(|s| SilentAddress {
+                    ip: s.ip.to_string(),
+                    reason: s.reason.clone(),
+                })
+                .collect(),
+        }
+    }
+}
+
+/// The plan of one Service from its sorted-out addresses and the election.
+pub fn plan(
+    key: &ServiceKey,
+    vips: &ServiceVips,
+    election: &Election,
+    node: &str,
+) -> AnnouncementPlan {
+    let mut plan = AnnouncementPlan {
+        service: key.clone(),
+        announced: Vec::new(),
+        silent: vips
+            .refused
+            .iter()
+            .map(|(ip, reason)| SilentIp {
+                ip: *ip,
+                reason: reason.clone(),
+            })
+            .collect(),
+        elsewhere: Vec::new(),
+    };
+    let elected = vips
+        .lb
+        .iter()
+        .filter_map(|p| {
+            if p.edge {
+                plan.silent.push(SilentIp {
+                    ip: p.ip,
+                    reason: format!(
+                        "pool {} is an edge pool ({LABEL_MODE}={MODE_EDGE}): not announced over L2",
+                        p.pool
+                    ),
+                });
+                return None;
+            }
+            Some((p.ip, AnnouncementKind::LoadBalancerIP))
+        })
+        .collect::<Vec<_>>();
+    let externals = vips
+        .external
+        .iter()
+        .map(|ip| (*ip, AnnouncementKind::ExternalIP));
+    for (ip, kind) in elected.into_iter().chain(externals) {
+        let Some(decision) = election.per_ip.get(&ip) else {
+            continue;
+        };
+        match decision.winner.as_deref() {
+            Some(winner) if winner == node => plan.announced.push(PlannedAnnouncement {
+                ip,
+                kind,
+                interfaces: decision.interfaces.clone(),
+                reason: decision.reason.clone(),
+            }),
+            Some(winner) => plan.elsewhere.push(Elsewhere {
+                ip,
+                kind,
+                node: winner.to_string(),
+            }),
+            None => plan.silent.push(SilentIp {
+                ip,
+                reason: decision.reason.clone(),
+            }),
+        }
+    }
+    plan.silent.sort();
+    plan.silent.dedup();
+    plan
+}

@@ -1,0 +1,7 @@
+//! Behaviour of [`desired`](super::desired) on snapshots built from JSON literals.
+
+mod addresses;
+mod eligibility;
+mod external_ips;
+pub(super) mod fixtures;
+mod rules;

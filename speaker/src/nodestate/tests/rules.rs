@@ -1,0 +1,147 @@
+//! The rule builder's input, sharing, and the debug document.
+
+use serde_json::json;
+
+use super::fixtures::{NODES, World, ip, lb_json, merge, programmed, slice_json};
+use crate::ruleset::{self, Backend, ExternalTrafficPolicy};
+
+#[test]
+fn named_target_port_resolves_per_endpoint_through_the_slice_ports() {
+    let mut svc = lb_json("dns", &["198.51.100.230"], "blue");
+    merge(
+        &mut svc,
+        json!({"spec": {"ports": [{"name": "dns", "protocol": "UDP", "port": 53, "targetPort": "dns-udp", "nodePort": 30053}]}}),
+    );
+    let mut slice = slice_json("dns", &[("192.0.2.10", "node-a", true, false)]);
+    // EndpointSlices name ports after the Service port and carry the resolved number.
+    merge(
+        &mut slice,
+        json!({"ports": [{"name": "dns", "protocol": "UDP", "port": 5353}]}),
+    );
+    let mut w = World::new();
+    w.services.push(svc);
+    w.slices.push(slice);
+    let d = w.on("node-b");
+    let input = &d.ruleset_input.services[0];
+    assert_eq!(
+        input.ports[0].target,
+        ruleset::TargetPort::Named("dns-udp".into())
+    );
+    assert_eq!(input.ports[0].node_port, Some(30053));
+    let built = ruleset::build(&d.ruleset_input);
+    let backends: Vec<Backend> = built.udp_backends().values().flatten().copied().collect();
+    assert_eq!(
+        backends,
+        [Backend {
+            ip: ip("192.0.2.10"),
+            port: 5353
+        }]
+    );
+}
+
+#[test]
+fn service_fields_reach_the_rule_input() {
+    let mut svc = lb_json("web", &["198.51.100.200"], "blue");
+    merge(
+        &mut svc,
+        json!({"spec": {
+            "externalTrafficPolicy": "Local",
+            "sessionAffinity": "ClientIP",
+            "sessionAffinityConfig": {"clientIP": {"timeoutSeconds": 600}},
+            "loadBalancerSourceRanges": ["203.0.113.0/24", " 198.51.100.7 "],
+        }}),
+    );
+    let mut w = World::new();
+    w.services.push(svc);
+    w.slices
+        .push(slice_json("web", &[("192.0.2.10", "node-a", true, false)]));
+    let d = w.on("node-a");
+    let s = &d.ruleset_input.services[0];
+    assert_eq!(s.etp, ExternalTrafficPolicy::Local);
+    assert_eq!(s.affinity, Some(600));
+    let ranges: Vec<String> = s.source_ranges.iter().map(ToString::to_string).collect();
+    assert_eq!(ranges, ["203.0.113.0/24", "198.51.100.7/32"]);
+    assert_eq!(s.endpoints.len(), 1);
+    assert_eq!(d.ruleset_input.node_name, "node-a");
+    assert_eq!(d.ruleset_input.node_ips, [ip("198.51.100.11")]);
+    assert!(d.warnings.is_empty(), "{:?}", d.warnings);
+}
+
+#[test]
+fn unparsable_source_range_fails_closed() {
+    let mut svc = lb_json("web", &["198.51.100.200"], "blue");
+    merge(
+        &mut svc,
+        json!({"spec": {"loadBalancerSourceRanges": ["203.0.113.0/24", "office"]}}),
+    );
+    let mut w = World::new();
+    w.services.push(svc);
+    let d = w.on("node-a");
+    assert_eq!(programmed(&d, "web"), Some(vec![]));
+    assert!(d.warnings[0].contains("\"office\""), "{:?}", d.warnings);
+}
+
+#[test]
+fn services_sharing_an_ip_are_announced_together_from_one_node() {
+    let mut w = World::new();
+    let mut dns = lb_json("dns", &["198.51.100.240"], "blue");
+    merge(
+        &mut dns,
+        json!({"spec": {"ports": [{"name": "dns", "protocol": "UDP", "port": 53, "targetPort": 53}]}}),
+    );
+    w.services.push(lb_json("web", &["198.51.100.240"], "blue"));
+    w.services.push(dns);
+    w.slices
+        .push(slice_json("web", &[("192.0.2.10", "node-a", true, false)]));
+    w.slices
+        .push(slice_json("dns", &[("192.0.2.70", "node-b", true, false)]));
+    let announcers = w.announcers("198.51.100.240");
+    assert_eq!(announcers.len(), 1);
+    let d = w.on(announcers[0]);
+    assert_eq!(d.announcements.len(), 2);
+    for plan in &d.announcements {
+        assert_eq!(plan.announced.len(), 1, "{}", plan.service);
+        assert!(
+            plan.announced[0]
+                .reason
+                .contains("common to 2 sharing Services")
+        );
+    }
+    for node in NODES.iter().filter(|n| **n != announcers[0]) {
+        let other = w.on(node);
+        assert!(other.announcements.iter().all(|p| {
+            p.elsewhere
+                .iter()
+                .map(|e| (e.ip, e.node.as_str()))
+                .eq([(ip("198.51.100.240"), announcers[0])])
+        }));
+        assert_eq!(
+            ruleset::build(&other.ruleset_input).warnings(),
+            [],
+            "ports differ: no conflict"
+        );
+    }
+}
+
+#[test]
+fn debug_json_and_status_carry_the_decisions() {
+    let mut w = World::new();
+    w.services.push(lb_json("web", &["198.51.100.200"], "blue"));
+    w.slices
+        .push(slice_json("web", &[("192.0.2.10", "node-a", true, false)]));
+    let winner = w.announcers("198.51.100.200")[0];
+    let d = w.on(winner);
+    let doc = d.debug_json();
+    assert_eq!(doc["node"], winner);
+    assert_eq!(doc["announce"]["eth0"], json!(["198.51.100.200"]));
+    assert_eq!(
+        doc["announcements"][0]["announced"][0]["kind"],
+        "LoadBalancerIP"
+    );
+    assert_eq!(doc["rules"]["services"][0]["ports"][0]["nodePort"], 30080);
+    assert_eq!(doc["election"]["perIp"]["198.51.100.200"]["winner"], winner);
+    let status = d.announcements[0].status(winner, &Default::default());
+    assert_eq!(status.announcements[0].node, winner);
+    assert_eq!(status.announcements[0].ip, "198.51.100.200");
+    assert!(status.silent.is_empty());
+}

@@ -1,0 +1,163 @@
+//! Which addresses of a Service the speaker may serve, and why the others are refused.
+//!
+//! - LoadBalancer IPs: only of ferrolb's Services, only when the controller owns
+//!   `status.loadBalancer.ingress`, and only when the IP lies in a pool that the controller's
+//!   `ferrolb.io/allocated-from` annotation names.
+//! - externalIPs: only when the controller's `ferrolb.io/ExternalIPsAllowed` condition allows
+//!   them for the current generation (any Service type: the controller reviews them all).
+
+use std::collections::BTreeSet;
+use std::net::IpAddr;
+
+use k8s_openapi::api::core::v1::Service;
+use kube::ResourceExt;
+
+use ferrolb_api::names::{ANN_ALLOCATED_FROM, MANAGER_CONTROLLER};
+
+use super::ownership::{external_ips_allowed, is_ferrolb_lb, owns_ingress};
+use super::pools::Pools;
+
+/// A LoadBalancer IP the controller allocated, with its pool.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PoolIp {
+    /// The address.
+    pub ip: IpAddr,
+    /// The pool it lies in, named by the annotation.
+    pub pool: String,
+    /// The pool is an edge pool: programmed, but not announced over L2.
+    pub edge: bool,
+}
+
+/// The addresses of one Service, sorted out.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ServiceVips {
+    /// The Service is a LoadBalancer Service of ferrolb (its NodePorts are served).
+    pub ferrolb_lb: bool,
+    /// Valid LoadBalancer IPs.
+    pub lb: Vec<PoolIp>,
+    /// Allowed externalIPs.
+    pub external: Vec<IpAddr>,
+    /// Addresses never announced nor programmed, with the reason.
+    pub refused: Vec<(IpAddr, String)>,
+}
+
+impl ServiceVips {
+    /// Every address to program (LoadBalancer IPs, then externalIPs), without duplicates.
+    pub fn programmed(&self) -> Vec<IpAddr> {
+        let mut seen = BTreeSet::new();
+        self.lb
+            .iter()
+            .map(|p| p.ip)
+            .chain(self.external.iter().copied())
+            .filter(|ip| seen.insert(*ip))
+            .collect()
+    }
+
+    /// Whether nothing concerns the speaker.
+    pub fn is_empty(&self) -> bool {
+        !self.ferrolb_lb
+            && self.lb.is_empty()
+            && self.external.is_empty()
+            && self.refused.is_empty()
+    }
+}
+
+/// Sorts out the addresses of `svc`.
+pub fn classify(svc: &Service, pools: &Pools) -> ServiceVips {
+    let mut out = ServiceVips {
+        ferrolb_lb: is_ferrolb_lb(svc),
+        ..ServiceVips::default()
+    };
+    if out.ferrolb_lb {
+        load_balancer_ips(svc, pools, &mut out);
+    }
+    external_ips(svc, &mut out);
+    out
+}
+
+fn load_balancer_ips(svc: &Service, pools: &Pools, out: &mut ServiceVips) {
+    let ingress: BTreeSet<IpAddr> = svc
+        .status
+        .as_ref()
+        .and_then(|s| s.load_balancer.as_ref())
+        .and_then(|lb| lb.ingress.as_ref())
+        .into_iter()
+        .flatten()
+        .filter_map(|i| i.ip.as_deref()?.trim().parse().ok())
+        .collect();
+    if ingress.is_empty() {
+        return;
+    }
+    if !owns_ingress(svc) {
+        let why = format!(
+            "status.loadBalancer.ingress was not written by {MANAGER_CONTROLLER}: never announced"
+        );
+        out.refused
+            .extend(ingress.into_iter().map(|ip| (ip, why.clone())));
+        return;
+    }
+    let named: Vec<&str> = svc
+        .annotations()
+        .get(ANN_ALLOCATED_FROM)
+        .map(|a| {
+            a.split(',')
+                .map(str::trim)
+                .filter(|s| !s.is_empty())
+                .collect()
+        })
+        .unwrap_or_default();
+    for ip in ingress {
+        match named.iter().find(|pool| pools.contains(pool, ip)) {
+            Some(pool) => out.lb.push(PoolIp {
+                ip,
+                pool: pool.to_string(),
+                edge: pools.is_edge(pool),
+            }),
+            None => out.refused.push((ip, not_in_named_pool(ip, &named, pools))),
+        }
+    }
+}
+
+fn not_in_named_pool(ip: IpAddr, named: &[&str], pools: &Pools) -> String {
+    let containing = pools.containing(ip);
+    let lies_in = if containing.is_empty() {
+        "no IPPool".to_string()
+    } else {
+        format!("IPPool {}", containing.join(", "))
+    };
+    if named.is_empty() {
+        format!("no {ANN_ALLOCATED_FROM} annotation; {ip} lies in {lies_in}: never announced")
+    } else {
+        format!(
+            "{ip} lies in {lies_in}, not in the pool(s) {ANN_ALLOCATED_FROM} names ({}): never announced",
+            named.join(", ")
+        )
+    }
+}
+
+fn external_ips(svc: &Service, out: &mut ServiceVips) {
+    let listed: Vec<&String> = svc
+        .spec
+        .as_ref()
+        .and_then(|s| s.external_ips.as_ref())
+        .into_iter()
+        .flatten()
+        .collect();
+    if listed.is_empty() {
+        return;
+    }
+    let mut ips = BTreeSet::new();
+    for text in listed {
+        // Unparsable entries are refused by the apiserver and the controller; they have no
+        // address to report here.
+        if let Ok(ip) = text.trim().parse::<IpAddr>() {
+            ips.insert(ip);
+        }
+    }
+    match external_ips_allowed(svc) {
+        Ok(()) => out.external.extend(ips),
+        Err(why) => out
+            .refused
+            .extend(ips.into_iter().map(|ip| (ip, why.clone()))),
+    }
+}

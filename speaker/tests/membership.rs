@@ -1,0 +1,193 @@
+//! Three speakers' gossip on real UDP sockets, in a network namespace the test creates (a veth
+//! holding 198.51.100.11–13): join, interface lists, a crash (task aborted, no
+//! leave), a restart under the same name, a graceful leave. Prints the measured times.
+
+#[path = "membership/netns.rs"]
+mod netns;
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use ferrolb_speaker::election::InterfaceView;
+use ferrolb_speaker::membership::{
+    Members, Membership, MembershipConfig, MembershipHandle, MembershipOptions,
+};
+use netns::Netns;
+use tokio::sync::{Notify, watch};
+use tokio::time::Instant;
+
+const DEADLINE: Duration = Duration::from_secs(5);
+
+fn addr(i: usize) -> SocketAddr {
+    format!("198.51.100.{}:7946", 11 + i).parse().unwrap()
+}
+
+fn iface(name: &str) -> InterfaceView {
+    InterfaceView {
+        name: name.into(),
+        up: true,
+        broadcast: true,
+        loopback: false,
+        bridge_port: false,
+        container_veth: false,
+        has_lladdr: true,
+        subnets: vec!["198.51.100.0/24".parse().unwrap()],
+    }
+}
+
+struct Speaker {
+    handle: MembershipHandle,
+    members: watch::Receiver<Members>,
+    interfaces: watch::Sender<Vec<InterfaceView>>,
+}
+
+async fn start(i: usize, seeds: &watch::Receiver<Vec<SocketAddr>>) -> Speaker {
+    let (interfaces, interfaces_rx) = watch::channel(vec![iface(&format!("eth{i}"))]);
+    let options = MembershipOptions {
+        node: format!("node-{i}"),
+        bind: addr(i),
+        seeds_rx: seeds.clone(),
+        interfaces_rx,
+    };
+    let handle = Membership::spawn(MembershipConfig::default(), options)
+        .await
+        .expect("gossip starts");
+    let members = handle.members();
+    Speaker {
+        handle,
+        members,
+        interfaces,
+    }
+}
+
+/// Waits until `cond` holds for every watcher (checked at each change); the time it took.
+async fn wait(
+    what: &str,
+    watchers: &[&watch::Receiver<Members>],
+    cond: impl Fn(&Members) -> bool,
+) -> Duration {
+    let start = Instant::now();
+    let changed = Arc::new(Notify::new());
+    let forwarders: Vec<_> = watchers
+        .iter()
+        .map(|w| {
+            let (mut rx, changed) = ((*w).clone(), changed.clone());
+            tokio::spawn(async move {
+                while rx.changed().await.is_ok() {
+                    changed.notify_one();
+                }
+            })
+        })
+        .collect();
+    let deadline = start + DEADLINE;
+    while !watchers.iter().all(|w| cond(&w.borrow())) {
+        let woke = tokio::time::timeout_at(deadline, changed.notified()).await;
+        assert!(woke.is_ok(), "timed out waiting for {what}");
+    }
+    let took = start.elapsed();
+    forwarders.iter().for_each(|f| f.abort());
+    took
+}
+
+fn everyone_alive(m: &Members) -> bool {
+    (0..3).all(|i| m.is_alive(&format!("node-{i}")))
+}
+
+#[test]
+fn gossip_on_real_sockets() {
+    let ns = Netns::new("mem");
+    ns.ip("link add gossip0 type veth peer name gossip1");
+    for i in 0..3 {
+        ns.ip(&format!("addr add {}/24 dev gossip0", addr(i).ip()));
+    }
+    ns.ip("link set gossip0 up");
+    ns.ip("link set gossip1 up");
+
+    ns.run(|| async {
+        let (_seeds_tx, seeds) = watch::channel((0..3).map(addr).collect::<Vec<_>>());
+        let mut s = Vec::new();
+        for i in 0..3 {
+            s.push(start(i, &seeds).await);
+        }
+
+        let took = wait("all alive", &[&s[0].members, &s[1].members, &s[2].members], everyone_alive).await;
+        println!("joined: all three see all alive after {took:?}");
+        let took = wait("interface lists", &[&s[0].members, &s[1].members, &s[2].members], |m| {
+            let of = m.interfaces_of();
+            (0..3).all(|i| of.get(&format!("node-{i}")) == Some(&vec![iface(&format!("eth{i}"))]))
+        })
+        .await;
+        println!("interface lists everywhere after {took:?}");
+
+        // A new interface list on node-0 reaches the others.
+        let new = vec![iface("bond0"), iface("eth0")];
+        s[0].interfaces.send_replace(new.clone());
+        let took = wait("new list", &[&s[1].members, &s[2].members], |m| {
+            m.interfaces_of().get("node-0") == Some(&new)
+        })
+        .await;
+        println!("changed interface list spread in {took:?}");
+
+        // Crash: node-2's task stops without a word.
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        let dead = s.pop().unwrap();
+        dead.handle.abort();
+        let took = wait("node-2 down after the crash", &[&s[0].members, &s[1].members], |m| {
+            !m.is_alive("node-2") && m.is_alive("node-0") && m.is_alive("node-1")
+        })
+        .await;
+        println!("CRASH: node-2 seen down by both others after {took:?}");
+
+        // Restart under the same name and address.
+        let start_at = Instant::now();
+        s.push(start(2, &seeds).await);
+        wait("node-2 alive again", &[&s[0].members, &s[1].members, &s[2].members], everyone_alive).await;
+        println!("RESTART: node-2 alive everywhere {:?} after starting again", start_at.elapsed());
+        let took = wait("restarted list", &[&s[0].members, &s[1].members], |m| {
+            m.interfaces_of().get("node-2") == Some(&vec![iface("eth2")])
+        })
+        .await;
+        println!("restarted node's list everywhere after {took:?}");
+
+        // Graceful leave.
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        let leaving = s.pop().unwrap();
+        let t0 = Instant::now();
+        leaving.handle.leave().await;
+        let took = wait("node-2 down after leaving", &[&s[0].members, &s[1].members], |m| {
+            !m.is_alive("node-2")
+        })
+        .await;
+        let total = t0.elapsed();
+        println!("LEAVE: node-2 seen down by both others {total:?} after leave() was called ({took:?} after it returned)");
+        assert!(total < Duration::from_millis(100), "leave took {total:?}");
+
+        // The survivors stay alive to each other.
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        for w in [&s[0].members, &s[1].members] {
+            let m = w.borrow();
+            assert!(m.is_alive("node-0") && m.is_alive("node-1") && !m.is_alive("node-2"));
+        }
+    });
+}
+
+#[test]
+fn unspecified_bind_is_refused() {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        let (_s, seeds_rx) = watch::channel(Vec::new());
+        let (_i, interfaces_rx) = watch::channel(Vec::new());
+        let options = MembershipOptions {
+            node: "node-0".into(),
+            bind: "0.0.0.0:7946".parse().unwrap(),
+            seeds_rx,
+            interfaces_rx,
+        };
+        let err = Membership::spawn(MembershipConfig::default(), options).await;
+        assert!(err.is_err());
+    });
+}
