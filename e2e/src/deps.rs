@@ -16,7 +16,22 @@ pub const TOOLS: [(&str, &str); 8] = [
     ("sysctl", "procps"),
 ];
 
+/// (command or absolute file, Debian package) pairs `cargo xtask image` needs: the image tools,
+/// the programs and files copied into the speaker's image, and CA certificates.
+pub const IMAGE_TOOLS: [(&str, &str); 7] = [
+    ("umoci", "umoci"),
+    ("skopeo", "skopeo"),
+    ("nft", "nftables"),
+    ("conntrack", "conntrack"),
+    ("/etc/ssl/certs/ca-certificates.crt", "ca-certificates"),
+    ("/etc/protocols", "netbase"),
+    ("unshare", "util-linux"),
+];
+
 fn have(cmd: &str) -> bool {
+    if cmd.starts_with('/') {
+        return std::path::Path::new(cmd).exists();
+    }
     Command::new("sh")
         .args([
             "-c",
@@ -31,13 +46,28 @@ fn have(cmd: &str) -> bool {
 /// Installs whatever is missing (needs root and Debian's apt), and checks Go for the control
 /// plane build.
 pub fn ensure() -> Result<(), Error> {
-    let missing: Vec<&str> = TOOLS
+    install_missing(&TOOLS)?;
+    if !crate::controlplane::built() && !have("go") {
+        return Err(Error::msg(
+            "Go is needed once to build the control plane (go 1.26); install it and run again",
+        ));
+    }
+    Ok(())
+}
+
+/// Installs what `cargo xtask image` needs and is missing (needs root and Debian's apt).
+pub fn ensure_image_tools() -> Result<(), Error> {
+    install_missing(&IMAGE_TOOLS)
+}
+
+fn install_missing(tools: &[(&str, &str)]) -> Result<(), Error> {
+    let missing: Vec<&str> = tools
         .iter()
         .filter(|(c, _)| !have(c))
         .map(|(_, p)| *p)
         .collect();
     if !missing.is_empty() {
-        eprintln!("lab: installing {}", missing.join(" "));
+        eprintln!("deps: installing {}", missing.join(" "));
         let update = Command::new("apt-get")
             .args(["update", "-qq"])
             .status()
@@ -57,11 +87,6 @@ pub fn ensure() -> Result<(), Error> {
                 missing.join(" ")
             )));
         }
-    }
-    if !crate::controlplane::built() && !have("go") {
-        return Err(Error::msg(
-            "Go is needed once to build the control plane (go 1.26); install it and run again",
-        ));
     }
     Ok(())
 }

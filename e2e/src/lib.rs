@@ -10,6 +10,7 @@ pub mod deps;
 pub mod echo;
 mod error;
 pub mod forward;
+pub mod image;
 pub mod install;
 pub mod k8s;
 pub mod lab;

@@ -32,14 +32,14 @@ impl Spk<'_> {
 
     pub async fn kill_announcer(&self, ip: IpAddr) {
         step("the announcing speaker is killed: another node answers, TCP flows");
-        let old = self.announcer("web", ip).await;
+        let old = self.settled("web", ip).await;
         self.lab.kill(&speaker_on(&old)).expect("kill");
         let (new, took) = self.moved_from(ip, &old).await;
         eprintln!(
             "SIGKILL {old}: {new} answers after {took:?} (arping-observed, 1 s probe granularity)"
         );
         assert!(!self.pods_via(ip, 3).is_empty());
-        assert_eq!(self.announcer_not("web", ip, &old).await, new);
+        assert_eq!(self.settled("web", ip).await, new);
         self.lab.start(&speaker_on(&old)).expect("restart");
         self.lab
             .wait_ready(&speaker_on(&old), super::WIRE)
@@ -49,8 +49,7 @@ impl Spk<'_> {
 
     pub async fn stop_announcer(&self, ip: IpAddr) {
         step("the announcing speaker gets SIGTERM: it hands over before going quiet");
-        let old = self.announcer("web", ip).await;
-        self.answered_by(ip, &old).await;
+        let old = self.settled("web", ip).await;
         self.lab.stop(&speaker_on(&old)).expect("stop");
         let (new, took) = self.moved_from(ip, &old).await;
         eprintln!("SIGTERM {old}: {new} answers after {took:?}");
@@ -64,8 +63,7 @@ impl Spk<'_> {
 
     pub async fn apiserver_outage(&self, ip: IpAddr) {
         step("apiserver down: the VIP keeps answering, and killing its speaker still fails over");
-        let old = self.announcer("web", ip).await;
-        self.answered_by(ip, &old).await;
+        let old = self.settled("web", ip).await;
         let pids = process::find(&self.lab.names.lab, Some("kube-apiserver"));
         process::stop(&pids, std::time::Duration::from_secs(10));
         self.answered_by(ip, &old).await;

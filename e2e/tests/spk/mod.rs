@@ -162,6 +162,27 @@ impl Spk<'_> {
         .expect("silent")
     }
 
+    /// Waits until the node the `ServiceAnnouncement` names for `ip` is the only one answering;
+    /// returns it.
+    pub async fn settled(&self, svc: &str, ip: IpAddr) -> String {
+        let api: Api<ServiceAnnouncement> = Api::namespaced(self.client.clone(), NS);
+        let api = &api;
+        let want = ip.to_string();
+        let want = &want;
+        wait_for(&format!("{svc}: {ip} settled"), WIRE, || async move {
+            let sa = api.get_opt(svc).await.ok().flatten()?;
+            let a = sa
+                .status?
+                .announcements
+                .into_iter()
+                .find(|a| a.ip == *want)?;
+            let mac = self.lab.mac(&a.node).ok()?;
+            (self.answers(ip) == [mac]).then_some(a.node)
+        })
+        .await
+        .expect("settled")
+    }
+
     /// Waits until exactly `host`'s MAC answers for `ip` (ARP for IPv4, NDP for IPv6).
     pub async fn answered_by(&self, ip: IpAddr, host: &str) {
         let mac = self.lab.mac(host).expect("mac");

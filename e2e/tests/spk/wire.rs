@@ -88,7 +88,7 @@ impl Spk<'_> {
     /// nodeSelector: only the selected node may announce.
     pub async fn node_selector(&self, ip: IpAddr) {
         step("an L2Announcement nodeSelector moves the VIP to the one node it selects");
-        let current = self.announcer("web", ip).await;
+        let current = self.settled("web", ip).await;
         let target = if current == "node-c" {
             "node-b"
         } else {
@@ -102,6 +102,7 @@ impl Spk<'_> {
         let node = self.announcer_not("web", ip, &current).await;
         assert_eq!(node, target);
         self.answered_by(ip, target).await;
+        assert_eq!(self.settled("web", ip).await, target);
         self.l2("lan", json!({"ipPools": ["lan"]})).await;
     }
 }

@@ -44,6 +44,16 @@ pub struct Args {
     #[arg(long, env = "FERROLB_GOSSIP_SUSPECT_TIMEOUT", value_parser = humantime::parse_duration, default_value = "300ms")]
     pub gossip_suspect_timeout: Duration,
 
+    /// At start, how long to wait for the other speakers before announcing anything (a speaker
+    /// that announced before learning who else is alive would take every VIP for a moment).
+    #[arg(long, env = "FERROLB_JOIN_WAIT", value_parser = humantime::parse_duration, default_value = "2s")]
+    pub join_wait: Duration,
+
+    /// Announce every owned VIP again this often (gratuitous ARP / unsolicited NA), so clients
+    /// that followed another node during a partition come back within this time; 0s: never.
+    #[arg(long, env = "FERROLB_REANNOUNCE", value_parser = humantime::parse_duration, default_value = "10s")]
+    pub reannounce: Duration,
+
     /// On SIGTERM, how long to keep answering after telling the other speakers we leave, so
     /// that successors announce before this node goes quiet.
     #[arg(long, env = "FERROLB_HANDOVER_WAIT", value_parser = humantime::parse_duration, default_value = "150ms")]

@@ -87,7 +87,11 @@ pub async fn run(args: Args) -> Result<(), StartError> {
     let _health = HealthServer::spawn(health_config, health_rx, Arc::new(registry)).await?;
 
     let (announce_tx, announce_rx) = watch::channel(announcer::Desired::new());
-    let announcer = Announcer::spawn(announce_rx, AnnouncerOptions::default());
+    let announcer_options = AnnouncerOptions {
+        reannounce: (!args.reannounce.is_zero()).then_some(args.reannounce),
+        ..AnnouncerOptions::default()
+    };
+    let announcer = Announcer::spawn(announce_rx, announcer_options);
 
     let (rules_tx, rules_rx) = watch::channel(Arc::new(Ruleset::default()));
     let (rules_status_tx, mut rules_status) = watch::channel(rules::RulesStatus::default());
@@ -147,6 +151,16 @@ pub async fn run(args: Args) -> Result<(), StartError> {
     .await
     .map_err(|source| StartError::Gossip { addr: bind, source })?;
     let mut members = membership.members();
+    if !seeds_tx.borrow().is_empty() {
+        let joined = tokio::time::timeout(args.join_wait, joined(&mut members)).await;
+        match joined {
+            Ok(()) => {
+                info!(node = %args.node_name, live = ?members.borrow().live(), "joined the other speakers")
+            }
+            Err(_) => warn!(node = %args.node_name, wait_ms = args.join_wait.as_millis() as u64,
+                "no other speaker answered in time; announcing with what is known"),
+        }
+    }
 
     let (publish_tx, publish_rx) = watch::channel(Arc::new(publish::Batch::default()));
     let _publisher = publish::spawn(client.clone(), publish_rx);
@@ -195,7 +209,12 @@ pub async fn run(args: Args) -> Result<(), StartError> {
             });
         }
 
-        let now = Time(k8s_openapi::jiff::Timestamp::now());
+        // Whole seconds: what the API keeps, so the watched objects compare equal.
+        let now = k8s_openapi::jiff::Timestamp::from_second(
+            k8s_openapi::jiff::Timestamp::now().as_second(),
+        )
+        .map(Time)
+        .unwrap_or_else(|_| Time(k8s_openapi::jiff::Timestamp::now()));
         since.update(&desired.election, now);
         let statuses = compose(
             &desired.announcements,
@@ -209,10 +228,13 @@ pub async fn run(args: Args) -> Result<(), StartError> {
             .iter()
             .map(|p| p.service.clone())
             .collect();
+        let sweeper = local.live_speakers.iter().next() == Some(&args.node_name);
         publish_tx.send_replace(Arc::new(publish::Batch {
             statuses,
             described,
+            sweeper,
             services: snapshot.services.clone(),
+            current: stores.announcements(),
         }));
 
         let status = rules_status.borrow_and_update().clone();
@@ -256,6 +278,28 @@ pub async fn run(args: Args) -> Result<(), StartError> {
     announcer.shutdown().await;
     info!(node = %args.node_name, "stopped; rules in table inet ferrolb left in place");
     Ok(())
+}
+
+/// Waits until another speaker is alive and every live speaker's interfaces are known: before
+/// that this node would elect itself for everything and steal VIPs for a moment on restart.
+async fn joined(members: &mut watch::Receiver<Members>) {
+    loop {
+        {
+            let m = members.borrow_and_update();
+            let live = m.live();
+            let of = m.interfaces_of();
+            if live.len() > 1
+                && live
+                    .iter()
+                    .all(|n| of.get(n).is_some_and(|i| !i.is_empty()))
+            {
+                return;
+            }
+        }
+        if members.changed().await.is_err() {
+            return;
+        }
+    }
 }
 
 fn log_announce_changes(old: &announcer::Desired, new: &announcer::Desired, node: &str) {

@@ -125,25 +125,63 @@ fn entry(
 pub struct Batch {
     /// The statuses this node writes ([`compose`]).
     pub statuses: BTreeMap<ServiceKey, ServiceAnnouncementStatus>,
-    /// Every Service with a plan (objects of others this node wrote are deleted).
+    /// Every Service with a plan.
     pub described: BTreeSet<ServiceKey>,
+    /// This node removes objects of Services without a plan (the first live speaker does).
+    pub sweeper: bool,
     /// The Services (for owner references).
     pub services: Vec<Arc<Service>>,
+    /// The `ServiceAnnouncement` objects as watched.
+    pub current: Vec<Arc<ServiceAnnouncement>>,
+}
+
+/// The writes and deletions that bring the watched objects to the batch (pure).
+pub fn changes(
+    batch: &Batch,
+) -> (
+    Vec<(ServiceKey, &ServiceAnnouncementStatus)>,
+    Vec<ServiceKey>,
+) {
+    let key_of = |sa: &ServiceAnnouncement| ServiceKey {
+        namespace: sa.namespace().unwrap_or_default(),
+        name: sa.name_any(),
+    };
+    let current: HashMap<ServiceKey, Option<&ServiceAnnouncementStatus>> = batch
+        .current
+        .iter()
+        .map(|sa| (key_of(sa), sa.status.as_ref()))
+        .collect();
+    let writes = batch
+        .statuses
+        .iter()
+        .filter(|(k, wanted)| current.get(*k).copied().flatten() != Some(*wanted))
+        .map(|(k, wanted)| (k.clone(), wanted))
+        .collect();
+    let deletes = if batch.sweeper {
+        current
+            .keys()
+            .filter(|k| !batch.described.contains(*k))
+            .cloned()
+            .collect()
+    } else {
+        Vec::new()
+    };
+    (writes, deletes)
 }
 
 /// How long the publisher waits before trying failed writes again.
 const RETRY: std::time::Duration = std::time::Duration::from_secs(2);
 
-/// Starts the publisher task: it writes the latest batch, and tries again after failures. Its
-/// writes never hold up the loop (an apiserver outage only delays the objects).
+/// Starts the publisher task: it brings the objects to the latest batch, and tries again after
+/// failures. Its writes never hold up the loop (an apiserver outage only delays the objects).
+/// It compares with the watched objects, not with its own memory, so an object another speaker
+/// overwrote during a takeover is put right by whoever writes it now.
 pub fn spawn(client: Client, mut rx: watch::Receiver<Arc<Batch>>) -> tokio::task::JoinHandle<()> {
     tokio::spawn(async move {
-        let mut publisher = Publisher::new(client);
+        let publisher = Publisher { client };
         loop {
             let batch = rx.borrow_and_update().clone();
-            let ok = publisher
-                .publish(batch.statuses.clone(), &batch.described, &batch.services)
-                .await;
+            let ok = publisher.publish(&batch).await;
             let retry = async {
                 if ok {
                     std::future::pending::<()>().await;
@@ -158,74 +196,37 @@ pub fn spawn(client: Client, mut rx: watch::Receiver<Arc<Batch>>) -> tokio::task
     })
 }
 
-/// Writes `ServiceAnnouncement`s, remembering what it wrote.
-pub struct Publisher {
+/// Writes `ServiceAnnouncement`s.
+struct Publisher {
     client: Client,
-    written: HashMap<ServiceKey, ServiceAnnouncementStatus>,
 }
 
 impl Publisher {
-    /// A publisher with nothing written yet.
-    pub fn new(client: Client) -> Publisher {
-        Publisher {
-            client,
-            written: HashMap::new(),
-        }
-    }
-
-    /// Writes every status in `wanted` that differs from the last one written. `described`
-    /// holds every Service that has addresses the speakers care about: an object this node
-    /// wrote for a Service outside it is deleted (objects of deleted Services go with them
-    /// through their owner reference); one now written by another node is just forgotten.
-    /// Failures are logged and retried on the next call; returns whether all succeeded.
-    pub async fn publish(
-        &mut self,
-        wanted: BTreeMap<ServiceKey, ServiceAnnouncementStatus>,
-        described: &BTreeSet<ServiceKey>,
-        services: &[Arc<Service>],
-    ) -> bool {
+    /// Applies [`changes`]; returns whether all succeeded (failures are logged).
+    async fn publish(&self, batch: &Batch) -> bool {
+        let (writes, deletes) = changes(batch);
         let mut ok = true;
-        let gone: Vec<ServiceKey> = self
-            .written
-            .keys()
-            .filter(|k| !wanted.contains_key(*k))
-            .cloned()
-            .collect();
-        for key in gone {
-            if described.contains(&key) {
-                self.written.remove(&key);
-                continue;
-            }
+        for key in deletes {
             let api: Api<ServiceAnnouncement> =
                 Api::namespaced(self.client.clone(), &key.namespace);
             match api.delete(&key.name, &Default::default()).await {
-                Ok(_) => {
-                    self.written.remove(&key);
-                }
-                Err(kube::Error::Api(status)) if status.code == 404 => {
-                    self.written.remove(&key);
-                }
+                Ok(_) => debug!(service = %key, "ServiceAnnouncement deleted"),
+                Err(kube::Error::Api(status)) if status.code == 404 => {}
                 Err(e) => {
                     ok = false;
                     warn!(service = %key, error = %e, "deleting ServiceAnnouncement failed");
                 }
             }
         }
-        for (key, status) in wanted {
-            if self.written.get(&key) == Some(&status) {
-                continue;
-            }
-            let found = services.iter().find(|s| {
+        for (key, status) in writes {
+            let found = batch.services.iter().find(|s| {
                 s.namespace().as_deref() == Some(key.namespace.as_str()) && s.name_any() == key.name
             });
             let Some(svc) = found else {
                 continue;
             };
-            match self.write(svc, &key, &status).await {
-                Ok(()) => {
-                    debug!(service = %key, "ServiceAnnouncement written");
-                    self.written.insert(key, status);
-                }
+            match self.write(svc, &key, status).await {
+                Ok(()) => debug!(service = %key, "ServiceAnnouncement written"),
                 Err(e) => {
                     ok = false;
                     warn!(service = %key, error = %e, "writing ServiceAnnouncement failed; will retry");

@@ -6,7 +6,7 @@
 
 use std::sync::Arc;
 
-use ferrolb_api::{IPPool, L2Announcement};
+use ferrolb_api::{IPPool, L2Announcement, ServiceAnnouncement};
 use futures::StreamExt;
 use k8s_openapi::api::core::v1::{Node, Service};
 use k8s_openapi::api::discovery::v1::EndpointSlice;
@@ -27,6 +27,7 @@ pub struct Stores {
     nodes: Store<Node>,
     pools: Store<IPPool>,
     l2: Store<L2Announcement>,
+    announcements: Store<ServiceAnnouncement>,
 }
 
 impl Stores {
@@ -37,7 +38,8 @@ impl Stores {
             slices: watch_all(client, changed.clone()),
             nodes: watch_all(client, changed.clone()),
             pools: watch_all(client, changed.clone()),
-            l2: watch_all(client, changed),
+            l2: watch_all(client, changed.clone()),
+            announcements: watch_all(client, changed),
         }
     }
 
@@ -48,6 +50,12 @@ impl Stores {
         let _ = self.nodes.wait_until_ready().await;
         let _ = self.pools.wait_until_ready().await;
         let _ = self.l2.wait_until_ready().await;
+        let _ = self.announcements.wait_until_ready().await;
+    }
+
+    /// The `ServiceAnnouncement` objects.
+    pub fn announcements(&self) -> Vec<Arc<ServiceAnnouncement>> {
+        self.announcements.state()
     }
 
     /// Everything watched, now.
