@@ -9,6 +9,7 @@ pub mod controlplane;
 pub mod deps;
 pub mod echo;
 mod error;
+pub mod failover;
 pub mod forward;
 pub mod image;
 pub mod install;

@@ -52,6 +52,21 @@ enum Cmd {
         #[arg(long)]
         port_file: PathBuf,
     },
+    /// Probe a TCP address every few milliseconds and print the samples as JSON (with the
+    /// target's MAC in this namespace's ARP table): the failover benchmark's client.
+    ProbeLoop {
+        /// Where to.
+        to: SocketAddr,
+        /// Milliseconds between probes.
+        #[arg(long, default_value_t = 5)]
+        every_ms: u64,
+        /// Milliseconds each probe may take.
+        #[arg(long, default_value_t = 50)]
+        timeout_ms: u64,
+        /// How long to probe, in milliseconds.
+        #[arg(long, default_value_t = 3000)]
+        for_ms: u64,
+    },
     /// Send one probe and print the answer; exits non-zero on failure.
     Probe {
         /// tcp, udp or http.
@@ -100,6 +115,19 @@ fn main() -> anyhow::Result<()> {
                 let out =
                     probe::probe_path(proto, to, &path, Duration::from_millis(timeout_ms)).await?;
                 print!("{out}");
+                Ok(())
+            }
+            Cmd::ProbeLoop {
+                to,
+                every_ms,
+                timeout_ms,
+                for_ms,
+            } => {
+                let ms = Duration::from_millis;
+                let samples =
+                    ferrolb_e2e::failover::probe_loop(to, ms(every_ms), ms(timeout_ms), ms(for_ms))
+                        .await;
+                println!("{}", serde_json::to_string(&samples)?);
                 Ok(())
             }
             Cmd::Forward { .. } => unreachable!("handled above"),

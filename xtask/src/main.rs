@@ -30,6 +30,10 @@ enum Cmd {
         #[command(subcommand)]
         cmd: BenchCmd,
     },
+    /// Build the container images without a Docker engine: target/images/ferrolb-controller.tar
+    /// and ferrolb-speaker.tar (docker-archive; `kind load image-archive` takes them), each
+    /// checked by running its binary from its own root filesystem. Needs root and Debian's apt.
+    Image,
     /// Run every test (installs what it needs on a fresh machine). CI runs exactly this.
     Test {
         /// Skip fmt and clippy.
@@ -40,6 +44,16 @@ enum Cmd {
 
 #[derive(Subcommand)]
 enum BenchCmd {
+    /// Failover: the announcing speaker SIGKILLed, its node's link cut, and SIGTERMed
+    /// (planned), TRIALS times each, measured from the client. Runs in its own lab `bench`.
+    Failover {
+        /// Trials per fault.
+        #[arg(long, default_value_t = 20)]
+        trials: usize,
+        /// Leave the bench lab running afterwards.
+        #[arg(long)]
+        keep: bool,
+    },
     /// Allocation: N Services allocated by the controller on the real apiserver, against the
     /// floor of one client writing N statuses. Runs in its own lab `bench`.
     Alloc {
@@ -146,6 +160,26 @@ fn lab_bin() -> anyhow::Result<PathBuf> {
     let target =
         std::env::var_os("CARGO_TARGET_DIR").map_or_else(|| repo().join("target"), PathBuf::from);
     Ok(target.join("debug/ferrolb-lab"))
+}
+
+fn target_dir() -> PathBuf {
+    std::env::var_os("CARGO_TARGET_DIR").map_or_else(|| repo().join("target"), PathBuf::from)
+}
+
+fn image() -> anyhow::Result<()> {
+    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+    for b in ferrolb_e2e::image::build(&repo(), &target_dir(), &cargo)? {
+        println!(
+            "{:<26} {} ({:.1} MB; root filesystem {:.1} MB)",
+            b.spec.reference,
+            b.archive.display(),
+            b.archive_bytes as f64 / 1e6,
+            b.rootfs_bytes as f64 / 1e6,
+        );
+        println!("{:<26} {} --help: {}", "", b.spec.entrypoint, b.help);
+    }
+    println!("load into kind: kind load image-archive target/images/<name>.tar");
+    Ok(())
 }
 
 fn default_lab() -> anyhow::Result<Lab> {
@@ -296,6 +330,17 @@ fn bench(cmd: BenchCmd) -> anyhow::Result<()> {
             }
             ("alloc", keep, result?)
         }
+        BenchCmd::Failover { trials, keep } => {
+            let lab = Lab::new("bench", &lab_bin()?);
+            let result = rt.block_on(async {
+                lab.up(&repo()).await?;
+                ferrolb_e2e::failover::bench(&lab, &repo(), trials).await
+            });
+            if !keep {
+                lab.down()?;
+            }
+            ("failover", keep, result?)
+        }
     };
     let dir = repo().join("target/bench");
     std::fs::create_dir_all(&dir)?;
@@ -356,6 +401,7 @@ fn main() -> ExitCode {
         Cmd::Crds => crds().map(|()| ExitCode::SUCCESS),
         Cmd::Lab { cmd } => lab(cmd),
         Cmd::Bench { cmd } => bench(cmd).map(|()| ExitCode::SUCCESS),
+        Cmd::Image => image().map(|()| ExitCode::SUCCESS),
         Cmd::Test { no_lint } => test(no_lint).map(|()| ExitCode::SUCCESS),
     };
     match result {

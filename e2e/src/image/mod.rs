@@ -62,7 +62,8 @@ pub const CONTROLLER: ImageSpec = ImageSpec {
 };
 
 /// The speaker: root (raw sockets, nftables; the DaemonSet adds only NET_RAW and NET_ADMIN),
-/// with `nft` and `conntrack` and the protocol and service names `nft` parses (`tcp`, `udp`).
+/// with `nft` and `conntrack`, and the protocol and service name files so that `nft list`
+/// prints what it prints on the machines the tests ran on (`meta l4proto tcp`, not `6`).
 pub const SPEAKER: ImageSpec = ImageSpec {
     binary: "ferrolb-speaker",
     reference: "ferrolb.io/speaker:dev",
@@ -129,6 +130,8 @@ pub fn build(repo: &Path, target_dir: &Path, cargo: &OsStr) -> Result<Vec<Built>
             help,
         });
     }
+    // Empty now; a failed build leaves its work directory for a look.
+    let _ = std::fs::remove_dir(target_dir.join("images/work"));
     Ok(built)
 }
 

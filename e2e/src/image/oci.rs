@@ -11,7 +11,8 @@ use crate::Error;
 /// The tag inside the scratch OCI layouts (never leaves `work`).
 const TAG: &str = "build";
 
-/// A ruleset `nft` can only check with its libraries and `/etc/protocols` in place.
+/// A ruleset for `nft -c`: nft's libraries load, it parses the speaker's kind of rules and the
+/// kernel's nf_tables accepts them (in a network namespace of its own).
 const NFT_CHECK: &str = "table inet ferrolb_image_check {\n chain c {\n  meta l4proto tcp tcp dport 80 accept\n  meta l4proto udp accept\n }\n}\n";
 
 /// Builds `spec`'s image from `binary` in `work` and writes it to `archive`; returns the size

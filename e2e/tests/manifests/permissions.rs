@@ -18,16 +18,6 @@ const VERBS: [&str; 8] = [
     "deletecollection",
 ];
 
-/// (verbs, group, resource, namespace, name, where the code does it).
-type Need<'a> = (
-    &'a [&'a str],
-    &'a str,
-    &'a str,
-    Option<&'a str>,
-    Option<&'a str>,
-    &'a str,
-);
-
 fn of<K: Resource>() -> (String, String) {
     (K::GROUP.to_string(), K::URL_PATH_SEGMENT.to_string())
 }
@@ -89,29 +79,94 @@ fn rules_name_only_real_resources_and_verbs_and_no_wildcards() {
     }
 }
 
-fn check(sa: (&str, &str), needs: &[Need<'_>], refused: &[Need<'_>]) {
+/// Checks every line of `table` (`allow|refuse verbs group resource namespace name why…`;
+/// `core` is the "" group, `*` all namespaces or cluster-scoped, `-` no name; `$VAR`s replaced
+/// from `vars`) against what deploy/ lets ServiceAccount `sa` do.
+fn check(sa: (&str, &str), table: &str, vars: &[(&str, &str)]) {
     let docs = deploy();
-    for (expect, list) in [(true, needs), (false, refused)] {
-        for &(verbs, group, resource, namespace, name, why) in list {
-            for &verb in verbs {
-                let req = Request {
-                    verb,
-                    group,
-                    resource,
-                    namespace,
-                    name,
-                };
-                assert_eq!(
-                    rbac::allows(&docs, sa, &req),
-                    expect,
-                    "{}/{}: {req:?} ({why})",
-                    sa.0,
-                    sa.1
-                );
-            }
+    for line in table
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty() && !l.starts_with('#'))
+    {
+        let mut line = line.to_string();
+        for (var, value) in vars {
+            line = line.replace(var, value);
+        }
+        let f: Vec<&str> = line.split_whitespace().collect();
+        let [expect, verbs, group, resource, namespace, name, why @ ..] = f.as_slice() else {
+            panic!("malformed line: {line}");
+        };
+        assert!(matches!(*expect, "allow" | "refuse"), "{line}");
+        for verb in verbs.split(',') {
+            let req = Request {
+                verb,
+                group: if *group == "core" { "" } else { group },
+                resource,
+                namespace: Some(*namespace).filter(|n| *n != "*"),
+                name: Some(*name).filter(|n| *n != "-"),
+            };
+            let allowed = rbac::allows(&docs, sa, &req);
+            assert_eq!(
+                allowed,
+                *expect == "allow",
+                "{}/{}: {req:?} ({})",
+                sa.0,
+                sa.1,
+                why.join(" ")
+            );
         }
     }
 }
+
+/// What the controller's code does (allow, with the code path) and neighbouring requests it
+/// must not be able to make (refuse).
+const CONTROLLER: &str = "
+allow  list,watch    core  services  *  -  reconciler.rs start_watches
+allow  list,watch    core  namespaces  *  -  reconciler.rs start_watches
+allow  list,watch    core  nodes  *  -  reconciler.rs start_watches
+allow  list,watch    ferrolb.io  ippools  *  -  reconciler.rs start_watches
+allow  list,watch    ferrolb.io  externalippolicies  *  -  reconciler.rs start_watches
+allow  list,watch    networking.k8s.io  servicecidrs  *  -  reconciler.rs start_watches
+allow  patch         core  services  web  app  writer.rs apply_service (annotation, SSA)
+allow  patch         core  services/status  web  app  writer.rs apply_service (status, SSA)
+allow  patch         ferrolb.io  ippools/status  *  lan  writer.rs apply_pool
+allow  create,patch  events.k8s.io  events  web  app.1  writer.rs kube Recorder
+allow  create,patch  admissionregistration.k8s.io  validatingwebhookconfigurations  *  $CONFIG  webhook/secret.rs apply_configuration
+allow  create,patch  admissionregistration.k8s.io  mutatingwebhookconfigurations  *  $CONFIG  webhook/secret.rs apply_configuration
+allow  create        coordination.k8s.io  leases  $NS  -  leader.rs kube-lease-manager AutoCreate
+allow  get,patch     coordination.k8s.io  leases  $NS  $LEASE  leader.rs kube-lease-manager
+allow  list,watch    coordination.k8s.io  leases  $NS  $LEASE  leader.rs watch_release (name field selector)
+allow  create        core  secrets  $NS  -  webhook/secret.rs ensure
+allow  get,update    core  secrets  $NS  $SECRET  webhook/secret.rs ensure (get_opt, replace)
+allow  create        core  services  default  -  webhook/secret.rs reachability (dry run)
+refuse create,update,delete  core  services  web  -  Services are only patched
+refuse get,list      core  secrets  $NS  -  no Secret but its own
+refuse get,update    core  secrets  $NS  other  no Secret but its own
+refuse patch         coordination.k8s.io  leases  $NS  other  no Lease but its own
+refuse create,patch  admissionregistration.k8s.io  validatingwebhookconfigurations  *  other  no other webhook
+refuse patch         ferrolb.io  ippools  *  lan  pools' spec belongs to users
+refuse create        ferrolb.io  serviceannouncements  web  -  the speakers' objects
+refuse create        core  services  $NS  -  the probe only runs in default
+";
+
+/// What the speaker's code does, and neighbouring requests it must not be able to make.
+const SPEAKER: &str = "
+allow  list,watch    core  services  *  -  daemon/watches.rs
+allow  list,watch    core  nodes  *  -  daemon/watches.rs
+allow  list,watch    discovery.k8s.io  endpointslices  *  -  daemon/watches.rs
+allow  list,watch    ferrolb.io  ippools  *  -  daemon/watches.rs
+allow  list,watch    ferrolb.io  l2announcements  *  -  daemon/watches.rs
+allow  list,watch    ferrolb.io  serviceannouncements  *  -  daemon/watches.rs
+allow  create,patch,delete  ferrolb.io  serviceannouncements  web  app  daemon/publish.rs (SSA creates)
+allow  patch         ferrolb.io  serviceannouncements/status  web  app  daemon/publish.rs
+allow  create,patch  events.k8s.io  events  web  app.1  daemon/events.rs kube Recorder (takeovers)
+refuse patch         core  services  web  app  the controller's job
+refuse patch         core  services/status  web  app  the controller's job
+refuse get,list      core  secrets  *  -  no secrets
+refuse patch         core  nodes  *  node-a  nodes are read only
+refuse patch         ferrolb.io  ippools/status  *  lan  the controller's job
+";
 
 #[test]
 fn controller_may_do_what_its_code_does_and_no_more() {
@@ -120,220 +175,13 @@ fn controller_may_do_what_its_code_does_and_no_more() {
     let sa = d.value["spec"]["template"]["spec"]["serviceAccountName"]
         .as_str()
         .unwrap();
-    let ns = Some(args.namespace.as_str());
-    let (lease, secret) = (
-        Some(args.lease_name.as_str()),
-        Some(args.webhook_secret.as_str()),
-    );
-    let config = Some(args.webhook_configuration.as_str());
-    let web = Some("web");
-    let lw: &[&str] = &["list", "watch"];
-    let needs: &[Need<'_>] = &[
-        (
-            lw,
-            "",
-            "services",
-            None,
-            None,
-            "reconciler.rs start_watches",
-        ),
-        (
-            lw,
-            "",
-            "namespaces",
-            None,
-            None,
-            "reconciler.rs start_watches",
-        ),
-        (lw, "", "nodes", None, None, "reconciler.rs start_watches"),
-        (
-            lw,
-            "ferrolb.io",
-            "ippools",
-            None,
-            None,
-            "reconciler.rs start_watches",
-        ),
-        (
-            lw,
-            "ferrolb.io",
-            "externalippolicies",
-            None,
-            None,
-            "reconciler.rs start_watches",
-        ),
-        (
-            lw,
-            "networking.k8s.io",
-            "servicecidrs",
-            None,
-            None,
-            "reconciler.rs start_watches",
-        ),
-        (
-            &["patch"],
-            "",
-            "services",
-            web,
-            Some("app"),
-            "writer.rs apply_service (annotation)",
-        ),
-        (
-            &["patch"],
-            "",
-            "services/status",
-            web,
-            Some("app"),
-            "writer.rs apply_service",
-        ),
-        (
-            &["patch"],
-            "ferrolb.io",
-            "ippools/status",
-            None,
-            Some("lan"),
-            "writer.rs apply_pool",
-        ),
-        (
-            &["create", "patch"],
-            "events.k8s.io",
-            "events",
-            web,
-            Some("app.1"),
-            "writer.rs Recorder",
-        ),
-        (
-            &["create", "patch"],
-            "admissionregistration.k8s.io",
-            "validatingwebhookconfigurations",
-            None,
-            config,
-            "webhook/secret.rs apply_configuration",
-        ),
-        (
-            &["create", "patch"],
-            "admissionregistration.k8s.io",
-            "mutatingwebhookconfigurations",
-            None,
-            config,
-            "webhook/secret.rs apply_configuration",
-        ),
-        (
-            &["create"],
-            "coordination.k8s.io",
-            "leases",
-            ns,
-            None,
-            "leader.rs (kube-lease-manager AutoCreate)",
-        ),
-        (
-            &["get", "patch"],
-            "coordination.k8s.io",
-            "leases",
-            ns,
-            lease,
-            "leader.rs (kube-lease-manager)",
-        ),
-        (
-            lw,
-            "coordination.k8s.io",
-            "leases",
-            ns,
-            lease,
-            "leader.rs watch_release (name field selector)",
-        ),
-        (
-            &["create"],
-            "",
-            "secrets",
-            ns,
-            None,
-            "webhook/secret.rs ensure",
-        ),
-        (
-            &["get", "update"],
-            "",
-            "secrets",
-            ns,
-            secret,
-            "webhook/secret.rs ensure (get_opt, replace)",
-        ),
-        (
-            &["create"],
-            "",
-            "services",
-            Some("default"),
-            None,
-            "webhook/secret.rs reachability (dry run)",
-        ),
+    let vars = [
+        ("$NS", args.namespace.as_str()),
+        ("$LEASE", args.lease_name.as_str()),
+        ("$SECRET", args.webhook_secret.as_str()),
+        ("$CONFIG", args.webhook_configuration.as_str()),
     ];
-    let refused: &[Need<'_>] = &[
-        (
-            &["create", "update", "delete"],
-            "",
-            "services",
-            web,
-            None,
-            "Services are only patched",
-        ),
-        (
-            &["get", "list"],
-            "",
-            "secrets",
-            ns,
-            None,
-            "no Secret but its own",
-        ),
-        (
-            &["get", "update"],
-            "",
-            "secrets",
-            ns,
-            Some("other"),
-            "no Secret but its own",
-        ),
-        (
-            &["patch"],
-            "coordination.k8s.io",
-            "leases",
-            ns,
-            Some("other"),
-            "no Lease but its own",
-        ),
-        (
-            &["create", "patch"],
-            "admissionregistration.k8s.io",
-            "validatingwebhookconfigurations",
-            None,
-            Some("other"),
-            "no other webhook",
-        ),
-        (
-            &["patch"],
-            "ferrolb.io",
-            "ippools",
-            None,
-            Some("lan"),
-            "pools' spec belongs to users",
-        ),
-        (
-            &["create"],
-            "ferrolb.io",
-            "serviceannouncements",
-            web,
-            None,
-            "the speakers' objects",
-        ),
-        (
-            &["create"],
-            "",
-            "services",
-            ns,
-            None,
-            "the probe only runs in default",
-        ),
-    ];
-    check((args.namespace.as_str(), sa), needs, refused);
+    check((args.namespace.as_str(), sa), CONTROLLER, &vars);
 }
 
 #[test]
@@ -343,88 +191,5 @@ fn speaker_may_do_what_its_code_does_and_no_more() {
     let sa = d.value["spec"]["template"]["spec"]["serviceAccountName"]
         .as_str()
         .unwrap();
-    let ns = d.namespace().unwrap();
-    let lw: &[&str] = &["list", "watch"];
-    let web = Some("web");
-    let needs: &[Need<'_>] = &[
-        (lw, "", "services", None, None, "daemon/watches.rs"),
-        (lw, "", "nodes", None, None, "daemon/watches.rs"),
-        (
-            lw,
-            "discovery.k8s.io",
-            "endpointslices",
-            None,
-            None,
-            "daemon/watches.rs",
-        ),
-        (lw, "ferrolb.io", "ippools", None, None, "daemon/watches.rs"),
-        (
-            lw,
-            "ferrolb.io",
-            "l2announcements",
-            None,
-            None,
-            "daemon/watches.rs",
-        ),
-        (
-            &["create", "patch", "delete"],
-            "ferrolb.io",
-            "serviceannouncements",
-            web,
-            Some("app"),
-            "daemon/publish.rs (SSA creates)",
-        ),
-        (
-            &["patch"],
-            "ferrolb.io",
-            "serviceannouncements/status",
-            web,
-            Some("app"),
-            "daemon/publish.rs",
-        ),
-    ];
-    let refused: &[Need<'_>] = &[
-        (
-            &["patch"],
-            "",
-            "services",
-            web,
-            Some("app"),
-            "the controller's job",
-        ),
-        (
-            &["patch"],
-            "",
-            "services/status",
-            web,
-            Some("app"),
-            "the controller's job",
-        ),
-        (
-            &["create"],
-            "events.k8s.io",
-            "events",
-            web,
-            None,
-            "the speaker publishes no events",
-        ),
-        (&["get", "list"], "", "secrets", None, None, "no secrets"),
-        (
-            &["patch"],
-            "",
-            "nodes",
-            None,
-            Some("node-a"),
-            "nodes are read only",
-        ),
-        (
-            &["patch"],
-            "ferrolb.io",
-            "ippools/status",
-            None,
-            Some("lan"),
-            "the controller's job",
-        ),
-    ];
-    check((ns, sa), needs, refused);
+    check((d.namespace().unwrap(), sa), SPEAKER, &[]);
 }

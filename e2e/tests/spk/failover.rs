@@ -40,6 +40,12 @@ impl Spk<'_> {
         );
         assert!(!self.pods_via(ip, 3).is_empty());
         assert_eq!(self.settled("web", ip).await, new);
+        let text = format!("{new} answers ARP/NDP for {ip}");
+        let note =
+            ferrolb_e2e::k8s::wait_event(&self.client, super::NS, "web", "Announcing", &text)
+                .await
+                .expect("a takeover event");
+        eprintln!("event: {note}");
         self.lab.start(&speaker_on(&old)).expect("restart");
         self.lab
             .wait_ready(&speaker_on(&old), super::WIRE)

@@ -6,6 +6,41 @@ use serde_json::json;
 use super::{Spk, step};
 
 impl Spk<'_> {
+    /// Waits until both the path API (`/services/web/loc` on the health port) and the
+    /// Service's healthCheckNodePort on `node` answer `code`, as a cloud load balancer sees them.
+    async fn health(&self, node: &str, code: u16) {
+        let api: kube::Api<k8s_openapi::api::core::v1::Service> =
+            kube::Api::namespaced(self.client.clone(), super::NS);
+        let svc = api.get("loc").await.expect("service loc");
+        let hc = svc
+            .spec
+            .and_then(|s| s.health_check_node_port)
+            .expect("healthCheckNodePort");
+        let hc = u16::try_from(hc).expect("port");
+        let ip = ferrolb_e2e::plan::node(node).expect("node").host.v4;
+        let lab = self.lab;
+        let checks = [
+            (
+                ferrolb_e2e::install::SPEAKER_HEALTH_PORT,
+                "/services/web/loc",
+            ),
+            (hc, "/"),
+        ];
+        for (port, path) in checks {
+            let to = std::net::SocketAddr::new(ip.into(), port);
+            ferrolb_e2e::wait_for(
+                &format!("{node}:{port}{path} answers {code}"),
+                super::WIRE,
+                || async move {
+                    let (got, body) = lab.http_get("client", to, path).ok()?;
+                    (got == code).then_some(body)
+                },
+            )
+            .await
+            .expect("health answer");
+        }
+    }
+
     pub async fn local(&self) {
         step("eTP=Local: the VIP is answered by the node with the ready local endpoint");
         self.pod("loc-b", "loc", "node-b", true).await;
@@ -30,6 +65,8 @@ impl Spk<'_> {
         let node = self.announcer_not("loc", ip, "node-b").await;
         assert_eq!(node, "node-c");
         self.answered_by(ip, "node-c").await;
+        self.health("node-b", 503).await;
+        self.health("node-c", 200).await;
 
         step("eTP=Local: no endpoint anywhere, nobody answers");
         self.delete_pod("loc-b").await;

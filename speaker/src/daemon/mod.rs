@@ -14,6 +14,7 @@
 //! node keep working while it restarts.
 
 pub mod cli;
+mod events;
 mod metrics;
 mod node;
 mod publish;
@@ -165,6 +166,7 @@ pub async fn run(args: Args) -> Result<(), StartError> {
     let (publish_tx, publish_rx) = watch::channel(Arc::new(publish::Batch::default()));
     let _publisher = publish::spawn(client.clone(), publish_rx);
 
+    let takeover_tx = events::spawn(client.clone(), args.node_name.clone());
     let mut since = Since::default();
     let mut last_desired: Option<NodeDesired> = None;
     loop {
@@ -191,6 +193,11 @@ pub async fn run(args: Args) -> Result<(), StartError> {
             *d = desired.announce.clone();
             true
         });
+        if let Some(last) = &last_desired {
+            for t in events::takeovers(&last.election, &desired.election, &args.node_name) {
+                let _ = takeover_tx.try_send((t, snapshot.services.clone()));
+            }
+        }
         metrics
             .announced
             .set(desired.announce.values().map(|s| s.len() as i64).sum());
