@@ -22,6 +22,9 @@ pub const LABEL_MODE: &str = "ferrolb.io/mode";
 pub const MODE_EDGE: &str = "edge";
 /// `IPPool` annotation that allows shrinking or deleting a pool below addresses in use.
 pub const ANN_FORCE: &str = "ferrolb.io/force";
+/// Service annotation of the controller's reachability probe (a dry-run create): the webhook
+/// refuses any Service carrying it, which proves the apiserver reached the webhook.
+pub const ANN_WEBHOOK_PROBE: &str = "ferrolb.io/webhook-probe";
 
 /// Finalizer the controller puts on Services it allocated for, so IPs are released cleanly.
 pub const FINALIZER: &str = "ferrolb.io/lb-ip";

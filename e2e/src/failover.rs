@@ -227,7 +227,7 @@ const WINDOW: Duration = Duration::from_millis(3500);
 async fn one(lab: &Lab, client: &Client, ip: IpAddr, fault: Fault) -> Result<Trial, Error> {
     let old = settled(lab, client, ip).await?;
     let old_mac = lab.mac(&old)?;
-    let speaker = format!("speaker-{}", old.trim_start_matches("node-"));
+    let speaker = format!("speaker-{old}");
     let argv: Vec<String> = vec![
         lab.bin.display().to_string(),
         "probe-loop".into(),

@@ -1,8 +1,9 @@
 //! ferrolb itself in the lab: the CRDs, the controller replicas and the speakers (later the
-//! edge), run as lab processes with the flags the deploy/ manifests use.
+//! edge), run as lab processes under deploy/'s ServiceAccounts and RBAC, with the args and
+//! environment of deploy/'s Deployment and DaemonSet (see [`crate::launch`]).
 //!
 //! Components run in node namespaces the way hostNetwork pods would: `controller-0` on node-a,
-//! `controller-1` on node-b, `speaker-a..c` on node-a..c. Each one is a lab process whose role
+//! `controller-1` on node-b, `speaker-node-a..c` on node-a..c. Each one is a lab process whose role
 //! is its name, so
 //! [`Lab::kill`], [`Lab::stop`] and [`Lab::start`] act on exactly one of them.
 
@@ -10,9 +11,6 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use k8s_openapi::api::core::v1::Namespace;
-use kube::Api;
-use kube::api::{Patch, PatchParams};
 use nix::sys::signal::Signal;
 
 use crate::process::{self, Spawn};
@@ -22,7 +20,9 @@ use crate::{Error, Lab, wait_for};
 pub const NAMESPACE: &str = "ferrolb-system";
 /// Port of the controller's /metrics, /healthz and /readyz.
 pub const CONTROLLER_HEALTH_PORT: u16 = 7472;
-/// Port of the speakers' health API (kube-proxy's healthz port).
+/// Port of the speakers' health API: kube-proxy's healthz port, where load balancers probe
+/// nodes. deploy/ uses 10266 because kube-proxy holds 10256 on clusters that run it (kind);
+/// the lab runs no kube-proxy, so its speakers keep 10256.
 pub const SPEAKER_HEALTH_PORT: u16 = 10256;
 /// Port of the speakers' gossip.
 pub const GOSSIP_PORT: u16 = 7946;
@@ -30,16 +30,6 @@ pub const GOSSIP_PORT: u16 = 7946;
 pub const WEBHOOK_PORT: u16 = 9443;
 /// The webhook Service.
 pub const WEBHOOK_SERVICE: &str = "ferrolb-webhook";
-
-/// The webhook Service (no selector: the lab keeps its Endpoints, see
-/// [`Lab::sync_webhook_endpoints`]).
-fn webhook_service() -> serde_json::Value {
-    serde_json::json!({
-        "apiVersion": "v1", "kind": "Service",
-        "metadata": {"name": WEBHOOK_SERVICE, "namespace": NAMESPACE},
-        "spec": {"ports": [{"name": "https", "port": 443, "targetPort": WEBHOOK_PORT, "protocol": "TCP"}]},
-    })
-}
 
 /// A ferrolb component in the lab.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -85,17 +75,17 @@ pub const COMPONENTS: [Component; 5] = [
         binary: "ferrolb-controller",
     },
     Component {
-        name: "speaker-a",
+        name: "speaker-node-a",
         node: "node-a",
         binary: "ferrolb-speaker",
     },
     Component {
-        name: "speaker-b",
+        name: "speaker-node-b",
         node: "node-b",
         binary: "ferrolb-speaker",
     },
     Component {
-        name: "speaker-c",
+        name: "speaker-node-c",
         node: "node-c",
         binary: "ferrolb-speaker",
     },
@@ -124,9 +114,9 @@ impl Lab {
             .map_or_else(|| PathBuf::from("."), Path::to_path_buf)
     }
 
-    /// Installs ferrolb into the running lab: applies the CRDs from `repo/crds`, creates the
-    /// namespace, starts every component that is not running and waits until the controllers
-    /// report ready.
+    /// Installs ferrolb into the running lab: applies the CRDs from `repo/crds` and deploy/'s
+    /// namespace, ServiceAccounts, RBAC and webhook Service, mints the ServiceAccounts' tokens,
+    /// starts every component that is not running and waits until each reports ready.
     pub async fn install(&self, repo: &Path) -> Result<(), Error> {
         for c in &COMPONENTS {
             let bin = self.bin_dir().join(c.binary);
@@ -150,19 +140,8 @@ impl Lab {
                 String::from_utf8_lossy(&out.stderr)
             )));
         }
-        let client = self.client().await?;
-        let ns: Api<Namespace> = Api::all(client.clone());
-        let body = serde_json::json!({
-            "apiVersion": "v1", "kind": "Namespace", "metadata": { "name": NAMESPACE }
-        });
-        ns.patch(
-            NAMESPACE,
-            &PatchParams::apply("ferrolb-lab"),
-            &Patch::Apply(body),
-        )
-        .await
-        .map_err(|e| Error::kube("creating the ferrolb namespace", e))?;
-        self.kubectl_apply(&webhook_service())?;
+        self.apply_deploy(repo)?;
+        self.prepare_launches(repo, &COMPONENTS)?;
         for c in &COMPONENTS {
             self.start(c.name)?;
         }
@@ -194,7 +173,7 @@ impl Lab {
     }
 
     /// `kubectl apply` (server-side) of one JSON object.
-    fn kubectl_apply(&self, body: &serde_json::Value) -> Result<(), Error> {
+    pub(crate) fn kubectl_apply(&self, body: &serde_json::Value) -> Result<(), Error> {
         let args = [
             "apply",
             "--server-side",
@@ -243,37 +222,20 @@ impl Lab {
             return Ok(());
         }
         let netns = self.names.netns(c.node);
-        let kubeconfig = self.kubeconfig_lan().display().to_string();
-        let argv = match c.binary {
-            "ferrolb-controller" => vec![
-                self.bin_dir().join(c.binary).display().to_string(),
-                format!("--identity={}", c.name),
-                format!("--namespace={NAMESPACE}"),
-                format!("--health-addr=0.0.0.0:{CONTROLLER_HEALTH_PORT}"),
-                format!("--webhook-addr=0.0.0.0:{WEBHOOK_PORT}"),
-                format!("--webhook-service={WEBHOOK_SERVICE}"),
-            ],
-            "ferrolb-speaker" => vec![
-                self.bin_dir().join(c.binary).display().to_string(),
-                format!("--node-name={}", c.node),
-                format!("--health-addr=0.0.0.0:{SPEAKER_HEALTH_PORT}"),
-                format!("--gossip-port={GOSSIP_PORT}"),
-            ],
-            other => return Err(Error::msg(format!("unknown binary {other}"))),
-        };
+        let launch = self.launch(c.name)?;
+        let mut argv = vec![self.bin_dir().join(c.binary).display().to_string()];
+        argv.extend(launch.args);
+        let mut env = launch.env;
+        env.push((
+            "RUST_LOG".into(),
+            "info,ferrolb_controller=debug,ferrolb_speaker=debug,kube_lease_manager=info".into(),
+        ));
         process::spawn(&Spawn {
             lab: &self.names.lab,
             role: c.name,
             netns: Some(&netns),
             argv,
-            env: vec![
-                ("KUBECONFIG".into(), kubeconfig),
-                (
-                    "RUST_LOG".into(),
-                    "info,ferrolb_controller=debug,ferrolb_speaker=debug,kube_lease_manager=info"
-                        .into(),
-                ),
-            ],
+            env,
             log: &self.log(c.name),
         })?;
         Ok(())

@@ -4,6 +4,7 @@
 #![forbid(unsafe_code)]
 
 pub mod agent;
+pub mod arpbench;
 pub mod bench;
 pub mod controlplane;
 pub mod deps;
@@ -15,11 +16,14 @@ pub mod image;
 pub mod install;
 pub mod k8s;
 pub mod lab;
+pub mod launch;
+pub mod manifests;
 pub mod netns;
 pub mod pki;
 pub mod plan;
 pub mod probe;
 pub mod process;
+pub mod rulesbench;
 pub mod testlab;
 pub mod topology;
 pub mod wire;

@@ -131,3 +131,30 @@ pub fn kubeconfig(dir: &Path, stem: &str, server: &str, out: &Path) -> Result<()
     );
     fs::write(out, text).map_err(|e| Error::io(format!("writing {}", out.display()), e))
 }
+
+/// Writes a kubeconfig (readable by its owner only) for `user` authenticating with `token` to
+/// `server`, trusting the lab's CA in `dir`, with `namespace` as its default.
+pub fn token_kubeconfig(
+    dir: &Path,
+    user: &str,
+    token: &str,
+    server: &str,
+    namespace: &str,
+    out: &Path,
+) -> Result<(), Error> {
+    use std::io::Write;
+    use std::os::unix::fs::OpenOptionsExt;
+    let text = format!(
+        "apiVersion: v1\nkind: Config\nclusters:\n- name: lab\n  cluster:\n    server: {server}\n    certificate-authority: {ca}\nusers:\n- name: {user}\n  user:\n    token: {token}\ncontexts:\n- name: lab\n  context:\n    cluster: lab\n    user: {user}\n    namespace: {namespace}\ncurrent-context: lab\n",
+        ca = dir.join("ca.crt").display(),
+    );
+    let io = |e| Error::io(format!("writing {}", out.display()), e);
+    let mut f = fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(0o600)
+        .open(out)
+        .map_err(io)?;
+    f.write_all(text.as_bytes()).map_err(io)
+}

@@ -20,6 +20,7 @@ async fn speakers_announce_and_fail_over() {
     let ips = s.announce().await;
     s.never_answered().await;
     s.local().await;
+    s.rules().await;
     s.node_selector(ips[0]).await;
     s.kill_announcer(ips[0]).await;
     s.stop_announcer(ips[0]).await;

@@ -67,6 +67,30 @@ enum BenchCmd {
         #[arg(long)]
         keep: bool,
     },
+    /// Node rules: full nftables sync of 1,000 and 10,000 Services, one incremental change,
+    /// and new connections per second through a VIP with 10 vs 10,000 Services. Scratch
+    /// network namespaces `flbbench-*` (removed at the end); no lab. Needs root.
+    Rules {
+        /// Full replacements timed per size (10,000 Services take about a minute each).
+        #[arg(long, default_value_t = 2)]
+        repeats: usize,
+        /// Seconds of one connection-rate measurement.
+        #[arg(long, default_value_t = 3.0)]
+        seconds: f64,
+        /// Connection-rate measurements per size, alternating.
+        #[arg(long, default_value_t = 10)]
+        rounds: usize,
+    },
+    /// ARP reply latency: the announcer against the kernel answering for its own address, on
+    /// one veth between scratch namespaces `flbbench-*` (removed at the end); no lab. Needs root.
+    Arp {
+        /// Requests per address.
+        #[arg(long, default_value_t = 1000)]
+        count: usize,
+        /// Milliseconds between requests.
+        #[arg(long, default_value_t = 5)]
+        gap_ms: u64,
+    },
 }
 
 #[derive(Subcommand)]
@@ -104,7 +128,7 @@ enum LabCmd {
     Status,
     /// Install ferrolb into the running lab: CRDs, namespace, controller-0/1 (built first).
     Install,
-    /// SIGKILL one component (controller-0, controller-1, ...): a crash.
+    /// SIGKILL one component (controller-0, controller-1, speaker-node-a, ...): a crash.
     Kill {
         /// The component.
         name: String,
@@ -340,6 +364,29 @@ fn bench(cmd: BenchCmd) -> anyhow::Result<()> {
                 lab.down()?;
             }
             ("failover", keep, result?)
+        }
+        BenchCmd::Rules {
+            repeats,
+            seconds,
+            rounds,
+        } => {
+            let opts = ferrolb_e2e::rulesbench::RulesOptions {
+                repeats,
+                seconds,
+                rounds,
+            };
+            (
+                "rules",
+                false,
+                rt.block_on(ferrolb_e2e::rulesbench::rules(opts))?,
+            )
+        }
+        BenchCmd::Arp { count, gap_ms } => {
+            let opts = ferrolb_e2e::arpbench::ArpOptions {
+                count,
+                gap: std::time::Duration::from_millis(gap_ms),
+            };
+            ("arp", false, rt.block_on(ferrolb_e2e::arpbench::arp(opts))?)
         }
     };
     let dir = repo().join("target/bench");

@@ -57,11 +57,24 @@ fn user(u: &K8sUser) -> UserInfo {
     }
 }
 
+/// The webhook's refusal of the reachability probe.
+pub const PROBE_ANSWER: &str = "ferrolb webhook reachability probe: reached";
+
 /// Reviews a Service create or update: only `spec.externalIPs` is judged.
 pub fn service(req: &AdmissionRequest<Service>, world: &World, settings: &Settings) -> Verdict {
     let Some(new) = req.object.as_ref() else {
         return Verdict::allow();
     };
+    if new
+        .annotations()
+        .contains_key(ferrolb_api::names::ANN_WEBHOOK_PROBE)
+    {
+        return Verdict {
+            allowed: false,
+            message: Some(PROBE_ANSWER.into()),
+            warnings: Vec::new(),
+        };
+    }
     let namespace = req.namespace.clone().unwrap_or_default();
     let mut labels = world
         .namespaces

@@ -177,19 +177,22 @@ pub async fn apply_configuration(
     Ok(())
 }
 
-/// Asks the apiserver for a dry-run create that the webhook must refuse (an externalIP in
-/// the loopback range). A refusal by the webhook proves the apiserver reaches it.
+/// Asks the apiserver for a dry-run create that the webhook must refuse: a Service with an
+/// externalIP (so the webhook's match condition selects it; a documentation address, valid for
+/// the apiserver's own validation, which runs before validating webhooks) and the probe
+/// annotation. The webhook's refusal proves the apiserver reaches it.
 pub async fn reachability(client: &Client) -> Result<(), String> {
     let api: Api<Service> = Api::namespaced(client.clone(), "default");
     let probe: Service = serde_json::from_value(json!({
         "apiVersion": "v1", "kind": "Service",
-        "metadata": {"name": "ferrolb-webhook-probe"},
-        "spec": {"ports": [{"port": 1}], "externalIPs": ["127.0.0.1"]},
+        "metadata": {"name": "ferrolb-webhook-probe",
+            "annotations": {ferrolb_api::names::ANN_WEBHOOK_PROBE: "true"}},
+        "spec": {"ports": [{"port": 1}], "externalIPs": ["192.0.2.1"]},
     }))
     .map_err(|e| e.to_string())?;
     match api.create(&PostParams { dry_run: true, ..PostParams::default() }, &probe).await {
-        Err(kube::Error::Api(e)) if e.message.contains("services.ferrolb.io") && e.message.contains("denied") => Ok(()),
+        Err(kube::Error::Api(e)) if e.message.contains(super::admission::PROBE_ANSWER) => Ok(()),
         Err(e) => Err(format!("the apiserver could not get an answer from the webhook: {e}")),
-        Ok(_) => Err("the apiserver admitted a loopback externalIP: the webhook was not consulted (failurePolicy Ignore and unreachable?)".into()),
+        Ok(_) => Err("the apiserver admitted the probe: the webhook was not consulted (failurePolicy Ignore and unreachable?)".into()),
     }
 }

@@ -47,6 +47,22 @@ impl Eip<'_> {
     }
 
     pub async fn setup(&self) {
+        // Both replicas report that the apiserver reaches the webhook (a dry-run probe the
+        // webhook refuses), soon after they are ready.
+        for c in ["controller-0", "controller-1"] {
+            let addr = self.lab.health_addr(c).unwrap();
+            let lab = self.lab;
+            ferrolb_e2e::wait_for(
+                &format!("{c}: webhook reached"),
+                std::time::Duration::from_secs(15),
+                || async move {
+                    let (code, body) = lab.http_get("client", addr, "/readyz").ok()?;
+                    (code == 200 && body.contains("reached by the apiserver")).then_some(())
+                },
+            )
+            .await
+            .unwrap();
+        }
         k8s::namespace(&self.client, "tenant-a", json!({"team": "a"}))
             .await
             .unwrap();

@@ -84,6 +84,7 @@ impl Eip<'_> {
                 .2
                 .contains("pool-a")
         );
+        self.never_announced().await;
         // The controller put its failure policy back.
         let out = self
             .lab
@@ -98,5 +99,48 @@ impl Eip<'_> {
             .output()
             .unwrap();
         assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "Fail Fail");
+    }
+
+    /// With an L2Announcement that announces allowed externalIPs, the sneaky address is still
+    /// never announced: its ServiceAnnouncement says why, and no node other than node-b (whose
+    /// own kernel answers for its own address) answers ARP for it.
+    async fn never_announced(&self) {
+        let l2 = serde_json::json!({"apiVersion": "ferrolb.io/v1alpha1", "kind": "L2Announcement",
+            "metadata": {"name": "with-external-ips"}, "spec": {"externalIPs": true}});
+        let out = self
+            .lab
+            .kubectl_input(&["apply", "-f", "-"], &l2.to_string())
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let api: kube::Api<ferrolb_api::ServiceAnnouncement> =
+            kube::Api::namespaced(self.client.clone(), "tenant-a");
+        let api = &api;
+        let reason = ferrolb_e2e::wait_for(
+            "sneaky's address reported silent",
+            Duration::from_secs(20),
+            || async move {
+                let sa = api.get_opt("sneaky").await.ok().flatten()?;
+                let s = sa
+                    .status?
+                    .silent
+                    .into_iter()
+                    .find(|s| s.ip == "198.51.100.12")?;
+                Some(s.reason)
+            },
+        )
+        .await
+        .unwrap();
+        eprintln!("sneaky 198.51.100.12 silent: {reason}");
+        let ip = "198.51.100.12".parse().unwrap();
+        let macs = self.lab.arping("client", ip, 2).unwrap();
+        assert_eq!(
+            macs,
+            [self.lab.mac("node-b").unwrap()],
+            "only node-b's kernel answers"
+        );
     }
 }

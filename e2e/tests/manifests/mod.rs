@@ -5,29 +5,9 @@ pub mod rbac;
 
 use std::path::{Path, PathBuf};
 
-use serde::Deserialize;
 use serde_json::Value;
 
-/// One object from a YAML file.
-#[derive(Debug, Clone)]
-pub struct Doc {
-    /// The file it came from (relative to the repository).
-    pub file: String,
-    /// The object.
-    pub value: Value,
-}
-
-impl Doc {
-    pub fn kind(&self) -> &str {
-        self.value["kind"].as_str().unwrap_or_default()
-    }
-    pub fn name(&self) -> &str {
-        self.value["metadata"]["name"].as_str().unwrap_or_default()
-    }
-    pub fn namespace(&self) -> Option<&str> {
-        self.value["metadata"]["namespace"].as_str()
-    }
-}
+pub use ferrolb_e2e::manifests::Doc;
 
 pub fn repo() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -50,16 +30,7 @@ pub fn yaml_files(dir: &str) -> Vec<String> {
 
 /// Every object of a YAML file (documents separated by `---`; empty ones skipped).
 pub fn read(path: &str) -> Vec<Doc> {
-    let text = std::fs::read_to_string(repo().join(path))
-        .unwrap_or_else(|e| panic!("reading {path}: {e}"));
-    serde_norway::Deserializer::from_str(&text)
-        .map(|d| Value::deserialize(d).unwrap_or_else(|e| panic!("{path}: {e}")))
-        .filter(|v| !v.is_null())
-        .map(|value| Doc {
-            file: path.to_string(),
-            value,
-        })
-        .collect()
+    ferrolb_e2e::manifests::read(&repo(), path).unwrap_or_else(|e| panic!("{e}"))
 }
 
 /// Every object in the `*.yaml` files of `dir`.
@@ -72,12 +43,8 @@ pub fn read_dir(dir: &str) -> Vec<Doc> {
 
 /// The one object of `kind` named `name`.
 pub fn find<'a>(docs: &'a [Doc], kind: &str, name: &str) -> &'a Doc {
-    let found: Vec<&Doc> = docs
-        .iter()
-        .filter(|d| d.kind() == kind && d.name() == name)
-        .collect();
-    assert_eq!(found.len(), 1, "exactly one {kind} {name} in deploy/");
-    found[0]
+    ferrolb_e2e::manifests::find(docs, kind, name)
+        .unwrap_or_else(|e| panic!("exactly one {kind} {name} in deploy/: {e}"))
 }
 
 /// Asserts that every field of `original` is in `typed` with the same value: `typed` is

@@ -3,6 +3,7 @@
 
 pub mod failover;
 pub mod local;
+pub mod rules;
 pub mod wire;
 
 use std::net::IpAddr;
@@ -105,7 +106,7 @@ impl Spk<'_> {
     pub async fn service(&self, name: &str, app: &str, spec: Value, n: usize) -> Vec<IpAddr> {
         let mut body = k8s::service_body(name, json!({}), spec);
         body["spec"]["selector"] = json!({"app": app});
-        if body["spec"]["ports"][0]["port"] == json!(80) {
+        if body["spec"]["ports"][0].get("targetPort").is_none() {
             body["spec"]["ports"] =
                 json!([{"name": "p80", "port": 80, "targetPort": PORT, "protocol": "TCP"}]);
         }
@@ -236,5 +237,5 @@ impl Spk<'_> {
 
 /// The speaker component running on `node`.
 pub fn speaker_on(node: &str) -> String {
-    format!("speaker-{}", node.trim_start_matches("node-"))
+    format!("speaker-{node}")
 }
