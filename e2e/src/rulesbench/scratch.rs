@@ -85,9 +85,7 @@ where
     })
 }
 
-/// [`thread_in`] with a current-thread tokio runtime created there. Avoid it while the
-/// process spawns child processes from another runtime: a second runtime's signal driver can
-/// leave a `tokio::process` child unreaped (seen with the nftables applier).
+/// [`thread_in`] with a current-thread tokio runtime created there.
 pub fn spawn_in<T, F, Fut>(ns: &str, f: F) -> JoinHandle<Result<T, Error>>
 where
     T: Send + 'static,

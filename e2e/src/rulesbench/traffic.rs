@@ -8,7 +8,7 @@
 //!
 //! The client connects and closes (with SO_LINGER 0: a reset, so neither end keeps TIME_WAIT
 //! state and ports never run out) one connection after another for a fixed time. Both ends use
-//! blocking std sockets on plain threads: no second tokio runtime while the applier runs `nft`.
+//! blocking sockets on plain threads.
 
 use std::io::ErrorKind;
 use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4};

@@ -142,5 +142,22 @@ impl Eip<'_> {
             [self.lab.mac("node-b").unwrap()],
             "only node-b's kernel answers"
         );
+        // Nor programmed: the other nodes' rules never mention it (node-b's own rules list it
+        // as a NodePort address, which it is).
+        for node in ["node-a", "node-c"] {
+            let argv: Vec<String> = ["nft", "list", "table", "inet", "ferrolb"]
+                .map(String::from)
+                .to_vec();
+            let out = self.lab.exec(node, &argv).unwrap().output().unwrap();
+            let rules = String::from_utf8_lossy(&out.stdout);
+            assert!(
+                out.status.success() && rules.contains("table inet ferrolb"),
+                "{node}: no table"
+            );
+            assert!(
+                !rules.contains("198.51.100.12"),
+                "{node} programs the refused address"
+            );
+        }
     }
 }
