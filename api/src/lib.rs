@@ -10,6 +10,7 @@ pub mod externalippolicy;
 pub mod ippool;
 pub mod l2announcement;
 pub mod names;
+pub mod reflect;
 mod schema;
 pub mod selector;
 pub mod serviceannouncement;

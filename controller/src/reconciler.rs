@@ -12,10 +12,8 @@ use k8s_openapi::api::core::v1::{Namespace, Node, Service};
 use k8s_openapi::api::networking::v1::ServiceCIDR;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use kube::runtime::events::Reporter;
-use kube::runtime::reflector::{self, Store};
-use kube::runtime::{WatchStreamExt, watcher};
-use kube::{Api, Client, Resource, ResourceExt};
-use serde::de::DeserializeOwned;
+use kube::runtime::reflector::Store;
+use kube::{Client, ResourceExt};
 use tokio::sync::{Notify, watch};
 use tracing::{debug, info, warn};
 
@@ -69,45 +67,16 @@ impl Stores {
     }
 }
 
-fn watch_all<K>(client: &Client, changed: Arc<Notify>) -> Store<K>
-where
-    K: Resource<DynamicType = ()>
-        + Clone
-        + DeserializeOwned
-        + std::fmt::Debug
-        + Send
-        + Sync
-        + 'static,
-{
-    let (reader, writer) = reflector::store();
-    let stream = reflector::reflector(
-        writer,
-        watcher(Api::<K>::all(client.clone()), watcher::Config::default()),
-    )
-    .default_backoff();
-    tokio::spawn(async move {
-        let mut stream = stream.boxed();
-        while let Some(event) = stream.next().await {
-            match event {
-                Ok(watcher::Event::Init | watcher::Event::InitApply(_)) => {}
-                Ok(_) => changed.notify_one(),
-                Err(e) => warn!(kind = %K::kind(&()), error = %e, "watch failed; retrying"),
-            }
-        }
-    });
-    reader
-}
-
 /// Starts the watches; returns their stores and the change signal.
 pub fn start_watches(client: &Client) -> (Stores, Arc<Notify>) {
     let changed = Arc::new(Notify::new());
     let stores = Stores {
-        services: watch_all(client, changed.clone()),
-        pools: watch_all(client, changed.clone()),
-        namespaces: watch_all(client, changed.clone()),
-        nodes: watch_all(client, changed.clone()),
-        policies: watch_all(client, changed.clone()),
-        service_cidrs: watch_all(client, changed.clone()),
+        services: ferrolb_api::reflect::watch_all(client, changed.clone()),
+        pools: ferrolb_api::reflect::watch_all(client, changed.clone()),
+        namespaces: ferrolb_api::reflect::watch_all(client, changed.clone()),
+        nodes: ferrolb_api::reflect::watch_all(client, changed.clone()),
+        policies: ferrolb_api::reflect::watch_all(client, changed.clone()),
+        service_cidrs: ferrolb_api::reflect::watch_all(client, changed.clone()),
     };
     (stores, changed)
 }

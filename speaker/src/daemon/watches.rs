@@ -7,15 +7,11 @@
 use std::sync::Arc;
 
 use ferrolb_api::{IPPool, L2Announcement, ServiceAnnouncement};
-use futures::StreamExt;
 use k8s_openapi::api::core::v1::{Node, Service};
 use k8s_openapi::api::discovery::v1::EndpointSlice;
-use kube::runtime::reflector::{self, Store};
-use kube::runtime::{WatchStreamExt, watcher};
-use kube::{Api, Client, Resource};
-use serde::de::DeserializeOwned;
+use kube::Client;
+use kube::runtime::reflector::Store;
 use tokio::sync::Notify;
-use tracing::warn;
 
 use crate::nodestate::Snapshot;
 
@@ -34,12 +30,12 @@ impl Stores {
     /// Starts one watch per kind; `changed` is notified on every change after the first list.
     pub fn start(client: &Client, changed: Arc<Notify>) -> Stores {
         Stores {
-            services: watch_all(client, changed.clone()),
-            slices: watch_all(client, changed.clone()),
-            nodes: watch_all(client, changed.clone()),
-            pools: watch_all(client, changed.clone()),
-            l2: watch_all(client, changed.clone()),
-            announcements: watch_all(client, changed),
+            services: ferrolb_api::reflect::watch_all(client, changed.clone()),
+            slices: ferrolb_api::reflect::watch_all(client, changed.clone()),
+            nodes: ferrolb_api::reflect::watch_all(client, changed.clone()),
+            pools: ferrolb_api::reflect::watch_all(client, changed.clone()),
+            l2: ferrolb_api::reflect::watch_all(client, changed.clone()),
+            announcements: ferrolb_api::reflect::watch_all(client, changed),
         }
     }
 
@@ -68,35 +64,4 @@ impl Stores {
             l2: self.l2.state(),
         }
     }
-}
-
-fn watch_all<K>(client: &Client, changed: Arc<Notify>) -> Store<K>
-where
-    K: Resource<DynamicType = ()>
-        + Clone
-        + DeserializeOwned
-        + std::fmt::Debug
-        + Send
-        + Sync
-        + 'static,
-{
-    let (reader, writer) = reflector::store();
-    let stream = reflector::reflector(
-        writer,
-        watcher(Api::<K>::all(client.clone()), watcher::Config::default()),
-    )
-    .default_backoff();
-    tokio::spawn(async move {
-        let mut stream = stream.boxed();
-        while let Some(event) = stream.next().await {
-            match event {
-                Ok(watcher::Event::Init | watcher::Event::InitApply(_)) => {}
-                Ok(_) => changed.notify_one(),
-                Err(e) => {
-                    warn!(kind = %K::kind(&()), error = %e, "watch failed; keeping the last state and retrying")
-                }
-            }
-        }
-    });
-    reader
 }
