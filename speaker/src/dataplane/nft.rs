@@ -16,6 +16,18 @@ use crate::ruleset::TABLE;
 /// takes well under a second; this only guards against a hung process).
 pub const NFT_TIMEOUT: Duration = Duration::from_secs(30);
 
+/// Extra time per started megabyte of script: the kernel's commit time grows faster than the
+/// script (`cargo xtask bench rules`: 0.75 s for 1,000 Services / 0.8 MB, 100–190 s for 10,000
+/// / 8.3 MB), and killing nft half-way only means starting again.
+pub const NFT_TIMEOUT_PER_MB: Duration = Duration::from_secs(30);
+
+/// The deadline of one `nft -f` run of a script of `bytes` bytes: `base` plus
+/// [`NFT_TIMEOUT_PER_MB`] per started megabyte.
+pub fn script_deadline(base: Duration, bytes: usize) -> Duration {
+    let mb = u32::try_from(bytes.div_ceil(1 << 20)).unwrap_or(u32::MAX);
+    base.saturating_add(NFT_TIMEOUT_PER_MB.saturating_mul(mb))
+}
+
 /// Failure of an `nft` run.
 #[derive(Debug, thiserror::Error)]
 pub enum NftError {
@@ -80,16 +92,30 @@ impl Nft {
             .stdout_if_success()?)
     }
 
-    /// Applies `script` in one transaction (`nft -f -`).
+    /// Applies `script` in one transaction (`nft -f -`), with a deadline that grows with the
+    /// script ([`script_deadline`]).
     pub async fn apply(&self, script: &str) -> Result<(), NftError> {
-        self.nft(&["-f", "-"], Some(script)).await.map(drop)
+        self.nft_script(&["-f", "-"], script).await
+    }
+
+    async fn nft_script(&self, args: &[&str], script: &str) -> Result<(), NftError> {
+        let runner = Runner {
+            timeout: script_deadline(self.runner.timeout, script.len()),
+            ..self.runner.clone()
+        };
+        runner
+            .run("nft", args, Some(script))
+            .await?
+            .stdout_if_success()
+            .map(drop)
+            .map_err(NftError::from)
     }
 
     /// Checks `script` without applying it (`nft -c -f -`). The kernel still
     /// validates it against the current tables (e.g. `delete` of a missing
     /// object fails), but nothing changes.
     pub async fn check(&self, script: &str) -> Result<(), NftError> {
-        self.nft(&["-c", "-f", "-"], Some(script)).await.map(drop)
+        self.nft_script(&["-c", "-f", "-"], script).await
     }
 
     /// `nft list table inet ferrolb`, `None` when the table does not exist.
@@ -124,5 +150,21 @@ impl Nft {
     /// `nft list chains`: every table with its chains, without rules.
     pub async fn list_chains(&self) -> Result<String, NftError> {
         self.nft(&["list", "chains"], None).await
+    }
+}
+
+#[cfg(test)]
+mod deadline_tests {
+    use super::*;
+
+    #[test]
+    fn deadline_grows_with_the_script() {
+        let base = NFT_TIMEOUT;
+        assert_eq!(script_deadline(base, 0), base);
+        assert_eq!(script_deadline(base, 1), base + NFT_TIMEOUT_PER_MB);
+        assert_eq!(script_deadline(base, 1 << 20), base + NFT_TIMEOUT_PER_MB);
+        let ten_k = 8_342_580; // bytes of 10,000 Services (bench rules)
+        assert_eq!(script_deadline(base, ten_k), base + NFT_TIMEOUT_PER_MB * 8);
+        assert!(script_deadline(base, usize::MAX) > Duration::from_secs(1 << 30));
     }
 }
