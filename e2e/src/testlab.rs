@@ -49,6 +49,18 @@ impl TestLab {
     }
 }
 
+impl TestLab {
+    /// What every ferrolb scenario test starts with: ferrolb's binaries built, a fresh lab,
+    /// ferrolb installed in it (CRDs, deploy/'s RBAC, controllers, speakers), and a client.
+    pub async fn installed(bin: &str) -> Result<(TestLab, kube::Client), Error> {
+        build_binaries()?;
+        let lab = TestLab::start(bin).await?;
+        lab.install(&repo_root()).await?;
+        let client = lab.client().await?;
+        Ok((lab, client))
+    }
+}
+
 impl Drop for TestLab {
     fn drop(&mut self) {
         if std::env::var_os("FERROLB_KEEP_LAB").is_some() {

@@ -4,16 +4,13 @@
 
 mod scenarios;
 
-use ferrolb_e2e::testlab::{TestLab, build_binaries, repo_root};
+use ferrolb_e2e::testlab::TestLab;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn controller_scenarios() {
-    build_binaries().expect("building ferrolb's binaries");
-    let lab = TestLab::start(env!("CARGO_BIN_EXE_ferrolb-lab"))
+    let (lab, client) = TestLab::installed(env!("CARGO_BIN_EXE_ferrolb-lab"))
         .await
-        .expect("starting the lab");
-    lab.install(&repo_root()).await.expect("installing ferrolb");
-    let client = lab.client().await.expect("a client");
+        .expect("a lab with ferrolb installed");
     let s = scenarios::Scenarios { lab: &lab, client };
     s.basic().await;
     s.requests().await;

@@ -5,16 +5,13 @@
 
 mod spk;
 
-use ferrolb_e2e::testlab::{TestLab, build_binaries, repo_root};
+use ferrolb_e2e::testlab::TestLab;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn speakers_announce_and_fail_over() {
-    build_binaries().expect("building ferrolb's binaries");
-    let lab = TestLab::start(env!("CARGO_BIN_EXE_ferrolb-lab"))
+    let (lab, client) = TestLab::installed(env!("CARGO_BIN_EXE_ferrolb-lab"))
         .await
-        .expect("starting the lab");
-    lab.install(&repo_root()).await.expect("installing ferrolb");
-    let client = lab.client().await.expect("a client");
+        .expect("a lab with ferrolb installed");
     let s = spk::Spk { lab: &lab, client };
     s.setup().await;
     let ips = s.announce().await;
