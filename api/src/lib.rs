@@ -7,13 +7,17 @@
 
 pub mod crdgen;
 pub mod externalippolicy;
+pub mod ingress;
 pub mod ippool;
 pub mod l2announcement;
 pub mod names;
+pub mod ownership;
+pub mod pools;
 pub mod reflect;
 mod schema;
 pub mod selector;
 pub mod serviceannouncement;
+pub mod stores;
 
 pub use externalippolicy::{ExternalIPPolicy, ExternalIPPolicySpec};
 pub use ippool::{FamilyCounts, IPPool, IPPoolSpec, IPPoolStatus, ServiceAllocation};

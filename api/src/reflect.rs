@@ -1,6 +1,10 @@
 //! The one way ferrolb's binaries watch a kind: a reflector over every object of `K`, kept
 //! through watch errors (the store keeps the last state seen, the watch retries with backoff),
 //! notifying `changed` on every change after the first list.
+//!
+//! The stores keep only ferrolb's own `managedFields` entries (the controller's ownership of a
+//! Service's ingress is all anyone reads of them): the others are most of an object's size in
+//! memory, for 10,000 Services and their EndpointSlices.
 
 use std::sync::Arc;
 
@@ -26,7 +30,7 @@ where
     let (reader, writer) = reflector::store();
     let stream = reflector::reflector(
         writer,
-        watcher(Api::<K>::all(client.clone()), watcher::Config::default()),
+        watcher(Api::<K>::all(client.clone()), watcher::Config::default()).modify(trim),
     )
     .default_backoff();
     tokio::spawn(async move {
@@ -42,4 +46,57 @@ where
         }
     });
     reader
+}
+
+/// Drops the `managedFields` entries of every field manager but ferrolb's own.
+pub fn trim<K: Resource>(object: &mut K) {
+    if let Some(entries) = object.meta_mut().managed_fields.as_mut() {
+        entries.retain(|entry| {
+            entry
+                .manager
+                .as_deref()
+                .is_some_and(|manager| manager.starts_with(FERROLB_MANAGERS))
+        });
+    }
+}
+
+/// Prefix of every ferrolb field manager ([`crate::names::MANAGER_CONTROLLER`], ...).
+const FERROLB_MANAGERS: &str = "ferrolb-";
+
+#[cfg(test)]
+mod tests {
+    use k8s_openapi::api::core::v1::Service;
+    use k8s_openapi::apimachinery::pkg::apis::meta::v1::ManagedFieldsEntry;
+
+    use super::trim;
+    use crate::names::{MANAGER_CONTROLLER, MANAGER_EDGE, MANAGER_SPEAKER};
+
+    #[test]
+    fn only_ferrolb_managers_are_kept() {
+        for name in [MANAGER_CONTROLLER, MANAGER_SPEAKER, MANAGER_EDGE] {
+            assert!(name.starts_with(super::FERROLB_MANAGERS), "{name}");
+        }
+        let entry = |manager: &str| ManagedFieldsEntry {
+            manager: Some(manager.to_string()),
+            ..ManagedFieldsEntry::default()
+        };
+        let mut svc = Service::default();
+        svc.metadata.managed_fields = Some(vec![
+            entry("kubectl"),
+            entry(MANAGER_CONTROLLER),
+            entry("kube-controller-manager"),
+        ]);
+        trim(&mut svc);
+        let kept: Vec<_> = svc
+            .metadata
+            .managed_fields
+            .unwrap_or_default()
+            .into_iter()
+            .filter_map(|e| e.manager)
+            .collect();
+        assert_eq!(kept, [MANAGER_CONTROLLER]);
+        let mut bare = Service::default();
+        trim(&mut bare);
+        assert_eq!(bare.metadata.managed_fields, None);
+    }
 }

@@ -9,7 +9,8 @@ use std::net::IpAddr;
 
 use ferrolb_api::IPPool;
 use ferrolb_api::names::{
-    ANN_IP_POOL, ANN_LOAD_BALANCER_IPS, ANN_SHARING_KEY, LOAD_BALANCER_CLASS,
+    ANN_IP_POOL, ANN_LOAD_BALANCER_IPS, ANN_MODE, ANN_SHARING_KEY, LABEL_MODE, LOAD_BALANCER_CLASS,
+    MODE_EDGE,
 };
 use ferrolb_api::selector::Selector;
 use k8s_openapi::api::core::v1::{Node, Service};
@@ -41,16 +42,10 @@ pub fn key(svc: &Service) -> ServiceKey {
     ServiceKey::new(&svc.namespace().unwrap_or_default(), &svc.name_any())
 }
 
-/// The LoadBalancer addresses in a Service's status (unparsable entries and hostnames skipped).
+/// The LoadBalancer addresses in a Service's status, in order (unparsable entries and
+/// hostnames skipped).
 pub fn status_ips(svc: &Service) -> Vec<IpAddr> {
-    svc.status
-        .as_ref()
-        .and_then(|s| s.load_balancer.as_ref())
-        .and_then(|lb| lb.ingress.as_ref())
-        .into_iter()
-        .flatten()
-        .filter_map(|i| i.ip.as_deref()?.parse().ok())
-        .collect()
+    ferrolb_api::ingress::ingress_ip_list(svc)
 }
 
 /// What a Service asks for, plus a problem with its request that the planner cannot see
@@ -166,6 +161,7 @@ pub fn service_request(
         selector: spec.selector.unwrap_or_default(),
         current,
         current_pool,
+        edge: annotations.get(ANN_MODE).map(|m| m.trim()) == Some(MODE_EDGE),
     };
     Parsed { request, problem }
 }
@@ -202,6 +198,7 @@ pub fn pool(ipp: &IPPool) -> (Pool, Vec<String>) {
                 .map(|s| selector("serviceSelector", s)),
         }),
         creation_order: creation_order(ipp.creation_timestamp(), ipp.uid()),
+        edge: ipp.labels().get(LABEL_MODE).map(String::as_str) == Some(MODE_EDGE),
     };
     (pool, problems)
 }

@@ -138,8 +138,5 @@ async fn create(
 
 /// Peak resident set size of a process (VmHWM), in bytes.
 pub fn peak_rss(pid: u32) -> Option<u64> {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
-    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
-    let kb: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
-    Some(kb * 1024)
+    process::status_bytes(pid, "VmHWM:")
 }

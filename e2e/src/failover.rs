@@ -30,6 +30,12 @@ pub struct Sample {
     pub ok: bool,
     /// The MAC of the target in this namespace's ARP table after the probe.
     pub mac: Option<String>,
+    /// How long the probe took (connect, send, answer), microseconds.
+    #[serde(default)]
+    pub took_us: u64,
+    /// The source address the backend saw (which node forwarded, for Cluster Services).
+    #[serde(default)]
+    pub seen: Option<IpAddr>,
 }
 
 /// Microseconds since the Unix epoch.
@@ -48,18 +54,25 @@ pub async fn probe_loop(
 ) -> Vec<Sample> {
     let end = tokio::time::Instant::now() + total;
     let mut out = Vec::new();
-    let mut tick = tokio::time::interval(every);
+    let mut tick = tokio::time::interval(every.max(Duration::from_micros(1)));
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     while tokio::time::Instant::now() < end {
-        tick.tick().await;
+        // `every` zero: back to back.
+        if !every.is_zero() {
+            tick.tick().await;
+        }
         let t_us = now_us();
-        let ok = probe(Proto::Tcp, to, limit)
+        let started = std::time::Instant::now();
+        let reply = probe(Proto::Tcp, to, limit)
             .await
-            .is_ok_and(|r| r.contains("pod="));
+            .ok()
+            .and_then(|r| crate::echo::Reply::parse(&r));
         out.push(Sample {
             t_us,
-            ok,
+            ok: reply.is_some(),
             mac: arp_mac(to.ip()),
+            took_us: u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX),
+            seen: reply.map(|r| r.client),
         });
     }
     out
@@ -252,12 +265,7 @@ async fn one(lab: &Lab, client: &Client, ip: IpAddr, fault: Fault) -> Result<Tri
             netns::ip(&node_ns, &["link", "set", crate::topology::UPLINK, "down"])?;
         }
     }
-    let output = tokio::task::spawn_blocking(move || prober.wait_with_output())
-        .await
-        .map_err(|e| Error::msg(format!("prober task: {e}")))?
-        .map_err(|e| Error::io("waiting for the prober", e))?;
-    let samples: Vec<Sample> = serde_json::from_slice(&output.stdout)
-        .map_err(|e| Error::msg(format!("prober output: {e}")))?;
+    let samples = collect(prober).await?;
     if fault == Fault::Link {
         netns::ip(&node_ns, &["link", "set", crate::topology::UPLINK, "up"])?;
     } else {
@@ -265,6 +273,15 @@ async fn one(lab: &Lab, client: &Client, ip: IpAddr, fault: Fault) -> Result<Tri
     }
     lab.wait_ready(&speaker, Duration::from_secs(30)).await?;
     Ok(measure(&samples, fault_us, &old_mac))
+}
+
+/// Waits for a `ferrolb-lab probe-loop` child (stdout piped) and returns its samples.
+pub async fn collect(prober: std::process::Child) -> Result<Vec<Sample>, Error> {
+    let output = tokio::task::spawn_blocking(move || prober.wait_with_output())
+        .await
+        .map_err(|e| Error::msg(format!("prober task: {e}")))?
+        .map_err(|e| Error::io("waiting for the prober", e))?;
+    serde_json::from_slice(&output.stdout).map_err(|e| Error::msg(format!("prober output: {e}")))
 }
 
 /// Waits until the node the ServiceAnnouncement names is the one answering ARP, twice a second
@@ -309,6 +326,8 @@ mod tests {
             t_us: t * 1000,
             ok,
             mac: Some(mac.into()),
+            took_us: 0,
+            seen: None,
         }
     }
 

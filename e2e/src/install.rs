@@ -24,6 +24,8 @@ pub const CONTROLLER_HEALTH_PORT: u16 = 7472;
 /// nodes. deploy/ uses 10266 because kube-proxy holds 10256 on clusters that run it (kind);
 /// the lab runs no kube-proxy, so its speakers keep 10256.
 pub const SPEAKER_HEALTH_PORT: u16 = 10256;
+/// Port of the edge's /healthz, /metrics and /debug/state.
+pub const EDGE_HEALTH_PORT: u16 = 9480;
 /// Port of the speakers' gossip.
 pub const GOSSIP_PORT: u16 = 7946;
 /// Port of the controller's webhook.
@@ -45,25 +47,25 @@ pub struct Component {
 impl Component {
     /// Port of its health API.
     pub fn health_port(&self) -> u16 {
-        if self.binary == "ferrolb-speaker" {
-            SPEAKER_HEALTH_PORT
-        } else {
-            CONTROLLER_HEALTH_PORT
+        match self.binary {
+            "ferrolb-speaker" => SPEAKER_HEALTH_PORT,
+            "ferrolb-edge" => EDGE_HEALTH_PORT,
+            _ => CONTROLLER_HEALTH_PORT,
         }
     }
 
     /// The path that answers 200 once it is up and synced.
     pub fn ready_path(&self) -> &'static str {
-        if self.binary == "ferrolb-speaker" {
-            "/healthz"
-        } else {
+        if self.binary == "ferrolb-controller" {
             "/readyz"
+        } else {
+            "/healthz"
         }
     }
 }
 
-/// Every component `lab install` starts.
-pub const COMPONENTS: [Component; 5] = [
+/// Every component `lab install` starts. The edge runs on the edge host, outside the cluster.
+pub const COMPONENTS: [Component; 6] = [
     Component {
         name: "controller-0",
         node: "node-a",
@@ -88,6 +90,11 @@ pub const COMPONENTS: [Component; 5] = [
         name: "speaker-node-c",
         node: "node-c",
         binary: "ferrolb-speaker",
+    },
+    Component {
+        name: "edge",
+        node: "edge",
+        binary: "ferrolb-edge",
     },
 ];
 
@@ -228,7 +235,7 @@ impl Lab {
         let mut env = launch.env;
         env.push((
             "RUST_LOG".into(),
-            "info,ferrolb_controller=debug,ferrolb_speaker=debug,kube_lease_manager=info".into(),
+            "info,ferrolb_controller=debug,ferrolb_speaker=debug,ferrolb_edge=debug,kube_lease_manager=info".into(),
         ));
         process::spawn(&Spawn {
             lab: &self.names.lab,
@@ -280,9 +287,12 @@ impl Lab {
     /// The address of a component's health server.
     pub fn health_addr(&self, name: &str) -> Result<SocketAddr, Error> {
         let c = component(name)?;
-        let node =
-            crate::plan::node(c.node).ok_or_else(|| Error::msg(format!("no node {}", c.node)))?;
-        Ok(SocketAddr::new(node.host.v4.into(), c.health_port()))
+        let host = match crate::plan::node(c.node) {
+            Some(node) => node.host,
+            None if c.node == crate::plan::EDGE.role => crate::plan::EDGE,
+            None => return Err(Error::msg(format!("no node {}", c.node))),
+        };
+        Ok(SocketAddr::new(host.v4.into(), c.health_port()))
     }
 
     /// Waits until a component's `/readyz` (a speaker's `/healthz`) answers 200.

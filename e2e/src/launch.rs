@@ -29,11 +29,12 @@ use crate::{Error, Lab, pki};
 
 /// The deploy/ files the lab applies: everything but the workloads (the lab runs those as
 /// processes) and the PodDisruptionBudget (no pods to protect).
-pub const APPLIED: [&str; 5] = [
+pub const APPLIED: [&str; 6] = [
     "deploy/namespace.yaml",
     "deploy/serviceaccounts.yaml",
     "deploy/controller-rbac.yaml",
     "deploy/speaker-rbac.yaml",
+    "deploy/edge-rbac.yaml",
     "deploy/webhook-service.yaml",
 ];
 
@@ -78,6 +79,56 @@ fn expected(binary: &str) -> Vec<(&'static str, String)> {
     } else {
         vec![("--gossip-port", GOSSIP_PORT.to_string())]
     }
+}
+
+/// The systemd unit deploy/ gives for the edge, which runs on a host outside the cluster.
+pub const EDGE_UNIT: &str = "deploy/edge/ferrolb-edge.service";
+/// The edge's ServiceAccount (deploy/serviceaccounts.yaml, deploy/edge-rbac.yaml).
+pub const EDGE_SERVICE_ACCOUNT: &str = "ferrolb-edge";
+
+/// `ExecStart=` arguments (after the binary) and `Environment=` pairs of a systemd unit.
+pub fn unit_command(text: &str) -> Result<Launch, Error> {
+    let mut args = None;
+    let mut env = Vec::new();
+    for line in text.lines().map(str::trim) {
+        if let Some(command) = line.strip_prefix("ExecStart=") {
+            args = Some(
+                command
+                    .split_whitespace()
+                    .skip(1)
+                    .map(String::from)
+                    .collect(),
+            );
+        } else if let Some(pair) = line.strip_prefix("Environment=") {
+            let (name, value) = pair
+                .split_once('=')
+                .ok_or_else(|| Error::msg(format!("unit line {line:?}: not NAME=VALUE")))?;
+            env.push((name.to_string(), value.to_string()));
+        }
+    }
+    let args = args.ok_or_else(|| Error::msg("the unit has no ExecStart= line"))?;
+    Ok(Launch { args, env })
+}
+
+/// How deploy/'s unit runs the edge, adapted to the lab: the speakers' health port is
+/// kube-proxy's here, and the kubeconfig is the lab's (added by the caller).
+fn edge_from_unit(repo: &Path) -> Result<Launch, Error> {
+    let path = repo.join(EDGE_UNIT);
+    let text = std::fs::read_to_string(&path)
+        .map_err(|e| Error::io(format!("reading {}", path.display()), e))?;
+    let Launch { args, env } = unit_command(&text)?;
+    let args = args
+        .into_iter()
+        .map(|arg| match arg.split_once('=') {
+            Some(("--health-port", _)) => format!("--health-port={SPEAKER_HEALTH_PORT}"),
+            _ => arg,
+        })
+        .collect();
+    let env = env
+        .into_iter()
+        .filter(|(name, _)| name != "KUBECONFIG")
+        .collect();
+    Ok(Launch { args, env })
 }
 
 /// The container's args, adapted to the lab.
@@ -153,6 +204,9 @@ fn container(doc: &Doc) -> Result<(&Value, &str), Error> {
 /// How deploy/ (under `repo`) runs component `c`, adapted to the lab: its ServiceAccount and
 /// its args and environment (without KUBECONFIG).
 pub fn from_deploy(repo: &Path, c: &Component) -> Result<(String, Launch), Error> {
+    if c.binary == "ferrolb-edge" {
+        return Ok((EDGE_SERVICE_ACCOUNT.to_string(), edge_from_unit(repo)?));
+    }
     let (file, kind, name) = workload(c.binary)?;
     let docs = manifests::read(repo, file)?;
     let (container, sa) = container(manifests::find(&docs, kind, name)?)?;
@@ -309,5 +363,21 @@ mod tests {
             l.env
                 .contains(&("FERROLB_NODE_NAME".into(), "node-c".into()))
         );
+    }
+
+    #[test]
+    fn the_edge_runs_with_the_units_arguments_and_the_labs_kubeconfig() {
+        let (sa, l) = resolve("edge");
+        assert_eq!(sa, EDGE_SERVICE_ACCOUNT);
+        assert!(l.args.contains(&"--interface=eth0".to_string()), "{l:?}");
+        assert!(l.args.contains(&"--health-port=10256".to_string()), "{l:?}");
+        assert!(l.env.iter().all(|(name, _)| name != "KUBECONFIG"), "{l:?}");
+        assert!(
+            l.env
+                .contains(&("FERROLB_LOG_FORMAT".into(), "json".into()))
+        );
+        let broken = "[Service]\nEnvironment=NOVALUE\nExecStart=/bin/x\n";
+        assert!(unit_command(broken).is_err());
+        assert!(unit_command("[Service]\n").is_err());
     }
 }

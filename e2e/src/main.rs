@@ -2,7 +2,7 @@
 //! and a probe client. Started by the lab itself; `cargo xtask lab ...` is the human interface.
 #![forbid(unsafe_code)]
 
-use std::net::SocketAddr;
+use std::net::{SocketAddr, SocketAddrV4};
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -57,7 +57,7 @@ enum Cmd {
     ProbeLoop {
         /// Where to.
         to: SocketAddr,
-        /// Milliseconds between probes.
+        /// Milliseconds between probes (0: back to back).
         #[arg(long, default_value_t = 5)]
         every_ms: u64,
         /// Milliseconds each probe may take.
@@ -79,6 +79,40 @@ enum Cmd {
         /// Path of the HTTP request.
         #[arg(long, default_value = "/")]
         path: String,
+    },
+    /// Hold one TCP connection to an echo backend, a line every interval, and print JSON
+    /// {answered, failed, pods}; the first answer's pod goes to stderr at once. Exits 0 even
+    /// when lines failed.
+    ProbeHold {
+        /// Where to.
+        to: SocketAddr,
+        /// How long to hold the connection.
+        #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u64).range(1..=600))]
+        seconds: u64,
+        /// Milliseconds between lines.
+        #[arg(long, default_value_t = 100, value_parser = clap::value_parser!(u64).range(10..=60_000))]
+        interval_ms: u64,
+    },
+    /// Send crafted SCTP INITs (one association) on an IPv4 raw socket; prints JSON.
+    SctpSend {
+        /// Where to (IPv4 address and SCTP port).
+        to: SocketAddrV4,
+        /// How many copies of the INIT.
+        #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=i64::from(ferrolb_e2e::rawsctp::MAX_SEND)))]
+        count: u32,
+        /// Milliseconds between copies.
+        #[arg(long, default_value_t = 100, value_parser = clap::value_parser!(u64).range(0..=10_000))]
+        interval_ms: u64,
+    },
+    /// Catch the first SCTP packet to a port on an IPv4 raw socket and print it as JSON; exits
+    /// non-zero when none came in time.
+    SctpCatch {
+        /// Destination port to wait for.
+        #[arg(long)]
+        port: u16,
+        /// Give up after this many milliseconds.
+        #[arg(long, default_value_t = 10_000, value_parser = clap::value_parser!(u64).range(1..=600_000))]
+        timeout_ms: u64,
     },
 }
 
@@ -129,6 +163,42 @@ fn main() -> anyhow::Result<()> {
                         .await;
                 println!("{}", serde_json::to_string(&samples)?);
                 Ok(())
+            }
+            Cmd::ProbeHold {
+                to,
+                seconds,
+                interval_ms,
+            } => {
+                let first = |pod: &str| eprintln!("probe-hold: first answer from pod={pod}");
+                let report = ferrolb_e2e::hold::probe_hold(
+                    to,
+                    Duration::from_secs(seconds),
+                    Duration::from_millis(interval_ms),
+                    first,
+                )
+                .await;
+                println!("{}", serde_json::to_string(&report)?);
+                Ok(())
+            }
+            Cmd::SctpSend {
+                to,
+                count,
+                interval_ms,
+            } => {
+                let sent =
+                    ferrolb_e2e::rawsctp::send(to, count, Duration::from_millis(interval_ms))?;
+                println!("{}", serde_json::to_string(&sent)?);
+                Ok(())
+            }
+            Cmd::SctpCatch { port, timeout_ms } => {
+                let limit = Duration::from_millis(timeout_ms);
+                match ferrolb_e2e::rawsctp::catch(port, limit)? {
+                    Some(caught) => {
+                        println!("{}", serde_json::to_string(&caught)?);
+                        Ok(())
+                    }
+                    None => anyhow::bail!("no SCTP packet to port {port} within {limit:?}"),
+                }
             }
             Cmd::Forward { .. } => unreachable!("handled above"),
         }

@@ -108,6 +108,17 @@ impl NodePlan {
     }
 }
 
+/// The node that forwarded a masqueraded connection, from the source address a pod saw: the
+/// node's LAN address (to a pod elsewhere) or its pod gateway (to a pod of its own).
+pub fn forwarded_by(seen: std::net::IpAddr) -> Option<&'static str> {
+    NODES
+        .iter()
+        .find(|n| {
+            seen == std::net::IpAddr::V4(n.host.v4) || seen == std::net::IpAddr::V4(n.gateway().0)
+        })
+        .map(|n| n.name())
+}
+
 /// The plan of the node called `name`.
 pub fn node(name: &str) -> Option<&'static NodePlan> {
     NODES.iter().find(|n| n.name() == name)

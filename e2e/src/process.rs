@@ -163,3 +163,11 @@ pub fn stop(pids: &[u32], grace: Duration) {
         std::thread::sleep(Duration::from_millis(20));
     }
 }
+
+/// A size field of `/proc/PID/status` (`VmRSS:`, `VmHWM:`, ...), in bytes.
+pub fn status_bytes(pid: u32, key: &str) -> Option<u64> {
+    let status = fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    let line = status.lines().find(|l| l.starts_with(key))?;
+    let kb: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kb * 1024)
+}

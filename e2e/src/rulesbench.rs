@@ -3,6 +3,7 @@
 //!
 //! - full replacement of 1,000 and 10,000 Services: time and `nft -f` script bytes;
 //! - one incremental change (one endpoint added to one Service): time and bytes;
+//! - one periodic resync (every rule rewritten in place): time and bytes;
 //! - new connections per second through a VIP with 10 and with 10,000 Services programmed,
 //!   alternating, and their ratio (per-packet cost must not grow with Services).
 //!
@@ -144,8 +145,15 @@ async fn sync_figures(node: &str, n: usize, repeats: usize) -> Result<Value, Err
     if update.mode != SyncMode::Update {
         return Err(Error::msg(format!("expected an update: {update:?}")));
     }
+    // Back to the first rule set, rewriting every rule in place (the periodic resync).
+    let mut applier = applier.resync_every(Duration::ZERO);
+    let resync = sync(&mut applier, &ruleset).await?;
+    if resync.mode != SyncMode::Resync {
+        return Err(Error::msg(format!("expected a resync: {resync:?}")));
+    }
     let stats = ruleset.stats();
-    tracing::info!(services = n, full_ms = ?full_ms, bytes, update_ms = ms(update.duration), "sync");
+    tracing::info!(services = n, full_ms = ?full_ms, bytes, update_ms = ms(update.duration),
+        resync_ms = ms(resync.duration), "sync");
     Ok(json!({
         "services": n,
         "chains": stats.chains,
@@ -156,6 +164,8 @@ async fn sync_figures(node: &str, n: usize, repeats: usize) -> Result<Value, Err
             "over_speaker_nft_timeout": full_ms.iter().any(|&t| t > ms(NFT_TIMEOUT))},
         "incremental": {"change": "one endpoint added to one Service",
             "ms": ms(update.duration), "bytes": update.bytes},
+        "resync": {"change": "every rule and map rewritten in place (periodic, keeps affinity state)",
+            "ms": ms(resync.duration), "bytes": resync.bytes},
     }))
 }
 

@@ -101,7 +101,7 @@ pub fn reap_stale() {
     }
 }
 
-/// Builds ferrolb's binaries (controller, speaker) next to `ferrolb-lab`, so a test never runs
+/// Builds ferrolb's binaries (controller, speaker, edge) next to `ferrolb-lab`, so a test never runs
 /// stale ones (`cargo test -p ferrolb-e2e` alone does not build other packages' binaries).
 pub fn build_binaries() -> Result<(), Error> {
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
@@ -114,6 +114,8 @@ pub fn build_binaries() -> Result<(), Error> {
             "ferrolb-controller",
             "-p",
             "ferrolb-speaker",
+            "-p",
+            "ferrolb-edge",
             "--bins",
         ])
         .status()

@@ -156,16 +156,34 @@ async fn replaces_first_then_updates_and_leaves_other_tables_alone() {
     assert_eq!(report.conntrack.endpoints, 1, "10.244.2.7 went away");
     assert!(report.conntrack.errors.is_empty(), "{report:?}");
 
-    // A rule added by hand is dropped by the next update (same handle).
-    netns.exec(&[
-        "nft", "add", "rule", "inet", "ferrolb", "services", "udp", "dport", "7", "drop",
-    ]);
+    // The same rule set again: nothing to write but the table command.
     let report = applier
         .sync(&dns(&["10.244.1.5", "10.244.3.9"]))
         .await
         .unwrap();
     assert_eq!(report.mode, SyncMode::Update);
+    assert!(report.bytes < 200, "{report:?}");
+    assert!(applier.in_sync().await.unwrap());
+
+    // A rule added by hand survives updates, and is dropped by the periodic resync.
+    netns.exec(&[
+        "nft", "add", "rule", "inet", "ferrolb", "services", "udp", "dport", "7", "drop",
+    ]);
+    let report = applier
+        .sync(&dns(&["10.244.1.5", "10.244.3.9", "10.244.4.4"]))
+        .await
+        .unwrap();
+    assert_eq!(report.mode, SyncMode::Update);
+    assert!(kernel_table(&netns).await.contains("dport 7 drop"));
+    let mut applier = applier.resync_every(std::time::Duration::ZERO);
+    let report = applier
+        .sync(&dns(&["10.244.1.5", "10.244.3.9"]))
+        .await
+        .unwrap();
+    assert_eq!(report.mode, SyncMode::Resync);
     assert!(!kernel_table(&netns).await.contains("dport 7 drop"));
+    assert!(!kernel_table(&netns).await.contains("10.244.4.4"));
+    assert!(applier.in_sync().await.unwrap(), "the resync wrote a token");
 
     netns.nft().delete_table().await.unwrap();
     netns.nft().delete_table().await.unwrap();
@@ -183,30 +201,52 @@ async fn a_table_removed_recreated_or_broken_behind_its_back_is_replaced() {
     applier.sync(&rules).await.unwrap();
 
     netns.exec(&["nft", "delete", "table", "inet", "ferrolb"]);
+    assert!(!applier.in_sync().await.unwrap());
     let report = applier.sync(&rules).await.unwrap();
     assert_eq!(report.mode, SyncMode::Full(FullReason::TableMissing));
     assert!(dnats_to(&netns, "10.244.1.5:5353").await);
+    assert!(applier.in_sync().await.unwrap());
 
+    // Emptied by hand (`nft flush ruleset` and a new empty table): the token set went too.
     netns.nft_script("delete table inet ferrolb\ntable inet ferrolb {\n}");
+    assert!(!applier.in_sync().await.unwrap());
+    let report = applier.sync(&rules).await.unwrap();
+    assert_eq!(report.mode, SyncMode::Full(FullReason::TableMissing));
+
+    // Written by another applier (a second speaker): another token.
+    let mut intruder = netns.applier();
+    intruder.sync(&dns(&["10.244.9.9"])).await.unwrap();
+    assert!(!applier.in_sync().await.unwrap());
     let report = applier.sync(&rules).await.unwrap();
     assert_eq!(report.mode, SyncMode::Full(FullReason::TableReplaced));
     assert!(dnats_to(&netns, "10.244.1.5:5353").await);
+    assert!(!dnats_to(&netns, "10.244.9.9:5353").await);
 
-    // A map redefined with another type by hand: the update's `add map` clashes.
-    netns.nft_script(
-        "flush chain inet ferrolb filter_input\n\
-         delete map inet ferrolb no_endpoint_node_ports4\n\
-         add set inet ferrolb no_endpoint_node_ports4 { type ipv4_addr; }",
-    );
-    let report = applier.sync(&rules).await.unwrap();
+    // An endpoint chain deleted by hand: the next change trips over it, and the whole
+    // table is replaced instead.
+    let entry = chain_named(&rules, "svc4_");
+    let endpoint = chain_named(&rules, "ep4_");
+    netns.nft_script(&format!(
+        "flush chain inet ferrolb {entry}\ndelete chain inet ferrolb {endpoint}"
+    ));
+    let moved = dns(&["10.244.2.7"]);
+    let report = applier.sync(&moved).await.unwrap();
     assert!(
         matches!(&report.mode, SyncMode::Full(FullReason::UpdateFailed(error)) if !error.is_empty()),
         "{report:?}"
     );
-    let table = kernel_table(&netns).await;
-    assert!(table.contains("map no_endpoint_node_ports4"), "{table}");
-    assert_eq!(applier.sync(&rules).await.unwrap().mode, SyncMode::Update);
+    assert!(dnats_to(&netns, "10.244.2.7:5353").await);
+    assert_eq!(applier.sync(&moved).await.unwrap().mode, SyncMode::Update);
     assert_eq!(other_table(&netns), other, "inet other untouched");
+}
+
+fn chain_named(ruleset: &Ruleset, prefix: &str) -> String {
+    ruleset
+        .chains()
+        .iter()
+        .find(|chain| chain.name.starts_with(prefix))
+        .map(|chain| chain.name.clone())
+        .expect("chain")
 }
 
 #[tokio::test]

@@ -22,8 +22,19 @@ enum Cmd {
     Crds,
     /// The lab: a real control plane and network-namespace nodes.
     Lab {
+        /// Which lab (`lab` unless given; tests' and benchmarks' labs have their own names).
+        #[arg(long, global = true, default_value = DEFAULT_LAB)]
+        lab: String,
         #[command(subcommand)]
         cmd: LabCmd,
+    },
+    /// ferrolb end to end: brings up the lab, installs ferrolb, creates the `hostnames`
+    /// Deployment behind a LoadBalancer Service, GETs its VIP from the client namespace, kills
+    /// the announcing speaker and shows the VIP still answering. Leaves the lab up.
+    Demo {
+        /// Which lab.
+        #[arg(long, default_value = DEFAULT_LAB)]
+        lab: String,
     },
     /// Benchmarks: each writes JSON to target/bench/<name>.json and prints it. Not tests.
     Bench {
@@ -54,6 +65,29 @@ enum BenchCmd {
         #[arg(long)]
         keep: bool,
     },
+    /// Edge: connections per second and latency through the edge against a node's NodePort,
+    /// and time from a node's health flipping to its last new connection. Own lab `bench`.
+    Edge {
+        /// Health flips measured.
+        #[arg(long, default_value_t = 5)]
+        trials: usize,
+        /// Leave the bench lab running afterwards.
+        #[arg(long)]
+        keep: bool,
+    },
+    /// Speakers at scale: N Services announced at once (IPv6, bench-only on-link pool); time
+    /// until every address is announced, speakers' memory, node-a's nft table. Own lab `bench`.
+    Speaker {
+        /// How many Services.
+        #[arg(long, default_value_t = 10000)]
+        services: usize,
+        /// Creations in flight at once.
+        #[arg(long, default_value_t = 32)]
+        concurrency: usize,
+        /// Leave the bench lab running afterwards.
+        #[arg(long)]
+        keep: bool,
+    },
     /// Allocation: N Services allocated by the controller on the real apiserver, against the
     /// floor of one client writing N statuses. Runs in its own lab `bench`.
     Alloc {
@@ -71,7 +105,7 @@ enum BenchCmd {
     /// and new connections per second through a VIP with 10 vs 10,000 Services. Scratch
     /// network namespaces `flbbench-*` (removed at the end); no lab. Needs root.
     Rules {
-        /// Full replacements timed per size (10,000 Services take about a minute each).
+        /// Full replacements timed per size (10,000 Services take a few seconds each).
         #[arg(long, default_value_t = 2)]
         repeats: usize,
         /// Seconds of one connection-rate measurement.
@@ -178,6 +212,8 @@ fn lab_bin() -> anyhow::Result<PathBuf> {
         "ferrolb-controller",
         "-p",
         "ferrolb-speaker",
+        "-p",
+        "ferrolb-edge",
         "--bins",
     ]);
     run(c)?;
@@ -206,8 +242,35 @@ fn image() -> anyhow::Result<()> {
     Ok(())
 }
 
-fn default_lab() -> anyhow::Result<Lab> {
-    Ok(Lab::new(DEFAULT_LAB, &lab_bin()?))
+/// The lab called `name`, with ferrolb's binaries built.
+fn built_lab(name: &str) -> anyhow::Result<Lab> {
+    Ok(Lab::new(name, &lab_bin()?))
+}
+
+/// The lab called `name`, for commands that start nothing.
+fn existing_lab(name: &str) -> Lab {
+    Lab::new(name, Path::new("/nonexistent"))
+}
+
+fn demo(name: &str) -> anyhow::Result<()> {
+    let started = std::time::Instant::now();
+    let lab = built_lab(name)?;
+    let rt = tokio::runtime::Runtime::new()?;
+    let outcome = rt
+        .block_on(ferrolb_e2e::demo::run(&lab, &repo()))
+        .with_context(|| {
+            format!(
+                "the demo stopped; the lab stays up for a look (logs: {}; take it down: cargo xtask lab{} down)",
+                lab.dir.join("logs").display(),
+                if name == DEFAULT_LAB { String::new() } else { format!(" --lab {name}") }
+            )
+        })?;
+    println!(
+        "\nThe demo took {:.0}s; lab {name} is up.\n",
+        started.elapsed().as_secs_f64()
+    );
+    print!("{}", ferrolb_e2e::demo::hints(&lab, &outcome));
+    Ok(())
 }
 
 fn crds() -> anyhow::Result<()> {
@@ -220,11 +283,11 @@ fn crds() -> anyhow::Result<()> {
     Ok(())
 }
 
-fn lab(cmd: LabCmd) -> anyhow::Result<ExitCode> {
+fn lab(name: &str, cmd: LabCmd) -> anyhow::Result<ExitCode> {
     let rt = tokio::runtime::Runtime::new()?;
     match cmd {
         LabCmd::Up => {
-            let lab = default_lab()?;
+            let lab = built_lab(name)?;
             rt.block_on(lab.up(&repo()))?;
             let kc = lab.kubeconfig();
             println!("lab {} is up.", lab.names.lab);
@@ -263,13 +326,13 @@ fn lab(cmd: LabCmd) -> anyhow::Result<ExitCode> {
                     println!("lab {n} is down");
                 }
             } else {
-                Lab::new(DEFAULT_LAB, Path::new("/nonexistent")).down()?;
-                println!("lab {DEFAULT_LAB} is down");
+                existing_lab(name).down()?;
+                println!("lab {name} is down");
             }
         }
         LabCmd::Build => controlplane::build(&repo().join("e2e/controlplane"))?,
         LabCmd::Kubectl { args } => {
-            let lab = Lab::new(DEFAULT_LAB, Path::new("/nonexistent"));
+            let lab = existing_lab(name);
             let status = lab
                 .kubectl()
                 .args(args)
@@ -277,25 +340,25 @@ fn lab(cmd: LabCmd) -> anyhow::Result<ExitCode> {
                 .context("running kubectl")?;
             return Ok(ExitCode::from(status.code().unwrap_or(1) as u8));
         }
-        LabCmd::Exec { name, cmd } => {
-            let lab = Lab::new(DEFAULT_LAB, Path::new("/nonexistent"));
+        LabCmd::Exec { name: target, cmd } => {
+            let lab = existing_lab(name);
             let status = lab
-                .exec(&name, &cmd)?
+                .exec(&target, &cmd)?
                 .status()
                 .context("running the command")?;
             return Ok(ExitCode::from(status.code().unwrap_or(1) as u8));
         }
-        LabCmd::Shell { name } => {
-            let lab = Lab::new(DEFAULT_LAB, Path::new("/nonexistent"));
+        LabCmd::Shell { name: target } => {
+            let lab = existing_lab(name);
             let shell = std::env::var("SHELL").unwrap_or_else(|_| "/bin/bash".into());
             let status = lab
-                .exec(&name, &[shell])?
+                .exec(&target, &[shell])?
                 .status()
                 .context("running a shell")?;
             return Ok(ExitCode::from(status.code().unwrap_or(1) as u8));
         }
         LabCmd::Install => {
-            let lab = default_lab()?;
+            let lab = built_lab(name)?;
             rt.block_on(lab.install(&repo()))?;
             println!("ferrolb is installed in lab {}.", lab.names.lab);
             for c in ferrolb_e2e::install::COMPONENTS {
@@ -307,12 +370,12 @@ fn lab(cmd: LabCmd) -> anyhow::Result<ExitCode> {
                 );
             }
         }
-        LabCmd::Kill { name } => Lab::new(DEFAULT_LAB, Path::new("/nonexistent")).kill(&name)?,
-        LabCmd::Stop { name } => Lab::new(DEFAULT_LAB, Path::new("/nonexistent")).stop(&name)?,
-        LabCmd::Start { name } => {
-            let lab = default_lab()?;
-            lab.start(&name)?;
-            rt.block_on(lab.wait_ready(&name, std::time::Duration::from_secs(60)))?;
+        LabCmd::Kill { name: c } => existing_lab(name).kill(&c)?,
+        LabCmd::Stop { name: c } => existing_lab(name).stop(&c)?,
+        LabCmd::Start { name: c } => {
+            let lab = built_lab(name)?;
+            lab.start(&c)?;
+            rt.block_on(lab.wait_ready(&c, std::time::Duration::from_secs(60)))?;
         }
         LabCmd::Status => {
             for name in ferrolb_e2e::process::labs_running() {
@@ -328,6 +391,28 @@ fn lab(cmd: LabCmd) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
+/// What a benchmark run in the `bench` lab returns.
+type BenchRun<'a> = std::pin::Pin<
+    Box<dyn std::future::Future<Output = Result<serde_json::Value, ferrolb_e2e::Error>> + 'a>,
+>;
+
+/// Brings up lab `bench`, runs `run` in it, and takes the lab down unless `keep`.
+fn in_bench_lab(
+    rt: &tokio::runtime::Runtime,
+    keep: bool,
+    run: impl for<'a> FnOnce(&'a Lab, PathBuf) -> BenchRun<'a>,
+) -> anyhow::Result<serde_json::Value> {
+    let lab = Lab::new("bench", &lab_bin()?);
+    let result = rt.block_on(async {
+        lab.up(&repo()).await?;
+        run(&lab, repo()).await
+    });
+    if !keep {
+        lab.down()?;
+    }
+    Ok(result?)
+}
+
 fn bench(cmd: BenchCmd) -> anyhow::Result<()> {
     let rt = tokio::runtime::Runtime::new()?;
     let (name, keep, json) = match cmd {
@@ -336,34 +421,40 @@ fn bench(cmd: BenchCmd) -> anyhow::Result<()> {
             concurrency,
             keep,
         } => {
-            let lab = Lab::new("bench", &lab_bin()?);
-            let result = rt.block_on(async {
-                lab.up(&repo()).await?;
-                ferrolb_e2e::bench::alloc(
-                    &lab,
-                    &repo(),
-                    ferrolb_e2e::bench::AllocOptions {
-                        services,
-                        concurrency,
-                    },
-                )
-                .await
-            });
-            if !keep {
-                lab.down()?;
-            }
-            ("alloc", keep, result?)
+            let opts = ferrolb_e2e::bench::AllocOptions {
+                services,
+                concurrency,
+            };
+            let json = in_bench_lab(&rt, keep, move |lab, repo| {
+                Box::pin(async move { ferrolb_e2e::bench::alloc(lab, &repo, opts).await })
+            })?;
+            ("alloc", keep, json)
+        }
+        BenchCmd::Speaker {
+            services,
+            concurrency,
+            keep,
+        } => {
+            let opts = ferrolb_e2e::speakerbench::SpeakerOptions {
+                services,
+                concurrency,
+            };
+            let json = in_bench_lab(&rt, keep, move |lab, repo| {
+                Box::pin(async move { ferrolb_e2e::speakerbench::speakers(lab, &repo, opts).await })
+            })?;
+            ("speaker", keep, json)
+        }
+        BenchCmd::Edge { trials, keep } => {
+            let json = in_bench_lab(&rt, keep, move |lab, repo| {
+                Box::pin(async move { ferrolb_e2e::edgebench::bench(lab, &repo, trials).await })
+            })?;
+            ("edge", keep, json)
         }
         BenchCmd::Failover { trials, keep } => {
-            let lab = Lab::new("bench", &lab_bin()?);
-            let result = rt.block_on(async {
-                lab.up(&repo()).await?;
-                ferrolb_e2e::failover::bench(&lab, &repo(), trials).await
-            });
-            if !keep {
-                lab.down()?;
-            }
-            ("failover", keep, result?)
+            let json = in_bench_lab(&rt, keep, move |lab, repo| {
+                Box::pin(async move { ferrolb_e2e::failover::bench(lab, &repo, trials).await })
+            })?;
+            ("failover", keep, json)
         }
         BenchCmd::Rules {
             repeats,
@@ -446,7 +537,8 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.cmd {
         Cmd::Crds => crds().map(|()| ExitCode::SUCCESS),
-        Cmd::Lab { cmd } => lab(cmd),
+        Cmd::Lab { lab: name, cmd } => lab(&name, cmd),
+        Cmd::Demo { lab: name } => demo(&name).map(|()| ExitCode::SUCCESS),
         Cmd::Bench { cmd } => bench(cmd).map(|()| ExitCode::SUCCESS),
         Cmd::Image => image().map(|()| ExitCode::SUCCESS),
         Cmd::Test { no_lint } => test(no_lint).map(|()| ExitCode::SUCCESS),

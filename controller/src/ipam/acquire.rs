@@ -253,10 +253,27 @@ impl State<'_, '_> {
             text.push_str(&format!(": {}", list_names(skipped)));
         }
         let with_family = self.ctx.table.pools.iter().enumerate();
-        let (invalid, unselected): (Vec<_>, Vec<_>) = with_family
+        let (other_mode, same_mode): (Vec<_>, Vec<_>) = with_family
             .filter(|(rank, p)| p.has_family(family) && demand.position(*rank).is_none())
+            .partition(|(_, p)| p.pool.edge != svc.edge);
+        let (invalid, unselected): (Vec<_>, Vec<_>) = same_mode
+            .into_iter()
             .partition(|(rank, _)| demand.keeps_in(*rank));
         let mut sep = if skipped.is_empty() { ": " } else { "; " };
+        if !other_mode.is_empty() {
+            use ferrolb_api::names::{ANN_MODE, LABEL_MODE, MODE_EDGE};
+            let (mine, theirs) = if svc.edge {
+                ("is served by the edge", "not edge pools")
+            } else {
+                ("is not served by the edge", "edge pools")
+            };
+            text.push_str(&format!(
+                "{sep}it {mine} (annotation {ANN_MODE}: {MODE_EDGE}) and {} pool(s) with \
+                 {family} addresses are {theirs} (label {LABEL_MODE}={MODE_EDGE})",
+                other_mode.len()
+            ));
+            sep = "; ";
+        }
         if !unselected.is_empty() {
             text.push_str(&format!(
                 "{sep}{} pool(s) with {family} addresses do not select it in serviceAllocation",

@@ -130,6 +130,12 @@ impl Demand {
             )));
             return None;
         };
+        if let Some(pool) = table.pools.get(rank)
+            && pool.pool.edge != svc.edge
+        {
+            problems.push(refused(mode_mismatch(svc, name)));
+            return None;
+        }
         if self.position(rank).is_none() && !self.keeps_in(rank) {
             problems.push(refused(format!(
                 "pool {name:?} (annotation {POOL_ANNOTATION}) does not serve Service {}: its \
@@ -219,6 +225,16 @@ impl Demand {
                 svc.key
             )));
         };
+        if let Some(other) = covering
+            .iter()
+            .filter_map(|rank| table.pools.get(*rank))
+            .find(|info| info.pool.edge != svc.edge)
+        {
+            return Err(refused(format!(
+                "requested address {ip}: {}",
+                mode_mismatch(svc, &other.pool.name)
+            )));
+        }
         if let Some(rp) = self
             .requested_pool
             .filter(|_| covering.iter().any(|&r| self.position(r).is_some()))
@@ -238,6 +254,26 @@ impl Demand {
             name(first),
             svc.key
         )))
+    }
+}
+
+/// Why pool `pool` cannot serve `svc`: one of them is in edge mode and the other is not.
+fn mode_mismatch(svc: &ServiceRequest, pool: &str) -> String {
+    use ferrolb_api::names::{ANN_MODE, LABEL_MODE, MODE_EDGE};
+    if svc.edge {
+        format!(
+            "Service {} is served by the edge (annotation {ANN_MODE}: {MODE_EDGE}) but pool \
+             {pool:?} is not an edge pool; request a pool labelled {LABEL_MODE}={MODE_EDGE}, or \
+             remove the annotation",
+            svc.key
+        )
+    } else {
+        format!(
+            "pool {pool:?} is an edge pool (label {LABEL_MODE}={MODE_EDGE}) and Service {} is not \
+             served by the edge; add annotation {ANN_MODE}: {MODE_EDGE} to the Service, or request \
+             another pool",
+            svc.key
+        )
     }
 }
 
@@ -294,6 +330,9 @@ fn wanted_families(svc: &ServiceRequest, problems: &mut Vec<Problem>) -> Vec<Fam
 fn serving_pools(svc: &ServiceRequest, table: &PoolTable<'_>) -> Vec<usize> {
     let mut keyed: Vec<((u8, u8, i32), usize)> = Vec::new();
     for (rank, info) in table.pools.iter().enumerate() {
+        if info.pool.edge != svc.edge {
+            continue;
+        }
         let key = match &info.pool.allocation {
             None => (1, 0, 0),
             Some(alloc)

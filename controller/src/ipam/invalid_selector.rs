@@ -24,7 +24,7 @@ pub(super) fn keeping_pools(svc: &ServiceRequest, table: &PoolTable<'_>) -> Vec<
         .pools
         .iter()
         .enumerate()
-        .filter(|(_, info)| info.selector_invalid() && selects(info))
+        .filter(|(_, info)| info.selector_invalid() && info.pool.edge == svc.edge && selects(info))
         .map(|(rank, _)| rank)
         .collect()
 }

@@ -33,6 +33,9 @@ pub struct Pool {
     pub allocation: Option<ServiceAllocation>,
     /// Age of the pool: breaks priority ties and decides which pool owns overlapping addresses.
     pub creation_order: CreationOrder,
+    /// Label `ferrolb.io/mode: edge`: the pool serves only Services in edge mode (and they
+    /// only get addresses from such pools).
+    pub edge: bool,
 }
 
 impl Pool {
@@ -46,6 +49,7 @@ impl Pool {
             disabled: false,
             allocation: None,
             creation_order: (0, name.to_string()),
+            edge: false,
         }
     }
 }
@@ -230,6 +234,9 @@ pub struct ServiceRequest {
     /// Pool recorded with the current addresses. Informational only: the planner derives
     /// pools from addresses, so a plan never depends on what the shell wrote back.
     pub current_pool: Option<String>,
+    /// Annotation `ferrolb.io/mode: edge`: served by the edge load balancer, from edge pools
+    /// only.
+    pub edge: bool,
 }
 
 impl ServiceRequest {
@@ -253,6 +260,7 @@ impl ServiceRequest {
             selector: Labels::new(),
             current: Vec::new(),
             current_pool: None,
+            edge: false,
         }
     }
 }

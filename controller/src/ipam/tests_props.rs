@@ -91,6 +91,7 @@ fn a_pool() -> impl Strategy<Value = Pool> {
                 disabled,
                 allocation,
                 creation_order: (created, String::new()),
+                edge: false,
             },
         )
 }

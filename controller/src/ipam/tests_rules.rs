@@ -338,3 +338,43 @@ fn input_order_does_not_matter() {
     services.reverse();
     assert_eq!(plan(&pools_rev, &services), plan1);
 }
+
+#[test]
+fn edge_services_and_edge_pools_pair_only_with_each_other() {
+    let mut edge = pool("edge", 5, &["10.0.5.0/30"]);
+    edge.edge = true;
+    let pools = [edge, pool("lan", 0, &["10.0.0.0/30"])];
+    let mut at_edge = svc("a", "at-edge", 1);
+    at_edge.edge = true;
+    let plan1 = plan(&pools, &[svc("a", "plain", 0), at_edge.clone()]);
+    assert_eq!(ips(&plan1, "a", "plain"), vec![ip("10.0.0.0")]);
+    assert_eq!(ips(&plan1, "a", "at-edge"), vec![ip("10.0.5.0")]);
+
+    // Asking across modes is refused with the reason and the fix.
+    let mut wrong_pool = svc("a", "wrong-pool", 2);
+    wrong_pool.requested_pool = Some("edge".into());
+    let mut wrong_ip = at_edge.clone();
+    wrong_ip.key.name = "wrong-ip".into();
+    wrong_ip.requested_ips = vec![ip("10.0.0.3")];
+    let plan2 = plan(&pools, &[wrong_pool, wrong_ip]);
+    let (reason, message, _) = failure(&plan2, "a", "wrong-pool");
+    assert_eq!(reason, FailureReason::RequestRefused);
+    assert!(
+        message.contains("is an edge pool") && message.contains("ferrolb.io/mode: edge"),
+        "{message}"
+    );
+    let (_, message, _) = failure(&plan2, "a", "wrong-ip");
+    assert!(
+        message.contains("10.0.0.3") && message.contains("not an edge pool"),
+        "{message}"
+    );
+
+    // Only LAN pools: an edge Service gets nothing, and is told why.
+    let plan3 = plan(&pools[1..], &[at_edge]);
+    let (reason, message, _) = failure(&plan3, "a", "at-edge");
+    assert_eq!(reason, FailureReason::NoEligiblePool);
+    assert!(
+        message.contains("is served by the edge") && message.contains("are not edge pools"),
+        "{message}"
+    );
+}

@@ -135,7 +135,13 @@ mod tests {
             changed.services[1].endpoints.len(),
             input.services[1].endpoints.len() + 1
         );
-        let script = build(&changed).to_nft_update_script(&build(&input));
+        let script = build(&changed)
+            .to_nft_update_script(&build(&input))
+            .expect("an update");
         assert!(script.contains("192.0.2.250"), "{script}");
+        assert!(
+            !script.contains("svc-0"),
+            "only the changed Service: {script}"
+        );
     }
 }

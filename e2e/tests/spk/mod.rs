@@ -2,7 +2,10 @@
 //! `L2Announcement`, `ServiceAnnouncement` lookups and ARP/NDP checks from the client.
 
 pub mod failover;
+pub mod flows;
 pub mod local;
+pub mod policy;
+pub mod resync;
 pub mod rules;
 pub mod wire;
 

@@ -34,6 +34,8 @@ pub struct Metrics {
     pub rule_syncs: Family<ResultLabels, Counter>,
     /// Time of successful rule syncs.
     pub rule_sync_seconds: Histogram,
+    /// Times the table was found deleted or written by someone else.
+    pub rules_lost: Counter,
     /// ARP replies sent.
     pub arp_replies: Counter,
     /// Neighbour advertisements sent in answer to solicitations.
@@ -56,6 +58,7 @@ impl Metrics {
             computations: Counter::default(),
             rule_syncs: Family::default(),
             rule_sync_seconds: Histogram::new(exponential_buckets(0.002, 2.0, 14)),
+            rules_lost: Counter::default(),
             arp_replies: Counter::default(),
             na_replies: Counter::default(),
             announcements_sent: Counter::default(),
@@ -92,6 +95,11 @@ impl Metrics {
             "Time of successful rule syncs",
             m.rule_sync_seconds.clone(),
         );
+        registry.register(
+            "rules_lost",
+            "Times table inet ferrolb was found deleted or written by someone else",
+            m.rules_lost.clone(),
+        );
         registry.register("arp_replies", "ARP replies sent", m.arp_replies.clone());
         registry.register(
             "na_replies",
@@ -120,6 +128,11 @@ impl Metrics {
         if ok {
             self.rule_sync_seconds.observe(took.as_secs_f64());
         }
+    }
+
+    /// Counts one table found deleted or written by someone else.
+    pub fn rules_lost(&self) {
+        self.rules_lost.inc();
     }
 
     /// Brings the announcer counters up to `now` (the announcer counts in its own atomics).

@@ -25,6 +25,8 @@ pub struct RulesStatus {
 
 const RETRY_FIRST: Duration = Duration::from_millis(100);
 const RETRY_MAX: Duration = Duration::from_secs(10);
+/// How often the task checks that the kernel still holds its table (one cheap `nft list set`).
+pub const CHECK_EVERY: Duration = Duration::from_secs(5);
 
 /// Starts the task. It ends when `rx`'s sender is dropped.
 pub fn spawn(
@@ -35,13 +37,16 @@ pub fn spawn(
 ) -> JoinHandle<()> {
     tokio::spawn(async move {
         let mut retry = RETRY_FIRST;
+        // Set when the periodic check found the table gone or rewritten by someone else.
+        let mut lost = false;
         loop {
             let ruleset = rx.borrow_and_update().clone();
-            if applier.last_applied() != Some(ruleset.as_ref()) {
+            if lost || applier.last_applied() != Some(ruleset.as_ref()) {
                 status.send_if_modified(queue);
                 match applier.sync(&ruleset).await {
                     Ok(report) => {
                         retry = RETRY_FIRST;
+                        lost = false;
                         metrics.rules_synced(true, report.duration);
                         info!(mode = ?report.mode, bytes = report.bytes, ms = report.duration.as_millis() as u64,
                             udp_flows_cleared = report.conntrack.flows_deleted, "rules applied");
@@ -70,8 +75,24 @@ pub fn spawn(
                     }
                 }
             }
-            if rx.changed().await.is_err() {
-                return;
+            // Wait for a change, checking meanwhile that the kernel still holds the table.
+            loop {
+                tokio::select! {
+                    changed = rx.changed() => {
+                        if changed.is_err() {
+                            return;
+                        }
+                        break;
+                    }
+                    () = tokio::time::sleep(CHECK_EVERY) => {
+                        if applier.last_applied().is_some() && matches!(applier.in_sync().await, Ok(false)) {
+                            warn!("table inet ferrolb was deleted or written by someone else; writing it again");
+                            metrics.rules_lost();
+                            lost = true;
+                            break;
+                        }
+                    }
+                }
             }
         }
     })

@@ -7,13 +7,13 @@ use std::time::{Duration, Instant};
 use super::conntrack::Conntrack;
 use super::nft::{Nft, NftError};
 use super::plan::{FullReason, SyncMode, choose_mode, conntrack_deletions};
-use crate::ruleset::Ruleset;
+use crate::ruleset::{Ruleset, SYNC_TOKEN_SET, TABLE};
 
 /// A sync that did not program the table; the kernel keeps its previous
 /// content (every script is one transaction).
 #[derive(Debug, thiserror::Error)]
 pub enum SyncError {
-    /// Reading the table's handle failed (nft missing or not permitted?).
+    /// Reading the table's sync token failed (nft missing or not permitted?).
     #[error("cannot inspect table inet ferrolb: {0}")]
     Inspect(#[source] NftError),
     /// The full replacement was refused.
@@ -53,15 +53,22 @@ pub struct SyncReport {
 
 struct Applied {
     ruleset: Ruleset,
-    /// Table handle after that sync (`None` if it could not be read).
-    handle: Option<u64>,
+    /// Token written into set `sync_token` with the last full write.
+    token: u32,
+    /// When every rule was last written (full replacement or resync).
+    rewritten: Instant,
 }
+
+/// How often an in-place update is replaced by a rewrite of every rule
+/// ([`SyncMode::Resync`]), so edits made by hand inside the table do not last.
+pub const RESYNC_EVERY: Duration = Duration::from_secs(3600);
 
 /// Programs table `inet ferrolb` and remembers what it applied.
 pub struct Applier {
     nft: Nft,
     conntrack: Conntrack,
     last: Option<Applied>,
+    resync_every: Duration,
 }
 
 impl Applier {
@@ -77,7 +84,14 @@ impl Applier {
             nft,
             conntrack,
             last: None,
+            resync_every: RESYNC_EVERY,
         }
+    }
+
+    /// Rewrites every rule at least this often (default [`RESYNC_EVERY`]).
+    pub fn resync_every(mut self, period: Duration) -> Self {
+        self.resync_every = period;
+        self
     }
 
     /// The `nft` wrapper in use.
@@ -90,25 +104,46 @@ impl Applier {
         self.last.as_ref().map(|applied| &applied.ruleset)
     }
 
-    /// Makes the kernel table equal to `ruleset`. An update falls back to
-    /// one full replacement if refused. On error nothing changed and the
-    /// applier keeps its record. Conntrack cleanup needs the previous rule
-    /// set, so it starts with the second sync.
+    /// Whether the kernel still holds the table of the last sync (its token
+    /// is there); `false` when nothing was applied yet. Cheap: callers poll
+    /// it so that a table deleted by someone else (e.g. `nft flush ruleset`)
+    /// is rewritten without waiting for the next Service change.
+    pub async fn in_sync(&self) -> Result<bool, NftError> {
+        let Some(applied) = &self.last else {
+            return Ok(false);
+        };
+        let kernel = self.nft.sync_tokens().await?;
+        Ok(choose_mode(Some(applied.token), kernel.as_deref()) == SyncMode::Update)
+    }
+
+    /// Makes the kernel table equal to `ruleset`: an in-place update of the
+    /// difference, a periodic in-place rewrite ([`RESYNC_EVERY`]), or a full
+    /// replacement (first sync, table gone or written by someone else, or an
+    /// update refused). On error nothing changed and the applier keeps its
+    /// record. Conntrack cleanup needs the previous rule set, so it starts
+    /// with the second sync.
     pub async fn sync(&mut self, ruleset: &Ruleset) -> Result<SyncReport, SyncError> {
         let started = Instant::now();
-        let kernel = self.nft.table_handle().await.map_err(SyncError::Inspect)?;
-        let recorded = self.last.as_ref().and_then(|applied| applied.handle);
-        let mut mode = choose_mode(recorded, kernel);
+        let kernel = self.nft.sync_tokens().await.map_err(SyncError::Inspect)?;
+        let recorded = self.last.as_ref().map(|applied| applied.token);
+        let mut mode = choose_mode(recorded, kernel.as_deref());
+        let mut kept = None;
         let mut bytes = 0;
-        if mode == SyncMode::Update {
-            // `Update` is only chosen with a record, hence a previous rule set.
-            let previous = self.last.as_ref().map(|applied| &applied.ruleset);
-            let script = previous.map(|previous| ruleset.to_nft_update_script(previous));
+        let token = new_token();
+        if let (SyncMode::Update, Some(previous)) = (&mode, &self.last) {
+            let due = previous.rewritten.elapsed() >= self.resync_every;
+            let script = if due {
+                Ok(ruleset.to_nft_resync_script(&previous.ruleset) + &token_script(token))
+            } else {
+                kept = Some((previous.token, previous.rewritten));
+                ruleset.to_nft_update_script(&previous.ruleset)
+            };
             mode = match script {
-                None => SyncMode::Full(FullReason::NothingApplied),
-                Some(script) => {
+                Err(why) => SyncMode::Full(FullReason::Incompatible(why)),
+                Ok(script) => {
                     bytes = script.len();
                     match self.nft.apply(&script).await {
+                        Ok(()) if due => SyncMode::Resync,
                         Ok(()) => SyncMode::Update,
                         Err(error) => {
                             tracing::warn!(%error, "in-place update of table inet ferrolb refused; replacing it");
@@ -119,7 +154,8 @@ impl Applier {
             };
         }
         if let SyncMode::Full(reason) = &mode {
-            let script = ruleset.to_nft_script();
+            kept = None;
+            let script = ruleset.to_nft_script() + &token_script(token);
             bytes = script.len();
             if let Err(error) = self.nft.apply(&script).await {
                 return Err(SyncError::Replace {
@@ -128,16 +164,14 @@ impl Applier {
                 });
             }
         }
-        let handle = match self.nft.table_handle().await {
-            Ok(handle) => handle,
-            Err(error) => {
-                tracing::warn!(%error, "cannot read the table handle; the next sync replaces the table");
-                None
-            }
+        let (token, rewritten) = match (&mode, kept) {
+            (SyncMode::Update, Some(kept)) => kept,
+            _ => (token, started),
         };
         let previous = self.last.replace(Applied {
             ruleset: ruleset.clone(),
-            handle,
+            token,
+            rewritten,
         });
         let conntrack = match previous {
             Some(previous) => self.clear_stale_udp(&previous.ruleset, ruleset).await,
@@ -173,6 +207,24 @@ impl Applier {
     }
 }
 
+/// A fresh token for set `sync_token` (random, so that another writer of the
+/// table, e.g. a second speaker, never writes the same one).
+fn new_token() -> u32 {
+    use std::hash::{BuildHasher, Hasher};
+    let mut hasher = std::collections::hash_map::RandomState::new().build_hasher();
+    hasher.write_u128(
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_nanos()),
+    );
+    (hasher.finish() as u32).max(1)
+}
+
+/// Puts `token` into set `sync_token`, in the same transaction as the rules.
+fn token_script(token: u32) -> String {
+    format!("add element inet {TABLE} {SYNC_TOKEN_SET} {{ {token} }}\n")
+}
+
 fn log(report: &SyncReport) {
     let millis = u64::try_from(report.duration.as_millis()).unwrap_or(u64::MAX);
     match &report.mode {
@@ -181,8 +233,8 @@ fn log(report: &SyncReport) {
             udp_flows_deleted = report.conntrack.flows_deleted,
             "replaced table inet ferrolb"
         ),
-        SyncMode::Update => tracing::debug!(
-            mode = "update",
+        SyncMode::Update | SyncMode::Resync => tracing::debug!(
+            mode = ?report.mode,
             bytes = report.bytes,
             duration_ms = millis,
             udp_flows_deleted = report.conntrack.flows_deleted,

@@ -23,12 +23,12 @@ mod plan;
 #[cfg(test)]
 mod tests;
 
-pub use applier::{Applier, ConntrackReport, SyncError, SyncReport};
+pub use applier::{Applier, ConntrackReport, RESYNC_EVERY, SyncError, SyncReport};
 pub use command::CommandError;
 pub use conntrack::{CONNTRACK_TIMEOUT, Conntrack};
 pub use detect::{Decision, KubeProxy, Mode, detect_kube_proxy, find_kube_proxy, resolve};
 pub use nft::{NFT_TIMEOUT, Nft, NftError};
 pub use plan::{
     ConntrackDeletion, FullReason, SyncMode, choose_mode, conntrack_deletions, deleted_flow_count,
-    table_handle,
+    sync_tokens,
 };

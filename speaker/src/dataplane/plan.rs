@@ -4,7 +4,7 @@
 use std::fmt;
 use std::net::IpAddr;
 
-use crate::ruleset::{Ruleset, TABLE, stale_udp_endpoints};
+use crate::ruleset::{NeedsReplacement, Ruleset, SYNC_TOKEN_SET, TABLE, stale_udp_endpoints};
 
 /// Why the whole table is replaced instead of updated in place.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -13,11 +13,13 @@ pub enum FullReason {
     NothingApplied,
     /// The table is not in the kernel (deleted by someone, or never created).
     TableMissing,
-    /// The table was deleted and created again by someone else (its kernel
-    /// handle differs from the one recorded after the last sync).
+    /// The table was written by someone else since the last sync (it lacks
+    /// the token of the last full write).
     TableReplaced,
     /// The in-place update was refused; nft's message.
     UpdateFailed(String),
+    /// The change cannot be expressed in place.
+    Incompatible(NeedsReplacement),
 }
 
 impl fmt::Display for FullReason {
@@ -29,6 +31,7 @@ impl fmt::Display for FullReason {
                 write!(f, "table inet {TABLE} was recreated by someone else")
             }
             FullReason::UpdateFailed(error) => write!(f, "the in-place update failed: {error}"),
+            FullReason::Incompatible(why) => write!(f, "{why}"),
         }
     }
 }
@@ -38,24 +41,28 @@ impl fmt::Display for FullReason {
 pub enum SyncMode {
     /// Atomic replacement of the whole table ([`Ruleset::to_nft_script`]).
     Full(FullReason),
-    /// Atomic in-place update ([`Ruleset::to_nft_update_script`]), keeping
-    /// ClientIP affinity state.
+    /// Atomic in-place update carrying only the difference
+    /// ([`Ruleset::to_nft_update_script`]), keeping ClientIP affinity state.
     Update,
+    /// Atomic in-place rewrite of every rule and map
+    /// ([`Ruleset::to_nft_resync_script`]), keeping ClientIP affinity state;
+    /// done periodically so hand edits inside the table do not last.
+    Resync,
 }
 
-/// Full or update, from the table handle recorded after the last successful
-/// sync (`None`: nothing applied, or unknown) and the one in the kernel now.
+/// Full or update, from the token written with the last full write (`None`:
+/// nothing applied) and the tokens found in the kernel (`None`: the table or
+/// its token set is missing).
 ///
-/// Edits inside the table that keep its handle (a rule added by hand) need
-/// no detection: the update script flushes every rule and static map and
-/// writes them again, and if it is refused the applier replaces the table.
-pub fn choose_mode(recorded: Option<u64>, kernel: Option<u64>) -> SyncMode {
+/// A table deleted (e.g. `nft flush ruleset`) or written by someone else has
+/// lost the token. Edits inside the table that keep it (a rule added by hand)
+/// are not detected: an update that trips over them is refused and the
+/// applier replaces the table; others last until the next periodic resync.
+pub fn choose_mode(recorded: Option<u32>, kernel: Option<&[u32]>) -> SyncMode {
     match (recorded, kernel) {
         (None, _) => SyncMode::Full(FullReason::NothingApplied),
         (Some(_), None) => SyncMode::Full(FullReason::TableMissing),
-        (Some(recorded), Some(kernel)) if recorded != kernel => {
-            SyncMode::Full(FullReason::TableReplaced)
-        }
+        (Some(token), Some(found)) if found != [token] => SyncMode::Full(FullReason::TableReplaced),
         (Some(_), Some(_)) => SyncMode::Update,
     }
 }
@@ -111,29 +118,33 @@ pub fn deleted_flow_count(stderr: &str) -> Option<usize> {
     })
 }
 
-/// Handle of table `inet ferrolb` in the output of `nft -j list tables`
-/// (`Ok(None)` when the table does not exist).
-pub fn table_handle(json: &str) -> Result<Option<u64>, String> {
+/// Elements of set [`SYNC_TOKEN_SET`] in the output of
+/// `nft -j list set inet ferrolb sync_token`.
+pub fn sync_tokens(json: &str) -> Result<Vec<u32>, String> {
     let value: serde_json::Value =
         serde_json::from_str(json).map_err(|error| format!("not JSON: {error}"))?;
     let entries = value
         .get("nftables")
         .and_then(serde_json::Value::as_array)
         .ok_or("no \"nftables\" array")?;
-    for entry in entries {
-        let Some(table) = entry.get("table") else {
-            continue;
-        };
-        let field = |name: &str| table.get(name).and_then(serde_json::Value::as_str);
-        if field("family") == Some("inet") && field("name") == Some(TABLE) {
-            return table
-                .get("handle")
-                .and_then(serde_json::Value::as_u64)
-                .map(Some)
-                .ok_or_else(|| format!("table inet {TABLE} has no numeric handle"));
-        }
-    }
-    Ok(None)
+    let set = entries
+        .iter()
+        .find_map(|entry| entry.get("set"))
+        .ok_or_else(|| format!("no set {SYNC_TOKEN_SET} in the listing"))?;
+    let Some(elements) = set.get("elem") else {
+        return Ok(Vec::new());
+    };
+    elements
+        .as_array()
+        .ok_or("\"elem\" is not an array")?
+        .iter()
+        .map(|element| {
+            element
+                .as_u64()
+                .and_then(|token| u32::try_from(token).ok())
+                .ok_or_else(|| format!("not a token: {element}"))
+        })
+        .collect()
 }
 
 /// Whether nft's error text says the object does not exist.

@@ -12,8 +12,8 @@
 //!   annotation names; externalIPs only when the controller's `ExternalIPsAllowed` condition
 //!   allows them for the Service's current generation. Everything else is never announced
 //!   nor programmed, and is reported as silent with the reason.
-//! - Announcing: [`election::elect`] over every Node (interfaces as gossiped,
-//!   [`nodes::views`]), every L2Announcement ([`pools::Pools::policy`]) and every address
+//! - Announcing: [`election::elect()`] over every Node (interfaces as gossiped,
+//!   [`nodes::views`]), every L2Announcement ([`pools::policy`]) and every address
 //!   except those of edge pools; this node answers for what it wins.
 //! - Rules ([`rules`]): every node programs every valid address, announced here or not (as
 //!   kube-proxy does), and the NodePorts of ferrolb's LoadBalancer Services.
@@ -35,6 +35,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::net::IpAddr;
 use std::sync::Arc;
 
+use ferrolb_api::pools::Pools;
 use ferrolb_api::{IPPool, L2Announcement};
 use k8s_openapi::api::core::v1::{Node, Service};
 use k8s_openapi::api::discovery::v1::EndpointSlice;
@@ -105,8 +106,12 @@ impl NodeDesired {
 /// This node's desired state. Pure and deterministic: the order of the snapshot's objects does
 /// not matter.
 pub fn desired(snapshot: &Snapshot, local: &Local) -> NodeDesired {
-    let pools = pools::Pools::new(&snapshot.pools);
-    let policies: Vec<election::L2Policy> = snapshot.l2.iter().map(|l| pools.policy(l)).collect();
+    let pools = Pools::new(&snapshot.pools);
+    let policies: Vec<election::L2Policy> = snapshot
+        .l2
+        .iter()
+        .map(|l| pools::policy(&pools, l))
+        .collect();
     let node_views = nodes::views(&snapshot.nodes, local);
     let endpoints = endpoints::by_service(&snapshot.slices);
     let no_endpoints = Vec::new();

@@ -1,4 +1,5 @@
-//! What the controller wrote on a Service, according to the apiserver's managedFields.
+//! What the controller wrote on a Service, according to the apiserver's managedFields
+//! ([`ferrolb_api::ownership`]), as the speaker decides from it.
 //!
 //! The speaker trusts a Service's status only where the controller's field manager
 //! ([`MANAGER_CONTROLLER`]) owns it: anyone with `services/status` write access could put an
@@ -6,58 +7,14 @@
 //! fields are never announced nor programmed.
 
 use k8s_openapi::api::core::v1::Service;
-use k8s_openapi::apimachinery::pkg::apis::meta::v1::ManagedFieldsEntry;
-use kube::ResourceExt;
-use serde_json::Value;
 
 use ferrolb_api::names::{LOAD_BALANCER_CLASS, MANAGER_CONTROLLER};
+use ferrolb_api::ownership::{owns_condition, owns_ingress};
 
 /// Condition the controller keeps on each Service with `spec.externalIPs`.
 pub const CONDITION_EXTERNAL_IPS: &str = "ferrolb.io/ExternalIPsAllowed";
 /// Condition the controller keeps on each LoadBalancer Service it owns.
 pub const CONDITION_ALLOCATED: &str = "ferrolb.io/Allocated";
-
-/// The controller's status entries (manager [`MANAGER_CONTROLLER`], subresource `status`),
-/// as the `f:status` field set of each.
-fn controller_status_fields(svc: &Service) -> impl Iterator<Item = &Value> {
-    svc.managed_fields()
-        .iter()
-        .filter(|m: &&ManagedFieldsEntry| {
-            m.manager.as_deref() == Some(MANAGER_CONTROLLER)
-                && m.subresource.as_deref() == Some("status")
-        })
-        .filter_map(|m| m.fields_v1.as_ref()?.0.get("f:status"))
-}
-
-/// Whether the controller's field manager owns `status.loadBalancer.ingress` (same check as
-/// the controller's own `observed::owns_ingress`).
-pub fn owns_ingress(svc: &Service) -> bool {
-    controller_status_fields(svc).any(|status| {
-        status
-            .get("f:loadBalancer")
-            .and_then(|lb| lb.get("f:ingress"))
-            .is_some()
-    })
-}
-
-/// Whether the controller's field manager owns the condition `type_` in `status.conditions`
-/// (a list-map keyed by `type`: the field set holds `k:{"type":"<type_>"}`). Owning another
-/// condition is not enough: someone else may have written this one.
-pub fn owns_condition(svc: &Service, type_: &str) -> bool {
-    controller_status_fields(svc).any(|status| {
-        status
-            .get("f:conditions")
-            .and_then(Value::as_object)
-            .is_some_and(|conditions| conditions.keys().any(|k| is_condition_key(k, type_)))
-    })
-}
-
-/// `k:{"type":"..."}` naming `type_`.
-fn is_condition_key(key: &str, type_: &str) -> bool {
-    key.strip_prefix("k:")
-        .and_then(|json| serde_json::from_str::<Value>(json).ok())
-        .is_some_and(|k| k.get("type").and_then(Value::as_str) == Some(type_))
-}
 
 /// Whether `svc` is a LoadBalancer Service of ferrolb: `type: LoadBalancer` and class
 /// [`LOAD_BALANCER_CLASS`], or no class and the controller has written its allocation
@@ -113,27 +70,4 @@ pub fn external_ips_allowed(svc: &Service) -> Result<(), String> {
 
 fn show(generation: Option<i64>) -> String {
     generation.map_or_else(|| "none".into(), |g| g.to_string())
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn condition_keys_are_parsed_not_prefix_matched() {
-        assert!(is_condition_key(
-            r#"k:{"type":"ferrolb.io/ExternalIPsAllowed"}"#,
-            CONDITION_EXTERNAL_IPS
-        ));
-        assert!(!is_condition_key(
-            r#"k:{"type":"ferrolb.io/ExternalIPsAllowedX"}"#,
-            CONDITION_EXTERNAL_IPS
-        ));
-        assert!(!is_condition_key(
-            r#"k:{"type":"ferrolb.io/Allocated"}"#,
-            CONDITION_EXTERNAL_IPS
-        ));
-        assert!(!is_condition_key(".", CONDITION_EXTERNAL_IPS));
-        assert!(!is_condition_key("k:not json", CONDITION_EXTERNAL_IPS));
-    }
 }

@@ -9,13 +9,11 @@
 use std::collections::BTreeSet;
 use std::net::IpAddr;
 
+use ferrolb_api::ingress::allocations;
+use ferrolb_api::pools::Pools;
 use k8s_openapi::api::core::v1::Service;
-use kube::ResourceExt;
 
-use ferrolb_api::names::{ANN_ALLOCATED_FROM, MANAGER_CONTROLLER};
-
-use super::ownership::{external_ips_allowed, is_ferrolb_lb, owns_ingress};
-use super::pools::Pools;
+use super::ownership::{external_ips_allowed, is_ferrolb_lb};
 
 /// A LoadBalancer IP the controller allocated, with its pool.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -76,62 +74,15 @@ pub fn classify(svc: &Service, pools: &Pools) -> ServiceVips {
 }
 
 fn load_balancer_ips(svc: &Service, pools: &Pools, out: &mut ServiceVips) {
-    let ingress: BTreeSet<IpAddr> = svc
-        .status
-        .as_ref()
-        .and_then(|s| s.load_balancer.as_ref())
-        .and_then(|lb| lb.ingress.as_ref())
-        .into_iter()
-        .flatten()
-        .filter_map(|i| i.ip.as_deref()?.trim().parse().ok())
-        .collect();
-    if ingress.is_empty() {
-        return;
-    }
-    if !owns_ingress(svc) {
-        let why = format!(
-            "status.loadBalancer.ingress was not written by {MANAGER_CONTROLLER}: never announced"
-        );
-        out.refused
-            .extend(ingress.into_iter().map(|ip| (ip, why.clone())));
-        return;
-    }
-    let named: Vec<&str> = svc
-        .annotations()
-        .get(ANN_ALLOCATED_FROM)
-        .map(|a| {
-            a.split(',')
-                .map(str::trim)
-                .filter(|s| !s.is_empty())
-                .collect()
-        })
-        .unwrap_or_default();
-    for ip in ingress {
-        match named.iter().find(|pool| pools.contains(pool, ip)) {
-            Some(pool) => out.lb.push(PoolIp {
+    for (ip, allocation) in allocations(svc, pools, "never announced") {
+        match allocation {
+            Ok(pool) => out.lb.push(PoolIp {
                 ip,
-                pool: pool.to_string(),
-                edge: pools.is_edge(pool),
+                edge: pools.is_edge(&pool),
+                pool,
             }),
-            None => out.refused.push((ip, not_in_named_pool(ip, &named, pools))),
+            Err(why) => out.refused.push((ip, why)),
         }
-    }
-}
-
-fn not_in_named_pool(ip: IpAddr, named: &[&str], pools: &Pools) -> String {
-    let containing = pools.containing(ip);
-    let lies_in = if containing.is_empty() {
-        "no IPPool".to_string()
-    } else {
-        format!("IPPool {}", containing.join(", "))
-    };
-    if named.is_empty() {
-        format!("no {ANN_ALLOCATED_FROM} annotation; {ip} lies in {lies_in}: never announced")
-    } else {
-        format!(
-            "{ip} lies in {lies_in}, not in the pool(s) {ANN_ALLOCATED_FROM} names ({}): never announced",
-            named.join(", ")
-        )
     }
 }
 

@@ -11,6 +11,9 @@ use super::input::Protocol;
 use super::model::{BaseChain, Chain, ChainType, Hook, MASQUERADE_MARK, NamedSet, SetKind};
 use super::names::Family;
 
+/// Set holding the applier's token of its last full write (see
+/// [`crate::dataplane::Applier`]); empty in every built rule set.
+pub const SYNC_TOKEN_SET: &str = "sync_token";
 /// Shared dispatch chain jumped to from `nat_prerouting` and `nat_output`.
 pub const SERVICES_CHAIN: &str = "services";
 /// Chain rejecting new connections to Services without endpoints.
@@ -92,7 +95,16 @@ fn port_key((protocol, port): &PortKey) -> String {
 impl DispatchMaps {
     /// Named sets and maps of the skeleton, in output order.
     pub fn into_sets(self, node_ips: &[IpAddr]) -> Vec<NamedSet> {
-        let mut sets = Vec::new();
+        // Always empty in the rule set: the applier puts one token in it with
+        // every full write, and reads it back to learn whether the kernel
+        // still holds the table it wrote.
+        let mut sets = vec![NamedSet {
+            name: SYNC_TOKEN_SET.to_string(),
+            key_type: "mark".to_string(),
+            data_type: None,
+            kind: SetKind::Static,
+            elements: Vec::new(),
+        }];
         for family in Family::ALL {
             let digit = family.digit();
             let addr_type = format!("{}{ADDR_KEY_SUFFIX}", family.addr_type());

@@ -138,24 +138,30 @@ fn dispatch_rules(plan: &PortPlan<'_>, backends: &[Backend]) -> Vec<String> {
         .iter()
         .map(|backend| names::endpoint_chain(plan.port_id, &backend.ip, backend.port))
         .collect();
-    match targets.as_slice() {
-        [] => rules.push("drop".to_string()),
-        [only] => rules.push(format!("goto {only}")),
-        many => {
-            // Affinity: hash the client address, so that clients unknown to
-            // the affinity sets (e.g. after a full table replacement) still
-            // land on the same endpoint while the endpoint list is unchanged.
-            let spread = if plan.affinity.is_some() {
-                format!("jhash {saddr} mod {} seed 0x0", many.len())
-            } else {
-                format!("numgen random mod {}", many.len())
-            };
-            let mut rule = format!("{spread} vmap {{\n");
-            for (index, target) in many.iter().enumerate() {
-                rule.push_str(&format!("\t{index} : goto {target},\n"));
-            }
-            rule.push('}');
-            rules.push(rule);
+    // A cascade rather than one `vmap { 0 : goto …, 1 : goto … }`: the kernel
+    // binds every anonymous map by walking the whole transaction, so a full
+    // table of 10,000 Services took minutes; named maps per Service are
+    // looked up in a list. Rule k picks endpoint k with probability
+    // 1/(n-k), which spreads evenly (kube-proxy's iptables cascade) and costs
+    // a packet at most one rule per endpoint of its own Service.
+    let count = targets.len();
+    if count == 0 {
+        rules.push("drop".to_string());
+    }
+    for (index, target) in targets.iter().enumerate() {
+        let left = count - index;
+        if left == 1 {
+            rules.push(format!("goto {target}"));
+        } else if plan.affinity.is_some() {
+            // Affinity: hash the client address (another seed per step), so
+            // clients unknown to the affinity sets (e.g. after a full table
+            // replacement) still land on the same endpoint while the
+            // endpoint list is unchanged.
+            rules.push(format!(
+                "jhash {saddr} mod {left} seed {index:#x} == 0 goto {target}"
+            ));
+        } else {
+            rules.push(format!("numgen random mod {left} == 0 goto {target}"));
         }
     }
     rules

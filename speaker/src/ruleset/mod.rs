@@ -4,8 +4,9 @@
 //! externalIPs and NodePorts on nodes without kube-proxy. [`build`] turns a
 //! [`NodeInput`] into a [`Ruleset`]; [`Ruleset::to_nft_script`] renders it as
 //! one atomic `nft -f` transaction that replaces the whole table, and
-//! [`Ruleset::to_nft_update_script`] as one that updates it in place while
-//! keeping ClientIP affinity state.
+//! [`Ruleset::to_nft_update_script`] as one that carries only the difference
+//! from the rule set applied before (keeping ClientIP affinity state), and
+//! [`Ruleset::to_nft_resync_script`] as one that rewrites everything in place.
 //!
 //! # Packet path
 //!
@@ -25,7 +26,7 @@
 //!
 //! # Semantics (kube-proxy compatible)
 //! - `externalTrafficPolicy: Cluster`: ready endpoints anywhere, random
-//!   spread (`numgen`), client masqueraded.
+//!   spread (a `numgen` cascade, see below), client masqueraded.
 //! - `Local`: this node's ready endpoints, client address kept; none → `drop`.
 //!   Traffic the node sends itself (`fib saddr type local`) uses every endpoint
 //!   and is masqueraded, so the node can always reach the Service.
@@ -36,6 +37,16 @@
 //!   timeout; unknown clients are spread by `jhash` of their address, so they
 //!   keep their endpoint while the endpoint list is unchanged even after a full
 //!   replacement wiped the sets.
+//!
+//! # Cost
+//! A packet meets the same dispatch rules whatever the number of Services,
+//! then its own Service's chain: a cascade of at most one rule per endpoint
+//! (`numgen random mod n-k == 0 goto ep_k`, each rule taking 1/(n-k) of
+//! what is left, so every endpoint gets 1/n). Not one anonymous verdict map
+//! per Service: the kernel binds each anonymous set by walking the whole
+//! transaction, which made a full table of 10,000 Services take 100–190 s
+//! here (2.4 s with the cascade); and not a named map per Service either,
+//! because the kernel looks named sets up in a list (quadratic again).
 //!
 //! # Limits
 //! - `loadBalancerSourceRanges` fail closed per family: a Service whose
@@ -60,11 +71,12 @@ mod names;
 mod render;
 mod select;
 mod stale;
+mod update;
 
 #[cfg(test)]
 mod tests;
 
-pub use base::{REJECT_CHAIN, SERVICES_CHAIN};
+pub use base::{REJECT_CHAIN, SERVICES_CHAIN, SYNC_TOKEN_SET};
 pub use build::build;
 pub use chains::AFFINITY_SET_SIZE;
 pub use input::{
@@ -78,3 +90,4 @@ pub use model::{
 pub use names::Family;
 pub use select::Backend;
 pub use stale::{diff_size, stale_udp_endpoints};
+pub use update::NeedsReplacement;

@@ -17,7 +17,8 @@ impl Ruleset {
     /// one transaction).
     ///
     /// Deleting the table also forgets ClientIP affinity state (the dynamic
-    /// sets); use [`Ruleset::to_nft_update_script`] for routine resyncs.
+    /// sets); use [`Ruleset::to_nft_update_script`] for routine changes and
+    /// [`Ruleset::to_nft_resync_script`] to rewrite everything keeping it.
     pub fn to_nft_script(&self) -> String {
         let mut out = self.header();
         let _ = writeln!(out, "add table inet {TABLE}");
@@ -26,15 +27,17 @@ impl Ruleset {
         out
     }
 
-    /// Atomic in-place update from `previous` (the rule set last applied
-    /// successfully) to `self`, keeping ClientIP affinity state of endpoints
-    /// that still exist. It flushes every rule and static map, deletes objects
-    /// that disappeared or changed definition, then redefines everything.
+    /// Atomic rewrite of everything in place, from `previous` (the rule set
+    /// last applied successfully) to `self`, keeping ClientIP affinity state
+    /// of endpoints that still exist: it flushes every rule and static map,
+    /// deletes objects that disappeared or changed definition, then
+    /// redefines everything. Repairs hand edits inside the table; costs as
+    /// much as a full replacement.
     ///
     /// Each delete is preceded by an `add` of the same object, so the script
     /// also succeeds when the table or an object is missing; if it fails
     /// anyway (table edited by hand), apply [`Ruleset::to_nft_script`].
-    pub fn to_nft_update_script(&self, previous: &Ruleset) -> String {
+    pub fn to_nft_resync_script(&self, previous: &Ruleset) -> String {
         let mut out = self.header();
         let _ = writeln!(out, "add table inet {TABLE}");
         let _ = writeln!(out, "flush table inet {TABLE}");
@@ -77,7 +80,7 @@ impl Ruleset {
         out
     }
 
-    fn header(&self) -> String {
+    pub(super) fn header(&self) -> String {
         format!(
             "# ferrolb Service rules for node \"{}\". Generated: do not edit.\n",
             comment_safe(&self.node_name)
@@ -107,7 +110,7 @@ fn separate(out: &mut String, first: &mut bool) {
 }
 
 /// `type K : D; flags …; timeout …; size …;` (single line, for `add set`).
-fn set_spec_inline(set: &NamedSet) -> String {
+pub(super) fn set_spec_inline(set: &NamedSet) -> String {
     spec_lines(set).join("; ") + ";"
 }
 
@@ -139,7 +142,7 @@ fn write_set(out: &mut String, set: &NamedSet) {
     out.push_str("\t}\n");
 }
 
-fn base_spec(base: &BaseChain) -> String {
+pub(super) fn base_spec(base: &BaseChain) -> String {
     let chain_type = match base.chain_type {
         ChainType::Filter => "filter",
         ChainType::Nat => "nat",

@@ -5,7 +5,7 @@ use std::net::IpAddr;
 use super::super::plan::says_missing;
 use super::super::{
     ConntrackDeletion, FullReason, SyncMode, choose_mode, conntrack_deletions, deleted_flow_count,
-    table_handle,
+    sync_tokens,
 };
 use crate::ruleset::{
     Endpoint, ExternalTrafficPolicy, NodeInput, PortInput, Protocol, ServiceInput, ServiceKey,
@@ -55,7 +55,7 @@ fn full_replacement_unless_the_recorded_table_is_still_there() {
         SyncMode::Full(FullReason::NothingApplied)
     );
     assert_eq!(
-        choose_mode(None, Some(7)),
+        choose_mode(None, Some(&[7])),
         SyncMode::Full(FullReason::NothingApplied),
         "a table left by an earlier run is replaced, its content is unknown"
     );
@@ -63,11 +63,14 @@ fn full_replacement_unless_the_recorded_table_is_still_there() {
         choose_mode(Some(7), None),
         SyncMode::Full(FullReason::TableMissing)
     );
-    assert_eq!(
-        choose_mode(Some(7), Some(9)),
-        SyncMode::Full(FullReason::TableReplaced)
-    );
-    assert_eq!(choose_mode(Some(7), Some(7)), SyncMode::Update);
+    for found in [&[9][..], &[], &[7, 9]] {
+        assert_eq!(
+            choose_mode(Some(7), Some(found)),
+            SyncMode::Full(FullReason::TableReplaced),
+            "{found:?}"
+        );
+    }
+    assert_eq!(choose_mode(Some(7), Some(&[7])), SyncMode::Update);
 }
 
 #[test]
@@ -130,18 +133,18 @@ fn conntrack_counts_are_read_from_its_message_whatever_the_exit_code() {
 }
 
 #[test]
-fn table_handle_is_found_by_family_and_name() {
+fn sync_tokens_are_read_from_the_set_listing() {
     let json = r#"{"nftables": [{"metainfo": {"version": "1.0.6", "json_schema_version": 1}},
-        {"table": {"family": "ip", "name": "ferrolb", "handle": 3}},
-        {"table": {"family": "inet", "name": "other", "handle": 4}},
-        {"table": {"family": "inet", "name": "ferrolb", "handle": 12}}]}"#;
-    assert_eq!(table_handle(json), Ok(Some(12)));
-    let empty = r#"{"nftables": [{"metainfo": {"version": "1.0.6"}}]}"#;
-    assert_eq!(table_handle(empty), Ok(None));
-    assert!(table_handle("table inet ferrolb").is_err());
-    assert!(table_handle(r#"{"other": []}"#).is_err());
-    let no_handle = r#"{"nftables": [{"table": {"family": "inet", "name": "ferrolb"}}]}"#;
-    assert!(table_handle(no_handle).is_err());
+        {"set": {"family": "inet", "name": "sync_token", "table": "ferrolb", "type": "mark",
+        "handle": 2, "elem": [305441741]}}]}"#;
+    assert_eq!(sync_tokens(json), Ok(vec![305_441_741]));
+    let empty =
+        r#"{"nftables": [{"set": {"family": "inet", "name": "sync_token", "type": "mark"}}]}"#;
+    assert_eq!(sync_tokens(empty), Ok(vec![]));
+    assert!(sync_tokens("table inet ferrolb").is_err());
+    assert!(sync_tokens(r#"{"nftables": []}"#).is_err());
+    let too_big = r#"{"nftables": [{"set": {"elem": [4294967296]}}]}"#;
+    assert!(sync_tokens(too_big).is_err());
 }
 
 #[test]

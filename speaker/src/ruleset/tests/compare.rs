@@ -51,50 +51,149 @@ fn diff_size_is_zero_without_change_and_grows_with_it() {
     assert!(diff_size(&Ruleset::default(), &new) > new.stats().chains);
 }
 
+fn update(old: &Ruleset, new: &Ruleset) -> Vec<String> {
+    new.to_nft_update_script(old)
+        .unwrap()
+        .lines()
+        .skip(2) // header comment, `add table`
+        .map(str::to_string)
+        .collect()
+}
+
 #[test]
-fn update_script_flushes_rules_and_maps_and_deletes_what_disappeared() {
+fn update_script_is_empty_without_change() {
+    let ruleset = build(&fixtures::affinity());
+    assert_eq!(update(&ruleset, &ruleset.clone()), Vec::<String>::new());
+}
+
+#[test]
+fn update_script_carries_only_the_changed_service_chain_and_the_new_endpoint() {
+    let old = build(&fixtures::cluster_tcp());
+    let mut input = fixtures::cluster_tcp();
+    input.services[0].endpoints.push(ready("10.244.4.4", NODE));
+    let new = build(&input);
+    let lines = update(&old, &new);
+    let added = new
+        .chains()
+        .iter()
+        .find(|chain| chain.name.contains("10_244_4_4"))
+        .unwrap();
+    let entry = new
+        .chains()
+        .iter()
+        .find(|chain| chain.name.starts_with("svc4_"))
+        .unwrap();
+    let mut expected = vec![
+        format!("add chain inet ferrolb {}", added.name),
+        format!("flush chain inet ferrolb {}", entry.name),
+    ];
+    for chain in [added, entry] {
+        expected.extend(
+            chain
+                .rules
+                .iter()
+                .map(|rule| format!("add rule inet ferrolb {} {rule}", chain.name)),
+        );
+    }
+    assert_eq!(lines, expected);
+}
+
+#[test]
+fn update_script_removes_what_disappeared_after_unhooking_it() {
     let old = build(&fixtures::affinity());
     let mut input = fixtures::affinity();
     input.services[0]
         .endpoints
         .retain(|endpoint| endpoint.node.as_deref() == Some(NODE));
     let new = build(&input);
-    let script = new.to_nft_update_script(&old);
-    let lines: Vec<&str> = script.lines().collect();
-    assert_eq!(
-        lines[1..3],
-        ["add table inet ferrolb", "flush table inet ferrolb"]
-    );
-    assert!(lines.contains(&"flush map inet ferrolb service_ips4"));
+    let lines = update(&old, &new);
     let removed = old
         .chains()
         .iter()
         .find(|chain| chain.name.contains("10_244_2_7"))
         .unwrap();
-    assert!(lines.contains(&format!("delete chain inet ferrolb {}", removed.name).as_str()));
+    let position = |line: String| {
+        lines
+            .iter()
+            .position(|l| *l == line)
+            .unwrap_or_else(|| panic!("{line} missing from {lines:#?}"))
+    };
+    let flush = position(format!("flush chain inet ferrolb {}", removed.name));
+    let delete = position(format!("delete chain inet ferrolb {}", removed.name));
     let removed_set = removed.name.replacen("ep4_", "aff4_", 1);
-    assert!(lines.contains(&format!("delete set inet ferrolb {removed_set}").as_str()));
+    let delete_set = position(format!("delete set inet ferrolb {removed_set}"));
+    assert!(flush < delete_set && delete_set < delete, "{lines:#?}");
     let kept_set = removed_set.replace("10_244_2_7", "10_244_1_5");
-    assert!(!script.contains(&format!("delete set inet ferrolb {kept_set}")));
     assert!(
-        !script.contains(&format!("flush set inet ferrolb {kept_set}")),
-        "state kept"
+        !lines
+            .iter()
+            .any(|line| line.contains(&kept_set) && !line.starts_with("add rule")),
+        "the surviving endpoint's affinity state is kept: {lines:#?}"
     );
-    // The new definition follows, complete.
-    let full = new.to_nft_script();
-    let definition = &full[full.find("table inet ferrolb {").unwrap()..];
-    assert!(script.ends_with(definition));
+    // Dispatch maps are untouched: the entry chain keeps its name.
+    assert!(
+        !lines.iter().any(|line| line.contains("service_ips4")),
+        "{lines:#?}"
+    );
 }
 
 #[test]
-fn update_script_recreates_an_affinity_set_whose_timeout_changed() {
+fn update_script_swaps_a_changed_verdict_and_recreates_a_changed_set() {
     let old = build(&fixtures::affinity());
     let mut input = fixtures::affinity();
     input.services[0].affinity = Some(60);
-    let script = build(&input).to_nft_update_script(&old);
-    assert_eq!(script.matches("delete set inet ferrolb aff4_").count(), 3);
-    assert!(
-        !script.contains("delete chain"),
-        "chains are unchanged by name"
+    let lines = update(&old, &build(&input));
+    assert_eq!(
+        lines
+            .iter()
+            .filter(|line| line.starts_with("delete set inet ferrolb aff4_"))
+            .count(),
+        3
     );
+    assert!(
+        !lines.iter().any(|line| line.starts_with("delete chain")),
+        "chains are unchanged by name: {lines:#?}"
+    );
+    // The chains using the recreated sets are rewritten around them.
+    assert!(
+        lines
+            .iter()
+            .any(|line| line.starts_with("flush chain inet ferrolb svc4_"))
+    );
+
+    // A VIP moving to another Service port: its map element is deleted and added again.
+    let before = fixtures::cluster_tcp();
+    let mut after = before.clone();
+    after.services[0].key.name = "renamed".to_string();
+    let lines = update(&build(&before), &build(&after));
+    let delete = lines
+        .iter()
+        .position(|line| {
+            line == "delete element inet ferrolb service_ips4 { 192.0.2.10 . tcp . 80 }"
+        })
+        .unwrap_or_else(|| panic!("{lines:#?}"));
+    let add = lines
+        .iter()
+        .position(|line| {
+            line.starts_with(
+                "add element inet ferrolb service_ips4 { 192.0.2.10 . tcp . 80 : goto svc4_",
+            )
+        })
+        .unwrap_or_else(|| panic!("{lines:#?}"));
+    assert!(delete < add);
+}
+
+#[test]
+fn resync_script_flushes_everything_and_redefines_it() {
+    let old = build(&fixtures::affinity());
+    let new = build(&fixtures::cluster_tcp());
+    let script = new.to_nft_resync_script(&old);
+    let lines: Vec<&str> = script.lines().collect();
+    assert_eq!(
+        lines[1..3],
+        ["add table inet ferrolb", "flush table inet ferrolb"]
+    );
+    let full = new.to_nft_script();
+    let definition = &full[full.find("table inet ferrolb {").unwrap()..];
+    assert!(script.ends_with(definition));
 }

@@ -142,3 +142,50 @@ pub fn apply_in_private_namespace(steps: &[Step]) -> Option<String> {
     );
     Some(String::from_utf8_lossy(&output.stdout).into_owned())
 }
+
+/// `nft -j list table inet ferrolb` after `steps`, normalised so that two
+/// tables with the same content compare equal whatever order and handles
+/// their objects got: `{ "chain NAME": [rules...], "map NAME": {spec and
+/// sorted elements} }`. `None` when real application is not possible here.
+pub fn table_content(steps: Vec<Step>) -> Option<serde_json::Value> {
+    let mut steps = steps;
+    steps.push(Step::Command("-j list table inet ferrolb".to_string()));
+    let listing = apply_in_private_namespace(&steps)?;
+    let json: serde_json::Value = serde_json::from_str(listing.trim()).unwrap();
+    let mut content = serde_json::Map::new();
+    for entry in json["nftables"].as_array().unwrap() {
+        let Some((kind, object)) = entry.as_object().and_then(|o| o.iter().next()) else {
+            continue;
+        };
+        let mut object = object.clone();
+        let fields = object.as_object_mut().unwrap();
+        for volatile in ["handle", "family", "table"] {
+            fields.remove(volatile);
+        }
+        match kind.as_str() {
+            "chain" => {
+                let name = fields["name"].as_str().unwrap().to_string();
+                content
+                    .entry(format!("chain {name}"))
+                    .or_insert_with(|| serde_json::json!([]));
+                let _ = object;
+            }
+            "rule" => {
+                let chain = fields["chain"].as_str().unwrap().to_string();
+                let rules = content
+                    .entry(format!("chain {chain}"))
+                    .or_insert_with(|| serde_json::json!([]));
+                rules.as_array_mut().unwrap().push(fields["expr"].clone());
+            }
+            "set" | "map" => {
+                if let Some(elements) = fields.get_mut("elem").and_then(|e| e.as_array_mut()) {
+                    elements.sort_by_key(|element| element.to_string());
+                }
+                let name = fields["name"].as_str().unwrap().to_string();
+                content.insert(format!("{kind} {name}"), object);
+            }
+            _ => {}
+        }
+    }
+    Some(serde_json::Value::Object(content))
+}

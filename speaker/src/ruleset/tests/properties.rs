@@ -230,6 +230,25 @@ proptest! {
     fn random_inputs_produce_scripts_nft_accepts(old in node_input(), new in node_input()) {
         let (old, new) = (build(&old), build(&new));
         nft::assert_accepted("random full script", &new.to_nft_script());
-        nft::assert_accepted("random update script", &new.to_nft_update_script(&old));
+        let update = old.to_nft_script() + &new.to_nft_update_script(&old).unwrap();
+        nft::assert_accepted("random update script on top of the old table", &update);
+    }
+}
+
+proptest! {
+    // Each case applies two tables for real in private namespaces.
+    #![proptest_config(ProptestConfig::with_cases(8))]
+
+    /// The incremental update leaves exactly the table a full replacement
+    /// would, in the kernel.
+    #[test]
+    fn an_update_programs_the_same_table_as_a_replacement(old in node_input(), new in node_input()) {
+        let (old, new) = (build(&old), build(&new));
+        let updated = nft::table_content(vec![
+            nft::Step::Script(old.to_nft_script()),
+            nft::Step::Script(new.to_nft_update_script(&old).unwrap()),
+        ]);
+        let replaced = nft::table_content(vec![nft::Step::Script(new.to_nft_script())]);
+        prop_assert_eq!(updated, replaced);
     }
 }

@@ -38,16 +38,16 @@ fn cluster_masquerades_and_spreads_over_all_ready_endpoints() {
     );
     let chain = rules(&ruleset, &entry);
     assert_eq!(chain[0], MARK);
-    assert!(
-        chain[1].starts_with("numgen random mod 3 vmap {"),
-        "{chain:?}"
-    );
+    // A cascade: 1/3, then 1/2 of the rest, then the last one.
+    assert_eq!(chain.len(), 4, "{chain:?}");
     for (address, index) in [("10.244.1.5", 0), ("10.244.2.7", 1), ("10.244.3.9", 2)] {
         let target = ep(&id, address, 8080);
-        assert!(
-            chain[1].contains(&format!("{index} : goto {target},")),
-            "{chain:?}"
-        );
+        let expected = match index {
+            0 => format!("numgen random mod 3 == 0 goto {target}"),
+            1 => format!("numgen random mod 2 == 0 goto {target}"),
+            _ => format!("goto {target}"),
+        };
+        assert_eq!(chain[1 + index], expected, "{chain:?}");
         assert_eq!(
             rules(&ruleset, &target).last().unwrap(),
             &format!("meta l4proto tcp dnat ip to {address}:8080")
@@ -119,12 +119,16 @@ fn named_ports_resolve_per_endpoint_and_skip_endpoints_without_them() {
     let ruleset = build(&fixtures::named_port());
     let id = port_id("web", Protocol::Tcp, 80);
     let entry = rules(&ruleset, &format!("svc4_{id}"));
-    assert!(entry[1].starts_with("numgen random mod 2"), "{entry:?}");
-    assert!(entry[1].contains(&ep(&id, "10.244.1.5", 8080)));
-    assert!(entry[1].contains(&ep(&id, "10.244.2.7", 9090)));
-    assert!(
-        !entry[1].contains("10_244_3_9"),
-        "endpoint without the port kept"
+    assert_eq!(
+        entry[1..],
+        [
+            format!(
+                "numgen random mod 2 == 0 goto {}",
+                ep(&id, "10.244.1.5", 8080)
+            ),
+            format!("goto {}", ep(&id, "10.244.2.7", 9090)),
+        ],
+        "the endpoint without the port is skipped"
     );
 }
 
@@ -314,11 +318,17 @@ fn affinity_remembers_clients_per_endpoint_and_hashes_new_ones() {
     let ruleset = build(&fixtures::affinity());
     let id = port_id("web", Protocol::Tcp, 80);
     let entry = rules(&ruleset, &format!("svc4_{id}"));
-    assert_eq!(entry.len(), 5, "{entry:?}");
+    assert_eq!(entry.len(), 7, "{entry:?}");
     let first = ep(&id, "10.244.1.5", 8080);
     let set = names::affinity_set(&id, &ip("10.244.1.5"), 8080);
     assert_eq!(entry[1], format!("ip saddr @{set} goto {first}"));
-    assert!(entry[4].starts_with("jhash ip saddr mod 3 seed 0x0 vmap {"));
+    // Unknown clients: a hash cascade, another seed per step.
+    assert_eq!(
+        entry[4],
+        format!("jhash ip saddr mod 3 seed 0x0 == 0 goto {first}")
+    );
+    assert!(entry[5].starts_with("jhash ip saddr mod 2 seed 0x1 == 0 goto "));
+    assert!(entry[6].starts_with("goto ep4_"));
     assert_eq!(
         rules(&ruleset, &first)[0],
         format!("update @{set} {{ ip saddr }}")

@@ -1,0 +1,189 @@
+//! IPPools as address sets: parsing a pool's `spec.addresses` entries, which pool holds an
+//! address, and which pools are edge pools (label `ferrolb.io/mode: edge`).
+//!
+//! Malformed entries match nothing: the controller reports them on the pool; a reader of pools
+//! (speaker, edge) only never matches them.
+
+use std::collections::BTreeMap;
+use std::net::IpAddr;
+use std::sync::Arc;
+
+use ipnet::IpNet;
+use kube::ResourceExt;
+use serde::Serialize;
+
+use crate::IPPool;
+use crate::names::{LABEL_MODE, MODE_EDGE};
+
+/// One pool entry: an inclusive address range of one family.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+pub struct PoolRange {
+    /// First address.
+    pub first: IpAddr,
+    /// Last address (same family as `first`, not below it).
+    pub last: IpAddr,
+}
+
+impl PoolRange {
+    /// Parses a pool entry: a CIDR, a single address, or `start-end`; `None` for anything else.
+    pub fn parse(entry: &str) -> Option<PoolRange> {
+        let entry = entry.trim();
+        if let Some((start, end)) = entry.split_once('-') {
+            let first: IpAddr = start.trim().parse().ok()?;
+            let last: IpAddr = end.trim().parse().ok()?;
+            return (first.is_ipv4() == last.is_ipv4() && first <= last)
+                .then_some(PoolRange { first, last });
+        }
+        if let Ok(net) = entry.parse::<IpNet>() {
+            return Some(PoolRange {
+                first: net.network(),
+                last: net.broadcast(),
+            });
+        }
+        let ip: IpAddr = entry.parse().ok()?;
+        Some(PoolRange {
+            first: ip,
+            last: ip,
+        })
+    }
+
+    /// Whether `ip` lies in the range (families never mix).
+    pub fn contains(&self, ip: IpAddr) -> bool {
+        ip.is_ipv4() == self.first.is_ipv4() && self.first <= ip && ip <= self.last
+    }
+}
+
+/// One pool, as its readers need it.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct PoolView {
+    /// Its well-formed entries, in `spec.addresses` order.
+    pub ranges: Vec<PoolRange>,
+    /// Whether it is an edge pool (label `ferrolb.io/mode: edge`).
+    pub edge: bool,
+    /// Its labels.
+    pub labels: BTreeMap<String, String>,
+}
+
+impl PoolView {
+    /// Whether some entry of the pool contains `ip`.
+    pub fn contains(&self, ip: IpAddr) -> bool {
+        self.ranges.iter().any(|r| r.contains(ip))
+    }
+}
+
+/// Every pool by name.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Pools {
+    by_name: BTreeMap<String, PoolView>,
+}
+
+impl Pools {
+    /// Indexes the pools of a snapshot.
+    pub fn new(pools: &[Arc<IPPool>]) -> Pools {
+        let by_name = pools
+            .iter()
+            .map(|p| {
+                let view = PoolView {
+                    ranges: p
+                        .spec
+                        .addresses
+                        .iter()
+                        .filter_map(|e| PoolRange::parse(e))
+                        .collect(),
+                    edge: p.labels().get(LABEL_MODE).map(String::as_str) == Some(MODE_EDGE),
+                    labels: p.labels().clone(),
+                };
+                (p.name_any(), view)
+            })
+            .collect();
+        Pools { by_name }
+    }
+
+    /// Whether pool `name` exists and contains `ip`.
+    pub fn contains(&self, name: &str, ip: IpAddr) -> bool {
+        self.by_name.get(name).is_some_and(|p| p.contains(ip))
+    }
+
+    /// Whether pool `name` exists and is an edge pool.
+    pub fn is_edge(&self, name: &str) -> bool {
+        self.by_name.get(name).is_some_and(|p| p.edge)
+    }
+
+    /// Names of the pools containing `ip`, sorted.
+    pub fn containing(&self, ip: IpAddr) -> Vec<&str> {
+        self.iter()
+            .filter(|(_, p)| p.contains(ip))
+            .map(|(n, _)| n)
+            .collect()
+    }
+
+    /// Every pool with its name, sorted by name.
+    pub fn iter(&self) -> impl Iterator<Item = (&str, &PoolView)> {
+        self.by_name.iter().map(|(n, p)| (n.as_str(), p))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ip(s: &str) -> IpAddr {
+        s.parse().unwrap()
+    }
+
+    #[test]
+    fn entries_of_every_shape() {
+        let r = PoolRange::parse(" 198.51.100.10 - 198.51.100.20 ").unwrap();
+        assert!(r.contains(ip("198.51.100.10")) && r.contains(ip("198.51.100.20")));
+        assert!(!r.contains(ip("198.51.100.21")) && !r.contains(ip("198.51.100.9")));
+        let c = PoolRange::parse("2001:db8::/126").unwrap();
+        assert!(c.contains(ip("2001:db8::3")) && !c.contains(ip("2001:db8::4")));
+        let c = PoolRange::parse("2001:db8:100::150/124").unwrap();
+        assert!(c.contains(ip("2001:db8:100::15f")) && !c.contains(ip("2001:db8:100::160")));
+        let single = PoolRange::parse("203.0.113.7").unwrap();
+        assert!(single.contains(ip("203.0.113.7")) && !single.contains(ip("203.0.113.8")));
+        assert!(
+            !single.contains(ip("::ffff:203.0.113.7")),
+            "families never mix"
+        );
+        assert_eq!(PoolRange::parse("198.51.100.20-198.51.100.10"), None);
+        assert_eq!(PoolRange::parse("198.51.100.1-2001:db8::1"), None);
+        assert_eq!(PoolRange::parse("nonsense"), None);
+    }
+
+    fn pool(name: &str, edge: bool, addresses: &[&str]) -> Arc<IPPool> {
+        let labels = if edge {
+            serde_json::json!({ LABEL_MODE: MODE_EDGE })
+        } else {
+            serde_json::json!({ "team": "blue" })
+        };
+        Arc::new(
+            serde_json::from_value(serde_json::json!({
+                "apiVersion": "ferrolb.io/v1alpha1", "kind": "IPPool",
+                "metadata": {"name": name, "labels": labels},
+                "spec": {"addresses": addresses},
+            }))
+            .unwrap(),
+        )
+    }
+
+    #[test]
+    fn which_pool_holds_an_address() {
+        let pools = Pools::new(&[
+            pool("lan", false, &["198.51.100.0/28", "nonsense"]),
+            pool("edge", true, &["198.51.100.8-198.51.100.20", "2001:db8::1"]),
+        ]);
+        assert!(pools.contains("lan", ip("198.51.100.15")));
+        assert!(!pools.contains("lan", ip("198.51.100.16")));
+        assert!(!pools.contains("gone", ip("198.51.100.1")));
+        assert!(pools.is_edge("edge") && !pools.is_edge("lan") && !pools.is_edge("gone"));
+        assert_eq!(pools.containing(ip("198.51.100.9")), ["edge", "lan"]);
+        assert_eq!(pools.containing(ip("2001:db8::1")), ["edge"]);
+        assert!(pools.containing(ip("203.0.113.1")).is_empty());
+        let names: Vec<&str> = pools.iter().map(|(n, _)| n).collect();
+        assert_eq!(names, ["edge", "lan"]);
+        let (_, lan) = pools.iter().find(|(n, _)| *n == "lan").unwrap();
+        assert_eq!(lan.ranges.len(), 1, "the malformed entry is dropped");
+        assert_eq!(lan.labels.get("team").map(String::as_str), Some("blue"));
+    }
+}

@@ -1,0 +1,48 @@
+//! The watches every component that serves LoadBalancer Services on the nodes' side (speaker,
+//! edge) decides from: Services, EndpointSlices, Nodes and IPPools, each a
+//! [`watch_all`] reflector.
+
+use std::sync::Arc;
+
+use k8s_openapi::api::core::v1::{Node, Service};
+use k8s_openapi::api::discovery::v1::EndpointSlice;
+use kube::Client;
+use kube::runtime::reflector::Store;
+use tokio::sync::Notify;
+
+use crate::IPPool;
+use crate::reflect::watch_all;
+
+/// The stores of Services, EndpointSlices, Nodes and IPPools.
+#[derive(Clone)]
+pub struct ServiceStores {
+    /// Every Service.
+    pub services: Store<Service>,
+    /// Every EndpointSlice.
+    pub slices: Store<EndpointSlice>,
+    /// Every Node.
+    pub nodes: Store<Node>,
+    /// Every IPPool.
+    pub pools: Store<IPPool>,
+}
+
+impl ServiceStores {
+    /// Starts one watch per kind on the current tokio runtime; `changed` is notified on every
+    /// change after the first list.
+    pub fn start(client: &Client, changed: Arc<Notify>) -> ServiceStores {
+        ServiceStores {
+            services: watch_all(client, changed.clone()),
+            slices: watch_all(client, changed.clone()),
+            nodes: watch_all(client, changed.clone()),
+            pools: watch_all(client, changed),
+        }
+    }
+
+    /// Waits until every watch has listed its objects once.
+    pub async fn synced(&self) {
+        let _ = self.services.wait_until_ready().await;
+        let _ = self.slices.wait_until_ready().await;
+        let _ = self.nodes.wait_until_ready().await;
+        let _ = self.pools.wait_until_ready().await;
+    }
+}

@@ -1,0 +1,182 @@
+//! Speaker scale benchmark (issue 6): the speakers' memory and the time to announce, with N
+//! Services announced at once. A command that writes JSON; never a test.
+//!
+//! In its own lab: ferrolb installed, one ready pod on node-a, an IPv6 pool from the bench-only
+//! on-link range [`POOL`] covered by an L2Announcement, and N single-stack IPv6 LoadBalancer
+//! Services (no NodePorts) selecting that pod. Measured: from the first Service created to
+//! every address announced (the speakers' `announced_addresses` gauges add up to N), each
+//! speaker's resident and peak memory then, and the size of node-a's nft table.
+
+use std::net::SocketAddr;
+use std::time::{Duration, Instant};
+
+use futures::{StreamExt, stream};
+use k8s_openapi::api::core::v1::Pod;
+use kube::api::{Api, Patch, PatchParams};
+use serde_json::{Value, json};
+
+use crate::install::{COMPONENTS, SPEAKER_HEALTH_PORT};
+use crate::{Error, Lab, k8s, process, wait_for};
+
+/// The bench-only pool: on the lab LAN's IPv6 prefix, announced only in the bench lab.
+pub const POOL: &str = "2001:db8:100::3:0/112";
+const NS: &str = "bench-speaker";
+
+/// Options of the speaker benchmark.
+#[derive(Debug, Clone, Copy)]
+pub struct SpeakerOptions {
+    /// Services to announce.
+    pub services: usize,
+    /// Creations in flight at once.
+    pub concurrency: usize,
+}
+
+/// Runs the benchmark in `lab` (up, not yet installed) and returns its JSON.
+pub async fn speakers(
+    lab: &Lab,
+    repo: &std::path::Path,
+    opts: SpeakerOptions,
+) -> Result<Value, Error> {
+    lab.install(repo).await?;
+    let client = lab.client().await?;
+    k8s::namespace(&client, NS, json!({})).await?;
+    k8s::pool(&client, "scale", json!({"addresses": [POOL]})).await?;
+    let l2: Api<ferrolb_api::L2Announcement> = Api::all(client.clone());
+    let body = json!({"apiVersion": "ferrolb.io/v1alpha1", "kind": "L2Announcement",
+        "metadata": {"name": "scale"}, "spec": {"ipPools": ["scale"]}});
+    l2.patch(
+        "scale",
+        &PatchParams::apply("bench").force(),
+        &Patch::Apply(body),
+    )
+    .await
+    .map_err(|e| Error::kube("applying the L2Announcement", e))?;
+    let pods: Api<Pod> = Api::namespaced(client.clone(), NS);
+    let pod = json!({"apiVersion": "v1", "kind": "Pod",
+        "metadata": {"name": "scale-a", "labels": {"app": "scale"}},
+        "spec": {"nodeName": "node-a", "containers": [{"name": "echo", "image": "echo",
+            "ports": [{"containerPort": 9376, "protocol": "TCP"}]}]}});
+    pods.patch(
+        "scale-a",
+        &PatchParams::apply("bench").force(),
+        &Patch::Apply(pod),
+    )
+    .await
+    .map_err(|e| Error::kube("creating the pod", e))?;
+
+    let before = memory(lab);
+    let t = Instant::now();
+    let spec = json!({"ipFamilies": ["IPv6"], "ipFamilyPolicy": "SingleStack",
+        "allocateLoadBalancerNodePorts": false, "selector": {"app": "scale"},
+        "ports": [{"port": 80, "targetPort": 9376, "protocol": "TCP"}]});
+    let spec = &spec;
+    let client_ref = &client;
+    let created: Vec<Result<_, Error>> = stream::iter(0..opts.services)
+        .map(|i| async move {
+            let body = k8s::service_body(&format!("s{i:05}"), json!({}), spec.clone());
+            k8s::apply_service(client_ref, NS, &body).await
+        })
+        .buffer_unordered(opts.concurrency.max(1))
+        .collect()
+        .await;
+    created.into_iter().collect::<Result<Vec<_>, _>>()?;
+    let create_seconds = t.elapsed().as_secs_f64();
+
+    let limit = Duration::from_secs(120 + opts.services as u64 / 5);
+    let want = opts.services as f64;
+    wait_for("every address announced", limit, || async {
+        let total: f64 = speakers_of()
+            .filter_map(|(name, _)| announced(lab, name))
+            .sum();
+        tracing::info!(announced = total, of = want, "speaker bench");
+        (total >= want).then_some(())
+    })
+    .await?;
+    let announce_seconds = t.elapsed().as_secs_f64();
+    let after = memory(lab);
+    let rules = nft_size(lab, "node-a");
+    Ok(json!({
+        "benchmark": "speaker",
+        "services": opts.services,
+        "concurrency": opts.concurrency,
+        "profile": if cfg!(debug_assertions) { "debug" } else { "release" },
+        "create_seconds": create_seconds,
+        "all_announced_seconds": announce_seconds,
+        "speakers_before": before,
+        "speakers_after": after,
+        "node_a_nft": rules,
+        "kubernetes": crate::plan::K8S_VERSION,
+        "note": "all_announced_seconds runs from the first Service created (controller allocation included) to the speakers' announced_addresses gauges adding up to the number of Services; memory from /proc/PID/status (VmRSS, VmHWM)",
+    }))
+}
+
+fn speakers_of() -> impl Iterator<Item = (&'static str, &'static str)> {
+    COMPONENTS
+        .iter()
+        .filter(|c| c.binary == "ferrolb-speaker")
+        .map(|c| (c.name, c.node))
+}
+
+/// The `ferrolb_speaker_announced_addresses` gauge of speaker `name`.
+fn announced(lab: &Lab, name: &str) -> Option<f64> {
+    let node = COMPONENTS.iter().find(|c| c.name == name)?.node;
+    let ip = crate::plan::node(node)?.host.v4;
+    let (code, body) = lab
+        .http_get(
+            "client",
+            SocketAddr::new(ip.into(), SPEAKER_HEALTH_PORT),
+            "/metrics",
+        )
+        .ok()?;
+    (code == 200).then_some(())?;
+    gauge(&body, "ferrolb_speaker_announced_addresses")
+}
+
+/// The value of an unlabelled metric in Prometheus text format.
+pub fn gauge(text: &str, name: &str) -> Option<f64> {
+    text.lines().filter(|l| !l.starts_with('#')).find_map(|l| {
+        let (metric, value) = l.split_once(' ')?;
+        (metric == name).then(|| value.trim().parse().ok())?
+    })
+}
+
+/// VmRSS and VmHWM of each speaker, in bytes.
+fn memory(lab: &Lab) -> Value {
+    let mut out = serde_json::Map::new();
+    for (name, _) in speakers_of() {
+        let pid = process::find(&lab.names.lab, Some(name)).first().copied();
+        let field = |key: &str| pid.and_then(|pid| process::status_bytes(pid, key));
+        out.insert(
+            name.to_string(),
+            json!({"rss_bytes": field("VmRSS:"), "peak_rss_bytes": field("VmHWM:")}),
+        );
+    }
+    Value::Object(out)
+}
+
+/// Rules and bytes of `nft list table inet ferrolb` in `node`.
+fn nft_size(lab: &Lab, node: &str) -> Value {
+    let argv = ["nft", "list", "table", "inet", "ferrolb"].map(String::from);
+    let listing = lab
+        .exec(node, &argv)
+        .ok()
+        .and_then(|mut c| c.output().ok())
+        .map(|o| String::from_utf8_lossy(&o.stdout).into_owned())
+        .unwrap_or_default();
+    json!({"bytes": listing.len(), "chains": listing.matches("\tchain ").count()})
+}
+
+#[cfg(test)]
+mod tests {
+    use super::gauge;
+
+    #[test]
+    fn reads_an_unlabelled_gauge() {
+        let text = "# HELP x\nferrolb_speaker_announced_addresses 42\nother 1\n";
+        assert_eq!(
+            gauge(text, "ferrolb_speaker_announced_addresses"),
+            Some(42.0)
+        );
+        assert_eq!(gauge(text, "missing"), None);
+    }
+}

@@ -1,0 +1,36 @@
+//! Reflectors over what the edge decides from ([`ServiceStores`]); a watch that fails keeps its
+//! last state and retries (an apiserver outage changes nothing on the data path).
+
+use std::sync::Arc;
+
+use ferrolb_api::stores::ServiceStores;
+use kube::Client;
+use tokio::sync::Notify;
+
+use crate::frontends::Snapshot;
+
+/// The watched objects.
+#[derive(Clone)]
+pub struct Stores(ServiceStores);
+
+impl Stores {
+    /// One watch per kind; `changed` is notified on every change after the first list.
+    pub fn start(client: &Client, changed: Arc<Notify>) -> Stores {
+        Stores(ServiceStores::start(client, changed))
+    }
+
+    /// Waits until every watch listed its objects once.
+    pub async fn synced(&self) {
+        self.0.synced().await;
+    }
+
+    /// Everything watched, now.
+    pub fn snapshot(&self) -> Snapshot {
+        Snapshot {
+            services: self.0.services.state(),
+            slices: self.0.slices.state(),
+            nodes: self.0.nodes.state(),
+            pools: self.0.pools.state(),
+        }
+    }
+}

@@ -1,0 +1,220 @@
+//! The edge's desired state as a pure function of a snapshot: Services, EndpointSlices, Nodes
+//! and IPPools → the frontends to serve ([`desired`]).
+//!
+//! A frontend is one (address, protocol, port) of an edge Service: a Service of type
+//! LoadBalancer, class `ferrolb.io/lb` (or none), annotation `ferrolb.io/mode: edge`, whose
+//! status address the controller wrote from an edge pool named by `ferrolb.io/allocated-from`.
+//! Its backends (candidates) are the Ready, not excluded Nodes with an address of the
+//! frontend's family; traffic goes to `nodeIP:nodePort`. What cannot be served is skipped with
+//! a warning saying why.
+
+mod model;
+mod nodes;
+mod pools;
+mod services;
+#[cfg(test)]
+mod tests;
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use ferrolb_api::IPPool;
+use ferrolb_api::names::MANAGER_EDGE;
+use ferrolb_api::ownership::status_fields;
+use k8s_openapi::api::core::v1::{Node, Service};
+use k8s_openapi::api::discovery::v1::EndpointSlice;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition;
+use kube::ResourceExt;
+use serde::Serialize;
+
+pub use ferrolb_api::pools::{PoolRange, Pools};
+pub use model::{Candidate, Frontend, FrontendId, Protocol, ServiceKey, TrafficPolicy, Warning};
+pub use nodes::NodeView;
+pub use pools::EdgeRanges;
+
+use crate::sourceranges::SourceRanges;
+use crate::status::CONDITION_EDGE_SERVING;
+
+/// Everything watched, at one moment.
+#[derive(Debug, Clone, Default)]
+pub struct Snapshot {
+    /// Every Service.
+    pub services: Vec<Arc<Service>>,
+    /// Every EndpointSlice (shown in `/debug/state` only).
+    pub slices: Vec<Arc<EndpointSlice>>,
+    /// Every Node.
+    pub nodes: Vec<Arc<Node>>,
+    /// Every IPPool.
+    pub pools: Vec<Arc<IPPool>>,
+}
+
+/// Settings of [`desired`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Options {
+    /// The nodes' health API port (`/healthz`), probed for eTP=Cluster.
+    pub health_port: u16,
+}
+
+/// What the edge concluded about one edge Service.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ServiceOutcome {
+    /// `metadata.generation`.
+    pub generation: Option<i64>,
+    /// Its frontends.
+    pub frontends: Vec<FrontendId>,
+    /// What of it is not served, and why.
+    pub skipped: Vec<String>,
+    /// Ready endpoints per node (from EndpointSlices; informative).
+    pub ready_endpoints: BTreeMap<String, u32>,
+    /// The [`CONDITION_EDGE_SERVING`] condition the object carries now.
+    #[serde(skip)]
+    pub condition: Option<Condition>,
+}
+
+/// The edge's whole desired state.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Desired {
+    /// Frontends to serve, sorted by [`FrontendId`] (unique).
+    pub frontends: Vec<Frontend>,
+    /// Every edge Service.
+    pub services: BTreeMap<ServiceKey, ServiceOutcome>,
+    /// Services that are no longer edge Services but still carry our condition.
+    pub release: Vec<ServiceKey>,
+    /// Address ranges of the edge pools.
+    pub edge_ranges: EdgeRanges,
+    /// Every Node.
+    pub nodes: Vec<NodeView>,
+    /// What was skipped, sorted.
+    pub warnings: Vec<Warning>,
+}
+
+/// Computes the desired state of the edge.
+pub fn desired(snap: &Snapshot, opts: Options) -> Desired {
+    let pools = Pools::new(&snap.pools);
+    let nodes = nodes::views(&snap.nodes);
+    let mut out = Desired {
+        edge_ranges: EdgeRanges::of(&pools),
+        ..Desired::default()
+    };
+    let mut services: Vec<&Arc<Service>> = snap.services.iter().collect();
+    services.sort_by(|a, b| {
+        let age = |s: &Service| s.metadata.creation_timestamp.as_ref().map(|t| t.0);
+        (age(a), ServiceKey::of(a)).cmp(&(age(b), ServiceKey::of(b)))
+    });
+    let mut taken: BTreeMap<FrontendId, ServiceKey> = BTreeMap::new();
+    for svc in services {
+        let key = ServiceKey::of(svc);
+        let current = svc
+            .status
+            .as_ref()
+            .and_then(|s| s.conditions.as_ref())
+            .and_then(|cs| cs.iter().find(|c| c.type_ == CONDITION_EDGE_SERVING));
+        if !services::is_edge(svc) {
+            if current.is_some() && owns_edge_condition(svc) {
+                out.release.push(key);
+            }
+            continue;
+        }
+        let mut outcome = ServiceOutcome {
+            generation: svc.metadata.generation,
+            condition: current.cloned(),
+            ..ServiceOutcome::default()
+        };
+        for f in service_frontends(svc, &pools, &nodes, opts, &mut outcome.skipped) {
+            match taken.get(&f.id()) {
+                Some(owner) => outcome
+                    .skipped
+                    .push(format!("{} is already served for Service {owner}", f.id())),
+                None => {
+                    taken.insert(f.id(), key.clone());
+                    outcome.frontends.push(f.id());
+                    out.frontends.push(f);
+                }
+            }
+        }
+        outcome.ready_endpoints = ready_endpoints(&snap.slices, &key);
+        out.warnings.extend(outcome.skipped.iter().map(|m| Warning {
+            service: key.clone(),
+            message: m.clone(),
+        }));
+        out.services.insert(key, outcome);
+    }
+    out.frontends.sort_by_key(Frontend::id);
+    out.warnings.sort();
+    out.nodes = nodes;
+    out
+}
+
+/// The frontends of one edge Service; what is skipped goes to `skipped`.
+fn service_frontends(
+    svc: &Service,
+    pools: &Pools,
+    nodes: &[NodeView],
+    opts: Options,
+    skipped: &mut Vec<String>,
+) -> Vec<Frontend> {
+    let ips = services::status_ips(svc, pools);
+    skipped.extend(ips.refused.iter().map(|(_, why)| why.clone()));
+    if ips.accepted.is_empty() {
+        if ips.refused.is_empty() {
+            skipped.push("no address in status.loadBalancer.ingress yet (the controller allocates it from an edge pool)".into());
+        }
+        return Vec::new();
+    }
+    let (ports, bad_ports) = services::ports(svc);
+    skipped.extend(bad_ports);
+    let (traffic_policy, health_check_node_port) = services::traffic_policy(svc);
+    if traffic_policy == TrafficPolicy::Local && health_check_node_port.is_none() {
+        skipped.push("externalTrafficPolicy Local without a healthCheckNodePort: no way to tell which nodes have endpoints; not served".into());
+        return Vec::new();
+    }
+    let (source_ranges, bad_ranges) = SourceRanges::parse(&services::source_ranges(svc));
+    skipped.extend(
+        bad_ranges
+            .iter()
+            .map(|r| format!("loadBalancerSourceRanges entry {r:?} is not a CIDR; ignored")),
+    );
+    let mut out = Vec::new();
+    for ip in &ips.accepted {
+        let candidates = nodes::candidates(nodes, *ip);
+        for p in &ports {
+            out.push(Frontend {
+                service: ServiceKey::of(svc),
+                ip: *ip,
+                protocol: p.protocol,
+                port: p.port,
+                node_port: p.node_port,
+                traffic_policy,
+                health_check_node_port,
+                health_port: opts.health_port,
+                source_ranges: source_ranges.clone(),
+                candidates: candidates.clone(),
+            });
+        }
+    }
+    out
+}
+
+/// Ready endpoints of the Service per node.
+fn ready_endpoints(slices: &[Arc<EndpointSlice>], key: &ServiceKey) -> BTreeMap<String, u32> {
+    let mut out = BTreeMap::new();
+    let of_service = slices.iter().filter(|s| {
+        s.namespace().as_deref() == Some(key.namespace.as_str())
+            && s.labels().get("kubernetes.io/service-name") == Some(&key.name)
+    });
+    for slice in of_service {
+        for ep in &slice.endpoints {
+            let ready = ep.conditions.as_ref().and_then(|c| c.ready) != Some(false);
+            if let (true, Some(node)) = (ready, ep.node_name.as_ref()) {
+                *out.entry(node.clone()).or_insert(0) += 1;
+            }
+        }
+    }
+    out
+}
+
+/// Whether the edge's field manager owns a condition in the Service's status.
+fn owns_edge_condition(svc: &Service) -> bool {
+    status_fields(svc, MANAGER_EDGE).any(|status| status.get("f:conditions").is_some())
+}
