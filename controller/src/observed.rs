@@ -9,7 +9,8 @@ use k8s_openapi::api::core::v1::Service;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use kube::ResourceExt;
 
-use ferrolb_api::names::{ANN_ALLOCATED_FROM, MANAGER_CONTROLLER};
+use ferrolb_api::names::ANN_ALLOCATED_FROM;
+pub use ferrolb_api::ownership::owns_ingress;
 
 use crate::desired::{CONDITION_ALLOCATED, CONDITION_EXTERNAL_IPS, CondState, Owned};
 use crate::snapshot::status_ips;
@@ -50,20 +51,6 @@ pub fn observe(svc: &Service) -> Observed {
         external_ips_since: external_ips.map(|c| c.last_transition_time.clone()),
         foreign_ips: if ours { Vec::new() } else { ips },
     }
-}
-
-/// Whether the controller's field manager owns `status.loadBalancer.ingress`.
-pub fn owns_ingress(svc: &Service) -> bool {
-    svc.managed_fields().iter().any(|m| {
-        m.manager.as_deref() == Some(MANAGER_CONTROLLER)
-            && m.subresource.as_deref() == Some("status")
-            && m.fields_v1.as_ref().is_some_and(|f| {
-                f.0.get("f:status")
-                    .and_then(|s| s.get("f:loadBalancer"))
-                    .and_then(|lb| lb.get("f:ingress"))
-                    .is_some()
-            })
-    })
 }
 
 /// Whether the controller has ever managed the Service (so it must clean up when it is no
