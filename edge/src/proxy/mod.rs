@@ -189,3 +189,24 @@ impl Drop for Proxy {
         }
     }
 }
+
+/// A non-blocking socket bound to `addr` with `IP_FREEBIND` (it may bind before the address
+/// is on the interface; the address manager adds it in the same pass), `SO_REUSEADDR`, and
+/// IPv6-only for IPv6 addresses.
+fn freebind_socket(
+    addr: std::net::SocketAddr,
+    kind: socket2::Type,
+    protocol: socket2::Protocol,
+) -> std::io::Result<socket2::Socket> {
+    let socket = socket2::Socket::new(socket2::Domain::for_address(addr), kind, Some(protocol))?;
+    if addr.is_ipv6() {
+        socket.set_only_v6(true)?;
+        socket.set_freebind_v6(true)?;
+    } else {
+        socket.set_freebind_v4(true)?;
+    }
+    socket.set_reuse_address(true)?;
+    socket.set_nonblocking(true)?;
+    socket.bind(&addr.into())?;
+    Ok(socket)
+}

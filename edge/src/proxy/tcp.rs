@@ -10,7 +10,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use socket2::{Domain, Protocol, SockRef, Socket, Type};
+use socket2::{Protocol, SockRef, Type};
 use tokio::net::{TcpListener, TcpStream};
 use tracing::{debug, warn};
 
@@ -23,16 +23,7 @@ const ACCEPT_BACKOFF: Duration = Duration::from_millis(100);
 /// Binds a listener on `addr`; `IP_FREEBIND` lets it bind before the address is on the
 /// interface (the address manager adds it in the same pass).
 pub fn bind(addr: SocketAddr) -> io::Result<TcpListener> {
-    let socket = Socket::new(Domain::for_address(addr), Type::STREAM, Some(Protocol::TCP))?;
-    if addr.is_ipv6() {
-        socket.set_only_v6(true)?;
-        socket.set_freebind_v6(true)?;
-    } else {
-        socket.set_freebind_v4(true)?;
-    }
-    socket.set_reuse_address(true)?;
-    socket.set_nonblocking(true)?;
-    socket.bind(&addr.into())?;
+    let socket = super::freebind_socket(addr, Type::STREAM, Protocol::TCP)?;
     socket.listen(1024)?;
     TcpListener::from_std(socket.into())
 }
