@@ -1,5 +1,8 @@
-//! ferrolb's Kubernetes API: the CRD types of group `ferrolb.io`, version `v1alpha1`, and the names
-//! (annotations, labels, finalizer, field managers, class) every component shares.
+//! ferrolb's Kubernetes API: the CRD types of group `ferrolb.io`, version `v1alpha1`, and the
+//! Kubernetes strings (annotations, labels, finalizer, class) every component shares.
+//!
+//! The domain vocabulary (Service keys, address entries, condition and field-manager names)
+//! lives in `ferrolb-core`; reading Kubernetes objects into it in `ferrolb-adapter`.
 //!
 //! The YAML under `crds/` is generated from these types (`cargo xtask crds`); `kubectl explain`
 //! text comes from the doc comments on the fields.
@@ -7,17 +10,11 @@
 
 pub mod crdgen;
 pub mod externalippolicy;
-pub mod ingress;
 pub mod ippool;
 pub mod l2announcement;
 pub mod names;
-pub mod ownership;
-pub mod pools;
-pub mod reflect;
 mod schema;
-pub mod selector;
 pub mod serviceannouncement;
-pub mod stores;
 
 pub use externalippolicy::{ExternalIPPolicy, ExternalIPPolicySpec};
 pub use ippool::{FamilyCounts, IPPool, IPPoolSpec, IPPoolStatus, ServiceAllocation};

@@ -1,5 +1,5 @@
-//! Names shared by every ferrolb component: the LoadBalancer class, annotations, labels,
-//! finalizer and server-side-apply field managers.
+//! Kubernetes strings shared by every ferrolb component: the LoadBalancer class, annotations,
+//! labels and finalizer. Condition types and field managers are in `ferrolb_core::names`.
 
 /// `spec.loadBalancerClass` of Services ferrolb owns (also owned when unset and the controller
 /// runs as the cluster's default class).
@@ -28,13 +28,6 @@ pub const ANN_WEBHOOK_PROBE: &str = "ferrolb.io/webhook-probe";
 
 /// Finalizer the controller puts on Services it allocated for, so IPs are released cleanly.
 pub const FINALIZER: &str = "ferrolb.io/lb-ip";
-
-/// Field manager of the controller's server-side-apply writes.
-pub const MANAGER_CONTROLLER: &str = "ferrolb-controller";
-/// Field manager of the speakers' writes.
-pub const MANAGER_SPEAKER: &str = "ferrolb-speaker";
-/// Field manager of the edge's writes.
-pub const MANAGER_EDGE: &str = "ferrolb-edge";
 
 /// Well-known Node label: nodes carrying it never announce or receive external load-balancer traffic.
 pub const LABEL_EXCLUDE_FROM_LB: &str = "node.kubernetes.io/exclude-from-external-load-balancers";

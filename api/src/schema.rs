@@ -43,6 +43,12 @@ fn address_entry_rules() -> Value {
             "reason": "FieldValueInvalid",
         },
         {
+            // The controller's parser (ferrolb_core::parse_address) refuses host bits too.
+            "rule": format!("{is_range} || !self.contains('/') || !isCIDR(self) || cidr(self).masked() == cidr(self)"),
+            "messageExpression": "'CIDR \"' + self + '\" has host bits set after the prefix: did you mean ' + string(cidr(self).masked()) + ' (the whole network) or ' + string(cidr(self).ip()) + (cidr(self).ip().family() == 4 ? '/32' : '/128') + ' (that one address)?'",
+            "reason": "FieldValueInvalid",
+        },
+        {
             // IPv4 only: the apiserver's cost budget has no room for a 128-bit comparison (no
             // ordering on ip(), no cel.bind); IPv6 ranges are ordered-checked by the controller.
             "rule": format!(

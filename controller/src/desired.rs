@@ -12,10 +12,7 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition;
 
 use crate::ipam::{Change, ServiceOutcome};
 
-/// The condition type the controller maintains on each owned Service.
-pub const CONDITION_ALLOCATED: &str = "ferrolb.io/Allocated";
-/// The condition type the controller maintains on each Service with `spec.externalIPs`.
-pub const CONDITION_EXTERNAL_IPS: &str = "ferrolb.io/ExternalIPsAllowed";
+pub use ferrolb_core::names::{CONDITION_ALLOCATED, CONDITION_EXTERNAL_IPS};
 
 /// The state of one Service's controller-owned fields.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]

@@ -3,15 +3,15 @@
 use std::collections::BTreeMap;
 use std::net::IpAddr;
 
+use ferrolb_adapter::selector::Selector;
 use ferrolb_api::ExternalIPPolicy;
-use ferrolb_api::selector::Selector;
 use k8s_openapi::api::core::v1::Service;
 use kube::ResourceExt;
 
 use crate::actions::World;
 use crate::externalips::{Claim, ClaimKind, ClusterFacts, Policy, ServiceRef};
-use crate::ipam::parse_address;
 use crate::snapshot;
+use ferrolb_core::parse_address;
 
 /// The review's view of every ExternalIPPolicy. A namespace selector that cannot be converted
 /// matches nothing (the policy then allows nothing: fail closed).

@@ -25,7 +25,7 @@ pub mod writer;
 
 use std::sync::Arc;
 
-use ferrolb_api::names::MANAGER_CONTROLLER;
+use ferrolb_core::names::MANAGER_CONTROLLER;
 use kube::Client;
 use kube::runtime::events::Reporter;
 use tokio::sync::watch;

@@ -9,8 +9,8 @@ use k8s_openapi::api::core::v1::Service;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use kube::ResourceExt;
 
+pub use ferrolb_adapter::ownership::owns_ingress;
 use ferrolb_api::names::ANN_ALLOCATED_FROM;
-pub use ferrolb_api::ownership::owns_ingress;
 
 use crate::desired::{CONDITION_ALLOCATED, CONDITION_EXTERNAL_IPS, CondState, Owned};
 use crate::snapshot::status_ips;

@@ -25,7 +25,7 @@ use std::net::IpAddr;
 
 use ferrolb_api::names::ANN_FORCE;
 
-use crate::ipam::{AddrRange, Family, parse_address};
+use ferrolb_core::{AddrRange, IpFamily, parse_address};
 
 /// Longest admission message or warning, in characters.
 pub const MAX_MESSAGE: usize = 1000;
@@ -247,12 +247,12 @@ fn covered(entries: &[String]) -> Vec<AddrRange> {
     out
 }
 
-fn range(family: Family, first: u128, last: u128) -> Option<AddrRange> {
+fn range(family: IpFamily, first: u128, last: u128) -> Option<AddrRange> {
     AddrRange::from_values(family, first, last)
 }
 
 /// Sort key of a range's end: ranges are ordered by family, then by value.
-fn end_key(r: &AddrRange) -> (Family, u128) {
+fn end_key(r: &AddrRange) -> (IpFamily, u128) {
     (r.family(), r.last_value())
 }
 

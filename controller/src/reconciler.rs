@@ -71,12 +71,12 @@ impl Stores {
 pub fn start_watches(client: &Client) -> (Stores, Arc<Notify>) {
     let changed = Arc::new(Notify::new());
     let stores = Stores {
-        services: ferrolb_api::reflect::watch_all(client, changed.clone()),
-        pools: ferrolb_api::reflect::watch_all(client, changed.clone()),
-        namespaces: ferrolb_api::reflect::watch_all(client, changed.clone()),
-        nodes: ferrolb_api::reflect::watch_all(client, changed.clone()),
-        policies: ferrolb_api::reflect::watch_all(client, changed.clone()),
-        service_cidrs: ferrolb_api::reflect::watch_all(client, changed.clone()),
+        services: ferrolb_adapter::reflect::watch_all(client, changed.clone()),
+        pools: ferrolb_adapter::reflect::watch_all(client, changed.clone()),
+        namespaces: ferrolb_adapter::reflect::watch_all(client, changed.clone()),
+        nodes: ferrolb_adapter::reflect::watch_all(client, changed.clone()),
+        policies: ferrolb_adapter::reflect::watch_all(client, changed.clone()),
+        service_cidrs: ferrolb_adapter::reflect::watch_all(client, changed.clone()),
     };
     (stores, changed)
 }

@@ -7,45 +7,35 @@
 use std::collections::BTreeMap;
 use std::net::IpAddr;
 
+use ferrolb_adapter::classify::{self, DefaultClass, Mode, classify};
+use ferrolb_adapter::selector::Selector;
+use ferrolb_adapter::service::{self, ServiceView};
 use ferrolb_api::IPPool;
 use ferrolb_api::names::{
-    ANN_IP_POOL, ANN_LOAD_BALANCER_IPS, ANN_MODE, ANN_SHARING_KEY, LABEL_MODE, LOAD_BALANCER_CLASS,
-    MODE_EDGE,
+    ANN_IP_POOL, ANN_LOAD_BALANCER_IPS, ANN_SHARING_KEY, LABEL_MODE, MODE_EDGE,
 };
-use ferrolb_api::selector::Selector;
+use ferrolb_core::ServiceKey;
 use k8s_openapi::api::core::v1::{Node, Service};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{LabelSelector, Time};
 use kube::ResourceExt;
 
-use crate::ipam::{
-    CreationOrder, Family, FamilyPolicy, Labels, Pool, Protocol, ServiceAllocation, ServiceKey,
-    ServiceRequest, TrafficPolicy,
-};
+use crate::ipam::{CreationOrder, Labels, Pool, ServiceAllocation, ServiceRequest};
 
-/// Whether the controller owns `svc`: `type: LoadBalancer` and class `ferrolb.io/lb`, or no
-/// class when the controller is the cluster's default implementation.
+/// Whether the controller owns `svc` ([`classify`]): `type: LoadBalancer` and class
+/// `ferrolb.io/lb`, or no class when the controller is the cluster's default implementation.
 pub fn owned(svc: &Service, default_class: bool) -> bool {
-    let Some(spec) = svc.spec.as_ref() else {
-        return false;
-    };
-    if spec.type_.as_deref() != Some("LoadBalancer") {
-        return false;
-    }
-    match spec.load_balancer_class.as_deref() {
-        Some(class) => class == LOAD_BALANCER_CLASS,
-        None => default_class,
-    }
+    classify(svc, DefaultClass::claimed(default_class)).is_some()
 }
 
 /// The key of a Service.
 pub fn key(svc: &Service) -> ServiceKey {
-    ServiceKey::new(&svc.namespace().unwrap_or_default(), &svc.name_any())
+    service::key(svc)
 }
 
 /// The LoadBalancer addresses in a Service's status, in order (unparsable entries and
 /// hostnames skipped).
 pub fn status_ips(svc: &Service) -> Vec<IpAddr> {
-    ferrolb_api::ingress::ingress_ip_list(svc)
+    ferrolb_adapter::ingress::ingress_ip_list(svc)
 }
 
 /// What a Service asks for, plus a problem with its request that the planner cannot see
@@ -94,41 +84,8 @@ pub fn service_request(
             )),
         }
     }
-    let families: Vec<Family> = spec
-        .ip_families
-        .as_deref()
-        .unwrap_or_default()
-        .iter()
-        .filter_map(|f| match f.as_str() {
-            "IPv4" => Some(Family::V4),
-            "IPv6" => Some(Family::V6),
-            _ => None,
-        })
-        .collect();
-    let family_policy = match spec.ip_family_policy.as_deref() {
-        Some("PreferDualStack") => FamilyPolicy::PreferDualStack,
-        Some("RequireDualStack") => FamilyPolicy::RequireDualStack,
-        _ => FamilyPolicy::SingleStack,
-    };
-    let ports = spec
-        .ports
-        .as_deref()
-        .unwrap_or_default()
-        .iter()
-        .filter_map(|p| {
-            let port = u16::try_from(p.port).ok()?;
-            let protocol = match p.protocol.as_deref() {
-                Some("UDP") => Protocol::Udp,
-                Some("SCTP") => Protocol::Sctp,
-                _ => Protocol::Tcp,
-            };
-            Some((protocol, port))
-        })
-        .collect();
-    let external_traffic_policy = match spec.external_traffic_policy.as_deref() {
-        Some("Local") => TrafficPolicy::Local,
-        _ => TrafficPolicy::Cluster,
-    };
+    let view = ServiceView::of(svc);
+    let ports = view.ports.iter().map(|p| (p.protocol, p.port)).collect();
     let problem = (!problems.is_empty()).then(|| problems.join("; "));
     let requested_ips = if problem.is_some() {
         current.clone()
@@ -141,12 +98,8 @@ pub fn service_request(
         key,
         namespace_labels: namespace_labels.clone(),
         labels: svc.labels().clone(),
-        families: if families.is_empty() {
-            vec![Family::V4]
-        } else {
-            families
-        },
-        family_policy,
+        families: view.families,
+        family_policy: view.family_policy,
         requested_ips,
         requested_pool: annotations
             .get(ANN_IP_POOL)
@@ -157,11 +110,11 @@ pub fn service_request(
             .map(|k| k.trim().to_string())
             .filter(|k| !k.is_empty()),
         ports,
-        external_traffic_policy,
-        selector: spec.selector.unwrap_or_default(),
+        external_traffic_policy: view.external_traffic_policy,
+        selector: view.selector,
         current,
         current_pool,
-        edge: annotations.get(ANN_MODE).map(|m| m.trim()) == Some(MODE_EDGE),
+        edge: classify::mode(svc) == Mode::Edge,
     };
     Parsed { request, problem }
 }

@@ -4,7 +4,8 @@
 use std::net::IpAddr;
 
 use ferrolb_api::IPPool;
-use ferrolb_api::names::{ANN_ALLOCATED_FROM, MANAGER_CONTROLLER};
+use ferrolb_api::names::ANN_ALLOCATED_FROM;
+use ferrolb_core::names::MANAGER_CONTROLLER;
 use k8s_openapi::api::core::v1::Service;
 use kube::api::{Patch, PatchParams};
 use kube::runtime::events::{Event, EventType, Recorder, Reporter};

@@ -3,7 +3,7 @@
 //! `nodeIP:nodePort` of the nodes whose health API says they can serve.
 //!
 //! Pure cores: [`frontends`] (snapshot → desired frontends), [`health`] (probe state
-//! machines), [`balance`] (backend choice), [`sourceranges`], [`status`] (the condition),
+//! machines), [`balance`] (backend choice), [`status`] (the condition),
 //! [`addresses::plan`]. I/O shells: [`prober`], [`proxy`], [`addresses`], [`status::writer`],
 //! [`server`], tied together by [`engine`] and run by [`daemon`].
 #![forbid(unsafe_code)]
@@ -18,6 +18,5 @@ pub mod metrics;
 pub mod prober;
 pub mod proxy;
 pub mod server;
-pub mod sourceranges;
 pub mod status;
 pub mod timefmt;

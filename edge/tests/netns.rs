@@ -12,13 +12,13 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
+use ferrolb_core::{SourceRanges, parse_address};
 use ferrolb_edge::engine::{DataPlaneView, EngineConfig};
 use ferrolb_edge::frontends::{
-    Candidate, EdgeRanges, Frontend, PoolRange, Protocol, ServiceKey, TrafficPolicy,
+    Candidate, EdgeRanges, Frontend, Protocol, ServiceKey, TrafficPolicy,
 };
 use ferrolb_edge::prober::ProbeConfig;
 use ferrolb_edge::proxy::{ProxyOptions, UdpOptions};
-use ferrolb_edge::sourceranges::SourceRanges;
 
 use support::client::{IO, addresses, count, tcp_hello, tcp_names, udp_hello};
 use support::edge::{self, EdgeHandle};
@@ -85,8 +85,8 @@ fn frontends() -> Vec<Frontend> {
 
 fn edge_ranges() -> EdgeRanges {
     EdgeRanges(vec![
-        PoolRange::parse("198.51.100.150-198.51.100.159").unwrap(),
-        PoolRange::parse("2001:db8:100::150/124").unwrap(),
+        parse_address("198.51.100.150-198.51.100.159").unwrap(),
+        parse_address("2001:db8:100::150/124").unwrap(),
     ])
 }
 

@@ -7,13 +7,11 @@ use std::net::IpAddr;
 use std::process::Command;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
+use ferrolb_core::{Protocol, ServiceKey, TargetPort, TrafficPolicy};
 use ferrolb_speaker::dataplane::{
     Applier, FullReason, KubeProxy, Mode, Nft, SyncMode, detect_kube_proxy, resolve,
 };
-use ferrolb_speaker::ruleset::{
-    Endpoint, ExternalTrafficPolicy, NodeInput, PortInput, Protocol, Ruleset, ServiceInput,
-    ServiceKey, TargetPort, build,
-};
+use ferrolb_speaker::ruleset::{Endpoint, NodeInput, PortInput, Ruleset, ServiceInput, build};
 
 /// A fresh network namespace with `lo` up; deleted on drop.
 struct Netns(String);
@@ -94,8 +92,8 @@ fn dns(endpoints: &[&str]) -> Ruleset {
                 node_port: None,
                 target: TargetPort::Number(5353),
             }],
-            etp: ExternalTrafficPolicy::Cluster,
-            source_ranges: Vec::new(),
+            etp: TrafficPolicy::Cluster,
+            source_ranges: ferrolb_core::SourceRanges::Any,
             affinity: None,
             endpoints: endpoints.iter().map(|address| endpoint(address)).collect(),
         }],

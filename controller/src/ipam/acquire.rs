@@ -6,8 +6,8 @@ use super::addrset::is_buggy_v4;
 use super::demand::{POOL_ANNOTATION, Problem};
 use super::invalid_selector::{no_new_allocation, pool_refusal, refusal};
 use super::outcome::FailureReason;
-use super::parse::{Family, value_to_ip};
 use super::pass::State;
+use ferrolb_core::{IpFamily, value_to_ip};
 
 /// At most this many pool names are listed in a message.
 const MAX_LISTED: usize = 5;
@@ -35,7 +35,7 @@ impl State<'_, '_> {
     }
 
     /// Finds (without taking) an address of `family` for Service `i`, with its pool rank.
-    pub(super) fn acquire(&self, i: usize, family: Family) -> Result<(u128, usize), Problem> {
+    pub(super) fn acquire(&self, i: usize, family: IpFamily) -> Result<(u128, usize), Problem> {
         if let Some(value) = self.demand(i).requested[family.index()] {
             return self.acquire_requested(i, family, value);
         }
@@ -51,7 +51,7 @@ impl State<'_, '_> {
     fn acquire_requested(
         &self,
         i: usize,
-        family: Family,
+        family: IpFamily,
         value: u128,
     ) -> Result<(u128, usize), Problem> {
         let ip = value_to_ip(family, value);
@@ -111,7 +111,7 @@ impl State<'_, '_> {
                  allocations); enable the pool or request another address"
             )));
         }
-        if family == Family::V4 && pool.is_some_and(|p| p.avoid_buggy_ips) && is_buggy_v4(value) {
+        if family == IpFamily::V4 && pool.is_some_and(|p| p.avoid_buggy_ips) && is_buggy_v4(value) {
             return Err(refused(format!(
                 "requested address {ip} ends in .0 or .255 and pool {name:?} sets avoidBuggyIPs; \
                  request another address or unset avoidBuggyIPs"
@@ -122,7 +122,7 @@ impl State<'_, '_> {
 
     /// The sharing group's address of `family`, if the Service has a sharing key and the group
     /// already holds such an address. `None`: no group address, allocate a fresh one.
-    fn join_group(&self, i: usize, family: Family) -> Option<Result<(u128, usize), Problem>> {
+    fn join_group(&self, i: usize, family: IpFamily) -> Option<Result<(u128, usize), Problem>> {
         let svc = self.service(i);
         let key = svc.sharing_key.as_deref()?;
         let values: Vec<u128> = self
@@ -183,7 +183,7 @@ impl State<'_, '_> {
     }
 
     /// The lowest free address of the most preferred pool that may allocate for the Service.
-    fn acquire_free(&self, i: usize, family: Family) -> Result<(u128, usize), Problem> {
+    fn acquire_free(&self, i: usize, family: IpFamily) -> Result<(u128, usize), Problem> {
         let demand = self.demand(i);
         let mut tried: Vec<String> = Vec::new();
         let mut skipped: Vec<String> = Vec::new();
@@ -233,7 +233,7 @@ impl State<'_, '_> {
         ))
     }
 
-    fn no_pool_message(&self, i: usize, family: Family, skipped: &[String]) -> String {
+    fn no_pool_message(&self, i: usize, family: IpFamily, skipped: &[String]) -> String {
         let svc = self.service(i);
         let demand = self.demand(i);
         let mut text = format!("no IPPool can give Service {} an {family} address", svc.key);

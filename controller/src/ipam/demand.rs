@@ -5,11 +5,12 @@
 use std::net::IpAddr;
 
 use super::invalid_selector::keeping_pools;
-use super::model::{FamilyPolicy, ServiceRequest};
+use super::model::ServiceRequest;
 use super::outcome::FailureReason;
-use super::parse::{Family, ip_to_value};
 use super::pool::PoolTable;
 use super::reserved::Reservations;
+use ferrolb_core::FamilyPolicy;
+use ferrolb_core::{IpFamily, ip_to_value};
 
 /// Annotation naming explicitly requested addresses.
 pub(super) const IPS_ANNOTATION: &str = "ferrolb.io/load-balancer-ips";
@@ -33,7 +34,7 @@ impl Problem {
 #[derive(Debug)]
 pub(super) struct Demand {
     /// Wanted families, primary first.
-    pub(super) families: Vec<Family>,
+    pub(super) families: Vec<IpFamily>,
     /// The valid explicitly requested address per family index.
     pub(super) requested: [Option<u128>; 2],
     /// Rank of the valid explicitly requested pool.
@@ -81,7 +82,7 @@ impl Demand {
     }
 
     /// Whether the Service wants an address of `family`.
-    pub(super) fn wants(&self, family: Family) -> bool {
+    pub(super) fn wants(&self, family: IpFamily) -> bool {
         self.families.contains(&family)
     }
 
@@ -156,12 +157,12 @@ impl Demand {
         problems: &mut Vec<Problem>,
     ) -> [Option<u128>; 2] {
         let mut requested = [None, None];
-        for family in Family::ALL {
+        for family in IpFamily::ALL {
             let mut asked: Vec<IpAddr> = svc
                 .requested_ips
                 .iter()
                 .copied()
-                .filter(|ip| Family::of(*ip) == family)
+                .filter(|ip| IpFamily::of(*ip) == family)
                 .collect();
             asked.sort_unstable();
             asked.dedup();
@@ -196,7 +197,7 @@ impl Demand {
         reserved: &Reservations,
         ip: IpAddr,
     ) -> Result<u128, Problem> {
-        let family = Family::of(ip);
+        let family = IpFamily::of(ip);
         let refused = |message| Problem::new(FailureReason::RequestRefused, message);
         if !self.wants(family) {
             let wanted: Vec<&str> = self.families.iter().map(|f| f.as_str()).collect();
@@ -278,8 +279,8 @@ fn mode_mismatch(svc: &ServiceRequest, pool: &str) -> String {
 }
 
 /// Families the Service wants, primary first; records problems with the family spec.
-fn wanted_families(svc: &ServiceRequest, problems: &mut Vec<Problem>) -> Vec<Family> {
-    let mut distinct: Vec<Family> = Vec::new();
+fn wanted_families(svc: &ServiceRequest, problems: &mut Vec<Problem>) -> Vec<IpFamily> {
+    let mut distinct: Vec<IpFamily> = Vec::new();
     for family in &svc.families {
         if !distinct.contains(family) {
             distinct.push(*family);
@@ -294,7 +295,7 @@ fn wanted_families(svc: &ServiceRequest, problems: &mut Vec<Problem>) -> Vec<Fam
             ),
         ));
         // Lenient: current addresses of either family may be kept while this is fixed.
-        return Family::ALL.to_vec();
+        return IpFamily::ALL.to_vec();
     }
     if distinct.len() != svc.families.len() {
         problems.push(Problem::new(

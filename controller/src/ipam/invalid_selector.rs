@@ -8,9 +8,9 @@
 use super::demand::{POOL_ANNOTATION, Problem};
 use super::model::ServiceRequest;
 use super::outcome::FailureReason;
-use super::parse::{Family, value_to_ip};
 use super::pass::State;
 use super::pool::{PoolInfo, PoolTable};
+use ferrolb_core::{IpFamily, value_to_ip};
 
 /// Ranks of the pools with an invalid selector whose valid criteria select `svc`: pools it may
 /// keep current addresses from (but get nothing new from), oldest first.
@@ -61,7 +61,7 @@ pub(super) fn pool_refusal(table: &PoolTable<'_>, rank: usize) -> Problem {
 impl State<'_, '_> {
     /// The pool with an invalid selector that lets Service `i` keep `value`: the requested
     /// pool if it is one and covers it, else the oldest such covering pool.
-    pub(super) fn keeping_cover(&self, i: usize, family: Family, value: u128) -> Option<usize> {
+    pub(super) fn keeping_cover(&self, i: usize, family: IpFamily, value: u128) -> Option<usize> {
         let demand = self.demand(i);
         let covering = self.ctx.table.covering(family, value);
         let mut keeping = covering.iter().copied().filter(|&r| demand.keeps_in(r));
@@ -76,7 +76,7 @@ impl State<'_, '_> {
     pub(super) fn invalid_selector_refusal(
         &self,
         i: usize,
-        family: Family,
+        family: IpFamily,
         value: u128,
     ) -> Option<Problem> {
         let rank = self.keeping_cover(i, family, value)?;

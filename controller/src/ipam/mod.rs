@@ -47,7 +47,6 @@ mod demand;
 mod invalid_selector;
 pub mod model;
 pub mod outcome;
-pub mod parse;
 mod pass;
 mod planner;
 mod pool;
@@ -57,8 +56,6 @@ pub mod selector;
 mod sharing;
 mod usage;
 
-#[cfg(test)]
-mod tests_parse;
 #[cfg(test)]
 mod tests_props;
 #[cfg(test)]
@@ -78,14 +75,10 @@ mod tests_stability;
 #[cfg(test)]
 mod tests_support;
 
-pub use model::{
-    CreationOrder, FamilyPolicy, Pool, Protocol, Reserved, ServiceAllocation, ServiceKey,
-    ServiceRequest, TrafficPolicy,
-};
+pub use model::{CreationOrder, Pool, Reserved, ServiceAllocation, ServiceRequest};
 pub use outcome::{
     Change, FailureReason, FamilyUsage, InvalidEntry, MissingFamily, Plan, PoolConflict, PoolUsage,
     ServiceOutcome,
 };
-pub use parse::{AddrRange, AddressError, Family, parse_address};
 pub use planner::{plan, plan_with};
 pub use selector::{Labels, Selector, SelectorError, SelectorOperator, SelectorRequirement};

@@ -3,11 +3,10 @@
 //! The I/O shell builds these from IPPool objects, Services and Namespaces.
 
 use std::collections::BTreeMap;
-use std::fmt;
 use std::net::IpAddr;
 
-use super::parse::Family;
 use super::selector::{Labels, Selector};
+use ferrolb_core::{FamilyPolicy, IpFamily, Protocol, ServiceKey, TrafficPolicy};
 
 /// Addresses that are never allocated (typically Node addresses), each with why it is
 /// reserved, e.g. `"address of node node-a"`. Pools may cover them; see [`super::plan_with`].
@@ -21,7 +20,7 @@ pub type CreationOrder = (i64, String);
 pub struct Pool {
     /// Pool name (unique cluster-wide).
     pub name: String,
-    /// Address entries: CIDRs, `start-end` ranges or single addresses (see [`super::parse`]).
+    /// Address entries: CIDRs, `start-end` ranges or single addresses (see [`ferrolb_core::parse_address`]).
     pub addresses: Vec<String>,
     /// When false, only explicit requests (by address or by pool name) may take new addresses.
     pub auto_assign: bool,
@@ -133,72 +132,6 @@ impl ServiceAllocation {
     }
 }
 
-/// Namespace and name of a Service.
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub struct ServiceKey {
-    /// The Service's namespace.
-    pub namespace: String,
-    /// The Service's name.
-    pub name: String,
-}
-
-impl ServiceKey {
-    /// Builds a key from namespace and name.
-    pub fn new(namespace: &str, name: &str) -> ServiceKey {
-        ServiceKey {
-            namespace: namespace.to_string(),
-            name: name.to_string(),
-        }
-    }
-}
-
-impl fmt::Display for ServiceKey {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}/{}", self.namespace, self.name)
-    }
-}
-
-/// Transport protocol of a Service port.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub enum Protocol {
-    /// TCP.
-    Tcp,
-    /// UDP.
-    Udp,
-    /// SCTP.
-    Sctp,
-}
-
-impl fmt::Display for Protocol {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
-            Protocol::Tcp => "TCP",
-            Protocol::Udp => "UDP",
-            Protocol::Sctp => "SCTP",
-        })
-    }
-}
-
-/// `spec.ipFamilyPolicy`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum FamilyPolicy {
-    /// One address, of the primary (first listed) family.
-    SingleStack,
-    /// Every listed family when possible, else what can be had; missing ones are added later.
-    PreferDualStack,
-    /// Both families or nothing.
-    RequireDualStack,
-}
-
-/// `spec.externalTrafficPolicy`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum TrafficPolicy {
-    /// Traffic may go to any node.
-    Cluster,
-    /// Traffic only goes to nodes with a local endpoint.
-    Local,
-}
-
 /// One `type: LoadBalancer` Service that the controller owns, as the planner sees it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ServiceRequest {
@@ -213,7 +146,7 @@ pub struct ServiceRequest {
     /// Labels of the Service.
     pub labels: Labels,
     /// `spec.ipFamilies`, primary first.
-    pub families: Vec<Family>,
+    pub families: Vec<IpFamily>,
     /// `spec.ipFamilyPolicy`.
     pub family_policy: FamilyPolicy,
     /// Explicitly requested addresses (annotation and/or `spec.loadBalancerIP`, merged):
@@ -250,7 +183,7 @@ impl ServiceRequest {
             key,
             namespace_labels: Labels::new(),
             labels: Labels::new(),
-            families: vec![Family::V4],
+            families: vec![IpFamily::V4],
             family_policy: FamilyPolicy::SingleStack,
             requested_ips: Vec::new(),
             requested_pool: None,

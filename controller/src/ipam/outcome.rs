@@ -4,8 +4,8 @@ use std::collections::BTreeMap;
 use std::fmt;
 use std::net::IpAddr;
 
-use super::model::ServiceKey;
-use super::parse::{AddrRange, AddressError, Family};
+use ferrolb_core::ServiceKey;
+use ferrolb_core::{AddrRange, AddressError, IpFamily};
 
 /// The result of [`super::plan`] / [`super::plan_with`]: one outcome per Service in the snapshot and usage per pool.
 /// Services absent from the snapshot do not appear; releasing them is the shell's job.
@@ -134,7 +134,7 @@ impl fmt::Display for FailureReason {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct MissingFamily {
     /// The missing family.
-    pub family: Family,
+    pub family: IpFamily,
     /// Why it is missing.
     pub reason: FailureReason,
     /// What to change.
@@ -163,10 +163,10 @@ pub struct PoolUsage {
 
 impl PoolUsage {
     /// The figures of `family`.
-    pub fn family(&self, family: Family) -> &FamilyUsage {
+    pub fn family(&self, family: IpFamily) -> &FamilyUsage {
         match family {
-            Family::V4 => &self.ipv4,
-            Family::V6 => &self.ipv6,
+            IpFamily::V4 => &self.ipv4,
+            IpFamily::V6 => &self.ipv6,
         }
     }
 }

@@ -5,12 +5,13 @@ use std::net::IpAddr;
 
 use super::addrset::AddrSet;
 use super::demand::{Demand, Problem};
-use super::model::{FamilyPolicy, ServiceRequest};
+use super::model::ServiceRequest;
 use super::outcome::{FailureReason, MissingFamily};
-use super::parse::{Family, value_to_ip};
 use super::pool::PoolTable;
 use super::reserved::Reservations;
 use super::sharing::Holders;
+use ferrolb_core::FamilyPolicy;
+use ferrolb_core::{IpFamily, value_to_ip};
 
 /// Everything a pass needs that does not change between passes.
 pub(super) struct Context<'a> {
@@ -41,12 +42,12 @@ pub(super) struct Held {
 #[derive(Debug, Clone)]
 pub(super) enum Resolved {
     Allocated {
-        addrs: Vec<(Family, u128, usize)>,
+        addrs: Vec<(IpFamily, u128, usize)>,
         missing: Vec<MissingFamily>,
     },
     Failed {
         problem: Problem,
-        keep: Vec<(Family, u128, usize)>,
+        keep: Vec<(IpFamily, u128, usize)>,
     },
 }
 
@@ -63,7 +64,7 @@ pub(super) struct PassResult {
 impl PassResult {
     /// Addresses each Service holds after the pass, sorted.
     pub(super) fn held(&self) -> Vec<Vec<IpAddr>> {
-        let to_ips = |addrs: &[(Family, u128, usize)]| -> Vec<IpAddr> {
+        let to_ips = |addrs: &[(IpFamily, u128, usize)]| -> Vec<IpAddr> {
             let mut ips: Vec<IpAddr> = addrs.iter().map(|a| value_to_ip(a.0, a.1)).collect();
             ips.sort_unstable();
             ips
@@ -135,7 +136,7 @@ impl State<'_, '_> {
     /// Whether `addr` has a holder that will certainly still hold it at the end of the pass:
     /// one already processed, or one whose address is neither superseded by a request nor half
     /// of an incomplete RequireDualStack pair. Only such addresses may be joined as-is.
-    pub(super) fn settled(&self, family: Family, value: u128) -> bool {
+    pub(super) fn settled(&self, family: IpFamily, value: u128) -> bool {
         self.holders.members((family, value)).iter().any(|&m| {
             let slots = self.slots[m];
             let require = self.service(m).family_policy == FamilyPolicy::RequireDualStack;
@@ -152,14 +153,14 @@ impl State<'_, '_> {
     }
 
     /// Takes `value` for Service `i` (callers checked that it may).
-    pub(super) fn take(&mut self, i: usize, family: Family, value: u128) {
+    pub(super) fn take(&mut self, i: usize, family: IpFamily, value: u128) {
         self.used[family.index()].insert(value);
         self.blocked[family.index()].insert(value);
         self.holders.add((family, value), i, self.ctx.services);
     }
 
     /// Gives up a held address of Service `i`, recording why.
-    fn release(&mut self, i: usize, family: Family, reason: String) {
+    fn release(&mut self, i: usize, family: IpFamily, reason: String) {
         let Some(held) = self.slots[i][family.index()].take() else {
             return;
         };
@@ -182,8 +183,8 @@ impl State<'_, '_> {
             return self.fail(i, problem);
         }
         let families = demand.families.clone();
-        let mut wins: Vec<(Family, u128, usize)> = Vec::new();
-        let mut losses: Vec<(Family, Problem)> = Vec::new();
+        let mut wins: Vec<(IpFamily, u128, usize)> = Vec::new();
+        let mut losses: Vec<(IpFamily, Problem)> = Vec::new();
         for family in families.iter().copied() {
             if self.slots[i][family.index()].is_some_and(|h| !h.superseded) {
                 continue;
@@ -249,7 +250,7 @@ impl State<'_, '_> {
         let complete = self.service(i).family_policy != FamilyPolicy::RequireDualStack
             || slots.iter().all(Option::is_some);
         if !complete {
-            for family in Family::ALL {
+            for family in IpFamily::ALL {
                 let why = format!(
                     "ipFamilyPolicy RequireDualStack gets both families or none ({})",
                     problem.message
@@ -264,10 +265,10 @@ impl State<'_, '_> {
     }
 
     /// Held addresses of Service `i`, in its family order.
-    fn held_addrs(&self, i: usize) -> Vec<(Family, u128, usize)> {
+    fn held_addrs(&self, i: usize) -> Vec<(IpFamily, u128, usize)> {
         let slots = self.slots[i];
         let mut order = self.demand(i).families.clone();
-        let rest: Vec<Family> = Family::ALL
+        let rest: Vec<IpFamily> = IpFamily::ALL
             .into_iter()
             .filter(|f| !order.contains(f))
             .collect();

@@ -7,11 +7,11 @@ use std::net::IpAddr;
 use super::demand::Demand;
 use super::model::{Pool, Reserved, ServiceRequest};
 use super::outcome::{Change, Plan, ServiceOutcome};
-use super::parse::value_to_ip;
 use super::pass::{Context, PassResult, Resolved, run_pass};
 use super::pool::PoolTable;
 use super::reserved::Reservations;
 use super::usage::pool_usage;
+use ferrolb_core::value_to_ip;
 
 /// Upper bound on passes. A pass that releases addresses (a requested move, a RequireDualStack
 /// Service giving up half) is followed by another so that Services processed before the release

@@ -6,7 +6,7 @@ use std::collections::{BTreeSet, HashMap, HashSet};
 use super::addrset::{AddrSet, is_buggy_v4};
 use super::model::Pool;
 use super::outcome::{InvalidEntry, PoolConflict};
-use super::parse::{AddrRange, Family, max_value, parse_address};
+use ferrolb_core::{AddrRange, IpFamily, max_value, parse_address};
 
 /// Inclusive numeric range.
 pub(super) type Span = (u128, u128);
@@ -29,7 +29,7 @@ pub(super) struct PoolInfo<'a> {
 
 impl PoolInfo<'_> {
     /// Whether the pool has any valid address of `family`.
-    pub(super) fn has_family(&self, family: Family) -> bool {
+    pub(super) fn has_family(&self, family: IpFamily) -> bool {
         !self.ranges[family.index()].is_empty()
     }
 
@@ -64,7 +64,7 @@ impl<'a> PoolTable<'a> {
         for (rank, info) in infos.iter().enumerate() {
             by_name.entry(info.pool.name.as_str()).or_insert(rank);
         }
-        let segments = Family::ALL.map(|family| build_segments(&infos, family));
+        let segments = IpFamily::ALL.map(|family| build_segments(&infos, family));
         assign_ownership(&mut infos, &segments);
         PoolTable {
             pools: infos,
@@ -79,7 +79,7 @@ impl<'a> PoolTable<'a> {
     }
 
     /// Ranks of the pools whose valid entries contain `value`, oldest (the owner) first.
-    pub(super) fn covering(&self, family: Family, value: u128) -> &[usize] {
+    pub(super) fn covering(&self, family: IpFamily, value: u128) -> &[usize] {
         let segments = &self.segments[family.index()];
         let after = segments.partition_point(|s| s.start <= value);
         match after.checked_sub(1).and_then(|i| segments.get(i)) {
@@ -90,9 +90,9 @@ impl<'a> PoolTable<'a> {
 
     /// Lowest address of `family` that pool `rank` may allocate and `used` does not hold.
     /// Honours ownership and `avoid_buggy_ips`, but not `disabled`/`auto_assign` (callers do).
-    pub(super) fn find_free(&self, rank: usize, family: Family, used: &AddrSet) -> Option<u128> {
+    pub(super) fn find_free(&self, rank: usize, family: IpFamily, used: &AddrSet) -> Option<u128> {
         let info = self.pools.get(rank)?;
-        let skip_buggy = family == Family::V4 && info.pool.avoid_buggy_ips;
+        let skip_buggy = family == IpFamily::V4 && info.pool.avoid_buggy_ips;
         for &(first, last) in &info.owned[family.index()] {
             let mut candidate = first;
             while let Some(free) = used.next_free(candidate) {
@@ -158,7 +158,7 @@ pub(super) fn merge_spans(mut spans: Vec<Span>) -> Vec<Span> {
 }
 
 /// Sweeps all pools' ranges of `family` into stretches covered by the same set of pools.
-fn build_segments(infos: &[PoolInfo<'_>], family: Family) -> Vec<Segment> {
+fn build_segments(infos: &[PoolInfo<'_>], family: IpFamily) -> Vec<Segment> {
     // (position, is_start, rank): ends are recorded at end + 1.
     let mut events: Vec<(u128, bool, usize)> = Vec::new();
     for (rank, info) in infos.iter().enumerate() {
@@ -201,7 +201,7 @@ fn build_segments(infos: &[PoolInfo<'_>], family: Family) -> Vec<Segment> {
 /// Fills `owned` (stretches whose oldest covering pool is this one) and `conflicts`.
 fn assign_ownership(infos: &mut [PoolInfo<'_>], segments: &[Vec<Segment>; 2]) {
     let mut seen: HashSet<(usize, usize)> = HashSet::new();
-    for family in Family::ALL {
+    for family in IpFamily::ALL {
         for seg in &segments[family.index()] {
             let Some(&owner) = seg.pools.first() else {
                 continue;
@@ -241,8 +241,8 @@ fn assign_ownership(infos: &mut [PoolInfo<'_>], segments: &[Vec<Segment>; 2]) {
 
 #[cfg(test)]
 mod tests {
-    use super::super::parse::ip_to_value;
     use super::*;
+    use ferrolb_core::ip_to_value;
 
     fn v(s: &str) -> u128 {
         ip_to_value(s.parse().unwrap())
@@ -282,9 +282,9 @@ mod tests {
         ];
         let table = PoolTable::new(&pools);
         assert_eq!(table.pools[0].pool.name, "old");
-        assert_eq!(table.covering(Family::V4, v("10.0.0.5")), &[0, 1]);
-        assert_eq!(table.covering(Family::V4, v("10.0.0.1")), &[1]);
-        assert!(table.covering(Family::V4, v("10.0.0.13")).is_empty());
+        assert_eq!(table.covering(IpFamily::V4, v("10.0.0.5")), &[0, 1]);
+        assert_eq!(table.covering(IpFamily::V4, v("10.0.0.1")), &[1]);
+        assert!(table.covering(IpFamily::V4, v("10.0.0.13")).is_empty());
         assert_eq!(
             table.pools[1].owned[0],
             vec![(v("10.0.0.0"), v("10.0.0.3"))]
@@ -311,16 +311,22 @@ mod tests {
         let mut p = pool("a", 0, &["10.0.0.254-10.0.1.2"]);
         let table = PoolTable::new(std::slice::from_ref(&p));
         let mut used = AddrSet::default();
-        assert_eq!(table.find_free(0, Family::V4, &used), Some(v("10.0.0.254")));
+        assert_eq!(
+            table.find_free(0, IpFamily::V4, &used),
+            Some(v("10.0.0.254"))
+        );
         used.insert(v("10.0.0.254"));
-        assert_eq!(table.find_free(0, Family::V4, &used), Some(v("10.0.0.255")));
+        assert_eq!(
+            table.find_free(0, IpFamily::V4, &used),
+            Some(v("10.0.0.255"))
+        );
         p.avoid_buggy_ips = true;
         let table = PoolTable::new(std::slice::from_ref(&p));
-        assert_eq!(table.find_free(0, Family::V4, &used), Some(v("10.0.1.1")));
+        assert_eq!(table.find_free(0, IpFamily::V4, &used), Some(v("10.0.1.1")));
         used.insert(v("10.0.1.1"));
         used.insert(v("10.0.1.2"));
-        assert_eq!(table.find_free(0, Family::V4, &used), None);
-        assert_eq!(table.find_free(0, Family::V6, &used), None);
+        assert_eq!(table.find_free(0, IpFamily::V4, &used), None);
+        assert_eq!(table.find_free(0, IpFamily::V6, &used), None);
     }
 
     #[test]
@@ -332,12 +338,12 @@ mod tests {
         let table = PoolTable::new(&pools);
         let mut used = AddrSet::default();
         (0..10_000u128).for_each(|x| used.insert(x));
-        assert_eq!(table.find_free(0, Family::V6, &used), Some(10_000));
+        assert_eq!(table.find_free(0, IpFamily::V6, &used), Some(10_000));
         assert!(
             table.pools[1].owned[1].is_empty(),
             "fully shadowed by the older ::/0"
         );
-        assert_eq!(table.covering(Family::V6, u128::MAX), &[0]);
+        assert_eq!(table.covering(IpFamily::V6, u128::MAX), &[0]);
         assert_eq!(table.pools[1].conflicts.len(), 1);
         assert_eq!(table.rank_of("big"), Some(1));
     }

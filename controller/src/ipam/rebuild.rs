@@ -3,8 +3,8 @@
 
 use std::net::IpAddr;
 
-use super::parse::{Family, ip_to_value, value_to_ip};
 use super::pass::{Held, State};
+use ferrolb_core::{IpFamily, ip_to_value, value_to_ip};
 
 impl State<'_, '_> {
     /// Pool rank a current address of Service `i` counts against: the requested pool if it
@@ -12,7 +12,7 @@ impl State<'_, '_> {
     /// it serves `i`, else the most preferred covering pool that serves `i`, else the oldest
     /// covering pool with an invalid selector that `i` may keep from; failing all that, the
     /// most preferred such pool with invalid entries. `None`: no pool may hold it.
-    fn attribute(&self, i: usize, family: Family, value: u128) -> Option<usize> {
+    fn attribute(&self, i: usize, family: IpFamily, value: u128) -> Option<usize> {
         let demand = self.demand(i);
         let with_invalid = |r: &usize| {
             self.ctx
@@ -34,7 +34,7 @@ impl State<'_, '_> {
     }
 
     /// The pool `value` counts against for `i`, ignoring any requested pool.
-    pub(super) fn serving_cover(&self, i: usize, family: Family, value: u128) -> Option<usize> {
+    pub(super) fn serving_cover(&self, i: usize, family: IpFamily, value: u128) -> Option<usize> {
         let demand = self.demand(i);
         let covering = self.ctx.table.covering(family, value);
         match covering.first() {
@@ -49,7 +49,7 @@ impl State<'_, '_> {
 
     /// Like [`Self::serving_cover`] but only a pool that satisfies a requested pool (and never
     /// one with an invalid selector, even if requested: such a pool gives nothing new).
-    pub(super) fn accepting_cover(&self, i: usize, family: Family, value: u128) -> Option<usize> {
+    pub(super) fn accepting_cover(&self, i: usize, family: IpFamily, value: u128) -> Option<usize> {
         let demand = self.demand(i);
         match demand.requested_pool {
             Some(rp) => (demand.position(rp).is_some()
@@ -63,9 +63,9 @@ impl State<'_, '_> {
     pub(super) fn rebuild(&mut self, i: usize, currents: &[IpAddr]) {
         let mut list: Vec<IpAddr> = currents.to_vec();
         let requested = self.demand(i).requested;
-        list.sort_by_key(|ip| requested[Family::of(*ip).index()] != Some(ip_to_value(*ip)));
+        list.sort_by_key(|ip| requested[IpFamily::of(*ip).index()] != Some(ip_to_value(*ip)));
         for ip in list {
-            let (family, value) = (Family::of(ip), ip_to_value(ip));
+            let (family, value) = (IpFamily::of(ip), ip_to_value(ip));
             if let Some(why) = self.ctx.reserved.drop_reason(family, value) {
                 self.drop_current(i, ip, why);
                 continue;

@@ -8,7 +8,7 @@ use super::addrset::AddrSet;
 use super::demand::Problem;
 use super::model::Reserved;
 use super::outcome::FailureReason;
-use super::parse::{Family, ip_to_value, value_to_ip};
+use ferrolb_core::{IpFamily, ip_to_value, value_to_ip};
 
 /// Reserved addresses per family index, numeric, with why each one is reserved.
 #[derive(Debug, Default)]
@@ -21,27 +21,27 @@ impl Reservations {
     pub(super) fn new(reserved: &Reserved) -> Reservations {
         let mut out = Reservations::default();
         for (ip, why) in reserved {
-            out.by_family[Family::of(*ip).index()].insert(ip_to_value(*ip), why.clone());
+            out.by_family[IpFamily::of(*ip).index()].insert(ip_to_value(*ip), why.clone());
         }
         out
     }
 
     /// Why `value` is reserved, if it is.
-    pub(super) fn reason(&self, family: Family, value: u128) -> Option<&str> {
+    pub(super) fn reason(&self, family: IpFamily, value: u128) -> Option<&str> {
         self.by_family[family.index()]
             .get(&value)
             .map(String::as_str)
     }
 
     /// Whether `value` is reserved.
-    pub(super) fn contains(&self, family: Family, value: u128) -> bool {
+    pub(super) fn contains(&self, family: IpFamily, value: u128) -> bool {
         self.by_family[family.index()].contains_key(&value)
     }
 
     /// Reserved values of `family` inside `first..=last`, ascending.
     pub(super) fn within(
         &self,
-        family: Family,
+        family: IpFamily,
         first: u128,
         last: u128,
     ) -> impl Iterator<Item = u128> + '_ {
@@ -60,7 +60,7 @@ impl Reservations {
     }
 
     /// Why a current address that is reserved must be given up (for `Change::Moved`).
-    pub(super) fn drop_reason(&self, family: Family, value: u128) -> Option<String> {
+    pub(super) fn drop_reason(&self, family: IpFamily, value: u128) -> Option<String> {
         let why = self.reason(family, value)?;
         Some(format!(
             "it is reserved{}, and reserved addresses are never given to a LoadBalancer Service",
@@ -70,7 +70,7 @@ impl Reservations {
 
     /// The refusal of an explicit request for a reserved address, if `ip` is reserved.
     pub(super) fn refusal(&self, ip: IpAddr) -> Option<Problem> {
-        let (family, value) = (Family::of(ip), ip_to_value(ip));
+        let (family, value) = (IpFamily::of(ip), ip_to_value(ip));
         let why = self.reason(family, value)?;
         let ip = value_to_ip(family, value);
         Some(Problem::new(

@@ -7,11 +7,12 @@
 
 use std::collections::{BTreeSet, HashMap};
 
-use super::model::{Protocol, ServiceRequest, TrafficPolicy};
-use super::parse::{Family, value_to_ip};
+use super::model::ServiceRequest;
+use ferrolb_core::{IpFamily, value_to_ip};
+use ferrolb_core::{Protocol, TrafficPolicy};
 
 /// An address: family and numeric value.
-pub(super) type Addr = (Family, u128);
+pub(super) type Addr = (IpFamily, u128);
 
 /// Why a Service may not share an address with its holders.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -236,7 +237,12 @@ impl Holders {
     }
 
     /// Addresses of `family` held by the sharing group (namespace, key), ascending.
-    pub(super) fn group_addresses(&self, namespace: &str, key: &str, family: Family) -> Vec<u128> {
+    pub(super) fn group_addresses(
+        &self,
+        namespace: &str,
+        key: &str,
+        family: IpFamily,
+    ) -> Vec<u128> {
         self.groups
             .get(&(namespace.to_string(), key.to_string()))
             .map(|set| set.iter().filter(|a| a.0 == family).map(|a| a.1).collect())

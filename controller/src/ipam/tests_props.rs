@@ -1,6 +1,7 @@
 //! Property tests over random pools, Services and churn. The address universe is tiny so that
 //! exhaustion, overlaps, disputes and sharing happen often.
 
+use ferrolb_core::{FamilyPolicy, IpFamily, Protocol, ServiceKey, TrafficPolicy, parse_address};
 use std::collections::BTreeSet;
 use std::net::IpAddr;
 
@@ -111,10 +112,10 @@ fn addresses() -> impl Strategy<Value = Vec<IpAddr>> {
 
 fn a_service() -> impl Strategy<Value = ServiceRequest> {
     let families = prop_oneof![
-        2 => Just(vec![Family::V4]),
-        1 => Just(vec![Family::V6]),
-        3 => Just(vec![Family::V4, Family::V6]),
-        1 => Just(vec![Family::V6, Family::V4]),
+        2 => Just(vec![IpFamily::V4]),
+        1 => Just(vec![IpFamily::V6]),
+        3 => Just(vec![IpFamily::V4, IpFamily::V6]),
+        1 => Just(vec![IpFamily::V6, IpFamily::V4]),
     ];
     let policy = prop_oneof![
         3 => Just(FamilyPolicy::SingleStack),
@@ -285,7 +286,7 @@ pub(super) fn check_invariants(pools: &[Pool], services: &[ServiceRequest], plan
         .flat_map(|p| &p.addresses)
         .any(|a| parse_address(a).is_err());
     for s in services {
-        let mut wanted: Vec<Family> = Vec::new();
+        let mut wanted: Vec<IpFamily> = Vec::new();
         s.families.iter().for_each(|f| {
             if !wanted.contains(f) {
                 wanted.push(*f)
@@ -299,7 +300,7 @@ pub(super) fn check_invariants(pools: &[Pool], services: &[ServiceRequest], plan
                 ips, pools: names, ..
             } => {
                 assert!(!ips.is_empty() && ips.len() == names.len(), "{}", s.key);
-                let fams: Vec<Family> = ips.iter().map(|i| Family::of(*i)).collect();
+                let fams: Vec<IpFamily> = ips.iter().map(|i| IpFamily::of(*i)).collect();
                 assert!(
                     fams.iter().all(|f| wanted.contains(f)),
                     "{}: {ips:?}",

@@ -1,5 +1,6 @@
 //! Property tests with reserved addresses, over the snapshots of `tests_props`.
 
+use ferrolb_core::parse_address;
 use std::collections::BTreeSet;
 use std::net::IpAddr;
 

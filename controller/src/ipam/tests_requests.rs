@@ -2,6 +2,7 @@
 
 use super::tests_support::*;
 use super::*;
+use ferrolb_core::{FamilyPolicy, IpFamily, Protocol, TrafficPolicy};
 
 fn lan() -> Vec<Pool> {
     vec![
@@ -262,7 +263,7 @@ fn group_address_outside_the_joiners_pools_is_a_conflict() {
 #[test]
 fn single_stack_gets_the_primary_family_only() {
     let mut v6_first = svc("a", "v6", 1);
-    v6_first.families = vec![Family::V6, Family::V4];
+    v6_first.families = vec![IpFamily::V6, IpFamily::V4];
     let plan = plan(&lan(), &[v6_first, svc("a", "v4", 2)]);
     assert_eq!(ips(&plan, "a", "v6"), vec![ip("2001:db8::")]);
     assert_eq!(ips(&plan, "a", "v4"), vec![ip("10.0.0.0")]);
@@ -271,7 +272,7 @@ fn single_stack_gets_the_primary_family_only() {
 #[test]
 fn prefer_dual_stack_gets_both_primary_first() {
     let mut s = dual(svc("a", "s", 1), FamilyPolicy::PreferDualStack);
-    s.families = vec![Family::V6, Family::V4];
+    s.families = vec![IpFamily::V6, IpFamily::V4];
     let plan = plan(&lan(), &[s]);
     assert_eq!(ips(&plan, "a", "s"), vec![ip("2001:db8::"), ip("10.0.0.0")]);
     match outcome(&plan, "a", "s") {
@@ -301,7 +302,7 @@ fn prefer_dual_stack_takes_what_it_can_and_adds_the_rest_later() {
             assert_eq!(ips, &vec![ip("10.0.0.0")]);
             assert_eq!(
                 (missing[0].family, missing[0].reason),
-                (Family::V6, FailureReason::NoEligiblePool)
+                (IpFamily::V6, FailureReason::NoEligiblePool)
             );
         }
         other => panic!("{other:?}"),
@@ -333,7 +334,7 @@ fn require_dual_stack_is_both_or_nothing() {
     let plan2 = plan(&only_v4, &[s.clone(), svc("a", "later", 2)]);
     assert!(failure(&plan2, "a", "s").2.is_empty());
     assert_eq!(ips(&plan2, "a", "later"), vec![ip("10.0.0.0")]);
-    s.families = vec![Family::V4];
+    s.families = vec![IpFamily::V4];
     let plan3 = plan(&lan(), &[s]);
     let (reason, message, keep) = failure(&plan3, "a", "s");
     assert_eq!(reason, FailureReason::DualStackImpossible);

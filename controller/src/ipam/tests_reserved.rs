@@ -3,6 +3,7 @@
 
 use super::tests_support::*;
 use super::*;
+use ferrolb_core::Protocol;
 
 fn reserved(entries: &[(&str, &str)]) -> Reserved {
     entries

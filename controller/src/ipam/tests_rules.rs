@@ -2,6 +2,7 @@
 
 use super::tests_support::*;
 use super::*;
+use ferrolb_core::{AddressError, FamilyPolicy, IpFamily};
 
 fn allocation(priority: Option<i32>, namespaces: &[&str]) -> ServiceAllocation {
     ServiceAllocation {
@@ -255,7 +256,7 @@ fn usage_counts_large_pools_without_overflow() {
     let services: Vec<_> = (0..3)
         .map(|n| {
             let mut s = svc("a", &format!("s{n}"), n);
-            s.families = vec![Family::V6];
+            s.families = vec![IpFamily::V6];
             s
         })
         .collect();
@@ -287,7 +288,7 @@ fn usage_counts_large_pools_without_overflow() {
         "2^128 - 2^64: the /64 belongs to the older pool"
     );
     assert_eq!(
-        plan.pools["all"].family(Family::V4),
+        plan.pools["all"].family(IpFamily::V4),
         &FamilyUsage::default()
     );
 }

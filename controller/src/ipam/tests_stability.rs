@@ -1,6 +1,7 @@
 //! Planner rules about stability: keeping addresses, moving them only for a reason, disputes,
 //! restarts, and speed.
 
+use ferrolb_core::{FamilyPolicy, Protocol};
 use std::time::Instant;
 
 use super::tests_support::*;

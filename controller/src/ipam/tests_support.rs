@@ -1,5 +1,6 @@
 //! Builders and checks shared by the planner tests.
 
+use ferrolb_core::{FamilyPolicy, IpFamily, Protocol, ServiceKey};
 use std::collections::BTreeMap;
 use std::net::IpAddr;
 
@@ -33,7 +34,7 @@ pub(super) fn svc(ns: &str, name: &str, created: i64) -> ServiceRequest {
 }
 
 pub(super) fn dual(mut s: ServiceRequest, policy: FamilyPolicy) -> ServiceRequest {
-    s.families = vec![Family::V4, Family::V6];
+    s.families = vec![IpFamily::V4, IpFamily::V6];
     s.family_policy = policy;
     s
 }

@@ -5,9 +5,9 @@ use std::net::IpAddr;
 
 use super::addrset::{AddrSet, buggy_count_v4, is_buggy_v4};
 use super::outcome::{FamilyUsage, PoolUsage};
-use super::parse::{Family, value_to_ip};
 use super::pool::{PoolInfo, PoolTable, Span};
 use super::reserved::Reservations;
+use ferrolb_core::{IpFamily, value_to_ip};
 
 fn span_size((first, last): Span) -> u128 {
     (last - first).saturating_add(1)
@@ -15,7 +15,7 @@ fn span_size((first, last): Span) -> u128 {
 
 fn family_usage(
     info: &PoolInfo<'_>,
-    family: Family,
+    family: IpFamily,
     used: &AddrSet,
     reserved: &Reservations,
 ) -> FamilyUsage {
@@ -26,7 +26,7 @@ fn family_usage(
     let held = ranges.iter().fold(0u128, |acc, &(a, b)| {
         acc.saturating_add(used.count_within(a, b))
     });
-    let skip_buggy = family == Family::V4 && info.pool.avoid_buggy_ips;
+    let skip_buggy = family == IpFamily::V4 && info.pool.avoid_buggy_ips;
     let available = if info.pool.disabled || info.selector_invalid() {
         0
     } else {
@@ -60,7 +60,7 @@ fn family_usage(
 
 /// Reserved addresses inside the pool's valid entries, ascending (IPv4 first).
 fn reserved_in(info: &PoolInfo<'_>, reserved: &Reservations) -> Vec<IpAddr> {
-    Family::ALL
+    IpFamily::ALL
         .into_iter()
         .flat_map(|family| {
             info.ranges[family.index()]
@@ -82,8 +82,8 @@ pub(super) fn pool_usage(
     for info in &table.pools {
         out.entry(info.pool.name.clone())
             .or_insert_with(|| PoolUsage {
-                ipv4: family_usage(info, Family::V4, &used[0], reserved),
-                ipv6: family_usage(info, Family::V6, &used[1], reserved),
+                ipv4: family_usage(info, IpFamily::V4, &used[0], reserved),
+                ipv6: family_usage(info, IpFamily::V6, &used[1], reserved),
                 conflicts: info.conflicts.clone(),
                 invalid_entries: info.invalid.clone(),
                 reserved: reserved_in(info, reserved),

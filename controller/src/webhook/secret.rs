@@ -2,7 +2,7 @@
 
 use std::collections::BTreeMap;
 
-use ferrolb_api::names::MANAGER_CONTROLLER;
+use ferrolb_core::names::MANAGER_CONTROLLER;
 use k8s_openapi::ByteString;
 use k8s_openapi::api::admissionregistration::v1::{
     MutatingWebhookConfiguration, ValidatingWebhookConfiguration,

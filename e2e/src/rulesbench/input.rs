@@ -7,10 +7,8 @@
 
 use std::net::{IpAddr, Ipv4Addr};
 
-use ferrolb_speaker::ruleset::{
-    Endpoint, ExternalTrafficPolicy, NodeInput, PortInput, Protocol, ServiceInput, ServiceKey,
-    TargetPort,
-};
+use ferrolb_core::{Protocol, ServiceKey, TargetPort, TrafficPolicy};
+use ferrolb_speaker::ruleset::{Endpoint, NodeInput, PortInput, ServiceInput};
 
 /// The node's name in the input.
 pub const NODE: &str = "bench-node";
@@ -66,8 +64,8 @@ pub fn service(i: usize) -> ServiceInput {
             node_port: None,
             target: TargetPort::Number(TARGET_PORT),
         }],
-        etp: ExternalTrafficPolicy::Cluster,
-        source_ranges: Vec::new(),
+        etp: TrafficPolicy::Cluster,
+        source_ranges: ferrolb_core::SourceRanges::Any,
         affinity: None,
         endpoints: endpoints_of(i).into_iter().map(endpoint).collect(),
     }

@@ -2,7 +2,7 @@ use std::collections::BTreeSet;
 use std::net::IpAddr;
 
 use super::*;
-use crate::frontends::PoolRange;
+use ferrolb_core::parse_address;
 
 fn ip(s: &str) -> IpAddr {
     s.parse().unwrap()
@@ -14,8 +14,8 @@ fn set(v: &[&str]) -> BTreeSet<IpAddr> {
 
 fn edge() -> EdgeRanges {
     EdgeRanges(vec![
-        PoolRange::parse("198.51.100.150-198.51.100.159").unwrap(),
-        PoolRange::parse("2001:db8:100::150/124").unwrap(),
+        parse_address("198.51.100.150-198.51.100.159").unwrap(),
+        parse_address("2001:db8:100::150/124").unwrap(),
     ])
 }
 

@@ -3,7 +3,7 @@
 
 use std::sync::Arc;
 
-use ferrolb_api::stores::ServiceStores;
+use ferrolb_adapter::stores::ServiceStores;
 use kube::Client;
 use tokio::sync::Notify;
 

@@ -18,22 +18,23 @@ mod tests;
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
+use ferrolb_adapter::ownership::status_fields;
 use ferrolb_api::IPPool;
-use ferrolb_api::names::MANAGER_EDGE;
-use ferrolb_api::ownership::status_fields;
+use ferrolb_core::names::MANAGER_EDGE;
 use k8s_openapi::api::core::v1::{Node, Service};
 use k8s_openapi::api::discovery::v1::EndpointSlice;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition;
 use kube::ResourceExt;
 use serde::Serialize;
 
-pub use ferrolb_api::pools::{PoolRange, Pools};
-pub use model::{Candidate, Frontend, FrontendId, Protocol, ServiceKey, TrafficPolicy, Warning};
+pub use ferrolb_adapter::pools::Pools;
+pub use ferrolb_core::{Protocol, ServiceKey, TrafficPolicy};
+pub use model::{Candidate, Frontend, FrontendId, Warning};
 pub use nodes::NodeView;
 pub use pools::EdgeRanges;
 
-use crate::sourceranges::SourceRanges;
 use crate::status::CONDITION_EDGE_SERVING;
+use ferrolb_adapter::service::{self as k8s_service, ServiceView};
 
 /// Everything watched, at one moment.
 #[derive(Debug, Clone, Default)]
@@ -100,11 +101,11 @@ pub fn desired(snap: &Snapshot, opts: Options) -> Desired {
     let mut services: Vec<&Arc<Service>> = snap.services.iter().collect();
     services.sort_by(|a, b| {
         let age = |s: &Service| s.metadata.creation_timestamp.as_ref().map(|t| t.0);
-        (age(a), ServiceKey::of(a)).cmp(&(age(b), ServiceKey::of(b)))
+        (age(a), k8s_service::key(a)).cmp(&(age(b), k8s_service::key(b)))
     });
     let mut taken: BTreeMap<FrontendId, ServiceKey> = BTreeMap::new();
     for svc in services {
-        let key = ServiceKey::of(svc);
+        let key = k8s_service::key(svc);
         let current = svc
             .status
             .as_ref()
@@ -162,25 +163,23 @@ fn service_frontends(
         }
         return Vec::new();
     }
-    let (ports, bad_ports) = services::ports(svc);
+    let view = ServiceView::of(svc);
+    let (ports, bad_ports) = services::ports(&view);
     skipped.extend(bad_ports);
-    let (traffic_policy, health_check_node_port) = services::traffic_policy(svc);
+    let traffic_policy = view.external_traffic_policy;
+    let health_check_node_port = view.health_check_node_port;
     if traffic_policy == TrafficPolicy::Local && health_check_node_port.is_none() {
         skipped.push("externalTrafficPolicy Local without a healthCheckNodePort: no way to tell which nodes have endpoints; not served".into());
         return Vec::new();
     }
-    let (source_ranges, bad_ranges) = SourceRanges::parse(&services::source_ranges(svc));
-    skipped.extend(
-        bad_ranges
-            .iter()
-            .map(|r| format!("loadBalancerSourceRanges entry {r:?} is not a CIDR; ignored")),
-    );
+    skipped.extend(view.source_ranges.rejected.iter().map(ToString::to_string));
+    let source_ranges = view.source_ranges.ranges;
     let mut out = Vec::new();
     for ip in &ips.accepted {
         let candidates = nodes::candidates(nodes, *ip);
         for p in &ports {
             out.push(Frontend {
-                service: ServiceKey::of(svc),
+                service: view.key.clone(),
                 ip: *ip,
                 protocol: p.protocol,
                 port: p.port,

@@ -3,65 +3,10 @@
 use std::fmt;
 use std::net::{IpAddr, SocketAddr};
 
-use k8s_openapi::api::core::v1::Service;
-use kube::ResourceExt;
+use ferrolb_core::{Protocol, ServiceKey, SourceRanges, TrafficPolicy};
 use serde::Serialize;
 
 use crate::health::ProbeTarget;
-use crate::sourceranges::SourceRanges;
-
-/// A Service's namespace and name.
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
-pub struct ServiceKey {
-    /// Namespace.
-    pub namespace: String,
-    /// Name.
-    pub name: String,
-}
-
-impl ServiceKey {
-    /// The key of `svc`.
-    pub fn of(svc: &Service) -> ServiceKey {
-        ServiceKey {
-            namespace: svc.namespace().unwrap_or_default(),
-            name: svc.name_any(),
-        }
-    }
-}
-
-impl fmt::Display for ServiceKey {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}/{}", self.namespace, self.name)
-    }
-}
-
-/// Transport protocol of a frontend.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
-#[serde(rename_all = "UPPERCASE")]
-pub enum Protocol {
-    /// TCP: connections proxied.
-    Tcp,
-    /// UDP: flows proxied.
-    Udp,
-}
-
-impl fmt::Display for Protocol {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
-            Protocol::Tcp => "TCP",
-            Protocol::Udp => "UDP",
-        })
-    }
-}
-
-/// `spec.externalTrafficPolicy`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-pub enum TrafficPolicy {
-    /// Any node forwards to any endpoint; a node is healthy when its proxy is.
-    Cluster,
-    /// Only nodes with a ready local endpoint serve (healthCheckNodePort says so).
-    Local,
-}
 
 /// What identifies a listener: address, protocol, port.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]

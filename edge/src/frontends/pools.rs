@@ -1,19 +1,20 @@
 //! The edge pools (label `ferrolb.io/mode: edge`) as the address ranges the edge may own on its
-//! interface; which pool holds an address is [`ferrolb_api::pools`].
+//! interface; which pool holds an address is [`ferrolb_adapter::pools`].
 
 use std::net::IpAddr;
 
-use ferrolb_api::pools::{PoolRange, Pools};
+use ferrolb_adapter::pools::Pools;
+use ferrolb_core::AddrRange;
 use serde::Serialize;
 
 /// The address ranges of every edge pool, sorted, without duplicates.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
-pub struct EdgeRanges(pub Vec<PoolRange>);
+pub struct EdgeRanges(pub Vec<AddrRange>);
 
 impl EdgeRanges {
     /// The ranges of every edge pool of `pools`.
     pub fn of(pools: &Pools) -> EdgeRanges {
-        let mut ranges: Vec<PoolRange> = pools
+        let mut ranges: Vec<AddrRange> = pools
             .iter()
             .filter(|(_, p)| p.edge)
             .flat_map(|(_, p)| p.ranges.iter().copied())

@@ -4,26 +4,18 @@
 
 use std::net::IpAddr;
 
-use ferrolb_api::ingress::allocations;
-use ferrolb_api::names::{ANN_MODE, LOAD_BALANCER_CLASS, MODE_EDGE};
-use ferrolb_api::pools::Pools;
+use ferrolb_adapter::ingress::allocations;
+use ferrolb_adapter::pools::Pools;
+use ferrolb_adapter::service::ServiceView;
+use ferrolb_adapter::{DefaultClass, Mode, classify};
+use ferrolb_core::Protocol;
 use k8s_openapi::api::core::v1::Service;
-use kube::ResourceExt;
 
-use super::{Protocol, TrafficPolicy};
-
-/// Whether `svc` asks for the edge: `type: LoadBalancer`, class `ferrolb.io/lb` or none, and
-/// annotation `ferrolb.io/mode: edge`.
+/// Whether `svc` is ferrolb's and asks for the edge ([`classify`]): `type: LoadBalancer`,
+/// class `ferrolb.io/lb` (or none, when the controller wrote its allocation), and annotation
+/// `ferrolb.io/mode: edge`.
 pub fn is_edge(svc: &Service) -> bool {
-    let Some(spec) = svc.spec.as_ref() else {
-        return false;
-    };
-    spec.type_.as_deref() == Some("LoadBalancer")
-        && spec
-            .load_balancer_class
-            .as_deref()
-            .is_none_or(|c| c == LOAD_BALANCER_CLASS)
-        && svc.annotations().get(ANN_MODE).map(String::as_str) == Some(MODE_EDGE)
+    classify(svc, DefaultClass::FromControllerWrites).is_some_and(|c| c.mode == Mode::Edge)
 }
 
 /// The status addresses of a Service, sorted out.
@@ -63,67 +55,30 @@ pub struct PortSpec {
     pub node_port: u16,
 }
 
-/// The forwardable ports of `svc`, and why the others are skipped.
-pub fn ports(svc: &Service) -> (Vec<PortSpec>, Vec<String>) {
+/// The forwardable ports of a Service (TCP and UDP with a nodePort), and why the others are
+/// skipped.
+pub fn ports(svc: &ServiceView) -> (Vec<PortSpec>, Vec<String>) {
     let mut ok = Vec::new();
-    let mut skipped = Vec::new();
-    let listed = svc.spec.as_ref().and_then(|s| s.ports.as_ref());
-    for p in listed.into_iter().flatten() {
-        let label = p
-            .name
-            .as_deref()
-            .map_or_else(|| p.port.to_string(), |n| format!("{n} ({})", p.port));
-        let protocol = match p.protocol.as_deref().unwrap_or("TCP") {
-            "TCP" => Protocol::Tcp,
-            "UDP" => Protocol::Udp,
-            other => {
-                skipped.push(format!(
-                    "port {label}: protocol {other} is not supported by the edge"
-                ));
-                continue;
-            }
-        };
-        let Ok(port) = u16::try_from(p.port) else {
-            skipped.push(format!("port {label}: not a valid port number"));
+    let mut skipped = svc.skipped_ports.clone();
+    for p in &svc.ports {
+        let label = p.label();
+        if p.protocol == Protocol::Sctp {
+            skipped.push(format!(
+                "port {label}: protocol {} is not supported by the edge",
+                p.protocol
+            ));
             continue;
-        };
-        match p
-            .node_port
-            .and_then(|n| u16::try_from(n).ok())
-            .filter(|n| *n != 0)
-        {
-            Some(node_port) if port != 0 => ok.push(PortSpec {
-                protocol,
-                port,
+        }
+        match p.node_port {
+            Some(node_port) => ok.push(PortSpec {
+                protocol: p.protocol,
+                port: p.port,
                 node_port,
             }),
-            Some(_) => skipped.push(format!("port {label}: not a valid port number")),
             None => skipped.push(format!(
                 "port {label}: no nodePort allocated (allocateLoadBalancerNodePorts: false?)"
             )),
         }
     }
     (ok, skipped)
-}
-
-/// `spec.externalTrafficPolicy` (Cluster when unset) and `spec.healthCheckNodePort`.
-pub fn traffic_policy(svc: &Service) -> (TrafficPolicy, Option<u16>) {
-    let spec = svc.spec.as_ref();
-    let policy = match spec.and_then(|s| s.external_traffic_policy.as_deref()) {
-        Some("Local") => TrafficPolicy::Local,
-        _ => TrafficPolicy::Cluster,
-    };
-    let hc = spec
-        .and_then(|s| s.health_check_node_port)
-        .and_then(|p| u16::try_from(p).ok())
-        .filter(|p| *p != 0);
-    (policy, hc)
-}
-
-/// `spec.loadBalancerSourceRanges` as written.
-pub fn source_ranges(svc: &Service) -> Vec<String> {
-    svc.spec
-        .as_ref()
-        .and_then(|s| s.load_balancer_source_ranges.clone())
-        .unwrap_or_default()
 }

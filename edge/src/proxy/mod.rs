@@ -144,6 +144,12 @@ impl Proxy {
                 let socket = udp::bind(addr)?;
                 tokio::spawn(udp::serve(socket, served.clone(), self.opts.udp))
             }
+            Protocol::Sctp => {
+                return Err(std::io::Error::new(
+                    std::io::ErrorKind::Unsupported,
+                    "SCTP frontends are not served by the edge",
+                ));
+            }
         };
         Ok(Listener { served, task })
     }

@@ -3,7 +3,7 @@
 //!
 //! The edge never writes `status.loadBalancer.ingress` (the controller does, from edge pools).
 //! It applies only its condition, with server-side apply under field manager
-//! [`MANAGER_EDGE`](ferrolb_api::names::MANAGER_EDGE) without `force`, so it never takes a
+//! [`MANAGER_EDGE`](ferrolb_core::names::MANAGER_EDGE) without `force`, so it never takes a
 //! field from the controller; and only when the condition's content differs from what the
 //! object shows (`lastTransitionTime` moves only when the status flips). A Service that stops
 //! being an edge Service gets an empty apply, which drops the condition.
@@ -19,8 +19,7 @@ use serde_json::{Value, json};
 
 use crate::frontends::{Candidate, Frontend, ServiceOutcome};
 
-/// Type of the edge's Service condition.
-pub const CONDITION_EDGE_SERVING: &str = "ferrolb.io/EdgeServing";
+pub use ferrolb_core::names::CONDITION_EDGE_SERVING;
 
 /// Node names listed in a message at most.
 const MAX_LISTED: usize = 20;

@@ -5,7 +5,7 @@ use serde_json::json;
 
 use super::*;
 use crate::frontends::{Protocol, ServiceKey, TrafficPolicy};
-use crate::sourceranges::SourceRanges;
+use ferrolb_core::SourceRanges;
 
 fn frontend(port: u16, nodes: &[&str]) -> Frontend {
     Frontend {

@@ -12,7 +12,8 @@ use kube::runtime::events::{Event, EventType, Recorder, Reporter};
 use tokio::sync::mpsc;
 use tracing::{debug, warn};
 
-use crate::election::{Election, ServiceKey};
+use crate::election::Election;
+use ferrolb_core::ServiceKey;
 
 /// At most one takeover event per Service this often; takeovers in between are summed up in
 /// the next one.

@@ -33,12 +33,13 @@ use tracing::{info, warn};
 
 use crate::announcer::{self, Announcer, AnnouncerOptions};
 use crate::dataplane::{self, Applier, Mode, Nft};
-use crate::election::{InterfaceView, ServiceKey};
+use crate::election::InterfaceView;
 use crate::health::{HealthConfig, HealthServer, HealthSnapshot};
 use crate::interfaces;
 use crate::membership::{Members, Membership, MembershipConfig, MembershipOptions};
 use crate::nodestate::{self, Local, NodeDesired};
 use crate::ruleset::{self, Ruleset};
+use ferrolb_core::ServiceKey;
 
 pub use cli::Args;
 pub use metrics::Metrics;

@@ -19,8 +19,9 @@ use serde_json::json;
 use tokio::sync::watch;
 use tracing::{debug, warn};
 
-use crate::election::{Election, ServiceKey};
+use crate::election::Election;
 use crate::nodestate::AnnouncementPlan;
+use ferrolb_core::ServiceKey;
 
 /// Field manager of every speaker's writes.
 pub const FIELD_MANAGER: &str = "ferrolb-speaker";

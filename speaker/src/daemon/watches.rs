@@ -7,8 +7,8 @@
 
 use std::sync::Arc;
 
-use ferrolb_api::reflect::watch_all;
-use ferrolb_api::stores::ServiceStores;
+use ferrolb_adapter::reflect::watch_all;
+use ferrolb_adapter::stores::ServiceStores;
 use ferrolb_api::{L2Announcement, ServiceAnnouncement};
 use kube::Client;
 use kube::runtime::reflector::Store;

@@ -18,9 +18,10 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::net::IpAddr;
 
 use super::candidates::{CandidateSet, VipOutcome, evaluate, list_or_none};
-use super::model::{L2Policy, NodeView, ServiceKey, VipInput};
+use super::model::{L2Policy, NodeView, VipInput};
 use super::output::{Election, IpDecision};
 use super::rendezvous::rendezvous_winner;
+use ferrolb_core::ServiceKey;
 
 /// Marker present in the reason of every sharing-conflict decision.
 pub const CONFLICT_REASON_PREFIX: &str = "conflict:";

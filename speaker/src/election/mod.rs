@@ -37,8 +37,8 @@ pub(crate) mod tests;
 
 pub use elect::{CONFLICT_REASON_PREFIX, elect, elect_without, handover};
 pub use model::{
-    EXCLUDE_FROM_EXTERNAL_LB_LABEL, EndpointView, InterfaceView, L2Policy, NodeView, ServiceKey,
-    TrafficPolicy, VipInput, VipKind,
+    EXCLUDE_FROM_EXTERNAL_LB_LABEL, EndpointView, InterfaceView, L2Policy, NodeView, VipInput,
+    VipKind,
 };
 pub use output::{Election, IpDecision};
 pub use policy::PolicyError;

@@ -3,9 +3,9 @@
 //! [`elect`](super::elect::elect).
 
 use std::collections::BTreeMap;
-use std::fmt;
 use std::net::IpAddr;
 
+use ferrolb_core::{ServiceKey, TrafficPolicy};
 use serde::{Deserialize, Serialize};
 
 use super::selector::Selector;
@@ -73,21 +73,6 @@ pub struct L2Policy {
     pub external_ips: bool,
 }
 
-/// Identity of a Service.
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
-pub struct ServiceKey {
-    /// Service namespace.
-    pub namespace: String,
-    /// Service name.
-    pub name: String,
-}
-
-impl fmt::Display for ServiceKey {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}/{}", self.namespace, self.name)
-    }
-}
-
 /// Where a VIP comes from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -96,16 +81,6 @@ pub enum VipKind {
     LoadBalancerIp,
     /// Listed in the Service's `spec.externalIPs`.
     ExternalIp,
-}
-
-/// The Service's `spec.externalTrafficPolicy`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Default, Serialize, Deserialize)]
-pub enum TrafficPolicy {
-    /// Any node may receive traffic (kube-proxy forwards to endpoints anywhere).
-    #[default]
-    Cluster,
-    /// Only nodes hosting an endpoint may receive traffic.
-    Local,
 }
 
 /// One endpoint of a Service (from its EndpointSlices).

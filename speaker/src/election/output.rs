@@ -5,7 +5,7 @@ use std::net::IpAddr;
 
 use serde::{Deserialize, Serialize};
 
-use super::model::ServiceKey;
+use ferrolb_core::ServiceKey;
 
 /// Every IP's decision, ordered by IP.
 #[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]

@@ -109,9 +109,9 @@ pub fn covering<'a>(valid: &[&'a L2Policy], vip: &VipInput) -> Result<Vec<&'a L2
 mod tests {
     use std::collections::BTreeMap;
 
-    use super::super::model::{ServiceKey, TrafficPolicy};
     use super::super::selector::{Selector, SelectorOperator, SelectorRequirement};
     use super::*;
+    use ferrolb_core::{ServiceKey, TrafficPolicy};
 
     fn vip(kind: VipKind, pool: Option<&str>, labels: &[(&str, &str)]) -> VipInput {
         VipInput {

@@ -19,8 +19,9 @@ use std::time::SystemTime;
 
 use serde::Serialize;
 
-use super::model::{HealthSnapshot, Judge, ServiceKey};
+use super::model::{HealthSnapshot, Judge};
 use super::timefmt::rfc3339_nano;
+use ferrolb_core::ServiceKey;
 
 /// `Content-Type` of every JSON answer.
 pub const CONTENT_TYPE_JSON: &str = "application/json";

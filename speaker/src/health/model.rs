@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 use std::collections::btree_map::Entry;
 use std::time::{Duration, SystemTime};
 
-pub use crate::election::ServiceKey;
+pub use ferrolb_core::ServiceKey;
 
 /// Everything the health API answers from. Cheap to read: handlers take the latest
 /// `Arc<HealthSnapshot>` and compute the answer with the pure functions in

@@ -16,9 +16,10 @@ use tokio::task::JoinHandle;
 use tracing::{info, warn};
 
 use super::answers;
-use super::model::{Judge, ServiceKey};
+use super::model::Judge;
 use super::serve::{self, ConnLimits};
 use super::server::{SnapshotRx, respond};
+use ferrolb_core::ServiceKey;
 
 /// Which healthCheckNodePorts are served and which failed.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]

@@ -19,9 +19,10 @@ use tokio::task::JoinHandle;
 use tracing::{info, warn};
 
 use super::answers::{self, Answer};
-use super::model::{HealthSnapshot, Judge, ServiceKey};
+use super::model::{HealthSnapshot, Judge};
 use super::node_ports::{self, PortStatus};
 use super::serve::{self, ConnLimits};
+use ferrolb_core::ServiceKey;
 
 /// The snapshots the server answers from.
 pub type SnapshotRx = watch::Receiver<Arc<HealthSnapshot>>;

@@ -6,8 +6,9 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use serde_json::{Value, json};
 
 use super::answers::{self, Answer};
-use super::model::{HealthSnapshot, Judge, RulesState, ServiceHealth, ServiceKey};
+use super::model::{HealthSnapshot, Judge, RulesState, ServiceHealth};
 use super::timefmt::{GO_ZERO_TIME, rfc3339_nano};
+use ferrolb_core::ServiceKey;
 
 fn at(secs: u64, nanos: u32) -> SystemTime {
     UNIX_EPOCH + Duration::new(secs, nanos)

@@ -3,6 +3,8 @@
 
 use serde_json::{Value, json};
 
+use crate::ruleset::NftProtocol;
+
 use super::NodeDesired;
 
 /// The desired state as one JSON document.
@@ -21,12 +23,12 @@ pub fn to_json(d: &NodeDesired) -> Value {
                     "port": p.port,
                     "nodePort": p.node_port,
                     "target": match &p.target {
-                        crate::ruleset::TargetPort::Number(n) => json!(n),
-                        crate::ruleset::TargetPort::Named(n) => json!(n),
+                        ferrolb_core::TargetPort::Number(n) => json!(n),
+                        ferrolb_core::TargetPort::Named(n) => json!(n),
                     },
                 })).collect::<Vec<_>>(),
                 "externalTrafficPolicy": format!("{:?}", s.etp),
-                "sourceRanges": s.source_ranges.iter().map(ToString::to_string).collect::<Vec<_>>(),
+                "sourceRanges": s.source_ranges,
                 "affinitySeconds": s.affinity,
                 "endpoints": s.endpoints.iter().map(|e| json!({
                     "ip": e.ip,

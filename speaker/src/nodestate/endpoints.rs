@@ -14,8 +14,10 @@ use std::sync::Arc;
 use k8s_openapi::api::discovery::v1::EndpointSlice;
 use kube::ResourceExt;
 
-use crate::election::{EndpointView, ServiceKey};
-use crate::ruleset::{Endpoint, EndpointPort, Protocol};
+use crate::election::EndpointView;
+use crate::ruleset::{Endpoint, EndpointPort};
+use ferrolb_core::Protocol;
+use ferrolb_core::ServiceKey;
 
 /// Label linking an EndpointSlice to its Service.
 pub const LABEL_SERVICE_NAME: &str = "kubernetes.io/service-name";
@@ -82,12 +84,7 @@ fn slice_ports(slice: &EndpointSlice) -> Vec<EndpointPort> {
 
 /// `TCP` (also when unset), `UDP`, `SCTP`; `None` for anything else.
 pub fn protocol(text: Option<&str>) -> Option<Protocol> {
-    match text.unwrap_or("TCP") {
-        "TCP" => Some(Protocol::Tcp),
-        "UDP" => Some(Protocol::Udp),
-        "SCTP" => Some(Protocol::Sctp),
-        _ => None,
-    }
+    text.unwrap_or("TCP").parse().ok()
 }
 
 /// The election's view of endpoints.

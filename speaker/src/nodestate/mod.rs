@@ -35,17 +35,16 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::net::IpAddr;
 use std::sync::Arc;
 
-use ferrolb_api::pools::Pools;
+use ferrolb_adapter::pools::Pools;
 use ferrolb_api::{IPPool, L2Announcement};
 use k8s_openapi::api::core::v1::{Node, Service};
 use k8s_openapi::api::discovery::v1::EndpointSlice;
 use kube::ResourceExt;
 
-use crate::election::{
-    self, Election, InterfaceView, ServiceKey, TrafficPolicy, VipInput, VipKind,
-};
+use crate::election::{self, Election, InterfaceView, VipInput, VipKind};
 use crate::health::ServiceHealth;
 use crate::{announcer, ruleset};
+use ferrolb_core::{ServiceKey, TrafficPolicy};
 
 pub use plan::{AnnouncementPlan, Elsewhere, PlannedAnnouncement, SilentIp};
 

@@ -1,5 +1,5 @@
 //! What the controller wrote on a Service, according to the apiserver's managedFields
-//! ([`ferrolb_api::ownership`]), as the speaker decides from it.
+//! ([`ferrolb_adapter::ownership`]), as the speaker decides from it.
 //!
 //! The speaker trusts a Service's status only where the controller's field manager
 //! ([`MANAGER_CONTROLLER`]) owns it: anyone with `services/status` write access could put an
@@ -8,28 +8,16 @@
 
 use k8s_openapi::api::core::v1::Service;
 
-use ferrolb_api::names::{LOAD_BALANCER_CLASS, MANAGER_CONTROLLER};
-use ferrolb_api::ownership::{owns_condition, owns_ingress};
+use ferrolb_adapter::ownership::owns_condition;
+use ferrolb_adapter::{DefaultClass, classify};
+use ferrolb_core::names::MANAGER_CONTROLLER;
+pub use ferrolb_core::names::{CONDITION_ALLOCATED, CONDITION_EXTERNAL_IPS};
 
-/// Condition the controller keeps on each Service with `spec.externalIPs`.
-pub const CONDITION_EXTERNAL_IPS: &str = "ferrolb.io/ExternalIPsAllowed";
-/// Condition the controller keeps on each LoadBalancer Service it owns.
-pub const CONDITION_ALLOCATED: &str = "ferrolb.io/Allocated";
-
-/// Whether `svc` is a LoadBalancer Service of ferrolb: `type: LoadBalancer` and class
-/// [`LOAD_BALANCER_CLASS`], or no class and the controller has written its allocation
-/// (ingress or allocation condition) — the controller runs as the default class then.
+/// Whether `svc` is a LoadBalancer Service of ferrolb ([`classify`]): `type: LoadBalancer` and
+/// class `ferrolb.io/lb`, or no class and the controller has written its allocation (ingress or
+/// allocation condition) — the controller runs as the default class then.
 pub fn is_ferrolb_lb(svc: &Service) -> bool {
-    let Some(spec) = svc.spec.as_ref() else {
-        return false;
-    };
-    if spec.type_.as_deref() != Some("LoadBalancer") {
-        return false;
-    }
-    match spec.load_balancer_class.as_deref() {
-        Some(class) => class == LOAD_BALANCER_CLASS,
-        None => owns_ingress(svc) || owns_condition(svc, CONDITION_ALLOCATED),
-    }
+    classify(svc, DefaultClass::FromControllerWrites).is_some()
 }
 
 /// Whether `spec.externalIPs` may be announced and programmed: condition

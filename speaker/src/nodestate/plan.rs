@@ -9,7 +9,8 @@ use ferrolb_api::{Announcement, AnnouncementKind, ServiceAnnouncementStatus, Sil
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use serde::Serialize;
 
-use crate::election::{Election, ServiceKey};
+use crate::election::Election;
+use ferrolb_core::ServiceKey;
 
 use super::vips::ServiceVips;
 

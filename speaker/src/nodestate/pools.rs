@@ -1,9 +1,9 @@
 //! L2Announcements as the election's [`L2Policy`], over the pools of
-//! [`ferrolb_api::pools::Pools`].
+//! [`ferrolb_adapter::pools::Pools`].
 
+use ferrolb_adapter::pools::Pools;
+use ferrolb_adapter::selector::{Selector, optional_matches};
 use ferrolb_api::L2Announcement;
-use ferrolb_api::pools::Pools;
-use ferrolb_api::selector::{Selector, optional_matches};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::LabelSelector;
 use kube::ResourceExt;
 

@@ -9,33 +9,22 @@
 
 use std::net::IpAddr;
 
-use ipnet::IpNet;
-use k8s_openapi::api::core::v1::{Service, ServicePort};
-use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
+use ferrolb_adapter::service::{self, PortView, ServiceView};
+use ferrolb_core::{ServiceKey, TrafficPolicy};
+use k8s_openapi::api::core::v1::Service;
 
-use crate::election::{ServiceKey, TrafficPolicy};
-use crate::ruleset::{self, Endpoint, ExternalTrafficPolicy, PortInput, ServiceInput, TargetPort};
+use crate::ruleset::{Endpoint, PortInput, ServiceInput};
 
-use super::endpoints::protocol;
 use super::vips::ServiceVips;
-
-/// kube-proxy's default ClientIP affinity timeout (3 hours).
-const DEFAULT_AFFINITY_SECONDS: u32 = 10_800;
 
 /// `spec.externalTrafficPolicy` (`Local`, else `Cluster`).
 pub fn traffic_policy(svc: &Service) -> TrafficPolicy {
-    match svc
-        .spec
-        .as_ref()
-        .and_then(|s| s.external_traffic_policy.as_deref())
-    {
-        Some("Local") => TrafficPolicy::Local,
-        _ => TrafficPolicy::Cluster,
-    }
+    service::traffic_policy(svc)
 }
 
 /// The rule builder's input for one Service; problems found on the way are pushed to
-/// `warnings`.
+/// `warnings`. A bad `loadBalancerSourceRanges` entry is dropped and reported; when entries
+/// were given but none is valid, nobody may reach the addresses (fail closed).
 pub fn service_input(
     key: &ServiceKey,
     svc: &Service,
@@ -43,96 +32,43 @@ pub fn service_input(
     endpoints: &[Endpoint],
     warnings: &mut Vec<String>,
 ) -> ServiceInput {
-    let spec = svc.spec.clone().unwrap_or_default();
-    let ports = spec
+    let view = ServiceView::of(svc);
+    warnings.extend(
+        view.skipped_ports
+            .iter()
+            .map(|why| format!("{key}: {why}; skipped")),
+    );
+    let ports = view
         .ports
         .iter()
-        .flatten()
-        .filter_map(|p| port(key, p, vips.ferrolb_lb, warnings))
+        .map(|p| port(p, vips.ferrolb_lb))
         .collect();
-    let mut programmed: Vec<IpAddr> = vips.programmed();
-    let source_ranges = match source_ranges(spec.load_balancer_source_ranges.as_deref()) {
-        Ok(ranges) => ranges,
-        Err(bad) => {
-            if !programmed.is_empty() {
-                warnings.push(format!(
-                    "{key}: loadBalancerSourceRanges entry {bad:?} is not a CIDR; its addresses are not programmed (fail closed)"
-                ));
-            }
-            programmed.clear();
-            Vec::new()
-        }
-    };
-    let affinity = (spec.session_affinity.as_deref() == Some("ClientIP")).then(|| {
-        spec.session_affinity_config
-            .as_ref()
-            .and_then(|c| c.client_ip.as_ref())
-            .and_then(|c| c.timeout_seconds)
-            .and_then(|t| u32::try_from(t).ok())
-            .unwrap_or(DEFAULT_AFFINITY_SECONDS)
-    });
+    let programmed: Vec<IpAddr> = vips.programmed();
+    if !programmed.is_empty() {
+        warnings.extend(
+            view.source_ranges
+                .rejected
+                .iter()
+                .map(|bad| format!("{key}: {bad}")),
+        );
+    }
     ServiceInput {
-        key: ruleset::ServiceKey::new(&key.namespace, &key.name),
+        key: key.clone(),
         vips: programmed,
         ports,
-        etp: match traffic_policy(svc) {
-            TrafficPolicy::Local => ExternalTrafficPolicy::Local,
-            TrafficPolicy::Cluster => ExternalTrafficPolicy::Cluster,
-        },
-        source_ranges,
-        affinity,
+        etp: view.external_traffic_policy,
+        source_ranges: view.source_ranges.ranges,
+        affinity: view.affinity,
         endpoints: endpoints.to_vec(),
     }
 }
 
-fn port(
-    key: &ServiceKey,
-    p: &ServicePort,
-    with_node_port: bool,
-    warnings: &mut Vec<String>,
-) -> Option<PortInput> {
-    let Some(protocol) = protocol(p.protocol.as_deref()) else {
-        warnings.push(format!(
-            "{key}: port {} has unsupported protocol {:?}; skipped",
-            p.port, p.protocol
-        ));
-        return None;
-    };
-    let Ok(number) = u16::try_from(p.port) else {
-        warnings.push(format!("{key}: port {} is out of range; skipped", p.port));
-        return None;
-    };
-    let target = match &p.target_port {
-        None => TargetPort::Number(number),
-        Some(IntOrString::Int(n)) => TargetPort::Number(u16::try_from(*n).unwrap_or(0)),
-        Some(IntOrString::String(name)) => TargetPort::Named(name.clone()),
-    };
-    let node_port = p
-        .node_port
-        .filter(|_| with_node_port)
-        .and_then(|n| u16::try_from(n).ok())
-        .filter(|n| *n != 0);
-    Some(PortInput {
-        name: p.name.clone().filter(|n| !n.is_empty()),
-        protocol,
-        port: number,
-        node_port,
-        target,
-    })
-}
-
-/// Parses `loadBalancerSourceRanges` (a bare address counts as a host route). `Err` carries
-/// the first entry that is neither.
-fn source_ranges(ranges: Option<&[String]>) -> Result<Vec<IpNet>, String> {
-    ranges
-        .unwrap_or_default()
-        .iter()
-        .map(|text| {
-            let t = text.trim();
-            t.parse::<IpNet>()
-                .or_else(|_| t.parse::<IpAddr>().map(IpNet::from))
-                .map(|net| net.trunc())
-                .map_err(|_| text.clone())
-        })
-        .collect()
+fn port(p: &PortView, with_node_port: bool) -> PortInput {
+    PortInput {
+        name: p.name.clone(),
+        protocol: p.protocol,
+        port: p.port,
+        node_port: p.node_port.filter(|_| with_node_port),
+        target: p.target.clone(),
+    }
 }

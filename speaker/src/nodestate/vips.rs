@@ -9,8 +9,8 @@
 use std::collections::BTreeSet;
 use std::net::IpAddr;
 
-use ferrolb_api::ingress::allocations;
-use ferrolb_api::pools::Pools;
+use ferrolb_adapter::ingress::allocations;
+use ferrolb_adapter::pools::Pools;
 use k8s_openapi::api::core::v1::Service;
 
 use super::ownership::{external_ips_allowed, is_ferrolb_lb};

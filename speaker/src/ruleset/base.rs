@@ -7,9 +7,10 @@
 use std::collections::BTreeMap;
 use std::net::IpAddr;
 
-use super::input::Protocol;
 use super::model::{BaseChain, Chain, ChainType, Hook, MASQUERADE_MARK, NamedSet, SetKind};
-use super::names::Family;
+use super::names::{NftFamily, NftProtocol};
+use ferrolb_core::IpFamily;
+use ferrolb_core::Protocol;
 
 /// Set holding the applier's token of its last full write (see
 /// [`crate::dataplane::Applier`]); empty in every built rule set.
@@ -28,18 +29,18 @@ pub(super) struct PerFamily<T> {
 
 impl<T> PerFamily<T> {
     /// Value of `family`.
-    pub fn get(&self, family: Family) -> &T {
+    pub fn get(&self, family: IpFamily) -> &T {
         match family {
-            Family::V4 => &self.v4,
-            Family::V6 => &self.v6,
+            IpFamily::V4 => &self.v4,
+            IpFamily::V6 => &self.v6,
         }
     }
 
     /// Mutable value of `family`.
-    pub fn get_mut(&mut self, family: Family) -> &mut T {
+    pub fn get_mut(&mut self, family: IpFamily) -> &mut T {
         match family {
-            Family::V4 => &mut self.v4,
-            Family::V6 => &mut self.v6,
+            IpFamily::V4 => &mut self.v4,
+            IpFamily::V6 => &mut self.v6,
         }
     }
 }
@@ -85,11 +86,11 @@ fn verdict_map<K>(
 }
 
 fn addr_key((ip, protocol, port): &AddrKey) -> String {
-    format!("{ip} . {protocol} . {port}")
+    format!("{ip} . {} . {port}", protocol.nft_name())
 }
 
 fn port_key((protocol, port): &PortKey) -> String {
-    format!("{protocol} . {port}")
+    format!("{} . {port}", protocol.nft_name())
 }
 
 impl DispatchMaps {
@@ -105,7 +106,7 @@ impl DispatchMaps {
             kind: SetKind::Static,
             elements: Vec::new(),
         }];
-        for family in Family::ALL {
+        for family in IpFamily::ALL {
             let digit = family.digit();
             let addr_type = format!("{}{ADDR_KEY_SUFFIX}", family.addr_type());
             let port_type = "inet_proto . inet_service".to_string();
@@ -141,10 +142,10 @@ impl DispatchMaps {
             ));
         }
         if !node_ips.is_empty() {
-            for family in Family::ALL {
+            for family in IpFamily::ALL {
                 let mut elements: Vec<IpAddr> = node_ips
                     .iter()
-                    .filter(|ip| Family::of(ip) == family)
+                    .filter(|ip| IpFamily::of(**ip) == family)
                     .copied()
                     .collect();
                 elements.sort();
@@ -163,12 +164,12 @@ impl DispatchMaps {
 }
 
 /// Match for "destination is a NodePort address of this node".
-fn node_address(family: Family, node_ips: &[IpAddr]) -> String {
+fn node_address(family: IpFamily, node_ips: &[IpAddr]) -> String {
     let payload = family.payload();
     if node_ips.is_empty() {
         let loopback = match family {
-            Family::V4 => "127.0.0.0/8",
-            Family::V6 => "::1",
+            IpFamily::V4 => "127.0.0.0/8",
+            IpFamily::V6 => "::1",
         };
         format!("fib daddr type local {payload} daddr != {loopback}")
     } else {
@@ -200,7 +201,7 @@ fn plain(name: &str, comment: &str, rules: Vec<String>) -> Chain {
 
 /// `ip daddr . meta l4proto . th dport vmap @<map><digit>` for both families.
 fn vip_lookups(prefix: &str, map: &str) -> Vec<String> {
-    Family::ALL
+    IpFamily::ALL
         .iter()
         .map(|family| {
             format!(
@@ -220,7 +221,7 @@ pub(super) fn skeleton_chains(node_ips: &[IpAddr]) -> Vec<Chain> {
     const BEFORE_DNAT: i32 = DSTNAT - 10;
     let new_not_dnat = "ct state new ct status & dnat == 0 ";
     let node_port_lookups = |prefix: &str, map: &str| -> Vec<String> {
-        Family::ALL
+        IpFamily::ALL
             .iter()
             .map(|family| {
                 format!(

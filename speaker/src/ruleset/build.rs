@@ -5,12 +5,12 @@ use std::net::IpAddr;
 
 use super::base::{AddrKey, DispatchMaps, PerFamily, PortKey, REJECT_CHAIN, skeleton_chains};
 use super::chains::{PortPlan, firewall_chain, port_chains};
-use super::input::{
-    ExternalTrafficPolicy, NodeInput, PortInput, Protocol, ServiceInput, ServiceKey,
-};
+use super::input::{NodeInput, PortInput, ServiceInput};
 use super::model::{Chain, NamedSet, Ruleset, RulesetWarning};
-use super::names::{self, Family};
+use super::names::{self};
 use super::select::select;
+use ferrolb_core::IpFamily;
+use ferrolb_core::{Protocol, ServiceKey, TrafficPolicy};
 
 /// Builds the whole rule set of one node. Never fails: input problems are
 /// skipped and reported in [`Ruleset::warnings`]; everything else is still
@@ -38,7 +38,7 @@ struct PortInFamily<'s> {
     service: &'s ServiceInput,
     port: &'s PortInput,
     port_id: String,
-    family: Family,
+    family: IpFamily,
     vips: Vec<IpAddr>,
     node_port: Option<u16>,
     affinity: Option<u32>,
@@ -167,7 +167,7 @@ impl<'a> Builder<'a> {
                 .filter(|node_port| *node_port != 0)
                 .filter(|node_port| self.claim_node_port(key, (port.protocol, *node_port)));
             let mut port_entry = false;
-            for family in Family::ALL {
+            for family in IpFamily::ALL {
                 let target = PortInFamily {
                     service,
                     port,
@@ -176,7 +176,7 @@ impl<'a> Builder<'a> {
                     vips: claimed
                         .iter()
                         .copied()
-                        .filter(|vip| Family::of(vip) == family)
+                        .filter(|vip| IpFamily::of(vip) == family)
                         .collect(),
                     node_port: node_port.filter(|_| families.contains(&family)),
                     affinity,
@@ -186,7 +186,7 @@ impl<'a> Builder<'a> {
                 }
                 port_entry = true;
                 self.add_port_in_family(&target);
-                if !service.source_ranges.is_empty() && !target.vips.is_empty() {
+                if service.source_ranges.restricts() && !target.vips.is_empty() {
                     *needs_firewall.get_mut(family) = true;
                     let jump = format!("jump {}", names::firewall_chain(family, &service_id));
                     for vip in target.vips {
@@ -202,9 +202,10 @@ impl<'a> Builder<'a> {
                 any_entry = true;
             }
         }
-        for family in Family::ALL {
+        for family in IpFamily::ALL {
             if *needs_firewall.get(family) {
-                let chain = firewall_chain(key, &service_id, family, &service.source_ranges);
+                let chain =
+                    firewall_chain(key, &service_id, family, service.source_ranges.networks());
                 self.chains.push(chain);
             }
         }
@@ -221,7 +222,7 @@ impl<'a> Builder<'a> {
             port,
             family,
             &self.input.node_name,
-            service.etp == ExternalTrafficPolicy::Local,
+            service.etp == TrafficPolicy::Local,
         );
         if port.protocol == Protocol::Udp {
             self.result
@@ -284,15 +285,15 @@ impl<'a> Builder<'a> {
 
 /// IP families a Service is delivered in (NodePorts open only in these):
 /// families of its VIPs and endpoints, or both when it has neither.
-fn service_families(service: &ServiceInput) -> BTreeSet<Family> {
-    let families: BTreeSet<Family> = service
+fn service_families(service: &ServiceInput) -> BTreeSet<IpFamily> {
+    let families: BTreeSet<IpFamily> = service
         .vips
         .iter()
         .chain(service.endpoints.iter().map(|endpoint| &endpoint.ip))
-        .map(Family::of)
+        .map(IpFamily::of)
         .collect();
     if families.is_empty() {
-        Family::ALL.into_iter().collect()
+        IpFamily::ALL.into_iter().collect()
     } else {
         families
     }

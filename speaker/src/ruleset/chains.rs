@@ -5,10 +5,13 @@ use std::collections::BTreeSet;
 
 use ipnet::IpNet;
 
-use super::input::{ExternalTrafficPolicy, PortInput, ServiceKey};
+use super::input::PortInput;
 use super::model::{Chain, MASQUERADE_MARK, NamedSet, SetKind};
-use super::names::{self, Family, comment_safe};
+use super::names::{self, comment_safe};
+use super::names::{NftFamily, NftProtocol};
 use super::select::{Backend, Selection};
+use ferrolb_core::IpFamily;
+use ferrolb_core::{ServiceKey, TrafficPolicy};
 
 /// Maximum clients remembered per endpoint for ClientIP affinity.
 pub const AFFINITY_SET_SIZE: u32 = 65_535;
@@ -21,10 +24,10 @@ pub(super) struct PortPlan<'a> {
     pub port: &'a PortInput,
     /// [`names::service_port_id`] of the port.
     pub port_id: &'a str,
-    /// Family of the chains.
-    pub family: Family,
+    /// IpFamily of the chains.
+    pub family: IpFamily,
     /// External traffic policy.
-    pub etp: ExternalTrafficPolicy,
+    pub etp: TrafficPolicy,
     /// ClientIP affinity timeout (seconds, non-zero).
     pub affinity: Option<u32>,
     /// Selected backends (cluster list non-empty).
@@ -51,7 +54,7 @@ pub(super) fn port_chains(plan: &PortPlan<'_>) -> PortChains {
     let comment = format!(
         "{} {}/{}{} externalTrafficPolicy={:?}{}",
         plan.key,
-        plan.port.protocol,
+        plan.port.protocol.nft_name(),
         plan.port.port,
         plan.port
             .name
@@ -65,12 +68,12 @@ pub(super) fn port_chains(plan: &PortPlan<'_>) -> PortChains {
     );
     let mut chains = Vec::new();
     match plan.etp {
-        ExternalTrafficPolicy::Cluster => {
+        TrafficPolicy::Cluster => {
             let mut rules = vec![mark_for_masquerade()];
             rules.extend(dispatch_rules(plan, &plan.selection.cluster));
             chains.push(chain(entry_name, Some(comment), rules));
         }
-        ExternalTrafficPolicy::Local => {
+        TrafficPolicy::Local => {
             let cluster_name = names::cluster_chain(plan.family, plan.port_id);
             // Traffic the node itself sends has no client address worth
             // preserving: use every endpoint and masquerade (as kube-proxy).
@@ -184,12 +187,12 @@ fn endpoint_chain(plan: &PortPlan<'_>, backend: &Backend) -> Chain {
         mark_for_masquerade()
     ));
     let destination = match plan.family {
-        Family::V4 => format!("{}:{}", backend.ip, backend.port),
-        Family::V6 => format!("[{}]:{}", backend.ip, backend.port),
+        IpFamily::V4 => format!("{}:{}", backend.ip, backend.port),
+        IpFamily::V6 => format!("[{}]:{}", backend.ip, backend.port),
     };
     rules.push(format!(
         "meta l4proto {} dnat {payload} to {destination}",
-        plan.port.protocol
+        plan.port.protocol.nft_name()
     ));
     chain(
         names::endpoint_chain(plan.port_id, &backend.ip, backend.port),
@@ -203,12 +206,12 @@ fn endpoint_chain(plan: &PortPlan<'_>, backend: &Backend) -> Chain {
 pub(super) fn firewall_chain(
     key: &ServiceKey,
     service_id: &str,
-    family: Family,
+    family: IpFamily,
     ranges: &[IpNet],
 ) -> Chain {
     let of_family: Vec<IpNet> = ranges
         .iter()
-        .filter(|net| Family::of(&net.addr()) == family)
+        .filter(|net| IpFamily::of(&net.addr()) == family)
         .map(IpNet::trunc)
         .collect();
     let allowed = IpNet::aggregate(&of_family);

@@ -3,8 +3,9 @@
 //! These are deliberately free of Kubernetes types; the adapter that watches
 //! Services and EndpointSlices fills them in.
 
-use std::fmt;
 use std::net::IpAddr;
+
+use ferrolb_core::{Protocol, ServiceKey, SourceRanges, TargetPort, TrafficPolicy};
 
 /// Everything the rule builder needs for one node.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
@@ -19,31 +20,6 @@ pub struct NodeInput {
     pub services: Vec<ServiceInput>,
 }
 
-/// Identity of a Service.
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
-pub struct ServiceKey {
-    /// Namespace of the Service.
-    pub namespace: String,
-    /// Name of the Service.
-    pub name: String,
-}
-
-impl ServiceKey {
-    /// Builds a key from namespace and name.
-    pub fn new(namespace: impl Into<String>, name: impl Into<String>) -> Self {
-        Self {
-            namespace: namespace.into(),
-            name: name.into(),
-        }
-    }
-}
-
-impl fmt::Display for ServiceKey {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}/{}", self.namespace, self.name)
-    }
-}
-
 /// One Service as the node must deliver it.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct ServiceInput {
@@ -55,10 +31,10 @@ pub struct ServiceInput {
     /// Service ports.
     pub ports: Vec<PortInput>,
     /// `spec.externalTrafficPolicy`.
-    pub etp: ExternalTrafficPolicy,
-    /// `spec.loadBalancerSourceRanges`; empty means every source is allowed.
-    /// Applies to VIP traffic only, not to NodePorts.
-    pub source_ranges: Vec<ipnet::IpNet>,
+    pub etp: TrafficPolicy,
+    /// `spec.loadBalancerSourceRanges` (fail-safe: entries given but none valid allow
+    /// nobody). Applies to VIP traffic only, not to NodePorts.
+    pub source_ranges: SourceRanges,
     /// `ClientIP` session affinity timeout in seconds (`None` = no affinity).
     /// Kubernetes allows 1..=86400; 0 disables affinity with a warning.
     pub affinity: Option<u32>,
@@ -79,54 +55,6 @@ pub struct PortInput {
     pub node_port: Option<u16>,
     /// Where to send the traffic on the endpoint.
     pub target: TargetPort,
-}
-
-/// Transport protocol of a port.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub enum Protocol {
-    /// TCP.
-    Tcp,
-    /// UDP.
-    Udp,
-    /// SCTP.
-    Sctp,
-}
-
-impl Protocol {
-    /// The nft keyword (`tcp`, `udp`, `sctp`), also used in chain names.
-    pub fn nft_name(self) -> &'static str {
-        match self {
-            Protocol::Tcp => "tcp",
-            Protocol::Udp => "udp",
-            Protocol::Sctp => "sctp",
-        }
-    }
-}
-
-impl fmt::Display for Protocol {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.nft_name())
-    }
-}
-
-/// `targetPort` of a Service port.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum TargetPort {
-    /// A port number, used for every endpoint (0 is invalid: such endpoints
-    /// are skipped).
-    Number(u16),
-    /// A named port, resolved per endpoint, see [`Endpoint::ports`].
-    Named(String),
-}
-
-/// `spec.externalTrafficPolicy`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub enum ExternalTrafficPolicy {
-    /// Any ready endpoint in the cluster; the client address is masqueraded.
-    #[default]
-    Cluster,
-    /// Only endpoints on this node; the client address is preserved.
-    Local,
 }
 
 /// One endpoint (one address of an EndpointSlice).

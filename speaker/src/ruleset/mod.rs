@@ -79,15 +79,12 @@ mod tests;
 pub use base::{REJECT_CHAIN, SERVICES_CHAIN, SYNC_TOKEN_SET};
 pub use build::build;
 pub use chains::AFFINITY_SET_SIZE;
-pub use input::{
-    Endpoint, EndpointPort, ExternalTrafficPolicy, NodeInput, PortInput, Protocol, ServiceInput,
-    ServiceKey, TargetPort,
-};
+pub use input::{Endpoint, EndpointPort, NodeInput, PortInput, ServiceInput};
 pub use model::{
     BaseChain, Chain, ChainType, Hook, MASQUERADE_MARK, NamedSet, Ruleset, RulesetStats,
     RulesetWarning, SetKind, TABLE, UdpServicePort,
 };
-pub use names::Family;
+pub use names::{NftFamily, NftProtocol};
 pub use select::Backend;
 pub use stale::{diff_size, stale_udp_endpoints};
 pub use update::NeedsReplacement;

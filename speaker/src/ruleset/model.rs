@@ -5,8 +5,8 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::net::IpAddr;
 
 use super::base::{REJECT_CHAIN, SERVICES_CHAIN};
-use super::input::{Protocol, ServiceKey};
 use super::select::Backend;
+use ferrolb_core::{Protocol, ServiceKey};
 
 /// Name of the table owned by ferrolb.
 pub const TABLE: &str = "ferrolb";

@@ -9,55 +9,58 @@
 use std::fmt::Write as _;
 use std::net::IpAddr;
 
-use super::input::{Protocol, ServiceKey};
+use ferrolb_core::{IpFamily, Protocol, ServiceKey};
 
 /// Longest readable namespace or name fragment kept in an object name.
 const MAX_FRAGMENT: usize = 20;
 
-/// IP family of a chain, set or map.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub enum Family {
-    /// IPv4 (`ip`).
-    V4,
-    /// IPv6 (`ip6`).
-    V6,
+/// nft spellings of an address family.
+pub trait NftFamily {
+    /// nft payload keyword: `ip` or `ip6`.
+    fn payload(self) -> &'static str;
+    /// nft address type: `ipv4_addr` or `ipv6_addr`.
+    fn addr_type(self) -> &'static str;
+    /// Digit used in object names: `4` or `6`.
+    fn digit(self) -> char;
 }
 
-impl Family {
-    /// Family of an address.
-    pub fn of(ip: &IpAddr) -> Self {
-        match ip {
-            IpAddr::V4(_) => Family::V4,
-            IpAddr::V6(_) => Family::V6,
-        }
-    }
-
-    /// nft payload keyword: `ip` or `ip6`.
-    pub fn payload(self) -> &'static str {
+impl NftFamily for IpFamily {
+    fn payload(self) -> &'static str {
         match self {
-            Family::V4 => "ip",
-            Family::V6 => "ip6",
+            IpFamily::V4 => "ip",
+            IpFamily::V6 => "ip6",
         }
     }
 
-    /// nft address type: `ipv4_addr` or `ipv6_addr`.
-    pub fn addr_type(self) -> &'static str {
+    fn addr_type(self) -> &'static str {
         match self {
-            Family::V4 => "ipv4_addr",
-            Family::V6 => "ipv6_addr",
+            IpFamily::V4 => "ipv4_addr",
+            IpFamily::V6 => "ipv6_addr",
         }
     }
 
-    /// Digit used in object names: `4` or `6`.
-    pub fn digit(self) -> char {
+    fn digit(self) -> char {
         match self {
-            Family::V4 => '4',
-            Family::V6 => '6',
+            IpFamily::V4 => '4',
+            IpFamily::V6 => '6',
         }
     }
+}
 
-    /// Both families, IPv4 first.
-    pub const ALL: [Family; 2] = [Family::V4, Family::V6];
+/// nft spelling of a transport protocol.
+pub trait NftProtocol {
+    /// The nft keyword (`tcp`, `udp`, `sctp`), also used in chain names.
+    fn nft_name(self) -> &'static str;
+}
+
+impl NftProtocol for Protocol {
+    fn nft_name(self) -> &'static str {
+        match self {
+            Protocol::Tcp => "tcp",
+            Protocol::Udp => "udp",
+            Protocol::Sctp => "sctp",
+        }
+    }
 }
 
 /// 64-bit FNV-1a: tiny, stable across Rust versions and platforms (unlike
@@ -137,24 +140,24 @@ pub(super) fn service_id(key: &ServiceKey) -> String {
 }
 
 /// Entry chain of a Service port for one family (VIPs and NodePort).
-pub(super) fn service_chain(family: Family, port_id: &str) -> String {
+pub(super) fn service_chain(family: IpFamily, port_id: &str) -> String {
     format!("svc{}_{port_id}", family.digit())
 }
 
 /// Cluster-wide endpoint chain of an `externalTrafficPolicy: Local` Service
 /// port, used for traffic the node itself originates.
-pub(super) fn cluster_chain(family: Family, port_id: &str) -> String {
+pub(super) fn cluster_chain(family: IpFamily, port_id: &str) -> String {
     format!("clu{}_{port_id}", family.digit())
 }
 
 /// Source-range (firewall) chain of a Service for one family.
-pub(super) fn firewall_chain(family: Family, service_id: &str) -> String {
+pub(super) fn firewall_chain(family: IpFamily, service_id: &str) -> String {
     format!("fw{}_{service_id}", family.digit())
 }
 
 /// Endpoint chain: DNAT of one Service port to one endpoint address and port.
 pub(super) fn endpoint_chain(port_id: &str, ip: &IpAddr, target: u16) -> String {
-    let mut name = format!("ep{}_{port_id}_", Family::of(ip).digit());
+    let mut name = format!("ep{}_{port_id}_", IpFamily::of(ip).digit());
     name.push_str(&addr_fragment(ip));
     let _ = write!(name, "_{target}");
     name
@@ -162,7 +165,7 @@ pub(super) fn endpoint_chain(port_id: &str, ip: &IpAddr, target: u16) -> String 
 
 /// Dynamic affinity set remembering the clients last sent to one endpoint.
 pub(super) fn affinity_set(port_id: &str, ip: &IpAddr, target: u16) -> String {
-    let mut name = format!("aff{}_{port_id}_", Family::of(ip).digit());
+    let mut name = format!("aff{}_{port_id}_", IpFamily::of(ip).digit());
     name.push_str(&addr_fragment(ip));
     let _ = write!(name, "_{target}");
     name

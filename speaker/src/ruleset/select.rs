@@ -9,8 +9,9 @@
 use std::collections::BTreeSet;
 use std::net::IpAddr;
 
-use super::input::{Endpoint, PortInput, TargetPort};
-use super::names::Family;
+use super::input::{Endpoint, PortInput};
+use ferrolb_core::IpFamily;
+use ferrolb_core::TargetPort;
 
 /// One DNAT destination: endpoint address and resolved target port.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -84,12 +85,12 @@ fn with_fallback<'a>(
 pub(super) fn select(
     endpoints: &[Endpoint],
     port: &PortInput,
-    family: Family,
+    family: IpFamily,
     node_name: &str,
     with_local: bool,
 ) -> Selection {
     let candidates = endpoints.iter().filter_map(|endpoint| {
-        if Family::of(&endpoint.ip) != family {
+        if IpFamily::of(&endpoint.ip) != family {
             return None;
         }
         let target = resolve_target(port, endpoint)?;

@@ -1,5 +1,6 @@
 use std::sync::Arc;
 
+use ferrolb_core::SourceRanges;
 use serde_json::json;
 
 use super::*;

@@ -7,10 +7,8 @@ use super::super::{
     ConntrackDeletion, FullReason, SyncMode, choose_mode, conntrack_deletions, deleted_flow_count,
     sync_tokens,
 };
-use crate::ruleset::{
-    Endpoint, ExternalTrafficPolicy, NodeInput, PortInput, Protocol, ServiceInput, ServiceKey,
-    TargetPort, build,
-};
+use crate::ruleset::{Endpoint, NodeInput, PortInput, ServiceInput, build};
+use ferrolb_core::{Protocol, ServiceKey, TargetPort, TrafficPolicy};
 
 fn ip(text: &str) -> IpAddr {
     text.parse().unwrap()
@@ -30,8 +28,8 @@ fn dns(endpoints: &[&str]) -> NodeInput {
                 node_port: Some(30053),
                 target: TargetPort::Number(5353),
             }],
-            etp: ExternalTrafficPolicy::Cluster,
-            source_ranges: Vec::new(),
+            etp: TrafficPolicy::Cluster,
+            source_ranges: ferrolb_core::SourceRanges::Any,
             affinity: None,
             endpoints: endpoints
                 .iter()

@@ -3,9 +3,8 @@
 use std::collections::BTreeMap;
 use std::net::IpAddr;
 
-use super::super::model::{
-    EndpointView, InterfaceView, L2Policy, NodeView, ServiceKey, TrafficPolicy, VipInput, VipKind,
-};
+use super::super::model::{EndpointView, InterfaceView, L2Policy, NodeView, VipInput, VipKind};
+use ferrolb_core::{ServiceKey, TrafficPolicy};
 
 /// A ready node with a live speaker and one default-set interface `eth0` on 192.0.2.0/24 and
 /// 2001:db8::/64.

@@ -6,9 +6,10 @@ use std::net::{IpAddr, Ipv4Addr};
 use proptest::prelude::*;
 
 use super::super::elect::{CONFLICT_REASON_PREFIX, elect};
-use super::super::model::{EndpointView, L2Policy, NodeView, TrafficPolicy, VipInput};
+use super::super::model::{EndpointView, L2Policy, NodeView, VipInput};
 use super::super::selector::Selector;
 use super::fixtures::*;
+use ferrolb_core::TrafficPolicy;
 
 const NAMES: [&str; 8] = [
     "alpha", "bravo", "charlie", "delta", "echo", "fox", "golf", "hotel",

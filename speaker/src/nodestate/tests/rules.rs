@@ -1,9 +1,11 @@
 //! The rule builder's input, sharing, and the debug document.
 
+use ferrolb_core::SourceRanges;
 use serde_json::json;
 
 use super::fixtures::{NODES, World, ip, lb_json, merge, programmed, slice_json};
-use crate::ruleset::{self, Backend, ExternalTrafficPolicy};
+use crate::ruleset::{self, Backend};
+use ferrolb_core::TrafficPolicy;
 
 #[test]
 fn named_target_port_resolves_per_endpoint_through_the_slice_ports() {
@@ -25,7 +27,7 @@ fn named_target_port_resolves_per_endpoint_through_the_slice_ports() {
     let input = &d.ruleset_input.services[0];
     assert_eq!(
         input.ports[0].target,
-        ruleset::TargetPort::Named("dns-udp".into())
+        ferrolb_core::TargetPort::Named("dns-udp".into())
     );
     assert_eq!(input.ports[0].node_port, Some(30053));
     let built = ruleset::build(&d.ruleset_input);
@@ -57,9 +59,14 @@ fn service_fields_reach_the_rule_input() {
         .push(slice_json("web", &[("192.0.2.10", "node-a", true, false)]));
     let d = w.on("node-a");
     let s = &d.ruleset_input.services[0];
-    assert_eq!(s.etp, ExternalTrafficPolicy::Local);
+    assert_eq!(s.etp, TrafficPolicy::Local);
     assert_eq!(s.affinity, Some(600));
-    let ranges: Vec<String> = s.source_ranges.iter().map(ToString::to_string).collect();
+    let ranges: Vec<String> = s
+        .source_ranges
+        .networks()
+        .iter()
+        .map(ToString::to_string)
+        .collect();
     assert_eq!(ranges, ["203.0.113.0/24", "198.51.100.7/32"]);
     assert_eq!(s.endpoints.len(), 1);
     assert_eq!(d.ruleset_input.node_name, "node-a");
@@ -67,8 +74,9 @@ fn service_fields_reach_the_rule_input() {
     assert!(d.warnings.is_empty(), "{:?}", d.warnings);
 }
 
+// The edge's rule too (ferrolb_core::SourceRanges): a bad entry is dropped and reported.
 #[test]
-fn unparsable_source_range_fails_closed() {
+fn an_unparsable_source_range_is_dropped_and_reported() {
     let mut svc = lb_json("web", &["198.51.100.200"], "blue");
     merge(
         &mut svc,
@@ -77,8 +85,33 @@ fn unparsable_source_range_fails_closed() {
     let mut w = World::new();
     w.services.push(svc);
     let d = w.on("node-a");
-    assert_eq!(programmed(&d, "web"), Some(vec![]));
+    assert_eq!(programmed(&d, "web"), Some(vec![ip("198.51.100.200")]));
+    let s = &d.ruleset_input.services[0];
+    assert_eq!(
+        s.source_ranges,
+        SourceRanges::Only(vec!["203.0.113.0/24".parse().unwrap()])
+    );
     assert!(d.warnings[0].contains("\"office\""), "{:?}", d.warnings);
+}
+
+#[test]
+fn source_ranges_with_no_valid_entry_deny_everyone() {
+    let mut svc = lb_json("web", &["198.51.100.200"], "blue");
+    merge(
+        &mut svc,
+        json!({"spec": {"loadBalancerSourceRanges": ["office", "lab"]}}),
+    );
+    let mut w = World::new();
+    w.services.push(svc);
+    let d = w.on("node-a");
+    let s = &d.ruleset_input.services[0];
+    assert_eq!(
+        s.source_ranges,
+        SourceRanges::Only(vec![]),
+        "never \"no restriction\""
+    );
+    assert!(s.source_ranges.restricts());
+    assert_eq!(d.warnings.len(), 2, "{:?}", d.warnings);
 }
 
 #[test]

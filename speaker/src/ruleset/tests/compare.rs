@@ -34,7 +34,7 @@ fn tcp_endpoints_and_target_port_changes_are_handled() {
     );
     let udp = fixtures::udp();
     let mut retargeted = udp.clone();
-    retargeted.services[0].ports[0].target = super::super::TargetPort::Number(5454);
+    retargeted.services[0].ports[0].target = ferrolb_core::TargetPort::Number(5454);
     let stale = stale_udp_endpoints(&build(&udp), &build(&retargeted));
     assert_eq!(stale, [(ip("10.244.1.5"), 5353), (ip("10.244.2.7"), 5353)]);
 }

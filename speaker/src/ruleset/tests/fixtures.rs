@@ -2,10 +2,8 @@
 
 use std::net::IpAddr;
 
-use super::super::input::{
-    Endpoint, EndpointPort, ExternalTrafficPolicy, NodeInput, PortInput, Protocol, ServiceInput,
-    ServiceKey, TargetPort,
-};
+use super::super::input::{Endpoint, EndpointPort, NodeInput, PortInput, ServiceInput};
+use ferrolb_core::{Protocol, ServiceKey, TargetPort, TrafficPolicy};
 
 pub const NODE: &str = "node-a";
 
@@ -59,8 +57,8 @@ pub fn service(
         key: ServiceKey::new("default", name),
         vips: vips.iter().map(|text| ip(text)).collect(),
         ports,
-        etp: ExternalTrafficPolicy::Cluster,
-        source_ranges: Vec::new(),
+        etp: TrafficPolicy::Cluster,
+        source_ranges: ferrolb_core::SourceRanges::Any,
         affinity: None,
         endpoints,
     }
@@ -93,7 +91,7 @@ pub fn cluster_tcp() -> NodeInput {
 
 pub fn local_policy() -> NodeInput {
     let mut web = service("web", &["192.0.2.10"], vec![tcp(80, 8080)], three_ready());
-    web.etp = ExternalTrafficPolicy::Local;
+    web.etp = TrafficPolicy::Local;
     node(vec![web])
 }
 
@@ -104,7 +102,7 @@ pub fn local_without_local_endpoints() -> NodeInput {
         vec![tcp(80, 8080)],
         vec![ready("10.244.2.7", "node-b")],
     );
-    web.etp = ExternalTrafficPolicy::Local;
+    web.etp = TrafficPolicy::Local;
     node(vec![web])
 }
 
@@ -159,11 +157,11 @@ pub fn source_ranges() -> NodeInput {
         vec![tcp(443, 8443)],
         vec![ready("10.244.1.5", NODE), ready("fd00:244::5", NODE)],
     );
-    web.source_ranges = vec![
+    web.source_ranges = ferrolb_core::SourceRanges::Only(vec![
         "203.0.113.0/24".parse().unwrap(),
         "203.0.113.128/25".parse().unwrap(),
         "198.51.100.7/32".parse().unwrap(),
-    ];
+    ]);
     node(vec![web])
 }
 
@@ -213,7 +211,7 @@ pub fn node_port() -> NodeInput {
     let cluster = service("web", &[], vec![web.clone()], three_ready());
     web.node_port = Some(30081);
     let mut local = service("web-local", &[], vec![web], three_ready());
-    local.etp = ExternalTrafficPolicy::Local;
+    local.etp = TrafficPolicy::Local;
     let mut input = node(vec![cluster, local]);
     input.node_ips = vec![ip("10.0.0.1"), ip("2001:db8:1::1"), ip("10.0.0.2")];
     input

@@ -1,10 +1,10 @@
 //! Bad or awkward input: conflicts, duplicates, odd names, input order.
 
-use super::super::input::{Protocol, ServiceKey};
 use super::super::names::{self, sanitize};
 use super::super::{RulesetWarning, build};
 use super::fixtures::{self, ip, service, tcp};
 use super::rules::{elements, port_id};
+use ferrolb_core::{Protocol, ServiceKey};
 
 #[test]
 fn the_first_service_keeps_a_contested_vip_and_the_other_is_warned() {

@@ -6,12 +6,10 @@ use std::net::IpAddr;
 
 use proptest::prelude::*;
 
-use super::super::input::{
-    Endpoint, EndpointPort, ExternalTrafficPolicy, NodeInput, PortInput, Protocol, ServiceInput,
-    ServiceKey, TargetPort,
-};
+use super::super::input::{Endpoint, EndpointPort, NodeInput, PortInput, ServiceInput};
 use super::super::{Ruleset, build, stale_udp_endpoints};
 use super::nft;
+use ferrolb_core::{Protocol, ServiceKey, TargetPort, TrafficPolicy};
 
 fn pick<T: Clone + std::fmt::Debug + 'static>(items: &[T]) -> impl Strategy<Value = T> + use<T> {
     proptest::sample::select(items.to_vec())
@@ -108,11 +106,11 @@ fn service() -> impl Strategy<Value = ServiceInput> {
                 vips,
                 ports,
                 etp: if local {
-                    ExternalTrafficPolicy::Local
+                    TrafficPolicy::Local
                 } else {
-                    ExternalTrafficPolicy::Cluster
+                    TrafficPolicy::Cluster
                 },
-                source_ranges: ranges.iter().map(|r| r.parse().unwrap()).collect(),
+                source_ranges: ferrolb_core::SourceRanges::parse(&ranges).ranges,
                 affinity,
                 endpoints,
             },

@@ -1,9 +1,10 @@
 //! One test per delivery rule, asserting on the built chains and maps.
 
-use super::super::input::{EndpointPort, ExternalTrafficPolicy, Protocol, ServiceKey, TargetPort};
+use super::super::input::EndpointPort;
 use super::super::names;
 use super::super::{Ruleset, build};
 use super::fixtures::{self, NODE, ip, ready, service, tcp, terminating};
+use ferrolb_core::{Protocol, ServiceKey, TargetPort, TrafficPolicy};
 
 pub fn port_id(name: &str, protocol: Protocol, port: u16) -> String {
     names::service_port_id(&ServiceKey::new("default", name), protocol, port)
@@ -222,7 +223,7 @@ fn local_fallback_to_terminating_is_computed_among_local_endpoints() {
             ready("10.244.2.7", "node-b"),
         ],
     );
-    web.etp = ExternalTrafficPolicy::Local;
+    web.etp = TrafficPolicy::Local;
     let ruleset = build(&fixtures::node(vec![web]));
     let id = port_id("web", Protocol::Tcp, 80);
     assert_eq!(
@@ -237,7 +238,7 @@ fn local_fallback_to_terminating_is_computed_among_local_endpoints() {
 
 #[test]
 fn services_without_endpoints_reject_instead_of_dispatching() {
-    for etp in [ExternalTrafficPolicy::Cluster, ExternalTrafficPolicy::Local] {
+    for etp in [TrafficPolicy::Cluster, TrafficPolicy::Local] {
         let mut input = fixtures::no_endpoints();
         input.services[0].etp = etp;
         let ruleset = build(&input);
@@ -277,7 +278,7 @@ fn services_without_endpoints_reject_instead_of_dispatching() {
 fn source_ranges_drop_other_sources_of_vip_traffic_per_family() {
     let ruleset = build(&fixtures::source_ranges());
     let fw4 = names::firewall_chain(
-        names::Family::V4,
+        ferrolb_core::IpFamily::V4,
         &names::service_id(&ServiceKey::new("default", "web")),
     );
     assert_eq!(

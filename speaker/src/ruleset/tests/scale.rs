@@ -3,9 +3,9 @@
 use std::net::{IpAddr, Ipv4Addr};
 use std::time::Instant;
 
-use super::super::input::ExternalTrafficPolicy;
 use super::super::{NodeInput, build};
 use super::fixtures::{self, NODE, ready, service, tcp};
+use ferrolb_core::TrafficPolicy;
 
 fn many_services(count: u32) -> NodeInput {
     let services = (0..count)
@@ -23,7 +23,7 @@ fn many_services(count: u32) -> NodeInput {
             web.vips = vec![IpAddr::V4(Ipv4Addr::from(0xc000_0000 + index))];
             web.ports[0].node_port = u16::try_from(30_000 + index % 2_000).ok();
             if index % 2 == 0 {
-                web.etp = ExternalTrafficPolicy::Local;
+                web.etp = TrafficPolicy::Local;
             }
             web
         })

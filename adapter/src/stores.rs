@@ -10,8 +10,8 @@ use kube::Client;
 use kube::runtime::reflector::Store;
 use tokio::sync::Notify;
 
-use crate::IPPool;
 use crate::reflect::watch_all;
+use ferrolb_api::IPPool;
 
 /// The stores of Services, EndpointSlices, Nodes and IPPools.
 #[derive(Clone)]

@@ -8,7 +8,7 @@ use k8s_openapi::api::core::v1::Service;
 use kube::ResourceExt;
 use serde_json::Value;
 
-use crate::names::MANAGER_CONTROLLER;
+use ferrolb_core::names::MANAGER_CONTROLLER;
 
 /// The `f:status` field set of each status entry (subresource `status`) of field manager
 /// `manager`.
@@ -55,7 +55,7 @@ mod tests {
     use serde_json::json;
 
     use super::*;
-    use crate::names::MANAGER_EDGE;
+    use ferrolb_core::names::MANAGER_EDGE;
 
     const ALLOWED: &str = "ferrolb.io/ExternalIPsAllowed";
 

@@ -10,9 +10,10 @@ use std::net::IpAddr;
 use k8s_openapi::api::core::v1::Service;
 use kube::ResourceExt;
 
-use crate::names::{ANN_ALLOCATED_FROM, MANAGER_CONTROLLER};
 use crate::ownership::owns_ingress;
 use crate::pools::Pools;
+use ferrolb_api::names::ANN_ALLOCATED_FROM;
+use ferrolb_core::names::MANAGER_CONTROLLER;
 
 /// The addresses of `status.loadBalancer.ingress[].ip` that parse, sorted, without duplicates.
 pub fn ingress_ips(svc: &Service) -> BTreeSet<IpAddr> {
@@ -101,7 +102,7 @@ mod tests {
     use serde_json::{Value, json};
 
     use super::*;
-    use crate::IPPool;
+    use ferrolb_api::IPPool;
 
     fn pools() -> Pools {
         let pool = |name: &str, addresses: &[&str]| -> Arc<IPPool> {

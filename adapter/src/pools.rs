@@ -1,63 +1,24 @@
 //! IPPools as address sets: parsing a pool's `spec.addresses` entries, which pool holds an
 //! address, and which pools are edge pools (label `ferrolb.io/mode: edge`).
 //!
-//! Malformed entries match nothing: the controller reports them on the pool; a reader of pools
-//! (speaker, edge) only never matches them.
+//! Entries are parsed by [`ferrolb_core::parse_address`], the one parser (the CRD's CEL rules
+//! agree with it). Malformed entries match nothing: the controller reports them on the pool; a
+//! reader of pools (speaker, edge) only never matches them.
 
 use std::collections::BTreeMap;
 use std::net::IpAddr;
 use std::sync::Arc;
 
-use ipnet::IpNet;
+use ferrolb_api::IPPool;
+use ferrolb_api::names::{LABEL_MODE, MODE_EDGE};
+use ferrolb_core::{AddrRange, parse_address};
 use kube::ResourceExt;
-use serde::Serialize;
-
-use crate::IPPool;
-use crate::names::{LABEL_MODE, MODE_EDGE};
-
-/// One pool entry: an inclusive address range of one family.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
-pub struct PoolRange {
-    /// First address.
-    pub first: IpAddr,
-    /// Last address (same family as `first`, not below it).
-    pub last: IpAddr,
-}
-
-impl PoolRange {
-    /// Parses a pool entry: a CIDR, a single address, or `start-end`; `None` for anything else.
-    pub fn parse(entry: &str) -> Option<PoolRange> {
-        let entry = entry.trim();
-        if let Some((start, end)) = entry.split_once('-') {
-            let first: IpAddr = start.trim().parse().ok()?;
-            let last: IpAddr = end.trim().parse().ok()?;
-            return (first.is_ipv4() == last.is_ipv4() && first <= last)
-                .then_some(PoolRange { first, last });
-        }
-        if let Ok(net) = entry.parse::<IpNet>() {
-            return Some(PoolRange {
-                first: net.network(),
-                last: net.broadcast(),
-            });
-        }
-        let ip: IpAddr = entry.parse().ok()?;
-        Some(PoolRange {
-            first: ip,
-            last: ip,
-        })
-    }
-
-    /// Whether `ip` lies in the range (families never mix).
-    pub fn contains(&self, ip: IpAddr) -> bool {
-        ip.is_ipv4() == self.first.is_ipv4() && self.first <= ip && ip <= self.last
-    }
-}
 
 /// One pool, as its readers need it.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct PoolView {
     /// Its well-formed entries, in `spec.addresses` order.
-    pub ranges: Vec<PoolRange>,
+    pub ranges: Vec<AddrRange>,
     /// Whether it is an edge pool (label `ferrolb.io/mode: edge`).
     pub edge: bool,
     /// Its labels.
@@ -88,7 +49,7 @@ impl Pools {
                         .spec
                         .addresses
                         .iter()
-                        .filter_map(|e| PoolRange::parse(e))
+                        .filter_map(|e| parse_address(e).ok())
                         .collect(),
                     edge: p.labels().get(LABEL_MODE).map(String::as_str) == Some(MODE_EDGE),
                     labels: p.labels().clone(),
@@ -131,26 +92,6 @@ mod tests {
         s.parse().unwrap()
     }
 
-    #[test]
-    fn entries_of_every_shape() {
-        let r = PoolRange::parse(" 198.51.100.10 - 198.51.100.20 ").unwrap();
-        assert!(r.contains(ip("198.51.100.10")) && r.contains(ip("198.51.100.20")));
-        assert!(!r.contains(ip("198.51.100.21")) && !r.contains(ip("198.51.100.9")));
-        let c = PoolRange::parse("2001:db8::/126").unwrap();
-        assert!(c.contains(ip("2001:db8::3")) && !c.contains(ip("2001:db8::4")));
-        let c = PoolRange::parse("2001:db8:100::150/124").unwrap();
-        assert!(c.contains(ip("2001:db8:100::15f")) && !c.contains(ip("2001:db8:100::160")));
-        let single = PoolRange::parse("203.0.113.7").unwrap();
-        assert!(single.contains(ip("203.0.113.7")) && !single.contains(ip("203.0.113.8")));
-        assert!(
-            !single.contains(ip("::ffff:203.0.113.7")),
-            "families never mix"
-        );
-        assert_eq!(PoolRange::parse("198.51.100.20-198.51.100.10"), None);
-        assert_eq!(PoolRange::parse("198.51.100.1-2001:db8::1"), None);
-        assert_eq!(PoolRange::parse("nonsense"), None);
-    }
-
     fn pool(name: &str, edge: bool, addresses: &[&str]) -> Arc<IPPool> {
         let labels = if edge {
             serde_json::json!({ LABEL_MODE: MODE_EDGE })
@@ -170,7 +111,11 @@ mod tests {
     #[test]
     fn which_pool_holds_an_address() {
         let pools = Pools::new(&[
-            pool("lan", false, &["198.51.100.0/28", "nonsense"]),
+            pool(
+                "lan",
+                false,
+                &["198.51.100.0/28", "nonsense", "198.51.100.7/24"],
+            ),
             pool("edge", true, &["198.51.100.8-198.51.100.20", "2001:db8::1"]),
         ]);
         assert!(pools.contains("lan", ip("198.51.100.15")));
@@ -183,7 +128,11 @@ mod tests {
         let names: Vec<&str> = pools.iter().map(|(n, _)| n).collect();
         assert_eq!(names, ["edge", "lan"]);
         let (_, lan) = pools.iter().find(|(n, _)| *n == "lan").unwrap();
-        assert_eq!(lan.ranges.len(), 1, "the malformed entry is dropped");
+        assert_eq!(lan.ranges.len(), 1, "the malformed entries are dropped");
+        assert!(
+            !pools.contains("lan", ip("198.51.100.100")),
+            "host bits set: refused"
+        );
         assert_eq!(lan.labels.get("team").map(String::as_str), Some("blue"));
     }
 }

@@ -1,4 +1,5 @@
-//! Parsing of IPPool address entries into inclusive numeric ranges.
+//! IPPool address entries (`spec.addresses`) as inclusive numeric ranges: the one parser
+//! the CRD's validation, the controller, the speaker and the edge agree with.
 //!
 //! An entry is a CIDR (`198.51.100.0/24`, `2001:db8::/64`), an inclusive range
 //! (`198.51.100.10-198.51.100.20`, spaces around `-` tolerated) or a single address
@@ -9,57 +10,7 @@ use std::fmt;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::str::FromStr;
 
-/// An IP address family.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub enum Family {
-    /// IPv4 (32-bit addresses).
-    V4,
-    /// IPv6 (128-bit addresses).
-    V6,
-}
-
-impl Family {
-    /// Both families, IPv4 first.
-    pub const ALL: [Family; 2] = [Family::V4, Family::V6];
-
-    /// The family of `ip`.
-    pub fn of(ip: IpAddr) -> Family {
-        match ip {
-            IpAddr::V4(_) => Family::V4,
-            IpAddr::V6(_) => Family::V6,
-        }
-    }
-
-    /// The Kubernetes spelling: `IPv4` or `IPv6`.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Family::V4 => "IPv4",
-            Family::V6 => "IPv6",
-        }
-    }
-
-    /// Number of address bits: 32 or 128.
-    pub fn bits(self) -> u32 {
-        match self {
-            Family::V4 => 32,
-            Family::V6 => 128,
-        }
-    }
-
-    /// 0 for IPv4, 1 for IPv6: handy to index per-family arrays.
-    pub fn index(self) -> usize {
-        match self {
-            Family::V4 => 0,
-            Family::V6 => 1,
-        }
-    }
-}
-
-impl fmt::Display for Family {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
+use crate::IpFamily;
 
 /// The numeric value of `ip` within its family (IPv4 uses the low 32 bits).
 pub fn ip_to_value(ip: IpAddr) -> u128 {
@@ -70,10 +21,10 @@ pub fn ip_to_value(ip: IpAddr) -> u128 {
 }
 
 /// The address with numeric `value` in `family`; IPv4 values above `u32::MAX` saturate.
-pub fn value_to_ip(family: Family, value: u128) -> IpAddr {
+pub fn value_to_ip(family: IpFamily, value: u128) -> IpAddr {
     match family {
-        Family::V4 => IpAddr::V4(Ipv4Addr::from(u32::try_from(value).unwrap_or(u32::MAX))),
-        Family::V6 => IpAddr::V6(Ipv6Addr::from(value)),
+        IpFamily::V4 => IpAddr::V4(Ipv4Addr::from(u32::try_from(value).unwrap_or(u32::MAX))),
+        IpFamily::V6 => IpAddr::V6(Ipv6Addr::from(value)),
     }
 }
 
@@ -118,23 +69,27 @@ pub enum AddressError {
     },
     /// A CIDR whose address has bits set beyond the prefix (e.g. `198.51.100.7/24`).
     #[error(
-        "CIDR {entry:?} has host bits set after the /{prefix} prefix; write {network}/{prefix} \
-         for the whole network, or a range or single address for part of it"
+        "CIDR {entry:?} has host bits set after the /{prefix} prefix: did you mean \
+         {network}/{prefix} (the whole network) or {address}/{host_prefix} (that one address)?"
     )]
     HostBitsSet {
         /// The entry as written.
         entry: String,
         /// The network address the entry probably meant.
         network: IpAddr,
+        /// The address as written.
+        address: IpAddr,
         /// The prefix length as written.
         prefix: u32,
+        /// The prefix of a single address of the family (32 or 128).
+        host_prefix: u32,
     },
 }
 
 /// An inclusive range of addresses of one family, stored as numbers.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct AddrRange {
-    family: Family,
+    family: IpFamily,
     first: u128,
     last: u128,
 }
@@ -142,9 +97,9 @@ pub struct AddrRange {
 impl AddrRange {
     /// The range `first..=last`; `None` if the families differ or `first > last`.
     pub fn new(first: IpAddr, last: IpAddr) -> Option<AddrRange> {
-        let family = Family::of(first);
+        let family = IpFamily::of(first);
         let (a, b) = (ip_to_value(first), ip_to_value(last));
-        (family == Family::of(last) && a <= b).then_some(AddrRange {
+        (family == IpFamily::of(last) && a <= b).then_some(AddrRange {
             family,
             first: a,
             last: b,
@@ -155,14 +110,14 @@ impl AddrRange {
     pub fn single(ip: IpAddr) -> AddrRange {
         let value = ip_to_value(ip);
         AddrRange {
-            family: Family::of(ip),
+            family: IpFamily::of(ip),
             first: value,
             last: value,
         }
     }
 
     /// Builds a range from numeric bounds; `None` if `first > last` or a bound is outside `family`.
-    pub fn from_values(family: Family, first: u128, last: u128) -> Option<AddrRange> {
+    pub fn from_values(family: IpFamily, first: u128, last: u128) -> Option<AddrRange> {
         let max = max_value(family);
         (first <= last && last <= max).then_some(AddrRange {
             family,
@@ -172,7 +127,7 @@ impl AddrRange {
     }
 
     /// The family of every address in the range.
-    pub fn family(&self) -> Family {
+    pub fn family(&self) -> IpFamily {
         self.family
     }
 
@@ -205,7 +160,7 @@ impl AddrRange {
     /// Whether `ip` lies inside the range (an address of the other family never does).
     pub fn contains(&self, ip: IpAddr) -> bool {
         let value = ip_to_value(ip);
-        Family::of(ip) == self.family && self.first <= value && value <= self.last
+        IpFamily::of(ip) == self.family && self.first <= value && value <= self.last
     }
 
     /// Whether the two ranges share at least one address.
@@ -224,6 +179,17 @@ impl fmt::Display for AddrRange {
     }
 }
 
+/// `{"first": ..., "last": ...}`.
+impl serde::Serialize for AddrRange {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeStruct;
+        let mut out = s.serialize_struct("AddrRange", 2)?;
+        out.serialize_field("first", &self.first())?;
+        out.serialize_field("last", &self.last())?;
+        out.end()
+    }
+}
+
 impl FromStr for AddrRange {
     type Err = AddressError;
     fn from_str(s: &str) -> Result<Self, Self::Err> {
@@ -232,10 +198,10 @@ impl FromStr for AddrRange {
 }
 
 /// The highest numeric address of `family`.
-pub fn max_value(family: Family) -> u128 {
+pub fn max_value(family: IpFamily) -> u128 {
     match family {
-        Family::V4 => u128::from(u32::MAX),
-        Family::V6 => u128::MAX,
+        IpFamily::V4 => u128::from(u32::MAX),
+        IpFamily::V6 => u128::MAX,
     }
 }
 
@@ -282,7 +248,7 @@ fn parse_range(entry: &str, start: &str, end: &str) -> Result<AddrRange, Address
     }
     let first = parse_ip(start).map_err(malformed)?;
     let last = parse_ip(end).map_err(malformed)?;
-    if Family::of(first) != Family::of(last) {
+    if IpFamily::of(first) != IpFamily::of(last) {
         return Err(AddressError::MixedFamilies {
             entry: entry.to_string(),
         });
@@ -300,7 +266,7 @@ fn parse_cidr(entry: &str, addr: &str, prefix: &str) -> Result<AddrRange, Addres
         problem,
     };
     let ip = parse_ip(addr).map_err(malformed)?;
-    let family = Family::of(ip);
+    let family = IpFamily::of(ip);
     let prefix_len = match prefix.parse::<u32>() {
         Ok(len) if prefix.bytes().all(|b| b.is_ascii_digit()) => len,
         _ => {
@@ -327,7 +293,9 @@ fn parse_cidr(entry: &str, addr: &str, prefix: &str) -> Result<AddrRange, Addres
         return Err(AddressError::HostBitsSet {
             entry: entry.to_string(),
             network: value_to_ip(family, first),
+            address: ip,
             prefix: prefix_len,
+            host_prefix: family.bits(),
         });
     }
     Ok(AddrRange {
@@ -336,3 +304,7 @@ fn parse_cidr(entry: &str, addr: &str, prefix: &str) -> Result<AddrRange, Addres
         last: first | host_mask,
     })
 }
+
+#[cfg(test)]
+#[path = "addresses_tests.rs"]
+mod tests;

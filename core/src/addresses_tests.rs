@@ -2,7 +2,8 @@
 
 use std::net::IpAddr;
 
-use super::parse::*;
+use super::*;
+use crate::IpFamily;
 
 fn ip(s: &str) -> IpAddr {
     s.parse().unwrap()
@@ -15,12 +16,12 @@ fn cidr_v4_and_v6() {
         (r.first(), r.last(), r.size()),
         (ip("198.51.100.0"), ip("198.51.100.255"), 256)
     );
-    assert_eq!(r.family(), Family::V4);
+    assert_eq!(r.family(), IpFamily::V4);
     let r = parse_address(" 2001:db8::/64 ").unwrap();
     assert_eq!(r.first(), ip("2001:db8::"));
     assert_eq!(r.last(), ip("2001:db8::ffff:ffff:ffff:ffff"));
     assert_eq!(r.size(), 1u128 << 64);
-    assert_eq!(r.family(), Family::V6);
+    assert_eq!(r.family(), IpFamily::V6);
 }
 
 #[test]
@@ -99,11 +100,73 @@ fn display_and_value_round_trip() {
     let r = parse_address("10.0.0.0/30").unwrap();
     assert_eq!(r.to_string(), "10.0.0.0-10.0.0.3");
     assert_eq!(
-        value_to_ip(Family::V4, ip_to_value(ip("1.2.3.4"))),
+        value_to_ip(IpFamily::V4, ip_to_value(ip("1.2.3.4"))),
         ip("1.2.3.4")
     );
-    assert_eq!(AddrRange::from_values(Family::V4, 0, 1 << 32), None);
+    assert_eq!(AddrRange::from_values(IpFamily::V4, 0, 1 << 32), None);
     assert!(AddrRange::new(ip("10.0.0.2"), ip("10.0.0.1")).is_none());
     assert!(r.overlaps(&parse_address("10.0.0.3-10.0.0.9").unwrap()));
     assert!(!r.overlaps(&parse_address("10.0.0.4-10.0.0.9").unwrap()));
+}
+
+#[test]
+fn host_bits_are_refused_with_both_fixes() {
+    let err = parse_address("198.51.100.7/24").unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "CIDR \"198.51.100.7/24\" has host bits set after the /24 prefix: did you mean \
+         198.51.100.0/24 (the whole network) or 198.51.100.7/32 (that one address)?"
+    );
+    let err = parse_address("2001:db8::7/64").unwrap_err();
+    assert!(
+        err.to_string()
+            .contains("did you mean 2001:db8::/64 (the whole network) or 2001:db8::7/128"),
+        "{err}"
+    );
+    assert!(parse_address("198.51.100.7/32").is_ok());
+}
+
+// What the IPPool readers (speaker, edge) used to parse on their own, now the same parser.
+#[test]
+fn entries_of_every_shape() {
+    let r = parse_address(" 198.51.100.10 - 198.51.100.20 ").unwrap();
+    assert!(r.contains(ip("198.51.100.10")) && r.contains(ip("198.51.100.20")));
+    assert!(!r.contains(ip("198.51.100.21")) && !r.contains(ip("198.51.100.9")));
+    let c = parse_address("2001:db8::/126").unwrap();
+    assert!(c.contains(ip("2001:db8::3")) && !c.contains(ip("2001:db8::4")));
+    let c = parse_address("2001:db8:100::150/124").unwrap();
+    assert!(c.contains(ip("2001:db8:100::15f")) && !c.contains(ip("2001:db8:100::160")));
+    let single = parse_address("203.0.113.7").unwrap();
+    assert!(single.contains(ip("203.0.113.7")) && !single.contains(ip("203.0.113.8")));
+    assert!(
+        !single.contains(ip("::ffff:203.0.113.7")),
+        "families never mix"
+    );
+}
+
+mod props {
+    use proptest::prelude::*;
+
+    use super::*;
+
+    proptest! {
+        /// A CIDR parses exactly when its host bits are clear, and then covers its network.
+        #[test]
+        fn cidrs_parse_iff_host_bits_are_clear(addr: u32, prefix in 0u8..=32, probe: u32) {
+            let text = format!("{}/{prefix}", std::net::Ipv4Addr::from(addr));
+            let net = ipnet::Ipv4Net::new(addr.into(), prefix).unwrap();
+            match parse_address(&text) {
+                Ok(r) => {
+                    prop_assert_eq!(net.trunc(), net);
+                    let probe = std::net::Ipv4Addr::from(probe);
+                    prop_assert_eq!(r.contains(IpAddr::V4(probe)), net.contains(&probe));
+                }
+                Err(AddressError::HostBitsSet { network, .. }) => {
+                    prop_assert_ne!(net.trunc(), net);
+                    prop_assert_eq!(network, IpAddr::V4(net.network()));
+                }
+                Err(other) => prop_assert!(false, "{text}: {other}"),
+            }
+        }
+    }
 }

@@ -8,6 +8,7 @@
 
 use std::sync::Arc;
 
+use ferrolb_core::names::MANAGER_PREFIX;
 use futures::StreamExt;
 use kube::runtime::reflector::{self, Store};
 use kube::runtime::{WatchStreamExt, watcher};
@@ -55,13 +56,10 @@ pub fn trim<K: Resource>(object: &mut K) {
             entry
                 .manager
                 .as_deref()
-                .is_some_and(|manager| manager.starts_with(FERROLB_MANAGERS))
+                .is_some_and(|manager| manager.starts_with(MANAGER_PREFIX))
         });
     }
 }
-
-/// Prefix of every ferrolb field manager ([`crate::names::MANAGER_CONTROLLER`], ...).
-const FERROLB_MANAGERS: &str = "ferrolb-";
 
 #[cfg(test)]
 mod tests {
@@ -69,13 +67,10 @@ mod tests {
     use k8s_openapi::apimachinery::pkg::apis::meta::v1::ManagedFieldsEntry;
 
     use super::trim;
-    use crate::names::{MANAGER_CONTROLLER, MANAGER_EDGE, MANAGER_SPEAKER};
+    use ferrolb_core::names::MANAGER_CONTROLLER;
 
     #[test]
     fn only_ferrolb_managers_are_kept() {
-        for name in [MANAGER_CONTROLLER, MANAGER_SPEAKER, MANAGER_EDGE] {
-            assert!(name.starts_with(super::FERROLB_MANAGERS), "{name}");
-        }
         let entry = |manager: &str| ManagedFieldsEntry {
             manager: Some(manager.to_string()),
             ..ManagedFieldsEntry::default()

@@ -1,0 +1,17 @@
+//! Kubernetes objects to ferrolb's domain model (`ferrolb-core`), in one place: the one reading
+//! of a Service ([`service`]), the one decision whether a Service is ferrolb's
+//! ([`classify`]), who wrote its status ([`ownership`], [`ingress`]), pools as address sets
+//! ([`pools`]), label selectors ([`selector`]), and the watches the binaries decide from
+//! ([`reflect`], [`stores`]).
+#![forbid(unsafe_code)]
+
+pub mod classify;
+pub mod ingress;
+pub mod ownership;
+pub mod pools;
+pub mod reflect;
+pub mod selector;
+pub mod service;
+pub mod stores;
+
+pub use classify::{Classification, DefaultClass, Mode, classify};

@@ -1,0 +1,30 @@
+//! Names every component shares that are not CRD or annotation strings: the Service condition
+//! types ferrolb writes, their reasons, and the server-side-apply field managers.
+
+/// Condition the controller keeps on each LoadBalancer Service it owns.
+pub const CONDITION_ALLOCATED: &str = "ferrolb.io/Allocated";
+/// Condition the controller keeps on each Service with `spec.externalIPs`.
+pub const CONDITION_EXTERNAL_IPS: &str = "ferrolb.io/ExternalIPsAllowed";
+/// Condition the edge keeps on each edge Service it serves.
+pub const CONDITION_EDGE_SERVING: &str = "ferrolb.io/EdgeServing";
+
+/// Field manager of the controller's server-side-apply writes.
+pub const MANAGER_CONTROLLER: &str = "ferrolb-controller";
+/// Field manager of the speakers' writes.
+pub const MANAGER_SPEAKER: &str = "ferrolb-speaker";
+/// Field manager of the edge's writes.
+pub const MANAGER_EDGE: &str = "ferrolb-edge";
+/// Prefix of every ferrolb field manager.
+pub const MANAGER_PREFIX: &str = "ferrolb-";
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_manager_has_the_prefix() {
+        for name in [MANAGER_CONTROLLER, MANAGER_SPEAKER, MANAGER_EDGE] {
+            assert!(name.starts_with(MANAGER_PREFIX), "{name}");
+        }
+    }
+}
