@@ -67,7 +67,7 @@ fn service_fields_reach_the_rule_input() {
         .iter()
         .map(ToString::to_string)
         .collect();
-    assert_eq!(ranges, ["203.0.113.0/24", "198.51.100.7/32"]);
+    assert_eq!(ranges, ["198.51.100.7/32", "203.0.113.0/24"], "sorted");
     assert_eq!(s.endpoints.len(), 1);
     assert_eq!(d.ruleset_input.node_name, "node-a");
     assert_eq!(d.ruleset_input.node_ips, [ip("198.51.100.11")]);
