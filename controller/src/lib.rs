@@ -1,27 +1,35 @@
 //! ferrolb controller: IP allocation from IPPools and externalIPs policy.
 //!
-//! Pure cores ([`ipam`], [`externalips`], [`snapshot`], [`desired`], [`observed`],
-//! [`poolstatus`], [`actions`]) and thin I/O shells around them ([`reconciler`], [`writer`],
-//! [`leader`], [`http`]). [`run`] wires them.
+//! One direction, inputs to I/O:
+//! - [`inputs`]: a snapshot of the watched objects ([`inputs::Watched`]) and its translation
+//!   into plain inputs; [`owned_fields`]: the fields the controller owns on a Service;
+//! - pure planning: [`ipam`] (allocation), [`externalips`] (the externalIPs review),
+//!   [`plan`] (each Service's fields, the externalIPs condition, pool status);
+//! - [`diff`]: what differs from what the cluster shows: the writes and events;
+//! - [`decision`]: the pure function tying the three together;
+//! - I/O shells: [`watches`] (reflectors), [`control_loop`], [`apply`] (server-side apply and
+//!   events), [`leader`], [`http`], [`metrics`], and the admission [`webhook`], which shares
+//!   only pure parts ([`inputs`], [`externalips`], [`admission_stamp`]) with the loop.
+//!
+//! [`run`] wires them.
 #![forbid(unsafe_code)]
 
-pub mod actions;
-pub mod admitted;
+pub mod admission_stamp;
+pub mod apply;
 pub mod cli;
-pub mod desired;
+pub mod control_loop;
+pub mod decision;
+pub mod diff;
 pub mod externalips;
-pub mod facts;
 pub mod http;
+pub mod inputs;
 pub mod ipam;
 pub mod leader;
 pub mod metrics;
-pub mod observed;
-pub mod poolreview;
-pub mod poolstatus;
-pub mod reconciler;
-pub mod snapshot;
+pub mod owned_fields;
+pub mod plan;
+pub mod watches;
 pub mod webhook;
-pub mod writer;
 
 use std::sync::Arc;
 
@@ -87,12 +95,13 @@ pub async fn run(args: cli::Args) -> Result<(), Error> {
         shutdown.clone(),
         leader_tx,
     ));
-    let (stores, changed) = reconciler::start_watches(&client);
-    let settings = actions::Settings {
+    let (stores, changed) = watches::start(&client);
+    let config = decision::Config {
         default_class: args.default_class,
         service_cidrs: args.service_cidrs.clone(),
-        stamp_key: Default::default(),
     };
+    // The webhook loads the admission stamp key from its Secret; the loop reads it.
+    let (stamp_key_tx, stamp_key) = watch::channel(None);
     if args.webhook {
         let cfg = webhook::WebhookConfig {
             configuration: args.webhook_configuration.clone(),
@@ -113,15 +122,19 @@ pub async fn run(args: cli::Args) -> Result<(), Error> {
             listener,
             webhook::Deps {
                 client: client.clone(),
-                stores: stores.clone(),
-                settings: settings.clone(),
+                snapshot: {
+                    let stores = stores.clone();
+                    Arc::new(move || stores.snapshot())
+                },
+                service_cidrs: config.service_cidrs.clone(),
+                stamp_key: stamp_key_tx,
                 leader: leader_rx.clone(),
                 health: health.clone(),
                 shutdown: shutdown.clone(),
             },
         ));
     }
-    let ctx = reconciler::Context {
+    let ctx = control_loop::Context {
         reporter: Reporter {
             controller: MANAGER_CONTROLLER.into(),
             instance: Some(identity.clone()),
@@ -129,11 +142,12 @@ pub async fn run(args: cli::Args) -> Result<(), Error> {
         client,
         metrics,
         health,
-        settings,
+        config,
+        stamp_key,
         concurrency: usize::try_from(args.write_concurrency).unwrap_or(32),
         resync: args.resync(),
     };
-    let control = tokio::spawn(reconciler::run(
+    let control = tokio::spawn(control_loop::run(
         ctx,
         stores,
         changed,
@@ -164,6 +178,3 @@ async fn wait_for_signal() {
         _ = tokio::signal::ctrl_c() => {}
     }
 }
-
-#[cfg(test)]
-mod tests_shell;

@@ -10,11 +10,10 @@ use k8s_openapi::api::core::v1::Service;
 use kube::ResourceExt;
 use kube::core::admission::{AdmissionRequest, AdmissionResponse, Operation};
 
-use crate::actions::{Settings, World};
+use super::pool_review::{InUse, OtherPool, PoolChange, review_pool};
+use crate::admission_stamp::{self, ANN_ADMITTED, StampKey};
 use crate::externalips::{self, UserInfo};
-use crate::facts;
-use crate::poolreview::{InUse, OtherPool, PoolChange, review_pool};
-use crate::snapshot;
+use crate::inputs::{Watched, ipam_request, review_facts};
 
 /// The webhook's answer before it is wrapped into an AdmissionResponse.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
@@ -60,8 +59,13 @@ fn user(u: &K8sUser) -> UserInfo {
 /// The webhook's refusal of the reachability probe.
 pub const PROBE_ANSWER: &str = "ferrolb webhook reachability probe: reached";
 
-/// Reviews a Service create or update: only `spec.externalIPs` is judged.
-pub fn service(req: &AdmissionRequest<Service>, world: &World, settings: &Settings) -> Verdict {
+/// Reviews a Service create or update: only `spec.externalIPs` is judged. `service_cidrs`
+/// are the ClusterIP ranges given by flag.
+pub fn service(
+    req: &AdmissionRequest<Service>,
+    watched: &Watched,
+    service_cidrs: &[String],
+) -> Verdict {
     let Some(new) = req.object.as_ref() else {
         return Verdict::allow();
     };
@@ -76,7 +80,7 @@ pub fn service(req: &AdmissionRequest<Service>, world: &World, settings: &Settin
         };
     }
     let namespace = req.namespace.clone().unwrap_or_default();
-    let mut labels = world
+    let mut labels = watched
         .namespaces
         .iter()
         .find(|n| n.name_any() == namespace)
@@ -85,21 +89,21 @@ pub fn service(req: &AdmissionRequest<Service>, world: &World, settings: &Settin
     labels
         .entry("kubernetes.io/metadata.name".into())
         .or_insert_with(|| namespace.clone());
-    let service = facts::service_ref(new, &labels);
+    let service = review_facts::service_ref(new, &labels);
     if service.external_ips.is_empty() {
         return Verdict::allow();
     }
-    let cluster = facts::cluster(
-        world,
-        &world.cluster_ip_ranges(&settings.service_cidrs),
+    let cluster = review_facts::cluster(
+        watched,
+        &watched.cluster_ip_ranges(service_cidrs),
         (&namespace, &req.name),
     );
-    let policies = facts::policies(&world.policies);
+    let policies = review_facts::policies(&watched.policies);
     let requester = user(&req.user_info);
     match (&req.operation, req.old_object.as_ref()) {
         (Operation::Update, Some(old)) => {
             let r = externalips::review_update(
-                &facts::external_ips(old),
+                &review_facts::external_ips(old),
                 &service,
                 Some(&requester),
                 &policies,
@@ -124,7 +128,7 @@ pub fn service(req: &AdmissionRequest<Service>, world: &World, settings: &Settin
 
 /// Reviews an IPPool create, update or delete against the other pools, the addresses in
 /// use and the Nodes' addresses.
-pub fn ippool(req: &AdmissionRequest<IPPool>, world: &World) -> Verdict {
+pub fn ippool(req: &AdmissionRequest<IPPool>, watched: &Watched) -> Verdict {
     let new = req
         .object
         .as_ref()
@@ -138,7 +142,7 @@ pub fn ippool(req: &AdmissionRequest<IPPool>, world: &World) -> Verdict {
         .or(old)
         .and_then(|p| p.annotations().get(ANN_FORCE).cloned())
         .is_some_and(|v| v == "true");
-    let others: Vec<&IPPool> = world
+    let others: Vec<&IPPool> = watched
         .pools
         .iter()
         .map(AsRef::as_ref)
@@ -151,18 +155,20 @@ pub fn ippool(req: &AdmissionRequest<IPPool>, world: &World) -> Verdict {
             addresses: &p.spec.addresses,
         })
         .collect();
-    let in_use: Vec<InUse> = world
+    let in_use: Vec<InUse> = watched
         .services
         .iter()
         .flat_map(|s| {
             let who = format!("{}/{}", s.namespace().unwrap_or_default(), s.name_any());
-            snapshot::status_ips(s).into_iter().map(move |ip| InUse {
-                service: who.clone(),
-                ip,
-            })
+            ipam_request::status_ips(s)
+                .into_iter()
+                .map(move |ip| InUse {
+                    service: who.clone(),
+                    ip,
+                })
         })
         .collect();
-    let nodes: Vec<(String, IpAddr)> = snapshot::node_addresses(&world.nodes)
+    let nodes: Vec<(String, IpAddr)> = ipam_request::node_addresses(&watched.nodes)
         .into_iter()
         .map(|(ip, node)| (node, ip))
         .collect();
@@ -181,10 +187,10 @@ pub fn ippool(req: &AdmissionRequest<IPPool>, world: &World) -> Verdict {
 }
 
 /// The JSON patch stamping a Service with its externalIPs' requester (`None`: nothing to do).
-pub fn stamp_patch(req: &AdmissionRequest<Service>, key: &[u8]) -> Option<json_patch::Patch> {
+pub fn stamp_patch(req: &AdmissionRequest<Service>, key: &StampKey) -> Option<json_patch::Patch> {
     use json_patch::{AddOperation, Patch, PatchOperation};
     let svc = req.object.as_ref()?;
-    let ips = facts::external_ips(svc);
+    let ips = review_facts::external_ips(svc);
     if ips.is_empty() {
         return None;
     }
@@ -194,7 +200,7 @@ pub fn stamp_patch(req: &AdmissionRequest<Service>, key: &[u8]) -> Option<json_p
     } else {
         req.name.clone()
     };
-    let value = crate::admitted::stamp(key, &namespace, &name, &user(&req.user_info), &ips);
+    let value = admission_stamp::stamp(key, &namespace, &name, &user(&req.user_info), &ips);
     let mut ops = Vec::new();
     if svc.metadata.annotations.is_none() {
         ops.push(PatchOperation::Add(AddOperation {
@@ -202,10 +208,7 @@ pub fn stamp_patch(req: &AdmissionRequest<Service>, key: &[u8]) -> Option<json_p
             value: serde_json::json!({}),
         }));
     }
-    let path = format!(
-        "/metadata/annotations/{}",
-        crate::admitted::ANN_ADMITTED.replace('/', "~1")
-    );
+    let path = format!("/metadata/annotations/{}", ANN_ADMITTED.replace('/', "~1"));
     ops.push(PatchOperation::Add(AddOperation {
         path: path.parse().ok()?,
         value: serde_json::Value::String(value),

@@ -68,7 +68,7 @@ pub fn body(cfg: &WebhookConfig, ca_bundle: &str) -> Value {
 }
 
 /// The MutatingWebhookConfiguration: stamps Services that have externalIPs with who admitted
-/// them ([`crate::admitted`]). Always `Ignore`: without a stamp the reconcile-time review only
+/// them ([`crate::admission_stamp`]). Always `Ignore`: without a stamp the reconcile-time review only
 /// counts policies that are not limited to users (fail closed), it never lets more through.
 pub fn mutating_body(cfg: &WebhookConfig, ca_bundle: &str) -> Value {
     let validating = body(cfg, ca_bundle);

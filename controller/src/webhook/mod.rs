@@ -14,6 +14,7 @@
 pub mod admission;
 pub mod cert;
 pub mod configuration;
+pub mod pool_review;
 mod secret;
 pub mod tls;
 
@@ -31,29 +32,30 @@ use kube::core::admission::{AdmissionRequest, AdmissionResponse, AdmissionReview
 use tokio::sync::watch;
 use tracing::{info, warn};
 
-use crate::actions::Settings;
+use crate::admission_stamp::StampKey;
 use crate::http::Health;
+use crate::inputs::Watched;
 use crate::leader::stopped;
-use crate::reconciler::Stores;
 
 pub use configuration::WebhookConfig;
 
+/// Takes a snapshot of the watched objects (the webhook judges against it).
+pub type Snapshots = Arc<dyn Fn() -> Watched + Send + Sync>;
+
 #[derive(Clone)]
 struct AppState {
-    stores: Stores,
-    settings: Arc<Settings>,
+    snapshot: Snapshots,
+    service_cidrs: Arc<Vec<String>>,
+    stamp_key: watch::Receiver<Option<StampKey>>,
 }
 
 /// The webhook's routes.
-fn router(stores: Stores, settings: Settings) -> Router {
+fn router(state: AppState) -> Router {
     Router::new()
         .route("/validate/services", post(services))
         .route("/validate/ippools", post(ippools))
         .route("/mutate/services", post(stamp))
-        .with_state(AppState {
-            stores,
-            settings: Arc::new(settings),
-        })
+        .with_state(state)
 }
 
 async fn services(
@@ -64,7 +66,7 @@ async fn services(
         Ok(r) => r,
         Err(e) => return Json(AdmissionResponse::invalid(e.to_string()).into_review()),
     };
-    let verdict = admission::service(&req, &s.stores.world(), &s.settings);
+    let verdict = admission::service(&req, &(s.snapshot)(), &s.service_cidrs);
     log_verdict("Service", &req.name, req.namespace.as_deref(), &verdict);
     Json(verdict.respond(&req).into_review())
 }
@@ -78,10 +80,8 @@ async fn stamp(
         Err(e) => return Json(AdmissionResponse::invalid(e.to_string()).into_review()),
     };
     let resp = AdmissionResponse::from(&req);
-    let patch = s
-        .settings
-        .stamp_key()
-        .and_then(|key| admission::stamp_patch(&req, &key));
+    let key = s.stamp_key.borrow().clone();
+    let patch = key.and_then(|key| admission::stamp_patch(&req, &key));
     let resp = match patch {
         Some(p) => resp.with_patch(p).unwrap_or_else(|e| {
             warn!(error = %e, "encoding the stamp patch");
@@ -100,7 +100,7 @@ async fn ippools(
         Ok(r) => r,
         Err(e) => return Json(AdmissionResponse::invalid(e.to_string()).into_review()),
     };
-    let verdict = admission::ippool(&req, &s.stores.world());
+    let verdict = admission::ippool(&req, &(s.snapshot)());
     log_verdict("IPPool", &req.name, None, &verdict);
     Json(verdict.respond(&req).into_review())
 }
@@ -121,10 +121,12 @@ fn log_verdict(kind: &str, name: &str, ns: Option<&str>, v: &admission::Verdict)
 pub struct Deps {
     /// The API client.
     pub client: Client,
-    /// The watched objects it judges against.
-    pub stores: Stores,
-    /// Ownership and policy settings.
-    pub settings: Settings,
+    /// Snapshots of the watched objects it judges against.
+    pub snapshot: Snapshots,
+    /// ClusterIP ranges given by flag (added to the ServiceCIDR objects').
+    pub service_cidrs: Vec<String>,
+    /// Where the webhook publishes the admission stamp key it loads from its Secret.
+    pub stamp_key: watch::Sender<Option<StampKey>>,
     /// Leadership (only the leader renews the certificate).
     pub leader: watch::Receiver<bool>,
     /// Where to report problems.
@@ -137,27 +139,30 @@ pub struct Deps {
 pub async fn run(cfg: WebhookConfig, listener: tokio::net::TcpListener, deps: Deps) {
     let Deps {
         client,
-        stores,
-        settings,
+        snapshot,
+        service_cidrs,
+        stamp_key,
         leader,
         health,
         mut shutdown,
     } = deps;
-    let settings_key = settings.stamp_key.clone();
+    let state = AppState {
+        snapshot,
+        service_cidrs: Arc::new(service_cidrs),
+        stamp_key: stamp_key.subscribe(),
+    };
     let started = std::time::Instant::now();
     let mut reached = false;
     let mut retry = Duration::from_millis(250);
     let cert = tls::SwappableCert::new();
-    let server = tokio::spawn(tls::serve(listener, cert.clone(), router(stores, settings)));
+    let server = tokio::spawn(tls::serve(listener, cert.clone(), router(state)));
     health.set_webhook(Some("no serving certificate loaded yet".into()));
     let mut loaded: Option<cert::Material> = None;
     loop {
         let is_leader = *leader.borrow();
         match secret::ensure(&client, &cfg, is_leader).await {
             Ok(material) => {
-                if let Ok(mut k) = settings_key.write() {
-                    k.clone_from(&material.stamp_key);
-                }
+                stamp_key.send_replace(material.stamp_key.clone());
                 if loaded.as_ref() != Some(&material.current) {
                     match cert.set(&material.current.cert_pem, &material.current.key_pem) {
                         Ok(()) => info!(

@@ -16,6 +16,7 @@ use tracing::info;
 
 use super::cert::{self, Material};
 use super::configuration::{self, WebhookConfig};
+use crate::admission_stamp::StampKey;
 
 const ANN_NOT_AFTER: &str = "ferrolb.io/not-after";
 const ANN_NAMES: &str = "ferrolb.io/names";
@@ -27,12 +28,15 @@ pub struct Loaded {
     /// The CA bundle to trust (current CA first, then the previous one while rotating).
     pub bundle: String,
     /// The key of admission stamps.
-    pub stamp_key: Option<Vec<u8>>,
+    pub stamp_key: Option<StampKey>,
 }
 
-fn to_secret(cfg: &WebhookConfig, m: &Material, bundle: &str, stamp_key: &[u8]) -> Secret {
+fn to_secret(cfg: &WebhookConfig, m: &Material, bundle: &str, stamp_key: &StampKey) -> Secret {
     let data = BTreeMap::from([
-        ("stamp.key".to_string(), ByteString(stamp_key.to_vec())),
+        (
+            "stamp.key".to_string(),
+            ByteString(stamp_key.as_bytes().to_vec()),
+        ),
         (
             "tls.crt".to_string(),
             ByteString(m.cert_pem.clone().into_bytes()),
@@ -78,8 +82,7 @@ fn from_secret(s: &Secret) -> Option<Loaded> {
         bundle,
         stamp_key: data
             .get("stamp.key")
-            .map(|k| k.0.clone())
-            .filter(|k| k.len() >= 32),
+            .and_then(|k| StampKey::from_bytes(k.0.clone())),
     })
 }
 
@@ -102,7 +105,7 @@ pub async fn ensure(client: &Client, cfg: &WebhookConfig, leader: bool) -> Resul
         .map_err(|e| format!("reading Secret {}/{}: {e}", cfg.namespace, cfg.secret))?;
     let Some(existing) = existing else {
         let m = cert::issue(&names, now).map_err(|e| format!("issuing a certificate: {e}"))?;
-        let key = crate::admitted::new_key().ok_or("no random numbers for a stamp key")?;
+        let key = StampKey::generate().ok_or("no random numbers for a stamp key")?;
         let s = to_secret(cfg, &m, &m.ca_pem, &key);
         return match api.create(&PostParams::default(), &s).await {
             Ok(_) => {
@@ -139,7 +142,7 @@ pub async fn ensure(client: &Client, cfg: &WebhookConfig, leader: bool) -> Resul
             };
             let key = match old.as_ref().and_then(|o| o.stamp_key.clone()) {
                 Some(k) => k,
-                None => crate::admitted::new_key().ok_or("no random numbers for a stamp key")?,
+                None => StampKey::generate().ok_or("no random numbers for a stamp key")?,
             };
             let mut s = to_secret(cfg, &m, &bundle, &key);
             s.metadata.resource_version = existing.metadata.resource_version.clone();

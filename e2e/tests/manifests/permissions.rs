@@ -122,16 +122,16 @@ fn check(sa: (&str, &str), table: &str, vars: &[(&str, &str)]) {
 /// What the controller's code does (allow, with the code path) and neighbouring requests it
 /// must not be able to make (refuse).
 const CONTROLLER: &str = "
-allow  list,watch    core  services  *  -  reconciler.rs start_watches
-allow  list,watch    core  namespaces  *  -  reconciler.rs start_watches
-allow  list,watch    core  nodes  *  -  reconciler.rs start_watches
-allow  list,watch    ferrolb.io  ippools  *  -  reconciler.rs start_watches
-allow  list,watch    ferrolb.io  externalippolicies  *  -  reconciler.rs start_watches
-allow  list,watch    networking.k8s.io  servicecidrs  *  -  reconciler.rs start_watches
-allow  patch         core  services  web  app  writer.rs apply_service (annotation, SSA)
-allow  patch         core  services/status  web  app  writer.rs apply_service (status, SSA)
-allow  patch         ferrolb.io  ippools/status  *  lan  writer.rs apply_pool
-allow  create,patch  events.k8s.io  events  web  app.1  writer.rs kube Recorder
+allow  list,watch    core  services  *  -  watches.rs start
+allow  list,watch    core  namespaces  *  -  watches.rs start
+allow  list,watch    core  nodes  *  -  watches.rs start
+allow  list,watch    ferrolb.io  ippools  *  -  watches.rs start
+allow  list,watch    ferrolb.io  externalippolicies  *  -  watches.rs start
+allow  list,watch    networking.k8s.io  servicecidrs  *  -  watches.rs start
+allow  patch         core  services  web  app  apply.rs service (annotation, SSA)
+allow  patch         core  services/status  web  app  apply.rs service (status, SSA)
+allow  patch         ferrolb.io  ippools/status  *  lan  apply.rs pool
+allow  create,patch  events.k8s.io  events  web  app.1  apply.rs kube Recorder
 allow  create,patch  admissionregistration.k8s.io  validatingwebhookconfigurations  *  $CONFIG  webhook/secret.rs apply_configuration
 allow  create,patch  admissionregistration.k8s.io  mutatingwebhookconfigurations  *  $CONFIG  webhook/secret.rs apply_configuration
 allow  create        coordination.k8s.io  leases  $NS  -  leader.rs kube-lease-manager AutoCreate

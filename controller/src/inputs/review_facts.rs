@@ -8,9 +8,9 @@ use ferrolb_api::ExternalIPPolicy;
 use k8s_openapi::api::core::v1::Service;
 use kube::ResourceExt;
 
-use crate::actions::World;
+use super::Watched;
+use super::ipam_request;
 use crate::externalips::{Claim, ClaimKind, ClusterFacts, Policy, ServiceRef};
-use crate::snapshot;
 use ferrolb_core::parse_address;
 
 /// The review's view of every ExternalIPPolicy. A namespace selector that cannot be converted
@@ -37,12 +37,12 @@ pub fn policies(policies: &[impl AsRef<ExternalIPPolicy>]) -> Vec<Policy> {
 
 /// Node addresses, Service ranges, pools and every Service's claims, except those of
 /// `(namespace, name)` (the Service under review).
-pub fn cluster(world: &World, service_cidrs: &[String], except: (&str, &str)) -> ClusterFacts {
-    let node_addresses = snapshot::node_addresses(&world.nodes)
+pub fn cluster(watched: &Watched, service_cidrs: &[String], except: (&str, &str)) -> ClusterFacts {
+    let node_addresses = ipam_request::node_addresses(&watched.nodes)
         .into_iter()
         .map(|(ip, node)| (node, ip))
         .collect();
-    let pools = world
+    let pools = watched
         .pools
         .iter()
         .map(|p| {
@@ -57,7 +57,7 @@ pub fn cluster(world: &World, service_cidrs: &[String], except: (&str, &str)) ->
         })
         .collect();
     let mut claims = Vec::new();
-    for svc in &world.services {
+    for svc in &watched.services {
         let (ns, name) = (svc.namespace().unwrap_or_default(), svc.name_any());
         if (ns.as_str(), name.as_str()) == except {
             continue;
@@ -68,7 +68,7 @@ pub fn cluster(world: &World, service_cidrs: &[String], except: (&str, &str)) ->
         {
             claims.push(claim(&ns, &name, ip, ClaimKind::ExternalIP));
         }
-        for ip in snapshot::status_ips(svc) {
+        for ip in ipam_request::status_ips(svc) {
             claims.push(claim(&ns, &name, ip, ClaimKind::LoadBalancerIP));
         }
     }

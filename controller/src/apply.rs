@@ -1,5 +1,5 @@
-//! Applies the writes of one pass: server-side apply under the controller's field manager,
-//! then the events.
+//! Applies the decision's writes: server-side apply under the controller's field manager,
+//! then the events. I/O (the request bodies are pure functions, tested on their own).
 
 use std::net::IpAddr;
 
@@ -13,8 +13,8 @@ use kube::{Api, Client, Resource, ResourceExt};
 use serde_json::{Value, json};
 use tracing::{info, warn};
 
-use crate::actions::{PoolWrite, ServiceWrite};
-use crate::desired::{CONDITION_ALLOCATED, CONDITION_EXTERNAL_IPS};
+use crate::diff::{PoolWrite, ServiceWrite};
+use crate::owned_fields::{CONDITION_ALLOCATED, CONDITION_EXTERNAL_IPS};
 
 /// The status body the controller applies to a Service.
 pub fn status_body(w: &ServiceWrite) -> Value {
@@ -78,7 +78,7 @@ fn params() -> PatchParams {
 /// logged, not retried. Each write gets a fresh [`Recorder`]: kube's recorder folds events with
 /// the same reason into one series and keeps the first note, but each of ours says something
 /// new (which addresses, why), and they are only published when something changed.
-pub async fn apply_service(
+pub async fn service(
     client: &Client,
     reporter: &Reporter,
     w: &ServiceWrite,
@@ -88,14 +88,14 @@ pub async fn apply_service(
     let api: Api<Service> = Api::namespaced(client.clone(), &ns);
     // The two writes touch different parts of the object: send them together.
     let status = async {
-        if w.decision.write_status {
+        if w.diff.write_status {
             api.patch_status(&name, &params(), &Patch::Apply(status_body(w)))
                 .await?;
         }
         Ok::<(), kube::Error>(())
     };
     let annotation = async {
-        if w.decision.write_annotation {
+        if w.diff.write_annotation {
             api.patch(&name, &params(), &Patch::Apply(annotation_body(w)))
                 .await?;
         }
@@ -104,7 +104,7 @@ pub async fn apply_service(
     tokio::try_join!(status, annotation)?;
     let reference = w.service.object_ref(&());
     let recorder = Recorder::new(client.clone(), reporter.clone());
-    for e in &w.decision.events {
+    for e in &w.diff.events {
         info!(service = %format!("{ns}/{name}"), reason = %e.reason, note = %e.note, "service event");
         let event = Event {
             type_: if e.warning {
@@ -125,7 +125,7 @@ pub async fn apply_service(
 }
 
 /// Applies one pool's status.
-pub async fn apply_pool(client: &Client, w: &PoolWrite) -> Result<(), kube::Error> {
+pub async fn pool(client: &Client, w: &PoolWrite) -> Result<(), kube::Error> {
     let api: Api<IPPool> = Api::all(client.clone());
     let body = json!({
         "apiVersion": "ferrolb.io/v1alpha1",

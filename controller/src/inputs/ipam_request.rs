@@ -1,4 +1,4 @@
-//! Kubernetes objects → the planner's inputs. Pure: no client, no I/O.
+//! Kubernetes objects → the IP planner's ([`crate::ipam`]) inputs. Pure: no client, no I/O.
 //!
 //! Which Services the controller owns ([`owned`]), what each one asks for
 //! ([`service_request`]), what each pool offers ([`pool`]) and which addresses are Nodes' own

@@ -313,5 +313,4 @@ fn subtract(a: &[AddrRange], b: &[AddrRange]) -> Vec<AddrRange> {
 }
 
 #[cfg(test)]
-#[path = "poolreview_tests.rs"]
 mod tests;

@@ -1,4 +1,4 @@
-//! What the controller finds of its own fields on a Service. Pure.
+//! What the cluster shows of the controller's own fields on a Service. Pure.
 //!
 //! Only addresses the controller itself wrote count as current: `status.loadBalancer.ingress`
 //! is trusted when the apiserver's managedFields say the controller's field manager owns it.
@@ -12,14 +12,14 @@ use kube::ResourceExt;
 pub use ferrolb_adapter::ownership::owns_ingress;
 use ferrolb_api::names::ANN_ALLOCATED_FROM;
 
-use crate::desired::{CONDITION_ALLOCATED, CONDITION_EXTERNAL_IPS, CondState, Owned};
-use crate::snapshot::status_ips;
+use super::ipam_request::status_ips;
+use crate::owned_fields::{CONDITION_ALLOCATED, CONDITION_EXTERNAL_IPS, CondState, OwnedFields};
 
 /// The controller-owned fields of a Service as found, with the condition's transition time.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct Observed {
     /// The fields.
-    pub owned: Owned,
+    pub owned: OwnedFields,
     /// `lastTransitionTime` of the allocation condition.
     pub since: Option<Time>,
     /// `lastTransitionTime` of the externalIPs condition.
@@ -41,7 +41,7 @@ pub fn observe(svc: &Service) -> Observed {
     let ips = status_ips(svc);
     let ours = owns_ingress(svc);
     Observed {
-        owned: Owned {
+        owned: OwnedFields {
             ips: if ours { ips.clone() } else { Vec::new() },
             pool: svc.annotations().get(ANN_ALLOCATED_FROM).cloned(),
             condition: condition.map(CondState::from_condition),
@@ -56,5 +56,5 @@ pub fn observe(svc: &Service) -> Observed {
 /// Whether the controller has ever managed the Service (so it must clean up when it is no
 /// longer owned).
 pub fn touched(observed: &Observed) -> bool {
-    observed.owned != Owned::default()
+    observed.owned != OwnedFields::default()
 }

@@ -6,7 +6,8 @@
 //! addresses, with an HMAC-SHA256 under a key only the controller holds (kept in the webhook's
 //! Secret). The reconcile-time review uses the stamp's requester when the HMAC verifies and the
 //! addresses still match; otherwise it reviews with no requester, and user-limited policies do
-//! not apply (fail closed). Pure apart from the key the caller passes in.
+//! not apply (fail closed). Pure: the key is a value ([`StampKey`]) that the I/O shells load
+//! from the Secret and pass in.
 
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
@@ -14,6 +15,44 @@ use ring::hmac;
 use serde::{Deserialize, Serialize};
 
 use crate::externalips::UserInfo;
+
+/// The key that signs and verifies stamps (at least 32 random bytes, kept in the webhook's
+/// Secret). Its bytes never show in `Debug` output.
+#[derive(Clone, PartialEq, Eq)]
+pub struct StampKey(Vec<u8>);
+
+impl StampKey {
+    /// Shortest accepted key, in bytes.
+    pub const MIN_LEN: usize = 32;
+
+    /// A key from stored bytes; `None` when shorter than [`StampKey::MIN_LEN`].
+    pub fn from_bytes(bytes: Vec<u8>) -> Option<StampKey> {
+        (bytes.len() >= Self::MIN_LEN).then_some(StampKey(bytes))
+    }
+
+    /// A fresh random key; `None` when the system has no random numbers.
+    pub fn generate() -> Option<StampKey> {
+        use ring::rand::SecureRandom;
+        let mut key = vec![0u8; Self::MIN_LEN];
+        ring::rand::SystemRandom::new().fill(&mut key).ok()?;
+        Some(StampKey(key))
+    }
+
+    /// The bytes to store.
+    pub fn as_bytes(&self) -> &[u8] {
+        &self.0
+    }
+
+    fn hmac(&self) -> hmac::Key {
+        hmac::Key::new(hmac::HMAC_SHA256, &self.0)
+    }
+}
+
+impl std::fmt::Debug for StampKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "StampKey({} bytes)", self.0.len())
+    }
+}
 
 /// The annotation holding the stamp.
 pub const ANN_ADMITTED: &str = "ferrolb.io/external-ips-admitted-by";
@@ -49,10 +88,15 @@ fn message(namespace: &str, name: &str, user: &str, groups: &[String], ips: &[St
 }
 
 /// The annotation value for a requester and the admitted addresses.
-pub fn stamp(key: &[u8], namespace: &str, name: &str, who: &UserInfo, ips: &[String]) -> String {
-    let k = hmac::Key::new(hmac::HMAC_SHA256, key);
+pub fn stamp(
+    key: &StampKey,
+    namespace: &str,
+    name: &str,
+    who: &UserInfo,
+    ips: &[String],
+) -> String {
     let tag = hmac::sign(
-        &k,
+        &key.hmac(),
         &message(namespace, name, &who.username, &who.groups, ips),
     );
     let s = Stamp {
@@ -66,7 +110,7 @@ pub fn stamp(key: &[u8], namespace: &str, name: &str, who: &UserInfo, ips: &[Str
 
 /// The requester of a stamp that verifies under `key` for this Service and these addresses.
 pub fn verify(
-    key: &[u8],
+    key: &StampKey,
     namespace: &str,
     name: &str,
     ips: &[String],
@@ -77,9 +121,8 @@ pub fn verify(
         return None;
     }
     let tag = URL_SAFE_NO_PAD.decode(s.mac.as_bytes()).ok()?;
-    let k = hmac::Key::new(hmac::HMAC_SHA256, key);
     hmac::verify(
-        &k,
+        &key.hmac(),
         &message(namespace, name, &s.user, &s.groups, &s.ips),
         &tag,
     )
@@ -88,14 +131,6 @@ pub fn verify(
         username: s.user,
         groups: s.groups,
     })
-}
-
-/// A fresh random key.
-pub fn new_key() -> Option<Vec<u8>> {
-    use ring::rand::SecureRandom;
-    let mut key = vec![0u8; 32];
-    ring::rand::SystemRandom::new().fill(&mut key).ok()?;
-    Some(key)
 }
 
 #[cfg(test)]
@@ -111,7 +146,7 @@ mod tests {
 
     #[test]
     fn a_stamp_verifies_only_unchanged_and_under_its_key() {
-        let key = new_key().expect("key");
+        let key = StampKey::generate().expect("key");
         let ips = vec!["192.0.2.241".to_string()];
         let v = stamp(&key, "tenant-a", "web", &alice(), &ips);
         assert_eq!(verify(&key, "tenant-a", "web", &ips, &v), Some(alice()));
@@ -126,7 +161,7 @@ mod tests {
             None,
             "other addresses"
         );
-        let other_key = new_key().expect("key");
+        let other_key = StampKey::generate().expect("key");
         assert_eq!(
             verify(&other_key, "tenant-a", "web", &ips, &v),
             None,
@@ -141,5 +176,12 @@ mod tests {
             "edited groups"
         );
         assert_eq!(verify(&key, "tenant-a", "web", &ips, "garbage"), None);
+    }
+
+    #[test]
+    fn a_short_key_is_refused_and_debug_hides_the_bytes() {
+        assert_eq!(StampKey::from_bytes(vec![7; 31]), None);
+        let key = StampKey::from_bytes(vec![7; 32]).expect("32 bytes");
+        assert_eq!(format!("{key:?}"), "StampKey(32 bytes)");
     }
 }

@@ -1,28 +1,28 @@
-//! The control loop: reflectors keep a snapshot of Services, IPPools, Namespaces and Nodes;
-//! on any change (and every resync period) the leader plans the whole snapshot, compares, and
-//! applies the difference.
+//! The control loop: on any change of the watched objects (and every resync period) the
+//! leader takes a snapshot, reads the admission stamp key and the clock, lets the pure
+//! [`decision`] decide, and applies the writes ([`apply`]). I/O.
 
-use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use ferrolb_api::{ExternalIPPolicy, IPPool};
 use futures::{StreamExt, stream};
-use k8s_openapi::api::core::v1::{Namespace, Node, Service};
-use k8s_openapi::api::networking::v1::ServiceCIDR;
+use k8s_openapi::api::core::v1::Service;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use kube::runtime::events::Reporter;
-use kube::runtime::reflector::Store;
 use kube::{Client, ResourceExt};
 use tokio::sync::{Notify, watch};
 use tracing::{debug, info, warn};
 
-use crate::actions::{self, Actions, World};
+use crate::admission_stamp::StampKey;
+use crate::apply;
+use crate::decision::{self, Pending, Writes};
+use crate::diff::ServiceWrite;
 use crate::http::Health;
+use crate::inputs::Watched;
+use crate::inputs::current_fields;
 use crate::leader::stopped;
 use crate::metrics::{Metrics, PoolLabels, ReasonLabels};
-use crate::observed::{self, Observed};
-use crate::writer;
+use crate::watches::Stores;
 
 /// What the loop needs.
 pub struct Context {
@@ -34,51 +34,14 @@ pub struct Context {
     pub metrics: Arc<Metrics>,
     /// Health endpoints' state.
     pub health: Arc<Health>,
-    /// Ownership and policy settings.
-    pub settings: actions::Settings,
+    /// Ownership and policy configuration.
+    pub config: decision::Config,
+    /// The admission stamp key, once the webhook loaded it.
+    pub stamp_key: watch::Receiver<Option<StampKey>>,
     /// Writes in flight at once.
     pub concurrency: usize,
     /// Replan at least this often.
     pub resync: Duration,
-}
-
-/// The watched objects.
-#[derive(Clone)]
-pub struct Stores {
-    services: Store<Service>,
-    pools: Store<IPPool>,
-    namespaces: Store<Namespace>,
-    nodes: Store<Node>,
-    policies: Store<ExternalIPPolicy>,
-    service_cidrs: Store<ServiceCIDR>,
-}
-
-impl Stores {
-    /// A snapshot of everything watched.
-    pub fn world(&self) -> World {
-        World {
-            services: self.services.state(),
-            pools: self.pools.state(),
-            namespaces: self.namespaces.state(),
-            nodes: self.nodes.state(),
-            policies: self.policies.state(),
-            service_cidrs: self.service_cidrs.state(),
-        }
-    }
-}
-
-/// Starts the watches; returns their stores and the change signal.
-pub fn start_watches(client: &Client) -> (Stores, Arc<Notify>) {
-    let changed = Arc::new(Notify::new());
-    let stores = Stores {
-        services: ferrolb_adapter::reflect::watch_all(client, changed.clone()),
-        pools: ferrolb_adapter::reflect::watch_all(client, changed.clone()),
-        namespaces: ferrolb_adapter::reflect::watch_all(client, changed.clone()),
-        nodes: ferrolb_adapter::reflect::watch_all(client, changed.clone()),
-        policies: ferrolb_adapter::reflect::watch_all(client, changed.clone()),
-        service_cidrs: ferrolb_adapter::reflect::watch_all(client, changed.clone()),
-    };
-    (stores, changed)
 }
 
 /// Runs the loop until `shutdown` turns true.
@@ -89,21 +52,13 @@ pub async fn run(
     mut leader: watch::Receiver<bool>,
     mut shutdown: watch::Receiver<bool>,
 ) {
-    let ready = async {
-        let _ = stores.services.wait_until_ready().await;
-        let _ = stores.pools.wait_until_ready().await;
-        let _ = stores.namespaces.wait_until_ready().await;
-        let _ = stores.nodes.wait_until_ready().await;
-        let _ = stores.policies.wait_until_ready().await;
-        let _ = stores.service_cidrs.wait_until_ready().await;
-    };
     tokio::select! {
-        () = ready => {}
+        () = stores.ready() => {}
         () = stopped(&mut shutdown) => return,
     }
     ctx.health.set_synced();
     info!("watches synced");
-    let mut pending: HashMap<String, Observed> = HashMap::new();
+    let mut pending = Pending::new();
     loop {
         let is_leader = *leader.borrow_and_update();
         ctx.health.set_leader(is_leader);
@@ -128,18 +83,19 @@ pub async fn run(
 async fn pass(
     ctx: &Context,
     stores: &Stores,
-    pending: &mut HashMap<String, Observed>,
+    pending: &mut Pending,
     leader: &watch::Receiver<bool>,
 ) {
     let start = Instant::now();
-    let world = stores.world();
-    settle_pending(pending, &world);
+    let watched = stores.snapshot();
+    settle_pending(pending, &watched);
     let now = Time(k8s_openapi::jiff::Timestamp::now());
-    let Actions {
+    let stamp_key = ctx.stamp_key.borrow().clone();
+    let Writes {
         services,
         pools,
         plan,
-    } = actions::compute(&world, pending, &ctx.settings, &now);
+    } = decision::decide(&watched, pending, &ctx.config, stamp_key.as_ref(), &now);
     for (name, usage) in &plan.pools {
         for (family, f) in [("ipv4", &usage.ipv4), ("ipv6", &usage.ipv6)] {
             let labels = PoolLabels {
@@ -165,18 +121,18 @@ async fn pass(
         "applying a plan"
     );
     // Per Service uid: what was written, or None when the write failed (re-read it).
-    let results: Vec<(String, Option<Observed>)> = stream::iter(services)
+    let results: Vec<(String, Option<current_fields::Observed>)> = stream::iter(services)
         .filter(|_| std::future::ready(*leader.borrow()))
         .map(|w| async move {
             let uid = w.service.uid().unwrap_or_default();
-            match writer::apply_service(&ctx.client, &ctx.reporter, &w).await {
+            match apply::service(&ctx.client, &ctx.reporter, &w).await {
                 Ok(()) => {
                     count(ctx, &w);
                     (uid, Some(w.want))
                 }
                 Err(e) => {
                     ctx.metrics.write_errors.inc();
-                    warn!(service = %actions::describe(&w.service), error = %e, "writing a Service");
+                    warn!(service = %describe(&w.service), error = %e, "writing a Service");
                     (uid, None)
                 }
             }
@@ -194,7 +150,7 @@ async fn pass(
         if !*leader.borrow() {
             break;
         }
-        if let Err(e) = writer::apply_pool(&ctx.client, &w).await {
+        if let Err(e) = apply::pool(&ctx.client, &w).await {
             ctx.metrics.write_errors.inc();
             warn!(pool = %w.name, error = %e, "writing a pool's status");
         }
@@ -204,9 +160,9 @@ async fn pass(
         .observe(start.elapsed().as_secs_f64());
 }
 
-fn count(ctx: &Context, w: &actions::ServiceWrite) {
+fn count(ctx: &Context, w: &ServiceWrite) {
     let before = w.service.as_ref();
-    let had = observed::observe(before).owned.ips.len();
+    let had = current_fields::observe(before).owned.ips.len();
     let has = w.want.owned.ips.len();
     if has > had {
         ctx.metrics.allocations.inc_by((has - had) as u64);
@@ -224,18 +180,23 @@ fn count(ctx: &Context, w: &actions::ServiceWrite) {
 }
 
 /// Forgets written fields once the watch shows them (or the Service is gone).
-fn settle_pending(pending: &mut HashMap<String, Observed>, world: &World) {
+fn settle_pending(pending: &mut Pending, watched: &Watched) {
     if pending.is_empty() {
         return;
     }
-    let current: HashMap<String, Observed> = world
+    let current: Pending = watched
         .services
         .iter()
-        .filter_map(|s| Some((s.uid()?, observed::observe(s))))
+        .filter_map(|s| Some((s.uid()?, current_fields::observe(s))))
         .collect();
     pending.retain(|uid, want| {
         current
             .get(uid)
             .is_some_and(|seen| seen.owned != want.owned)
     });
+}
+
+/// `namespace/name` of a Service, for logs.
+fn describe(svc: &Service) -> String {
+    format!("{}/{}", svc.namespace().unwrap_or_default(), svc.name_any())
 }

@@ -1,0 +1,192 @@
+//! The controller's decision: one snapshot in, every write and event out. Pure: the I/O shell
+//! ([`crate::control_loop`]) hands it the watched objects, the fields it wrote but has not
+//! seen back yet, the configuration, the admission stamp key and the time; it returns the
+//! writes ([`Writes`]) that [`crate::apply`] makes.
+//!
+//! The steps, in dependency order: [`crate::inputs`] (objects → plain inputs) →
+//! [`crate::plan`] (allocation, externalIPs review, pool status) → [`crate::diff`] (what
+//! differs from what the cluster shows).
+
+use std::collections::{BTreeMap, HashMap};
+use std::net::IpAddr;
+use std::sync::Arc;
+
+use k8s_openapi::api::core::v1::Service;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
+use kube::ResourceExt;
+
+use crate::admission_stamp::StampKey;
+use crate::diff::{self, PoolWrite, ServiceWrite};
+use crate::inputs::current_fields::{self, Observed};
+use crate::inputs::{Watched, ipam_request, review_facts};
+use crate::ipam::{self, Labels, Plan, ServiceOutcome};
+use crate::owned_fields::OwnedFields;
+use crate::plan::pool_status::{self, PoolFacts};
+use crate::plan::{external_ips, service_fields};
+
+/// What the decision needs besides the watched objects: the controller's flags.
+#[derive(Debug, Clone, Default)]
+pub struct Config {
+    /// Own Services without a class.
+    pub default_class: bool,
+    /// ClusterIP ranges given by flag (added to the ServiceCIDR objects').
+    pub service_cidrs: Vec<String>,
+}
+
+/// Fields the controller wrote (by Service uid) that the watch may not show yet; they win
+/// over the watched object.
+pub type Pending = HashMap<String, Observed>;
+
+/// The result of one decision.
+#[derive(Debug, Clone)]
+pub struct Writes {
+    /// Service writes, oldest Service first.
+    pub services: Vec<ServiceWrite>,
+    /// Pool status writes.
+    pub pools: Vec<PoolWrite>,
+    /// The allocation plan (for metrics).
+    pub plan: Plan,
+}
+
+/// Plans `watched` and compares the result with what is observed (`pending` first). Stamps
+/// of admitted externalIPs verify under `stamp_key` only; `now` stamps new condition
+/// transitions.
+pub fn decide(
+    watched: &Watched,
+    pending: &Pending,
+    config: &Config,
+    stamp_key: Option<&StampKey>,
+    now: &Time,
+) -> Writes {
+    let ns_labels: HashMap<String, Labels> = watched
+        .namespaces
+        .iter()
+        .map(|n| (n.name_any(), n.labels().clone()))
+        .collect();
+    let empty = Labels::new();
+    let labels_of = |svc: &Service| {
+        ns_labels
+            .get(&svc.namespace().unwrap_or_default())
+            .unwrap_or(&empty)
+    };
+    let mut pools = Vec::new();
+    let mut pool_problems: BTreeMap<String, Vec<String>> = BTreeMap::new();
+    for p in &watched.pools {
+        let (pool, problems) = ipam_request::pool(p);
+        pool_problems.insert(pool.name.clone(), problems);
+        pools.push(pool);
+    }
+    let reserved = ipam_request::node_addresses(&watched.nodes);
+
+    let policies = review_facts::policies(&watched.policies);
+    let cluster = review_facts::cluster(
+        watched,
+        &watched.cluster_ip_ranges(&config.service_cidrs),
+        ("", ""),
+    );
+    let external_ips = |svc: &Service| {
+        external_ips::condition(svc, labels_of(svc), &policies, &cluster, stamp_key)
+    };
+
+    let mut owned = Vec::new();
+    let mut others = Vec::new();
+    for svc in &watched.services {
+        let uid = svc.uid().unwrap_or_default();
+        let seen = pending
+            .get(&uid)
+            .cloned()
+            .unwrap_or_else(|| current_fields::observe(svc));
+        let eip = external_ips(svc);
+        if ipam_request::owned(svc, config.default_class) {
+            owned.push((svc.clone(), seen, eip));
+        } else if current_fields::touched(&seen) || eip.is_some() {
+            others.push((svc.clone(), seen, eip));
+        }
+    }
+    let parsed: Vec<ipam_request::Parsed> = owned
+        .iter()
+        .map(|(svc, seen, _)| {
+            ipam_request::service_request(
+                svc,
+                labels_of(svc),
+                seen.owned.ips.clone(),
+                seen.owned.pool.clone(),
+            )
+        })
+        .collect();
+    let requests: Vec<ipam::ServiceRequest> = parsed.iter().map(|p| p.request.clone()).collect();
+    let plan = ipam::plan_with(&pools, &requests, &reserved_map(&reserved));
+
+    let mut services = Vec::new();
+    for ((svc, seen, eip), parsed) in owned.iter().zip(&parsed) {
+        let Some(outcome) = plan.services.get(&parsed.request.key) else {
+            continue;
+        };
+        let mut want = service_fields::for_outcome(outcome, parsed.problem.as_deref(), &seen.owned);
+        want.external_ips = eip.clone();
+        let change = match outcome {
+            ServiceOutcome::Allocated { change, .. } => change,
+            ServiceOutcome::Failed { .. } => &ipam::Change::New,
+        };
+        services.extend(write_for(svc, seen, want, Some(change), now));
+    }
+    for (svc, seen, eip) in others {
+        let want = OwnedFields {
+            external_ips: eip,
+            ..OwnedFields::default()
+        };
+        services.extend(write_for(&svc, &seen, want, None, now));
+    }
+
+    let pools_out = watched
+        .pools
+        .iter()
+        .filter_map(|p| {
+            let name = p.name_any();
+            let usage = plan.pools.get(&name);
+            let in_pool: Vec<IpAddr> = usage.map(|u| u.reserved.clone()).unwrap_or_default();
+            let mut problems = pool_problems.get(&name).cloned().unwrap_or_default();
+            problems.extend(
+                usage
+                    .map(|u| u.selector_problems.clone())
+                    .unwrap_or_default(),
+            );
+            let facts = PoolFacts {
+                usage,
+                reserved: &in_pool,
+                problems: &problems,
+                disabled: p.spec.disabled,
+                generation: p.metadata.generation,
+            };
+            diff::pool_write(p, pool_status::desired(&facts, p.status.as_ref(), now))
+        })
+        .collect();
+    Writes {
+        services,
+        pools: pools_out,
+        plan,
+    }
+}
+
+/// The write bringing `svc` to `want` (`change`: the planner's account, `None` when the
+/// Service is not ours).
+fn write_for(
+    svc: &Arc<Service>,
+    seen: &Observed,
+    want: OwnedFields,
+    change: Option<&ipam::Change>,
+    now: &Time,
+) -> Option<ServiceWrite> {
+    let d = diff::compare(&want, &seen.owned, change);
+    diff::service_write(svc, seen, want, d, now)
+}
+
+fn reserved_map(nodes: &BTreeMap<IpAddr, String>) -> ipam::Reserved {
+    nodes
+        .iter()
+        .map(|(ip, node)| (*ip, format!("address of node {node}")))
+        .collect()
+}
+
+#[cfg(test)]
+mod tests;

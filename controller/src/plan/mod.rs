@@ -1,0 +1,10 @@
+//! What the controller's fields should say, planned from the inputs. Pure.
+//!
+//! - allocation: [`crate::ipam`] plans the addresses; [`service_fields`] turns each Service's
+//!   outcome into its status, condition and annotation;
+//! - [`external_ips`]: the externalIPs condition, from the [`crate::externalips`] review;
+//! - [`pool_status`]: each IPPool's status from the plan's usage figures.
+
+pub mod external_ips;
+pub mod pool_status;
+pub mod service_fields;
