@@ -6,8 +6,11 @@
 use std::fmt;
 use std::net::IpAddr;
 
+use serde::Serialize;
+
 /// Everything the rule builder needs for one node.
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize)]
+#[serde(rename_all = "camelCase")]
 pub struct NodeInput {
     /// Name of this node, compared with [`Endpoint::node`] for
     /// `externalTrafficPolicy: Local`.
@@ -20,7 +23,7 @@ pub struct NodeInput {
 }
 
 /// Identity of a Service.
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Default, Serialize)]
 pub struct ServiceKey {
     /// Namespace of the Service.
     pub namespace: String,
@@ -45,7 +48,8 @@ impl fmt::Display for ServiceKey {
 }
 
 /// One Service as the node must deliver it.
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize)]
+#[serde(rename_all = "camelCase")]
 pub struct ServiceInput {
     /// Namespace and name.
     pub key: ServiceKey,
@@ -67,7 +71,8 @@ pub struct ServiceInput {
 }
 
 /// One Service port.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
 pub struct PortInput {
     /// Port name (`None` for the single unnamed port).
     pub name: Option<String>,
@@ -82,7 +87,8 @@ pub struct PortInput {
 }
 
 /// Transport protocol of a port.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[serde(rename_all = "UPPERCASE")]
 pub enum Protocol {
     /// TCP.
     Tcp,
@@ -110,7 +116,8 @@ impl fmt::Display for Protocol {
 }
 
 /// `targetPort` of a Service port.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(untagged)]
 pub enum TargetPort {
     /// A port number, used for every endpoint (0 is invalid: such endpoints
     /// are skipped).
@@ -120,7 +127,7 @@ pub enum TargetPort {
 }
 
 /// `spec.externalTrafficPolicy`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize)]
 pub enum ExternalTrafficPolicy {
     /// Any ready endpoint in the cluster; the client address is masqueraded.
     #[default]
@@ -130,7 +137,8 @@ pub enum ExternalTrafficPolicy {
 }
 
 /// One endpoint (one address of an EndpointSlice).
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
 pub struct Endpoint {
     /// Endpoint address; only VIPs of the same family are sent to it.
     pub ip: IpAddr,
@@ -151,7 +159,8 @@ pub struct Endpoint {
 }
 
 /// A named port of an endpoint.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
 pub struct EndpointPort {
     /// Port name (`None` for an unnamed port).
     pub name: Option<String>,

@@ -9,11 +9,13 @@
 use std::collections::BTreeSet;
 use std::net::IpAddr;
 
+use serde::Serialize;
+
 use super::input::{Endpoint, PortInput, TargetPort};
 use super::names::Family;
 
 /// One DNAT destination: endpoint address and resolved target port.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
 pub struct Backend {
     /// Endpoint address.
     pub ip: IpAddr,

@@ -22,13 +22,13 @@ fn named_target_port_resolves_per_endpoint_through_the_slice_ports() {
     w.services.push(svc);
     w.slices.push(slice);
     let d = w.on("node-b");
-    let input = &d.ruleset_input.services[0];
+    let input = &d.rules.input.services[0];
     assert_eq!(
         input.ports[0].target,
         ruleset::TargetPort::Named("dns-udp".into())
     );
     assert_eq!(input.ports[0].node_port, Some(30053));
-    let built = ruleset::build(&d.ruleset_input);
+    let built = ruleset::build(&d.rules.input);
     let backends: Vec<Backend> = built.udp_backends().values().flatten().copied().collect();
     assert_eq!(
         backends,
@@ -56,14 +56,14 @@ fn service_fields_reach_the_rule_input() {
     w.slices
         .push(slice_json("web", &[("192.0.2.10", "node-a", true, false)]));
     let d = w.on("node-a");
-    let s = &d.ruleset_input.services[0];
+    let s = &d.rules.input.services[0];
     assert_eq!(s.etp, ExternalTrafficPolicy::Local);
     assert_eq!(s.affinity, Some(600));
     let ranges: Vec<String> = s.source_ranges.iter().map(ToString::to_string).collect();
     assert_eq!(ranges, ["203.0.113.0/24", "198.51.100.7/32"]);
     assert_eq!(s.endpoints.len(), 1);
-    assert_eq!(d.ruleset_input.node_name, "node-a");
-    assert_eq!(d.ruleset_input.node_ips, [ip("198.51.100.11")]);
+    assert_eq!(d.rules.input.node_name, "node-a");
+    assert_eq!(d.rules.input.node_ips, [ip("198.51.100.11")]);
     assert!(d.warnings.is_empty(), "{:?}", d.warnings);
 }
 
@@ -116,7 +116,7 @@ fn services_sharing_an_ip_are_announced_together_from_one_node() {
                 .eq([(ip("198.51.100.240"), announcers[0])])
         }));
         assert_eq!(
-            ruleset::build(&other.ruleset_input).warnings(),
+            ruleset::build(&other.rules.input).warnings(),
             [],
             "ports differ: no conflict"
         );
@@ -124,21 +124,24 @@ fn services_sharing_an_ip_are_announced_together_from_one_node() {
 }
 
 #[test]
-fn debug_json_and_status_carry_the_decisions() {
+fn the_printed_state_and_status_carry_the_decisions() {
     let mut w = World::new();
     w.services.push(lb_json("web", &["198.51.100.200"], "blue"));
     w.slices
         .push(slice_json("web", &[("192.0.2.10", "node-a", true, false)]));
     let winner = w.announcers("198.51.100.200")[0];
     let d = w.on(winner);
-    let doc = d.debug_json();
+    let doc = serde_json::to_value(&d).unwrap();
     assert_eq!(doc["node"], winner);
     assert_eq!(doc["announce"]["eth0"], json!(["198.51.100.200"]));
     assert_eq!(
         doc["announcements"][0]["announced"][0]["kind"],
         "LoadBalancerIP"
     );
-    assert_eq!(doc["rules"]["services"][0]["ports"][0]["nodePort"], 30080);
+    assert_eq!(
+        doc["rules"]["input"]["services"][0]["ports"][0]["nodePort"],
+        30080
+    );
     assert_eq!(doc["election"]["perIp"]["198.51.100.200"]["winner"], winner);
     let status = d.announcements[0].status(winner, &Default::default());
     assert_eq!(status.announcements[0].node, winner);
