@@ -24,7 +24,7 @@ use crate::dataplane::Decision;
 use crate::election::InterfaceView;
 use crate::health::{DebugState, HealthHandle, HealthSnapshot};
 use crate::membership::{Members, MembershipHandle};
-use crate::nodestate::{self, Local, NodeDesired, Since};
+use crate::nodestate::{self, Local, NodeDesired};
 use crate::ruleset::Ruleset;
 
 use super::events::{self, Takeover};
@@ -179,7 +179,7 @@ impl Speaker {
             .last
             .as_ref()
             .map(|l| l.desired.publication.since.clone())
-            .unwrap_or_else(Since::default);
+            .unwrap_or_default();
         let local = Local {
             node: self.settings.node.clone(),
             interfaces: self.inputs.ifaces.borrow_and_update().clone(),
