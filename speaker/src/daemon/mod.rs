@@ -5,10 +5,10 @@
 //! - **start** (here): the watches, the health API, the announcer, the dataplane task, the
 //!   gossip (joined before the first step, so that a restarting node does not elect itself for
 //!   everything), the publisher and the event recorder;
-//! - **step** ([`cycle`]): whenever an input changes (a watched object, gossip membership,
+//! - **step** (`cycle.rs`): whenever an input changes (a watched object, gossip membership,
 //!   local interfaces), one call of [`nodestate::desired`] computes this node's whole desired
 //!   state from a snapshot, compared with the last one;
-//! - **apply** ([`cycle`]): each part that changed goes to the task that applies it through a
+//! - **apply** (`cycle.rs`): each part that changed goes to the task that applies it through a
 //!   `watch` channel: the announcer (ARP/NDP), the dataplane task (nft), the publisher (API
 //!   writes) and the health API. A change of the dataplane's apply status only refreshes the
 //!   health snapshot; nothing is recomputed.

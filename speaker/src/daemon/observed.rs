@@ -83,3 +83,53 @@ impl From<&RulesStatus> for RulesView {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::time::{Duration, UNIX_EPOCH};
+
+    use serde_json::json;
+
+    use super::*;
+
+    #[test]
+    fn the_document_keeps_runtime_facts_apart_from_the_desired_state() {
+        let doc = DebugDocument {
+            desired: Arc::new(crate::nodestate::NodeDesired {
+                node: "node-a".into(),
+                warnings: Vec::new(),
+                announce: Default::default(),
+                election: Default::default(),
+                announcements: Vec::new(),
+                publication: Default::default(),
+                health: Default::default(),
+                rules: Default::default(),
+            }),
+            observed: Observed {
+                dataplane: DataplaneView {
+                    enabled: false,
+                    reason: "--dataplane=off".into(),
+                },
+                gossip: json!({"local": "node-a", "nodes": {}}),
+                rules: (&RulesStatus {
+                    state: RulesState::Pending {
+                        since: UNIX_EPOCH + Duration::from_secs(1_767_225_600),
+                        error: Some("nft: busy".into()),
+                    },
+                    last_updated: None,
+                })
+                    .into(),
+            },
+        };
+        let v = serde_json::to_value(&doc).unwrap();
+        assert_eq!(v["desired"]["node"], "node-a");
+        assert_eq!(v["desired"]["rules"]["ruleset"], json!(null));
+        assert_eq!(
+            v["observed"]["rules"],
+            json!({"applied": false, "pendingSince": "2026-01-01T00:00:00Z",
+                   "error": "nft: busy", "lastUpdated": null})
+        );
+        assert_eq!(v["observed"]["dataplane"]["enabled"], false);
+        assert_eq!(v["observed"]["gossip"]["local"], "node-a");
+    }
+}

@@ -70,12 +70,16 @@ fn dual_stack_service() {
     w.slices
         .push(slice_json("web", &[("192.0.2.10", "node-a", true, false)]));
     w.slices.push(slice6("web", "2001:db8:1::10", "node-a"));
+    let winner = w.announcers("2001:db8:100::201")[0];
     golden(
         "dual_stack",
-        "Dual-stack LoadBalancer Service default/web: 198.51.100.201 and 2001:db8:100::201 from \
-         pool blue, endpoints 192.0.2.10 and 2001:db8:1::10 on node-a; seen from node-a (each \
-         address is elected on its own)",
-        &w.on("node-a"),
+        &format!(
+            "Dual-stack LoadBalancer Service default/web: 198.51.100.201 and 2001:db8:100::201 \
+             from pool blue, endpoints 192.0.2.10 and 2001:db8:1::10 on node-a; each address is \
+             elected on its own (both NodePort families programmed); seen from {winner}, which \
+             wins the IPv6 address"
+        ),
+        &w.on(winner),
     );
 }
 
