@@ -2,7 +2,8 @@
 //! **apply** (hand each part that changed since the last step to its task).
 //!
 //! Each part goes to its own task through a `watch` channel, so no consumer waits for another:
-//! the announcer gets its part first, before the dataplane, the publisher and the health API.
+//! the announcer gets its part first, before the ruleset is built and before the dataplane,
+//! the publisher and the health API get theirs.
 //! A change of the dataplane task's apply status only refreshes the health snapshot: nothing
 //! is recomputed.
 
@@ -108,9 +109,10 @@ pub(super) struct Speaker {
     last: Option<Applied>,
 }
 
-/// One step's result: the desired state and the inputs the shell still needs to apply it.
+/// One step's result: the desired state (its ruleset not built yet) and the inputs the shell
+/// still needs to apply it.
 struct Step {
-    desired: Arc<NodeDesired>,
+    desired: NodeDesired,
     services: Vec<Arc<Service>>,
     nodes: Vec<Arc<k8s_openapi::api::core::v1::Node>>,
     members: Members,
@@ -171,7 +173,8 @@ impl Speaker {
         }
     }
 
-    /// Snapshot + local view → desired state (the only place it is computed).
+    /// Snapshot + local view → desired state (the only place it is computed), but the
+    /// ruleset, which [`apply`](Self::apply) builds once the announcer has its part.
     fn step(&mut self) -> Step {
         let snapshot = self.inputs.stores.snapshot();
         let members: Members = self.inputs.members.borrow_and_update().clone();
@@ -189,7 +192,7 @@ impl Speaker {
             since,
             now: whole_seconds_now(),
         };
-        let desired = Arc::new(nodestate::desired(&snapshot, &local));
+        let desired = nodestate::desired_before_rules(&snapshot, &local);
         self.metrics.computations.inc();
         Step {
             desired,
@@ -200,24 +203,28 @@ impl Speaker {
     }
 
     /// Sends each part of `step` that differs from the last step to its task: the announcer
-    /// first.
-    fn apply(&mut self, step: Step) {
+    /// first, then (the ruleset built) the others.
+    fn apply(&mut self, mut step: Step) {
         let node = self.settings.node.as_str();
-        let new = &step.desired;
+        self.outputs.announce.send_if_modified(|d| {
+            if *d == step.desired.announce {
+                return false;
+            }
+            log_announce_changes(d, &step.desired.announce, node);
+            *d = step.desired.announce.clone();
+            true
+        });
+        if self.settings.decision.enabled {
+            step.desired.build_rules();
+        }
+        let desired = Arc::new(step.desired);
+        let new = &desired;
         let old = self.last.as_ref().map(|l| l.desired.as_ref());
         if old.map(|o| &o.warnings) != Some(&new.warnings) {
             for w in &new.warnings {
                 warn!(%node, warning = %w, "input skipped");
             }
         }
-        self.outputs.announce.send_if_modified(|d| {
-            if *d == new.announce {
-                return false;
-            }
-            log_announce_changes(d, &new.announce, node);
-            *d = new.announce.clone();
-            true
-        });
         if let Some(old) = old
             && old.election.result != new.election.result
         {
@@ -266,7 +273,7 @@ impl Speaker {
             None => true,
         };
         self.last = Some(Applied {
-            desired: step.desired,
+            desired,
             current,
             observed: observed.clone(),
         });

@@ -13,10 +13,12 @@
 //!   writes) and the health API. A change of the dataplane's apply status only refreshes the
 //!   health snapshot; nothing is recomputed.
 //!
-//! Ordering guarantees: no consumer can delay another, and the announcer gets its part first.
-//! A takeover is answered on the wire as soon as gossip reports a peer down, whatever the
-//! apiserver or nft are doing: the step reads the reflectors' stores (no API call) and never
-//! waits for a consumer.
+//! Ordering guarantees: no consumer can delay another, and the announcer gets its part first,
+//! before the ruleset is even built ([`nodestate::desired_before_rules`], then
+//! [`NodeDesired::build_rules`](crate::nodestate::NodeDesired::build_rules)). A takeover is
+//! answered on the wire as soon as gossip reports a peer down, whatever the apiserver or nft
+//! are doing: the step reads the reflectors' stores (no API call) and never waits for a
+//! consumer.
 //!
 //! On SIGTERM the speaker hands over: it leaves the gossip (peers mark it down at once and the
 //! successors announce), keeps answering for `--handover-wait`, then goes quiet. The rules in

@@ -85,8 +85,8 @@ pub struct Local {
     pub live_speakers: BTreeSet<String>,
     /// Every node's interfaces as gossiped, this node's own included.
     pub interfaces_of: BTreeMap<String, Vec<InterfaceView>>,
-    /// This node programs table `inet ferrolb` (the dataplane decision); otherwise the
-    /// ruleset is not built.
+    /// This node programs table `inet ferrolb` (the dataplane decision); otherwise
+    /// [`desired`] does not build the ruleset.
     pub dataplane: bool,
     /// When each address's winner began, as the previous desired state left it
     /// ([`Publication::since`]; [`Since::default`] at start).
@@ -162,6 +162,11 @@ impl NodeDesired {
             .collect()
     }
 
+    /// Builds table `inet ferrolb` from `rules.input` ([`ruleset::build`]).
+    pub fn build_rules(&mut self) {
+        self.rules.ruleset = Some(Arc::new(ruleset::build(&self.rules.input)));
+    }
+
     /// How many addresses this node answers for (counting each interface).
     pub fn announced(&self) -> usize {
         self.announce.values().map(BTreeSet::len).sum()
@@ -170,7 +175,20 @@ impl NodeDesired {
 
 /// This node's desired state. Pure and deterministic: the order of the snapshot's objects does
 /// not matter.
+///
+/// Equal to [`desired_before_rules`] followed by [`NodeDesired::build_rules`] when
+/// `local.dataplane`, which is how the speaker's loop computes it: it hands the announcer its
+/// part before building the rules, so that building a large table never delays a takeover.
 pub fn desired(snapshot: &Snapshot, local: &Local) -> NodeDesired {
+    let mut d = desired_before_rules(snapshot, local);
+    if local.dataplane {
+        d.build_rules();
+    }
+    d
+}
+
+/// [`desired`] without the built ruleset (`rules.ruleset` is `None`; its input is there).
+pub fn desired_before_rules(snapshot: &Snapshot, local: &Local) -> NodeDesired {
     let pools = Pools::new(&snapshot.pools);
     let policies: Vec<election::L2Policy> = snapshot
         .l2
@@ -270,9 +288,6 @@ pub fn desired(snapshot: &Snapshot, local: &Local) -> NodeDesired {
         .iter()
         .map(|v| (v.name.clone(), nodes::eligibility(v)))
         .collect();
-    let ruleset = local
-        .dataplane
-        .then(|| Arc::new(ruleset::build(&rules_input)));
     NodeDesired {
         node: local.node.clone(),
         warnings,
@@ -286,7 +301,7 @@ pub fn desired(snapshot: &Snapshot, local: &Local) -> NodeDesired {
         health,
         rules: Rules {
             input: rules_input,
-            ruleset,
+            ruleset: None,
         },
     }
 }

@@ -148,3 +148,22 @@ fn the_printed_state_and_status_carry_the_decisions() {
     assert_eq!(status.announcements[0].ip, "198.51.100.200");
     assert!(status.silent.is_empty());
 }
+
+#[test]
+fn the_ruleset_is_built_from_the_input_only_with_the_dataplane_on() {
+    let mut w = World::new();
+    w.services.push(lb_json("web", &["198.51.100.200"], "blue"));
+    let snapshot = w.snapshot();
+    let mut local = w.local("node-a");
+    let whole = crate::nodestate::desired(&snapshot, &local);
+    let built = whole.rules.ruleset.clone().expect("dataplane on: built");
+    assert_eq!(*built, ruleset::build(&whole.rules.input));
+    let mut before = crate::nodestate::desired_before_rules(&snapshot, &local);
+    assert_eq!(before.rules.ruleset, None);
+    before.build_rules();
+    assert_eq!(before, whole, "the loop's two phases give the same value");
+    local.dataplane = false;
+    let off = crate::nodestate::desired(&snapshot, &local);
+    assert_eq!(off.rules.ruleset, None);
+    assert_eq!(off.rules.input, whole.rules.input);
+}
