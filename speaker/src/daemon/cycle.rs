@@ -162,13 +162,15 @@ impl Speaker {
         }
     }
 
+    /// Waits for the next change. A channel whose sender is gone (no dataplane task when the
+    /// dataplane is off) is no longer waited on, instead of waking the loop again and again.
     async fn wait(&mut self, shutdown: &mut (impl Future<Output = ()> + Unpin)) -> Wake {
         let i = &mut self.inputs;
         tokio::select! {
             () = i.changed.notified() => Wake::Input,
-            _ = i.members.changed() => Wake::Input,
-            _ = i.ifaces.changed() => Wake::Input,
-            _ = i.rules_status.changed() => Wake::RulesStatus,
+            Ok(()) = i.members.changed() => Wake::Input,
+            Ok(()) = i.ifaces.changed() => Wake::Input,
+            Ok(()) = i.rules_status.changed() => Wake::RulesStatus,
             () = shutdown => Wake::Shutdown,
         }
     }
