@@ -1,20 +1,21 @@
-//! The speaker's I/O shell: watches → [`nodestate::desired`] → announcer, rules, health API
-//! and `ServiceAnnouncement`s.
+//! The speaker's I/O shell: watches → [`desired`](crate::nodestate::desired) → announcer,
+//! rules, health API and `ServiceAnnouncement`s.
 //!
 //! [`run`] has three parts:
 //! - **start** (here): the watches, the health API, the announcer, the dataplane task, the
 //!   gossip (joined before the first step, so that a restarting node does not elect itself for
 //!   everything), the publisher and the event recorder;
 //! - **step** (`cycle.rs`): whenever an input changes (a watched object, gossip membership,
-//!   local interfaces), one call of [`nodestate::desired`] computes this node's whole desired
-//!   state from a snapshot, compared with the last one;
+//!   local interfaces), one call of [`nodestate::desired`](crate::nodestate::desired) computes
+//!   this node's whole desired state from a snapshot, compared with the last one;
 //! - **apply** (`cycle.rs`): each part that changed goes to the task that applies it through a
 //!   `watch` channel: the announcer (ARP/NDP), the dataplane task (nft), the publisher (API
 //!   writes) and the health API. A change of the dataplane's apply status only refreshes the
 //!   health snapshot; nothing is recomputed.
 //!
 //! Ordering guarantees: no consumer can delay another, and the announcer gets its part first,
-//! before the ruleset is even built ([`nodestate::desired_before_rules`], then
+//! before the ruleset is even built
+//! ([`desired_before_rules`](crate::nodestate::desired_before_rules), then
 //! [`NodeDesired::build_rules`](crate::nodestate::NodeDesired::build_rules)). A takeover is
 //! answered on the wire as soon as gossip reports a peer down, whatever the apiserver or nft
 //! are doing: the step reads the reflectors' stores (no API call) and never waits for a
