@@ -92,7 +92,8 @@ impl FromStr for Protocol {
 }
 
 /// `targetPort` of a Service port.
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[serde(untagged)]
 pub enum TargetPort {
     /// A port number, used for every endpoint (0 is invalid: such endpoints are skipped).
     Number(u16),

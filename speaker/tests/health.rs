@@ -50,7 +50,7 @@ fn snapshot(services: &[(ServiceKey, u32, Option<u16>)]) -> Arc<HealthSnapshot> 
         .collect();
     Arc::new(HealthSnapshot {
         synced: true,
-        debug_state: json!({"services": services.len()}),
+        debug_state: json!({"services": services.len()}).into(),
         services,
         ..HealthSnapshot::default()
     })

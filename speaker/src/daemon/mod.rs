@@ -1,12 +1,25 @@
-//! The speaker's I/O shell: watches → [`nodestate::desired`] → announcer, rules, health API
-//! and `ServiceAnnouncement`s.
+//! The speaker's I/O shell: watches → [`desired`](crate::nodestate::desired) → announcer,
+//! rules, health API and `ServiceAnnouncement`s.
 //!
-//! One loop computes this node's whole desired state from a snapshot (Kubernetes objects,
-//! gossip membership, local interfaces) whenever any input changes, and hands each part to the
-//! task that applies it through a `watch` channel: the announcer (ARP/NDP), the dataplane task
-//! (nft), the publisher (API writes) and the health API. No consumer can delay another: a
-//! takeover is answered on the wire as soon as gossip reports a peer down, whatever the
-//! apiserver or nft are doing.
+//! [`run`] has three parts:
+//! - **start** (here): the watches, the health API, the announcer, the dataplane task, the
+//!   gossip (joined before the first step, so that a restarting node does not elect itself for
+//!   everything), the publisher and the event recorder;
+//! - **step** (`cycle.rs`): whenever an input changes (a watched object, gossip membership,
+//!   local interfaces), one call of [`nodestate::desired`](crate::nodestate::desired) computes
+//!   this node's whole desired state from a snapshot, compared with the last one;
+//! - **apply** (`cycle.rs`): each part that changed goes to the task that applies it through a
+//!   `watch` channel: the announcer (ARP/NDP), the dataplane task (nft), the publisher (API
+//!   writes) and the health API. A change of the dataplane's apply status only refreshes the
+//!   health snapshot; nothing is recomputed.
+//!
+//! Ordering guarantees: no consumer can delay another, and the announcer gets its part first,
+//! before the ruleset is even built
+//! ([`desired_before_rules`](crate::nodestate::desired_before_rules), then
+//! [`NodeDesired::build_rules`](crate::nodestate::NodeDesired::build_rules)). A takeover is
+//! answered on the wire as soon as gossip reports a peer down, whatever the apiserver or nft
+//! are doing: the step reads the reflectors' stores (no API call) and never waits for a
+//! consumer.
 //!
 //! On SIGTERM the speaker hands over: it leaves the gossip (peers mark it down at once and the
 //! successors announce), keeps answering for `--handover-wait`, then goes quiet. The rules in
@@ -14,19 +27,19 @@
 //! node keep working while it restarts.
 
 pub mod cli;
+mod cycle;
 mod events;
 mod metrics;
 mod node;
+mod observed;
 mod publish;
 mod rules;
 mod watches;
 
-use std::collections::BTreeSet;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use kube::Client;
 use tokio::sync::{Notify, watch};
 use tracing::{info, warn};
@@ -37,13 +50,14 @@ use crate::election::InterfaceView;
 use crate::health::{HealthConfig, HealthServer, HealthSnapshot};
 use crate::interfaces;
 use crate::membership::{Members, Membership, MembershipConfig, MembershipOptions};
-use crate::nodestate::{self, Local, NodeDesired};
-use crate::ruleset::{self, Ruleset};
-use ferrolb_core::ServiceKey;
+use crate::ruleset::Ruleset;
 
+pub use crate::nodestate::{Since, compose};
 pub use cli::Args;
 pub use metrics::Metrics;
-pub use publish::{FIELD_MANAGER, Since, compose};
+pub use publish::FIELD_MANAGER;
+
+use cycle::{Inputs, Outputs, Settings, Speaker, Tasks};
 
 /// Why the speaker could not start.
 #[derive(Debug, thiserror::Error)]
@@ -67,6 +81,20 @@ pub enum StartError {
 
 /// Runs the speaker until SIGTERM or SIGINT.
 pub async fn run(args: Args) -> Result<(), StartError> {
+    let mut shutdown = Box::pin(shutdown_signal());
+    let Some(mut speaker) = start(args, &mut shutdown).await? else {
+        return Ok(());
+    };
+    speaker.run(&mut shutdown).await;
+    speaker.stop().await;
+    Ok(())
+}
+
+/// Starts every task and joins the gossip; `None` when `shutdown` came first.
+async fn start(
+    args: Args,
+    shutdown: &mut (impl Future<Output = ()> + Unpin),
+) -> Result<Option<Speaker>, StartError> {
     let client = Client::try_default().await.map_err(StartError::Client)?;
     let changed = Arc::new(Notify::new());
     let stores = watches::Stores::start(&client, changed.clone());
@@ -86,7 +114,7 @@ pub async fn run(args: Args) -> Result<(), StartError> {
     if decision.enabled {
         health_config.node_port_ip = Some(std::net::Ipv4Addr::UNSPECIFIED.into());
     }
-    let _health = HealthServer::spawn(health_config, health_rx, Arc::new(registry)).await?;
+    let health = HealthServer::spawn(health_config, health_rx, Arc::new(registry)).await?;
 
     let (announce_tx, announce_rx) = watch::channel(announcer::Desired::new());
     let announcer_options = AnnouncerOptions {
@@ -96,8 +124,8 @@ pub async fn run(args: Args) -> Result<(), StartError> {
     let announcer = Announcer::spawn(announce_rx, announcer_options);
 
     let (rules_tx, rules_rx) = watch::channel(Arc::new(Ruleset::default()));
-    let (rules_status_tx, mut rules_status) = watch::channel(rules::RulesStatus::default());
-    let _rules_task = decision.enabled.then(|| {
+    let (rules_status_tx, rules_status) = watch::channel(rules::RulesStatus::default());
+    let rules_task = decision.enabled.then(|| {
         rules::spawn(
             Applier::new(None),
             rules_rx,
@@ -106,12 +134,11 @@ pub async fn run(args: Args) -> Result<(), StartError> {
         )
     });
 
-    let mut ifaces = spawn_interface_reader(args.interface_interval);
-    let mut shutdown = Box::pin(shutdown_signal());
+    let ifaces = spawn_interface_reader(args.interface_interval);
 
     tokio::select! {
         () = stores.synced() => {}
-        () = &mut shutdown => return Ok(()),
+        () = &mut *shutdown => return Ok(None),
     }
     info!(node = %args.node_name, "watches synced");
 
@@ -126,7 +153,7 @@ pub async fn run(args: Args) -> Result<(), StartError> {
         tokio::select! {
             () = changed.notified() => {}
             () = tokio::time::sleep(Duration::from_secs(5)) => {}
-            () = &mut shutdown => return Ok(()),
+            () = &mut *shutdown => return Ok(None),
         }
     };
     let bind = SocketAddr::new(gossip_ip, args.gossip_port);
@@ -165,127 +192,40 @@ pub async fn run(args: Args) -> Result<(), StartError> {
     }
 
     let (publish_tx, publish_rx) = watch::channel(Arc::new(publish::Batch::default()));
-    let _publisher = publish::spawn(client.clone(), publish_rx);
+    let publisher = publish::spawn(client.clone(), publish_rx);
+    let takeovers = events::spawn(client.clone(), args.node_name.clone());
 
-    let takeover_tx = events::spawn(client.clone(), args.node_name.clone());
-    let mut since = Since::default();
-    let mut last_desired: Option<NodeDesired> = None;
-    loop {
-        let snapshot = stores.snapshot();
-        let members_now: Members = members.borrow_and_update().clone();
-        let local = Local {
-            node: args.node_name.clone(),
-            interfaces: ifaces.borrow_and_update().clone(),
-            live_speakers: members_now.live(),
-            interfaces_of: members_now.interfaces_of(),
-        };
-        let desired = nodestate::desired(&snapshot, &local);
-        metrics.computations.inc();
-        if last_desired.as_ref().map(|d| &d.warnings) != Some(&desired.warnings) {
-            for w in &desired.warnings {
-                warn!(node = %args.node_name, warning = %w, "input skipped");
-            }
-        }
-        announce_tx.send_if_modified(|d| {
-            if *d == desired.announce {
-                return false;
-            }
-            log_announce_changes(d, &desired.announce, &args.node_name);
-            *d = desired.announce.clone();
-            true
-        });
-        if let Some(last) = &last_desired {
-            for t in events::takeovers(&last.election, &desired.election, &args.node_name) {
-                let _ = takeover_tx.try_send((t, snapshot.services.clone()));
-            }
-        }
-        metrics
-            .announced
-            .set(desired.announce.values().map(|s| s.len() as i64).sum());
-        metrics.silent.set(desired.silent.len() as i64);
-        metrics.live_speakers.set(local.live_speakers.len() as i64);
-        metrics.announcer(announcer.stats().snapshot());
-
-        if decision.enabled {
-            let ruleset = ruleset::build(&desired.ruleset_input);
-            rules_tx.send_if_modified(|r| {
-                if **r == ruleset {
-                    return false;
-                }
-                *r = Arc::new(ruleset);
-                true
-            });
-        }
-
-        // Whole seconds: what the API keeps, so the watched objects compare equal.
-        let now = k8s_openapi::jiff::Timestamp::from_second(
-            k8s_openapi::jiff::Timestamp::now().as_second(),
-        )
-        .map(Time)
-        .unwrap_or_else(|_| Time(k8s_openapi::jiff::Timestamp::now()));
-        since.update(&desired.election, now);
-        let statuses = compose(
-            &desired.announcements,
-            &desired.election,
-            &args.node_name,
-            &local.live_speakers,
-            &since,
-        );
-        let described: BTreeSet<ServiceKey> = desired
-            .announcements
-            .iter()
-            .map(|p| p.service.clone())
-            .collect();
-        let sweeper = local.live_speakers.iter().next() == Some(&args.node_name);
-        publish_tx.send_replace(Arc::new(publish::Batch {
-            statuses,
-            described,
-            sweeper,
-            services: snapshot.services.clone(),
-            current: stores.announcements(),
-        }));
-
-        let status = rules_status.borrow_and_update().clone();
-        let (node_deleting, node_excluded) = node::eligibility(&snapshot.nodes, &args.node_name);
-        let mut debug = desired.debug_json();
-        if let Some(obj) = debug.as_object_mut() {
-            obj.insert(
-                "dataplane".into(),
-                serde_json::json!({"enabled": decision.enabled, "reason": decision.reason}),
-            );
-            obj.insert("gossip".into(), members_now.debug_json());
-        }
-        health_tx.send_replace(Arc::new(HealthSnapshot {
-            synced: true,
-            rules: status.state,
-            last_updated: status.last_updated,
-            node_deleting,
-            node_excluded,
-            services: desired.health_services.clone(),
-            debug_state: debug,
-        }));
-        seeds_tx.send_if_modified(|s| {
-            let next = node::seeds(&snapshot.nodes, &args.node_name, args.gossip_port);
-            (*s != next).then(|| *s = next).is_some()
-        });
-        last_desired = Some(desired);
-
-        tokio::select! {
-            () = changed.notified() => {}
-            _ = members.changed() => {}
-            _ = ifaces.changed() => {}
-            _ = rules_status.changed() => {}
-            () = &mut shutdown => break,
-        }
-    }
-
-    info!(node = %args.node_name, wait_ms = args.handover_wait.as_millis() as u64, "SIGTERM: leaving the gossip so that other speakers take over");
-    membership.leave().await;
-    tokio::time::sleep(args.handover_wait).await;
-    announce_tx.send_replace(announcer::Desired::new());
-    announcer.shutdown().await;
-    info!(node = %args.node_name, "stopped; rules in table inet ferrolb left in place");
-    Ok(())
+    Ok(Some(Speaker::new(
+        Settings {
+            node: args.node_name,
+            gossip_port: args.gossip_port,
+            handover_wait: args.handover_wait,
+            decision,
+        },
+        metrics,
+        Inputs {
+            stores,
+            changed,
+            members,
+            ifaces,
+            rules_status,
+        },
+        Outputs {
+            announce: announce_tx,
+            rules: rules_tx,
+            publish: publish_tx,
+            health: health_tx,
+            seeds: seeds_tx,
+            takeovers,
+        },
+        Tasks {
+            announcer,
+            membership,
+            health,
+            _rules: rules_task,
+            _publisher: publisher,
+        },
+    )))
 }
 
 /// Waits until another speaker is alive and every live speaker's interfaces are known: before
@@ -307,21 +247,6 @@ async fn joined(members: &mut watch::Receiver<Members>) {
         if members.changed().await.is_err() {
             return;
         }
-    }
-}
-
-fn log_announce_changes(old: &announcer::Desired, new: &announcer::Desired, node: &str) {
-    let flat = |d: &announcer::Desired| -> BTreeSet<(std::net::IpAddr, String)> {
-        d.iter()
-            .flat_map(|(i, ips)| ips.iter().map(move |ip| (*ip, i.clone())))
-            .collect()
-    };
-    let (old, new) = (flat(old), flat(new));
-    for (ip, iface) in new.difference(&old) {
-        info!(%ip, interface = %iface, %node, "announcing");
-    }
-    for (ip, iface) in old.difference(&new) {
-        info!(%ip, interface = %iface, %node, "no longer announcing");
     }
 }
 

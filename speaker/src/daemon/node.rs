@@ -1,33 +1,10 @@
-//! Facts about Nodes the loop needs besides the election (pure).
+//! Where the gossip binds and whom it asks first (pure).
 
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 
 use k8s_openapi::api::core::v1::Node;
 use kube::ResourceExt;
-
-use ferrolb_api::names::LABEL_EXCLUDE_FROM_LB;
-
-/// Taint the cluster autoscaler puts on a node it is about to delete.
-pub const TAINT_TO_BE_DELETED: &str = "ToBeDeletedByClusterAutoscaler";
-
-/// What `/healthz` says about this Node: (being deleted, why excluded from load balancers).
-pub fn eligibility(nodes: &[Arc<Node>], this: &str) -> (bool, Option<String>) {
-    let Some(node) = nodes.iter().find(|n| n.name_any() == this) else {
-        return (false, None);
-    };
-    let deleting = node.metadata.deletion_timestamp.is_some();
-    let excluded = if node.labels().contains_key(LABEL_EXCLUDE_FROM_LB) {
-        Some(format!("node carries label {LABEL_EXCLUDE_FROM_LB}"))
-    } else {
-        node.spec
-            .as_ref()
-            .and_then(|s| s.taints.as_ref())
-            .and_then(|ts| ts.iter().find(|t| t.key == TAINT_TO_BE_DELETED))
-            .map(|_| format!("node carries taint {TAINT_TO_BE_DELETED}"))
-    };
-    (deleting, excluded)
-}
 
 /// A Node's `InternalIP` addresses, in the order the Node lists them.
 pub fn internal_ips(node: &Node) -> Vec<IpAddr> {
@@ -113,31 +90,5 @@ mod tests {
             seeds(&nodes, "a", 7946),
             vec!["198.51.100.12:7946".parse().unwrap()]
         );
-    }
-
-    #[test]
-    fn eligibility_reads_deletion_label_and_taint() {
-        let plain = vec![node("a", json!({}))];
-        assert_eq!(eligibility(&plain, "a"), (false, None));
-        let labelled = vec![node(
-            "a",
-            json!({"metadata": {"labels": {LABEL_EXCLUDE_FROM_LB: ""}}}),
-        )];
-        assert!(eligibility(&labelled, "a").1.unwrap().contains("label"));
-        let tainted = vec![node(
-            "a",
-            json!({"spec": {"taints": [{"key": TAINT_TO_BE_DELETED, "effect": "NoSchedule"}]}}),
-        )];
-        assert!(
-            eligibility(&tainted, "a")
-                .1
-                .unwrap()
-                .contains(TAINT_TO_BE_DELETED)
-        );
-        let deleting = vec![node(
-            "a",
-            json!({"metadata": {"deletionTimestamp": "2026-01-01T00:00:00Z", "finalizers": ["x"]}}),
-        )];
-        assert!(eligibility(&deleting, "a").0);
     }
 }

@@ -146,6 +146,14 @@ fn json_string(s: &str) -> String {
 
 /// `/debug/state`: the snapshot's desired state, pretty-printed.
 pub fn debug_state(snap: &HealthSnapshot) -> Answer {
-    let body = serde_json::to_string_pretty(&snap.debug_state).unwrap_or_else(|_| "null".into());
-    Answer::json(200, body)
+    match snap.debug_state.to_json_pretty() {
+        Ok(body) => Answer::json(200, body),
+        Err(e) => Answer::json(
+            500,
+            format!(
+                "{{\"error\":{}}}",
+                json_string(&format!("cannot print the state: {e}"))
+            ),
+        ),
+    }
 }

@@ -22,7 +22,9 @@ pub mod timefmt;
 mod tests;
 
 pub use answers::Answer;
-pub use model::{HealthSnapshot, Judge, RulesState, ServiceHealth, ServiceKey, Verdict};
+pub use model::{
+    DebugState, HealthSnapshot, Judge, RulesState, ServiceHealth, ServiceKey, Verdict,
+};
 pub use node_ports::PortStatus;
 pub use serve::ConnLimits;
 pub use server::{HealthConfig, HealthError, HealthHandle, HealthServer, SnapshotRx};

@@ -3,7 +3,11 @@
 
 use std::collections::BTreeMap;
 use std::collections::btree_map::Entry;
+use std::fmt;
+use std::sync::Arc;
 use std::time::{Duration, SystemTime};
+
+use serde::Serialize;
 
 pub use ferrolb_core::ServiceKey;
 
@@ -28,8 +32,8 @@ pub struct HealthSnapshot {
     pub node_excluded: Option<String>,
     /// Services this node answers for, with their local endpoints.
     pub services: BTreeMap<ServiceKey, ServiceHealth>,
-    /// This node's whole desired state, printed as-is by `/debug/state`.
-    pub debug_state: serde_json::Value,
+    /// This node's whole desired state (and what it observed), printed by `/debug/state`.
+    pub debug_state: DebugState,
 }
 
 impl Default for HealthSnapshot {
@@ -42,7 +46,67 @@ impl Default for HealthSnapshot {
             node_deleting: false,
             node_excluded: None,
             services: BTreeMap::new(),
-            debug_state: serde_json::Value::Null,
+            debug_state: DebugState::new(serde_json::Value::Null),
+        }
+    }
+}
+
+/// What `/debug/state` prints: any serializable value, shared and serialized only when asked
+/// (publishing a snapshot costs no serialization).
+#[derive(Clone)]
+pub struct DebugState(Arc<dyn ToJson>);
+
+/// A value `/debug/state` can print.
+trait ToJson: Send + Sync {
+    fn to_json(&self) -> serde_json::Result<serde_json::Value>;
+    fn to_json_pretty(&self) -> serde_json::Result<String>;
+}
+
+impl<T: Serialize + Send + Sync> ToJson for T {
+    fn to_json(&self) -> serde_json::Result<serde_json::Value> {
+        serde_json::to_value(self)
+    }
+    fn to_json_pretty(&self) -> serde_json::Result<String> {
+        serde_json::to_string_pretty(self)
+    }
+}
+
+impl DebugState {
+    /// Wraps `value`; it is serialized on each request.
+    pub fn new(value: impl Serialize + Send + Sync + 'static) -> DebugState {
+        DebugState(Arc::new(value))
+    }
+
+    /// The document as a JSON value.
+    pub fn to_json(&self) -> serde_json::Result<serde_json::Value> {
+        self.0.to_json()
+    }
+
+    /// The document as pretty-printed JSON text.
+    pub fn to_json_pretty(&self) -> serde_json::Result<String> {
+        self.0.to_json_pretty()
+    }
+}
+
+impl From<serde_json::Value> for DebugState {
+    fn from(value: serde_json::Value) -> DebugState {
+        DebugState::new(value)
+    }
+}
+
+impl PartialEq for DebugState {
+    /// The same shared value, or documents that print the same.
+    fn eq(&self, other: &DebugState) -> bool {
+        Arc::ptr_eq(&self.0, &other.0)
+            || matches!((self.to_json(), other.to_json()), (Ok(a), Ok(b)) if a == b)
+    }
+}
+
+impl fmt::Debug for DebugState {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.to_json() {
+            Ok(v) => write!(f, "DebugState({v})"),
+            Err(e) => write!(f, "DebugState(<{e}>)"),
         }
     }
 }
@@ -65,7 +129,8 @@ pub enum RulesState {
 }
 
 /// One Service as this node sees it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize)]
+#[serde(rename_all = "camelCase")]
 pub struct ServiceHealth {
     /// Ready endpoints of the Service on this node (kube-proxy's `localEndpoints`).
     pub local_ready_endpoints: u32,

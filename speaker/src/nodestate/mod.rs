@@ -1,10 +1,11 @@
 //! This node's whole desired state as one pure function of a snapshot: [`desired`].
 //!
 //! The speaker's loop gathers a [`Snapshot`] of Kubernetes objects (reflectors) and a
-//! [`Local`] view (this node, interfaces, live speakers from gossip); [`desired`] returns a
-//! [`NodeDesired`] that the I/O shells apply: the announcer's [`announcer::Desired`], the
-//! dataplane's [`ruleset::NodeInput`], the health API's Services, and one
-//! [`AnnouncementPlan`] per Service for the `ServiceAnnouncement` objects.
+//! [`Local`] view (this node, interfaces, live speakers from gossip, the dataplane decision,
+//! the clock and the [`Since`] memory); [`desired`] returns one [`NodeDesired`], serializable
+//! and comparable, that the I/O shells apply part by part: the announcer's
+//! [`announcer::Desired`], the dataplane's [`Ruleset`], the health API's [`HealthAnswers`] and
+//! the [`Publication`] of `ServiceAnnouncement`s. `/debug/state` prints exactly this value.
 //!
 //! Rules (details in each module):
 //! - Addresses ([`vips`]): a LoadBalancer IP counts only when the controller owns the status
@@ -17,14 +18,17 @@
 //!   except those of edge pools; this node answers for what it wins.
 //! - Rules ([`rules`]): every node programs every valid address, announced here or not (as
 //!   kube-proxy does), and the NodePorts of ferrolb's LoadBalancer Services.
-//! - Health: ferrolb's LoadBalancer Services with `externalTrafficPolicy: Local`.
+//! - Health: ferrolb's LoadBalancer Services with `externalTrafficPolicy: Local`, and this
+//!   Node's deletion and exclusion ([`nodes::node_health`]).
+//! - Publication ([`publication`]): the `ServiceAnnouncement` statuses this node writes.
 
-mod debug;
 pub mod endpoints;
+mod keys;
 pub mod nodes;
 pub mod ownership;
 pub mod plan;
 pub mod pools;
+pub mod publication;
 pub mod rules;
 pub mod vips;
 
@@ -41,12 +45,18 @@ use k8s_openapi::api::core::v1::{Node, Service};
 use k8s_openapi::api::discovery::v1::EndpointSlice;
 use kube::ResourceExt;
 
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
+use serde::Serialize;
+
+use crate::announcer;
 use crate::election::{self, Election, InterfaceView, VipInput, VipKind};
 use crate::health::ServiceHealth;
-use crate::{announcer, ruleset};
+use crate::ruleset::{self, Ruleset};
 use ferrolb_core::{ServiceKey, TrafficPolicy};
 
+pub use nodes::{NodeEligibility, NodeHealth};
 pub use plan::{AnnouncementPlan, Elsewhere, PlannedAnnouncement, SilentIp};
+pub use publication::{Publication, Since, compose};
 
 /// The Kubernetes objects the speaker watches.
 #[derive(Debug, Clone, Default)]
@@ -64,7 +74,7 @@ pub struct Snapshot {
 }
 
 /// What this speaker knows besides the API objects.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 pub struct Local {
     /// This node's name.
     pub node: String,
@@ -74,37 +84,110 @@ pub struct Local {
     pub live_speakers: BTreeSet<String>,
     /// Every node's interfaces as gossiped, this node's own included.
     pub interfaces_of: BTreeMap<String, Vec<InterfaceView>>,
+    /// This node programs table `inet ferrolb` (the dataplane decision); otherwise
+    /// [`desired`] does not build the ruleset.
+    pub dataplane: bool,
+    /// When each address's winner began, as the previous desired state left it
+    /// ([`Publication::since`]; [`Since::default`] at start).
+    pub since: Since,
+    /// Now, in whole seconds (what the API keeps, so published objects compare equal): the
+    /// `since` of announcements that begin in this state.
+    pub now: Time,
 }
 
-/// Everything this node must do.
-#[derive(Debug, Clone, Default)]
+/// Everything this node must do: one value, compared with the previous one to find what to
+/// apply, and printed by `/debug/state`.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
 pub struct NodeDesired {
-    /// The addresses to answer ARP/NDP for, per interface.
-    pub announce: announcer::Desired,
-    /// The input of [`ruleset::build`].
-    pub ruleset_input: ruleset::NodeInput,
-    /// ferrolb's `externalTrafficPolicy: Local` LoadBalancer Services, for the health API.
-    pub health_services: BTreeMap<ServiceKey, ServiceHealth>,
-    /// One plan per Service with an address that concerns the speaker, sorted by Service.
-    pub announcements: Vec<AnnouncementPlan>,
-    /// Addresses nobody announces, with why (sorted, without duplicates).
-    pub silent: Vec<(IpAddr, String)>,
-    /// The whole election (every speaker computes the same one).
-    pub election: Election,
-    /// Input problems that were skipped (log them).
+    /// This node.
+    pub node: String,
+    /// Input problems that were skipped (logged when they change).
     pub warnings: Vec<String>,
+    /// What the announcer answers ARP/NDP for: interface → addresses.
+    pub announce: announcer::Desired,
+    /// The whole election (every speaker computes the same one) and each node's eligibility.
+    pub election: ElectionState,
+    /// One plan per Service with an address that concerns the speaker, sorted by Service:
+    /// what this node announces, what another node does, and what nobody does and why.
+    pub announcements: Vec<AnnouncementPlan>,
+    /// The `ServiceAnnouncement` statuses this node writes.
+    pub publication: Publication,
+    /// What the health API answers from.
+    pub health: HealthAnswers,
+    /// Table `inet ferrolb`.
+    pub rules: Rules,
+}
+
+/// The election and the node-level eligibility behind it.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ElectionState {
+    /// Every Node: whether it may announce at all, and why not.
+    pub nodes: BTreeMap<String, NodeEligibility>,
+    /// Every address's decision (`perIp`).
+    #[serde(flatten)]
+    pub result: Election,
+}
+
+/// What the health API answers from besides the rules' apply status.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct HealthAnswers {
+    /// This Node's deletion and exclusion, for `/healthz`.
+    pub node: NodeHealth,
+    /// ferrolb's `externalTrafficPolicy: Local` LoadBalancer Services: their local ready
+    /// endpoints and healthCheckNodePort.
+    #[serde(serialize_with = "keys::by_display")]
+    pub services: BTreeMap<ServiceKey, ServiceHealth>,
+}
+
+/// Table `inet ferrolb`: the rule builder's input and what it built.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Rules {
+    /// The input of [`ruleset::build`].
+    pub input: ruleset::NodeInput,
+    /// The built table; `None` when the dataplane is off.
+    pub ruleset: Option<Arc<Ruleset>>,
 }
 
 impl NodeDesired {
-    /// The whole desired state as JSON, for `/debug/state`.
-    pub fn debug_json(&self) -> serde_json::Value {
-        debug::to_json(self)
+    /// Addresses nobody announces, with why (sorted, without duplicates).
+    pub fn silent(&self) -> BTreeSet<(IpAddr, &str)> {
+        self.announcements
+            .iter()
+            .flat_map(|p| p.silent.iter().map(|s| (s.ip, s.reason.as_str())))
+            .collect()
+    }
+
+    /// Builds table `inet ferrolb` from `rules.input` ([`ruleset::build`]).
+    pub fn build_rules(&mut self) {
+        self.rules.ruleset = Some(Arc::new(ruleset::build(&self.rules.input)));
+    }
+
+    /// How many addresses this node answers for (counting each interface).
+    pub fn announced(&self) -> usize {
+        self.announce.values().map(BTreeSet::len).sum()
     }
 }
 
 /// This node's desired state. Pure and deterministic: the order of the snapshot's objects does
 /// not matter.
+///
+/// Equal to [`desired_before_rules`] followed by [`NodeDesired::build_rules`] when
+/// `local.dataplane`, which is how the speaker's loop computes it: it hands the announcer its
+/// part before building the rules, so that building a large table never delays a takeover.
 pub fn desired(snapshot: &Snapshot, local: &Local) -> NodeDesired {
+    let mut d = desired_before_rules(snapshot, local);
+    if local.dataplane {
+        d.build_rules();
+    }
+    d
+}
+
+/// [`desired`] without the built ruleset (`rules.ruleset` is `None`; its input is there).
+pub fn desired_before_rules(snapshot: &Snapshot, local: &Local) -> NodeDesired {
     let pools = Pools::new(&snapshot.pools);
     let policies: Vec<election::L2Policy> = snapshot
         .l2
@@ -129,7 +212,16 @@ pub fn desired(snapshot: &Snapshot, local: &Local) -> NodeDesired {
         .collect();
     services.sort_by(|a, b| a.0.cmp(&b.0));
 
-    let mut out = NodeDesired::default();
+    let mut warnings = Vec::new();
+    let mut rules_input = ruleset::NodeInput {
+        node_name: local.node.clone(),
+        node_ips: nodes::node_ips(&snapshot.nodes, &local.node),
+        services: Vec::new(),
+    };
+    let mut health = HealthAnswers {
+        node: nodes::node_health(&snapshot.nodes, &local.node),
+        services: BTreeMap::new(),
+    };
     let mut vip_inputs = Vec::new();
     for (key, svc, vips) in &services {
         let eps = endpoints.get(key).unwrap_or(&no_endpoints);
@@ -157,12 +249,12 @@ pub fn desired(snapshot: &Snapshot, local: &Local) -> NodeDesired {
             });
         }
         if vips.ferrolb_lb || !vips.programmed().is_empty() {
-            let input = rules::service_input(key, svc, vips, eps, &mut out.warnings);
-            out.ruleset_input.services.push(input);
+            let input = rules::service_input(key, svc, vips, eps, &mut warnings);
+            rules_input.services.push(input);
         }
         if vips.ferrolb_lb && etp == TrafficPolicy::Local {
             let port = svc.spec.as_ref().and_then(|s| s.health_check_node_port);
-            out.health_services.insert(
+            health.services.insert(
                 key.clone(),
                 ServiceHealth {
                     local_ready_endpoints: endpoints::local_ready(eps, &local.node),
@@ -172,20 +264,43 @@ pub fn desired(snapshot: &Snapshot, local: &Local) -> NodeDesired {
         }
     }
 
-    out.election = election::elect(&node_views, &policies, &vip_inputs);
-    for (ip, interfaces) in out.election.for_node(&local.node) {
+    let result = election::elect(&node_views, &policies, &vip_inputs);
+    let mut announce = announcer::Desired::new();
+    for (ip, interfaces) in result.for_node(&local.node) {
         for iface in interfaces {
-            out.announce.entry(iface).or_default().insert(ip);
+            announce.entry(iface).or_default().insert(ip);
         }
     }
-    let mut silent = BTreeSet::new();
-    for (key, _, vips) in &services {
-        let plan = plan::plan(key, vips, &out.election, &local.node);
-        silent.extend(plan.silent.iter().map(|s| (s.ip, s.reason.clone())));
-        out.announcements.push(plan);
+    let announcements: Vec<AnnouncementPlan> = services
+        .iter()
+        .map(|(key, _, vips)| plan::plan(key, vips, &result, &local.node))
+        .collect();
+    let publication = publication::publication(
+        &announcements,
+        &result,
+        &local.node,
+        &local.live_speakers,
+        &local.since,
+        &local.now,
+    );
+    let eligibility = node_views
+        .iter()
+        .map(|v| (v.name.clone(), nodes::eligibility(v)))
+        .collect();
+    NodeDesired {
+        node: local.node.clone(),
+        warnings,
+        announce,
+        election: ElectionState {
+            nodes: eligibility,
+            result,
+        },
+        announcements,
+        publication,
+        health,
+        rules: Rules {
+            input: rules_input,
+            ruleset: None,
+        },
     }
-    out.silent = silent.into_iter().collect();
-    out.ruleset_input.node_name = local.node.clone();
-    out.ruleset_input.node_ips = nodes::node_ips(&snapshot.nodes, &local.node);
-    out
 }

@@ -6,9 +6,11 @@
 use std::net::IpAddr;
 
 use ferrolb_core::{Protocol, ServiceKey, SourceRanges, TargetPort, TrafficPolicy};
+use serde::Serialize;
 
 /// Everything the rule builder needs for one node.
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize)]
+#[serde(rename_all = "camelCase")]
 pub struct NodeInput {
     /// Name of this node, compared with [`Endpoint::node`] for
     /// `externalTrafficPolicy: Local`.
@@ -21,7 +23,8 @@ pub struct NodeInput {
 }
 
 /// One Service as the node must deliver it.
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize)]
+#[serde(rename_all = "camelCase")]
 pub struct ServiceInput {
     /// Namespace and name.
     pub key: ServiceKey,
@@ -43,7 +46,8 @@ pub struct ServiceInput {
 }
 
 /// One Service port.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
 pub struct PortInput {
     /// Port name (`None` for the single unnamed port).
     pub name: Option<String>,
@@ -58,7 +62,8 @@ pub struct PortInput {
 }
 
 /// One endpoint (one address of an EndpointSlice).
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
 pub struct Endpoint {
     /// Endpoint address; only VIPs of the same family are sent to it.
     pub ip: IpAddr,
@@ -79,7 +84,8 @@ pub struct Endpoint {
 }
 
 /// A named port of an endpoint.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
 pub struct EndpointPort {
     /// Port name (`None` for an unnamed port).
     pub name: Option<String>,

@@ -4,6 +4,8 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::IpAddr;
 
+use serde::Serialize;
+
 use super::base::{REJECT_CHAIN, SERVICES_CHAIN};
 use super::select::Backend;
 use ferrolb_core::{Protocol, ServiceKey};
@@ -16,7 +18,8 @@ pub const TABLE: &str = "ferrolb";
 pub const MASQUERADE_MARK: u32 = 0x0000_4000;
 
 /// Netfilter hook of a base chain.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
 pub enum Hook {
     /// `prerouting`.
     Prerouting,
@@ -44,7 +47,8 @@ impl Hook {
 }
 
 /// Type of a base chain.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
 pub enum ChainType {
     /// `filter`.
     Filter,
@@ -53,7 +57,8 @@ pub enum ChainType {
 }
 
 /// Hook attachment of a base chain (policy is always `accept`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
 pub struct BaseChain {
     /// Chain type.
     pub chain_type: ChainType,
@@ -64,7 +69,8 @@ pub struct BaseChain {
 }
 
 /// One chain and its rules (nft syntax, one rule per string).
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
 pub struct Chain {
     /// Chain name.
     pub name: String,
@@ -77,7 +83,8 @@ pub struct Chain {
 }
 
 /// Kind of a named set or map.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase", rename_all_fields = "camelCase")]
 pub enum SetKind {
     /// Elements fully defined by the rule set.
     Static,
@@ -91,7 +98,8 @@ pub enum SetKind {
 }
 
 /// One named set (`data_type == None`) or map.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
 pub struct NamedSet {
     /// Set or map name.
     pub name: String,
@@ -209,12 +217,18 @@ pub struct RulesetStats {
 pub type UdpServicePort = (ServiceKey, u16);
 
 /// Everything needed to program one node: the full content of `inet ferrolb`.
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
+///
+/// Serializes (for `/debug/state`) as its node, sets, chains with their rules in nft syntax,
+/// warnings as sentences, UDP backends as a list and the counts.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize)]
+#[serde(rename_all = "camelCase")]
 pub struct Ruleset {
     pub(super) node_name: String,
     pub(super) sets: Vec<NamedSet>,
     pub(super) chains: Vec<Chain>,
+    #[serde(serialize_with = "sentences")]
     pub(super) warnings: Vec<RulesetWarning>,
+    #[serde(serialize_with = "udp_backend_list")]
     pub(super) udp_backends: BTreeMap<UdpServicePort, BTreeSet<Backend>>,
     pub(super) services: usize,
     pub(super) service_ports: usize,
@@ -285,4 +299,29 @@ impl Ruleset {
                 .sum(),
         }
     }
+}
+
+/// Warnings as their messages.
+fn sentences<S: serde::Serializer>(warnings: &[RulesetWarning], s: S) -> Result<S::Ok, S::Error> {
+    s.collect_seq(warnings.iter().map(ToString::to_string))
+}
+
+/// One UDP Service port and the backends receiving its new flows (a map key cannot be a pair
+/// in JSON, so the map is written as a list of these).
+#[derive(Serialize)]
+struct UdpBackends<'a> {
+    service: &'a ServiceKey,
+    port: u16,
+    backends: &'a BTreeSet<Backend>,
+}
+
+fn udp_backend_list<S: serde::Serializer>(
+    map: &BTreeMap<UdpServicePort, BTreeSet<Backend>>,
+    s: S,
+) -> Result<S::Ok, S::Error> {
+    s.collect_seq(map.iter().map(|((service, port), backends)| UdpBackends {
+        service,
+        port: *port,
+        backends,
+    }))
 }

@@ -9,12 +9,14 @@
 use std::collections::BTreeSet;
 use std::net::IpAddr;
 
+use serde::Serialize;
+
 use super::input::{Endpoint, PortInput};
 use ferrolb_core::IpFamily;
 use ferrolb_core::TargetPort;
 
 /// One DNAT destination: endpoint address and resolved target port.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
 pub struct Backend {
     /// Endpoint address.
     pub ip: IpAddr,

@@ -166,7 +166,7 @@ fn services_of_another_class_are_ignored_and_unset_class_needs_the_controller() 
         json!({"spec": {"loadBalancerClass": "example.com/other"}}),
     );
     let d = world_with(other).on("node-a");
-    assert!(d.announcements.is_empty() && d.ruleset_input.services.is_empty());
+    assert!(d.announcements.is_empty() && d.rules.input.services.is_empty());
 
     let mut unset = lb_json("web", &["198.51.100.200"], "blue");
     merge(&mut unset, json!({"spec": {"loadBalancerClass": null}}));
@@ -176,5 +176,5 @@ fn services_of_another_class_are_ignored_and_unset_class_needs_the_controller() 
     );
     merge(&mut unset, json!({"metadata": {"managedFields": []}}));
     let d = world_with(unset).on("node-a");
-    assert!(d.announcements.is_empty() && d.ruleset_input.services.is_empty());
+    assert!(d.announcements.is_empty() && d.rules.input.services.is_empty());
 }

@@ -27,7 +27,7 @@ fn local_policy_announces_from_the_node_with_the_ready_endpoint() {
         ("192.0.2.130", "node-c", false, true),
     ]);
     assert_eq!(w.announcers(VIP), ["node-b"]);
-    let key = |d: &super::super::NodeDesired| d.health_services.values().next().copied().unwrap();
+    let key = |d: &super::super::NodeDesired| d.health.services.values().next().copied().unwrap();
     let b = key(&w.on("node-b"));
     assert_eq!(
         (b.local_ready_endpoints, b.health_check_node_port),
@@ -66,7 +66,7 @@ fn cluster_policy_health_is_not_reported() {
     w.services.push(lb_json("web", &[VIP], "blue"));
     w.slices
         .push(slice_json("web", &[("192.0.2.10", "node-a", true, false)]));
-    assert!(w.on("node-a").health_services.is_empty());
+    assert!(w.on("node-a").health.services.is_empty());
 }
 
 #[test]
@@ -175,3 +175,50 @@ fn every_node_computes_the_same_election_whatever_the_object_order() {
         .sum();
     assert_eq!(total, 9, "each VIP announced exactly once");
 }
+
+#[test]
+fn healthz_facts_read_deletion_label_and_taint() {
+    use crate::nodestate::nodes::{TAINT_TO_BE_DELETED, node_health};
+    let health = |patch: serde_json::Value| {
+        let mut w = World::new();
+        merge(&mut w.nodes[0], patch);
+        node_health(&w.snapshot().nodes, "node-a")
+    };
+    let plain = health(json!({}));
+    assert_eq!((plain.deleting, plain.excluded), (false, None));
+    let labelled = health(json!({"metadata": {"labels": {LABEL: ""}}}));
+    assert!(labelled.excluded.unwrap().contains("label"));
+    let tainted =
+        health(json!({"spec": {"taints": [{"key": TAINT_TO_BE_DELETED, "effect": "NoSchedule"}]}}));
+    assert!(tainted.excluded.unwrap().contains(TAINT_TO_BE_DELETED));
+    let deleting = health(
+        json!({"metadata": {"deletionTimestamp": "2026-01-01T00:00:00Z", "finalizers": ["x"]}}),
+    );
+    assert!(deleting.deleting);
+    assert_eq!(
+        node_health(&World::new().snapshot().nodes, "gone"),
+        Default::default()
+    );
+}
+
+#[test]
+fn node_eligibility_says_why_a_node_cannot_announce() {
+    let mut w = World::new();
+    merge(
+        &mut w.nodes[1],
+        json!({"metadata": {"labels": {LABEL: ""}}}),
+    );
+    w.live.remove("node-c");
+    let nodes = w.on("node-a").election.nodes;
+    assert!(nodes["node-a"].eligible && nodes["node-a"].reasons.is_empty());
+    assert_eq!(nodes["node-a"].interfaces.default, ["eth0"]);
+    assert!(!nodes["node-b"].eligible);
+    assert!(
+        nodes["node-b"].reasons[0].contains(LABEL),
+        "{:?}",
+        nodes["node-b"]
+    );
+    assert_eq!(nodes["node-c"].reasons, ["speaker not alive (gossip)"]);
+}
+
+const LABEL: &str = "node.kubernetes.io/exclude-from-external-load-balancers";

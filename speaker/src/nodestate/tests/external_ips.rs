@@ -27,7 +27,7 @@ fn allowed_external_ip_is_announced_and_programmed() {
         AnnouncementKind::ExternalIP
     );
     assert_eq!(programmed(&d, "ext"), Some(vec![ip(EIP)]));
-    let port = &d.ruleset_input.services[0].ports[0];
+    let port = &d.rules.input.services[0].ports[0];
     assert_eq!(
         port.node_port, None,
         "NodePorts only for ferrolb's LoadBalancer Services"

@@ -7,7 +7,9 @@ use std::sync::Arc;
 use serde::de::DeserializeOwned;
 use serde_json::{Value, json};
 
-use super::super::{Local, NodeDesired, Snapshot, desired};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
+
+use super::super::{Local, NodeDesired, Since, Snapshot, desired};
 use crate::election::InterfaceView;
 
 /// The nodes of the test cluster.
@@ -192,6 +194,9 @@ impl World {
             interfaces: vec![eth0()],
             live_speakers: self.live.clone(),
             interfaces_of,
+            dataplane: true,
+            since: Since::default(),
+            now: now(),
         }
     }
 
@@ -224,17 +229,23 @@ pub fn eth0() -> InterfaceView {
     }
 }
 
+/// The fixed "now" of the tests: 2026-01-01T00:00:00Z.
+pub fn now() -> Time {
+    Time(k8s_openapi::jiff::Timestamp::from_second(1_767_225_600).unwrap())
+}
+
 /// The reason `desired` gives for silent `addr`, if it is silent.
 pub fn silent_reason(d: &NodeDesired, addr: &str) -> Option<String> {
-    d.silent
-        .iter()
+    d.silent()
+        .into_iter()
         .find(|(i, _)| *i == ip(addr))
-        .map(|(_, r)| r.clone())
+        .map(|(_, r)| r.to_string())
 }
 
 /// The addresses programmed for `default/<service>`, if it is in the rule input.
 pub fn programmed(d: &NodeDesired, service: &str) -> Option<Vec<IpAddr>> {
-    d.ruleset_input
+    d.rules
+        .input
         .services
         .iter()
         .find(|s| s.key.namespace == "default" && s.key.name == service)

@@ -4,4 +4,5 @@ mod addresses;
 mod eligibility;
 mod external_ips;
 pub(super) mod fixtures;
+mod golden;
 mod rules;

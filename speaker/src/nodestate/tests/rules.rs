@@ -24,13 +24,13 @@ fn named_target_port_resolves_per_endpoint_through_the_slice_ports() {
     w.services.push(svc);
     w.slices.push(slice);
     let d = w.on("node-b");
-    let input = &d.ruleset_input.services[0];
+    let input = &d.rules.input.services[0];
     assert_eq!(
         input.ports[0].target,
         ferrolb_core::TargetPort::Named("dns-udp".into())
     );
     assert_eq!(input.ports[0].node_port, Some(30053));
-    let built = ruleset::build(&d.ruleset_input);
+    let built = ruleset::build(&d.rules.input);
     let backends: Vec<Backend> = built.udp_backends().values().flatten().copied().collect();
     assert_eq!(
         backends,
@@ -58,7 +58,7 @@ fn service_fields_reach_the_rule_input() {
     w.slices
         .push(slice_json("web", &[("192.0.2.10", "node-a", true, false)]));
     let d = w.on("node-a");
-    let s = &d.ruleset_input.services[0];
+    let s = &d.rules.input.services[0];
     assert_eq!(s.etp, TrafficPolicy::Local);
     assert_eq!(s.affinity, Some(600));
     let ranges: Vec<String> = s
@@ -69,8 +69,8 @@ fn service_fields_reach_the_rule_input() {
         .collect();
     assert_eq!(ranges, ["198.51.100.7/32", "203.0.113.0/24"], "sorted");
     assert_eq!(s.endpoints.len(), 1);
-    assert_eq!(d.ruleset_input.node_name, "node-a");
-    assert_eq!(d.ruleset_input.node_ips, [ip("198.51.100.11")]);
+    assert_eq!(d.rules.input.node_name, "node-a");
+    assert_eq!(d.rules.input.node_ips, [ip("198.51.100.11")]);
     assert!(d.warnings.is_empty(), "{:?}", d.warnings);
 }
 
@@ -86,7 +86,7 @@ fn an_unparsable_source_range_is_dropped_and_reported() {
     w.services.push(svc);
     let d = w.on("node-a");
     assert_eq!(programmed(&d, "web"), Some(vec![ip("198.51.100.200")]));
-    let s = &d.ruleset_input.services[0];
+    let s = &d.rules.input.services[0];
     assert_eq!(
         s.source_ranges,
         SourceRanges::Only(vec!["203.0.113.0/24".parse().unwrap()])
@@ -104,7 +104,7 @@ fn source_ranges_with_no_valid_entry_deny_everyone() {
     let mut w = World::new();
     w.services.push(svc);
     let d = w.on("node-a");
-    let s = &d.ruleset_input.services[0];
+    let s = &d.rules.input.services[0];
     assert_eq!(
         s.source_ranges,
         SourceRanges::Only(vec![]),
@@ -149,7 +149,7 @@ fn services_sharing_an_ip_are_announced_together_from_one_node() {
                 .eq([(ip("198.51.100.240"), announcers[0])])
         }));
         assert_eq!(
-            ruleset::build(&other.ruleset_input).warnings(),
+            ruleset::build(&other.rules.input).warnings(),
             [],
             "ports differ: no conflict"
         );
@@ -157,24 +157,46 @@ fn services_sharing_an_ip_are_announced_together_from_one_node() {
 }
 
 #[test]
-fn debug_json_and_status_carry_the_decisions() {
+fn the_printed_state_and_status_carry_the_decisions() {
     let mut w = World::new();
     w.services.push(lb_json("web", &["198.51.100.200"], "blue"));
     w.slices
         .push(slice_json("web", &[("192.0.2.10", "node-a", true, false)]));
     let winner = w.announcers("198.51.100.200")[0];
     let d = w.on(winner);
-    let doc = d.debug_json();
+    let doc = serde_json::to_value(&d).unwrap();
     assert_eq!(doc["node"], winner);
     assert_eq!(doc["announce"]["eth0"], json!(["198.51.100.200"]));
     assert_eq!(
         doc["announcements"][0]["announced"][0]["kind"],
         "LoadBalancerIP"
     );
-    assert_eq!(doc["rules"]["services"][0]["ports"][0]["nodePort"], 30080);
+    assert_eq!(
+        doc["rules"]["input"]["services"][0]["ports"][0]["nodePort"],
+        30080
+    );
     assert_eq!(doc["election"]["perIp"]["198.51.100.200"]["winner"], winner);
     let status = d.announcements[0].status(winner, &Default::default());
     assert_eq!(status.announcements[0].node, winner);
     assert_eq!(status.announcements[0].ip, "198.51.100.200");
     assert!(status.silent.is_empty());
+}
+
+#[test]
+fn the_ruleset_is_built_from_the_input_only_with_the_dataplane_on() {
+    let mut w = World::new();
+    w.services.push(lb_json("web", &["198.51.100.200"], "blue"));
+    let snapshot = w.snapshot();
+    let mut local = w.local("node-a");
+    let whole = crate::nodestate::desired(&snapshot, &local);
+    let built = whole.rules.ruleset.clone().expect("dataplane on: built");
+    assert_eq!(*built, ruleset::build(&whole.rules.input));
+    let mut before = crate::nodestate::desired_before_rules(&snapshot, &local);
+    assert_eq!(before.rules.ruleset, None);
+    before.build_rules();
+    assert_eq!(before, whole, "the loop's two phases give the same value");
+    local.dataplane = false;
+    let off = crate::nodestate::desired(&snapshot, &local);
+    assert_eq!(off.rules.ruleset, None);
+    assert_eq!(off.rules.input, whole.rules.input);
 }

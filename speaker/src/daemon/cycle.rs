@@ -1,0 +1,367 @@
+//! The speaker's loop once started: **step** (snapshot + local view → [`NodeDesired`]) and
+//! **apply** (hand each part that changed since the last step to its task).
+//!
+//! Each part goes to its own task through a `watch` channel, so no consumer waits for another:
+//! the announcer gets its part first, before the ruleset is built and before the dataplane,
+//! the publisher and the health API get theirs.
+//! A change of the dataplane task's apply status only refreshes the health snapshot: nothing
+//! is recomputed.
+
+use std::collections::BTreeSet;
+use std::net::IpAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use ferrolb_api::ServiceAnnouncement;
+use k8s_openapi::api::core::v1::Service;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
+use k8s_openapi::jiff::Timestamp;
+use tokio::sync::{Notify, mpsc, watch};
+use tokio::task::JoinHandle;
+use tracing::{info, warn};
+
+use crate::announcer::{self, AnnouncerHandle};
+use crate::dataplane::Decision;
+use crate::election::InterfaceView;
+use crate::health::{DebugState, HealthHandle, HealthSnapshot};
+use crate::membership::{Members, MembershipHandle};
+use crate::nodestate::{self, Local, NodeDesired};
+use crate::ruleset::Ruleset;
+
+use super::events::{self, Takeover};
+use super::metrics::Metrics;
+use super::observed::{DebugDocument, Observed};
+use super::rules::RulesStatus;
+use super::{node, publish, watches};
+
+/// The inputs the loop waits on.
+pub(super) struct Inputs {
+    /// The watched objects.
+    pub stores: watches::Stores,
+    /// Notified on every change of a watched object.
+    pub changed: Arc<Notify>,
+    /// The gossip membership.
+    pub members: watch::Receiver<Members>,
+    /// This node's interfaces.
+    pub ifaces: watch::Receiver<Vec<InterfaceView>>,
+    /// The dataplane task's apply status.
+    pub rules_status: watch::Receiver<RulesStatus>,
+}
+
+/// Where each part of the desired state goes.
+pub(super) struct Outputs {
+    /// The announcer (ARP/NDP).
+    pub announce: watch::Sender<announcer::Desired>,
+    /// The dataplane task (nft).
+    pub rules: watch::Sender<Arc<Ruleset>>,
+    /// The `ServiceAnnouncement` writer.
+    pub publish: watch::Sender<Arc<publish::Batch>>,
+    /// The health API.
+    pub health: watch::Sender<Arc<HealthSnapshot>>,
+    /// The gossip's seeds.
+    pub seeds: watch::Sender<Vec<std::net::SocketAddr>>,
+    /// Takeover events.
+    pub takeovers: mpsc::Sender<(Takeover, Vec<Arc<Service>>)>,
+}
+
+/// The tasks the loop started, kept until it stops.
+pub(super) struct Tasks {
+    /// ARP/NDP answers.
+    pub announcer: AnnouncerHandle,
+    /// The gossip.
+    pub membership: MembershipHandle,
+    /// The health API (stops when dropped).
+    pub health: HealthHandle,
+    /// The dataplane task, when the dataplane is on (ends with its channel).
+    pub _rules: Option<JoinHandle<()>>,
+    /// The `ServiceAnnouncement` writer (ends with its channel).
+    pub _publisher: JoinHandle<()>,
+}
+
+/// What the last step applied.
+struct Applied {
+    desired: Arc<NodeDesired>,
+    /// The `ServiceAnnouncement` objects the publisher was last given.
+    current: Vec<Arc<ServiceAnnouncement>>,
+    /// The runtime facts the health snapshot was last given.
+    observed: Observed,
+}
+
+/// The loop's settings from the command line.
+pub(super) struct Settings {
+    /// This node's name.
+    pub node: String,
+    /// The gossip port of every speaker (for the seeds).
+    pub gossip_port: u16,
+    /// How long to keep answering after leaving the gossip.
+    pub handover_wait: Duration,
+    /// Whether this node programs table `inet ferrolb`, and why.
+    pub decision: Decision,
+}
+
+/// The running speaker.
+pub(super) struct Speaker {
+    settings: Settings,
+    metrics: Arc<Metrics>,
+    inputs: Inputs,
+    outputs: Outputs,
+    tasks: Tasks,
+    last: Option<Applied>,
+}
+
+/// One step's result: the desired state (its ruleset not built yet) and the inputs the shell
+/// still needs to apply it.
+struct Step {
+    desired: NodeDesired,
+    services: Vec<Arc<Service>>,
+    nodes: Vec<Arc<k8s_openapi::api::core::v1::Node>>,
+    members: Members,
+}
+
+/// What woke the loop.
+enum Wake {
+    /// An input of the desired state changed.
+    Input,
+    /// Only the dataplane task's apply status changed.
+    RulesStatus,
+    /// SIGTERM or SIGINT.
+    Shutdown,
+}
+
+impl Speaker {
+    /// The speaker with its tasks started; nothing computed yet.
+    pub(super) fn new(
+        settings: Settings,
+        metrics: Arc<Metrics>,
+        inputs: Inputs,
+        outputs: Outputs,
+        tasks: Tasks,
+    ) -> Speaker {
+        Speaker {
+            settings,
+            metrics,
+            inputs,
+            outputs,
+            tasks,
+            last: None,
+        }
+    }
+
+    /// Steps and applies whenever an input changes, until `shutdown` resolves.
+    pub(super) async fn run(&mut self, shutdown: &mut (impl Future<Output = ()> + Unpin)) {
+        loop {
+            let step = self.step();
+            self.apply(step);
+            loop {
+                match self.wait(shutdown).await {
+                    Wake::Input => break,
+                    Wake::RulesStatus => self.publish_health(None),
+                    Wake::Shutdown => return,
+                }
+            }
+        }
+    }
+
+    /// Waits for the next change. A channel whose sender is gone (no dataplane task when the
+    /// dataplane is off) is no longer waited on, instead of waking the loop again and again.
+    async fn wait(&mut self, shutdown: &mut (impl Future<Output = ()> + Unpin)) -> Wake {
+        let i = &mut self.inputs;
+        tokio::select! {
+            () = i.changed.notified() => Wake::Input,
+            Ok(()) = i.members.changed() => Wake::Input,
+            Ok(()) = i.ifaces.changed() => Wake::Input,
+            Ok(()) = i.rules_status.changed() => Wake::RulesStatus,
+            () = shutdown => Wake::Shutdown,
+        }
+    }
+
+    /// Snapshot + local view → desired state (the only place it is computed), but the
+    /// ruleset, which [`apply`](Self::apply) builds once the announcer has its part.
+    fn step(&mut self) -> Step {
+        let snapshot = self.inputs.stores.snapshot();
+        let members: Members = self.inputs.members.borrow_and_update().clone();
+        let since = self
+            .last
+            .as_ref()
+            .map(|l| l.desired.publication.since.clone())
+            .unwrap_or_default();
+        let local = Local {
+            node: self.settings.node.clone(),
+            interfaces: self.inputs.ifaces.borrow_and_update().clone(),
+            live_speakers: members.live(),
+            interfaces_of: members.interfaces_of(),
+            dataplane: self.settings.decision.enabled,
+            since,
+            now: whole_seconds_now(),
+        };
+        let desired = nodestate::desired_before_rules(&snapshot, &local);
+        self.metrics.computations.inc();
+        Step {
+            desired,
+            services: snapshot.services,
+            nodes: snapshot.nodes,
+            members,
+        }
+    }
+
+    /// Sends each part of `step` that differs from the last step to its task: the announcer
+    /// first, then (the ruleset built) the others.
+    fn apply(&mut self, mut step: Step) {
+        let node = self.settings.node.as_str();
+        self.outputs.announce.send_if_modified(|d| {
+            if *d == step.desired.announce {
+                return false;
+            }
+            log_announce_changes(d, &step.desired.announce, node);
+            *d = step.desired.announce.clone();
+            true
+        });
+        if self.settings.decision.enabled {
+            step.desired.build_rules();
+        }
+        let desired = Arc::new(step.desired);
+        let new = &desired;
+        let old = self.last.as_ref().map(|l| l.desired.as_ref());
+        if old.map(|o| &o.warnings) != Some(&new.warnings) {
+            for w in &new.warnings {
+                warn!(%node, warning = %w, "input skipped");
+            }
+        }
+        if let Some(old) = old
+            && old.election.result != new.election.result
+        {
+            for t in events::takeovers(&old.election.result, &new.election.result, node) {
+                let _ = self.outputs.takeovers.try_send((t, step.services.clone()));
+            }
+        }
+        let m = &self.metrics;
+        m.announced.set(new.announced() as i64);
+        m.silent.set(new.silent().len() as i64);
+        m.live_speakers.set(step.members.live().len() as i64);
+        m.announcer(self.tasks.announcer.stats().snapshot());
+
+        if let Some(ruleset) = &new.rules.ruleset {
+            self.outputs.rules.send_if_modified(|r| {
+                if **r == **ruleset {
+                    return false;
+                }
+                *r = ruleset.clone();
+                true
+            });
+        }
+
+        let current = self.inputs.stores.announcements();
+        let publication_changed = old.map(|o| &o.publication) != Some(&new.publication);
+        let objects_changed = self
+            .last
+            .as_ref()
+            .is_none_or(|l| !same_objects(&l.current, &current));
+        if publication_changed || objects_changed {
+            self.outputs.publish.send_replace(Arc::new(publish::Batch {
+                publication: Arc::new(new.publication.clone()),
+                services: step.services.clone(),
+                current: current.clone(),
+            }));
+        }
+
+        self.outputs.seeds.send_if_modified(|s| {
+            let next = node::seeds(&step.nodes, node, self.settings.gossip_port);
+            (*s != next).then(|| *s = next).is_some()
+        });
+
+        let observed = self.observed(&step.members);
+        let health_changed = match &self.last {
+            Some(l) => *l.desired != **new || l.observed != observed,
+            None => true,
+        };
+        self.last = Some(Applied {
+            desired,
+            current,
+            observed: observed.clone(),
+        });
+        if health_changed {
+            self.publish_health(Some(observed));
+        }
+    }
+
+    /// Publishes the health snapshot of the last desired state with the current apply status
+    /// (and `observed`, or the last one). Nothing before the first step.
+    fn publish_health(&mut self, observed: Option<Observed>) {
+        let status = self.inputs.rules_status.borrow_and_update().clone();
+        let Some(last) = &mut self.last else {
+            return;
+        };
+        let mut observed = observed.unwrap_or_else(|| last.observed.clone());
+        observed.rules = (&status).into();
+        last.observed = observed.clone();
+        let desired = last.desired.clone();
+        let health = &desired.health;
+        self.outputs.health.send_replace(Arc::new(HealthSnapshot {
+            synced: true,
+            rules: status.state,
+            last_updated: status.last_updated,
+            node_deleting: health.node.deleting,
+            node_excluded: health.node.excluded.clone(),
+            services: health.services.clone(),
+            debug_state: DebugState::new(DebugDocument {
+                desired: desired.clone(),
+                observed,
+            }),
+        }));
+    }
+
+    /// The runtime facts now (the apply status as last published).
+    fn observed(&self, members: &Members) -> Observed {
+        Observed {
+            dataplane: (&self.settings.decision).into(),
+            gossip: members.debug_json(),
+            rules: (&*self.inputs.rules_status.borrow()).into(),
+        }
+    }
+
+    /// Hands over and stops: leaves the gossip (peers mark this node down at once and the
+    /// successors announce), keeps answering for the handover wait, then goes quiet.
+    pub(super) async fn stop(self) {
+        let Settings {
+            node,
+            handover_wait,
+            ..
+        } = self.settings;
+        info!(%node, wait_ms = handover_wait.as_millis() as u64, "SIGTERM: leaving the gossip so that other speakers take over");
+        self.tasks.membership.leave().await;
+        tokio::time::sleep(handover_wait).await;
+        self.outputs
+            .announce
+            .send_replace(announcer::Desired::new());
+        self.tasks.announcer.shutdown().await;
+        drop(self.tasks.health);
+        info!(%node, "stopped; rules in table inet ferrolb left in place");
+    }
+}
+
+/// Now in whole seconds: what the API keeps, so the watched objects compare equal.
+fn whole_seconds_now() -> Time {
+    let now = Timestamp::now();
+    Time(Timestamp::from_second(now.as_second()).unwrap_or(now))
+}
+
+/// The same objects (the reflector hands out the same `Arc` for an unchanged object); a
+/// reordering counts as a change, which only costs the publisher a comparison.
+fn same_objects<T>(a: &[Arc<T>], b: &[Arc<T>]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).all(|(x, y)| Arc::ptr_eq(x, y))
+}
+
+fn log_announce_changes(old: &announcer::Desired, new: &announcer::Desired, node: &str) {
+    let flat = |d: &announcer::Desired| -> BTreeSet<(IpAddr, String)> {
+        d.iter()
+            .flat_map(|(i, ips)| ips.iter().map(move |ip| (*ip, i.clone())))
+            .collect()
+    };
+    let (old, new) = (flat(old), flat(new));
+    for (ip, iface) in new.difference(&old) {
+        info!(%ip, interface = %iface, %node, "announcing");
+    }
+    for (ip, iface) in old.difference(&new) {
+        info!(%ip, interface = %iface, %node, "no longer announcing");
+    }
+}

@@ -1,0 +1,294 @@
+//! The `ServiceAnnouncement` statuses this node publishes (pure): [`compose`] and the
+//! [`Since`] memory that dates each announcement.
+//!
+//! Every speaker computes the same election, so one of them writes each Service's object: the
+//! winner of the Service's lowest announced address, or, when nobody announces any, the first
+//! live speaker by node name. That speaker is also the sweeper that removes the objects of
+//! Services without a plan.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::net::IpAddr;
+
+use ferrolb_api::{Announcement, AnnouncementKind, ServiceAnnouncementStatus, SilentAddress};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
+use serde::Serialize;
+
+use crate::election::Election;
+use ferrolb_core::ServiceKey;
+
+use super::keys;
+use super::plan::AnnouncementPlan;
+
+/// When each address's current winner started announcing it, as far as this speaker knows:
+/// the `since` of announcements. The only memory in the desired state: the shell passes the
+/// previous one in ([`Local::since`](super::Local::since)) and keeps the new one.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+#[serde(transparent)]
+pub struct Since {
+    seen: BTreeMap<IpAddr, Began>,
+}
+
+/// Who announces one address, since when.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Began {
+    /// The winner.
+    pub node: String,
+    /// When this speaker first saw it win.
+    pub since: Time,
+}
+
+impl Since {
+    /// Records the current winners (keeping the time of pairs already known) and forgets
+    /// addresses nobody announces.
+    pub fn update(&mut self, election: &Election, now: Time) {
+        let mut next = BTreeMap::new();
+        for (ip, decision) in &election.per_ip {
+            let Some(winner) = &decision.winner else {
+                continue;
+            };
+            let since = match self.seen.get(ip) {
+                Some(b) if &b.node == winner => b.since.clone(),
+                _ => now.clone(),
+            };
+            let node = winner.clone();
+            next.insert(*ip, Began { node, since });
+        }
+        self.seen = next;
+    }
+
+    /// When the current winner of `ip` began announcing it.
+    pub fn get(&self, ip: IpAddr) -> Option<Time> {
+        self.seen.get(&ip).map(|b| b.since.clone())
+    }
+}
+
+/// What this node publishes as `ServiceAnnouncement`s.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Publication {
+    /// The statuses this node writes ([`compose`]), by Service.
+    #[serde(serialize_with = "keys::by_display")]
+    pub statuses: BTreeMap<ServiceKey, ServiceAnnouncementStatus>,
+    /// Every Service with a plan (objects of other Services are stale).
+    pub described: BTreeSet<ServiceKey>,
+    /// This node removes stale objects (it is the first live speaker by name).
+    pub sweeper: bool,
+    /// When each address's winner began (the `since` of the statuses).
+    pub since: Since,
+}
+
+/// The statuses this node writes: for each Service it is the writer of, the whole status.
+pub fn compose(
+    plans: &[AnnouncementPlan],
+    election: &Election,
+    node: &str,
+    live: &BTreeSet<String>,
+    since: &Since,
+) -> BTreeMap<ServiceKey, ServiceAnnouncementStatus> {
+    let fallback = live.iter().next().map(String::as_str);
+    let mut out = BTreeMap::new();
+    for plan in plans {
+        let mut entries: Vec<(IpAddr, Announcement)> = Vec::new();
+        for a in &plan.announced {
+            entries.push((
+                a.ip,
+                entry(a.ip, a.kind, node, &a.interfaces, &a.reason, since),
+            ));
+        }
+        for e in &plan.elsewhere {
+            let (interfaces, reason) = election
+                .per_ip
+                .get(&e.ip)
+                .map(|d| (d.interfaces.clone(), d.reason.clone()))
+                .unwrap_or_default();
+            let a = entry(e.ip, e.kind, &e.node, &interfaces, &reason, since);
+            entries.push((e.ip, a));
+        }
+        entries.sort_by_key(|(ip, _)| *ip);
+        let writer = entries.first().map(|(_, a)| a.node.as_str()).or(fallback);
+        if writer != Some(node) {
+            continue;
+        }
+        let status = ServiceAnnouncementStatus {
+            announcements: entries.into_iter().map(|(_, a)| a).collect(),
+            silent: plan
+                .silent
+                .iter()
+                .map(|s| SilentAddress {
+                    ip: s.ip.to_string(),
+                    reason: s.reason.clone(),
+                })
+                .collect(),
+        };
+        out.insert(plan.service.clone(), status);
+    }
+    out
+}
+
+fn entry(
+    ip: IpAddr,
+    kind: AnnouncementKind,
+    node: &str,
+    interfaces: &[String],
+    reason: &str,
+    since: &Since,
+) -> Announcement {
+    Announcement {
+        ip: ip.to_string(),
+        kind,
+        node: node.to_string(),
+        interfaces: interfaces.to_vec(),
+        since: since.get(ip),
+        reason: reason.to_string(),
+    }
+}
+
+/// The whole publication of `node`: the statuses it writes, with `since` updated to the
+/// election at `now`.
+pub fn publication(
+    plans: &[AnnouncementPlan],
+    election: &Election,
+    node: &str,
+    live: &BTreeSet<String>,
+    previous: &Since,
+    now: &Time,
+) -> Publication {
+    let mut since = previous.clone();
+    since.update(election, now.clone());
+    Publication {
+        statuses: compose(plans, election, node, live, &since),
+        described: plans.iter().map(|p| p.service.clone()).collect(),
+        sweeper: live.iter().next().map(String::as_str) == Some(node),
+        since,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::election::IpDecision;
+    use crate::nodestate::plan::{Elsewhere, PlannedAnnouncement, SilentIp};
+
+    fn ip(s: &str) -> IpAddr {
+        s.parse().unwrap()
+    }
+
+    fn key() -> ServiceKey {
+        ServiceKey {
+            namespace: "ns".into(),
+            name: "web".into(),
+        }
+    }
+
+    fn election(winners: &[(&str, Option<&str>)]) -> Election {
+        let mut e = Election::default();
+        for (a, w) in winners {
+            e.per_ip.insert(
+                ip(a),
+                IpDecision {
+                    winner: w.map(str::to_string),
+                    interfaces: vec!["eth0".into()],
+                    candidates: vec![],
+                    reason: format!("won by {w:?}"),
+                    services: vec![key()],
+                },
+            );
+        }
+        e
+    }
+
+    fn time(secs: i64) -> Time {
+        Time(k8s_openapi::jiff::Timestamp::from_second(secs).unwrap())
+    }
+
+    fn plan(announced: &[&str], elsewhere: &[(&str, &str)], silent: &[&str]) -> AnnouncementPlan {
+        AnnouncementPlan {
+            service: key(),
+            announced: announced
+                .iter()
+                .map(|a| PlannedAnnouncement {
+                    ip: ip(a),
+                    kind: AnnouncementKind::LoadBalancerIP,
+                    interfaces: vec!["eth0".into()],
+                    reason: "mine".into(),
+                })
+                .collect(),
+            silent: silent
+                .iter()
+                .map(|a| SilentIp {
+                    ip: ip(a),
+                    reason: "no endpoints".into(),
+                })
+                .collect(),
+            elsewhere: elsewhere
+                .iter()
+                .map(|(a, n)| Elsewhere {
+                    ip: ip(a),
+                    kind: AnnouncementKind::ExternalIP,
+                    node: n.to_string(),
+                })
+                .collect(),
+        }
+    }
+
+    fn live(names: &[&str]) -> BTreeSet<String> {
+        names.iter().map(|n| n.to_string()).collect()
+    }
+
+    #[test]
+    fn the_winner_of_the_lowest_address_writes_everything() {
+        let e = election(&[
+            ("198.51.100.200", Some("a")),
+            ("2001:db8:100::200", Some("b")),
+        ]);
+        let mut since = Since::default();
+        since.update(&e, time(100));
+        let plans_a = [plan(
+            &["198.51.100.200"],
+            &[("2001:db8:100::200", "b")],
+            &["198.51.100.9"],
+        )];
+        let out = compose(&plans_a, &e, "a", &live(&["a", "b"]), &since);
+        let status = &out[&key()];
+        let nodes: Vec<(&str, &str)> = status
+            .announcements
+            .iter()
+            .map(|a| (a.ip.as_str(), a.node.as_str()))
+            .collect();
+        assert_eq!(nodes, [("198.51.100.200", "a"), ("2001:db8:100::200", "b")]);
+        assert_eq!(status.announcements[1].kind, AnnouncementKind::ExternalIP);
+        assert_eq!(status.announcements[1].reason, "won by Some(\"b\")");
+        assert_eq!(status.announcements[0].since, Some(time(100)));
+        assert_eq!(status.silent[0].ip, "198.51.100.9");
+
+        let plans_b = [plan(
+            &["2001:db8:100::200"],
+            &[("198.51.100.200", "a")],
+            &[],
+        )];
+        assert!(compose(&plans_b, &e, "b", &live(&["a", "b"]), &since).is_empty());
+    }
+
+    #[test]
+    fn with_nothing_announced_the_first_live_speaker_writes() {
+        let e = election(&[("198.51.100.200", None)]);
+        let plans = [plan(&[], &[], &["198.51.100.200"])];
+        let since = Since::default();
+        assert!(compose(&plans, &e, "b", &live(&["a", "b"]), &since).is_empty());
+        let out = compose(&plans, &e, "a", &live(&["a", "b"]), &since);
+        assert_eq!(out[&key()].announcements.len(), 0);
+        assert_eq!(out[&key()].silent.len(), 1);
+    }
+
+    #[test]
+    fn since_survives_recomputation_and_resets_on_takeover() {
+        let mut since = Since::default();
+        since.update(&election(&[("198.51.100.200", Some("a"))]), time(1));
+        since.update(&election(&[("198.51.100.200", Some("a"))]), time(2));
+        assert_eq!(since.get(ip("198.51.100.200")), Some(time(1)));
+        since.update(&election(&[("198.51.100.200", Some("b"))]), time(3));
+        assert_eq!(since.get(ip("198.51.100.200")), Some(time(3)));
+        since.update(&election(&[("198.51.100.200", None)]), time(4));
+        assert_eq!(since.get(ip("198.51.100.200")), None);
+    }
+}
