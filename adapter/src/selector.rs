@@ -1,6 +1,8 @@
 //! Kubernetes label selectors (`matchLabels` + `matchExpressions`) as plain data, shared by the
 //! controller (IPPool `serviceAllocation`, ExternalIPPolicy `namespaceSelector`) and the speaker
-//! (L2Announcement `nodeSelector` / `serviceSelector`).
+//! (L2Announcement `nodeSelector` / `serviceSelector`). Matching is kube's
+//! ([`kube::core::Selector`]); this module adds the strict validation Kubernetes applies and
+//! kube does not (empty keys, `Exists` with values, `In` without values), with clear errors.
 //!
 //! Semantics follow `metav1.LabelSelector`:
 //! - every `matchLabels` pair and every `matchExpressions` requirement must hold (AND);
@@ -25,6 +27,7 @@ use std::fmt;
 use std::str::FromStr;
 
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{LabelSelector, LabelSelectorRequirement};
+use kube::core::SelectorExt;
 use serde::{Deserialize, Deserializer, Serialize};
 
 /// Labels of an object: key to value.
@@ -182,18 +185,6 @@ pub enum SelectorError {
 }
 
 impl SelectorRequirement {
-    /// Whether `labels` satisfy this term, taken literally (validity is checked by
-    /// [`Selector::matches`]).
-    fn holds(&self, labels: &Labels) -> bool {
-        let value = labels.get(&self.key);
-        match self.operator {
-            SelectorOperator::In => value.is_some_and(|v| self.values.contains(v)),
-            SelectorOperator::NotIn => value.is_none_or(|v| !self.values.contains(v)),
-            SelectorOperator::Exists => value.is_some(),
-            SelectorOperator::DoesNotExist => value.is_none(),
-        }
-    }
-
     /// Checks this term, which sits at `index` in `matchExpressions`.
     fn validate(&self, index: usize) -> Result<(), SelectorError> {
         if self.key.is_empty() {
@@ -221,11 +212,8 @@ impl Selector {
     /// everything; an invalid one (see [`Selector::validate`]) matches nothing.
     pub fn matches(&self, labels: &Labels) -> bool {
         self.validate().is_ok()
-            && self
-                .match_labels
-                .iter()
-                .all(|(k, v)| labels.get(k) == Some(v))
-            && self.match_expressions.iter().all(|r| r.holds(labels))
+            && kube::core::Selector::try_from(LabelSelector::from(self))
+                .is_ok_and(|selector| selector.matches(labels))
     }
 
     /// A selector that matches nothing: stands in for one that could not be converted (its
@@ -303,6 +291,26 @@ impl SelectorRequirement {
             operator,
             values: req.values.clone().unwrap_or_default(),
         })
+    }
+}
+
+/// The CRD shape of a selector (what kube's [`kube::core::Selector`] is built from).
+impl From<&Selector> for LabelSelector {
+    fn from(selector: &Selector) -> LabelSelector {
+        LabelSelector {
+            match_labels: Some(selector.match_labels.clone()),
+            match_expressions: Some(
+                selector
+                    .match_expressions
+                    .iter()
+                    .map(|r| LabelSelectorRequirement {
+                        key: r.key.clone(),
+                        operator: r.operator.as_str().to_string(),
+                        values: Some(r.values.clone()),
+                    })
+                    .collect(),
+            ),
+        }
     }
 }
 

@@ -310,7 +310,8 @@ mod tests {
         let v4: IpAddr = "192.0.2.1".parse().unwrap();
         let v6: IpAddr = "2001:db8::1".parse().unwrap();
         assert_eq!(IpFamily::of(v4), IpFamily::V4);
-        assert_eq!(IpFamily::of(&v6), IpFamily::V6);
+        let by_reference: &IpAddr = &v6;
+        assert_eq!(IpFamily::of(by_reference), IpFamily::V6);
         assert_eq!((IpFamily::V4.bits(), IpFamily::V6.bits()), (32, 128));
         assert_eq!((IpFamily::V4.index(), IpFamily::V6.index()), (0, 1));
     }

@@ -12,8 +12,7 @@ use super::selector::Selector;
 
 /// Label whose presence excludes a node from external load balancers (Kubernetes well-known
 /// label). The shell sets [`NodeView::excluded`] when a node carries it, whatever its value.
-pub const EXCLUDE_FROM_EXTERNAL_LB_LABEL: &str =
-    "node.kubernetes.io/exclude-from-external-load-balancers";
+pub const EXCLUDE_FROM_EXTERNAL_LB_LABEL: &str = ferrolb_api::names::LABEL_EXCLUDE_FROM_LB;
 
 /// One cluster node as the speaker sees it.
 ///

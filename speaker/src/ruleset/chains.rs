@@ -211,7 +211,7 @@ pub(super) fn firewall_chain(
 ) -> Chain {
     let of_family: Vec<IpNet> = ranges
         .iter()
-        .filter(|net| IpFamily::of(&net.addr()) == family)
+        .filter(|net| IpFamily::of(net.addr()) == family)
         .map(IpNet::trunc)
         .collect();
     let allowed = IpNet::aggregate(&of_family);

@@ -92,7 +92,7 @@ pub(super) fn select(
     with_local: bool,
 ) -> Selection {
     let candidates = endpoints.iter().filter_map(|endpoint| {
-        if IpFamily::of(&endpoint.ip) != family {
+        if IpFamily::of(endpoint.ip) != family {
             return None;
         }
         let target = resolve_target(port, endpoint)?;

@@ -302,6 +302,24 @@ fn source_ranges_drop_other_sources_of_vip_traffic_per_family() {
     );
 }
 
+/// Entries given but none valid (`SourceRanges::Only([])`): every source is dropped in both
+/// families, never "no restriction".
+#[test]
+fn source_ranges_with_no_valid_entry_drop_every_source() {
+    let mut input = fixtures::source_ranges();
+    input.services[0].source_ranges = ferrolb_core::SourceRanges::parse(&["office"]).ranges;
+    let ruleset = build(&input);
+    let fw4 = names::firewall_chain(
+        ferrolb_core::IpFamily::V4,
+        &names::service_id(&ServiceKey::new("default", "web")),
+    );
+    let fw6 = fw4.replacen("fw4_", "fw6_", 1);
+    assert_eq!(rules(&ruleset, &fw4), ["drop"]);
+    assert_eq!(rules(&ruleset, &fw6), ["drop"]);
+    assert_eq!(elements(&ruleset, "firewall_ips4").len(), 1);
+    assert_eq!(elements(&ruleset, "firewall_ips6").len(), 1);
+}
+
 #[test]
 fn source_ranges_do_not_restrict_node_ports_nor_unrestricted_services() {
     let mut input = fixtures::source_ranges();
