@@ -59,7 +59,7 @@ fn reads_the_namespace_of_the_calling_thread() {
         }
     }
 
-    let list = node.run(|| async { local_interfaces().expect("read interfaces") });
+    let list = node.run(|| async { local_interfaces().await.expect("read interfaces") });
     println!("{list:#?}");
 
     let names: Vec<&str> = list.iter().map(|i| i.name.as_str()).collect();
