@@ -180,3 +180,51 @@ impl Args {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations_take_units_and_policies_their_kubernetes_spelling() {
+        let d = Args::try_parse_from(["c"]).unwrap();
+        assert_eq!(d.lease_duration, Duration::from_secs(15));
+        assert_eq!(d.lease_grace, Duration::from_secs(5));
+        assert_eq!(d.resync, Duration::from_secs(300));
+        assert_eq!(d.webhook_failure_policy, FailurePolicy::Fail);
+        assert_eq!(d.validate(), Ok(()));
+
+        let a = Args::try_parse_from([
+            "c",
+            "--lease-duration=1m",
+            "--lease-grace=10s",
+            "--resync=30s",
+            "--webhook-failure-policy=Ignore",
+        ])
+        .unwrap();
+        assert_eq!(a.lease_duration, Duration::from_secs(60));
+        assert_eq!(a.resync, Duration::from_secs(30));
+        assert_eq!(a.webhook_failure_policy.as_str(), "Ignore");
+
+        for (bad, says) in [
+            ("--lease-duration=15", "unit"),
+            ("--lease-duration=2500ms", "whole seconds"),
+            ("--lease-duration=10m", "at most 5m"),
+            ("--resync=5s", "at least 10s"),
+            ("--webhook-failure-policy=Maybe", "Maybe"),
+        ] {
+            let e = Args::try_parse_from(["c", bad]).unwrap_err().to_string();
+            assert!(e.contains(bad.split('=').next().unwrap()), "{bad}: {e}");
+            assert!(e.contains(says), "{bad}: {e}");
+        }
+
+        let inverted =
+            Args::try_parse_from(["c", "--lease-duration=5s", "--lease-grace=5s"]).unwrap();
+        assert!(
+            inverted
+                .validate()
+                .unwrap_err()
+                .contains("--lease-grace (5s)")
+        );
+    }
+}
