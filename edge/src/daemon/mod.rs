@@ -113,10 +113,9 @@ pub async fn run(args: Args) -> Result<(), StartError> {
 /// The condition writes of this pass (only where the object shows something else).
 fn condition_writes(desired: &Desired, engine: &Engine) -> Vec<writer::Write> {
     // Whole seconds: what the API keeps, so the watched object compares equal.
-    let now =
-        k8s_openapi::jiff::Timestamp::from_second(k8s_openapi::jiff::Timestamp::now().as_second())
-            .map(Time)
-            .unwrap_or_else(|_| Time(k8s_openapi::jiff::Timestamp::now()));
+    let now = jiff::Timestamp::from_second(jiff::Timestamp::now().as_second())
+        .map(Time)
+        .unwrap_or_else(|_| Time(jiff::Timestamp::now()));
     let mut writes = Vec::new();
     for (key, outcome) in &desired.services {
         let mine: Vec<&Frontend> = desired
