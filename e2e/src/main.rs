@@ -190,3 +190,69 @@ fn main() -> anyhow::Result<()> {
         }
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The argument shapes the lab's own callers pass (failover, edgebench, demo, flows).
+    #[test]
+    fn callers_argument_shapes_parse() {
+        let lab = |args: &[&str]| Cli::try_parse_from([&["ferrolb-lab"], args].concat());
+        let Cmd::ProbeLoop {
+            every,
+            timeout,
+            for_,
+            ..
+        } = lab(&[
+            "probe-loop",
+            "192.0.2.1:80",
+            "--every",
+            "5ms",
+            "--for",
+            "3000ms",
+            "--timeout",
+            "500ms",
+        ])
+        .unwrap()
+        .cmd
+        else {
+            panic!("not probe-loop");
+        };
+        assert_eq!(
+            (every, timeout, for_),
+            (
+                Duration::from_millis(5),
+                Duration::from_millis(500),
+                Duration::from_secs(3)
+            )
+        );
+        let Cmd::ProbeHold { for_, interval, .. } = lab(&[
+            "probe-hold",
+            "192.0.2.1:80",
+            "--for",
+            "10s",
+            "--interval",
+            "100ms",
+        ])
+        .unwrap()
+        .cmd
+        else {
+            panic!("not probe-hold");
+        };
+        assert_eq!(
+            (for_, interval),
+            (Duration::from_secs(10), Duration::from_millis(100))
+        );
+        let Cmd::SctpCatch { timeout, .. } =
+            lab(&["sctp-catch", "--port", "80", "--timeout", "30s"])
+                .unwrap()
+                .cmd
+        else {
+            panic!("not sctp-catch");
+        };
+        assert_eq!(timeout, Duration::from_secs(30));
+        assert!(lab(&["probe-hold", "192.0.2.1:80", "--for", "11m"]).is_err());
+        assert!(lab(&["probe", "tcp", "192.0.2.1:80", "--timeout", "2000"]).is_err());
+    }
+}
