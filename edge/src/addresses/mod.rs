@@ -1,5 +1,5 @@
 //! Frontend addresses on the edge's interface (rtnetlink, in the network namespace of the
-//! thread that calls [`Addresses::open`]): each frontend address as a /32 or /128 (IPv6 with `nodad`, so it works at once),
+//! thread that runs [`Addresses::open`]): each frontend address as a /32 or /128 (IPv6 with `nodad`, so it works at once),
 //! so the kernel answers ARP/NDP for it there.
 //!
 //! The manager adds the desired addresses, removes those it owns that are no longer desired,
@@ -87,8 +87,9 @@ pub struct Addresses {
 }
 
 impl Addresses {
-    /// Finds `interface` in the calling thread's network namespace, where every later change
-    /// is made (the netlink socket is opened here, on the current tokio runtime).
+    /// Finds `interface` in the network namespace of the thread that polls this future, where
+    /// every later change is made (the netlink socket is opened here, on the current tokio
+    /// runtime).
     pub async fn open(interface: &str) -> Result<Addresses, AddressError> {
         let netlink = Netlink::open()?;
         let index = netlink

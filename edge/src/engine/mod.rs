@@ -45,7 +45,8 @@ pub struct Engine {
 }
 
 impl Engine {
-    /// Opens the interface (in the calling thread's network namespace); nothing is served
+    /// Opens the interface (in the network namespace of the thread that polls this future;
+    /// every later address change goes through the netlink socket opened here); nothing is served
     /// until [`apply`](Self::apply). `changed` is notified whenever a probe target flips.
     pub async fn start(
         config: &EngineConfig,
