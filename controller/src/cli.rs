@@ -4,7 +4,9 @@
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use clap::{ArgAction, Parser};
+use clap::{ArgAction, Parser, ValueEnum};
+use ferrolb_runtime::duration;
+use ferrolb_runtime::logging::LogArgs;
 
 /// ferrolb controller: gives `type: LoadBalancer` Services IPs from IPPools, keeps them stable
 /// across restarts and leader changes, and reports pool usage. Run two replicas: they elect a
@@ -34,24 +36,24 @@ pub struct Args {
     #[arg(long, env = "FERROLB_LEASE_NAME", default_value = "ferrolb-controller")]
     pub lease_name: String,
 
-    /// How long a leader's lease lasts without renewal (seconds): the worst-case takeover time
-    /// when the leader dies without releasing it. A leader stopping on SIGTERM releases the
-    /// lease and the standby takes over at once.
-    #[arg(long, env = "FERROLB_LEASE_DURATION", default_value_t = 15, value_parser = clap::value_parser!(u64).range(2..=300))]
-    pub lease_duration: u64,
+    /// How long a leader's lease lasts without renewal (whole seconds, 2s to 5m): the
+    /// worst-case takeover time when the leader dies without releasing it. A leader stopping
+    /// on SIGTERM releases the lease and the standby takes over at once.
+    #[arg(long, env = "FERROLB_LEASE_DURATION", default_value = "15s", value_parser = lease_duration)]
+    pub lease_duration: Duration,
 
-    /// The leader renews this many seconds before its lease expires (also the clock skew
-    /// tolerated between replicas). Must be less than --lease-duration.
-    #[arg(long, env = "FERROLB_LEASE_GRACE", default_value_t = 5, value_parser = clap::value_parser!(u64).range(1..=299))]
-    pub lease_grace: u64,
+    /// The leader renews this long before its lease expires (whole seconds, at least 1s; also
+    /// the clock skew tolerated between replicas). Must be less than --lease-duration.
+    #[arg(long, env = "FERROLB_LEASE_GRACE", default_value = "5s", value_parser = lease_grace)]
+    pub lease_grace: Duration,
 
     /// Status writes in flight at once.
     #[arg(long, env = "FERROLB_WRITE_CONCURRENCY", default_value_t = 32, value_parser = clap::value_parser!(u64).range(1..=512))]
     pub write_concurrency: u64,
 
-    /// Replan everything at least this often (seconds), even without a change.
-    #[arg(long, env = "FERROLB_RESYNC", default_value_t = 300, value_parser = clap::value_parser!(u64).range(10..))]
-    pub resync: u64,
+    /// Replan everything at least this often (at least 10s), even without a change.
+    #[arg(long, env = "FERROLB_RESYNC", default_value = "5m", value_parser = resync)]
+    pub resync: Duration,
 
     /// Service ClusterIP ranges (comma-separated CIDRs) never allowed as externalIPs, in
     /// addition to the cluster's ServiceCIDR objects (read automatically).
@@ -98,12 +100,62 @@ pub struct Args {
     /// What the apiserver does when the webhook cannot be reached: Fail (refuse the change;
     /// safe) or Ignore (admit it; the reconcile-time check still flags bad externalIPs and no
     /// speaker serves them).
-    #[arg(long, env = "FERROLB_WEBHOOK_FAILURE_POLICY", default_value = "Fail", value_parser = ["Fail", "Ignore"])]
-    pub webhook_failure_policy: String,
+    #[arg(long, env = "FERROLB_WEBHOOK_FAILURE_POLICY", value_enum, default_value_t = FailurePolicy::Fail)]
+    pub webhook_failure_policy: FailurePolicy,
 
-    /// Log format: text or json.
-    #[arg(long, env = "FERROLB_LOG_FORMAT", default_value = "text", value_parser = ["text", "json"])]
-    pub log_format: String,
+    /// `--log-format` and `--log-level`.
+    #[command(flatten)]
+    pub log: LogArgs,
+}
+
+/// The webhook's `failurePolicy` (Kubernetes spelling).
+#[derive(ValueEnum, Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FailurePolicy {
+    /// Refuse the change when the webhook cannot be reached.
+    #[value(name = "Fail")]
+    Fail,
+    /// Admit the change when the webhook cannot be reached.
+    #[value(name = "Ignore")]
+    Ignore,
+}
+
+impl FailurePolicy {
+    /// The value of `failurePolicy` in the ValidatingWebhookConfiguration.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            FailurePolicy::Fail => "Fail",
+            FailurePolicy::Ignore => "Ignore",
+        }
+    }
+}
+
+fn lease_duration(s: &str) -> Result<Duration, String> {
+    whole_seconds(
+        s,
+        duration::parse_within(s, Duration::from_secs(2), Some(Duration::from_secs(300)))?,
+    )
+}
+
+fn lease_grace(s: &str) -> Result<Duration, String> {
+    whole_seconds(
+        s,
+        duration::parse_within(s, Duration::from_secs(1), Some(Duration::from_secs(299)))?,
+    )
+}
+
+fn resync(s: &str) -> Result<Duration, String> {
+    duration::parse_within(s, Duration::from_secs(10), None)
+}
+
+/// The Lease API counts whole seconds.
+fn whole_seconds(s: &str, d: Duration) -> Result<Duration, String> {
+    if d.subsec_nanos() == 0 {
+        Ok(d)
+    } else {
+        Err(format!(
+            "{s:?}: must be whole seconds (the Lease counts seconds), e.g. 15s"
+        ))
+    }
 }
 
 impl Args {
@@ -116,19 +168,63 @@ impl Args {
         })
     }
 
-    /// The resync period.
-    pub fn resync(&self) -> Duration {
-        Duration::from_secs(self.resync)
-    }
-
     /// Checks flag combinations clap cannot express.
     pub fn validate(&self) -> Result<(), String> {
         if self.lease_grace >= self.lease_duration {
             return Err(format!(
                 "--lease-grace ({}) must be less than --lease-duration ({})",
-                self.lease_grace, self.lease_duration
+                humantime::format_duration(self.lease_grace),
+                humantime::format_duration(self.lease_duration)
             ));
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations_take_units_and_policies_their_kubernetes_spelling() {
+        let d = Args::try_parse_from(["c"]).unwrap();
+        assert_eq!(d.lease_duration, Duration::from_secs(15));
+        assert_eq!(d.lease_grace, Duration::from_secs(5));
+        assert_eq!(d.resync, Duration::from_secs(300));
+        assert_eq!(d.webhook_failure_policy, FailurePolicy::Fail);
+        assert_eq!(d.validate(), Ok(()));
+
+        let a = Args::try_parse_from([
+            "c",
+            "--lease-duration=1m",
+            "--lease-grace=10s",
+            "--resync=30s",
+            "--webhook-failure-policy=Ignore",
+        ])
+        .unwrap();
+        assert_eq!(a.lease_duration, Duration::from_secs(60));
+        assert_eq!(a.resync, Duration::from_secs(30));
+        assert_eq!(a.webhook_failure_policy.as_str(), "Ignore");
+
+        for (bad, says) in [
+            ("--lease-duration=15", "unit"),
+            ("--lease-duration=2500ms", "whole seconds"),
+            ("--lease-duration=10m", "at most 5m"),
+            ("--resync=5s", "at least 10s"),
+            ("--webhook-failure-policy=Maybe", "Maybe"),
+        ] {
+            let e = Args::try_parse_from(["c", bad]).unwrap_err().to_string();
+            assert!(e.contains(bad.split('=').next().unwrap()), "{bad}: {e}");
+            assert!(e.contains(says), "{bad}: {e}");
+        }
+
+        let inverted =
+            Args::try_parse_from(["c", "--lease-duration=5s", "--lease-grace=5s"]).unwrap();
+        assert!(
+            inverted
+                .validate()
+                .unwrap_err()
+                .contains("--lease-grace (5s)")
+        );
     }
 }

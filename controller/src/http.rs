@@ -74,17 +74,8 @@ pub fn router(metrics: Arc<Metrics>, health: Arc<Health>) -> Router {
         .with_state(AppState { metrics, health })
 }
 
-async fn metrics_text(
-    State(s): State<AppState>,
-) -> (StatusCode, [(&'static str, &'static str); 1], String) {
-    (
-        StatusCode::OK,
-        [(
-            "content-type",
-            "application/openmetrics-text; version=1.0.0; charset=utf-8",
-        )],
-        s.metrics.encode(),
-    )
+async fn metrics_text(State(s): State<AppState>) -> axum::response::Response {
+    ferrolb_runtime::metrics::response(&s.metrics.registry)
 }
 
 async fn healthz() -> &'static str {

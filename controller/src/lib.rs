@@ -86,8 +86,8 @@ pub async fn run(args: cli::Args) -> Result<(), Error> {
         namespace: args.namespace.clone(),
         name: args.lease_name.clone(),
         identity: identity.clone(),
-        duration: args.lease_duration,
-        grace: args.lease_grace,
+        duration: args.lease_duration.as_secs(),
+        grace: args.lease_grace.as_secs(),
     };
     let election = tokio::spawn(leader::run(
         client.clone(),
@@ -109,7 +109,7 @@ pub async fn run(args: cli::Args) -> Result<(), Error> {
             service: args.webhook_service.clone(),
             service_port: args.webhook_service_port,
             secret: args.webhook_secret.clone(),
-            failure_policy: args.webhook_failure_policy.clone(),
+            failure_policy: args.webhook_failure_policy.as_str().to_string(),
         };
         let listener = webhook::tls::bind(args.webhook_addr)
             .await
@@ -145,7 +145,7 @@ pub async fn run(args: cli::Args) -> Result<(), Error> {
         config,
         stamp_key,
         concurrency: usize::try_from(args.write_concurrency).unwrap_or(32),
-        resync: args.resync(),
+        resync: args.resync,
     };
     let control = tokio::spawn(control_loop::run(
         ctx,
@@ -155,7 +155,7 @@ pub async fn run(args: cli::Args) -> Result<(), Error> {
         shutdown.clone(),
     ));
     info!(identity = %identity, "ferrolb-controller started");
-    wait_for_signal().await;
+    ferrolb_runtime::shutdown_signal().await;
     info!("stopping: handing over leadership");
     shutdown_tx.send_replace(true);
     let _ = control.await;
@@ -167,14 +167,3 @@ pub async fn run(args: cli::Args) -> Result<(), Error> {
     Ok(())
 }
 
-async fn wait_for_signal() {
-    use tokio::signal::unix::{SignalKind, signal};
-    let Ok(mut term) = signal(SignalKind::terminate()) else {
-        let _ = tokio::signal::ctrl_c().await;
-        return;
-    };
-    tokio::select! {
-        _ = term.recv() => {}
-        _ = tokio::signal::ctrl_c() => {}
-    }
-}

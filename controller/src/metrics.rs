@@ -109,13 +109,4 @@ impl Metrics {
         );
         Metrics { registry, ..m }
     }
-
-    /// The text exposition of every metric.
-    pub fn encode(&self) -> String {
-        let mut out = String::new();
-        if prometheus_client::encoding::text::encode(&mut out, &self.registry).is_err() {
-            out.clear();
-        }
-        out
-    }
 }

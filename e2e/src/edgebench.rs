@@ -127,12 +127,12 @@ fn loop_argv(lab: &Lab, to: SocketAddr, every_ms: u64, for_ms: u64) -> Vec<Strin
         lab.bin.display().to_string(),
         "probe-loop".into(),
         to.to_string(),
-        "--every-ms".into(),
-        every_ms.to_string(),
-        "--for-ms".into(),
-        for_ms.to_string(),
-        "--timeout-ms".into(),
-        "500".into(),
+        "--every".into(),
+        format!("{every_ms}ms"),
+        "--for".into(),
+        format!("{for_ms}ms"),
+        "--timeout".into(),
+        "500ms".into(),
     ]
 }
 

@@ -245,10 +245,10 @@ async fn one(lab: &Lab, client: &Client, ip: IpAddr, fault: Fault) -> Result<Tri
         lab.bin.display().to_string(),
         "probe-loop".into(),
         SocketAddr::new(ip, 80).to_string(),
-        "--every-ms".into(),
-        PROBE_EVERY.as_millis().to_string(),
-        "--for-ms".into(),
-        WINDOW.as_millis().to_string(),
+        "--every".into(),
+        format!("{}ms", PROBE_EVERY.as_millis()),
+        "--for".into(),
+        format!("{}ms", WINDOW.as_millis()),
     ];
     let prober = lab
         .exec("client", &argv)?

@@ -9,6 +9,7 @@ use std::time::Duration;
 use anyhow::Context;
 use clap::{Parser, Subcommand};
 use ferrolb_e2e::{Lab, probe};
+use ferrolb_runtime::duration;
 
 #[derive(Parser)]
 #[command(name = "ferrolb-lab", about = "ferrolb lab helper processes")]
@@ -57,15 +58,15 @@ enum Cmd {
     ProbeLoop {
         /// Where to.
         to: SocketAddr,
-        /// Milliseconds between probes (0: back to back).
-        #[arg(long, default_value_t = 5)]
-        every_ms: u64,
-        /// Milliseconds each probe may take.
-        #[arg(long, default_value_t = 50)]
-        timeout_ms: u64,
-        /// How long to probe, in milliseconds.
-        #[arg(long, default_value_t = 3000)]
-        for_ms: u64,
+        /// Time between probes (0s: back to back).
+        #[arg(long, default_value = "5ms", value_parser = duration::parse)]
+        every: Duration,
+        /// Time each probe may take.
+        #[arg(long, default_value = "50ms", value_parser = duration::parse_positive)]
+        timeout: Duration,
+        /// How long to probe.
+        #[arg(long = "for", default_value = "3s", value_parser = duration::parse)]
+        for_: Duration,
     },
     /// Send one probe and print the answer; exits non-zero on failure.
     Probe {
@@ -73,9 +74,9 @@ enum Cmd {
         proto: probe::Proto,
         /// Where to.
         to: SocketAddr,
-        /// Give up after this many milliseconds.
-        #[arg(long, default_value_t = 2000)]
-        timeout_ms: u64,
+        /// Give up after this long.
+        #[arg(long, default_value = "2s", value_parser = duration::parse_positive)]
+        timeout: Duration,
         /// Path of the HTTP request.
         #[arg(long, default_value = "/")]
         path: String,
@@ -86,12 +87,12 @@ enum Cmd {
     ProbeHold {
         /// Where to.
         to: SocketAddr,
-        /// How long to hold the connection.
-        #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u64).range(1..=600))]
-        seconds: u64,
-        /// Milliseconds between lines.
-        #[arg(long, default_value_t = 100, value_parser = clap::value_parser!(u64).range(10..=60_000))]
-        interval_ms: u64,
+        /// How long to hold the connection (1s to 10m).
+        #[arg(long = "for", default_value = "10s", value_parser = |s: &str| duration::parse_within(s, Duration::from_secs(1), Some(Duration::from_secs(600))))]
+        for_: Duration,
+        /// Time between lines (10ms to 1m).
+        #[arg(long, default_value = "100ms", value_parser = |s: &str| duration::parse_within(s, Duration::from_millis(10), Some(Duration::from_secs(60))))]
+        interval: Duration,
     },
     /// Send crafted SCTP INITs (one association) on an IPv4 raw socket; prints JSON.
     SctpSend {
@@ -100,9 +101,9 @@ enum Cmd {
         /// How many copies of the INIT.
         #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=i64::from(ferrolb_e2e::rawsctp::MAX_SEND)))]
         count: u32,
-        /// Milliseconds between copies.
-        #[arg(long, default_value_t = 100, value_parser = clap::value_parser!(u64).range(0..=10_000))]
-        interval_ms: u64,
+        /// Time between copies (at most 10s).
+        #[arg(long, default_value = "100ms", value_parser = |s: &str| duration::parse_within(s, Duration::ZERO, Some(Duration::from_secs(10))))]
+        interval: Duration,
     },
     /// Catch the first SCTP packet to a port on an IPv4 raw socket and print it as JSON; exits
     /// non-zero when none came in time.
@@ -110,9 +111,9 @@ enum Cmd {
         /// Destination port to wait for.
         #[arg(long)]
         port: u16,
-        /// Give up after this many milliseconds.
-        #[arg(long, default_value_t = 10_000, value_parser = clap::value_parser!(u64).range(1..=600_000))]
-        timeout_ms: u64,
+        /// Give up after this long (at most 10m).
+        #[arg(long, default_value = "10s", value_parser = |s: &str| duration::parse_within(s, Duration::from_millis(1), Some(Duration::from_secs(600))))]
+        timeout: Duration,
     },
 }
 
@@ -143,55 +144,40 @@ fn main() -> anyhow::Result<()> {
             Cmd::Probe {
                 proto,
                 to,
-                timeout_ms,
+                timeout,
                 path,
             } => {
-                let out =
-                    probe::probe_path(proto, to, &path, Duration::from_millis(timeout_ms)).await?;
+                let out = probe::probe_path(proto, to, &path, timeout).await?;
                 print!("{out}");
                 Ok(())
             }
             Cmd::ProbeLoop {
                 to,
-                every_ms,
-                timeout_ms,
-                for_ms,
+                every,
+                timeout,
+                for_,
             } => {
-                let ms = Duration::from_millis;
-                let samples =
-                    ferrolb_e2e::failover::probe_loop(to, ms(every_ms), ms(timeout_ms), ms(for_ms))
-                        .await;
+                let samples = ferrolb_e2e::failover::probe_loop(to, every, timeout, for_).await;
                 println!("{}", serde_json::to_string(&samples)?);
                 Ok(())
             }
-            Cmd::ProbeHold {
-                to,
-                seconds,
-                interval_ms,
-            } => {
+            Cmd::ProbeHold { to, for_, interval } => {
                 let first = |pod: &str| eprintln!("probe-hold: first answer from pod={pod}");
-                let report = ferrolb_e2e::hold::probe_hold(
-                    to,
-                    Duration::from_secs(seconds),
-                    Duration::from_millis(interval_ms),
-                    first,
-                )
-                .await;
+                let report = ferrolb_e2e::hold::probe_hold(to, for_, interval, first).await;
                 println!("{}", serde_json::to_string(&report)?);
                 Ok(())
             }
             Cmd::SctpSend {
                 to,
                 count,
-                interval_ms,
+                interval,
             } => {
-                let sent =
-                    ferrolb_e2e::rawsctp::send(to, count, Duration::from_millis(interval_ms))?;
+                let sent = ferrolb_e2e::rawsctp::send(to, count, interval)?;
                 println!("{}", serde_json::to_string(&sent)?);
                 Ok(())
             }
-            Cmd::SctpCatch { port, timeout_ms } => {
-                let limit = Duration::from_millis(timeout_ms);
+            Cmd::SctpCatch { port, timeout } => {
+                let limit = timeout;
                 match ferrolb_e2e::rawsctp::catch(port, limit)? {
                     Some(caught) => {
                         println!("{}", serde_json::to_string(&caught)?);
@@ -203,4 +189,70 @@ fn main() -> anyhow::Result<()> {
             Cmd::Forward { .. } => unreachable!("handled above"),
         }
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The argument shapes the lab's own callers pass (failover, edgebench, demo, flows).
+    #[test]
+    fn callers_argument_shapes_parse() {
+        let lab = |args: &[&str]| Cli::try_parse_from([&["ferrolb-lab"], args].concat());
+        let Cmd::ProbeLoop {
+            every,
+            timeout,
+            for_,
+            ..
+        } = lab(&[
+            "probe-loop",
+            "192.0.2.1:80",
+            "--every",
+            "5ms",
+            "--for",
+            "3000ms",
+            "--timeout",
+            "500ms",
+        ])
+        .unwrap()
+        .cmd
+        else {
+            panic!("not probe-loop");
+        };
+        assert_eq!(
+            (every, timeout, for_),
+            (
+                Duration::from_millis(5),
+                Duration::from_millis(500),
+                Duration::from_secs(3)
+            )
+        );
+        let Cmd::ProbeHold { for_, interval, .. } = lab(&[
+            "probe-hold",
+            "192.0.2.1:80",
+            "--for",
+            "10s",
+            "--interval",
+            "100ms",
+        ])
+        .unwrap()
+        .cmd
+        else {
+            panic!("not probe-hold");
+        };
+        assert_eq!(
+            (for_, interval),
+            (Duration::from_secs(10), Duration::from_millis(100))
+        );
+        let Cmd::SctpCatch { timeout, .. } =
+            lab(&["sctp-catch", "--port", "80", "--timeout", "30s"])
+                .unwrap()
+                .cmd
+        else {
+            panic!("not sctp-catch");
+        };
+        assert_eq!(timeout, Duration::from_secs(30));
+        assert!(lab(&["probe-hold", "192.0.2.1:80", "--for", "11m"]).is_err());
+        assert!(lab(&["probe", "tcp", "192.0.2.1:80", "--timeout", "2000"]).is_err());
+    }
 }

@@ -2,6 +2,9 @@
 //! pool status, restarts and leader changes. One lab for the whole file; scenarios run in
 //! order, each in its own namespace, and remove their pools when done.
 
+// Test support code unwraps too (clippy.toml allows it only inside #[test] functions).
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 mod scenarios;
 
 use ferrolb_e2e::testlab::TestLab;

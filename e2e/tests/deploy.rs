@@ -4,6 +4,9 @@
 //! the RBAC allows what the code does (each need names its code path) and refuses the rest;
 //! the kind samples read as ferrolb objects.
 
+// Test support code unwraps too (clippy.toml allows it only inside #[test] functions).
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 mod manifests;
 
 use clap::{CommandFactory, Parser};

@@ -4,6 +4,9 @@
 //! validation), and nothing is stored; deliberately broken copies are refused naming the bad
 //! field, so the check can fail. Only the control plane is needed: ferrolb is not installed.
 
+// Test support code unwraps too (clippy.toml allows it only inside #[test] functions).
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use std::path::Path;
 use std::time::Duration;
 

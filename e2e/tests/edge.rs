@@ -5,6 +5,9 @@
 //! speaker answers /healthz); TCP and UDP frontends come and go with their Services and leave
 //! nothing on the edge host.
 
+// Test support code unwraps too (clippy.toml allows it only inside #[test] functions).
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use std::collections::BTreeSet;
 use std::net::{IpAddr, SocketAddr};
 use std::time::Duration;

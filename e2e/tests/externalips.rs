@@ -3,6 +3,9 @@
 //! and group limits through real impersonation, pool overlap/shrink/node addresses, and a
 //! webhook outage with failurePolicy Ignore caught by the reconcile path.
 
+// Test support code unwraps too (clippy.toml allows it only inside #[test] functions).
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 mod eip;
 
 use ferrolb_e2e::testlab::TestLab;

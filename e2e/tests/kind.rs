@@ -3,6 +3,9 @@
 //! sample `docker network inspect` JSON into ranges inside the network's subnets, at its top
 //! where Docker does not hand out addresses, and into an IPPool that reads as one.
 
+// Test support code unwraps too (clippy.toml allows it only inside #[test] functions).
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use std::io::Write;
 use std::net::IpAddr;
 use std::process::{Command, Output, Stdio};

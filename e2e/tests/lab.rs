@@ -2,6 +2,9 @@
 //! objects naming the bad value; pods scheduled, started and published by the real controllers;
 //! and the client reaching every pod across the LAN over IPv4 and IPv6.
 
+// Test support code unwraps too (clippy.toml allows it only inside #[test] functions).
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use std::collections::BTreeSet;
 use std::net::{IpAddr, SocketAddr};
 use std::time::Duration;

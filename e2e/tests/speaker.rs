@@ -5,6 +5,9 @@
 //! serviceSelector and interfaces, the exclude label, a node's table restored after deletion,
 //! and failover on SIGKILL, on SIGTERM and during an apiserver outage.
 
+// Test support code unwraps too (clippy.toml allows it only inside #[test] functions).
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 mod spk;
 
 use ferrolb_e2e::testlab::TestLab;

@@ -3,7 +3,7 @@
 
 use std::time::{Duration, SystemTime};
 
-use k8s_openapi::jiff::Timestamp;
+use jiff::Timestamp;
 use serde::Serializer;
 
 /// RFC 3339 text of `t` (the Unix epoch if out of range).

@@ -4,6 +4,9 @@
 //! the NodePort — and the library's engine (addresses, listeners, prober) fed a hand-built
 //! frontend list. Everything lives in `flbedge-<pid>-*` namespaces, removed also on failure.
 
+// Test support code unwraps too (clippy.toml allows it only inside #[test] functions).
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 mod support;
 
 use std::collections::BTreeSet;

@@ -4,6 +4,9 @@
 //! neighbour cache. Needs root, iproute2, iputils-arping and ndisc6. Only documentation
 //! addresses, only inside namespaces the tests create and remove (also on failure).
 
+// Test support code unwraps too (clippy.toml allows it only inside #[test] functions).
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 #[path = "../src/announcer/tests/frames.rs"]
 mod frames;
 

@@ -3,6 +3,9 @@
 //! nftables and conntrack. Only documentation addresses and pod-like
 //! private ones, only inside those namespaces.
 
+// Test support code unwraps too (clippy.toml allows it only inside #[test] functions).
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use std::net::IpAddr;
 use std::process::Command;
 use std::sync::atomic::{AtomicUsize, Ordering};

@@ -2,6 +2,9 @@
 //! second, healthCheckNodePorts open and close with it, bad requests get 404/405, and silent
 //! clients neither block others nor stay connected.
 
+// Test support code unwraps too (clippy.toml allows it only inside #[test] functions).
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 #[path = "health/client.rs"]
 mod client;
 

@@ -2,6 +2,9 @@
 //! with the node's subnet, a pod-like veth with a /32 only, a down link, a bridge with a
 //! port. Needs root and iproute2; documentation addresses only.
 
+// Test support code unwraps too (clippy.toml allows it only inside #[test] functions).
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 #[path = "membership/netns.rs"]
 mod netns;
 
@@ -59,7 +62,7 @@ fn reads_the_namespace_of_the_calling_thread() {
         }
     }
 
-    let list = node.run(|| async { local_interfaces().expect("read interfaces") });
+    let list = node.run(|| async { local_interfaces().await.expect("read interfaces") });
     println!("{list:#?}");
 
     let names: Vec<&str> = list.iter().map(|i| i.name.as_str()).collect();

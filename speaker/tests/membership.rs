@@ -2,6 +2,9 @@
 //! holding 198.51.100.11–13): join, interface lists, a crash (task aborted, no
 //! leave), a restart under the same name, a graceful leave. Prints the measured times.
 
+// Test support code unwraps too (clippy.toml allows it only inside #[test] functions).
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 #[path = "membership/netns.rs"]
 mod netns;
 

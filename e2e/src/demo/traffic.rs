@@ -98,10 +98,10 @@ pub(super) async fn kill_and_measure(lab: &Lab, ip: IpAddr, node: &str) -> Resul
         lab.bin.display().to_string(),
         "probe-loop".into(),
         SocketAddr::new(ip, 80).to_string(),
-        "--every-ms".into(),
-        PROBE_EVERY_MS.to_string(),
-        "--for-ms".into(),
-        PROBE_WINDOW.as_millis().to_string(),
+        "--every".into(),
+        format!("{PROBE_EVERY_MS}ms"),
+        "--for".into(),
+        format!("{}ms", PROBE_WINDOW.as_millis()),
     ];
     let prober = lab
         .exec("client", &argv)?

@@ -133,8 +133,8 @@ impl Spk<'_> {
             "sctp-catch".to_string(),
             "--port".into(),
             PORT.to_string(),
-            "--timeout-ms".into(),
-            "30000".into(),
+            "--timeout".into(),
+            "30s".into(),
         ];
         let catcher = RefCell::new(self.spawn_lab(&format!("{NS}/sctp-b"), &catch));
         let catcher_ref = &catcher;
@@ -207,10 +207,10 @@ impl Spk<'_> {
         let args = [
             "probe-hold".to_string(),
             to.to_string(),
-            "--seconds".into(),
-            HOLD_SECONDS.to_string(),
-            "--interval-ms".into(),
-            HOLD_INTERVAL_MS.to_string(),
+            "--for".into(),
+            format!("{HOLD_SECONDS}s"),
+            "--interval".into(),
+            format!("{HOLD_INTERVAL_MS}ms"),
         ];
         let mut held = self.spawn_lab("client", &args);
         let stderr = held.0.stderr.take().expect("stderr");

@@ -1,5 +1,5 @@
-//! Frontend addresses on the edge's interface (rtnetlink, in the calling thread's network
-//! namespace): each frontend address as a /32 or /128 (IPv6 with `nodad`, so it works at once),
+//! Frontend addresses on the edge's interface (rtnetlink, in the network namespace of the
+//! thread that runs [`Addresses::open`]): each frontend address as a /32 or /128 (IPv6 with `nodad`, so it works at once),
 //! so the kernel answers ARP/NDP for it there.
 //!
 //! The manager adds the desired addresses, removes those it owns that are no longer desired,
@@ -18,6 +18,7 @@ use std::net::IpAddr;
 use tracing::{info, warn};
 
 use crate::frontends::EdgeRanges;
+use netlink::Netlink;
 
 /// Why an address operation failed.
 #[derive(Debug, thiserror::Error)]
@@ -28,12 +29,9 @@ pub enum AddressError {
     /// The netlink socket.
     #[error("netlink socket: {0}")]
     Socket(#[source] std::io::Error),
-    /// The kernel's answer does not decode.
-    #[error("netlink answer does not decode: {0}")]
-    Decode(String),
-    /// The kernel refused.
-    #[error("the kernel refused: {}", std::io::Error::from_raw_os_error(*.0))]
-    Kernel(i32),
+    /// A request failed: the kernel refused, or its answer does not decode.
+    #[error("netlink: {0}")]
+    Netlink(#[from] rtnetlink::Error),
 }
 
 /// The prefix length of a single address of `ip`'s family.
@@ -80,6 +78,7 @@ pub fn plan(
 /// The addresses the edge owns on its interface.
 #[derive(Debug)]
 pub struct Addresses {
+    netlink: Netlink,
     interface: String,
     index: u32,
     owned: BTreeSet<IpAddr>,
@@ -88,11 +87,17 @@ pub struct Addresses {
 }
 
 impl Addresses {
-    /// Finds `interface` in the calling thread's network namespace.
-    pub fn open(interface: &str) -> Result<Addresses, AddressError> {
-        let index = netlink::link_index(interface)?
+    /// Finds `interface` in the network namespace of the thread that polls this future, where
+    /// every later change is made (the netlink socket is opened here, on the current tokio
+    /// runtime).
+    pub async fn open(interface: &str) -> Result<Addresses, AddressError> {
+        let netlink = Netlink::open()?;
+        let index = netlink
+            .link_index(interface)
+            .await?
             .ok_or_else(|| AddressError::NoInterface(interface.to_string()))?;
         Ok(Addresses {
+            netlink,
             interface: interface.to_string(),
             index,
             owned: BTreeSet::new(),
@@ -118,35 +123,36 @@ impl Addresses {
 
     /// Adds what is missing of `desired` (first call: also sweeps leftovers in `edge`).
     /// Returns the number of failed operations (each logged and listed in [`Self::failed`]).
-    pub fn add(
+    pub async fn add(
         &mut self,
         desired: &BTreeSet<IpAddr>,
         edge: &EdgeRanges,
     ) -> Result<usize, AddressError> {
-        self.step(desired, edge, true)
+        self.step(desired, edge, true).await
     }
 
     /// Removes what is owned and no longer in `desired`.
-    pub fn remove(
+    pub async fn remove(
         &mut self,
         desired: &BTreeSet<IpAddr>,
         edge: &EdgeRanges,
     ) -> Result<usize, AddressError> {
-        self.step(desired, edge, false)
+        self.step(desired, edge, false).await
     }
 
     /// Removes every owned address (on shutdown).
-    pub fn release_all(&mut self) -> Result<usize, AddressError> {
+    pub async fn release_all(&mut self) -> Result<usize, AddressError> {
         self.step(&BTreeSet::new(), &EdgeRanges::default(), false)
+            .await
     }
 
-    fn step(
+    async fn step(
         &mut self,
         desired: &BTreeSet<IpAddr>,
         edge: &EdgeRanges,
         adding: bool,
     ) -> Result<usize, AddressError> {
-        let present = netlink::addresses(self.index)?;
+        let present = self.netlink.addresses(self.index).await?;
         let sweep = adding && !self.swept;
         let p = plan(&present, &self.owned, desired, edge, sweep);
         // Owned addresses someone else removed are no longer ours to remove.
@@ -163,7 +169,7 @@ impl Addresses {
             self.swept = true;
             self.owned.extend(p.adopt.iter().copied());
             for ip in p.add {
-                match netlink::add(self.index, ip, host_prefix(ip)) {
+                match self.netlink.add(self.index, ip, host_prefix(ip)).await {
                     Ok(()) => {
                         info!(%ip, interface = %self.interface, "frontend address added");
                         self.owned.insert(ip);
@@ -183,7 +189,7 @@ impl Addresses {
             (true, false) => Vec::new(),
         };
         for ip in removals {
-            match netlink::delete(self.index, ip, host_prefix(ip)) {
+            match self.netlink.delete(self.index, ip, host_prefix(ip)).await {
                 Ok(()) => {
                     info!(%ip, interface = %self.interface, "frontend address removed");
                     self.owned.remove(&ip);

@@ -1,50 +1,61 @@
-//! rtnetlink requests of the address manager, on a blocking `NETLINK_ROUTE` socket opened in
-//! the calling thread's network namespace: dump links (name → index), dump one link's
-//! addresses, add and delete one address (acknowledged).
+//! rtnetlink requests of the address manager over one `rtnetlink` connection, whose socket
+//! [`Netlink::open`] opens in the calling thread's network namespace: look a link up by name,
+//! dump one link's addresses, add and delete one address (acknowledged).
 
 use std::net::IpAddr;
 
-use netlink_packet_core::{
-    NLM_F_ACK, NLM_F_CREATE, NLM_F_DUMP, NLM_F_EXCL, NLM_F_REQUEST, NetlinkHeader, NetlinkMessage,
-    NetlinkPayload,
-};
+use futures::TryStreamExt;
+use netlink_packet_route::AddressFamily;
 use netlink_packet_route::address::{AddressAttribute, AddressHeaderFlags, AddressMessage};
-use netlink_packet_route::link::{LinkAttribute, LinkMessage};
-use netlink_packet_route::{AddressFamily, RouteNetlinkMessage};
-use netlink_sys::{Socket, SocketAddr, protocols::NETLINK_ROUTE};
+use rtnetlink::Handle;
+use tokio::task::JoinHandle;
 
 use super::AddressError;
 
-/// Receive buffer: the kernel never puts more than 32 KiB of a dump in one datagram.
-const RECV_BUFFER: usize = 64 * 1024;
-/// Upper bound on datagrams per answer.
-const MAX_DATAGRAMS: usize = 100_000;
-
-/// The index of link `name`, if it exists.
-pub fn link_index(name: &str) -> Result<Option<u32>, AddressError> {
-    let request = RouteNetlinkMessage::GetLink(LinkMessage::default());
-    for msg in exchange(request, NLM_F_DUMP)? {
-        if let RouteNetlinkMessage::NewLink(link) = msg {
-            let named = link
-                .attributes
-                .iter()
-                .any(|a| matches!(a, LinkAttribute::IfName(n) if n == name));
-            if named {
-                return Ok(Some(link.header.index));
-            }
-        }
-    }
-    Ok(None)
+/// A connection to the kernel's routing netlink; its task ends when this is dropped.
+#[derive(Debug)]
+pub struct Netlink {
+    handle: Handle,
+    connection: JoinHandle<()>,
 }
 
-/// The addresses of link `index` with their prefix lengths.
-pub fn addresses(index: u32) -> Result<Vec<(IpAddr, u8)>, AddressError> {
-    let request = RouteNetlinkMessage::GetAddress(AddressMessage::default());
-    let mut out = Vec::new();
-    for msg in exchange(request, NLM_F_DUMP)? {
-        if let RouteNetlinkMessage::NewAddress(a) = msg
-            && a.header.index == index
-        {
+impl Drop for Netlink {
+    fn drop(&mut self) {
+        self.connection.abort();
+    }
+}
+
+impl Netlink {
+    /// Opens the socket in the calling thread's network namespace and spawns the connection's
+    /// task (on the current tokio runtime).
+    pub fn open() -> Result<Netlink, AddressError> {
+        let (connection, handle, _) = rtnetlink::new_connection().map_err(AddressError::Socket)?;
+        Ok(Netlink {
+            handle,
+            connection: tokio::spawn(connection),
+        })
+    }
+
+    /// The index of link `name`, if it exists.
+    pub async fn link_index(&self, name: &str) -> Result<Option<u32>, AddressError> {
+        let mut links = self.handle.link().get().match_name(name).execute();
+        match links.try_next().await {
+            Ok(link) => Ok(link.map(|l| l.header.index)),
+            Err(e) if errno(&e) == Some(libc::ENODEV) => Ok(None),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// The addresses of link `index` with their prefix lengths.
+    pub async fn addresses(&self, index: u32) -> Result<Vec<(IpAddr, u8)>, AddressError> {
+        let mut dump = self
+            .handle
+            .address()
+            .get()
+            .set_link_index_filter(index)
+            .execute();
+        let mut out = Vec::new();
+        while let Some(a) = dump.try_next().await? {
             let mut local = None;
             let mut address = None;
             for attr in &a.attributes {
@@ -58,29 +69,40 @@ pub fn addresses(index: u32) -> Result<Vec<(IpAddr, u8)>, AddressError> {
                 out.push((ip, a.header.prefix_len));
             }
         }
+        Ok(out)
     }
-    Ok(out)
+
+    /// Adds `ip/prefix` to link `index` (IPv6 without duplicate address detection). An
+    /// address already present is not an error.
+    pub async fn add(&self, index: u32, ip: IpAddr, prefix: u8) -> Result<(), AddressError> {
+        let mut request = self.handle.address().add(index, ip, prefix);
+        if ip.is_ipv6() {
+            request.message_mut().header.flags = AddressHeaderFlags::Nodad;
+        }
+        match request.execute().await {
+            Err(e) if errno(&e) == Some(libc::EEXIST) => Ok(()),
+            other => Ok(other?),
+        }
+    }
+
+    /// Deletes `ip/prefix` from link `index`. An address already gone is not an error.
+    pub async fn delete(&self, index: u32, ip: IpAddr, prefix: u8) -> Result<(), AddressError> {
+        let request = self
+            .handle
+            .address()
+            .del(address_message(index, ip, prefix));
+        match request.execute().await {
+            Err(e) if errno(&e) == Some(libc::EADDRNOTAVAIL) => Ok(()),
+            other => Ok(other?),
+        }
+    }
 }
 
-/// Adds `ip/prefix` to link `index` (IPv6 without duplicate address detection). An address
-/// already present is not an error.
-pub fn add(index: u32, ip: IpAddr, prefix: u8) -> Result<(), AddressError> {
-    let msg = address_message(index, ip, prefix);
-    match exchange(
-        RouteNetlinkMessage::NewAddress(msg),
-        NLM_F_ACK | NLM_F_CREATE | NLM_F_EXCL,
-    ) {
-        Err(AddressError::Kernel(errno)) if errno == libc::EEXIST => Ok(()),
-        other => other.map(|_| ()),
-    }
-}
-
-/// Deletes `ip/prefix` from link `index`. An address already gone is not an error.
-pub fn delete(index: u32, ip: IpAddr, prefix: u8) -> Result<(), AddressError> {
-    let msg = address_message(index, ip, prefix);
-    match exchange(RouteNetlinkMessage::DelAddress(msg), NLM_F_ACK) {
-        Err(AddressError::Kernel(errno)) if errno == libc::EADDRNOTAVAIL => Ok(()),
-        other => other.map(|_| ()),
+/// The errno of a request the kernel refused.
+fn errno(e: &rtnetlink::Error) -> Option<i32> {
+    match e {
+        rtnetlink::Error::NetlinkError(m) => m.code.map(|c| -c.get()),
+        _ => None,
     }
 }
 
@@ -93,68 +115,7 @@ fn address_message(index: u32, ip: IpAddr, prefix: u8) -> AddressMessage {
     } else {
         AddressFamily::Inet6
     };
-    if ip.is_ipv6() {
-        msg.header.flags = AddressHeaderFlags::Nodad;
-    }
     msg.attributes.push(AddressAttribute::Local(ip));
     msg.attributes.push(AddressAttribute::Address(ip));
     msg
-}
-
-/// Sends one request (`NLM_F_REQUEST` plus `flags`) and collects the answers until the dump
-/// ends or the acknowledgement arrives.
-fn exchange(
-    request: RouteNetlinkMessage,
-    flags: u16,
-) -> Result<Vec<RouteNetlinkMessage>, AddressError> {
-    let mut socket = Socket::new(NETLINK_ROUTE).map_err(AddressError::Socket)?;
-    socket.bind_auto().map_err(AddressError::Socket)?;
-    socket
-        .connect(&SocketAddr::new(0, 0))
-        .map_err(AddressError::Socket)?;
-
-    let mut packet = NetlinkMessage::new(NetlinkHeader::default(), NetlinkPayload::from(request));
-    packet.header.flags = NLM_F_REQUEST | flags;
-    packet.header.sequence_number = 1;
-    packet.finalize();
-    let mut buf = vec![0; packet.buffer_len()];
-    packet.serialize(&mut buf);
-    socket.send(&buf, 0).map_err(AddressError::Socket)?;
-
-    let mut out = Vec::new();
-    let mut datagram: Vec<u8> = Vec::with_capacity(RECV_BUFFER);
-    for _ in 0..MAX_DATAGRAMS {
-        datagram.clear();
-        let size = socket
-            .recv(&mut datagram, libc::MSG_TRUNC)
-            .map_err(AddressError::Socket)?;
-        if size > datagram.len() {
-            return Err(AddressError::Decode(format!(
-                "answer larger than the buffer ({size} bytes)"
-            )));
-        }
-        let mut offset = 0;
-        while offset < datagram.len() {
-            let msg: NetlinkMessage<RouteNetlinkMessage> =
-                NetlinkMessage::deserialize(&datagram[offset..])
-                    .map_err(|e| AddressError::Decode(e.to_string()))?;
-            let len = msg.header.length as usize;
-            match msg.payload {
-                NetlinkPayload::Done(_) => return Ok(out),
-                NetlinkPayload::Error(e) => {
-                    return match e.code {
-                        Some(code) => Err(AddressError::Kernel(-code.get())),
-                        None => Ok(out),
-                    };
-                }
-                NetlinkPayload::InnerMessage(inner) => out.push(inner),
-                _ => {}
-            }
-            if len == 0 {
-                return Err(AddressError::Decode("zero-length message".into()));
-            }
-            offset += len.div_ceil(4) * 4;
-        }
-    }
-    Err(AddressError::Decode("answer did not end".into()))
 }

@@ -4,6 +4,8 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use clap::Parser;
+use ferrolb_runtime::duration;
+use ferrolb_runtime::logging::LogArgs;
 
 use crate::engine::EngineConfig;
 use crate::health::Thresholds;
@@ -26,11 +28,11 @@ pub struct Args {
     pub health_port: u16,
 
     /// Time between two probes of one node target.
-    #[arg(long, env = "FERROLB_HEALTH_INTERVAL", value_parser = positive_duration, default_value = "1s")]
+    #[arg(long, env = "FERROLB_HEALTH_INTERVAL", value_parser = duration::parse_positive, default_value = "1s")]
     pub health_interval: Duration,
 
     /// Time a probe may take.
-    #[arg(long, env = "FERROLB_HEALTH_TIMEOUT", value_parser = positive_duration, default_value = "500ms")]
+    #[arg(long, env = "FERROLB_HEALTH_TIMEOUT", value_parser = duration::parse_positive, default_value = "500ms")]
     pub health_timeout: Duration,
 
     /// Consecutive successes that make an unhealthy node healthy (a node never probed
@@ -43,20 +45,20 @@ pub struct Args {
     pub unhealthy_threshold: u32,
 
     /// Time to connect to a node before trying the next healthy one.
-    #[arg(long, env = "FERROLB_CONNECT_TIMEOUT", value_parser = positive_duration, default_value = "2s")]
+    #[arg(long, env = "FERROLB_CONNECT_TIMEOUT", value_parser = duration::parse_positive, default_value = "2s")]
     pub connect_timeout: Duration,
 
     /// A UDP flow without traffic either way for this long ends.
-    #[arg(long, env = "FERROLB_UDP_IDLE_TIMEOUT", value_parser = positive_duration, default_value = "30s")]
+    #[arg(long, env = "FERROLB_UDP_IDLE_TIMEOUT", value_parser = duration::parse_positive, default_value = "30s")]
     pub udp_idle_timeout: Duration,
 
     /// Address of /healthz, /metrics and /debug/state.
     #[arg(long, env = "FERROLB_LISTEN", default_value = "0.0.0.0:9480")]
     pub listen: SocketAddr,
 
-    /// Log format: `text` or `json`.
-    #[arg(long, env = "FERROLB_LOG_FORMAT", default_value = "text", value_parser = ["text", "json"])]
-    pub log_format: String,
+    /// `--log-format` and `--log-level`.
+    #[command(flatten)]
+    pub log: LogArgs,
 }
 
 impl Args {
@@ -80,14 +82,6 @@ impl Args {
                 },
             },
         }
-    }
-}
-
-fn positive_duration(s: &str) -> Result<Duration, String> {
-    match humantime::parse_duration(s) {
-        Ok(d) if d.is_zero() => Err("must be more than 0".into()),
-        Ok(d) => Ok(d),
-        Err(e) => Err(e.to_string()),
     }
 }
 

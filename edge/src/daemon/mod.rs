@@ -56,12 +56,13 @@ pub async fn run(args: Args) -> Result<(), StartError> {
         &args.engine_config(),
         metrics.clone(),
         health_changed.clone(),
-    )?;
+    )
+    .await?;
     board.set_engine(engine.view());
 
     let changed = Arc::new(Notify::new());
     let stores = watches::Stores::start(&client, changed.clone());
-    let mut shutdown = Box::pin(shutdown_signal());
+    let mut shutdown = Box::pin(ferrolb_runtime::shutdown_signal());
     tokio::select! {
         () = stores.synced() => {}
         () = &mut shutdown => return Ok(()),
@@ -84,7 +85,7 @@ pub async fn run(args: Args) -> Result<(), StartError> {
             }
             last_warnings = Some(desired.warnings.clone());
         }
-        engine.apply(&desired.frontends, &desired.edge_ranges);
+        engine.apply(&desired.frontends, &desired.edge_ranges).await;
         let writes = condition_writes(&desired, &engine);
         if !writes.is_empty() || !status_tx.borrow().is_empty() {
             status_tx.send_replace(Arc::new(writes));
@@ -101,7 +102,7 @@ pub async fn run(args: Args) -> Result<(), StartError> {
     }
 
     info!(interface = %args.interface, "stopping: closing listeners and removing the frontend addresses");
-    match engine.shutdown() {
+    match engine.shutdown().await {
         Ok(0) => info!("stopped; no address left behind"),
         Ok(n) => warn!(failed = n, "stopped; some addresses could not be removed"),
         Err(error) => warn!(%error, "stopped; the interface's addresses could not be read"),
@@ -112,10 +113,9 @@ pub async fn run(args: Args) -> Result<(), StartError> {
 /// The condition writes of this pass (only where the object shows something else).
 fn condition_writes(desired: &Desired, engine: &Engine) -> Vec<writer::Write> {
     // Whole seconds: what the API keeps, so the watched object compares equal.
-    let now =
-        k8s_openapi::jiff::Timestamp::from_second(k8s_openapi::jiff::Timestamp::now().as_second())
-            .map(Time)
-            .unwrap_or_else(|_| Time(k8s_openapi::jiff::Timestamp::now()));
+    let now = jiff::Timestamp::from_second(jiff::Timestamp::now().as_second())
+        .map(Time)
+        .unwrap_or_else(|_| Time(jiff::Timestamp::now()));
     let mut writes = Vec::new();
     for (key, outcome) in &desired.services {
         let mine: Vec<&Frontend> = desired
@@ -162,23 +162,4 @@ fn cluster_debug(desired: &Desired) -> serde_json::Value {
         "warnings": warnings,
         "releasing": released,
     })
-}
-
-async fn shutdown_signal() {
-    use tokio::signal::unix::{SignalKind, signal};
-    match (
-        signal(SignalKind::terminate()),
-        signal(SignalKind::interrupt()),
-    ) {
-        (Ok(mut term), Ok(mut int)) => {
-            tokio::select! {
-                _ = term.recv() => {}
-                _ = int.recv() => {}
-            }
-        }
-        _ => {
-            warn!("cannot install signal handlers; stopping only when killed");
-            std::future::pending::<()>().await;
-        }
-    }
 }

@@ -45,14 +45,15 @@ pub struct Engine {
 }
 
 impl Engine {
-    /// Opens the interface (in the calling thread's network namespace); nothing is served
+    /// Opens the interface (in the network namespace of the thread that polls this future;
+    /// every later address change goes through the netlink socket opened here); nothing is served
     /// until [`apply`](Self::apply). `changed` is notified whenever a probe target flips.
-    pub fn start(
+    pub async fn start(
         config: &EngineConfig,
         metrics: Metrics,
         changed: Arc<Notify>,
     ) -> Result<Engine, AddressError> {
-        let addresses = Addresses::open(&config.interface)?;
+        let addresses = Addresses::open(&config.interface).await?;
         let prober = Prober::new(config.probe, metrics.clone(), changed);
         let health = prober.health();
         Ok(Engine {
@@ -67,11 +68,13 @@ impl Engine {
     /// Serves exactly `frontends` (unique ids); `edge` are the edge pools' ranges (leftover
     /// addresses in them are swept on the first apply). Failures are logged, counted and
     /// shown in the view; the next apply tries again.
-    pub fn apply(&mut self, frontends: &[Frontend], edge: &EdgeRanges) {
+    pub async fn apply(&mut self, frontends: &[Frontend], edge: &EdgeRanges) {
         let desired: BTreeSet<IpAddr> = frontends.iter().map(|f| f.ip).collect();
-        self.addresses_step(|a| a.add(&desired, edge));
+        let added = self.addresses.add(&desired, edge).await;
+        self.count_address_failures(added);
         self.proxy.sync(frontends);
-        self.addresses_step(|a| a.remove(&desired, edge));
+        let removed = self.addresses.remove(&desired, edge).await;
+        self.count_address_failures(removed);
         let targets: BTreeSet<ProbeTarget> = frontends
             .iter()
             .flat_map(|f| f.candidates.iter().map(|c| f.probe_target(c)))
@@ -93,8 +96,9 @@ impl Engine {
         self.refresh_gauges();
     }
 
-    fn addresses_step(&mut self, step: impl FnOnce(&mut Addresses) -> Result<usize, AddressError>) {
-        match step(&mut self.addresses) {
+    /// Counts (and logs) what one address step could not do.
+    fn count_address_failures(&self, step: Result<usize, AddressError>) {
+        match step {
             Ok(failures) => {
                 self.metrics.address_errors.inc_by(failures as u64);
             }
@@ -154,10 +158,10 @@ impl Engine {
 
     /// Closes every listener, stops probing and removes every owned address. Returns how
     /// many addresses could not be removed.
-    pub fn shutdown(&mut self) -> Result<usize, AddressError> {
+    pub async fn shutdown(&mut self) -> Result<usize, AddressError> {
         self.proxy.close_all();
         self.prober.sync(&BTreeSet::new());
-        let result = self.addresses.release_all();
+        let result = self.addresses.release_all().await;
         self.metrics.frontends.set(0);
         self.metrics
             .owned_addresses

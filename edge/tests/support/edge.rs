@@ -30,23 +30,23 @@ pub fn start(ns: &str, config: EngineConfig) -> (EdgeHandle, JoinHandle<()>) {
         runtime().block_on(async move {
             let (metrics, _registry) = Metrics::new();
             let changed = std::sync::Arc::new(tokio::sync::Notify::new());
-            let mut engine = Engine::start(&config, metrics, changed).unwrap();
+            let mut engine = Engine::start(&config, metrics, changed).await.unwrap();
             let view = engine.view();
             while let Some(cmd) = rx.recv().await {
                 match cmd {
                     Cmd::Apply(frontends, edge, done) => {
-                        engine.apply(&frontends, &edge);
+                        engine.apply(&frontends, &edge).await;
                         let _ = done.send(());
                     }
                     Cmd::State(reply) => {
                         let _ = reply.send(view.render());
                     }
                     Cmd::Shutdown(reply) => {
-                        let _ = reply.send(engine.shutdown().map_err(|e| e.to_string()));
+                        let _ = reply.send(engine.shutdown().await.map_err(|e| e.to_string()));
                     }
                 }
             }
-            let _ = engine.shutdown();
+            let _ = engine.shutdown().await;
         })
     });
     (EdgeHandle { tx }, thread)

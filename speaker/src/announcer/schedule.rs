@@ -4,6 +4,8 @@ use std::collections::BTreeMap;
 use std::net::IpAddr;
 use std::time::{Duration, Instant};
 
+use backon::{BackoffBuilder, ExponentialBackoff, ExponentialBuilder};
+
 /// The announcements still to send, per address: `remaining` rounds, the next one at `due`.
 #[derive(Debug, Clone)]
 pub struct Bursts {
@@ -66,29 +68,33 @@ impl Bursts {
     }
 }
 
-/// Exponential backoff between `initial` and `max`, for reopening a failed interface.
-#[derive(Debug, Clone)]
+/// Exponential backoff between `initial` and `max`, for reopening a failed interface: backon's
+/// delays (doubling, no jitter), restarted only after an attempt that worked for a while.
+#[derive(Debug)]
 pub struct Backoff {
-    initial: Duration,
+    builder: ExponentialBuilder,
+    delays: ExponentialBackoff,
     max: Duration,
-    next: Duration,
 }
 
 impl Backoff {
     pub fn new(initial: Duration, max: Duration) -> Self {
         let max = max.max(initial);
+        let builder = ExponentialBuilder::new()
+            .with_min_delay(initial)
+            .with_max_delay(max)
+            .with_factor(2.0)
+            .without_max_times();
         Backoff {
-            initial,
+            builder,
+            delays: builder.build(),
             max,
-            next: initial,
         }
     }
 
     /// The delay before the next attempt: `initial`, then doubling up to `max`.
     pub fn next_delay(&mut self) -> Duration {
-        let delay = self.next;
-        self.next = (self.next * 2).min(self.max);
-        delay
+        self.delays.next().unwrap_or(self.max)
     }
 
     /// Called when an attempt ended after working for `lasted`: only a socket that stayed up
@@ -96,7 +102,7 @@ impl Backoff {
     /// backing off.
     pub fn attempt_lasted(&mut self, lasted: Duration) {
         if lasted >= self.max {
-            self.next = self.initial;
+            self.delays = self.builder.build();
         }
     }
 }

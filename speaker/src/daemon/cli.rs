@@ -4,6 +4,8 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use clap::Parser;
+use ferrolb_runtime::duration;
+use ferrolb_runtime::logging::LogArgs;
 
 use crate::dataplane::Mode;
 
@@ -35,37 +37,37 @@ pub struct Args {
 
     /// Gossip: each speaker probes one other this often (SWIM). Lower detects a dead node
     /// sooner and costs more packets.
-    #[arg(long, env = "FERROLB_GOSSIP_PROBE_PERIOD", value_parser = humantime::parse_duration, default_value = "150ms")]
+    #[arg(long, env = "FERROLB_GOSSIP_PROBE_PERIOD", value_parser = duration::parse, default_value = "150ms")]
     pub gossip_probe_period: Duration,
 
     /// Gossip: a suspected speaker that does not refute within this time is declared dead
     /// (with the probe period, this bounds failover: about probe + suspicion + one gossip
     /// round).
-    #[arg(long, env = "FERROLB_GOSSIP_SUSPECT_TIMEOUT", value_parser = humantime::parse_duration, default_value = "300ms")]
+    #[arg(long, env = "FERROLB_GOSSIP_SUSPECT_TIMEOUT", value_parser = duration::parse, default_value = "300ms")]
     pub gossip_suspect_timeout: Duration,
 
     /// At start, how long to wait for the other speakers before announcing anything (a speaker
     /// that announced before learning who else is alive would take every VIP for a moment).
-    #[arg(long, env = "FERROLB_JOIN_WAIT", value_parser = humantime::parse_duration, default_value = "2s")]
+    #[arg(long, env = "FERROLB_JOIN_WAIT", value_parser = duration::parse, default_value = "2s")]
     pub join_wait: Duration,
 
     /// Announce every owned VIP again this often (gratuitous ARP / unsolicited NA), so clients
     /// that followed another node during a partition come back within this time; 0s: never.
-    #[arg(long, env = "FERROLB_REANNOUNCE", value_parser = humantime::parse_duration, default_value = "10s")]
+    #[arg(long, env = "FERROLB_REANNOUNCE", value_parser = duration::parse, default_value = "10s")]
     pub reannounce: Duration,
 
     /// On SIGTERM, how long to keep answering after telling the other speakers we leave, so
     /// that successors announce before this node goes quiet.
-    #[arg(long, env = "FERROLB_HANDOVER_WAIT", value_parser = humantime::parse_duration, default_value = "150ms")]
+    #[arg(long, env = "FERROLB_HANDOVER_WAIT", value_parser = duration::parse, default_value = "150ms")]
     pub handover_wait: Duration,
 
     /// How often the node's interfaces are read again (changes are gossiped).
-    #[arg(long, env = "FERROLB_INTERFACE_INTERVAL", value_parser = humantime::parse_duration, default_value = "1s")]
+    #[arg(long, env = "FERROLB_INTERFACE_INTERVAL", value_parser = duration::parse, default_value = "1s")]
     pub interface_interval: Duration,
 
-    /// Log format: `text` or `json`.
-    #[arg(long, env = "FERROLB_LOG_FORMAT", default_value = "text", value_parser = ["text", "json"])]
-    pub log_format: String,
+    /// `--log-format` and `--log-level`.
+    #[command(flatten)]
+    pub log: LogArgs,
 }
 
 #[cfg(test)]

@@ -81,7 +81,7 @@ pub enum StartError {
 
 /// Runs the speaker until SIGTERM or SIGINT.
 pub async fn run(args: Args) -> Result<(), StartError> {
-    let mut shutdown = Box::pin(shutdown_signal());
+    let mut shutdown = Box::pin(ferrolb_runtime::shutdown_signal());
     let Some(mut speaker) = start(args, &mut shutdown).await? else {
         return Ok(());
     };
@@ -134,7 +134,7 @@ async fn start(
         )
     });
 
-    let ifaces = spawn_interface_reader(args.interface_interval);
+    let ifaces = spawn_interface_reader(args.interface_interval).await;
 
     tokio::select! {
         () = stores.synced() => {}
@@ -251,14 +251,14 @@ async fn joined(members: &mut watch::Receiver<Members>) {
 }
 
 /// Reads the node's interfaces every `every`; a failed read keeps the last list.
-fn spawn_interface_reader(every: Duration) -> watch::Receiver<Vec<InterfaceView>> {
-    let (tx, rx) = watch::channel(read_interfaces().unwrap_or_default());
+async fn spawn_interface_reader(every: Duration) -> watch::Receiver<Vec<InterfaceView>> {
+    let (tx, rx) = watch::channel(read_interfaces().await.unwrap_or_default());
     tokio::spawn(async move {
         let mut tick = tokio::time::interval(every);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             tick.tick().await;
-            if let Some(now) = read_interfaces() {
+            if let Some(now) = read_interfaces().await {
                 tx.send_if_modified(|old| (*old != now).then(|| *old = now).is_some());
             }
             if tx.is_closed() {
@@ -269,26 +269,9 @@ fn spawn_interface_reader(every: Duration) -> watch::Receiver<Vec<InterfaceView>
     rx
 }
 
-fn read_interfaces() -> Option<Vec<InterfaceView>> {
+async fn read_interfaces() -> Option<Vec<InterfaceView>> {
     interfaces::local_interfaces()
+        .await
         .map_err(|e| warn!(error = %e, "reading the node's interfaces failed"))
         .ok()
-}
-
-async fn shutdown_signal() {
-    use tokio::signal::unix::{SignalKind, signal};
-    let term = signal(SignalKind::terminate());
-    let int = signal(SignalKind::interrupt());
-    match (term, int) {
-        (Ok(mut term), Ok(mut int)) => {
-            tokio::select! {
-                _ = term.recv() => {}
-                _ = int.recv() => {}
-            }
-        }
-        _ => {
-            warn!("cannot install signal handlers; stopping only when killed");
-            std::future::pending::<()>().await;
-        }
-    }
 }

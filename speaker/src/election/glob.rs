@@ -1,37 +1,12 @@
 //! Interface-name globs: `*` matches any run of characters (including none), `?` exactly one
 //! character; everything else matches itself. No classes, no escaping (interface names never
-//! contain `*` or `?`). Hand-written backtracking matcher, linear-ish for these short names.
+//! contain `*` or `?`). These are exactly `wildmatch`'s patterns.
+
+use wildmatch::WildMatch;
 
 /// Whether `name` matches `pattern` in full.
 pub fn glob_matches(pattern: &str, name: &str) -> bool {
-    let p: Vec<char> = pattern.chars().collect();
-    let n: Vec<char> = name.chars().collect();
-    let (mut pi, mut ni) = (0, 0);
-    // Position after the last `*` seen, and the name position it is currently absorbing up to.
-    let mut star: Option<(usize, usize)> = None;
-    while ni < n.len() {
-        match p.get(pi) {
-            Some('*') => {
-                star = Some((pi + 1, ni));
-                pi += 1;
-            }
-            Some(&c) if c == '?' || Some(&c) == n.get(ni) => {
-                pi += 1;
-                ni += 1;
-            }
-            _ => match star {
-                // Let the last `*` absorb one more character and retry.
-                Some((after_star, absorbed)) => {
-                    pi = after_star;
-                    ni = absorbed + 1;
-                    star = Some((after_star, absorbed + 1));
-                }
-                None => return false,
-            },
-        }
-    }
-    p.get(pi..)
-        .is_some_and(|rest| rest.iter().all(|&c| c == '*'))
+    WildMatch::new(pattern).matches(name)
 }
 
 #[cfg(test)]

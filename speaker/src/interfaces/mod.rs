@@ -1,7 +1,7 @@
 //! This node's network interfaces as the election sees them ([`InterfaceView`]).
 //!
 //! [`local_interfaces`] dumps links and addresses over rtnetlink (`RTM_GETLINK`,
-//! `RTM_GETADDR`), so it reads the network namespace of the **calling thread** (sysfs under
+//! `RTM_GETADDR`), so it reads the network namespace of the **thread that polls it** (sysfs under
 //! `/sys/class/net` would show the namespace sysfs was mounted in, and `getifaddrs` does not
 //! carry link kinds). [`classify`] then turns the raw facts into views (pure):
 //!
@@ -38,18 +38,13 @@ use crate::election::InterfaceView;
 /// Why the interfaces could not be read.
 #[derive(Debug, thiserror::Error)]
 pub enum InterfacesError {
+    /// The netlink socket could not be opened.
     #[error("netlink socket: {0}")]
     Socket(#[source] std::io::Error),
-    #[error("netlink request: {0}")]
-    Send(#[source] std::io::Error),
-    #[error("netlink answer: {0}")]
-    Recv(#[source] std::io::Error),
-    #[error("netlink answer larger than the buffer ({0} bytes)")]
-    Truncated(usize),
-    #[error("netlink answer does not decode: {0}")]
-    Decode(String),
-    #[error("the kernel refused the dump: errno {0}")]
-    Kernel(i32),
+    /// A dump failed (refused by the kernel, or an answer that does not decode).
+    #[error("netlink dump: {0}")]
+    Netlink(#[from] rtnetlink::Error),
+    /// The kernel reported an address with an impossible prefix length.
     #[error("address {addr}/{prefix} is not valid")]
     BadPrefix { addr: IpAddr, prefix: u8 },
 }
@@ -92,10 +87,10 @@ pub struct AddrFacts {
     pub prefix: u8,
 }
 
-/// The interfaces of the calling thread's network namespace, sorted by name.
-pub fn local_interfaces() -> Result<Vec<InterfaceView>, InterfacesError> {
-    let links = netlink::links()?;
-    let addrs = netlink::addresses()?;
+/// The interfaces of the network namespace of the thread that polls this future, sorted by
+/// name.
+pub async fn local_interfaces() -> Result<Vec<InterfaceView>, InterfacesError> {
+    let (links, addrs) = netlink::links_and_addresses().await?;
     classify(&links, &addrs)
 }
 

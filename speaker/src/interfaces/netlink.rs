@@ -1,59 +1,59 @@
-//! The two rtnetlink dumps behind [`super::local_interfaces`]: a blocking `NETLINK_ROUTE`
-//! socket opened in the calling thread's network namespace, one request, answers read until
-//! `NLMSG_DONE`.
+//! The two rtnetlink dumps behind [`super::local_interfaces`], over one `rtnetlink`
+//! connection. Its socket is opened when the future is first polled, so the dumps read the
+//! network namespace of the thread that polls it (tests enter a namespace on a thread and run
+//! a current-thread runtime there).
 
-use netlink_packet_core::{
-    NLM_F_DUMP, NLM_F_REQUEST, NetlinkHeader, NetlinkMessage, NetlinkPayload,
-};
-use netlink_packet_route::RouteNetlinkMessage;
-use netlink_packet_route::address::{AddressAttribute, AddressMessage};
+use futures::TryStreamExt;
+use netlink_packet_route::address::AddressAttribute;
 use netlink_packet_route::link::{LinkAttribute, LinkFlags, LinkInfo, LinkMessage};
-use netlink_sys::{Socket, SocketAddr, protocols::NETLINK_ROUTE};
+use rtnetlink::Handle;
+use tokio::task::JoinHandle;
 
 use super::{AddrFacts, InterfacesError, LinkFacts};
 
-/// Receive buffer: the kernel never puts more than 32 KiB of a dump in one datagram.
-const RECV_BUFFER: usize = 64 * 1024;
-/// Upper bound on datagrams per dump (a dump of thousands of links is far below it).
-const MAX_DATAGRAMS: usize = 100_000;
-
-/// Every link.
-pub fn links() -> Result<Vec<LinkFacts>, InterfacesError> {
-    let request = RouteNetlinkMessage::GetLink(LinkMessage::default());
-    let mut out = Vec::new();
-    for msg in dump(request)? {
-        if let RouteNetlinkMessage::NewLink(link) = msg
-            && let Some(facts) = link_facts(link)
-        {
-            out.push(facts);
-        }
-    }
-    Ok(out)
+/// Every link and every address of every family.
+pub async fn links_and_addresses() -> Result<(Vec<LinkFacts>, Vec<AddrFacts>), InterfacesError> {
+    let (connection, handle, _) = rtnetlink::new_connection().map_err(InterfacesError::Socket)?;
+    let _connection = Abort(tokio::spawn(connection));
+    let links = links(&handle).await?;
+    let addresses = addresses(&handle).await?;
+    Ok((links, addresses))
 }
 
-/// Every address of every family.
-pub fn addresses() -> Result<Vec<AddrFacts>, InterfacesError> {
-    let request = RouteNetlinkMessage::GetAddress(AddressMessage::default());
+/// Ends the connection's task when the dumps are done (or failed).
+struct Abort(JoinHandle<()>);
+
+impl Drop for Abort {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
+async fn links(handle: &Handle) -> Result<Vec<LinkFacts>, InterfacesError> {
+    let messages: Vec<LinkMessage> = handle.link().get().execute().try_collect().await?;
+    Ok(messages.into_iter().filter_map(link_facts).collect())
+}
+
+async fn addresses(handle: &Handle) -> Result<Vec<AddrFacts>, InterfacesError> {
+    let mut dump = handle.address().get().execute();
     let mut out = Vec::new();
-    for msg in dump(request)? {
-        if let RouteNetlinkMessage::NewAddress(addr) = msg {
-            let mut local = None;
-            let mut address = None;
-            for attr in addr.attributes {
-                match attr {
-                    AddressAttribute::Local(ip) => local = Some(ip),
-                    AddressAttribute::Address(ip) => address = Some(ip),
-                    _ => {}
-                }
+    while let Some(addr) = dump.try_next().await? {
+        let mut local = None;
+        let mut address = None;
+        for attr in addr.attributes {
+            match attr {
+                AddressAttribute::Local(ip) => local = Some(ip),
+                AddressAttribute::Address(ip) => address = Some(ip),
+                _ => {}
             }
-            // IFA_LOCAL is the local end (IFA_ADDRESS is the peer on point-to-point links).
-            if let Some(ip) = local.or(address) {
-                out.push(AddrFacts {
-                    index: addr.header.index,
-                    addr: ip,
-                    prefix: addr.header.prefix_len,
-                });
-            }
+        }
+        // IFA_LOCAL is the local end (IFA_ADDRESS is the peer on point-to-point links).
+        if let Some(ip) = local.or(address) {
+            out.push(AddrFacts {
+                index: addr.header.index,
+                addr: ip,
+                prefix: addr.header.prefix_len,
+            });
         }
     }
     Ok(out)
@@ -92,55 +92,4 @@ fn link_facts(link: LinkMessage) -> Option<LinkFacts> {
         }
     }
     named.then_some(facts)
-}
-
-/// Sends one dump request and collects the answers.
-fn dump(request: RouteNetlinkMessage) -> Result<Vec<RouteNetlinkMessage>, InterfacesError> {
-    let mut socket = Socket::new(NETLINK_ROUTE).map_err(InterfacesError::Socket)?;
-    socket.bind_auto().map_err(InterfacesError::Socket)?;
-    socket
-        .connect(&SocketAddr::new(0, 0))
-        .map_err(InterfacesError::Socket)?;
-
-    let mut packet = NetlinkMessage::new(NetlinkHeader::default(), NetlinkPayload::from(request));
-    packet.header.flags = NLM_F_DUMP | NLM_F_REQUEST;
-    packet.header.sequence_number = 1;
-    packet.finalize();
-    let mut buf = vec![0; packet.buffer_len()];
-    packet.serialize(&mut buf);
-    socket.send(&buf, 0).map_err(InterfacesError::Send)?;
-
-    let mut out = Vec::new();
-    let mut datagram: Vec<u8> = Vec::with_capacity(RECV_BUFFER);
-    for _ in 0..MAX_DATAGRAMS {
-        datagram.clear();
-        let size = socket
-            .recv(&mut datagram, libc::MSG_TRUNC)
-            .map_err(InterfacesError::Recv)?;
-        if size > datagram.len() {
-            return Err(InterfacesError::Truncated(size));
-        }
-        let mut offset = 0;
-        while offset < datagram.len() {
-            let msg: NetlinkMessage<RouteNetlinkMessage> =
-                NetlinkMessage::deserialize(&datagram[offset..])
-                    .map_err(|e| InterfacesError::Decode(e.to_string()))?;
-            let len = msg.header.length as usize;
-            match msg.payload {
-                NetlinkPayload::Done(_) => return Ok(out),
-                NetlinkPayload::Error(e) => match e.code {
-                    Some(code) => return Err(InterfacesError::Kernel(code.get())),
-                    None => return Ok(out),
-                },
-                NetlinkPayload::InnerMessage(inner) => out.push(inner),
-                _ => {}
-            }
-            if len == 0 {
-                return Err(InterfacesError::Decode("zero-length message".into()));
-            }
-            // Messages are aligned to 4 bytes within a datagram.
-            offset += len.div_ceil(4) * 4;
-        }
-    }
-    Err(InterfacesError::Decode("dump did not end".into()))
 }

@@ -48,13 +48,15 @@ fn bursts_of_several_addresses_cancel_and_restart() {
 
 #[test]
 fn backoff_doubles_to_the_max_and_resets_only_after_a_long_run() {
+    // backon multiplies in f32: compare whole milliseconds.
+    let ms = |d: std::time::Duration| d.as_secs_f64() * 1000.0;
     let mut b = Backoff::new(100 * MS, 500 * MS);
-    let delays: Vec<_> = (0..5).map(|_| b.next_delay()).collect();
-    assert_eq!(delays, [100 * MS, 200 * MS, 400 * MS, 500 * MS, 500 * MS]);
+    let delays: Vec<_> = (0..5).map(|_| ms(b.next_delay()).round()).collect();
+    assert_eq!(delays, [100.0, 200.0, 400.0, 500.0, 500.0]);
     b.attempt_lasted(499 * MS);
     assert_eq!(
-        b.next_delay(),
-        500 * MS,
+        ms(b.next_delay()).round(),
+        500.0,
         "a short-lived socket does not reset"
     );
     b.attempt_lasted(500 * MS);

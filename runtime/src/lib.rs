@@ -1,0 +1,15 @@
+//! What the ferrolb daemons (controller, speaker, edge) share at their edges, so that each
+//! binary's flags and process plumbing read and behave the same:
+//!
+//! - [`logging`]: the `--log-format` and `--log-level` flags and the tracing subscriber;
+//! - [`duration`]: the one value parser of every duration flag (`150ms`, `10s`, `5m`);
+//! - [`shutdown`]: waiting for SIGTERM or SIGINT;
+//! - [`metrics`]: the `/metrics` handler (OpenMetrics text of a registry).
+#![forbid(unsafe_code)]
+
+pub mod duration;
+pub mod logging;
+pub mod metrics;
+pub mod shutdown;
+
+pub use shutdown::shutdown_signal;
