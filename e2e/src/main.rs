@@ -8,7 +8,8 @@ use std::time::Duration;
 
 use anyhow::Context;
 use clap::{Parser, Subcommand};
-use ferrolb_e2e::{Lab, probe};
+use ferrolb_e2e::Lab;
+use ferrolb_e2e::traffic::probe;
 
 #[derive(Parser)]
 #[command(name = "ferrolb-lab", about = "ferrolb lab helper processes")]
@@ -98,7 +99,7 @@ enum Cmd {
         /// Where to (IPv4 address and SCTP port).
         to: SocketAddrV4,
         /// How many copies of the INIT.
-        #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=i64::from(ferrolb_e2e::rawsctp::MAX_SEND)))]
+        #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=i64::from(ferrolb_e2e::traffic::rawsctp::MAX_SEND)))]
         count: u32,
         /// Milliseconds between copies.
         #[arg(long, default_value_t = 100, value_parser = clap::value_parser!(u64).range(0..=10_000))]
@@ -126,7 +127,9 @@ fn main() -> anyhow::Result<()> {
     } = &cli.cmd
     {
         // Before any runtime thread exists: see forward::run.
-        return Ok(ferrolb_e2e::forward::run(netns, *listen, *to, port_file)?);
+        return Ok(ferrolb_e2e::traffic::forward::run(
+            netns, *listen, *to, port_file,
+        )?);
     }
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
@@ -137,9 +140,11 @@ fn main() -> anyhow::Result<()> {
         match cli.cmd {
             Cmd::Agent { lab } => {
                 let exe = std::env::current_exe().context("finding this binary")?;
-                Ok(ferrolb_e2e::agent::run(Lab::new(&lab, &exe)).await?)
+                Ok(ferrolb_e2e::lab::agent::run(Lab::new(&lab, &exe)).await?)
             }
-            Cmd::Echo { name, tcp, udp } => Ok(ferrolb_e2e::echo::serve(name, tcp, udp).await?),
+            Cmd::Echo { name, tcp, udp } => {
+                Ok(ferrolb_e2e::traffic::echo::serve(name, tcp, udp).await?)
+            }
             Cmd::Probe {
                 proto,
                 to,
@@ -158,9 +163,13 @@ fn main() -> anyhow::Result<()> {
                 for_ms,
             } => {
                 let ms = Duration::from_millis;
-                let samples =
-                    ferrolb_e2e::failover::probe_loop(to, ms(every_ms), ms(timeout_ms), ms(for_ms))
-                        .await;
+                let samples = ferrolb_e2e::bench::failover::probe_loop(
+                    to,
+                    ms(every_ms),
+                    ms(timeout_ms),
+                    ms(for_ms),
+                )
+                .await;
                 println!("{}", serde_json::to_string(&samples)?);
                 Ok(())
             }
@@ -170,7 +179,7 @@ fn main() -> anyhow::Result<()> {
                 interval_ms,
             } => {
                 let first = |pod: &str| eprintln!("probe-hold: first answer from pod={pod}");
-                let report = ferrolb_e2e::hold::probe_hold(
+                let report = ferrolb_e2e::traffic::hold::probe_hold(
                     to,
                     Duration::from_secs(seconds),
                     Duration::from_millis(interval_ms),
@@ -185,14 +194,17 @@ fn main() -> anyhow::Result<()> {
                 count,
                 interval_ms,
             } => {
-                let sent =
-                    ferrolb_e2e::rawsctp::send(to, count, Duration::from_millis(interval_ms))?;
+                let sent = ferrolb_e2e::traffic::rawsctp::send(
+                    to,
+                    count,
+                    Duration::from_millis(interval_ms),
+                )?;
                 println!("{}", serde_json::to_string(&sent)?);
                 Ok(())
             }
             Cmd::SctpCatch { port, timeout_ms } => {
                 let limit = Duration::from_millis(timeout_ms);
-                match ferrolb_e2e::rawsctp::catch(port, limit)? {
+                match ferrolb_e2e::traffic::rawsctp::catch(port, limit)? {
                     Some(caught) => {
                         println!("{}", serde_json::to_string(&caught)?);
                         Ok(())

@@ -9,10 +9,10 @@ use std::collections::BTreeSet;
 use std::net::{IpAddr, SocketAddr};
 use std::time::Duration;
 
-use ferrolb_e2e::agent::ANN_READY;
-use ferrolb_e2e::plan::forwarded_by as via;
+use ferrolb_e2e::lab::agent::ANN_READY;
+use ferrolb_e2e::lab::plan::forwarded_by as via;
 use ferrolb_e2e::testlab::TestLab;
-use ferrolb_e2e::{k8s, wait_for};
+use ferrolb_e2e::{Component, Node, k8s, wait_for};
 use k8s_openapi::api::core::v1::{Pod, Service};
 use kube::Client;
 use kube::api::{Api, DeleteParams, Patch, PatchParams};
@@ -142,6 +142,10 @@ impl Edge<'_> {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[cfg_attr(
+    not(feature = "root-tests"),
+    ignore = "needs root and the lab: cargo xtask test enables feature root-tests"
+)]
 async fn edge_sends_traffic_only_to_healthy_nodes() {
     let (lab, client) = TestLab::installed(env!("CARGO_BIN_EXE_ferrolb-lab"))
         .await
@@ -217,14 +221,14 @@ async fn edge_sends_traffic_only_to_healthy_nodes() {
         nodes.len() == 3
     })
     .await;
-    lab.stop("speaker-node-a")
+    lab.stop(Component::Speaker(Node::A))
         .expect("stopping node-a's speaker");
     e.until("node-a avoided", to, 16, |got| {
         got.iter()
             .all(|(_, seen)| via(*seen).is_some_and(|n| n != "node-a"))
     })
     .await;
-    lab.start("speaker-node-a")
+    lab.start(Component::Speaker(Node::A))
         .expect("starting node-a's speaker");
     e.until("node-a back", to, 24, |got| {
         got.iter().any(|(_, seen)| via(*seen) == Some("node-a"))
