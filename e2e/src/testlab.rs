@@ -4,7 +4,7 @@
 //! components killed and restarted). A test that needs a lab of its own starts one with
 //! [`TestLab::start`] (taken down when dropped). Labs whose owning test process is gone —
 //! the shared ones once their binary exits, and those of interrupted runs — are removed the
-//! next time a test lab starts.
+//! next time a test lab starts, and by `cargo xtask test` when its tests are done.
 
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU32, Ordering};

@@ -541,7 +541,11 @@ fn test(no_lint: bool) -> anyhow::Result<()> {
     }
     let mut t = cargo();
     t.args(["test", "--workspace", "--features", ROOT_TESTS]);
-    run(t)?;
+    let tested = run(t);
+    // Each lab test binary leaves its shared lab running when it exits; their owners are gone
+    // now, so this takes them all down.
+    ferrolb_e2e::testlab::reap_stale();
+    tested?;
     println!(
         "xtask: all tests passed in {:.0}s",
         started.elapsed().as_secs_f64()

@@ -5,6 +5,10 @@
 //! `controller-1` on node-b, `speaker-node-a..c` on node-a..c; the edge on the edge host,
 //! outside the cluster. Each one is a lab process whose role is its name, so
 //! [`Lab::kill`], [`Lab::stop`] and [`Lab::start`] act on exactly one of them.
+//!
+//! What comes next lands here as variants, so every caller names it the same way: kube-proxy
+//! on every node (`KubeProxy(Node)`), and ferrolb's own Pods once the node agent
+//! ([`super::agent`]) runs them instead of the lab starting processes.
 
 use std::fmt;
 use std::net::SocketAddr;

@@ -133,6 +133,18 @@ impl Scenarios<'_> {
             .await
             .unwrap();
         self.drop_pools(&["scale"]).await;
+        // Cleaned up for the scenarios after it: the controller has released every address of
+        // the dropped pool (a thousand status writes), so it is idle again.
+        wait_for(
+            "every s-scale address released",
+            Duration::from_secs(180),
+            || async {
+                let all = k8s::all_ips(&self.client, NS).await.ok()?;
+                all.values().all(Vec::is_empty).then_some(())
+            },
+        )
+        .await
+        .expect("released");
     }
 }
 
