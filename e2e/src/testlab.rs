@@ -57,18 +57,6 @@ impl TestLab {
     }
 }
 
-impl TestLab {
-    /// What every ferrolb scenario test starts with: ferrolb's binaries built, a fresh lab,
-    /// ferrolb installed in it (CRDs, deploy/'s RBAC, controllers, speakers), and a client.
-    pub async fn installed(bin: &str) -> Result<(TestLab, kube::Client), Error> {
-        build_binaries()?;
-        let lab = TestLab::start(bin).await?;
-        lab.install(&repo_root()).await?;
-        let client = lab.client().await?;
-        Ok((lab, client))
-    }
-}
-
 /// The lab this test binary's scenarios share (or why it could not start).
 static SHARED: OnceCell<Result<TestLab, String>> = OnceCell::const_new();
 /// Held by the scenario whose turn it is.
