@@ -4,7 +4,7 @@
 //!
 //! - [`lab`]: the lab itself — control plane, topology, node agent, ferrolb's components;
 //! - [`traffic`]: what runs on the lab's wire — echo backends, probes, SCTP, held flows;
-//! - [`bench`]: the benchmarks (`cargo xtask bench ...`);
+//! - [`mod@bench`]: the benchmarks (`cargo xtask bench ...`);
 //! - [`demo`]: `cargo xtask demo`;
 //! - [`testlab`]: the lab the scenario tests share; [`k8s`]: their API helpers.
 #![forbid(unsafe_code)]

@@ -1,5 +1,5 @@
 //! A lab: its name, its state directory, and everything done with it — bring it up and take
-//! it down ([`lifecycle`]), install ferrolb ([`install`], [`launch`]), start, stop and kill
+//! it down (`lifecycle`), install ferrolb ([`install`], [`launch`]), start, stop and kill
 //! its components ([`components`]), and look at its wire ([`crate::traffic::wire`]). The one
 //! `impl Lab` below is the whole surface; the modules hold the work.
 //!

@@ -53,7 +53,7 @@ where
     })
 }
 
-/// [`thread_in`] with a current-thread tokio runtime created there.
+/// `thread_in` with a current-thread tokio runtime created there.
 pub fn spawn_in<T, F, Fut>(ns: &str, f: F) -> JoinHandle<Result<T, Error>>
 where
     T: Send + 'static,
