@@ -166,4 +166,3 @@ pub async fn run(args: cli::Args) -> Result<(), Error> {
     }
     Ok(())
 }
-

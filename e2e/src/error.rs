@@ -34,6 +34,9 @@ pub enum Error {
         #[source]
         source: kube::Error,
     },
+    /// A namespace, veth or command of the test kit failed.
+    #[error(transparent)]
+    Netns(#[from] ferrolb_testkit::Error),
     /// A condition was not met in time.
     #[error("timed out after {secs:.1}s waiting for {what}")]
     Timeout {

@@ -8,7 +8,8 @@ use std::time::Duration;
 
 use anyhow::Context;
 use clap::{Parser, Subcommand};
-use ferrolb_e2e::{Lab, probe};
+use ferrolb_e2e::Lab;
+use ferrolb_e2e::traffic::probe;
 use ferrolb_runtime::duration;
 
 #[derive(Parser)]
@@ -99,7 +100,7 @@ enum Cmd {
         /// Where to (IPv4 address and SCTP port).
         to: SocketAddrV4,
         /// How many copies of the INIT.
-        #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=i64::from(ferrolb_e2e::rawsctp::MAX_SEND)))]
+        #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=i64::from(ferrolb_e2e::traffic::rawsctp::MAX_SEND)))]
         count: u32,
         /// Time between copies (at most 10s).
         #[arg(long, default_value = "100ms", value_parser = |s: &str| duration::parse_within(s, Duration::ZERO, Some(Duration::from_secs(10))))]
@@ -127,7 +128,9 @@ fn main() -> anyhow::Result<()> {
     } = &cli.cmd
     {
         // Before any runtime thread exists: see forward::run.
-        return Ok(ferrolb_e2e::forward::run(netns, *listen, *to, port_file)?);
+        return Ok(ferrolb_e2e::traffic::forward::run(
+            netns, *listen, *to, port_file,
+        )?);
     }
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
@@ -138,9 +141,11 @@ fn main() -> anyhow::Result<()> {
         match cli.cmd {
             Cmd::Agent { lab } => {
                 let exe = std::env::current_exe().context("finding this binary")?;
-                Ok(ferrolb_e2e::agent::run(Lab::new(&lab, &exe)).await?)
+                Ok(ferrolb_e2e::lab::agent::run(Lab::new(&lab, &exe)).await?)
             }
-            Cmd::Echo { name, tcp, udp } => Ok(ferrolb_e2e::echo::serve(name, tcp, udp).await?),
+            Cmd::Echo { name, tcp, udp } => {
+                Ok(ferrolb_e2e::traffic::echo::serve(name, tcp, udp).await?)
+            }
             Cmd::Probe {
                 proto,
                 to,
@@ -157,13 +162,15 @@ fn main() -> anyhow::Result<()> {
                 timeout,
                 for_,
             } => {
-                let samples = ferrolb_e2e::failover::probe_loop(to, every, timeout, for_).await;
+                let samples =
+                    ferrolb_e2e::bench::failover::probe_loop(to, every, timeout, for_).await;
                 println!("{}", serde_json::to_string(&samples)?);
                 Ok(())
             }
             Cmd::ProbeHold { to, for_, interval } => {
                 let first = |pod: &str| eprintln!("probe-hold: first answer from pod={pod}");
-                let report = ferrolb_e2e::hold::probe_hold(to, for_, interval, first).await;
+                let report =
+                    ferrolb_e2e::traffic::hold::probe_hold(to, for_, interval, first).await;
                 println!("{}", serde_json::to_string(&report)?);
                 Ok(())
             }
@@ -172,13 +179,13 @@ fn main() -> anyhow::Result<()> {
                 count,
                 interval,
             } => {
-                let sent = ferrolb_e2e::rawsctp::send(to, count, interval)?;
+                let sent = ferrolb_e2e::traffic::rawsctp::send(to, count, interval)?;
                 println!("{}", serde_json::to_string(&sent)?);
                 Ok(())
             }
             Cmd::SctpCatch { port, timeout } => {
                 let limit = timeout;
-                match ferrolb_e2e::rawsctp::catch(port, limit)? {
+                match ferrolb_e2e::traffic::rawsctp::catch(port, limit)? {
                     Some(caught) => {
                         println!("{}", serde_json::to_string(&caught)?);
                         Ok(())

@@ -1,11 +1,19 @@
-//! Labs for tests: each test binary starts its own lab under a unique name and takes it down
-//! when dropped (also when the test fails). Labs left by interrupted runs are removed the next
-//! time a test lab starts.
+//! Labs for tests. Each test binary shares one lab among its scenarios: the first scenario
+//! that asks brings it up with ferrolb installed ([`turn`]); every scenario then takes its
+//! turn, one at a time, because they change cluster-wide state (pools, L2Announcements,
+//! components killed and restarted). A test that needs a lab of its own starts one with
+//! [`TestLab::start`] (taken down when dropped). Labs whose owning test process is gone —
+//! the shared ones once their binary exits, and those of interrupted runs — are removed the
+//! next time a test lab starts, and by `cargo xtask test` when its tests are done.
 
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU32, Ordering};
 
-use crate::{Error, Lab, process};
+use kube::Client;
+use tokio::sync::{Mutex, MutexGuard, OnceCell};
+
+use crate::lab::process;
+use crate::{Error, Lab};
 
 /// Prefix of test labs' names.
 const TEST_PREFIX: &str = "t";
@@ -49,16 +57,48 @@ impl TestLab {
     }
 }
 
-impl TestLab {
-    /// What every ferrolb scenario test starts with: ferrolb's binaries built, a fresh lab,
-    /// ferrolb installed in it (CRDs, deploy/'s RBAC, controllers, speakers), and a client.
-    pub async fn installed(bin: &str) -> Result<(TestLab, kube::Client), Error> {
-        build_binaries()?;
-        let lab = TestLab::start(bin).await?;
-        lab.install(&repo_root()).await?;
-        let client = lab.client().await?;
-        Ok((lab, client))
-    }
+/// The lab this test binary's scenarios share (or why it could not start).
+static SHARED: OnceCell<Result<TestLab, String>> = OnceCell::const_new();
+/// Held by the scenario whose turn it is.
+static TURN: Mutex<()> = Mutex::const_new(());
+
+/// One scenario's turn on the shared lab: the lab, a client made on the scenario's own runtime
+/// (a client cannot outlive the runtime that made it), and the turn, given back when dropped
+/// (also when the scenario fails).
+pub struct Turn {
+    /// The shared lab.
+    pub lab: &'static TestLab,
+    /// A client with the admin's credentials.
+    pub client: Client,
+    _turn: MutexGuard<'static, ()>,
+}
+
+/// Waits for this scenario's turn on the test binary's shared lab, bringing the lab up with
+/// ferrolb installed if no scenario has yet (`bin`: `env!("CARGO_BIN_EXE_ferrolb-lab")`). A lab
+/// that failed to start fails every scenario with the same error, without starting again.
+pub async fn turn(bin: &str) -> Result<Turn, Error> {
+    let shared = SHARED
+        .get_or_init(|| async {
+            let started = async {
+                build_binaries()?;
+                let lab = TestLab::start(bin).await?;
+                lab.install(&repo_root()).await?;
+                Ok::<_, Error>(lab)
+            };
+            // Never dropped (a static): the next test run reaps it by its owner pid.
+            started.await.map_err(|e| e.to_string())
+        })
+        .await;
+    let lab = shared
+        .as_ref()
+        .map_err(|e| Error::msg(format!("the shared lab did not start: {e}")))?;
+    let turn = TURN.lock().await;
+    let client = lab.client().await?;
+    Ok(Turn {
+        lab,
+        client,
+        _turn: turn,
+    })
 }
 
 impl Drop for TestLab {

@@ -1,29 +1,43 @@
 //! The controller against the lab's real apiserver: every allocation rule, status, events,
-//! pool status, restarts and leader changes. One lab for the whole file; scenarios run in
-//! order, each in its own namespace, and remove their pools when done.
+//! pool status, restarts and leader changes. One lab for the whole binary, started by the
+//! first scenario; each scenario is its own test, takes its turn on the lab, works in its own
+//! namespace and removes its pools when done, so any one runs alone
+//! (`cargo test -p ferrolb-e2e --features root-tests --test controller -- sharing`).
 
 // Test support code unwraps too (clippy.toml allows it only inside #[test] functions).
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod scenarios;
 
-use ferrolb_e2e::testlab::TestLab;
+use scenarios::Scenarios;
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn controller_scenarios() {
-    let (lab, client) = TestLab::installed(env!("CARGO_BIN_EXE_ferrolb-lab"))
-        .await
-        .expect("a lab with ferrolb installed");
-    let s = scenarios::Scenarios { lab: &lab, client };
-    s.basic().await;
-    s.requests().await;
-    s.sharing().await;
-    s.dual_stack().await;
-    s.selectors_and_priorities().await;
-    s.disabled_and_manual().await;
-    s.pool_shrunk_and_deleted().await;
-    s.classes_and_type_changes().await;
-    s.overlap_and_node_addresses().await;
-    s.forged_status().await;
-    s.restart_and_failover().await;
+/// One test per scenario: takes its turn on the shared lab and runs that step of [`Scenarios`].
+macro_rules! scenario {
+    ($($name:ident),+ $(,)?) => {$(
+        #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+        #[cfg_attr(
+            not(feature = "root-tests"),
+            ignore = "needs root and the lab: cargo xtask test enables feature root-tests"
+        )]
+        async fn $name() {
+            let turn = ferrolb_e2e::testlab::turn(env!("CARGO_BIN_EXE_ferrolb-lab"))
+                .await
+                .expect("a turn on the shared lab with ferrolb installed");
+            Scenarios::of(&turn).$name().await;
+        }
+    )+};
 }
+
+scenario!(
+    basic,
+    requests,
+    sharing,
+    dual_stack,
+    selectors_and_priorities,
+    disabled_and_manual,
+    pool_shrunk_and_deleted,
+    classes_and_type_changes,
+    overlap_and_node_addresses,
+    forged_status,
+    restart_and_failover,
+);

@@ -10,9 +10,10 @@
 use std::path::Path;
 use std::time::Duration;
 
+use ferrolb_e2e::lab::controlplane;
 use ferrolb_e2e::manifests::{self, Doc};
 use ferrolb_e2e::testlab::{TestLab, repo_root};
-use ferrolb_e2e::{controlplane, wait_for};
+use ferrolb_e2e::wait_for;
 use k8s_openapi::api::apps::v1::Deployment;
 use kube::Client;
 use kube::api::{Api, DynamicObject, GroupVersionKind, Patch, PatchParams};
@@ -107,6 +108,10 @@ async fn dry_run_all(client: &Client, docs: &[Doc]) -> Vec<String> {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[cfg_attr(
+    not(feature = "root-tests"),
+    ignore = "needs root and the lab: cargo xtask test enables feature root-tests"
+)]
 async fn deploy_dry_runs_clean_on_the_real_apiserver() {
     let lab = TestLab::start(BIN)
         .await

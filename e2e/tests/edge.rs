@@ -4,6 +4,11 @@
 //! nodes get new connections (eTP=Local: nodes with a ready local endpoint; Cluster: nodes whose
 //! speaker answers /healthz); TCP and UDP frontends come and go with their Services and leave
 //! nothing on the edge host.
+//!
+//! One lab for the whole binary, started by the first scenario; each scenario is its own test,
+//! takes its turn on the lab and starts from the same ground (every speaker running, the edge
+//! pool, pods `shop-a` on node-a and `shop-b` on node-b, both ready), so any one runs alone
+//! (`cargo test -p ferrolb-e2e --features root-tests --test edge -- cluster_frontend`).
 
 // Test support code unwraps too (clippy.toml allows it only inside #[test] functions).
 #![allow(clippy::unwrap_used, clippy::expect_used)]
@@ -12,10 +17,11 @@ use std::collections::BTreeSet;
 use std::net::{IpAddr, SocketAddr};
 use std::time::Duration;
 
-use ferrolb_e2e::agent::ANN_READY;
-use ferrolb_e2e::plan::forwarded_by as via;
-use ferrolb_e2e::testlab::TestLab;
-use ferrolb_e2e::{k8s, wait_for};
+use ferrolb_e2e::lab::COMPONENTS;
+use ferrolb_e2e::lab::agent::ANN_READY;
+use ferrolb_e2e::lab::plan::forwarded_by as via;
+use ferrolb_e2e::testlab::{TestLab, Turn};
+use ferrolb_e2e::{Component, Node, k8s, wait_for};
 use k8s_openapi::api::core::v1::{Pod, Service};
 use kube::Client;
 use kube::api::{Api, DeleteParams, Patch, PatchParams};
@@ -35,7 +41,59 @@ fn step(s: &str) {
     eprintln!("--- {s}");
 }
 
+/// The Cluster Service's ports: TCP `tcp`, UDP 5353.
+fn cluster_spec(tcp: u16) -> Value {
+    json!({"ports": [{"name": "t", "port": tcp, "targetPort": PORT, "protocol": "TCP"},
+                     {"name": "u", "port": 5353, "targetPort": PORT, "protocol": "UDP"}]})
+}
+
+/// The eTP=Local Service's spec.
+fn local_spec() -> Value {
+    json!({"externalTrafficPolicy": "Local",
+        "ports": [{"name": "t", "port": 80, "targetPort": PORT, "protocol": "TCP"}]})
+}
+
 impl Edge<'_> {
+    /// The scenarios on the lab of `turn`.
+    fn of(turn: &Turn) -> Edge<'static> {
+        Edge {
+            lab: turn.lab,
+            client: turn.client.clone(),
+        }
+    }
+
+    /// The ground every scenario starts from, whatever ran (or failed) before: every speaker
+    /// running and ready, the namespace, the edge pool, and pods `shop-a` on node-a and
+    /// `shop-b` on node-b, both ready.
+    async fn begin(&self) {
+        for c in COMPONENTS
+            .into_iter()
+            .filter(|c| matches!(c, Component::Speaker(_)))
+        {
+            self.lab.start(c).expect("speaker started");
+            self.lab
+                .wait_ready(c, Duration::from_secs(60))
+                .await
+                .expect("speaker ready");
+        }
+        k8s::namespace(&self.client, NS, json!({}))
+            .await
+            .expect("namespace");
+        let api: Api<ferrolb_api::IPPool> = Api::all(self.client.clone());
+        let pool = json!({"apiVersion": "ferrolb.io/v1alpha1", "kind": "IPPool",
+            "metadata": {"name": "edge", "labels": {"ferrolb.io/mode": "edge"}},
+            "spec": {"addresses": ["198.51.100.150-198.51.100.159", "2001:db8:100::150-2001:db8:100::15f"]}});
+        api.patch(
+            "edge",
+            &PatchParams::apply("e2e").force(),
+            &Patch::Apply(pool),
+        )
+        .await
+        .expect("edge pool");
+        self.pod("shop-a", "node-a", true).await;
+        self.pod("shop-b", "node-b", true).await;
+    }
+
     async fn pod(&self, name: &str, node: &str, ready: bool) {
         let api: Api<Pod> = Api::namespaced(self.client.clone(), NS);
         let body = json!({"apiVersion": "v1", "kind": "Pod",
@@ -144,151 +202,143 @@ impl Edge<'_> {
     }
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn edge_sends_traffic_only_to_healthy_nodes() {
-    let (lab, client) = TestLab::installed(env!("CARGO_BIN_EXE_ferrolb-lab"))
-        .await
-        .expect("a lab with ferrolb installed");
-    let e = Edge { lab: &lab, client };
-    k8s::namespace(&e.client, NS, json!({}))
-        .await
-        .expect("namespace");
-    let api: Api<ferrolb_api::IPPool> = Api::all(e.client.clone());
-    let pool = json!({"apiVersion": "ferrolb.io/v1alpha1", "kind": "IPPool",
-        "metadata": {"name": "edge", "labels": {"ferrolb.io/mode": "edge"}},
-        "spec": {"addresses": ["198.51.100.150-198.51.100.159", "2001:db8:100::150-2001:db8:100::15f"]}});
-    api.patch(
-        "edge",
-        &PatchParams::apply("e2e").force(),
-        &Patch::Apply(pool),
-    )
-    .await
-    .expect("edge pool");
-    e.pod("shop-a", "node-a", true).await;
-    e.pod("shop-b", "node-b", true).await;
+/// One test per scenario: takes its turn on the shared lab, lays the common ground and runs
+/// that scenario.
+macro_rules! scenario {
+    ($($name:ident),+ $(,)?) => {$(
+        #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+        #[cfg_attr(
+            not(feature = "root-tests"),
+            ignore = "needs root and the lab: cargo xtask test enables feature root-tests"
+        )]
+        async fn $name() {
+            let turn = ferrolb_e2e::testlab::turn(env!("CARGO_BIN_EXE_ferrolb-lab"))
+                .await
+                .expect("a turn on the shared lab with ferrolb installed");
+            let e = Edge::of(&turn);
+            e.begin().await;
+            e.$name().await;
+        }
+    )+};
+}
 
-    step("eTP=Local: the frontend reaches the pods, only through nodes with a ready local one");
-    let local = e
-        .service(
-            "local",
-            json!({"externalTrafficPolicy": "Local",
-        "ports": [{"name": "t", "port": 80, "targetPort": PORT, "protocol": "TCP"}]}),
+scenario!(local_frontend, cluster_frontend, frontends_come_and_go);
+
+impl Edge<'_> {
+    async fn local_frontend(&self) {
+        let e = self;
+        step("eTP=Local: the frontend reaches the pods, only through nodes with a ready local one");
+        let local = e.service("local", local_spec()).await;
+        let to = SocketAddr::new(local, 80);
+        // node-c has no pod: were it sent a connection, that connection would fail.
+        e.until(
+            "both pods through the frontend, no failure",
+            to,
+            16,
+            |got| {
+                let pods: BTreeSet<&str> = got.iter().map(|(p, _)| p.as_str()).collect();
+                pods == BTreeSet::from(["shop-a", "shop-b"])
+            },
         )
         .await;
-    let to = SocketAddr::new(local, 80);
-    // node-c has no pod: were it sent a connection, that connection would fail.
-    e.until(
-        "both pods through the frontend, no failure",
-        to,
-        16,
-        |got| {
-            let pods: BTreeSet<&str> = got.iter().map(|(p, _)| p.as_str()).collect();
-            pods == BTreeSet::from(["shop-a", "shop-b"])
-        },
-    )
-    .await;
-    let (status, message) = wait_for("the EdgeServing condition", LIMIT, || e.serving("local"))
-        .await
-        .expect("condition");
-    assert_eq!(status, "True", "{message}");
-    assert!(message.contains("2 of 3"), "{message}");
-
-    step("eTP=Local: the last local pod of node-b goes unready, node-b gets no new connection");
-    e.set_ready("shop-b", false).await;
-    e.until("only shop-a answers", to, 16, |got| {
-        got.iter().all(|(p, _)| p == "shop-a")
-    })
-    .await;
-    e.set_ready("shop-b", true).await;
-    e.until("shop-b back", to, 16, |got| {
-        got.iter().any(|(p, _)| p == "shop-b")
-    })
-    .await;
-
-    step("Cluster: a node whose speaker stops gets no new connection; it comes back");
-    let cluster = e
-        .service(
-            "cluster",
-            json!({
-        "ports": [{"name": "t", "port": 8080, "targetPort": PORT, "protocol": "TCP"},
-                  {"name": "u", "port": 5353, "targetPort": PORT, "protocol": "UDP"}]}),
-        )
-        .await;
-    let to = SocketAddr::new(cluster, 8080);
-    e.until("every node carries connections", to, 24, |got| {
-        let nodes: BTreeSet<&str> = got.iter().filter_map(|(_, seen)| via(*seen)).collect();
-        nodes.len() == 3
-    })
-    .await;
-    lab.stop("speaker-node-a")
-        .expect("stopping node-a's speaker");
-    e.until("node-a avoided", to, 16, |got| {
-        got.iter()
-            .all(|(_, seen)| via(*seen).is_some_and(|n| n != "node-a"))
-    })
-    .await;
-    lab.start("speaker-node-a")
-        .expect("starting node-a's speaker");
-    e.until("node-a back", to, 24, |got| {
-        got.iter().any(|(_, seen)| via(*seen) == Some("node-a"))
-    })
-    .await;
-
-    step("UDP through the frontend");
-    let udp = SocketAddr::new(cluster, 5353);
-    let e = &e;
-    wait_for("a UDP answer through the frontend", LIMIT, || async move {
-        e.probe("udp", udp)
-    })
-    .await
-    .expect("udp");
-
-    step("a changed port: the frontend follows");
-    e.service(
-        "cluster",
-        json!({
-        "ports": [{"name": "t", "port": 8081, "targetPort": PORT, "protocol": "TCP"},
-                  {"name": "u", "port": 5353, "targetPort": PORT, "protocol": "UDP"}]}),
-    )
-    .await;
-    let moved = SocketAddr::new(cluster, 8081);
-    wait_for(
-        "the new port answers and the old one no longer",
-        LIMIT,
-        || async move {
-            (e.probe("tcp", moved).is_some() && e.probe("tcp", to).is_none()).then_some(())
-        },
-    )
-    .await
-    .expect("port changed");
-
-    step("frontends come and go with their Services; nothing is left on the edge host");
-    let want: BTreeSet<String> = [local, cluster]
-        .iter()
-        .map(|ip| format!("{ip}/32"))
-        .collect();
-    let owned = wait_for("both frontends on the edge host", LIMIT, || async {
-        let now = e.frontends_on_edge_host();
-        (now == want).then_some(now)
-    })
-    .await
-    .expect("frontends");
-    assert_eq!(owned.len(), 2);
-    for name in ["local", "cluster"] {
-        k8s::delete_service(&e.client, NS, name)
+        let (status, message) = wait_for("the EdgeServing condition", LIMIT, || e.serving("local"))
             .await
-            .expect("delete");
+            .expect("condition");
+        assert_eq!(status, "True", "{message}");
+        assert!(message.contains("2 of 3"), "{message}");
+
+        step("eTP=Local: the last local pod of node-b goes unready, node-b gets no new connection");
+        e.set_ready("shop-b", false).await;
+        e.until("only shop-a answers", to, 16, |got| {
+            got.iter().all(|(p, _)| p == "shop-a")
+        })
+        .await;
+        e.set_ready("shop-b", true).await;
+        e.until("shop-b back", to, 16, |got| {
+            got.iter().any(|(p, _)| p == "shop-b")
+        })
+        .await;
     }
-    wait_for("no frontend left on the edge host", LIMIT, || async {
-        e.frontends_on_edge_host().is_empty().then_some(())
-    })
-    .await
-    .expect("frontends removed");
-    assert!(e.probe("tcp", moved).is_none(), "{moved} still answers");
-    let pods: Api<Pod> = Api::namespaced(e.client.clone(), NS);
-    for p in ["shop-a", "shop-b"] {
-        let _ = pods
-            .delete(p, &DeleteParams::default().grace_period(0))
-            .await;
+
+    async fn cluster_frontend(&self) {
+        let (e, lab) = (self, self.lab);
+        step("Cluster: a node whose speaker stops gets no new connection; it comes back");
+        let cluster = e.service("cluster", cluster_spec(8080)).await;
+        let to = SocketAddr::new(cluster, 8080);
+        e.until("every node carries connections", to, 24, |got| {
+            let nodes: BTreeSet<&str> = got.iter().filter_map(|(_, seen)| via(*seen)).collect();
+            nodes.len() == 3
+        })
+        .await;
+        lab.stop(Component::Speaker(Node::A))
+            .expect("stopping node-a's speaker");
+        e.until("node-a avoided", to, 16, |got| {
+            got.iter()
+                .all(|(_, seen)| via(*seen).is_some_and(|n| n != "node-a"))
+        })
+        .await;
+        lab.start(Component::Speaker(Node::A))
+            .expect("starting node-a's speaker");
+        e.until("node-a back", to, 24, |got| {
+            got.iter().any(|(_, seen)| via(*seen) == Some("node-a"))
+        })
+        .await;
+
+        step("UDP through the frontend");
+        let udp = SocketAddr::new(cluster, 5353);
+        wait_for("a UDP answer through the frontend", LIMIT, || async move {
+            e.probe("udp", udp)
+        })
+        .await
+        .expect("udp");
+
+        step("a changed port: the frontend follows");
+        e.service("cluster", cluster_spec(8081)).await;
+        let moved = SocketAddr::new(cluster, 8081);
+        wait_for(
+            "the new port answers and the old one no longer",
+            LIMIT,
+            || async move {
+                (e.probe("tcp", moved).is_some() && e.probe("tcp", to).is_none()).then_some(())
+            },
+        )
+        .await
+        .expect("port changed");
+    }
+
+    async fn frontends_come_and_go(&self) {
+        let e = self;
+        let local = e.service("local", local_spec()).await;
+        let cluster = e.service("cluster", cluster_spec(8081)).await;
+        let moved = SocketAddr::new(cluster, 8081);
+        step("frontends come and go with their Services; nothing is left on the edge host");
+        let want: BTreeSet<String> = [local, cluster]
+            .iter()
+            .map(|ip| format!("{ip}/32"))
+            .collect();
+        let owned = wait_for("both frontends on the edge host", LIMIT, || async {
+            let now = e.frontends_on_edge_host();
+            (now == want).then_some(now)
+        })
+        .await
+        .expect("frontends");
+        assert_eq!(owned.len(), 2);
+        for name in ["local", "cluster"] {
+            k8s::delete_service(&e.client, NS, name)
+                .await
+                .expect("delete");
+        }
+        wait_for("no frontend left on the edge host", LIMIT, || async {
+            e.frontends_on_edge_host().is_empty().then_some(())
+        })
+        .await
+        .expect("frontends removed");
+        assert!(e.probe("tcp", moved).is_none(), "{moved} still answers");
+        let pods: Api<Pod> = Api::namespaced(e.client.clone(), NS);
+        for p in ["shop-a", "shop-b"] {
+            let _ = pods
+                .delete(p, &DeleteParams::default().grace_period(0))
+                .await;
+        }
     }
 }

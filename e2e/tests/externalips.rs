@@ -2,24 +2,43 @@
 //! controller's webhook over TLS: the table of bad inputs, allowed inputs and removal, user
 //! and group limits through real impersonation, pool overlap/shrink/node addresses, and a
 //! webhook outage with failurePolicy Ignore caught by the reconcile path.
+//!
+//! One lab for the whole binary, started by the first scenario; each scenario is its own test,
+//! takes its turn on the lab and starts from the same ground (both controllers ready, the
+//! policies, namespaces and pools of [`eip::Eip::setup`]), so any one runs alone
+//! (`cargo test -p ferrolb-e2e --features root-tests --test externalips -- pool_admission`).
 
 // Test support code unwraps too (clippy.toml allows it only inside #[test] functions).
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod eip;
 
-use ferrolb_e2e::testlab::TestLab;
+use eip::Eip;
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn externalips_and_pool_admission() {
-    let (lab, client) = TestLab::installed(env!("CARGO_BIN_EXE_ferrolb-lab"))
-        .await
-        .expect("a lab with ferrolb installed");
-    let s = eip::Eip { lab: &lab, client };
-    s.setup().await;
-    s.bad_input_table().await;
-    s.allowed_and_removal().await;
-    s.user_and_group_limits().await;
-    s.pool_admission().await;
-    s.outage_with_ignore().await;
+/// One test per scenario: takes its turn on the shared lab, lays the common ground and runs
+/// that step of [`Eip`].
+macro_rules! scenario {
+    ($($name:ident),+ $(,)?) => {$(
+        #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+        #[cfg_attr(
+            not(feature = "root-tests"),
+            ignore = "needs root and the lab: cargo xtask test enables feature root-tests"
+        )]
+        async fn $name() {
+            let turn = ferrolb_e2e::testlab::turn(env!("CARGO_BIN_EXE_ferrolb-lab"))
+                .await
+                .expect("a turn on the shared lab with ferrolb installed");
+            let s = Eip::of(&turn);
+            s.begin().await;
+            s.$name().await;
+        }
+    )+};
 }
+
+scenario!(
+    bad_input_table,
+    allowed_and_removal,
+    user_and_group_limits,
+    pool_admission,
+    outage_with_ignore,
+);

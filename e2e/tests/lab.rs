@@ -10,11 +10,13 @@ use std::net::{IpAddr, SocketAddr};
 use std::time::Duration;
 
 use anyhow::{Context, bail, ensure};
-use ferrolb_e2e::agent::{ANN_HEARTBEAT, ANN_READY};
-use ferrolb_e2e::echo::Reply;
-use ferrolb_e2e::plan::{CLIENT, K8S_VERSION};
+use ferrolb_e2e::lab::agent::{ANN_HEARTBEAT, ANN_READY};
+use ferrolb_e2e::lab::plan::{CLIENT, K8S_VERSION};
+use ferrolb_e2e::lab::process;
 use ferrolb_e2e::testlab::{TestLab, repo_root};
-use ferrolb_e2e::{netns, process, wait_for};
+use ferrolb_e2e::traffic::echo::Reply;
+use ferrolb_e2e::wait_for;
+use ferrolb_testkit as netns;
 use k8s_openapi::api::core::v1::{Node, Pod};
 use k8s_openapi::api::discovery::v1::EndpointSlice;
 use kube::api::{Api, ApiResource, DynamicObject, ListParams, Patch, PatchParams, PostParams};
@@ -28,6 +30,10 @@ fn step(s: &str) {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[cfg_attr(
+    not(feature = "root-tests"),
+    ignore = "needs root and the lab: cargo xtask test enables feature root-tests"
+)]
 async fn lab_end_to_end() -> anyhow::Result<()> {
     let lab = TestLab::start(BIN).await.context("starting the lab")?;
     let client = lab.client().await?;

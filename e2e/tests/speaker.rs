@@ -4,30 +4,54 @@
 //! SCTP through a VIP (crafted on a raw socket), a held TCP flow surviving endpoint changes,
 //! serviceSelector and interfaces, the exclude label, a node's table restored after deletion,
 //! and failover on SIGKILL, on SIGTERM and during an apiserver outage.
+//!
+//! One lab for the whole binary, started by the first scenario; each scenario is its own test,
+//! takes its turn on the lab and starts from the same ground (namespace, pools, the LAN
+//! L2Announcement, every speaker and the apiserver running, Service `web` with a pod per
+//! node), so any one runs alone
+//! (`cargo test -p ferrolb-e2e --features root-tests --test speaker -- kill_announcer`).
 
 // Test support code unwraps too (clippy.toml allows it only inside #[test] functions).
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod spk;
 
-use ferrolb_e2e::testlab::TestLab;
+use spk::Spk;
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn speakers_announce_and_fail_over() {
-    let (lab, client) = TestLab::installed(env!("CARGO_BIN_EXE_ferrolb-lab"))
-        .await
-        .expect("a lab with ferrolb installed");
-    let s = spk::Spk { lab: &lab, client };
-    s.setup().await;
-    let ips = s.announce().await;
-    s.never_answered().await;
-    s.local().await;
-    s.rules().await;
-    s.flows().await;
-    s.node_selector(ips[0]).await;
-    s.policy(ips[0]).await;
-    s.table_restored(ips[0]).await;
-    s.kill_announcer(ips[0]).await;
-    s.stop_announcer(ips[0]).await;
-    s.apiserver_outage(ips[0]).await;
+/// One test per scenario: takes its turn on the shared lab, lays the common ground and runs
+/// that step of [`Spk`]; `(ip)` ones get the IPv4 address of Service `web`.
+macro_rules! scenario {
+    ($name:ident) => {
+        scenario!($name, |s, _web| s.$name());
+    };
+    ($name:ident(ip)) => {
+        scenario!($name, |s, web| s.$name(web[0]));
+    };
+    ($name:ident, |$s:ident, $web:ident| $call:expr) => {
+        #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+        #[cfg_attr(
+            not(feature = "root-tests"),
+            ignore = "needs root and the lab: cargo xtask test enables feature root-tests"
+        )]
+        async fn $name() {
+            let turn = ferrolb_e2e::testlab::turn(env!("CARGO_BIN_EXE_ferrolb-lab"))
+                .await
+                .expect("a turn on the shared lab with ferrolb installed");
+            let $s = Spk::of(&turn);
+            let $web = $s.begin().await;
+            $call.await;
+        }
+    };
 }
+
+scenario!(announce);
+scenario!(never_answered);
+scenario!(local);
+scenario!(rules);
+scenario!(flows);
+scenario!(node_selector(ip));
+scenario!(policy(ip));
+scenario!(table_restored(ip));
+scenario!(kill_announcer(ip));
+scenario!(stop_announcer(ip));
+scenario!(apiserver_outage(ip));

@@ -2,7 +2,8 @@
 //! — a client (198.51.100.100 and .101), the edge host (198.51.100.5, interface `flbe0`) and
 //! two nodes (198.51.100.11 and .12) with a switchable health API and TCP/UDP echo servers on
 //! the NodePort — and the library's engine (addresses, listeners, prober) fed a hand-built
-//! frontend list. Everything lives in `flbedge-<pid>-*` namespaces, removed also on failure.
+//! frontend list. Everything lives in the test kit's `flbt-<pid>-*` namespaces, removed also
+//! on failure.
 
 // Test support code unwraps too (clippy.toml allows it only inside #[test] functions).
 #![allow(clippy::unwrap_used, clippy::expect_used)]
@@ -26,7 +27,7 @@ use ferrolb_edge::proxy::{ProxyOptions, UdpOptions};
 use support::client::{IO, addresses, count, tcp_hello, tcp_names, udp_hello};
 use support::edge::{self, EdgeHandle};
 use support::node::{HEALTH_PORT, NODE_PORT, Node};
-use support::topology::{IFACE, Topology, existing, ip, run, runtime, thread_in};
+use support::topology::{IFACE, Topology, ip};
 
 const INTERVAL: Duration = Duration::from_millis(200);
 const TIMEOUT: Duration = Duration::from_millis(200);
@@ -112,9 +113,12 @@ fn config() -> EngineConfig {
 }
 
 #[test]
+#[cfg_attr(
+    not(feature = "root-tests"),
+    ignore = "needs root and the lab: cargo xtask test enables feature root-tests"
+)]
 fn edge_forwards_to_healthy_nodes_only() {
     let mut topo = Topology::new();
-    let prefix = topo.prefix().to_string();
     let lan = topo.lan();
     let client = topo.host(
         &lan,
@@ -143,22 +147,24 @@ fn edge_forwards_to_healthy_nodes_only() {
     let (handle, edge_thread) = edge::start(&edge_ns, config());
     let switches = (node_a.switch(), node_b.switch());
     let ns = edge_ns.clone();
-    let outcome = thread_in(&client, move || {
-        runtime().block_on(scenario(handle, ns, switches))
-    })
-    .join();
+    let outcome = ferrolb_testkit::task_in(&client, move || scenario(handle, ns, switches)).join();
     drop((node_a, node_b));
     let edge_outcome = edge_thread.join();
+    let names = topo.names();
     drop(topo);
-    if let Err(panic) = outcome {
-        std::panic::resume_unwind(panic);
+    match outcome {
+        Err(panic) => std::panic::resume_unwind(panic),
+        Ok(entered) => entered.expect("the client thread entered its namespace"),
     }
-    assert!(edge_outcome.is_ok(), "the edge thread panicked");
     assert!(
-        existing(&prefix).is_empty(),
-        "namespaces left: {:?}",
-        existing(&prefix)
+        edge_outcome.is_ok_and(|entered| entered.is_ok()),
+        "the edge thread panicked or could not enter its namespace"
     );
+    let left: Vec<&String> = names
+        .iter()
+        .filter(|n| ferrolb_testkit::exists(n))
+        .collect();
+    assert!(left.is_empty(), "namespaces left: {left:?}");
 }
 
 async fn scenario(
@@ -314,7 +320,7 @@ async fn scenario(
         !addrs.contains("198.51.100.150/32") && !addrs.contains("2001:db8:100::150/128"),
         "{addrs:?}"
     );
-    let listening = run(&["ip", "netns", "exec", &edge_ns, "ss", "-Hlntu"]).unwrap();
+    let listening = ferrolb_testkit::exec(&edge_ns, &["ss", "-Hlntu"]).unwrap();
     assert!(
         !listening.contains(VIP) && !listening.contains(VIP6),
         "listener left open:\n{listening}"

@@ -23,7 +23,7 @@ use ferrolb_speaker::packets::Mac;
 
 use ends::unsolicited_na_from_a;
 use ends::{Peer, Speaker, arp_from_a, garp_from_a, group, na_from_a, quick, unicast_ns};
-use lab::{B6, IFACE, Lab, MAC_A, MAC_B, WAIT, mac_str, ok, wait_until};
+use lab::{B6, IFACE, Lab, MAC_A, MAC_B, WAIT, mac_str, wait_until};
 
 const B4: Ipv4Addr = Ipv4Addr::new(198, 51, 100, 2);
 const VIP4: Ipv4Addr = Ipv4Addr::new(198, 51, 100, 200);
@@ -35,6 +35,10 @@ const SHORT: Duration = Duration::from_secs(1);
 const MS: Duration = Duration::from_millis(1);
 
 #[test]
+#[cfg_attr(
+    not(feature = "root-tests"),
+    ignore = "needs root and the lab: cargo xtask test enables feature root-tests"
+)]
 fn answers_owned_vips_only_and_stops_when_they_are_lost() {
     let lab = Lab::new("q");
     let peer = Peer::start(&lab, IFACE);
@@ -101,12 +105,16 @@ fn answers_owned_vips_only_and_stops_when_they_are_lost() {
 }
 
 #[test]
+#[cfg_attr(
+    not(feature = "root-tests"),
+    ignore = "needs root and the lab: cargo xtask test enables feature root-tests"
+)]
 fn gained_vips_are_announced_in_a_burst_then_periodically() {
     let lab = Lab::new("g");
     // b's kernel still believes that a former owner has the VIPs.
     for vip in [VIP4.to_string(), VIP6.to_string()] {
         let entry = format!("{vip} lladdr 02:00:00:00:0c:01 dev {IFACE} nud stale");
-        ok(&format!("ip -n {} neigh replace {entry}", lab.b));
+        lab.b.ip_line(&format!("neigh replace {entry}")).unwrap();
     }
     let peer = Peer::start(&lab, IFACE);
     let opts = AnnouncerOptions {
@@ -167,6 +175,10 @@ fn times<T>(seen: &[(Instant, T)]) -> Vec<Instant> {
 }
 
 #[test]
+#[cfg_attr(
+    not(feature = "root-tests"),
+    ignore = "needs root and the lab: cargo xtask test enables feature root-tests"
+)]
 fn a_missing_or_failing_interface_is_retried_without_disturbing_others() {
     const MAC_LATE: Mac = [0x02, 0, 0, 0, 0x0a, 0x02];
     let lab = Lab::new("r");
@@ -191,11 +203,11 @@ fn a_missing_or_failing_interface_is_retried_without_disturbing_others() {
 
     // Down: the socket fails and is closed (its group goes), then retried; up: reopened.
     let failed = errors();
-    ok(&format!("ip -n {} link set late0 down", lab.a));
+    lab.a.ip_line("link set late0 down").unwrap();
     wait_until("the socket error", || errors() > failed);
     wait_until("late0's socket closed", || !served());
     assert!(lab.arping(IFACE, VIP4, 1).is_some(), "veth0 unaffected");
-    ok(&format!("ip -n {} link set late0 up", lab.a));
+    lab.a.ip_line("link set late0 up").unwrap();
     wait_until("late0 reopened", served);
     assert!(
         lab.arping("late0", OTHER4, 1).is_some(),

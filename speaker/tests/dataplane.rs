@@ -1,5 +1,5 @@
 //! The nftables applier for real, inside network namespaces the tests create
-//! (`flbt-dp<pid>…`, removed on drop, also on failure). Needs root, iproute2,
+//! (the test kit's `flbt-<pid>-…`, removed on drop, also on failure). Needs root, iproute2,
 //! nftables and conntrack. Only documentation addresses and pod-like
 //! private ones, only inside those namespaces.
 
@@ -7,8 +7,6 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::net::IpAddr;
-use std::process::Command;
-use std::sync::atomic::{AtomicUsize, Ordering};
 
 use ferrolb_core::{Protocol, ServiceKey, TargetPort, TrafficPolicy};
 use ferrolb_speaker::dataplane::{
@@ -16,25 +14,21 @@ use ferrolb_speaker::dataplane::{
 };
 use ferrolb_speaker::ruleset::{Endpoint, NodeInput, PortInput, Ruleset, ServiceInput, build};
 
-/// A fresh network namespace with `lo` up; deleted on drop.
-struct Netns(String);
+/// What these tests need besides root.
+const TOOLS: [&str; 3] = ["ip", "nft", "conntrack"];
+
+/// A fresh network namespace of the test kit with `lo` up; deleted on drop.
+struct Netns(ferrolb_testkit::Netns);
 
 impl Netns {
     fn new(tag: &str) -> Netns {
-        static SEQ: AtomicUsize = AtomicUsize::new(0);
-        let n = SEQ.fetch_add(1, Ordering::Relaxed);
-        let name = format!("flbt-dp{}{tag}{n}", std::process::id());
-        ok(&["ip", "netns", "add", &name]);
-        let netns = Netns(name);
-        netns.exec(&["ip", "link", "set", "lo", "up"]);
-        netns
+        ferrolb_testkit::needs(&TOOLS);
+        Netns(ferrolb_testkit::Netns::new(&format!("dp{tag}")).expect("namespace"))
     }
 
     /// Runs a command inside; it must succeed; its stdout.
     fn exec(&self, argv: &[&str]) -> String {
-        let mut full = vec!["ip", "netns", "exec", &self.0];
-        full.extend(argv);
-        ok(&full)
+        self.0.exec(argv).unwrap()
     }
 
     /// `nft -f -` of `script` inside (the "someone else" of these tests).
@@ -44,25 +38,12 @@ impl Netns {
     }
 
     fn nft(&self) -> Nft {
-        Nft::new(Some(self.0.clone()))
+        Nft::new(Some(self.0.name().to_string()))
     }
 
     fn applier(&self) -> Applier {
-        Applier::new(Some(self.0.clone()))
+        Applier::new(Some(self.0.name().to_string()))
     }
-}
-
-impl Drop for Netns {
-    fn drop(&mut self) {
-        let _ = Command::new("ip").args(["netns", "del", &self.0]).status();
-    }
-}
-
-fn ok(argv: &[&str]) -> String {
-    let out = Command::new(argv[0]).args(&argv[1..]).output().unwrap();
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(out.status.success(), "{argv:?}: {stderr}");
-    String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
 fn ip(text: &str) -> IpAddr {
@@ -129,6 +110,10 @@ async fn dnats_to(netns: &Netns, target: &str) -> bool {
 }
 
 #[tokio::test]
+#[cfg_attr(
+    not(feature = "root-tests"),
+    ignore = "needs root and the lab: cargo xtask test enables feature root-tests"
+)]
 async fn replaces_first_then_updates_and_leaves_other_tables_alone() {
     let netns = Netns::new("u");
     netns.nft_script(OTHER);
@@ -193,6 +178,10 @@ async fn replaces_first_then_updates_and_leaves_other_tables_alone() {
 }
 
 #[tokio::test]
+#[cfg_attr(
+    not(feature = "root-tests"),
+    ignore = "needs root and the lab: cargo xtask test enables feature root-tests"
+)]
 async fn a_table_removed_recreated_or_broken_behind_its_back_is_replaced() {
     let netns = Netns::new("r");
     netns.nft_script(OTHER);
@@ -251,6 +240,10 @@ fn chain_named(ruleset: &Ruleset, prefix: &str) -> String {
 }
 
 #[tokio::test]
+#[cfg_attr(
+    not(feature = "root-tests"),
+    ignore = "needs root and the lab: cargo xtask test enables feature root-tests"
+)]
 async fn check_validates_without_applying_and_errors_carry_nft_stderr() {
     let netns = Netns::new("c");
     let nft = netns.nft();
@@ -276,6 +269,10 @@ async fn check_validates_without_applying_and_errors_carry_nft_stderr() {
 }
 
 #[tokio::test]
+#[cfg_attr(
+    not(feature = "root-tests"),
+    ignore = "needs root and the lab: cargo xtask test enables feature root-tests"
+)]
 async fn removed_udp_endpoints_lose_their_dnat_flows_only() {
     let netns = Netns::new("ct");
     for address in [
@@ -334,6 +331,10 @@ async fn removed_udp_endpoints_lose_their_dnat_flows_only() {
 }
 
 #[tokio::test]
+#[cfg_attr(
+    not(feature = "root-tests"),
+    ignore = "needs root and the lab: cargo xtask test enables feature root-tests"
+)]
 async fn detects_kube_proxy_tables_and_chains() {
     let netns = Netns::new("k");
     let nft = netns.nft();
@@ -356,7 +357,7 @@ async fn detects_kube_proxy_tables_and_chains() {
     let decision = resolve(Mode::Auto, &found);
     assert!(!decision.enabled && decision.reason.contains("table ip kube-proxy"));
 
-    let nowhere = Nft::new(Some(format!("{}-missing", netns.0)));
+    let nowhere = Nft::new(Some(format!("{}-missing", netns.0.name())));
     let unknown = detect_kube_proxy(&nowhere).await;
     assert!(
         matches!(&unknown, KubeProxy::Unknown(error) if !error.is_empty()),

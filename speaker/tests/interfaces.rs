@@ -5,14 +5,11 @@
 // Test support code unwraps too (clippy.toml allows it only inside #[test] functions).
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-#[path = "membership/netns.rs"]
-mod netns;
-
 use std::time::{Duration, Instant};
 
 use ferrolb_speaker::election::InterfaceView;
 use ferrolb_speaker::interfaces::local_interfaces;
-use netns::Netns;
+use ferrolb_testkit::Netns;
 
 fn find<'a>(list: &'a [InterfaceView], name: &str) -> &'a InterfaceView {
     list.iter()
@@ -21,40 +18,53 @@ fn find<'a>(list: &'a [InterfaceView], name: &str) -> &'a InterfaceView {
 }
 
 #[test]
+#[cfg_attr(
+    not(feature = "root-tests"),
+    ignore = "needs root and the lab: cargo xtask test enables feature root-tests"
+)]
 fn reads_the_namespace_of_the_calling_thread() {
-    let node = Netns::new("ifn");
-    let other = Netns::new("ifo");
-    let o = &other.name;
+    ferrolb_testkit::needs(&["ip"]);
+    let node = Netns::new("ifn").unwrap();
+    let other = Netns::new("ifo").unwrap();
+    let o = other.name();
     // The node's uplink: a veth into another namespace, carrying the node's subnet.
-    node.ip(&format!(
+    node.ip_line(&format!(
         "link add uplink0 type veth peer name peer0 netns {o}"
-    ));
-    node.ip("addr add 198.51.100.11/24 dev uplink0");
-    node.ip("addr add 2001:db8:100::11/64 dev uplink0 nodad");
+    ))
+    .unwrap();
+    node.ip_line("addr add 198.51.100.11/24 dev uplink0")
+        .unwrap();
+    node.ip_line("addr add 2001:db8:100::11/64 dev uplink0 nodad")
+        .unwrap();
     // Explicit, so that the test does not wait on the kernel's own link-local address.
-    node.ip("addr add fe80::11/64 dev uplink0 nodad");
+    node.ip_line("addr add fe80::11/64 dev uplink0 nodad")
+        .unwrap();
     // A pod's host-side veth: peer in another namespace, only a /32 gateway address.
-    node.ip(&format!("link add pod0 type veth peer name eth0 netns {o}"));
-    node.ip("addr add 192.0.2.1/32 dev pod0");
+    node.ip_line(&format!("link add pod0 type veth peer name eth0 netns {o}"))
+        .unwrap();
+    node.ip_line("addr add 192.0.2.1/32 dev pod0").unwrap();
     // A link left down (a veth: dummy links need a module not every kernel has).
-    node.ip("link add down0 type veth peer name down0p");
-    node.ip("addr add 203.0.113.1/24 dev down0");
+    node.ip_line("link add down0 type veth peer name down0p")
+        .unwrap();
+    node.ip_line("addr add 203.0.113.1/24 dev down0").unwrap();
     // A bridge with a port (a veth whose peer stays in this namespace).
-    node.ip("link add br0 type bridge");
-    node.ip("link add port0 type veth peer name port0p");
-    node.ip("link set port0 master br0");
+    node.ip_line("link add br0 type bridge").unwrap();
+    node.ip_line("link add port0 type veth peer name port0p")
+        .unwrap();
+    node.ip_line("link set port0 master br0").unwrap();
     for dev in ["uplink0", "pod0", "br0", "port0", "port0p"] {
-        node.ip(&format!("link set {dev} up"));
+        node.ip_line(&format!("link set {dev} up")).unwrap();
     }
     for dev in ["peer0", "eth0"] {
-        other.ip(&format!("link set {dev} up"));
+        other.ip_line(&format!("link set {dev} up")).unwrap();
     }
 
     // The kernel reports carrier (and so IFF_RUNNING) a moment after `up`.
     let deadline = Instant::now() + Duration::from_secs(5);
     for dev in ["uplink0", "pod0", "port0"] {
         while !node
-            .ip(&format!("link show dev {dev}"))
+            .ip_line(&format!("link show dev {dev}"))
+            .unwrap()
             .contains("state UP")
         {
             assert!(Instant::now() < deadline, "{dev} never running");
@@ -62,7 +72,9 @@ fn reads_the_namespace_of_the_calling_thread() {
         }
     }
 
-    let list = node.run(|| async { local_interfaces().await.expect("read interfaces") });
+    let list = node
+        .block_on(|| async { local_interfaces().await.expect("read interfaces") })
+        .unwrap();
     println!("{list:#?}");
 
     let names: Vec<&str> = list.iter().map(|i| i.name.as_str()).collect();

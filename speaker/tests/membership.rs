@@ -5,9 +5,6 @@
 // Test support code unwraps too (clippy.toml allows it only inside #[test] functions).
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-#[path = "membership/netns.rs"]
-mod netns;
-
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
@@ -16,7 +13,7 @@ use ferrolb_speaker::election::InterfaceView;
 use ferrolb_speaker::membership::{
     Members, Membership, MembershipConfig, MembershipHandle, MembershipOptions,
 };
-use netns::Netns;
+use ferrolb_testkit::Netns;
 use tokio::sync::{Notify, watch};
 use tokio::time::Instant;
 
@@ -98,16 +95,23 @@ fn everyone_alive(m: &Members) -> bool {
 }
 
 #[test]
+#[cfg_attr(
+    not(feature = "root-tests"),
+    ignore = "needs root and the lab: cargo xtask test enables feature root-tests"
+)]
 fn gossip_on_real_sockets() {
-    let ns = Netns::new("mem");
-    ns.ip("link add gossip0 type veth peer name gossip1");
+    ferrolb_testkit::needs(&["ip"]);
+    let ns = Netns::new("mem").unwrap();
+    ns.ip_line("link add gossip0 type veth peer name gossip1")
+        .unwrap();
     for i in 0..3 {
-        ns.ip(&format!("addr add {}/24 dev gossip0", addr(i).ip()));
+        ns.ip_line(&format!("addr add {}/24 dev gossip0", addr(i).ip()))
+            .unwrap();
     }
-    ns.ip("link set gossip0 up");
-    ns.ip("link set gossip1 up");
+    ns.ip_line("link set gossip0 up").unwrap();
+    ns.ip_line("link set gossip1 up").unwrap();
 
-    ns.run(|| async {
+    ns.block_on(|| async {
         let (_seeds_tx, seeds) = watch::channel((0..3).map(addr).collect::<Vec<_>>());
         let mut s = Vec::new();
         for i in 0..3 {
@@ -172,7 +176,8 @@ fn gossip_on_real_sockets() {
             let m = w.borrow();
             assert!(m.is_alive("node-0") && m.is_alive("node-1") && !m.is_alive("node-2"));
         }
-    });
+    })
+    .unwrap();
 }
 
 #[test]

@@ -7,7 +7,8 @@ use std::process::{Command, ExitCode};
 use anyhow::{Context, bail};
 use clap::{Parser, Subcommand};
 use ferrolb_e2e::lab::DEFAULT_LAB;
-use ferrolb_e2e::{Lab, controlplane};
+use ferrolb_e2e::lab::controlplane;
+use ferrolb_e2e::{Component, Lab};
 
 #[derive(Parser)]
 #[command(name = "cargo xtask", about = "ferrolb's project commands")]
@@ -103,7 +104,7 @@ enum BenchCmd {
     },
     /// Node rules: full nftables sync of 1,000 and 10,000 Services, one incremental change,
     /// and new connections per second through a VIP with 10 vs 10,000 Services. Scratch
-    /// network namespaces `flbbench-*` (removed at the end); no lab. Needs root.
+    /// network namespaces `flbt-*` (removed at the end); no lab. Needs root.
     Rules {
         /// Full replacements timed per size (10,000 Services take a few seconds each).
         #[arg(long, default_value_t = 2)]
@@ -116,7 +117,7 @@ enum BenchCmd {
         rounds: usize,
     },
     /// ARP reply latency: the announcer against the kernel answering for its own address, on
-    /// one veth between scratch namespaces `flbbench-*` (removed at the end); no lab. Needs root.
+    /// one veth between scratch namespaces `flbt-*` (removed at the end); no lab. Needs root.
     Arp {
         /// Requests per address.
         #[arg(long, default_value_t = 1000)]
@@ -165,17 +166,17 @@ enum LabCmd {
     /// SIGKILL one component (controller-0, controller-1, speaker-node-a, ...): a crash.
     Kill {
         /// The component.
-        name: String,
+        name: Component,
     },
     /// SIGTERM one component and wait for it to end: a planned stop.
     Stop {
         /// The component.
-        name: String,
+        name: Component,
     },
     /// Start one component again (harmless when it runs).
     Start {
         /// The component.
-        name: String,
+        name: Component,
     },
 }
 
@@ -307,18 +308,14 @@ fn lab(name: &str, cmd: LabCmd) -> anyhow::Result<ExitCode> {
         }
         LabCmd::Down { all } => {
             if all {
-                let mut names = ferrolb_e2e::process::labs_running();
+                let mut names = ferrolb_e2e::lab::process::labs_running();
                 names.extend(
                     std::fs::read_dir(ferrolb_e2e::lab::labs_root())
                         .into_iter()
                         .flatten()
                         .filter_map(|e| e.ok()?.file_name().into_string().ok()),
                 );
-                names.extend(ferrolb_e2e::netns::list("flb-").iter().filter_map(|n| {
-                    n.strip_prefix("flb-")
-                        .and_then(|r| r.split('-').next())
-                        .map(String::from)
-                }));
+                names.extend(ferrolb_e2e::lab::topology::labs_with_namespaces());
                 names.sort();
                 names.dedup();
                 for n in names {
@@ -361,26 +358,26 @@ fn lab(name: &str, cmd: LabCmd) -> anyhow::Result<ExitCode> {
             let lab = built_lab(name)?;
             rt.block_on(lab.install(&repo()))?;
             println!("ferrolb is installed in lab {}.", lab.names.lab);
-            for c in ferrolb_e2e::install::COMPONENTS {
+            for c in ferrolb_e2e::lab::COMPONENTS {
                 println!(
                     "  {:<14} on {}  log: {}",
-                    c.name,
-                    c.node,
-                    lab.log(c.name).display()
+                    c.to_string(),
+                    c.node_name(),
+                    lab.log(&c.to_string()).display()
                 );
             }
         }
-        LabCmd::Kill { name: c } => existing_lab(name).kill(&c)?,
-        LabCmd::Stop { name: c } => existing_lab(name).stop(&c)?,
+        LabCmd::Kill { name: c } => existing_lab(name).kill(c)?,
+        LabCmd::Stop { name: c } => existing_lab(name).stop(c)?,
         LabCmd::Start { name: c } => {
             let lab = built_lab(name)?;
-            lab.start(&c)?;
-            rt.block_on(lab.wait_ready(&c, std::time::Duration::from_secs(60)))?;
+            lab.start(c)?;
+            rt.block_on(lab.wait_ready(c, std::time::Duration::from_secs(60)))?;
         }
         LabCmd::Status => {
-            for name in ferrolb_e2e::process::labs_running() {
+            for name in ferrolb_e2e::lab::process::labs_running() {
                 println!("lab {name}:");
-                for pid in ferrolb_e2e::process::find(&name, None) {
+                for pid in ferrolb_e2e::lab::process::find(&name, None) {
                     let cmd =
                         std::fs::read_to_string(format!("/proc/{pid}/cmdline")).unwrap_or_default();
                     println!("  {pid:>7} {}", cmd.replace('\0', " ").trim());
@@ -435,24 +432,28 @@ fn bench(cmd: BenchCmd) -> anyhow::Result<()> {
             concurrency,
             keep,
         } => {
-            let opts = ferrolb_e2e::speakerbench::SpeakerOptions {
+            let opts = ferrolb_e2e::bench::speaker::SpeakerOptions {
                 services,
                 concurrency,
             };
             let json = in_bench_lab(&rt, keep, move |lab, repo| {
-                Box::pin(async move { ferrolb_e2e::speakerbench::speakers(lab, &repo, opts).await })
+                Box::pin(
+                    async move { ferrolb_e2e::bench::speaker::speakers(lab, &repo, opts).await },
+                )
             })?;
             ("speaker", keep, json)
         }
         BenchCmd::Edge { trials, keep } => {
             let json = in_bench_lab(&rt, keep, move |lab, repo| {
-                Box::pin(async move { ferrolb_e2e::edgebench::bench(lab, &repo, trials).await })
+                Box::pin(async move { ferrolb_e2e::bench::edge::bench(lab, &repo, trials).await })
             })?;
             ("edge", keep, json)
         }
         BenchCmd::Failover { trials, keep } => {
             let json = in_bench_lab(&rt, keep, move |lab, repo| {
-                Box::pin(async move { ferrolb_e2e::failover::bench(lab, &repo, trials).await })
+                Box::pin(
+                    async move { ferrolb_e2e::bench::failover::bench(lab, &repo, trials).await },
+                )
             })?;
             ("failover", keep, json)
         }
@@ -461,7 +462,7 @@ fn bench(cmd: BenchCmd) -> anyhow::Result<()> {
             seconds,
             rounds,
         } => {
-            let opts = ferrolb_e2e::rulesbench::RulesOptions {
+            let opts = ferrolb_e2e::bench::rules::RulesOptions {
                 repeats,
                 seconds,
                 rounds,
@@ -469,15 +470,19 @@ fn bench(cmd: BenchCmd) -> anyhow::Result<()> {
             (
                 "rules",
                 false,
-                rt.block_on(ferrolb_e2e::rulesbench::rules(opts))?,
+                rt.block_on(ferrolb_e2e::bench::rules::rules(opts))?,
             )
         }
         BenchCmd::Arp { count, gap_ms } => {
-            let opts = ferrolb_e2e::arpbench::ArpOptions {
+            let opts = ferrolb_e2e::bench::arp::ArpOptions {
                 count,
                 gap: std::time::Duration::from_millis(gap_ms),
             };
-            ("arp", false, rt.block_on(ferrolb_e2e::arpbench::arp(opts))?)
+            (
+                "arp",
+                false,
+                rt.block_on(ferrolb_e2e::bench::arp::arp(opts))?,
+            )
         }
     };
     let dir = repo().join("target/bench");
@@ -494,10 +499,19 @@ fn bench(cmd: BenchCmd) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// The features that turn on the tests needing root, the tools and the lab (without them
+/// those tests are listed as ignored).
+const ROOT_TESTS: &str = concat!(
+    "ferrolb-testkit/root-tests,",
+    "ferrolb-speaker/root-tests,",
+    "ferrolb-edge/root-tests,",
+    "ferrolb-e2e/root-tests",
+);
+
 fn test(no_lint: bool) -> anyhow::Result<()> {
     let started = std::time::Instant::now();
     // A fresh machine: Debian tools and the pinned control plane first, so the tests only test.
-    ferrolb_e2e::deps::ensure()?;
+    ferrolb_e2e::lab::deps::ensure()?;
     controlplane::build(&repo().join("e2e/controlplane"))?;
     println!(
         "xtask: prerequisites ready after {:.0}s",
@@ -512,6 +526,8 @@ fn test(no_lint: bool) -> anyhow::Result<()> {
             "clippy",
             "--workspace",
             "--all-targets",
+            "--features",
+            ROOT_TESTS,
             "--quiet",
             "--",
             "-D",
@@ -524,8 +540,12 @@ fn test(no_lint: bool) -> anyhow::Result<()> {
         );
     }
     let mut t = cargo();
-    t.args(["test", "--workspace"]);
-    run(t)?;
+    t.args(["test", "--workspace", "--features", ROOT_TESTS]);
+    let tested = run(t);
+    // Each lab test binary leaves its shared lab running when it exits; their owners are gone
+    // now, so this takes them all down.
+    ferrolb_e2e::testlab::reap_stale();
+    tested?;
     println!(
         "xtask: all tests passed in {:.0}s",
         started.elapsed().as_secs_f64()

@@ -8,9 +8,11 @@ use kube::Client;
 use kube::api::Api;
 
 use super::{NAME, NS, Outcome};
-use crate::failover::Trial;
+use crate::bench::failover::Trial;
 use crate::lab::DEFAULT_LAB;
-use crate::{Error, Lab, plan, topology};
+use crate::lab::plan;
+use crate::lab::topology;
+use crate::{Error, Lab};
 
 /// Prints `kubectl ARGS` and its output, indented.
 pub(super) fn show(lab: &Lab, args: &[&str]) -> Result<(), Error> {

@@ -10,9 +10,10 @@ use kube::api::Api;
 
 use super::output::url;
 use super::{NAME, NS};
-use crate::echo::Reply;
-use crate::failover::{Sample, Trial, measure, now_us};
-use crate::{Error, Lab, process, wait_for};
+use crate::bench::failover::{Sample, Trial, measure, now_us};
+use crate::lab::process;
+use crate::traffic::echo::Reply;
+use crate::{Component, Error, Lab, wait_for};
 
 /// Prober of the failover: one TCP exchange every 5 ms, each allowed 50 ms (its default), from
 /// 0.5 s before the kill to 3 s after.
@@ -113,7 +114,7 @@ pub(super) async fn kill_and_measure(lab: &Lab, ip: IpAddr, node: &str) -> Resul
     // The window before the kill: the samples that show the VIP answering through the old node.
     tokio::time::sleep(PROBE_LEAD).await;
     let fault_us = now_us();
-    lab.kill(&format!("speaker-{node}"))?;
+    lab.kill(Component::Speaker(node.parse()?))?;
     let waited = tokio::time::timeout(
         PROBE_WINDOW + Duration::from_secs(10),
         tokio::task::spawn_blocking(move || prober.wait_with_output()),

@@ -14,7 +14,7 @@
 //!    as the image's user; the speaker's `nft` also checks a ruleset inside a fresh network
 //!    namespace.
 //!
-//! The tools come from Debian ([`crate::deps::ensure_image_tools`]); nothing needs a registry.
+//! The tools come from Debian ([`crate::lab::deps::ensure_image_tools`]); nothing needs a registry.
 
 pub mod ldd;
 mod oci;
@@ -107,7 +107,7 @@ pub struct Built {
 /// Builds the binaries and every image; checks each archive (see the module docs).
 /// `cargo` is the cargo to run (xtask passes `$CARGO`).
 pub fn build(repo: &Path, target_dir: &Path, cargo: &OsStr) -> Result<Vec<Built>, Error> {
-    crate::deps::ensure_image_tools()?;
+    crate::lab::deps::ensure_image_tools()?;
     build_binaries(repo, cargo)?;
     let mut built = Vec::new();
     for spec in IMAGES {

@@ -3,8 +3,11 @@
 mod outage;
 mod table;
 
+use std::time::Duration;
+
 use ferrolb_e2e::k8s;
-use ferrolb_e2e::testlab::TestLab;
+use ferrolb_e2e::lab::components::CONTROLLERS;
+use ferrolb_e2e::testlab::{TestLab, Turn};
 use kube::Client;
 use serde_json::{Value, json};
 
@@ -19,6 +22,29 @@ pub const ALICE: (&str, &[&str]) = ("alice", &["tenant-a-devs"]);
 pub const ALICE_OPS: (&str, &[&str]) = ("alice", &["tenant-a-devs", "ops"]);
 
 impl Eip<'_> {
+    /// The scenarios on the lab of `turn`.
+    pub fn of(turn: &Turn) -> Eip<'static> {
+        Eip {
+            lab: turn.lab,
+            client: turn.client.clone(),
+        }
+    }
+
+    /// The ground every scenario starts from, whatever ran (or failed) before: both
+    /// controllers running and ready, then [`Eip::setup`].
+    pub async fn begin(&self) {
+        for c in CONTROLLERS {
+            self.lab.start(c).expect("controller started");
+        }
+        for c in CONTROLLERS {
+            self.lab
+                .wait_ready(c, Duration::from_secs(60))
+                .await
+                .expect("controller ready");
+        }
+        self.setup().await;
+    }
+
     /// kubectl apply of `body` as `user` (None: the admin). Ok(stdout + stderr) or Err(stderr).
     pub fn apply_as(&self, body: &Value, user: Option<(&str, &[&str])>) -> Result<String, String> {
         let mut args: Vec<String> = vec!["apply".into(), "-f".into(), "-".into()];
@@ -49,12 +75,12 @@ impl Eip<'_> {
     pub async fn setup(&self) {
         // Both replicas report that the apiserver reaches the webhook (a dry-run probe the
         // webhook refuses), soon after they are ready.
-        for c in ["controller-0", "controller-1"] {
-            let addr = self.lab.health_addr(c).unwrap();
+        for c in CONTROLLERS {
+            let addr = self.lab.health_addr(c);
             let lab = self.lab;
             ferrolb_e2e::wait_for(
                 &format!("{c}: webhook reached"),
-                std::time::Duration::from_secs(15),
+                Duration::from_secs(15),
                 || async move {
                     let (code, body) = lab.http_get("client", addr, "/readyz").ok()?;
                     (code == 200 && body.contains("reached by the apiserver")).then_some(())

@@ -4,12 +4,13 @@
 use std::time::Duration;
 
 use ferrolb_e2e::k8s;
+use ferrolb_e2e::lab::components::CONTROLLERS;
 
 use super::{Eip, condition};
 
 impl Eip<'_> {
     pub async fn outage_with_ignore(&self) {
-        for c in ["controller-0", "controller-1"] {
+        for c in CONTROLLERS {
             self.lab.stop(c).unwrap();
         }
         let patch = r#"[{"op":"replace","path":"/webhooks/0/failurePolicy","value":"Ignore"},
@@ -47,10 +48,10 @@ impl Eip<'_> {
         .await
         .expect("admitted while the webhook is down");
 
-        for c in ["controller-0", "controller-1"] {
+        for c in CONTROLLERS {
             self.lab.start(c).unwrap();
         }
-        for c in ["controller-0", "controller-1"] {
+        for c in CONTROLLERS {
             self.lab
                 .wait_ready(c, Duration::from_secs(60))
                 .await
@@ -99,6 +100,44 @@ impl Eip<'_> {
             .output()
             .unwrap();
         assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "Fail Fail");
+        self.clean_up_outage();
+    }
+
+    /// Removes what the outage let in, so the other scenarios see the usual ground.
+    fn clean_up_outage(&self) {
+        for args in [
+            &[
+                "delete",
+                "service",
+                "-n",
+                "tenant-a",
+                "sneaky",
+                "--ignore-not-found",
+                "--wait=false",
+            ][..],
+            &[
+                "delete",
+                "ippool",
+                "ov-new",
+                "--ignore-not-found",
+                "--wait=false",
+            ],
+            &[
+                "delete",
+                "l2announcement",
+                "with-external-ips",
+                "--ignore-not-found",
+                "--wait=false",
+            ],
+        ] {
+            let out = self.lab.kubectl().args(args).output().unwrap();
+            assert!(
+                out.status.success(),
+                "kubectl {}: {}",
+                args.join(" "),
+                String::from_utf8_lossy(&out.stderr)
+            );
+        }
     }
 
     /// With an L2Announcement that announces allowed externalIPs, the sneaky address is still

@@ -6,7 +6,7 @@ mod rules;
 mod scale;
 
 use ferrolb_e2e::k8s;
-use ferrolb_e2e::testlab::TestLab;
+use ferrolb_e2e::testlab::{TestLab, Turn};
 use k8s_openapi::api::core::v1::Service;
 use kube::{Client, ResourceExt};
 use serde_json::{Value, json};
@@ -18,6 +18,14 @@ pub struct Scenarios<'a> {
 }
 
 impl Scenarios<'_> {
+    /// The scenarios on the lab of `turn`.
+    pub fn of(turn: &Turn) -> Scenarios<'static> {
+        Scenarios {
+            lab: turn.lab,
+            client: turn.client.clone(),
+        }
+    }
+
     /// Creates (or updates) a namespace with labels.
     async fn ns(&self, name: &str, labels: Value) {
         k8s::namespace(&self.client, name, labels)

@@ -4,7 +4,8 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
 
-use ferrolb_e2e::{k8s, wait_for};
+use ferrolb_e2e::lab::components::CONTROLLERS;
+use ferrolb_e2e::{Component, k8s, wait_for};
 use futures::{StreamExt, stream};
 use k8s_openapi::api::coordination::v1::Lease;
 use kube::Api;
@@ -71,13 +72,13 @@ impl Scenarios<'_> {
         assert_unique(&before);
 
         // Both replicas crash and come back: nothing moves.
-        for c in ["controller-0", "controller-1"] {
+        for c in CONTROLLERS {
             self.lab.kill(c).unwrap();
         }
-        for c in ["controller-0", "controller-1"] {
+        for c in CONTROLLERS {
             self.lab.start(c).unwrap();
         }
-        for c in ["controller-0", "controller-1"] {
+        for c in CONTROLLERS {
             self.lab
                 .wait_ready(c, Duration::from_secs(60))
                 .await
@@ -91,6 +92,7 @@ impl Scenarios<'_> {
 
         // The leader dies in the middle of churn: 100 new Services, 50 deleted.
         let leader = self.leader().await;
+        let leader_component: Component = leader.parse().expect("the leader is a controller");
         let churn_new = (0..100).map(|i| format!("n{i:03}"));
         let create = self.create_many(churn_new);
         let delete = stream::iter(0..50).for_each_concurrent(8, |i| async move {
@@ -106,7 +108,7 @@ impl Scenarios<'_> {
             })
             .await
             .unwrap();
-            self.lab.kill(&leader).unwrap();
+            self.lab.kill(leader_component).unwrap();
         };
         tokio::join!(create, delete, kill);
         let final_ = self
@@ -125,12 +127,24 @@ impl Scenarios<'_> {
             .collect();
         assert_same(&survivors, &kept, "leader killed during churn");
         assert_ne!(self.leader().await, leader, "the standby took over");
-        self.lab.start(&leader).unwrap();
+        self.lab.start(leader_component).unwrap();
         self.lab
-            .wait_ready(&leader, Duration::from_secs(60))
+            .wait_ready(leader_component, Duration::from_secs(60))
             .await
             .unwrap();
         self.drop_pools(&["scale"]).await;
+        // Cleaned up for the scenarios after it: the controller has released every address of
+        // the dropped pool (a thousand status writes), so it is idle again.
+        wait_for(
+            "every s-scale address released",
+            Duration::from_secs(180),
+            || async {
+                let all = k8s::all_ips(&self.client, NS).await.ok()?;
+                all.values().all(Vec::is_empty).then_some(())
+            },
+        )
+        .await
+        .expect("released");
     }
 }
 

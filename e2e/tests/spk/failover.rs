@@ -4,7 +4,8 @@
 use std::net::IpAddr;
 use std::time::Instant;
 
-use ferrolb_e2e::{controlplane, process};
+use ferrolb_e2e::lab::controlplane;
+use ferrolb_e2e::lab::process;
 
 use super::{Spk, speaker_on, step};
 
@@ -33,7 +34,7 @@ impl Spk<'_> {
     pub async fn kill_announcer(&self, ip: IpAddr) {
         step("the announcing speaker is killed: another node answers, TCP flows");
         let old = self.settled("web", ip).await;
-        self.lab.kill(&speaker_on(&old)).expect("kill");
+        self.lab.kill(speaker_on(&old)).expect("kill");
         let (new, took) = self.moved_from(ip, &old).await;
         eprintln!(
             "SIGKILL {old}: {new} answers after {took:?} (arping-observed, 1 s probe granularity)"
@@ -46,9 +47,9 @@ impl Spk<'_> {
                 .await
                 .expect("a takeover event");
         eprintln!("event: {note}");
-        self.lab.start(&speaker_on(&old)).expect("restart");
+        self.lab.start(speaker_on(&old)).expect("restart");
         self.lab
-            .wait_ready(&speaker_on(&old), super::WIRE)
+            .wait_ready(speaker_on(&old), super::WIRE)
             .await
             .expect("ready again");
     }
@@ -56,13 +57,13 @@ impl Spk<'_> {
     pub async fn stop_announcer(&self, ip: IpAddr) {
         step("the announcing speaker gets SIGTERM: it hands over before going quiet");
         let old = self.settled("web", ip).await;
-        self.lab.stop(&speaker_on(&old)).expect("stop");
+        self.lab.stop(speaker_on(&old)).expect("stop");
         let (new, took) = self.moved_from(ip, &old).await;
         eprintln!("SIGTERM {old}: {new} answers after {took:?}");
         assert!(!self.pods_via(ip, 3).is_empty());
-        self.lab.start(&speaker_on(&old)).expect("restart");
+        self.lab.start(speaker_on(&old)).expect("restart");
         self.lab
-            .wait_ready(&speaker_on(&old), super::WIRE)
+            .wait_ready(speaker_on(&old), super::WIRE)
             .await
             .expect("ready again");
     }
@@ -73,14 +74,14 @@ impl Spk<'_> {
         let pids = process::find(&self.lab.names.lab, Some("kube-apiserver"));
         process::stop(&pids, std::time::Duration::from_secs(10));
         self.answered_by(ip, &old).await;
-        self.lab.kill(&speaker_on(&old)).expect("kill");
+        self.lab.kill(speaker_on(&old)).expect("kill");
         let (new, took) = self.moved_from(ip, &old).await;
         eprintln!("apiserver down, SIGKILL {old}: {new} answers after {took:?}");
         assert!(!self.pods_via(ip, 3).is_empty());
         controlplane::start(self.lab, &["kube-apiserver"]).expect("apiserver back");
-        self.lab.start(&speaker_on(&old)).expect("restart");
+        self.lab.start(speaker_on(&old)).expect("restart");
         self.lab
-            .wait_ready(&speaker_on(&old), std::time::Duration::from_secs(60))
+            .wait_ready(speaker_on(&old), std::time::Duration::from_secs(60))
             .await
             .expect("ready again");
     }

@@ -9,9 +9,10 @@ use std::process::{Child, Stdio};
 use std::sync::mpsc;
 use std::time::Duration;
 
-use ferrolb_e2e::hold::HoldReport;
-use ferrolb_e2e::sctp::{CHUNK_INIT, Caught};
-use ferrolb_e2e::{k8s, plan, wait_for};
+use ferrolb_e2e::lab::plan;
+use ferrolb_e2e::traffic::hold::HoldReport;
+use ferrolb_e2e::traffic::sctp::{CHUNK_INIT, Caught};
+use ferrolb_e2e::{k8s, wait_for};
 use k8s_openapi::api::core::v1::Pod;
 use kube::api::Api;
 use serde_json::json;

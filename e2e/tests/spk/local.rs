@@ -17,11 +17,11 @@ impl Spk<'_> {
             .and_then(|s| s.health_check_node_port)
             .expect("healthCheckNodePort");
         let hc = u16::try_from(hc).expect("port");
-        let ip = ferrolb_e2e::plan::node(node).expect("node").host.v4;
+        let ip = ferrolb_e2e::lab::plan::node(node).expect("node").host.v4;
         let lab = self.lab;
         let checks = [
             (
-                ferrolb_e2e::install::SPEAKER_HEALTH_PORT,
+                ferrolb_e2e::lab::install::SPEAKER_HEALTH_PORT,
                 "/services/web/loc",
             ),
             (hc, "/"),

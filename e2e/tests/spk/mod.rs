@@ -13,9 +13,10 @@ use std::net::IpAddr;
 use std::time::Duration;
 
 use ferrolb_api::ServiceAnnouncement;
-use ferrolb_e2e::agent::ANN_READY;
-use ferrolb_e2e::testlab::TestLab;
-use ferrolb_e2e::{k8s, wait_for};
+use ferrolb_e2e::lab::agent::ANN_READY;
+use ferrolb_e2e::lab::{COMPONENTS, controlplane};
+use ferrolb_e2e::testlab::{TestLab, Turn};
+use ferrolb_e2e::{Component, k8s, wait_for};
 use k8s_openapi::api::core::v1::Pod;
 use kube::Client;
 use kube::api::{Api, DeleteParams, Patch, PatchParams};
@@ -38,6 +39,46 @@ pub fn step(s: &str) {
 }
 
 impl Spk<'_> {
+    /// The scenarios on the lab of `turn`.
+    pub fn of(turn: &Turn) -> Spk<'static> {
+        Spk {
+            lab: turn.lab,
+            client: turn.client.clone(),
+        }
+    }
+
+    /// The ground every scenario starts from, whatever ran (or failed) before: the apiserver
+    /// and every speaker running and ready, [`Spk::setup`], and Service `web` with a pod on
+    /// each node. Returns `web`'s addresses (IPv4 first).
+    pub async fn begin(&self) -> Vec<IpAddr> {
+        controlplane::start(self.lab, &["kube-apiserver"]).expect("the apiserver running");
+        for c in COMPONENTS
+            .into_iter()
+            .filter(|c| matches!(c, Component::Speaker(_)))
+        {
+            self.lab.start(c).expect("speaker started");
+            self.lab
+                .wait_ready(c, Duration::from_secs(60))
+                .await
+                .expect("speaker ready");
+        }
+        self.setup().await;
+        self.web().await
+    }
+
+    /// Service `web`: dual-stack, Cluster, a pod of app `web` on each node; its addresses.
+    pub async fn web(&self) -> Vec<IpAddr> {
+        for (pod, node) in [
+            ("web-a", "node-a"),
+            ("web-b", "node-b"),
+            ("web-c", "node-c"),
+        ] {
+            self.pod(pod, "web", node, true).await;
+        }
+        let spec = json!({"ipFamilyPolicy": "RequireDualStack", "ipFamilies": ["IPv4", "IPv6"]});
+        self.service("web", "web", spec, 2).await
+    }
+
     /// The namespace, the LAN pool (announced by an L2Announcement) and an edge-free setup.
     pub async fn setup(&self) {
         k8s::namespace(&self.client, NS, json!({}))
@@ -238,7 +279,7 @@ impl Spk<'_> {
     }
 }
 
-/// The speaker component running on `node`.
-pub fn speaker_on(node: &str) -> String {
-    format!("speaker-{node}")
+/// The speaker component running on `node` (`node-a`, ...).
+pub fn speaker_on(node: &str) -> Component {
+    Component::Speaker(node.parse().expect("a lab node"))
 }

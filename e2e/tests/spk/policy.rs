@@ -5,7 +5,7 @@
 use std::net::IpAddr;
 
 use ferrolb_api::names::LABEL_EXCLUDE_FROM_LB;
-use ferrolb_e2e::topology::UPLINK;
+use ferrolb_e2e::lab::topology::UPLINK;
 use k8s_openapi::api::core::v1::{Node, Service};
 use kube::api::{Api, Patch, PatchParams};
 use serde_json::json;

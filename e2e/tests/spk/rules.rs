@@ -5,7 +5,7 @@
 use std::net::{IpAddr, SocketAddr};
 
 use ferrolb_e2e::k8s;
-use ferrolb_e2e::plan;
+use ferrolb_e2e::lab::plan;
 use serde_json::json;
 
 use super::{NS, PORT, Spk, step};

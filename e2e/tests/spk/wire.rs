@@ -16,15 +16,7 @@ impl Spk<'_> {
     /// families reaches several pods.
     pub async fn announce(&self) -> Vec<IpAddr> {
         step("a dual-stack VIP is answered by the elected node only, and TCP reaches the pods");
-        for (pod, node) in [
-            ("web-a", "node-a"),
-            ("web-b", "node-b"),
-            ("web-c", "node-c"),
-        ] {
-            self.pod(pod, "web", node, true).await;
-        }
-        let spec = json!({"ipFamilyPolicy": "RequireDualStack", "ipFamilies": ["IPv4", "IPv6"]});
-        let ips = self.service("web", "web", spec, 2).await;
+        let ips = self.web().await;
         for ip in &ips {
             let node = self.announcer("web", *ip).await;
             self.answered_by(*ip, &node).await;

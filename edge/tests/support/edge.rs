@@ -9,8 +9,6 @@ use ferrolb_edge::frontends::{EdgeRanges, Frontend};
 use ferrolb_edge::metrics::Metrics;
 use tokio::sync::{mpsc, oneshot};
 
-use super::topology::{runtime, thread_in};
-
 enum Cmd {
     Apply(Vec<Frontend>, EdgeRanges, oneshot::Sender<()>),
     State(oneshot::Sender<DataPlaneView>),
@@ -24,30 +22,31 @@ pub struct EdgeHandle {
 }
 
 /// Starts the engine in `ns` on its interface; returns the handle and the thread.
-pub fn start(ns: &str, config: EngineConfig) -> (EdgeHandle, JoinHandle<()>) {
+pub fn start(
+    ns: &str,
+    config: EngineConfig,
+) -> (EdgeHandle, JoinHandle<Result<(), ferrolb_testkit::Error>>) {
     let (tx, mut rx) = mpsc::channel::<Cmd>(8);
-    let thread = thread_in(ns, move || {
-        runtime().block_on(async move {
-            let (metrics, _registry) = Metrics::new();
-            let changed = std::sync::Arc::new(tokio::sync::Notify::new());
-            let mut engine = Engine::start(&config, metrics, changed).await.unwrap();
-            let view = engine.view();
-            while let Some(cmd) = rx.recv().await {
-                match cmd {
-                    Cmd::Apply(frontends, edge, done) => {
-                        engine.apply(&frontends, &edge).await;
-                        let _ = done.send(());
-                    }
-                    Cmd::State(reply) => {
-                        let _ = reply.send(view.render());
-                    }
-                    Cmd::Shutdown(reply) => {
-                        let _ = reply.send(engine.shutdown().await.map_err(|e| e.to_string()));
-                    }
+    let thread = ferrolb_testkit::task_in(ns, move || async move {
+        let (metrics, _registry) = Metrics::new();
+        let changed = std::sync::Arc::new(tokio::sync::Notify::new());
+        let mut engine = Engine::start(&config, metrics, changed).await.unwrap();
+        let view = engine.view();
+        while let Some(cmd) = rx.recv().await {
+            match cmd {
+                Cmd::Apply(frontends, edge, done) => {
+                    engine.apply(&frontends, &edge).await;
+                    let _ = done.send(());
+                }
+                Cmd::State(reply) => {
+                    let _ = reply.send(view.render());
+                }
+                Cmd::Shutdown(reply) => {
+                    let _ = reply.send(engine.shutdown().await.map_err(|e| e.to_string()));
                 }
             }
-            let _ = engine.shutdown().await;
-        })
+        }
+        let _ = engine.shutdown().await;
     });
     (EdgeHandle { tx }, thread)
 }

@@ -15,8 +15,6 @@ use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 use tokio::net::{TcpListener, TcpSocket, UdpSocket};
 use tokio::sync::oneshot;
 
-use super::topology::{runtime, thread_in};
-
 /// The health API port of the nodes.
 pub const HEALTH_PORT: u16 = 10256;
 /// The NodePort of the test Service (TCP and UDP).
@@ -26,7 +24,7 @@ pub const NODE_PORT: u16 = 30080;
 pub struct Node {
     healthy: Arc<AtomicBool>,
     stop: Option<oneshot::Sender<()>>,
-    thread: Option<JoinHandle<()>>,
+    thread: Option<JoinHandle<Result<(), ferrolb_testkit::Error>>>,
 }
 
 impl Node {
@@ -37,22 +35,20 @@ impl Node {
         let (ready_tx, ready_rx) = std::sync::mpsc::channel();
         let name = name.to_string();
         let h = healthy.clone();
-        let thread = thread_in(ns, move || {
-            runtime().block_on(async move {
-                let health = dual_stack(HEALTH_PORT).unwrap();
-                let tcp = dual_stack(NODE_PORT).unwrap();
-                let udp = UdpSocket::bind((Ipv4Addr::UNSPECIFIED, NODE_PORT))
-                    .await
-                    .unwrap();
-                ready_tx.send(()).unwrap();
-                let app = Router::new().route("/healthz", get(healthz)).with_state(h);
-                tokio::select! {
-                    _ = axum::serve(health, app) => {}
-                    () = echo_tcp(tcp, name.clone()) => {}
-                    () = echo_udp(udp, name) => {}
-                    _ = stopped => {}
-                }
-            })
+        let thread = ferrolb_testkit::task_in(ns, move || async move {
+            let health = dual_stack(HEALTH_PORT).unwrap();
+            let tcp = dual_stack(NODE_PORT).unwrap();
+            let udp = UdpSocket::bind((Ipv4Addr::UNSPECIFIED, NODE_PORT))
+                .await
+                .unwrap();
+            ready_tx.send(()).unwrap();
+            let app = Router::new().route("/healthz", get(healthz)).with_state(h);
+            tokio::select! {
+                _ = axum::serve(health, app) => {}
+                () = echo_tcp(tcp, name.clone()) => {}
+                () = echo_udp(udp, name) => {}
+                _ = stopped => {}
+            }
         });
         ready_rx.recv().unwrap();
         Node {

@@ -16,14 +16,14 @@ use ferrolb_speaker::packets::{
 use tokio::sync::{oneshot, watch};
 
 use super::frames;
-use super::lab::{B6, Lab, MAC_A, MAC_B, WAIT, spawn_in_netns};
+use super::lab::{B6, Lab, MAC_A, MAC_B, WAIT};
 
 /// The announcer, running in namespace `a`.
 pub struct Speaker {
     desired: watch::Sender<Desired>,
     pub stats: Arc<Stats>,
     stop: Option<oneshot::Sender<()>>,
-    thread: Option<JoinHandle<()>>,
+    thread: Option<JoinHandle<Result<(), ferrolb_testkit::Error>>>,
 }
 
 impl Speaker {
@@ -31,7 +31,7 @@ impl Speaker {
         let (desired, rx) = watch::channel(Desired::new());
         let (stats_tx, stats_rx) = mpsc::channel();
         let (stop, stop_rx) = oneshot::channel::<()>();
-        let thread = spawn_in_netns(&lab.a, move || async move {
+        let thread = lab.a.task(move || async move {
             let handle = Announcer::spawn(rx, opts);
             stats_tx.send(handle.stats()).unwrap();
             let _ = stop_rx.await;
@@ -59,7 +59,9 @@ impl Speaker {
         let started = Instant::now();
         let _ = self.stop.take().map(|s| s.send(()));
         if let Some(t) = self.thread.take() {
-            t.join().expect("announcer thread");
+            t.join()
+                .expect("announcer thread")
+                .expect("announcer thread in namespace a");
         }
         started.elapsed()
     }
@@ -78,7 +80,7 @@ type Seen = Arc<Mutex<Vec<(Instant, Vec<u8>)>>>;
 pub struct Peer {
     seen: Seen,
     send: Option<tokio::sync::mpsc::UnboundedSender<Vec<u8>>>,
-    thread: Option<JoinHandle<()>>,
+    thread: Option<JoinHandle<Result<(), ferrolb_testkit::Error>>>,
 }
 
 impl Peer {
@@ -87,7 +89,7 @@ impl Peer {
         let (send, mut to_send) = tokio::sync::mpsc::unbounded_channel::<Vec<u8>>();
         let (ready_tx, ready_rx) = mpsc::channel();
         let (dev, log) = (dev.to_string(), Arc::clone(&seen));
-        let thread = spawn_in_netns(&lab.b, move || async move {
+        let thread = lab.b.task(move || async move {
             let link = lookup_link(&dev).expect("peer link");
             let sock = RawSocket::open(link.index, Receive::NeighborTraffic).expect("peer socket");
             ready_tx.send(()).unwrap();

@@ -4,8 +4,8 @@
 
 use std::sync::Arc;
 
-use ferrolb_core::names::MANAGER_CONTROLLER;
 use ferrolb_api::{ExternalIPPolicy, IPPool};
+use ferrolb_core::names::MANAGER_CONTROLLER;
 use k8s_openapi::api::core::v1::{Namespace, Node, Service};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use kube::ResourceExt;

@@ -3,7 +3,8 @@
 //! `nft -c` (check only, never applies) runs inside a fresh, private network
 //! namespace (`unshare -n`) when possible, so the host's own tables neither
 //! influence nor see the check. Tests skip with a printed note when `nft`
-//! is missing or lacks the privilege to talk to the kernel.
+//! is missing or lacks the privilege to talk to the kernel, and fail instead with feature
+//! `root-tests` (`cargo xtask test`).
 
 use std::io::Write as _;
 use std::process::{Command, Stdio};
@@ -82,6 +83,9 @@ fn run(isolated: bool, args: &[&str], stdin: &str) -> Result<(), String> {
 pub fn check(script: &str) -> Option<Result<(), String>> {
     match nft() {
         Nft::Unavailable(reason) => {
+            if cfg!(feature = "root-tests") {
+                panic!("feature root-tests: nft check impossible: {reason}");
+            }
             println!("note: skipping nft check: {reason}");
             None
         }
@@ -110,6 +114,12 @@ pub enum Step {
 /// possible here.
 pub fn apply_in_private_namespace(steps: &[Step]) -> Option<String> {
     if !succeeds("unshare", &["-n", "true"]) || !matches!(nft(), Nft::Ready { .. }) {
+        if cfg!(feature = "root-tests") {
+            panic!(
+                "feature root-tests: real application needs nft and `unshare -n` (root): {:?}",
+                nft()
+            );
+        }
         println!("note: skipping real application: needs nft and `unshare -n`");
         return None;
     }

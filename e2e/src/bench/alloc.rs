@@ -8,7 +8,9 @@ use kube::api::{ListParams, Patch, PatchParams};
 use kube::{Api, Client};
 use serde_json::{Value, json};
 
-use crate::{Error, Lab, k8s, process, wait_for};
+use crate::lab::components::CONTROLLERS;
+use crate::lab::{Component, process};
+use crate::{Error, Lab, k8s, wait_for};
 
 /// Options of the allocation benchmark.
 #[derive(Debug, Clone, Copy)]
@@ -39,7 +41,7 @@ pub async fn alloc(lab: &Lab, repo: &std::path::Path, opts: AllocOptions) -> Res
     .await?;
     // Services are created with the controllers stopped (ordinary Services do not go through
     // the webhook), so the measurement starts from a cold controller.
-    for c in ["controller-0", "controller-1"] {
+    for c in CONTROLLERS {
         lab.stop(c)?;
     }
 
@@ -73,7 +75,7 @@ pub async fn alloc(lab: &Lab, repo: &std::path::Path, opts: AllocOptions) -> Res
 
     create(&client, ALLOC_NS, opts, None).await?;
     let t = Instant::now();
-    lab.start("controller-0")?;
+    lab.start(Component::Controller(0))?;
     let limit = Duration::from_secs(60 + opts.services as u64 / 10);
     wait_for("every Service allocated", limit, || async {
         let api: Api<Service> = Api::namespaced(client.clone(), ALLOC_NS);
@@ -87,7 +89,7 @@ pub async fn alloc(lab: &Lab, repo: &std::path::Path, opts: AllocOptions) -> Res
     })
     .await?;
     let alloc_seconds = t.elapsed().as_secs_f64();
-    let rss = process::find(&lab.names.lab, Some("controller-0"))
+    let rss = process::find(&lab.names.lab, Some(&Component::Controller(0).to_string()))
         .first()
         .and_then(|pid| peak_rss(*pid));
     Ok(json!({
@@ -99,7 +101,7 @@ pub async fn alloc(lab: &Lab, repo: &std::path::Path, opts: AllocOptions) -> Res
         "controller_allocation_seconds": alloc_seconds,
         "ratio": alloc_seconds / floor_seconds,
         "controller_peak_rss_bytes": rss,
-        "kubernetes": crate::plan::K8S_VERSION,
+        "kubernetes": crate::lab::plan::K8S_VERSION,
         "note": "controller time runs from process start (list, plan, write status + annotation + event per Service) to the last address visible in a list",
     }))
 }

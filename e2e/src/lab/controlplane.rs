@@ -5,8 +5,8 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use crate::plan::{APISERVER_PORT, CONTROL_PLANE, ETCD_VERSION, K8S_VERSION, SERVICE_CIDRS};
-use crate::process::{self, Spawn};
+use crate::lab::plan::{APISERVER_PORT, CONTROL_PLANE, ETCD_VERSION, K8S_VERSION, SERVICE_CIDRS};
+use crate::lab::process::{self, Spawn};
 use crate::{Error, Lab};
 
 /// The binaries the lab runs, by the name the cache stores them under.
@@ -127,7 +127,7 @@ pub fn start(lab: &Lab, which: &[&str]) -> Result<(), Error> {
     let data = lab.dir.join("etcd");
     let local = url("127.0.0.1");
     for stem in ["kcm", "scheduler"] {
-        crate::pki::kubeconfig(
+        crate::lab::pki::kubeconfig(
             &pki,
             stem,
             &local,

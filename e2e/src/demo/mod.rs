@@ -12,8 +12,8 @@ mod traffic;
 use std::net::IpAddr;
 use std::time::{Duration, Instant};
 
-use crate::failover::Trial;
-use crate::{Error, Lab};
+use crate::bench::failover::Trial;
+use crate::{Component, Error, Lab};
 
 pub use output::hints;
 use output::{announcements, report, show};
@@ -103,10 +103,10 @@ pub async fn run(lab: &Lab, repo: &std::path::Path) -> Result<Outcome, Error> {
     announcements(&client).await?;
     gets(lab, &vips, 3)?;
 
-    let speaker = format!("speaker-{announcer}");
+    let speaker = Component::Speaker(announcer.parse()?);
     say(&format!("starting {speaker} again"));
-    lab.start(&speaker)?;
-    lab.wait_ready(&speaker, Duration::from_secs(60)).await?;
+    lab.start(speaker)?;
+    lab.wait_ready(speaker, Duration::from_secs(60)).await?;
     let back = settled(lab, &client, v4, "").await?;
     println!(
         "  {speaker} is ready; {v4} is answered by {back} (the election is a pure function of the live nodes)"

@@ -10,7 +10,7 @@ use serde::Serialize;
 use socket2::{Domain, Protocol, SockAddr, Socket, Type};
 
 use crate::Error;
-use crate::sctp::{self, Caught, IPPROTO_SCTP, Init};
+use crate::traffic::sctp::{self, Caught, IPPROTO_SCTP, Init};
 
 /// Most packets one `send` sends.
 pub const MAX_SEND: u32 = 1000;

@@ -10,7 +10,7 @@ use rcgen::{
 };
 
 use crate::Error;
-use crate::plan::{CONTROL_PLANE, SERVICE_CIDRS};
+use crate::lab::plan::{CONTROL_PLANE, SERVICE_CIDRS};
 
 fn rc(what: &str) -> impl Fn(rcgen::Error) -> Error + '_ {
     move |e| Error::msg(format!("generating {what}: {e}"))

@@ -46,7 +46,7 @@ pub struct RulesOptions {
     pub rounds: usize,
 }
 
-/// Runs the benchmark in scratch namespaces `flbbench-<pid>-*` (removed at the end, also on
+/// Runs the benchmark in scratch namespaces `flbt-<pid>-*` (removed at the end, also on
 /// error) and returns its JSON.
 pub async fn rules(opts: RulesOptions) -> Result<Value, Error> {
     let mut scratch = Scratch::new();

@@ -80,7 +80,7 @@ pub fn node_input(n: usize) -> NodeInput {
     }
 }
 
-/// `input` with [`ADDED_ENDPOINT`] added to the Service at position `i` (if there is one).
+/// `input` with `ADDED_ENDPOINT` added to the Service at position `i` (if there is one).
 pub fn with_added_endpoint(input: &NodeInput, i: usize) -> NodeInput {
     let mut changed = input.clone();
     if let Some(service) = changed.services.get_mut(i) {

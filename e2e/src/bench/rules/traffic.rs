@@ -21,7 +21,8 @@ use socket2::{Domain, Socket, Type};
 
 use super::input::{MEASURED_PORT, MEASURED_VIP, TARGET_PORT, endpoints_of};
 use super::scratch::{Scratch, join, thread_in};
-use crate::{Error, netns};
+use crate::Error;
+use ferrolb_testkit as netns;
 
 /// How long one connection attempt may take.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(1);
@@ -45,8 +46,8 @@ impl Path {
         let client = scratch.add(&format!("client-{tag}"), false)?;
         let node = scratch.add(&format!("node-{tag}"), true)?;
         let backend = scratch.add(&format!("backend-{tag}"), false)?;
-        netns::veth(&client, "eth0", &node, "c0")?;
-        netns::veth(&node, "b0", &backend, "eth0")?;
+        netns::veth_between(&client, "eth0", &node, "c0")?;
+        netns::veth_between(&node, "b0", &backend, "eth0")?;
         netns::addr(&client, "eth0", "203.0.113.2/24")?;
         netns::addr(&node, "c0", "203.0.113.1/24")?;
         netns::addr(&node, "b0", "192.0.2.1/24")?;
@@ -91,7 +92,8 @@ impl Path {
 
     /// Forgets the node's connection tracking state, so each measurement starts alike.
     pub fn flush_conntrack(&self) -> Result<(), Error> {
-        netns::exec(&self.node, &["conntrack", "-F"]).map(|_| ())
+        netns::exec(&self.node, &["conntrack", "-F"])?;
+        Ok(())
     }
 
     /// Waits until one connection through the VIP succeeds, then connects and closes one

@@ -7,7 +7,6 @@
 //! every address announced (the speakers' `announced_addresses` gauges add up to N), each
 //! speaker's resident and peak memory then, and the size of node-a's nft table.
 
-use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
 use futures::{StreamExt, stream};
@@ -15,8 +14,9 @@ use k8s_openapi::api::core::v1::Pod;
 use kube::api::{Api, Patch, PatchParams};
 use serde_json::{Value, json};
 
-use crate::install::{COMPONENTS, SPEAKER_HEALTH_PORT};
-use crate::{Error, Lab, k8s, process, wait_for};
+use crate::lab::process;
+use crate::lab::{COMPONENTS, Component};
+use crate::{Error, Lab, k8s, wait_for};
 
 /// The bench-only pool: on the lab LAN's IPv6 prefix, announced only in the bench lab.
 pub const POOL: &str = "2001:db8:100::3:0/112";
@@ -85,9 +85,7 @@ pub async fn speakers(
     let limit = Duration::from_secs(120 + opts.services as u64 / 5);
     let want = opts.services as f64;
     wait_for("every address announced", limit, || async {
-        let total: f64 = speakers_of()
-            .filter_map(|(name, _)| announced(lab, name))
-            .sum();
+        let total: f64 = speakers_of().filter_map(|c| announced(lab, c)).sum();
         tracing::info!(announced = total, of = want, "speaker bench");
         (total >= want).then_some(())
     })
@@ -105,29 +103,20 @@ pub async fn speakers(
         "speakers_before": before,
         "speakers_after": after,
         "node_a_nft": rules,
-        "kubernetes": crate::plan::K8S_VERSION,
+        "kubernetes": crate::lab::plan::K8S_VERSION,
         "note": "all_announced_seconds runs from the first Service created (controller allocation included) to the speakers' announced_addresses gauges adding up to the number of Services; memory from /proc/PID/status (VmRSS, VmHWM)",
     }))
 }
 
-fn speakers_of() -> impl Iterator<Item = (&'static str, &'static str)> {
+fn speakers_of() -> impl Iterator<Item = Component> {
     COMPONENTS
-        .iter()
-        .filter(|c| c.binary == "ferrolb-speaker")
-        .map(|c| (c.name, c.node))
+        .into_iter()
+        .filter(|c| matches!(c, Component::Speaker(_)))
 }
 
-/// The `ferrolb_speaker_announced_addresses` gauge of speaker `name`.
-fn announced(lab: &Lab, name: &str) -> Option<f64> {
-    let node = COMPONENTS.iter().find(|c| c.name == name)?.node;
-    let ip = crate::plan::node(node)?.host.v4;
-    let (code, body) = lab
-        .http_get(
-            "client",
-            SocketAddr::new(ip.into(), SPEAKER_HEALTH_PORT),
-            "/metrics",
-        )
-        .ok()?;
+/// The `ferrolb_speaker_announced_addresses` gauge of speaker `c`.
+fn announced(lab: &Lab, c: Component) -> Option<f64> {
+    let (code, body) = lab.http_get("client", c.health_addr(), "/metrics").ok()?;
     (code == 200).then_some(())?;
     gauge(&body, "ferrolb_speaker_announced_addresses")
 }
@@ -143,8 +132,9 @@ pub fn gauge(text: &str, name: &str) -> Option<f64> {
 /// VmRSS and VmHWM of each speaker, in bytes.
 fn memory(lab: &Lab) -> Value {
     let mut out = serde_json::Map::new();
-    for (name, _) in speakers_of() {
-        let pid = process::find(&lab.names.lab, Some(name)).first().copied();
+    for c in speakers_of() {
+        let name = c.to_string();
+        let pid = process::find(&lab.names.lab, Some(&name)).first().copied();
         let field = |key: &str| pid.and_then(|pid| process::status_bytes(pid, key));
         out.insert(
             name.to_string(),

@@ -18,8 +18,9 @@ use kube::{Api, Client};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
-use crate::probe::{Proto, probe};
-use crate::{Error, Lab, k8s, netns, wait_for};
+use crate::traffic::probe::{Proto, probe};
+use crate::{Component, Error, Lab, k8s, wait_for};
+use ferrolb_testkit as netns;
 
 /// One probe of the loop.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -66,7 +67,7 @@ pub async fn probe_loop(
         let reply = probe(Proto::Tcp, to, limit)
             .await
             .ok()
-            .and_then(|r| crate::echo::Reply::parse(&r));
+            .and_then(|r| crate::traffic::echo::Reply::parse(&r));
         out.push(Sample {
             t_us,
             ok: reply.is_some(),
@@ -240,7 +241,7 @@ const WINDOW: Duration = Duration::from_millis(3500);
 async fn one(lab: &Lab, client: &Client, ip: IpAddr, fault: Fault) -> Result<Trial, Error> {
     let old = settled(lab, client, ip).await?;
     let old_mac = lab.mac(&old)?;
-    let speaker = format!("speaker-{old}");
+    let speaker = Component::Speaker(old.parse()?);
     let argv: Vec<String> = vec![
         lab.bin.display().to_string(),
         "probe-loop".into(),
@@ -259,19 +260,25 @@ async fn one(lab: &Lab, client: &Client, ip: IpAddr, fault: Fault) -> Result<Tri
     let fault_us = now_us();
     let node_ns = lab.names.netns(&old);
     match fault {
-        Fault::Kill => lab.kill(&speaker)?,
-        Fault::Term => lab.stop(&speaker)?,
+        Fault::Kill => lab.kill(speaker)?,
+        Fault::Term => lab.stop(speaker)?,
         Fault::Link => {
-            netns::ip(&node_ns, &["link", "set", crate::topology::UPLINK, "down"])?;
+            netns::ip(
+                &node_ns,
+                &["link", "set", crate::lab::topology::UPLINK, "down"],
+            )?;
         }
     }
     let samples = collect(prober).await?;
     if fault == Fault::Link {
-        netns::ip(&node_ns, &["link", "set", crate::topology::UPLINK, "up"])?;
+        netns::ip(
+            &node_ns,
+            &["link", "set", crate::lab::topology::UPLINK, "up"],
+        )?;
     } else {
-        lab.start(&speaker)?;
+        lab.start(speaker)?;
     }
-    lab.wait_ready(&speaker, Duration::from_secs(30)).await?;
+    lab.wait_ready(speaker, Duration::from_secs(30)).await?;
     Ok(measure(&samples, fault_us, &old_mac))
 }
 

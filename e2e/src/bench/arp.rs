@@ -1,7 +1,7 @@
 //! Benchmark of ARP reply latency (issue 6): ferrolb's announcer against the kernel answering
 //! for a node's own address on the same link.
 //!
-//! Namespaces `flbbench-<pid>-a` and `-b` joined by a veth (`eth0` each, removed at the end,
+//! Namespaces `flbt-<pid>-…-bench-a` and `-b` joined by a veth (`eth0` each, removed at the end,
 //! also on error). In `a`: 198.51.100.1/24 on `eth0` (the kernel answers for it) and the
 //! announcer ([`Announcer::spawn`] on a runtime whose thread entered `a`) holding VIP
 //! 198.51.100.10 on `eth0`. From `b` (198.51.100.2) a raw socket sends broadcast ARP requests,
@@ -21,8 +21,8 @@ use serde_json::{Value, json};
 use tokio::sync::{oneshot, watch};
 
 use crate::Error;
-use crate::netns;
-use crate::rulesbench::{Scratch, join, spawn_in};
+use crate::bench::rules::{Scratch, join, spawn_in};
+use ferrolb_testkit as netns;
 
 const IFACE: &str = "eth0";
 /// `a`'s own address: the kernel answers.
@@ -50,7 +50,7 @@ pub async fn arp(opts: ArpOptions) -> Result<Value, Error> {
     let mut scratch = Scratch::new();
     let a = scratch.add("a", false)?;
     let b = scratch.add("b", false)?;
-    netns::veth(&a, IFACE, &b, IFACE)?;
+    netns::veth_between(&a, IFACE, &b, IFACE)?;
     netns::addr(&a, IFACE, &format!("{NODE_IP}/24"))?;
     netns::addr(&b, IFACE, &format!("{PEER_IP}/24"))?;
 

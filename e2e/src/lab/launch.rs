@@ -19,13 +19,15 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use crate::install::{
-    CONTROLLER_HEALTH_PORT, Component, GOSSIP_PORT, NAMESPACE, SPEAKER_HEALTH_PORT, WEBHOOK_PORT,
+use super::components::{Binary, Component};
+use super::install::{
+    CONTROLLER_HEALTH_PORT, GOSSIP_PORT, NAMESPACE, SPEAKER_HEALTH_PORT, WEBHOOK_PORT,
     WEBHOOK_SERVICE,
 };
+use super::pki;
+use super::plan::{APISERVER_PORT, CONTROL_PLANE};
 use crate::manifests::{self, Doc};
-use crate::plan::{APISERVER_PORT, CONTROL_PLANE};
-use crate::{Error, Lab, pki};
+use crate::{Error, Lab};
 
 /// The deploy/ files the lab applies: everything but the workloads (the lab runs those as
 /// processes) and the PodDisruptionBudget (no pods to protect).
@@ -165,18 +167,18 @@ fn lab_env(c: &Component, container: &Value) -> Result<Vec<(String, String)>, Er
     for env in container["env"].as_array().into_iter().flatten() {
         let name = env["name"]
             .as_str()
-            .ok_or_else(|| Error::msg(format!("{}: an env without a name", c.binary)))?;
+            .ok_or_else(|| Error::msg(format!("{}: an env without a name", c.binary())))?;
         let value = if let Some(v) = env["value"].as_str() {
             v.to_string()
         } else {
             match env["valueFrom"]["fieldRef"]["fieldPath"].as_str() {
-                Some("metadata.name") => c.name.to_string(),
+                Some("metadata.name") => c.to_string(),
                 Some("metadata.namespace") => NAMESPACE.to_string(),
-                Some("spec.nodeName") => c.node.to_string(),
+                Some("spec.nodeName") => c.node_name().to_string(),
                 other => {
                     return Err(Error::msg(format!(
                         "{}: env {name} comes from {other:?}, which the lab cannot fill in",
-                        c.binary
+                        c.binary()
                     )));
                 }
             }
@@ -204,136 +206,134 @@ fn container(doc: &Doc) -> Result<(&Value, &str), Error> {
 /// How deploy/ (under `repo`) runs component `c`, adapted to the lab: its ServiceAccount and
 /// its args and environment (without KUBECONFIG).
 pub fn from_deploy(repo: &Path, c: &Component) -> Result<(String, Launch), Error> {
-    if c.binary == "ferrolb-edge" {
+    if c.binary() == Binary::Edge {
         return Ok((EDGE_SERVICE_ACCOUNT.to_string(), edge_from_unit(repo)?));
     }
-    let (file, kind, name) = workload(c.binary)?;
+    let (file, kind, name) = workload(c.binary().name())?;
     let docs = manifests::read(repo, file)?;
     let (container, sa) = container(manifests::find(&docs, kind, name)?)?;
     let launch = Launch {
-        args: lab_args(c.binary, container)?,
+        args: lab_args(c.binary().name(), container)?,
         env: lab_env(c, container)?,
     };
     Ok((sa.to_string(), launch))
 }
 
-impl Lab {
-    fn launch_dir(&self) -> PathBuf {
-        self.dir.join("ferrolb")
-    }
+fn launch_dir(lab: &Lab) -> PathBuf {
+    lab.dir.join("ferrolb")
+}
 
-    /// Kubeconfig of ServiceAccount `sa` (ferrolb-system) for processes in the lab's namespaces.
-    pub fn sa_kubeconfig(&self, sa: &str) -> PathBuf {
-        self.launch_dir().join(format!("{sa}.kubeconfig"))
-    }
+/// Kubeconfig of ServiceAccount `sa` (ferrolb-system) for processes in the lab's namespaces.
+pub(super) fn sa_kubeconfig(lab: &Lab, sa: &str) -> PathBuf {
+    launch_dir(lab).join(format!("{sa}.kubeconfig"))
+}
 
-    fn launch_file(&self, name: &str) -> PathBuf {
-        self.launch_dir().join(format!("{name}.json"))
-    }
+fn launch_file(lab: &Lab, c: Component) -> PathBuf {
+    launch_dir(lab).join(format!("{c}.json"))
+}
 
-    /// Applies [`APPLIED`] (server-side). The webhook Service goes in without its selector: no
-    /// pods match it here, so the endpoints controller would empty the Endpoints the lab keeps
-    /// pointed at the running controllers ([`Lab::sync_webhook_endpoints`]).
-    pub(crate) fn apply_deploy(&self, repo: &Path) -> Result<(), Error> {
-        let mut items = Vec::new();
-        for file in APPLIED {
-            for mut doc in manifests::read(repo, file)? {
-                if doc.kind() == "Service"
-                    && let Some(spec) = doc.value["spec"].as_object_mut()
-                {
-                    spec.remove("selector");
-                }
-                items.push(doc.value);
+/// Applies [`APPLIED`] (server-side). The webhook Service goes in without its selector: no
+/// pods match it here, so the endpoints controller would empty the Endpoints the lab keeps
+/// pointed at the running controllers ([`Lab::sync_webhook_endpoints`]).
+pub(super) fn apply_deploy(lab: &Lab, repo: &Path) -> Result<(), Error> {
+    let mut items = Vec::new();
+    for file in APPLIED {
+        for mut doc in manifests::read(repo, file)? {
+            if doc.kind() == "Service"
+                && let Some(spec) = doc.value["spec"].as_object_mut()
+            {
+                spec.remove("selector");
             }
+            items.push(doc.value);
         }
-        self.kubectl_apply(&serde_json::json!({"apiVersion": "v1", "kind": "List", "items": items}))
     }
+    lab.kubectl_apply(&serde_json::json!({"apiVersion": "v1", "kind": "List", "items": items}))
+}
 
-    /// Mints a token for each component's ServiceAccount, writes its kubeconfig and saves what
-    /// each component is started with.
-    pub(crate) fn prepare_launches(
-        &self,
-        repo: &Path,
-        components: &[Component],
-    ) -> Result<(), Error> {
-        let dir = self.launch_dir();
-        std::fs::create_dir_all(&dir)
-            .map_err(|e| Error::io(format!("creating {}", dir.display()), e))?;
-        let mut minted: Vec<String> = Vec::new();
-        for c in components {
-            let (sa, mut launch) = from_deploy(repo, c)?;
-            if !minted.contains(&sa) {
-                self.write_sa_kubeconfig(&sa)?;
-                minted.push(sa.clone());
-            }
-            launch.env.push((
-                "KUBECONFIG".into(),
-                self.sa_kubeconfig(&sa).display().to_string(),
-            ));
-            let path = self.launch_file(c.name);
-            let text = serde_json::to_string_pretty(&launch)
-                .map_err(|e| Error::msg(format!("encoding {}: {e}", path.display())))?;
-            std::fs::write(&path, text)
-                .map_err(|e| Error::io(format!("writing {}", path.display()), e))?;
+/// Mints a token for each component's ServiceAccount, writes its kubeconfig and saves what
+/// each component is started with.
+pub(super) fn prepare_launches(
+    lab: &Lab,
+    repo: &Path,
+    components: &[Component],
+) -> Result<(), Error> {
+    let dir = launch_dir(lab);
+    std::fs::create_dir_all(&dir)
+        .map_err(|e| Error::io(format!("creating {}", dir.display()), e))?;
+    let mut minted: Vec<String> = Vec::new();
+    for c in components {
+        let (sa, mut launch) = from_deploy(repo, c)?;
+        if !minted.contains(&sa) {
+            write_sa_kubeconfig(lab, &sa)?;
+            minted.push(sa.clone());
         }
-        Ok(())
+        launch.env.push((
+            "KUBECONFIG".into(),
+            sa_kubeconfig(lab, &sa).display().to_string(),
+        ));
+        let path = launch_file(lab, *c);
+        let text = serde_json::to_string_pretty(&launch)
+            .map_err(|e| Error::msg(format!("encoding {}: {e}", path.display())))?;
+        std::fs::write(&path, text)
+            .map_err(|e| Error::io(format!("writing {}", path.display()), e))?;
     }
+    Ok(())
+}
 
-    /// What `lab install` saved for component `name`.
-    pub fn launch(&self, name: &str) -> Result<Launch, Error> {
-        let path = self.launch_file(name);
-        let text = std::fs::read_to_string(&path).map_err(|e| {
-            Error::io(
-                format!("reading {} (run `lab install` first)", path.display()),
-                e,
-            )
-        })?;
-        serde_json::from_str(&text).map_err(|e| Error::msg(format!("{}: {e}", path.display())))
-    }
-
-    /// `kubectl create token` for `sa`, written into a kubeconfig with the lab's CA and the
-    /// apiserver's LAN address.
-    fn write_sa_kubeconfig(&self, sa: &str) -> Result<(), Error> {
-        let out = self
-            .kubectl()
-            .args([
-                "create",
-                "token",
-                sa,
-                "-n",
-                NAMESPACE,
-                "--duration",
-                TOKEN_DURATION,
-            ])
-            .output()
-            .map_err(|e| Error::io("running kubectl create token", e))?;
-        let token = String::from_utf8_lossy(&out.stdout).trim().to_string();
-        if !out.status.success() || token.is_empty() {
-            return Err(Error::msg(format!(
-                "minting a token for {NAMESPACE}/{sa}: {}",
-                String::from_utf8_lossy(&out.stderr).trim()
-            )));
-        }
-        let server = format!("https://{}:{APISERVER_PORT}", CONTROL_PLANE.v4);
-        let pki = self.dir.join("pki");
-        pki::token_kubeconfig(
-            &pki,
-            sa,
-            &token,
-            &server,
-            NAMESPACE,
-            &self.sa_kubeconfig(sa),
+/// What `lab install` saved for component `c`.
+pub(super) fn launch(lab: &Lab, c: Component) -> Result<Launch, Error> {
+    let path = launch_file(lab, c);
+    let text = std::fs::read_to_string(&path).map_err(|e| {
+        Error::io(
+            format!("reading {} (run `lab install` first)", path.display()),
+            e,
         )
+    })?;
+    serde_json::from_str(&text).map_err(|e| Error::msg(format!("{}: {e}", path.display())))
+}
+
+/// `kubectl create token` for `sa`, written into a kubeconfig with the lab's CA and the
+/// apiserver's LAN address.
+fn write_sa_kubeconfig(lab: &Lab, sa: &str) -> Result<(), Error> {
+    let out = lab
+        .kubectl()
+        .args([
+            "create",
+            "token",
+            sa,
+            "-n",
+            NAMESPACE,
+            "--duration",
+            TOKEN_DURATION,
+        ])
+        .output()
+        .map_err(|e| Error::io("running kubectl create token", e))?;
+    let token = String::from_utf8_lossy(&out.stdout).trim().to_string();
+    if !out.status.success() || token.is_empty() {
+        return Err(Error::msg(format!(
+            "minting a token for {NAMESPACE}/{sa}: {}",
+            String::from_utf8_lossy(&out.stderr).trim()
+        )));
     }
+    let server = format!("https://{}:{APISERVER_PORT}", CONTROL_PLANE.v4);
+    let pki = lab.dir.join("pki");
+    pki::token_kubeconfig(
+        &pki,
+        sa,
+        &token,
+        &server,
+        NAMESPACE,
+        &sa_kubeconfig(lab, sa),
+    )
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::install::component;
 
     fn resolve(name: &str) -> (String, Launch) {
-        from_deploy(&crate::testlab::repo_root(), &component(name).unwrap()).unwrap()
+        let c: Component = name.parse().unwrap();
+        from_deploy(&crate::testlab::repo_root(), &c).unwrap()
     }
 
     #[test]

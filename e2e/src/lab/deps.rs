@@ -49,7 +49,7 @@ fn have(cmd: &str) -> bool {
 /// plane build.
 pub fn ensure() -> Result<(), Error> {
     install_missing(&TOOLS)?;
-    if !crate::controlplane::built() && !have("go") {
+    if !crate::lab::controlplane::built() && !have("go") {
         return Err(Error::msg(
             "Go is needed once to build the control plane (go 1.26); install it and run again",
         ));

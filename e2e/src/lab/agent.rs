@@ -26,9 +26,9 @@ use kube::runtime::watcher;
 use serde_json::json;
 use tokio::sync::Mutex;
 
-use crate::plan::{MAX_PODS_PER_NODE, NODES, NodePlan};
-use crate::process::{self, Spawn};
-use crate::topology;
+use crate::lab::plan::{MAX_PODS_PER_NODE, NODES, NodePlan};
+use crate::lab::process::{self, Spawn};
+use crate::lab::topology;
 use crate::{Error, Lab};
 
 /// Pod annotation: `"false"` makes the pod report not ready.
@@ -142,7 +142,7 @@ impl Agent {
             "nodeInfo": {
                 "machineID": name, "systemUUID": name, "bootID": name,
                 "kernelVersion": "lab", "osImage": "ferrolb lab", "containerRuntimeVersion": "lab://1",
-                "kubeletVersion": crate::plan::K8S_VERSION, "kubeProxyVersion": "",
+                "kubeletVersion": crate::lab::plan::K8S_VERSION, "kubeProxyVersion": "",
                 "operatingSystem": "linux", "architecture": "amd64",
             },
             "daemonEndpoints": {"kubeletEndpoint": {"Port": 10250}},
@@ -202,7 +202,7 @@ impl Agent {
             .spec
             .as_ref()
             .and_then(|s| s.node_name.as_deref())
-            .and_then(crate::plan::node)
+            .and_then(crate::lab::plan::node)
         else {
             return Ok(());
         };

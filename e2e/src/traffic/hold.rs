@@ -1,5 +1,5 @@
 //! A long-lived TCP flow through a Service: one connection to an echo backend in hold mode
-//! ([`crate::echo::HOLD`]), a line every interval, and which pods answered. Tests change the
+//! ([`crate::traffic::echo::HOLD`]), a line every interval, and which pods answered. Tests change the
 //! Service's endpoints meanwhile and check that the flow never noticed.
 
 use std::collections::BTreeSet;
@@ -11,7 +11,7 @@ use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 use tokio::net::TcpStream;
 use tokio::time::timeout;
 
-use crate::echo::{HOLD, Reply};
+use crate::traffic::echo::{HOLD, Reply};
 
 /// Most lines one held flow sends (the backend answers at most 10,000).
 pub const MAX_LINES: u64 = 9_000;

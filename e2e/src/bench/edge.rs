@@ -13,9 +13,9 @@ use std::time::Duration;
 use kube::api::{Api, Patch, PatchParams};
 use serde_json::{Value, json};
 
-use crate::failover::{Sample, now_us, percentiles};
-use crate::plan::{self, forwarded_by as via};
-use crate::{Error, Lab, k8s, wait_for};
+use crate::bench::failover::{Sample, now_us, percentiles};
+use crate::lab::plan::{self, forwarded_by as via};
+use crate::{Component, Error, Lab, Node, k8s, wait_for};
 
 const NS: &str = "bench-edge";
 
@@ -154,11 +154,11 @@ async fn flip(lab: &Lab, front: SocketAddr) -> Result<Option<f64>, Error> {
         .map_err(|e| Error::io("starting the prober", e))?;
     tokio::time::sleep(Duration::from_millis(1000)).await;
     let fault_us = now_us();
-    lab.stop("speaker-node-a")?;
-    let samples = crate::failover::collect(prober).await?;
-    lab.start("speaker-node-a")?;
-    lab.wait_ready("speaker-node-a", Duration::from_secs(30))
-        .await?;
+    let speaker = Component::Speaker(Node::A);
+    lab.stop(speaker)?;
+    let samples = crate::bench::failover::collect(prober).await?;
+    lab.start(speaker)?;
+    lab.wait_ready(speaker, Duration::from_secs(30)).await?;
     // Node-a healthy again at the edge (two successes) before the next trial.
     wait_for(
         "node-a back behind the edge",

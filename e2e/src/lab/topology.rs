@@ -3,8 +3,9 @@
 
 use std::net::{Ipv4Addr, Ipv6Addr};
 
-use crate::netns::{self, addr, route};
-use crate::plan::{
+use ferrolb_testkit::{self as netns, Sysctls, addr, bridge, bridge_port, route};
+
+use crate::lab::plan::{
     CLIENT, CONTROL_PLANE, EDGE, Host, LAN_V4_PREFIX, LAN_V6_PREFIX, NODES, NodePlan,
 };
 use crate::{Error, Names};
@@ -17,24 +18,9 @@ pub const UPLINK: &str = "eth0";
 /// Builds (or completes) the whole LAN: safe to call on a running lab.
 pub fn up(names: &Names) -> Result<(), Error> {
     let lan = names.netns("lan");
-    netns::create(&lan, false)?;
-    if !netns::has_link(&lan, BRIDGE) {
-        netns::ip(&lan, &["link", "add", BRIDGE, "type", "bridge"])?;
-    }
+    netns::create(&lan, Sysctls::host(false))?;
     // No multicast snooping: NDP's solicited-node multicast reaches every port.
-    netns::ip(
-        &lan,
-        &[
-            "link",
-            "set",
-            BRIDGE,
-            "type",
-            "bridge",
-            "mcast_snooping",
-            "0",
-        ],
-    )?;
-    netns::ip(&lan, &["link", "set", BRIDGE, "up"])?;
+    bridge(&lan, BRIDGE)?;
 
     for host in [CONTROL_PLANE, CLIENT, EDGE] {
         attach(names, &host, false)?;
@@ -58,11 +44,9 @@ pub fn up(names: &Names) -> Result<(), Error> {
 
 fn attach(names: &Names, host: &Host, forwarding: bool) -> Result<(), Error> {
     let ns = names.netns(host.role);
-    netns::create(&ns, forwarding)?;
+    netns::create(&ns, Sysctls::host(forwarding))?;
     let lan = names.netns("lan");
-    let port = format!("flb-{}", host.role);
-    netns::veth(&lan, &port, &ns, UPLINK)?;
-    netns::ip(&lan, &["link", "set", &port, "master", BRIDGE])?;
+    bridge_port(&lan, BRIDGE, &format!("flb-{}", host.role), &ns, UPLINK)?;
     addr(&ns, UPLINK, &format!("{}/{LAN_V4_PREFIX}", host.v4))?;
     addr(&ns, UPLINK, &format!("{}/{LAN_V6_PREFIX}", host.v6))?;
     Ok(())
@@ -99,8 +83,8 @@ pub fn pod_up(names: &Names, node: &NodePlan, id: &str, n: u8) -> Result<PodNet,
         v6: node.pod_addr(n).1,
     };
     let (gw4, gw6) = node.gateway();
-    netns::create(&pod.netns, false)?;
-    netns::veth(&node_ns, &pod.host_veth, &pod.netns, UPLINK)?;
+    netns::create(&pod.netns, Sysctls::host(false))?;
+    netns::veth_between(&node_ns, &pod.host_veth, &pod.netns, UPLINK)?;
     // Node side: the gateway address (the same on every pod veth) and a host route to the pod.
     addr(&node_ns, &pod.host_veth, &format!("{gw4}/32"))?;
     addr(&node_ns, &pod.host_veth, &format!("{gw6}/128"))?;
@@ -130,7 +114,21 @@ pub fn pod_up(names: &Names, node: &NodePlan, id: &str, n: u8) -> Result<PodNet,
 
 /// Removes a pod's namespace (its veth goes with it).
 pub fn pod_down(names: &Names, id: &str) -> Result<(), Error> {
-    netns::delete(&names.netns(&format!("pod-{id}")))
+    Ok(netns::delete(&names.netns(&format!("pod-{id}")))?)
+}
+
+/// The names of the labs that have network namespaces (`flb-<lab>-<role>`).
+pub fn labs_with_namespaces() -> Vec<String> {
+    let mut names: Vec<String> = netns::list("flb-")
+        .iter()
+        .filter_map(|n| {
+            n.strip_prefix("flb-")
+                .and_then(|r| r.split('-').next())
+                .map(String::from)
+        })
+        .collect();
+    names.dedup();
+    names
 }
 
 /// Removes every namespace of the lab.
@@ -138,7 +136,7 @@ pub fn down(names: &Names) -> Result<(), Error> {
     let mut first_err = None;
     for ns in netns::list(&names.netns("")) {
         if let Err(e) = netns::delete(&ns) {
-            first_err.get_or_insert(e);
+            first_err.get_or_insert(Error::from(e));
         }
     }
     first_err.map_or(Ok(()), Err)

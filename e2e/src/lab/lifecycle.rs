@@ -1,0 +1,161 @@
+//! Bringing a lab up (network, control plane, apiserver forwarder, node agent) and taking it
+//! down.
+
+use std::net::SocketAddr;
+use std::path::Path;
+use std::time::Duration;
+
+use k8s_openapi::api::core::v1::{Node, ServiceAccount};
+use kube::api::Api;
+
+use super::plan::{APISERVER_PORT, CONTROL_PLANE, NODES};
+use super::process::{self, Spawn};
+use super::{controlplane, deps, labs_root, node_ready, pki, topology};
+use crate::{Error, Lab, wait_for};
+
+/// Brings the lab up (or completes a partly running one): installs missing tools, builds the
+/// control plane if needed, creates the network, starts the control plane and the node
+/// agent, and waits until the nodes are Ready.
+pub(super) async fn up(lab: &Lab, repo: &Path) -> Result<(), Error> {
+    deps::ensure()?;
+    controlplane::build(&repo.join("e2e/controlplane"))?;
+    for sub in ["logs", "pki"] {
+        let d = lab.dir.join(sub);
+        std::fs::create_dir_all(&d)
+            .map_err(|e| Error::io(format!("creating {}", d.display()), e))?;
+    }
+    pki::ensure(&lab.dir.join("pki"))?;
+    topology::up(&lab.names)?;
+    controlplane::start(lab, &controlplane::CORE)?;
+    forwarder(lab).await?;
+    let client = lab.client().await?;
+    wait_for("the apiserver's /readyz", Duration::from_secs(90), || {
+        let client = client.clone();
+        async move {
+            let req = http::Request::get("/readyz").body(Vec::new()).ok()?;
+            client
+                .request_text(req)
+                .await
+                .ok()
+                .filter(|t| t.trim() == "ok")
+        }
+    })
+    .await?;
+    controlplane::start(lab, &controlplane::CONTROLLERS)?;
+    start_agent(lab)?;
+    let nodes: Api<Node> = Api::all(client.clone());
+    wait_for(
+        "the lab's nodes to be Ready",
+        Duration::from_secs(60),
+        || {
+            let nodes = nodes.clone();
+            async move {
+                let list = nodes.list(&Default::default()).await.ok()?;
+                let ready = list.items.iter().filter(|n| node_ready(n)).count();
+                (ready >= NODES.len()).then_some(())
+            }
+        },
+    )
+    .await?;
+    // Pods need the default ServiceAccount, which the controller-manager creates.
+    let sas: Api<ServiceAccount> = Api::namespaced(client, "default");
+    wait_for(
+        "the default ServiceAccount",
+        Duration::from_secs(60),
+        || {
+            let sas = sas.clone();
+            async move { sas.get_opt("default").await.ok().flatten().map(|_| ()) }
+        },
+    )
+    .await?;
+    Ok(())
+}
+
+async fn forwarder(lab: &Lab) -> Result<(), Error> {
+    let port_file = lab.dir.join("apiserver.port");
+    if process::find(&lab.names.lab, Some("forward")).is_empty() {
+        let _ = std::fs::remove_file(&port_file);
+        let to = SocketAddr::new(CONTROL_PLANE.v4.into(), APISERVER_PORT);
+        process::spawn(&Spawn {
+            lab: &lab.names.lab,
+            role: "forward",
+            netns: None,
+            argv: vec![
+                lab.bin.display().to_string(),
+                "forward".into(),
+                "--netns".into(),
+                lab.names.netns(CONTROL_PLANE.role),
+                "--listen".into(),
+                "127.0.0.1:0".into(),
+                "--to".into(),
+                to.to_string(),
+                "--port-file".into(),
+                port_file.display().to_string(),
+            ],
+            env: Vec::new(),
+            log: &lab.log("forward"),
+        })?;
+    }
+    let port = wait_for(
+        "the apiserver forwarder's port",
+        Duration::from_secs(10),
+        || {
+            let f = port_file.clone();
+            async move { std::fs::read_to_string(f).ok()?.trim().parse::<u16>().ok() }
+        },
+    )
+    .await?;
+    let pki = lab.dir.join("pki");
+    pki::kubeconfig(
+        &pki,
+        "admin",
+        &format!("https://127.0.0.1:{port}"),
+        &lab.kubeconfig(),
+    )?;
+    pki::kubeconfig(
+        &pki,
+        "admin",
+        &format!("https://{}:{APISERVER_PORT}", CONTROL_PLANE.v4),
+        &lab.kubeconfig_lan(),
+    )?;
+    Ok(())
+}
+
+fn start_agent(lab: &Lab) -> Result<(), Error> {
+    if !process::find(&lab.names.lab, Some("agent")).is_empty() {
+        return Ok(());
+    }
+    process::spawn(&Spawn {
+        lab: &lab.names.lab,
+        role: "agent",
+        netns: None,
+        argv: vec![
+            lab.bin.display().to_string(),
+            "agent".into(),
+            "--lab".into(),
+            lab.names.lab.clone(),
+        ],
+        env: vec![("FERROLB_LAB_ROOT".into(), labs_root().display().to_string())],
+        log: &lab.log("agent"),
+    })?;
+    Ok(())
+}
+
+/// Removes everything the lab made: processes, namespaces, state directory. Harmless when
+/// nothing runs.
+pub(super) fn down(lab: &Lab) -> Result<(), Error> {
+    // The agent first, so it does not recreate pods while they go.
+    for role in ["agent", "forward"] {
+        process::stop(
+            &process::find(&lab.names.lab, Some(role)),
+            Duration::from_secs(3),
+        );
+    }
+    process::stop(&process::find(&lab.names.lab, None), Duration::from_secs(5));
+    topology::down(&lab.names)?;
+    if lab.dir.exists() {
+        std::fs::remove_dir_all(&lab.dir)
+            .map_err(|e| Error::io(format!("removing {}", lab.dir.display()), e))?;
+    }
+    Ok(())
+}

@@ -1,0 +1,312 @@
+//! A lab: its name, its state directory, and everything done with it — bring it up and take
+//! it down (`lifecycle`), install ferrolb ([`install`], [`launch`]), start, stop and kill
+//! its components ([`components`]), and look at its wire ([`crate::traffic::wire`]). The one
+//! `impl Lab` below is the whole surface; the modules hold the work.
+//!
+//! - [`plan`]: addresses and names of the hosts, nodes and pod networks;
+//! - [`topology`]: the LAN and pod namespaces (through the test kit);
+//! - [`controlplane`], [`pki`], [`deps`]: the pinned Kubernetes control plane;
+//! - [`agent`]: the node agent that plays the kubelet (pods as namespaces and processes);
+//! - [`process`]: the lab's processes, found by lab and role.
+
+pub mod agent;
+pub mod components;
+pub mod controlplane;
+pub mod deps;
+pub mod install;
+pub mod launch;
+mod lifecycle;
+pub mod pki;
+pub mod plan;
+pub mod process;
+pub mod topology;
+
+use std::net::{IpAddr, SocketAddr};
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use k8s_openapi::api::core::v1::Node as K8sNode;
+use kube::config::{KubeConfigOptions, Kubeconfig};
+use kube::{Client, Config};
+
+pub use components::{Binary, COMPONENTS, Component, Node};
+pub use launch::Launch;
+
+use crate::Error;
+use crate::traffic::{echo::Reply, wire};
+
+/// Names of a lab's namespaces: `flb-<lab>-<role>`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Names {
+    /// The lab's name.
+    pub lab: String,
+}
+
+impl Names {
+    /// The network namespace of `role` (`lan`, `cp`, `client`, `edge`, `node-a`, `pod-<id>`).
+    pub fn netns(&self, role: &str) -> String {
+        format!("flb-{}-{role}", self.lab)
+    }
+}
+
+/// The default lab's name (the one `cargo xtask lab ...` acts on).
+pub const DEFAULT_LAB: &str = "lab";
+
+/// Root of every lab's state: `$FERROLB_LAB_ROOT`, else `/tmp/ferrolb/labs`.
+pub fn labs_root() -> PathBuf {
+    std::env::var_os("FERROLB_LAB_ROOT")
+        .map_or_else(|| PathBuf::from("/tmp/ferrolb/labs"), PathBuf::from)
+}
+
+/// A lab.
+#[derive(Debug, Clone)]
+pub struct Lab {
+    /// Its names.
+    pub names: Names,
+    /// Its state directory (certificates, kubeconfigs, logs, etcd data).
+    pub dir: PathBuf,
+    /// The `ferrolb-lab` binary (agent, echo backends, forwarder, probes).
+    pub bin: PathBuf,
+}
+
+/// Polls `check` every 100 ms until it yields a value or `limit` passes.
+pub async fn wait_for<T, F, Fut>(what: &str, limit: Duration, mut check: F) -> Result<T, Error>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Option<T>>,
+{
+    let start = Instant::now();
+    loop {
+        if let Some(v) = check().await {
+            return Ok(v);
+        }
+        if start.elapsed() > limit {
+            return Err(Error::Timeout {
+                what: what.to_string(),
+                secs: limit.as_secs_f64(),
+            });
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+impl Lab {
+    /// The lab called `name`, run with the `ferrolb-lab` binary at `bin`.
+    pub fn new(name: &str, bin: &Path) -> Lab {
+        Lab {
+            names: Names {
+                lab: name.to_string(),
+            },
+            dir: labs_root().join(name),
+            bin: bin.to_path_buf(),
+        }
+    }
+
+    /// Log file of a role.
+    pub fn log(&self, role: &str) -> PathBuf {
+        self.dir.join("logs").join(format!("{role}.log"))
+    }
+
+    /// Kubeconfig for host processes (through the loopback forwarder).
+    pub fn kubeconfig(&self) -> PathBuf {
+        self.dir.join("admin.kubeconfig")
+    }
+
+    /// Kubeconfig for processes inside the lab's namespaces (the apiserver's LAN address).
+    pub fn kubeconfig_lan(&self) -> PathBuf {
+        self.dir.join("admin-lan.kubeconfig")
+    }
+
+    /// Whether the lab's control plane processes run.
+    pub fn running(&self) -> bool {
+        !process::find(&self.names.lab, Some("kube-apiserver")).is_empty()
+    }
+
+    /// Directory of the ferrolb binaries (next to `ferrolb-lab`).
+    pub fn bin_dir(&self) -> PathBuf {
+        self.bin
+            .parent()
+            .map_or_else(|| PathBuf::from("."), Path::to_path_buf)
+    }
+
+    /// Brings the lab up (or completes a partly running one): installs missing tools, builds the
+    /// control plane if needed, creates the network, starts the control plane and the node
+    /// agent, and waits until the nodes are Ready.
+    pub async fn up(&self, repo: &Path) -> Result<(), Error> {
+        lifecycle::up(self, repo).await
+    }
+
+    /// Removes everything the lab made: processes, namespaces, state directory. Harmless when
+    /// nothing runs.
+    pub fn down(&self) -> Result<(), Error> {
+        lifecycle::down(self)
+    }
+
+    /// Installs ferrolb into the running lab: applies the CRDs from `repo/crds` and deploy/'s
+    /// namespace, ServiceAccounts, RBAC and webhook Service, mints the ServiceAccounts' tokens,
+    /// starts every component that is not running and waits until each reports ready.
+    pub async fn install(&self, repo: &Path) -> Result<(), Error> {
+        install::install(self, repo).await
+    }
+
+    /// Applies deploy/'s namespace, ServiceAccounts, RBAC and webhook Service (without its
+    /// selector: the lab keeps its Endpoints, see [`Lab::sync_webhook_endpoints`]).
+    pub(crate) fn apply_deploy(&self, repo: &Path) -> Result<(), Error> {
+        launch::apply_deploy(self, repo)
+    }
+
+    /// Mints a token for each component's ServiceAccount, writes its kubeconfig and saves what
+    /// each component is started with.
+    pub(crate) fn prepare_launches(
+        &self,
+        repo: &Path,
+        components: &[Component],
+    ) -> Result<(), Error> {
+        launch::prepare_launches(self, repo, components)
+    }
+
+    /// What `lab install` saved for component `c`.
+    pub fn launch(&self, c: Component) -> Result<Launch, Error> {
+        launch::launch(self, c)
+    }
+
+    /// Kubeconfig of ServiceAccount `sa` (ferrolb-system) for processes in the lab's namespaces.
+    pub fn sa_kubeconfig(&self, sa: &str) -> PathBuf {
+        launch::sa_kubeconfig(self, sa)
+    }
+
+    /// Points the webhook Service at the controllers that run: the lab plays the part of the
+    /// kubelet's readiness probe and the endpoints controller.
+    pub fn sync_webhook_endpoints(&self) -> Result<(), Error> {
+        install::sync_webhook_endpoints(self)
+    }
+
+    /// Starts component `c` unless it runs.
+    pub fn start(&self, c: Component) -> Result<(), Error> {
+        components::start(self, c)
+    }
+
+    /// Sends SIGKILL to component `c` (a crash).
+    pub fn kill(&self, c: Component) -> Result<(), Error> {
+        components::kill(self, c)
+    }
+
+    /// Sends SIGTERM to component `c` and waits for it to end (SIGKILL after 10 s).
+    pub fn stop(&self, c: Component) -> Result<(), Error> {
+        components::stop(self, c)
+    }
+
+    /// Whether component `c` runs.
+    pub fn component_running(&self, c: Component) -> bool {
+        components::running(self, c)
+    }
+
+    /// The address of component `c`'s health server.
+    pub fn health_addr(&self, c: Component) -> SocketAddr {
+        c.health_addr()
+    }
+
+    /// Waits until component `c`'s `/readyz` (a speaker's or the edge's `/healthz`) answers 200.
+    pub async fn wait_ready(&self, c: Component, limit: Duration) -> Result<(), Error> {
+        components::wait_ready(self, c, limit).await
+    }
+
+    /// A client with the admin's credentials.
+    pub async fn client(&self) -> Result<Client, Error> {
+        let kc = Kubeconfig::read_from(self.kubeconfig())
+            .map_err(|e| Error::msg(format!("reading {}: {e}", self.kubeconfig().display())))?;
+        let config = Config::from_custom_kubeconfig(kc, &KubeConfigOptions::default())
+            .await
+            .map_err(|e| Error::msg(format!("loading {}: {e}", self.kubeconfig().display())))?;
+        Client::try_from(config).map_err(|e| Error::kube("building a client", e))
+    }
+
+    /// `kubectl` (the pinned release's) against this lab.
+    pub fn kubectl(&self) -> Command {
+        let mut c = Command::new(controlplane::bin("kubectl"));
+        c.arg("--kubeconfig").arg(self.kubeconfig());
+        c
+    }
+
+    /// Runs kubectl with `args`, feeding `input` on stdin.
+    pub fn kubectl_input(&self, args: &[&str], input: &str) -> Result<std::process::Output, Error> {
+        install::kubectl_input(self, args, input)
+    }
+
+    /// `kubectl apply` (server-side) of one JSON object.
+    pub(crate) fn kubectl_apply(&self, body: &serde_json::Value) -> Result<(), Error> {
+        install::kubectl_apply(self, body)
+    }
+
+    /// The network namespace of a lab host (`client`, `node-a`, ...) or of a pod by name
+    /// (`NAME` in `default`, or `NAMESPACE/NAME`).
+    pub fn netns_of(&self, target: &str) -> Result<String, Error> {
+        let host = self.names.netns(target);
+        if ferrolb_testkit::exists(&host) {
+            return Ok(host);
+        }
+        let (ns, name) = target.split_once('/').unwrap_or(("default", target));
+        let out = self
+            .kubectl()
+            .args(["get", "pod", "-n", ns, name, "-o"])
+            .arg(format!(
+                "jsonpath={{.metadata.annotations.{}}}",
+                agent::ANN_NETNS.replace('.', "\\.")
+            ))
+            .output()
+            .map_err(|e| Error::io("running kubectl", e))?;
+        let netns = String::from_utf8_lossy(&out.stdout).trim().to_string();
+        if out.status.success() && ferrolb_testkit::exists(&netns) {
+            Ok(netns)
+        } else {
+            Err(Error::msg(format!(
+                "no lab host or running pod called {target:?}: use client, edge, cp, node-a, node-b, node-c, or a pod name (NAMESPACE/NAME)"
+            )))
+        }
+    }
+
+    /// A command that runs `argv` inside `target`'s network namespace.
+    pub fn exec(&self, target: &str, argv: &[String]) -> Result<Command, Error> {
+        let ns = self.netns_of(target)?;
+        let mut c = Command::new("ip");
+        c.args(["netns", "exec", &ns]).args(argv);
+        Ok(c)
+    }
+
+    /// An HTTP GET from inside `from`'s network namespace: (status code, body).
+    pub fn http_get(&self, from: &str, to: SocketAddr, path: &str) -> Result<(u16, String), Error> {
+        wire::http_get(self, from, to, path)
+    }
+
+    /// MACs that answered `count` broadcast ARP requests for `ip` sent from `from` within about
+    /// a second (sorted, lowercase, without duplicates; empty when nobody answered).
+    pub fn arping(&self, from: &str, ip: IpAddr, count: u32) -> Result<Vec<String>, Error> {
+        wire::arping(self, from, ip, count)
+    }
+
+    /// The MAC in the Neighbor Advertisement answering one solicitation for `ip` from `from`
+    /// (`None` when nobody answered within about a second).
+    pub fn ndisc(&self, from: &str, ip: IpAddr) -> Result<Option<String>, Error> {
+        wire::ndisc(self, from, ip)
+    }
+
+    /// The MAC of a lab host's LAN interface (`node-a`, `client`, ...).
+    pub fn mac(&self, host: &str) -> Result<String, Error> {
+        wire::mac(self, host)
+    }
+
+    /// One probe (`tcp`, `udp` or `http`) from `from` to `to`: the backend's answer.
+    pub fn probe(&self, from: &str, proto: &str, to: SocketAddr) -> Result<Reply, Error> {
+        wire::probe(self, from, proto, to)
+    }
+}
+
+/// Whether a Node reports Ready=True.
+pub fn node_ready(n: &K8sNode) -> bool {
+    n.status
+        .as_ref()
+        .and_then(|s| s.conditions.as_ref())
+        .and_then(|c| c.iter().find(|c| c.type_ == "Ready"))
+        .is_some_and(|c| c.status == "True")
+}

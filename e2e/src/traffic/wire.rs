@@ -1,0 +1,164 @@
+//! Looking at the lab's wire from a lab host: who answers ARP/NDP for an address (iputils
+//! `arping`, `ndisc6`), a host's MAC, and one probe of a Service through an address.
+
+use std::net::{IpAddr, SocketAddr};
+
+use crate::lab::topology::UPLINK;
+use crate::traffic::echo::Reply;
+use crate::{Error, Lab};
+
+/// MACs that answered `count` broadcast ARP requests for `ip` sent from `from` within about
+/// a second (sorted, lowercase, without duplicates; empty when nobody answered).
+pub(crate) fn arping(lab: &Lab, from: &str, ip: IpAddr, count: u32) -> Result<Vec<String>, Error> {
+    let argv: Vec<String> = [
+        "arping",
+        "-b",
+        "-c",
+        &count.to_string(),
+        "-w",
+        "1",
+        "-I",
+        UPLINK,
+    ]
+    .into_iter()
+    .map(String::from)
+    .chain([ip.to_string()])
+    .collect();
+    let out = lab
+        .exec(from, &argv)?
+        .output()
+        .map_err(|e| Error::io("running arping", e))?;
+    Ok(arping_macs(&String::from_utf8_lossy(&out.stdout)))
+}
+
+/// The MAC in the Neighbor Advertisement answering one solicitation for `ip` from `from`
+/// (`None` when nobody answered within about a second).
+pub(crate) fn ndisc(lab: &Lab, from: &str, ip: IpAddr) -> Result<Option<String>, Error> {
+    let argv: Vec<String> = [
+        "ndisc6",
+        "-1",
+        "-r",
+        "2",
+        "-w",
+        "500",
+        &ip.to_string(),
+        UPLINK,
+    ]
+    .into_iter()
+    .map(String::from)
+    .collect();
+    let out = lab
+        .exec(from, &argv)?
+        .output()
+        .map_err(|e| Error::io("running ndisc6", e))?;
+    Ok(ndisc_mac(&String::from_utf8_lossy(&out.stdout)))
+}
+
+/// The MAC of a lab host's LAN interface (`node-a`, `client`, ...).
+pub(crate) fn mac(lab: &Lab, host: &str) -> Result<String, Error> {
+    let argv: Vec<String> = ["cat", &format!("/sys/class/net/{UPLINK}/address")]
+        .into_iter()
+        .map(String::from)
+        .collect();
+    let out = lab
+        .exec(host, &argv)?
+        .output()
+        .map_err(|e| Error::io("reading a MAC", e))?;
+    let mac = String::from_utf8_lossy(&out.stdout).trim().to_lowercase();
+    if mac.is_empty() {
+        return Err(Error::msg(format!("no MAC for {host}'s {UPLINK}")));
+    }
+    Ok(mac)
+}
+
+/// One probe (`tcp`, `udp` or `http`) from `from` to `to`: the backend's answer.
+pub(crate) fn probe(lab: &Lab, from: &str, proto: &str, to: SocketAddr) -> Result<Reply, Error> {
+    let argv = [
+        lab.bin.display().to_string(),
+        "probe".into(),
+        proto.into(),
+        to.to_string(),
+    ];
+    let out = lab
+        .exec(from, &argv)?
+        .output()
+        .map_err(|e| Error::io("running the probe", e))?;
+    let text = String::from_utf8_lossy(&out.stdout);
+    Reply::parse(&text).ok_or_else(|| {
+        Error::msg(format!(
+            "probe {proto} {to} from {from}: {}{}",
+            text.trim(),
+            String::from_utf8_lossy(&out.stderr).trim()
+        ))
+    })
+}
+
+/// An HTTP GET from inside `from`'s network namespace: (status code, body).
+pub(crate) fn http_get(
+    lab: &Lab,
+    from: &str,
+    to: SocketAddr,
+    path: &str,
+) -> Result<(u16, String), Error> {
+    let argv: Vec<String> = vec![
+        lab.bin.display().to_string(),
+        "probe".into(),
+        "http".into(),
+        to.to_string(),
+        "--path".into(),
+        path.into(),
+    ];
+    let out = lab
+        .exec(from, &argv)?
+        .output()
+        .map_err(|e| Error::io("running the http probe", e))?;
+    let text = String::from_utf8_lossy(&out.stdout);
+    crate::traffic::probe::parse_http(&text).ok_or_else(|| {
+        Error::msg(format!(
+            "GET http://{to}{path} from {from}: {}",
+            String::from_utf8_lossy(&out.stderr).trim()
+        ))
+    })
+}
+
+/// MACs in iputils arping's output (`Unicast reply from IP [MAC]  0.6ms`).
+pub fn arping_macs(text: &str) -> Vec<String> {
+    let mut macs: Vec<String> = text
+        .lines()
+        .filter(|l| l.contains("reply from"))
+        .filter_map(|l| Some(l.split_once('[')?.1.split_once(']')?.0.to_lowercase()))
+        .collect();
+    macs.sort();
+    macs.dedup();
+    macs
+}
+
+/// The MAC in ndisc6's output (`Target link-layer address: MAC`).
+pub fn ndisc_mac(text: &str) -> Option<String> {
+    text.lines()
+        .find_map(|l| l.trim().strip_prefix("Target link-layer address:"))
+        .map(|m| m.trim().to_lowercase())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_tool_output() {
+        let arping = "ARPING 198.51.100.200 from 198.51.100.100 eth0\n\
+            Unicast reply from 198.51.100.200 [AA:BB:CC:00:00:01]  0.603ms\n\
+            Unicast reply from 198.51.100.200 [aa:bb:cc:00:00:01]  0.503ms\n\
+            Unicast reply from 198.51.100.200 [AA:BB:CC:00:00:02]  0.503ms\n\
+            Sent 2 probes (2 broadcast(s))\nReceived 3 response(s)\n";
+        assert_eq!(
+            arping_macs(arping),
+            ["aa:bb:cc:00:00:01", "aa:bb:cc:00:00:02"]
+        );
+        assert!(arping_macs("Sent 1 probes\nReceived 0 response(s)\n").is_empty());
+        let ndisc = "Soliciting 2001:db8:100::200 (2001:db8:100::200) on eth0...\n\
+            Target link-layer address: 02:AB:00:00:00:11\n from 2001:db8:100::11\n";
+        assert_eq!(ndisc_mac(ndisc).as_deref(), Some("02:ab:00:00:00:11"));
+        assert_eq!(ndisc_mac("Timed out.\nNo response.\n"), None);
+    }
+}
