@@ -81,9 +81,9 @@ pub fn allocations(
 fn not_in_named_pool(ip: IpAddr, named: &[&str], pools: &Pools, outcome: &str) -> String {
     let containing = pools.containing(ip);
     let lies_in = if containing.is_empty() {
-        "no IPPool".to_string()
+        "no VIPPool".to_string()
     } else {
-        format!("IPPool {}", containing.join(", "))
+        format!("VIPPool {}", containing.join(", "))
     };
     if named.is_empty() {
         format!("no {ANN_ALLOCATED_FROM} annotation; {ip} lies in {lies_in}: {outcome}")
@@ -102,13 +102,13 @@ mod tests {
     use serde_json::{Value, json};
 
     use super::*;
-    use ferrolb_api::IPPool;
+    use ferrolb_api::VIPPool;
 
     fn pools() -> Pools {
-        let pool = |name: &str, addresses: &[&str]| -> Arc<IPPool> {
+        let pool = |name: &str, addresses: &[&str]| -> Arc<VIPPool> {
             Arc::new(
                 serde_json::from_value(json!({
-                    "apiVersion": "ferrolb.io/v1alpha1", "kind": "IPPool",
+                    "apiVersion": "ferrolb.io/v1alpha1", "kind": "VIPPool",
                     "metadata": {"name": name}, "spec": {"addresses": addresses},
                 }))
                 .unwrap(),
@@ -179,14 +179,14 @@ mod tests {
         assert_eq!(
             allocations(&svc, &pools(), "never announced"),
             [
-                (ip("198.51.100.17"), Err("198.51.100.17 lies in IPPool blue, not in the pool(s) ferrolb.io/allocated-from names (red): never announced".to_string())),
-                (ip("203.0.113.1"), Err("203.0.113.1 lies in no IPPool, not in the pool(s) ferrolb.io/allocated-from names (red): never announced".to_string())),
+                (ip("198.51.100.17"), Err("198.51.100.17 lies in VIPPool blue, not in the pool(s) ferrolb.io/allocated-from names (red): never announced".to_string())),
+                (ip("203.0.113.1"), Err("203.0.113.1 lies in no VIPPool, not in the pool(s) ferrolb.io/allocated-from names (red): never announced".to_string())),
             ]
         );
         let bare = service(None, MANAGER_CONTROLLER, &["198.51.100.1"]);
         assert_eq!(
             allocations(&bare, &pools(), "never served"),
-            [(ip("198.51.100.1"), Err("no ferrolb.io/allocated-from annotation; 198.51.100.1 lies in IPPool red: never served".to_string()))]
+            [(ip("198.51.100.1"), Err("no ferrolb.io/allocated-from annotation; 198.51.100.1 lies in VIPPool red: never served".to_string()))]
         );
         let forged = service(Some("red"), "kubectl", &["198.51.100.1", "198.51.100.2"]);
         let why = "status.loadBalancer.ingress was not written by ferrolb-controller: never served";

@@ -1,4 +1,4 @@
-//! IPPools as address sets: parsing a pool's `spec.addresses` entries, which pool holds an
+//! VIPPools as address sets: parsing a pool's `spec.addresses` entries, which pool holds an
 //! address, and which pools are edge pools (label `ferrolb.io/mode: edge`).
 //!
 //! Entries are parsed by [`ferrolb_core::parse_address`], the one parser (the CRD's CEL rules
@@ -9,7 +9,7 @@ use std::collections::BTreeMap;
 use std::net::IpAddr;
 use std::sync::Arc;
 
-use ferrolb_api::IPPool;
+use ferrolb_api::VIPPool;
 use ferrolb_api::names::{LABEL_MODE, MODE_EDGE};
 use ferrolb_core::{AddrRange, parse_address};
 use kube::ResourceExt;
@@ -40,7 +40,7 @@ pub struct Pools {
 
 impl Pools {
     /// Indexes the pools of a snapshot.
-    pub fn new(pools: &[Arc<IPPool>]) -> Pools {
+    pub fn new(pools: &[Arc<VIPPool>]) -> Pools {
         let by_name = pools
             .iter()
             .map(|p| {
@@ -92,7 +92,7 @@ mod tests {
         s.parse().unwrap()
     }
 
-    fn pool(name: &str, edge: bool, addresses: &[&str]) -> Arc<IPPool> {
+    fn pool(name: &str, edge: bool, addresses: &[&str]) -> Arc<VIPPool> {
         let labels = if edge {
             serde_json::json!({ LABEL_MODE: MODE_EDGE })
         } else {
@@ -100,7 +100,7 @@ mod tests {
         };
         Arc::new(
             serde_json::from_value(serde_json::json!({
-                "apiVersion": "ferrolb.io/v1alpha1", "kind": "IPPool",
+                "apiVersion": "ferrolb.io/v1alpha1", "kind": "VIPPool",
                 "metadata": {"name": name, "labels": labels},
                 "spec": {"addresses": addresses},
             }))

@@ -1,6 +1,6 @@
 //! Kubernetes label selectors (`matchLabels` + `matchExpressions`) as plain data, shared by the
-//! controller (IPPool `serviceAllocation`, ExternalIPPolicy `namespaceSelector`) and the speaker
-//! (L2Announcement `nodeSelector` / `serviceSelector`). Matching is kube's
+//! controller (VIPPool `serviceAllocation`, ExternalIPPolicy `namespaceSelector`) and the speaker
+//! (L2AnnouncementPolicy `nodeSelector` / `serviceSelector`). Matching is kube's
 //! ([`kube::core::Selector`]); this module adds the strict validation Kubernetes applies and
 //! kube does not (empty keys, `Exists` with values, `In` without values), with clear errors.
 //!

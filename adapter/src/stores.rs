@@ -1,5 +1,5 @@
 //! The watches every component that serves LoadBalancer Services on the nodes' side (speaker,
-//! edge) decides from: Services, EndpointSlices, Nodes and IPPools, each a
+//! edge) decides from: Services, EndpointSlices, Nodes and VIPPools, each a
 //! [`watch_all`] reflector.
 
 use std::sync::Arc;
@@ -11,9 +11,9 @@ use kube::runtime::reflector::Store;
 use tokio::sync::Notify;
 
 use crate::reflect::watch_all;
-use ferrolb_api::IPPool;
+use ferrolb_api::VIPPool;
 
-/// The stores of Services, EndpointSlices, Nodes and IPPools.
+/// The stores of Services, EndpointSlices, Nodes and VIPPools.
 #[derive(Clone)]
 pub struct ServiceStores {
     /// Every Service.
@@ -22,8 +22,8 @@ pub struct ServiceStores {
     pub slices: Store<EndpointSlice>,
     /// Every Node.
     pub nodes: Store<Node>,
-    /// Every IPPool.
-    pub pools: Store<IPPool>,
+    /// Every VIPPool.
+    pub pools: Store<VIPPool>,
 }
 
 impl ServiceStores {

@@ -3,7 +3,7 @@
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
 use kube::CustomResourceExt;
 
-use crate::{ExternalIPPolicy, IPPool, L2Announcement, ServiceAnnouncement};
+use crate::{ExternalIPPolicy, L2AnnouncementPolicy, ServiceAnnouncement, VIPPool};
 
 /// The command that regenerates `crds/` from the types.
 pub const REGENERATE: &str = "cargo xtask crds";
@@ -20,8 +20,8 @@ pub struct RenderError {
 /// Every CRD ferrolb defines.
 pub fn all() -> Vec<CustomResourceDefinition> {
     vec![
-        IPPool::crd(),
-        L2Announcement::crd(),
+        VIPPool::crd(),
+        L2AnnouncementPolicy::crd(),
         ExternalIPPolicy::crd(),
         ServiceAnnouncement::crd(),
     ]

@@ -15,6 +15,8 @@ use serde::{Deserialize, Serialize};
     kind = "ExternalIPPolicy",
     plural = "externalippolicies",
     shortname = "eipp",
+    shortname = "flbeip",
+    doc = "A cluster-scoped allowance for spec.externalIPs (CVE-2020-8554). Without any policy every externalIP is refused; node addresses, ClusterIP ranges, pool addresses, other namespaces' addresses and special addresses are refused whatever a policy says.",
     category = "ferrolb",
     status = "ExternalIPPolicyStatus",
     printcolumn = r#"{"name":"Allowed","type":"string","jsonPath":".spec.allowedCIDRs"}"#,

@@ -10,19 +10,19 @@
 
 pub mod crdgen;
 pub mod externalippolicy;
-pub mod ippool;
-pub mod l2announcement;
+pub mod l2announcementpolicy;
 pub mod names;
 mod schema;
 pub mod serviceannouncement;
+pub mod vippool;
 
 pub use externalippolicy::{ExternalIPPolicy, ExternalIPPolicySpec};
-pub use ippool::{FamilyCounts, IPPool, IPPoolSpec, IPPoolStatus, ServiceAllocation};
-pub use l2announcement::{L2Announcement, L2AnnouncementSpec};
+pub use l2announcementpolicy::{L2AnnouncementPolicy, L2AnnouncementPolicySpec};
 pub use serviceannouncement::{
     Announcement, AnnouncementKind, ServiceAnnouncement, ServiceAnnouncementSpec,
     ServiceAnnouncementStatus, SilentAddress,
 };
+pub use vippool::{FamilyCounts, ServiceAllocation, VIPPool, VIPPoolSpec, VIPPoolStatus};
 
 /// The API group of every ferrolb CRD.
 pub const GROUP: &str = "ferrolb.io";

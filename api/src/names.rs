@@ -7,20 +7,20 @@ pub const LOAD_BALANCER_CLASS: &str = "ferrolb.io/lb";
 
 /// Service annotation: requested IPs, comma separated, at most one per family.
 pub const ANN_LOAD_BALANCER_IPS: &str = "ferrolb.io/load-balancer-ips";
-/// Service annotation: the name of the `IPPool` to allocate from.
+/// Service annotation: the name of the `VIPPool` to allocate from.
 pub const ANN_IP_POOL: &str = "ferrolb.io/ip-pool";
 /// Service annotation: Services in one namespace with the same key may share an IP.
 pub const ANN_SHARING_KEY: &str = "ferrolb.io/sharing-key";
 /// Service annotation written by the controller: the pool the Service's IPs came from.
 /// Speakers announce a status IP only when it lies in this pool.
 pub const ANN_ALLOCATED_FROM: &str = "ferrolb.io/allocated-from";
-/// Service annotation and `IPPool` label: `edge` selects the cloud-style edge load balancer.
+/// Service annotation and `VIPPool` label: `edge` selects the cloud-style edge load balancer.
 pub const ANN_MODE: &str = "ferrolb.io/mode";
-/// `IPPool` label marking pools for the edge (never announced by L2 speakers).
+/// `VIPPool` label marking pools for the edge (never announced by L2 speakers).
 pub const LABEL_MODE: &str = "ferrolb.io/mode";
 /// Value of [`ANN_MODE`]/[`LABEL_MODE`] for the edge.
 pub const MODE_EDGE: &str = "edge";
-/// `IPPool` annotation that allows shrinking or deleting a pool below addresses in use.
+/// `VIPPool` annotation that allows shrinking or deleting a pool below addresses in use.
 pub const ANN_FORCE: &str = "ferrolb.io/force";
 /// Service annotation of the controller's reachability probe (a dry-run create): the webhook
 /// refuses any Service carrying it, which proves the apiserver reached the webhook.

@@ -62,7 +62,7 @@ fn address_entry_rules() -> Value {
     ])
 }
 
-/// Schema of `IPPool.spec.addresses`: 1..=64 entries, each a CIDR, an address or a range.
+/// Schema of `VIPPool.spec.addresses`: 1..=64 entries, each a CIDR, an address or a range.
 pub fn pool_addresses(_: &mut SchemaGenerator) -> Schema {
     json_schema!({
         "type": "array",
@@ -96,7 +96,7 @@ pub fn cidr_list(_: &mut SchemaGenerator) -> Schema {
     })
 }
 
-/// Schema of interface names or globs (`L2Announcement.spec.interfaces`).
+/// Schema of interface names or globs (`L2AnnouncementPolicy.spec.interfaces`).
 pub fn interface_list(_: &mut SchemaGenerator) -> Schema {
     json_schema!({
         "type": "array",

@@ -16,6 +16,8 @@ use serde::{Deserialize, Serialize};
     kind = "ServiceAnnouncement",
     plural = "serviceannouncements",
     shortname = "sva",
+    shortname = "flbsva",
+    doc = "Written by the speakers, one per Service (same namespace and name): which node answers ARP/NDP for which of the Service's addresses, on which interfaces, since when and why, and which addresses nobody answers for and why.",
     category = "ferrolb",
     namespaced,
     status = "ServiceAnnouncementStatus",
@@ -80,6 +82,6 @@ pub enum AnnouncementKind {
 pub struct SilentAddress {
     /// The address.
     pub ip: String,
-    /// Why nobody answers (no L2Announcement covers the pool, no ready endpoint, ...).
+    /// Why nobody answers (no L2AnnouncementPolicy covers the pool, no ready endpoint, ...).
     pub reason: String,
 }

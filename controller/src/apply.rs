@@ -3,7 +3,7 @@
 
 use std::net::IpAddr;
 
-use ferrolb_api::IPPool;
+use ferrolb_api::VIPPool;
 use ferrolb_api::names::ANN_ALLOCATED_FROM;
 use ferrolb_core::names::MANAGER_CONTROLLER;
 use k8s_openapi::api::core::v1::Service;
@@ -126,10 +126,10 @@ pub async fn service(
 
 /// Applies one pool's status.
 pub async fn pool(client: &Client, w: &PoolWrite) -> Result<(), kube::Error> {
-    let api: Api<IPPool> = Api::all(client.clone());
+    let api: Api<VIPPool> = Api::all(client.clone());
     let body = json!({
         "apiVersion": "ferrolb.io/v1alpha1",
-        "kind": "IPPool",
+        "kind": "VIPPool",
         "status": w.status,
     });
     api.patch_status(&w.name, &params(), &Patch::Apply(body))

@@ -8,7 +8,7 @@ use clap::{ArgAction, Parser, ValueEnum};
 use ferrolb_runtime::duration;
 use ferrolb_runtime::logging::LogArgs;
 
-/// ferrolb controller: gives `type: LoadBalancer` Services IPs from IPPools, keeps them stable
+/// ferrolb controller: gives `type: LoadBalancer` Services IPs from VIPPools, keeps them stable
 /// across restarts and leader changes, and reports pool usage. Run two replicas: they elect a
 /// leader through a Kubernetes Lease and only the leader writes.
 #[derive(Parser, Debug, Clone)]
@@ -60,7 +60,7 @@ pub struct Args {
     #[arg(long, env = "FERROLB_SERVICE_CIDRS", value_delimiter = ',')]
     pub service_cidrs: Vec<String>,
 
-    /// Serve the validating admission webhook (externalIPs and IPPool checks).
+    /// Serve the validating admission webhook (externalIPs and VIPPool checks).
     #[arg(long, env = "FERROLB_WEBHOOK", default_value_t = true, action = ArgAction::Set)]
     pub webhook: bool,
 

@@ -6,7 +6,7 @@
 
 use std::sync::Arc;
 
-use ferrolb_api::{IPPool, IPPoolStatus};
+use ferrolb_api::{VIPPool, VIPPoolStatus};
 use k8s_openapi::api::core::v1::Service;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use kube::ResourceExt;
@@ -153,7 +153,7 @@ pub struct PoolWrite {
     /// The pool's name.
     pub name: String,
     /// Its new status.
-    pub status: IPPoolStatus,
+    pub status: VIPPoolStatus,
 }
 
 /// The write that brings `svc` from `seen` to `want`; `None` when `diff` writes nothing.
@@ -208,7 +208,7 @@ fn transition(
 }
 
 /// The write of `pool`'s status; `None` when the pool already shows `status`.
-pub fn pool_write(pool: &IPPool, status: IPPoolStatus) -> Option<PoolWrite> {
+pub fn pool_write(pool: &VIPPool, status: VIPPoolStatus) -> Option<PoolWrite> {
     (pool.status.as_ref() != Some(&status)).then(|| PoolWrite {
         name: pool.name_any(),
         status,

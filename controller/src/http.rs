@@ -92,7 +92,7 @@ async fn readyz(State(s): State<AppState>) -> (StatusCode, String) {
         ),
         (None, false) => (
             StatusCode::SERVICE_UNAVAILABLE,
-            "not ready: waiting for the first list of Services, IPPools, Namespaces and Nodes\n"
+            "not ready: waiting for the first list of Services, VIPPools, Namespaces and Nodes\n"
                 .to_string(),
         ),
         (None, true) => {

@@ -1,4 +1,4 @@
-//! ferrolb controller: IP allocation from IPPools and externalIPs policy.
+//! ferrolb controller: IP allocation from VIPPools and externalIPs policy.
 //!
 //! One direction, inputs to I/O:
 //! - [`inputs`]: a snapshot of the watched objects ([`inputs::Watched`]) and its translation

@@ -1,4 +1,4 @@
-//! `ferrolb-controller`: allocates LoadBalancer IPs from IPPools. See `--help`.
+//! `ferrolb-controller`: allocates LoadBalancer IPs from VIPPools. See `--help`.
 #![forbid(unsafe_code)]
 use clap::Parser;
 use ferrolb_controller::cli::Args;

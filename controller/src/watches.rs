@@ -2,7 +2,7 @@
 
 use std::sync::Arc;
 
-use ferrolb_api::{ExternalIPPolicy, IPPool};
+use ferrolb_api::{ExternalIPPolicy, VIPPool};
 use k8s_openapi::api::core::v1::{Namespace, Node, Service};
 use k8s_openapi::api::networking::v1::ServiceCIDR;
 use kube::Client;
@@ -15,7 +15,7 @@ use crate::inputs::Watched;
 #[derive(Clone)]
 pub struct Stores {
     services: Store<Service>,
-    pools: Store<IPPool>,
+    pools: Store<VIPPool>,
     namespaces: Store<Namespace>,
     nodes: Store<Node>,
     policies: Store<ExternalIPPolicy>,

@@ -1,4 +1,4 @@
-//! IPPool address entries (`spec.addresses`) as inclusive numeric ranges: the one parser
+//! VIPPool address entries (`spec.addresses`) as inclusive numeric ranges: the one parser
 //! the CRD's validation, the controller, the speaker and the edge agree with.
 //!
 //! An entry is a CIDR (`198.51.100.0/24`, `2001:db8::/64`), an inclusive range
@@ -205,7 +205,7 @@ pub fn max_value(family: IpFamily) -> u128 {
     }
 }
 
-/// Parses one IPPool address entry: a CIDR, an inclusive `start-end` range or a single address.
+/// Parses one VIPPool address entry: a CIDR, an inclusive `start-end` range or a single address.
 pub fn parse_address(entry: &str) -> Result<AddrRange, AddressError> {
     let text = entry.trim();
     if text.is_empty() {

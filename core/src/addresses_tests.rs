@@ -126,7 +126,7 @@ fn host_bits_are_refused_with_both_fixes() {
     assert!(parse_address("198.51.100.7/32").is_ok());
 }
 
-// What the IPPool readers (speaker, edge) used to parse on their own, now the same parser.
+// What the VIPPool readers (speaker, edge) used to parse on their own, now the same parser.
 #[test]
 fn entries_of_every_shape() {
     let r = parse_address(" 198.51.100.10 - 198.51.100.20 ").unwrap();

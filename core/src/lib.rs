@@ -1,5 +1,5 @@
 //! ferrolb's domain vocabulary, defined once and free of Kubernetes client types: what a
-//! Service is called ([`ServiceKey`]), its protocols and policies, address families, IPPool
+//! Service is called ([`ServiceKey`]), its protocols and policies, address families, VIPPool
 //! address entries ([`AddrRange`]), `loadBalancerSourceRanges` ([`SourceRanges`]) and the
 //! names (conditions, field managers) every component shares.
 //!

@@ -1,11 +1,11 @@
 #!/usr/bin/env bash
 # ferrolb on kind: a cluster (1 control plane + 2 workers), ferrolb's images loaded from
-# `cargo xtask image`, crds/ and deploy/ applied, an IPPool taken from the kind Docker network,
+# `cargo xtask image`, crds/ and deploy/ applied, a VIPPool taken from the kind Docker network,
 # the `hostnames` example behind a LoadBalancer Service on port 80, and curl from this host.
 #
 #   deploy/kind/quickstart.sh [--name NAME] [--dual-stack] [--skip-build]
 #   deploy/kind/quickstart.sh --print-range FILE   # ranges from `docker network inspect` JSON
-#   deploy/kind/quickstart.sh --print-pool FILE    # the IPPool it would apply
+#   deploy/kind/quickstart.sh --print-pool FILE    # the VIPPool it would apply
 #
 # FILE may be `-` for standard input. See deploy/kind/README.md.
 set -euo pipefail
@@ -94,10 +94,10 @@ print_range() {
   if [[ -n "$v6" ]]; then echo "$v6"; fi
 }
 
-# deploy/samples/ippool.yaml with its line marked KIND_LB_RANGE replaced by one such line per
+# deploy/samples/vippool.yaml with its line marked KIND_LB_RANGE replaced by one such line per
 # range of file $1 (same indentation).
 print_pool() {
-  local ranges sample="$repo/deploy/samples/ippool.yaml" line r indent
+  local ranges sample="$repo/deploy/samples/vippool.yaml" line r indent
   ranges="$(print_range "$1")"
   grep -q '# KIND_LB_RANGE$' "$sample" || die "$sample has no line marked KIND_LB_RANGE"
   while IFS= read -r line || [[ -n "$line" ]]; do
@@ -169,9 +169,9 @@ install_ferrolb() {
 apply_pool() {
   local json
   json="$(docker network inspect "$network")" || die "docker network inspect $network failed"
-  say "IPPool kind from network $network: $(print_range - <<<"$json" | paste -sd ' ' -)"
+  say "VIPPool kind from network $network: $(print_range - <<<"$json" | paste -sd ' ' -)"
   print_pool - <<<"$json" | k apply --server-side -f -
-  k apply --server-side -f "$repo/deploy/samples/l2announcement.yaml"
+  k apply --server-side -f "$repo/deploy/samples/l2announcementpolicy.yaml"
 }
 
 create_hostnames() {
@@ -215,7 +215,7 @@ external_ip() {
     sleep 1
   done
   k describe service hostnames >&2
-  die "hostnames got no EXTERNAL-IP within 60 s (see the events above and: kubectl get ippools)"
+  die "hostnames got no EXTERNAL-IP within 60 s (see the events above and: kubectl get vippools)"
 }
 
 # Waits (30 s) until the speakers name the node answering for the Service, and shows it.

@@ -9,7 +9,7 @@ use kube::api::{DeleteParams, ListParams, Patch, PatchParams};
 use kube::{Api, Client, ResourceExt};
 use serde_json::{Value, json};
 
-use ferrolb_api::IPPool;
+use ferrolb_api::VIPPool;
 
 use crate::{Error, wait_for};
 
@@ -33,10 +33,10 @@ pub async fn namespace(client: &Client, name: &str, labels: Value) -> Result<(),
     Ok(())
 }
 
-/// Applies an IPPool with `spec`.
+/// Applies a VIPPool with `spec`.
 pub async fn pool(client: &Client, name: &str, spec: Value) -> Result<(), Error> {
-    let api: Api<IPPool> = Api::all(client.clone());
-    let body = json!({"apiVersion": "ferrolb.io/v1alpha1", "kind": "IPPool",
+    let api: Api<VIPPool> = Api::all(client.clone());
+    let body = json!({"apiVersion": "ferrolb.io/v1alpha1", "kind": "VIPPool",
         "metadata": {"name": name}, "spec": spec});
     api.patch(
         name,
@@ -51,7 +51,7 @@ pub async fn pool(client: &Client, name: &str, spec: Value) -> Result<(), Error>
 /// Sets annotation `ferrolb.io/force: "true"` on a pool, so the webhook lets it shrink or go
 /// although Services hold its addresses.
 pub async fn force_pool(client: &Client, name: &str) -> Result<(), Error> {
-    let api: Api<IPPool> = Api::all(client.clone());
+    let api: Api<VIPPool> = Api::all(client.clone());
     let patch = json!({"metadata": {"annotations": {"ferrolb.io/force": "true"}}});
     match api
         .patch(name, &PatchParams::default(), &Patch::Merge(&patch))
@@ -63,9 +63,9 @@ pub async fn force_pool(client: &Client, name: &str) -> Result<(), Error> {
     }
 }
 
-/// Deletes an IPPool (absent is fine).
+/// Deletes a VIPPool (absent is fine).
 pub async fn delete_pool(client: &Client, name: &str) -> Result<(), Error> {
-    let api: Api<IPPool> = Api::all(client.clone());
+    let api: Api<VIPPool> = Api::all(client.clone());
     match api.delete(name, &DeleteParams::default()).await {
         Ok(_) => Ok(()),
         Err(kube::Error::Api(s)) if s.code == 404 => Ok(()),
@@ -220,11 +220,11 @@ pub async fn wait_pool<F>(
     name: &str,
     what: &str,
     check: F,
-) -> Result<IPPool, Error>
+) -> Result<VIPPool, Error>
 where
-    F: Fn(&IPPool) -> bool,
+    F: Fn(&VIPPool) -> bool,
 {
-    let api: Api<IPPool> = Api::all(client.clone());
+    let api: Api<VIPPool> = Api::all(client.clone());
     let check = &check;
     let api = &api;
     wait_for(
@@ -236,7 +236,7 @@ where
 }
 
 /// A pool condition: (status, reason, message).
-pub fn pool_condition(p: &IPPool, type_: &str) -> Option<(String, String, String)> {
+pub fn pool_condition(p: &VIPPool, type_: &str) -> Option<(String, String, String)> {
     p.status
         .as_ref()?
         .conditions

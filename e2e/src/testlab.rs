@@ -1,6 +1,6 @@
 //! Labs for tests. Each test binary shares one lab among its scenarios: the first scenario
 //! that asks brings it up with ferrolb installed ([`turn`]); every scenario then takes its
-//! turn, one at a time, because they change cluster-wide state (pools, L2Announcements,
+//! turn, one at a time, because they change cluster-wide state (pools, L2AnnouncementPolicies,
 //! components killed and restarted). A test that needs a lab of its own starts one with
 //! [`TestLab::start`] (taken down when dropped). Labs whose owning test process is gone —
 //! the shared ones once their binary exits, and those of interrupted runs — are removed the

@@ -10,7 +10,7 @@
 mod manifests;
 
 use clap::{CommandFactory, Parser};
-use ferrolb_api::{IPPool, L2Announcement};
+use ferrolb_api::{L2AnnouncementPolicy, VIPPool};
 use ferrolb_controller::cli::Args as ControllerArgs;
 use ferrolb_e2e::image::{self, ImageSpec};
 use ferrolb_speaker::daemon::Args as SpeakerArgs;
@@ -284,17 +284,17 @@ fn security_contexts_fit_each_image() {
 fn kind_samples_read_as_ferrolb_objects_and_fit_together() {
     assert_eq!(
         yaml_files("deploy/samples"),
-        ["ippool.yaml", "l2announcement.yaml"]
+        ["l2announcementpolicy.yaml", "vippool.yaml"]
     );
-    let pool = read("deploy/samples/ippool.yaml");
-    let l2 = read("deploy/samples/l2announcement.yaml");
+    let pool = read("deploy/samples/vippool.yaml");
+    let l2 = read("deploy/samples/l2announcementpolicy.yaml");
     assert_eq!((pool.len(), l2.len()), (1, 1));
-    round_trip::<IPPool>(&pool[0]);
-    round_trip::<L2Announcement>(&l2[0]);
+    round_trip::<VIPPool>(&pool[0]);
+    round_trip::<L2AnnouncementPolicy>(&l2[0]);
     assert!(strings(&l2[0].value["spec"]["ipPools"]).contains(&pool[0].name()));
     // The quick-start script replaces the range on the marked line.
     let text =
-        std::fs::read_to_string(manifests::repo().join("deploy/samples/ippool.yaml")).unwrap();
+        std::fs::read_to_string(manifests::repo().join("deploy/samples/vippool.yaml")).unwrap();
     let marked: Vec<&str> = text
         .lines()
         .filter(|l| l.contains("KIND_LB_RANGE"))

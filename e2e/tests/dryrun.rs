@@ -183,8 +183,8 @@ async fn deploy_dry_runs_clean_on_the_real_apiserver() {
         .expect("a Deployment in deploy/");
     let pool = samples
         .iter()
-        .find(|d| d.kind() == "IPPool")
-        .expect("an IPPool sample");
+        .find(|d| d.kind() == "VIPPool")
+        .expect("a VIPPool sample");
     for (mutate, field) in [
         (
             broken(controller, "/spec", "replicaz", json!(2)),

@@ -79,8 +79,8 @@ impl Edge<'_> {
         k8s::namespace(&self.client, NS, json!({}))
             .await
             .expect("namespace");
-        let api: Api<ferrolb_api::IPPool> = Api::all(self.client.clone());
-        let pool = json!({"apiVersion": "ferrolb.io/v1alpha1", "kind": "IPPool",
+        let api: Api<ferrolb_api::VIPPool> = Api::all(self.client.clone());
+        let pool = json!({"apiVersion": "ferrolb.io/v1alpha1", "kind": "VIPPool",
             "metadata": {"name": "edge", "labels": {"ferrolb.io/mode": "edge"}},
             "spec": {"addresses": ["198.51.100.150-198.51.100.159", "2001:db8:100::150-2001:db8:100::15f"]}});
         api.patch(

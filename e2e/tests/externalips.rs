@@ -1,4 +1,4 @@
-//! externalIPs policy and IPPool admission against the lab's real apiserver, which calls the
+//! externalIPs policy and VIPPool admission against the lab's real apiserver, which calls the
 //! controller's webhook over TLS: the table of bad inputs, allowed inputs and removal, user
 //! and group limits through real impersonation, pool overlap/shrink/node addresses, and a
 //! webhook outage with failurePolicy Ignore caught by the reconcile path.

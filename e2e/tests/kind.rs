@@ -1,7 +1,7 @@
 //! deploy/kind/quickstart.sh without Docker: the script parses (`bash -n`, and shellcheck when
 //! installed), and its range derivation (`--print-range`) and pool (`--print-pool`) turn
 //! sample `docker network inspect` JSON into ranges inside the network's subnets, at its top
-//! where Docker does not hand out addresses, and into an IPPool that reads as one.
+//! where Docker does not hand out addresses, and into a VIPPool that reads as one.
 
 // Test support code unwraps too (clippy.toml allows it only inside #[test] functions).
 #![allow(clippy::unwrap_used, clippy::expect_used)]
@@ -10,7 +10,7 @@ use std::io::Write;
 use std::net::IpAddr;
 use std::process::{Command, Output, Stdio};
 
-use ferrolb_api::IPPool;
+use ferrolb_api::VIPPool;
 use ferrolb_e2e::testlab::repo_root;
 use ipnet::IpNet;
 
@@ -208,7 +208,7 @@ fn print_pool_is_the_sample_ippool_with_the_derived_ranges() {
         String::from_utf8_lossy(&out.stderr)
     );
     let yaml = String::from_utf8_lossy(&out.stdout);
-    let pool: IPPool = serde_norway::from_str(&yaml).expect("an IPPool");
+    let pool: VIPPool = serde_norway::from_str(&yaml).expect("a VIPPool");
     assert_eq!(pool.metadata.name.as_deref(), Some("kind"));
     assert_eq!(pool.spec.addresses, ranges(KIND_NETWORK));
 }

@@ -81,7 +81,7 @@ async fn crds_and_validation(lab: &TestLab) -> anyhow::Result<()> {
             "--timeout=60s",
             "crd",
         ])
-        .args(["ippools.ferrolb.io", "l2announcements.ferrolb.io"])
+        .args(["vippools.ferrolb.io", "l2announcementpolicies.ferrolb.io"])
         .args([
             "externalippolicies.ferrolb.io",
             "serviceannouncements.ferrolb.io",
@@ -94,7 +94,7 @@ async fn crds_and_validation(lab: &TestLab) -> anyhow::Result<()> {
     );
     let explain = lab
         .kubectl()
-        .args(["explain", "ippool.spec.autoAssign"])
+        .args(["explain", "vippool.spec.autoAssign"])
         .output()?;
     let text = String::from_utf8_lossy(&explain.stdout);
     ensure!(
@@ -106,12 +106,12 @@ async fn crds_and_validation(lab: &TestLab) -> anyhow::Result<()> {
     let client = lab.client().await?;
     let good = [
         (
-            "IPPool",
+            "VIPPool",
             None,
             json!({"addresses": ["198.51.100.200-198.51.100.249", "2001:db8:100::200-2001:db8:100::2ff", "192.0.2.192/26"], "serviceAllocation": {"priority": 10, "namespaces": ["default"]}}),
         ),
         (
-            "L2Announcement",
+            "L2AnnouncementPolicy",
             None,
             json!({"ipPools": ["good"], "interfaces": ["eth0", "en*"], "externalIPs": true}),
         ),
@@ -152,60 +152,64 @@ fn malformed() -> Vec<(&'static str, serde_json::Value, &'static str)> {
     let pool = |a: serde_json::Value| json!({"addresses": a});
     vec![
         (
-            "IPPool",
+            "VIPPool",
             pool(json!(["198.51.100.300/24"])),
             "\"198.51.100.300/24\" is not a CIDR",
         ),
         (
-            "IPPool",
+            "VIPPool",
             pool(json!(["2001:db8::/129"])),
             "\"2001:db8::/129\" is not a CIDR",
         ),
         (
-            "IPPool",
+            "VIPPool",
             pool(json!(["not-an-address"])),
             "\"not-an-address\" is not a CIDR",
         ),
         (
-            "IPPool",
+            "VIPPool",
             pool(json!(["198.51.100.10-"])),
             "\"198.51.100.10-\" is not a CIDR",
         ),
         (
-            "IPPool",
+            "VIPPool",
             pool(json!(["198.51.100.1-198.51.100.2-198.51.100.3"])),
             "is not a CIDR",
         ),
         (
-            "IPPool",
+            "VIPPool",
             pool(json!(["198.51.100.20-198.51.100.10"])),
             "range \"198.51.100.20-198.51.100.10\" starts after it ends",
         ),
         (
-            "IPPool",
+            "VIPPool",
             pool(json!(["198.51.100.1-2001:db8::1"])),
             "range \"198.51.100.1-2001:db8::1\" mixes IPv4 and IPv6",
         ),
-        ("IPPool", pool(json!([""])), "must not be empty or blank"),
-        ("IPPool", pool(json!(["   "])), "must not be empty or blank"),
-        ("IPPool", pool(json!([])), "should have at least 1 items"),
+        ("VIPPool", pool(json!([""])), "must not be empty or blank"),
         (
-            "IPPool",
+            "VIPPool",
+            pool(json!(["   "])),
+            "must not be empty or blank",
+        ),
+        ("VIPPool", pool(json!([])), "should have at least 1 items"),
+        (
+            "VIPPool",
             json!({"autoAssign": true}),
             "spec.addresses: Required value",
         ),
         (
-            "IPPool",
+            "VIPPool",
             json!({"addresses": ["198.51.100.0/24"], "serviceAllocation": {"priority": -1}}),
             "greater than or equal to 0",
         ),
         (
-            "IPPool",
+            "VIPPool",
             json!({"addresses": ["198.51.100.0/24"], "serviceAllocation": {"priority": 10001}}),
             "less than or equal to 10000",
         ),
         (
-            "IPPool",
+            "VIPPool",
             json!({"addresses": ["198.51.100.0/24"], "serviceAllocation": {"namespaces": [" "]}}),
             "\" \" must not be blank",
         ),
@@ -220,12 +224,12 @@ fn malformed() -> Vec<(&'static str, serde_json::Value, &'static str)> {
             "should have at least 1 items",
         ),
         (
-            "L2Announcement",
+            "L2AnnouncementPolicy",
             json!({"interfaces": ["eth0; rm -rf"]}),
             "interface \"eth0; rm -rf\" is not an interface name",
         ),
         (
-            "L2Announcement",
+            "L2AnnouncementPolicy",
             json!({"ipPools": [""]}),
             "should be at least 1 chars long",
         ),

@@ -1,13 +1,13 @@
 //! The speakers in the lab, against the real apiserver and controller: ARP/NDP answers from
 //! the elected node seen by the client's own tools (arping, ndisc6), TCP through the VIP,
-//! eTP=Local, forged and uncovered addresses never answered, L2Announcement node selection,
+//! eTP=Local, forged and uncovered addresses never answered, L2AnnouncementPolicy node selection,
 //! SCTP through a VIP (crafted on a raw socket), a held TCP flow surviving endpoint changes,
 //! serviceSelector and interfaces, the exclude label, a node's table restored after deletion,
 //! and failover on SIGKILL, on SIGTERM and during an apiserver outage.
 //!
 //! One lab for the whole binary, started by the first scenario; each scenario is its own test,
 //! takes its turn on the lab and starts from the same ground (namespace, pools, the LAN
-//! L2Announcement, every speaker and the apiserver running, Service `web` with a pod per
+//! L2AnnouncementPolicy, every speaker and the apiserver running, Service `web` with a pod per
 //! node), so any one runs alone
 //! (`cargo test -p ferrolb-e2e --features root-tests --test speaker -- kill_announcer`).
 

@@ -1,5 +1,5 @@
 //! Rules that refuse an address whatever the policies say: special-purpose addresses,
-//! and addresses that belong to Nodes, ClusterIPs, IPPools or another namespace.
+//! and addresses that belong to Nodes, ClusterIPs, VIPPools or another namespace.
 //!
 //! Every function here takes the address *as judged*: IPv4-mapped IPv6 already turned
 //! into IPv4 (`::ffff:127.0.0.1` is judged as `127.0.0.1`). Facts are normalised the same
@@ -157,7 +157,7 @@ impl PreparedFacts {
     }
 
     /// Conflicts with cluster facts, checked in order: node address, Service ClusterIP
-    /// range, IPPool, another namespace's claim. Claims from `namespace` itself (including
+    /// range, VIPPool, another namespace's claim. Claims from `namespace` itself (including
     /// the Service's own) are never conflicts.
     pub(super) fn conflict(&self, ip: IpAddr, namespace: &str) -> Option<Refusal> {
         if let Some(names) = self.nodes.get(&ip) {
@@ -184,7 +184,7 @@ impl PreparedFacts {
             return refuse(
                 Rule::IpPool,
                 format!(
-                    "it is inside IPPool {pool} (range {start}-{end}), whose addresses ferrolb \
+                    "it is inside VIPPool {pool} (range {start}-{end}), whose addresses ferrolb \
                      assigns itself; use a Service of type LoadBalancer to get an address \
                      from that pool instead"
                 ),

@@ -117,7 +117,7 @@ pub struct ClusterFacts {
     /// is reported; one with host bits set or in IPv4-mapped form is still protected in
     /// its corrected form.
     pub service_cidrs: Vec<String>,
-    /// IPPools, as `(pool name, address ranges)`; ferrolb hands these addresses out itself.
+    /// VIPPools, as `(pool name, address ranges)`; ferrolb hands these addresses out itself.
     pub pools: Vec<(String, Vec<RangeInclusive<IpAddr>>)>,
     /// Addresses other Services already hold.
     pub claims: Vec<Claim>,

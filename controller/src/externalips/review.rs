@@ -13,7 +13,7 @@ use super::verdict::{Outcome, Review, Rule, Verdict};
 /// Each entry is judged on its own, rules in [`Rule`] order, first match wins:
 /// malformed; then, on the address with IPv4-mapped IPv6 turned into IPv4, unspecified,
 /// loopback, link-local, multicast, broadcast, node address, Service ClusterIP range,
-/// IPPool, another namespace's claim; finally policy (`no-policy` when `policies` is
+/// VIPPool, another namespace's claim; finally policy (`no-policy` when `policies` is
 /// empty, else `not-allowed-by-policy` unless an applying policy contains the address).
 ///
 /// `requester` is the admission request's user. Pass `None` at reconcile time when the

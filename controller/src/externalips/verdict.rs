@@ -28,7 +28,7 @@ pub enum Rule {
     NodeAddress,
     /// Inside a Service ClusterIP range.
     ServiceCidr,
-    /// Inside an IPPool, whose addresses ferrolb assigns itself.
+    /// Inside a VIPPool, whose addresses ferrolb assigns itself.
     IpPool,
     /// Another namespace's Service already holds it (as externalIP or LoadBalancer IP).
     ClaimedByOtherNamespace,
@@ -66,7 +66,7 @@ impl Rule {
             Rule::Broadcast => "broadcast",
             Rule::NodeAddress => "node-address",
             Rule::ServiceCidr => "service-cidr",
-            Rule::IpPool => "ippool",
+            Rule::IpPool => "vippool",
             Rule::ClaimedByOtherNamespace => "claimed-by-other-namespace",
             Rule::NoPolicy => "no-policy",
             Rule::NotAllowedByPolicy => "not-allowed-by-policy",
@@ -170,9 +170,9 @@ pub enum ConfigProblem {
         /// The range still protected in its place, if any.
         protected: Option<IpNet>,
     },
-    /// An IPPool range whose ends are of different families or reversed; it is ignored.
+    /// A VIPPool range whose ends are of different families or reversed; it is ignored.
     #[error(
-        "IPPool {pool}: range {start}-{end} is empty or mixes IPv4 and IPv6, so it \
+        "VIPPool {pool}: range {start}-{end} is empty or mixes IPv4 and IPv6, so it \
          protects nothing; write the lower address first, both of one family"
     )]
     PoolRange {

@@ -10,7 +10,7 @@ use std::net::IpAddr;
 use ferrolb_adapter::classify::{self, DefaultClass, Mode, classify};
 use ferrolb_adapter::selector::Selector;
 use ferrolb_adapter::service::{self, ServiceView};
-use ferrolb_api::IPPool;
+use ferrolb_api::VIPPool;
 use ferrolb_api::names::{
     ANN_IP_POOL, ANN_LOAD_BALANCER_IPS, ANN_SHARING_KEY, LABEL_MODE, MODE_EDGE,
 };
@@ -119,9 +119,9 @@ pub fn service_request(
     Parsed { request, problem }
 }
 
-/// Builds the planner's view of an IPPool, with the problems of selectors that could not be
+/// Builds the planner's view of a VIPPool, with the problems of selectors that could not be
 /// converted (those match nothing).
-pub fn pool(ipp: &IPPool) -> (Pool, Vec<String>) {
+pub fn pool(ipp: &VIPPool) -> (Pool, Vec<String>) {
     let spec = &ipp.spec;
     let mut problems = Vec::new();
     let mut selector = |field: &str, s: &LabelSelector| {

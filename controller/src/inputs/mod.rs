@@ -2,7 +2,7 @@
 //! translation into the plain types of the pure cores. Pure: no client, no I/O.
 //!
 //! - [`ipam_request`]: which Services are ours and what each asks of the IP planner; what
-//!   each IPPool offers; which addresses are Nodes' own.
+//!   each VIPPool offers; which addresses are Nodes' own.
 //! - [`review_facts`]: what the externalIPs review checks against.
 //! - [`current_fields`]: what the cluster shows of the controller's own fields on a Service.
 
@@ -15,7 +15,7 @@ mod tests;
 
 use std::sync::Arc;
 
-use ferrolb_api::{ExternalIPPolicy, IPPool};
+use ferrolb_api::{ExternalIPPolicy, VIPPool};
 use k8s_openapi::api::core::v1::{Namespace, Node, Service};
 use k8s_openapi::api::networking::v1::ServiceCIDR;
 
@@ -24,8 +24,8 @@ use k8s_openapi::api::networking::v1::ServiceCIDR;
 pub struct Watched {
     /// Every Service.
     pub services: Vec<Arc<Service>>,
-    /// Every IPPool.
-    pub pools: Vec<Arc<IPPool>>,
+    /// Every VIPPool.
+    pub pools: Vec<Arc<VIPPool>>,
     /// Every Namespace.
     pub namespaces: Vec<Arc<Namespace>>,
     /// Every Node.

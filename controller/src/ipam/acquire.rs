@@ -88,7 +88,7 @@ impl State<'_, '_> {
         let covering = self.ctx.table.covering(family, value);
         let Some(&owner) = covering.first() else {
             return Err(refused(format!(
-                "requested address {ip} is in no IPPool; request an address inside a pool"
+                "requested address {ip} is in no VIPPool; request an address inside a pool"
             )));
         };
         let name = self.pool_name(owner);
@@ -236,7 +236,10 @@ impl State<'_, '_> {
     fn no_pool_message(&self, i: usize, family: IpFamily, skipped: &[String]) -> String {
         let svc = self.service(i);
         let demand = self.demand(i);
-        let mut text = format!("no IPPool can give Service {} an {family} address", svc.key);
+        let mut text = format!(
+            "no VIPPool can give Service {} an {family} address",
+            svc.key
+        );
         if let Some(rp) = demand.requested_pool {
             let name = self.pool_name(rp);
             if !skipped.is_empty() {
@@ -293,7 +296,7 @@ impl State<'_, '_> {
             ));
         }
         text + &format!(
-            "; create an IPPool with {family} addresses whose serviceAllocation selects this \
+            "; create a VIPPool with {family} addresses whose serviceAllocation selects this \
              Service, or enable or widen an existing one"
         )
     }

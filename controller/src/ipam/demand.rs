@@ -127,7 +127,7 @@ impl Demand {
         let Some(rank) = table.rank_of(name) else {
             problems.push(refused(format!(
                 "annotation {POOL_ANNOTATION} names pool {name:?}, which does not exist; create \
-                 that IPPool or correct the annotation"
+                 that VIPPool or correct the annotation"
             )));
             return None;
         };
@@ -221,7 +221,7 @@ impl Demand {
         }
         let Some(first) = covering.first() else {
             return Err(refused(format!(
-                "requested address {ip} is in no IPPool; request an address inside a pool that \
+                "requested address {ip} is in no VIPPool; request an address inside a pool that \
                  serves Service {}, or add {ip} to such a pool",
                 svc.key
             )));

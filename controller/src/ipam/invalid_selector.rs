@@ -33,7 +33,7 @@ pub(super) fn keeping_pools(svc: &ServiceRequest, table: &PoolTable<'_>) -> Vec<
 pub(super) fn no_new_allocation(info: &PoolInfo<'_>) -> String {
     format!(
         "pool {:?} has an invalid serviceAllocation selector ({}) and makes no new allocation \
-         until it is fixed; fix the selector in the IPPool",
+         until it is fixed; fix the selector in the VIPPool",
         info.pool.name,
         info.selector_errors.join("; ")
     )

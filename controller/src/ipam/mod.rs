@@ -1,4 +1,4 @@
-//! LoadBalancer IP allocation from IPPools: a pure planner.
+//! LoadBalancer IP allocation from VIPPools: a pure planner.
 //!
 //! The I/O shell builds a snapshot (every [`Pool`] and every owned `type: LoadBalancer`
 //! [`ServiceRequest`], plus the [`Reserved`] addresses such as Node addresses) and calls

@@ -1,6 +1,6 @@
 //! Plain input types of the planner: pools and service requests, with no Kubernetes types.
 //!
-//! The I/O shell builds these from IPPool objects, Services and Namespaces.
+//! The I/O shell builds these from VIPPool objects, Services and Namespaces.
 
 use std::collections::BTreeMap;
 use std::net::IpAddr;
@@ -15,7 +15,7 @@ pub type Reserved = BTreeMap<IpAddr, String>;
 /// Creation time (unix seconds) and uid: the deterministic age of an object. Older sorts first.
 pub type CreationOrder = (i64, String);
 
-/// An IPPool as the planner sees it.
+/// An VIPPool as the planner sees it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Pool {
     /// Pool name (unique cluster-wide).

@@ -87,7 +87,7 @@ impl State<'_, '_> {
                 continue;
             }
             let Some(rank) = self.attribute(i, family, value) else {
-                let why = "no IPPool that serves this Service contains it any more".to_string();
+                let why = "no VIPPool that serves this Service contains it any more".to_string();
                 self.drop_current(i, ip, why);
                 continue;
             };

@@ -57,7 +57,7 @@ fn refused_requests_name_the_cause() {
             "wrong-family",
             "is IPv6 but Service a/wrong-family only gets IPv4",
         ),
-        ("outside", "203.0.113.1 is in no IPPool"),
+        ("outside", "203.0.113.1 is in no VIPPool"),
         (
             "not-served",
             "is in pool \"other\", whose serviceAllocation does not select",

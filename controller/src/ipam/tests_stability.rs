@@ -78,7 +78,7 @@ fn pool_edit_that_uncovers_moves_with_reason() {
     let (from, to, reason) = moved(&plan, "a", "s");
     assert_eq!((from, to), (vec![ip("10.0.0.7")], vec![ip("10.0.0.100")]));
     assert!(
-        reason.contains("no IPPool that serves this Service contains it any more"),
+        reason.contains("no VIPPool that serves this Service contains it any more"),
         "{reason}"
     );
 }

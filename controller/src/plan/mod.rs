@@ -3,7 +3,7 @@
 //! - allocation: [`crate::ipam`] plans the addresses; [`service_fields`] turns each Service's
 //!   outcome into its status, condition and annotation;
 //! - [`external_ips`]: the externalIPs condition, from the [`crate::externalips`] review;
-//! - [`pool_status`]: each IPPool's status from the plan's usage figures.
+//! - [`pool_status`]: each VIPPool's status from the plan's usage figures.
 
 pub mod external_ips;
 pub mod pool_status;

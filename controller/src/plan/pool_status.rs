@@ -1,8 +1,8 @@
-//! An IPPool's status from the plan's usage figures. Pure.
+//! An VIPPool's status from the plan's usage figures. Pure.
 
 use std::net::IpAddr;
 
-use ferrolb_api::{FamilyCounts, IPPoolStatus};
+use ferrolb_api::{FamilyCounts, VIPPoolStatus};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, Time};
 
 use crate::ipam::{FamilyUsage, PoolUsage};
@@ -24,7 +24,11 @@ pub struct PoolFacts<'a> {
 
 /// The status the pool should have. Conditions keep their `lastTransitionTime` from
 /// `previous` when their status did not change.
-pub fn desired(facts: &PoolFacts<'_>, previous: Option<&IPPoolStatus>, now: &Time) -> IPPoolStatus {
+pub fn desired(
+    facts: &PoolFacts<'_>,
+    previous: Option<&VIPPoolStatus>,
+    now: &Time,
+) -> VIPPoolStatus {
     let empty = PoolUsage::default();
     let usage = facts.usage.unwrap_or(&empty);
     let counts = |f: &FamilyUsage| {
@@ -107,7 +111,7 @@ pub fn desired(facts: &PoolFacts<'_>, previous: Option<&IPPoolStatus>, now: &Tim
             )
         },
     ];
-    IPPoolStatus {
+    VIPPoolStatus {
         ipv4: counts(&usage.ipv4),
         ipv6: counts(&usage.ipv6),
         used: Some(usage.ipv4.used.saturating_add(usage.ipv6.used).to_string()),
@@ -119,7 +123,7 @@ pub fn desired(facts: &PoolFacts<'_>, previous: Option<&IPPoolStatus>, now: &Tim
 }
 
 fn condition(
-    previous: Option<&IPPoolStatus>,
+    previous: Option<&VIPPoolStatus>,
     type_: &str,
     status: bool,
     reason: &str,

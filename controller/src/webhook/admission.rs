@@ -1,9 +1,9 @@
-//! What the webhook decides: Services' externalIPs and IPPool changes, judged against the
+//! What the webhook decides: Services' externalIPs and VIPPool changes, judged against the
 //! watched objects. The decisions are pure functions of the request and a snapshot.
 
 use std::net::IpAddr;
 
-use ferrolb_api::IPPool;
+use ferrolb_api::VIPPool;
 use ferrolb_api::names::ANN_FORCE;
 use k8s_openapi::api::authentication::v1::UserInfo as K8sUser;
 use k8s_openapi::api::core::v1::Service;
@@ -126,9 +126,9 @@ pub fn service(
     }
 }
 
-/// Reviews an IPPool create, update or delete against the other pools, the addresses in
+/// Reviews a VIPPool create, update or delete against the other pools, the addresses in
 /// use and the Nodes' addresses.
-pub fn ippool(req: &AdmissionRequest<IPPool>, watched: &Watched) -> Verdict {
+pub fn vippool(req: &AdmissionRequest<VIPPool>, watched: &Watched) -> Verdict {
     let new = req
         .object
         .as_ref()
@@ -142,7 +142,7 @@ pub fn ippool(req: &AdmissionRequest<IPPool>, watched: &Watched) -> Verdict {
         .or(old)
         .and_then(|p| p.annotations().get(ANN_FORCE).cloned())
         .is_some_and(|v| v == "true");
-    let others: Vec<&IPPool> = watched
+    let others: Vec<&VIPPool> = watched
         .pools
         .iter()
         .map(AsRef::as_ref)

@@ -54,10 +54,10 @@ pub fn body(cfg: &WebhookConfig, ca_bundle: &str) -> Value {
                 "timeoutSeconds": 5,
             },
             {
-                "name": "ippools.ferrolb.io",
-                "clientConfig": client("/validate/ippools"),
+                "name": "vippools.ferrolb.io",
+                "clientConfig": client("/validate/vippools"),
                 "rules": [{"apiGroups": ["ferrolb.io"], "apiVersions": ["v1alpha1"],
-                           "operations": ["CREATE", "UPDATE", "DELETE"], "resources": ["ippools"], "scope": "Cluster"}],
+                           "operations": ["CREATE", "UPDATE", "DELETE"], "resources": ["vippools"], "scope": "Cluster"}],
                 "failurePolicy": cfg.failure_policy,
                 "sideEffects": "None",
                 "admissionReviewVersions": ["v1"],

@@ -1,4 +1,4 @@
-//! The validating admission webhook (Services' externalIPs, IPPool changes), served over TLS by
+//! The validating admission webhook (Services' externalIPs, VIPPool changes), served over TLS by
 //! every replica, with a certificate the controller makes and rotates itself.
 //!
 //! - The serving certificate and its CA live in a Secret of the controller's namespace. The
@@ -24,7 +24,7 @@ use std::time::Duration;
 use axum::extract::State;
 use axum::routing::post;
 use axum::{Json, Router};
-use ferrolb_api::IPPool;
+use ferrolb_api::VIPPool;
 use k8s_openapi::api::core::v1::Service;
 use kube::Client;
 use kube::core::DynamicObject;
@@ -53,7 +53,7 @@ struct AppState {
 fn router(state: AppState) -> Router {
     Router::new()
         .route("/validate/services", post(services))
-        .route("/validate/ippools", post(ippools))
+        .route("/validate/vippools", post(vippools))
         .route("/mutate/services", post(stamp))
         .with_state(state)
 }
@@ -92,16 +92,16 @@ async fn stamp(
     Json(resp.into_review())
 }
 
-async fn ippools(
+async fn vippools(
     State(s): State<AppState>,
-    Json(review): Json<AdmissionReview<IPPool>>,
+    Json(review): Json<AdmissionReview<VIPPool>>,
 ) -> Json<AdmissionReview<DynamicObject>> {
-    let req: AdmissionRequest<IPPool> = match review.try_into() {
+    let req: AdmissionRequest<VIPPool> = match review.try_into() {
         Ok(r) => r,
         Err(e) => return Json(AdmissionResponse::invalid(e.to_string()).into_review()),
     };
-    let verdict = admission::ippool(&req, &(s.snapshot)());
-    log_verdict("IPPool", &req.name, None, &verdict);
+    let verdict = admission::vippool(&req, &(s.snapshot)());
+    log_verdict("VIPPool", &req.name, None, &verdict);
     Json(verdict.respond(&req).into_review())
 }
 

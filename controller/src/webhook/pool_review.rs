@@ -1,4 +1,4 @@
-//! Admission review of an IPPool change against the other pools, the addresses Services hold
+//! Admission review of a VIPPool change against the other pools, the addresses Services hold
 //! and the Nodes' addresses. Pure: plain inputs, no Kubernetes types.
 //!
 //! # Rules
@@ -111,8 +111,8 @@ pub fn review_pool(
             ));
         } else if change.new.is_none() {
             refusals.push(format!(
-                "deleting IPPool {:?} would take addresses Services hold: {who}; to delete it \
-                 anyway, first annotate it (kubectl annotate ippool {} {ANN_FORCE}=true), then \
+                "deleting VIPPool {:?} would take addresses Services hold: {who}; to delete it \
+                 anyway, first annotate it (kubectl annotate vippool {} {ANN_FORCE}=true), then \
                  delete it: the Services will get new addresses",
                 change.name, change.name
             ));
@@ -135,7 +135,7 @@ pub fn review_pool(
             warnings,
         }
     } else {
-        let message = format!("IPPool {:?} refused: {}", change.name, refusals.join("; "));
+        let message = format!("VIPPool {:?} refused: {}", change.name, refusals.join("; "));
         PoolReview {
             allowed: false,
             message: Some(capped(message)),
@@ -165,7 +165,7 @@ fn node_warning(name: &str, new: &[AddrRange], nodes: &[(String, IpAddr)]) -> Op
     let list: Vec<String> = inside.iter().map(|(ip, n)| format!("{n} {ip}")).collect();
     (!list.is_empty()).then(|| {
         format!(
-            "IPPool {name:?} covers node addresses, which are never allocated to Services: {}",
+            "VIPPool {name:?} covers node addresses, which are never allocated to Services: {}",
             listed("", &list, MAX_LISTED, ", ")
         )
     })
@@ -187,7 +187,7 @@ fn overlaps(name: &str, added: &[AddrRange], others: &[OtherPool<'_>]) -> Option
                 0 => String::new(),
                 n => format!(" and {n} more stretch(es)"),
             };
-            Some(format!("IPPool {:?} ({first}{more})", o.name))
+            Some(format!("VIPPool {:?} ({first}{more})", o.name))
         })
         .collect();
     (!shared.is_empty()).then(|| {

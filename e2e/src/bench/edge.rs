@@ -24,8 +24,8 @@ pub async fn bench(lab: &Lab, repo: &std::path::Path, trials: usize) -> Result<V
     lab.install(repo).await?;
     let client = lab.client().await?;
     k8s::namespace(&client, NS, json!({})).await?;
-    let pools: Api<ferrolb_api::IPPool> = Api::all(client.clone());
-    let pool = json!({"apiVersion": "ferrolb.io/v1alpha1", "kind": "IPPool",
+    let pools: Api<ferrolb_api::VIPPool> = Api::all(client.clone());
+    let pool = json!({"apiVersion": "ferrolb.io/v1alpha1", "kind": "VIPPool",
         "metadata": {"name": "edge", "labels": {"ferrolb.io/mode": "edge"}},
         "spec": {"addresses": ["198.51.100.150-198.51.100.159"]}});
     pools

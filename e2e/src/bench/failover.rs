@@ -2,7 +2,7 @@
 //! speaker SIGTERMed for a planned handover) while a prober in the client namespace connects
 //! to the VIP every few milliseconds and reads the client's own ARP table. Writes JSON.
 //!
-//! Only node-a and node-b announce (L2Announcement nodeSelector); the backends run on node-c,
+//! Only node-a and node-b announce (L2AnnouncementPolicy nodeSelector); the backends run on node-c,
 //! so a fault removes the announcing node, never a backend.
 //!
 //! Per trial: `takeover` = fault → the client's ARP entry for the VIP holds a new MAC;
@@ -183,7 +183,7 @@ pub async fn bench(lab: &Lab, repo: &std::path::Path, trials: usize) -> Result<V
     .await?;
     lab.kubectl_input(
         &["apply", "-f", "-"],
-        &json!({"apiVersion": "ferrolb.io/v1alpha1", "kind": "L2Announcement",
+        &json!({"apiVersion": "ferrolb.io/v1alpha1", "kind": "L2AnnouncementPolicy",
             "metadata": {"name": "failover"}, "spec": {"ipPools": ["failover"],
                 "nodeSelector": {"matchExpressions": [{"key": "kubernetes.io/hostname",
                     "operator": "In", "values": ["node-a", "node-b"]}]}}})

@@ -2,7 +2,7 @@
 //! Services announced at once. A command that writes JSON; never a test.
 //!
 //! In its own lab: ferrolb installed, one ready pod on node-a, an IPv6 pool from the bench-only
-//! on-link range [`POOL`] covered by an L2Announcement, and N single-stack IPv6 LoadBalancer
+//! on-link range [`POOL`] covered by an L2AnnouncementPolicy, and N single-stack IPv6 LoadBalancer
 //! Services (no NodePorts) selecting that pod. Measured: from the first Service created to
 //! every address announced (the speakers' `announced_addresses` gauges add up to N), each
 //! speaker's resident and peak memory then, and the size of node-a's nft table.
@@ -41,8 +41,8 @@ pub async fn speakers(
     let client = lab.client().await?;
     k8s::namespace(&client, NS, json!({})).await?;
     k8s::pool(&client, "scale", json!({"addresses": [POOL]})).await?;
-    let l2: Api<ferrolb_api::L2Announcement> = Api::all(client.clone());
-    let body = json!({"apiVersion": "ferrolb.io/v1alpha1", "kind": "L2Announcement",
+    let l2: Api<ferrolb_api::L2AnnouncementPolicy> = Api::all(client.clone());
+    let body = json!({"apiVersion": "ferrolb.io/v1alpha1", "kind": "L2AnnouncementPolicy",
         "metadata": {"name": "scale"}, "spec": {"ipPools": ["scale"]}});
     l2.patch(
         "scale",
@@ -50,7 +50,7 @@ pub async fn speakers(
         &Patch::Apply(body),
     )
     .await
-    .map_err(|e| Error::kube("applying the L2Announcement", e))?;
+    .map_err(|e| Error::kube("applying the L2AnnouncementPolicy", e))?;
     let pods: Api<Pod> = Api::namespaced(client.clone(), NS);
     let pod = json!({"apiVersion": "v1", "kind": "Pod",
         "metadata": {"name": "scale-a", "labels": {"app": "scale"}},

@@ -1,6 +1,6 @@
 //! `cargo xtask demo`: ferrolb end to end in the lab, for a person watching. It brings the lab
 //! up, installs ferrolb from crds/ and deploy/ (as `lab install`), creates a pool with its
-//! `L2Announcement`, the `hostnames` Deployment (the lab's agent runs each pod as an echo
+//! `L2AnnouncementPolicy`, the `hostnames` Deployment (the lab's agent runs each pod as an echo
 //! backend that answers HTTP with the pod's name) and a LoadBalancer Service on port 80, shows
 //! what ferrolb wrote, sends GETs to the VIP from the client namespace, then SIGKILLs the
 //! announcing node's speaker and measures from the client how the VIP moved. The lab is left up.
@@ -65,9 +65,9 @@ pub async fn run(lab: &Lab, repo: &std::path::Path) -> Result<Outcome, Error> {
     lab.install(repo).await?;
     let client = lab.client().await?;
 
-    say(&format!("IPPool {POOL} and L2Announcement {POOL}"));
+    say(&format!("VIPPool {POOL} and L2AnnouncementPolicy {POOL}"));
     example::pool(&client).await?;
-    show(lab, &["get", "ippools,l2announcements"])?;
+    show(lab, &["get", "vippools,l2announcementpolicies"])?;
 
     say(&format!(
         "Deployment {NAME}: {REPLICAS} pods answering on {PORT}"

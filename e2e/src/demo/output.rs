@@ -104,7 +104,7 @@ pub fn hints(lab: &Lab, o: &Outcome) -> String {
     format!(
         "look around:\n\
         \x20 {x} kubectl -- get svc -A\n\
-        \x20 {x} kubectl -- get ippools,l2announcements,serviceannouncements -A\n\
+        \x20 {x} kubectl -- get vippools,l2announcementpolicies,serviceannouncements -A\n\
         \x20 {x} kubectl -- describe svc {NAME}\n\
         \x20 {x} exec client -- curl -s http://{vip}/\n\
         \x20 {x} exec client -- arping -c2 -I {up} {vip}\n\

@@ -202,7 +202,7 @@ impl Eip<'_> {
 
     pub async fn pool_admission(&self) {
         let pool = |name: &str, addresses: &[&str]| {
-            json!({"apiVersion": "ferrolb.io/v1alpha1", "kind": "IPPool", "metadata": {"name": name},
+            json!({"apiVersion": "ferrolb.io/v1alpha1", "kind": "VIPPool", "metadata": {"name": name},
                 "spec": {"addresses": addresses, "serviceAllocation": {"namespaces": ["none"]}}})
         };
         let refused = self
@@ -221,7 +221,7 @@ impl Eip<'_> {
         let out = self
             .lab
             .kubectl()
-            .args(["delete", "ippool", "pool-other"])
+            .args(["delete", "vippool", "pool-other"])
             .output()
             .unwrap();
         let err = String::from_utf8_lossy(&out.stderr);

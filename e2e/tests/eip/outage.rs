@@ -117,14 +117,14 @@ impl Eip<'_> {
             ][..],
             &[
                 "delete",
-                "ippool",
+                "vippool",
                 "ov-new",
                 "--ignore-not-found",
                 "--wait=false",
             ],
             &[
                 "delete",
-                "l2announcement",
+                "l2announcementpolicy",
                 "with-external-ips",
                 "--ignore-not-found",
                 "--wait=false",
@@ -140,11 +140,11 @@ impl Eip<'_> {
         }
     }
 
-    /// With an L2Announcement that announces allowed externalIPs, the sneaky address is still
+    /// With an L2AnnouncementPolicy that announces allowed externalIPs, the sneaky address is still
     /// never announced: its ServiceAnnouncement says why, and no node other than node-b (whose
     /// own kernel answers for its own address) answers ARP for it.
     async fn never_announced(&self) {
-        let l2 = serde_json::json!({"apiVersion": "ferrolb.io/v1alpha1", "kind": "L2Announcement",
+        let l2 = serde_json::json!({"apiVersion": "ferrolb.io/v1alpha1", "kind": "L2AnnouncementPolicy",
             "metadata": {"name": "with-external-ips"}, "spec": {"externalIPs": true}});
         let out = self
             .lab

@@ -26,10 +26,10 @@ fn lab_rows() -> Vec<(&'static str, String)> {
         ("198.51.100.13", format!("externalIP 198.51.100.13 refused: it is node node-c's address {NODE}")),
         ("203.0.113.10", "externalIP 203.0.113.10 refused: it is inside the Service ClusterIP range 203.0.113.0/24; externalIPs may never overlap ClusterIPs, pick an address outside 203.0.113.0/24".into()),
         ("2001:db8:300::a", "externalIP 2001:db8:300::a refused: it is inside the Service ClusterIP range 2001:db8:300::/112; externalIPs may never overlap ClusterIPs, pick an address outside 2001:db8:300::/112".into()),
-        ("192.0.2.10", format!("externalIP 192.0.2.10 refused: it is inside IPPool pool-a (range 192.0.2.0-192.0.2.63), {POOL}")),
+        ("192.0.2.10", format!("externalIP 192.0.2.10 refused: it is inside VIPPool pool-a (range 192.0.2.0-192.0.2.63), {POOL}")),
         ("198.51.100.50", format!("externalIP 198.51.100.50 refused: it is already the externalIP of Service other-ns/web {CLAIMED}")),
         // A LoadBalancer IP is inside its pool: the pool rule comes first.
-        ("198.51.100.51", format!("externalIP 198.51.100.51 refused: it is inside IPPool pool-other (range 198.51.100.51-198.51.100.51), {POOL}")),
+        ("198.51.100.51", format!("externalIP 198.51.100.51 refused: it is inside VIPPool pool-other (range 198.51.100.51-198.51.100.51), {POOL}")),
         ("2001:db8:500::1", not_allowed("2001:db8:500::1")),
         ("192.0.2.241", not_allowed("192.0.2.241")),
     ]

@@ -125,12 +125,12 @@ const CONTROLLER: &str = "
 allow  list,watch    core  services  *  -  watches.rs start
 allow  list,watch    core  namespaces  *  -  watches.rs start
 allow  list,watch    core  nodes  *  -  watches.rs start
-allow  list,watch    ferrolb.io  ippools  *  -  watches.rs start
+allow  list,watch    ferrolb.io  vippools  *  -  watches.rs start
 allow  list,watch    ferrolb.io  externalippolicies  *  -  watches.rs start
 allow  list,watch    networking.k8s.io  servicecidrs  *  -  watches.rs start
 allow  patch         core  services  web  app  apply.rs service (annotation, SSA)
 allow  patch         core  services/status  web  app  apply.rs service (status, SSA)
-allow  patch         ferrolb.io  ippools/status  *  lan  apply.rs pool
+allow  patch         ferrolb.io  vippools/status  *  lan  apply.rs pool
 allow  create,patch  events.k8s.io  events  web  app.1  apply.rs kube Recorder
 allow  create,patch  admissionregistration.k8s.io  validatingwebhookconfigurations  *  $CONFIG  webhook/secret.rs apply_configuration
 allow  create,patch  admissionregistration.k8s.io  mutatingwebhookconfigurations  *  $CONFIG  webhook/secret.rs apply_configuration
@@ -145,7 +145,7 @@ refuse get,list      core  secrets  $NS  -  no Secret but its own
 refuse get,update    core  secrets  $NS  other  no Secret but its own
 refuse patch         coordination.k8s.io  leases  $NS  other  no Lease but its own
 refuse create,patch  admissionregistration.k8s.io  validatingwebhookconfigurations  *  other  no other webhook
-refuse patch         ferrolb.io  ippools  *  lan  pools' spec belongs to users
+refuse patch         ferrolb.io  vippools  *  lan  pools' spec belongs to users
 refuse create        ferrolb.io  serviceannouncements  web  -  the speakers' objects
 refuse create        core  services  $NS  -  the probe only runs in default
 ";
@@ -155,8 +155,8 @@ const SPEAKER: &str = "
 allow  list,watch    core  services  *  -  daemon/watches.rs
 allow  list,watch    core  nodes  *  -  daemon/watches.rs
 allow  list,watch    discovery.k8s.io  endpointslices  *  -  daemon/watches.rs
-allow  list,watch    ferrolb.io  ippools  *  -  daemon/watches.rs
-allow  list,watch    ferrolb.io  l2announcements  *  -  daemon/watches.rs
+allow  list,watch    ferrolb.io  vippools  *  -  daemon/watches.rs
+allow  list,watch    ferrolb.io  l2announcementpolicies  *  -  daemon/watches.rs
 allow  list,watch    ferrolb.io  serviceannouncements  *  -  daemon/watches.rs
 allow  create,patch,delete  ferrolb.io  serviceannouncements  web  app  daemon/publish.rs (SSA creates)
 allow  patch         ferrolb.io  serviceannouncements/status  web  app  daemon/publish.rs
@@ -165,7 +165,7 @@ refuse patch         core  services  web  app  the controller's job
 refuse patch         core  services/status  web  app  the controller's job
 refuse get,list      core  secrets  *  -  no secrets
 refuse patch         core  nodes  *  node-a  nodes are read only
-refuse patch         ferrolb.io  ippools/status  *  lan  the controller's job
+refuse patch         ferrolb.io  vippools/status  *  lan  the controller's job
 ";
 
 #[test]

@@ -1,5 +1,5 @@
 //! Helpers of the speaker scenarios: pods on chosen nodes, the LAN pool and its
-//! `L2Announcement`, `ServiceAnnouncement` lookups and ARP/NDP checks from the client.
+//! `L2AnnouncementPolicy`, `ServiceAnnouncement` lookups and ARP/NDP checks from the client.
 
 pub mod failover;
 pub mod flows;
@@ -79,7 +79,7 @@ impl Spk<'_> {
         self.service("web", "web", spec, 2).await
     }
 
-    /// The namespace, the LAN pool (announced by an L2Announcement) and an edge-free setup.
+    /// The namespace, the LAN pool (announced by an L2AnnouncementPolicy) and an edge-free setup.
     pub async fn setup(&self) {
         k8s::namespace(&self.client, NS, json!({}))
             .await
@@ -106,10 +106,10 @@ impl Spk<'_> {
         .expect("pools observed");
     }
 
-    /// Applies an L2Announcement.
+    /// Applies an L2AnnouncementPolicy.
     pub async fn l2(&self, name: &str, spec: Value) {
-        let api: Api<ferrolb_api::L2Announcement> = Api::all(self.client.clone());
-        let body = json!({"apiVersion": "ferrolb.io/v1alpha1", "kind": "L2Announcement",
+        let api: Api<ferrolb_api::L2AnnouncementPolicy> = Api::all(self.client.clone());
+        let body = json!({"apiVersion": "ferrolb.io/v1alpha1", "kind": "L2AnnouncementPolicy",
             "metadata": {"name": name}, "spec": spec});
         api.patch(
             name,
@@ -117,7 +117,7 @@ impl Spk<'_> {
             &Patch::Apply(body),
         )
         .await
-        .expect("L2Announcement");
+        .expect("L2AnnouncementPolicy");
     }
 
     /// A pod of `app` on `node` answering on [`PORT`] (TCP and UDP).

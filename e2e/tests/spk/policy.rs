@@ -1,4 +1,4 @@
-//! Who may announce, as the operator configures it: an L2Announcement's `serviceSelector` and
+//! Who may announce, as the operator configures it: an L2AnnouncementPolicy's `serviceSelector` and
 //! `interfaces`, and the well-known exclude label on a Node; each silence says why in the
 //! `ServiceAnnouncement`, and nobody answers meanwhile.
 

@@ -31,7 +31,7 @@ impl Spk<'_> {
     }
 
     /// A status address written by someone else (a Service of another class) and a pool no
-    /// L2Announcement covers are never answered; the reason is recorded.
+    /// L2AnnouncementPolicy covers are never answered; the reason is recorded.
     pub async fn never_answered(&self) {
         step("forged status and uncovered pools are never answered");
         let forged: IpAddr = "198.51.100.238".parse().expect("ip");
@@ -49,7 +49,7 @@ impl Spk<'_> {
             .await
             .expect("forging a status");
 
-        // A Service from the pool without L2Announcement, created after the forged one: once
+        // A Service from the pool without L2AnnouncementPolicy, created after the forged one: once
         // its silence is recorded, every speaker has seen the forged status too.
         let ann = json!({"ferrolb.io/ip-pool": "quiet"});
         let mut body = k8s::service_body("quiet", ann, json!({}));
@@ -64,7 +64,10 @@ impl Spk<'_> {
         .expect("quiet allocated");
         let quiet: IpAddr = k8s::ips(&svc)[0].parse().expect("ip");
         let reason = self.silent_reason("quiet", quiet).await;
-        assert!(reason.contains("L2Announcement"), "silent reason: {reason}");
+        assert!(
+            reason.contains("L2AnnouncementPolicy"),
+            "silent reason: {reason}"
+        );
         assert_eq!(
             self.answers(quiet),
             Vec::<String>::new(),
@@ -79,7 +82,7 @@ impl Spk<'_> {
 
     /// nodeSelector: only the selected node may announce.
     pub async fn node_selector(&self, ip: IpAddr) {
-        step("an L2Announcement nodeSelector moves the VIP to the one node it selects");
+        step("an L2AnnouncementPolicy nodeSelector moves the VIP to the one node it selects");
         let current = self.settled("web", ip).await;
         let target = if current == "node-c" {
             "node-b"

@@ -1,5 +1,5 @@
 //! The edge's desired state as a pure function of a snapshot: Services, EndpointSlices, Nodes
-//! and IPPools → the frontends to serve ([`desired`]).
+//! and VIPPools → the frontends to serve ([`desired`]).
 //!
 //! A frontend is one (address, protocol, port) of an edge Service: a Service of type
 //! LoadBalancer, class `ferrolb.io/lb` (or none), annotation `ferrolb.io/mode: edge`, whose
@@ -19,7 +19,7 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use ferrolb_adapter::ownership::status_fields;
-use ferrolb_api::IPPool;
+use ferrolb_api::VIPPool;
 use ferrolb_core::names::MANAGER_EDGE;
 use k8s_openapi::api::core::v1::{Node, Service};
 use k8s_openapi::api::discovery::v1::EndpointSlice;
@@ -45,8 +45,8 @@ pub struct Snapshot {
     pub slices: Vec<Arc<EndpointSlice>>,
     /// Every Node.
     pub nodes: Vec<Arc<Node>>,
-    /// Every IPPool.
-    pub pools: Vec<Arc<IPPool>>,
+    /// Every VIPPool.
+    pub pools: Vec<Arc<VIPPool>>,
 }
 
 /// Settings of [`desired`].

@@ -34,14 +34,14 @@ impl EdgeRanges {
 mod tests {
     use std::sync::Arc;
 
-    use ferrolb_api::IPPool;
+    use ferrolb_api::VIPPool;
 
     use super::*;
 
-    fn pool(name: &str, mode: &str, addresses: &[&str]) -> Arc<IPPool> {
+    fn pool(name: &str, mode: &str, addresses: &[&str]) -> Arc<VIPPool> {
         Arc::new(
             serde_json::from_value(serde_json::json!({
-                "apiVersion": "ferrolb.io/v1alpha1", "kind": "IPPool",
+                "apiVersion": "ferrolb.io/v1alpha1", "kind": "VIPPool",
                 "metadata": {"name": name, "labels": {"ferrolb.io/mode": mode}},
                 "spec": {"addresses": addresses},
             }))

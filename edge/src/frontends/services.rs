@@ -36,7 +36,7 @@ pub fn status_ips(svc: &Service, pools: &Pools) -> StatusIps {
             Ok(pool) if pools.is_edge(&pool) => out.accepted.push(ip),
             Ok(pool) => out.refused.push((
                 ip,
-                format!("{ip} lies in IPPool {pool}, which is not an edge pool: never served"),
+                format!("{ip} lies in VIPPool {pool}, which is not an edge pool: never served"),
             )),
             Err(why) => out.refused.push((ip, why)),
         }

@@ -9,7 +9,7 @@ use std::sync::Arc;
 
 use ferrolb_adapter::reflect::watch_all;
 use ferrolb_adapter::stores::ServiceStores;
-use ferrolb_api::{L2Announcement, ServiceAnnouncement};
+use ferrolb_api::{L2AnnouncementPolicy, ServiceAnnouncement};
 use kube::Client;
 use kube::runtime::reflector::Store;
 use tokio::sync::Notify;
@@ -20,7 +20,7 @@ use crate::nodestate::Snapshot;
 #[derive(Clone)]
 pub struct Stores {
     common: ServiceStores,
-    l2: Store<L2Announcement>,
+    l2: Store<L2AnnouncementPolicy>,
     announcements: Store<ServiceAnnouncement>,
 }
 

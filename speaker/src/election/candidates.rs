@@ -53,7 +53,9 @@ impl Rejection {
             Rejection::NotReady => "not ready",
             Rejection::Excluded => "excluded from external load balancers",
             Rejection::SpeakerDown => "speaker not alive",
-            Rejection::NotSelected => "not matched by any covering L2Announcement nodeSelector",
+            Rejection::NotSelected => {
+                "not matched by any covering L2AnnouncementPolicy nodeSelector"
+            }
             Rejection::NoInterface => "no usable interface",
         }
     }

@@ -2,13 +2,13 @@
 //! rendezvous winner.
 //!
 //! Services sharing one IP:
-//! * A Service that would be silent on its own (no covering L2Announcement, no ready endpoints,
+//! * A Service that would be silent on its own (no covering L2AnnouncementPolicy, no ready endpoints,
 //!   no eligible node) **abstains**: it does not veto the IP for the others, and its reason is
 //!   appended to the decision. Announcing the IP for the other Services costs it nothing: its
 //!   traffic could not be served either way.
 //! * The remaining Services' candidate sets are intersected, so the winner can serve every one
 //!   of them. An empty intersection is a **conflict**: nobody announces the IP, and the reason
-//!   lists each Service's candidates (fix: align their endpoints or L2Announcements).
+//!   lists each Service's candidates (fix: align their endpoints or L2AnnouncementPolicies).
 //! * The winner answers on the union of the interfaces each Service's policies select.
 //!
 //! Duplicate node names (impossible in Kubernetes) are resolved deterministically: the
@@ -134,7 +134,7 @@ fn decide(
             .collect();
         let reason = format!(
             "{CONFLICT_REASON_PREFIX} Services sharing {ip} have no candidate node in common ({}); \
-             nobody announces it — give them endpoints/L2Announcements on a common node, or stop sharing the IP",
+             nobody announces it — give them endpoints/L2AnnouncementPolicies on a common node, or stop sharing the IP",
             detail.into_iter().collect::<Vec<_>>().join("; ")
         );
         return silent(reason, Vec::new());

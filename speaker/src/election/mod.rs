@@ -1,12 +1,12 @@
 //! Who announces each VIP: a pure, coordination-free leader election for L2 (ARP/NDP).
 //!
-//! Every speaker runs [`elect`](elect()) on the same inputs (nodes, L2Announcement policies, VIPs) and
+//! Every speaker runs [`elect`](elect()) on the same inputs (nodes, L2AnnouncementPolicy policies, VIPs) and
 //! gets the same [`Election`]; each then answers only for the IPs [`Election::for_node`] gives
 //! it. The rules, in order:
 //!
 //! 1. **Coverage** ([`policy`]): a VIP is covered by policies listing its pool (external IPs:
 //!    policies with `external_ips: true`) whose service selector matches. None → silent,
-//!    "no L2Announcement covers pool X". Invalid policies ([`L2Policy::validate`]) are ignored.
+//!    "no L2AnnouncementPolicy covers pool X". Invalid policies ([`L2Policy::validate`]) are ignored.
 //! 2. **Endpoints** ([`candidates`]): no ready or serving-terminating endpoint anywhere → silent,
 //!    "no ready endpoints".
 //! 3. **Candidates** ([`candidates`], [`interfaces`]): ready, not excluded, speaker alive,

@@ -1,5 +1,5 @@
 //! Plain input types for the election: what the shell resolves from Nodes, gossip,
-//! L2Announcement objects, Services and EndpointSlices before calling
+//! L2AnnouncementPolicy objects, Services and EndpointSlices before calling
 //! [`elect`](super::elect::elect).
 
 use std::collections::BTreeMap;
@@ -54,11 +54,11 @@ pub struct InterfaceView {
     pub subnets: Vec<ipnet::IpNet>,
 }
 
-/// An L2Announcement object, already resolved by the shell to plain data.
+/// An L2AnnouncementPolicy object, already resolved by the shell to plain data.
 #[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct L2Policy {
-    /// Name of the L2Announcement object (used in reasons).
+    /// Name of the L2AnnouncementPolicy object (used in reasons).
     pub name: String,
     /// Nodes allowed to announce; `None` means every node.
     pub node_selector: Option<Selector>,

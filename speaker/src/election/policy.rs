@@ -1,4 +1,4 @@
-//! Which L2Announcement policies cover a VIP, and policy validation.
+//! Which L2AnnouncementPolicy policies cover a VIP, and policy validation.
 //!
 //! A policy covers a VIP when the VIP's pool is listed in `pools` (for external IPs: when the
 //! policy has `external_ips: true`) **and** its `service_selector` matches the Service labels.
@@ -10,11 +10,11 @@ use thiserror::Error;
 use super::model::{L2Policy, VipInput, VipKind};
 use super::selector::{SelectorError, optional_matches};
 
-/// Why an L2Announcement cannot be used.
+/// Why an L2AnnouncementPolicy cannot be used.
 #[derive(Debug, Clone, PartialEq, Eq, Error)]
 pub enum PolicyError {
     /// A selector the Kubernetes API would reject.
-    #[error("L2Announcement {policy:?} has an invalid {field}: {source}")]
+    #[error("L2AnnouncementPolicy {policy:?} has an invalid {field}: {source}")]
     InvalidSelector {
         /// Policy name.
         policy: String,
@@ -25,7 +25,7 @@ pub enum PolicyError {
     },
     /// An empty string in the interface list (it would match no interface).
     #[error(
-        "L2Announcement {policy:?} lists an empty interface name: remove it, or write a name or glob such as \"eth*\""
+        "L2AnnouncementPolicy {policy:?} lists an empty interface name: remove it, or write a name or glob such as \"eth*\""
     )]
     EmptyInterfacePattern {
         /// Policy name.
@@ -84,7 +84,7 @@ pub fn covering<'a>(valid: &[&'a L2Policy], vip: &VipInput) -> Result<Vec<&'a L2
         (VipKind::LoadBalancerIp, Some(pool)) => format!("pool {pool}"),
         (VipKind::LoadBalancerIp, None) => {
             return Err(format!(
-                "LoadBalancer IP {} of {} has no pool, so no L2Announcement can cover it",
+                "LoadBalancer IP {} of {} has no pool, so no L2AnnouncementPolicy can cover it",
                 vip.ip, vip.service
             ));
         }
@@ -95,10 +95,10 @@ pub fn covering<'a>(valid: &[&'a L2Policy], vip: &VipInput) -> Result<Vec<&'a L2
         .map(|p| p.name.as_str())
         .collect();
     if address_only.is_empty() {
-        Err(format!("no L2Announcement covers {what}"))
+        Err(format!("no L2AnnouncementPolicy covers {what}"))
     } else {
         Err(format!(
-            "no L2Announcement covers {what} for {}: serviceSelector of {} does not match the Service labels",
+            "no L2AnnouncementPolicy covers {what} for {}: serviceSelector of {} does not match the Service labels",
             vip.service,
             address_only.join(", ")
         ))
@@ -147,7 +147,7 @@ mod tests {
         assert!(!p.covers(&vip(VipKind::LoadBalancerIp, Some("red"), &[])));
         assert!(!p.covers(&vip(VipKind::LoadBalancerIp, None, &[])));
         let err = covering(&[&p], &vip(VipKind::LoadBalancerIp, Some("red"), &[])).unwrap_err();
-        assert_eq!(err, "no L2Announcement covers pool red");
+        assert_eq!(err, "no L2AnnouncementPolicy covers pool red");
     }
 
     #[test]

@@ -1,4 +1,4 @@
-//! Kubernetes label selectors (`matchLabels` + `matchExpressions`) for L2Announcement
+//! Kubernetes label selectors (`matchLabels` + `matchExpressions`) for L2AnnouncementPolicy
 //! `nodeSelector` / `serviceSelector`: the shared implementation in [`ferrolb_adapter::selector`],
 //! re-exported. `None` and an empty selector match everything; an invalid one matches nothing.
 

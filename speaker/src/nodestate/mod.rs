@@ -14,7 +14,7 @@
 //!   allows them for the Service's current generation. Everything else is never announced
 //!   nor programmed, and is reported as silent with the reason.
 //! - Announcing: [`election::elect()`] over every Node (interfaces as gossiped,
-//!   [`nodes::views`]), every L2Announcement ([`pools::policy`]) and every address
+//!   [`nodes::views`]), every L2AnnouncementPolicy ([`pools::policy`]) and every address
 //!   except those of edge pools; this node answers for what it wins.
 //! - Rules ([`rules`]): every node programs every valid address, announced here or not (as
 //!   kube-proxy does), and the NodePorts of ferrolb's LoadBalancer Services.
@@ -40,7 +40,7 @@ use std::net::IpAddr;
 use std::sync::Arc;
 
 use ferrolb_adapter::pools::Pools;
-use ferrolb_api::{IPPool, L2Announcement};
+use ferrolb_api::{L2AnnouncementPolicy, VIPPool};
 use k8s_openapi::api::core::v1::{Node, Service};
 use k8s_openapi::api::discovery::v1::EndpointSlice;
 use kube::ResourceExt;
@@ -67,10 +67,10 @@ pub struct Snapshot {
     pub slices: Vec<Arc<EndpointSlice>>,
     /// Every Node.
     pub nodes: Vec<Arc<Node>>,
-    /// Every IPPool.
-    pub pools: Vec<Arc<IPPool>>,
-    /// Every L2Announcement.
-    pub l2: Vec<Arc<L2Announcement>>,
+    /// Every VIPPool.
+    pub pools: Vec<Arc<VIPPool>>,
+    /// Every L2AnnouncementPolicy.
+    pub l2: Vec<Arc<L2AnnouncementPolicy>>,
 }
 
 /// What this speaker knows besides the API objects.

@@ -67,7 +67,7 @@ pub fn node_ips(nodes: &[Arc<Node>], this: &str) -> Vec<IpAddr> {
 }
 
 /// Whether a node may announce at all, and why not: the election's node-level checks. The
-/// checks that depend on the address (an L2Announcement's node selector, an interface it
+/// checks that depend on the address (an L2AnnouncementPolicy's node selector, an interface it
 /// selects, local endpoints for `externalTrafficPolicy: Local`) are in each address's reason.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "camelCase")]
@@ -77,7 +77,7 @@ pub struct NodeEligibility {
     /// Why not (empty when eligible), plus a note when no interface is known.
     pub reasons: Vec<String>,
     /// The node's interfaces as its speaker reports them: those of the default set (used by
-    /// L2Announcements without an interface list) and the others.
+    /// L2AnnouncementPolicies without an interface list) and the others.
     pub interfaces: InterfaceNames,
 }
 
@@ -88,7 +88,7 @@ pub struct NodeEligibility {
 pub struct InterfaceNames {
     /// In the default set.
     pub default: Vec<String>,
-    /// Selected only when an L2Announcement names them (and they are up).
+    /// Selected only when an L2AnnouncementPolicy names them (and they are up).
     pub other: Vec<String>,
 }
 

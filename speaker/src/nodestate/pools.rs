@@ -1,18 +1,18 @@
-//! L2Announcements as the election's [`L2Policy`], over the pools of
+//! L2AnnouncementPolicies as the election's [`L2Policy`], over the pools of
 //! [`ferrolb_adapter::pools::Pools`].
 
 use ferrolb_adapter::pools::Pools;
 use ferrolb_adapter::selector::{Selector, optional_matches};
-use ferrolb_api::L2Announcement;
+use ferrolb_api::L2AnnouncementPolicy;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::LabelSelector;
 use kube::ResourceExt;
 
 use crate::election::L2Policy;
 
-/// The election's view of an L2Announcement: `ipPools` and `ipPoolSelector` resolved to pool
+/// The election's view of an L2AnnouncementPolicy: `ipPools` and `ipPoolSelector` resolved to pool
 /// names (neither: every pool); selectors converted, an unconvertible one matching nothing
 /// (fail closed).
-pub fn policy(pools: &Pools, l2: &L2Announcement) -> L2Policy {
+pub fn policy(pools: &Pools, l2: &L2AnnouncementPolicy) -> L2Policy {
     let spec = &l2.spec;
     let pools = if spec.ip_pools.is_empty() && spec.ip_pool_selector.is_none() {
         pools.iter().map(|(n, _)| n.to_string()).collect()

@@ -1,10 +1,10 @@
-//! Fixture clusters for the decision's tests: small builders for Services, IPPools, Nodes,
+//! Fixture clusters for the decision's tests: small builders for Services, VIPPools, Nodes,
 //! Namespaces and ExternalIPPolicies, and a stand-in apiserver that applies planned writes
 //! the way server-side apply would.
 
 use std::sync::Arc;
 
-use ferrolb_api::{ExternalIPPolicy, IPPool};
+use ferrolb_api::{ExternalIPPolicy, VIPPool};
 use ferrolb_core::names::MANAGER_CONTROLLER;
 use k8s_openapi::api::core::v1::{Namespace, Node, Service};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
@@ -52,11 +52,11 @@ impl Cluster {
         self
     }
 
-    /// Adds an IPPool with `addresses`, created after the pools before it.
+    /// Adds a VIPPool with `addresses`, created after the pools before it.
     pub fn pool(mut self, name: &str, addresses: &[&str]) -> Cluster {
         let age = self.watched.pools.len() as i64;
-        self.watched.pools.push(Arc::new(parse::<IPPool>(json!({
-            "apiVersion": "ferrolb.io/v1alpha1", "kind": "IPPool",
+        self.watched.pools.push(Arc::new(parse::<VIPPool>(json!({
+            "apiVersion": "ferrolb.io/v1alpha1", "kind": "VIPPool",
             "metadata": {"name": name, "uid": format!("uid-pool-{name}"), "generation": 1,
                 "creationTimestamp": at(1_700_000_000 + age)},
             "spec": {"addresses": addresses},
@@ -236,7 +236,7 @@ pub struct Shown {
     /// Service writes.
     pub services: Vec<ShownServiceWrite>,
     /// Pool status writes, by pool name.
-    pub pools: Vec<(String, ferrolb_api::IPPoolStatus)>,
+    pub pools: Vec<(String, ferrolb_api::VIPPoolStatus)>,
 }
 
 /// Renders `writes` for a golden snapshot.

@@ -188,7 +188,7 @@ fn config_problems_are_reported_and_fail_closed() {
             "Service ClusterIP ranges: entry 1 \"garbage\" is not a valid CIDR (the address \
              part \"garbage\" is not an IP address); write it as address/prefix-length, e.g. \
              192.0.2.0/24 or 2001:db8::/64; it protects nothing until it is fixed",
-            "IPPool backwards: range 192.0.2.200-192.0.2.150 is empty or mixes IPv4 and IPv6, \
+            "VIPPool backwards: range 192.0.2.200-192.0.2.150 is empty or mixes IPv4 and IPv6, \
              so it protects nothing; write the lower address first, both of one family",
         ]
     );

@@ -208,14 +208,14 @@ fn service_cidr_v4_and_v6() {
 }
 
 #[test]
-fn ippool_v4_and_v6() {
+fn vippool_v4_and_v6() {
     let tail = "whose addresses ferrolb assigns itself; use a Service of type LoadBalancer to \
                 get an address from that pool instead";
     assert_refused(
         "192.0.2.127",
         Rule::IpPool,
         &format!(
-            "externalIP 192.0.2.127 refused: it is inside IPPool pool-a (range \
+            "externalIP 192.0.2.127 refused: it is inside VIPPool pool-a (range \
              192.0.2.0-192.0.2.127), {tail}"
         ),
     );
@@ -223,7 +223,7 @@ fn ippool_v4_and_v6() {
         "2001:db8:2::1",
         Rule::IpPool,
         &format!(
-            "externalIP 2001:db8:2::1 refused: it is inside IPPool pool-v6 (range \
+            "externalIP 2001:db8:2::1 refused: it is inside VIPPool pool-v6 (range \
              2001:db8:2::-2001:db8:2::ffff), {tail}"
         ),
     );
@@ -300,13 +300,13 @@ fn rule_ids_are_stable_and_distinct() {
             "broadcast",
             "node-address",
             "service-cidr",
-            "ippool",
+            "vippool",
             "claimed-by-other-namespace",
             "no-policy",
             "not-allowed-by-policy",
         ]
     );
-    assert_eq!(Rule::IpPool.to_string(), "ippool");
+    assert_eq!(Rule::IpPool.to_string(), "vippool");
 }
 
 #[test]
@@ -326,7 +326,7 @@ fn mixed_family_pool_range_protects_nothing_and_is_reported() {
     assert_eq!(
         r.problems.iter().map(|p| p.to_string()).collect::<Vec<_>>(),
         [
-            "IPPool mixed: range 192.0.2.1-2001:db8::ffff is empty or mixes IPv4 and IPv6, so it \
+            "VIPPool mixed: range 192.0.2.1-2001:db8::ffff is empty or mixes IPv4 and IPv6, so it \
           protects nothing; write the lower address first, both of one family"
         ]
     );

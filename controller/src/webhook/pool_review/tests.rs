@@ -1,4 +1,4 @@
-//! Tests of the IPPool admission review: one per rule, then properties against a brute-force
+//! Tests of the VIPPool admission review: one per rule, then properties against a brute-force
 //! oracle that never merges ranges.
 
 use std::net::IpAddr;
@@ -82,7 +82,7 @@ fn overlap_names_the_pool_and_the_first_shared_stretch() {
     let r = create(&["198.51.100.10-198.51.100.30"], &[("older", other)]);
     let m = refused(&r);
     assert!(
-        m.contains("IPPool \"older\" (198.51.100.10-198.51.100.20 and 1 more stretch(es))"),
+        m.contains("VIPPool \"older\" (198.51.100.10-198.51.100.20 and 1 more stretch(es))"),
         "{m}"
     );
     assert!(m.contains("remove the shared addresses"), "{m}");
@@ -104,12 +104,12 @@ fn huge_ipv6_ranges_are_compared_not_enumerated() {
     let stretch = "2001:db8::-2001:db8:ffff:ffff:ffff:ffff:ffff:ffff";
     let r = create(all, &[("doc", doc)]);
     assert!(
-        refused(&r).contains(&format!("IPPool \"doc\" ({stretch})")),
+        refused(&r).contains(&format!("VIPPool \"doc\" ({stretch})")),
         "{r:?}"
     );
     let r = create(doc, &[("all", all)]);
     assert!(
-        refused(&r).contains(&format!("IPPool \"all\" ({stretch})")),
+        refused(&r).contains(&format!("VIPPool \"all\" ({stretch})")),
         "{r:?}"
     );
     // Shrinking ::/0 to the documentation prefix frees an address in use outside it.
@@ -134,7 +134,7 @@ fn mixed_families_report_only_the_shared_family() {
     let r = create(&["198.51.100.0/24", "2001:db8::/120"], others);
     let m = refused(&r);
     assert!(
-        m.contains("IPPool \"six\" (2001:db8::10-2001:db8::20)") && !m.contains("four"),
+        m.contains("VIPPool \"six\" (2001:db8::10-2001:db8::20)") && !m.contains("four"),
         "{m}"
     );
 }
@@ -149,7 +149,7 @@ fn every_overlapping_pool_is_named_in_order_and_the_pool_itself_is_skipped() {
     let r = create(&["198.51.100.0/24"], others);
     let m = refused(&r);
     assert!(
-        m.contains("overlap IPPool \"alpha\" (198.51.100.1), IPPool \"zeta\" (198.51.100.2);"),
+        m.contains("overlap VIPPool \"alpha\" (198.51.100.1), VIPPool \"zeta\" (198.51.100.2);"),
         "{m}"
     );
     assert!(!m.contains("198.51.100.3"), "{m}");
@@ -195,7 +195,7 @@ fn an_update_adding_no_address_is_not_refused_for_an_existing_overlap() {
     let others: &[(&str, &[&str])] = &[("b", &["198.51.100.0/25", "203.0.113.7"])];
     let r = review((Some(old), Some(grown), false), others, &[], &[]);
     assert!(
-        refused(&r).contains("IPPool \"b\" (203.0.113.7);"),
+        refused(&r).contains("VIPPool \"b\" (203.0.113.7);"),
         "only the added part: {r:?}"
     );
 }
@@ -254,12 +254,12 @@ fn deleting_a_pool_in_use_needs_force() {
     let m = refused(&r);
     assert!(
         m.contains(
-            "deleting IPPool \"mine\" would take addresses Services hold: ns/a 198.51.100.1;"
+            "deleting VIPPool \"mine\" would take addresses Services hold: ns/a 198.51.100.1;"
         ),
         "{m}"
     );
     assert!(
-        m.contains("kubectl annotate ippool mine ferrolb.io/force=true"),
+        m.contains("kubectl annotate vippool mine ferrolb.io/force=true"),
         "{m}"
     );
     let r = review((Some(old), None, true), &[], &in_use, &[]);
@@ -336,7 +336,7 @@ fn every_refusal_reason_is_listed() {
     let m = refused(&r);
     for part in [
         "\"bogus\" is not valid",
-        "IPPool \"b\" (203.0.113.5)",
+        "VIPPool \"b\" (203.0.113.5)",
         "ns/a 198.51.100.1",
     ] {
         assert!(m.contains(part), "{part} missing from {m}");
@@ -481,7 +481,7 @@ fn check(case: &Case) -> Result<(), TestCaseError> {
     prop_assert_eq!(r.message.is_none(), r.allowed);
     if let Some(first) = overlapping.first() {
         let m = r.message.as_deref().unwrap_or_default();
-        prop_assert!(m.contains(&format!("IPPool {first:?} (")), "{}", m);
+        prop_assert!(m.contains(&format!("VIPPool {first:?} (")), "{}", m);
     }
     let warnings = usize::from(nodes_inside) + usize::from(moved && case.force);
     prop_assert_eq!(r.warnings.len(), if r.allowed { warnings } else { 0 });

@@ -11,7 +11,7 @@ pub fn ip(s: &str) -> IpAddr {
     s.parse().unwrap()
 }
 
-pub fn pool(name: &str, addresses: &[&str], edge: bool) -> Arc<IPPool> {
+pub fn pool(name: &str, addresses: &[&str], edge: bool) -> Arc<VIPPool> {
     let labels = if edge {
         json!({"ferrolb.io/mode": "edge"})
     } else {
@@ -19,7 +19,7 @@ pub fn pool(name: &str, addresses: &[&str], edge: bool) -> Arc<IPPool> {
     };
     Arc::new(
         serde_json::from_value(json!({
-            "apiVersion": "ferrolb.io/v1alpha1", "kind": "IPPool",
+            "apiVersion": "ferrolb.io/v1alpha1", "kind": "VIPPool",
             "metadata": {"name": name, "labels": labels},
             "spec": {"addresses": addresses},
         }))

@@ -98,7 +98,7 @@ fn forged_or_foreign_addresses_are_never_served() {
     let d = with(vec![forged, lan, elsewhere, none]);
     assert!(d.frontends.is_empty(), "{:?}", d.frontends);
     let w: Vec<String> = d.warnings.iter().map(ToString::to_string).collect();
-    assert!(w[0].starts_with("web/elsewhere: 198.51.100.151 lies in IPPool edge, not in the pool(s) ferrolb.io/allocated-from names (lan)"), "{w:?}");
+    assert!(w[0].starts_with("web/elsewhere: 198.51.100.151 lies in VIPPool edge, not in the pool(s) ferrolb.io/allocated-from names (lan)"), "{w:?}");
     assert!(
         w[1].contains(
             "web/forged: status.loadBalancer.ingress was not written by ferrolb-controller"
@@ -106,7 +106,7 @@ fn forged_or_foreign_addresses_are_never_served() {
         "{w:?}"
     );
     assert!(
-        w[2].contains("web/lan: 198.51.100.200 lies in IPPool lan, which is not an edge pool"),
+        w[2].contains("web/lan: 198.51.100.200 lies in VIPPool lan, which is not an edge pool"),
         "{w:?}"
     );
     assert!(

@@ -17,7 +17,7 @@ fn uncovered_pool_is_silent_with_reason() {
     let e = elect(&three_nodes(), &[policy("p", &["blue"])], &[v]);
     let d = &e.per_ip[&ip("192.0.2.100")];
     assert_eq!(d.winner, None);
-    assert_eq!(d.reason, "no L2Announcement covers pool red");
+    assert_eq!(d.reason, "no L2AnnouncementPolicy covers pool red");
     assert_eq!(d.services, [svc("a")]);
 }
 

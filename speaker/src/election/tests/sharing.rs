@@ -79,7 +79,7 @@ fn a_service_that_is_silent_alone_does_not_veto_the_ip() {
     );
     assert!(
         d.reason
-            .contains("default/uncovered not served: no L2Announcement covers pool red"),
+            .contains("default/uncovered not served: no L2AnnouncementPolicy covers pool red"),
         "{}",
         d.reason
     );
@@ -96,7 +96,7 @@ fn all_silent_reasons_are_listed_per_service() {
     assert_eq!(d.winner, None);
     assert_eq!(
         d.reason,
-        "default/dead: no ready endpoints; default/uncovered: no L2Announcement covers pool red"
+        "default/dead: no ready endpoints; default/uncovered: no L2AnnouncementPolicy covers pool red"
     );
 }
 

@@ -80,7 +80,7 @@ fn annotation_must_name_a_pool_containing_the_ip() {
     assert_eq!(programmed(&d, "web"), Some(vec![]));
     let why = silent_reason(&d, "198.51.100.200").unwrap();
     assert!(
-        why.contains("lies in IPPool blue") && why.contains("(red)"),
+        why.contains("lies in VIPPool blue") && why.contains("(red)"),
         "{why}"
     );
 
@@ -108,7 +108,7 @@ fn pool_not_covered_is_silent_but_still_programmed() {
     let d = w.on("node-c");
     assert_eq!(
         silent_reason(&d, "203.0.113.7").unwrap(),
-        "no L2Announcement covers pool red"
+        "no L2AnnouncementPolicy covers pool red"
     );
     assert_eq!(programmed(&d, "web"), Some(vec![ip("203.0.113.7")]));
 }

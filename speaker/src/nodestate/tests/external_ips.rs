@@ -35,7 +35,7 @@ fn allowed_external_ip_is_announced_and_programmed() {
 }
 
 #[test]
-fn allowed_external_ip_without_an_l2announcement_enabling_them_is_programmed_not_announced() {
+fn allowed_external_ip_without_an_l2announcementpolicy_enabling_them_is_programmed_not_announced() {
     let mut w = world(eip_json("ext", &[EIP], true));
     w.l2 = vec![l2_json("lan", json!({"ipPools": ["blue"]}))];
     assert!(w.announcers(EIP).is_empty());

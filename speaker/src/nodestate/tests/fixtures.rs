@@ -128,20 +128,20 @@ pub fn node_json(name: &str, index: usize) -> Value {
     })
 }
 
-/// An IPPool.
+/// An VIPPool.
 pub fn pool_json(name: &str, addresses: &[&str]) -> Value {
-    json!({"apiVersion": "ferrolb.io/v1alpha1", "kind": "IPPool",
+    json!({"apiVersion": "ferrolb.io/v1alpha1", "kind": "VIPPool",
            "metadata": {"name": name}, "spec": {"addresses": addresses}})
 }
 
-/// An L2Announcement with the given spec.
+/// An L2AnnouncementPolicy with the given spec.
 pub fn l2_json(name: &str, spec: Value) -> Value {
-    json!({"apiVersion": "ferrolb.io/v1alpha1", "kind": "L2Announcement",
+    json!({"apiVersion": "ferrolb.io/v1alpha1", "kind": "L2AnnouncementPolicy",
            "metadata": {"name": name}, "spec": spec})
 }
 
 /// A cluster: three ready nodes, pools `blue` (198.51.100.200-249) and `red`
-/// (203.0.113.0/24), an L2Announcement `lan` for `blue` with externalIPs.
+/// (203.0.113.0/24), an L2AnnouncementPolicy `lan` for `blue` with externalIPs.
 #[derive(Clone)]
 pub struct World {
     pub services: Vec<Value>,

@@ -34,7 +34,7 @@ fn single_stack_service_on_the_node_that_wins_it() {
         "single_stack",
         &format!(
             "LoadBalancer Service default/web, 198.51.100.200 from pool blue (covered by \
-             L2Announcement lan), eTP=Cluster, one ready endpoint on node-b; seen from {winner}, \
+             L2AnnouncementPolicy lan), eTP=Cluster, one ready endpoint on node-b; seen from {winner}, \
              which wins the address"
         ),
         &w.on(winner),

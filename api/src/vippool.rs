@@ -1,4 +1,4 @@
-//! `IPPool`: addresses the controller hands out to LoadBalancer Services.
+//! `VIPPool`: addresses the controller hands out to LoadBalancer Services.
 
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, LabelSelector};
 use kube::CustomResource;
@@ -14,12 +14,13 @@ use serde::{Deserialize, Serialize};
 #[kube(
     group = "ferrolb.io",
     version = "v1alpha1",
-    kind = "IPPool",
-    plural = "ippools",
-    shortname = "ipp",
+    kind = "VIPPool",
+    plural = "vippools",
+    shortname = "vpool",
     shortname = "flbpool",
+    doc = "A cluster-scoped pool of addresses for LoadBalancer Services: the controller allocates from pools whose serviceAllocation matches a Service (lowest priority first), then from pools without one; an address stays with its Service while the pool covers it.",
     category = "ferrolb",
-    status = "IPPoolStatus",
+    status = "VIPPoolStatus",
     printcolumn = r#"{"name":"Addresses","type":"string","jsonPath":".spec.addresses"}"#,
     printcolumn = r#"{"name":"Used","type":"string","jsonPath":".status.used"}"#,
     printcolumn = r#"{"name":"Available","type":"string","jsonPath":".status.available"}"#,
@@ -27,7 +28,7 @@ use serde::{Deserialize, Serialize};
     printcolumn = r#"{"name":"Age","type":"date","jsonPath":".metadata.creationTimestamp"}"#
 )]
 #[serde(rename_all = "camelCase")]
-pub struct IPPoolSpec {
+pub struct VIPPoolSpec {
     /// Addresses this pool hands out: CIDRs (198.51.100.0/24, 2001:db8::/64), single addresses,
     /// or inclusive ranges start-end (198.51.100.10-198.51.100.20). IPv4 and IPv6 may be mixed
     /// across entries, never inside one range. At least one entry.
@@ -86,7 +87,7 @@ pub struct ServiceAllocation {
 /// What the controller observed about a pool.
 #[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, JsonSchema)]
 #[serde(rename_all = "camelCase")]
-pub struct IPPoolStatus {
+pub struct VIPPoolStatus {
     /// IPv4 address counts (absent when the pool has no IPv4 entry).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ipv4: Option<FamilyCounts>,

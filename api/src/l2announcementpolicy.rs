@@ -1,4 +1,4 @@
-//! `L2Announcement`: which pools are announced over ARP/NDP, from which nodes and interfaces.
+//! `L2AnnouncementPolicy`: which pools are announced over ARP/NDP, from which nodes and interfaces.
 
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, LabelSelector};
 use kube::CustomResource;
@@ -6,24 +6,26 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 /// A cluster-scoped policy: announce the addresses of some pools on Layer 2 (ARP for IPv4, NDP
-/// for IPv6) from some nodes, on some interfaces, for some Services. A pool no `L2Announcement`
+/// for IPv6) from some nodes, on some interfaces, for some Services. A pool no `L2AnnouncementPolicy`
 /// covers is never announced.
 #[derive(CustomResource, Serialize, Deserialize, Clone, Debug, Default, PartialEq, JsonSchema)]
 #[kube(
     group = "ferrolb.io",
     version = "v1alpha1",
-    kind = "L2Announcement",
-    plural = "l2announcements",
-    shortname = "l2a",
+    kind = "L2AnnouncementPolicy",
+    plural = "l2announcementpolicies",
+    shortname = "l2ap",
+    shortname = "flbl2",
+    doc = "A cluster-scoped policy: announce the addresses of some VIPPools on Layer 2 (ARP for IPv4, NDP for IPv6) from some nodes, on some interfaces, for some Services. A pool no L2AnnouncementPolicy covers is never announced.",
     category = "ferrolb",
-    status = "L2AnnouncementStatus",
+    status = "L2AnnouncementPolicyStatus",
     printcolumn = r#"{"name":"Pools","type":"string","jsonPath":".spec.ipPools"}"#,
     printcolumn = r#"{"name":"Interfaces","type":"string","jsonPath":".spec.interfaces"}"#,
     printcolumn = r#"{"name":"ExternalIPs","type":"boolean","jsonPath":".spec.externalIPs"}"#,
     printcolumn = r#"{"name":"Age","type":"date","jsonPath":".metadata.creationTimestamp"}"#
 )]
 #[serde(rename_all = "camelCase")]
-pub struct L2AnnouncementSpec {
+pub struct L2AnnouncementPolicySpec {
     /// Pools to announce, by name. With `ipPoolSelector` too, a pool matching either is
     /// announced. Neither: every pool.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
@@ -58,7 +60,7 @@ pub struct L2AnnouncementSpec {
 /// What the speakers observed about this policy.
 #[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, JsonSchema)]
 #[serde(rename_all = "camelCase")]
-pub struct L2AnnouncementStatus {
+pub struct L2AnnouncementPolicyStatus {
     /// `Ready` when the policy is understood and in use.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub conditions: Vec<Condition>,
