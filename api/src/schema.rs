@@ -45,7 +45,7 @@ fn address_entry_rules() -> Value {
         {
             // The controller's parser (ferrolb_core::parse_address) refuses host bits too.
             "rule": format!("{is_range} || !self.contains('/') || !isCIDR(self) || cidr(self).masked() == cidr(self)"),
-            "messageExpression": "'CIDR \"' + self + '\" has host bits set after the prefix: did you mean ' + string(cidr(self).masked()) + ' (the whole network) or ' + string(cidr(self).ip()) + (cidr(self).ip().family() == 4 ? '/32' : '/128') + ' (that one address)?'",
+            "messageExpression": "'CIDR \"' + self + '\" has host bits set after the prefix: write the network (198.51.100.7/24 is 198.51.100.0/24) or one address as /32 or /128'",
             "reason": "FieldValueInvalid",
         },
         {

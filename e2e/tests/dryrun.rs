@@ -203,6 +203,10 @@ async fn deploy_dry_runs_clean_on_the_real_apiserver() {
             ),
             "spec.addresses[0]",
         ),
+        (
+            broken(pool, "/spec", "addresses", json!(["198.51.100.7/24"])),
+            "has host bits set after the prefix",
+        ),
     ] {
         let err = apply(&client, &mutate, true)
             .await
