@@ -1,6 +1,8 @@
 //! Renders the CRD YAML under `crds/` from the Rust types.
 
-use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
+use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::{
+    CustomResourceDefinition, JSONSchemaProps, JSONSchemaPropsOrArray,
+};
 use kube::CustomResourceExt;
 
 use crate::{ExternalIPPolicy, L2AnnouncementPolicy, ServiceAnnouncement, VIPPool};
@@ -17,14 +19,47 @@ pub struct RenderError {
     source: serde_norway::Error,
 }
 
-/// Every CRD ferrolb defines.
+/// Every CRD ferrolb defines, with the merge markers of [`mark_merge_strategy`].
 pub fn all() -> Vec<CustomResourceDefinition> {
-    vec![
+    let mut crds = vec![
         VIPPool::crd(),
         L2AnnouncementPolicy::crd(),
         ExternalIPPolicy::crd(),
         ServiceAnnouncement::crd(),
-    ]
+    ];
+    for crd in &mut crds {
+        for version in &mut crd.spec.versions {
+            if let Some(schema) = version
+                .schema
+                .as_mut()
+                .and_then(|s| s.open_api_v3_schema.as_mut())
+            {
+                mark_merge_strategy(schema);
+            }
+        }
+    }
+    crds
+}
+
+/// How server-side apply merges what Kubernetes' own types mark the same way: every
+/// `conditions` list is a map keyed by `type` (each writer owns its own conditions), and every
+/// label selector (`...Selector`) is atomic (replaced whole, never merged key by key).
+pub fn mark_merge_strategy(schema: &mut JSONSchemaProps) {
+    if let Some(props) = schema.properties.as_mut() {
+        for (name, prop) in props.iter_mut() {
+            if name == "conditions" && prop.type_.as_deref() == Some("array") {
+                prop.x_kubernetes_list_type = Some("map".into());
+                prop.x_kubernetes_list_map_keys = Some(vec!["type".into()]);
+            }
+            if name.ends_with("Selector") && prop.type_.as_deref() == Some("object") {
+                prop.x_kubernetes_map_type = Some("atomic".into());
+            }
+            mark_merge_strategy(prop);
+        }
+    }
+    if let Some(JSONSchemaPropsOrArray::Schema(items)) = schema.items.as_mut() {
+        mark_merge_strategy(items);
+    }
 }
 
 /// Each CRD as (file name under `crds/`, YAML text).
@@ -60,6 +95,42 @@ mod tests {
                 "crds/{file} differs from what the Rust types generate; run `{REGENERATE}` and commit the result"
             );
         }
+    }
+
+    #[test]
+    fn conditions_are_list_maps_and_selectors_atomic() {
+        let mut conditions = 0;
+        let mut selectors = 0;
+        fn walk(v: &serde_json::Value, conditions: &mut usize, selectors: &mut usize) {
+            if let Some(props) = v.get("properties").and_then(|p| p.as_object()) {
+                for (k, sub) in props {
+                    if k == "conditions" {
+                        assert_eq!(sub["x-kubernetes-list-type"], "map", "{k}");
+                        assert_eq!(
+                            sub["x-kubernetes-list-map-keys"],
+                            serde_json::json!(["type"])
+                        );
+                        *conditions += 1;
+                    }
+                    if k.ends_with("Selector") {
+                        assert_eq!(sub["x-kubernetes-map-type"], "atomic", "{k}");
+                        *selectors += 1;
+                    }
+                    walk(sub, conditions, selectors);
+                }
+            }
+            if let Some(items) = v.get("items") {
+                walk(items, conditions, selectors);
+            }
+        }
+        for crd in all() {
+            let v = serde_json::to_value(&crd.spec.versions[0].schema).expect("json");
+            walk(&v["openAPIV3Schema"], &mut conditions, &mut selectors);
+        }
+        assert!(
+            conditions >= 1 && selectors >= 5,
+            "{conditions} {selectors}"
+        );
     }
 
     #[test]

@@ -1,6 +1,6 @@
 //! `ExternalIPPolicy`: which addresses Services may put in `spec.externalIPs` (CVE-2020-8554).
 
-use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, LabelSelector};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::LabelSelector;
 use kube::CustomResource;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
@@ -18,7 +18,6 @@ use serde::{Deserialize, Serialize};
     shortname = "flbeip",
     doc = "A cluster-scoped allowance for spec.externalIPs (CVE-2020-8554). Without any policy every externalIP is refused; node addresses, ClusterIP ranges, pool addresses, other namespaces' addresses and special addresses are refused whatever a policy says.",
     category = "ferrolb",
-    status = "ExternalIPPolicyStatus",
     printcolumn = r#"{"name":"Allowed","type":"string","jsonPath":".spec.allowedCIDRs"}"#,
     printcolumn = r#"{"name":"Age","type":"date","jsonPath":".metadata.creationTimestamp"}"#
 )]
@@ -45,13 +44,4 @@ pub struct ExternalIPPolicySpec {
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     #[schemars(schema_with = "crate::schema::name_list")]
     pub allowed_groups: Vec<String>,
-}
-
-/// What the controller observed about this policy.
-#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, JsonSchema)]
-#[serde(rename_all = "camelCase")]
-pub struct ExternalIPPolicyStatus {
-    /// `Ready` when the policy is understood and in use.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub conditions: Vec<Condition>,
 }

@@ -1,6 +1,6 @@
 //! `L2AnnouncementPolicy`: which pools are announced over ARP/NDP, from which nodes and interfaces.
 
-use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, LabelSelector};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::LabelSelector;
 use kube::CustomResource;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
@@ -18,7 +18,6 @@ use serde::{Deserialize, Serialize};
     shortname = "flbl2",
     doc = "A cluster-scoped policy: announce the addresses of some VIPPools on Layer 2 (ARP for IPv4, NDP for IPv6) from some nodes, on some interfaces, for some Services. A pool no L2AnnouncementPolicy covers is never announced.",
     category = "ferrolb",
-    status = "L2AnnouncementPolicyStatus",
     printcolumn = r#"{"name":"Pools","type":"string","jsonPath":".spec.ipPools"}"#,
     printcolumn = r#"{"name":"Interfaces","type":"string","jsonPath":".spec.interfaces"}"#,
     printcolumn = r#"{"name":"ExternalIPs","type":"boolean","jsonPath":".spec.externalIPs"}"#,
@@ -55,13 +54,4 @@ pub struct L2AnnouncementPolicySpec {
     /// false.
     #[serde(default, rename = "externalIPs")]
     pub external_ips: bool,
-}
-
-/// What the speakers observed about this policy.
-#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, JsonSchema)]
-#[serde(rename_all = "camelCase")]
-pub struct L2AnnouncementPolicyStatus {
-    /// `Ready` when the policy is understood and in use.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub conditions: Vec<Condition>,
 }
