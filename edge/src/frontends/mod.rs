@@ -33,8 +33,8 @@ pub use model::{Candidate, Frontend, FrontendId, Warning};
 pub use nodes::NodeView;
 pub use pools::EdgeRanges;
 
-use crate::status::CONDITION_EDGE_SERVING;
 use ferrolb_adapter::service::{self as k8s_service, ServiceView};
+use ferrolb_core::names::CONDITION_EDGE_SERVING;
 
 /// Everything watched, at one moment.
 #[derive(Debug, Clone, Default)]

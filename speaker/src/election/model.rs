@@ -8,7 +8,7 @@ use std::net::IpAddr;
 use ferrolb_core::{ServiceKey, TrafficPolicy};
 use serde::{Deserialize, Serialize};
 
-use super::selector::Selector;
+use ferrolb_adapter::selector::Selector;
 
 /// Label whose presence excludes a node from external load balancers (Kubernetes well-known
 /// label). The shell sets [`NodeView::excluded`] when a node carries it, whatever its value.

@@ -40,6 +40,7 @@ use std::net::IpAddr;
 use std::sync::Arc;
 
 use ferrolb_adapter::pools::Pools;
+use ferrolb_adapter::service;
 use ferrolb_api::{IPPool, L2Announcement};
 use k8s_openapi::api::core::v1::{Node, Service};
 use k8s_openapi::api::discovery::v1::EndpointSlice;
@@ -201,13 +202,7 @@ pub fn desired_before_rules(snapshot: &Snapshot, local: &Local) -> NodeDesired {
     let mut services: Vec<(ServiceKey, &Service, vips::ServiceVips)> = snapshot
         .services
         .iter()
-        .map(|svc| {
-            let key = ServiceKey {
-                namespace: svc.namespace().unwrap_or_default(),
-                name: svc.name_any(),
-            };
-            (key, svc.as_ref(), vips::classify(svc, &pools))
-        })
+        .map(|svc| (service::key(svc), svc.as_ref(), vips::classify(svc, &pools)))
         .filter(|(_, _, v)| !v.is_empty())
         .collect();
     services.sort_by(|a, b| a.0.cmp(&b.0));
