@@ -54,6 +54,23 @@ pub struct InterfaceView {
     pub subnets: Vec<ipnet::IpNet>,
 }
 
+impl InterfaceView {
+    /// A plain Ethernet interface `name` on `subnets`: up, broadcast-capable, with a MAC, and
+    /// neither loopback, bridge port nor container veth — one the election may answer on.
+    pub fn ethernet(name: impl Into<String>, subnets: Vec<ipnet::IpNet>) -> InterfaceView {
+        InterfaceView {
+            name: name.into(),
+            up: true,
+            broadcast: true,
+            loopback: false,
+            bridge_port: false,
+            container_veth: false,
+            has_lladdr: true,
+            subnets,
+        }
+    }
+}
+
 /// An L2Announcement object, already resolved by the shell to plain data.
 #[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]

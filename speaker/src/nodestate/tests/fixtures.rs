@@ -217,16 +217,7 @@ impl World {
 
 /// `eth0`: up, broadcast, with a MAC, on 198.51.100.0/24.
 pub fn eth0() -> InterfaceView {
-    InterfaceView {
-        name: "eth0".into(),
-        up: true,
-        broadcast: true,
-        loopback: false,
-        bridge_port: false,
-        container_veth: false,
-        has_lladdr: true,
-        subnets: vec!["198.51.100.11/24".parse().unwrap()],
-    }
+    InterfaceView::ethernet("eth0", vec!["198.51.100.11/24".parse().unwrap()])
 }
 
 /// The fixed "now" of the tests: 2026-01-01T00:00:00Z.
