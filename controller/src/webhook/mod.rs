@@ -26,9 +26,9 @@ use axum::routing::post;
 use axum::{Json, Router};
 use ferrolb_api::IPPool;
 use k8s_openapi::api::core::v1::Service;
-use kube::{Client, Resource};
 use kube::core::DynamicObject;
 use kube::core::admission::{AdmissionRequest, AdmissionResponse, AdmissionReview};
+use kube::{Client, Resource};
 use tokio::sync::watch;
 use tracing::{info, warn};
 
