@@ -8,41 +8,34 @@ use super::super::{
     sync_tokens,
 };
 use crate::ruleset::{Endpoint, NodeInput, PortInput, ServiceInput, build};
-use ferrolb_core::{Protocol, ServiceKey, TargetPort, TrafficPolicy};
+use ferrolb_core::{Protocol, ServiceKey, TargetPort};
 
 fn ip(text: &str) -> IpAddr {
     text.parse().unwrap()
 }
 
+/// UDP Service `default/dns` on node `node-a`: 192.0.2.53 and 2001:db8::53 port 53 (NodePort
+/// 30053) → 5353.
 fn dns(endpoints: &[&str]) -> NodeInput {
+    let port = PortInput {
+        name: None,
+        protocol: Protocol::Udp,
+        port: 53,
+        node_port: Some(30053),
+        target: TargetPort::Number(5353),
+    };
     NodeInput {
         node_name: "node-a".to_string(),
         node_ips: Vec::new(),
-        services: vec![ServiceInput {
-            key: ServiceKey::new("default", "dns"),
-            vips: vec![ip("192.0.2.53"), ip("2001:db8::53")],
-            ports: vec![PortInput {
-                name: None,
-                protocol: Protocol::Udp,
-                port: 53,
-                node_port: Some(30053),
-                target: TargetPort::Number(5353),
-            }],
-            etp: TrafficPolicy::Cluster,
-            source_ranges: ferrolb_core::SourceRanges::Any,
-            affinity: None,
-            endpoints: endpoints
+        services: vec![ServiceInput::new(
+            ServiceKey::new("default", "dns"),
+            vec![ip("192.0.2.53"), ip("2001:db8::53")],
+            vec![port],
+            endpoints
                 .iter()
-                .map(|address| Endpoint {
-                    ip: ip(address),
-                    node: Some("node-a".to_string()),
-                    ready: true,
-                    serving: true,
-                    terminating: false,
-                    ports: Vec::new(),
-                })
+                .map(|address| Endpoint::ready(ip(address), "node-a"))
                 .collect(),
-        }],
+        )],
     }
 }
 

@@ -1,6 +1,6 @@
 //! One test per delivery rule, asserting on the built chains and maps.
 
-use super::super::input::EndpointPort;
+use super::super::input::{EndpointPort, NodeInput};
 use super::super::names;
 use super::super::{Ruleset, build};
 use super::fixtures::{self, NODE, ip, ready, service, tcp, terminating};
@@ -20,6 +20,15 @@ pub fn rules(ruleset: &Ruleset, chain: &str) -> Vec<String> {
 
 pub fn elements(ruleset: &Ruleset, set: &str) -> Vec<String> {
     ruleset.set(set).unwrap().elements.clone()
+}
+
+/// The ruleset of `input`, the port id of `default/web` 80/TCP and that port's IPv4 entry
+/// chain `svc4_<id>`.
+fn web(input: &NodeInput) -> (Ruleset, String, Vec<String>) {
+    let ruleset = build(input);
+    let id = port_id("web", Protocol::Tcp, 80);
+    let entry = rules(&ruleset, &format!("svc4_{id}"));
+    (ruleset, id, entry)
 }
 
 fn ep(id: &str, address: &str, port: u16) -> String {
@@ -64,9 +73,7 @@ fn cluster_masquerades_and_spreads_over_all_ready_endpoints() {
 
 #[test]
 fn local_keeps_the_client_address_and_uses_only_local_endpoints() {
-    let ruleset = build(&fixtures::local_policy());
-    let id = port_id("web", Protocol::Tcp, 80);
-    let entry = rules(&ruleset, &format!("svc4_{id}"));
+    let (ruleset, id, entry) = web(&fixtures::local_policy());
     assert_eq!(
         entry,
         [
@@ -117,9 +124,7 @@ fn hairpin_traffic_is_marked_in_every_endpoint_chain() {
 
 #[test]
 fn named_ports_resolve_per_endpoint_and_skip_endpoints_without_them() {
-    let ruleset = build(&fixtures::named_port());
-    let id = port_id("web", Protocol::Tcp, 80);
-    let entry = rules(&ruleset, &format!("svc4_{id}"));
+    let (_, id, entry) = web(&fixtures::named_port());
     assert_eq!(
         entry[1..],
         [
@@ -204,9 +209,7 @@ fn ready_endpoints_win_over_terminating_ones() {
 
 #[test]
 fn without_ready_endpoints_serving_terminating_ones_take_new_connections() {
-    let ruleset = build(&fixtures::terminating_fallback());
-    let id = port_id("web", Protocol::Tcp, 80);
-    let entry = rules(&ruleset, &format!("svc4_{id}"));
+    let (ruleset, id, entry) = web(&fixtures::terminating_fallback());
     assert!(entry[1].starts_with("numgen random mod 2"), "{entry:?}");
     // The third endpoint is terminating but no longer serving.
     assert!(ruleset.chain(&ep(&id, "10.244.3.9", 8080)).is_none());
@@ -334,9 +337,7 @@ fn source_ranges_do_not_restrict_node_ports_nor_unrestricted_services() {
 
 #[test]
 fn affinity_remembers_clients_per_endpoint_and_hashes_new_ones() {
-    let ruleset = build(&fixtures::affinity());
-    let id = port_id("web", Protocol::Tcp, 80);
-    let entry = rules(&ruleset, &format!("svc4_{id}"));
+    let (ruleset, id, entry) = web(&fixtures::affinity());
     assert_eq!(entry.len(), 7, "{entry:?}");
     let first = ep(&id, "10.244.1.5", 8080);
     let set = names::affinity_set(&id, &ip("10.244.1.5"), 8080);
