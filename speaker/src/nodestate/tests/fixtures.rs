@@ -9,6 +9,8 @@ use serde_json::{Value, json};
 
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 
+use ferrolb_adapter::stores::ServiceObjects;
+
 use super::super::{Local, NodeDesired, Since, Snapshot, desired};
 use crate::election::InterfaceView;
 
@@ -176,10 +178,12 @@ impl World {
 
     pub fn snapshot(&self) -> Snapshot {
         Snapshot {
-            services: self.services.iter().cloned().map(object).collect(),
-            slices: self.slices.iter().cloned().map(object).collect(),
-            nodes: self.nodes.iter().cloned().map(object).collect(),
-            pools: self.pools.iter().cloned().map(object).collect(),
+            objects: ServiceObjects {
+                services: self.services.iter().cloned().map(object).collect(),
+                slices: self.slices.iter().cloned().map(object).collect(),
+                nodes: self.nodes.iter().cloned().map(object).collect(),
+                pools: self.pools.iter().cloned().map(object).collect(),
+            },
             l2: self.l2.iter().cloned().map(object).collect(),
         }
     }

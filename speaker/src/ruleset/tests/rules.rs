@@ -171,20 +171,30 @@ fn named_port_falls_back_to_the_service_port_name_and_checks_protocol() {
 
 #[test]
 fn udp_and_sctp_use_their_protocol_in_keys_and_dnat() {
-    let udp = build(&fixtures::udp());
-    assert!(elements(&udp, "service_ips4")[0].starts_with("192.0.2.53 . udp . 53 : goto"));
-    let id = port_id("dns", Protocol::Udp, 53);
-    assert_eq!(
-        rules(&udp, &ep(&id, "10.244.2.7", 5353))[1],
-        "meta l4proto udp dnat ip to 10.244.2.7:5353"
-    );
-    let sctp = build(&fixtures::sctp());
-    assert!(elements(&sctp, "service_ips4")[0].starts_with("192.0.2.20 . sctp . 3868 : goto"));
-    let id = port_id("signalling", Protocol::Sctp, 3868);
-    assert_eq!(
-        rules(&sctp, &ep(&id, "10.244.1.5", 3868))[1],
-        "meta l4proto sctp dnat ip to 10.244.1.5:3868"
-    );
+    let cases = [
+        (
+            fixtures::udp(),
+            "192.0.2.53 . udp . 53",
+            ("dns", Protocol::Udp, 53),
+        ),
+        (
+            fixtures::sctp(),
+            "192.0.2.20 . sctp . 3868",
+            ("signalling", Protocol::Sctp, 3868),
+        ),
+    ];
+    let endpoints = [("10.244.2.7", 5353, "udp"), ("10.244.1.5", 3868, "sctp")];
+    for ((input, key, (name, protocol, port)), (endpoint, target, l4)) in
+        cases.into_iter().zip(endpoints)
+    {
+        let ruleset = build(&input);
+        assert!(elements(&ruleset, "service_ips4")[0].starts_with(&format!("{key} : goto")));
+        let id = port_id(name, protocol, port);
+        assert_eq!(
+            rules(&ruleset, &ep(&id, endpoint, target))[1],
+            format!("meta l4proto {l4} dnat ip to {endpoint}:{target}")
+        );
+    }
 }
 
 #[test]
