@@ -1,42 +1,27 @@
 //! Full or update, conntrack deletions and reading the tools' answers.
 
-use std::net::IpAddr;
-
 use super::super::plan::says_missing;
 use super::super::{
     ConntrackDeletion, FullReason, SyncMode, choose_mode, conntrack_deletions, deleted_flow_count,
     sync_tokens,
 };
-use crate::ruleset::{Endpoint, NodeInput, PortInput, ServiceInput, build};
-use ferrolb_core::{Protocol, ServiceKey, TargetPort};
-
-fn ip(text: &str) -> IpAddr {
-    text.parse().unwrap()
-}
+use crate::ruleset::tests::fixtures::{self, NODE, ip};
+use crate::ruleset::{NodeInput, build};
+use ferrolb_core::Protocol;
 
 /// UDP Service `default/dns` on node `node-a`: 192.0.2.53 and 2001:db8::53 port 53 (NodePort
 /// 30053) → 5353.
 fn dns(endpoints: &[&str]) -> NodeInput {
-    let port = PortInput {
-        name: None,
-        protocol: Protocol::Udp,
-        port: 53,
-        node_port: Some(30053),
-        target: TargetPort::Number(5353),
-    };
-    NodeInput {
-        node_name: "node-a".to_string(),
-        node_ips: Vec::new(),
-        services: vec![ServiceInput::new(
-            ServiceKey::new("default", "dns"),
-            vec![ip("192.0.2.53"), ip("2001:db8::53")],
-            vec![port],
-            endpoints
-                .iter()
-                .map(|address| Endpoint::ready(ip(address), "node-a"))
-                .collect(),
-        )],
-    }
+    let mut port = fixtures::port(Protocol::Udp, 53, 5353);
+    port.node_port = Some(30053);
+    let endpoints = endpoints.iter().map(|a| fixtures::ready(a, NODE)).collect();
+    let dns = fixtures::service(
+        "dns",
+        &["192.0.2.53", "2001:db8::53"],
+        vec![port],
+        endpoints,
+    );
+    fixtures::node(vec![dns])
 }
 
 #[test]

@@ -31,6 +31,21 @@ fn web(input: &NodeInput) -> (Ruleset, String, Vec<String>) {
     (ruleset, id, entry)
 }
 
+/// `default/web` (`etp`) with a terminating endpoint on this node and a ready one on node-b.
+fn terminating_here_ready_elsewhere(etp: TrafficPolicy) -> NodeInput {
+    let mut web = service(
+        "web",
+        &["192.0.2.10"],
+        vec![tcp(80, 8080)],
+        vec![
+            terminating("10.244.1.5", NODE),
+            ready("10.244.2.7", "node-b"),
+        ],
+    );
+    web.etp = etp;
+    fixtures::node(vec![web])
+}
+
 fn ep(id: &str, address: &str, port: u16) -> String {
     names::endpoint_chain(id, &ip(address), port)
 }
@@ -199,21 +214,8 @@ fn udp_and_sctp_use_their_protocol_in_keys_and_dnat() {
 
 #[test]
 fn ready_endpoints_win_over_terminating_ones() {
-    let input = fixtures::node(vec![service(
-        "web",
-        &["192.0.2.10"],
-        vec![tcp(80, 8080)],
-        vec![
-            terminating("10.244.1.5", NODE),
-            ready("10.244.2.7", "node-b"),
-        ],
-    )]);
-    let ruleset = build(&input);
-    let id = port_id("web", Protocol::Tcp, 80);
-    assert_eq!(
-        rules(&ruleset, &format!("svc4_{id}"))[1],
-        format!("goto {}", ep(&id, "10.244.2.7", 8080))
-    );
+    let (ruleset, id, entry) = web(&terminating_here_ready_elsewhere(TrafficPolicy::Cluster));
+    assert_eq!(entry[1], format!("goto {}", ep(&id, "10.244.2.7", 8080)));
     assert!(ruleset.chain(&ep(&id, "10.244.1.5", 8080)).is_none());
 }
 
@@ -227,22 +229,8 @@ fn without_ready_endpoints_serving_terminating_ones_take_new_connections() {
 
 #[test]
 fn local_fallback_to_terminating_is_computed_among_local_endpoints() {
-    let mut web = service(
-        "web",
-        &["192.0.2.10"],
-        vec![tcp(80, 8080)],
-        vec![
-            terminating("10.244.1.5", NODE),
-            ready("10.244.2.7", "node-b"),
-        ],
-    );
-    web.etp = TrafficPolicy::Local;
-    let ruleset = build(&fixtures::node(vec![web]));
-    let id = port_id("web", Protocol::Tcp, 80);
-    assert_eq!(
-        rules(&ruleset, &format!("svc4_{id}"))[1],
-        format!("goto {}", ep(&id, "10.244.1.5", 8080))
-    );
+    let (ruleset, id, entry) = web(&terminating_here_ready_elsewhere(TrafficPolicy::Local));
+    assert_eq!(entry[1], format!("goto {}", ep(&id, "10.244.1.5", 8080)));
     assert_eq!(
         rules(&ruleset, &format!("clu4_{id}"))[1],
         format!("goto {}", ep(&id, "10.244.2.7", 8080))
