@@ -237,7 +237,7 @@ mod tests {
         }
         let id = FrontendId {
             ip: "198.51.100.150".parse().unwrap(),
-            protocol: crate::frontends::Protocol::Tcp,
+            protocol: ferrolb_core::Protocol::Tcp,
             port: 80,
         };
         m.forget_frontend(&id, &f);

@@ -9,7 +9,7 @@ use k8s_openapi::api::core::v1::Service;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use kube::ResourceExt;
 
-pub use ferrolb_adapter::ownership::owns_ingress;
+use ferrolb_adapter::ownership::owns_ingress;
 use ferrolb_api::names::ANN_ALLOCATED_FROM;
 use ferrolb_core::names::{CONDITION_ALLOCATED, CONDITION_EXTERNAL_IPS};
 

@@ -26,8 +26,8 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition;
 use kube::ResourceExt;
 use serde::Serialize;
 
-pub use ferrolb_adapter::pools::Pools;
-pub use ferrolb_core::{Protocol, ServiceKey, TrafficPolicy};
+use ferrolb_adapter::pools::Pools;
+use ferrolb_core::{ServiceKey, TrafficPolicy};
 pub use model::{Candidate, Frontend, FrontendId, Warning};
 pub use nodes::NodeView;
 pub use pools::EdgeRanges;

@@ -21,7 +21,7 @@ use tokio::sync::watch;
 use tokio::task::JoinHandle;
 use tracing::{debug, info, warn};
 
-use crate::frontends::ServiceKey;
+use ferrolb_core::ServiceKey;
 use ferrolb_runtime::metrics::ResultLabels;
 
 /// Do not repeat an identical successful write sooner than this.
