@@ -13,6 +13,19 @@ use tokio::sync::Notify;
 use crate::reflect::watch_all;
 use ferrolb_api::VIPPool;
 
+/// Services, EndpointSlices, Nodes and VIPPools at one moment (what [`ServiceStores`] hold).
+#[derive(Debug, Clone, Default)]
+pub struct ServiceObjects {
+    /// Every Service.
+    pub services: Vec<Arc<Service>>,
+    /// Every EndpointSlice.
+    pub slices: Vec<Arc<EndpointSlice>>,
+    /// Every Node.
+    pub nodes: Vec<Arc<Node>>,
+    /// Every VIPPool.
+    pub pools: Vec<Arc<VIPPool>>,
+}
+
 /// The stores of Services, EndpointSlices, Nodes and VIPPools.
 #[derive(Clone)]
 pub struct ServiceStores {
@@ -35,6 +48,16 @@ impl ServiceStores {
             slices: watch_all(client, changed.clone()),
             nodes: watch_all(client, changed.clone()),
             pools: watch_all(client, changed),
+        }
+    }
+
+    /// Every object the stores hold now.
+    pub fn objects(&self) -> ServiceObjects {
+        ServiceObjects {
+            services: self.services.state(),
+            slices: self.slices.state(),
+            nodes: self.nodes.state(),
+            pools: self.pools.state(),
         }
     }
 

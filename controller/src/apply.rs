@@ -5,7 +5,7 @@ use std::net::IpAddr;
 
 use ferrolb_api::VIPPool;
 use ferrolb_api::names::ANN_ALLOCATED_FROM;
-use ferrolb_core::names::MANAGER_CONTROLLER;
+use ferrolb_core::names::{CONDITION_ALLOCATED, CONDITION_EXTERNAL_IPS, MANAGER_CONTROLLER};
 use k8s_openapi::api::core::v1::Service;
 use kube::api::{Patch, PatchParams};
 use kube::runtime::events::{Event, EventType, Recorder, Reporter};
@@ -14,7 +14,6 @@ use serde_json::{Value, json};
 use tracing::{info, warn};
 
 use crate::diff::{PoolWrite, ServiceWrite};
-use crate::owned_fields::{CONDITION_ALLOCATED, CONDITION_EXTERNAL_IPS};
 
 /// The status body the controller applies to a Service.
 pub fn status_body(w: &ServiceWrite) -> Value {

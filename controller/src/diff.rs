@@ -7,6 +7,7 @@
 use std::sync::Arc;
 
 use ferrolb_api::{VIPPool, VIPPoolStatus};
+use ferrolb_core::names::REASON_ALLOCATED;
 use k8s_openapi::api::core::v1::Service;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use kube::ResourceExt;
@@ -53,7 +54,7 @@ pub fn compare(want: &OwnedFields, have: &OwnedFields, change: Option<&Change>) 
     }
     if want.condition != have.condition
         && let Some(c) = want.condition.as_ref()
-        && (!c.status || c.reason != "Allocated")
+        && (!c.status || c.reason != REASON_ALLOCATED)
     {
         events.push(EventSpec {
             warning: true,

@@ -1,5 +1,6 @@
 //! The controller's Prometheus metrics.
 
+use ferrolb_runtime::metrics::Registrar;
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
@@ -55,58 +56,30 @@ impl Default for Metrics {
 impl Metrics {
     /// Creates and registers every metric under the `ferrolb_controller` prefix.
     pub fn new() -> Metrics {
-        let mut registry = Registry::with_prefix("ferrolb_controller");
-        let m = Metrics {
-            allocations: Counter::default(),
-            failures: Family::default(),
-            releases: Counter::default(),
-            pool_used: Family::default(),
-            pool_available: Family::default(),
-            reconcile_seconds: Histogram::new(exponential_buckets(0.001, 2.0, 16)),
-            write_errors: Counter::default(),
-            leader: Gauge::default(),
-            registry: Registry::default(),
-        };
-        registry.register(
-            "allocations",
-            "Addresses given to Services",
-            m.allocations.clone(),
-        );
-        registry.register(
-            "allocation_failures",
-            "Services refused an address, by reason",
-            m.failures.clone(),
-        );
-        registry.register(
-            "releases",
-            "Addresses released from Services",
-            m.releases.clone(),
-        );
-        registry.register(
-            "pool_addresses_used",
-            "Addresses in use per pool and family",
-            m.pool_used.clone(),
-        );
-        registry.register(
-            "pool_addresses_available",
-            "Addresses still free per pool and family",
-            m.pool_available.clone(),
-        );
-        registry.register(
-            "reconcile_duration_seconds",
-            "Time to plan and apply one snapshot",
-            m.reconcile_seconds.clone(),
-        );
-        registry.register(
-            "write_errors",
-            "Writes to the apiserver that failed",
-            m.write_errors.clone(),
-        );
-        registry.register(
-            "leader",
-            "1 when this replica is the leader",
-            m.leader.clone(),
-        );
-        Metrics { registry, ..m }
+        let mut r = Registrar::new("ferrolb_controller");
+        Metrics {
+            allocations: r.metric("allocations", "Addresses given to Services"),
+            failures: r.metric(
+                "allocation_failures",
+                "Services refused an address, by reason",
+            ),
+            releases: r.metric("releases", "Addresses released from Services"),
+            pool_used: r.metric(
+                "pool_addresses_used",
+                "Addresses in use per pool and family",
+            ),
+            pool_available: r.metric(
+                "pool_addresses_available",
+                "Addresses still free per pool and family",
+            ),
+            reconcile_seconds: r.register(
+                "reconcile_duration_seconds",
+                "Time to plan and apply one snapshot",
+                Histogram::new(exponential_buckets(0.001, 2.0, 16)),
+            ),
+            write_errors: r.metric("write_errors", "Writes to the apiserver that failed"),
+            leader: r.metric("leader", "1 when this replica is the leader"),
+            registry: r.into_registry(),
+        }
     }
 }

@@ -2,15 +2,13 @@
 //! planning (what they should say), the reading of the cluster (what they say) and the
 //! difference between the two. Pure data.
 //!
-//! The controller owns `status.loadBalancer.ingress`, the condition [`CONDITION_ALLOCATED`],
-//! the condition [`CONDITION_EXTERNAL_IPS`] (Services with `spec.externalIPs`) and the
+//! The controller owns `status.loadBalancer.ingress`, the condition [`CONDITION_ALLOCATED`](ferrolb_core::names::CONDITION_ALLOCATED),
+//! the condition [`CONDITION_EXTERNAL_IPS`](ferrolb_core::names::CONDITION_EXTERNAL_IPS) (Services with `spec.externalIPs`) and the
 //! annotation `ferrolb.io/allocated-from`.
 
 use std::net::IpAddr;
 
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition;
-
-pub use ferrolb_core::names::{CONDITION_ALLOCATED, CONDITION_EXTERNAL_IPS};
 
 /// The state of one Service's controller-owned fields.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
@@ -19,9 +17,9 @@ pub struct OwnedFields {
     pub ips: Vec<IpAddr>,
     /// The `ferrolb.io/allocated-from` annotation: the pools of the addresses, comma-separated.
     pub pool: Option<String>,
-    /// The [`CONDITION_ALLOCATED`] condition as (status, reason, message).
+    /// The [`CONDITION_ALLOCATED`](ferrolb_core::names::CONDITION_ALLOCATED) condition as (status, reason, message).
     pub condition: Option<CondState>,
-    /// The [`CONDITION_EXTERNAL_IPS`] condition (Services with `spec.externalIPs`).
+    /// The [`CONDITION_EXTERNAL_IPS`](ferrolb_core::names::CONDITION_EXTERNAL_IPS) condition (Services with `spec.externalIPs`).
     pub external_ips: Option<CondState>,
 }
 

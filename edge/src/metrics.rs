@@ -3,6 +3,7 @@
 //! Series of a frontend or probe target are removed when it goes, so churn does not grow the
 //! registry.
 
+use ferrolb_runtime::metrics::{Registrar, ResultLabels};
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
@@ -50,22 +51,6 @@ pub struct ProbeLabels {
     pub target: String,
     /// `ok` or `fail`.
     pub result: String,
-}
-
-/// Labels of a plain result.
-#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
-pub struct ResultLabels {
-    /// `ok` or `error`.
-    pub result: String,
-}
-
-impl ResultLabels {
-    /// `ok` or `error`.
-    pub fn of(ok: bool) -> ResultLabels {
-        ResultLabels {
-            result: if ok { "ok" } else { "error" }.into(),
-        }
-    }
 }
 
 /// Why a connection or flow was refused.
@@ -133,78 +118,38 @@ pub struct Metrics {
 impl Metrics {
     /// The metrics and a registry (prefix `ferrolb_edge`) exporting them.
     pub fn new() -> (Metrics, Registry) {
+        let mut r = Registrar::new("ferrolb_edge");
         let m = Metrics {
-            accepted: Family::default(),
-            refused: Family::default(),
-            active: Family::default(),
-            backends: Family::default(),
-            healthy_backends: Family::default(),
-            probes: Family::default(),
-            probe_seconds: Histogram::new(exponential_buckets(0.0005, 2.0, 14)),
-            frontends: Gauge::default(),
-            owned_addresses: Gauge::default(),
-            address_errors: Counter::default(),
-            listen_errors: Counter::default(),
-            status_writes: Family::default(),
+            accepted: r.metric(
+                "connections_accepted",
+                "TCP connections and UDP flows forwarded",
+            ),
+            refused: r.metric(
+                "connections_refused",
+                "TCP connections closed and UDP flows dropped, by reason",
+            ),
+            active: r.metric(
+                "active_connections",
+                "TCP connections and UDP flows open now",
+            ),
+            backends: r.metric("backends", "Candidate nodes of each frontend"),
+            healthy_backends: r.metric(
+                "healthy_backends",
+                "Candidate nodes receiving new connections",
+            ),
+            probes: r.metric("probes", "Health probes by target and result"),
+            probe_seconds: r.register(
+                "probe_duration_seconds",
+                "Time of each health probe",
+                Histogram::new(exponential_buckets(0.0005, 2.0, 14)),
+            ),
+            frontends: r.metric("frontends", "Frontends served"),
+            owned_addresses: r.metric("owned_addresses", "Frontend addresses on the interface"),
+            address_errors: r.metric("address_errors", "Failed address changes"),
+            listen_errors: r.metric("listen_errors", "Frontends that could not be bound"),
+            status_writes: r.metric("status_writes", "EdgeServing condition writes by result"),
         };
-        let mut r = Registry::with_prefix("ferrolb_edge");
-        r.register(
-            "connections_accepted",
-            "TCP connections and UDP flows forwarded",
-            m.accepted.clone(),
-        );
-        r.register(
-            "connections_refused",
-            "TCP connections closed and UDP flows dropped, by reason",
-            m.refused.clone(),
-        );
-        r.register(
-            "active_connections",
-            "TCP connections and UDP flows open now",
-            m.active.clone(),
-        );
-        r.register(
-            "backends",
-            "Candidate nodes of each frontend",
-            m.backends.clone(),
-        );
-        r.register(
-            "healthy_backends",
-            "Candidate nodes receiving new connections",
-            m.healthy_backends.clone(),
-        );
-        r.register(
-            "probes",
-            "Health probes by target and result",
-            m.probes.clone(),
-        );
-        r.register(
-            "probe_duration_seconds",
-            "Time of each health probe",
-            m.probe_seconds.clone(),
-        );
-        r.register("frontends", "Frontends served", m.frontends.clone());
-        r.register(
-            "owned_addresses",
-            "Frontend addresses on the interface",
-            m.owned_addresses.clone(),
-        );
-        r.register(
-            "address_errors",
-            "Failed address changes",
-            m.address_errors.clone(),
-        );
-        r.register(
-            "listen_errors",
-            "Frontends that could not be bound",
-            m.listen_errors.clone(),
-        );
-        r.register(
-            "status_writes",
-            "EdgeServing condition writes by result",
-            m.status_writes.clone(),
-        );
-        (m, r)
+        (m, r.into_registry())
     }
 
     /// Counts a refusal.
@@ -292,7 +237,7 @@ mod tests {
         }
         let id = FrontendId {
             ip: "198.51.100.150".parse().unwrap(),
-            protocol: crate::frontends::Protocol::Tcp,
+            protocol: ferrolb_core::Protocol::Tcp,
             port: 80,
         };
         m.forget_frontend(&id, &f);

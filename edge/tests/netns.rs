@@ -16,11 +16,9 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
-use ferrolb_core::{SourceRanges, parse_address};
+use ferrolb_core::{Protocol, ServiceKey, SourceRanges, TrafficPolicy, parse_address};
 use ferrolb_edge::engine::{DataPlaneView, EngineConfig};
-use ferrolb_edge::frontends::{
-    Candidate, EdgeRanges, Frontend, Protocol, ServiceKey, TrafficPolicy,
-};
+use ferrolb_edge::frontends::{Candidate, EdgeRanges, Frontend};
 use ferrolb_edge::prober::ProbeConfig;
 use ferrolb_edge::proxy::{ProxyOptions, UdpOptions};
 

@@ -4,7 +4,8 @@
 //! - [`logging`]: the `--log-format` and `--log-level` flags and the tracing subscriber;
 //! - [`duration`]: the one value parser of every duration flag (`150ms`, `10s`, `5m`);
 //! - [`shutdown`]: waiting for SIGTERM or SIGINT;
-//! - [`metrics`]: the `/metrics` handler (OpenMetrics text of a registry).
+//! - [`metrics`]: the `/metrics` handler (OpenMetrics text of a registry), the registrar of
+//!   every metric and the shared `ok`/`error` labels.
 #![forbid(unsafe_code)]
 
 pub mod duration;

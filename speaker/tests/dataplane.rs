@@ -8,7 +8,7 @@
 
 use std::net::IpAddr;
 
-use ferrolb_core::{Protocol, ServiceKey, TargetPort, TrafficPolicy};
+use ferrolb_core::{Protocol, ServiceKey, TargetPort};
 use ferrolb_speaker::dataplane::{
     Applier, FullReason, KubeProxy, Mode, Nft, SyncMode, detect_kube_proxy, resolve,
 };
@@ -50,37 +50,27 @@ fn ip(text: &str) -> IpAddr {
     text.parse().unwrap()
 }
 
-fn endpoint(address: &str) -> Endpoint {
-    Endpoint {
-        ip: ip(address),
-        node: Some("node-a".to_string()),
-        ready: true,
-        serving: true,
-        terminating: false,
-        ports: Vec::new(),
-    }
-}
-
-/// UDP Service `default/dns`: 192.0.2.53 and 2001:db8::53 port 53 → 5353.
+/// UDP Service `default/dns` on node `node-a`: 192.0.2.53 and 2001:db8::53 port 53 → 5353.
 fn dns(endpoints: &[&str]) -> Ruleset {
+    let port = PortInput {
+        name: None,
+        protocol: Protocol::Udp,
+        port: 53,
+        node_port: None,
+        target: TargetPort::Number(5353),
+    };
     build(&NodeInput {
         node_name: "node-a".to_string(),
         node_ips: Vec::new(),
-        services: vec![ServiceInput {
-            key: ServiceKey::new("default", "dns"),
-            vips: vec![ip("192.0.2.53"), ip("2001:db8::53")],
-            ports: vec![PortInput {
-                name: None,
-                protocol: Protocol::Udp,
-                port: 53,
-                node_port: None,
-                target: TargetPort::Number(5353),
-            }],
-            etp: TrafficPolicy::Cluster,
-            source_ranges: ferrolb_core::SourceRanges::Any,
-            affinity: None,
-            endpoints: endpoints.iter().map(|address| endpoint(address)).collect(),
-        }],
+        services: vec![ServiceInput::new(
+            ServiceKey::new("default", "dns"),
+            vec![ip("192.0.2.53"), ip("2001:db8::53")],
+            vec![port],
+            endpoints
+                .iter()
+                .map(|address| Endpoint::ready(ip(address), "node-a"))
+                .collect(),
+        )],
     })
 }
 

@@ -13,8 +13,9 @@ use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use ferrolb_core::ServiceKey;
 use ferrolb_speaker::health::{
-    ConnLimits, HealthConfig, HealthHandle, HealthServer, HealthSnapshot, ServiceHealth, ServiceKey,
+    ConnLimits, HealthConfig, HealthHandle, HealthServer, HealthSnapshot, ServiceHealth,
 };
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::registry::Registry;

@@ -24,16 +24,7 @@ fn addr(i: usize) -> SocketAddr {
 }
 
 fn iface(name: &str) -> InterfaceView {
-    InterfaceView {
-        name: name.into(),
-        up: true,
-        broadcast: true,
-        loopback: false,
-        bridge_port: false,
-        container_veth: false,
-        has_lladdr: true,
-        subnets: vec!["198.51.100.0/24".parse().unwrap()],
-    }
+    InterfaceView::ethernet(name, vec!["198.51.100.0/24".parse().unwrap()])
 }
 
 struct Speaker {

@@ -19,10 +19,11 @@ use crate::admission_stamp::StampKey;
 use crate::diff::{self, PoolWrite, ServiceWrite};
 use crate::inputs::current_fields::{self, Observed};
 use crate::inputs::{Watched, ipam_request, review_facts};
-use crate::ipam::{self, Labels, Plan, ServiceOutcome};
+use crate::ipam::{self, Plan, ServiceOutcome};
 use crate::owned_fields::OwnedFields;
 use crate::plan::pool_status::{self, PoolFacts};
 use crate::plan::{external_ips, service_fields};
+use ferrolb_adapter::selector::Labels;
 
 /// What the decision needs besides the watched objects: the controller's flags.
 #[derive(Debug, Clone, Default)]

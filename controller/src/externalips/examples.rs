@@ -11,8 +11,8 @@ use std::collections::BTreeMap;
 use std::net::IpAddr;
 
 use super::model::{Claim, ClaimKind, ClusterFacts, Policy, ServiceRef, UserInfo};
-use super::selector::{Selector, SelectorOperator, SelectorRequirement};
 use super::verdict::Rule;
+use ferrolb_adapter::selector::{Selector, SelectorOperator, SelectorRequirement};
 
 /// The cluster every table row is judged against.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -17,13 +17,11 @@ mod fixed_rules;
 pub mod model;
 mod policy_rules;
 pub mod review;
-pub mod selector;
 pub mod verdict;
 
 pub use cidr::{CidrProblem, PolicyError, parse_cidr, parse_cidr_list};
 pub use model::{Claim, ClaimKind, ClusterFacts, Policy, ServiceRef, UserInfo};
 pub use review::{UpdateReview, review, review_update};
-pub use selector::{Selector, SelectorError, SelectorOperator, SelectorRequirement};
 pub use verdict::{ConfigProblem, Outcome, Review, Rule, Verdict};
 
 #[cfg(test)]

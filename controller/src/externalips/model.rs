@@ -4,7 +4,7 @@ use std::collections::BTreeMap;
 use std::net::IpAddr;
 use std::ops::RangeInclusive;
 
-use super::selector::Selector;
+use ferrolb_adapter::selector::Selector;
 
 /// An ExternalIPPolicy: which externalIPs may be used, by which namespaces and users.
 ///

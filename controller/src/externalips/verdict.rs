@@ -6,7 +6,7 @@ use std::net::IpAddr;
 use ipnet::IpNet;
 
 use super::cidr::PolicyError;
-use super::selector::SelectorError;
+use ferrolb_adapter::selector::SelectorError;
 
 /// The rule that refused an externalIP. Rules are checked in declaration order;
 /// the first that matches wins.

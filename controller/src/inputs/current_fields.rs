@@ -9,11 +9,12 @@ use k8s_openapi::api::core::v1::Service;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use kube::ResourceExt;
 
-pub use ferrolb_adapter::ownership::owns_ingress;
+use ferrolb_adapter::ownership::owns_ingress;
 use ferrolb_api::names::ANN_ALLOCATED_FROM;
+use ferrolb_core::names::{CONDITION_ALLOCATED, CONDITION_EXTERNAL_IPS};
 
 use super::ipam_request::status_ips;
-use crate::owned_fields::{CONDITION_ALLOCATED, CONDITION_EXTERNAL_IPS, CondState, OwnedFields};
+use crate::owned_fields::{CondState, OwnedFields};
 
 /// The controller-owned fields of a Service as found, with the condition's transition time.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]

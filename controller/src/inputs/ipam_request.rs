@@ -8,28 +8,22 @@ use std::collections::BTreeMap;
 use std::net::IpAddr;
 
 use ferrolb_adapter::classify::{self, DefaultClass, Mode, classify};
-use ferrolb_adapter::selector::Selector;
+use ferrolb_adapter::selector::{Labels, Selector};
 use ferrolb_adapter::service::{self, ServiceView};
 use ferrolb_api::VIPPool;
 use ferrolb_api::names::{
     ANN_IP_POOL, ANN_LOAD_BALANCER_IPS, ANN_SHARING_KEY, LABEL_MODE, MODE_EDGE,
 };
-use ferrolb_core::ServiceKey;
 use k8s_openapi::api::core::v1::{Node, Service};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{LabelSelector, Time};
 use kube::ResourceExt;
 
-use crate::ipam::{CreationOrder, Labels, Pool, ServiceAllocation, ServiceRequest};
+use crate::ipam::{CreationOrder, Pool, ServiceAllocation, ServiceRequest};
 
 /// Whether the controller owns `svc` ([`classify`]): `type: LoadBalancer` and class
 /// `ferrolb.io/lb`, or no class when the controller is the cluster's default implementation.
 pub fn owned(svc: &Service, default_class: bool) -> bool {
     classify(svc, DefaultClass::claimed(default_class)).is_some()
-}
-
-/// The key of a Service.
-pub fn key(svc: &Service) -> ServiceKey {
-    service::key(svc)
 }
 
 /// The LoadBalancer addresses in a Service's status, in order (unparsable entries and
@@ -57,7 +51,7 @@ pub fn service_request(
     current: Vec<IpAddr>,
     current_pool: Option<String>,
 ) -> Parsed {
-    let key = key(svc);
+    let key = service::key(svc);
     let spec = svc.spec.clone().unwrap_or_default();
     let annotations = svc.annotations();
     let mut problems = Vec::new();

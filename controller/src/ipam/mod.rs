@@ -52,7 +52,6 @@ mod planner;
 mod pool;
 mod rebuild;
 mod reserved;
-pub mod selector;
 mod sharing;
 mod usage;
 
@@ -81,4 +80,3 @@ pub use outcome::{
     ServiceOutcome,
 };
 pub use planner::{plan, plan_with};
-pub use selector::{Labels, Selector, SelectorError, SelectorOperator, SelectorRequirement};

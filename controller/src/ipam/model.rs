@@ -5,7 +5,7 @@
 use std::collections::BTreeMap;
 use std::net::IpAddr;
 
-use super::selector::{Labels, Selector};
+use ferrolb_adapter::selector::{Labels, Selector};
 use ferrolb_core::{FamilyPolicy, IpFamily, Protocol, ServiceKey, TrafficPolicy};
 
 /// Addresses that are never allocated (typically Node addresses), each with why it is

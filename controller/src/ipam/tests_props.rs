@@ -1,6 +1,7 @@
 //! Property tests over random pools, Services and churn. The address universe is tiny so that
 //! exhaustion, overlaps, disputes and sharing happen often.
 
+use ferrolb_adapter::selector::{Selector, SelectorOperator, SelectorRequirement};
 use ferrolb_core::{FamilyPolicy, IpFamily, Protocol, ServiceKey, TrafficPolicy, parse_address};
 use std::collections::BTreeSet;
 use std::net::IpAddr;

@@ -2,6 +2,7 @@
 
 use super::tests_support::*;
 use super::*;
+use ferrolb_adapter::selector::Selector;
 use ferrolb_core::{AddressError, FamilyPolicy, IpFamily};
 
 fn allocation(priority: Option<i32>, namespaces: &[&str]) -> ServiceAllocation {

@@ -3,6 +3,7 @@
 
 use super::tests_support::*;
 use super::*;
+use ferrolb_adapter::selector::{Selector, SelectorOperator, SelectorRequirement};
 use ferrolb_core::Protocol;
 
 fn valid() -> Selector {

@@ -2,6 +2,7 @@
 
 use super::tests_support::*;
 use super::*;
+use ferrolb_adapter::selector::{Selector, SelectorOperator, SelectorRequirement};
 
 fn requirement(key: &str, operator: SelectorOperator, values: &[&str]) -> Selector {
     Selector {

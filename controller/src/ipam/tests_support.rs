@@ -1,5 +1,6 @@
 //! Builders and checks shared by the planner tests.
 
+use ferrolb_adapter::selector::Labels;
 use ferrolb_core::{FamilyPolicy, IpFamily, Protocol, ServiceKey};
 use std::collections::BTreeMap;
 use std::net::IpAddr;

@@ -1,13 +1,14 @@
-//! The [`crate::owned_fields::CONDITION_EXTERNAL_IPS`] condition of a Service, from the
+//! The [`ferrolb_core::names::CONDITION_EXTERNAL_IPS`] condition of a Service, from the
 //! externalIPs review. Pure: the stamp key is passed in.
 
+use ferrolb_adapter::selector::Labels;
+use ferrolb_core::names::{REASON_EXTERNAL_IP_REFUSED, REASON_EXTERNAL_IPS_ALLOWED};
 use k8s_openapi::api::core::v1::Service;
 use kube::ResourceExt;
 
 use crate::admission_stamp::{self, ANN_ADMITTED, StampKey};
 use crate::externalips::{self, ClusterFacts, Policy};
 use crate::inputs::review_facts;
-use crate::ipam::Labels;
 use crate::owned_fields::CondState;
 
 /// The externalIPs condition of a Service (`None` without externalIPs). The requester is the
@@ -38,7 +39,7 @@ pub fn condition(
     Some(if review.allowed() {
         CondState {
             status: true,
-            reason: "Allowed".into(),
+            reason: REASON_EXTERNAL_IPS_ALLOWED.into(),
             message: format!(
                 "every externalIP is allowed by policy: {}",
                 service.external_ips.join(", ")
@@ -47,7 +48,7 @@ pub fn condition(
     } else {
         CondState {
             status: false,
-            reason: "ExternalIPRefused".into(),
+            reason: REASON_EXTERNAL_IP_REFUSED.into(),
             message: review.message().unwrap_or_else(|| "refused".into())
                 + "; refused addresses are never announced or programmed",
         }

@@ -1,10 +1,12 @@
 //! What an owned Service's fields should say, from the allocation plan's outcome. Pure.
 //!
 //! [`for_outcome`] turns the planner's [`ServiceOutcome`] into the addresses, the
-//! `ferrolb.io/allocated-from` annotation and the [`crate::owned_fields::CONDITION_ALLOCATED`]
+//! `ferrolb.io/allocated-from` annotation and the [`ferrolb_core::names::CONDITION_ALLOCATED`]
 //! condition.
 
 use std::net::IpAddr;
+
+use ferrolb_core::names::{REASON_ALLOCATED, REASON_PARTIALLY_ALLOCATED};
 
 use crate::ipam::ServiceOutcome;
 use crate::owned_fields::{CondState, OwnedFields, join_ips};
@@ -40,9 +42,9 @@ pub fn for_outcome(
                 }
             }
             let mut message = describe(ips, pools);
-            let mut reason = "Allocated";
+            let mut reason = REASON_ALLOCATED;
             if !missing.is_empty() {
-                reason = "PartiallyAllocated";
+                reason = REASON_PARTIALLY_ALLOCATED;
                 for m in missing {
                     message.push_str(&format!("; {:?} missing: {}", m.family, m.message));
                 }

@@ -26,9 +26,9 @@ use axum::routing::post;
 use axum::{Json, Router};
 use ferrolb_api::VIPPool;
 use k8s_openapi::api::core::v1::Service;
-use kube::Client;
 use kube::core::DynamicObject;
 use kube::core::admission::{AdmissionRequest, AdmissionResponse, AdmissionReview};
+use kube::{Client, Resource};
 use tokio::sync::watch;
 use tracing::{info, warn};
 
@@ -58,51 +58,59 @@ fn router(state: AppState) -> Router {
         .with_state(state)
 }
 
+/// The answer to `review`: `answer` of its request, or "invalid" when it holds none.
+fn answer<K>(
+    review: AdmissionReview<K>,
+    answer: impl FnOnce(&AdmissionRequest<K>) -> AdmissionResponse,
+) -> Json<AdmissionReview<DynamicObject>>
+where
+    K: Resource,
+{
+    let request: Result<AdmissionRequest<K>, _> = review.try_into();
+    let response = match request {
+        Ok(req) => answer(&req),
+        Err(e) => AdmissionResponse::invalid(e.to_string()),
+    };
+    Json(response.into_review())
+}
+
 async fn services(
     State(s): State<AppState>,
     Json(review): Json<AdmissionReview<Service>>,
 ) -> Json<AdmissionReview<DynamicObject>> {
-    let req: AdmissionRequest<Service> = match review.try_into() {
-        Ok(r) => r,
-        Err(e) => return Json(AdmissionResponse::invalid(e.to_string()).into_review()),
-    };
-    let verdict = admission::service(&req, &(s.snapshot)(), &s.service_cidrs);
-    log_verdict("Service", &req.name, req.namespace.as_deref(), &verdict);
-    Json(verdict.respond(&req).into_review())
+    answer(review, |req| {
+        let verdict = admission::service(req, &(s.snapshot)(), &s.service_cidrs);
+        log_verdict("Service", &req.name, req.namespace.as_deref(), &verdict);
+        verdict.respond(req)
+    })
 }
 
 async fn stamp(
     State(s): State<AppState>,
     Json(review): Json<AdmissionReview<Service>>,
 ) -> Json<AdmissionReview<DynamicObject>> {
-    let req: AdmissionRequest<Service> = match review.try_into() {
-        Ok(r) => r,
-        Err(e) => return Json(AdmissionResponse::invalid(e.to_string()).into_review()),
-    };
-    let resp = AdmissionResponse::from(&req);
-    let key = s.stamp_key.borrow().clone();
-    let patch = key.and_then(|key| admission::stamp_patch(&req, &key));
-    let resp = match patch {
-        Some(p) => resp.with_patch(p).unwrap_or_else(|e| {
-            warn!(error = %e, "encoding the stamp patch");
-            AdmissionResponse::from(&req)
-        }),
-        None => resp,
-    };
-    Json(resp.into_review())
+    answer(review, |req| {
+        let resp = AdmissionResponse::from(req);
+        let key = s.stamp_key.borrow().clone();
+        match key.and_then(|key| admission::stamp_patch(req, &key)) {
+            Some(p) => resp.with_patch(p).unwrap_or_else(|e| {
+                warn!(error = %e, "encoding the stamp patch");
+                AdmissionResponse::from(req)
+            }),
+            None => resp,
+        }
+    })
 }
 
 async fn vippools(
     State(s): State<AppState>,
     Json(review): Json<AdmissionReview<VIPPool>>,
 ) -> Json<AdmissionReview<DynamicObject>> {
-    let req: AdmissionRequest<VIPPool> = match review.try_into() {
-        Ok(r) => r,
-        Err(e) => return Json(AdmissionResponse::invalid(e.to_string()).into_review()),
-    };
-    let verdict = admission::vippool(&req, &(s.snapshot)());
-    log_verdict("VIPPool", &req.name, None, &verdict);
-    Json(verdict.respond(&req).into_review())
+    answer(review, |req| {
+        let verdict = admission::vippool(req, &(s.snapshot)());
+        log_verdict("VIPPool", &req.name, None, &verdict);
+        verdict.respond(req)
+    })
 }
 
 fn log_verdict(kind: &str, name: &str, ns: Option<&str>, v: &admission::Verdict) {

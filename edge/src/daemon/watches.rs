@@ -3,11 +3,9 @@
 
 use std::sync::Arc;
 
-use ferrolb_adapter::stores::ServiceStores;
+use ferrolb_adapter::stores::{ServiceObjects, ServiceStores};
 use kube::Client;
 use tokio::sync::Notify;
-
-use crate::frontends::Snapshot;
 
 /// The watched objects.
 #[derive(Clone)]
@@ -25,12 +23,7 @@ impl Stores {
     }
 
     /// Everything watched, now.
-    pub fn snapshot(&self) -> Snapshot {
-        Snapshot {
-            services: self.0.services.state(),
-            slices: self.0.slices.state(),
-            nodes: self.0.nodes.state(),
-            pools: self.0.pools.state(),
-        }
+    pub fn snapshot(&self) -> ServiceObjects {
+        self.0.objects()
     }
 }

@@ -19,35 +19,22 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use ferrolb_adapter::ownership::status_fields;
-use ferrolb_api::VIPPool;
 use ferrolb_core::names::MANAGER_EDGE;
-use k8s_openapi::api::core::v1::{Node, Service};
+use k8s_openapi::api::core::v1::Service;
 use k8s_openapi::api::discovery::v1::EndpointSlice;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition;
 use kube::ResourceExt;
 use serde::Serialize;
 
-pub use ferrolb_adapter::pools::Pools;
-pub use ferrolb_core::{Protocol, ServiceKey, TrafficPolicy};
+use ferrolb_adapter::pools::Pools;
+use ferrolb_core::{ServiceKey, TrafficPolicy};
 pub use model::{Candidate, Frontend, FrontendId, Warning};
 pub use nodes::NodeView;
 pub use pools::EdgeRanges;
 
-use crate::status::CONDITION_EDGE_SERVING;
 use ferrolb_adapter::service::{self as k8s_service, ServiceView};
-
-/// Everything watched, at one moment.
-#[derive(Debug, Clone, Default)]
-pub struct Snapshot {
-    /// Every Service.
-    pub services: Vec<Arc<Service>>,
-    /// Every EndpointSlice (shown in `/debug/state` only).
-    pub slices: Vec<Arc<EndpointSlice>>,
-    /// Every Node.
-    pub nodes: Vec<Arc<Node>>,
-    /// Every VIPPool.
-    pub pools: Vec<Arc<VIPPool>>,
-}
+use ferrolb_adapter::stores::ServiceObjects;
+use ferrolb_core::names::CONDITION_EDGE_SERVING;
 
 /// Settings of [`desired`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -91,7 +78,7 @@ pub struct Desired {
 }
 
 /// Computes the desired state of the edge.
-pub fn desired(snap: &Snapshot, opts: Options) -> Desired {
+pub fn desired(snap: &ServiceObjects, opts: Options) -> Desired {
     let pools = Pools::new(&snap.pools);
     let nodes = nodes::views(&snap.nodes);
     let mut out = Desired {

@@ -26,9 +26,10 @@ use std::time::Duration;
 use tokio::task::JoinHandle;
 use tracing::{info, warn};
 
-use crate::frontends::{Frontend, FrontendId, Protocol};
+use crate::frontends::{Frontend, FrontendId};
 use crate::metrics::{FrontendLabels, Metrics};
 use crate::prober::SharedHealth;
+use ferrolb_core::Protocol;
 
 pub use served::{Active, Served};
 pub use udp::UdpOptions;

@@ -19,7 +19,10 @@ use serde_json::{Value, json};
 
 use crate::frontends::{Candidate, Frontend, ServiceOutcome};
 
-pub use ferrolb_core::names::CONDITION_EDGE_SERVING;
+use ferrolb_core::names::{
+    CONDITION_EDGE_SERVING, REASON_NO_CANDIDATE_NODES, REASON_NO_HEALTHY_NODES, REASON_NOT_SERVED,
+    REASON_SERVING,
+};
 
 /// Node names listed in a message at most.
 const MAX_LISTED: usize = 20;
@@ -54,7 +57,7 @@ pub fn condition(
         };
         return EdgeCondition {
             status: false,
-            reason: "NotServed".into(),
+            reason: REASON_NOT_SERVED.into(),
             message: why,
         };
     }
@@ -71,19 +74,19 @@ pub fn condition(
     let (status, reason, head) = if all.is_empty() {
         (
             false,
-            "NoCandidateNodes",
+            REASON_NO_CANDIDATE_NODES,
             "no Ready node without node.kubernetes.io/exclude-from-external-load-balancers has an address of the frontend's family".to_string(),
         )
     } else if up.is_empty() {
         (
             false,
-            "NoHealthyNodes",
+            REASON_NO_HEALTHY_NODES,
             format!("0 of {} nodes healthy", all.len()),
         )
     } else {
         (
             true,
-            "Serving",
+            REASON_SERVING,
             format!("{} of {} nodes healthy: {}", up.len(), all.len(), list(&up)),
         )
     };

@@ -4,8 +4,8 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, Time};
 use serde_json::json;
 
 use super::*;
-use crate::frontends::{Protocol, ServiceKey, TrafficPolicy};
 use ferrolb_core::SourceRanges;
+use ferrolb_core::{Protocol, ServiceKey, TrafficPolicy};
 
 fn frontend(port: u16, nodes: &[&str]) -> Frontend {
     Frontend {

@@ -21,8 +21,8 @@ use tokio::sync::watch;
 use tokio::task::JoinHandle;
 use tracing::{debug, info, warn};
 
-use crate::frontends::ServiceKey;
-use crate::metrics::ResultLabels;
+use ferrolb_core::ServiceKey;
+use ferrolb_runtime::metrics::ResultLabels;
 
 /// Do not repeat an identical successful write sooner than this.
 pub const REPEAT_AFTER: Duration = Duration::from_secs(5);

@@ -198,8 +198,8 @@ impl Speaker {
         self.metrics.computations.inc();
         Step {
             desired,
-            services: snapshot.services,
-            nodes: snapshot.nodes,
+            services: snapshot.objects.services,
+            nodes: snapshot.objects.nodes,
             members,
         }
     }

@@ -3,7 +3,7 @@
 use std::sync::Mutex;
 use std::time::Duration;
 
-use prometheus_client::encoding::EncodeLabelSet;
+use ferrolb_runtime::metrics::{Registrar, ResultLabels};
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
@@ -11,13 +11,6 @@ use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use prometheus_client::registry::Registry;
 
 use crate::announcer::StatsSnapshot;
-
-/// Labels of the rules-sync counter.
-#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
-pub struct ResultLabels {
-    /// `ok` or `error`.
-    pub result: String,
-}
 
 /// Every metric the speaker exports.
 #[derive(Debug)]
@@ -50,81 +43,40 @@ pub struct Metrics {
 impl Metrics {
     /// The metrics and the registry (prefix `ferrolb_speaker`) that exports them.
     pub fn new() -> (Metrics, Registry) {
-        let mut registry = Registry::with_prefix("ferrolb_speaker");
+        let mut r = Registrar::new("ferrolb_speaker");
         let m = Metrics {
-            announced: Gauge::default(),
-            silent: Gauge::default(),
-            live_speakers: Gauge::default(),
-            computations: Counter::default(),
-            rule_syncs: Family::default(),
-            rule_sync_seconds: Histogram::new(exponential_buckets(0.002, 2.0, 14)),
-            rules_lost: Counter::default(),
-            arp_replies: Counter::default(),
-            na_replies: Counter::default(),
-            announcements_sent: Counter::default(),
-            announcer_errors: Counter::default(),
+            announced: r.metric(
+                "announced_addresses",
+                "Addresses this node answers ARP/NDP for",
+            ),
+            silent: r.metric("silent_addresses", "Addresses nobody answers for"),
+            live_speakers: r.metric("live_speakers", "Speakers gossip says are alive"),
+            computations: r.metric("computations", "Desired states computed"),
+            rule_syncs: r.metric("rule_syncs", "Syncs of table inet ferrolb"),
+            rule_sync_seconds: r.register(
+                "rule_sync_seconds",
+                "Time of successful rule syncs",
+                Histogram::new(exponential_buckets(0.002, 2.0, 14)),
+            ),
+            rules_lost: r.metric(
+                "rules_lost",
+                "Times table inet ferrolb was found deleted or written by someone else",
+            ),
+            arp_replies: r.metric("arp_replies", "ARP replies sent"),
+            na_replies: r.metric("na_replies", "Neighbour advertisements sent in answer"),
+            announcements_sent: r.metric(
+                "announcements_sent",
+                "Gratuitous ARP / unsolicited NA frames sent",
+            ),
+            announcer_errors: r.metric("announcer_errors", "Announcer failures"),
             last_stats: Mutex::new(StatsSnapshot::default()),
         };
-        registry.register(
-            "announced_addresses",
-            "Addresses this node answers ARP/NDP for",
-            m.announced.clone(),
-        );
-        registry.register(
-            "silent_addresses",
-            "Addresses nobody answers for",
-            m.silent.clone(),
-        );
-        registry.register(
-            "live_speakers",
-            "Speakers gossip says are alive",
-            m.live_speakers.clone(),
-        );
-        registry.register(
-            "computations",
-            "Desired states computed",
-            m.computations.clone(),
-        );
-        registry.register(
-            "rule_syncs",
-            "Syncs of table inet ferrolb",
-            m.rule_syncs.clone(),
-        );
-        registry.register(
-            "rule_sync_seconds",
-            "Time of successful rule syncs",
-            m.rule_sync_seconds.clone(),
-        );
-        registry.register(
-            "rules_lost",
-            "Times table inet ferrolb was found deleted or written by someone else",
-            m.rules_lost.clone(),
-        );
-        registry.register("arp_replies", "ARP replies sent", m.arp_replies.clone());
-        registry.register(
-            "na_replies",
-            "Neighbour advertisements sent in answer",
-            m.na_replies.clone(),
-        );
-        registry.register(
-            "announcements_sent",
-            "Gratuitous ARP / unsolicited NA frames sent",
-            m.announcements_sent.clone(),
-        );
-        registry.register(
-            "announcer_errors",
-            "Announcer failures",
-            m.announcer_errors.clone(),
-        );
-        (m, registry)
+        (m, r.into_registry())
     }
 
     /// Counts one rules sync.
     pub fn rules_synced(&self, ok: bool, took: Duration) {
-        let result = if ok { "ok" } else { "error" }.to_string();
-        self.rule_syncs
-            .get_or_create(&ResultLabels { result })
-            .inc();
+        self.rule_syncs.get_or_create(&ResultLabels::of(ok)).inc();
         if ok {
             self.rule_sync_seconds.observe(took.as_secs_f64());
         }

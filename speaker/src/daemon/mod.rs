@@ -145,7 +145,7 @@ async fn start(
     let gossip_ip = loop {
         if let Some(ip) = args
             .gossip_addr
-            .or_else(|| node::gossip_ip(&stores.snapshot().nodes, &args.node_name))
+            .or_else(|| node::gossip_ip(&stores.snapshot().objects.nodes, &args.node_name))
         {
             break ip;
         }
@@ -158,7 +158,7 @@ async fn start(
     };
     let bind = SocketAddr::new(gossip_ip, args.gossip_port);
     let (seeds_tx, seeds_rx) = watch::channel(node::seeds(
-        &stores.snapshot().nodes,
+        &stores.snapshot().objects.nodes,
         &args.node_name,
         args.gossip_port,
     ));

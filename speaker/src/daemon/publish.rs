@@ -8,6 +8,7 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
+use ferrolb_adapter::service;
 use ferrolb_api::{ServiceAnnouncement, ServiceAnnouncementStatus};
 use k8s_openapi::api::core::v1::Service;
 use kube::api::{Patch, PatchParams};
@@ -33,6 +34,11 @@ pub struct Batch {
     pub current: Vec<Arc<ServiceAnnouncement>>,
 }
 
+/// The key of the Service a `ServiceAnnouncement` describes (it has the Service's name).
+fn announcement_key(sa: &ServiceAnnouncement) -> ServiceKey {
+    ServiceKey::new(sa.namespace().unwrap_or_default(), sa.name_any())
+}
+
 /// The writes and deletions that bring the watched objects to the batch (pure).
 pub fn changes(
     batch: &Batch,
@@ -40,14 +46,10 @@ pub fn changes(
     Vec<(ServiceKey, &ServiceAnnouncementStatus)>,
     Vec<ServiceKey>,
 ) {
-    let key_of = |sa: &ServiceAnnouncement| ServiceKey {
-        namespace: sa.namespace().unwrap_or_default(),
-        name: sa.name_any(),
-    };
     let current: HashMap<ServiceKey, Option<&ServiceAnnouncementStatus>> = batch
         .current
         .iter()
-        .map(|sa| (key_of(sa), sa.status.as_ref()))
+        .map(|sa| (announcement_key(sa), sa.status.as_ref()))
         .collect();
     let writes = batch
         .publication
@@ -118,9 +120,7 @@ impl Publisher {
             }
         }
         for (key, status) in writes {
-            let found = batch.services.iter().find(|s| {
-                s.namespace().as_deref() == Some(key.namespace.as_str()) && s.name_any() == key.name
-            });
+            let found = batch.services.iter().find(|s| service::key(s) == key);
             let Some(svc) = found else {
                 continue;
             };

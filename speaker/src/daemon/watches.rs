@@ -48,12 +48,8 @@ impl Stores {
 
     /// Everything watched, now.
     pub fn snapshot(&self) -> Snapshot {
-        let c = &self.common;
         Snapshot {
-            services: c.services.state(),
-            slices: c.slices.state(),
-            nodes: c.nodes.state(),
-            pools: c.pools.state(),
+            objects: self.common.objects(),
             l2: self.l2.state(),
         }
     }

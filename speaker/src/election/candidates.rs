@@ -17,7 +17,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use super::interfaces::{selected, usable_for_vip};
 use super::model::{EndpointView, L2Policy, NodeView, VipInput};
 use super::policy::covering;
-use super::selector::optional_matches;
+use ferrolb_adapter::selector::optional_matches;
 use ferrolb_core::TrafficPolicy;
 
 /// Candidate node name → interfaces it would answer on.

@@ -30,7 +30,6 @@ pub mod model;
 pub mod output;
 pub mod policy;
 pub mod rendezvous;
-pub mod selector;
 
 #[cfg(test)]
 pub(crate) mod tests;
@@ -43,4 +42,3 @@ pub use model::{
 pub use output::{Election, IpDecision};
 pub use policy::PolicyError;
 pub use rendezvous::{Score, rendezvous_score};
-pub use selector::{Selector, SelectorError, SelectorOperator, SelectorRequirement};

@@ -8,7 +8,7 @@ use std::net::IpAddr;
 use ferrolb_core::{ServiceKey, TrafficPolicy};
 use serde::{Deserialize, Serialize};
 
-use super::selector::Selector;
+use ferrolb_adapter::selector::Selector;
 
 /// Label whose presence excludes a node from external load balancers (Kubernetes well-known
 /// label). The shell sets [`NodeView::excluded`] when a node carries it, whatever its value.
@@ -52,6 +52,23 @@ pub struct InterfaceView {
     pub has_lladdr: bool,
     /// Subnets configured on the interface (address + prefix length).
     pub subnets: Vec<ipnet::IpNet>,
+}
+
+impl InterfaceView {
+    /// A plain Ethernet interface `name` on `subnets`: up, broadcast-capable, with a MAC, and
+    /// neither loopback, bridge port nor container veth — one the election may answer on.
+    pub fn ethernet(name: impl Into<String>, subnets: Vec<ipnet::IpNet>) -> InterfaceView {
+        InterfaceView {
+            name: name.into(),
+            up: true,
+            broadcast: true,
+            loopback: false,
+            bridge_port: false,
+            container_veth: false,
+            has_lladdr: true,
+            subnets,
+        }
+    }
 }
 
 /// An L2AnnouncementPolicy object, already resolved by the shell to plain data.

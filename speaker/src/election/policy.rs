@@ -8,7 +8,7 @@
 use thiserror::Error;
 
 use super::model::{L2Policy, VipInput, VipKind};
-use super::selector::{SelectorError, optional_matches};
+use ferrolb_adapter::selector::{SelectorError, optional_matches};
 
 /// Why an L2AnnouncementPolicy cannot be used.
 #[derive(Debug, Clone, PartialEq, Eq, Error)]
@@ -109,8 +109,8 @@ pub fn covering<'a>(valid: &[&'a L2Policy], vip: &VipInput) -> Result<Vec<&'a L2
 mod tests {
     use std::collections::BTreeMap;
 
-    use super::super::selector::{Selector, SelectorOperator, SelectorRequirement};
     use super::*;
+    use ferrolb_adapter::selector::{Selector, SelectorOperator, SelectorRequirement};
     use ferrolb_core::{ServiceKey, TrafficPolicy};
 
     fn vip(kind: VipKind, pool: Option<&str>, labels: &[(&str, &str)]) -> VipInput {

@@ -22,9 +22,7 @@ pub mod timefmt;
 mod tests;
 
 pub use answers::Answer;
-pub use model::{
-    DebugState, HealthSnapshot, Judge, RulesState, ServiceHealth, ServiceKey, Verdict,
-};
+pub use model::{DebugState, HealthSnapshot, Judge, RulesState, ServiceHealth, Verdict};
 pub use node_ports::PortStatus;
 pub use serve::ConnLimits;
 pub use server::{HealthConfig, HealthError, HealthHandle, HealthServer, SnapshotRx};

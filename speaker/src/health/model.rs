@@ -9,7 +9,7 @@ use std::time::{Duration, SystemTime};
 
 use serde::Serialize;
 
-pub use ferrolb_core::ServiceKey;
+use ferrolb_core::ServiceKey;
 
 /// Everything the health API answers from. Cheap to read: handlers take the latest
 /// `Arc<HealthSnapshot>` and compute the answer with the pure functions in

@@ -30,12 +30,22 @@ pub struct PortStatus {
     pub failed: BTreeMap<u16, String>,
 }
 
+/// How the healthCheckNodePort listeners are opened and served.
+#[derive(Debug, Clone, Copy)]
+pub(super) struct Listening {
+    /// The address every port is bound on.
+    pub ip: IpAddr,
+    /// Connection limits of each listener.
+    pub limits: ConnLimits,
+    /// How each Service's answer is judged.
+    pub judge: Judge,
+    /// Pause before binding a failed port again.
+    pub bind_retry: Duration,
+}
+
 /// Keeps the listeners in line with the snapshots.
 pub(super) struct Manager {
-    ip: IpAddr,
-    limits: ConnLimits,
-    judge: Judge,
-    bind_retry: Duration,
+    listening: Listening,
     rx: SnapshotRx,
     status: Arc<Mutex<PortStatus>>,
     listeners: BTreeMap<u16, JoinHandle<()>>,
@@ -44,18 +54,12 @@ pub(super) struct Manager {
 
 impl Manager {
     pub(super) fn new(
-        ip: IpAddr,
-        limits: ConnLimits,
-        judge: Judge,
-        bind_retry: Duration,
+        listening: Listening,
         rx: SnapshotRx,
         status: Arc<Mutex<PortStatus>>,
     ) -> Manager {
         Manager {
-            ip,
-            limits,
-            judge,
-            bind_retry,
+            listening,
             rx,
             status,
             listeners: BTreeMap::new(),
@@ -71,7 +75,7 @@ impl Manager {
             let retry = !self.lock_status().failed.is_empty();
             tokio::select! {
                 changed = self.rx.changed() => if changed.is_err() { break },
-                () = tokio::time::sleep(self.bind_retry), if retry => {}
+                () = tokio::time::sleep(self.listening.bind_retry), if retry => {}
             }
         }
         std::future::pending::<()>().await;
@@ -104,17 +108,17 @@ impl Manager {
             if self.listeners.contains_key(&port) {
                 continue;
             }
-            let addr = SocketAddr::new(self.ip, port);
+            let addr = SocketAddr::new(self.listening.ip, port);
             match serve::bind(addr) {
                 Ok(listener) => {
                     info!(port, %service, "healthCheckNodePort open");
                     let router = port_router(PortState {
                         rx: self.rx.clone(),
-                        judge: self.judge,
+                        judge: self.listening.judge,
                         port,
                         opened_for: service,
                     });
-                    let task = tokio::spawn(serve::serve(listener, router, self.limits));
+                    let task = tokio::spawn(serve::serve(listener, router, self.listening.limits));
                     self.listeners.insert(port, task);
                 }
                 Err(error) => {

@@ -116,14 +116,13 @@ impl HealthServer {
         ))];
         let status = Arc::new(Mutex::new(PortStatus::default()));
         if let Some(ip) = config.node_port_ip {
-            let manager = node_ports::Manager::new(
+            let listening = node_ports::Listening {
                 ip,
-                config.node_port_limits,
-                config.judge,
-                config.bind_retry,
-                rx,
-                status.clone(),
-            );
+                limits: config.node_port_limits,
+                judge: config.judge,
+                bind_retry: config.bind_retry,
+            };
+            let manager = node_ports::Manager::new(listening, rx, status.clone());
             tasks.push(tokio::spawn(manager.run()));
         }
         Ok(HealthHandle {

@@ -35,10 +35,7 @@ pub fn by_service(slices: &[Arc<EndpointSlice>]) -> BTreeMap<ServiceKey, Vec<End
         if !matches!(slice.address_type.as_str(), "IPv4" | "IPv6") {
             continue;
         }
-        let key = ServiceKey {
-            namespace: slice.namespace().unwrap_or_default(),
-            name: service.clone(),
-        };
+        let key = ServiceKey::new(slice.namespace().unwrap_or_default(), service.clone());
         let ports = slice_ports(slice);
         for ep in &slice.endpoints {
             let conditions = ep.conditions.clone().unwrap_or_default();

@@ -40,9 +40,10 @@ use std::net::IpAddr;
 use std::sync::Arc;
 
 use ferrolb_adapter::pools::Pools;
-use ferrolb_api::{L2AnnouncementPolicy, VIPPool};
-use k8s_openapi::api::core::v1::{Node, Service};
-use k8s_openapi::api::discovery::v1::EndpointSlice;
+use ferrolb_adapter::service;
+use ferrolb_adapter::stores::ServiceObjects;
+use ferrolb_api::L2AnnouncementPolicy;
+use k8s_openapi::api::core::v1::Service;
 use kube::ResourceExt;
 
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
@@ -61,14 +62,8 @@ pub use publication::{Publication, Since, compose};
 /// The Kubernetes objects the speaker watches.
 #[derive(Debug, Clone, Default)]
 pub struct Snapshot {
-    /// Every Service.
-    pub services: Vec<Arc<Service>>,
-    /// Every EndpointSlice.
-    pub slices: Vec<Arc<EndpointSlice>>,
-    /// Every Node.
-    pub nodes: Vec<Arc<Node>>,
-    /// Every VIPPool.
-    pub pools: Vec<Arc<VIPPool>>,
+    /// Every Service, EndpointSlice, Node and VIPPool.
+    pub objects: ServiceObjects,
     /// Every L2AnnouncementPolicy.
     pub l2: Vec<Arc<L2AnnouncementPolicy>>,
 }
@@ -188,26 +183,21 @@ pub fn desired(snapshot: &Snapshot, local: &Local) -> NodeDesired {
 
 /// [`desired`] without the built ruleset (`rules.ruleset` is `None`; its input is there).
 pub fn desired_before_rules(snapshot: &Snapshot, local: &Local) -> NodeDesired {
-    let pools = Pools::new(&snapshot.pools);
+    let pools = Pools::new(&snapshot.objects.pools);
     let policies: Vec<election::L2Policy> = snapshot
         .l2
         .iter()
         .map(|l| pools::policy(&pools, l))
         .collect();
-    let node_views = nodes::views(&snapshot.nodes, local);
-    let endpoints = endpoints::by_service(&snapshot.slices);
+    let node_views = nodes::views(&snapshot.objects.nodes, local);
+    let endpoints = endpoints::by_service(&snapshot.objects.slices);
     let no_endpoints = Vec::new();
 
     let mut services: Vec<(ServiceKey, &Service, vips::ServiceVips)> = snapshot
+        .objects
         .services
         .iter()
-        .map(|svc| {
-            let key = ServiceKey {
-                namespace: svc.namespace().unwrap_or_default(),
-                name: svc.name_any(),
-            };
-            (key, svc.as_ref(), vips::classify(svc, &pools))
-        })
+        .map(|svc| (service::key(svc), svc.as_ref(), vips::classify(svc, &pools)))
         .filter(|(_, _, v)| !v.is_empty())
         .collect();
     services.sort_by(|a, b| a.0.cmp(&b.0));
@@ -215,11 +205,11 @@ pub fn desired_before_rules(snapshot: &Snapshot, local: &Local) -> NodeDesired {
     let mut warnings = Vec::new();
     let mut rules_input = ruleset::NodeInput {
         node_name: local.node.clone(),
-        node_ips: nodes::node_ips(&snapshot.nodes, &local.node),
+        node_ips: nodes::node_ips(&snapshot.objects.nodes, &local.node),
         services: Vec::new(),
     };
     let mut health = HealthAnswers {
-        node: nodes::node_health(&snapshot.nodes, &local.node),
+        node: nodes::node_health(&snapshot.objects.nodes, &local.node),
         services: BTreeMap::new(),
     };
     let mut vip_inputs = Vec::new();

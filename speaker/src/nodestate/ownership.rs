@@ -10,8 +10,7 @@ use k8s_openapi::api::core::v1::Service;
 
 use ferrolb_adapter::ownership::owns_condition;
 use ferrolb_adapter::{DefaultClass, classify};
-use ferrolb_core::names::MANAGER_CONTROLLER;
-pub use ferrolb_core::names::{CONDITION_ALLOCATED, CONDITION_EXTERNAL_IPS};
+use ferrolb_core::names::{CONDITION_EXTERNAL_IPS, MANAGER_CONTROLLER};
 
 /// Whether `svc` is a LoadBalancer Service of ferrolb ([`classify`]): `type: LoadBalancer` and
 /// class `ferrolb.io/lb`, or no class and the controller has written its allocation (ingress or

@@ -79,15 +79,19 @@ impl AnnouncementPlan {
                     reason: a.reason.clone(),
                 })
                 .collect(),
-            silent: self
-                .silent
-                .iter()
-                .map(|s| SilentAddress {
-                    ip: s.ip.to_string(),
-                    reason: s.reason.clone(),
-                })
-                .collect(),
+            silent: self.silent_addresses(),
         }
+    }
+
+    /// The addresses nobody announces, as the status lists them.
+    pub fn silent_addresses(&self) -> Vec<SilentAddress> {
+        self.silent
+            .iter()
+            .map(|s| SilentAddress {
+                ip: s.ip.to_string(),
+                reason: s.reason.clone(),
+            })
+            .collect()
     }
 }
 

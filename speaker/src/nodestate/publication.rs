@@ -9,7 +9,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::IpAddr;
 
-use ferrolb_api::{Announcement, AnnouncementKind, ServiceAnnouncementStatus, SilentAddress};
+use ferrolb_api::{Announcement, AnnouncementKind, ServiceAnnouncementStatus};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use serde::Serialize;
 
@@ -111,14 +111,7 @@ pub fn compose(
         }
         let status = ServiceAnnouncementStatus {
             announcements: entries.into_iter().map(|(_, a)| a).collect(),
-            silent: plan
-                .silent
-                .iter()
-                .map(|s| SilentAddress {
-                    ip: s.ip.to_string(),
-                    reason: s.reason.clone(),
-                })
-                .collect(),
+            silent: plan.silent_addresses(),
         };
         out.insert(plan.service.clone(), status);
     }

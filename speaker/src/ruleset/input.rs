@@ -45,6 +45,27 @@ pub struct ServiceInput {
     pub endpoints: Vec<Endpoint>,
 }
 
+impl ServiceInput {
+    /// Service `key` on `vips` and `ports` with `endpoints`, and the defaults of an unset spec:
+    /// externalTrafficPolicy Cluster, no source ranges, no session affinity.
+    pub fn new(
+        key: ServiceKey,
+        vips: Vec<IpAddr>,
+        ports: Vec<PortInput>,
+        endpoints: Vec<Endpoint>,
+    ) -> ServiceInput {
+        ServiceInput {
+            key,
+            vips,
+            ports,
+            etp: TrafficPolicy::Cluster,
+            source_ranges: SourceRanges::Any,
+            affinity: None,
+            endpoints,
+        }
+    }
+}
+
 /// One Service port.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "camelCase")]
@@ -81,6 +102,20 @@ pub struct Endpoint {
     /// the Service port name). An endpoint with neither is skipped for that
     /// Service port. Unused for [`TargetPort::Number`].
     pub ports: Vec<EndpointPort>,
+}
+
+impl Endpoint {
+    /// A ready, serving, not terminating endpoint `ip` on `node`, without named ports.
+    pub fn ready(ip: IpAddr, node: &str) -> Endpoint {
+        Endpoint {
+            ip,
+            node: Some(node.to_string()),
+            ready: true,
+            serving: true,
+            terminating: false,
+            ports: Vec::new(),
+        }
+    }
 }
 
 /// A named port of an endpoint.

@@ -74,7 +74,7 @@ mod stale;
 mod update;
 
 #[cfg(test)]
-mod tests;
+pub(crate) mod tests;
 
 pub use base::{REJECT_CHAIN, SERVICES_CHAIN, SYNC_TOKEN_SET};
 pub use build::build;

@@ -1,6 +1,7 @@
 //! The policy step, review messages and configuration problems.
 
 use super::*;
+use ferrolb_adapter::selector::{Selector, SelectorOperator, SelectorRequirement};
 
 #[test]
 fn no_policy_v4_and_v6() {

@@ -1,6 +1,7 @@
 //! Properties over random addresses, facts and policies. Expected results come from
 //! small independent oracles (integer arithmetic), not from the code under test.
 
+use ferrolb_adapter::selector::Selector;
 use std::net::{Ipv4Addr, Ipv6Addr};
 
 use proptest::prelude::*;

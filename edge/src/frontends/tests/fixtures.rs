@@ -6,6 +6,9 @@ use std::sync::Arc;
 use serde_json::{Value, json};
 
 use super::super::*;
+use ferrolb_adapter::stores::ServiceObjects;
+use ferrolb_api::VIPPool;
+use k8s_openapi::api::core::v1::Node;
 
 pub fn ip(s: &str) -> IpAddr {
     s.parse().unwrap()
@@ -82,8 +85,8 @@ pub fn svc(v: Value) -> Arc<Service> {
     Arc::new(serde_json::from_value(v).unwrap())
 }
 
-pub fn lab() -> Snapshot {
-    Snapshot {
+pub fn lab() -> ServiceObjects {
+    ServiceObjects {
         services: vec![],
         slices: vec![],
         nodes: vec![

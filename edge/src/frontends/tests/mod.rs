@@ -1,6 +1,6 @@
 use std::sync::Arc;
 
-use ferrolb_core::SourceRanges;
+use ferrolb_core::{Protocol, SourceRanges};
 use serde_json::json;
 
 use super::*;

@@ -1,49 +1,27 @@
 //! Full or update, conntrack deletions and reading the tools' answers.
 
-use std::net::IpAddr;
-
 use super::super::plan::says_missing;
 use super::super::{
     ConntrackDeletion, FullReason, SyncMode, choose_mode, conntrack_deletions, deleted_flow_count,
     sync_tokens,
 };
-use crate::ruleset::{Endpoint, NodeInput, PortInput, ServiceInput, build};
-use ferrolb_core::{Protocol, ServiceKey, TargetPort, TrafficPolicy};
+use crate::ruleset::tests::fixtures::{self, NODE, ip};
+use crate::ruleset::{NodeInput, build};
+use ferrolb_core::Protocol;
 
-fn ip(text: &str) -> IpAddr {
-    text.parse().unwrap()
-}
-
+/// UDP Service `default/dns` on node `node-a`: 192.0.2.53 and 2001:db8::53 port 53 (NodePort
+/// 30053) → 5353.
 fn dns(endpoints: &[&str]) -> NodeInput {
-    NodeInput {
-        node_name: "node-a".to_string(),
-        node_ips: Vec::new(),
-        services: vec![ServiceInput {
-            key: ServiceKey::new("default", "dns"),
-            vips: vec![ip("192.0.2.53"), ip("2001:db8::53")],
-            ports: vec![PortInput {
-                name: None,
-                protocol: Protocol::Udp,
-                port: 53,
-                node_port: Some(30053),
-                target: TargetPort::Number(5353),
-            }],
-            etp: TrafficPolicy::Cluster,
-            source_ranges: ferrolb_core::SourceRanges::Any,
-            affinity: None,
-            endpoints: endpoints
-                .iter()
-                .map(|address| Endpoint {
-                    ip: ip(address),
-                    node: Some("node-a".to_string()),
-                    ready: true,
-                    serving: true,
-                    terminating: false,
-                    ports: Vec::new(),
-                })
-                .collect(),
-        }],
-    }
+    let mut port = fixtures::port(Protocol::Udp, 53, 5353);
+    port.node_port = Some(30053);
+    let endpoints = endpoints.iter().map(|a| fixtures::ready(a, NODE)).collect();
+    let dns = fixtures::service(
+        "dns",
+        &["192.0.2.53", "2001:db8::53"],
+        vec![port],
+        endpoints,
+    );
+    fixtures::node(vec![dns])
 }
 
 #[test]

@@ -21,16 +21,7 @@ pub fn node(name: &str) -> NodeView {
 
 /// An up, broadcast-capable interface with a MAC and the given subnets.
 pub fn iface(name: &str, subnets: &[&str]) -> InterfaceView {
-    InterfaceView {
-        name: name.into(),
-        up: true,
-        broadcast: true,
-        loopback: false,
-        bridge_port: false,
-        container_veth: false,
-        has_lladdr: true,
-        subnets: subnets.iter().map(|s| s.parse().unwrap()).collect(),
-    }
+    InterfaceView::ethernet(name, subnets.iter().map(|s| s.parse().unwrap()).collect())
 }
 
 /// A policy covering `pools`, all nodes, all services, default interfaces.

@@ -7,8 +7,8 @@ use proptest::prelude::*;
 
 use super::super::elect::{CONFLICT_REASON_PREFIX, elect};
 use super::super::model::{EndpointView, L2Policy, NodeView, VipInput};
-use super::super::selector::Selector;
 use super::fixtures::*;
+use ferrolb_adapter::selector::Selector;
 use ferrolb_core::TrafficPolicy;
 
 const NAMES: [&str; 8] = [

@@ -3,8 +3,8 @@
 use super::super::elect::elect;
 use super::super::model::{EndpointView, VipKind};
 use super::super::rendezvous::rendezvous_score;
-use super::super::selector::Selector;
 use super::fixtures::*;
+use ferrolb_adapter::selector::Selector;
 
 fn three_nodes() -> Vec<super::super::model::NodeView> {
     vec![node("n1"), node("n2"), node("n3")]

@@ -2,8 +2,8 @@
 
 use super::super::elect::{CONFLICT_REASON_PREFIX, elect};
 use super::super::model::NodeView;
-use super::super::selector::Selector;
 use super::fixtures::*;
+use ferrolb_adapter::selector::Selector;
 
 fn nodes() -> Vec<NodeView> {
     vec![node("n1"), node("n2"), node("n3"), node("n4")]

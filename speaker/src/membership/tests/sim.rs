@@ -282,14 +282,5 @@ impl Sim {
 
 /// An up Ethernet interface `name` on 198.51.100.0/24.
 pub fn iface(name: &str) -> InterfaceView {
-    InterfaceView {
-        name: name.into(),
-        up: true,
-        broadcast: true,
-        loopback: false,
-        bridge_port: false,
-        container_veth: false,
-        has_lladdr: true,
-        subnets: vec!["198.51.100.10/24".parse().unwrap()],
-    }
+    InterfaceView::ethernet(name, vec!["198.51.100.10/24".parse().unwrap()])
 }

@@ -182,7 +182,7 @@ fn healthz_facts_read_deletion_label_and_taint() {
     let health = |patch: serde_json::Value| {
         let mut w = World::new();
         merge(&mut w.nodes[0], patch);
-        node_health(&w.snapshot().nodes, "node-a")
+        node_health(&w.snapshot().objects.nodes, "node-a")
     };
     let plain = health(json!({}));
     assert_eq!((plain.deleting, plain.excluded), (false, None));
@@ -196,7 +196,7 @@ fn healthz_facts_read_deletion_label_and_taint() {
     );
     assert!(deleting.deleting);
     assert_eq!(
-        node_health(&World::new().snapshot().nodes, "gone"),
+        node_health(&World::new().snapshot().objects.nodes, "gone"),
         Default::default()
     );
 }

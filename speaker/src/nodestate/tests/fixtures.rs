@@ -9,6 +9,8 @@ use serde_json::{Value, json};
 
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 
+use ferrolb_adapter::stores::ServiceObjects;
+
 use super::super::{Local, NodeDesired, Since, Snapshot, desired};
 use crate::election::InterfaceView;
 
@@ -176,10 +178,12 @@ impl World {
 
     pub fn snapshot(&self) -> Snapshot {
         Snapshot {
-            services: self.services.iter().cloned().map(object).collect(),
-            slices: self.slices.iter().cloned().map(object).collect(),
-            nodes: self.nodes.iter().cloned().map(object).collect(),
-            pools: self.pools.iter().cloned().map(object).collect(),
+            objects: ServiceObjects {
+                services: self.services.iter().cloned().map(object).collect(),
+                slices: self.slices.iter().cloned().map(object).collect(),
+                nodes: self.nodes.iter().cloned().map(object).collect(),
+                pools: self.pools.iter().cloned().map(object).collect(),
+            },
             l2: self.l2.iter().cloned().map(object).collect(),
         }
     }
@@ -217,16 +221,7 @@ impl World {
 
 /// `eth0`: up, broadcast, with a MAC, on 198.51.100.0/24.
 pub fn eth0() -> InterfaceView {
-    InterfaceView {
-        name: "eth0".into(),
-        up: true,
-        broadcast: true,
-        loopback: false,
-        bridge_port: false,
-        container_veth: false,
-        has_lladdr: true,
-        subnets: vec!["198.51.100.11/24".parse().unwrap()],
-    }
+    InterfaceView::ethernet("eth0", vec!["198.51.100.11/24".parse().unwrap()])
 }
 
 /// The fixed "now" of the tests: 2026-01-01T00:00:00Z.

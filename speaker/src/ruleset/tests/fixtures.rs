@@ -27,14 +27,7 @@ pub fn tcp(number: u16, target: u16) -> PortInput {
 
 /// Ready endpoint on `node`.
 pub fn ready(address: &str, node: &str) -> Endpoint {
-    Endpoint {
-        ip: ip(address),
-        node: Some(node.to_string()),
-        ready: true,
-        serving: true,
-        terminating: false,
-        ports: Vec::new(),
-    }
+    Endpoint::ready(ip(address), node)
 }
 
 /// Terminating endpoint still serving.
@@ -53,15 +46,12 @@ pub fn service(
     ports: Vec<PortInput>,
     endpoints: Vec<Endpoint>,
 ) -> ServiceInput {
-    ServiceInput {
-        key: ServiceKey::new("default", name),
-        vips: vips.iter().map(|text| ip(text)).collect(),
+    ServiceInput::new(
+        ServiceKey::new("default", name),
+        vips.iter().map(|text| ip(text)).collect(),
         ports,
-        etp: TrafficPolicy::Cluster,
-        source_ranges: ferrolb_core::SourceRanges::Any,
-        affinity: None,
         endpoints,
-    }
+    )
 }
 
 pub fn node(services: Vec<ServiceInput>) -> NodeInput {

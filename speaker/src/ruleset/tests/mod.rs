@@ -1,7 +1,7 @@
 //! Tests of the rule set builder.
 
 mod compare;
-mod fixtures;
+pub(crate) mod fixtures;
 mod input_checks;
 mod nft;
 mod nft_check;

@@ -1,6 +1,6 @@
 //! One test per delivery rule, asserting on the built chains and maps.
 
-use super::super::input::EndpointPort;
+use super::super::input::{EndpointPort, NodeInput};
 use super::super::names;
 use super::super::{Ruleset, build};
 use super::fixtures::{self, NODE, ip, ready, service, tcp, terminating};
@@ -20,6 +20,30 @@ pub fn rules(ruleset: &Ruleset, chain: &str) -> Vec<String> {
 
 pub fn elements(ruleset: &Ruleset, set: &str) -> Vec<String> {
     ruleset.set(set).unwrap().elements.clone()
+}
+
+/// The ruleset of `input`, the port id of `default/web` 80/TCP and that port's IPv4 entry
+/// chain `svc4_<id>`.
+fn web(input: &NodeInput) -> (Ruleset, String, Vec<String>) {
+    let ruleset = build(input);
+    let id = port_id("web", Protocol::Tcp, 80);
+    let entry = rules(&ruleset, &format!("svc4_{id}"));
+    (ruleset, id, entry)
+}
+
+/// `default/web` (`etp`) with a terminating endpoint on this node and a ready one on node-b.
+fn terminating_here_ready_elsewhere(etp: TrafficPolicy) -> NodeInput {
+    let mut web = service(
+        "web",
+        &["192.0.2.10"],
+        vec![tcp(80, 8080)],
+        vec![
+            terminating("10.244.1.5", NODE),
+            ready("10.244.2.7", "node-b"),
+        ],
+    );
+    web.etp = etp;
+    fixtures::node(vec![web])
 }
 
 fn ep(id: &str, address: &str, port: u16) -> String {
@@ -64,9 +88,7 @@ fn cluster_masquerades_and_spreads_over_all_ready_endpoints() {
 
 #[test]
 fn local_keeps_the_client_address_and_uses_only_local_endpoints() {
-    let ruleset = build(&fixtures::local_policy());
-    let id = port_id("web", Protocol::Tcp, 80);
-    let entry = rules(&ruleset, &format!("svc4_{id}"));
+    let (ruleset, id, entry) = web(&fixtures::local_policy());
     assert_eq!(
         entry,
         [
@@ -117,9 +139,7 @@ fn hairpin_traffic_is_marked_in_every_endpoint_chain() {
 
 #[test]
 fn named_ports_resolve_per_endpoint_and_skip_endpoints_without_them() {
-    let ruleset = build(&fixtures::named_port());
-    let id = port_id("web", Protocol::Tcp, 80);
-    let entry = rules(&ruleset, &format!("svc4_{id}"));
+    let (_, id, entry) = web(&fixtures::named_port());
     assert_eq!(
         entry[1..],
         [
@@ -166,47 +186,42 @@ fn named_port_falls_back_to_the_service_port_name_and_checks_protocol() {
 
 #[test]
 fn udp_and_sctp_use_their_protocol_in_keys_and_dnat() {
-    let udp = build(&fixtures::udp());
-    assert!(elements(&udp, "service_ips4")[0].starts_with("192.0.2.53 . udp . 53 : goto"));
-    let id = port_id("dns", Protocol::Udp, 53);
-    assert_eq!(
-        rules(&udp, &ep(&id, "10.244.2.7", 5353))[1],
-        "meta l4proto udp dnat ip to 10.244.2.7:5353"
-    );
-    let sctp = build(&fixtures::sctp());
-    assert!(elements(&sctp, "service_ips4")[0].starts_with("192.0.2.20 . sctp . 3868 : goto"));
-    let id = port_id("signalling", Protocol::Sctp, 3868);
-    assert_eq!(
-        rules(&sctp, &ep(&id, "10.244.1.5", 3868))[1],
-        "meta l4proto sctp dnat ip to 10.244.1.5:3868"
-    );
+    let cases = [
+        (
+            fixtures::udp(),
+            "192.0.2.53 . udp . 53",
+            ("dns", Protocol::Udp, 53),
+        ),
+        (
+            fixtures::sctp(),
+            "192.0.2.20 . sctp . 3868",
+            ("signalling", Protocol::Sctp, 3868),
+        ),
+    ];
+    let endpoints = [("10.244.2.7", 5353, "udp"), ("10.244.1.5", 3868, "sctp")];
+    for ((input, key, (name, protocol, port)), (endpoint, target, l4)) in
+        cases.into_iter().zip(endpoints)
+    {
+        let ruleset = build(&input);
+        assert!(elements(&ruleset, "service_ips4")[0].starts_with(&format!("{key} : goto")));
+        let id = port_id(name, protocol, port);
+        assert_eq!(
+            rules(&ruleset, &ep(&id, endpoint, target))[1],
+            format!("meta l4proto {l4} dnat ip to {endpoint}:{target}")
+        );
+    }
 }
 
 #[test]
 fn ready_endpoints_win_over_terminating_ones() {
-    let input = fixtures::node(vec![service(
-        "web",
-        &["192.0.2.10"],
-        vec![tcp(80, 8080)],
-        vec![
-            terminating("10.244.1.5", NODE),
-            ready("10.244.2.7", "node-b"),
-        ],
-    )]);
-    let ruleset = build(&input);
-    let id = port_id("web", Protocol::Tcp, 80);
-    assert_eq!(
-        rules(&ruleset, &format!("svc4_{id}"))[1],
-        format!("goto {}", ep(&id, "10.244.2.7", 8080))
-    );
+    let (ruleset, id, entry) = web(&terminating_here_ready_elsewhere(TrafficPolicy::Cluster));
+    assert_eq!(entry[1], format!("goto {}", ep(&id, "10.244.2.7", 8080)));
     assert!(ruleset.chain(&ep(&id, "10.244.1.5", 8080)).is_none());
 }
 
 #[test]
 fn without_ready_endpoints_serving_terminating_ones_take_new_connections() {
-    let ruleset = build(&fixtures::terminating_fallback());
-    let id = port_id("web", Protocol::Tcp, 80);
-    let entry = rules(&ruleset, &format!("svc4_{id}"));
+    let (ruleset, id, entry) = web(&fixtures::terminating_fallback());
     assert!(entry[1].starts_with("numgen random mod 2"), "{entry:?}");
     // The third endpoint is terminating but no longer serving.
     assert!(ruleset.chain(&ep(&id, "10.244.3.9", 8080)).is_none());
@@ -214,22 +229,8 @@ fn without_ready_endpoints_serving_terminating_ones_take_new_connections() {
 
 #[test]
 fn local_fallback_to_terminating_is_computed_among_local_endpoints() {
-    let mut web = service(
-        "web",
-        &["192.0.2.10"],
-        vec![tcp(80, 8080)],
-        vec![
-            terminating("10.244.1.5", NODE),
-            ready("10.244.2.7", "node-b"),
-        ],
-    );
-    web.etp = TrafficPolicy::Local;
-    let ruleset = build(&fixtures::node(vec![web]));
-    let id = port_id("web", Protocol::Tcp, 80);
-    assert_eq!(
-        rules(&ruleset, &format!("svc4_{id}"))[1],
-        format!("goto {}", ep(&id, "10.244.1.5", 8080))
-    );
+    let (ruleset, id, entry) = web(&terminating_here_ready_elsewhere(TrafficPolicy::Local));
+    assert_eq!(entry[1], format!("goto {}", ep(&id, "10.244.1.5", 8080)));
     assert_eq!(
         rules(&ruleset, &format!("clu4_{id}"))[1],
         format!("goto {}", ep(&id, "10.244.2.7", 8080))
@@ -334,9 +335,7 @@ fn source_ranges_do_not_restrict_node_ports_nor_unrestricted_services() {
 
 #[test]
 fn affinity_remembers_clients_per_endpoint_and_hashes_new_ones() {
-    let ruleset = build(&fixtures::affinity());
-    let id = port_id("web", Protocol::Tcp, 80);
-    let entry = rules(&ruleset, &format!("svc4_{id}"));
+    let (ruleset, id, entry) = web(&fixtures::affinity());
     assert_eq!(entry.len(), 7, "{entry:?}");
     let first = ep(&id, "10.244.1.5", 8080);
     let set = names::affinity_set(&id, &ip("10.244.1.5"), 8080);
