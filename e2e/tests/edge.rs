@@ -17,7 +17,7 @@ use std::collections::BTreeSet;
 use std::net::{IpAddr, SocketAddr};
 use std::time::Duration;
 
-use ferrolb_e2e::lab::COMPONENTS;
+use ferrolb_e2e::lab::SPEAKERS;
 use ferrolb_e2e::lab::agent::ANN_READY;
 use ferrolb_e2e::lab::plan::forwarded_by as via;
 use ferrolb_e2e::testlab::{TestLab, Turn};
@@ -66,16 +66,10 @@ impl Edge<'_> {
     /// running and ready, the namespace, the edge pool, and pods `shop-a` on node-a and
     /// `shop-b` on node-b, both ready.
     async fn begin(&self) {
-        for c in COMPONENTS
-            .into_iter()
-            .filter(|c| matches!(c, Component::Speaker(_)))
-        {
-            self.lab.start(c).expect("speaker started");
-            self.lab
-                .wait_ready(c, Duration::from_secs(60))
-                .await
-                .expect("speaker ready");
-        }
+        self.lab
+            .start_ready(&SPEAKERS, Duration::from_secs(60))
+            .await
+            .expect("every speaker running and ready");
         k8s::namespace(&self.client, NS, json!({}))
             .await
             .expect("namespace");
@@ -206,19 +200,11 @@ impl Edge<'_> {
 /// that scenario.
 macro_rules! scenario {
     ($($name:ident),+ $(,)?) => {$(
-        #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-        #[cfg_attr(
-            not(feature = "root-tests"),
-            ignore = "needs root and the lab: cargo xtask test enables feature root-tests"
-        )]
-        async fn $name() {
-            let turn = ferrolb_e2e::testlab::turn(env!("CARGO_BIN_EXE_ferrolb-lab"))
-                .await
-                .expect("a turn on the shared lab with ferrolb installed");
+        ferrolb_e2e::lab_test!($name, |turn| {
             let e = Edge::of(&turn);
             e.begin().await;
             e.$name().await;
-        }
+        });
     )+};
 }
 

@@ -48,15 +48,10 @@ impl Eip<'_> {
         .await
         .expect("admitted while the webhook is down");
 
-        for c in CONTROLLERS {
-            self.lab.start(c).unwrap();
-        }
-        for c in CONTROLLERS {
-            self.lab
-                .wait_ready(c, Duration::from_secs(60))
-                .await
-                .unwrap();
-        }
+        self.lab
+            .start_ready(&CONTROLLERS, Duration::from_secs(60))
+            .await
+            .unwrap();
         let s = k8s::wait_service(&self.client, "tenant-a", "sneaky", "flagged", |s| {
             condition(s, "ferrolb.io/ExternalIPsAllowed").is_some_and(|c| c.0 == "False")
         })

@@ -13,8 +13,9 @@ use std::net::IpAddr;
 use std::time::Duration;
 
 use ferrolb_api::ServiceAnnouncement;
+use ferrolb_e2e::lab::SPEAKERS;
 use ferrolb_e2e::lab::agent::ANN_READY;
-use ferrolb_e2e::lab::{COMPONENTS, controlplane};
+use ferrolb_e2e::lab::controlplane;
 use ferrolb_e2e::testlab::{TestLab, Turn};
 use ferrolb_e2e::{Component, k8s, wait_for};
 use k8s_openapi::api::core::v1::Pod;
@@ -52,16 +53,10 @@ impl Spk<'_> {
     /// each node. Returns `web`'s addresses (IPv4 first).
     pub async fn begin(&self) -> Vec<IpAddr> {
         controlplane::start(self.lab, &["kube-apiserver"]).expect("the apiserver running");
-        for c in COMPONENTS
-            .into_iter()
-            .filter(|c| matches!(c, Component::Speaker(_)))
-        {
-            self.lab.start(c).expect("speaker started");
-            self.lab
-                .wait_ready(c, Duration::from_secs(60))
-                .await
-                .expect("speaker ready");
-        }
+        self.lab
+            .start_ready(&SPEAKERS, Duration::from_secs(60))
+            .await
+            .expect("every speaker running and ready");
         self.setup().await;
         self.web().await
     }
