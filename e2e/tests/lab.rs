@@ -149,86 +149,48 @@ async fn crds_and_validation(lab: &TestLab) -> anyhow::Result<()> {
 
 /// (kind, spec, text the apiserver's refusal must contain — the bad value or the rule).
 fn malformed() -> Vec<(&'static str, serde_json::Value, &'static str)> {
-    let pool = |a: serde_json::Value| json!({"addresses": a});
+    let address = |a: &str, expect| ("IPPool", json!({"addresses": [a]}), expect);
+    let pool = |spec, expect| ("IPPool", spec, expect);
+    let allocation = |alloc, expect| {
+        let spec = json!({"addresses": ["198.51.100.0/24"], "serviceAllocation": alloc});
+        ("IPPool", spec, expect)
+    };
+    let policy = |spec, expect| ("ExternalIPPolicy", spec, expect);
+    let l2 = |spec, expect| ("L2Announcement", spec, expect);
     vec![
-        (
-            "IPPool",
-            pool(json!(["198.51.100.300/24"])),
-            "\"198.51.100.300/24\" is not a CIDR",
-        ),
-        (
-            "IPPool",
-            pool(json!(["2001:db8::/129"])),
-            "\"2001:db8::/129\" is not a CIDR",
-        ),
-        (
-            "IPPool",
-            pool(json!(["not-an-address"])),
-            "\"not-an-address\" is not a CIDR",
-        ),
-        (
-            "IPPool",
-            pool(json!(["198.51.100.10-"])),
-            "\"198.51.100.10-\" is not a CIDR",
-        ),
-        (
-            "IPPool",
-            pool(json!(["198.51.100.1-198.51.100.2-198.51.100.3"])),
-            "is not a CIDR",
-        ),
-        (
-            "IPPool",
-            pool(json!(["198.51.100.20-198.51.100.10"])),
+        address("198.51.100.300/24", "\"198.51.100.300/24\" is not a CIDR"),
+        address("2001:db8::/129", "\"2001:db8::/129\" is not a CIDR"),
+        address("not-an-address", "\"not-an-address\" is not a CIDR"),
+        address("198.51.100.10-", "\"198.51.100.10-\" is not a CIDR"),
+        address("198.51.100.1-198.51.100.2-198.51.100.3", "is not a CIDR"),
+        address(
+            "198.51.100.20-198.51.100.10",
             "range \"198.51.100.20-198.51.100.10\" starts after it ends",
         ),
-        (
-            "IPPool",
-            pool(json!(["198.51.100.1-2001:db8::1"])),
+        address(
+            "198.51.100.1-2001:db8::1",
             "range \"198.51.100.1-2001:db8::1\" mixes IPv4 and IPv6",
         ),
-        ("IPPool", pool(json!([""])), "must not be empty or blank"),
-        ("IPPool", pool(json!(["   "])), "must not be empty or blank"),
-        ("IPPool", pool(json!([])), "should have at least 1 items"),
-        (
-            "IPPool",
+        address("", "must not be empty or blank"),
+        address("   ", "must not be empty or blank"),
+        pool(json!({"addresses": []}), "should have at least 1 items"),
+        pool(
             json!({"autoAssign": true}),
             "spec.addresses: Required value",
         ),
-        (
-            "IPPool",
-            json!({"addresses": ["198.51.100.0/24"], "serviceAllocation": {"priority": -1}}),
-            "greater than or equal to 0",
-        ),
-        (
-            "IPPool",
-            json!({"addresses": ["198.51.100.0/24"], "serviceAllocation": {"priority": 10001}}),
-            "less than or equal to 10000",
-        ),
-        (
-            "IPPool",
-            json!({"addresses": ["198.51.100.0/24"], "serviceAllocation": {"namespaces": [" "]}}),
-            "\" \" must not be blank",
-        ),
-        (
-            "ExternalIPPolicy",
+        allocation(json!({"priority": -1}), "greater than or equal to 0"),
+        allocation(json!({"priority": 10001}), "less than or equal to 10000"),
+        allocation(json!({"namespaces": [" "]}), "\" \" must not be blank"),
+        policy(
             json!({"allowedCIDRs": ["198.51.100.7"]}),
             "\"198.51.100.7\" is not a CIDR",
         ),
-        (
-            "ExternalIPPolicy",
-            json!({"allowedCIDRs": []}),
-            "should have at least 1 items",
-        ),
-        (
-            "L2Announcement",
+        policy(json!({"allowedCIDRs": []}), "should have at least 1 items"),
+        l2(
             json!({"interfaces": ["eth0; rm -rf"]}),
             "interface \"eth0; rm -rf\" is not an interface name",
         ),
-        (
-            "L2Announcement",
-            json!({"ipPools": [""]}),
-            "should be at least 1 chars long",
-        ),
+        l2(json!({"ipPools": [""]}), "should be at least 1 chars long"),
     ]
 }
 
