@@ -1,12 +1,14 @@
 //! Small Kubernetes helpers for scenarios and benchmarks: apply objects, read what ferrolb
 //! wrote, wait for conditions with deadlines.
 
+use std::fmt::Debug;
 use std::time::Duration;
 
 use k8s_openapi::api::core::v1::{Namespace, Service};
 use k8s_openapi::api::events::v1::Event;
 use kube::api::{DeleteParams, ListParams, Patch, PatchParams};
 use kube::{Api, Client, ResourceExt};
+use serde::de::DeserializeOwned;
 use serde_json::{Value, json};
 
 use ferrolb_api::IPPool;
@@ -18,33 +20,40 @@ pub const MANAGER: &str = "ferrolb-e2e";
 /// The controller's condition on Services.
 pub const CONDITION: &str = "ferrolb.io/Allocated";
 
-/// Applies a namespace (with labels).
-pub async fn namespace(client: &Client, name: &str, labels: Value) -> Result<(), Error> {
-    let api: Api<Namespace> = Api::all(client.clone());
-    let body = json!({"apiVersion": "v1", "kind": "Namespace",
-        "metadata": {"name": name, "labels": labels}});
+/// Server-side applies object `body` (its `kind` and `metadata.name` set) through `api` as
+/// [`MANAGER`], taking over fields other managers own; the object as stored.
+pub async fn apply<K>(api: &Api<K>, body: &Value) -> Result<K, Error>
+where
+    K: kube::Resource + Clone + DeserializeOwned + Debug,
+{
+    let name = body["metadata"]["name"].as_str().unwrap_or_default();
+    let kind = body["kind"].as_str().unwrap_or("object");
+    let at = api
+        .namespace()
+        .map(|ns| format!("{ns}/"))
+        .unwrap_or_default();
     api.patch(
         name,
         &PatchParams::apply(MANAGER).force(),
         &Patch::Apply(body),
     )
     .await
-    .map_err(|e| Error::kube(format!("applying namespace {name}"), e))?;
+    .map_err(|e| Error::kube(format!("applying {kind} {at}{name}"), e))
+}
+
+/// Applies a namespace (with labels).
+pub async fn namespace(client: &Client, name: &str, labels: Value) -> Result<(), Error> {
+    let body = json!({"apiVersion": "v1", "kind": "Namespace",
+        "metadata": {"name": name, "labels": labels}});
+    apply(&Api::<Namespace>::all(client.clone()), &body).await?;
     Ok(())
 }
 
 /// Applies an IPPool with `spec`.
 pub async fn pool(client: &Client, name: &str, spec: Value) -> Result<(), Error> {
-    let api: Api<IPPool> = Api::all(client.clone());
     let body = json!({"apiVersion": "ferrolb.io/v1alpha1", "kind": "IPPool",
         "metadata": {"name": name}, "spec": spec});
-    api.patch(
-        name,
-        &PatchParams::apply(MANAGER).force(),
-        &Patch::Apply(body),
-    )
-    .await
-    .map_err(|e| Error::kube(format!("applying pool {name}"), e))?;
+    apply(&Api::<IPPool>::all(client.clone()), &body).await?;
     Ok(())
 }
 
@@ -92,18 +101,7 @@ pub fn service_body(name: &str, annotations: Value, extra: Value) -> Value {
 
 /// Applies a Service body in `ns`.
 pub async fn apply_service(client: &Client, ns: &str, body: &Value) -> Result<Service, Error> {
-    let name = body["metadata"]["name"]
-        .as_str()
-        .unwrap_or_default()
-        .to_string();
-    let api: Api<Service> = Api::namespaced(client.clone(), ns);
-    api.patch(
-        &name,
-        &PatchParams::apply(MANAGER).force(),
-        &Patch::Apply(body),
-    )
-    .await
-    .map_err(|e| Error::kube(format!("applying service {ns}/{name}"), e))
+    apply(&Api::<Service>::namespaced(client.clone(), ns), body).await
 }
 
 /// Deletes a Service (absent is fine).

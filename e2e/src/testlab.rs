@@ -163,14 +163,11 @@ pub fn build_packages(packages: &[&str]) -> Result<(), Error> {
         .arg("--bins")
         .status()
         .map_err(|e| Error::io(format!("running {cargo} build"), e))?;
-    if status.success() {
-        Ok(())
-    } else {
-        Err(Error::msg(format!(
-            "{cargo} build of {} failed ({status})",
-            packages.join(", ")
-        )))
-    }
+    let built = packages.join(", ");
+    status
+        .success()
+        .then_some(())
+        .ok_or_else(|| Error::msg(format!("{cargo} build of {built} failed ({status})")))
 }
 
 /// One test of a scenario binary on the shared lab: `lab_test!(name, |turn| { ... })` defines
@@ -192,4 +189,23 @@ macro_rules! lab_test {
             $body
         }
     };
+}
+
+/// One [`lab_test!`] per scenario of a binary's scenarios type `T` (`T::of(&turn)` makes it, each
+/// scenario is an async method): `lab_scenarios!(T: a, b)` runs `T::of(&turn).a()`;
+/// `lab_scenarios!(T, begin: a, b)` first runs `T::begin`, the ground every scenario starts from.
+#[macro_export]
+macro_rules! lab_scenarios {
+    ($scenarios:ident: $($name:ident),+ $(,)?) => {$(
+        $crate::lab_test!($name, |turn| {
+            $scenarios::of(&turn).$name().await;
+        });
+    )+};
+    ($scenarios:ident, begin: $($name:ident),+ $(,)?) => {$(
+        $crate::lab_test!($name, |turn| {
+            let s = $scenarios::of(&turn);
+            s.begin().await;
+            s.$name().await;
+        });
+    )+};
 }

@@ -11,16 +11,9 @@ mod scenarios;
 
 use scenarios::Scenarios;
 
-/// One test per scenario: takes its turn on the shared lab and runs that step of [`Scenarios`].
-macro_rules! scenario {
-    ($($name:ident),+ $(,)?) => {$(
-        ferrolb_e2e::lab_test!($name, |turn| {
-            Scenarios::of(&turn).$name().await;
-        });
-    )+};
-}
-
-scenario!(
+// One test per scenario: takes its turn on the shared lab and runs that step of [`Scenarios`].
+ferrolb_e2e::lab_scenarios!(
+    Scenarios:
     basic,
     requests,
     sharing,

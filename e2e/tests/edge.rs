@@ -77,13 +77,7 @@ impl Edge<'_> {
         let pool = json!({"apiVersion": "ferrolb.io/v1alpha1", "kind": "IPPool",
             "metadata": {"name": "edge", "labels": {"ferrolb.io/mode": "edge"}},
             "spec": {"addresses": ["198.51.100.150-198.51.100.159", "2001:db8:100::150-2001:db8:100::15f"]}});
-        api.patch(
-            "edge",
-            &PatchParams::apply("e2e").force(),
-            &Patch::Apply(pool),
-        )
-        .await
-        .expect("edge pool");
+        k8s::apply(&api, &pool).await.expect("edge pool");
         self.pod("shop-a", "node-a", true).await;
         self.pod("shop-b", "node-b", true).await;
     }
@@ -97,13 +91,7 @@ impl Edge<'_> {
                 "containers": [{"name": "echo", "image": "echo", "ports": [
                     {"containerPort": PORT, "protocol": "TCP"},
                     {"containerPort": PORT, "protocol": "UDP"}]}]}});
-        api.patch(
-            name,
-            &PatchParams::apply("e2e").force(),
-            &Patch::Apply(body),
-        )
-        .await
-        .expect("pod");
+        k8s::apply(&api, &body).await.expect("pod");
     }
 
     /// An edge Service of the `shop` pods with `spec` merged in; returns its frontend address.
@@ -196,19 +184,9 @@ impl Edge<'_> {
     }
 }
 
-/// One test per scenario: takes its turn on the shared lab, lays the common ground and runs
-/// that scenario.
-macro_rules! scenario {
-    ($($name:ident),+ $(,)?) => {$(
-        ferrolb_e2e::lab_test!($name, |turn| {
-            let e = Edge::of(&turn);
-            e.begin().await;
-            e.$name().await;
-        });
-    )+};
-}
-
-scenario!(local_frontend, cluster_frontend, frontends_come_and_go);
+// One test per scenario: takes its turn on the shared lab, lays the common ground and runs
+// that scenario.
+ferrolb_e2e::lab_scenarios!(Edge, begin: local_frontend, cluster_frontend, frontends_come_and_go);
 
 impl Edge<'_> {
     async fn local_frontend(&self) {

@@ -15,19 +15,11 @@ mod eip;
 
 use eip::Eip;
 
-/// One test per scenario: takes its turn on the shared lab, lays the common ground and runs
-/// that step of [`Eip`].
-macro_rules! scenario {
-    ($($name:ident),+ $(,)?) => {$(
-        ferrolb_e2e::lab_test!($name, |turn| {
-            let s = Eip::of(&turn);
-            s.begin().await;
-            s.$name().await;
-        });
-    )+};
-}
-
-scenario!(
+// One test per scenario: takes its turn on the shared lab, lays the common ground and runs
+// that step of [`Eip`].
+ferrolb_e2e::lab_scenarios!(
+    Eip,
+    begin:
     bad_input_table,
     allowed_and_removal,
     user_and_group_limits,

@@ -47,11 +47,10 @@ impl Spk<'_> {
                 .await
                 .expect("a takeover event");
         eprintln!("event: {note}");
-        self.lab.start(speaker_on(&old)).expect("restart");
         self.lab
-            .wait_ready(speaker_on(&old), super::WIRE)
+            .start_ready(&[speaker_on(&old)], super::WIRE)
             .await
-            .expect("ready again");
+            .expect("restarted and ready again");
     }
 
     pub async fn stop_announcer(&self, ip: IpAddr) {
@@ -61,11 +60,10 @@ impl Spk<'_> {
         let (new, took) = self.moved_from(ip, &old).await;
         eprintln!("SIGTERM {old}: {new} answers after {took:?}");
         assert!(!self.pods_via(ip, 3).is_empty());
-        self.lab.start(speaker_on(&old)).expect("restart");
         self.lab
-            .wait_ready(speaker_on(&old), super::WIRE)
+            .start_ready(&[speaker_on(&old)], super::WIRE)
             .await
-            .expect("ready again");
+            .expect("restarted and ready again");
     }
 
     pub async fn apiserver_outage(&self, ip: IpAddr) {

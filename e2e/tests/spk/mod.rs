@@ -20,7 +20,7 @@ use ferrolb_e2e::testlab::{TestLab, Turn};
 use ferrolb_e2e::{Component, k8s, wait_for};
 use k8s_openapi::api::core::v1::Pod;
 use kube::Client;
-use kube::api::{Api, DeleteParams, Patch, PatchParams};
+use kube::api::{Api, DeleteParams};
 use serde_json::{Value, json};
 
 /// The namespace of the scenarios.
@@ -106,13 +106,7 @@ impl Spk<'_> {
         let api: Api<ferrolb_api::L2Announcement> = Api::all(self.client.clone());
         let body = json!({"apiVersion": "ferrolb.io/v1alpha1", "kind": "L2Announcement",
             "metadata": {"name": name}, "spec": spec});
-        api.patch(
-            name,
-            &PatchParams::apply("e2e").force(),
-            &Patch::Apply(body),
-        )
-        .await
-        .expect("L2Announcement");
+        k8s::apply(&api, &body).await.expect("L2Announcement");
     }
 
     /// A pod of `app` on `node` answering on [`PORT`] (TCP and UDP).
@@ -123,13 +117,7 @@ impl Spk<'_> {
                 "annotations": {ANN_READY: if ready { "true" } else { "false" }}},
             "spec": {"nodeName": node, "terminationGracePeriodSeconds": 0, "containers": [{"name": "echo", "image": "echo",
                 "ports": [{"containerPort": PORT, "protocol": "TCP"}, {"containerPort": PORT, "protocol": "UDP"}]}]}});
-        api.patch(
-            name,
-            &PatchParams::apply("e2e").force(),
-            &Patch::Apply(body),
-        )
-        .await
-        .expect("pod");
+        k8s::apply(&api, &body).await.expect("pod");
     }
 
     /// Deletes a pod at once.
