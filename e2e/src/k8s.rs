@@ -11,7 +11,7 @@ use kube::{Api, Client, ResourceExt};
 use serde::de::DeserializeOwned;
 use serde_json::{Value, json};
 
-use ferrolb_api::IPPool;
+use ferrolb_api::{IPPool, ServiceAnnouncement, ServiceAnnouncementStatus};
 
 use crate::{Error, wait_for};
 
@@ -156,6 +156,27 @@ where
         Duration::from_secs(20),
         || async move { api.get_opt(name).await.ok().flatten().filter(|s| check(s)) },
     )
+    .await
+}
+
+/// Waits up to `limit` until `pick` finds what it looks for in the status of
+/// ServiceAnnouncement `ns/name`; returns it. `what` names the wait in the timeout error.
+pub async fn wait_announcement<T, F>(
+    client: &Client,
+    ns: &str,
+    name: &str,
+    what: &str,
+    limit: Duration,
+    pick: F,
+) -> Result<T, Error>
+where
+    F: Fn(ServiceAnnouncementStatus) -> Option<T>,
+{
+    let api: Api<ServiceAnnouncement> = Api::namespaced(client.clone(), ns);
+    let (api, pick) = (&api, &pick);
+    wait_for(&format!("{ns}/{name}: {what}"), limit, || async move {
+        pick(api.get_opt(name).await.ok().flatten()?.status?)
+    })
     .await
 }
 

@@ -12,7 +12,6 @@ pub mod wire;
 use std::net::IpAddr;
 use std::time::Duration;
 
-use ferrolb_api::ServiceAnnouncement;
 use ferrolb_e2e::lab::SPEAKERS;
 use ferrolb_e2e::lab::agent::ANN_READY;
 use ferrolb_e2e::lab::controlplane;
@@ -158,32 +157,22 @@ impl Spk<'_> {
 
     /// Waits until the Service's `ServiceAnnouncement` names a node other than `not` for `ip`.
     pub async fn announcer_not(&self, svc: &str, ip: IpAddr, not: &str) -> String {
-        let api: Api<ServiceAnnouncement> = Api::namespaced(self.client.clone(), NS);
-        let api = &api;
+        let what = format!("{ip} announced (not by {not:?})");
         let ip = ip.to_string();
-        let ip = &ip;
-        wait_for(
-            &format!("{svc}: {ip} announced (not by {not:?})"),
-            WIRE,
-            || async move {
-                let sa = api.get_opt(svc).await.ok().flatten()?;
-                let a = sa.status?.announcements.into_iter().find(|a| a.ip == *ip)?;
-                (a.node != not).then_some(a.node)
-            },
-        )
+        k8s::wait_announcement(&self.client, NS, svc, &what, WIRE, |s| {
+            let a = s.announcements.into_iter().find(|a| a.ip == ip)?;
+            (a.node != not).then_some(a.node)
+        })
         .await
         .expect("announcement")
     }
 
     /// The reason the Service's `ServiceAnnouncement` gives for a silent `ip`.
     pub async fn silent_reason(&self, svc: &str, ip: IpAddr) -> String {
-        let api: Api<ServiceAnnouncement> = Api::namespaced(self.client.clone(), NS);
-        let api = &api;
+        let what = format!("{ip} silent");
         let ip = ip.to_string();
-        let ip = &ip;
-        wait_for(&format!("{svc}: {ip} silent"), WIRE, || async move {
-            let sa = api.get_opt(svc).await.ok().flatten()?;
-            let s = sa.status?.silent.into_iter().find(|s| s.ip == *ip)?;
+        k8s::wait_announcement(&self.client, NS, svc, &what, WIRE, |s| {
+            let s = s.silent.into_iter().find(|s| s.ip == ip)?;
             Some(s.reason)
         })
         .await
@@ -193,17 +182,10 @@ impl Spk<'_> {
     /// Waits until the node the `ServiceAnnouncement` names for `ip` is the only one answering;
     /// returns it.
     pub async fn settled(&self, svc: &str, ip: IpAddr) -> String {
-        let api: Api<ServiceAnnouncement> = Api::namespaced(self.client.clone(), NS);
-        let api = &api;
         let want = ip.to_string();
-        let want = &want;
-        wait_for(&format!("{svc}: {ip} settled"), WIRE, || async move {
-            let sa = api.get_opt(svc).await.ok().flatten()?;
-            let a = sa
-                .status?
-                .announcements
-                .into_iter()
-                .find(|a| a.ip == *want)?;
+        let what = format!("{ip} settled");
+        k8s::wait_announcement(&self.client, NS, svc, &what, WIRE, |s| {
+            let a = s.announcements.into_iter().find(|a| a.ip == want)?;
             let mac = self.lab.mac(&a.node).ok()?;
             (self.answers(ip) == [mac]).then_some(a.node)
         })
