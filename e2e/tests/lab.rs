@@ -465,53 +465,28 @@ async fn pods_and_endpoints(lab: &TestLab) -> anyhow::Result<()> {
 async fn node_heartbeats(lab: &TestLab) -> anyhow::Result<()> {
     step("a node whose heartbeats stop is marked NotReady by the real node-lifecycle controller");
     let nodes: Api<Node> = Api::all(lab.client().await?);
-    let patch = |v: &str| json!({"metadata": {"annotations": {ANN_HEARTBEAT: v}}});
-    nodes
-        .patch(
-            "node-c",
-            &PatchParams::default(),
-            &Patch::Merge(patch("off")),
-        )
-        .await?;
-    let condition = |n: &Node| {
-        n.status
-            .as_ref()?
-            .conditions
-            .as_ref()?
-            .iter()
-            .find(|c| c.type_ == "Ready")
-            .map(|c| c.status.clone())
-    };
-    wait_for("node-c Ready=Unknown", Duration::from_secs(90), || {
-        let nodes = nodes.clone();
-        async move {
-            nodes
-                .get("node-c")
-                .await
-                .ok()
-                .filter(|n| condition(n).as_deref() == Some("Unknown"))
-                .map(|_| ())
-        }
-    })
-    .await?;
+    heartbeats(&nodes, "off", "Unknown", Duration::from_secs(90)).await?;
     step("heartbeats back: Ready again");
+    heartbeats(&nodes, "on", "True", LIMIT).await
+}
+
+/// Turns node-c's heartbeats `on_off` and waits up to `limit` until its Ready condition's
+/// status is `ready`.
+async fn heartbeats(
+    nodes: &Api<Node>,
+    on_off: &str,
+    ready: &str,
+    limit: Duration,
+) -> anyhow::Result<()> {
+    let patch = json!({"metadata": {"annotations": {ANN_HEARTBEAT: on_off}}});
     nodes
-        .patch(
-            "node-c",
-            &PatchParams::default(),
-            &Patch::Merge(patch("on")),
-        )
+        .patch("node-c", &PatchParams::default(), &Patch::Merge(patch))
         .await?;
-    wait_for("node-c Ready=True", LIMIT, || {
-        let nodes = nodes.clone();
-        async move {
-            nodes
-                .get("node-c")
-                .await
-                .ok()
-                .filter(|n| condition(n).as_deref() == Some("True"))
-                .map(|_| ())
-        }
+    wait_for(&format!("node-c Ready={ready}"), limit, || async move {
+        let node = nodes.get("node-c").await.ok()?;
+        let conditions = node.status?.conditions?;
+        let status = conditions.into_iter().find(|c| c.type_ == "Ready")?.status;
+        (status == ready).then_some(())
     })
     .await?;
     Ok(())
