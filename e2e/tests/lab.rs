@@ -61,37 +61,35 @@ async fn lab_end_to_end() -> anyhow::Result<()> {
     Ok(())
 }
 
-async fn crds_and_validation(lab: &TestLab) -> anyhow::Result<()> {
-    step("CRDs from crds/ apply and become Established");
-    let out = lab
-        .kubectl()
-        .args(["apply", "--server-side", "-f"])
-        .arg(repo_root().join("crds"))
-        .output()?;
+/// Runs `kubectl ARGS` against the lab; an error with its standard error when it fails.
+fn kubectl(lab: &TestLab, args: &[&str]) -> anyhow::Result<()> {
+    let out = lab.kubectl().args(args).output()?;
     ensure!(
         out.status.success(),
-        "apply crds: {}",
+        "kubectl {}: {}",
+        args.join(" "),
         String::from_utf8_lossy(&out.stderr)
     );
-    let wait = lab
-        .kubectl()
-        .args([
+    Ok(())
+}
+
+async fn crds_and_validation(lab: &TestLab) -> anyhow::Result<()> {
+    step("CRDs from crds/ apply and become Established");
+    let crds = repo_root().join("crds").display().to_string();
+    kubectl(lab, &["apply", "--server-side", "-f", &crds]).context("apply crds")?;
+    kubectl(
+        lab,
+        &[
             "wait",
             "--for=condition=Established",
             "--timeout=60s",
             "crd",
-        ])
-        .args(["ippools.ferrolb.io", "l2announcements.ferrolb.io"])
-        .args([
+            "ippools.ferrolb.io",
+            "l2announcements.ferrolb.io",
             "externalippolicies.ferrolb.io",
             "serviceannouncements.ferrolb.io",
-        ])
-        .output()?;
-    ensure!(
-        wait.status.success(),
-        "{}",
-        String::from_utf8_lossy(&wait.stderr)
-    );
+        ],
+    )?;
     let explain = lab
         .kubectl()
         .args(["explain", "ippool.spec.autoAssign"])
@@ -277,22 +275,17 @@ fn probe(lab: &TestLab, proto: &str, to: SocketAddr) -> anyhow::Result<Reply> {
 async fn pods_and_endpoints(lab: &TestLab) -> anyhow::Result<()> {
     let client = lab.client().await?;
     step("kubectl create deployment: pods scheduled by the real scheduler and started");
-    let out = lab
-        .kubectl()
-        .args([
+    kubectl(
+        lab,
+        &[
             "create",
             "deployment",
             "hostnames",
             "--image=anything",
             "--replicas=3",
             "--port=9376",
-        ])
-        .output()?;
-    ensure!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+        ],
+    )?;
     // A UDP port too, on a Deployment applied through the API.
     let udp: k8s_openapi::api::apps::v1::Deployment = serde_json::from_value(json!({
         "metadata": {"name": "udp-echo"},
