@@ -149,13 +149,20 @@ where
     F: Fn(&Service) -> bool,
 {
     let api: Api<Service> = Api::namespaced(client.clone(), ns);
+    wait_object(&api, name, &format!("{ns}/{name}: {what}"), check).await
+}
+
+/// Waits (20 s) until object `name` read through `api` satisfies `check`, returning it;
+/// `what` names the wait in the timeout error.
+async fn wait_object<K, F>(api: &Api<K>, name: &str, what: &str, check: F) -> Result<K, Error>
+where
+    K: Clone + DeserializeOwned + Debug,
+    F: Fn(&K) -> bool,
+{
     let check = &check;
-    let api = &api;
-    wait_for(
-        &format!("{ns}/{name}: {what}"),
-        Duration::from_secs(20),
-        || async move { api.get_opt(name).await.ok().flatten().filter(|s| check(s)) },
-    )
+    wait_for(what, Duration::from_secs(20), || async move {
+        api.get_opt(name).await.ok().flatten().filter(|o| check(o))
+    })
     .await
 }
 
@@ -244,14 +251,7 @@ where
     F: Fn(&IPPool) -> bool,
 {
     let api: Api<IPPool> = Api::all(client.clone());
-    let check = &check;
-    let api = &api;
-    wait_for(
-        &format!("pool {name}: {what}"),
-        Duration::from_secs(20),
-        || async move { api.get_opt(name).await.ok().flatten().filter(|p| check(p)) },
-    )
-    .await
+    wait_object(&api, name, &format!("pool {name}: {what}"), check).await
 }
 
 /// A pool condition: (status, reason, message).
