@@ -219,6 +219,15 @@ async fn create(
     Ok(())
 }
 
+/// The Ready pods of app `app` (none when they cannot be listed).
+async fn ready_pods(pods: &Api<Pod>, app: &str) -> Vec<Pod> {
+    let params = ListParams::default().labels(&format!("app={app}"));
+    pods.list(&params)
+        .await
+        .map(|list| list.items.into_iter().filter(pod_ready).collect())
+        .unwrap_or_default()
+}
+
 fn pod_ready(p: &Pod) -> bool {
     p.status
         .as_ref()
@@ -306,16 +315,9 @@ async fn pods_and_endpoints(lab: &TestLab) -> anyhow::Result<()> {
         .await?;
 
     let pods: Api<Pod> = Api::namespaced(client.clone(), "default");
-    let running = wait_for("3 hostnames pods Running and Ready", LIMIT, || {
-        let pods = pods.clone();
-        async move {
-            let list = pods
-                .list(&ListParams::default().labels("app=hostnames"))
-                .await
-                .ok()?;
-            let ready: Vec<Pod> = list.items.into_iter().filter(pod_ready).collect();
-            (ready.len() == 3).then_some(ready)
-        }
+    let running = wait_for("3 hostnames pods Running and Ready", LIMIT, || async {
+        let ready = ready_pods(&pods, "hostnames").await;
+        (ready.len() == 3).then_some(ready)
     })
     .await?;
     let nodes: BTreeSet<String> = running
@@ -372,15 +374,8 @@ async fn pods_and_endpoints(lab: &TestLab) -> anyhow::Result<()> {
             );
         }
     }
-    let udp_pod = wait_for("the udp-echo pod Ready", LIMIT, || {
-        let pods = pods.clone();
-        async move {
-            let list = pods
-                .list(&ListParams::default().labels("app=udp-echo"))
-                .await
-                .ok()?;
-            list.items.into_iter().find(pod_ready)
-        }
+    let udp_pod = wait_for("the udp-echo pod Ready", LIMIT, || async {
+        ready_pods(&pods, "udp-echo").await.into_iter().next()
     })
     .await?;
     for ip in udp_pod
