@@ -15,16 +15,6 @@ pub enum Error {
         #[source]
         source: std::io::Error,
     },
-    /// A command failed.
-    #[error("`{cmd}` failed ({status}): {stderr}")]
-    Command {
-        /// The command line.
-        cmd: String,
-        /// Exit status.
-        status: String,
-        /// Its standard error.
-        stderr: String,
-    },
     /// The Kubernetes API refused or failed.
     #[error("{what}: {source}")]
     Kube {
@@ -34,7 +24,8 @@ pub enum Error {
         #[source]
         source: kube::Error,
     },
-    /// A namespace, veth or command of the test kit failed.
+    /// A command, namespace or veth failed (the test kit's error, also for the lab's own
+    /// commands: [`Error::command`]).
     #[error(transparent)]
     Netns(#[from] ferrolb_testkit::Error),
     /// A condition was not met in time.
@@ -58,6 +49,14 @@ impl Error {
             what: what.into(),
             source,
         }
+    }
+    /// Command `cmd` ran and failed: its exit status and standard error.
+    pub fn command(cmd: impl Into<String>, out: &std::process::Output) -> Self {
+        Error::Netns(ferrolb_testkit::Error::Command {
+            cmd: cmd.into(),
+            status: out.status.to_string(),
+            stderr: String::from_utf8_lossy(&out.stderr).trim().to_string(),
+        })
     }
     /// A Kubernetes API error with context.
     pub fn kube(what: impl Into<String>, source: kube::Error) -> Self {

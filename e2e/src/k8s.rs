@@ -1,15 +1,18 @@
-//! Small Kubernetes helpers for scenarios and benchmarks: apply objects, read what ferrolb
+wait_for(what, Duration::from_secs(45), || async move {
+        api.get_opt//! Small Kubernetes helpers for scenarios and benchmarks: apply objects, read what ferrolb
 //! wrote, wait for conditions with deadlines.
 
+use std::fmt::Debug;
 use std::time::Duration;
 
 use k8s_openapi::api::core::v1::{Namespace, Service};
 use k8s_openapi::api::events::v1::Event;
 use kube::api::{DeleteParams, ListParams, Patch, PatchParams};
 use kube::{Api, Client, ResourceExt};
+use serde::de::DeserializeOwned;
 use serde_json::{Value, json};
 
-use ferrolb_api::VIPPool;
+use ferrolb_api::{ServiceAnnouncement, ServiceAnnouncementStatus, VIPPool};
 
 use crate::{Error, wait_for};
 
@@ -18,33 +21,40 @@ pub const MANAGER: &str = "ferrolb-e2e";
 /// The controller's condition on Services.
 pub const CONDITION: &str = "ferrolb.io/Allocated";
 
-/// Applies a namespace (with labels).
-pub async fn namespace(client: &Client, name: &str, labels: Value) -> Result<(), Error> {
-    let api: Api<Namespace> = Api::all(client.clone());
-    let body = json!({"apiVersion": "v1", "kind": "Namespace",
-        "metadata": {"name": name, "labels": labels}});
+/// Server-side applies object `body` (its `kind` and `metadata.name` set) through `api` as
+/// [`MANAGER`], taking over fields other managers own; the object as stored.
+pub async fn apply<K>(api: &Api<K>, body: &Value) -> Result<K, Error>
+where
+    K: kube::Resource + Clone + DeserializeOwned + Debug,
+{
+    let name = body["metadata"]["name"].as_str().unwrap_or_default();
+    let kind = body["kind"].as_str().unwrap_or("object");
+    let at = api
+        .namespace()
+        .map(|ns| format!("{ns}/"))
+        .unwrap_or_default();
     api.patch(
         name,
         &PatchParams::apply(MANAGER).force(),
         &Patch::Apply(body),
     )
     .await
-    .map_err(|e| Error::kube(format!("applying namespace {name}"), e))?;
+    .map_err(|e| Error::kube(format!("applying {kind} {at}{name}"), e))
+}
+
+/// Applies a namespace (with labels).
+pub async fn namespace(client: &Client, name: &str, labels: Value) -> Result<(), Error> {
+    let body = json!({"apiVersion": "v1", "kind": "Namespace",
+        "metadata": {"name": name, "labels": labels}});
+    apply(&Api::<Namespace>::all(client.clone()), &body).await?;
     Ok(())
 }
 
 /// Applies a VIPPool with `spec`.
 pub async fn pool(client: &Client, name: &str, spec: Value) -> Result<(), Error> {
-    let api: Api<VIPPool> = Api::all(client.clone());
     let body = json!({"apiVersion": "ferrolb.io/v1alpha1", "kind": "VIPPool",
         "metadata": {"name": name}, "spec": spec});
-    api.patch(
-        name,
-        &PatchParams::apply(MANAGER).force(),
-        &Patch::Apply(body),
-    )
-    .await
-    .map_err(|e| Error::kube(format!("applying pool {name}"), e))?;
+    apply(&Api::<VIPPool>::all(client.clone()), &body).await?;
     Ok(())
 }
 
@@ -92,18 +102,7 @@ pub fn service_body(name: &str, annotations: Value, extra: Value) -> Value {
 
 /// Applies a Service body in `ns`.
 pub async fn apply_service(client: &Client, ns: &str, body: &Value) -> Result<Service, Error> {
-    let name = body["metadata"]["name"]
-        .as_str()
-        .unwrap_or_default()
-        .to_string();
-    let api: Api<Service> = Api::namespaced(client.clone(), ns);
-    api.patch(
-        &name,
-        &PatchParams::apply(MANAGER).force(),
-        &Patch::Apply(body),
-    )
-    .await
-    .map_err(|e| Error::kube(format!("applying service {ns}/{name}"), e))
+    apply(&Api::<Service>::namespaced(client.clone(), ns), body).await
 }
 
 /// Deletes a Service (absent is fine).
@@ -151,13 +150,42 @@ where
     F: Fn(&Service) -> bool,
 {
     let api: Api<Service> = Api::namespaced(client.clone(), ns);
+    wait_object(&api, name, &format!("{ns}/{name}: {what}"), check).await
+}
+
+/// Waits (45 s: a debug controller on two loaded cores once needed more than 20 s to observe a
+/// pool after the 1,000-Service scenario) until object `name` read through `api` satisfies
+/// `check`, returning it; `what` names the wait in the timeout error.
+async fn wait_object<K, F>(api: &Api<K>, name: &str, what: &str, check: F) -> Result<K, Error>
+where
+    K: Clone + DeserializeOwned + Debug,
+    F: Fn(&K) -> bool,
+{
     let check = &check;
-    let api = &api;
-    wait_for(
-        &format!("{ns}/{name}: {what}"),
-        Duration::from_secs(20),
-        || async move { api.get_opt(name).await.ok().flatten().filter(|s| check(s)) },
-    )
+    wait_for(what, Duration::from_secs(20), || async move {
+        api.get_opt(name).await.ok().flatten().filter(|o| check(o))
+    })
+    .await
+}
+
+/// Waits up to `limit` until `pick` finds what it looks for in the status of
+/// ServiceAnnouncement `ns/name`; returns it. `what` names the wait in the timeout error.
+pub async fn wait_announcement<T, F>(
+    client: &Client,
+    ns: &str,
+    name: &str,
+    what: &str,
+    limit: Duration,
+    pick: F,
+) -> Result<T, Error>
+where
+    F: Fn(ServiceAnnouncementStatus) -> Option<T>,
+{
+    let api: Api<ServiceAnnouncement> = Api::namespaced(client.clone(), ns);
+    let (api, pick) = (&api, &pick);
+    wait_for(&format!("{ns}/{name}: {what}"), limit, || async move {
+        pick(api.get_opt(name).await.ok().flatten()?.status?)
+    })
     .await
 }
 
@@ -225,14 +253,7 @@ where
     F: Fn(&VIPPool) -> bool,
 {
     let api: Api<VIPPool> = Api::all(client.clone());
-    let check = &check;
-    let api = &api;
-    wait_for(
-        &format!("pool {name}: {what}"),
-        Duration::from_secs(20),
-        || async move { api.get_opt(name).await.ok().flatten().filter(|p| check(p)) },
-    )
-    .await
+    wait_object(&api, name, &format!("pool {name}: {what}"), check).await
 }
 
 /// A pool condition: (status, reason, message).

@@ -141,30 +141,71 @@ pub fn reap_stale() {
     }
 }
 
-/// Builds ferrolb's binaries (controller, speaker, edge) next to `ferrolb-lab`, so a test never runs
-/// stale ones (`cargo test -p ferrolb-e2e` alone does not build other packages' binaries).
+/// The packages whose binaries the lab runs (controller, speaker, edge).
+pub const FERROLB_PACKAGES: [&str; 3] = ["ferrolb-controller", "ferrolb-speaker", "ferrolb-edge"];
+
+/// Builds ferrolb's binaries next to `ferrolb-lab`, so a test never runs stale ones
+/// (`cargo test -p ferrolb-e2e` alone does not build other packages' binaries).
 pub fn build_binaries() -> Result<(), Error> {
+    build_packages(&FERROLB_PACKAGES)
+}
+
+/// Builds the binaries of the workspace's `packages` (debug profile) with the `cargo` running
+/// us, in the workspace root.
+pub fn build_packages(packages: &[&str]) -> Result<(), Error> {
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-    let status = std::process::Command::new(&cargo)
-        .current_dir(repo_root())
-        .args([
-            "build",
-            "--quiet",
-            "-p",
-            "ferrolb-controller",
-            "-p",
-            "ferrolb-speaker",
-            "-p",
-            "ferrolb-edge",
-            "--bins",
-        ])
+    let mut build = std::process::Command::new(&cargo);
+    build.current_dir(repo_root()).args(["build", "--quiet"]);
+    for p in packages {
+        build.args(["-p", p]);
+    }
+    let status = build
+        .arg("--bins")
         .status()
         .map_err(|e| Error::io(format!("running {cargo} build"), e))?;
-    if status.success() {
-        Ok(())
-    } else {
-        Err(Error::msg(format!(
-            "{cargo} build of ferrolb's binaries failed ({status})"
-        )))
-    }
+    let built = packages.join(", ");
+    status
+        .success()
+        .then_some(())
+        .ok_or_else(|| Error::msg(format!("{cargo} build of {built} failed ({status})")))
+}
+
+/// One test of a scenario binary on the shared lab: `lab_test!(name, |turn| { ... })` defines
+/// test `name`, which waits for its [`Turn`] (bringing the lab up with ferrolb installed if no
+/// test has yet), binds it to `turn` and runs the block. The test is ignored unless feature
+/// `root-tests` is on (it needs root and the lab; `cargo xtask test` enables it).
+#[macro_export]
+macro_rules! lab_test {
+    ($name:ident, |$turn:ident| $body:block) => {
+        #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+        #[cfg_attr(
+            not(feature = "root-tests"),
+            ignore = "needs root and the lab: cargo xtask test enables feature root-tests"
+        )]
+        async fn $name() {
+            let $turn = $crate::testlab::turn(env!("CARGO_BIN_EXE_ferrolb-lab"))
+                .await
+                .expect("a turn on the shared lab with ferrolb installed");
+            $body
+        }
+    };
+}
+
+/// One [`lab_test!`] per scenario of a binary's scenarios type `T` (`T::of(&turn)` makes it, each
+/// scenario is an async method): `lab_scenarios!(T: a, b)` runs `T::of(&turn).a()`;
+/// `lab_scenarios!(T, begin: a, b)` first runs `T::begin`, the ground every scenario starts from.
+#[macro_export]
+macro_rules! lab_scenarios {
+    ($scenarios:ident: $($name:ident),+ $(,)?) => {$(
+        $crate::lab_test!($name, |turn| {
+            $scenarios::of(&turn).$name().await;
+        });
+    )+};
+    ($scenarios:ident, begin: $($name:ident),+ $(,)?) => {$(
+        $crate::lab_test!($name, |turn| {
+            let s = $scenarios::of(&turn);
+            s.begin().await;
+            s.$name().await;
+        });
+    )+};
 }

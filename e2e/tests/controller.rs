@@ -11,24 +11,9 @@ mod scenarios;
 
 use scenarios::Scenarios;
 
-/// One test per scenario: takes its turn on the shared lab and runs that step of [`Scenarios`].
-macro_rules! scenario {
-    ($($name:ident),+ $(,)?) => {$(
-        #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-        #[cfg_attr(
-            not(feature = "root-tests"),
-            ignore = "needs root and the lab: cargo xtask test enables feature root-tests"
-        )]
-        async fn $name() {
-            let turn = ferrolb_e2e::testlab::turn(env!("CARGO_BIN_EXE_ferrolb-lab"))
-                .await
-                .expect("a turn on the shared lab with ferrolb installed");
-            Scenarios::of(&turn).$name().await;
-        }
-    )+};
-}
-
-scenario!(
+// One test per scenario: takes its turn on the shared lab and runs that step of [`Scenarios`].
+ferrolb_e2e::lab_scenarios!(
+    Scenarios:
     basic,
     requests,
     sharing,

@@ -17,7 +17,7 @@ use std::collections::BTreeSet;
 use std::net::{IpAddr, SocketAddr};
 use std::time::Duration;
 
-use ferrolb_e2e::lab::COMPONENTS;
+use ferrolb_e2e::lab::SPEAKERS;
 use ferrolb_e2e::lab::agent::ANN_READY;
 use ferrolb_e2e::lab::plan::forwarded_by as via;
 use ferrolb_e2e::testlab::{TestLab, Turn};
@@ -66,16 +66,10 @@ impl Edge<'_> {
     /// running and ready, the namespace, the edge pool, and pods `shop-a` on node-a and
     /// `shop-b` on node-b, both ready.
     async fn begin(&self) {
-        for c in COMPONENTS
-            .into_iter()
-            .filter(|c| matches!(c, Component::Speaker(_)))
-        {
-            self.lab.start(c).expect("speaker started");
-            self.lab
-                .wait_ready(c, Duration::from_secs(60))
-                .await
-                .expect("speaker ready");
-        }
+        self.lab
+            .start_ready(&SPEAKERS, Duration::from_secs(60))
+            .await
+            .expect("every speaker running and ready");
         k8s::namespace(&self.client, NS, json!({}))
             .await
             .expect("namespace");
@@ -83,13 +77,7 @@ impl Edge<'_> {
         let pool = json!({"apiVersion": "ferrolb.io/v1alpha1", "kind": "VIPPool",
             "metadata": {"name": "edge", "labels": {"ferrolb.io/mode": "edge"}},
             "spec": {"addresses": ["198.51.100.150-198.51.100.159", "2001:db8:100::150-2001:db8:100::15f"]}});
-        api.patch(
-            "edge",
-            &PatchParams::apply("e2e").force(),
-            &Patch::Apply(pool),
-        )
-        .await
-        .expect("edge pool");
+        k8s::apply(&api, &pool).await.expect("edge pool");
         self.pod("shop-a", "node-a", true).await;
         self.pod("shop-b", "node-b", true).await;
     }
@@ -103,13 +91,7 @@ impl Edge<'_> {
                 "containers": [{"name": "echo", "image": "echo", "ports": [
                     {"containerPort": PORT, "protocol": "TCP"},
                     {"containerPort": PORT, "protocol": "UDP"}]}]}});
-        api.patch(
-            name,
-            &PatchParams::apply("e2e").force(),
-            &Patch::Apply(body),
-        )
-        .await
-        .expect("pod");
+        k8s::apply(&api, &body).await.expect("pod");
     }
 
     /// An edge Service of the `shop` pods with `spec` merged in; returns its frontend address.
@@ -202,27 +184,9 @@ impl Edge<'_> {
     }
 }
 
-/// One test per scenario: takes its turn on the shared lab, lays the common ground and runs
-/// that scenario.
-macro_rules! scenario {
-    ($($name:ident),+ $(,)?) => {$(
-        #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-        #[cfg_attr(
-            not(feature = "root-tests"),
-            ignore = "needs root and the lab: cargo xtask test enables feature root-tests"
-        )]
-        async fn $name() {
-            let turn = ferrolb_e2e::testlab::turn(env!("CARGO_BIN_EXE_ferrolb-lab"))
-                .await
-                .expect("a turn on the shared lab with ferrolb installed");
-            let e = Edge::of(&turn);
-            e.begin().await;
-            e.$name().await;
-        }
-    )+};
-}
-
-scenario!(local_frontend, cluster_frontend, frontends_come_and_go);
+// One test per scenario: takes its turn on the shared lab, lays the common ground and runs
+// that scenario.
+ferrolb_e2e::lab_scenarios!(Edge, begin: local_frontend, cluster_frontend, frontends_come_and_go);
 
 impl Edge<'_> {
     async fn local_frontend(&self) {

@@ -15,27 +15,11 @@ mod eip;
 
 use eip::Eip;
 
-/// One test per scenario: takes its turn on the shared lab, lays the common ground and runs
-/// that step of [`Eip`].
-macro_rules! scenario {
-    ($($name:ident),+ $(,)?) => {$(
-        #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-        #[cfg_attr(
-            not(feature = "root-tests"),
-            ignore = "needs root and the lab: cargo xtask test enables feature root-tests"
-        )]
-        async fn $name() {
-            let turn = ferrolb_e2e::testlab::turn(env!("CARGO_BIN_EXE_ferrolb-lab"))
-                .await
-                .expect("a turn on the shared lab with ferrolb installed");
-            let s = Eip::of(&turn);
-            s.begin().await;
-            s.$name().await;
-        }
-    )+};
-}
-
-scenario!(
+// One test per scenario: takes its turn on the shared lab, lays the common ground and runs
+// that step of [`Eip`].
+ferrolb_e2e::lab_scenarios!(
+    Eip,
+    begin:
     bad_input_table,
     allowed_and_removal,
     user_and_group_limits,

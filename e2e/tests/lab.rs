@@ -61,37 +61,35 @@ async fn lab_end_to_end() -> anyhow::Result<()> {
     Ok(())
 }
 
-async fn crds_and_validation(lab: &TestLab) -> anyhow::Result<()> {
-    step("CRDs from crds/ apply and become Established");
-    let out = lab
-        .kubectl()
-        .args(["apply", "--server-side", "-f"])
-        .arg(repo_root().join("crds"))
-        .output()?;
+/// Runs `kubectl ARGS` against the lab; an error with its standard error when it fails.
+fn kubectl(lab: &TestLab, args: &[&str]) -> anyhow::Result<()> {
+    let out = lab.kubectl().args(args).output()?;
     ensure!(
         out.status.success(),
-        "apply crds: {}",
+        "kubectl {}: {}",
+        args.join(" "),
         String::from_utf8_lossy(&out.stderr)
     );
-    let wait = lab
-        .kubectl()
-        .args([
+    Ok(())
+}
+
+async fn crds_and_validation(lab: &TestLab) -> anyhow::Result<()> {
+    step("CRDs from crds/ apply and become Established");
+    let crds = repo_root().join("crds").display().to_string();
+    kubectl(lab, &["apply", "--server-side", "-f", &crds]).context("apply crds")?;
+    kubectl(
+        lab,
+        &[
             "wait",
             "--for=condition=Established",
             "--timeout=60s",
             "crd",
-        ])
-        .args(["vippools.ferrolb.io", "l2announcementpolicies.ferrolb.io"])
-        .args([
+            "vippools.ferrolb.io",
+            "l2announcementpolicies.ferrolb.io",
             "externalippolicies.ferrolb.io",
             "serviceannouncements.ferrolb.io",
-        ])
-        .output()?;
-    ensure!(
-        wait.status.success(),
-        "{}",
-        String::from_utf8_lossy(&wait.stderr)
-    );
+        ],
+    )?;
     let explain = lab
         .kubectl()
         .args(["explain", "vippool.spec.autoAssign"])
@@ -149,90 +147,48 @@ async fn crds_and_validation(lab: &TestLab) -> anyhow::Result<()> {
 
 /// (kind, spec, text the apiserver's refusal must contain — the bad value or the rule).
 fn malformed() -> Vec<(&'static str, serde_json::Value, &'static str)> {
-    let pool = |a: serde_json::Value| json!({"addresses": a});
+    let address = |a: &str, expect| ("VIPPool", json!({"addresses": [a]}), expect);
+    let pool = |spec, expect| ("VIPPool", spec, expect);
+    let allocation = |alloc, expect| {
+        let spec = json!({"addresses": ["198.51.100.0/24"], "serviceAllocation": alloc});
+        ("VIPPool", spec, expect)
+    };
+    let policy = |spec, expect| ("ExternalIPPolicy", spec, expect);
+    let l2 = |spec, expect| ("L2AnnouncementPolicy", spec, expect);
     vec![
-        (
-            "VIPPool",
-            pool(json!(["198.51.100.300/24"])),
-            "\"198.51.100.300/24\" is not a CIDR",
-        ),
-        (
-            "VIPPool",
-            pool(json!(["2001:db8::/129"])),
-            "\"2001:db8::/129\" is not a CIDR",
-        ),
-        (
-            "VIPPool",
-            pool(json!(["not-an-address"])),
-            "\"not-an-address\" is not a CIDR",
-        ),
-        (
-            "VIPPool",
-            pool(json!(["198.51.100.10-"])),
-            "\"198.51.100.10-\" is not a CIDR",
-        ),
-        (
-            "VIPPool",
-            pool(json!(["198.51.100.1-198.51.100.2-198.51.100.3"])),
-            "is not a CIDR",
-        ),
-        (
-            "VIPPool",
-            pool(json!(["198.51.100.20-198.51.100.10"])),
+        address("198.51.100.300/24", "\"198.51.100.300/24\" is not a CIDR"),
+        address("2001:db8::/129", "\"2001:db8::/129\" is not a CIDR"),
+        address("not-an-address", "\"not-an-address\" is not a CIDR"),
+        address("198.51.100.10-", "\"198.51.100.10-\" is not a CIDR"),
+        address("198.51.100.1-198.51.100.2-198.51.100.3", "is not a CIDR"),
+        address(
+            "198.51.100.20-198.51.100.10",
             "range \"198.51.100.20-198.51.100.10\" starts after it ends",
         ),
-        (
-            "VIPPool",
-            pool(json!(["198.51.100.1-2001:db8::1"])),
+        address(
+            "198.51.100.1-2001:db8::1",
             "range \"198.51.100.1-2001:db8::1\" mixes IPv4 and IPv6",
         ),
-        ("VIPPool", pool(json!([""])), "must not be empty or blank"),
-        (
-            "VIPPool",
-            pool(json!(["   "])),
-            "must not be empty or blank",
-        ),
-        ("VIPPool", pool(json!([])), "should have at least 1 items"),
-        (
-            "VIPPool",
+        address("", "must not be empty or blank"),
+        address("   ", "must not be empty or blank"),
+        pool(json!({"addresses": []}), "should have at least 1 items"),
+        pool(
             json!({"autoAssign": true}),
             "spec.addresses: Required value",
         ),
-        (
-            "VIPPool",
-            json!({"addresses": ["198.51.100.0/24"], "serviceAllocation": {"priority": -1}}),
-            "greater than or equal to 0",
-        ),
-        (
-            "VIPPool",
-            json!({"addresses": ["198.51.100.0/24"], "serviceAllocation": {"priority": 10001}}),
-            "less than or equal to 10000",
-        ),
-        (
-            "VIPPool",
-            json!({"addresses": ["198.51.100.0/24"], "serviceAllocation": {"namespaces": [" "]}}),
-            "\" \" must not be blank",
-        ),
-        (
-            "ExternalIPPolicy",
+        allocation(json!({"priority": -1}), "greater than or equal to 0"),
+        allocation(json!({"priority": 10001}), "less than or equal to 10000"),
+        allocation(json!({"namespaces": [" "]}), "\" \" must not be blank"),
+        policy(
             json!({"allowedCIDRs": ["198.51.100.7"]}),
             "\"198.51.100.7\" is not a CIDR",
         ),
-        (
-            "ExternalIPPolicy",
-            json!({"allowedCIDRs": []}),
-            "should have at least 1 items",
-        ),
-        (
-            "L2AnnouncementPolicy",
+        policy(json!({"allowedCIDRs": []}), "should have at least 1 items"),
+        l2(
             json!({"interfaces": ["eth0; rm -rf"]}),
             "interface \"eth0; rm -rf\" is not an interface name",
         ),
-        (
-            "L2AnnouncementPolicy",
-            json!({"ipPools": [""]}),
-            "should be at least 1 chars long",
-        ),
+        l2(json!({"ipPools": [""]}), "should be at least 1 chars long"),
     ]
 }
 
@@ -261,6 +217,15 @@ async fn create(
     }))?;
     api.create(&PostParams::default(), &obj).await?;
     Ok(())
+}
+
+/// The Ready pods of app `app` (none when they cannot be listed).
+async fn ready_pods(pods: &Api<Pod>, app: &str) -> Vec<Pod> {
+    let params = ListParams::default().labels(&format!("app={app}"));
+    pods.list(&params)
+        .await
+        .map(|list| list.items.into_iter().filter(pod_ready).collect())
+        .unwrap_or_default()
 }
 
 fn pod_ready(p: &Pod) -> bool {
@@ -319,22 +284,17 @@ fn probe(lab: &TestLab, proto: &str, to: SocketAddr) -> anyhow::Result<Reply> {
 async fn pods_and_endpoints(lab: &TestLab) -> anyhow::Result<()> {
     let client = lab.client().await?;
     step("kubectl create deployment: pods scheduled by the real scheduler and started");
-    let out = lab
-        .kubectl()
-        .args([
+    kubectl(
+        lab,
+        &[
             "create",
             "deployment",
             "hostnames",
             "--image=anything",
             "--replicas=3",
             "--port=9376",
-        ])
-        .output()?;
-    ensure!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+        ],
+    )?;
     // A UDP port too, on a Deployment applied through the API.
     let udp: k8s_openapi::api::apps::v1::Deployment = serde_json::from_value(json!({
         "metadata": {"name": "udp-echo"},
@@ -355,16 +315,9 @@ async fn pods_and_endpoints(lab: &TestLab) -> anyhow::Result<()> {
         .await?;
 
     let pods: Api<Pod> = Api::namespaced(client.clone(), "default");
-    let running = wait_for("3 hostnames pods Running and Ready", LIMIT, || {
-        let pods = pods.clone();
-        async move {
-            let list = pods
-                .list(&ListParams::default().labels("app=hostnames"))
-                .await
-                .ok()?;
-            let ready: Vec<Pod> = list.items.into_iter().filter(pod_ready).collect();
-            (ready.len() == 3).then_some(ready)
-        }
+    let running = wait_for("3 hostnames pods Running and Ready", LIMIT, || async {
+        let ready = ready_pods(&pods, "hostnames").await;
+        (ready.len() == 3).then_some(ready)
     })
     .await?;
     let nodes: BTreeSet<String> = running
@@ -421,15 +374,8 @@ async fn pods_and_endpoints(lab: &TestLab) -> anyhow::Result<()> {
             );
         }
     }
-    let udp_pod = wait_for("the udp-echo pod Ready", LIMIT, || {
-        let pods = pods.clone();
-        async move {
-            let list = pods
-                .list(&ListParams::default().labels("app=udp-echo"))
-                .await
-                .ok()?;
-            list.items.into_iter().find(pod_ready)
-        }
+    let udp_pod = wait_for("the udp-echo pod Ready", LIMIT, || async {
+        ready_pods(&pods, "udp-echo").await.into_iter().next()
     })
     .await?;
     for ip in udp_pod
@@ -507,53 +453,28 @@ async fn pods_and_endpoints(lab: &TestLab) -> anyhow::Result<()> {
 async fn node_heartbeats(lab: &TestLab) -> anyhow::Result<()> {
     step("a node whose heartbeats stop is marked NotReady by the real node-lifecycle controller");
     let nodes: Api<Node> = Api::all(lab.client().await?);
-    let patch = |v: &str| json!({"metadata": {"annotations": {ANN_HEARTBEAT: v}}});
-    nodes
-        .patch(
-            "node-c",
-            &PatchParams::default(),
-            &Patch::Merge(patch("off")),
-        )
-        .await?;
-    let condition = |n: &Node| {
-        n.status
-            .as_ref()?
-            .conditions
-            .as_ref()?
-            .iter()
-            .find(|c| c.type_ == "Ready")
-            .map(|c| c.status.clone())
-    };
-    wait_for("node-c Ready=Unknown", Duration::from_secs(90), || {
-        let nodes = nodes.clone();
-        async move {
-            nodes
-                .get("node-c")
-                .await
-                .ok()
-                .filter(|n| condition(n).as_deref() == Some("Unknown"))
-                .map(|_| ())
-        }
-    })
-    .await?;
+    heartbeats(&nodes, "off", "Unknown", Duration::from_secs(90)).await?;
     step("heartbeats back: Ready again");
+    heartbeats(&nodes, "on", "True", LIMIT).await
+}
+
+/// Turns node-c's heartbeats `on_off` and waits up to `limit` until its Ready condition's
+/// status is `ready`.
+async fn heartbeats(
+    nodes: &Api<Node>,
+    on_off: &str,
+    ready: &str,
+    limit: Duration,
+) -> anyhow::Result<()> {
+    let patch = json!({"metadata": {"annotations": {ANN_HEARTBEAT: on_off}}});
     nodes
-        .patch(
-            "node-c",
-            &PatchParams::default(),
-            &Patch::Merge(patch("on")),
-        )
+        .patch("node-c", &PatchParams::default(), &Patch::Merge(patch))
         .await?;
-    wait_for("node-c Ready=True", LIMIT, || {
-        let nodes = nodes.clone();
-        async move {
-            nodes
-                .get("node-c")
-                .await
-                .ok()
-                .filter(|n| condition(n).as_deref() == Some("True"))
-                .map(|_| ())
-        }
+    wait_for(&format!("node-c Ready={ready}"), limit, || async move {
+        let node = nodes.get("node-c").await.ok()?;
+        let conditions = node.status?.conditions?;
+        let status = conditions.into_iter().find(|c| c.type_ == "Ready")?.status;
+        (status == ready).then_some(())
     })
     .await?;
     Ok(())

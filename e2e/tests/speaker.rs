@@ -28,19 +28,11 @@ macro_rules! scenario {
         scenario!($name, |s, web| s.$name(web[0]));
     };
     ($name:ident, |$s:ident, $web:ident| $call:expr) => {
-        #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-        #[cfg_attr(
-            not(feature = "root-tests"),
-            ignore = "needs root and the lab: cargo xtask test enables feature root-tests"
-        )]
-        async fn $name() {
-            let turn = ferrolb_e2e::testlab::turn(env!("CARGO_BIN_EXE_ferrolb-lab"))
-                .await
-                .expect("a turn on the shared lab with ferrolb installed");
+        ferrolb_e2e::lab_test!($name, |turn| {
             let $s = Spk::of(&turn);
             let $web = $s.begin().await;
             $call.await;
-        }
+        });
     };
 }
 

@@ -203,24 +203,10 @@ fn run(mut c: Command) -> anyhow::Result<()> {
 
 /// Builds `ferrolb-lab` and ferrolb's binaries; returns the path of `ferrolb-lab`.
 fn lab_bin() -> anyhow::Result<PathBuf> {
-    let mut c = cargo();
-    c.args([
-        "build",
-        "--quiet",
-        "-p",
-        "ferrolb-e2e",
-        "-p",
-        "ferrolb-controller",
-        "-p",
-        "ferrolb-speaker",
-        "-p",
-        "ferrolb-edge",
-        "--bins",
-    ]);
-    run(c)?;
-    let target =
-        std::env::var_os("CARGO_TARGET_DIR").map_or_else(|| repo().join("target"), PathBuf::from);
-    Ok(target.join("debug/ferrolb-lab"))
+    let mut packages = vec!["ferrolb-e2e"];
+    packages.extend(ferrolb_e2e::testlab::FERROLB_PACKAGES);
+    ferrolb_e2e::testlab::build_packages(&packages)?;
+    Ok(target_dir().join("debug/ferrolb-lab"))
 }
 
 fn target_dir() -> PathBuf {

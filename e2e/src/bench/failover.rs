@@ -13,13 +13,12 @@
 use std::net::{IpAddr, SocketAddr};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use ferrolb_api::ServiceAnnouncement;
-use kube::{Api, Client};
+use kube::Client;
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
 use crate::traffic::probe::{Proto, probe};
-use crate::{Component, Error, Lab, k8s, wait_for};
+use crate::{Component, Error, Lab, k8s};
 use ferrolb_testkit as netns;
 
 /// One probe of the loop.
@@ -305,22 +304,15 @@ async fn settled(lab: &Lab, client: &Client, ip: IpAddr) -> Result<String, Error
 }
 
 async fn settled_once(lab: &Lab, client: &Client, ip: IpAddr) -> Result<String, Error> {
-    let api: Api<ServiceAnnouncement> = Api::namespaced(client.clone(), NS);
-    let api = &api;
-    wait_for(
-        &format!("{ip} settled"),
-        Duration::from_secs(30),
-        || async move {
-            let sa = api.get_opt("fo").await.ok().flatten()?;
-            let a = sa
-                .status?
-                .announcements
-                .into_iter()
-                .find(|a| a.ip == ip.to_string())?;
-            let mac = lab.mac(&a.node).ok()?;
-            (lab.arping("client", ip, 1).ok()? == [mac]).then_some(a.node)
-        },
-    )
+    let what = format!("{ip} settled");
+    k8s::wait_announcement(client, NS, "fo", &what, Duration::from_secs(30), |s| {
+        let a = s
+            .announcements
+            .into_iter()
+            .find(|a| a.ip == ip.to_string())?;
+        let mac = lab.mac(&a.node).ok()?;
+        (lab.arping("client", ip, 1).ok()? == [mac]).then_some(a.node)
+    })
     .await
 }
 

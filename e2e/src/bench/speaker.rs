@@ -15,7 +15,7 @@ use kube::api::{Api, Patch, PatchParams};
 use serde_json::{Value, json};
 
 use crate::lab::process;
-use crate::lab::{COMPONENTS, Component};
+use crate::lab::{Component, SPEAKERS};
 use crate::{Error, Lab, k8s, wait_for};
 
 /// The bench-only pool: on the lab LAN's IPv6 prefix, announced only in the bench lab.
@@ -85,7 +85,7 @@ pub async fn speakers(
     let limit = Duration::from_secs(120 + opts.services as u64 / 5);
     let want = opts.services as f64;
     wait_for("every address announced", limit, || async {
-        let total: f64 = speakers_of().filter_map(|c| announced(lab, c)).sum();
+        let total: f64 = SPEAKERS.into_iter().filter_map(|c| announced(lab, c)).sum();
         tracing::info!(announced = total, of = want, "speaker bench");
         (total >= want).then_some(())
     })
@@ -108,12 +108,6 @@ pub async fn speakers(
     }))
 }
 
-fn speakers_of() -> impl Iterator<Item = Component> {
-    COMPONENTS
-        .into_iter()
-        .filter(|c| matches!(c, Component::Speaker(_)))
-}
-
 /// The `ferrolb_speaker_announced_addresses` gauge of speaker `c`.
 fn announced(lab: &Lab, c: Component) -> Option<f64> {
     let (code, body) = lab.http_get("client", c.health_addr(), "/metrics").ok()?;
@@ -132,7 +126,7 @@ pub fn gauge(text: &str, name: &str) -> Option<f64> {
 /// VmRSS and VmHWM of each speaker, in bytes.
 fn memory(lab: &Lab) -> Value {
     let mut out = serde_json::Map::new();
-    for c in speakers_of() {
+    for c in SPEAKERS {
         let name = c.to_string();
         let pid = process::find(&lab.names.lab, Some(&name)).first().copied();
         let field = |key: &str| pid.and_then(|pid| process::status_bytes(pid, key));

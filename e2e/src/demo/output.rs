@@ -23,11 +23,7 @@ pub(super) fn show(lab: &Lab, args: &[&str]) -> Result<(), Error> {
         .output()
         .map_err(|e| Error::io("running kubectl", e))?;
     if !out.status.success() {
-        return Err(Error::Command {
-            cmd: format!("kubectl {}", args.join(" ")),
-            status: out.status.to_string(),
-            stderr: String::from_utf8_lossy(&out.stderr).trim().to_string(),
-        });
+        return Err(Error::command(format!("kubectl {}", args.join(" ")), &out));
     }
     for line in String::from_utf8_lossy(&out.stdout).lines() {
         println!("    {line}");

@@ -4,16 +4,14 @@
 use std::net::{IpAddr, SocketAddr};
 use std::time::Duration;
 
-use ferrolb_api::ServiceAnnouncement;
 use kube::Client;
-use kube::api::Api;
 
 use super::output::url;
 use super::{NAME, NS};
 use crate::bench::failover::{Sample, Trial, measure, now_us};
 use crate::lab::process;
 use crate::traffic::echo::Reply;
-use crate::{Component, Error, Lab, wait_for};
+use crate::{Component, Error, Lab, k8s, wait_for};
 
 /// Prober of the failover: one TCP exchange every 5 ms, each allowed 50 ms (its default), from
 /// 0.5 s before the kill to 3 s after.
@@ -31,27 +29,18 @@ pub(super) async fn settled(
     ip: IpAddr,
     not: &str,
 ) -> Result<String, Error> {
-    let api: Api<ServiceAnnouncement> = Api::namespaced(client.clone(), NS);
-    let (api, want) = (&api, &ip.to_string());
+    let want = ip.to_string();
     let other = if not.is_empty() {
         String::new()
     } else {
         format!(" other than {not}")
     };
-    wait_for(
-        &format!("{ip} answered by one node{other}, the one its ServiceAnnouncement names"),
-        SETTLE,
-        || async move {
-            let sa = api.get_opt(NAME).await.ok().flatten()?;
-            let a = sa
-                .status?
-                .announcements
-                .into_iter()
-                .find(|a| a.ip == *want)?;
-            let mac = lab.mac(&a.node).ok().filter(|_| a.node != not)?;
-            (lab.arping("client", ip, 1).ok()? == [mac]).then_some(a.node)
-        },
-    )
+    let what = format!("{ip} answered by one node{other}, the one its ServiceAnnouncement names");
+    k8s::wait_announcement(client, NS, NAME, &what, SETTLE, |s| {
+        let a = s.announcements.into_iter().find(|a| a.ip == want)?;
+        let mac = lab.mac(&a.node).ok().filter(|_| a.node != not)?;
+        (lab.arping("client", ip, 1).ok()? == [mac]).then_some(a.node)
+    })
     .await
 }
 

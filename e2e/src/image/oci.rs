@@ -179,11 +179,7 @@ fn in_image(
         .wait_with_output()
         .map_err(|e| Error::io(format!("running {shown}"), e))?;
     if !out.status.success() {
-        return Err(Error::Command {
-            cmd: shown,
-            status: out.status.to_string(),
-            stderr: String::from_utf8_lossy(&out.stderr).trim().to_string(),
-        });
+        return Err(Error::command(shown, &out));
     }
     Ok(String::from_utf8_lossy(&out.stdout).into_owned())
 }
@@ -206,10 +202,6 @@ fn run(program: &str, args: &[&str]) -> Result<(), Error> {
     if out.status.success() {
         Ok(())
     } else {
-        Err(Error::Command {
-            cmd: shown,
-            status: out.status.to_string(),
-            stderr: String::from_utf8_lossy(&out.stderr).trim().to_string(),
-        })
+        Err(Error::command(shown, &out))
     }
 }

@@ -117,6 +117,13 @@ pub const COMPONENTS: [Component; 6] = [
     Component::Edge,
 ];
 
+/// The speakers, one a node.
+pub const SPEAKERS: [Component; 3] = [
+    Component::Speaker(Node::A),
+    Component::Speaker(Node::B),
+    Component::Speaker(Node::C),
+];
+
 /// The controller replicas.
 pub const CONTROLLERS: [Component; 2] = [Component::Controller(0), Component::Controller(1)];
 

@@ -174,33 +174,32 @@ pub fn start(lab: &Lab, which: &[&str]) -> Result<(), Error> {
         "--profiling=false".into(),
         "--v=1".into(),
     ];
-    let kcm = vec![
-        bin("kube-controller-manager").display().to_string(),
-        format!("--kubeconfig={}", kc("kcm")),
-        format!("--authentication-kubeconfig={}", kc("kcm")),
-        format!("--authorization-kubeconfig={}", kc("kcm")),
+    // The flags kube-controller-manager and kube-scheduler share: one kubeconfig for
+    // everything, no leader election, the health port on loopback.
+    let apiserver_client = |binary: &str, stem: &str, port: u16| -> Vec<String> {
+        let kubeconfig = kc(stem);
+        vec![
+            bin(binary).display().to_string(),
+            format!("--kubeconfig={kubeconfig}"),
+            format!("--authentication-kubeconfig={kubeconfig}"),
+            format!("--authorization-kubeconfig={kubeconfig}"),
+            "--leader-elect=false".into(),
+            "--bind-address=127.0.0.1".into(),
+            format!("--secure-port={port}"),
+            "--v=1".into(),
+        ]
+    };
+    let mut kcm = apiserver_client("kube-controller-manager", "kcm", 10257);
+    kcm.extend([
         format!("--service-account-private-key-file={}", p("sa.key")),
         format!("--root-ca-file={}", p("ca.crt")),
         "--use-service-account-credentials=true".into(),
         format!("--service-cluster-ip-range={SERVICE_CIDRS}"),
-        "--leader-elect=false".into(),
-        "--bind-address=127.0.0.1".into(),
-        "--secure-port=10257".into(),
         // The lab's agent heartbeats every 5 s; notice a silent node in 20 s, not 50.
         "--node-monitor-period=2s".into(),
         "--node-monitor-grace-period=20s".into(),
-        "--v=1".into(),
-    ];
-    let scheduler = vec![
-        bin("kube-scheduler").display().to_string(),
-        format!("--kubeconfig={}", kc("scheduler")),
-        format!("--authentication-kubeconfig={}", kc("scheduler")),
-        format!("--authorization-kubeconfig={}", kc("scheduler")),
-        "--leader-elect=false".into(),
-        "--bind-address=127.0.0.1".into(),
-        "--secure-port=10259".into(),
-        "--v=1".into(),
-    ];
+    ]);
+    let scheduler = apiserver_client("kube-scheduler", "scheduler", 10259);
     for (role, argv) in [
         ("etcd", etcd),
         ("kube-apiserver", apiserver),

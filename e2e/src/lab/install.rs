@@ -52,12 +52,8 @@ pub(super) async fn install(lab: &Lab, repo: &Path) -> Result<(), Error> {
     }
     lab.apply_deploy(repo)?;
     lab.prepare_launches(repo, &COMPONENTS)?;
-    for c in COMPONENTS {
-        lab.start(c)?;
-    }
-    for c in COMPONENTS {
-        lab.wait_ready(c, Duration::from_secs(60)).await?;
-    }
+    lab.start_ready(&COMPONENTS, Duration::from_secs(60))
+        .await?;
     Ok(())
 }
 

@@ -76,25 +76,18 @@ async fn forwarder(lab: &Lab) -> Result<(), Error> {
     if process::find(&lab.names.lab, Some("forward")).is_empty() {
         let _ = std::fs::remove_file(&port_file);
         let to = SocketAddr::new(CONTROL_PLANE.v4.into(), APISERVER_PORT);
-        process::spawn(&Spawn {
-            lab: &lab.names.lab,
-            role: "forward",
-            netns: None,
-            argv: vec![
-                lab.bin.display().to_string(),
-                "forward".into(),
-                "--netns".into(),
-                lab.names.netns(CONTROL_PLANE.role),
-                "--listen".into(),
-                "127.0.0.1:0".into(),
-                "--to".into(),
-                to.to_string(),
-                "--port-file".into(),
-                port_file.display().to_string(),
-            ],
-            env: Vec::new(),
-            log: &lab.log("forward"),
-        })?;
+        let args = [
+            "forward".into(),
+            "--netns".into(),
+            lab.names.netns(CONTROL_PLANE.role),
+            "--listen".into(),
+            "127.0.0.1:0".into(),
+            "--to".into(),
+            to.to_string(),
+            "--port-file".into(),
+            port_file.display().to_string(),
+        ];
+        spawn_lab_bin(lab, "forward", args, Vec::new())?;
     }
     let port = wait_for(
         "the apiserver forwarder's port",
@@ -125,18 +118,29 @@ fn start_agent(lab: &Lab) -> Result<(), Error> {
     if !process::find(&lab.names.lab, Some("agent")).is_empty() {
         return Ok(());
     }
+    let args = ["agent".into(), "--lab".into(), lab.names.lab.clone()];
+    let env = vec![("FERROLB_LAB_ROOT".into(), labs_root().display().to_string())];
+    spawn_lab_bin(lab, "agent", args, env)
+}
+
+/// Starts `ferrolb-lab ARGS` on the host in the background as the lab's `role` (with `env`
+/// added), its output in the role's log.
+fn spawn_lab_bin(
+    lab: &Lab,
+    role: &str,
+    args: impl IntoIterator<Item = String>,
+    env: Vec<(String, String)>,
+) -> Result<(), Error> {
+    let argv = std::iter::once(lab.bin.display().to_string())
+        .chain(args)
+        .collect();
     process::spawn(&Spawn {
         lab: &lab.names.lab,
-        role: "agent",
+        role,
         netns: None,
-        argv: vec![
-            lab.bin.display().to_string(),
-            "agent".into(),
-            "--lab".into(),
-            lab.names.lab.clone(),
-        ],
-        env: vec![("FERROLB_LAB_ROOT".into(), labs_root().display().to_string())],
-        log: &lab.log("agent"),
+        argv,
+        env,
+        log: &lab.log(role),
     })?;
     Ok(())
 }

@@ -30,7 +30,7 @@ use k8s_openapi::api::core::v1::Node as K8sNode;
 use kube::config::{KubeConfigOptions, Kubeconfig};
 use kube::{Client, Config};
 
-pub use components::{Binary, COMPONENTS, Component, Node};
+pub use components::{Binary, COMPONENTS, Component, Node, SPEAKERS};
 pub use launch::Launch;
 
 use crate::Error;
@@ -185,6 +185,22 @@ impl Lab {
     /// Starts component `c` unless it runs.
     pub fn start(&self, c: Component) -> Result<(), Error> {
         components::start(self, c)
+    }
+
+    /// Starts each of `components` that does not run, then waits until every one is ready
+    /// ([`Lab::wait_ready`], `limit` each).
+    pub async fn start_ready(
+        &self,
+        components: &[Component],
+        limit: Duration,
+    ) -> Result<(), Error> {
+        for &c in components {
+            self.start(c)?;
+        }
+        for &c in components {
+            self.wait_ready(c, limit).await?;
+        }
+        Ok(())
     }
 
     /// Sends SIGKILL to component `c` (a crash).

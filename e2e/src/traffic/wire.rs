@@ -2,6 +2,7 @@
 //! `arping`, `ndisc6`), a host's MAC, and one probe of a Service through an address.
 
 use std::net::{IpAddr, SocketAddr};
+use std::process::Output;
 
 use crate::lab::topology::UPLINK;
 use crate::traffic::echo::Reply;
@@ -10,60 +11,25 @@ use crate::{Error, Lab};
 /// MACs that answered `count` broadcast ARP requests for `ip` sent from `from` within about
 /// a second (sorted, lowercase, without duplicates; empty when nobody answered).
 pub(crate) fn arping(lab: &Lab, from: &str, ip: IpAddr, count: u32) -> Result<Vec<String>, Error> {
-    let argv: Vec<String> = [
-        "arping",
-        "-b",
-        "-c",
-        &count.to_string(),
-        "-w",
-        "1",
-        "-I",
-        UPLINK,
-    ]
-    .into_iter()
-    .map(String::from)
-    .chain([ip.to_string()])
-    .collect();
-    let out = lab
-        .exec(from, &argv)?
-        .output()
-        .map_err(|e| Error::io("running arping", e))?;
+    let (count, ip) = (count.to_string(), ip.to_string());
+    let argv = ["arping", "-b", "-c", &count, "-w", "1", "-I", UPLINK, &ip];
+    let out = run(lab, from, &argv, "running arping")?;
     Ok(arping_macs(&String::from_utf8_lossy(&out.stdout)))
 }
 
 /// The MAC in the Neighbor Advertisement answering one solicitation for `ip` from `from`
 /// (`None` when nobody answered within about a second).
 pub(crate) fn ndisc(lab: &Lab, from: &str, ip: IpAddr) -> Result<Option<String>, Error> {
-    let argv: Vec<String> = [
-        "ndisc6",
-        "-1",
-        "-r",
-        "2",
-        "-w",
-        "500",
-        &ip.to_string(),
-        UPLINK,
-    ]
-    .into_iter()
-    .map(String::from)
-    .collect();
-    let out = lab
-        .exec(from, &argv)?
-        .output()
-        .map_err(|e| Error::io("running ndisc6", e))?;
+    let ip = ip.to_string();
+    let argv = ["ndisc6", "-1", "-r", "2", "-w", "500", &ip, UPLINK];
+    let out = run(lab, from, &argv, "running ndisc6")?;
     Ok(ndisc_mac(&String::from_utf8_lossy(&out.stdout)))
 }
 
 /// The MAC of a lab host's LAN interface (`node-a`, `client`, ...).
 pub(crate) fn mac(lab: &Lab, host: &str) -> Result<String, Error> {
-    let argv: Vec<String> = ["cat", &format!("/sys/class/net/{UPLINK}/address")]
-        .into_iter()
-        .map(String::from)
-        .collect();
-    let out = lab
-        .exec(host, &argv)?
-        .output()
-        .map_err(|e| Error::io("reading a MAC", e))?;
+    let path = format!("/sys/class/net/{UPLINK}/address");
+    let out = run(lab, host, &["cat", &path], "reading a MAC")?;
     let mac = String::from_utf8_lossy(&out.stdout).trim().to_lowercase();
     if mac.is_empty() {
         return Err(Error::msg(format!("no MAC for {host}'s {UPLINK}")));
@@ -73,16 +39,13 @@ pub(crate) fn mac(lab: &Lab, host: &str) -> Result<String, Error> {
 
 /// One probe (`tcp`, `udp` or `http`) from `from` to `to`: the backend's answer.
 pub(crate) fn probe(lab: &Lab, from: &str, proto: &str, to: SocketAddr) -> Result<Reply, Error> {
-    let argv = [
-        lab.bin.display().to_string(),
-        "probe".into(),
-        proto.into(),
-        to.to_string(),
-    ];
-    let out = lab
-        .exec(from, &argv)?
-        .output()
-        .map_err(|e| Error::io("running the probe", e))?;
+    let (bin, to_arg) = (lab.bin.display().to_string(), to.to_string());
+    let out = run(
+        lab,
+        from,
+        &[&bin, "probe", proto, &to_arg],
+        "running the probe",
+    )?;
     let text = String::from_utf8_lossy(&out.stdout);
     Reply::parse(&text).ok_or_else(|| {
         Error::msg(format!(
@@ -100,18 +63,9 @@ pub(crate) fn http_get(
     to: SocketAddr,
     path: &str,
 ) -> Result<(u16, String), Error> {
-    let argv: Vec<String> = vec![
-        lab.bin.display().to_string(),
-        "probe".into(),
-        "http".into(),
-        to.to_string(),
-        "--path".into(),
-        path.into(),
-    ];
-    let out = lab
-        .exec(from, &argv)?
-        .output()
-        .map_err(|e| Error::io("running the http probe", e))?;
+    let (bin, to_arg) = (lab.bin.display().to_string(), to.to_string());
+    let argv = [bin.as_str(), "probe", "http", &to_arg, "--path", path];
+    let out = run(lab, from, &argv, "running the http probe")?;
     let text = String::from_utf8_lossy(&out.stdout);
     crate::traffic::probe::parse_http(&text).ok_or_else(|| {
         Error::msg(format!(
@@ -119,6 +73,14 @@ pub(crate) fn http_get(
             String::from_utf8_lossy(&out.stderr).trim()
         ))
     })
+}
+
+/// Runs `argv` inside `host`'s network namespace to its end; `doing` names it in the error.
+fn run(lab: &Lab, host: &str, argv: &[&str], doing: &str) -> Result<Output, Error> {
+    let argv: Vec<String> = argv.iter().map(|a| a.to_string()).collect();
+    lab.exec(host, &argv)?
+        .output()
+        .map_err(|e| Error::io(doing, e))
 }
 
 /// MACs in iputils arping's output (`Unicast reply from IP [MAC]  0.6ms`).

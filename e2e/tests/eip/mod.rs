@@ -33,15 +33,10 @@ impl Eip<'_> {
     /// The ground every scenario starts from, whatever ran (or failed) before: both
     /// controllers running and ready, then [`Eip::setup`].
     pub async fn begin(&self) {
-        for c in CONTROLLERS {
-            self.lab.start(c).expect("controller started");
-        }
-        for c in CONTROLLERS {
-            self.lab
-                .wait_ready(c, Duration::from_secs(60))
-                .await
-                .expect("controller ready");
-        }
+        self.lab
+            .start_ready(&CONTROLLERS, Duration::from_secs(60))
+            .await
+            .expect("both controllers running and ready");
         self.setup().await;
     }
 

@@ -48,15 +48,10 @@ impl Eip<'_> {
         .await
         .expect("admitted while the webhook is down");
 
-        for c in CONTROLLERS {
-            self.lab.start(c).unwrap();
-        }
-        for c in CONTROLLERS {
-            self.lab
-                .wait_ready(c, Duration::from_secs(60))
-                .await
-                .unwrap();
-        }
+        self.lab
+            .start_ready(&CONTROLLERS, Duration::from_secs(60))
+            .await
+            .unwrap();
         let s = k8s::wait_service(&self.client, "tenant-a", "sneaky", "flagged", |s| {
             condition(s, "ferrolb.io/ExternalIPsAllowed").is_some_and(|c| c.0 == "False")
         })
@@ -155,19 +150,14 @@ impl Eip<'_> {
             "{}",
             String::from_utf8_lossy(&out.stderr)
         );
-        let api: kube::Api<ferrolb_api::ServiceAnnouncement> =
-            kube::Api::namespaced(self.client.clone(), "tenant-a");
-        let api = &api;
-        let reason = ferrolb_e2e::wait_for(
-            "sneaky's address reported silent",
+        let reason = k8s::wait_announcement(
+            &self.client,
+            "tenant-a",
+            "sneaky",
+            "the address reported silent",
             Duration::from_secs(20),
-            || async move {
-                let sa = api.get_opt("sneaky").await.ok().flatten()?;
-                let s = sa
-                    .status?
-                    .silent
-                    .into_iter()
-                    .find(|s| s.ip == "198.51.100.12")?;
+            |s| {
+                let s = s.silent.into_iter().find(|s| s.ip == "198.51.100.12")?;
                 Some(s.reason)
             },
         )

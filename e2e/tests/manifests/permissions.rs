@@ -4,7 +4,7 @@
 use k8s_openapi::Resource;
 
 use super::rbac::{self, Request};
-use super::{read_dir, strings};
+use super::{Doc, read_dir, strings};
 use crate::{controller, deploy, speaker};
 
 const VERBS: [&str; 8] = [
@@ -168,13 +168,18 @@ refuse patch         core  nodes  *  node-a  nodes are read only
 refuse patch         ferrolb.io  vippools/status  *  lan  the controller's job
 ";
 
+/// The ServiceAccount a Deployment's or DaemonSet's pods run as.
+fn service_account(d: &Doc) -> &str {
+    d.value["spec"]["template"]["spec"]["serviceAccountName"]
+        .as_str()
+        .unwrap()
+}
+
 #[test]
 fn controller_may_do_what_its_code_does_and_no_more() {
     let docs = deploy();
     let (d, args) = controller(&docs);
-    let sa = d.value["spec"]["template"]["spec"]["serviceAccountName"]
-        .as_str()
-        .unwrap();
+    let sa = service_account(d);
     let vars = [
         ("$NS", args.namespace.as_str()),
         ("$LEASE", args.lease_name.as_str()),
@@ -188,8 +193,6 @@ fn controller_may_do_what_its_code_does_and_no_more() {
 fn speaker_may_do_what_its_code_does_and_no_more() {
     let docs = deploy();
     let (d, _) = speaker(&docs);
-    let sa = d.value["spec"]["template"]["spec"]["serviceAccountName"]
-        .as_str()
-        .unwrap();
+    let sa = service_account(d);
     check((d.namespace().unwrap(), sa), SPEAKER, &[]);
 }

@@ -75,15 +75,10 @@ impl Scenarios<'_> {
         for c in CONTROLLERS {
             self.lab.kill(c).unwrap();
         }
-        for c in CONTROLLERS {
-            self.lab.start(c).unwrap();
-        }
-        for c in CONTROLLERS {
-            self.lab
-                .wait_ready(c, Duration::from_secs(60))
-                .await
-                .unwrap();
-        }
+        self.lab
+            .start_ready(&CONTROLLERS, Duration::from_secs(60))
+            .await
+            .unwrap();
         // A new Service allocated proves the new leader has planned the whole snapshot.
         self.create_many(std::iter::once("after-restart".to_string()))
             .await;

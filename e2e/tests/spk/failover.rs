@@ -31,6 +31,14 @@ impl Spk<'_> {
         (nodes[0].clone(), took)
     }
 
+    /// Starts the speaker on `node` again and waits until it is ready.
+    async fn restart(&self, node: &str) {
+        self.lab
+            .start_ready(&[speaker_on(node)], super::WIRE)
+            .await
+            .expect("restarted and ready again");
+    }
+
     pub async fn kill_announcer(&self, ip: IpAddr) {
         step("the announcing speaker is killed: another node answers, TCP flows");
         let old = self.settled("web", ip).await;
@@ -47,11 +55,7 @@ impl Spk<'_> {
                 .await
                 .expect("a takeover event");
         eprintln!("event: {note}");
-        self.lab.start(speaker_on(&old)).expect("restart");
-        self.lab
-            .wait_ready(speaker_on(&old), super::WIRE)
-            .await
-            .expect("ready again");
+        self.restart(&old).await;
     }
 
     pub async fn stop_announcer(&self, ip: IpAddr) {
@@ -61,11 +65,7 @@ impl Spk<'_> {
         let (new, took) = self.moved_from(ip, &old).await;
         eprintln!("SIGTERM {old}: {new} answers after {took:?}");
         assert!(!self.pods_via(ip, 3).is_empty());
-        self.lab.start(speaker_on(&old)).expect("restart");
-        self.lab
-            .wait_ready(speaker_on(&old), super::WIRE)
-            .await
-            .expect("ready again");
+        self.restart(&old).await;
     }
 
     pub async fn apiserver_outage(&self, ip: IpAddr) {

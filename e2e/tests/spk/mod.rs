@@ -12,14 +12,14 @@ pub mod wire;
 use std::net::IpAddr;
 use std::time::Duration;
 
-use ferrolb_api::ServiceAnnouncement;
+use ferrolb_e2e::lab::SPEAKERS;
 use ferrolb_e2e::lab::agent::ANN_READY;
-use ferrolb_e2e::lab::{COMPONENTS, controlplane};
+use ferrolb_e2e::lab::controlplane;
 use ferrolb_e2e::testlab::{TestLab, Turn};
 use ferrolb_e2e::{Component, k8s, wait_for};
 use k8s_openapi::api::core::v1::Pod;
 use kube::Client;
-use kube::api::{Api, DeleteParams, Patch, PatchParams};
+use kube::api::{Api, DeleteParams};
 use serde_json::{Value, json};
 
 /// The namespace of the scenarios.
@@ -52,16 +52,10 @@ impl Spk<'_> {
     /// each node. Returns `web`'s addresses (IPv4 first).
     pub async fn begin(&self) -> Vec<IpAddr> {
         controlplane::start(self.lab, &["kube-apiserver"]).expect("the apiserver running");
-        for c in COMPONENTS
-            .into_iter()
-            .filter(|c| matches!(c, Component::Speaker(_)))
-        {
-            self.lab.start(c).expect("speaker started");
-            self.lab
-                .wait_ready(c, Duration::from_secs(60))
-                .await
-                .expect("speaker ready");
-        }
+        self.lab
+            .start_ready(&SPEAKERS, Duration::from_secs(60))
+            .await
+            .expect("every speaker running and ready");
         self.setup().await;
         self.web().await
     }
@@ -111,13 +105,7 @@ impl Spk<'_> {
         let api: Api<ferrolb_api::L2AnnouncementPolicy> = Api::all(self.client.clone());
         let body = json!({"apiVersion": "ferrolb.io/v1alpha1", "kind": "L2AnnouncementPolicy",
             "metadata": {"name": name}, "spec": spec});
-        api.patch(
-            name,
-            &PatchParams::apply("e2e").force(),
-            &Patch::Apply(body),
-        )
-        .await
-        .expect("L2AnnouncementPolicy");
+        k8s::apply(&api, &body).await.expect("L2AnnouncementPolicy");
     }
 
     /// A pod of `app` on `node` answering on [`PORT`] (TCP and UDP).
@@ -128,13 +116,7 @@ impl Spk<'_> {
                 "annotations": {ANN_READY: if ready { "true" } else { "false" }}},
             "spec": {"nodeName": node, "terminationGracePeriodSeconds": 0, "containers": [{"name": "echo", "image": "echo",
                 "ports": [{"containerPort": PORT, "protocol": "TCP"}, {"containerPort": PORT, "protocol": "UDP"}]}]}});
-        api.patch(
-            name,
-            &PatchParams::apply("e2e").force(),
-            &Patch::Apply(body),
-        )
-        .await
-        .expect("pod");
+        k8s::apply(&api, &body).await.expect("pod");
     }
 
     /// Deletes a pod at once.
@@ -175,32 +157,22 @@ impl Spk<'_> {
 
     /// Waits until the Service's `ServiceAnnouncement` names a node other than `not` for `ip`.
     pub async fn announcer_not(&self, svc: &str, ip: IpAddr, not: &str) -> String {
-        let api: Api<ServiceAnnouncement> = Api::namespaced(self.client.clone(), NS);
-        let api = &api;
+        let what = format!("{ip} announced (not by {not:?})");
         let ip = ip.to_string();
-        let ip = &ip;
-        wait_for(
-            &format!("{svc}: {ip} announced (not by {not:?})"),
-            WIRE,
-            || async move {
-                let sa = api.get_opt(svc).await.ok().flatten()?;
-                let a = sa.status?.announcements.into_iter().find(|a| a.ip == *ip)?;
-                (a.node != not).then_some(a.node)
-            },
-        )
+        k8s::wait_announcement(&self.client, NS, svc, &what, WIRE, |s| {
+            let a = s.announcements.into_iter().find(|a| a.ip == ip)?;
+            (a.node != not).then_some(a.node)
+        })
         .await
         .expect("announcement")
     }
 
     /// The reason the Service's `ServiceAnnouncement` gives for a silent `ip`.
     pub async fn silent_reason(&self, svc: &str, ip: IpAddr) -> String {
-        let api: Api<ServiceAnnouncement> = Api::namespaced(self.client.clone(), NS);
-        let api = &api;
+        let what = format!("{ip} silent");
         let ip = ip.to_string();
-        let ip = &ip;
-        wait_for(&format!("{svc}: {ip} silent"), WIRE, || async move {
-            let sa = api.get_opt(svc).await.ok().flatten()?;
-            let s = sa.status?.silent.into_iter().find(|s| s.ip == *ip)?;
+        k8s::wait_announcement(&self.client, NS, svc, &what, WIRE, |s| {
+            let s = s.silent.into_iter().find(|s| s.ip == ip)?;
             Some(s.reason)
         })
         .await
@@ -210,17 +182,10 @@ impl Spk<'_> {
     /// Waits until the node the `ServiceAnnouncement` names for `ip` is the only one answering;
     /// returns it.
     pub async fn settled(&self, svc: &str, ip: IpAddr) -> String {
-        let api: Api<ServiceAnnouncement> = Api::namespaced(self.client.clone(), NS);
-        let api = &api;
         let want = ip.to_string();
-        let want = &want;
-        wait_for(&format!("{svc}: {ip} settled"), WIRE, || async move {
-            let sa = api.get_opt(svc).await.ok().flatten()?;
-            let a = sa
-                .status?
-                .announcements
-                .into_iter()
-                .find(|a| a.ip == *want)?;
+        let what = format!("{ip} settled");
+        k8s::wait_announcement(&self.client, NS, svc, &what, WIRE, |s| {
+            let a = s.announcements.into_iter().find(|a| a.ip == want)?;
             let mac = self.lab.mac(&a.node).ok()?;
             (self.answers(ip) == [mac]).then_some(a.node)
         })
