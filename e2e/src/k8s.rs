@@ -162,7 +162,7 @@ where
     F: Fn(&K) -> bool,
 {
     let check = &check;
-    wait_for(what, Duration::from_secs(20), || async move {
+    wait_for(what, Duration::from_secs(45), || async move {
         api.get_opt(name).await.ok().flatten().filter(|o| check(o))
     })
     .await
