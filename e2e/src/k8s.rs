@@ -1,5 +1,4 @@
-wait_for(what, Duration::from_secs(45), || async move {
-        api.get_opt//! Small Kubernetes helpers for scenarios and benchmarks: apply objects, read what ferrolb
+//! Small Kubernetes helpers for scenarios and benchmarks: apply objects, read what ferrolb
 //! wrote, wait for conditions with deadlines.
 
 use std::fmt::Debug;
