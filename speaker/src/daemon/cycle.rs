@@ -269,19 +269,15 @@ impl Speaker {
             (*s != next).then(|| *s = next).is_some()
         });
 
+        // Every step publishes: the snapshot only shares `Arc`s, which is cheaper than
+        // comparing the whole desired state (ruleset included) with the last one.
         let observed = self.observed(&step.members);
-        let health_changed = match &self.last {
-            Some(l) => *l.desired != **new || l.observed != observed,
-            None => true,
-        };
         self.last = Some(Applied {
             desired,
             current,
             observed: observed.clone(),
         });
-        if health_changed {
-            self.publish_health(Some(observed));
-        }
+        self.publish_health(Some(observed));
     }
 
     /// Publishes the health snapshot of the last desired state with the current apply status

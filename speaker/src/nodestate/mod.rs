@@ -40,7 +40,7 @@ use std::net::IpAddr;
 use std::sync::Arc;
 
 use ferrolb_adapter::pools::Pools;
-use ferrolb_adapter::service;
+use ferrolb_adapter::service::{self, ServiceView};
 use ferrolb_adapter::stores::ServiceObjects;
 use ferrolb_api::L2AnnouncementPolicy;
 use k8s_openapi::api::core::v1::Service;
@@ -215,7 +215,8 @@ pub fn desired_before_rules(snapshot: &Snapshot, local: &Local) -> NodeDesired {
     let mut vip_inputs = Vec::new();
     for (key, svc, vips) in &services {
         let eps = endpoints.get(key).unwrap_or(&no_endpoints);
-        let etp = rules::traffic_policy(svc);
+        let service = ServiceView::of(svc);
+        let etp = service.external_traffic_policy;
         let view = endpoints::election_view(eps);
         let announceable = vips
             .lb
@@ -239,16 +240,15 @@ pub fn desired_before_rules(snapshot: &Snapshot, local: &Local) -> NodeDesired {
             });
         }
         if vips.ferrolb_lb || !vips.programmed().is_empty() {
-            let input = rules::service_input(key, svc, vips, eps, &mut warnings);
+            let input = rules::service_input(&service, vips, eps, &mut warnings);
             rules_input.services.push(input);
         }
         if vips.ferrolb_lb && etp == TrafficPolicy::Local {
-            let port = svc.spec.as_ref().and_then(|s| s.health_check_node_port);
             health.services.insert(
                 key.clone(),
                 ServiceHealth {
                     local_ready_endpoints: endpoints::local_ready(eps, &local.node),
-                    health_check_node_port: port.and_then(|p| u16::try_from(p).ok()),
+                    health_check_node_port: service.health_check_node_port,
                 },
             );
         }

@@ -9,30 +9,22 @@
 
 use std::net::IpAddr;
 
-use ferrolb_adapter::service::{self, PortView, ServiceView};
-use ferrolb_core::{ServiceKey, TrafficPolicy};
-use k8s_openapi::api::core::v1::Service;
+use ferrolb_adapter::service::{PortView, ServiceView};
 
 use crate::ruleset::{Endpoint, PortInput, ServiceInput};
 
 use super::vips::ServiceVips;
 
-/// `spec.externalTrafficPolicy` (`Local`, else `Cluster`).
-pub fn traffic_policy(svc: &Service) -> TrafficPolicy {
-    service::traffic_policy(svc)
-}
-
 /// The rule builder's input for one Service; problems found on the way are pushed to
 /// `warnings`. A bad `loadBalancerSourceRanges` entry is dropped and reported; when entries
 /// were given but none is valid, nobody may reach the addresses (fail closed).
 pub fn service_input(
-    key: &ServiceKey,
-    svc: &Service,
+    view: &ServiceView,
     vips: &ServiceVips,
     endpoints: &[Endpoint],
     warnings: &mut Vec<String>,
 ) -> ServiceInput {
-    let view = ServiceView::of(svc);
+    let key = &view.key;
     warnings.extend(
         view.skipped_ports
             .iter()
@@ -57,7 +49,7 @@ pub fn service_input(
         vips: programmed,
         ports,
         etp: view.external_traffic_policy,
-        source_ranges: view.source_ranges.ranges,
+        source_ranges: view.source_ranges.ranges.clone(),
         affinity: view.affinity,
         endpoints: endpoints.to_vec(),
     }
