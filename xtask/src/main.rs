@@ -6,7 +6,7 @@ use std::process::{Command, ExitCode};
 
 use anyhow::{Context, bail};
 use clap::{Parser, Subcommand};
-use ferrolb_e2e::lab::DEFAULT_LAB;
+use ferrolb_e2e::lab::{DEFAULT_LAB, KubeProxyMode};
 use ferrolb_e2e::lab::controlplane;
 use ferrolb_e2e::{Component, Lab};
 
@@ -131,7 +131,12 @@ enum BenchCmd {
 #[derive(Subcommand)]
 enum LabCmd {
     /// Build what is missing, start the lab and leave it running. Harmless on a running lab.
-    Up,
+    Up {
+        /// kube-proxy on every node in this mode (nftables, iptables), or none: then ferrolb's
+        /// speakers program the Service rules (deploy/without-kube-proxy/).
+        #[arg(long, default_value = "none")]
+        kube_proxy: KubeProxyMode,
+    },
     /// Remove everything the lab made. Harmless when nothing runs. --all: every lab, also tests'.
     Down {
         /// Every lab on this machine.
@@ -273,9 +278,9 @@ fn crds() -> anyhow::Result<()> {
 fn lab(name: &str, cmd: LabCmd) -> anyhow::Result<ExitCode> {
     let rt = tokio::runtime::Runtime::new()?;
     match cmd {
-        LabCmd::Up => {
+        LabCmd::Up { kube_proxy } => {
             let lab = built_lab(name)?;
-            rt.block_on(lab.up(&repo()))?;
+            rt.block_on(lab.up_with(&repo(), kube_proxy))?;
             let kc = lab.kubeconfig();
             println!("lab {} is up.", lab.names.lab);
             println!("  kubeconfig:   {}", kc.display());

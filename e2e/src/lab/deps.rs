@@ -5,7 +5,7 @@ use std::process::Command;
 use crate::Error;
 
 /// (command, Debian package) pairs the lab and the later scenarios use.
-pub const TOOLS: [(&str, &str); 9] = [
+pub const TOOLS: [(&str, &str); 10] = [
     ("ip", "iproute2"),
     ("ping", "iputils-ping"),
     ("arping", "iputils-arping"),
@@ -14,6 +14,8 @@ pub const TOOLS: [(&str, &str); 9] = [
     ("tcpdump", "tcpdump"),
     ("conntrack", "conntrack"),
     ("sysctl", "procps"),
+    // kube-proxy --proxy-mode iptables runs iptables-restore (Debian's default is iptables-nft).
+    ("iptables-restore", "iptables"),
     // e2e/tests/kind.rs checks deploy/kind/quickstart.sh with it.
     ("shellcheck", "shellcheck"),
 ];

@@ -14,6 +14,7 @@ pub mod components;
 pub mod controlplane;
 pub mod deps;
 pub mod install;
+pub mod kubeproxy;
 pub mod launch;
 mod lifecycle;
 pub mod pki;
@@ -31,6 +32,7 @@ use kube::config::{KubeConfigOptions, Kubeconfig};
 use kube::{Client, Config};
 
 pub use components::{Binary, COMPONENTS, Component, Node, SPEAKERS};
+pub use kubeproxy::KubeProxyMode;
 pub use launch::Launch;
 
 use crate::Error;
@@ -135,6 +137,18 @@ impl Lab {
     /// agent, and waits until the nodes are Ready.
     pub async fn up(&self, repo: &Path) -> Result<(), Error> {
         lifecycle::up(self, repo).await
+    }
+
+    /// Brings the lab up with kube-proxy on its nodes in `mode` ([`kubeproxy`]); a running lab
+    /// with another mode is an error.
+    pub async fn up_with(&self, repo: &Path, mode: KubeProxyMode) -> Result<(), Error> {
+        kubeproxy::set_mode(self, mode)?;
+        lifecycle::up(self, repo).await
+    }
+
+    /// How the lab's nodes deliver Service traffic: kube-proxy's mode, or none.
+    pub fn kube_proxy_mode(&self) -> Result<KubeProxyMode, Error> {
+        kubeproxy::mode(self)
     }
 
     /// Removes everything the lab made: processes, namespaces, state directory. Harmless when
