@@ -204,7 +204,7 @@ macro_rules! lab_test {
                 $crate::lab::KubeProxyMode::$mode,
             )
             .await
-                .expect("a turn on the shared lab with ferrolb installed");
+            .expect("a turn on the shared lab with ferrolb installed");
             $body
         }
     };

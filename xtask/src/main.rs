@@ -6,8 +6,8 @@ use std::process::{Command, ExitCode};
 
 use anyhow::{Context, bail};
 use clap::{Parser, Subcommand};
-use ferrolb_e2e::lab::{DEFAULT_LAB, KubeProxyMode};
 use ferrolb_e2e::lab::controlplane;
+use ferrolb_e2e::lab::{DEFAULT_LAB, KubeProxyMode};
 use ferrolb_e2e::{Component, Lab};
 
 #[derive(Parser)]

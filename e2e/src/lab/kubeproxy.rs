@@ -99,7 +99,10 @@ pub fn mode(lab: &Lab) -> Result<KubeProxyMode, Error> {
     match std::fs::read_to_string(mode_file(lab)) {
         Ok(text) => text.trim().parse(),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(KubeProxyMode::None),
-        Err(e) => Err(Error::io(format!("reading {}", mode_file(lab).display()), e)),
+        Err(e) => Err(Error::io(
+            format!("reading {}", mode_file(lab).display()),
+            e,
+        )),
     }
 }
 
