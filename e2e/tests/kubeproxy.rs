@@ -36,3 +36,9 @@ ferrolb_e2e::lab_test!(kill_announcer, kube_proxy = Nftables, |turn| {
     s.kill_announcer(web[0]).await;
     s.kill_announcer(web[1]).await;
 });
+
+ferrolb_e2e::lab_test!(auto_follows, kube_proxy = Nftables, |turn| {
+    let s = Spk::of(&turn);
+    s.begin().await;
+    kp::auto_follows_kube_proxy(&s).await;
+});

@@ -166,3 +166,159 @@ pub async fn local_through_kube_proxy(s: &Spk<'_>) {
     }
     s.delete_pod("loc-b").await;
 }
+
+/// The speaker DaemonSet's `--dataplane` flag set to `mode` (a JSON patch of its args, rolled
+/// out by the real DaemonSet controller); waits until every speaker Pod runs the new template.
+pub async fn speaker_dataplane(s: &Spk<'_>, flags: &[&str]) {
+    use k8s_openapi::api::apps::v1::DaemonSet;
+    use kube::api::{Api, Patch, PatchParams};
+    let api: Api<DaemonSet> = Api::namespaced(s.client.clone(), "ferrolb-system");
+    let ds = api
+        .get("ferrolb-speaker")
+        .await
+        .expect("the speaker DaemonSet");
+    let args: Vec<String> = ds
+        .spec
+        .as_ref()
+        .and_then(|s| s.template.spec.as_ref())
+        .and_then(|p| p.containers.first())
+        .and_then(|c| c.args.clone())
+        .unwrap_or_default()
+        .into_iter()
+        .filter(|a| !a.starts_with("--dataplane"))
+        .chain(flags.iter().map(|f| f.to_string()))
+        .collect();
+    let patch = json!({"spec": {"template": {"spec": {"containers": [{"name": "speaker", "args": args}]}}}});
+    api.patch(
+        "ferrolb-speaker",
+        &PatchParams::default(),
+        &Patch::Strategic(patch),
+    )
+    .await
+    .expect("patching the speaker DaemonSet");
+    let api = &api;
+    wait_for(
+        &format!("the speaker DaemonSet rolled out with {flags:?}"),
+        Duration::from_secs(120),
+        || async move {
+            let ds = api.get("ferrolb-speaker").await.ok()?;
+            let st = ds.status?;
+            let generation = ds.metadata.generation?;
+            (st.observed_generation == Some(generation)
+                && st.updated_number_scheduled == Some(3)
+                && st.number_ready == 3
+                && st.number_unavailable.unwrap_or(0) == 0)
+                .then_some(())
+        },
+    )
+    .await
+    .expect("rollout");
+}
+
+/// Polls `check` every 100 ms for `window`; the first time it holds, with when.
+async fn first_within(window: Duration, mut check: impl FnMut() -> bool) -> Option<Duration> {
+    let start = std::time::Instant::now();
+    while start.elapsed() < window {
+        if check() {
+            return Some(start.elapsed());
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    None
+}
+
+/// `--dataplane=auto` follows kube-proxy on node-a: kube-proxy stopped and cleaned up (a node
+/// without it, or a speaker that started first) → the speaker programs the node after the
+/// takeover delay and serves the healthCheckNodePorts; kube-proxy back → the speaker withdraws
+/// within a few detection intervals and kube-proxy gets the ports; kube-proxy restarted, or
+/// cleaned up and restarted at once (flush and rewrite) → the speaker never programs.
+pub async fn auto_follows_kube_proxy(s: &Spk<'_>) {
+    const DELAY: Duration = Duration::from_secs(3);
+    step(
+        "the speakers switch to --dataplane=auto (takeover delay 3 s) through a DaemonSet rollout",
+    );
+    speaker_dataplane(s, &["--dataplane=auto", "--dataplane-takeover-delay=3s"]).await;
+    s.pod("loc-a", "loca", "node-a", true).await;
+    let ip = s
+        .service("loca", "loca", json!({"externalTrafficPolicy": "Local"}), 1)
+        .await[0];
+    let hc = health_check_node_port(s, "loca").await;
+    let table = || has_table(s, Node::A, "inet", "ferrolb");
+    assert!(
+        !table(),
+        "auto beside a running kube-proxy programs nothing"
+    );
+
+    step("kube-proxy restarted on node-a (its rules stay): the speaker never programs");
+    kubeproxy::stop(s.lab, Node::A);
+    kubeproxy::start(s.lab, Node::A).expect("kube-proxy started");
+    let seen = first_within(DELAY * 2, table).await;
+    assert_eq!(
+        seen, None,
+        "the speaker programmed node-a during a kube-proxy restart"
+    );
+    kubeproxy::wait_ready(s.lab, Node::A, Duration::from_secs(30))
+        .await
+        .expect("kube-proxy ready");
+
+    step("kube-proxy's rules flushed and rewritten (cleanup, start at once): never both");
+    kubeproxy::stop(s.lab, Node::A);
+    kubeproxy::cleanup(s.lab, Node::A).expect("kube-proxy --cleanup");
+    kubeproxy::start(s.lab, Node::A).expect("kube-proxy started");
+    let seen = first_within(DELAY * 2, table).await;
+    assert_eq!(
+        seen, None,
+        "the speaker grabbed node-a while kube-proxy rewrote its rules"
+    );
+    kubeproxy::wait_ready(s.lab, Node::A, Duration::from_secs(30))
+        .await
+        .expect("kube-proxy ready");
+
+    step("kube-proxy gone from node-a: the speaker takes over after the delay");
+    kubeproxy::stop(s.lab, Node::A);
+    kubeproxy::cleanup(s.lab, Node::A).expect("kube-proxy --cleanup");
+    let took = first_within(DELAY * 4, table).await;
+    let took = took.expect("the speaker never programmed node-a without kube-proxy");
+    eprintln!("took over after {took:?} (delay {DELAY:?})");
+    assert!(
+        took >= DELAY - Duration::from_millis(500),
+        "before the delay: {took:?}"
+    );
+    let port_owner = || listeners(s, Node::A, hc) == ["ferrolb-speaker"];
+    assert!(
+        first_within(Duration::from_secs(10), port_owner)
+            .await
+            .is_some(),
+        "the speaker serves healthCheckNodePort {hc}: {:?}",
+        listeners(s, Node::A, hc)
+    );
+    let reply = s
+        .lab
+        .probe("client", "tcp", SocketAddr::new(ip, 80))
+        .expect("tcp through the speaker's rules");
+    assert_eq!(reply.client.to_string(), CLIENT);
+
+    step("kube-proxy back on node-a: the speaker withdraws, kube-proxy gets the port");
+    kubeproxy::start(s.lab, Node::A).expect("kube-proxy started");
+    let gone = first_within(Duration::from_secs(10), || !table()).await;
+    let gone = gone.expect("the speaker kept programming beside kube-proxy");
+    eprintln!("withdrew {gone:?} after kube-proxy started");
+    // kube-proxy binds a port it could not get on its next sync (at most --sync-period, 30 s).
+    let kube_proxys = || listeners(s, Node::A, hc) == ["kube-proxy"];
+    assert!(
+        first_within(Duration::from_secs(45), kube_proxys)
+            .await
+            .is_some(),
+        "healthCheckNodePort {hc} on node-a: {:?}",
+        listeners(s, Node::A, hc)
+    );
+    let reply = s
+        .lab
+        .probe("client", "tcp", SocketAddr::new(ip, 80))
+        .expect("tcp through kube-proxy's rules");
+    assert_eq!(reply.client.to_string(), CLIENT);
+
+    step("back to deploy/'s announce-only");
+    s.delete_pod("loc-a").await;
+    speaker_dataplane(s, &["--dataplane=announce-only"]).await;
+}
