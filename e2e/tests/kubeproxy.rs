@@ -42,3 +42,9 @@ ferrolb_e2e::lab_test!(auto_follows, kube_proxy = Nftables, |turn| {
     s.begin().await;
     kp::auto_follows_kube_proxy(&s).await;
 });
+
+ferrolb_e2e::lab_test!(edge_probes_kube_proxy, kube_proxy = Nftables, |turn| {
+    let s = Spk::of(&turn);
+    s.begin().await;
+    kp::edge_probes_kube_proxy(&s).await;
+});

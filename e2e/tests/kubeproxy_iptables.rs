@@ -5,6 +5,8 @@
 // Test support code unwraps too (clippy.toml allows it only inside #[test] functions).
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+// The edge scenario runs in the nftables binary only.
+#[allow(dead_code)]
 mod kp;
 #[allow(dead_code)]
 #[path = "spk/mod.rs"]

@@ -322,3 +322,120 @@ pub async fn auto_follows_kube_proxy(s: &Spk<'_>) {
     s.delete_pod("loc-a").await;
     speaker_dataplane(s, &["--dataplane=announce-only"]).await;
 }
+
+/// `n` TCP probes of `to` from the client: (pod, the address it saw) each; None if one failed.
+fn probes(s: &Spk<'_>, to: SocketAddr, n: usize) -> Option<Vec<(String, IpAddr)>> {
+    (0..n)
+        .map(|_| {
+            s.lab
+                .probe("client", "tcp", to)
+                .ok()
+                .map(|r| (r.pod, r.client))
+        })
+        .collect()
+}
+
+/// Waits until `n` probes of `to` in a row succeed and satisfy `ok`.
+async fn until(
+    s: &Spk<'_>,
+    what: &str,
+    to: SocketAddr,
+    n: usize,
+    ok: impl Fn(&[(String, IpAddr)]) -> bool,
+) {
+    let ok = &ok;
+    wait_for(what, Duration::from_secs(30), || async move {
+        let got = probes(s, to, n)?;
+        ok(&got).then_some(())
+    })
+    .await
+    .expect(what);
+}
+
+/// An edge Service (`ferrolb.io/mode: edge`) of `app` with `spec` merged in; its frontend.
+async fn edge_service(s: &Spk<'_>, name: &str, app: &str, spec: serde_json::Value) -> IpAddr {
+    use ferrolb_e2e::k8s;
+    let mut body = k8s::service_body(name, json!({"ferrolb.io/mode": "edge"}), spec);
+    body["spec"]["selector"] = json!({"app": app});
+    k8s::apply_service(&s.client, crate::spk::NS, &body)
+        .await
+        .expect("edge service");
+    let svc = k8s::wait_service(&s.client, crate::spk::NS, name, "a frontend", |svc| {
+        !k8s::ips(svc).is_empty()
+    })
+    .await
+    .expect("a frontend");
+    k8s::ips(&svc)[0].parse().expect("an address")
+}
+
+/// The edge, outside the cluster, probes kube-proxy's answers: Cluster Services through every
+/// node whose kube-proxy `/healthz` (10256) is healthy, eTP=Local ones through the nodes whose
+/// kube-proxy healthCheckNodePort reports a local endpoint.
+pub async fn edge_probes_kube_proxy(s: &Spk<'_>) {
+    use ferrolb_e2e::lab::plan::forwarded_by;
+    use ferrolb_e2e::{Component, k8s};
+    s.lab
+        .start_ready(&[Component::Edge], Duration::from_secs(60))
+        .await
+        .expect("the edge ready");
+    let api: kube::Api<ferrolb_api::VIPPool> = kube::Api::all(s.client.clone());
+    let pool = json!({"apiVersion": "ferrolb.io/v1alpha1", "kind": "VIPPool",
+        "metadata": {"name": "edge", "labels": {"ferrolb.io/mode": "edge"}},
+        "spec": {"addresses": ["198.51.100.150-198.51.100.159"]}});
+    k8s::apply(&api, &pool).await.expect("edge pool");
+
+    step("edge, eTP=Local: only nodes whose kube-proxy counts a local endpoint get connections");
+    s.pod("shop-b", "shop", "node-b", true).await;
+    let ports =
+        json!([{"name": "t", "port": 80, "targetPort": crate::spk::PORT, "protocol": "TCP"}]);
+    let local = edge_service(
+        s,
+        "shop-local",
+        "shop",
+        json!({"externalTrafficPolicy": "Local", "ports": ports}),
+    )
+    .await;
+    until(
+        s,
+        "shop-b through the Local frontend, the client's address kept",
+        SocketAddr::new(local, 80),
+        12,
+        |got| {
+            got.iter()
+                .all(|(pod, seen)| pod == "shop-b" && seen.to_string() == CLIENT)
+        },
+    )
+    .await;
+
+    step(
+        "edge, Cluster: every node with a healthy kube-proxy, node-c left out while its kube-proxy is down",
+    );
+    let cluster = edge_service(s, "shop-cluster", "shop", json!({"ports": ports})).await;
+    let to = SocketAddr::new(cluster, 80);
+    let nodes = |got: &[(String, IpAddr)]| -> std::collections::BTreeSet<&'static str> {
+        got.iter()
+            .filter_map(|(_, seen)| forwarded_by(*seen))
+            .collect()
+    };
+    until(s, "every node carries connections", to, 24, |got| {
+        nodes(got).len() == 3
+    })
+    .await;
+    kubeproxy::stop(s.lab, Node::C);
+    until(s, "node-c avoided", to, 16, |got| {
+        !nodes(got).contains("node-c")
+    })
+    .await;
+    kubeproxy::start(s.lab, Node::C).expect("kube-proxy on node-c");
+    until(s, "node-c back", to, 24, |got| {
+        nodes(got).contains("node-c")
+    })
+    .await;
+
+    for name in ["shop-local", "shop-cluster"] {
+        k8s::delete_service(&s.client, crate::spk::NS, name)
+            .await
+            .expect("delete");
+    }
+    s.delete_pod("shop-b").await;
+}
