@@ -350,10 +350,13 @@ fn lab(name: &str, cmd: LabCmd) -> anyhow::Result<ExitCode> {
             rt.block_on(lab.install(&repo()))?;
             println!("ferrolb is installed in lab {}.", lab.names.lab);
             for c in ferrolb_e2e::lab::COMPONENTS {
+                let (pod, node) = match lab.container(c) {
+                    Ok(i) => (format!("{}/{}", i.namespace, i.pod), i.node),
+                    Err(_) => ("(a process)".to_string(), "edge".to_string()),
+                };
                 println!(
-                    "  {:<14} on {}  log: {}",
+                    "  {:<14} on {node:<6} {pod}  log: {}",
                     c.to_string(),
-                    c.node_name(),
                     lab.log(&c.to_string()).display()
                 );
             }

@@ -32,6 +32,15 @@ pub const IMAGE_TOOLS: [(&str, &str); 7] = [
     ("unshare", "util-linux"),
 ];
 
+/// (command or absolute file, Debian package) pairs the lab's Pods need: what
+/// [`crate::image::rootfs::populate`] copies into the images' root filesystems.
+pub const ROOTFS_TOOLS: [(&str, &str); 4] = [
+    ("nft", "nftables"),
+    ("conntrack", "conntrack"),
+    ("/etc/ssl/certs/ca-certificates.crt", "ca-certificates"),
+    ("/etc/protocols", "netbase"),
+];
+
 fn have(cmd: &str) -> bool {
     if cmd.starts_with('/') {
         return std::path::Path::new(cmd).exists();
@@ -62,6 +71,11 @@ pub fn ensure() -> Result<(), Error> {
 /// Installs what `cargo xtask image` needs and is missing (needs root and Debian's apt).
 pub fn ensure_image_tools() -> Result<(), Error> {
     install_missing(&IMAGE_TOOLS)
+}
+
+/// Installs what the images' root filesystems need and is missing (root, Debian's apt).
+pub fn ensure_rootfs_tools() -> Result<(), Error> {
+    install_missing(&ROOTFS_TOOLS)
 }
 
 fn install_missing(tools: &[(&str, &str)]) -> Result<(), Error> {

@@ -136,7 +136,7 @@ fn kubeconfig(lab: &Lab) -> std::path::PathBuf {
 /// Creates kube-proxy's ServiceAccount and binding (as kubeadm does), mints its token and
 /// writes its kubeconfig (the apiserver's LAN address, as a node reaches it).
 pub(super) fn prepare(lab: &Lab) -> Result<(), Error> {
-    lab.kubectl_apply(&serde_json::json!({
+    let rbac = serde_json::json!({
         "apiVersion": "v1", "kind": "List", "items": [
             {"apiVersion": "v1", "kind": "ServiceAccount",
              "metadata": {"name": SERVICE_ACCOUNT, "namespace": "kube-system"}},
@@ -145,7 +145,21 @@ pub(super) fn prepare(lab: &Lab) -> Result<(), Error> {
              "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": "system:node-proxier"},
              "subjects": [{"kind": "ServiceAccount", "name": SERVICE_ACCOUNT, "namespace": "kube-system"}]},
         ]
-    }))?;
+    });
+    let args = [
+        "apply",
+        "--server-side",
+        "--field-manager=ferrolb-lab",
+        "-f",
+        "-",
+    ];
+    let out = lab.kubectl_input(&args, &rbac.to_string())?;
+    if !out.status.success() {
+        return Err(Error::msg(format!(
+            "applying kube-proxy's ServiceAccount and binding: {}",
+            String::from_utf8_lossy(&out.stderr).trim()
+        )));
+    }
     let out = lab
         .kubectl()
         .args([
