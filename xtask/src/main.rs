@@ -7,8 +7,8 @@ use std::process::{Command, ExitCode};
 use anyhow::{Context, bail};
 use clap::{Parser, Subcommand};
 use ferrolb_e2e::lab::controlplane;
-use ferrolb_e2e::lab::{DEFAULT_LAB, KubeProxyMode};
-use ferrolb_e2e::{Component, Lab};
+use ferrolb_e2e::lab::{DEFAULT_LAB, KubeProxyMode, kubeproxy};
+use ferrolb_e2e::{Component, Lab, Node};
 
 #[derive(Parser)]
 #[command(name = "cargo xtask", about = "ferrolb's project commands")]
@@ -183,6 +183,24 @@ enum LabCmd {
         /// The component.
         name: Component,
     },
+    /// kube-proxy on one node of a lab brought up with --kube-proxy: start (waits until its
+    /// /healthz answers 200), stop (SIGTERM; its rules stay), kill (SIGKILL), cleanup (stop,
+    /// then `kube-proxy --cleanup` removes its rules, as after uninstalling it).
+    KubeProxy {
+        /// start, stop, kill or cleanup.
+        action: KubeProxyAction,
+        /// node-a, node-b or node-c.
+        node: Node,
+    },
+}
+
+/// What `lab kube-proxy` does.
+#[derive(Clone, Copy, clap::ValueEnum)]
+enum KubeProxyAction {
+    Start,
+    Stop,
+    Kill,
+    Cleanup,
 }
 
 fn repo() -> PathBuf {
@@ -367,6 +385,25 @@ fn lab(name: &str, cmd: LabCmd) -> anyhow::Result<ExitCode> {
             let lab = built_lab(name)?;
             lab.start(c)?;
             rt.block_on(lab.wait_ready(c, std::time::Duration::from_secs(60)))?;
+        }
+        LabCmd::KubeProxy { action, node } => {
+            let lab = existing_lab(name);
+            match action {
+                KubeProxyAction::Start => {
+                    kubeproxy::start(&lab, node)?;
+                    rt.block_on(kubeproxy::wait_ready(
+                        &lab,
+                        node,
+                        std::time::Duration::from_secs(60),
+                    ))?;
+                }
+                KubeProxyAction::Stop => kubeproxy::stop(&lab, node),
+                KubeProxyAction::Kill => kubeproxy::kill(&lab, node),
+                KubeProxyAction::Cleanup => {
+                    kubeproxy::stop(&lab, node);
+                    kubeproxy::cleanup(&lab, node)?;
+                }
+            }
         }
         LabCmd::Status => {
             for name in ferrolb_e2e::lab::process::labs_running() {
