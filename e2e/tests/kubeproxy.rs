@@ -34,7 +34,7 @@ ferrolb_e2e::lab_test!(kill_announcer, kube_proxy = Nftables, |turn| {
     let s = Spk::of(&turn);
     let web = s.begin().await;
     s.kill_announcer(web[0]).await;
-    s.kill_announcer(web[1]).await;
+    kp::kill_announcer_v6(&s, web[1]).await;
 });
 
 ferrolb_e2e::lab_test!(auto_follows, kube_proxy = Nftables, |turn| {

@@ -303,7 +303,20 @@ pub async fn auto_follows_kube_proxy(s: &Spk<'_>) {
     let gone = first_within(Duration::from_secs(10), || !table()).await;
     let gone = gone.expect("the speaker kept programming beside kube-proxy");
     eprintln!("withdrew {gone:?} after kube-proxy started");
-    // kube-proxy binds a port it could not get on its next sync (at most --sync-period, 30 s).
+    // kube-proxy tries a healthCheckNodePort it could not bind again only at its next sync: the
+    // next change of a Service or EndpointSlice (or its hourly full sync). Its first sync ran
+    // while the speaker still held the port; a change of the Service brings the next one.
+    let nudge = json!({"metadata": {"annotations": {"lab.ferrolb.io/nudge": "1"}}});
+    let services: kube::Api<k8s_openapi::api::core::v1::Service> =
+        kube::Api::namespaced(s.client.clone(), crate::spk::NS);
+    services
+        .patch(
+            "loca",
+            &kube::api::PatchParams::default(),
+            &kube::api::Patch::Merge(&nudge),
+        )
+        .await
+        .expect("annotating the Service");
     let kube_proxys = || listeners(s, Node::A, hc) == ["kube-proxy"];
     assert!(
         first_within(Duration::from_secs(45), kube_proxys)
@@ -438,4 +451,37 @@ pub async fn edge_probes_kube_proxy(s: &Spk<'_>) {
             .expect("delete");
     }
     s.delete_pod("shop-b").await;
+}
+
+/// IPv6 failover beside kube-proxy: the speaker answering NDP for `ip` is killed, another node
+/// answers and TCP flows through kube-proxy there.
+pub async fn kill_announcer_v6(s: &Spk<'_>, ip: IpAddr) {
+    step("IPv6: the announcing speaker is killed, another node answers NDP, TCP flows");
+    let old = s.settled("web", ip).await;
+    let speaker = crate::spk::speaker_on(&old);
+    s.lab.kill(speaker).expect("kill");
+    let started = std::time::Instant::now();
+    let old_mac = s.lab.mac(&old).expect("mac");
+    let old_mac = &old_mac;
+    let macs = wait_for(
+        &format!("{ip} answered by a node other than {old}"),
+        Duration::from_secs(15),
+        || async move {
+            let macs = s.answers(ip);
+            (!macs.is_empty() && !macs.contains(old_mac)).then_some(macs)
+        },
+    )
+    .await
+    .expect("failover");
+    eprintln!(
+        "SIGKILL {old}: {:?} answer after {:?}",
+        s.nodes_of(&macs),
+        started.elapsed()
+    );
+    assert_eq!(s.nodes_of(&macs).len(), 1, "one node answers: {macs:?}");
+    assert!(!s.pods_via(ip, 3).is_empty());
+    s.lab
+        .start_ready(&[speaker], Duration::from_secs(60))
+        .await
+        .expect("restarted");
 }
