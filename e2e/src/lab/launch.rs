@@ -58,8 +58,10 @@ pub fn unit_command(text: &str) -> Result<Launch, Error> {
     Ok(Launch { args, env })
 }
 
-/// How deploy/'s unit (under `repo`) runs the edge, adapted to the lab: the speakers' health
-/// port is kube-proxy's here, and the kubeconfig is the lab's (added by the caller).
+/// How deploy/'s unit (under `repo`) runs the edge, adapted to the lab: it probes nodes on
+/// kube-proxy's health port 10256 (kube-proxy's own with `--kube-proxy nftables|iptables`, the
+/// speakers' from deploy/without-kube-proxy/ otherwise), and the kubeconfig is the lab's (added
+/// by the caller).
 pub fn edge_from_unit(repo: &Path) -> Result<Launch, Error> {
     let path = repo.join(EDGE_UNIT);
     let text = std::fs::read_to_string(&path)

@@ -3,7 +3,7 @@
 //! ([`super::probes`]), restarted with back-off ([`super::backoff`]) when it exits or fails
 //! its liveness or startup probe, and stopped with SIGTERM, the grace period, then SIGKILL when
 //! its Pod goes. Every change of state is written into the Pod's status
-//! ([`super::ferrolb_pods::PodShared::update`]).
+//! ([`super::pod_state::PodShared::update`]).
 //!
 //! The lab's own faults come through [`Control`]: `Kill` (SIGKILL), `Stop` (SIGTERM, grace,
 //! SIGKILL) and then a hold — the container stays down, reported terminated and not ready,
@@ -23,7 +23,7 @@ use tokio::sync::{mpsc, oneshot, watch};
 use tokio::time::{Instant, sleep_until};
 
 use super::backoff::Backoff;
-use super::ferrolb_pods::PodShared;
+use super::pod_state::PodShared;
 use super::probes::{Kind, ProbeSpec, Tracker};
 use super::status::{State, Terminated};
 use crate::Error;

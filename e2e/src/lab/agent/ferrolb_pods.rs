@@ -1,34 +1,27 @@
-//! ferrolb's own Pods, run as the kubelet runs them: the Pod's sandbox (its network
-//! namespace, or the node's for hostNetwork), its ServiceAccount credentials
-//! ([`super::token`]), `/etc/hosts` and `/etc/resolv.conf`, then one supervised container per
-//! container of the spec ([`super::container`]) from its image's root filesystem
-//! ([`super::images`]) with the plan of [`super::spec`]; status written as containers change;
-//! on deletion every container stopped within the grace period and the Pod removed.
+//! ferrolb's own Pods, run as the kubelet runs them: taken on (`admit`: sandbox,
+//! credentials, files, one supervised container per container of the spec,
+//! [`super::container`]), their status written as containers change
+//! ([`super::pod_state`]), and on deletion every container stopped within the grace period and
+//! the Pod removed. Also what the control socket needs: each container with the component it is.
 
 use std::collections::BTreeMap;
-use std::net::IpAddr;
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex as StdMutex};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use k8s_openapi::api::core::v1::{Event, Pod};
-use k8s_openapi::apimachinery::pkg::apis::meta::v1::{MicroTime, Time};
-use k8s_openapi::jiff::Timestamp;
-use kube::Client;
-use kube::api::{Api, Patch, PatchParams, PostParams};
-use serde_json::json;
-use tokio::sync::{Mutex, Notify, mpsc, watch};
+use k8s_openapi::api::core::v1::Pod;
+use kube::api::Api;
+use tokio::sync::{Mutex, mpsc};
 use tokio::task::JoinHandle;
 
-use super::container::{self, ContainerCtx, Control};
+use super::container::Control;
 use super::control::ContainerInfo;
+use super::pod_state::{PodKey, PodShared, event};
 use super::prober::NodeProber;
-use super::status::{ContainerView, PodView};
-use super::{ANN_NETNS, Agent, images, pods, probes, spec, token};
+use super::{Agent, images, pods};
 use crate::lab::plan::{NODES, NodePlan};
-use crate::lab::process::{self, ENV_LAB, ENV_ROLE};
+use crate::lab::process::{self, ENV_ROLE};
 use crate::{Error, Lab};
-
 /// How long after a Pod failed to start the agent tries again.
 const RETRY: Duration = Duration::from_secs(10);
 
@@ -66,174 +59,17 @@ pub fn stop_orphans(lab: &Lab) {
         .collect();
     process::stop(&pids, Duration::from_secs(5));
 }
-
-/// Which Pod.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct PodKey {
-    /// Namespace.
-    pub namespace: String,
-    /// Name.
-    pub name: String,
-    /// UID.
-    pub uid: String,
-}
-
-/// A container's process, as the lab sees it.
-#[derive(Debug, Clone, Copy, Default)]
-struct Live {
-    pid: Option<u32>,
-    held: bool,
-}
-
-/// What a Pod's containers share: its identity and addresses, its status, and how to stop it.
-pub struct PodShared {
-    /// The Pod.
-    pub key: PodKey,
-    /// The lab's name (marks the container processes).
-    pub lab: String,
-    /// The address probes go to (the Pod's IPv4 address).
-    pub ip: IpAddr,
-    /// The node's prober.
-    pub prober: NodeProber,
-    /// Set to the grace period when the Pod is being deleted.
-    pub deleting: watch::Sender<Option<Duration>>,
-    view: StdMutex<PodView>,
-    live: StdMutex<Vec<Live>>,
-    changed: Notify,
-    client: Client,
-    node: &'static str,
-}
-
-impl std::fmt::Debug for PodShared {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("PodShared")
-            .field("key", &self.key)
-            .field("ip", &self.ip)
-            .finish_non_exhaustive()
-    }
-}
-
-impl PodShared {
-    /// Changes container `i`'s view and has the status written.
-    pub fn update(&self, i: usize, f: impl FnOnce(&mut ContainerView)) {
-        if let Ok(mut v) = self.view.lock() {
-            if let Some(c) = v.containers.get_mut(i) {
-                f(c);
-            }
-            v.note_readiness();
-        }
-        self.changed.notify_one();
-    }
-
-    /// Container `i`'s readiness as reported.
-    pub fn ready(&self, i: usize) -> bool {
-        self.view
-            .lock()
-            .ok()
-            .and_then(|v| v.containers.get(i).map(|c| c.ready))
-            .unwrap_or(false)
-    }
-
-    /// Records container `i`'s pid (none: not running).
-    pub fn set_pid(&self, i: usize, pid: Option<u32>) {
-        if let Ok(mut l) = self.live.lock()
-            && let Some(x) = l.get_mut(i)
-        {
-            x.pid = pid;
-        }
-    }
-
-    /// Records whether the lab holds container `i`.
-    pub fn set_held(&self, i: usize, held: bool) {
-        if let Ok(mut l) = self.live.lock()
-            && let Some(x) = l.get_mut(i)
-        {
-            x.held = held;
-        }
-    }
-
-    /// Posts an Event about the Pod as the kubelet would (in the background).
-    pub fn event(&self, type_: &str, reason: &str, message: &str) {
-        event(&self.client, &self.key, self.node, type_, reason, message);
-    }
-}
-
-/// Posts an Event about Pod `k` on `node` as the kubelet would (in the background).
-fn event(client: &Client, k: &PodKey, node: &str, type_: &str, reason: &str, message: &str) {
-    let now = Timestamp::now();
-    let body = json!({
-        "metadata": {"generateName": format!("{}.", k.name), "namespace": k.namespace},
-        "involvedObject": {"apiVersion": "v1", "kind": "Pod", "namespace": k.namespace,
-            "name": k.name, "uid": k.uid},
-        "type": type_, "reason": reason, "message": message,
-        "source": {"component": "kubelet", "host": node},
-        "reportingComponent": "kubelet", "reportingInstance": node,
-        "firstTimestamp": Time(now), "lastTimestamp": Time(now), "eventTime": MicroTime(now),
-        "action": reason, "count": 1,
-    });
-    let api: Api<Event> = Api::namespaced(client.clone(), &k.namespace);
-    tokio::spawn(async move {
-        if let Ok(ev) = serde_json::from_value::<Event>(body) {
-            let _ = api.create(&PostParams::default(), &ev).await;
-        }
-    });
-}
-
-/// Writes the Pod's status each time it changes (retrying while the apiserver is away).
-async fn reporter(pod: Arc<PodShared>) {
-    let api: Api<Pod> = Api::namespaced(pod.client.clone(), &pod.key.namespace);
-    loop {
-        pod.changed.notified().await;
-        for attempt in 0u32.. {
-            let Ok(body) = pod.view.lock().map(|v| v.status()) else {
-                return;
-            };
-            match api
-                .patch_status(
-                    &pod.key.name,
-                    &PatchParams::default(),
-                    &Patch::Strategic(body),
-                )
-                .await
-            {
-                Ok(_) => break,
-                Err(kube::Error::Api(s)) if s.code == 404 => return,
-                Err(e) => {
-                    if attempt % 30 == 0 {
-                        eprintln!("agent: status of pod {}: {e}", pod.key.name);
-                    }
-                    tokio::time::sleep(Duration::from_secs(1)).await;
-                }
-            }
-        }
-    }
-}
-
-/// Keeps the Pod's token fresh.
-async fn refresher(client: Client, pod: Pod, dir: PathBuf, mut next: Duration) {
-    loop {
-        tokio::time::sleep(next).await;
-        next = match token::refresh(&client, &pod, &dir).await {
-            Ok(n) => n,
-            Err(e) => {
-                eprintln!("agent: {e}");
-                Duration::from_secs(10)
-            }
-        };
-    }
-}
-
 /// One ferrolb Pod the agent runs.
-struct Entry {
-    shared: Arc<PodShared>,
-    node: &'static NodePlan,
-    host_network: bool,
-    owner: Option<String>,
-    containers: Vec<(String, String, Option<u16>)>, // name, image, health port
-    controls: Vec<mpsc::Sender<Control>>,
-    supervisors: Vec<JoinHandle<()>>,
-    background: Vec<JoinHandle<()>>,
-    terminating: bool,
+pub(super) struct Entry {
+    pub(super) shared: Arc<PodShared>,
+    pub(super) node: &'static NodePlan,
+    pub(super) host_network: bool,
+    pub(super) owner: Option<String>,
+    pub(super) containers: Vec<(String, String, Option<u16>)>, // name, image, health port
+    pub(super) controls: Vec<mpsc::Sender<Control>>,
+    pub(super) supervisors: Vec<JoinHandle<()>>,
+    pub(super) background: Vec<JoinHandle<()>>,
+    pub(super) terminating: bool,
 }
 
 /// ferrolb's Pods, by uid.
@@ -241,7 +77,7 @@ pub struct FerrolbPods {
     entries: Mutex<BTreeMap<String, Entry>>,
     /// Pods that could not start, with when to try again.
     failed: Mutex<BTreeMap<String, Instant>>,
-    probers: BTreeMap<&'static str, NodeProber>,
+    pub(super) probers: BTreeMap<&'static str, NodeProber>,
 }
 
 impl FerrolbPods {
@@ -266,7 +102,7 @@ fn key(pod: &Pod) -> Option<PodKey> {
     })
 }
 
-fn io_write(path: &Path, text: &str) -> Result<(), Error> {
+pub(super) fn io_write(path: &Path, text: &str) -> Result<(), Error> {
     std::fs::write(path, text).map_err(|e| Error::io(format!("writing {}", path.display()), e))
 }
 
@@ -405,192 +241,6 @@ impl Agent {
                 pods::remove(agent.client.clone(), &k.namespace, &k.name, &k.uid).await;
             }
         });
-    }
-
-    /// Prepares and starts a Pod.
-    async fn admit(
-        self: &Arc<Self>,
-        pod: &Pod,
-        node: &'static NodePlan,
-        k: &PodKey,
-    ) -> Result<Entry, Error> {
-        let spec = pod
-            .spec
-            .as_ref()
-            .ok_or_else(|| Error::msg("a Pod without a spec"))?;
-        let host_network = spec.host_network == Some(true);
-        let (netns, v4, v6) = if host_network {
-            (
-                self.lab.names.netns(node.name()),
-                node.host.v4,
-                node.host.v6,
-            )
-        } else {
-            let r = self.pod_network(pod, node, &k.uid).await?;
-            (r.net.netns.clone(), r.net.v4, r.net.v6)
-        };
-        let dir = self.lab.dir.join("pods").join(&k.uid);
-        let sa_dir = dir.join("serviceaccount");
-        std::fs::create_dir_all(&sa_dir)
-            .map_err(|e| Error::io(format!("creating {}", sa_dir.display()), e))?;
-        std::fs::create_dir_all(self.lab.dir.join("logs/pods"))
-            .map_err(|e| Error::io("creating logs/pods", e))?;
-        let hostname = if host_network {
-            node.name().to_string()
-        } else {
-            spec.hostname.clone().unwrap_or_else(|| k.name.clone())
-        };
-        io_write(&dir.join("hosts"), &spec::hosts_file(v4.into(), &hostname))?;
-        io_write(&dir.join("resolv.conf"), &spec::resolv_conf(&k.namespace))?;
-        let mut background = Vec::new();
-        if spec.automount_service_account_token != Some(false) {
-            token::write_static(&sa_dir, &self.lab.dir.join("pki/ca.crt"), &k.namespace)?;
-            let next = token::refresh(&self.client, pod, &sa_dir).await?;
-            background.push(tokio::spawn(refresher(
-                self.client.clone(),
-                pod.clone(),
-                sa_dir.clone(),
-                next,
-            )));
-        }
-        let ctx = spec::PodContext {
-            pod,
-            node_name: node.name(),
-            pod_ip: v4.into(),
-            host_ip: node.host.v4.into(),
-            apiserver: self.lab.apiserver_for_pods()?,
-            pod_dir: &dir,
-            markers: Vec::new(),
-        };
-        let mut prepared = Vec::new();
-        for (i, c) in spec.containers.iter().enumerate() {
-            let reference = c.image.clone().unwrap_or_default();
-            let image = images::image(&reference).ok_or_else(|| {
-                Error::msg(format!(
-                    "container {} runs {reference:?}; a ferrolb Pod runs only ferrolb's images",
-                    c.name
-                ))
-            })?;
-            let lab = self.lab.clone();
-            let rootfs = tokio::task::spawn_blocking(move || images::rootfs(&lab, image))
-                .await
-                .map_err(|e| Error::msg(format!("assembling a root filesystem: {e}")))??;
-            let role = format!("{ROLE_PREFIX}{}_{}_{}", k.namespace, k.name, c.name);
-            let mut ctx = ctx.clone();
-            ctx.markers = vec![
-                (ENV_LAB.into(), self.lab.names.lab.clone()),
-                (ENV_ROLE.into(), role.clone()),
-            ];
-            let plan = spec::plan(&ctx, c, image, &rootfs)?;
-            std::fs::create_dir_all(&plan.scratch)
-                .map_err(|e| Error::io(format!("creating {}", plan.scratch.display()), e))?;
-            let plan_file = dir.join(format!("{}.json", c.name));
-            let text = serde_json::to_string_pretty(&plan)
-                .map_err(|e| Error::msg(format!("encoding the plan of {}: {e}", c.name)))?;
-            io_write(&plan_file, &text)?;
-            let health = c
-                .ports
-                .iter()
-                .flatten()
-                .find(|p| p.name.as_deref() == Some("health"))
-                .and_then(|p| u16::try_from(p.container_port).ok());
-            prepared.push((
-                i,
-                c.name.clone(),
-                reference,
-                health,
-                plan_file,
-                role,
-                probes::probes(c)?,
-            ));
-        }
-        let previous = |name: &str| -> u32 {
-            pod.status
-                .iter()
-                .flat_map(|s| s.container_statuses.iter().flatten())
-                .find(|s| s.name == name)
-                .and_then(|s| u32::try_from(s.restart_count).ok())
-                .unwrap_or(0)
-        };
-        let now = Timestamp::now();
-        let view = PodView {
-            host_ips: [node.host.v4.to_string(), node.host.v6.to_string()],
-            pod_ips: [v4.to_string(), v6.to_string()],
-            start_time: now,
-            ready_since: (false, now),
-            containers: prepared
-                .iter()
-                .map(|(_, name, image, ..)| ContainerView::new(name, image, previous(name)))
-                .collect(),
-        };
-        let prober = self
-            .ferrolb
-            .probers
-            .get(node.name())
-            .cloned()
-            .ok_or_else(|| Error::msg(format!("no prober for {}", node.name())))?;
-        let shared = Arc::new(PodShared {
-            key: k.clone(),
-            lab: self.lab.names.lab.clone(),
-            ip: v4.into(),
-            prober,
-            deleting: watch::channel(None).0,
-            view: StdMutex::new(view),
-            live: StdMutex::new(vec![Live::default(); prepared.len()]),
-            changed: Notify::new(),
-            client: self.client.clone(),
-            node: node.name(),
-        });
-        let api: Api<Pod> = Api::namespaced(self.client.clone(), &k.namespace);
-        let ann = json!({"metadata": {"annotations": {ANN_NETNS: netns}}});
-        api.patch(&k.name, &PatchParams::default(), &Patch::Merge(ann))
-            .await
-            .map_err(|e| Error::kube(format!("annotating pod {}/{}", k.namespace, k.name), e))?;
-        background.push(tokio::spawn(reporter(shared.clone())));
-        shared.changed.notify_one();
-        let grace = spec
-            .termination_grace_period_seconds
-            .and_then(|s| u64::try_from(s).ok())
-            .map_or(Duration::from_secs(30), Duration::from_secs);
-        let mut controls = Vec::new();
-        let mut supervisors = Vec::new();
-        let mut containers = Vec::new();
-        for (index, name, image, health, plan, role, probes) in prepared {
-            let (tx, rx) = mpsc::channel(8);
-            controls.push(tx);
-            let ctx = ContainerCtx {
-                pod: shared.clone(),
-                index,
-                name: name.clone(),
-                exe: self.exe.clone(),
-                plan,
-                log: log_file(&self.lab, &k.namespace, &k.name, &name),
-                netns: netns.clone(),
-                role,
-                probes,
-                grace,
-            };
-            supervisors.push(tokio::spawn(container::supervise(ctx, rx)));
-            containers.push((name, image, health));
-        }
-        let owner = pod
-            .metadata
-            .owner_references
-            .iter()
-            .flatten()
-            .find(|o| o.controller == Some(true))
-            .map(|o| o.kind.clone());
-        Ok(Entry {
-            shared,
-            node,
-            host_network,
-            owner,
-            containers,
-            controls,
-            supervisors,
-            background,
-            terminating: false,
-        })
     }
 
     /// Every container of ferrolb's Pods, with the component each one is.

@@ -1,12 +1,12 @@
 //! The lab's node agent: plays the kubelet for `node-a..c`. It registers the Nodes (addresses,
 //! pod CIDRs, capacity, Ready) and keeps their Leases and Ready heartbeats fresh
-//! ([`nodes`]); for every Pod the real scheduler binds to a lab node it runs the Pod:
+//! (`nodes`); for every Pod the real scheduler binds to a lab node it runs the Pod:
 //!
 //! - ferrolb's own Pods (a container image of [`crate::image::IMAGES`]) as containers
 //!   ([`ferrolb_pods`]): the image's root filesystem from the lab's binaries, the Pod's
 //!   ServiceAccount token, user and capabilities, probes, restarts and graceful termination,
 //!   status as the kubelet writes it;
-//! - every other Pod as an echo backend in a network namespace of its own ([`pods`]),
+//! - every other Pod as an echo backend in a network namespace of its own (`pods`),
 //!   reported Running and Ready.
 //!
 //! A deleted Pod is stopped and removed. The lab's CLI asks the agent to kill, stop and start
@@ -19,6 +19,7 @@
 //! - Node `lab.ferrolb.io/heartbeat: "off"`: the node's Lease and Ready heartbeat stop, so the
 //!   real node-lifecycle controller marks it NotReady after its grace period.
 
+mod admit;
 pub mod backoff;
 pub mod container;
 pub mod control;
@@ -26,6 +27,7 @@ pub mod ferrolb_pods;
 pub mod images;
 mod nodes;
 pub mod pod_run;
+pub mod pod_state;
 mod pods;
 pub mod prober;
 pub mod probes;
