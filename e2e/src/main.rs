@@ -1,5 +1,5 @@
-//! `ferrolb-lab`: the lab's helper processes (node agent, pod echo backend, apiserver forwarder)
-//! and a probe client. Started by the lab itself; `cargo xtask lab ...` is the human interface.
+//! `ferrolb-lab`: the lab's helper processes (node agent, the start of ferrolb's containers,
+//! pod echo backend, apiserver forwarder) and a probe client. Started by the lab itself; `cargo xtask lab ...` is the human interface.
 #![forbid(unsafe_code)]
 
 use std::net::{SocketAddr, SocketAddrV4};
@@ -26,6 +26,13 @@ enum Cmd {
         /// The lab's name.
         #[arg(long)]
         lab: String,
+    },
+    /// Start one container of a ferrolb Pod from the plan the agent wrote (the agent starts
+    /// it in the Pod's network namespace; this process becomes the container).
+    PodRun {
+        /// The run plan (JSON).
+        #[arg(long)]
+        plan: PathBuf,
     },
     /// A pod's backend: answer on TCP and UDP ports with the pod name and the client address.
     Echo {
@@ -120,6 +127,12 @@ enum Cmd {
 
 fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
+    if let Cmd::PodRun { plan } = &cli.cmd {
+        // Single-threaded until exec: unshare(CLONE_NEWNS) needs a process of one thread.
+        let Err(e) = ferrolb_e2e::lab::agent::pod_run::run(plan);
+        eprintln!("pod-run: {e}");
+        std::process::exit(127);
+    }
     if let Cmd::Forward {
         netns,
         listen,
@@ -193,7 +206,7 @@ fn main() -> anyhow::Result<()> {
                     None => anyhow::bail!("no SCTP packet to port {port} within {limit:?}"),
                 }
             }
-            Cmd::Forward { .. } => unreachable!("handled above"),
+            Cmd::Forward { .. } | Cmd::PodRun { .. } => unreachable!("handled above"),
         }
     })
 }

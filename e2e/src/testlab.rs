@@ -12,7 +12,7 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use kube::Client;
 use tokio::sync::{Mutex, MutexGuard, OnceCell};
 
-use crate::lab::process;
+use crate::lab::{KubeProxyMode, process};
 use crate::{Error, Lab};
 
 /// Prefix of test labs' names.
@@ -44,6 +44,11 @@ impl TestLab {
     /// Starts a fresh lab for a test, using the `ferrolb-lab` binary at `bin`
     /// (`env!("CARGO_BIN_EXE_ferrolb-lab")` in the e2e tests).
     pub async fn start(bin: &str) -> Result<TestLab, Error> {
+        TestLab::start_with(bin, KubeProxyMode::None).await
+    }
+
+    /// Starts a fresh lab for a test with kube-proxy on its nodes in `mode`.
+    pub async fn start_with(bin: &str, mode: KubeProxyMode) -> Result<TestLab, Error> {
         reap_stale();
         let n = COUNTER.fetch_add(1, Ordering::SeqCst);
         let name = format!("{TEST_PREFIX}{:x}{n}", std::process::id());
@@ -52,7 +57,7 @@ impl TestLab {
         std::fs::write(lab.dir.join("owner.pid"), std::process::id().to_string())
             .map_err(|e| Error::io("writing owner.pid", e))?;
         let t = TestLab { lab };
-        t.lab.up(&repo_root()).await?;
+        t.lab.up_with(&repo_root(), mode).await?;
         Ok(t)
     }
 }
@@ -77,11 +82,17 @@ pub struct Turn {
 /// ferrolb installed if no scenario has yet (`bin`: `env!("CARGO_BIN_EXE_ferrolb-lab")`). A lab
 /// that failed to start fails every scenario with the same error, without starting again.
 pub async fn turn(bin: &str) -> Result<Turn, Error> {
+    turn_with(bin, KubeProxyMode::None).await
+}
+
+/// [`turn`] on a shared lab whose nodes run kube-proxy in `mode` (every test of a binary asks
+/// for the same mode: the first one decides).
+pub async fn turn_with(bin: &str, mode: KubeProxyMode) -> Result<Turn, Error> {
     let shared = SHARED
         .get_or_init(|| async {
             let started = async {
                 build_binaries()?;
-                let lab = TestLab::start(bin).await?;
+                let lab = TestLab::start_with(bin, mode).await?;
                 lab.install(&repo_root()).await?;
                 Ok::<_, Error>(lab)
             };
@@ -172,20 +183,28 @@ pub fn build_packages(packages: &[&str]) -> Result<(), Error> {
 
 /// One test of a scenario binary on the shared lab: `lab_test!(name, |turn| { ... })` defines
 /// test `name`, which waits for its [`Turn`] (bringing the lab up with ferrolb installed if no
-/// test has yet), binds it to `turn` and runs the block. The test is ignored unless feature
-/// `root-tests` is on (it needs root and the lab; `cargo xtask test` enables it).
+/// test has yet), binds it to `turn` and runs the block; `lab_test!(name, kube_proxy = Nftables,
+/// |turn| { ... })` asks for a lab whose nodes run kube-proxy in that mode ([`KubeProxyMode`]).
+/// The test is ignored unless feature `root-tests` is on (it needs root and the lab; `cargo
+/// xtask test` enables it).
 #[macro_export]
 macro_rules! lab_test {
     ($name:ident, |$turn:ident| $body:block) => {
+        $crate::lab_test!($name, kube_proxy = None, |$turn| $body);
+    };
+    ($name:ident, kube_proxy = $mode:ident, |$turn:ident| $body:block) => {
         #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
         #[cfg_attr(
             not(feature = "root-tests"),
             ignore = "needs root and the lab: cargo xtask test enables feature root-tests"
         )]
         async fn $name() {
-            let $turn = $crate::testlab::turn(env!("CARGO_BIN_EXE_ferrolb-lab"))
-                .await
-                .expect("a turn on the shared lab with ferrolb installed");
+            let $turn = $crate::testlab::turn_with(
+                env!("CARGO_BIN_EXE_ferrolb-lab"),
+                $crate::lab::KubeProxyMode::$mode,
+            )
+            .await
+            .expect("a turn on the shared lab with ferrolb installed");
             $body
         }
     };

@@ -14,6 +14,7 @@ use ferrolb_api::{L2AnnouncementPolicy, VIPPool};
 use ferrolb_controller::cli::Args as ControllerArgs;
 use ferrolb_e2e::image::{self, ImageSpec};
 use ferrolb_speaker::daemon::Args as SpeakerArgs;
+use ferrolb_speaker::dataplane::Mode;
 use k8s_openapi::api::apps::v1::{DaemonSet, Deployment};
 use k8s_openapi::api::core::v1::{Namespace, Service, ServiceAccount};
 use k8s_openapi::api::policy::v1::PodDisruptionBudget;
@@ -26,7 +27,7 @@ const NS: &str = "ferrolb-system";
 const PROBE_ROLE: &str = "ferrolb-controller-webhook-probe";
 
 fn deploy() -> Vec<Doc> {
-    read_dir("deploy")
+    read_dir("deploy/base")
 }
 
 fn container(doc: &Doc) -> &Value {
@@ -155,15 +156,31 @@ fn every_object_reads_as_its_api_type_in_its_namespace() {
 
 #[test]
 fn the_kustomization_lists_every_manifest_and_moves_nothing() {
-    let docs = read("deploy/kustomization.yaml");
+    let docs = read("deploy/base/kustomization.yaml");
     let k = &docs[0].value;
     assert_eq!(k["kind"], "Kustomization");
     let mut listed: Vec<&str> = strings(&k["resources"]);
     listed.sort_unstable();
-    assert_eq!(listed, yaml_files("deploy"), "every deploy/*.yaml, once");
+    assert_eq!(
+        listed,
+        yaml_files("deploy/base"),
+        "every deploy/base/*.yaml, once"
+    );
     assert!(
         k["namespace"].is_null(),
         "a namespace transformer would move the probe Role"
+    );
+    // deploy/ is its base, unchanged; deploy/ itself holds no manifests of its own.
+    let top = read("deploy/kustomization.yaml");
+    assert_eq!(strings(&top[0].value["resources"]), ["base"]);
+    assert_eq!(
+        top[0].value.as_object().unwrap().len(),
+        3,
+        "apiVersion, kind, resources"
+    );
+    assert!(
+        yaml_files("deploy").is_empty(),
+        "manifests belong in deploy/base/"
     );
 }
 
@@ -308,4 +325,85 @@ fn kind_samples_read_as_ferrolb_objects_and_fit_together() {
             .starts_with(&format!("- {} ", addresses[0])),
         "{line}"
     );
+}
+
+/// Applies the JSON patch `ops` (RFC 6902: `replace`, `add` and `test`, the ops the overlay
+/// uses) to `doc`; panics on a failed `test`, as kustomize refuses to build.
+fn json_patch(doc: &mut Value, ops: &Value) {
+    for op in ops.as_array().expect("a list of operations") {
+        let path = op["path"].as_str().expect("a path");
+        let kind = op["op"].as_str().expect("an op");
+        let value = op["value"].clone();
+        let target = doc
+            .pointer_mut(path)
+            .unwrap_or_else(|| panic!("{path}: not in the base"));
+        match kind {
+            "replace" | "add" => *target = value,
+            "test" => assert_eq!(*target, value, "test {path}"),
+            other => panic!("op {other}: not one the overlay should need"),
+        }
+    }
+}
+
+/// deploy/ with deploy/without-kube-proxy/'s patches applied (what `kubectl kustomize` makes
+/// of it, checked against the real kustomize in the lab tests, which install it).
+fn without_kube_proxy() -> Vec<Doc> {
+    let k = read("deploy/without-kube-proxy/kustomization.yaml");
+    let k = &k[0].value;
+    assert_eq!(
+        strings(&k["resources"]),
+        ["../base"],
+        "the overlay is deploy/base/ plus patches"
+    );
+    let mut docs = deploy();
+    for p in k["patches"].as_array().expect("patches") {
+        let t = &p["target"];
+        let ops: Value = serde_norway::from_str(p["patch"].as_str().expect("an inline patch"))
+            .expect("the patch is YAML");
+        let doc = docs
+            .iter_mut()
+            .find(|d| d.kind() == t["kind"] && d.name() == t["name"])
+            .unwrap_or_else(|| panic!("the patch's target {t} is in deploy/"));
+        json_patch(&mut doc.value, &ops);
+    }
+    docs
+}
+
+#[test]
+fn without_kube_proxy_the_speaker_programs_the_node_and_serves_kube_proxys_health_port() {
+    let base = deploy();
+    let overlay = without_kube_proxy();
+    let (_, base_args) = speaker(&base);
+    let (d, args) = speaker(&overlay);
+    let c = container(d);
+    assert_eq!(args.dataplane.mode(), Mode::Nftables);
+    assert_eq!(
+        base_args.dataplane.mode(),
+        Mode::AnnounceOnly,
+        "deploy/ is for clusters that run kube-proxy: the speakers only announce"
+    );
+    assert_eq!(args.health_addr.port(), 10256, "kube-proxy's health port");
+    assert_eq!(port_of(c, &Value::from("health")), 10256);
+    assert_eq!(probe(c, "livenessProbe"), ("/livez".into(), 10256));
+    assert_eq!(probe(c, "readinessProbe"), ("/livez".into(), 10256));
+    // Every other flag as deploy/ has it: an arg added there must be added to the overlay.
+    let others = |args: &[&str]| -> Vec<String> {
+        args.iter()
+            .filter(|a| !a.starts_with("--dataplane") && !a.starts_with("--health-addr"))
+            .map(|a| a.to_string())
+            .collect()
+    };
+    let base_doc = find(&base, "DaemonSet", "ferrolb-speaker");
+    assert_eq!(
+        others(&strings(&c["args"])),
+        others(&strings(&container(base_doc)["args"])),
+        "the overlay's args are deploy/'s but --dataplane and --health-addr"
+    );
+    assert_eq!(args.gossip_port, base_args.gossip_port);
+    // Nothing else changes.
+    for (a, b) in base.iter().zip(&overlay) {
+        if a.kind() != "DaemonSet" {
+            assert_eq!(a.value, b.value, "{} {}", a.kind(), a.name());
+        }
+    }
 }

@@ -10,7 +10,7 @@ use std::net::IpAddr;
 
 use ferrolb_core::{Protocol, ServiceKey, TargetPort};
 use ferrolb_speaker::dataplane::{
-    Applier, FullReason, KubeProxy, Mode, Nft, SyncMode, detect_kube_proxy, resolve,
+    Applier, FullReason, KubeProxy, Nft, SyncMode, detect_kube_proxy,
 };
 use ferrolb_speaker::ruleset::{Endpoint, NodeInput, PortInput, Ruleset, ServiceInput, build};
 
@@ -325,13 +325,36 @@ async fn removed_udp_endpoints_lose_their_dnat_flows_only() {
     not(feature = "root-tests"),
     ignore = "needs root and the lab: cargo xtask test enables feature root-tests"
 )]
+async fn remove_deletes_only_inet_ferrolb_and_the_next_sync_writes_it_whole() {
+    let netns = Netns::new("r");
+    netns.nft_script(OTHER);
+    netns.nft_script("table ip kube-proxy {\n\tchain services {\n\t}\n}");
+    let before = netns.exec(&["nft", "list", "tables"]);
+    let mut applier = netns.applier();
+    applier.sync(&dns(&["10.244.1.5"])).await.unwrap();
+
+    applier.remove().await.unwrap();
+    assert_eq!(netns.nft().list_table().await.unwrap(), None);
+    assert_eq!(applier.last_applied(), None);
+    assert_eq!(netns.exec(&["nft", "list", "tables"]), before);
+    applier.remove().await.expect("no table: nothing to do");
+
+    let report = applier.sync(&dns(&["10.244.1.5"])).await.unwrap();
+    assert_eq!(report.mode, SyncMode::Full(FullReason::NothingApplied));
+    assert!(dnats_to(&netns, "10.244.1.5:5353").await);
+}
+
+#[tokio::test]
+#[cfg_attr(
+    not(feature = "root-tests"),
+    ignore = "needs root and the lab: cargo xtask test enables feature root-tests"
+)]
 async fn detects_kube_proxy_tables_and_chains() {
     let netns = Netns::new("k");
     let nft = netns.nft();
     netns.applier().sync(&dns(&["10.244.1.5"])).await.unwrap();
     netns.nft_script(OTHER);
     assert_eq!(detect_kube_proxy(&nft).await, KubeProxy::Absent);
-    assert!(resolve(Mode::Auto, &KubeProxy::Absent).enabled);
 
     netns.nft_script("table ip nat {\n\tchain KUBE-SERVICES {\n\t}\n}");
     let found = detect_kube_proxy(&nft).await;
@@ -344,8 +367,6 @@ async fn detects_kube_proxy_tables_and_chains() {
     netns.nft_script("table ip kube-proxy {\n\tchain services {\n\t}\n}");
     let found = detect_kube_proxy(&nft).await;
     assert_eq!(found, KubeProxy::Present("table ip kube-proxy".to_string()));
-    let decision = resolve(Mode::Auto, &found);
-    assert!(!decision.enabled && decision.reason.contains("table ip kube-proxy"));
 
     let nowhere = Nft::new(Some(format!("{}-missing", netns.0.name())));
     let unknown = detect_kube_proxy(&nowhere).await;
@@ -353,5 +374,4 @@ async fn detects_kube_proxy_tables_and_chains() {
         matches!(&unknown, KubeProxy::Unknown(error) if !error.is_empty()),
         "{unknown:?}"
     );
-    assert!(!resolve(Mode::Auto, &unknown).enabled);
 }

@@ -56,6 +56,7 @@ fn snapshot(services: &[(ServiceKey, u32, Option<u16>)]) -> Arc<HealthSnapshot> 
         synced: true,
         debug_state: json!({"services": services.len()}).into(),
         services,
+        serve_node_ports: true,
         ..HealthSnapshot::default()
     })
 }
@@ -232,6 +233,38 @@ async fn health_check_node_ports_open_flip_and_close_with_the_snapshot() {
         );
         tokio::time::sleep(POLL).await;
     }
+}
+
+#[tokio::test]
+async fn health_check_node_ports_follow_the_dataplane_decision() {
+    let (handle, tx, addr) = start(config(true)).await;
+    let port = free_port();
+    let hc = SocketAddr::new(LOCALHOST, port);
+    let programming = snapshot(&[(key("shop", "web"), 1, Some(port))]);
+    tx.send_replace(programming.clone());
+    answers_within(hc, "/", FLIP_DEADLINE, |r| r.status == 200).await;
+
+    // Announce-only: the port is released (kube-proxy binds it); the main port stays.
+    tx.send_replace(Arc::new(HealthSnapshot {
+        serve_node_ports: false,
+        ..(*programming).clone()
+    }));
+    handle_within(&handle, FLIP_DEADLINE, |h| h.ports_open().is_empty()).await;
+    let start = Instant::now();
+    while TcpStream::connect(hc).await.is_ok() {
+        assert!(start.elapsed() < FLIP_DEADLINE, "port {port} still bound");
+        tokio::time::sleep(POLL).await;
+    }
+    // Free for kube-proxy (Go listeners set SO_REUSEADDR too).
+    drop(ferrolb_speaker::health::serve::bind(hc).expect("free for kube-proxy"));
+    assert_eq!(
+        request(addr, "GET", "/livez").await.expect("answer").status,
+        200
+    );
+
+    tx.send_replace(programming);
+    answers_within(hc, "/", FLIP_DEADLINE, |r| r.status == 200).await;
+    assert_eq!(handle.ports_open(), vec![port]);
 }
 
 #[tokio::test]

@@ -6,9 +6,9 @@ use std::process::{Command, ExitCode};
 
 use anyhow::{Context, bail};
 use clap::{Parser, Subcommand};
-use ferrolb_e2e::lab::DEFAULT_LAB;
 use ferrolb_e2e::lab::controlplane;
-use ferrolb_e2e::{Component, Lab};
+use ferrolb_e2e::lab::{DEFAULT_LAB, KubeProxyMode, kubeproxy};
+use ferrolb_e2e::{Component, Lab, Node};
 
 #[derive(Parser)]
 #[command(name = "cargo xtask", about = "ferrolb's project commands")]
@@ -131,7 +131,12 @@ enum BenchCmd {
 #[derive(Subcommand)]
 enum LabCmd {
     /// Build what is missing, start the lab and leave it running. Harmless on a running lab.
-    Up,
+    Up {
+        /// kube-proxy on every node in this mode (nftables, iptables), or none: then ferrolb's
+        /// speakers program the Service rules (deploy/without-kube-proxy/).
+        #[arg(long, default_value = "none")]
+        kube_proxy: KubeProxyMode,
+    },
     /// Remove everything the lab made. Harmless when nothing runs. --all: every lab, also tests'.
     Down {
         /// Every lab on this machine.
@@ -178,6 +183,24 @@ enum LabCmd {
         /// The component.
         name: Component,
     },
+    /// kube-proxy on one node of a lab brought up with --kube-proxy: start (waits until its
+    /// /healthz answers 200), stop (SIGTERM; its rules stay), kill (SIGKILL), cleanup (stop,
+    /// then `kube-proxy --cleanup` removes its rules, as after uninstalling it).
+    KubeProxy {
+        /// start, stop, kill or cleanup.
+        action: KubeProxyAction,
+        /// node-a, node-b or node-c.
+        node: Node,
+    },
+}
+
+/// What `lab kube-proxy` does.
+#[derive(Clone, Copy, clap::ValueEnum)]
+enum KubeProxyAction {
+    Start,
+    Stop,
+    Kill,
+    Cleanup,
 }
 
 fn repo() -> PathBuf {
@@ -273,9 +296,9 @@ fn crds() -> anyhow::Result<()> {
 fn lab(name: &str, cmd: LabCmd) -> anyhow::Result<ExitCode> {
     let rt = tokio::runtime::Runtime::new()?;
     match cmd {
-        LabCmd::Up => {
+        LabCmd::Up { kube_proxy } => {
             let lab = built_lab(name)?;
-            rt.block_on(lab.up(&repo()))?;
+            rt.block_on(lab.up_with(&repo(), kube_proxy))?;
             let kc = lab.kubeconfig();
             println!("lab {} is up.", lab.names.lab);
             println!("  kubeconfig:   {}", kc.display());
@@ -345,10 +368,13 @@ fn lab(name: &str, cmd: LabCmd) -> anyhow::Result<ExitCode> {
             rt.block_on(lab.install(&repo()))?;
             println!("ferrolb is installed in lab {}.", lab.names.lab);
             for c in ferrolb_e2e::lab::COMPONENTS {
+                let (pod, node) = match lab.container(c) {
+                    Ok(i) => (format!("{}/{}", i.namespace, i.pod), i.node),
+                    Err(_) => ("(a process)".to_string(), "edge".to_string()),
+                };
                 println!(
-                    "  {:<14} on {}  log: {}",
+                    "  {:<14} on {node:<6} {pod}  log: {}",
                     c.to_string(),
-                    c.node_name(),
                     lab.log(&c.to_string()).display()
                 );
             }
@@ -359,6 +385,25 @@ fn lab(name: &str, cmd: LabCmd) -> anyhow::Result<ExitCode> {
             let lab = built_lab(name)?;
             lab.start(c)?;
             rt.block_on(lab.wait_ready(c, std::time::Duration::from_secs(60)))?;
+        }
+        LabCmd::KubeProxy { action, node } => {
+            let lab = existing_lab(name);
+            match action {
+                KubeProxyAction::Start => {
+                    kubeproxy::start(&lab, node)?;
+                    rt.block_on(kubeproxy::wait_ready(
+                        &lab,
+                        node,
+                        std::time::Duration::from_secs(60),
+                    ))?;
+                }
+                KubeProxyAction::Stop => kubeproxy::stop(&lab, node),
+                KubeProxyAction::Kill => kubeproxy::kill(&lab, node),
+                KubeProxyAction::Cleanup => {
+                    kubeproxy::stop(&lab, node);
+                    kubeproxy::cleanup(&lab, node)?;
+                }
+            }
         }
         LabCmd::Status => {
             for name in ferrolb_e2e::lab::process::labs_running() {

@@ -89,9 +89,7 @@ pub async fn alloc(lab: &Lab, repo: &std::path::Path, opts: AllocOptions) -> Res
     })
     .await?;
     let alloc_seconds = t.elapsed().as_secs_f64();
-    let rss = process::find(&lab.names.lab, Some(&Component::Controller(0).to_string()))
-        .first()
-        .and_then(|pid| peak_rss(*pid));
+    let rss = lab.pid(Component::Controller(0)).and_then(peak_rss);
     Ok(json!({
         "benchmark": "allocation",
         "services": opts.services,

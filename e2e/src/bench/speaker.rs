@@ -110,7 +110,9 @@ pub async fn speakers(
 
 /// The `ferrolb_speaker_announced_addresses` gauge of speaker `c`.
 fn announced(lab: &Lab, c: Component) -> Option<f64> {
-    let (code, body) = lab.http_get("client", c.health_addr(), "/metrics").ok()?;
+    let (code, body) = lab
+        .http_get("client", lab.health_addr(c).ok()?, "/metrics")
+        .ok()?;
     (code == 200).then_some(())?;
     gauge(&body, "ferrolb_speaker_announced_addresses")
 }

@@ -61,7 +61,9 @@ pub async fn run(lab: &Lab, repo: &std::path::Path) -> Result<Outcome, Error> {
         lab.names.lab
     ));
     lab.up(repo).await?;
-    say("installing ferrolb from crds/ and deploy/ (controller-0/1, speaker-node-a..c)");
+    say(
+        "installing ferrolb from crds/ and deploy/without-kube-proxy/ (the controller Deployment, the speaker DaemonSet)",
+    );
     lab.install(repo).await?;
     let client = lab.client().await?;
 

@@ -18,7 +18,7 @@
 
 pub mod ldd;
 mod oci;
-mod rootfs;
+pub mod rootfs;
 
 use std::ffi::OsStr;
 use std::path::{Path, PathBuf};

@@ -1,23 +1,28 @@
 //! ferrolb's components in the lab, by typed name — `controller-0`, `controller-1`,
 //! `speaker-node-a..c`, `edge` — and starting, stopping and killing one of them.
 //!
-//! Components run in node namespaces the way hostNetwork pods would: `controller-0` on node-a,
-//! `controller-1` on node-b, `speaker-node-a..c` on node-a..c; the edge on the edge host,
-//! outside the cluster. Each one is a lab process whose role is its name, so
-//! [`Lab::kill`], [`Lab::stop`] and [`Lab::start`] act on exactly one of them.
+//! The controller and the speakers are Pods of deploy/'s Deployment and DaemonSet, placed by
+//! the real controllers and scheduler and run by the node agent ([`super::agent`]):
+//! `speaker-node-a` is the speaker Pod on node-a, `controller-N` the N-th controller Pod
+//! ordered by node then name. [`Lab::kill`] SIGKILLs the container, [`Lab::stop`] SIGTERMs it
+//! (SIGKILL after the Pod's grace period); either way the agent then holds it down — the Pod
+//! stays, reported not ready — until [`Lab::start`] releases it and it starts at once. The
+//! edge runs outside the cluster: a lab process on the edge host ([`super::launch`]).
 //!
 //! What comes next lands here as variants, so every caller names it the same way: kube-proxy
-//! on every node (`KubeProxy(Node)`), and ferrolb's own Pods once the node agent
-//! ([`super::agent`]) runs them instead of the lab starting processes.
+//! on every node (`KubeProxy(Node)`).
 
 use std::fmt;
 use std::net::SocketAddr;
 use std::str::FromStr;
 use std::time::Duration;
 
+use k8s_openapi::api::discovery::v1::EndpointSlice;
+use kube::api::{Api, ListParams};
 use nix::sys::signal::Signal;
 
-use super::install::{CONTROLLER_HEALTH_PORT, EDGE_HEALTH_PORT, SPEAKER_HEALTH_PORT};
+use super::agent::control::{self, ContainerInfo, Request};
+use super::install::{EDGE_HEALTH_PORT, NAMESPACE, WEBHOOK_SERVICE};
 use super::plan::{self, EDGE, Host};
 use super::process::{self, Spawn};
 use crate::{Error, Lab, wait_for};
@@ -71,9 +76,9 @@ impl FromStr for Node {
 /// A ferrolb component in the lab.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum Component {
-    /// Controller replica `n` (0 on node-a, 1 on node-b).
+    /// Controller replica `n`: the n-th controller Pod by node, then name.
     Controller(u8),
-    /// The speaker of a node.
+    /// The speaker Pod of a node.
     Speaker(Node),
     /// The edge, on the edge host.
     Edge,
@@ -137,26 +142,11 @@ impl Component {
         }
     }
 
-    /// The lab host whose network namespace it runs in (`node-a`, ..., `edge`).
-    pub fn host(self) -> Host {
+    /// The node it is bound to (a speaker's; controllers go where the scheduler puts them).
+    pub const fn node(self) -> Option<Node> {
         match self {
-            Component::Controller(n) => Node::ALL[usize::from(n) % Node::ALL.len()].host(),
-            Component::Speaker(node) => node.host(),
-            Component::Edge => EDGE,
-        }
-    }
-
-    /// The node it runs on (its `spec.nodeName`); the edge's host role.
-    pub fn node_name(self) -> &'static str {
-        self.host().role
-    }
-
-    /// Port of its health API.
-    pub const fn health_port(self) -> u16 {
-        match self.binary() {
-            Binary::Speaker => SPEAKER_HEALTH_PORT,
-            Binary::Edge => EDGE_HEALTH_PORT,
-            Binary::Controller => CONTROLLER_HEALTH_PORT,
+            Component::Speaker(n) => Some(n),
+            _ => None,
         }
     }
 
@@ -166,11 +156,6 @@ impl Component {
             Binary::Controller => "/readyz",
             _ => "/healthz",
         }
-    }
-
-    /// The address of its health server.
-    pub fn health_addr(self) -> SocketAddr {
-        SocketAddr::new(self.host().v4.into(), self.health_port())
     }
 }
 
@@ -200,21 +185,48 @@ impl FromStr for Component {
     }
 }
 
+/// How long a `stop` may take: the longest grace period of deploy/ (the controller's 30 s)
+/// and some.
+const STOP_LIMIT: Duration = Duration::from_secs(60);
+
+/// Every container of ferrolb's Pods, as the agent reports them.
+pub(super) fn containers(lab: &Lab) -> Result<Vec<ContainerInfo>, Error> {
+    Ok(control::request(lab, &Request::List, Duration::from_secs(10))?.containers)
+}
+
+/// The container that is `c` (not the edge).
+pub(super) fn container(lab: &Lab, c: Component) -> Result<ContainerInfo, Error> {
+    let name = c.to_string();
+    containers(lab)?
+        .into_iter()
+        .find(|i| i.component.as_deref() == Some(&name))
+        .ok_or_else(|| {
+            Error::msg(format!(
+                "no Pod runs {c} (is ferrolb installed? `cargo xtask lab install`)"
+            ))
+        })
+}
+
+fn ask(lab: &Lab, req: Request, limit: Duration) -> Result<(), Error> {
+    control::request(lab, &req, limit).map(drop)
+}
+
 /// Starts `c` unless it runs.
 pub(super) fn start(lab: &Lab, c: Component) -> Result<(), Error> {
+    if c != Component::Edge {
+        let component = c.to_string();
+        return ask(lab, Request::Start { component }, Duration::from_secs(30));
+    }
     let role = c.to_string();
     if !process::find(&lab.names.lab, Some(&role)).is_empty() {
         return Ok(());
     }
-    let netns = lab.names.netns(c.node_name());
-    let launch = lab.launch(c)?;
+    let netns = lab.names.netns(EDGE.role);
+    let launch = super::launch::edge_launch(lab)?;
     let mut argv = vec![lab.bin_dir().join(c.binary().name()).display().to_string()];
     argv.extend(launch.args);
     let mut env = launch.env;
-    env.push((
-        "RUST_LOG".into(),
-        "info,ferrolb_controller=debug,ferrolb_speaker=debug,ferrolb_edge=debug,kube_lease_manager=info".into(),
-    ));
+    env.push(("RUST_LOG".into(), "info,ferrolb_edge=debug".into()));
     process::spawn(&Spawn {
         lab: &lab.names.lab,
         role: &role,
@@ -226,50 +238,97 @@ pub(super) fn start(lab: &Lab, c: Component) -> Result<(), Error> {
     Ok(())
 }
 
-/// SIGKILL to `c` (a crash).
+/// SIGKILL to `c` (a crash); a Pod's container stays down until [`start`].
 pub(super) fn kill(lab: &Lab, c: Component) -> Result<(), Error> {
+    if c != Component::Edge {
+        let component = c.to_string();
+        return ask(lab, Request::Kill { component }, Duration::from_secs(30));
+    }
     let pids = process::find(&lab.names.lab, Some(&c.to_string()));
     for &pid in &pids {
         process::signal(pid, Signal::SIGKILL);
     }
     process::stop(&pids, Duration::from_secs(5));
-    after_change(lab, c)
+    Ok(())
 }
 
-/// SIGTERM to `c`, waiting for it to end (SIGKILL after 10 s).
+/// SIGTERM to `c`, waiting for it to end (SIGKILL after the grace period); a Pod's container
+/// stays down until [`start`].
 pub(super) fn stop(lab: &Lab, c: Component) -> Result<(), Error> {
+    if c != Component::Edge {
+        let component = c.to_string();
+        return ask(lab, Request::Stop { component }, STOP_LIMIT);
+    }
     process::stop(
         &process::find(&lab.names.lab, Some(&c.to_string())),
         Duration::from_secs(10),
     );
-    after_change(lab, c)
+    Ok(())
 }
 
-/// Whether `c` runs.
-pub(super) fn running(lab: &Lab, c: Component) -> bool {
-    !process::find(&lab.names.lab, Some(&c.to_string())).is_empty()
+/// The pid of `c`'s process, while it runs.
+pub(super) fn pid(lab: &Lab, c: Component) -> Option<u32> {
+    if c == Component::Edge {
+        return process::find(&lab.names.lab, Some(&c.to_string()))
+            .first()
+            .copied();
+    }
+    container(lab, c).ok()?.pid.filter(|p| process::alive(*p))
 }
 
-/// Waits until `c`'s ready path answers 200 (asked from the client host).
+/// Where `c`'s health server answers: the Pod's IP (the node's for the hostNetwork speaker)
+/// and its container port named `health`.
+pub(super) fn health_addr(lab: &Lab, c: Component) -> Result<SocketAddr, Error> {
+    if c == Component::Edge {
+        return Ok(SocketAddr::new(EDGE.v4.into(), EDGE_HEALTH_PORT));
+    }
+    let info = container(lab, c)?;
+    let ip = info
+        .pod_ip
+        .parse()
+        .map_err(|_| Error::msg(format!("{c}: Pod IP {:?}", info.pod_ip)))?;
+    let port = info
+        .health_port
+        .ok_or_else(|| Error::msg(format!("{c}: the container has no port named health")))?;
+    Ok(SocketAddr::new(ip, port))
+}
+
+/// Waits until `c`'s ready path answers 200 (asked from the client host); a controller also
+/// until the webhook Service's EndpointSlice lists its Pod ready (what the real EndpointSlice
+/// controller makes of the agent's readiness report), so the apiserver reaches its webhook.
 pub(super) async fn wait_ready(lab: &Lab, c: Component, limit: Duration) -> Result<(), Error> {
-    let addr = c.health_addr();
     let path = c.ready_path();
     wait_for(&format!("{c} to be ready"), limit, || async move {
+        let addr = health_addr(lab, c).ok()?;
         let (code, _) = lab.http_get("client", addr, path).ok()?;
         (code == 200).then_some(())
     })
     .await?;
-    after_change(lab, c)
-}
-
-/// Keeps the webhook's endpoints in step after a controller starts or stops (speakers do not
-/// touch the API here, so they work while the apiserver is down).
-fn after_change(lab: &Lab, c: Component) -> Result<(), Error> {
-    if c.binary() == Binary::Controller {
-        lab.sync_webhook_endpoints()
-    } else {
-        Ok(())
+    if c.binary() != Binary::Controller {
+        return Ok(());
     }
+    let slices: Api<EndpointSlice> = Api::namespaced(lab.client().await?, NAMESPACE);
+    let lp = ListParams::default().labels(&format!("kubernetes.io/service-name={WEBHOOK_SERVICE}"));
+    wait_for(
+        &format!("{c}'s Pod ready in the webhook's EndpointSlice"),
+        limit,
+        || {
+            let (slices, lp) = (slices.clone(), lp.clone());
+            async move {
+                let pod = container(lab, c).ok()?.pod;
+                let list = slices.list(&lp).await.ok()?;
+                list.items
+                    .iter()
+                    .flat_map(|s| s.endpoints.iter())
+                    .any(|e| {
+                        e.target_ref.as_ref().and_then(|t| t.name.as_deref()) == Some(&pod)
+                            && e.conditions.as_ref().and_then(|c| c.ready) == Some(true)
+                    })
+                    .then_some(())
+            }
+        },
+    )
+    .await
 }
 
 #[cfg(test)]
@@ -306,15 +365,9 @@ mod tests {
     }
 
     #[test]
-    fn components_run_where_deploy_puts_them() {
-        assert_eq!(Component::Controller(0).node_name(), "node-a");
-        assert_eq!(Component::Controller(1).node_name(), "node-b");
-        assert_eq!(Component::Speaker(Node::C).node_name(), "node-c");
-        assert_eq!(Component::Edge.node_name(), "edge");
-        assert_eq!(
-            Component::Speaker(Node::A).health_port(),
-            SPEAKER_HEALTH_PORT
-        );
+    fn speakers_are_bound_to_their_node_controllers_to_none() {
+        assert_eq!(Component::Speaker(Node::C).node(), Some(Node::C));
+        assert_eq!(Component::Controller(1).node(), None);
         assert_eq!(Component::Controller(1).ready_path(), "/readyz");
         assert_eq!(Component::Edge.binary().name(), "ferrolb-edge");
     }

@@ -1,4 +1,5 @@
-//! The real control plane: etcd, kube-apiserver, kube-controller-manager and kube-scheduler,
+//! The real control plane: etcd, kube-apiserver, kube-controller-manager and kube-scheduler
+//! (and the nodes' kube-proxy, see [`super::kubeproxy`]),
 //! built from the pinned upstream release (`e2e/controlplane/go.mod`) into a per-version cache
 //! outside the repository, and started in the lab's control-plane namespace.
 
@@ -10,11 +11,12 @@ use crate::lab::process::{self, Spawn};
 use crate::{Error, Lab};
 
 /// The binaries the lab runs, by the name the cache stores them under.
-pub const BINARIES: [&str; 5] = [
+pub const BINARIES: [&str; 6] = [
     "etcd",
     "kube-apiserver",
     "kube-controller-manager",
     "kube-scheduler",
+    "kube-proxy",
     "kubectl",
 ];
 
@@ -77,6 +79,7 @@ pub fn build(module_dir: &Path) -> Result<(), Error> {
             "k8s.io/kubernetes/cmd/kube-controller-manager",
         ),
         ("kube-scheduler", "k8s.io/kubernetes/cmd/kube-scheduler"),
+        ("kube-proxy", "k8s.io/kubernetes/cmd/kube-proxy"),
         ("kubectl", "k8s.io/kubernetes/cmd/kubectl"),
     ];
     for (name, pkg) in packages {

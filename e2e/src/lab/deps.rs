@@ -5,7 +5,7 @@ use std::process::Command;
 use crate::Error;
 
 /// (command, Debian package) pairs the lab and the later scenarios use.
-pub const TOOLS: [(&str, &str); 9] = [
+pub const TOOLS: [(&str, &str); 10] = [
     ("ip", "iproute2"),
     ("ping", "iputils-ping"),
     ("arping", "iputils-arping"),
@@ -14,6 +14,8 @@ pub const TOOLS: [(&str, &str); 9] = [
     ("tcpdump", "tcpdump"),
     ("conntrack", "conntrack"),
     ("sysctl", "procps"),
+    // kube-proxy --proxy-mode iptables runs iptables-restore (Debian's default is iptables-nft).
+    ("iptables-restore", "iptables"),
     // e2e/tests/kind.rs checks deploy/kind/quickstart.sh with it.
     ("shellcheck", "shellcheck"),
 ];
@@ -28,6 +30,15 @@ pub const IMAGE_TOOLS: [(&str, &str); 7] = [
     ("/etc/ssl/certs/ca-certificates.crt", "ca-certificates"),
     ("/etc/protocols", "netbase"),
     ("unshare", "util-linux"),
+];
+
+/// (command or absolute file, Debian package) pairs the lab's Pods need: what
+/// [`crate::image::rootfs::populate`] copies into the images' root filesystems.
+pub const ROOTFS_TOOLS: [(&str, &str); 4] = [
+    ("nft", "nftables"),
+    ("conntrack", "conntrack"),
+    ("/etc/ssl/certs/ca-certificates.crt", "ca-certificates"),
+    ("/etc/protocols", "netbase"),
 ];
 
 fn have(cmd: &str) -> bool {
@@ -60,6 +71,11 @@ pub fn ensure() -> Result<(), Error> {
 /// Installs what `cargo xtask image` needs and is missing (needs root and Debian's apt).
 pub fn ensure_image_tools() -> Result<(), Error> {
     install_missing(&IMAGE_TOOLS)
+}
+
+/// Installs what the images' root filesystems need and is missing (root, Debian's apt).
+pub fn ensure_rootfs_tools() -> Result<(), Error> {
+    install_missing(&ROOTFS_TOOLS)
 }
 
 fn install_missing(tools: &[(&str, &str)]) -> Result<(), Error> {

@@ -1,21 +1,30 @@
-//! ferrolb itself in the lab: the CRDs, deploy/'s namespace, ServiceAccounts, RBAC and
-//! webhook Service, and the components (see [`super::components`]) run as lab processes under
-//! those ServiceAccounts with the args and environment of deploy/'s Deployment, DaemonSet and
-//! edge unit (see [`super::launch`]).
+//! ferrolb itself in the lab, installed as on a cluster: the CRDs from crds/, then deploy/
+//! whole through `kubectl kustomize` — namespace, ServiceAccounts, RBAC, the webhook Service,
+//! the controller Deployment and PodDisruptionBudget, the speaker DaemonSet. The real
+//! ReplicaSet and DaemonSet controllers and the scheduler place the Pods; the node agent runs
+//! them ([`super::agent`]). Without kube-proxy in the lab, the overlay
+//! deploy/without-kube-proxy/ is what a cluster without kube-proxy installs. The edge runs
+//! outside the cluster ([`super::launch`]).
 
-use std::path::Path;
+use std::net::{IpAddr, SocketAddr};
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use super::components::{COMPONENTS, CONTROLLERS};
-use crate::{Error, Lab};
+use k8s_openapi::api::apps::v1::{DaemonSet, Deployment};
+use kube::api::Api;
+
+use super::components::COMPONENTS;
+use super::kubeproxy::KubeProxyMode;
+use super::plan::{APISERVER_PORT, CONTROL_PLANE, NODES, SERVICE_CIDRS};
+use crate::{Error, Lab, wait_for};
 
 /// The namespace ferrolb runs in.
 pub const NAMESPACE: &str = "ferrolb-system";
 /// Port of the controller's /metrics, /healthz and /readyz.
 pub const CONTROLLER_HEALTH_PORT: u16 = 7472;
-/// Port of the speakers' health API: kube-proxy's healthz port, where load balancers probe
-/// nodes. deploy/ uses 10266 because kube-proxy holds 10256 on clusters that run it (kind);
-/// the lab runs no kube-proxy, so its speakers keep 10256.
+/// Port of the speakers' health API in the lab: kube-proxy's healthz port, where load
+/// balancers probe nodes (deploy/without-kube-proxy/ moves it there; deploy/ keeps 10266
+/// because kube-proxy holds 10256 on clusters that run it).
 pub const SPEAKER_HEALTH_PORT: u16 = 10256;
 /// Port of the edge's /healthz, /metrics and /debug/state.
 pub const EDGE_HEALTH_PORT: u16 = 9480;
@@ -25,6 +34,36 @@ pub const GOSSIP_PORT: u16 = 7946;
 pub const WEBHOOK_PORT: u16 = 9443;
 /// The webhook Service.
 pub const WEBHOOK_SERVICE: &str = "ferrolb-webhook";
+/// The controller Deployment.
+pub const CONTROLLER_DEPLOYMENT: &str = "ferrolb-controller";
+/// The speaker DaemonSet.
+pub const SPEAKER_DAEMONSET: &str = "ferrolb-speaker";
+
+/// The kustomization the lab installs: deploy/ with kube-proxy, deploy/without-kube-proxy/
+/// without.
+pub fn deploy_dir(repo: &Path, kube_proxy: KubeProxyMode) -> PathBuf {
+    if kube_proxy.runs() {
+        repo.join("deploy")
+    } else {
+        repo.join("deploy/without-kube-proxy")
+    }
+}
+
+/// Where in-cluster config reaches the apiserver (`KUBERNETES_SERVICE_HOST`/`_PORT`): the
+/// `kubernetes` Service's ClusterIP:443 once kube-proxy delivers it, else the apiserver's
+/// LAN address, as clusters without kube-proxy configure it. The apiserver's certificate
+/// covers both ([`super::pki`]).
+pub fn apiserver_for_pods(kube_proxy: KubeProxyMode) -> SocketAddr {
+    let cluster_ip = SERVICE_CIDRS
+        .split(',')
+        .filter_map(|c| c.parse::<ipnet::IpNet>().ok())
+        .find(|n| matches!(n, ipnet::IpNet::V4(_)))
+        .and_then(|n| n.hosts().next());
+    match cluster_ip {
+        Some(ip) if kube_proxy.runs() => SocketAddr::new(ip, 443),
+        _ => SocketAddr::new(IpAddr::V4(CONTROL_PLANE.v4), APISERVER_PORT),
+    }
+}
 
 /// Installs ferrolb into the running lab (see [`Lab::install`]).
 pub(super) async fn install(lab: &Lab, repo: &Path) -> Result<(), Error> {
@@ -38,6 +77,7 @@ pub(super) async fn install(lab: &Lab, repo: &Path) -> Result<(), Error> {
             )));
         }
     }
+    super::deps::ensure_rootfs_tools()?;
     let out = lab
         .kubectl()
         .args(["apply", "--server-side", "--force-conflicts", "-f"])
@@ -50,11 +90,68 @@ pub(super) async fn install(lab: &Lab, repo: &Path) -> Result<(), Error> {
             String::from_utf8_lossy(&out.stderr)
         )));
     }
-    lab.apply_deploy(repo)?;
-    lab.prepare_launches(repo, &COMPONENTS)?;
+    let dir = deploy_dir(repo, lab.kube_proxy_mode()?);
+    let rendered = lab
+        .kubectl()
+        .arg("kustomize")
+        .arg(&dir)
+        .output()
+        .map_err(|e| Error::io("running kubectl kustomize", e))?;
+    if !rendered.status.success() {
+        return Err(Error::msg(format!(
+            "kubectl kustomize {}: {}",
+            dir.display(),
+            String::from_utf8_lossy(&rendered.stderr).trim()
+        )));
+    }
+    let args = [
+        "apply",
+        "--server-side",
+        "--force-conflicts",
+        "--field-manager=ferrolb-lab",
+        "-f",
+        "-",
+    ];
+    let out = kubectl_input(lab, &args, &String::from_utf8_lossy(&rendered.stdout))?;
+    if !out.status.success() {
+        return Err(Error::msg(format!(
+            "applying {}: {}",
+            dir.display(),
+            String::from_utf8_lossy(&out.stderr).trim()
+        )));
+    }
+    super::launch::prepare_edge(lab, repo)?;
+    workloads_ready(lab, Duration::from_secs(120)).await?;
     lab.start_ready(&COMPONENTS, Duration::from_secs(60))
         .await?;
     Ok(())
+}
+
+/// Waits until the speaker DaemonSet has a ready Pod on every node and the controller
+/// Deployment all its replicas available (as the API reports them).
+pub async fn workloads_ready(lab: &Lab, limit: Duration) -> Result<(), Error> {
+    let client = lab.client().await?;
+    let ds: Api<DaemonSet> = Api::namespaced(client.clone(), NAMESPACE);
+    let deploy: Api<Deployment> = Api::namespaced(client, NAMESPACE);
+    wait_for(
+        "the speaker DaemonSet ready on every node and the controller Deployment available",
+        limit,
+        || {
+            let (ds, deploy) = (ds.clone(), deploy.clone());
+            async move {
+                let d = ds.get(SPEAKER_DAEMONSET).await.ok()?.status?;
+                let c = deploy.get(CONTROLLER_DEPLOYMENT).await.ok()?;
+                let want = c.spec.as_ref()?.replicas.unwrap_or(1);
+                let c = c.status?;
+                let speakers = d.number_ready == NODES.len() as i32
+                    && d.desired_number_scheduled == NODES.len() as i32;
+                let controllers =
+                    c.available_replicas == Some(want) && c.updated_replicas == Some(want);
+                (speakers && controllers).then_some(())
+            }
+        },
+    )
+    .await
 }
 
 /// Runs kubectl with `args`, feeding `input` on stdin.
@@ -82,47 +179,22 @@ pub(super) fn kubectl_input(
         .map_err(|e| Error::io("running kubectl", e))
 }
 
-/// `kubectl apply` (server-side) of one JSON object.
-pub(super) fn kubectl_apply(lab: &Lab, body: &serde_json::Value) -> Result<(), Error> {
-    let args = [
-        "apply",
-        "--server-side",
-        "--force-conflicts",
-        "--field-manager=ferrolb-lab",
-        "-f",
-        "-",
-    ];
-    let out = kubectl_input(lab, &args, &body.to_string())?;
-    if out.status.success() {
-        Ok(())
-    } else {
-        Err(Error::msg(format!(
-            "kubectl apply: {}",
-            String::from_utf8_lossy(&out.stderr).trim()
-        )))
-    }
-}
+#[cfg(test)]
+mod tests {
+    use super::*;
 
-/// Points the webhook Service at the controllers that run: the lab plays the part of the
-/// kubelet's readiness probe and the endpoints controller.
-pub(super) fn sync_webhook_endpoints(lab: &Lab) -> Result<(), Error> {
-    let addresses: Vec<serde_json::Value> = CONTROLLERS
-        .iter()
-        .filter(|c| lab.component_running(**c))
-        .map(|c| serde_json::json!({"ip": c.host().v4.to_string()}))
-        .collect();
-    let subsets = if addresses.is_empty() {
-        serde_json::json!([])
-    } else {
-        serde_json::json!([{"addresses": addresses,
-            "ports": [{"name": "https", "port": WEBHOOK_PORT, "protocol": "TCP"}]}])
-    };
-    kubectl_apply(
-        lab,
-        &serde_json::json!({
-            "apiVersion": "v1", "kind": "Endpoints",
-            "metadata": {"name": WEBHOOK_SERVICE, "namespace": NAMESPACE},
-            "subsets": subsets,
-        }),
-    )
+    #[test]
+    fn without_kube_proxy_the_overlay_and_the_lan_address_with_it_deploy_and_the_cluster_ip() {
+        let repo = Path::new("/r");
+        let none = KubeProxyMode::None;
+        assert_eq!(
+            deploy_dir(repo, none),
+            repo.join("deploy/without-kube-proxy")
+        );
+        assert_eq!(apiserver_for_pods(none).to_string(), "198.51.100.1:6443");
+        for mode in [KubeProxyMode::Nftables, KubeProxyMode::Iptables] {
+            assert_eq!(deploy_dir(repo, mode), repo.join("deploy"));
+            assert_eq!(apiserver_for_pods(mode).to_string(), "203.0.113.1:443");
+        }
+    }
 }

@@ -1,5 +1,5 @@
-//! Bringing a lab up (network, control plane, apiserver forwarder, node agent) and taking it
-//! down.
+//! Bringing a lab up (network, control plane, apiserver forwarder, node agent, kube-proxy in
+//! the lab's mode) and taking it down.
 
 use std::net::SocketAddr;
 use std::path::Path;
@@ -10,7 +10,7 @@ use kube::api::Api;
 
 use super::plan::{APISERVER_PORT, CONTROL_PLANE, NODES};
 use super::process::{self, Spawn};
-use super::{controlplane, deps, labs_root, node_ready, pki, topology};
+use super::{controlplane, deps, kubeproxy, labs_root, node_ready, pki, topology};
 use crate::{Error, Lab, wait_for};
 
 /// Brings the lab up (or completes a partly running one): installs missing tools, builds the
@@ -57,6 +57,7 @@ pub(super) async fn up(lab: &Lab, repo: &Path) -> Result<(), Error> {
         },
     )
     .await?;
+    kubeproxy::up(lab).await?;
     // Pods need the default ServiceAccount, which the controller-manager creates.
     let sas: Api<ServiceAccount> = Api::namespaced(client, "default");
     wait_for(

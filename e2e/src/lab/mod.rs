@@ -1,12 +1,13 @@
 //! A lab: its name, its state directory, and everything done with it — bring it up and take
-//! it down (`lifecycle`), install ferrolb ([`install`], [`launch`]), start, stop and kill
-//! its components ([`components`]), and look at its wire ([`crate::traffic::wire`]). The one
+//! it down (`lifecycle`), install ferrolb ([`install`]; the edge: [`launch`]), start, stop
+//! and kill its components ([`components`]), and look at its wire ([`crate::traffic::wire`]). The one
 //! `impl Lab` below is the whole surface; the modules hold the work.
 //!
 //! - [`plan`]: addresses and names of the hosts, nodes and pod networks;
 //! - [`topology`]: the LAN and pod namespaces (through the test kit);
 //! - [`controlplane`], [`pki`], [`deps`]: the pinned Kubernetes control plane;
-//! - [`agent`]: the node agent that plays the kubelet (pods as namespaces and processes);
+//! - [`agent`]: the node agent that plays the kubelet (ferrolb's Pods as containers, other
+//!   Pods as echo backends);
 //! - [`process`]: the lab's processes, found by lab and role.
 
 pub mod agent;
@@ -14,6 +15,7 @@ pub mod components;
 pub mod controlplane;
 pub mod deps;
 pub mod install;
+pub mod kubeproxy;
 pub mod launch;
 mod lifecycle;
 pub mod pki;
@@ -31,6 +33,7 @@ use kube::config::{KubeConfigOptions, Kubeconfig};
 use kube::{Client, Config};
 
 pub use components::{Binary, COMPONENTS, Component, Node, SPEAKERS};
+pub use kubeproxy::KubeProxyMode;
 pub use launch::Launch;
 
 use crate::Error;
@@ -64,7 +67,7 @@ pub fn labs_root() -> PathBuf {
 pub struct Lab {
     /// Its names.
     pub names: Names,
-    /// Its state directory (certificates, kubeconfigs, logs, etcd data).
+    /// Its state directory (certificates, kubeconfigs, logs, etcd data, Pods' files).
     pub dir: PathBuf,
     /// The `ferrolb-lab` binary (agent, echo backends, forwarder, probes).
     pub bin: PathBuf,
@@ -137,52 +140,43 @@ impl Lab {
         lifecycle::up(self, repo).await
     }
 
+    /// Brings the lab up with kube-proxy on its nodes in `mode` ([`kubeproxy`]); a running lab
+    /// with another mode is an error.
+    pub async fn up_with(&self, repo: &Path, mode: KubeProxyMode) -> Result<(), Error> {
+        kubeproxy::set_mode(self, mode)?;
+        lifecycle::up(self, repo).await
+    }
+
+    /// How the lab's nodes deliver Service traffic: kube-proxy's mode, or none. What follows
+    /// from it: the deploy/ directory installed ([`install::deploy_dir`]) and where Pods reach
+    /// the apiserver ([`Lab::apiserver_for_pods`]).
+    pub fn kube_proxy_mode(&self) -> Result<KubeProxyMode, Error> {
+        kubeproxy::mode(self)
+    }
+
     /// Removes everything the lab made: processes, namespaces, state directory. Harmless when
     /// nothing runs.
     pub fn down(&self) -> Result<(), Error> {
         lifecycle::down(self)
     }
 
-    /// Installs ferrolb into the running lab: applies the CRDs from `repo/crds` and deploy/'s
-    /// namespace, ServiceAccounts, RBAC and webhook Service, mints the ServiceAccounts' tokens,
-    /// starts every component that is not running and waits until each reports ready.
+    /// Installs ferrolb into the running lab: applies the CRDs from `repo/crds` and deploy/
+    /// whole (through `kubectl kustomize`, [`install::deploy_dir`]), waits until the real
+    /// controllers, scheduler and the node agent have the speaker DaemonSet ready on every
+    /// node and the controller Deployment available, mints the edge's token, starts the edge
+    /// and waits until every component reports ready.
     pub async fn install(&self, repo: &Path) -> Result<(), Error> {
         install::install(self, repo).await
     }
 
-    /// Applies deploy/'s namespace, ServiceAccounts, RBAC and webhook Service (without its
-    /// selector: the lab keeps its Endpoints, see [`Lab::sync_webhook_endpoints`]).
-    pub(crate) fn apply_deploy(&self, repo: &Path) -> Result<(), Error> {
-        launch::apply_deploy(self, repo)
+    /// Where in-cluster config reaches the apiserver from the lab's Pods
+    /// (`KUBERNETES_SERVICE_HOST`/`_PORT`, see [`install::apiserver_for_pods`]).
+    pub fn apiserver_for_pods(&self) -> Result<SocketAddr, Error> {
+        Ok(install::apiserver_for_pods(self.kube_proxy_mode()?))
     }
 
-    /// Mints a token for each component's ServiceAccount, writes its kubeconfig and saves what
-    /// each component is started with.
-    pub(crate) fn prepare_launches(
-        &self,
-        repo: &Path,
-        components: &[Component],
-    ) -> Result<(), Error> {
-        launch::prepare_launches(self, repo, components)
-    }
-
-    /// What `lab install` saved for component `c`.
-    pub fn launch(&self, c: Component) -> Result<Launch, Error> {
-        launch::launch(self, c)
-    }
-
-    /// Kubeconfig of ServiceAccount `sa` (ferrolb-system) for processes in the lab's namespaces.
-    pub fn sa_kubeconfig(&self, sa: &str) -> PathBuf {
-        launch::sa_kubeconfig(self, sa)
-    }
-
-    /// Points the webhook Service at the controllers that run: the lab plays the part of the
-    /// kubelet's readiness probe and the endpoints controller.
-    pub fn sync_webhook_endpoints(&self) -> Result<(), Error> {
-        install::sync_webhook_endpoints(self)
-    }
-
-    /// Starts component `c` unless it runs.
+    /// Starts component `c`: a held Pod container is released and starts at once; the edge
+    /// process is started unless it runs. Returns once it runs.
     pub fn start(&self, c: Component) -> Result<(), Error> {
         components::start(self, c)
     }
@@ -203,27 +197,57 @@ impl Lab {
         Ok(())
     }
 
-    /// Sends SIGKILL to component `c` (a crash).
+    /// Sends SIGKILL to component `c` (a crash); returns once its process is gone. A Pod's
+    /// container stays down (held, reported not ready) until [`Lab::start`].
     pub fn kill(&self, c: Component) -> Result<(), Error> {
         components::kill(self, c)
     }
 
-    /// Sends SIGTERM to component `c` and waits for it to end (SIGKILL after 10 s).
+    /// Sends SIGTERM to component `c` and waits for it to end (SIGKILL after its Pod's grace
+    /// period; the edge's: 10 s). A Pod's container stays down until [`Lab::start`].
     pub fn stop(&self, c: Component) -> Result<(), Error> {
         components::stop(self, c)
     }
 
     /// Whether component `c` runs.
     pub fn component_running(&self, c: Component) -> bool {
-        components::running(self, c)
+        components::pid(self, c).is_some()
     }
 
-    /// The address of component `c`'s health server.
-    pub fn health_addr(&self, c: Component) -> SocketAddr {
-        c.health_addr()
+    /// The pid of component `c`'s process, while it runs.
+    pub fn pid(&self, c: Component) -> Option<u32> {
+        components::pid(self, c)
     }
 
-    /// Waits until component `c`'s `/readyz` (a speaker's or the edge's `/healthz`) answers 200.
+    /// The container of ferrolb's Pods that is component `c` (not the edge), as the node
+    /// agent reports it.
+    pub fn container(&self, c: Component) -> Result<agent::control::ContainerInfo, Error> {
+        components::container(self, c)
+    }
+
+    /// Every container of ferrolb's Pods, as the node agent reports them.
+    pub fn containers(&self) -> Result<Vec<agent::control::ContainerInfo>, Error> {
+        components::containers(self)
+    }
+
+    /// The component whose Pod is called `pod` (a controller's leader identity is its Pod's
+    /// name, the Downward API's metadata.name).
+    pub fn component_of_pod(&self, pod: &str) -> Result<Component, Error> {
+        let all = self.containers()?;
+        let found = all.iter().find(|c| c.pod == pod);
+        found
+            .and_then(|c| c.component.as_deref())
+            .ok_or_else(|| Error::msg(format!("no component runs in Pod {pod:?}")))?
+            .parse()
+    }
+
+    /// The address of component `c`'s health server (a Pod's IP and its port named health).
+    pub fn health_addr(&self, c: Component) -> Result<SocketAddr, Error> {
+        components::health_addr(self, c)
+    }
+
+    /// Waits until component `c`'s `/readyz` (a speaker's or the edge's `/healthz`) answers
+    /// 200, and a controller's Pod is ready in the webhook Service's EndpointSlice.
     pub async fn wait_ready(&self, c: Component, limit: Duration) -> Result<(), Error> {
         components::wait_ready(self, c, limit).await
     }
@@ -248,11 +272,6 @@ impl Lab {
     /// Runs kubectl with `args`, feeding `input` on stdin.
     pub fn kubectl_input(&self, args: &[&str], input: &str) -> Result<std::process::Output, Error> {
         install::kubectl_input(self, args, input)
-    }
-
-    /// `kubectl apply` (server-side) of one JSON object.
-    pub(crate) fn kubectl_apply(&self, body: &serde_json::Value) -> Result<(), Error> {
-        install::kubectl_apply(self, body)
     }
 
     /// The network namespace of a lab host (`client`, `node-a`, ...) or of a pod by name

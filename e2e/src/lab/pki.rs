@@ -49,7 +49,29 @@ pub fn ensure(dir: &Path) -> Result<(), Error> {
     write(dir, "ca.key", &ca_key.serialize_pem())?;
     let issuer = Issuer::new(ca, ca_key);
 
-    // The first address of each Service range is the `kubernetes` Service's ClusterIP.
+    leaf(
+        dir,
+        "apiserver",
+        &issuer,
+        apiserver_sans(),
+        dn("kube-apiserver", &[]),
+        true,
+    )?;
+    for (stem, cn, groups) in CLIENTS {
+        leaf(dir, stem, &issuer, Vec::new(), dn(cn, groups), false)?;
+    }
+
+    let sa = KeyPair::generate().map_err(rc("ServiceAccount key"))?;
+    write(dir, "sa.key", &sa.serialize_pem())?;
+    write(dir, "sa.pub", &sa.public_key_pem())?;
+    Ok(())
+}
+
+/// The names and addresses the apiserver's certificate covers: its LAN addresses (where
+/// host processes and, without kube-proxy, Pods reach it), loopback, and the `kubernetes`
+/// Service's names and ClusterIPs (the first address of each Service range), where Pods reach
+/// it once kube-proxy runs.
+pub fn apiserver_sans() -> Vec<String> {
     let mut sans = vec![
         CONTROL_PLANE.v4.to_string(),
         CONTROL_PLANE.v6.to_string(),
@@ -62,22 +84,7 @@ pub fn ensure(dir: &Path) -> Result<(), Error> {
         "kubernetes.default.svc.cluster.local".to_string(),
     ];
     sans.extend(SERVICE_CIDRS.split(',').filter_map(first_host));
-    leaf(
-        dir,
-        "apiserver",
-        &issuer,
-        sans,
-        dn("kube-apiserver", &[]),
-        true,
-    )?;
-    for (stem, cn, groups) in CLIENTS {
-        leaf(dir, stem, &issuer, Vec::new(), dn(cn, groups), false)?;
-    }
-
-    let sa = KeyPair::generate().map_err(rc("ServiceAccount key"))?;
-    write(dir, "sa.key", &sa.serialize_pem())?;
-    write(dir, "sa.pub", &sa.public_key_pem())?;
-    Ok(())
+    sans
 }
 
 fn first_host(cidr: &str) -> Option<String> {
@@ -157,4 +164,19 @@ pub fn token_kubeconfig(
         .open(out)
         .map_err(io)?;
     f.write_all(text.as_bytes()).map_err(io)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::lab::install::apiserver_for_pods;
+
+    #[test]
+    fn the_certificate_covers_where_pods_reach_the_apiserver_with_and_without_kube_proxy() {
+        let sans = apiserver_sans();
+        for mode in crate::lab::KubeProxyMode::ALL {
+            let ip = apiserver_for_pods(mode).ip().to_string();
+            assert!(sans.contains(&ip), "{ip} not in {sans:?}");
+        }
+    }
 }

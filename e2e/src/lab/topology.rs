@@ -6,7 +6,7 @@ use std::net::{Ipv4Addr, Ipv6Addr};
 use ferrolb_testkit::{self as netns, Sysctls, addr, bridge, bridge_port, route};
 
 use crate::lab::plan::{
-    CLIENT, CONTROL_PLANE, EDGE, Host, LAN_V4_PREFIX, LAN_V6_PREFIX, NODES, NodePlan,
+    CLIENT, CONTROL_PLANE, EDGE, Host, LAN_V4_PREFIX, LAN_V6_PREFIX, NODES, NodePlan, SERVICE_CIDRS,
 };
 use crate::{Error, Names};
 
@@ -30,6 +30,12 @@ pub fn up(names: &Names) -> Result<(), Error> {
         let ns = names.netns(node.name());
         for other in NODES.iter().filter(|o| o.name() != node.name()) {
             routes_to_pods(&ns, other)?;
+        }
+        // The Service ClusterIP ranges, as a node's default route would cover them: a packet a
+        // node sends needs a route before kube-proxy's output hook rewrites its destination
+        // (hostNetwork Pods reach the apiserver at the `kubernetes` Service's ClusterIP).
+        for cidr in SERVICE_CIDRS.split(',') {
+            route(&ns, &[cidr, "dev", UPLINK])?;
         }
     }
     // The control plane and the client reach pods through their nodes.

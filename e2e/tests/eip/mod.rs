@@ -71,7 +71,10 @@ impl Eip<'_> {
         // Both replicas report that the apiserver reaches the webhook (a dry-run probe the
         // webhook refuses), soon after they are ready.
         for c in CONTROLLERS {
-            let addr = self.lab.health_addr(c);
+            let addr = self
+                .lab
+                .health_addr(c)
+                .expect("the controller's health address");
             let lab = self.lab;
             ferrolb_e2e::wait_for(
                 &format!("{c}: webhook reached"),

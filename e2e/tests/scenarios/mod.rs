@@ -1,6 +1,7 @@
 //! Scenario steps of the controller test and what they share.
 
 mod lifecycle;
+mod pods;
 mod pools;
 mod rules;
 mod scale;

@@ -87,7 +87,11 @@ impl Scenarios<'_> {
 
         // The leader dies in the middle of churn: 100 new Services, 50 deleted.
         let leader = self.leader().await;
-        let leader_component: Component = leader.parse().expect("the leader is a controller");
+        // The leader's identity is its Pod's name (POD_NAME, the Downward API's metadata.name).
+        let leader_component: Component = self
+            .lab
+            .component_of_pod(&leader)
+            .expect("the leader is a controller Pod");
         let churn_new = (0..100).map(|i| format!("n{i:03}"));
         let create = self.create_many(churn_new);
         let delete = stream::iter(0..50).for_each_concurrent(8, |i| async move {

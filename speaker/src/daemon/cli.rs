@@ -7,7 +7,7 @@ use clap::Parser;
 use ferrolb_runtime::duration;
 use ferrolb_runtime::logging::LogArgs;
 
-use crate::dataplane::Mode;
+use crate::dataplane::{self, Mode};
 
 /// ferrolb speaker: answers ARP/NDP for the VIPs this node wins, programs its Service rules in
 /// nftables and serves a kube-proxy-compatible health API. Runs on every node (hostNetwork).
@@ -22,10 +22,24 @@ pub struct Args {
     #[arg(long, env = "FERROLB_HEALTH_ADDR", default_value = "0.0.0.0:10256")]
     pub health_addr: SocketAddr,
 
-    /// Who delivers Service traffic: `auto` programs table inet ferrolb unless kube-proxy
-    /// already programs the node, `nftables` always, `off` never.
-    #[arg(long, env = "FERROLB_DATAPLANE", value_enum, default_value_t = Mode::Auto)]
-    pub dataplane: Mode,
+    /// Who delivers Service traffic: `auto` programs table inet ferrolb (and serves the
+    /// healthCheckNodePorts) while kube-proxy does not program the node, deciding again every
+    /// --dataplane-detect-interval; `nftables` always; `announce-only` never (ARP/NDP and the
+    /// health API only; kube-proxy or another dataplane delivers Service traffic).
+    #[arg(long, env = "FERROLB_DATAPLANE", value_enum, default_value_t = DataplaneFlag::Auto)]
+    pub dataplane: DataplaneFlag,
+
+    /// `--dataplane=auto`: how often to look for kube-proxy's rules (`nft list chains`). Both
+    /// program the node for at most this long after kube-proxy appears.
+    #[arg(long, env = "FERROLB_DATAPLANE_DETECT_INTERVAL", value_parser = duration::parse_positive,
+        default_value = "1s")]
+    pub dataplane_detect_interval: Duration,
+
+    /// `--dataplane=auto`: how long kube-proxy's rules must stay gone before the speaker
+    /// programs the node (rides out kube-proxy restarts and mode switches).
+    #[arg(long, env = "FERROLB_DATAPLANE_TAKEOVER_DELAY", value_parser = duration::parse,
+        default_value = "10s")]
+    pub dataplane_takeover_delay: Duration,
 
     /// UDP port of the speakers' gossip (SWIM); every speaker must use the same.
     #[arg(long, env = "FERROLB_GOSSIP_PORT", default_value_t = 7946)]
@@ -70,17 +84,100 @@ pub struct Args {
     pub log: LogArgs,
 }
 
+/// `--dataplane`'s values: [`Mode`]'s, and `off`, the old name of `announce-only`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum DataplaneFlag {
+    /// [`Mode::Auto`].
+    Auto,
+    /// [`Mode::Nftables`].
+    Nftables,
+    /// [`Mode::AnnounceOnly`].
+    AnnounceOnly,
+    /// Deprecated name of `announce-only` (still accepted, not listed).
+    #[value(hide = true)]
+    Off,
+}
+
+impl DataplaneFlag {
+    /// The mode it stands for.
+    pub fn mode(self) -> Mode {
+        match self {
+            DataplaneFlag::Auto => Mode::Auto,
+            DataplaneFlag::Nftables => Mode::Nftables,
+            DataplaneFlag::AnnounceOnly | DataplaneFlag::Off => Mode::AnnounceOnly,
+        }
+    }
+
+    /// The warning to log when a deprecated name was used.
+    pub fn deprecation(self) -> Option<&'static str> {
+        (self == DataplaneFlag::Off).then_some(
+            "--dataplane=off is deprecated and will be removed; use --dataplane=announce-only (same behaviour)",
+        )
+    }
+}
+
+impl Args {
+    /// The dataplane supervisor's settings.
+    pub fn supervisor(&self) -> dataplane::SupervisorConfig {
+        dataplane::SupervisorConfig {
+            mode: self.dataplane.mode(),
+            detect_interval: self.dataplane_detect_interval,
+            takeover_delay: self.dataplane_takeover_delay,
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
     #[test]
     fn flags_parse() {
-        let args = Args::try_parse_from(["s", "--node-name=node-a", "--dataplane=off"]).unwrap();
+        let args = Args::try_parse_from(["s", "--node-name=node-a"]).unwrap();
         assert_eq!(args.node_name, "node-a");
-        assert_eq!(args.dataplane, Mode::Off);
+        assert_eq!(args.supervisor().mode, Mode::Auto);
+        assert_eq!(args.dataplane_detect_interval, dataplane::DETECT_INTERVAL);
+        assert_eq!(args.dataplane_takeover_delay, dataplane::TAKEOVER_DELAY);
         assert_eq!(args.handover_wait, Duration::from_millis(150));
         let bad = Args::try_parse_from(["s", "--node-name=a", "--handover-wait=5"]).unwrap_err();
         assert!(bad.to_string().contains("handover-wait"), "{bad}");
+    }
+
+    #[test]
+    fn dataplane_modes_parse_and_off_is_a_deprecated_alias() {
+        for (text, mode) in [
+            ("auto", Mode::Auto),
+            ("nftables", Mode::Nftables),
+            ("announce-only", Mode::AnnounceOnly),
+            ("off", Mode::AnnounceOnly),
+        ] {
+            let flag = format!("--dataplane={text}");
+            let args = Args::try_parse_from(["s", "--node-name=a", flag.as_str()]).unwrap();
+            assert_eq!(args.dataplane.mode(), mode, "{text}");
+            assert_eq!(args.dataplane.deprecation().is_some(), text == "off");
+        }
+        let note = DataplaneFlag::Off.deprecation().unwrap();
+        assert!(note.contains("announce-only"), "{note}");
+        let bad = Args::try_parse_from(["s", "--node-name=a", "--dataplane=iptables"]).unwrap_err();
+        let text = bad.to_string();
+        assert!(
+            text.contains("announce-only") && !text.contains("off"),
+            "{text}"
+        );
+        let zero = Args::try_parse_from(["s", "--node-name=a", "--dataplane-detect-interval=0s"])
+            .unwrap_err();
+        assert!(zero.to_string().contains("more than 0"), "{zero}");
+        let args = Args::try_parse_from([
+            "s",
+            "--node-name=a",
+            "--dataplane-detect-interval=200ms",
+            "--dataplane-takeover-delay=1s",
+        ])
+        .unwrap();
+        assert_eq!(
+            args.supervisor().detect_interval,
+            Duration::from_millis(200)
+        );
+        assert_eq!(args.supervisor().takeover_delay, Duration::from_secs(1));
     }
 }

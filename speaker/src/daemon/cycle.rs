@@ -5,7 +5,10 @@
 //! the announcer gets its part first, before the ruleset is built and before the dataplane,
 //! the publisher and the health API get theirs.
 //! A change of the dataplane task's apply status only refreshes the health snapshot: nothing
-//! is recomputed.
+//! is recomputed. A new dataplane decision (the supervisor's) is an input like any other: the
+//! step uses it to build the ruleset or not, and the apply hands the dataplane task either the
+//! ruleset or "withdraw", and the health API whether to serve the healthCheckNodePorts, both
+//! from the same step.
 
 use std::collections::BTreeSet;
 use std::net::IpAddr;
@@ -26,12 +29,11 @@ use crate::election::InterfaceView;
 use crate::health::{DebugState, HealthHandle, HealthSnapshot};
 use crate::membership::{Members, MembershipHandle};
 use crate::nodestate::{self, Local, NodeDesired};
-use crate::ruleset::Ruleset;
 
 use super::events::{self, Takeover};
 use super::metrics::Metrics;
 use super::observed::{DebugDocument, Observed};
-use super::rules::RulesStatus;
+use super::rules::{RulesStatus, Wanted};
 use super::{node, publish, watches};
 
 /// The inputs the loop waits on.
@@ -46,6 +48,8 @@ pub(super) struct Inputs {
     pub ifaces: watch::Receiver<Vec<InterfaceView>>,
     /// The dataplane task's apply status.
     pub rules_status: watch::Receiver<RulesStatus>,
+    /// The dataplane supervisor's decision.
+    pub dataplane: watch::Receiver<Decision>,
 }
 
 /// Where each part of the desired state goes.
@@ -53,7 +57,7 @@ pub(super) struct Outputs {
     /// The announcer (ARP/NDP).
     pub announce: watch::Sender<announcer::Desired>,
     /// The dataplane task (nft).
-    pub rules: watch::Sender<Arc<Ruleset>>,
+    pub rules: watch::Sender<Wanted>,
     /// The `ServiceAnnouncement` writer.
     pub publish: watch::Sender<Arc<publish::Batch>>,
     /// The health API.
@@ -72,8 +76,10 @@ pub(super) struct Tasks {
     pub membership: MembershipHandle,
     /// The health API (stops when dropped).
     pub health: HealthHandle,
-    /// The dataplane task, when the dataplane is on (ends with its channel).
-    pub _rules: Option<JoinHandle<()>>,
+    /// The dataplane task (ends with its channel).
+    pub _rules: JoinHandle<()>,
+    /// The dataplane supervisor (ends with its channel).
+    pub _supervisor: JoinHandle<()>,
     /// The `ServiceAnnouncement` writer (ends with its channel).
     pub _publisher: JoinHandle<()>,
 }
@@ -85,6 +91,8 @@ struct Applied {
     current: Vec<Arc<ServiceAnnouncement>>,
     /// The runtime facts the health snapshot was last given.
     observed: Observed,
+    /// The dataplane decision of that step: serve the healthCheckNodePorts.
+    serve_node_ports: bool,
 }
 
 /// The loop's settings from the command line.
@@ -95,8 +103,6 @@ pub(super) struct Settings {
     pub gossip_port: u16,
     /// How long to keep answering after leaving the gossip.
     pub handover_wait: Duration,
-    /// Whether this node programs table `inet ferrolb`, and why.
-    pub decision: Decision,
 }
 
 /// The running speaker.
@@ -116,6 +122,8 @@ struct Step {
     services: Vec<Arc<Service>>,
     nodes: Vec<Arc<k8s_openapi::api::core::v1::Node>>,
     members: Members,
+    /// The dataplane decision the step used.
+    decision: Decision,
 }
 
 /// What woke the loop.
@@ -162,14 +170,15 @@ impl Speaker {
         }
     }
 
-    /// Waits for the next change. A channel whose sender is gone (no dataplane task when the
-    /// dataplane is off) is no longer waited on, instead of waking the loop again and again.
+    /// Waits for the next change. A channel whose sender is gone (a task that ended) is no
+    /// longer waited on, instead of waking the loop again and again.
     async fn wait(&mut self, shutdown: &mut (impl Future<Output = ()> + Unpin)) -> Wake {
         let i = &mut self.inputs;
         tokio::select! {
             () = i.changed.notified() => Wake::Input,
             Ok(()) = i.members.changed() => Wake::Input,
             Ok(()) = i.ifaces.changed() => Wake::Input,
+            Ok(()) = i.dataplane.changed() => Wake::Input,
             Ok(()) = i.rules_status.changed() => Wake::RulesStatus,
             () = shutdown => Wake::Shutdown,
         }
@@ -180,6 +189,7 @@ impl Speaker {
     fn step(&mut self) -> Step {
         let snapshot = self.inputs.stores.snapshot();
         let members: Members = self.inputs.members.borrow_and_update().clone();
+        let decision = self.inputs.dataplane.borrow_and_update().clone();
         let since = self
             .last
             .as_ref()
@@ -190,7 +200,7 @@ impl Speaker {
             interfaces: self.inputs.ifaces.borrow_and_update().clone(),
             live_speakers: members.live(),
             interfaces_of: members.interfaces_of(),
-            dataplane: self.settings.decision.enabled,
+            dataplane: decision.enabled,
             since,
             now: whole_seconds_now(),
         };
@@ -201,6 +211,7 @@ impl Speaker {
             services: snapshot.objects.services,
             nodes: snapshot.objects.nodes,
             members,
+            decision,
         }
     }
 
@@ -216,7 +227,7 @@ impl Speaker {
             *d = step.desired.announce.clone();
             true
         });
-        if self.settings.decision.enabled {
+        if step.decision.enabled {
             step.desired.build_rules();
         }
         let desired = Arc::new(step.desired);
@@ -240,15 +251,10 @@ impl Speaker {
         m.live_speakers.set(step.members.live().len() as i64);
         m.announcer(self.tasks.announcer.stats().snapshot());
 
-        if let Some(ruleset) = &new.rules.ruleset {
-            self.outputs.rules.send_if_modified(|r| {
-                if **r == **ruleset {
-                    return false;
-                }
-                *r = ruleset.clone();
-                true
-            });
-        }
+        let wanted = Wanted::from_desired(new.rules.ruleset.as_ref());
+        self.outputs
+            .rules
+            .send_if_modified(|w| (*w != wanted).then(|| *w = wanted).is_some());
 
         let current = self.inputs.stores.announcements();
         let publication_changed = old.map(|o| &o.publication) != Some(&new.publication);
@@ -271,11 +277,12 @@ impl Speaker {
 
         // Every step publishes: the snapshot only shares `Arc`s, which is cheaper than
         // comparing the whole desired state (ruleset included) with the last one.
-        let observed = self.observed(&step.members);
+        let observed = self.observed(&step.members, &step.decision);
         self.last = Some(Applied {
             desired,
             current,
             observed: observed.clone(),
+            serve_node_ports: step.decision.enabled,
         });
         self.publish_health(Some(observed));
     }
@@ -299,6 +306,7 @@ impl Speaker {
             node_deleting: health.node.deleting,
             node_excluded: health.node.excluded.clone(),
             services: health.services.clone(),
+            serve_node_ports: last.serve_node_ports,
             debug_state: DebugState::new(DebugDocument {
                 desired: desired.clone(),
                 observed,
@@ -307,9 +315,9 @@ impl Speaker {
     }
 
     /// The runtime facts now (the apply status as last published).
-    fn observed(&self, members: &Members) -> Observed {
+    fn observed(&self, members: &Members, decision: &Decision) -> Observed {
         Observed {
-            dataplane: (&self.settings.decision).into(),
+            dataplane: decision.into(),
             gossip: members.debug_json(),
             rules: (&*self.inputs.rules_status.borrow()).into(),
         }

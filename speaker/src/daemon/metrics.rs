@@ -11,6 +11,7 @@ use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use prometheus_client::registry::Registry;
 
 use crate::announcer::StatsSnapshot;
+use crate::dataplane::DecisionMetrics;
 
 /// Every metric the speaker exports.
 #[derive(Debug)]
@@ -37,6 +38,8 @@ pub struct Metrics {
     pub announcements_sent: Counter,
     /// Announcer failures (interface could not be opened, socket errors).
     pub announcer_errors: Counter,
+    /// The dataplane decision: `dataplane_programming` and `dataplane_decision_changes{to}`.
+    pub dataplane: DecisionMetrics,
     last_stats: Mutex<StatsSnapshot>,
 }
 
@@ -69,6 +72,16 @@ impl Metrics {
                 "Gratuitous ARP / unsolicited NA frames sent",
             ),
             announcer_errors: r.metric("announcer_errors", "Announcer failures"),
+            dataplane: DecisionMetrics {
+                programming: r.metric(
+                    "dataplane_programming",
+                    "1 while this node programs table inet ferrolb, 0 while announce-only",
+                ),
+                changes: r.metric(
+                    "dataplane_decision_changes",
+                    "Changes of the dataplane decision, by what it changed to (nftables or announce-only)",
+                ),
+            },
             last_stats: Mutex::new(StatsSnapshot::default()),
         };
         (m, r.into_registry())
@@ -101,5 +114,33 @@ impl Metrics {
         self.announcer_errors
             .inc_by(now.errors.saturating_sub(last.errors));
         *last = now;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::dataplane::ChangeLabels;
+
+    #[test]
+    fn the_dataplane_metrics_are_exported_under_their_names() {
+        let (m, registry) = Metrics::new();
+        m.dataplane.programming.set(1);
+        let to = ChangeLabels {
+            to: "announce-only".into(),
+        };
+        m.dataplane.changes.get_or_create(&to).inc();
+        let mut text = String::new();
+        prometheus_client::encoding::text::encode(&mut text, &registry).unwrap();
+        assert!(
+            text.contains("ferrolb_speaker_dataplane_programming 1"),
+            "{text}"
+        );
+        assert!(
+            text.contains(
+                "ferrolb_speaker_dataplane_decision_changes_total{to=\"announce-only\"} 1"
+            ),
+            "{text}"
+        );
     }
 }

@@ -2,8 +2,8 @@
 //! rules, health API and `ServiceAnnouncement`s.
 //!
 //! [`run`] has three parts:
-//! - **start** (here): the watches, the health API, the announcer, the dataplane task, the
-//!   gossip (joined before the first step, so that a restarting node does not elect itself for
+//! - **start** (here): the watches, the dataplane supervisor (its first decision), the health
+//!   API, the announcer, the dataplane task, the gossip (joined before the first step, so that a restarting node does not elect itself for
 //!   everything), the publisher and the event recorder;
 //! - **step** (`cycle.rs`): whenever an input changes (a watched object, gossip membership,
 //!   local interfaces), one call of [`nodestate::desired`](crate::nodestate::desired) computes
@@ -11,7 +11,10 @@
 //! - **apply** (`cycle.rs`): each part that changed goes to the task that applies it through a
 //!   `watch` channel: the announcer (ARP/NDP), the dataplane task (nft), the publisher (API
 //!   writes) and the health API. A change of the dataplane's apply status only refreshes the
-//!   health snapshot; nothing is recomputed.
+//!   health snapshot; nothing is recomputed. A new dataplane decision (`--dataplane=auto`
+//!   follows kube-proxy, see [`dataplane::Decider`](crate::dataplane::Decider)) is an input:
+//!   the next step hands the dataplane task the ruleset or "withdraw" (delete the table) and
+//!   the health API whether to bind the healthCheckNodePorts.
 //!
 //! Ordering guarantees: no consumer can delay another, and the announcer gets its part first,
 //! before the ruleset is even built
@@ -24,7 +27,8 @@
 //! On SIGTERM the speaker hands over: it leaves the gossip (peers mark it down at once and the
 //! successors announce), keeps answering for `--handover-wait`, then goes quiet. The rules in
 //! table `inet ferrolb` are left in place, like kube-proxy's, so connections already on this
-//! node keep working while it restarts.
+//! node keep working while it restarts (and the next run leaves them alone until its first
+//! step).
 
 pub mod cli;
 mod cycle;
@@ -35,6 +39,9 @@ mod observed;
 mod publish;
 mod rules;
 mod watches;
+
+#[cfg(test)]
+mod switch_tests;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -50,7 +57,6 @@ use crate::election::InterfaceView;
 use crate::health::{HealthConfig, HealthServer, HealthSnapshot};
 use crate::interfaces;
 use crate::membership::{Members, Membership, MembershipConfig, MembershipOptions};
-use crate::ruleset::Ruleset;
 
 pub use crate::nodestate::{Since, compose};
 pub use cli::Args;
@@ -58,6 +64,12 @@ pub use metrics::Metrics;
 pub use publish::FIELD_MANAGER;
 
 use cycle::{Inputs, Outputs, Settings, Speaker, Tasks};
+
+/// kube-proxy's healthz port (`--healthz-bind-address`'s default).
+const KUBE_PROXY_HEALTHZ_PORT: u16 = 10256;
+/// Deadline of one detection of kube-proxy (`nft list chains`); a hung `nft` counts as
+/// unreadable and keeps the decision.
+const DETECT_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// Why the speaker could not start.
 #[derive(Debug, thiserror::Error)]
@@ -101,17 +113,25 @@ async fn start(
     let (metrics, registry) = Metrics::new();
     let metrics = Arc::new(metrics);
 
-    let nft = Nft::new(None);
-    let kube_proxy = match args.dataplane {
-        Mode::Auto => dataplane::detect_kube_proxy(&nft).await,
-        _ => dataplane::KubeProxy::Absent,
-    };
-    let decision = dataplane::resolve(args.dataplane, &kube_proxy);
-    info!(enabled = decision.enabled, reason = %decision.reason, "dataplane");
+    let mode = args.dataplane.mode();
+    if let Some(note) = args.dataplane.deprecation() {
+        warn!("{note}");
+    }
+    if mode == Mode::Auto && args.health_addr.port() == KUBE_PROXY_HEALTHZ_PORT {
+        warn!(health_addr = %args.health_addr,
+            "--dataplane=auto with the health API on kube-proxy's port {KUBE_PROXY_HEALTHZ_PORT}: kube-proxy cannot start on this node while the speaker holds it; deploy/ uses --health-addr=0.0.0.0:10266");
+    }
+    let (dataplane_rx, supervisor) = dataplane::supervise(
+        args.supervisor(),
+        Nft::new(None).with_timeout(DETECT_TIMEOUT),
+        metrics.dataplane.clone(),
+    )
+    .await;
 
     let (health_tx, health_rx) = watch::channel(Arc::new(HealthSnapshot::default()));
     let mut health_config = HealthConfig::new(args.health_addr);
-    if decision.enabled {
+    if mode != Mode::AnnounceOnly {
+        // Bound only while the decision says so (`HealthSnapshot::serve_node_ports`).
         health_config.node_port_ip = Some(std::net::Ipv4Addr::UNSPECIFIED.into());
     }
     let health = HealthServer::spawn(health_config, health_rx, Arc::new(registry)).await?;
@@ -123,16 +143,14 @@ async fn start(
     };
     let announcer = Announcer::spawn(announce_rx, announcer_options);
 
-    let (rules_tx, rules_rx) = watch::channel(Arc::new(Ruleset::default()));
+    let (rules_tx, rules_rx) = watch::channel(rules::Wanted::NotYet);
     let (rules_status_tx, rules_status) = watch::channel(rules::RulesStatus::default());
-    let rules_task = decision.enabled.then(|| {
-        rules::spawn(
-            Applier::new(None),
-            rules_rx,
-            rules_status_tx,
-            metrics.clone(),
-        )
-    });
+    let rules_task = rules::spawn(
+        Applier::new(None),
+        rules_rx,
+        rules_status_tx,
+        metrics.clone(),
+    );
 
     let ifaces = spawn_interface_reader(args.interface_interval).await;
 
@@ -200,7 +218,6 @@ async fn start(
             node: args.node_name,
             gossip_port: args.gossip_port,
             handover_wait: args.handover_wait,
-            decision,
         },
         metrics,
         Inputs {
@@ -209,6 +226,7 @@ async fn start(
             members,
             ifaces,
             rules_status,
+            dataplane: dataplane_rx,
         },
         Outputs {
             announce: announce_tx,
@@ -223,6 +241,7 @@ async fn start(
             membership,
             health,
             _rules: rules_task,
+            _supervisor: supervisor,
             _publisher: publisher,
         },
     )))

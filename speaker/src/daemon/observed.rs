@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use serde::Serialize;
 
-use crate::dataplane::Decision;
+use crate::dataplane::{Decision, KubeProxy, Mode};
 use crate::health::RulesState;
 use crate::health::timefmt::rfc3339_nano;
 use crate::nodestate::NodeDesired;
@@ -25,7 +25,8 @@ pub struct DebugDocument {
 #[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Observed {
-    /// Whether this node programs table `inet ferrolb`, and why.
+    /// Whether this node programs table `inet ferrolb` (and serves the healthCheckNodePorts),
+    /// why, since when and what was seen.
     pub dataplane: DataplaneView,
     /// The gossip membership as this node sees it.
     pub gossip: serde_json::Value,
@@ -33,20 +34,37 @@ pub struct Observed {
     pub rules: RulesView,
 }
 
-/// [`Decision`] as printed.
+/// [`Decision`] as printed (times in RFC 3339).
 #[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
 pub struct DataplaneView {
-    /// Program the table.
+    /// `--dataplane`.
+    pub mode: Mode,
+    /// Program the table and serve the healthCheckNodePorts.
     pub enabled: bool,
+    /// `nftables` or `announce-only`.
+    pub programs: &'static str,
     /// Why.
     pub reason: String,
+    /// When `enabled` took its value.
+    pub since: String,
+    /// What the last detection of kube-proxy found; `null`: not looked for.
+    pub kube_proxy: Option<KubeProxy>,
+    /// When the speaker takes over if kube-proxy stays absent.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub takeover_at: Option<String>,
 }
 
 impl From<&Decision> for DataplaneView {
     fn from(d: &Decision) -> DataplaneView {
         DataplaneView {
+            mode: d.mode,
             enabled: d.enabled,
+            programs: d.programs(),
             reason: d.reason.clone(),
+            since: rfc3339_nano(Some(d.since)),
+            kube_proxy: d.kube_proxy.clone(),
+            takeover_at: d.takeover_at.map(|t| rfc3339_nano(Some(t))),
         }
     }
 }
@@ -60,7 +78,8 @@ pub struct RulesView {
     /// When the oldest change not yet applied was queued.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub pending_since: Option<String>,
-    /// Why the last attempt failed.
+    /// Why the last attempt failed (to program the table, or to delete it while
+    /// announce-only).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
     /// When the rules were last applied.
@@ -70,7 +89,7 @@ pub struct RulesView {
 impl From<&RulesStatus> for RulesView {
     fn from(s: &RulesStatus) -> RulesView {
         let (applied, pending_since, error) = match &s.state {
-            RulesState::Applied => (true, None, None),
+            RulesState::Applied => (true, None, s.withdraw_error.clone()),
             RulesState::Pending { since, error } => {
                 (false, Some(rfc3339_nano(Some(*since))), error.clone())
             }
@@ -106,10 +125,15 @@ mod tests {
                 rules: Default::default(),
             }),
             observed: Observed {
-                dataplane: DataplaneView {
+                dataplane: (&Decision {
+                    mode: Mode::Auto,
                     enabled: false,
-                    reason: "--dataplane=off".into(),
-                },
+                    reason: "--dataplane=auto: kube-proxy programs this node".into(),
+                    since: UNIX_EPOCH + Duration::from_secs(1_767_225_600),
+                    kube_proxy: Some(KubeProxy::Present("table ip kube-proxy".into())),
+                    takeover_at: None,
+                })
+                    .into(),
                 gossip: json!({"local": "node-a", "nodes": {}}),
                 rules: (&RulesStatus {
                     state: RulesState::Pending {
@@ -117,6 +141,7 @@ mod tests {
                         error: Some("nft: busy".into()),
                     },
                     last_updated: None,
+                    withdraw_error: None,
                 })
                     .into(),
             },
@@ -129,7 +154,13 @@ mod tests {
             json!({"applied": false, "pendingSince": "2026-01-01T00:00:00Z",
                    "error": "nft: busy", "lastUpdated": null})
         );
-        assert_eq!(v["observed"]["dataplane"]["enabled"], false);
+        assert_eq!(
+            v["observed"]["dataplane"],
+            json!({"mode": "auto", "enabled": false, "programs": "announce-only",
+                   "reason": "--dataplane=auto: kube-proxy programs this node",
+                   "since": "2026-01-01T00:00:00Z",
+                   "kubeProxy": {"present": "table ip kube-proxy"}})
+        );
         assert_eq!(v["observed"]["gossip"]["local"], "node-a");
     }
 }

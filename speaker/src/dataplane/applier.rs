@@ -116,6 +116,15 @@ impl Applier {
         Ok(choose_mode(Some(applied.token), kernel.as_deref()) == SyncMode::Update)
     }
 
+    /// Deletes table `inet ferrolb` (only that table; done when it does not exist) and forgets
+    /// what was applied, so that the next [`sync`](Self::sync) writes the whole table. On
+    /// error the record is kept.
+    pub async fn remove(&mut self) -> Result<(), NftError> {
+        self.nft.delete_table().await?;
+        self.last = None;
+        Ok(())
+    }
+
     /// Makes the kernel table equal to `ruleset`: an in-place update of the
     /// difference, a periodic in-place rewrite ([`RESYNC_EVERY`]), or a full
     /// replacement (first sync, table gone or written by someone else, or an

@@ -1,5 +1,5 @@
-//! `--dataplane=auto|nftables|off`, and whether kube-proxy already programs
-//! this node (then `auto` leaves Service delivery to it).
+//! `--dataplane=auto|nftables|announce-only`, and whether kube-proxy programs this node
+//! (then `auto` leaves Service delivery to it; [`super::decider`] decides, again and again).
 //!
 //! kube-proxy is recognised from the node's own nftables view:
 //! - nftables mode: a table named `kube-proxy` (families `ip`, `ip6`, `inet`);
@@ -8,23 +8,29 @@
 //!   `KUBE-KUBELET-CANARY`, …) do not count.
 //!
 //! Not seen: kube-proxy on iptables-legacy (its rules are invisible to
-//! `nft`); use `--dataplane=off` there. Rules left behind by an uninstalled
+//! `nft`); use `--dataplane=announce-only` there. Rules left behind by an uninstalled
 //! kube-proxy count as present until removed (`kube-proxy --cleanup`).
 
 use std::fmt;
 
+use serde::Serialize;
+
 use super::nft::Nft;
 
 /// `--dataplane`: who delivers Service traffic on this node.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize)]
+#[serde(rename_all = "kebab-case")]
 pub enum Mode {
-    /// Program `inet ferrolb` unless kube-proxy already programs the node.
+    /// Program `inet ferrolb` while kube-proxy does not program the node; decided again
+    /// every detection interval.
     #[default]
     Auto,
     /// Always program `inet ferrolb`.
     Nftables,
-    /// Never program it (another component delivers Service traffic).
-    Off,
+    /// Never program it and bind no healthCheckNodePort: the speaker only answers ARP/NDP
+    /// and serves its own health API; kube-proxy (or another dataplane) delivers Service
+    /// traffic.
+    AnnounceOnly,
 }
 
 impl fmt::Display for Mode {
@@ -32,13 +38,15 @@ impl fmt::Display for Mode {
         f.write_str(match self {
             Mode::Auto => "auto",
             Mode::Nftables => "nftables",
-            Mode::Off => "off",
+            Mode::AnnounceOnly => "announce-only",
         })
     }
 }
 
-/// What the node's ruleset says about kube-proxy.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// What the node's ruleset says about kube-proxy (printed as `"absent"`,
+/// `{"present": "table ip kube-proxy"}` or `{"unknown": "<nft's error>"}`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
 pub enum KubeProxy {
     /// No trace of kube-proxy.
     Absent,
@@ -93,52 +101,4 @@ pub async fn detect_kube_proxy(nft: &Nft) -> KubeProxy {
         Ok(listing) => find_kube_proxy(&listing).map_or(KubeProxy::Absent, KubeProxy::Present),
         Err(error) => KubeProxy::Unknown(error.to_string()),
     }
-}
-
-/// Whether the speaker programs `inet ferrolb`, and why (for the log and
-/// `/healthz`).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Decision {
-    /// Program the table.
-    pub enabled: bool,
-    /// One sentence for operators.
-    pub reason: String,
-}
-
-/// Decides from `--dataplane` and what detection found.
-pub fn resolve(mode: Mode, kube_proxy: &KubeProxy) -> Decision {
-    let (enabled, reason) = match (mode, kube_proxy) {
-        (Mode::Off, _) => (
-            false,
-            "--dataplane=off: Service rules are not programmed on this node".to_string(),
-        ),
-        (Mode::Nftables, KubeProxy::Present(evidence)) => (
-            true,
-            format!(
-                "--dataplane=nftables: programming table inet ferrolb although kube-proxy also programs this node ({evidence}); both will handle Service traffic"
-            ),
-        ),
-        (Mode::Nftables, _) => (
-            true,
-            "--dataplane=nftables: programming table inet ferrolb".to_string(),
-        ),
-        (Mode::Auto, KubeProxy::Absent) => (
-            true,
-            "--dataplane=auto: no kube-proxy rules found, programming table inet ferrolb"
-                .to_string(),
-        ),
-        (Mode::Auto, KubeProxy::Present(evidence)) => (
-            false,
-            format!(
-                "--dataplane=auto: kube-proxy already programs this node ({evidence}); leaving Service delivery to it (--dataplane=nftables to override)"
-            ),
-        ),
-        (Mode::Auto, KubeProxy::Unknown(error)) => (
-            false,
-            format!(
-                "--dataplane=auto: cannot read the node's nftables ruleset ({error}); not programming Service rules (--dataplane=nftables to force)"
-            ),
-        ),
-    };
-    Decision { enabled, reason }
 }

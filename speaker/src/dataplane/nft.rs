@@ -40,6 +40,11 @@ pub enum NftError {
 }
 
 impl NftError {
+    /// `nft` could not be started at all (not installed?): it cannot have written anything.
+    pub fn could_not_run(&self) -> bool {
+        matches!(self, NftError::Command(CommandError::Io { .. }))
+    }
+
     /// nft's standard error when it ran and refused.
     pub fn stderr(&self) -> Option<&str> {
         match self {

@@ -4,8 +4,9 @@
 //! - Main port: `/healthz` (node eligible for traffic), `/livez`, `/metrics`,
 //!   `/services/{namespace}/{name}` and a read-only `/debug/state`. Other paths: 404; other
 //!   methods than GET/HEAD: 405.
-//! - With the dataplane on, each `spec.healthCheckNodePort` in the snapshot, answering any path
-//!   like kube-proxy.
+//! - While the snapshot says so (`serve_node_ports`: the dataplane decision; never while
+//!   announce-only, so that kube-proxy can bind them), each `spec.healthCheckNodePort` in the
+//!   snapshot, answering any path like kube-proxy.
 //!
 //! The speaker's loop publishes an `Arc<`[`HealthSnapshot`]`>` on a `tokio::sync::watch`
 //! channel; every request reads the latest one, so answers flip as soon as it is published.

@@ -32,6 +32,9 @@ pub struct HealthSnapshot {
     pub node_excluded: Option<String>,
     /// Services this node answers for, with their local endpoints.
     pub services: BTreeMap<ServiceKey, ServiceHealth>,
+    /// Serve the healthCheckNodePorts of `services`: this node programs Service rules (the
+    /// dataplane decision). `false`, announce-only: none is bound, so kube-proxy can bind them.
+    pub serve_node_ports: bool,
     /// This node's whole desired state (and what it observed), printed by `/debug/state`.
     pub debug_state: DebugState,
 }
@@ -46,6 +49,7 @@ impl Default for HealthSnapshot {
             node_deleting: false,
             node_excluded: None,
             services: BTreeMap::new(),
+            serve_node_ports: false,
             debug_state: DebugState::new(serde_json::Value::Null),
         }
     }
@@ -114,7 +118,7 @@ impl fmt::Debug for DebugState {
 /// Whether the dataplane holds the desired state: kube-proxy's `QueuedUpdate()` / `Updated()`.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub enum RulesState {
-    /// The dataplane matches the desired state (also: there is no dataplane).
+    /// The dataplane matches the desired state (also: announce-only, no table to keep).
     #[default]
     Applied,
     /// The desired state changed at `since` and is not in the dataplane yet; `error` says why
@@ -217,12 +221,16 @@ impl HealthSnapshot {
         }
     }
 
-    /// The Service owning each healthCheckNodePort. Two Services never share one in a valid
+    /// The Service owning each healthCheckNodePort to serve; none without
+    /// [`serve_node_ports`](Self::serve_node_ports). Two Services never share one in a valid
     /// cluster; if they do, the first (by namespace/name) wins and the others are returned as
     /// conflicts `(port, loser)`. Port 0 means "none".
     pub fn node_ports(&self) -> (BTreeMap<u16, ServiceKey>, Vec<(u16, ServiceKey)>) {
         let mut owners = BTreeMap::new();
         let mut conflicts = Vec::new();
+        if !self.serve_node_ports {
+            return (owners, conflicts);
+        }
         for (key, svc) in &self.services {
             let Some(port) = svc.health_check_node_port.filter(|p| *p != 0) else {
                 continue;

@@ -47,7 +47,8 @@ pub struct HealthConfig {
     /// The main port (kube-proxy's healthz port is 10256).
     pub addr: SocketAddr,
     /// Where healthCheckNodePorts are served (`0.0.0.0` or `[::]` for every node address,
-    /// like kube-proxy); `None`: not at all (dataplane off).
+    /// like kube-proxy), while the snapshot's `serve_node_ports` says so; `None`: never
+    /// (`--dataplane=announce-only`).
     pub node_port_ip: Option<IpAddr>,
     /// Health timeout for pending rule changes.
     pub judge: Judge,
@@ -89,7 +90,7 @@ pub struct HealthServer;
 impl HealthServer {
     /// Binds `config.addr` and serves the health API from `rx`'s latest snapshot and
     /// `registry`'s metrics; with `config.node_port_ip`, also keeps one listener per
-    /// healthCheckNodePort in the snapshot. Must run inside a Tokio runtime. Only the main
+    /// healthCheckNodePort in the snapshot while it says to serve them. Must run inside a Tokio runtime. Only the main
     /// port failing to bind is an error; healthCheckNodePorts that cannot be bound are logged
     /// and listed by [`HealthHandle::ports_failed`].
     pub async fn spawn(

@@ -31,6 +31,7 @@ fn healthy() -> HealthSnapshot {
     HealthSnapshot {
         synced: true,
         last_updated: Some(at(NOW_SECS - 5, 0)),
+        serve_node_ports: true,
         ..HealthSnapshot::default()
     }
 }
@@ -284,6 +285,12 @@ fn node_ports_pick_one_owner_per_port_and_skip_zero() {
         BTreeMap::from([(30_001, key("a", "one")), (30_002, key("d", "four"))])
     );
     assert_eq!(conflicts, vec![(30_001, key("b", "two"))]);
+
+    let announce_only = HealthSnapshot {
+        serve_node_ports: false,
+        ..snap
+    };
+    assert_eq!(announce_only.node_ports(), (BTreeMap::new(), Vec::new()));
 }
 
 #[test]

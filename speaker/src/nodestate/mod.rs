@@ -143,7 +143,7 @@ pub struct HealthAnswers {
 pub struct Rules {
     /// The input of [`ruleset::build`].
     pub input: ruleset::NodeInput,
-    /// The built table; `None` when the dataplane is off.
+    /// The built table; `None` while announce-only (the dataplane decision).
     pub ruleset: Option<Arc<Ruleset>>,
 }
 

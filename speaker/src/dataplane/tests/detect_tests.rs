@@ -1,6 +1,6 @@
-//! kube-proxy detection and the `--dataplane` decision.
+//! kube-proxy detection (the decision: `decider_tests`).
 
-use super::super::{Decision, KubeProxy, Mode, find_kube_proxy, resolve};
+use super::super::{KubeProxy, Mode, find_kube_proxy};
 
 const IPTABLES_NFT: &str = "table ip filter {
 	chain KUBE-FIREWALL {
@@ -70,50 +70,17 @@ fn quoted_names_are_understood() {
 }
 
 #[test]
-fn auto_yields_to_kube_proxy_and_says_why() {
-    let present = KubeProxy::Present("table ip kube-proxy".to_string());
-    let decision = resolve(Mode::Auto, &present);
-    assert!(!decision.enabled);
-    assert!(
-        decision.reason.contains("table ip kube-proxy"),
-        "{decision:?}"
-    );
-    assert!(resolve(Mode::Auto, &KubeProxy::Absent).enabled);
-    let unknown = resolve(
-        Mode::Auto,
-        &KubeProxy::Unknown("nft: not found".to_string()),
-    );
-    assert!(!unknown.enabled);
-    assert!(unknown.reason.contains("nft: not found"));
-}
-
-#[test]
-fn explicit_modes_win_over_detection() {
-    for kube_proxy in [
-        KubeProxy::Absent,
-        KubeProxy::Present("table ip kube-proxy".to_string()),
-        KubeProxy::Unknown("error".to_string()),
+fn modes_print_as_their_flag_values() {
+    for (mode, text) in [
+        (Mode::Auto, "auto"),
+        (Mode::Nftables, "nftables"),
+        (Mode::AnnounceOnly, "announce-only"),
     ] {
-        assert!(resolve(Mode::Nftables, &kube_proxy).enabled);
-        let Decision { enabled, reason } = resolve(Mode::Off, &kube_proxy);
-        assert!(!enabled);
-        assert!(reason.contains("--dataplane=off"));
-    }
-    let both = resolve(Mode::Nftables, &KubeProxy::Present("x".to_string()));
-    assert!(both.reason.contains("kube-proxy also programs"));
-}
-
-#[test]
-fn mode_parses_from_the_command_line() {
-    use clap::ValueEnum as _;
-    for (text, mode) in [
-        ("auto", Mode::Auto),
-        ("nftables", Mode::Nftables),
-        ("off", Mode::Off),
-    ] {
-        assert_eq!(Mode::from_str(text, false), Ok(mode));
         assert_eq!(mode.to_string(), text);
+        assert_eq!(serde_json::to_value(mode).unwrap(), text);
     }
-    assert!(Mode::from_str("iptables", false).is_err());
     assert_eq!(Mode::default(), Mode::Auto);
+    let seen = serde_json::to_value(KubeProxy::Present("table ip kube-proxy".into())).unwrap();
+    assert_eq!(seen, serde_json::json!({"present": "table ip kube-proxy"}));
+    assert_eq!(serde_json::to_value(KubeProxy::Absent).unwrap(), "absent");
 }

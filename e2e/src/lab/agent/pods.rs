@@ -1,0 +1,257 @@
+//! Pod networks (a namespace behind a veth on the node, an address from the node's pod
+//! CIDRs) and the Pods that are not ferrolb's: each runs an echo backend on its container
+//! ports and is reported Running and Ready (unless annotated `lab.ferrolb.io/ready: "false"`).
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use k8s_openapi::api::core::v1::Pod;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
+use k8s_openapi::jiff::Timestamp;
+use kube::api::{Api, DeleteParams, Patch, PatchParams, Preconditions};
+use serde_json::json;
+
+use super::{ANN_LINGER, ANN_NETNS, ANN_READY, Agent, annotation};
+use crate::lab::plan::{MAX_PODS_PER_NODE, NodePlan};
+use crate::lab::process::{self, Spawn};
+use crate::lab::topology;
+use crate::{Error, Lab};
+
+/// A pod network the agent made.
+#[derive(Debug, Clone)]
+pub(crate) struct Running {
+    /// Short id (names the namespace and the veth).
+    pub id: String,
+    /// The node.
+    pub node: &'static NodePlan,
+    /// Host number in the node's pod CIDRs.
+    pub slot: u8,
+    /// The network.
+    pub net: topology::PodNet,
+}
+
+/// Deletes Pod `name` (grace 0, only if it still has `uid`): the kubelet's last word.
+pub(super) async fn remove(client: kube::Client, ns: &str, name: &str, uid: &str) {
+    let api: Api<Pod> = Api::namespaced(client, ns);
+    let dp = DeleteParams {
+        grace_period_seconds: Some(0),
+        preconditions: Some(Preconditions {
+            uid: Some(uid.to_string()),
+            resource_version: None,
+        }),
+        ..DeleteParams::default()
+    };
+    let _ = api.delete(name, &dp).await;
+}
+
+impl Agent {
+    /// The Pod's network, made unless it exists (an address it already has is kept).
+    pub(super) async fn pod_network(
+        &self,
+        pod: &Pod,
+        node: &'static NodePlan,
+        uid: &str,
+    ) -> Result<Running, Error> {
+        let mut nets = self.nets.lock().await;
+        if let Some(r) = nets.get(uid) {
+            return Ok(r.clone());
+        }
+        let id: String = uid
+            .chars()
+            .filter(char::is_ascii_hexdigit)
+            .take(8)
+            .collect();
+        // Reuse the pod's address if it already has one (agent restart), else the lowest free.
+        let current_ip = pod
+            .status
+            .as_ref()
+            .and_then(|s| s.pod_ip.as_deref())
+            .and_then(|ip| ip.parse::<std::net::Ipv4Addr>().ok());
+        let used: Vec<u8> = nets
+            .values()
+            .filter(|r| r.node.name() == node.name())
+            .map(|r| r.slot)
+            .collect();
+        let slot = current_ip
+            .and_then(|ip| u8::try_from(u32::from(ip).wrapping_sub(u32::from(node.pod_v4))).ok())
+            .filter(|s| (2..=MAX_PODS_PER_NODE + 1).contains(s) && !used.contains(s))
+            .or_else(|| (2..=MAX_PODS_PER_NODE + 1).find(|s| !used.contains(s)))
+            .ok_or_else(|| Error::msg(format!("node {} has no free pod address", node.name())))?;
+        let net = topology::pod_up(&self.lab.names, node, &id, slot)?;
+        let r = Running {
+            id,
+            node,
+            slot,
+            net,
+        };
+        nets.insert(uid.to_string(), r.clone());
+        Ok(r)
+    }
+
+    /// Removes the Pod's network, if the agent made one.
+    pub(super) async fn release_network(&self, uid: &str) {
+        if let Some(r) = self.nets.lock().await.remove(uid)
+            && let Err(e) = topology::pod_down(&self.lab.names, &r.id)
+        {
+            eprintln!("agent: removing the network of pod {}: {e}", r.id);
+        }
+    }
+
+    pub(super) async fn echo_reconcile(
+        self: &Arc<Self>,
+        pod: &Pod,
+        node: &'static NodePlan,
+    ) -> Result<(), Error> {
+        let (Some(uid), Some(name), Some(ns)) = (
+            pod.metadata.uid.clone(),
+            pod.metadata.name.clone(),
+            pod.metadata.namespace.clone(),
+        ) else {
+            return Ok(());
+        };
+        if pod.metadata.deletion_timestamp.is_some() {
+            let linger = annotation(pod, ANN_LINGER).and_then(|v| v.parse::<u64>().ok());
+            let agent = self.clone();
+            tokio::spawn(async move {
+                if let Some(secs) = linger {
+                    tokio::time::sleep(Duration::from_secs(secs.min(600))).await;
+                }
+                if agent.nets.lock().await.contains_key(&uid) {
+                    stop_echo(&agent.lab, &uid);
+                    agent.release_network(&uid).await;
+                }
+                remove(agent.client.clone(), &ns, &name, &uid).await;
+            });
+            return Ok(());
+        }
+        let running = self.pod_network(pod, node, &uid).await?;
+        let role = echo_role(&uid);
+        if process::find(&self.lab.names.lab, Some(&role)).is_empty() {
+            let (tcp, udp) = container_ports(pod);
+            let mut argv = vec![
+                self.exe.display().to_string(),
+                "echo".into(),
+                "--name".into(),
+                name.clone(),
+            ];
+            for p in tcp {
+                argv.extend(["--tcp".into(), p.to_string()]);
+            }
+            for p in udp {
+                argv.extend(["--udp".into(), p.to_string()]);
+            }
+            process::spawn(&Spawn {
+                lab: &self.lab.names.lab,
+                role: &role,
+                netns: Some(&running.net.netns),
+                argv,
+                env: Vec::new(),
+                log: &self.lab.log(&format!("pod-{}", running.id)),
+            })?;
+        }
+        self.echo_report(pod, &running, &ns, &name).await
+    }
+
+    async fn echo_report(&self, pod: &Pod, r: &Running, ns: &str, name: &str) -> Result<(), Error> {
+        let ready = annotation(pod, ANN_READY).is_none_or(|v| v != "false");
+        let status = pod.status.as_ref();
+        let reported_ready = status
+            .and_then(|s| s.conditions.as_ref())
+            .and_then(|c| c.iter().find(|c| c.type_ == "Ready"))
+            .map(|c| c.status == "True");
+        let reported_ip = status.and_then(|s| s.pod_ip.clone());
+        let has_netns_ann = annotation(pod, ANN_NETNS).is_some_and(|v| *v == r.net.netns);
+        if reported_ready == Some(ready)
+            && reported_ip.as_deref() == Some(&r.net.v4.to_string())
+            && has_netns_ann
+        {
+            return Ok(());
+        }
+        let api: Api<Pod> = Api::namespaced(self.client.clone(), ns);
+        if !has_netns_ann {
+            let ann = json!({"metadata": {"annotations": {ANN_NETNS: r.net.netns}}});
+            api.patch(name, &PatchParams::default(), &Patch::Merge(ann))
+                .await
+                .map_err(|e| Error::kube(format!("annotating pod {ns}/{name}"), e))?;
+        }
+        let t = Time(Timestamp::now());
+        let flag = if ready { "True" } else { "False" };
+        let containers: Vec<_> = pod
+            .spec
+            .iter()
+            .flat_map(|s| s.containers.iter())
+            .map(|c| {
+                json!({
+                    "name": c.name, "image": c.image.clone().unwrap_or_default(), "imageID": "",
+                    "containerID": format!("lab://{}", r.id), "ready": ready, "started": true,
+                    "restartCount": 0, "state": {"running": {"startedAt": t}},
+                })
+            })
+            .collect();
+        let (host4, host6) = (r.node.host.v4.to_string(), r.node.host.v6.to_string());
+        let body = json!({"status": {
+            "phase": "Running",
+            "hostIP": host4, "hostIPs": [{"ip": host4}, {"ip": host6}],
+            "podIP": r.net.v4.to_string(), "podIPs": [{"ip": r.net.v4.to_string()}, {"ip": r.net.v6.to_string()}],
+            "startTime": status.and_then(|s| s.start_time.clone()).unwrap_or_else(|| t.clone()),
+            "conditions": [
+                {"type": "PodScheduled", "status": "True"},
+                {"type": "Initialized", "status": "True"},
+                {"type": "ContainersReady", "status": flag, "lastTransitionTime": t},
+                {"type": "Ready", "status": flag, "lastTransitionTime": t},
+            ],
+            "containerStatuses": containers,
+        }});
+        api.patch_status(name, &PatchParams::default(), &Patch::Strategic(body))
+            .await
+            .map_err(|e| Error::kube(format!("reporting pod {ns}/{name}"), e))?;
+        Ok(())
+    }
+
+    pub(super) async fn echo_forget(&self, pod: &Pod) {
+        let Some(uid) = pod.metadata.uid.as_deref() else {
+            return;
+        };
+        if self.nets.lock().await.contains_key(uid) {
+            stop_echo(&self.lab, uid);
+            self.release_network(uid).await;
+        }
+    }
+}
+
+/// The lab role of an echo pod's process.
+fn echo_role(uid: &str) -> String {
+    let id: String = uid
+        .chars()
+        .filter(char::is_ascii_hexdigit)
+        .take(8)
+        .collect();
+    format!("pod-{id}")
+}
+
+fn stop_echo(lab: &Lab, uid: &str) {
+    let pids = process::find(&lab.names.lab, Some(&echo_role(uid)));
+    process::stop(&pids, Duration::from_secs(2));
+}
+
+fn container_ports(pod: &Pod) -> (Vec<u16>, Vec<u16>) {
+    let mut tcp = Vec::new();
+    let mut udp = Vec::new();
+    for c in pod.spec.iter().flat_map(|s| s.containers.iter()) {
+        for p in c.ports.iter().flatten() {
+            let Ok(port) = u16::try_from(p.container_port) else {
+                continue;
+            };
+            match p.protocol.as_deref().unwrap_or("TCP") {
+                "UDP" => udp.push(port),
+                "TCP" => tcp.push(port),
+                _ => {} // SCTP: this kernel has no SCTP sockets.
+            }
+        }
+    }
+    for v in [&mut tcp, &mut udp] {
+        v.sort_unstable();
+        v.dedup();
+    }
+    (tcp, udp)
+}
