@@ -20,9 +20,8 @@ use std::time::Duration;
 use nix::sys::signal::Signal;
 
 use super::components::Node;
-use super::plan::{APISERVER_PORT, CONTROL_PLANE};
+use super::controlplane;
 use super::process::{self, Spawn};
-use super::{controlplane, pki};
 use crate::{Error, Lab, wait_for};
 
 /// kube-proxy's health port (`--healthz-bind-address`), the one load balancers probe.
@@ -160,35 +159,7 @@ pub(super) fn prepare(lab: &Lab) -> Result<(), Error> {
             String::from_utf8_lossy(&out.stderr).trim()
         )));
     }
-    let out = lab
-        .kubectl()
-        .args([
-            "create",
-            "token",
-            SERVICE_ACCOUNT,
-            "-n",
-            "kube-system",
-            "--duration",
-            "24h",
-        ])
-        .output()
-        .map_err(|e| Error::io("running kubectl create token", e))?;
-    let token = String::from_utf8_lossy(&out.stdout).trim().to_string();
-    if !out.status.success() || token.is_empty() {
-        return Err(Error::msg(format!(
-            "minting a token for kube-system/{SERVICE_ACCOUNT}: {}",
-            String::from_utf8_lossy(&out.stderr).trim()
-        )));
-    }
-    let server = format!("https://{}:{APISERVER_PORT}", CONTROL_PLANE.v4);
-    pki::token_kubeconfig(
-        &lab.dir.join("pki"),
-        SERVICE_ACCOUNT,
-        &token,
-        &server,
-        "kube-system",
-        &kubeconfig(lab),
-    )
+    super::launch::write_sa_kubeconfig(lab, "kube-system", SERVICE_ACCOUNT, &kubeconfig(lab))
 }
 
 /// kube-proxy's command line for `node` in `mode`.

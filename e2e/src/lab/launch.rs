@@ -101,7 +101,7 @@ pub(super) fn prepare_edge(lab: &Lab, repo: &Path) -> Result<(), Error> {
     std::fs::create_dir_all(&dir)
         .map_err(|e| Error::io(format!("creating {}", dir.display()), e))?;
     let mut launch = edge_from_unit(repo)?;
-    write_sa_kubeconfig(lab, EDGE_SERVICE_ACCOUNT, &edge_kubeconfig(lab))?;
+    write_sa_kubeconfig(lab, NAMESPACE, EDGE_SERVICE_ACCOUNT, &edge_kubeconfig(lab))?;
     launch.env.push((
         "KUBECONFIG".into(),
         edge_kubeconfig(lab).display().to_string(),
@@ -124,9 +124,15 @@ pub(super) fn edge_launch(lab: &Lab) -> Result<Launch, Error> {
     serde_json::from_str(&text).map_err(|e| Error::msg(format!("{}: {e}", path.display())))
 }
 
-/// `kubectl create token` for `sa`, written into a kubeconfig at `out` with the lab's CA and
-/// the apiserver's LAN address.
-fn write_sa_kubeconfig(lab: &Lab, sa: &str, out: &Path) -> Result<(), Error> {
+/// `kubectl create token` for ServiceAccount `namespace/sa` (valid 24 h), written into a
+/// kubeconfig at `out` with the lab's CA and the apiserver's LAN address, as a host on the LAN
+/// reaches it (the edge, the nodes' kube-proxy).
+pub(super) fn write_sa_kubeconfig(
+    lab: &Lab,
+    namespace: &str,
+    sa: &str,
+    out: &Path,
+) -> Result<(), Error> {
     let cmd = lab
         .kubectl()
         .args([
@@ -134,7 +140,7 @@ fn write_sa_kubeconfig(lab: &Lab, sa: &str, out: &Path) -> Result<(), Error> {
             "token",
             sa,
             "-n",
-            NAMESPACE,
+            namespace,
             "--duration",
             TOKEN_DURATION,
         ])
@@ -143,30 +149,10 @@ fn write_sa_kubeconfig(lab: &Lab, sa: &str, out: &Path) -> Result<(), Error> {
     let token = String::from_utf8_lossy(&cmd.stdout).trim().to_string();
     if !cmd.status.success() || token.is_empty() {
         return Err(Error::msg(format!(
-            "minting a token for {NAMESPACE}/{sa}: {}",
+            "minting a token for {namespace}/{sa}: {}",
             String::from_utf8_lossy(&cmd.stderr).trim()
         )));
     }
     let server = format!("https://{}:{APISERVER_PORT}", CONTROL_PLANE.v4);
-    pki::token_kubeconfig(&lab.dir.join("pki"), sa, &token, &server, NAMESPACE, out)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn the_edge_runs_with_the_units_arguments_and_the_labs_kubeconfig() {
-        let l = edge_from_unit(&crate::testlab::repo_root()).unwrap();
-        assert!(l.args.contains(&"--interface=eth0".to_string()), "{l:?}");
-        assert!(l.args.contains(&"--health-port=10256".to_string()), "{l:?}");
-        assert!(l.env.iter().all(|(name, _)| name != "KUBECONFIG"), "{l:?}");
-        assert!(
-            l.env
-                .contains(&("FERROLB_LOG_FORMAT".into(), "json".into()))
-        );
-        let broken = "[Service]\nEnvironment=NOVALUE\nExecStart=/bin/x\n";
-        assert!(unit_command(broken).is_err());
-        assert!(unit_command("[Service]\n").is_err());
-    }
+    pki::token_kubeconfig(&lab.dir.join("pki"), sa, &token, &server, namespace, out)
 }

@@ -227,6 +227,25 @@ async fn first_within(window: Duration, mut check: impl FnMut() -> bool) -> Opti
     None
 }
 
+/// Waits up to `within` until exactly `program` listens on TCP `port` of `node`.
+async fn owned_by(s: &Spk<'_>, node: Node, port: u16, program: &str, within: Duration) {
+    let owned = first_within(within, || listeners(s, node, port) == [program]).await;
+    assert!(
+        owned.is_some(),
+        "{node}:{port} not {program}'s alone: {:?}",
+        listeners(s, node, port)
+    );
+}
+
+/// A TCP probe of `ip`:80 from the client reaches a backend that sees the client's address.
+fn source_kept(s: &Spk<'_>, ip: IpAddr, through: &str) {
+    let reply = s
+        .lab
+        .probe("client", "tcp", SocketAddr::new(ip, 80))
+        .unwrap_or_else(|e| panic!("tcp through {through}: {e}"));
+    assert_eq!(reply.client.to_string(), CLIENT, "through {through}");
+}
+
 /// `--dataplane=auto` follows kube-proxy on node-a: kube-proxy stopped and cleaned up (a node
 /// without it, or a speaker that started first) → the speaker programs the node after the
 /// takeover delay and serves the healthCheckNodePorts; kube-proxy back → the speaker withdraws
@@ -284,19 +303,8 @@ pub async fn auto_follows_kube_proxy(s: &Spk<'_>) {
         took >= DELAY - Duration::from_millis(500),
         "before the delay: {took:?}"
     );
-    let port_owner = || listeners(s, Node::A, hc) == ["ferrolb-speaker"];
-    assert!(
-        first_within(Duration::from_secs(10), port_owner)
-            .await
-            .is_some(),
-        "the speaker serves healthCheckNodePort {hc}: {:?}",
-        listeners(s, Node::A, hc)
-    );
-    let reply = s
-        .lab
-        .probe("client", "tcp", SocketAddr::new(ip, 80))
-        .expect("tcp through the speaker's rules");
-    assert_eq!(reply.client.to_string(), CLIENT);
+    owned_by(s, Node::A, hc, "ferrolb-speaker", Duration::from_secs(10)).await;
+    source_kept(s, ip, "the speaker's rules");
 
     step("kube-proxy back on node-a: the speaker withdraws, kube-proxy gets the port");
     kubeproxy::start(s.lab, Node::A).expect("kube-proxy started");
@@ -307,19 +315,8 @@ pub async fn auto_follows_kube_proxy(s: &Spk<'_>) {
     // next change of a Service's or EndpointSlice's contents (or its hourly full sync). Its
     // first sync ran while the speaker still held the port; a new endpoint brings the next one.
     s.pod("loc-a2", "loca", "node-b", true).await;
-    let kube_proxys = || listeners(s, Node::A, hc) == ["kube-proxy"];
-    assert!(
-        first_within(Duration::from_secs(20), kube_proxys)
-            .await
-            .is_some(),
-        "healthCheckNodePort {hc} on node-a: {:?}",
-        listeners(s, Node::A, hc)
-    );
-    let reply = s
-        .lab
-        .probe("client", "tcp", SocketAddr::new(ip, 80))
-        .expect("tcp through kube-proxy's rules");
-    assert_eq!(reply.client.to_string(), CLIENT);
+    owned_by(s, Node::A, hc, "kube-proxy", Duration::from_secs(20)).await;
+    source_kept(s, ip, "kube-proxy's rules");
 
     step("back to deploy/'s announce-only");
     s.delete_pod("loc-a").await;
