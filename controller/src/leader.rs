@@ -12,6 +12,7 @@ use std::time::Duration;
 
 use futures::StreamExt;
 use k8s_openapi::api::coordination::v1::Lease;
+use k8s_openapi::jiff;
 use kube::runtime::watcher;
 use kube::{Api, Client};
 use kube_lease_manager::LeaseManagerBuilder;
@@ -51,14 +52,32 @@ pub async fn run(
         .await?;
     let released = Arc::new(Notify::new());
     let watch_task = tokio::spawn(watch_release(
-        Api::namespaced(client, &cfg.namespace),
+        Api::namespaced(client.clone(), &cfg.namespace),
         cfg.name.clone(),
         released.clone(),
     ));
+    let leases: Api<Lease> = Api::namespaced(client, &cfg.namespace);
+    // After an API error we stop leading at once (we may not be able to renew); the manager
+    // itself still counts us as holder and reports nothing when a later renewal succeeds, so
+    // while `recovering` the Lease is read every second until it shows who holds it.
+    let mut recovering = false;
     loop {
         tokio::select! {
             biased;
             () = stopped(&mut shutdown) => break,
+            () = tokio::time::sleep(Duration::from_secs(1)), if recovering => {
+                match leases.get_opt(&cfg.name).await {
+                    Ok(lease) => {
+                        let held = lease.as_ref().is_some_and(|l| holds(l, &cfg.identity, jiff::Timestamp::now()));
+                        recovering = false;
+                        if held {
+                            info!(identity = %cfg.identity, "the API is back and the lease is still ours; leading again");
+                            leader.send_replace(true);
+                        }
+                    }
+                    Err(e) => warn!(error = %e, "re-reading the leader lease after an error"),
+                }
+            }
             () = released.notified() => {
                 if !*leader.borrow() {
                     // Re-read the Lease now instead of sleeping until its old expiry.
@@ -70,11 +89,13 @@ pub async fn run(
             state = manager.changed() => match state {
                 Ok(is_leader) => {
                     info!(identity = %cfg.identity, leader = is_leader, "leadership changed");
+                    recovering = false;
                     leader.send_replace(is_leader);
                 }
                 Err(e) => {
                     warn!(error = %e, "leader election: retrying in 1s");
                     leader.send_replace(false);
+                    recovering = true;
                     tokio::time::sleep(Duration::from_secs(1)).await;
                 }
             },
@@ -88,6 +109,25 @@ pub async fn run(
         Err(_) => warn!("releasing the leader lease timed out"),
     }
     Ok(())
+}
+
+/// Whether `lease` names `identity` as its holder and has not expired at `now` (renewTime plus
+/// leaseDurationSeconds).
+fn holds(lease: &Lease, identity: &str, now: jiff::Timestamp) -> bool {
+    let Some(spec) = lease.spec.as_ref() else {
+        return false;
+    };
+    let (Some(holder), Some(renewed), Some(secs)) = (
+        spec.holder_identity.as_deref(),
+        spec.renew_time.as_ref(),
+        spec.lease_duration_seconds,
+    ) else {
+        return false;
+    };
+    let expires = renewed
+        .0
+        .checked_add(jiff::SignedDuration::from_secs(i64::from(secs)));
+    holder == identity && expires.is_ok_and(|e| e > now)
 }
 
 /// Notifies whenever the Lease is seen without a holder.
@@ -116,4 +156,36 @@ async fn watch_release(api: Api<Lease>, name: String, released: Arc<Notify>) {
 /// Resolves once `shutdown` is true (or its sender is gone).
 pub(crate) async fn stopped(shutdown: &mut watch::Receiver<bool>) {
     let _ = shutdown.wait_for(|s| *s).await;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use k8s_openapi::apimachinery::pkg::apis::meta::v1::MicroTime;
+
+    fn lease(holder: Option<&str>, renewed: jiff::Timestamp, secs: i32) -> Lease {
+        Lease {
+            spec: Some(k8s_openapi::api::coordination::v1::LeaseSpec {
+                holder_identity: holder.map(String::from),
+                renew_time: Some(MicroTime(renewed)),
+                lease_duration_seconds: Some(secs),
+                ..Default::default()
+            }),
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn only_an_unexpired_lease_in_our_name_is_ours() {
+        let now = jiff::Timestamp::now();
+        let ago = |s: i64| now.checked_sub(jiff::SignedDuration::from_secs(s)).unwrap();
+        assert!(holds(&lease(Some("me"), ago(5), 15), "me", now));
+        assert!(
+            !holds(&lease(Some("me"), ago(20), 15), "me", now),
+            "expired"
+        );
+        assert!(!holds(&lease(Some("other"), ago(5), 15), "me", now));
+        assert!(!holds(&lease(None, ago(5), 15), "me", now), "released");
+        assert!(!holds(&Lease::default(), "me", now));
+    }
 }
