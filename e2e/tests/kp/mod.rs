@@ -246,6 +246,25 @@ fn source_kept(s: &Spk<'_>, ip: IpAddr, through: &str) {
     assert_eq!(reply.client.to_string(), CLIENT, "through {through}");
 }
 
+/// kube-proxy on node-a stopped and started at once (after `kube-proxy --cleanup` when
+/// `cleanup`: its rules flushed and rewritten): table `inet ferrolb` never shows on node-a
+/// within `window`, then kube-proxy is healthy again.
+async fn restart_never_grabbed(s: &Spk<'_>, cleanup: bool, window: Duration) {
+    kubeproxy::stop(s.lab, Node::A);
+    if cleanup {
+        kubeproxy::cleanup(s.lab, Node::A).expect("kube-proxy --cleanup");
+    }
+    kubeproxy::start(s.lab, Node::A).expect("kube-proxy started");
+    let seen = first_within(window, || has_table(s, Node::A, "inet", "ferrolb")).await;
+    assert_eq!(
+        seen, None,
+        "the speaker programmed node-a while kube-proxy restarted (cleanup: {cleanup})"
+    );
+    kubeproxy::wait_ready(s.lab, Node::A, Duration::from_secs(30))
+        .await
+        .expect("kube-proxy ready");
+}
+
 /// `--dataplane=auto` follows kube-proxy on node-a: kube-proxy stopped and cleaned up (a node
 /// without it, or a speaker that started first) → the speaker programs the node after the
 /// takeover delay and serves the healthCheckNodePorts; kube-proxy back → the speaker withdraws
@@ -269,29 +288,9 @@ pub async fn auto_follows_kube_proxy(s: &Spk<'_>) {
     );
 
     step("kube-proxy restarted on node-a (its rules stay): the speaker never programs");
-    kubeproxy::stop(s.lab, Node::A);
-    kubeproxy::start(s.lab, Node::A).expect("kube-proxy started");
-    let seen = first_within(DELAY * 2, table).await;
-    assert_eq!(
-        seen, None,
-        "the speaker programmed node-a during a kube-proxy restart"
-    );
-    kubeproxy::wait_ready(s.lab, Node::A, Duration::from_secs(30))
-        .await
-        .expect("kube-proxy ready");
-
+    restart_never_grabbed(s, false, DELAY * 2).await;
     step("kube-proxy's rules flushed and rewritten (cleanup, start at once): never both");
-    kubeproxy::stop(s.lab, Node::A);
-    kubeproxy::cleanup(s.lab, Node::A).expect("kube-proxy --cleanup");
-    kubeproxy::start(s.lab, Node::A).expect("kube-proxy started");
-    let seen = first_within(DELAY * 2, table).await;
-    assert_eq!(
-        seen, None,
-        "the speaker grabbed node-a while kube-proxy rewrote its rules"
-    );
-    kubeproxy::wait_ready(s.lab, Node::A, Duration::from_secs(30))
-        .await
-        .expect("kube-proxy ready");
+    restart_never_grabbed(s, true, DELAY * 2).await;
 
     step("kube-proxy gone from node-a: the speaker takes over after the delay");
     kubeproxy::stop(s.lab, Node::A);
