@@ -14,31 +14,26 @@ use crate::spk::{Spk, step};
 /// The client's address, as a backend sees it when the source is kept.
 const CLIENT: &str = "198.51.100.100";
 
-/// Whether `node` has table `family name` (`nft list table`).
-pub fn has_table(s: &Spk<'_>, node: Node, family: &str, name: &str) -> bool {
-    let argv: Vec<String> = ["nft", "list", "table", family, name]
-        .into_iter()
-        .map(String::from)
-        .collect();
+/// Runs `argv` in `node`'s namespace; its output.
+fn run_in(s: &Spk<'_>, node: Node, argv: &[&str]) -> std::process::Output {
+    let argv: Vec<String> = argv.iter().map(|a| a.to_string()).collect();
     s.lab
         .exec(node.name(), &argv)
-        .expect("nft in the node")
+        .expect("a command in the node")
         .output()
-        .is_ok_and(|o| o.status.success())
+        .unwrap_or_else(|e| panic!("{argv:?} in {node}: {e}"))
+}
+
+/// Whether `node` has table `family name` (`nft list table`).
+pub fn has_table(s: &Spk<'_>, node: Node, family: &str, name: &str) -> bool {
+    run_in(s, node, &["nft", "list", "table", family, name])
+        .status
+        .success()
 }
 
 /// The programs listening on TCP `port` in `node`'s namespace (`ss -ltnp`), sorted.
 pub fn listeners(s: &Spk<'_>, node: Node, port: u16) -> Vec<String> {
-    let argv: Vec<String> = ["ss", "-Hltnp", &format!("sport = :{port}")]
-        .into_iter()
-        .map(String::from)
-        .collect();
-    let out = s
-        .lab
-        .exec(node.name(), &argv)
-        .expect("ss in the node")
-        .output()
-        .expect("ss ran");
+    let out = run_in(s, node, &["ss", "-Hltnp", &format!("sport = :{port}")]);
     let text = String::from_utf8_lossy(&out.stdout);
     let mut names: Vec<String> = text
         .split("((\"")
@@ -53,16 +48,7 @@ pub fn listeners(s: &Spk<'_>, node: Node, port: u16) -> Vec<String> {
 
 /// Every node's ruleset text.
 fn ruleset(s: &Spk<'_>, node: Node) -> String {
-    let argv: Vec<String> = ["nft", "list", "ruleset"]
-        .into_iter()
-        .map(String::from)
-        .collect();
-    let out = s
-        .lab
-        .exec(node.name(), &argv)
-        .expect("nft in the node")
-        .output()
-        .expect("nft ran");
+    let out = run_in(s, node, &["nft", "list", "ruleset"]);
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
 

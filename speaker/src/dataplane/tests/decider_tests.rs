@@ -179,14 +179,15 @@ proptest! {
                 KubeProxy::Unknown(_) => prop_assert_eq!(d.enabled, before.unwrap_or(false)),
                 KubeProxy::Absent => {}
             }
+            // Start of the run of Absent detections that ends now (now when there is none).
+            let streak_start = history
+                .iter()
+                .rev()
+                .take_while(|(_, s, _)| *s == KubeProxy::Absent)
+                .last()
+                .map_or(now, |(t, _, _)| *t);
             if d.enabled && before == Some(false) && conclusive_before {
                 // Taking over: absent at every detection for the whole delay.
-                let streak_start = history
-                    .iter()
-                    .rev()
-                    .take_while(|(_, s, _)| *s == KubeProxy::Absent)
-                    .last()
-                    .map_or(now, |(t, _, _)| *t);
                 prop_assert!(
                     now - streak_start >= delay_ms,
                     "took over after {} ms of absence, delay {} ms", now - streak_start, delay_ms
@@ -196,12 +197,6 @@ proptest! {
                 // Not taking over: there is an earlier conclusive detection, and the absence
                 // is shorter than the delay.
                 prop_assert!(conclusive_before);
-                let streak_start = history
-                    .iter()
-                    .rev()
-                    .take_while(|(_, s, _)| *s == KubeProxy::Absent)
-                    .last()
-                    .map_or(now, |(t, _, _)| *t);
                 prop_assert!(now - streak_start < delay_ms);
                 prop_assert!(d.takeover_at.is_some());
             }
