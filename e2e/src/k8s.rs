@@ -57,6 +57,25 @@ pub async fn pool(client: &Client, name: &str, spec: Value) -> Result<(), Error>
     Ok(())
 }
 
+/// Applies VIPPool `name` with `addresses` and an `L2AnnouncementPolicy` of the same name
+/// announcing it (every node, every suitable interface), then waits for the controller's
+/// status of the pool.
+pub async fn announced_pool(client: &Client, name: &str, addresses: &[&str]) -> Result<(), Error> {
+    pool(client, name, json!({ "addresses": addresses })).await?;
+    let l2 = json!({"apiVersion": "ferrolb.io/v1alpha1", "kind": "L2AnnouncementPolicy",
+        "metadata": {"name": name}, "spec": {"ipPools": [name]}});
+    apply(
+        &Api::<ferrolb_api::L2AnnouncementPolicy>::all(client.clone()),
+        &l2,
+    )
+    .await?;
+    wait_pool(client, name, "status from the controller", |p| {
+        p.status.as_ref().and_then(|s| s.observed_generation) == p.metadata.generation
+    })
+    .await?;
+    Ok(())
+}
+
 /// Sets annotation `ferrolb.io/force: "true"` on a pool, so the webhook lets it shrink or go
 /// although Services hold its addresses.
 pub async fn force_pool(client: &Client, name: &str) -> Result<(), Error> {

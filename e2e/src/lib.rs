@@ -10,6 +10,7 @@
 #![forbid(unsafe_code)]
 
 pub mod bench;
+pub mod conformance;
 pub mod demo;
 mod error;
 pub mod image;

@@ -46,6 +46,31 @@ enum Cmd {
     /// and ferrolb-speaker.tar (docker-archive; `kind load image-archive` takes them), each
     /// checked by running its binary from its own root filesystem. Needs root and Debian's apt.
     Image,
+    /// The upstream Kubernetes LoadBalancer e2e tests (k8s.io/kubernetes test/e2e/network of
+    /// the pinned release) against ferrolb: a lab with kube-proxy (nftables) and ferrolb installed
+    /// from deploy/, one test per process from the client namespace. Reports go to
+    /// target/conformance/ (JUnit, ginkgo JSON, logs, summary.json); exits non-zero when a test
+    /// not on e2e/conformance/skips.yaml fails.
+    Conformance {
+        /// Which lab (brought up when needed).
+        #[arg(long, default_value = "conformance")]
+        lab: String,
+        /// Only the subset `cargo xtask test` runs.
+        #[arg(long)]
+        subset: bool,
+        /// Only tests whose full name contains this.
+        #[arg(long)]
+        only: Option<String>,
+        /// Print the selected tests and exit (no lab).
+        #[arg(long)]
+        list: bool,
+        /// Leave the lab running afterwards.
+        #[arg(long)]
+        keep: bool,
+        /// Minutes allowed per test.
+        #[arg(long, default_value_t = 8)]
+        minutes: u64,
+    },
     /// Run every test (installs what it needs on a fresh machine). CI runs exactly this.
     Test {
         /// Skip fmt and clippy.
@@ -539,6 +564,67 @@ const ROOT_TESTS: &str = concat!(
     "ferrolb-e2e/root-tests",
 );
 
+fn conformance(
+    name: &str,
+    subset: bool,
+    only: Option<String>,
+    list: bool,
+    keep: bool,
+    minutes: u64,
+) -> anyhow::Result<ExitCode> {
+    use ferrolb_e2e::conformance::{self as conf, runner};
+    ferrolb_e2e::lab::deps::ensure()?;
+    controlplane::build(&repo().join("e2e/controlplane"))?;
+    let out = target_dir().join("conformance");
+    if list {
+        for t in runner::list(&out)? {
+            let mark = if conf::selection::in_subset(&t) {
+                "*"
+            } else {
+                " "
+            };
+            println!("{mark} {t}");
+        }
+        println!("(* = the subset `cargo xtask test` runs)");
+        return Ok(ExitCode::SUCCESS);
+    }
+    let opts = runner::Options {
+        out: out.clone(),
+        subset,
+        only,
+        skips: conf::load_skips(&repo().join("e2e/conformance/skips.yaml"))?,
+        timeout: std::time::Duration::from_secs(minutes.max(1) * 60),
+    };
+    let lab = built_lab(name)?;
+    let rt = tokio::runtime::Runtime::new()?;
+    let started = std::time::Instant::now();
+    if lab.running() && lab.kube_proxy_mode()? != KubeProxyMode::Nftables {
+        bail!(
+            "lab {name} runs without kube-proxy in nftables mode; take it down first: cargo xtask lab --lab {name} down"
+        );
+    }
+    rt.block_on(lab.up_with(&repo(), KubeProxyMode::Nftables))?;
+    rt.block_on(lab.install(&repo()))?;
+    rt.block_on(conf::prepare(&lab))?;
+    let outcomes = conf::run(&lab, &opts)?;
+    let (passed, failed, skipped) = runner::counts(&outcomes);
+    println!(
+        "\nconformance: {passed} passed, {failed} failed, {skipped} skipped in {:.0}s (reports: {})",
+        started.elapsed().as_secs_f64(),
+        out.display()
+    );
+    if keep {
+        println!("lab {name} stays up: cargo xtask lab --lab {name} down");
+    } else {
+        lab.down()?;
+    }
+    Ok(if failed == 0 {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    })
+}
+
 fn test(no_lint: bool) -> anyhow::Result<()> {
     let started = std::time::Instant::now();
     // A fresh machine: Debian tools and the pinned control plane first, so the tests only test.
@@ -593,6 +679,14 @@ fn main() -> ExitCode {
         Cmd::Bench { cmd } => bench(cmd).map(|()| ExitCode::SUCCESS),
         Cmd::Image => image().map(|()| ExitCode::SUCCESS),
         Cmd::Test { no_lint } => test(no_lint).map(|()| ExitCode::SUCCESS),
+        Cmd::Conformance {
+            lab,
+            subset,
+            only,
+            list,
+            keep,
+            minutes,
+        } => conformance(&lab, subset, only, list, keep, minutes),
     };
     match result {
         Ok(code) => code,

@@ -4,7 +4,6 @@
 use std::net::IpAddr;
 use std::time::Duration;
 
-use ferrolb_api::L2AnnouncementPolicy;
 use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::discovery::v1::{Endpoint, EndpointSlice};
 use kube::Client;
@@ -23,18 +22,7 @@ fn apply() -> PatchParams {
 
 /// Applies the pool and an `L2AnnouncementPolicy` of it (every node, every suitable interface).
 pub(super) async fn pool(client: &Client) -> Result<(), Error> {
-    k8s::pool(client, POOL, json!({ "addresses": POOL_ADDRESSES })).await?;
-    let l2: Api<L2AnnouncementPolicy> = Api::all(client.clone());
-    let body = json!({"apiVersion": "ferrolb.io/v1alpha1", "kind": "L2AnnouncementPolicy",
-        "metadata": {"name": POOL}, "spec": {"ipPools": [POOL]}});
-    l2.patch(POOL, &apply(), &Patch::Apply(body))
-        .await
-        .map_err(|e| Error::kube("applying the L2AnnouncementPolicy", e))?;
-    k8s::wait_pool(client, POOL, "status from the controller", |p| {
-        p.status.as_ref().and_then(|s| s.observed_generation) == p.metadata.generation
-    })
-    .await?;
-    Ok(())
+    k8s::announced_pool(client, POOL, &POOL_ADDRESSES).await
 }
 
 /// Applies the Deployment and waits until its pods are ready.

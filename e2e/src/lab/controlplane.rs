@@ -10,14 +10,69 @@ use crate::lab::plan::{APISERVER_PORT, CONTROL_PLANE, ETCD_VERSION, K8S_VERSION,
 use crate::lab::process::{self, Spawn};
 use crate::{Error, Lab};
 
-/// The binaries the lab runs, by the name the cache stores them under.
-pub const BINARIES: [&str; 6] = [
+/// The binaries the lab runs, by the name the cache stores them under: the control plane,
+/// kube-proxy and kubectl; agnhost (the upstream e2e tests' pod image, run by the node agent);
+/// `lab-kubelet` (the nodes' exec endpoint, `e2e/controlplane/labkubelet`); and
+/// `conformance.test` (upstream's network e2e tests, `e2e/controlplane/conformance`).
+pub const BINARIES: [&str; 9] = [
     "etcd",
     "kube-apiserver",
     "kube-controller-manager",
     "kube-scheduler",
     "kube-proxy",
     "kubectl",
+    "agnhost",
+    LAB_KUBELET,
+    CONFORMANCE_TEST,
+];
+
+/// The nodes' exec endpoint (ours, in Go: upstream's streaming server).
+pub const LAB_KUBELET: &str = "lab-kubelet";
+/// Upstream's network e2e tests, compiled with `go test -c`.
+pub const CONFORMANCE_TEST: &str = "conformance.test";
+
+/// How a cached binary is built.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Kind {
+    /// An upstream command of the pinned release: built once per version.
+    Upstream,
+    /// A command of ours in `e2e/controlplane`: rebuilt when its sources change.
+    Ours,
+    /// A test package of ours, compiled with `go test -c`: rebuilt when its sources change.
+    OursTest,
+}
+
+/// What each of [`BINARIES`] is built from.
+const SOURCES: [(&str, &str, Kind); 9] = [
+    ("etcd", "go.etcd.io/etcd/server/v3", Kind::Upstream),
+    (
+        "kube-apiserver",
+        "k8s.io/kubernetes/cmd/kube-apiserver",
+        Kind::Upstream,
+    ),
+    (
+        "kube-controller-manager",
+        "k8s.io/kubernetes/cmd/kube-controller-manager",
+        Kind::Upstream,
+    ),
+    (
+        "kube-scheduler",
+        "k8s.io/kubernetes/cmd/kube-scheduler",
+        Kind::Upstream,
+    ),
+    (
+        "kube-proxy",
+        "k8s.io/kubernetes/cmd/kube-proxy",
+        Kind::Upstream,
+    ),
+    ("kubectl", "k8s.io/kubernetes/cmd/kubectl", Kind::Upstream),
+    (
+        "agnhost",
+        "k8s.io/kubernetes/test/images/agnhost",
+        Kind::Upstream,
+    ),
+    (LAB_KUBELET, "./labkubelet", Kind::Ours),
+    (CONFORMANCE_TEST, "./conformance", Kind::OursTest),
 ];
 
 /// Root of ferrolb's cache: `$FERROLB_CACHE`, else `$XDG_CACHE_HOME/ferrolb`, else
@@ -51,15 +106,11 @@ pub fn built() -> bool {
 }
 
 /// Builds the missing binaries with `go build` from `e2e/controlplane` (module download and
-/// compile take ~7 minutes cold on 2 cores; nothing happens when all are cached).
+/// compile take ~11 minutes cold on 2 cores), and ours again when their sources changed;
+/// nothing happens when all are current.
 pub fn build(module_dir: &Path) -> Result<(), Error> {
-    if built() {
-        return Ok(());
-    }
     let out = bin_dir();
     let tmp = out.with_file_name(format!("{K8S_VERSION}-etcd{ETCD_VERSION}.partial"));
-    std::fs::create_dir_all(&tmp)
-        .map_err(|e| Error::io(format!("creating {}", tmp.display()), e))?;
     let minor = K8S_VERSION
         .trim_start_matches('v')
         .split('.')
@@ -71,28 +122,29 @@ pub fn build(module_dir: &Path) -> Result<(), Error> {
          -X k8s.io/component-base/version.gitTreeState=clean \
          -X k8s.io/client-go/pkg/version.gitVersion={K8S_VERSION}"
     );
-    let packages = [
-        ("etcd", "go.etcd.io/etcd/server/v3"),
-        ("kube-apiserver", "k8s.io/kubernetes/cmd/kube-apiserver"),
-        (
-            "kube-controller-manager",
-            "k8s.io/kubernetes/cmd/kube-controller-manager",
-        ),
-        ("kube-scheduler", "k8s.io/kubernetes/cmd/kube-scheduler"),
-        ("kube-proxy", "k8s.io/kubernetes/cmd/kube-proxy"),
-        ("kubectl", "k8s.io/kubernetes/cmd/kubectl"),
-    ];
-    for (name, pkg) in packages {
-        if bin(name).is_file() {
+    for (name, pkg, kind) in SOURCES {
+        let stamp = match kind {
+            Kind::Upstream => None,
+            Kind::Ours | Kind::OursTest => Some(source_stamp(module_dir, pkg)?),
+        };
+        if bin(name).is_file() && stamp.as_deref() == read_stamp(name).as_deref() {
             continue;
         }
+        std::fs::create_dir_all(&tmp)
+            .map_err(|e| Error::io(format!("creating {}", tmp.display()), e))?;
         eprintln!(
             "lab: building {name} {K8S_VERSION} from {pkg} (cached in {})",
             out.display()
         );
         let target = tmp.join(name);
-        let status = Command::new("go")
-            .args(["build", "-trimpath", "-ldflags", &ldflags, "-o"])
+        let mut go = Command::new("go");
+        if kind == Kind::OursTest {
+            go.args(["test", "-c"]);
+        } else {
+            go.arg("build");
+        }
+        let status = go
+            .args(["-trimpath", "-ldflags", &ldflags, "-o"])
             .arg(&target)
             .arg(pkg)
             .current_dir(module_dir)
@@ -107,9 +159,46 @@ pub fn build(module_dir: &Path) -> Result<(), Error> {
         std::fs::create_dir_all(&out).map_err(|e| Error::io("creating the cache", e))?;
         std::fs::rename(&target, bin(name))
             .map_err(|e| Error::io(format!("moving {name} into the cache"), e))?;
+        if let Some(stamp) = stamp {
+            std::fs::write(stamp_path(name), stamp)
+                .map_err(|e| Error::io(format!("writing the stamp of {name}"), e))?;
+        }
     }
     let _ = std::fs::remove_dir(&tmp);
     Ok(())
+}
+
+fn stamp_path(name: &str) -> PathBuf {
+    bin_dir().join(format!("{name}.source"))
+}
+
+fn read_stamp(name: &str) -> Option<String> {
+    std::fs::read_to_string(stamp_path(name)).ok()
+}
+
+/// A checksum of what one of our Go packages is built from: the module's go.mod and go.sum and
+/// the package directory's files.
+fn source_stamp(module_dir: &Path, pkg: &str) -> Result<String, Error> {
+    let dir = module_dir.join(pkg.trim_start_matches("./"));
+    let mut files = vec![module_dir.join("go.mod"), module_dir.join("go.sum")];
+    let mut own: Vec<PathBuf> = std::fs::read_dir(&dir)
+        .map_err(|e| Error::io(format!("reading {}", dir.display()), e))?
+        .filter_map(Result::ok)
+        .map(|e| e.path())
+        .filter(|p| p.is_file())
+        .collect();
+    own.sort();
+    files.extend(own);
+    let crc = crc::Crc::<u32>::new(&crc::CRC_32_ISCSI);
+    let mut digest = crc.digest();
+    for f in &files {
+        let bytes =
+            std::fs::read(f).map_err(|e| Error::io(format!("reading {}", f.display()), e))?;
+        let rel = f.strip_prefix(module_dir).unwrap_or(f);
+        digest.update(rel.to_string_lossy().as_bytes());
+        digest.update(&bytes);
+    }
+    Ok(format!("{:08x}", digest.finalize()))
 }
 
 fn url(host: &str) -> String {
@@ -174,6 +263,14 @@ pub fn start(lab: &Lab, which: &[&str]) -> Result<(), Error> {
         // Webhooks and aggregated APIs are reached through their Service's endpoints: the lab
         // has no ClusterIP data path.
         "--enable-aggregator-routing=true".into(),
+        // `kubectl exec` reaches the node's `lab-kubelet` at its InternalIP (the Nodes' Hostname
+        // addresses do not resolve), with a client certificate from the lab's CA.
+        "--kubelet-preferred-address-types=InternalIP".into(),
+        format!(
+            "--kubelet-client-certificate={}",
+            p("apiserver-kubelet-client.crt")
+        ),
+        format!("--kubelet-client-key={}", p("apiserver-kubelet-client.key")),
         "--profiling=false".into(),
         "--v=1".into(),
     ];

@@ -22,8 +22,14 @@ fn write(dir: &Path, name: &str, text: &str) -> Result<(), Error> {
 }
 
 /// The client identities the lab issues certificates for: (file stem, CN, groups).
-pub const CLIENTS: [(&str, &str, &[&str]); 3] = [
+pub const CLIENTS: [(&str, &str, &[&str]); 4] = [
     ("admin", "lab-admin", &["system:masters"]),
+    // The apiserver's client of the nodes' exec endpoint (`lab-kubelet`).
+    (
+        "apiserver-kubelet-client",
+        "kube-apiserver-kubelet-client",
+        &[],
+    ),
     ("kcm", "system:kube-controller-manager", &[]),
     ("scheduler", "system:kube-scheduler", &[]),
 ];

@@ -1,0 +1,29 @@
+//! The upstream Kubernetes e2e tests against ferrolb in the lab: the `[Feature:LoadBalancer]`
+//! tests and the Service tests about LoadBalancers and externalTrafficPolicy of the pinned
+//! release (`test/e2e/network`), compiled into `conformance.test` (`e2e/controlplane/conformance`),
+//! run one test per process from the lab's client namespace, beside the real kube-proxy and
+//! with ferrolb installed as Pods. A committed skip list (`e2e/conformance/skips.yaml`) names
+//! what the lab cannot run and why; everything else must pass.
+
+pub mod far_client;
+pub mod report;
+pub mod runner;
+pub mod selection;
+
+pub use report::{Outcome, State};
+pub use runner::{Options, run};
+pub use selection::{FOCUS, SUBSET, Skip, load_skips};
+
+use crate::{Error, Lab, k8s};
+
+/// The pool the upstream tests' Services get addresses from: the lab's LoadBalancer range, for
+/// every namespace (the tests make their own).
+pub const POOL: &str = "conformance";
+
+/// Readies a lab with kube-proxy and ferrolb installed for the suite: the pool and its
+/// announcement policy, and the runner's far-client address.
+pub async fn prepare(lab: &Lab) -> Result<(), Error> {
+    let client = lab.client().await?;
+    k8s::announced_pool(&client, POOL, &crate::demo::POOL_ADDRESSES).await?;
+    far_client::set_up(lab)
+}
