@@ -2,12 +2,12 @@
 //! that the client address a backend sees lies outside the nodes' /16, as a client on the
 //! Internet would; the lab's client shares the nodes' LAN (198.51.100.0/24). So while the
 //! suite runs, the client namespace sends from [`FAR_CLIENT`] instead, and the nodes and the
-//! control plane route that address back through the client. Only the conformance lab does
+//! control plane (and the edge host) route that address back through the client. Only the conformance lab does
 //! this; 192.0.2.254 belongs to the allocation-only pools' range, which that lab never uses.
 
 use std::net::Ipv4Addr;
 
-use crate::lab::plan::{CLIENT, CONTROL_PLANE, LAN_V4_PREFIX, NODES};
+use crate::lab::plan::{CLIENT, CONTROL_PLANE, EDGE, LAN_V4_PREFIX, NODES};
 use crate::lab::topology::UPLINK;
 use crate::{Error, Lab};
 
@@ -51,7 +51,7 @@ pub fn set_up(lab: &Lab) -> Result<(), Error> {
     for role in NODES
         .iter()
         .map(|n| n.host.role)
-        .chain([CONTROL_PLANE.role])
+        .chain([CONTROL_PLANE.role, EDGE.role])
     {
         ip(
             &lab.names.netns(role),

@@ -57,6 +57,31 @@ struct Spec {
 struct Failure {
     #[serde(default)]
     message: String,
+    /// Where a timed-out test was (ginkgo's progress report).
+    #[serde(default)]
+    progress_report: Option<Progress>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "PascalCase")]
+struct Progress {
+    #[serde(default)]
+    current_step_text: String,
+}
+
+impl Failure {
+    /// The message, and for a timeout the step the test was at.
+    fn reason(&self) -> String {
+        let step = self
+            .progress_report
+            .as_ref()
+            .map(|p| p.current_step_text.trim())
+            .filter(|s| !s.is_empty());
+        match step {
+            Some(step) => format!("{} (at step: {step})", self.message.trim()),
+            None => self.message.trim().to_string(),
+        }
+    }
 }
 
 impl Spec {
@@ -83,7 +108,7 @@ pub fn parse(json: &str) -> Result<Vec<Outcome>, String> {
         if spec.leaf_node_type != "It" {
             continue;
         }
-        let message = spec.failure.as_ref().map(|f| f.message.trim().to_string());
+        let message = spec.failure.as_ref().map(Failure::reason);
         let state = match spec.state.as_str() {
             "passed" => State::Passed,
             "skipped" | "pending" => State::Skipped,
@@ -124,7 +149,7 @@ mod tests {
       {"ContainerHierarchyTexts":["[sig-network] LoadBalancers [Feature:LoadBalancer]"],"LeafNodeType":"It","LeafNodeText":"should b","State":"failed","RunTime":1000000000,"Failure":{"Message":"timed out waiting\n"}},
       {"ContainerHierarchyTexts":["[sig-network] Services"],"LeafNodeType":"It","LeafNodeText":"should c","State":"skipped","RunTime":0,"Failure":{"Message":"Test requires >= 2 Ready nodes"}},
       {"ContainerHierarchyTexts":["[sig-network] Services"],"LeafNodeType":"It","LeafNodeText":"filtered out","State":"skipped","RunTime":0},
-      {"ContainerHierarchyTexts":["[sig-network] Services"],"LeafNodeType":"It","LeafNodeText":"should d","State":"timedout","RunTime":7}
+      {"ContainerHierarchyTexts":["[sig-network] Services"],"LeafNodeType":"It","LeafNodeText":"should d","State":"timedout","RunTime":7,"Failure":{"Message":"A suite timeout occurred","ProgressReport":{"CurrentStepText":"Wait for service to hasFinalizer=true"}}}
     ]}]"#;
 
     #[test]
@@ -152,7 +177,11 @@ mod tests {
                     State::Skipped,
                     "Test requires >= 2 Ready nodes"
                 ),
-                ("[sig-network] Services should d", State::Failed, ""),
+                (
+                    "[sig-network] Services should d",
+                    State::Failed,
+                    "A suite timeout occurred (at step: Wait for service to hasFinalizer=true)"
+                ),
             ]
         );
         assert!((out[0].seconds - 2.5).abs() < 1e-9);
