@@ -43,6 +43,25 @@ pub fn owns_condition(svc: &Service, type_: &str) -> bool {
     })
 }
 
+/// Whether the controller's field manager added `finalizer` to `metadata.finalizers` (and
+/// still holds it there): an entry of the main resource (any operation) lists it as a set
+/// member, `v:"<finalizer>"`. A finalizer someone else added is not the controller's.
+pub fn owns_finalizer(svc: &Service, finalizer: &str) -> bool {
+    let member = format!("v:{}", Value::from(finalizer));
+    svc.managed_fields()
+        .iter()
+        .filter(|m| {
+            m.manager.as_deref() == Some(MANAGER_CONTROLLER)
+                && m.subresource.as_deref().is_none_or(str::is_empty)
+        })
+        .filter_map(|m| m.fields_v1.as_ref()?.0.get("f:metadata"))
+        .any(|meta| {
+            meta.get("f:finalizers")
+                .and_then(Value::as_object)
+                .is_some_and(|set| set.contains_key(&member))
+        })
+}
+
 /// `k:{"type":"..."}` naming `type_`.
 fn is_condition_key(key: &str, type_: &str) -> bool {
     key.strip_prefix("k:")
@@ -117,6 +136,38 @@ mod tests {
             assert!(!owns_ingress(&service(json!([other.clone()]))), "{other}");
         }
         assert!(!owns_ingress(&service(json!([]))));
+    }
+
+    #[test]
+    fn a_finalizer_is_the_controllers_only_where_its_entry_lists_it() {
+        const CLEANUP: &str = "service.kubernetes.io/load-balancer-cleanup";
+        let meta = |manager: &str, subresource: Option<&str>, member: &str| {
+            let mut e = json!({
+                "manager": manager, "operation": "Update", "apiVersion": "v1",
+                "fieldsType": "FieldsV1",
+                "fieldsV1": {"f:metadata": {"f:finalizers": {".": {}, member: {}}}},
+            });
+            if let Some(s) = subresource {
+                e["subresource"] = json!(s);
+            }
+            e
+        };
+        let listed = format!("v:{}", json!(CLEANUP));
+        assert!(owns_finalizer(
+            &service(json!([meta(MANAGER_CONTROLLER, None, &listed)])),
+            CLEANUP
+        ));
+        for other in [
+            meta("cloud-controller-manager", None, &listed),
+            meta(MANAGER_CONTROLLER, None, r#"v:"example.com/other""#),
+            meta(MANAGER_CONTROLLER, Some("status"), &listed),
+        ] {
+            assert!(
+                !owns_finalizer(&service(json!([other.clone()])), CLEANUP),
+                "{other}"
+            );
+        }
+        assert!(!owns_finalizer(&service(json!([])), CLEANUP));
     }
 
     #[test]

@@ -26,8 +26,11 @@ pub const ANN_FORCE: &str = "ferrolb.io/force";
 /// refuses any Service carrying it, which proves the apiserver reached the webhook.
 pub const ANN_WEBHOOK_PROBE: &str = "ferrolb.io/webhook-probe";
 
-/// Finalizer the controller puts on Services it allocated for, so IPs are released cleanly.
-pub const FINALIZER: &str = "ferrolb.io/lb-ip";
+/// The finalizer the controller keeps on every LoadBalancer Service it owns, as the upstream
+/// service controller does (`k8s.io/cloud-provider`'s `servicehelper.LoadBalancerCleanupFinalizer`):
+/// a deleted Service stays until the controller has released its addresses, and a Service
+/// changed to another type loses it once released.
+pub const LOAD_BALANCER_CLEANUP_FINALIZER: &str = "service.kubernetes.io/load-balancer-cleanup";
 
 /// Well-known Node label: nodes carrying it never announce or receive external load-balancer traffic.
 pub const LABEL_EXCLUDE_FROM_LB: &str = "node.kubernetes.io/exclude-from-external-load-balancers";

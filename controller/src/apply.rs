@@ -1,10 +1,23 @@
 //! Applies the decision's writes: server-side apply under the controller's field manager,
 //! then the events. I/O (the request bodies are pure functions, tested on their own).
+//!
+//! The load-balancer cleanup finalizer is written with a strategic merge patch under the same
+//! field manager, as the upstream service controller writes it: `metadata.finalizers` merges
+//! (an added entry joins the others) and `$deleteFromPrimitiveList` removes exactly this one,
+//! whoever else's finalizers the list holds and whoever added this one. Server-side apply of
+//! the finalizer would keep others' entries too, but could not remove it where another manager
+//! also claims it (a client-side `kubectl apply` of an exported manifest does), and a JSON merge
+//! patch would replace the whole list. Each body carries the Service's `metadata.uid`, so a
+//! write meant for a deleted Service never touches (or, applied, creates) one recreated under
+//! its name.
+//!
+//! Order: the finalizer is added before anything else (no address is ever published without
+//! it) and removed only after everything else succeeded (the release is complete).
 
 use std::net::IpAddr;
 
 use ferrolb_api::VIPPool;
-use ferrolb_api::names::ANN_ALLOCATED_FROM;
+use ferrolb_api::names::{ANN_ALLOCATED_FROM, LOAD_BALANCER_CLEANUP_FINALIZER};
 use ferrolb_core::names::{CONDITION_ALLOCATED, CONDITION_EXTERNAL_IPS, MANAGER_CONTROLLER};
 use k8s_openapi::api::core::v1::Service;
 use kube::api::{Patch, PatchParams};
@@ -13,7 +26,7 @@ use kube::{Api, Client, Resource, ResourceExt};
 use serde_json::{Value, json};
 use tracing::{info, warn};
 
-use crate::diff::{PoolWrite, ServiceWrite};
+use crate::diff::{FinalizerWrite, PoolWrite, ServiceDiff, ServiceWrite};
 
 /// The status body the controller applies to a Service.
 pub fn status_body(w: &ServiceWrite) -> Value {
@@ -62,6 +75,7 @@ pub fn annotation_body(w: &ServiceWrite) -> Value {
     let mut meta = json!({
         "name": w.service.name_any(),
         "namespace": w.service.namespace(),
+        "uid": w.service.uid(),
     });
     if let Some(pool) = &w.want.owned.pool {
         meta["annotations"] = json!({ ANN_ALLOCATED_FROM: pool });
@@ -69,8 +83,71 @@ pub fn annotation_body(w: &ServiceWrite) -> Value {
     json!({ "apiVersion": "v1", "kind": "Service", "metadata": meta })
 }
 
+/// The strategic merge patch adding or removing the cleanup finalizer.
+pub fn finalizer_patch(w: &ServiceWrite, write: FinalizerWrite) -> Value {
+    let list = match write {
+        FinalizerWrite::Add => "finalizers",
+        FinalizerWrite::Remove => "$deleteFromPrimitiveList/finalizers",
+    };
+    json!({ "metadata": {
+        "uid": w.service.uid(),
+        list: [LOAD_BALANCER_CLEANUP_FINALIZER],
+    }})
+}
+
+/// One request (or two sent together) of a Service write.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Step {
+    /// The finalizer patch.
+    Finalizer(FinalizerWrite),
+    /// The status and/or the annotation, sent together (they touch different parts).
+    Fields {
+        /// Apply the status.
+        status: bool,
+        /// Apply the annotation.
+        annotation: bool,
+    },
+}
+
+/// The requests of a write, in the order they are sent; each is sent only once the ones
+/// before it succeeded. An added finalizer comes first, a removed one last.
+pub fn steps(diff: &ServiceDiff) -> Vec<Step> {
+    let mut out = Vec::new();
+    if diff.finalizer == Some(FinalizerWrite::Add) {
+        out.push(Step::Finalizer(FinalizerWrite::Add));
+    }
+    if diff.write_status || diff.write_annotation {
+        out.push(Step::Fields {
+            status: diff.write_status,
+            annotation: diff.write_annotation,
+        });
+    }
+    if diff.finalizer == Some(FinalizerWrite::Remove) {
+        out.push(Step::Finalizer(FinalizerWrite::Remove));
+    }
+    out
+}
+
 fn params() -> PatchParams {
     PatchParams::apply(MANAGER_CONTROLLER).force()
+}
+
+async fn patch_finalizer(
+    api: &Api<Service>,
+    w: &ServiceWrite,
+    write: FinalizerWrite,
+) -> Result<(), kube::Error> {
+    let params = PatchParams {
+        field_manager: Some(MANAGER_CONTROLLER.into()),
+        ..PatchParams::default()
+    };
+    api.patch(
+        &w.service.name_any(),
+        &params,
+        &Patch::Strategic(finalizer_patch(w, write)),
+    )
+    .await?;
+    Ok(())
 }
 
 /// Applies one Service write, then publishes its events. An event that cannot be published is
@@ -85,22 +162,28 @@ pub async fn service(
     let ns = w.service.namespace().unwrap_or_default();
     let name = w.service.name_any();
     let api: Api<Service> = Api::namespaced(client.clone(), &ns);
-    // The two writes touch different parts of the object: send them together.
-    let status = async {
-        if w.diff.write_status {
-            api.patch_status(&name, &params(), &Patch::Apply(status_body(w)))
-                .await?;
+    for step in steps(&w.diff) {
+        match step {
+            Step::Finalizer(write) => patch_finalizer(&api, w, write).await?,
+            Step::Fields { status, annotation } => {
+                let status = async {
+                    if status {
+                        api.patch_status(&name, &params(), &Patch::Apply(status_body(w)))
+                            .await?;
+                    }
+                    Ok::<(), kube::Error>(())
+                };
+                let annotation = async {
+                    if annotation {
+                        api.patch(&name, &params(), &Patch::Apply(annotation_body(w)))
+                            .await?;
+                    }
+                    Ok::<(), kube::Error>(())
+                };
+                tokio::try_join!(status, annotation)?;
+            }
         }
-        Ok::<(), kube::Error>(())
-    };
-    let annotation = async {
-        if w.diff.write_annotation {
-            api.patch(&name, &params(), &Patch::Apply(annotation_body(w)))
-                .await?;
-        }
-        Ok::<(), kube::Error>(())
-    };
-    tokio::try_join!(status, annotation)?;
+    }
     let reference = w.service.object_ref(&());
     let recorder = Recorder::new(client.clone(), reporter.clone());
     for e in &w.diff.events {
@@ -145,4 +228,47 @@ fn truncate(s: &str, max: usize) -> String {
         end -= 1;
     }
     format!("{}…", &s[..end])
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn diff(status: bool, annotation: bool, finalizer: Option<FinalizerWrite>) -> ServiceDiff {
+        ServiceDiff {
+            write_status: status,
+            write_annotation: annotation,
+            finalizer,
+            events: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn the_finalizer_is_added_first_and_removed_last() {
+        assert_eq!(
+            steps(&diff(true, true, Some(FinalizerWrite::Add))),
+            [
+                Step::Finalizer(FinalizerWrite::Add),
+                Step::Fields {
+                    status: true,
+                    annotation: true
+                }
+            ]
+        );
+        assert_eq!(
+            steps(&diff(true, false, Some(FinalizerWrite::Remove))),
+            [
+                Step::Fields {
+                    status: true,
+                    annotation: false
+                },
+                Step::Finalizer(FinalizerWrite::Remove)
+            ]
+        );
+        assert_eq!(
+            steps(&diff(false, false, Some(FinalizerWrite::Remove))),
+            [Step::Finalizer(FinalizerWrite::Remove)]
+        );
+        assert!(steps(&diff(false, false, None)).is_empty());
+    }
 }

@@ -27,6 +27,15 @@ pub struct EventSpec {
     pub note: String,
 }
 
+/// What happens to the load-balancer cleanup finalizer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FinalizerWrite {
+    /// Added before anything else is written (so no address is published without it).
+    Add,
+    /// Removed once everything else was written (the release is complete).
+    Remove,
+}
+
 /// What differs on one Service: what to write and which events to publish.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ServiceDiff {
@@ -34,23 +43,58 @@ pub struct ServiceDiff {
     pub write_status: bool,
     /// Write the annotation.
     pub write_annotation: bool,
+    /// Add or remove the finalizer.
+    pub finalizer: Option<FinalizerWrite>,
     /// Events to publish once the writes succeeded.
     pub events: Vec<EventSpec>,
 }
 
-/// Compares what should be with what is. `change` is the planner's account of an address
-/// change (for the event text); `None` when the Service is not (or no longer) owned.
-pub fn compare(want: &OwnedFields, have: &OwnedFields, change: Option<&Change>) -> ServiceDiff {
+impl ServiceDiff {
+    /// Nothing to write.
+    pub fn is_empty(&self) -> bool {
+        !self.write_status && !self.write_annotation && self.finalizer.is_none()
+    }
+}
+
+/// Why a Service's fields are what they should be: the planner's account for a Service the
+/// controller serves, or why it releases one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Account<'a> {
+    /// An owned Service: the planner's account of an address change.
+    Planned(&'a Change),
+    /// No longer a LoadBalancer Service of this controller (type or class changed).
+    NotOurs,
+    /// An owned Service being deleted (`metadata.deletionTimestamp` set).
+    Deleted,
+}
+
+impl<'a> Account<'a> {
+    /// The planner's account, for a Service the controller serves.
+    fn change(self) -> Option<&'a Change> {
+        match self {
+            Account::Planned(change) => Some(change),
+            Account::NotOurs | Account::Deleted => None,
+        }
+    }
+}
+
+/// Compares what should be with what is. `account` says why (for the event text).
+pub fn compare(want: &OwnedFields, have: &OwnedFields, account: Account<'_>) -> ServiceDiff {
     let write_status = want.ips != have.ips
         || want.condition != have.condition
         || want.external_ips != have.external_ips;
     let write_annotation = want.pool != have.pool;
+    let finalizer = match (want.finalizer, have.finalizer) {
+        (true, false) => Some(FinalizerWrite::Add),
+        (false, true) => Some(FinalizerWrite::Remove),
+        _ => None,
+    };
     let mut events = Vec::new();
     // A release is worth an event even when the apiserver already cleared the addresses
     // (it does when the type changes away from LoadBalancer).
-    let releasing = change.is_none() && want.no_allocation() && !have.no_allocation();
+    let releasing = account.change().is_none() && want.no_allocation() && !have.no_allocation();
     if want.ips != have.ips || releasing {
-        events.push(address_event(want, have, change));
+        events.push(address_event(want, have, account));
     }
     if want.condition != have.condition
         && let Some(c) = want.condition.as_ref()
@@ -77,16 +121,20 @@ pub fn compare(want: &OwnedFields, have: &OwnedFields, change: Option<&Change>) 
     ServiceDiff {
         write_status,
         write_annotation,
+        finalizer,
         events,
     }
 }
 
-fn address_event(want: &OwnedFields, have: &OwnedFields, change: Option<&Change>) -> EventSpec {
+fn address_event(want: &OwnedFields, have: &OwnedFields, account: Account<'_>) -> EventSpec {
     let pool = want.pool.as_deref().unwrap_or("-");
     if want.ips.is_empty() {
-        let why = match change {
-            None => "the Service is no longer a LoadBalancer Service of this controller",
-            Some(_) => "its addresses could not be kept",
+        let why = match account {
+            Account::NotOurs => {
+                "the Service is no longer a LoadBalancer Service of this controller"
+            }
+            Account::Deleted => "the Service is being deleted",
+            Account::Planned(_) => "its addresses could not be kept",
         };
         let what = if have.ips.is_empty() {
             "its addresses".to_string()
@@ -94,12 +142,12 @@ fn address_event(want: &OwnedFields, have: &OwnedFields, change: Option<&Change>
             join_ips(&have.ips)
         };
         return EventSpec {
-            warning: change.is_some(),
+            warning: matches!(account, Account::Planned(_)),
             reason: "IPReleased".into(),
             note: format!("released {what}: {why}"),
         };
     }
-    match change {
+    match account.change() {
         Some(Change::Moved { from, to, reason }) => EventSpec {
             warning: true,
             reason: "IPChanged".into(),
@@ -166,7 +214,7 @@ pub fn service_write(
     diff: ServiceDiff,
     now: &Time,
 ) -> Option<ServiceWrite> {
-    if !diff.write_status && !diff.write_annotation {
+    if diff.is_empty() {
         return None;
     }
     let since = transition(&want.condition, &seen.owned.condition, &seen.since, now);

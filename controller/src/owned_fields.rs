@@ -3,8 +3,9 @@
 //! difference between the two. Pure data.
 //!
 //! The controller owns `status.loadBalancer.ingress`, the condition [`CONDITION_ALLOCATED`](ferrolb_core::names::CONDITION_ALLOCATED),
-//! the condition [`CONDITION_EXTERNAL_IPS`](ferrolb_core::names::CONDITION_EXTERNAL_IPS) (Services with `spec.externalIPs`) and the
-//! annotation `ferrolb.io/allocated-from`.
+//! the condition [`CONDITION_EXTERNAL_IPS`](ferrolb_core::names::CONDITION_EXTERNAL_IPS) (Services with `spec.externalIPs`), the
+//! annotation `ferrolb.io/allocated-from` and the finalizer
+//! [`LOAD_BALANCER_CLEANUP_FINALIZER`](ferrolb_api::names::LOAD_BALANCER_CLEANUP_FINALIZER).
 
 use std::net::IpAddr;
 
@@ -21,6 +22,10 @@ pub struct OwnedFields {
     pub condition: Option<CondState>,
     /// The [`CONDITION_EXTERNAL_IPS`](ferrolb_core::names::CONDITION_EXTERNAL_IPS) condition (Services with `spec.externalIPs`).
     pub external_ips: Option<CondState>,
+    /// The Service carries the finalizer
+    /// [`LOAD_BALANCER_CLEANUP_FINALIZER`](ferrolb_api::names::LOAD_BALANCER_CLEANUP_FINALIZER)
+    /// (whoever added it: [`crate::plan::release`] decides when the controller may remove it).
+    pub finalizer: bool,
 }
 
 impl OwnedFields {

@@ -7,7 +7,7 @@
 //! [`crate::plan`] (allocation, externalIPs review, pool status) → [`crate::diff`] (what
 //! differs from what the cluster shows).
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::net::IpAddr;
 use std::sync::Arc;
 
@@ -16,14 +16,15 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use kube::ResourceExt;
 
 use crate::admission_stamp::StampKey;
-use crate::diff::{self, PoolWrite, ServiceWrite};
+use crate::diff::{self, Account, PoolWrite, ServiceWrite};
 use crate::inputs::current_fields::{self, Observed};
 use crate::inputs::{Watched, ipam_request, review_facts};
 use crate::ipam::{self, Plan, ServiceOutcome};
 use crate::owned_fields::OwnedFields;
 use crate::plan::pool_status::{self, PoolFacts};
-use crate::plan::{external_ips, service_fields};
+use crate::plan::{external_ips, release, service_fields};
 use ferrolb_adapter::selector::Labels;
+use ferrolb_adapter::service;
 
 /// What the decision needs besides the watched objects: the controller's flags.
 #[derive(Debug, Clone, Default)]
@@ -90,6 +91,7 @@ pub fn decide(
     };
 
     let mut owned = Vec::new();
+    let mut deleted = Vec::new();
     let mut others = Vec::new();
     for svc in &watched.services {
         let uid = svc.uid().unwrap_or_default();
@@ -99,7 +101,11 @@ pub fn decide(
             .unwrap_or_else(|| current_fields::observe(svc));
         let eip = external_ips(svc);
         if ipam_request::owned(svc, config.default_class) {
-            owned.push((svc.clone(), seen, eip));
+            if release::deleting(svc) {
+                deleted.push((svc.clone(), seen));
+            } else {
+                owned.push((svc.clone(), seen, eip));
+            }
         } else if current_fields::touched(&seen) || eip.is_some() {
             others.push((svc.clone(), seen, eip));
         }
@@ -116,27 +122,55 @@ pub fn decide(
         })
         .collect();
     let requests: Vec<ipam::ServiceRequest> = parsed.iter().map(|p| p.request.clone()).collect();
-    let plan = ipam::plan_with(&pools, &requests, &reserved_map(&reserved));
+    let live: BTreeSet<IpAddr> = owned
+        .iter()
+        .flat_map(|(_, seen, _)| seen.owned.ips.iter().copied())
+        .collect();
+    let held = release::held_until_released(
+        deleted
+            .iter()
+            .map(|(svc, seen)| (service::key(svc), seen.owned.ips.as_slice())),
+        &live,
+    );
+    let mut blocked = reserved_map(&reserved);
+    for (ip, why) in &held {
+        blocked.entry(*ip).or_insert_with(|| why.clone());
+    }
+    let plan = ipam::plan_with(&pools, &requests, &blocked);
 
     let mut services = Vec::new();
     for ((svc, seen, eip), parsed) in owned.iter().zip(&parsed) {
         let Some(outcome) = plan.services.get(&parsed.request.key) else {
             continue;
         };
+        if release::waits_for_release(&parsed.request, outcome, &held) {
+            continue;
+        }
         let mut want = service_fields::for_outcome(outcome, parsed.problem.as_deref(), &seen.owned);
         want.external_ips = eip.clone();
         let change = match outcome {
             ServiceOutcome::Allocated { change, .. } => change,
             ServiceOutcome::Failed { .. } => &ipam::Change::New,
         };
-        services.extend(write_for(svc, seen, want, Some(change), now));
+        services.extend(write_for(svc, seen, want, Account::Planned(change), now));
+    }
+    for (svc, seen) in &deleted {
+        // Released: every field cleared, then the finalizer removed (see `crate::apply`).
+        services.extend(write_for(
+            svc,
+            seen,
+            OwnedFields::default(),
+            Account::Deleted,
+            now,
+        ));
     }
     for (svc, seen, eip) in others {
         let want = OwnedFields {
             external_ips: eip,
+            finalizer: release::keeps_finalizer(&svc, seen.owned.finalizer),
             ..OwnedFields::default()
         };
-        services.extend(write_for(&svc, &seen, want, None, now));
+        services.extend(write_for(&svc, &seen, want, Account::NotOurs, now));
     }
 
     let pools_out = watched
@@ -145,7 +179,13 @@ pub fn decide(
         .filter_map(|p| {
             let name = p.name_any();
             let usage = plan.pools.get(&name);
-            let in_pool: Vec<IpAddr> = usage.map(|u| u.reserved.clone()).unwrap_or_default();
+            // Node addresses only: an address held for a deleted Service is not reserved for long.
+            let in_pool: Vec<IpAddr> = usage
+                .map(|u| u.reserved.clone())
+                .unwrap_or_default()
+                .into_iter()
+                .filter(|ip| reserved.contains_key(ip))
+                .collect();
             let mut problems = pool_problems.get(&name).cloned().unwrap_or_default();
             problems.extend(
                 usage
@@ -169,16 +209,15 @@ pub fn decide(
     }
 }
 
-/// The write bringing `svc` to `want` (`change`: the planner's account, `None` when the
-/// Service is not ours).
+/// The write bringing `svc` to `want` (`account`: why, for the events).
 fn write_for(
     svc: &Arc<Service>,
     seen: &Observed,
     want: OwnedFields,
-    change: Option<&ipam::Change>,
+    account: Account<'_>,
     now: &Time,
 ) -> Option<ServiceWrite> {
-    let d = diff::compare(&want, &seen.owned, change);
+    let d = diff::compare(&want, &seen.owned, account);
     diff::service_write(svc, seen, want, d, now)
 }
 

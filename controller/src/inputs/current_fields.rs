@@ -10,7 +10,7 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use kube::ResourceExt;
 
 use ferrolb_adapter::ownership::owns_ingress;
-use ferrolb_api::names::ANN_ALLOCATED_FROM;
+use ferrolb_api::names::{ANN_ALLOCATED_FROM, LOAD_BALANCER_CLEANUP_FINALIZER};
 use ferrolb_core::names::{CONDITION_ALLOCATED, CONDITION_EXTERNAL_IPS};
 
 use super::ipam_request::status_ips;
@@ -47,6 +47,10 @@ pub fn observe(svc: &Service) -> Observed {
             pool: svc.annotations().get(ANN_ALLOCATED_FROM).cloned(),
             condition: condition.map(CondState::from_condition),
             external_ips: external_ips.map(CondState::from_condition),
+            finalizer: svc
+                .finalizers()
+                .iter()
+                .any(|f| f == LOAD_BALANCER_CLEANUP_FINALIZER),
         },
         since: condition.map(|c| c.last_transition_time.clone()),
         external_ips_since: external_ips.map(|c| c.last_transition_time.clone()),
@@ -54,8 +58,9 @@ pub fn observe(svc: &Service) -> Observed {
     }
 }
 
-/// Whether the controller has ever managed the Service (so it must clean up when it is no
-/// longer owned).
+/// Whether the Service shows any of the controller's fields or the cleanup finalizer (so the
+/// controller looks at it when it is no longer owned: [`crate::plan::release`] says what it
+/// clears and whether the finalizer is its to remove).
 pub fn touched(observed: &Observed) -> bool {
     observed.owned != OwnedFields::default()
 }

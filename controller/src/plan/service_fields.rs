@@ -14,7 +14,8 @@ use crate::owned_fields::{CondState, OwnedFields, join_ips};
 /// The controller-owned fields an outcome asks for. `problem` is a request error found before
 /// planning (it overrides the outcome: the Service keeps its current addresses). A failed
 /// Service that keeps addresses keeps its current annotation too, so speakers go on
-/// announcing them.
+/// announcing them. An owned Service carries the load-balancer cleanup finalizer whatever the
+/// outcome, as the upstream service controller adds it before it provisions anything.
 pub fn for_outcome(
     outcome: &ServiceOutcome,
     problem: Option<&str>,
@@ -58,6 +59,7 @@ pub fn for_outcome(
                     message,
                 }),
                 external_ips: None,
+                finalizer: true,
             }
         }
         ServiceOutcome::Failed {
@@ -82,6 +84,7 @@ fn failed(reason: &str, message: &str, keep: &[IpAddr], pool: Option<String>) ->
             message,
         }),
         external_ips: None,
+        finalizer: true,
     }
 }
 

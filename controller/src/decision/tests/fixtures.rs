@@ -12,9 +12,11 @@ use kube::ResourceExt;
 use serde::Serialize;
 use serde_json::{Value, json};
 
-use crate::apply::{annotation_body, status_body};
+use crate::apply::{annotation_body, finalizer_patch, status_body};
 use crate::decision::Writes;
+use crate::diff::FinalizerWrite;
 use crate::inputs::Watched;
+use ferrolb_api::names::LOAD_BALANCER_CLEANUP_FINALIZER;
 
 /// The decision's clock in every test.
 pub fn now() -> Time {
@@ -134,6 +136,14 @@ impl Svc {
         self
     }
 
+    /// Sets the one port's number.
+    pub fn port(mut self, port: i32) -> Svc {
+        if let Some(p) = self.spec().ports.as_mut().and_then(|ps| ps.first_mut()) {
+            p.port = port;
+        }
+        self
+    }
+
     /// Sets an annotation.
     pub fn annotation(mut self, key: &str, value: &str) -> Svc {
         self.0
@@ -154,9 +164,47 @@ impl Svc {
         self
     }
 
+    /// Changes `spec.type` as the apiserver does: away from LoadBalancer, the class and
+    /// `status.loadBalancer` are cleared.
+    pub fn type_(mut self, type_: &str) -> Svc {
+        let spec = self.spec();
+        spec.type_ = Some(type_.into());
+        if type_ != "LoadBalancer" {
+            spec.load_balancer_class = None;
+            if let Some(status) = self.0.status.as_mut() {
+                status.load_balancer = None;
+            }
+        }
+        self
+    }
+
+    /// Adds the cleanup finalizer as field manager `manager` would.
+    pub fn finalizer_by(mut self, manager: &str) -> Svc {
+        finalizer_added_by(&mut self.0, manager);
+        self
+    }
+
+    /// Removes every finalizer (as `kubectl edit` could).
+    pub fn without_finalizers(mut self) -> Svc {
+        self.0.finalizers_mut().clear();
+        self
+    }
+
+    /// Marks the Service deleted (`metadata.deletionTimestamp`), as the apiserver does when a
+    /// finalizer holds it.
+    pub fn deleted(mut self) -> Svc {
+        self.0.metadata.deletion_timestamp = Some(now());
+        self
+    }
+
     fn spec(&mut self) -> &mut k8s_openapi::api::core::v1::ServiceSpec {
         self.0.spec.get_or_insert_with(Default::default)
     }
+}
+
+/// Adds a Service to `watched`.
+pub fn add(watched: &mut Watched, svc: Svc) {
+    watched.services.push(Arc::new(svc.0));
 }
 
 /// Changes the Service `name` of `watched`.
@@ -181,14 +229,19 @@ pub fn applied(watched: &Watched, writes: &Writes) -> Watched {
             .find(|s| s.uid() == w.service.uid())
             .expect("the written Service");
         let mut svc = slot.as_ref().clone();
+        if w.diff.finalizer == Some(FinalizerWrite::Add) {
+            finalizer_added_by(&mut svc, MANAGER_CONTROLLER);
+        }
         if w.diff.write_status {
             let status = status_body(w)["status"].clone();
             svc.status = Some(parse(status));
-            svc.metadata.managed_fields = Some(vec![parse(json!({
+            let managed = svc.metadata.managed_fields.get_or_insert_with(Vec::new);
+            managed.retain(|m| m.subresource.as_deref() != Some("status"));
+            managed.push(parse(json!({
                 "manager": MANAGER_CONTROLLER, "operation": "Apply", "subresource": "status",
                 "fieldsType": "FieldsV1",
                 "fieldsV1": {"f:status": {"f:loadBalancer": {"f:ingress": {}}}},
-            }))]);
+            })));
         }
         if w.diff.write_annotation {
             let body = annotation_body(w);
@@ -200,8 +253,23 @@ pub fn applied(watched: &Watched, writes: &Writes) -> Watched {
                 }
             }
         }
+        if w.diff.finalizer == Some(FinalizerWrite::Remove) {
+            let finalizers = svc.finalizers_mut();
+            finalizers.retain(|f| f != LOAD_BALANCER_CLEANUP_FINALIZER);
+            if let Some(managed) = svc.metadata.managed_fields.as_mut() {
+                managed.retain(|m| {
+                    m.fields_v1
+                        .as_ref()
+                        .and_then(|f| f.0.get("f:metadata")?.get("f:finalizers"))
+                        .is_none()
+                });
+            }
+        }
         *slot = Arc::new(svc);
     }
+    // The apiserver deletes a deleted object once no finalizer is left.
+    out.services
+        .retain(|s| s.metadata.deletion_timestamp.is_none() || !s.finalizers().is_empty());
     for w in &writes.pools {
         let slot = out
             .pools
@@ -215,6 +283,27 @@ pub fn applied(watched: &Watched, writes: &Writes) -> Watched {
     out
 }
 
+/// Adds the cleanup finalizer to `svc` as field manager `manager` would (a strategic merge
+/// patch: its managedFields entry lists the finalizer).
+pub fn finalizer_added_by(svc: &mut Service, manager: &str) {
+    let finalizers = svc.finalizers_mut();
+    if !finalizers
+        .iter()
+        .any(|f| f == LOAD_BALANCER_CLEANUP_FINALIZER)
+    {
+        finalizers.push(LOAD_BALANCER_CLEANUP_FINALIZER.to_string());
+    }
+    let member = format!("v:{}", json!(LOAD_BALANCER_CLEANUP_FINALIZER));
+    svc.metadata
+        .managed_fields
+        .get_or_insert_with(Vec::new)
+        .push(parse(json!({
+            "manager": manager, "operation": "Update", "apiVersion": "v1",
+            "fieldsType": "FieldsV1",
+            "fieldsV1": {"f:metadata": {"f:finalizers": {".": {}, member: {}}}},
+        })));
+}
+
 /// A planned Service write as the apiserver would receive it.
 #[derive(Debug, Serialize)]
 pub struct ShownServiceWrite {
@@ -224,6 +313,8 @@ pub struct ShownServiceWrite {
     pub status: Option<Value>,
     /// The metadata body, when the annotation is written.
     pub annotation: Option<Value>,
+    /// The finalizer patch, when the finalizer is added or removed.
+    pub finalizer: Option<Value>,
     /// Events as `Warning|Normal reason: note`.
     pub events: Vec<String>,
     /// The failure reason counted in metrics.
@@ -253,6 +344,7 @@ pub fn show(writes: &Writes) -> Shown {
                 ),
                 status: w.diff.write_status.then(|| status_body(w)),
                 annotation: w.diff.write_annotation.then(|| annotation_body(w)),
+                finalizer: w.diff.finalizer.map(|f| finalizer_patch(w, f)),
                 events: w
                     .diff
                     .events

@@ -2,6 +2,7 @@
 //! look at an unchanged cluster writes nothing.
 
 mod fixtures;
+mod release;
 
 use fixtures::{Cluster, Svc, applied, edit, now, show};
 
@@ -96,7 +97,7 @@ fn a_service_losing_its_class_is_released() {
     assert_eq!(
         w.want.owned,
         Default::default(),
-        "every owned field is cleared"
+        "every owned field is cleared, its finalizer removed"
     );
     assert!(w.diff.write_status && w.diff.write_annotation);
     insta::assert_yaml_snapshot!(show(&writes));
