@@ -34,6 +34,16 @@ enum Cmd {
         #[arg(long)]
         plan: PathBuf,
     },
+    /// Run a program with a host name of its own (the agent starts an agnhost container so,
+    /// in the Pod's network namespace; this process becomes the program).
+    UtsRun {
+        /// The host name.
+        #[arg(long)]
+        hostname: String,
+        /// Program and arguments, after `--`.
+        #[arg(last = true, required = true)]
+        argv: Vec<String>,
+    },
     /// A pod's backend: answer on TCP and UDP ports with the pod name and the client address.
     Echo {
         /// The pod's name.
@@ -133,6 +143,11 @@ fn main() -> anyhow::Result<()> {
         eprintln!("pod-run: {e}");
         std::process::exit(127);
     }
+    if let Cmd::UtsRun { hostname, argv } = &cli.cmd {
+        let Err(e) = ferrolb_e2e::lab::agent::uts_run::run(hostname, argv);
+        eprintln!("uts-run: {e}");
+        std::process::exit(127);
+    }
     if let Cmd::Forward {
         netns,
         listen,
@@ -206,7 +221,9 @@ fn main() -> anyhow::Result<()> {
                     None => anyhow::bail!("no SCTP packet to port {port} within {limit:?}"),
                 }
             }
-            Cmd::Forward { .. } | Cmd::PodRun { .. } => unreachable!("handled above"),
+            Cmd::Forward { .. } | Cmd::PodRun { .. } | Cmd::UtsRun { .. } => {
+                unreachable!("handled above")
+            }
         }
     })
 }
@@ -247,6 +264,22 @@ mod tests {
                 Duration::from_secs(3)
             )
         );
+        let Cmd::UtsRun { hostname, argv } = lab(&[
+            "uts-run",
+            "--hostname",
+            "web-0",
+            "--",
+            "/cache/agnhost",
+            "netexec",
+            "--http-port=80",
+        ])
+        .unwrap()
+        .cmd
+        else {
+            panic!("not uts-run");
+        };
+        assert_eq!(hostname, "web-0");
+        assert_eq!(argv, ["/cache/agnhost", "netexec", "--http-port=80"]);
         let Cmd::ProbeHold { for_, interval, .. } = lab(&[
             "probe-hold",
             "192.0.2.1:80",

@@ -139,6 +139,9 @@ pub fn reap_stale() {
     names.sort();
     names.dedup();
     for name in names.into_iter().filter(|n| n.starts_with(TEST_PREFIX)) {
+        if of_another_root(&name, &root) {
+            continue;
+        }
         let owner = std::fs::read_to_string(root.join(&name).join("owner.pid"))
             .ok()
             .and_then(|s| s.trim().parse::<u32>().ok());
@@ -150,6 +153,18 @@ pub fn reap_stale() {
             eprintln!("removing stale lab {name}: {e}");
         }
     }
+}
+
+/// Whether lab `name` belongs to another labs root than `root`: its agent runs with another
+/// `FERROLB_LAB_ROOT` (another checkout's tests; their owner files are not in `root`).
+fn of_another_root(name: &str, root: &Path) -> bool {
+    let want = format!("FERROLB_LAB_ROOT={}", root.display());
+    process::find(name, Some("agent")).iter().any(|pid| {
+        std::fs::read(format!("/proc/{pid}/environ")).is_ok_and(|env| {
+            env.split(|b| *b == 0)
+                .any(|v| v.starts_with(b"FERROLB_LAB_ROOT=") && v != want.as_bytes())
+        })
+    })
 }
 
 /// The packages whose binaries the lab runs (controller, speaker, edge).

@@ -5,7 +5,7 @@ use std::process::Command;
 use crate::Error;
 
 /// (command, Debian package) pairs the lab and the later scenarios use.
-pub const TOOLS: [(&str, &str); 10] = [
+pub const TOOLS: [(&str, &str); 12] = [
     ("ip", "iproute2"),
     ("ping", "iputils-ping"),
     ("arping", "iputils-arping"),
@@ -18,6 +18,10 @@ pub const TOOLS: [(&str, &str); 10] = [
     ("iptables-restore", "iptables"),
     // e2e/tests/kind.rs checks deploy/kind/quickstart.sh with it.
     ("shellcheck", "shellcheck"),
+    // The upstream e2e tests run `nc` and `curl` in Pods through `kubectl exec`, which runs the
+    // host's tools in the Pod's network namespace (the lab's kubelet exec server).
+    ("nc", "netcat-openbsd"),
+    ("curl", "curl"),
 ];
 
 /// (command or absolute file, Debian package) pairs `cargo xtask image` needs: the image tools,

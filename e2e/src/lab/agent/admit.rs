@@ -1,8 +1,11 @@
-//! Taking a ferrolb Pod on, as the kubelet does before its containers start: the sandbox (a
-//! network namespace of its own, or the node's for hostNetwork), the Pod's files (`/etc/hosts`,
+//! Taking a Pod with supervised containers on, as the kubelet does before its containers
+//! start: the sandbox ([`Sandbox`]: a network namespace of its own, or the node's for
+//! hostNetwork), then the status reporter and one supervisor per container ([`Agent::start_pod`]).
+//! For ferrolb's Pods ([`Agent::admit`]) also the Pod's files (`/etc/hosts`,
 //! `/etc/resolv.conf`, the ServiceAccount's credentials), each container's image root and run
-//! plan, then the status reporter and one supervisor per container.
+//! plan; agnhost Pods are prepared by [`super::agnhost_pods`].
 
+use std::net::{Ipv4Addr, Ipv6Addr};
 use std::sync::{Arc, Mutex as StdMutex};
 use std::time::Duration;
 
@@ -11,15 +14,73 @@ use k8s_openapi::jiff::Timestamp;
 use kube::api::{Api, Patch, PatchParams};
 use serde_json::json;
 use tokio::sync::{Notify, mpsc, watch};
+use tokio::task::JoinHandle;
 
-use super::container::{self, ContainerCtx};
+use super::container::{self, ContainerCtx, Launch};
 use super::ferrolb_pods::{Entry, ROLE_PREFIX, io_write, log_file};
 use super::pod_state::{Live, PodKey, PodShared, refresher, reporter};
+use super::probes::ProbeSpec;
 use super::status::{ContainerView, PodView};
 use super::{ANN_NETNS, Agent, images, probes, spec, token};
 use crate::Error;
 use crate::lab::plan::NodePlan;
 use crate::lab::process::{ENV_LAB, ENV_ROLE};
+
+/// Where a Pod's containers run.
+#[derive(Debug, Clone)]
+pub(super) struct Sandbox {
+    /// The network namespace.
+    pub netns: String,
+    /// The Pod's IPv4 address (the node's for hostNetwork).
+    pub v4: Ipv4Addr,
+    /// The Pod's IPv6 address (the node's for hostNetwork).
+    pub v6: Ipv6Addr,
+    /// The Pod uses the node's network.
+    pub host_network: bool,
+}
+
+/// One container, ready to start.
+#[derive(Debug)]
+pub(super) struct Prepared {
+    /// Its name.
+    pub name: String,
+    /// Its image reference.
+    pub image: String,
+    /// Its container port named `health`.
+    pub health: Option<u16>,
+    /// What starts it.
+    pub launch: Launch,
+    /// Its lab role.
+    pub role: String,
+    /// Its probes.
+    pub probes: Vec<ProbeSpec>,
+}
+
+/// The lab role of container `container` of Pod `k`.
+pub(super) fn role(k: &PodKey, container: &str) -> String {
+    format!("{ROLE_PREFIX}{}_{}_{container}", k.namespace, k.name)
+}
+
+/// The host name of the Pod's containers: the node's name for hostNetwork (a node's host name
+/// is its name), else `spec.hostname`, else the Pod's name.
+pub(super) fn hostname(pod: &Pod, node: &NodePlan) -> String {
+    let spec = pod.spec.as_ref();
+    if spec.is_some_and(|s| s.host_network == Some(true)) {
+        return node.name().to_string();
+    }
+    spec.and_then(|s| s.hostname.clone())
+        .or_else(|| pod.metadata.name.clone())
+        .unwrap_or_default()
+}
+
+/// The Pod's `terminationGracePeriodSeconds` (30 s unless set).
+pub(super) fn grace(pod: &Pod) -> Duration {
+    pod.spec
+        .as_ref()
+        .and_then(|s| s.termination_grace_period_seconds)
+        .and_then(|s| u64::try_from(s).ok())
+        .map_or(Duration::from_secs(30), Duration::from_secs)
+}
 
 impl Agent {
     /// Prepares and starts a Pod.
@@ -33,28 +94,13 @@ impl Agent {
             .spec
             .as_ref()
             .ok_or_else(|| Error::msg("a Pod without a spec"))?;
-        let host_network = spec.host_network == Some(true);
-        let (netns, v4, v6) = if host_network {
-            (
-                self.lab.names.netns(node.name()),
-                node.host.v4,
-                node.host.v6,
-            )
-        } else {
-            let r = self.pod_network(pod, node, &k.uid).await?;
-            (r.net.netns.clone(), r.net.v4, r.net.v6)
-        };
+        let sandbox = self.sandbox(pod, node, &k.uid).await?;
+        let v4 = sandbox.v4;
         let dir = self.lab.dir.join("pods").join(&k.uid);
         let sa_dir = dir.join("serviceaccount");
         std::fs::create_dir_all(&sa_dir)
             .map_err(|e| Error::io(format!("creating {}", sa_dir.display()), e))?;
-        std::fs::create_dir_all(self.lab.dir.join("logs/pods"))
-            .map_err(|e| Error::io("creating logs/pods", e))?;
-        let hostname = if host_network {
-            node.name().to_string()
-        } else {
-            spec.hostname.clone().unwrap_or_else(|| k.name.clone())
-        };
+        let hostname = hostname(pod, node);
         io_write(&dir.join("hosts"), &spec::hosts_file(v4.into(), &hostname))?;
         io_write(&dir.join("resolv.conf"), &spec::resolv_conf(&k.namespace))?;
         let mut background = Vec::new();
@@ -78,7 +124,7 @@ impl Agent {
             markers: Vec::new(),
         };
         let mut prepared = Vec::new();
-        for (i, c) in spec.containers.iter().enumerate() {
+        for c in &spec.containers {
             let reference = c.image.clone().unwrap_or_default();
             let image = images::image(&reference).ok_or_else(|| {
                 Error::msg(format!(
@@ -90,7 +136,7 @@ impl Agent {
             let rootfs = tokio::task::spawn_blocking(move || images::rootfs(&lab, image))
                 .await
                 .map_err(|e| Error::msg(format!("assembling a root filesystem: {e}")))??;
-            let role = format!("{ROLE_PREFIX}{}_{}_{}", k.namespace, k.name, c.name);
+            let role = role(k, &c.name);
             let mut ctx = ctx.clone();
             ctx.markers = vec![
                 (ENV_LAB.into(), self.lab.names.lab.clone()),
@@ -109,16 +155,63 @@ impl Agent {
                 .flatten()
                 .find(|p| p.name.as_deref() == Some("health"))
                 .and_then(|p| u16::try_from(p.container_port).ok());
-            prepared.push((
-                i,
-                c.name.clone(),
-                reference,
+            prepared.push(Prepared {
+                name: c.name.clone(),
+                image: reference,
                 health,
-                plan_file,
+                launch: Launch::Plan(plan_file),
                 role,
-                probes::probes(c)?,
-            ));
+                probes: probes::probes(c)?,
+            });
         }
+        self.start_pod(pod, node, k, &sandbox, prepared, background)
+            .await
+    }
+
+    /// The Pod's sandbox: the node's network for hostNetwork, else a network of its own
+    /// (made unless it exists).
+    pub(super) async fn sandbox(
+        &self,
+        pod: &Pod,
+        node: &'static NodePlan,
+        uid: &str,
+    ) -> Result<Sandbox, Error> {
+        if pod
+            .spec
+            .as_ref()
+            .is_some_and(|s| s.host_network == Some(true))
+        {
+            return Ok(Sandbox {
+                netns: self.lab.names.netns(node.name()),
+                v4: node.host.v4,
+                v6: node.host.v6,
+                host_network: true,
+            });
+        }
+        let r = self.pod_network(pod, node, uid).await?;
+        Ok(Sandbox {
+            netns: r.net.netns.clone(),
+            v4: r.net.v4,
+            v6: r.net.v6,
+            host_network: false,
+        })
+    }
+
+    /// Starts the Pod's `prepared` containers in `sandbox`: the status view and what the
+    /// containers share, the netns annotation and exec map entry, the status reporter and one
+    /// supervisor per container. `background` tasks end with the Pod.
+    pub(super) async fn start_pod(
+        self: &Arc<Self>,
+        pod: &Pod,
+        node: &'static NodePlan,
+        k: &PodKey,
+        sandbox: &Sandbox,
+        prepared: Vec<Prepared>,
+        mut background: Vec<JoinHandle<()>>,
+    ) -> Result<Entry, Error> {
+        let (v4, v6) = (sandbox.v4, sandbox.v6);
+        std::fs::create_dir_all(self.lab.dir.join("logs/pods"))
+            .map_err(|e| Error::io("creating logs/pods", e))?;
         let previous = |name: &str| -> u32 {
             pod.status
                 .iter()
@@ -135,7 +228,7 @@ impl Agent {
             ready_since: (false, now),
             containers: prepared
                 .iter()
-                .map(|(_, name, image, ..)| ContainerView::new(name, image, previous(name)))
+                .map(|p| ContainerView::new(&p.name, &p.image, previous(&p.name)))
                 .collect(),
         };
         let prober = self
@@ -157,36 +250,35 @@ impl Agent {
             node: node.name(),
         });
         let api: Api<Pod> = Api::namespaced(self.client.clone(), &k.namespace);
-        let ann = json!({"metadata": {"annotations": {ANN_NETNS: netns}}});
+        let ann = json!({"metadata": {"annotations": {ANN_NETNS: sandbox.netns}}});
         api.patch(&k.name, &PatchParams::default(), &Patch::Merge(ann))
             .await
             .map_err(|e| Error::kube(format!("annotating pod {}/{}", k.namespace, k.name), e))?;
+        self.exec_map
+            .add(&k.namespace, &k.name, &k.uid, &sandbox.netns)?;
         background.push(tokio::spawn(reporter(shared.clone())));
         shared.changed.notify_one();
-        let grace = spec
-            .termination_grace_period_seconds
-            .and_then(|s| u64::try_from(s).ok())
-            .map_or(Duration::from_secs(30), Duration::from_secs);
+        let grace = grace(pod);
         let mut controls = Vec::new();
         let mut supervisors = Vec::new();
         let mut containers = Vec::new();
-        for (index, name, image, health, plan, role, probes) in prepared {
+        for (index, p) in prepared.into_iter().enumerate() {
             let (tx, rx) = mpsc::channel(8);
             controls.push(tx);
             let ctx = ContainerCtx {
                 pod: shared.clone(),
                 index,
-                name: name.clone(),
+                name: p.name.clone(),
                 exe: self.exe.clone(),
-                plan,
-                log: log_file(&self.lab, &k.namespace, &k.name, &name),
-                netns: netns.clone(),
-                role,
-                probes,
+                launch: p.launch,
+                log: log_file(&self.lab, &k.namespace, &k.name, &p.name),
+                netns: sandbox.netns.clone(),
+                role: p.role,
+                probes: p.probes,
                 grace,
             };
             supervisors.push(tokio::spawn(container::supervise(ctx, rx)));
-            containers.push((name, image, health));
+            containers.push((p.name, p.image, p.health));
         }
         let owner = pod
             .metadata
@@ -198,7 +290,7 @@ impl Agent {
         Ok(Entry {
             shared,
             node,
-            host_network,
+            host_network: sandbox.host_network,
             owner,
             containers,
             controls,

@@ -1,5 +1,5 @@
-//! One container of a ferrolb Pod, supervised as the kubelet does (restartPolicy Always):
-//! started through `ferrolb-lab pod-run` in the Pod's network namespace, probed
+//! One container of a ferrolb or agnhost Pod, supervised as the kubelet does (restartPolicy
+//! Always): started ([`Launch`]) in the Pod's network namespace, probed
 //! ([`super::probes`]), restarted with back-off ([`super::backoff`]) when it exits or fails
 //! its liveness or startup probe, and stopped with SIGTERM, the grace period, then SIGKILL when
 //! its Pod goes. Every change of state is written into the Pod's status
@@ -44,6 +44,27 @@ pub enum Control {
     Start(Reply),
 }
 
+/// What starts a container's process (in the Pod's network namespace, through `ip netns exec`;
+/// the process that runs is the container's, `ip` and `ferrolb-lab` exec into it).
+#[derive(Debug, Clone)]
+pub enum Launch {
+    /// `ferrolb-lab pod-run --plan PLAN`: a ferrolb image's container ([`super::pod_run`]).
+    Plan(PathBuf),
+    /// `ferrolb-lab uts-run --hostname HOSTNAME -- ARGV`: a host program in a UTS namespace of
+    /// its own ([`super::uts_run`]) with exactly `env` (an agnhost container).
+    Host {
+        /// The container's host name.
+        hostname: String,
+        /// Program and arguments.
+        argv: Vec<String>,
+        /// Environment.
+        env: Vec<(String, String)>,
+    },
+    /// Nothing: the lab cannot run this container (why); it stays waiting with reason
+    /// `CreateContainerError` until its Pod goes.
+    Refused(String),
+}
+
 /// How to run one container.
 #[derive(Debug, Clone)]
 pub struct ContainerCtx {
@@ -55,8 +76,8 @@ pub struct ContainerCtx {
     pub name: String,
     /// The `ferrolb-lab` binary.
     pub exe: PathBuf,
-    /// The run plan `pod-run` reads.
-    pub plan: PathBuf,
+    /// What starts its process.
+    pub launch: Launch,
     /// Its log (appended across restarts).
     pub log: PathBuf,
     /// The network namespace it runs in.
@@ -87,12 +108,27 @@ fn spawn(ctx: &ContainerCtx) -> Result<Child, Error> {
     let mut cmd = tokio::process::Command::new("ip");
     cmd.args(["netns", "exec", &ctx.netns])
         .arg(&ctx.exe)
-        .arg("pod-run")
-        .arg("--plan")
-        .arg(&ctx.plan)
-        .env_clear()
-        .env("PATH", crate::image::PATH)
-        .env(ENV_LAB, &ctx.pod.lab)
+        .env_clear();
+    match &ctx.launch {
+        Launch::Plan(plan) => {
+            cmd.arg("pod-run")
+                .arg("--plan")
+                .arg(plan)
+                .env("PATH", crate::image::PATH);
+        }
+        Launch::Host {
+            hostname,
+            argv,
+            env,
+        } => {
+            cmd.args(["uts-run", "--hostname", hostname, "--"])
+                .args(argv)
+                .env("PATH", crate::image::PATH)
+                .envs(env.iter().map(|(k, v)| (k, v)));
+        }
+        Launch::Refused(why) => return Err(Error::msg(why.clone())),
+    }
+    cmd.env(ENV_LAB, &ctx.pod.lab)
         .env(ENV_ROLE, &ctx.role)
         .stdin(Stdio::null())
         .stdout(open()?)
@@ -105,6 +141,10 @@ fn spawn(ctx: &ContainerCtx) -> Result<Child, Error> {
 /// Runs the container until its Pod goes; `control` carries the lab's requests.
 pub async fn supervise(ctx: ContainerCtx, mut control: mpsc::Receiver<Control>) {
     let mut deleting = ctx.pod.deleting.subscribe();
+    if let Launch::Refused(why) = &ctx.launch {
+        refused(&ctx, why, &mut control, &mut deleting).await;
+        return;
+    }
     let mut backoff = Backoff::default();
     let mut held = false;
     let mut next_start = Instant::now();
@@ -229,6 +269,34 @@ pub async fn supervise(ctx: ContainerCtx, mut control: mpsc::Receiver<Control>) 
     }
 }
 
+/// A container the lab cannot run: reported waiting (`CreateContainerError`, why) with one
+/// `Failed` event, until its Pod goes; the lab's requests are refused.
+async fn refused(
+    ctx: &ContainerCtx,
+    why: &str,
+    control: &mut mpsc::Receiver<Control>,
+    deleting: &mut watch::Receiver<Option<Duration>>,
+) {
+    ctx.pod.update(ctx.index, |c| {
+        c.state = State::Waiting {
+            reason: "CreateContainerError".into(),
+            message: Some(why.to_string()),
+        };
+    });
+    ctx.pod.event("Warning", "Failed", &format!("Error: {why}"));
+    while deleting.borrow().is_none() {
+        tokio::select! {
+            c = control.recv() => match c {
+                Some(Control::Kill(r) | Control::Stop(r) | Control::Start(r)) => {
+                    let _ = r.send(Err(why.to_string()));
+                }
+                None => return,
+            },
+            changed = deleting.changed() => if changed.is_err() { return },
+        }
+    }
+}
+
 /// Signals the container's process.
 fn signal(pid: Option<u32>, sig: Signal) {
     if let Some(pid) = pid {
@@ -282,6 +350,11 @@ async fn running(
             status = child.wait() => break status,
             Some((kind, outcome)) = results.recv() => {
                 let outcome: Result<(), String> = outcome;
+                if gone && kind != Kind::Readiness {
+                    // As the kubelet: a Pod being deleted is no longer probed for liveness or
+                    // startup (readiness goes on, so a terminating endpoint shows serving).
+                    continue;
+                }
                 if let Err(why) = &outcome {
                     ctx.pod.event("Warning", "Unhealthy", &format!("{} probe failed: {why}", kind.name()));
                 }

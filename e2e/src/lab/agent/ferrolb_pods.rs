@@ -1,8 +1,9 @@
-//! ferrolb's own Pods, run as the kubelet runs them: taken on (`admit`: sandbox,
-//! credentials, files, one supervised container per container of the spec,
-//! [`super::container`]), their status written as containers change
-//! ([`super::pod_state`]), and on deletion every container stopped within the grace period and
-//! the Pod removed. Also what the control socket needs: each container with the component it is.
+//! Pods whose containers the agent supervises as the kubelet does: ferrolb's own Pods and
+//! agnhost Pods ([`super::agnhost_pods`]). Taken on (`admit`: sandbox, credentials, files, one
+//! supervised container per container of the spec, [`super::container`]), their status
+//! written as containers change ([`super::pod_state`]), and on deletion every container
+//! stopped within the grace period and the Pod removed. Also what the control socket needs:
+//! each container with the component it is (only ferrolb's Pods' are components).
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -94,6 +95,23 @@ impl FerrolbPods {
     }
 }
 
+/// The longest grace period the agent gives a Pod being deleted.
+pub const MAX_GRACE: Duration = Duration::from_secs(600);
+
+/// The grace period of a Pod being deleted: its `deletionGracePeriodSeconds`, else its
+/// `terminationGracePeriodSeconds`, else 30 s; at most [`MAX_GRACE`].
+pub fn deletion_grace(pod: &Pod) -> Duration {
+    pod.metadata
+        .deletion_grace_period_seconds
+        .or(pod
+            .spec
+            .as_ref()
+            .and_then(|s| s.termination_grace_period_seconds))
+        .and_then(|s| u64::try_from(s).ok())
+        .map_or(Duration::from_secs(30), Duration::from_secs)
+        .min(MAX_GRACE)
+}
+
 fn key(pod: &Pod) -> Option<PodKey> {
     Some(PodKey {
         namespace: pod.metadata.namespace.clone()?,
@@ -114,16 +132,7 @@ impl Agent {
     ) -> Result<(), Error> {
         let Some(k) = key(pod) else { return Ok(()) };
         if pod.metadata.deletion_timestamp.is_some() {
-            let grace = pod
-                .metadata
-                .deletion_grace_period_seconds
-                .or(pod
-                    .spec
-                    .as_ref()
-                    .and_then(|s| s.termination_grace_period_seconds))
-                .and_then(|s| u64::try_from(s).ok())
-                .map_or(Duration::from_secs(30), Duration::from_secs);
-            self.terminate(&k, grace, true).await;
+            self.terminate(&k, deletion_grace(pod), true).await;
             return Ok(());
         }
         if self.ferrolb.entries.lock().await.contains_key(&k.uid) {
@@ -134,7 +143,12 @@ impl Agent {
         {
             return Ok(());
         }
-        match self.admit(pod, node, &k).await {
+        let admitted = if is_ferrolb(pod) {
+            self.admit(pod, node, &k).await
+        } else {
+            self.admit_agnhost(pod, node, &k).await
+        };
+        match admitted {
             Ok(entry) => {
                 self.ferrolb
                     .entries
@@ -159,6 +173,7 @@ impl Agent {
                 {
                     self.release_network(&k.uid).await;
                 }
+                self.exec_map.remove(&k.namespace, &k.name, &k.uid);
                 event(
                     &self.client,
                     &k,
@@ -234,6 +249,7 @@ impl Agent {
                     agent.release_network(&k.uid).await;
                 }
             }
+            agent.exec_map.remove(&k.namespace, &k.name, &k.uid);
             let dir = agent.lab.dir.join("pods").join(&k.uid);
             let _ = std::fs::remove_dir_all(&dir);
             agent.relink_logs().await;
@@ -243,7 +259,8 @@ impl Agent {
         });
     }
 
-    /// Every container of ferrolb's Pods, with the component each one is.
+    /// Every container the agent supervises (ferrolb's and agnhost Pods'), with the component
+    /// each one is.
     pub(super) async fn ferrolb_containers(&self) -> Vec<ContainerInfo> {
         let entries = self.ferrolb.entries.lock().await;
         let mut out = Vec::new();

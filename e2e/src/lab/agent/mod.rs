@@ -6,8 +6,14 @@
 //!   ([`ferrolb_pods`]): the image's root filesystem from the lab's binaries, the Pod's
 //!   ServiceAccount token, user and capabilities, probes, restarts and graceful termination,
 //!   status as the kubelet writes it;
-//! - every other Pod as an echo backend in a network namespace of its own (`pods`),
-//!   reported Running and Ready.
+//! - agnhost Pods (the upstream e2e image, [`agnhost`]) as the real agnhost binary with the
+//!   Pod's host name, environment, probes, restarts and graceful termination
+//!   ([`agnhost_pods`]);
+//! - every other Pod as an echo backend (`pods`), reported Running and Ready.
+//!
+//! Each Pod runs in a network namespace of its own, or the node's for hostNetwork Pods (whose
+//! addresses are then the node's). The agent keeps the exec map of the nodes' kubelet exec
+//! servers and starts those servers ([`kubelet_exec`]).
 //!
 //! A deleted Pod is stopped and removed. The lab's CLI asks the agent to kill, stop and start
 //! ferrolb's containers through a Unix socket ([`control`]).
@@ -20,11 +26,14 @@
 //!   real node-lifecycle controller marks it NotReady after its grace period.
 
 mod admit;
+pub mod agnhost;
+mod agnhost_pods;
 pub mod backoff;
 pub mod container;
 pub mod control;
 pub mod ferrolb_pods;
 pub mod images;
+pub mod kubelet_exec;
 mod nodes;
 pub mod pod_run;
 pub mod pod_state;
@@ -34,6 +43,7 @@ pub mod probes;
 pub mod spec;
 pub mod status;
 pub mod token;
+pub mod uts_run;
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -68,8 +78,10 @@ pub(crate) struct Agent {
     exe: PathBuf,
     /// Pod networks (echo pods and ferrolb Pods without hostNetwork), by pod uid.
     nets: Mutex<BTreeMap<String, pods::Running>>,
-    /// ferrolb's Pods.
+    /// Pods with supervised containers: ferrolb's and agnhost Pods.
     ferrolb: ferrolb_pods::FerrolbPods,
+    /// The kubelet exec servers' map of Pods to network namespaces.
+    exec_map: kubelet_exec::ExecMap,
 }
 
 /// Runs the agent until the process is stopped.
@@ -79,6 +91,7 @@ pub async fn run(lab: Lab) -> Result<(), Error> {
     ferrolb_pods::stop_orphans(&lab);
     let agent = Arc::new(Agent {
         ferrolb: ferrolb_pods::FerrolbPods::new(&lab),
+        exec_map: kubelet_exec::ExecMap::new(&lab),
         lab,
         client,
         exe,
@@ -87,6 +100,7 @@ pub async fn run(lab: Lab) -> Result<(), Error> {
     for node in &NODES {
         agent.register(node).await?;
     }
+    kubelet_exec::start_kubelets(&agent.lab, &NODES)?;
     let hb = agent.clone();
     tokio::spawn(async move {
         loop {
@@ -132,7 +146,7 @@ impl Agent {
         else {
             return Ok(());
         };
-        if ferrolb_pods::is_ferrolb(pod) {
+        if supervised(pod) {
             self.ferrolb_reconcile(pod, node).await
         } else {
             self.echo_reconcile(pod, node).await
@@ -140,12 +154,18 @@ impl Agent {
     }
 
     async fn forget(self: &Arc<Self>, pod: &Pod) {
-        if ferrolb_pods::is_ferrolb(pod) {
+        if supervised(pod) {
             self.ferrolb_forget(pod).await;
         } else {
             self.echo_forget(pod).await;
         }
     }
+}
+
+/// Whether the agent runs `pod`'s containers supervised (ferrolb's and agnhost Pods), not as
+/// an echo backend.
+fn supervised(pod: &Pod) -> bool {
+    ferrolb_pods::is_ferrolb(pod) || agnhost::is_agnhost_pod(pod)
 }
 
 fn annotation<'a>(pod: &'a Pod, key: &str) -> Option<&'a String> {

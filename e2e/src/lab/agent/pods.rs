@@ -1,6 +1,7 @@
 //! Pod networks (a namespace behind a veth on the node, an address from the node's pod
-//! CIDRs) and the Pods that are not ferrolb's: each runs an echo backend on its container
-//! ports and is reported Running and Ready (unless annotated `lab.ferrolb.io/ready: "false"`).
+//! CIDRs) and the Pods that are neither ferrolb's nor agnhost: each runs an echo backend on its
+//! container ports, in its own network or the node's (hostNetwork), and is reported Running
+//! and Ready (unless annotated `lab.ferrolb.io/ready: "false"`).
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -11,6 +12,7 @@ use k8s_openapi::jiff::Timestamp;
 use kube::api::{Api, DeleteParams, Patch, PatchParams, Preconditions};
 use serde_json::json;
 
+use super::admit::Sandbox;
 use super::{ANN_LINGER, ANN_NETNS, ANN_READY, Agent, annotation};
 use crate::lab::plan::{MAX_PODS_PER_NODE, NodePlan};
 use crate::lab::process::{self, Spawn};
@@ -116,15 +118,13 @@ impl Agent {
                 if let Some(secs) = linger {
                     tokio::time::sleep(Duration::from_secs(secs.min(600))).await;
                 }
-                if agent.nets.lock().await.contains_key(&uid) {
-                    stop_echo(&agent.lab, &uid);
-                    agent.release_network(&uid).await;
-                }
+                agent.echo_stop(&ns, &name, &uid).await;
                 remove(agent.client.clone(), &ns, &name, &uid).await;
             });
             return Ok(());
         }
-        let running = self.pod_network(pod, node, &uid).await?;
+        let sandbox = self.sandbox(pod, node, &uid).await?;
+        self.exec_map.add(&ns, &name, &uid, &sandbox.netns)?;
         let role = echo_role(&uid);
         if process::find(&self.lab.names.lab, Some(&role)).is_empty() {
             let (tcp, udp) = container_ports(pod);
@@ -143,16 +143,25 @@ impl Agent {
             process::spawn(&Spawn {
                 lab: &self.lab.names.lab,
                 role: &role,
-                netns: Some(&running.net.netns),
+                netns: Some(&sandbox.netns),
                 argv,
                 env: Vec::new(),
-                log: &self.lab.log(&format!("pod-{}", running.id)),
+                log: &self.lab.log(&role),
             })?;
         }
-        self.echo_report(pod, &running, &ns, &name).await
+        self.echo_report(pod, node, &sandbox, &role, &ns, &name)
+            .await
     }
 
-    async fn echo_report(&self, pod: &Pod, r: &Running, ns: &str, name: &str) -> Result<(), Error> {
+    async fn echo_report(
+        &self,
+        pod: &Pod,
+        node: &NodePlan,
+        sandbox: &Sandbox,
+        role: &str,
+        ns: &str,
+        name: &str,
+    ) -> Result<(), Error> {
         let ready = annotation(pod, ANN_READY).is_none_or(|v| v != "false");
         let status = pod.status.as_ref();
         let reported_ready = status
@@ -160,16 +169,16 @@ impl Agent {
             .and_then(|c| c.iter().find(|c| c.type_ == "Ready"))
             .map(|c| c.status == "True");
         let reported_ip = status.and_then(|s| s.pod_ip.clone());
-        let has_netns_ann = annotation(pod, ANN_NETNS).is_some_and(|v| *v == r.net.netns);
+        let has_netns_ann = annotation(pod, ANN_NETNS).is_some_and(|v| *v == sandbox.netns);
         if reported_ready == Some(ready)
-            && reported_ip.as_deref() == Some(&r.net.v4.to_string())
+            && reported_ip.as_deref() == Some(&sandbox.v4.to_string())
             && has_netns_ann
         {
             return Ok(());
         }
         let api: Api<Pod> = Api::namespaced(self.client.clone(), ns);
         if !has_netns_ann {
-            let ann = json!({"metadata": {"annotations": {ANN_NETNS: r.net.netns}}});
+            let ann = json!({"metadata": {"annotations": {ANN_NETNS: sandbox.netns}}});
             api.patch(name, &PatchParams::default(), &Patch::Merge(ann))
                 .await
                 .map_err(|e| Error::kube(format!("annotating pod {ns}/{name}"), e))?;
@@ -183,16 +192,17 @@ impl Agent {
             .map(|c| {
                 json!({
                     "name": c.name, "image": c.image.clone().unwrap_or_default(), "imageID": "",
-                    "containerID": format!("lab://{}", r.id), "ready": ready, "started": true,
+                    "containerID": format!("lab://{role}"), "ready": ready, "started": true,
                     "restartCount": 0, "state": {"running": {"startedAt": t}},
                 })
             })
             .collect();
-        let (host4, host6) = (r.node.host.v4.to_string(), r.node.host.v6.to_string());
+        let (host4, host6) = (node.host.v4.to_string(), node.host.v6.to_string());
+        let (pod4, pod6) = (sandbox.v4.to_string(), sandbox.v6.to_string());
         let body = json!({"status": {
             "phase": "Running",
             "hostIP": host4, "hostIPs": [{"ip": host4}, {"ip": host6}],
-            "podIP": r.net.v4.to_string(), "podIPs": [{"ip": r.net.v4.to_string()}, {"ip": r.net.v6.to_string()}],
+            "podIP": pod4, "podIPs": [{"ip": pod4}, {"ip": pod6}],
             "startTime": status.and_then(|s| s.start_time.clone()).unwrap_or_else(|| t.clone()),
             "conditions": [
                 {"type": "PodScheduled", "status": "True"},
@@ -209,13 +219,18 @@ impl Agent {
     }
 
     pub(super) async fn echo_forget(&self, pod: &Pod) {
-        let Some(uid) = pod.metadata.uid.as_deref() else {
-            return;
-        };
-        if self.nets.lock().await.contains_key(uid) {
-            stop_echo(&self.lab, uid);
-            self.release_network(uid).await;
+        let m = &pod.metadata;
+        if let (Some(ns), Some(name), Some(uid)) = (&m.namespace, &m.name, &m.uid) {
+            self.echo_stop(ns, name, uid).await;
         }
+    }
+
+    /// Stops an echo pod's backend and removes what the agent made for it (harmless when
+    /// nothing is left).
+    async fn echo_stop(&self, ns: &str, name: &str, uid: &str) {
+        stop_echo(&self.lab, uid);
+        self.release_network(uid).await;
+        self.exec_map.remove(ns, name, uid);
     }
 }
 

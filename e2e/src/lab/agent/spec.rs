@@ -168,7 +168,10 @@ fn field(ctx: &PodContext<'_>, path: &str) -> Result<String, Error> {
     })
 }
 
-fn environment(
+/// Container `c`'s environment as the kubelet makes it: `KUBERNETES_SERVICE_HOST`/`_PORT`,
+/// the container's `env` (literal values expanded, Downward API `fieldRef`s resolved), the
+/// image's `PATH` and `HOSTNAME` unless set, then the lab's markers.
+pub(super) fn environment(
     ctx: &PodContext<'_>,
     c: &Container,
     hostname: &str,

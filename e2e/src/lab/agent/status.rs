@@ -200,7 +200,12 @@ impl PodView {
         let cond = |ty: &str| {
             let mut c = json!({"type": ty, "status": flag, "lastTransitionTime": since,
                 "lastProbeTime": null});
-            if !*ready {
+            if *ready {
+                // A strategic merge patch keeps fields it does not name: null removes the
+                // reason and message of an earlier not-ready report.
+                c["reason"] = Value::Null;
+                c["message"] = Value::Null;
+            } else {
                 c["reason"] = json!("ContainersNotReady");
                 c["message"] = json!(format!(
                     "containers with unready status: [{}]",
@@ -269,6 +274,12 @@ mod tests {
         let s = v.status();
         assert_eq!(s["status"]["conditions"][2]["status"], "True");
         assert_eq!(s["status"]["conditions"][3]["status"], "True");
+        let ready = s["status"]["conditions"][3].as_object().unwrap();
+        assert_eq!(
+            (ready.get("reason"), ready.get("message")),
+            (Some(&Value::Null), Some(&Value::Null)),
+            "the not-ready reason and message are removed"
+        );
         assert_eq!(s["status"]["containerStatuses"][0]["ready"], true);
         assert_eq!(s["status"]["podIPs"][1]["ip"], "2001:db8:200:a::2");
     }
