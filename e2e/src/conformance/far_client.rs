@@ -3,7 +3,9 @@
 //! Internet would; the lab's client shares the nodes' LAN (198.51.100.0/24). So while the
 //! suite runs, the client namespace sends from [`FAR_CLIENT`] instead, and the nodes and the
 //! control plane (and the edge host) route that address back through the client. Only the conformance lab does
-//! this; 192.0.2.254 belongs to the allocation-only pools' range, which that lab never uses.
+//! this; 192.0.2.254 belongs to the allocation-only pools' range, which that lab never uses,
+//! and kube-proxy tells cluster traffic by each node's own pod CIDR (`--detect-local-mode=
+//! NodeCIDR`), so it is an outside client to kube-proxy too.
 
 use std::net::Ipv4Addr;
 
@@ -71,4 +73,23 @@ fn ip(ns: &str, args: &[&str]) -> Result<(), Error> {
     ferrolb_testkit::ip(ns, args)
         .map(drop)
         .map_err(|e| Error::msg(format!("ip {} in {ns}: {e}", args.join(" "))))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_far_client_is_outside_the_lan_and_every_pod_cidr() {
+        let lan: ipnet::Ipv4Net = lan_v4().parse().unwrap();
+        assert!(!lan.contains(&FAR_CLIENT));
+        let nodes16: ipnet::Ipv4Net = format!("{}/16", NODES[0].host.v4).parse().unwrap();
+        assert!(!nodes16.trunc().contains(&FAR_CLIENT), "the suite wants it outside the nodes' /16");
+        for node in NODES {
+            for cidr in node.pod_cidrs() {
+                let net: ipnet::IpNet = cidr.parse().unwrap();
+                assert!(!net.contains(&std::net::IpAddr::V4(FAR_CLIENT)), "{cidr}");
+            }
+        }
+    }
 }

@@ -170,6 +170,10 @@ pub fn argv(lab: &Lab, node: Node, mode: KubeProxyMode) -> Vec<String> {
         format!("--hostname-override={node}"),
         format!("--proxy-mode={mode}"),
         format!("--cluster-cidr={CLUSTER_CIDRS}"),
+        // Traffic from the node's own pod CIDR is the cluster's, as on GKE: the cluster CIDR
+        // (the whole of 192.0.2.0/24) would also claim the conformance runner's far-client
+        // address, outside every pod CIDR (`crate::conformance::far_client`).
+        "--detect-local-mode=NodeCIDR".into(),
         "--conntrack-max-per-core=0".into(),
         format!("--healthz-bind-address=0.0.0.0:{HEALTH_PORT}"),
         format!("--metrics-bind-address=127.0.0.1:{METRICS_PORT}"),
@@ -315,6 +319,7 @@ mod tests {
         assert!(a.contains(&"--proxy-mode=nftables".to_string()));
         assert!(a.contains(&"--hostname-override=node-b".to_string()));
         assert!(a.contains(&"--conntrack-max-per-core=0".to_string()));
+        assert!(a.contains(&"--detect-local-mode=NodeCIDR".to_string()));
         assert!(a.contains(&"--metrics-bind-address=127.0.0.1:10249".to_string()));
         assert!(a.iter().any(|f| f.ends_with("kube-proxy.kubeconfig")));
     }
