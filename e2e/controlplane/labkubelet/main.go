@@ -4,8 +4,10 @@
 // namespace, on the node's addresses at the kubelet port.
 //
 // A command runs with the host's tools inside the Pod's network namespace, whose name the
-// agent writes to <pods-dir>/<namespace>/<pod>. Only clients with a certificate from the lab's
-// CA (the apiserver's kubelet client) are served.
+// agent writes to <pods-dir>/<namespace>/<pod>. The lab has no cluster DNS: before each exec
+// the Services' names (short ones for the Pod's namespace, qualified ones for all) go into
+// /etc/netns/<netns>/hosts, which `ip netns exec` mounts over /etc/hosts. Only clients with a
+// certificate from the lab's CA (the apiserver's kubelet client) are served.
 package main
 
 import (
@@ -22,6 +24,7 @@ import (
 	"io"
 	"log"
 	"math/big"
+	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -29,6 +32,9 @@ import (
 	"strings"
 	"time"
 
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/tools/clientcmd"
 	"k8s.io/cri-streaming/pkg/streaming/remotecommand"
 	utilexec "k8s.io/utils/exec"
 )
@@ -50,15 +56,24 @@ func main() {
 	flag.Var(&listen, "listen", "address:port to serve on (repeatable)")
 	podsDir := flag.String("pods-dir", "", "directory of <namespace>/<pod> files naming each Pod's network namespace")
 	clientCA := flag.String("client-ca", "", "PEM file of the CA whose client certificates are served")
+	kubeconfig := flag.String("kubeconfig", "", "kubeconfig for reading Services (their names go into the Pods' hosts files)")
 	flag.Parse()
-	if len(listen) == 0 || *podsDir == "" || *clientCA == "" {
-		log.Fatal("lab-kubelet: --listen, --pods-dir and --client-ca are required")
+	if len(listen) == 0 || *podsDir == "" || *clientCA == "" || *kubeconfig == "" {
+		log.Fatal("lab-kubelet: --listen, --pods-dir, --client-ca and --kubeconfig are required")
+	}
+	restConfig, err := clientcmd.BuildConfigFromFlags("", *kubeconfig)
+	if err != nil {
+		log.Fatalf("lab-kubelet: %v", err)
+	}
+	client, err := kubernetes.NewForConfig(restConfig)
+	if err != nil {
+		log.Fatalf("lab-kubelet: %v", err)
 	}
 	tlsConfig, err := serverTLS(*clientCA)
 	if err != nil {
 		log.Fatalf("lab-kubelet: %v", err)
 	}
-	handler := &server{podsDir: *podsDir}
+	handler := &server{podsDir: *podsDir, client: client}
 	errs := make(chan error, len(listen))
 	for _, addr := range listen {
 		srv := &http.Server{
@@ -109,6 +124,7 @@ func serverTLS(caFile string) (*tls.Config, error) {
 
 type server struct {
 	podsDir string
+	client  kubernetes.Interface
 }
 
 // ServeHTTP serves /exec/{namespace}/{pod}/{container} and /exec/{namespace}/{pod}/{uid}/{container}
@@ -138,6 +154,9 @@ func (s *server) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 	if len(cmd) == 0 {
 		http.Error(w, "no command given", http.StatusBadRequest)
 		return
+	}
+	if err := s.writeHosts(req.Context(), ns, netns); err != nil {
+		log.Printf("exec %s/%s: no Service names in /etc/hosts: %v", ns, pod, err)
 	}
 	log.Printf("exec %s/%s/%s in %s: %q", ns, pod, container, netns, cmd)
 	remotecommand.ServeExec(w, req, executor{netns: netns}, ns+"/"+pod, uid, container, cmd, opts,
@@ -177,6 +196,9 @@ func (e executor) ExecInContainer(ctx context.Context, _ string, _ string, _ str
 	argv := append([]string{"netns", "exec", e.netns}, cmd...)
 	c := exec.CommandContext(ctx, "ip", argv...)
 	c.Env = []string{"PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin", "HOME=/root"}
+	if rc, err := wgetrc(); err == nil {
+		c.Env = append(c.Env, "WGETRC="+rc)
+	}
 	if in != nil {
 		c.Stdin = in
 	}
@@ -194,3 +216,65 @@ func (e executor) ExecInContainer(ctx context.Context, _ string, _ string, _ str
 	return err
 }
 
+// writeHosts writes /etc/netns/<netns>/hosts: localhost, then every Service with a ClusterIP as
+// <name>.<namespace>, <name>.<namespace>.svc and <name>.<namespace>.svc.cluster.local, and as
+// plain <name> for the Services of namespace ns (what cluster DNS's search path gives a Pod).
+func (s *server) writeHosts(ctx context.Context, ns, netns string) error {
+	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	svcs, err := s.client.CoreV1().Services("").List(ctx, metav1.ListOptions{})
+	if err != nil {
+		return err
+	}
+	var b strings.Builder
+	b.WriteString("127.0.0.1 localhost\n::1 localhost\n")
+	for _, svc := range svcs.Items {
+		names := []string{
+			svc.Name + "." + svc.Namespace,
+			svc.Name + "." + svc.Namespace + ".svc",
+			svc.Name + "." + svc.Namespace + ".svc.cluster.local",
+		}
+		if svc.Namespace == ns {
+			names = append([]string{svc.Name}, names...)
+		}
+		for _, ip := range svc.Spec.ClusterIPs {
+			if net.ParseIP(ip) == nil {
+				continue
+			}
+			fmt.Fprintf(&b, "%s %s\n", ip, strings.Join(names, " "))
+		}
+	}
+	dir := filepath.Join("/etc/netns", netns)
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return err
+	}
+	tmp, err := os.CreateTemp("/etc/netns", "."+netns+"-hosts-*")
+	if err != nil {
+		return err
+	}
+	if _, err := tmp.WriteString(b.String()); err != nil {
+		tmp.Close()
+		os.Remove(tmp.Name())
+		return err
+	}
+	if err := tmp.Close(); err != nil {
+		os.Remove(tmp.Name())
+		return err
+	}
+	if err := os.Chmod(tmp.Name(), 0o644); err != nil {
+		os.Remove(tmp.Name())
+		return err
+	}
+	return os.Rename(tmp.Name(), filepath.Join(dir, "hosts"))
+}
+
+// wgetrc is a wget configuration that makes the host's GNU wget try once, as the busybox wget
+// of the images the tests expect does (GNU wget retries a timed-out connection 20 times, so
+// `wget -T 5` would take minutes instead of 5 seconds).
+func wgetrc() (string, error) {
+	path := filepath.Join(os.TempDir(), "ferrolb-lab-kubelet.wgetrc")
+	if _, err := os.Stat(path); err == nil {
+		return path, nil
+	}
+	return path, os.WriteFile(path, []byte("tries = 1\n"), 0o644)
+}

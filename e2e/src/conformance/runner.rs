@@ -188,7 +188,7 @@ fn run_one(lab: &Lab, opts: &Options, i: usize, test: &str) -> Result<Outcome, E
         seconds,
         reason: if killed {
             format!(
-                "killed after {limit:?} (it ignored --ginkgo.timeout); see {}",
+                "killed after {limit:?}, still running after its --ginkgo.timeout; see {}",
                 log.display()
             )
         } else {

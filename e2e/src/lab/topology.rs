@@ -120,7 +120,23 @@ pub fn pod_up(names: &Names, node: &NodePlan, id: &str, n: u8) -> Result<PodNet,
 
 /// Removes a pod's namespace (its veth goes with it).
 pub fn pod_down(names: &Names, id: &str) -> Result<(), Error> {
-    Ok(netns::delete(&names.netns(&format!("pod-{id}")))?)
+    let ns = names.netns(&format!("pod-{id}"));
+    remove_netns_etc(&ns);
+    Ok(netns::delete(&ns)?)
+}
+
+/// Where `ip netns exec` finds files it mounts over /etc in namespace `ns` (the nodes'
+/// `lab-kubelet` writes a hosts file there for exec).
+fn netns_etc(ns: &str) -> std::path::PathBuf {
+    std::path::Path::new("/etc/netns").join(ns)
+}
+
+/// Removes `/etc/netns/<ns>` if the lab wrote one.
+fn remove_netns_etc(ns: &str) {
+    let dir = netns_etc(ns);
+    if dir.is_dir() {
+        let _ = std::fs::remove_dir_all(&dir);
+    }
 }
 
 /// The names of the labs that have network namespaces (`flb-<lab>-<role>`).
@@ -141,6 +157,7 @@ pub fn labs_with_namespaces() -> Vec<String> {
 pub fn down(names: &Names) -> Result<(), Error> {
     let mut first_err = None;
     for ns in netns::list(&names.netns("")) {
+        remove_netns_etc(&ns);
         if let Err(e) = netns::delete(&ns) {
             first_err.get_or_insert(Error::from(e));
         }

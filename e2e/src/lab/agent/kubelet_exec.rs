@@ -42,6 +42,8 @@ pub fn kubelet_argv(bin: &Path, node: &NodePlan, lab_dir: &Path) -> Vec<String> 
         lab_dir.join("exec").display().to_string(),
         "--client-ca".into(),
         lab_dir.join("pki/ca.crt").display().to_string(),
+        "--kubeconfig".into(),
+        lab_dir.join("admin-lan.kubeconfig").display().to_string(),
     ]
 }
 
@@ -160,6 +162,8 @@ mod tests {
                 "/labs/x/exec",
                 "--client-ca",
                 "/labs/x/pki/ca.crt",
+                "--kubeconfig",
+                "/labs/x/admin-lan.kubeconfig",
             ]
         );
         assert_eq!(kubelet_role(&NODES[1]), "lab-kubelet-node-b");
