@@ -84,7 +84,10 @@ mod tests {
         let lan: ipnet::Ipv4Net = lan_v4().parse().unwrap();
         assert!(!lan.contains(&FAR_CLIENT));
         let nodes16: ipnet::Ipv4Net = format!("{}/16", NODES[0].host.v4).parse().unwrap();
-        assert!(!nodes16.trunc().contains(&FAR_CLIENT), "the suite wants it outside the nodes' /16");
+        assert!(
+            !nodes16.trunc().contains(&FAR_CLIENT),
+            "the suite wants it outside the nodes' /16"
+        );
         for node in NODES {
             for cidr in node.pod_cidrs() {
                 let net: ipnet::IpNet = cidr.parse().unwrap();
