@@ -127,7 +127,8 @@ impl Drop for TestLab {
     }
 }
 
-/// Takes down test labs whose owning test process is gone.
+/// Takes down test labs of this labs root whose owning test process is gone (never a lab
+/// under another root: its `owner.pid` is not here to read).
 pub fn reap_stale() {
     let root = crate::lab::labs_root();
     let mut names: Vec<String> = std::fs::read_dir(&root)
@@ -135,7 +136,7 @@ pub fn reap_stale() {
         .flatten()
         .filter_map(|e| e.ok()?.file_name().into_string().ok())
         .collect();
-    names.extend(process::labs_running());
+    names.extend(process::labs_running_here());
     names.sort();
     names.dedup();
     for name in names.into_iter().filter(|n| n.starts_with(TEST_PREFIX)) {

@@ -56,10 +56,13 @@ impl Names {
 /// The default lab's name (the one `cargo xtask lab ...` acts on).
 pub const DEFAULT_LAB: &str = "lab";
 
-/// Root of every lab's state: `$FERROLB_LAB_ROOT`, else `/tmp/ferrolb/labs`.
+/// The labs root when `FERROLB_LAB_ROOT` is not set.
+pub const DEFAULT_LABS_ROOT: &str = "/tmp/ferrolb/labs";
+
+/// Root of every lab's state: `$FERROLB_LAB_ROOT`, else [`DEFAULT_LABS_ROOT`].
 pub fn labs_root() -> PathBuf {
-    std::env::var_os("FERROLB_LAB_ROOT")
-        .map_or_else(|| PathBuf::from("/tmp/ferrolb/labs"), PathBuf::from)
+    std::env::var_os(process::ENV_ROOT)
+        .map_or_else(|| PathBuf::from(DEFAULT_LABS_ROOT), PathBuf::from)
 }
 
 /// A lab.

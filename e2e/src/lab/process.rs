@@ -1,10 +1,11 @@
-//! Background processes of a lab. Every process carries `FERROLB_LAB=<lab>` and
-//! `FERROLB_LAB_ROLE=<role>` in its environment, so the lab finds (and stops) exactly its own
-//! processes by scanning `/proc`, even after the process that started them is gone.
+//! Background processes of a lab. Every process carries `FERROLB_LAB=<lab>`,
+//! `FERROLB_LAB_ROLE=<role>` and `FERROLB_LAB_ROOT=<labs root>` in its environment, so the lab
+//! finds (and stops) exactly its own processes by scanning `/proc`, even after the process that
+//! started them is gone, and labs kept under another root are told apart from this root's.
 
 use std::fs::{self, OpenOptions};
 use std::os::unix::process::CommandExt;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -17,6 +18,9 @@ use crate::Error;
 pub const ENV_LAB: &str = "FERROLB_LAB";
 /// Environment variable naming the process's role in the lab (etcd, apiserver, ...).
 pub const ENV_ROLE: &str = "FERROLB_LAB_ROLE";
+/// Environment variable naming the labs root (it also chooses the root: [`super::labs_root`]).
+/// A lab process without it belongs to [`super::DEFAULT_LABS_ROOT`].
+pub const ENV_ROOT: &str = "FERROLB_LAB_ROOT";
 
 /// What to start.
 #[derive(Debug, Clone)]
@@ -64,6 +68,7 @@ pub fn spawn(s: &Spawn<'_>) -> Result<u32, Error> {
     };
     cmd.env(ENV_LAB, s.lab)
         .env(ENV_ROLE, s.role)
+        .env(ENV_ROOT, super::labs_root())
         .envs(s.env.iter().map(|(k, v)| (k, v)))
         .stdin(Stdio::null())
         .stdout(log)
@@ -105,27 +110,55 @@ pub fn find(lab: &str, role: Option<&str>) -> Vec<u32> {
     pids
 }
 
-/// Names of every lab that has live processes.
+/// Names of every lab that has live processes, under any labs root.
 pub fn labs_running() -> Vec<String> {
-    let Ok(entries) = fs::read_dir("/proc") else {
-        return Vec::new();
-    };
-    let prefix = format!("{ENV_LAB}=");
-    let mut labs: Vec<String> = entries
-        .filter_map(|e| e.ok()?.file_name().to_str()?.parse::<u32>().ok())
-        .filter_map(|pid| {
-            let env = fs::read(format!("/proc/{pid}/environ")).ok()?;
-            env.split(|b| *b == 0).find_map(|v| {
-                std::str::from_utf8(v)
-                    .ok()?
-                    .strip_prefix(&prefix)
-                    .map(String::from)
-            })
-        })
+    let mut labs: Vec<String> = lab_processes().into_iter().map(|(lab, _)| lab).collect();
+    labs.sort();
+    labs.dedup();
+    labs
+}
+
+/// Names of the labs with live processes under this process's labs root
+/// ([`super::labs_root`]): what a test may take down without touching a lab someone else keeps
+/// under another root (their names may look alike: test labs are named by pid).
+pub fn labs_running_here() -> Vec<String> {
+    let here = super::labs_root();
+    let mut labs: Vec<String> = lab_processes()
+        .into_iter()
+        .filter(|(_, root)| *root == here)
+        .map(|(lab, _)| lab)
         .collect();
     labs.sort();
     labs.dedup();
     labs
+}
+
+/// (lab, labs root) of every process that belongs to a lab.
+fn lab_processes() -> Vec<(String, PathBuf)> {
+    let Ok(entries) = fs::read_dir("/proc") else {
+        return Vec::new();
+    };
+    entries
+        .filter_map(|e| e.ok()?.file_name().to_str()?.parse::<u32>().ok())
+        .filter_map(|pid| lab_of(&fs::read(format!("/proc/{pid}/environ")).ok()?))
+        .collect()
+}
+
+/// The lab and labs root a process's environment (`/proc/PID/environ`) names; a lab process
+/// without [`ENV_ROOT`] belongs to [`super::DEFAULT_LABS_ROOT`].
+fn lab_of(environ: &[u8]) -> Option<(String, PathBuf)> {
+    let lab_prefix = format!("{ENV_LAB}=");
+    let root_prefix = format!("{ENV_ROOT}=");
+    let vars: Vec<&str> = environ
+        .split(|b| *b == 0)
+        .filter_map(|v| std::str::from_utf8(v).ok())
+        .collect();
+    let lab = vars.iter().find_map(|v| v.strip_prefix(&lab_prefix))?;
+    let root = vars
+        .iter()
+        .find_map(|v| v.strip_prefix(&root_prefix))
+        .unwrap_or(super::DEFAULT_LABS_ROOT);
+    Some((lab.to_string(), PathBuf::from(root)))
 }
 
 /// Whether `pid` runs (a zombie does not count).
@@ -170,4 +203,22 @@ pub fn status_bytes(pid: u32, key: &str) -> Option<u64> {
     let line = status.lines().find(|l| l.starts_with(key))?;
     let kb: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
     Some(kb * 1024)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_process_names_its_lab_and_root_or_the_default_root() {
+        assert_eq!(
+            lab_of(b"PATH=/bin\0FERROLB_LAB=t1\0FERROLB_LAB_ROOT=/tmp/ferrolb/labs-b\0"),
+            Some(("t1".into(), PathBuf::from("/tmp/ferrolb/labs-b")))
+        );
+        assert_eq!(
+            lab_of(b"FERROLB_LAB=t1\0FERROLB_LAB_ROLE=agent"),
+            Some(("t1".into(), PathBuf::from(crate::lab::DEFAULT_LABS_ROOT)))
+        );
+        assert_eq!(lab_of(b"FERROLB_LAB_ROOT=/x\0HOME=/root"), None);
+    }
 }

@@ -19,7 +19,7 @@ use super::status::{ContainerView, PodView};
 use super::{ANN_NETNS, Agent, images, probes, spec, token};
 use crate::Error;
 use crate::lab::plan::NodePlan;
-use crate::lab::process::{ENV_LAB, ENV_ROLE};
+use crate::lab::process::{ENV_LAB, ENV_ROLE, ENV_ROOT};
 
 impl Agent {
     /// Prepares and starts a Pod.
@@ -95,6 +95,10 @@ impl Agent {
             ctx.markers = vec![
                 (ENV_LAB.into(), self.lab.names.lab.clone()),
                 (ENV_ROLE.into(), role.clone()),
+                (
+                    ENV_ROOT.into(),
+                    crate::lab::labs_root().to_string_lossy().into_owned(),
+                ),
             ];
             let plan = spec::plan(&ctx, c, image, &rootfs)?;
             std::fs::create_dir_all(&plan.scratch)

@@ -27,7 +27,7 @@ use super::pod_state::PodShared;
 use super::probes::{Kind, ProbeSpec, Tracker};
 use super::status::{State, Terminated};
 use crate::Error;
-use crate::lab::process::{self, ENV_LAB, ENV_ROLE};
+use crate::lab::process::{self, ENV_LAB, ENV_ROLE, ENV_ROOT};
 
 /// The answer to a [`Control`]: the container's pid once it runs (`Start`), none once it is
 /// gone (`Kill`, `Stop`).
@@ -94,6 +94,7 @@ fn spawn(ctx: &ContainerCtx) -> Result<Child, Error> {
         .env("PATH", crate::image::PATH)
         .env(ENV_LAB, &ctx.pod.lab)
         .env(ENV_ROLE, &ctx.role)
+        .env(ENV_ROOT, crate::lab::labs_root())
         .stdin(Stdio::null())
         .stdout(open()?)
         .stderr(open()?)
