@@ -178,3 +178,58 @@ fn services_of_another_class_are_ignored_and_unset_class_needs_the_controller() 
     let d = world_with(unset).on("node-a");
     assert!(d.announcements.is_empty() && d.rules.input.services.is_empty());
 }
+
+/// A Service changed to ClusterIP or NodePort (the apiserver clears `status.loadBalancer`; the
+/// controller's condition and annotation are still there until it releases them): nothing is
+/// announced or programmed for the old address, also if the ingress were still shown.
+#[test]
+fn a_service_changed_away_from_load_balancer_is_neither_announced_nor_programmed() {
+    for type_ in ["ClusterIP", "NodePort"] {
+        for ingress_left in [false, true] {
+            let mut svc = lb_json("web", &["198.51.100.200"], "blue");
+            merge(
+                &mut svc,
+                json!({"spec": {"type": type_, "loadBalancerClass": null}}),
+            );
+            if !ingress_left {
+                merge(&mut svc, json!({"status": {"loadBalancer": {}}}));
+            }
+            let w = world_with(svc);
+            assert!(
+                w.announcers("198.51.100.200").is_empty(),
+                "{type_} {ingress_left}"
+            );
+            for node in super::fixtures::NODES {
+                let d = w.on(node);
+                assert!(d.announcements.is_empty(), "{type_} {ingress_left} {node}");
+                let vips = programmed(&d, "web").unwrap_or_default();
+                assert!(
+                    !vips.contains(&ip("198.51.100.200")),
+                    "{type_} {ingress_left} {node}: {vips:?}"
+                );
+            }
+        }
+    }
+}
+
+/// A Service being deleted still shows its address until the controller releases it (the
+/// cleanup finalizer holds it): it is announced until then, so the controller gives the
+/// address to no one else before the release.
+#[test]
+fn a_deleted_service_is_announced_until_its_release() {
+    let mut svc = lb_json("web", &["198.51.100.200"], "blue");
+    merge(
+        &mut svc,
+        json!({"metadata": {"deletionTimestamp": "2026-01-01T00:00:00Z",
+            "finalizers": ["service.kubernetes.io/load-balancer-cleanup"]}}),
+    );
+    let w = world_with(svc.clone());
+    assert_eq!(w.announcers("198.51.100.200").len(), 1);
+    // Released: the controller cleared the status and the annotation.
+    merge(
+        &mut svc,
+        json!({"status": {"loadBalancer": {}, "conditions": null},
+            "metadata": {"annotations": null}}),
+    );
+    assert!(world_with(svc).announcers("198.51.100.200").is_empty());
+}

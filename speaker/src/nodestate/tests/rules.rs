@@ -200,3 +200,51 @@ fn the_ruleset_is_built_from_the_input_only_with_the_dataplane_on() {
     assert_eq!(off.rules.ruleset, None);
     assert_eq!(off.rules.input, whole.rules.input);
 }
+
+/// `allocateLoadBalancerNodePorts: false`: the ports have no nodePort. The VIP is still
+/// programmed; no NodePort entry appears, and nothing is warned about.
+#[test]
+fn a_load_balancer_without_node_ports_is_served_on_its_vip_only() {
+    let mut svc = lb_json("web", &["198.51.100.200"], "blue");
+    merge(
+        &mut svc,
+        json!({"spec": {
+            "allocateLoadBalancerNodePorts": false,
+            "ports": [{"name": "web", "protocol": "TCP", "port": 80, "targetPort": 8080}],
+        }}),
+    );
+    let mut w = World::new();
+    w.services.push(svc);
+    w.slices
+        .push(slice_json("web", &[("192.0.2.10", "node-a", true, false)]));
+    for node in NODES {
+        let d = w.on(node);
+        assert!(d.warnings.is_empty(), "{node}: {:?}", d.warnings);
+        let input = &d.rules.input.services[0];
+        assert_eq!(input.vips, [ip("198.51.100.200")], "{node}");
+        assert_eq!(input.ports[0].node_port, None, "{node}");
+        let built = ruleset::build(&d.rules.input);
+        assert!(
+            built.warnings().is_empty(),
+            "{node}: {:?}",
+            built.warnings()
+        );
+        let entries = |set: &str| {
+            built
+                .set(set)
+                .map(|s| s.elements.clone())
+                .unwrap_or_default()
+        };
+        assert_eq!(entries("service_ips4").len(), 1, "{node}");
+        assert!(
+            entries("service_ips4")[0].starts_with("198.51.100.200 . tcp . 80 : goto svc4_"),
+            "{node}: {:?}",
+            entries("service_ips4")
+        );
+        assert!(entries("node_ports4").is_empty(), "{node}");
+        assert!(entries("no_endpoint_node_ports4").is_empty(), "{node}");
+        let script = built.to_nft_script();
+        assert!(script.contains("198.51.100.200 . tcp . 80"), "{node}");
+        assert!(!script.contains("30080"), "{node}");
+    }
+}
