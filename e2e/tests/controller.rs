@@ -1,5 +1,5 @@
 //! The controller against the lab's real apiserver: every allocation rule, status, events,
-//! pool status, restarts and leader changes; ferrolb's own Pods as the node agent runs them. One lab for the whole binary, started by the
+//! pool status, the load-balancer cleanup finalizer, restarts and leader changes; ferrolb's own Pods as the node agent runs them. One lab for the whole binary, started by the
 //! first scenario; each scenario is its own test, takes its turn on the lab, works in its own
 //! namespace and removes its pools when done, so any one runs alone
 //! (`cargo test -p ferrolb-e2e --features root-tests --test controller -- sharing`).
@@ -22,6 +22,7 @@ ferrolb_e2e::lab_scenarios!(
     disabled_and_manual,
     pool_shrunk_and_deleted,
     classes_and_type_changes,
+    cleanup_finalizer,
     overlap_and_node_addresses,
     forged_status,
     restart_and_failover,
