@@ -5,7 +5,7 @@
 
 use std::fs::{self, OpenOptions};
 use std::os::unix::process::CommandExt;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -134,28 +134,31 @@ pub fn labs_running_here() -> Vec<String> {
 }
 
 /// (lab, labs root) of every process that belongs to a lab.
-fn lab_processes() -> Vec<(String, std::path::PathBuf)> {
+fn lab_processes() -> Vec<(String, PathBuf)> {
     let Ok(entries) = fs::read_dir("/proc") else {
         return Vec::new();
     };
-    let lab_prefix = format!("{ENV_LAB}=");
-    let root_prefix = format!("{ENV_ROOT}=");
     entries
         .filter_map(|e| e.ok()?.file_name().to_str()?.parse::<u32>().ok())
-        .filter_map(|pid| {
-            let env = fs::read(format!("/proc/{pid}/environ")).ok()?;
-            let vars: Vec<&str> = env
-                .split(|b| *b == 0)
-                .filter_map(|v| std::str::from_utf8(v).ok())
-                .collect();
-            let lab = vars.iter().find_map(|v| v.strip_prefix(&lab_prefix))?;
-            let root = vars
-                .iter()
-                .find_map(|v| v.strip_prefix(&root_prefix))
-                .unwrap_or(super::DEFAULT_LABS_ROOT);
-            Some((lab.to_string(), std::path::PathBuf::from(root)))
-        })
+        .filter_map(|pid| lab_of(&fs::read(format!("/proc/{pid}/environ")).ok()?))
         .collect()
+}
+
+/// The lab and labs root a process's environment (`/proc/PID/environ`) names; a lab process
+/// without [`ENV_ROOT`] belongs to [`super::DEFAULT_LABS_ROOT`].
+fn lab_of(environ: &[u8]) -> Option<(String, PathBuf)> {
+    let lab_prefix = format!("{ENV_LAB}=");
+    let root_prefix = format!("{ENV_ROOT}=");
+    let vars: Vec<&str> = environ
+        .split(|b| *b == 0)
+        .filter_map(|v| std::str::from_utf8(v).ok())
+        .collect();
+    let lab = vars.iter().find_map(|v| v.strip_prefix(&lab_prefix))?;
+    let root = vars
+        .iter()
+        .find_map(|v| v.strip_prefix(&root_prefix))
+        .unwrap_or(super::DEFAULT_LABS_ROOT);
+    Some((lab.to_string(), PathBuf::from(root)))
 }
 
 /// Whether `pid` runs (a zombie does not count).
@@ -200,4 +203,22 @@ pub fn status_bytes(pid: u32, key: &str) -> Option<u64> {
     let line = status.lines().find(|l| l.starts_with(key))?;
     let kb: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
     Some(kb * 1024)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_process_names_its_lab_and_root_or_the_default_root() {
+        assert_eq!(
+            lab_of(b"PATH=/bin\0FERROLB_LAB=t1\0FERROLB_LAB_ROOT=/tmp/ferrolb/labs-b\0"),
+            Some(("t1".into(), PathBuf::from("/tmp/ferrolb/labs-b")))
+        );
+        assert_eq!(
+            lab_of(b"FERROLB_LAB=t1\0FERROLB_LAB_ROLE=agent"),
+            Some(("t1".into(), PathBuf::from(crate::lab::DEFAULT_LABS_ROOT)))
+        );
+        assert_eq!(lab_of(b"FERROLB_LAB_ROOT=/x\0HOME=/root"), None);
+    }
 }
