@@ -28,7 +28,8 @@ pub struct Options {
     pub only: Option<String>,
     /// The skip list.
     pub skips: Vec<Skip>,
-    /// Time allowed per test.
+    /// Time allowed per test (the rolling update tests get at least
+    /// [`selection::LONG_TIMEOUT`]).
     pub timeout: Duration,
 }
 
@@ -139,6 +140,7 @@ fn run_one(lab: &Lab, opts: &Options, i: usize, test: &str) -> Result<Outcome, E
     let err_file = log_file
         .try_clone()
         .map_err(|e| Error::io("duplicating the log file", e))?;
+    let timeout = selection::time_allowed(test, opts.timeout);
     let started = Instant::now();
     let mut child = Command::new("ip")
         .args(["netns", "exec", &lab.names.netns(CLIENT.role)])
@@ -151,7 +153,7 @@ fn run_one(lab: &Lab, opts: &Options, i: usize, test: &str) -> Result<Outcome, E
         .arg("--provider=skeleton")
         .arg("--disable-log-dump")
         .arg(format!("--ginkgo.focus={}", selection::exact(test)))
-        .arg(format!("--ginkgo.timeout={}s", opts.timeout.as_secs()))
+        .arg(format!("--ginkgo.timeout={}s", timeout.as_secs()))
         .arg(format!("--ginkgo.json-report={}", json.display()))
         .arg(format!("--ginkgo.junit-report={}", junit.display()))
         .args(["--ginkgo.no-color", "--ginkgo.v"])
@@ -159,7 +161,7 @@ fn run_one(lab: &Lab, opts: &Options, i: usize, test: &str) -> Result<Outcome, E
         .stderr(err_file)
         .spawn()
         .map_err(|e| Error::io(format!("starting {CONFORMANCE_TEST}"), e))?;
-    let limit = opts.timeout + KILL_MARGIN;
+    let limit = timeout + KILL_MARGIN;
     let mut killed = false;
     loop {
         match child.try_wait() {

@@ -30,6 +30,22 @@ pub const SUBSET: [&str; 4] = [
     "should only target nodes with endpoints",
 ];
 
+/// Tests that take longer than any per-test cap the lab needs otherwise: upstream's rolling
+/// update tests roll a DaemonSet five times over the three nodes, each Pod serving out a 60 s
+/// `--delay-shutdown` (about 16 minutes), and count failed requests all along.
+const LONG: [&str; 1] = ["should not have connectivity disruption during rolling update"];
+/// Time [`LONG`] tests get at least.
+pub const LONG_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(20 * 60);
+
+/// The time `test` may take: `base`, or [`LONG_TIMEOUT`] for the [`LONG`] tests.
+pub fn time_allowed(test: &str, base: std::time::Duration) -> std::time::Duration {
+    if LONG.iter().any(|l| test.contains(l)) {
+        base.max(LONG_TIMEOUT)
+    } else {
+        base
+    }
+}
+
 /// One entry of the skip list.
 #[derive(Debug, Clone, Deserialize, PartialEq, Eq)]
 #[serde(deny_unknown_fields)]
@@ -126,6 +142,17 @@ mod tests {
         let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("conformance/skips.yaml");
         let skips = load_skips(&path).unwrap();
         assert!(skips.iter().all(|s| !in_subset(&s.test)), "{skips:?}");
+    }
+
+    #[test]
+    fn rolling_update_tests_get_the_long_timeout() {
+        let base = std::time::Duration::from_secs(60);
+        let rolling = "[sig-network] LoadBalancers [Feature:LoadBalancer] should not have connectivity disruption during rolling update with externalTrafficPolicy=Local [Slow]";
+        assert_eq!(time_allowed(rolling, base), LONG_TIMEOUT);
+        assert_eq!(
+            time_allowed("should work for type=LoadBalancer", base),
+            base
+        );
     }
 
     #[test]
