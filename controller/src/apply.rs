@@ -136,21 +136,23 @@ async fn patch_finalizer(
     api: &Api<Service>,
     w: &ServiceWrite,
     write: FinalizerWrite,
-) -> Result<(), kube::Error> {
+) -> Result<Option<String>, kube::Error> {
     let params = PatchParams {
         field_manager: Some(MANAGER_CONTROLLER.into()),
         ..PatchParams::default()
     };
-    api.patch(
-        &w.service.name_any(),
-        &params,
-        &Patch::Strategic(finalizer_patch(w, write)),
-    )
-    .await?;
-    Ok(())
+    let svc = api
+        .patch(
+            &w.service.name_any(),
+            &params,
+            &Patch::Strategic(finalizer_patch(w, write)),
+        )
+        .await?;
+    Ok(svc.resource_version())
 }
 
-/// Applies one Service write, then publishes its events. An event that cannot be published is
+/// Applies one Service write, then publishes its events; returns the resourceVersions the
+/// Service had after each of the write's requests. An event that cannot be published is
 /// logged, not retried. Each write gets a fresh [`Recorder`]: kube's recorder folds events with
 /// the same reason into one series and keeps the first note, but each of ours says something
 /// new (which addresses, why), and they are only published when something changed.
@@ -158,29 +160,35 @@ pub async fn service(
     client: &Client,
     reporter: &Reporter,
     w: &ServiceWrite,
-) -> Result<(), kube::Error> {
+) -> Result<Vec<String>, kube::Error> {
     let ns = w.service.namespace().unwrap_or_default();
     let name = w.service.name_any();
     let api: Api<Service> = Api::namespaced(client.clone(), &ns);
+    let mut versions = Vec::new();
     for step in steps(&w.diff) {
         match step {
-            Step::Finalizer(write) => patch_finalizer(&api, w, write).await?,
+            Step::Finalizer(write) => versions.extend(patch_finalizer(&api, w, write).await?),
             Step::Fields { status, annotation } => {
                 let status = async {
                     if status {
-                        api.patch_status(&name, &params(), &Patch::Apply(status_body(w)))
+                        let svc = api
+                            .patch_status(&name, &params(), &Patch::Apply(status_body(w)))
                             .await?;
+                        return Ok::<_, kube::Error>(svc.resource_version());
                     }
-                    Ok::<(), kube::Error>(())
+                    Ok(None)
                 };
                 let annotation = async {
                     if annotation {
-                        api.patch(&name, &params(), &Patch::Apply(annotation_body(w)))
+                        let svc = api
+                            .patch(&name, &params(), &Patch::Apply(annotation_body(w)))
                             .await?;
+                        return Ok::<_, kube::Error>(svc.resource_version());
                     }
-                    Ok::<(), kube::Error>(())
+                    Ok(None)
                 };
-                tokio::try_join!(status, annotation)?;
+                let (a, b) = tokio::try_join!(status, annotation)?;
+                versions.extend(a.into_iter().chain(b));
             }
         }
     }
@@ -203,7 +211,7 @@ pub async fn service(
             warn!(service = %format!("{ns}/{name}"), error = %err, "publishing an event");
         }
     }
-    Ok(())
+    Ok(versions)
 }
 
 /// Applies one pool's status.

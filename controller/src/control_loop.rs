@@ -2,6 +2,7 @@
 //! leader takes a snapshot, reads the admission stamp key and the clock, lets the pure
 //! [`decision`] decide, and applies the writes ([`apply`]). I/O.
 
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -59,14 +60,16 @@ pub async fn run(
     ctx.health.set_synced();
     info!("watches synced");
     let mut pending = Pending::new();
+    let mut versions = Versions::new();
     loop {
         let is_leader = *leader.borrow_and_update();
         ctx.health.set_leader(is_leader);
         ctx.metrics.leader.set(i64::from(is_leader));
         if is_leader {
-            pass(&ctx, &stores, &mut pending, &leader).await;
+            pass(&ctx, &stores, &mut pending, &mut versions, &leader).await;
         } else {
             pending.clear();
+            versions.clear();
         }
         tokio::select! {
             () = changed.notified() => {
@@ -84,11 +87,12 @@ async fn pass(
     ctx: &Context,
     stores: &Stores,
     pending: &mut Pending,
+    versions: &mut Versions,
     leader: &watch::Receiver<bool>,
 ) {
     let start = Instant::now();
     let watched = stores.snapshot();
-    settle_pending(pending, &watched);
+    settle_pending(pending, versions, &watched);
     let now = Time(k8s_openapi::jiff::Timestamp::now());
     let stamp_key = ctx.stamp_key.borrow().clone();
     let Writes {
@@ -120,15 +124,18 @@ async fn pass(
         pools = pools.len(),
         "applying a plan"
     );
-    // Per Service uid: what was written, or None when the write failed (re-read it).
-    let results: Vec<(String, Option<current_fields::Observed>)> = stream::iter(services)
+    // Per Service uid: what was written and the resourceVersions before and after, or None
+    // when the write failed (re-read it).
+    type Outcome = (current_fields::Observed, Written);
+    let results: Vec<(String, Option<Outcome>)> = stream::iter(services)
         .filter(|_| std::future::ready(*leader.borrow()))
         .map(|w| async move {
             let uid = w.service.uid().unwrap_or_default();
             match apply::service(&ctx.client, &ctx.reporter, &w).await {
-                Ok(()) => {
+                Ok(after) => {
                     count(ctx, &w);
-                    (uid, Some(w.want))
+                    let before = w.service.resource_version().unwrap_or_default();
+                    (uid, Some((w.want, Written { before, after })))
                 }
                 Err(e) => {
                     ctx.metrics.write_errors.inc();
@@ -142,8 +149,14 @@ async fn pass(
         .await;
     for (uid, written) in results {
         match written {
-            Some(want) => pending.insert(uid, want),
-            None => pending.remove(&uid),
+            Some((want, rvs)) => {
+                pending.insert(uid.clone(), want);
+                versions.insert(uid, rvs);
+            }
+            None => {
+                pending.remove(&uid);
+                versions.remove(&uid);
+            }
         };
     }
     for w in pools {
@@ -179,24 +192,109 @@ fn count(ctx: &Context, w: &ServiceWrite) {
     }
 }
 
-/// Forgets written fields once the watch shows them (or the Service is gone).
-fn settle_pending(pending: &mut Pending, watched: &Watched) {
+/// The resourceVersions around one of the controller's writes to a Service.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+struct Written {
+    /// The version the decision saw.
+    before: String,
+    /// The versions the write's requests returned.
+    after: Vec<String>,
+}
+
+/// [`Written`] by Service uid, beside [`Pending`].
+type Versions = HashMap<String, Written>;
+
+/// Forgets written fields once the watch shows them, once the Service is gone, and once the
+/// watch shows a version that is neither the one the write started from nor one it made:
+/// someone else wrote after the controller, and what they wrote (a forged status, say) is what
+/// the next decision must see, not what the controller wrote before it.
+fn settle_pending(pending: &mut Pending, versions: &mut Versions, watched: &Watched) {
     if pending.is_empty() {
+        versions.clear();
         return;
     }
-    let current: Pending = watched
+    let current: HashMap<String, &Service> = watched
         .services
         .iter()
-        .filter_map(|s| Some((s.uid()?, current_fields::observe(s))))
+        .filter_map(|s| Some((s.uid()?, s.as_ref())))
         .collect();
     pending.retain(|uid, want| {
-        current
+        let Some(svc) = current.get(uid) else {
+            return false;
+        };
+        let rv = svc.resource_version().unwrap_or_default();
+        let ours = versions
             .get(uid)
-            .is_some_and(|seen| seen.owned != want.owned)
+            .is_some_and(|w| w.before == rv || w.after.contains(&rv));
+        ours && current_fields::observe(svc).owned != want.owned
     });
+    versions.retain(|uid, _| pending.contains_key(uid));
 }
 
 /// `namespace/name` of a Service, for logs.
 fn describe(svc: &Service) -> String {
     format!("{}/{}", svc.namespace().unwrap_or_default(), svc.name_any())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::inputs::current_fields::Observed;
+    use serde_json::json;
+
+    fn svc(rv: &str, ip: &str) -> Arc<Service> {
+        let s: Service = serde_json::from_value(json!({
+            "metadata": {"name": "a", "namespace": "n", "uid": "u1", "resourceVersion": rv,
+                "managedFields": [{"manager": "ferrolb-controller", "operation": "Apply",
+                    "subresource": "status", "apiVersion": "v1", "fieldsType": "FieldsV1",
+                    "fieldsV1": {"f:status": {"f:loadBalancer": {"f:ingress": {}}}}}]},
+            "spec": {"type": "LoadBalancer"},
+            "status": {"loadBalancer": {"ingress": [{"ip": ip}]}},
+        }))
+        .unwrap();
+        Arc::new(s)
+    }
+
+    fn watched(s: Arc<Service>) -> Watched {
+        Watched {
+            services: vec![s],
+            ..Watched::default()
+        }
+    }
+
+    fn written(want_ip: &str, before: &str, after: &[&str]) -> (Pending, Versions) {
+        let want: Observed = current_fields::observe(&svc("0", want_ip));
+        let pending = Pending::from([("u1".to_string(), want)]);
+        let versions = Versions::from([(
+            "u1".to_string(),
+            Written {
+                before: before.into(),
+                after: after.iter().map(|s| s.to_string()).collect(),
+            },
+        )]);
+        (pending, versions)
+    }
+
+    #[test]
+    fn kept_while_the_watch_shows_the_version_the_write_started_from() {
+        let (mut p, mut v) = written("192.0.2.1", "10", &["11"]);
+        settle_pending(&mut p, &mut v, &watched(svc("10", "192.0.2.9")));
+        assert!(p.contains_key("u1"));
+    }
+
+    #[test]
+    fn forgotten_once_the_watch_shows_the_write() {
+        let (mut p, mut v) = written("192.0.2.1", "10", &["11"]);
+        settle_pending(&mut p, &mut v, &watched(svc("11", "192.0.2.1")));
+        assert!(p.is_empty() && v.is_empty());
+    }
+
+    #[test]
+    fn forgotten_when_someone_else_wrote_after_the_controller() {
+        // The forged status arrives in the same snapshot as (after) the controller's write:
+        // the decision must see it and write the right address again.
+        let (mut p, mut v) = written("192.0.2.1", "10", &["11"]);
+        settle_pending(&mut p, &mut v, &watched(svc("12", "198.51.100.240")));
+        assert!(p.is_empty() && v.is_empty());
+    }
 }
