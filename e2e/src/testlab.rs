@@ -156,16 +156,10 @@ pub fn reap_stale() {
     }
 }
 
-/// Whether lab `name` belongs to another labs root than `root`: its agent runs with another
-/// `FERROLB_LAB_ROOT` (another checkout's tests; their owner files are not in `root`).
+/// Whether lab `name` has processes under another labs root than `root` (another checkout's
+/// tests; their owner files are not in `root`).
 fn of_another_root(name: &str, root: &Path) -> bool {
-    let want = format!("FERROLB_LAB_ROOT={}", root.display());
-    process::find(name, Some("agent")).iter().any(|pid| {
-        std::fs::read(format!("/proc/{pid}/environ")).is_ok_and(|env| {
-            env.split(|b| *b == 0)
-                .any(|v| v.starts_with(b"FERROLB_LAB_ROOT=") && v != want.as_bytes())
-        })
-    })
+    process::roots_of(name).iter().any(|r| r != root)
 }
 
 /// The packages whose binaries the lab runs (controller, speaker, edge).

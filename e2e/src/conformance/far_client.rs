@@ -49,7 +49,7 @@ pub fn set_up(lab: &Lab) -> Result<(), Error> {
         ],
     )
     .map_err(|e| Error::msg(format!("setting arp_announce in {client}: {e}")))?;
-    let back = [CLIENT.v4.to_string()];
+    let back = CLIENT.v4.to_string();
     for role in NODES
         .iter()
         .map(|n| n.host.role)
@@ -57,7 +57,7 @@ pub fn set_up(lab: &Lab) -> Result<(), Error> {
     {
         ip(
             &lab.names.netns(role),
-            &["route", "replace", &far, "via", &back[0]],
+            &["route", "replace", &far, "via", &back],
         )?;
     }
     Ok(())

@@ -10,22 +10,6 @@ use crate::lab::plan::{APISERVER_PORT, CONTROL_PLANE, ETCD_VERSION, K8S_VERSION,
 use crate::lab::process::{self, Spawn};
 use crate::{Error, Lab};
 
-/// The binaries the lab runs, by the name the cache stores them under: the control plane,
-/// kube-proxy and kubectl; agnhost (the upstream e2e tests' pod image, run by the node agent);
-/// `lab-kubelet` (the nodes' exec endpoint, `e2e/controlplane/labkubelet`); and
-/// `conformance.test` (upstream's network e2e tests, `e2e/controlplane/conformance`).
-pub const BINARIES: [&str; 9] = [
-    "etcd",
-    "kube-apiserver",
-    "kube-controller-manager",
-    "kube-scheduler",
-    "kube-proxy",
-    "kubectl",
-    "agnhost",
-    LAB_KUBELET,
-    CONFORMANCE_TEST,
-];
-
 /// The nodes' exec endpoint (ours, in Go: upstream's streaming server).
 pub const LAB_KUBELET: &str = "lab-kubelet";
 /// Upstream's network e2e tests, compiled with `go test -c`.
@@ -42,7 +26,11 @@ enum Kind {
     OursTest,
 }
 
-/// What each of [`BINARIES`] is built from.
+/// The binaries the lab runs, by the name the cache stores them under, and what each is built
+/// from: the control plane, kube-proxy and kubectl; agnhost (the upstream e2e tests' pod image,
+/// run by the node agent); `lab-kubelet` (the nodes' exec endpoint,
+/// `e2e/controlplane/labkubelet`); and `conformance.test` (upstream's network e2e tests,
+/// `e2e/controlplane/conformance`).
 const SOURCES: [(&str, &str, Kind); 9] = [
     ("etcd", "go.etcd.io/etcd/server/v3", Kind::Upstream),
     (
@@ -102,7 +90,7 @@ pub fn bin(name: &str) -> PathBuf {
 
 /// Whether every binary is built.
 pub fn built() -> bool {
-    BINARIES.iter().all(|b| bin(b).is_file())
+    SOURCES.iter().all(|(name, _, _)| bin(name).is_file())
 }
 
 /// Builds the missing binaries with `go build` from `e2e/controlplane` (module download and

@@ -133,6 +133,19 @@ pub fn labs_running_here() -> Vec<String> {
     labs
 }
 
+/// The labs roots that processes of lab `lab` run under (more than one when labs of the same
+/// name run under different roots).
+pub fn roots_of(lab: &str) -> Vec<PathBuf> {
+    let mut roots: Vec<PathBuf> = lab_processes()
+        .into_iter()
+        .filter(|(name, _)| name == lab)
+        .map(|(_, root)| root)
+        .collect();
+    roots.sort();
+    roots.dedup();
+    roots
+}
+
 /// (lab, labs root) of every process that belongs to a lab.
 fn lab_processes() -> Vec<(String, PathBuf)> {
     let Ok(entries) = fs::read_dir("/proc") else {
