@@ -5,10 +5,12 @@
 //! ([`reflect`], [`stores`]).
 #![forbid(unsafe_code)]
 
+pub mod allocations;
 pub mod classify;
 pub mod ingress;
 pub mod ownership;
 pub mod pools;
+pub mod proof;
 pub mod reflect;
 pub mod selector;
 pub mod service;

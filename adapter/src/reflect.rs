@@ -6,7 +6,8 @@
 //! Service's ingress is all anyone reads of them): the others are most of an object's size in
 //! memory, for 10,000 Services and their EndpointSlices.
 
-use std::sync::Arc;
+use std::collections::BTreeMap;
+use std::sync::{Arc, LazyLock, Mutex};
 
 use ferrolb_core::names::MANAGER_PREFIX;
 use futures::StreamExt;
@@ -28,25 +29,89 @@ where
         + Sync
         + 'static,
 {
-    let (reader, writer) = reflector::store();
-    let stream = reflector::reflector(
-        writer,
-        watcher(Api::<K>::all(client.clone()), watcher::Config::default()).modify(trim),
+    watch(
+        Api::<K>::all(client.clone()),
+        watcher::Config::default(),
+        changed,
     )
-    .default_backoff();
+}
+
+/// Starts watching the one object `name` of kind `K` in `namespace` (a field selector on its
+/// name, so RBAC may limit the reader to it with `resourceNames`); returns the store.
+pub fn watch_named<K>(
+    client: &Client,
+    namespace: &str,
+    name: &str,
+    changed: Arc<Notify>,
+) -> Store<K>
+where
+    K: Resource<DynamicType = (), Scope = k8s_openapi::NamespaceResourceScope>
+        + Clone
+        + DeserializeOwned
+        + std::fmt::Debug
+        + Send
+        + Sync
+        + 'static,
+{
+    let config = watcher::Config::default().fields(&format!("metadata.name={name}"));
+    watch(
+        Api::<K>::namespaced(client.clone(), namespace),
+        config,
+        changed,
+    )
+}
+
+fn watch<K>(api: Api<K>, config: watcher::Config, changed: Arc<Notify>) -> Store<K>
+where
+    K: Resource<DynamicType = ()>
+        + Clone
+        + DeserializeOwned
+        + std::fmt::Debug
+        + Send
+        + Sync
+        + 'static,
+{
+    let (reader, writer) = reflector::store();
+    let stream = reflector::reflector(writer, watcher(api, config).modify(trim)).default_backoff();
     tokio::spawn(async move {
+        let kind = K::kind(&()).to_string();
         let mut stream = stream.boxed();
         while let Some(event) = stream.next().await {
             match event {
                 Ok(watcher::Event::Init | watcher::Event::InitApply(_)) => {}
-                Ok(_) => changed.notify_one(),
+                Ok(_) => {
+                    record_error(&kind, None);
+                    changed.notify_one();
+                }
                 Err(e) => {
-                    warn!(kind = %K::kind(&()), error = %e, "watch failed; keeping the last state and retrying")
+                    warn!(kind = %kind, error = %e, "watch failed; keeping the last state and retrying");
+                    record_error(&kind, Some(e.to_string()));
                 }
             }
         }
     });
     reader
+}
+
+/// The last error of each kind's watch, cleared by its next success.
+static LAST_ERRORS: LazyLock<Mutex<BTreeMap<String, String>>> = LazyLock::new(Default::default);
+
+fn record_error(kind: &str, error: Option<String>) {
+    if let Ok(mut errors) = LAST_ERRORS.lock() {
+        match error {
+            Some(e) => errors.insert(kind.to_string(), e),
+            None => errors.remove(kind),
+        };
+    }
+}
+
+/// The watches whose last attempt failed, `kind: error`, sorted (for readiness and logs while
+/// waiting for a first list).
+pub fn failing_watches() -> Vec<String> {
+    LAST_ERRORS
+        .lock()
+        .map(|errors| errors.iter().map(|(k, e)| format!("{k}: {e}")).collect())
+        .unwrap_or_default()
 }
 
 /// Drops the `managedFields` entries of every field manager but ferrolb's own.

@@ -4,13 +4,14 @@
 
 use std::sync::Arc;
 
-use k8s_openapi::api::core::v1::{Node, Service};
+use k8s_openapi::api::core::v1::{ConfigMap, Node, Service};
 use k8s_openapi::api::discovery::v1::EndpointSlice;
 use kube::Client;
 use kube::runtime::reflector::Store;
 use tokio::sync::Notify;
 
-use crate::reflect::watch_all;
+use crate::proof::{ALLOCATION_KEYS_CONFIGMAP, VerifyKeys};
+use crate::reflect::{watch_all, watch_named};
 use ferrolb_api::VIPPool;
 
 /// Services, EndpointSlices, Nodes and VIPPools at one moment (what [`ServiceStores`] hold).
@@ -24,6 +25,8 @@ pub struct ServiceObjects {
     pub nodes: Vec<Arc<Node>>,
     /// Every VIPPool.
     pub pools: Vec<Arc<VIPPool>>,
+    /// The keys that verify allocation proofs ([`ALLOCATION_KEYS_CONFIGMAP`]).
+    pub proof_keys: VerifyKeys,
 }
 
 /// The stores of Services, EndpointSlices, Nodes and VIPPools.
@@ -37,17 +40,21 @@ pub struct ServiceStores {
     pub nodes: Store<Node>,
     /// Every VIPPool.
     pub pools: Store<VIPPool>,
+    /// The ConfigMap [`ALLOCATION_KEYS_CONFIGMAP`] of ferrolb's namespace.
+    pub proof_keys: Store<ConfigMap>,
 }
 
 impl ServiceStores {
     /// Starts one watch per kind on the current tokio runtime; `changed` is notified on every
     /// change after the first list.
-    pub fn start(client: &Client, changed: Arc<Notify>) -> ServiceStores {
+    /// `namespace` is ferrolb's, where the controller publishes its proof keys.
+    pub fn start(client: &Client, namespace: &str, changed: Arc<Notify>) -> ServiceStores {
         ServiceStores {
             services: watch_all(client, changed.clone()),
             slices: watch_all(client, changed.clone()),
             nodes: watch_all(client, changed.clone()),
-            pools: watch_all(client, changed),
+            pools: watch_all(client, changed.clone()),
+            proof_keys: watch_named(client, namespace, ALLOCATION_KEYS_CONFIGMAP, changed),
         }
     }
 
@@ -58,6 +65,7 @@ impl ServiceStores {
             slices: self.slices.state(),
             nodes: self.nodes.state(),
             pools: self.pools.state(),
+            proof_keys: proof_keys(&self.proof_keys.state()),
         }
     }
 
@@ -67,5 +75,19 @@ impl ServiceStores {
         let _ = self.slices.wait_until_ready().await;
         let _ = self.nodes.wait_until_ready().await;
         let _ = self.pools.wait_until_ready().await;
+        let _ = self.proof_keys.wait_until_ready().await;
     }
+}
+
+/// The keys the ConfigMap publishes (none without it); malformed entries are logged and
+/// skipped.
+fn proof_keys(maps: &[Arc<ConfigMap>]) -> VerifyKeys {
+    let Some(data) = maps.first().and_then(|m| m.data.as_ref()) else {
+        return VerifyKeys::default();
+    };
+    let (keys, problems) = VerifyKeys::from_data(data);
+    for problem in problems {
+        tracing::warn!("{problem}");
+    }
+    keys
 }

@@ -14,6 +14,15 @@ pub const ANN_SHARING_KEY: &str = "ferrolb.io/sharing-key";
 /// Service annotation written by the controller: the pool the Service's IPs came from.
 /// Speakers announce a status IP only when it lies in this pool.
 pub const ANN_ALLOCATED_FROM: &str = "ferrolb.io/allocated-from";
+/// Service annotation written by the controller: its signature over the Service's allocation
+/// (UID, addresses, pools, sharing key and ports), which speakers and the edge verify before
+/// serving an address (`ferrolb_adapter::proof`).
+pub const ANN_ALLOCATION_PROOF: &str = "ferrolb.io/allocation-proof";
+/// ConfigMap in ferrolb's namespace, written by the controller only: the public keys that
+/// verify [`ANN_ALLOCATION_PROOF`], `<key id>: <base64 Ed25519 public key>`.
+pub const ALLOCATION_KEYS_CONFIGMAP: &str = "ferrolb-allocation-keys";
+/// ferrolb's namespace when none is given.
+pub const DEFAULT_NAMESPACE: &str = "ferrolb-system";
 /// Service annotation and `VIPPool` label: `edge` selects the cloud-style edge load balancer.
 pub const ANN_MODE: &str = "ferrolb.io/mode";
 /// `VIPPool` label marking pools for the edge (never announced by L2 speakers).

@@ -17,7 +17,9 @@
 use std::net::IpAddr;
 
 use ferrolb_api::VIPPool;
-use ferrolb_api::names::{ANN_ALLOCATED_FROM, LOAD_BALANCER_CLEANUP_FINALIZER};
+use ferrolb_api::names::{
+    ANN_ALLOCATED_FROM, ANN_ALLOCATION_PROOF, LOAD_BALANCER_CLEANUP_FINALIZER,
+};
 use ferrolb_core::names::{CONDITION_ALLOCATED, CONDITION_EXTERNAL_IPS, MANAGER_CONTROLLER};
 use k8s_openapi::api::core::v1::Service;
 use kube::api::{Patch, PatchParams};
@@ -70,15 +72,22 @@ fn ingress(ip: &IpAddr) -> Value {
     json!({ "ip": ip.to_string(), "ipMode": "VIP" })
 }
 
-/// The metadata body the controller applies to a Service (its annotation, or nothing).
+/// The metadata body the controller applies to a Service (its annotations, or nothing).
 pub fn annotation_body(w: &ServiceWrite) -> Value {
     let mut meta = json!({
         "name": w.service.name_any(),
         "namespace": w.service.namespace(),
         "uid": w.service.uid(),
     });
+    let mut annotations = serde_json::Map::new();
     if let Some(pool) = &w.want.owned.pool {
-        meta["annotations"] = json!({ ANN_ALLOCATED_FROM: pool });
+        annotations.insert(ANN_ALLOCATED_FROM.into(), json!(pool));
+    }
+    if let Some(proof) = &w.want.owned.proof {
+        annotations.insert(ANN_ALLOCATION_PROOF.into(), json!(proof));
+    }
+    if !annotations.is_empty() {
+        meta["annotations"] = Value::Object(annotations);
     }
     json!({ "apiVersion": "v1", "kind": "Service", "metadata": meta })
 }

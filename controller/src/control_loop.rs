@@ -1,6 +1,9 @@
 //! The control loop: on any change of the watched objects (and every resync period) the
-//! leader takes a snapshot, reads the admission stamp key and the clock, lets the pure
-//! [`decision`] decide, and applies the writes ([`apply`]). I/O.
+//! leader takes a snapshot, reads the admission stamp key, the allocation proof keys and the
+//! clock, lets the pure [`decision`] decide, and applies the writes ([`apply`]). A Service
+//! whose write failed is planned again after its own backoff ([`Retries`]), not at the next
+//! resync. Nothing is decided before every watch has listed once and the proof keys are
+//! loaded: an empty or unverifiable world would release every address. I/O.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -16,13 +19,14 @@ use tracing::{debug, info, warn};
 
 use crate::admission_stamp::StampKey;
 use crate::apply;
-use crate::decision::{self, Pending, Writes};
+use crate::decision::{self, Pending, ProofKeys, Writes};
 use crate::diff::ServiceWrite;
 use crate::http::Health;
 use crate::inputs::Watched;
 use crate::inputs::current_fields;
 use crate::leader::stopped;
 use crate::metrics::{Metrics, PoolLabels, ReasonLabels};
+use crate::retries::Retries;
 use crate::watches::Stores;
 
 /// What the loop needs.
@@ -39,6 +43,8 @@ pub struct Context {
     pub config: decision::Config,
     /// The admission stamp key, once the webhook loaded it.
     pub stamp_key: watch::Receiver<Option<StampKey>>,
+    /// The allocation proof keys, once loaded ([`crate::allocation_keys`]).
+    pub proof_keys: watch::Receiver<Option<ProofKeys>>,
     /// Writes in flight at once.
     pub concurrency: usize,
     /// Replan at least this often.
@@ -54,23 +60,44 @@ pub async fn run(
     mut shutdown: watch::Receiver<bool>,
 ) {
     tokio::select! {
-        () = stores.ready() => {}
+        synced = stores.ready(&ctx.health) => if let Err(e) = synced {
+            // The watches are gone for good: never plan from what they did not list.
+            tracing::error!(error = %e, "the watches stopped before they synced; not planning");
+            ctx.health.set_problem(Some(format!("watch ended before its first list: {e}")));
+            return;
+        },
+        () = stopped(&mut shutdown) => return,
+    }
+    let mut keys_rx = ctx.proof_keys.clone();
+    tokio::select! {
+        loaded = keys_rx.wait_for(Option::is_some) => if loaded.is_err() { return },
         () = stopped(&mut shutdown) => return,
     }
     ctx.health.set_synced();
-    info!("watches synced");
+    info!("watches synced and allocation proof keys loaded");
     let mut pending = Pending::new();
     let mut versions = Versions::new();
+    let mut retries = Retries::default();
     loop {
         let is_leader = *leader.borrow_and_update();
         ctx.health.set_leader(is_leader);
         ctx.metrics.leader.set(i64::from(is_leader));
         if is_leader {
-            pass(&ctx, &stores, &mut pending, &mut versions, &leader).await;
+            pass(
+                &ctx,
+                &stores,
+                &mut pending,
+                &mut versions,
+                &mut retries,
+                &leader,
+            )
+            .await;
         } else {
             pending.clear();
             versions.clear();
+            retries = Retries::default();
         }
+        let retry = retries.next_due();
         tokio::select! {
             () = changed.notified() => {
                 // Let a burst of watch events land before planning again.
@@ -78,8 +105,16 @@ pub async fn run(
             }
             _ = leader.changed() => {}
             () = tokio::time::sleep(ctx.resync) => {}
+            () = sleep_until(retry) => {}
             () = stopped(&mut shutdown) => return,
         }
+    }
+}
+
+async fn sleep_until(at: Option<Instant>) {
+    match at {
+        Some(at) => tokio::time::sleep_until(at.into()).await,
+        None => std::future::pending().await,
     }
 }
 
@@ -88,18 +123,29 @@ async fn pass(
     stores: &Stores,
     pending: &mut Pending,
     versions: &mut Versions,
+    retries: &mut Retries,
     leader: &watch::Receiver<bool>,
 ) {
     let start = Instant::now();
+    let Some(keys) = ctx.proof_keys.borrow().clone() else {
+        return;
+    };
     let watched = stores.snapshot();
-    settle_pending(pending, versions, &watched);
+    settle_pending(pending, versions, &watched, &keys);
     let now = Time(k8s_openapi::jiff::Timestamp::now());
     let stamp_key = ctx.stamp_key.borrow().clone();
     let Writes {
         services,
         pools,
         plan,
-    } = decision::decide(&watched, pending, &ctx.config, stamp_key.as_ref(), &now);
+    } = decision::decide(
+        &watched,
+        pending,
+        &ctx.config,
+        stamp_key.as_ref(),
+        &keys,
+        &now,
+    );
     for (name, usage) in &plan.pools {
         for (family, f) in [("ipv4", &usage.ipv4), ("ipv6", &usage.ipv6)] {
             let labels = PoolLabels {
@@ -116,6 +162,7 @@ async fn pass(
                 .set(i64::try_from(f.available).unwrap_or(i64::MAX));
         }
     }
+    retries.keep_only(services.iter().map(|w| w.service.uid().unwrap_or_default()));
     if services.is_empty() && pools.is_empty() {
         return;
     }
@@ -127,13 +174,14 @@ async fn pass(
     // Per Service uid: what was written and the resourceVersions before and after, or None
     // when the write failed (re-read it).
     type Outcome = (current_fields::Observed, Written);
+    let keys = &keys;
     let results: Vec<(String, Option<Outcome>)> = stream::iter(services)
         .filter(|_| std::future::ready(*leader.borrow()))
         .map(|w| async move {
             let uid = w.service.uid().unwrap_or_default();
             match apply::service(&ctx.client, &ctx.reporter, &w).await {
                 Ok(after) => {
-                    count(ctx, &w);
+                    count(ctx, &w, keys);
                     let before = w.service.resource_version().unwrap_or_default();
                     (uid, Some((w.want, Written { before, after })))
                 }
@@ -150,10 +198,12 @@ async fn pass(
     for (uid, written) in results {
         match written {
             Some((want, rvs)) => {
+                retries.succeeded(&uid);
                 pending.insert(uid.clone(), want);
                 versions.insert(uid, rvs);
             }
             None => {
+                retries.failed(&uid, Instant::now());
                 pending.remove(&uid);
                 versions.remove(&uid);
             }
@@ -173,9 +223,12 @@ async fn pass(
         .observe(start.elapsed().as_secs_f64());
 }
 
-fn count(ctx: &Context, w: &ServiceWrite) {
+fn count(ctx: &Context, w: &ServiceWrite, keys: &ProofKeys) {
     let before = w.service.as_ref();
-    let had = current_fields::observe(before).owned.ips.len();
+    let had = current_fields::observe(before, &keys.verify)
+        .owned
+        .ips
+        .len();
     let has = w.want.owned.ips.len();
     if has > had {
         ctx.metrics.allocations.inc_by((has - had) as u64);
@@ -208,7 +261,12 @@ type Versions = HashMap<String, Written>;
 /// watch shows a version that is neither the one the write started from nor one it made:
 /// someone else wrote after the controller, and what they wrote (a forged status, say) is what
 /// the next decision must see, not what the controller wrote before it.
-fn settle_pending(pending: &mut Pending, versions: &mut Versions, watched: &Watched) {
+fn settle_pending(
+    pending: &mut Pending,
+    versions: &mut Versions,
+    watched: &Watched,
+    keys: &ProofKeys,
+) {
     if pending.is_empty() {
         versions.clear();
         return;
@@ -226,7 +284,7 @@ fn settle_pending(pending: &mut Pending, versions: &mut Versions, watched: &Watc
         let ours = versions
             .get(uid)
             .is_some_and(|w| w.before == rv || w.after.contains(&rv));
-        ours && current_fields::observe(svc).owned != want.owned
+        ours && current_fields::observe(svc, &keys.verify).owned != want.owned
     });
     versions.retain(|uid, _| pending.contains_key(uid));
 }
@@ -239,6 +297,7 @@ fn describe(svc: &Service) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::decision::prove::test_keys;
     use crate::inputs::current_fields::Observed;
     use serde_json::json;
 
@@ -252,7 +311,7 @@ mod tests {
             "status": {"loadBalancer": {"ingress": [{"ip": ip}]}},
         }))
         .unwrap();
-        Arc::new(s)
+        Arc::new(crate::decision::prove::signed(s, 1))
     }
 
     fn watched(s: Arc<Service>) -> Watched {
@@ -263,7 +322,7 @@ mod tests {
     }
 
     fn written(want_ip: &str, before: &str, after: &[&str]) -> (Pending, Versions) {
-        let want: Observed = current_fields::observe(&svc("0", want_ip));
+        let want: Observed = current_fields::observe(&svc("0", want_ip), &test_keys().verify);
         let pending = Pending::from([("u1".to_string(), want)]);
         let versions = Versions::from([(
             "u1".to_string(),
@@ -278,14 +337,24 @@ mod tests {
     #[test]
     fn kept_while_the_watch_shows_the_version_the_write_started_from() {
         let (mut p, mut v) = written("192.0.2.1", "10", &["11"]);
-        settle_pending(&mut p, &mut v, &watched(svc("10", "192.0.2.9")));
+        settle_pending(
+            &mut p,
+            &mut v,
+            &watched(svc("10", "192.0.2.9")),
+            test_keys(),
+        );
         assert!(p.contains_key("u1"));
     }
 
     #[test]
     fn forgotten_once_the_watch_shows_the_write() {
         let (mut p, mut v) = written("192.0.2.1", "10", &["11"]);
-        settle_pending(&mut p, &mut v, &watched(svc("11", "192.0.2.1")));
+        settle_pending(
+            &mut p,
+            &mut v,
+            &watched(svc("11", "192.0.2.1")),
+            test_keys(),
+        );
         assert!(p.is_empty() && v.is_empty());
     }
 
@@ -294,7 +363,12 @@ mod tests {
         // The forged status arrives in the same snapshot as (after) the controller's write:
         // the decision must see it and write the right address again.
         let (mut p, mut v) = written("192.0.2.1", "10", &["11"]);
-        settle_pending(&mut p, &mut v, &watched(svc("12", "198.51.100.240")));
+        settle_pending(
+            &mut p,
+            &mut v,
+            &watched(svc("12", "198.51.100.240")),
+            test_keys(),
+        );
         assert!(p.is_empty() && v.is_empty());
     }
 }

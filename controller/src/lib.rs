@@ -15,6 +15,7 @@
 #![forbid(unsafe_code)]
 
 pub mod admission_stamp;
+pub mod allocation_keys;
 pub mod apply;
 pub mod cli;
 pub mod control_loop;
@@ -28,6 +29,7 @@ pub mod leader;
 pub mod metrics;
 pub mod owned_fields;
 pub mod plan;
+pub mod retries;
 pub mod watches;
 pub mod webhook;
 
@@ -100,6 +102,14 @@ pub async fn run(args: cli::Args) -> Result<(), Error> {
         default_class: args.default_class,
         service_cidrs: args.service_cidrs.clone(),
     };
+    // The allocation proof keys: loaded (or created) by every replica, read by the loop.
+    let (proof_keys_tx, proof_keys) = watch::channel(None);
+    tokio::spawn(allocation_keys::run(
+        client.clone(),
+        args.namespace.clone(),
+        proof_keys_tx,
+        shutdown.clone(),
+    ));
     // The webhook loads the admission stamp key from its Secret; the loop reads it.
     let (stamp_key_tx, stamp_key) = watch::channel(None);
     if args.webhook {
@@ -144,6 +154,7 @@ pub async fn run(args: cli::Args) -> Result<(), Error> {
         health,
         config,
         stamp_key,
+        proof_keys,
         concurrency: usize::try_from(args.write_concurrency).unwrap_or(32),
         resync: args.resync,
     };

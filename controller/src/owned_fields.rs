@@ -4,7 +4,7 @@
 //!
 //! The controller owns `status.loadBalancer.ingress`, the condition [`CONDITION_ALLOCATED`](ferrolb_core::names::CONDITION_ALLOCATED),
 //! the condition [`CONDITION_EXTERNAL_IPS`](ferrolb_core::names::CONDITION_EXTERNAL_IPS) (Services with `spec.externalIPs`), the
-//! annotation `ferrolb.io/allocated-from` and the finalizer
+//! annotations `ferrolb.io/allocated-from` and `ferrolb.io/allocation-proof`, and the finalizer
 //! [`LOAD_BALANCER_CLEANUP_FINALIZER`](ferrolb_api::names::LOAD_BALANCER_CLEANUP_FINALIZER).
 
 use std::net::IpAddr;
@@ -18,6 +18,9 @@ pub struct OwnedFields {
     pub ips: Vec<IpAddr>,
     /// The `ferrolb.io/allocated-from` annotation: the pools of the addresses, comma-separated.
     pub pool: Option<String>,
+    /// The `ferrolb.io/allocation-proof` annotation: the controller's signature over the
+    /// allocation ([`ferrolb_adapter::proof`]).
+    pub proof: Option<String>,
     /// The [`CONDITION_ALLOCATED`](ferrolb_core::names::CONDITION_ALLOCATED) condition as (status, reason, message).
     pub condition: Option<CondState>,
     /// The [`CONDITION_EXTERNAL_IPS`](ferrolb_core::names::CONDITION_EXTERNAL_IPS) condition (Services with `spec.externalIPs`).
@@ -31,7 +34,10 @@ pub struct OwnedFields {
 impl OwnedFields {
     /// The LoadBalancer part is empty (nothing allocated, no allocation condition).
     pub fn no_allocation(&self) -> bool {
-        self.ips.is_empty() && self.pool.is_none() && self.condition.is_none()
+        self.ips.is_empty()
+            && self.pool.is_none()
+            && self.proof.is_none()
+            && self.condition.is_none()
     }
 }
 

@@ -8,8 +8,13 @@ use k8s_openapi::api::networking::v1::ServiceCIDR;
 use kube::Client;
 use kube::runtime::reflector::Store;
 use tokio::sync::Notify;
+use tracing::warn;
 
+use crate::http::Health;
 use crate::inputs::Watched;
+
+/// How often a wait for the first lists is reported.
+const WAIT_REPORT: std::time::Duration = std::time::Duration::from_secs(5);
 
 /// The reflectors' stores.
 #[derive(Clone)]
@@ -35,14 +40,55 @@ impl Stores {
         }
     }
 
-    /// Returns once every store has had its initial list.
-    pub async fn ready(&self) {
-        let _ = self.services.wait_until_ready().await;
-        let _ = self.pools.wait_until_ready().await;
-        let _ = self.namespaces.wait_until_ready().await;
-        let _ = self.nodes.wait_until_ready().await;
-        let _ = self.policies.wait_until_ready().await;
-        let _ = self.service_cidrs.wait_until_ready().await;
+    /// Returns once every store has had its initial list; `Err` when a watch ended before
+    /// (nothing may be planned from its empty store). While waiting, readiness and the log say
+    /// which watches fail and why.
+    pub async fn ready(&self, health: &Health) -> Result<(), String> {
+        let all = async {
+            self.services
+                .wait_until_ready()
+                .await
+                .map_err(|e| format!("Services: {e}"))?;
+            self.pools
+                .wait_until_ready()
+                .await
+                .map_err(|e| format!("VIPPools: {e}"))?;
+            self.namespaces
+                .wait_until_ready()
+                .await
+                .map_err(|e| format!("Namespaces: {e}"))?;
+            self.nodes
+                .wait_until_ready()
+                .await
+                .map_err(|e| format!("Nodes: {e}"))?;
+            self.policies
+                .wait_until_ready()
+                .await
+                .map_err(|e| format!("ExternalIPPolicies: {e}"))?;
+            self.service_cidrs
+                .wait_until_ready()
+                .await
+                .map_err(|e| format!("ServiceCIDRs: {e}"))
+        };
+        tokio::pin!(all);
+        loop {
+            tokio::select! {
+                done = &mut all => {
+                    health.set_problem(None);
+                    return done;
+                }
+                () = tokio::time::sleep(WAIT_REPORT) => {
+                    let failing = ferrolb_adapter::reflect::failing_watches();
+                    let why = if failing.is_empty() {
+                        "waiting for the first list of every watched kind".to_string()
+                    } else {
+                        format!("watches not synced: {}", failing.join("; "))
+                    };
+                    warn!("{why}; not planning until they are");
+                    health.set_problem(Some(why));
+                }
+            }
+        }
     }
 }
 

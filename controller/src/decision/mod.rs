@@ -1,7 +1,8 @@
 //! The controller's decision: one snapshot in, every write and event out. Pure: the I/O shell
 //! ([`crate::control_loop`]) hands it the watched objects, the fields it wrote but has not
 //! seen back yet, the configuration, the admission stamp key and the time; it returns the
-//! writes ([`Writes`]) that [`crate::apply`] makes.
+//! writes ([`Writes`]) that [`crate::apply`] makes. Every allocation it writes carries the
+//! controller's signature ([`prove`]); an address without one is never adopted.
 //!
 //! The steps, in dependency order: [`crate::inputs`] (objects → plain inputs) →
 //! [`crate::plan`] (allocation, externalIPs review, pool status) → [`crate::diff`] (what
@@ -23,8 +24,11 @@ use crate::ipam::{self, Plan, ServiceOutcome};
 use crate::owned_fields::OwnedFields;
 use crate::plan::pool_status::{self, PoolFacts};
 use crate::plan::{external_ips, release, service_fields};
+
+pub mod prove;
 use ferrolb_adapter::selector::Labels;
 use ferrolb_adapter::service;
+pub use prove::ProofKeys;
 
 /// What the decision needs besides the watched objects: the controller's flags.
 #[derive(Debug, Clone, Default)]
@@ -51,13 +55,14 @@ pub struct Writes {
 }
 
 /// Plans `watched` and compares the result with what is observed (`pending` first). Stamps
-/// of admitted externalIPs verify under `stamp_key` only; `now` stamps new condition
-/// transitions.
+/// of admitted externalIPs verify under `stamp_key` only; allocations are proven and signed
+/// with `keys`; `now` stamps new condition transitions and proofs.
 pub fn decide(
     watched: &Watched,
     pending: &Pending,
     config: &Config,
     stamp_key: Option<&StampKey>,
+    keys: &ProofKeys,
     now: &Time,
 ) -> Writes {
     let ns_labels: HashMap<String, Labels> = watched
@@ -98,7 +103,7 @@ pub fn decide(
         let seen = pending
             .get(&uid)
             .cloned()
-            .unwrap_or_else(|| current_fields::observe(svc));
+            .unwrap_or_else(|| current_fields::observe(svc, &keys.verify));
         let eip = external_ips(svc);
         if ipam_request::owned(svc, config.default_class) {
             if release::deleting(svc) {
@@ -148,11 +153,34 @@ pub fn decide(
         }
         let mut want = service_fields::for_outcome(outcome, parsed.problem.as_deref(), &seen.owned);
         want.external_ips = eip.clone();
+        want.proof = prove::proof_for(svc, &want, &seen.owned, keys, now);
         let change = match outcome {
             ServiceOutcome::Allocated { change, .. } => change,
             ServiceOutcome::Failed { .. } => &ipam::Change::New,
         };
-        services.extend(write_for(svc, seen, want, Account::Planned(change), now));
+        let mut write = write_for(svc, seen, want.clone(), Account::Planned(change), now);
+        // Unproven addresses in the status are replaced, and said so.
+        if let Some(event) = prove::unproven_event(seen, &want) {
+            let w = write.get_or_insert_with(|| ServiceWrite {
+                service: svc.clone(),
+                want: Observed {
+                    owned: want.clone(),
+                    since: seen.since.clone(),
+                    external_ips_since: seen.external_ips_since.clone(),
+                    foreign_ips: Vec::new(),
+                },
+                diff: diff::ServiceDiff {
+                    write_status: true,
+                    write_annotation: false,
+                    finalizer: None,
+                    events: Vec::new(),
+                },
+                failure: None,
+            });
+            w.diff.write_status = true;
+            w.diff.events.insert(0, event);
+        }
+        services.extend(write);
     }
     for (svc, seen) in &deleted {
         // Released: every field cleared, then the finalizer removed (see `crate::apply`).

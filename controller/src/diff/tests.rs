@@ -47,6 +47,7 @@ fn a_failure_keeps_addresses_and_annotation_and_warns_once() {
     let have = OwnedFields {
         ips: vec![ip("198.51.100.1")],
         pool: Some("p".into()),
+        proof: None,
         condition: Some(CondState {
             status: true,
             reason: "Allocated".into(),
@@ -81,6 +82,7 @@ fn a_release_is_announced_even_when_the_apiserver_cleared_the_addresses() {
     let have = OwnedFields {
         ips: vec![],
         pool: Some("p".into()),
+        proof: None,
         condition: None,
         external_ips: None,
         finalizer: true,
@@ -113,6 +115,7 @@ fn a_deletion_says_so_in_its_release_event() {
     let have = OwnedFields {
         ips: vec![ip("198.51.100.1")],
         pool: Some("p".into()),
+        proof: None,
         finalizer: true,
         ..OwnedFields::default()
     };

@@ -1,16 +1,18 @@
 //! What the cluster shows of the controller's own fields on a Service. Pure.
 //!
-//! Only addresses the controller itself wrote count as current: `status.loadBalancer.ingress`
-//! is trusted when the apiserver's managedFields say the controller's field manager owns it.
-//! An address someone else wrote into the status (the CVE-2020-8554 status vector) is never
-//! kept: the controller overwrites it with its own allocation.
+//! Only addresses the controller itself allocated count as current: `status.loadBalancer.ingress`
+//! is trusted when its allocation proof verifies ([`ferrolb_adapter::proof`]); field manager
+//! names prove nothing. An address someone else wrote into the status (the CVE-2020-8554
+//! status vector) is never kept: the controller replaces it with its own allocation.
 
 use k8s_openapi::api::core::v1::Service;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use kube::ResourceExt;
 
-use ferrolb_adapter::ownership::owns_ingress;
-use ferrolb_api::names::{ANN_ALLOCATED_FROM, LOAD_BALANCER_CLEANUP_FINALIZER};
+use ferrolb_adapter::proof::VerifyKeys;
+use ferrolb_api::names::{
+    ANN_ALLOCATED_FROM, ANN_ALLOCATION_PROOF, LOAD_BALANCER_CLEANUP_FINALIZER,
+};
 use ferrolb_core::names::{CONDITION_ALLOCATED, CONDITION_EXTERNAL_IPS};
 
 use super::ipam_request::status_ips;
@@ -25,12 +27,13 @@ pub struct Observed {
     pub since: Option<Time>,
     /// `lastTransitionTime` of the externalIPs condition.
     pub external_ips_since: Option<Time>,
-    /// Addresses in the status written by someone else (ignored, reported).
+    /// Addresses in the status without a valid allocation proof (never kept, replaced).
     pub foreign_ips: Vec<std::net::IpAddr>,
 }
 
-/// Reads the controller's fields of `svc`.
-pub fn observe(svc: &Service) -> Observed {
+/// Reads the controller's fields of `svc`; its addresses count when their proof verifies
+/// under `keys`.
+pub fn observe(svc: &Service, keys: &VerifyKeys) -> Observed {
     let find = |type_: &str| {
         svc.status
             .as_ref()
@@ -40,11 +43,12 @@ pub fn observe(svc: &Service) -> Observed {
     let condition = find(CONDITION_ALLOCATED);
     let external_ips = find(CONDITION_EXTERNAL_IPS);
     let ips = status_ips(svc);
-    let ours = owns_ingress(svc);
+    let ours = !ips.is_empty() && keys.verify_service(svc).is_ok();
     Observed {
         owned: OwnedFields {
             ips: if ours { ips.clone() } else { Vec::new() },
             pool: svc.annotations().get(ANN_ALLOCATED_FROM).cloned(),
+            proof: svc.annotations().get(ANN_ALLOCATION_PROOF).cloned(),
             condition: condition.map(CondState::from_condition),
             external_ips: external_ips.map(CondState::from_condition),
             finalizer: svc

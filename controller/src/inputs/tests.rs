@@ -56,21 +56,22 @@ fn requests_merge_annotation_and_spec_and_report_garbage() {
 }
 
 #[test]
-fn only_ingress_written_by_the_controller_counts() {
-    let mut s = svc(
-        json!({"metadata": {"name": "a", "namespace": "n", "managedFields": [
-            {"manager": "intruder", "operation": "Update", "subresource": "status",
+fn only_ingress_with_a_valid_proof_counts() {
+    use crate::decision::prove::{signed, test_keys};
+    let keys = &test_keys().verify;
+    // A forged manager name proves nothing.
+    let s = svc(
+        json!({"metadata": {"name": "a", "namespace": "n", "uid": "u1", "managedFields": [
+            {"manager": "ferrolb-controller", "operation": "Update", "subresource": "status",
              "fieldsType": "FieldsV1",
              "fieldsV1": {"f:status": {"f:loadBalancer": {"f:ingress": {}}}}}]},
         "status": {"loadBalancer": {"ingress": [{"ip": "198.51.100.240"}]}}}),
     );
-    let seen = current_fields::observe(&s);
+    let seen = current_fields::observe(&s, keys);
     assert!(seen.owned.ips.is_empty());
     assert_eq!(seen.foreign_ips, [ip("198.51.100.240")]);
-    s.metadata.managed_fields.as_mut().expect("fields")[0].manager =
-        Some("ferrolb-controller".into());
-    assert_eq!(
-        current_fields::observe(&s).owned.ips,
-        [ip("198.51.100.240")]
-    );
+    let proven = signed(s, 7);
+    let seen = current_fields::observe(&proven, keys);
+    assert_eq!(seen.owned.ips, [ip("198.51.100.240")]);
+    assert!(seen.foreign_ips.is_empty());
 }

@@ -53,6 +53,7 @@ pub fn for_outcome(
             OwnedFields {
                 ips: ips.clone(),
                 pool: Some(unique.join(",")),
+                proof: None,
                 condition: Some(CondState {
                     status: true,
                     reason: reason.to_string(),
@@ -78,6 +79,7 @@ fn failed(reason: &str, message: &str, keep: &[IpAddr], pool: Option<String>) ->
     OwnedFields {
         ips: keep.to_vec(),
         pool: pool.filter(|_| !keep.is_empty()),
+        proof: None,
         condition: Some(CondState {
             status: false,
             reason: reason.to_string(),

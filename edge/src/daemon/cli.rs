@@ -22,6 +22,11 @@ pub struct Args {
     #[arg(long, env = "FERROLB_INTERFACE")]
     pub interface: String,
 
+    /// ferrolb's namespace in the cluster: where the controller publishes the keys that verify
+    /// allocation proofs (ConfigMap ferrolb-allocation-keys).
+    #[arg(long, env = "FERROLB_NAMESPACE", default_value = ferrolb_api::names::DEFAULT_NAMESPACE)]
+    pub namespace: String,
+
     /// The nodes' health API port, probed at /healthz for externalTrafficPolicy Cluster
     /// (kube-proxy: 10256; ferrolb's speaker: its --health-addr port).
     #[arg(long, env = "FERROLB_HEALTH_PORT", default_value_t = 10256)]

@@ -61,7 +61,7 @@ pub async fn run(args: Args) -> Result<(), StartError> {
     board.set_engine(engine.view());
 
     let changed = Arc::new(Notify::new());
-    let stores = watches::Stores::start(&client, changed.clone());
+    let stores = watches::Stores::start(&client, &args.namespace, changed.clone());
     let mut shutdown = Box::pin(ferrolb_runtime::shutdown_signal());
     tokio::select! {
         () = stores.synced() => {}

@@ -13,8 +13,8 @@ pub struct Stores(ServiceStores);
 
 impl Stores {
     /// One watch per kind; `changed` is notified on every change after the first list.
-    pub fn start(client: &Client, changed: Arc<Notify>) -> Stores {
-        Stores(ServiceStores::start(client, changed))
+    pub fn start(client: &Client, namespace: &str, changed: Arc<Notify>) -> Stores {
+        Stores(ServiceStores::start(client, namespace, changed))
     }
 
     /// Waits until every watch listed its objects once.

@@ -26,6 +26,7 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition;
 use kube::ResourceExt;
 use serde::Serialize;
 
+use ferrolb_adapter::allocations::Allocations;
 use ferrolb_adapter::pools::Pools;
 use ferrolb_core::{ServiceKey, TrafficPolicy};
 pub use model::{Candidate, Frontend, FrontendId, Warning};
@@ -80,6 +81,7 @@ pub struct Desired {
 /// Computes the desired state of the edge.
 pub fn desired(snap: &ServiceObjects, opts: Options) -> Desired {
     let pools = Pools::new(&snap.pools);
+    let allocations = Allocations::of(&snap.services, &pools, &snap.proof_keys, "never served");
     let nodes = nodes::views(&snap.nodes);
     let mut out = Desired {
         edge_ranges: EdgeRanges::of(&pools),
@@ -109,7 +111,14 @@ pub fn desired(snap: &ServiceObjects, opts: Options) -> Desired {
             condition: current.cloned(),
             ..ServiceOutcome::default()
         };
-        for f in service_frontends(svc, &pools, &nodes, opts, &mut outcome.skipped) {
+        for f in service_frontends(
+            svc,
+            &pools,
+            &allocations,
+            &nodes,
+            opts,
+            &mut outcome.skipped,
+        ) {
             match taken.get(&f.id()) {
                 Some(owner) => outcome
                     .skipped
@@ -138,11 +147,12 @@ pub fn desired(snap: &ServiceObjects, opts: Options) -> Desired {
 fn service_frontends(
     svc: &Service,
     pools: &Pools,
+    allocations: &Allocations,
     nodes: &[NodeView],
     opts: Options,
     skipped: &mut Vec<String>,
 ) -> Vec<Frontend> {
-    let ips = services::status_ips(svc, pools);
+    let ips = services::status_ips(svc, pools, allocations);
     skipped.extend(ips.refused.iter().map(|(_, why)| why.clone()));
     if ips.accepted.is_empty() {
         if ips.refused.is_empty() {

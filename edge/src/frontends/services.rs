@@ -4,7 +4,7 @@
 
 use std::net::IpAddr;
 
-use ferrolb_adapter::ingress::allocations;
+use ferrolb_adapter::allocations::Allocations;
 use ferrolb_adapter::pools::Pools;
 use ferrolb_adapter::service::ServiceView;
 use ferrolb_adapter::{DefaultClass, Mode, classify};
@@ -28,17 +28,18 @@ pub struct StatusIps {
 }
 
 /// Sorts out `status.loadBalancer.ingress[].ip` of an edge Service: an address the controller
-/// allocated ([`allocations`]) is served when its pool is an edge pool.
-pub fn status_ips(svc: &Service, pools: &Pools) -> StatusIps {
+/// allocated ([`Allocations`]) is served when its pool is an edge pool.
+pub fn status_ips(svc: &Service, pools: &Pools, allocations: &Allocations) -> StatusIps {
     let mut out = StatusIps::default();
-    for (ip, allocation) in allocations(svc, pools, "never served") {
+    for (ip, allocation) in allocations.of_service(&ferrolb_adapter::service::key(svc)) {
+        let ip = *ip;
         match allocation {
-            Ok(pool) if pools.is_edge(&pool) => out.accepted.push(ip),
+            Ok(pool) if pools.is_edge(pool) => out.accepted.push(ip),
             Ok(pool) => out.refused.push((
                 ip,
                 format!("{ip} lies in VIPPool {pool}, which is not an edge pool: never served"),
             )),
-            Err(why) => out.refused.push((ip, why)),
+            Err(why) => out.refused.push((ip, why.clone())),
         }
     }
     out

@@ -18,6 +18,11 @@ pub struct Args {
     #[arg(long, env = "FERROLB_NODE_NAME")]
     pub node_name: String,
 
+    /// ferrolb's namespace (the Downward API's metadata.namespace): where the controller
+    /// publishes the keys that verify allocation proofs (ConfigMap ferrolb-allocation-keys).
+    #[arg(long, env = "POD_NAMESPACE", default_value = ferrolb_api::names::DEFAULT_NAMESPACE)]
+    pub namespace: String,
+
     /// Address of the health API (/healthz, /livez, /metrics, /services/..., /debug/state).
     #[arg(long, env = "FERROLB_HEALTH_ADDR", default_value = "0.0.0.0:10256")]
     pub health_addr: SocketAddr,

@@ -109,7 +109,7 @@ async fn start(
 ) -> Result<Option<Speaker>, StartError> {
     let client = Client::try_default().await.map_err(StartError::Client)?;
     let changed = Arc::new(Notify::new());
-    let stores = watches::Stores::start(&client, changed.clone());
+    let stores = watches::Stores::start(&client, &args.namespace, changed.clone());
     let (metrics, registry) = Metrics::new();
     let metrics = Arc::new(metrics);
 

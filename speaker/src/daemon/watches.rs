@@ -26,9 +26,9 @@ pub struct Stores {
 
 impl Stores {
     /// Starts one watch per kind; `changed` is notified on every change after the first list.
-    pub fn start(client: &Client, changed: Arc<Notify>) -> Stores {
+    pub fn start(client: &Client, namespace: &str, changed: Arc<Notify>) -> Stores {
         Stores {
-            common: ServiceStores::start(client, changed.clone()),
+            common: ServiceStores::start(client, namespace, changed.clone()),
             l2: watch_all(client, changed.clone()),
             announcements: watch_all(client, changed),
         }

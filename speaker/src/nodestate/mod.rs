@@ -39,6 +39,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::net::IpAddr;
 use std::sync::Arc;
 
+use ferrolb_adapter::allocations::Allocations;
 use ferrolb_adapter::pools::Pools;
 use ferrolb_adapter::service::{self, ServiceView};
 use ferrolb_adapter::stores::ServiceObjects;
@@ -184,6 +185,12 @@ pub fn desired(snapshot: &Snapshot, local: &Local) -> NodeDesired {
 /// [`desired`] without the built ruleset (`rules.ruleset` is `None`; its input is there).
 pub fn desired_before_rules(snapshot: &Snapshot, local: &Local) -> NodeDesired {
     let pools = Pools::new(&snapshot.objects.pools);
+    let allocations = Allocations::of(
+        &snapshot.objects.services,
+        &pools,
+        &snapshot.objects.proof_keys,
+        "never announced",
+    );
     let policies: Vec<election::L2Policy> = snapshot
         .l2
         .iter()
@@ -197,7 +204,13 @@ pub fn desired_before_rules(snapshot: &Snapshot, local: &Local) -> NodeDesired {
         .objects
         .services
         .iter()
-        .map(|svc| (service::key(svc), svc.as_ref(), vips::classify(svc, &pools)))
+        .map(|svc| {
+            (
+                service::key(svc),
+                svc.as_ref(),
+                vips::classify(svc, &pools, &allocations),
+            )
+        })
         .filter(|(_, _, v)| !v.is_empty())
         .collect();
     services.sort_by(|a, b| a.0.cmp(&b.0));

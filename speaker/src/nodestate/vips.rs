@@ -1,16 +1,18 @@
 //! Which addresses of a Service the speaker may serve, and why the others are refused.
 //!
-//! - LoadBalancer IPs: only of ferrolb's Services, only when the controller owns
-//!   `status.loadBalancer.ingress`, and only when the IP lies in a pool that the controller's
-//!   `ferrolb.io/allocated-from` annotation names.
+//! - LoadBalancer IPs: only of ferrolb's Services, only when the controller's allocation proof
+//!   holds and the IP lies in a pool that the controller's `ferrolb.io/allocated-from`
+//!   annotation names, and no newer allocation of another Service takes it
+//!   ([`Allocations`]).
 //! - externalIPs: only when the controller's `ferrolb.io/ExternalIPsAllowed` condition allows
 //!   them for the current generation (any Service type: the controller reviews them all).
 
 use std::collections::BTreeSet;
 use std::net::IpAddr;
 
-use ferrolb_adapter::ingress::allocations;
+use ferrolb_adapter::allocations::Allocations;
 use ferrolb_adapter::pools::Pools;
+use ferrolb_adapter::service;
 use k8s_openapi::api::core::v1::Service;
 
 use super::ownership::{external_ips_allowed, is_ferrolb_lb};
@@ -60,28 +62,33 @@ impl ServiceVips {
     }
 }
 
-/// Sorts out the addresses of `svc`.
-pub fn classify(svc: &Service, pools: &Pools) -> ServiceVips {
+/// Sorts out the addresses of `svc` (`allocations`: every Service's, judged together).
+pub fn classify(svc: &Service, pools: &Pools, allocations: &Allocations) -> ServiceVips {
     let mut out = ServiceVips {
         ferrolb_lb: is_ferrolb_lb(svc),
         ..ServiceVips::default()
     };
     if out.ferrolb_lb {
-        load_balancer_ips(svc, pools, &mut out);
+        load_balancer_ips(svc, pools, allocations, &mut out);
     }
     external_ips(svc, &mut out);
     out
 }
 
-fn load_balancer_ips(svc: &Service, pools: &Pools, out: &mut ServiceVips) {
-    for (ip, allocation) in allocations(svc, pools, "never announced") {
+fn load_balancer_ips(
+    svc: &Service,
+    pools: &Pools,
+    allocations: &Allocations,
+    out: &mut ServiceVips,
+) {
+    for (ip, allocation) in allocations.of_service(&service::key(svc)) {
         match allocation {
             Ok(pool) => out.lb.push(PoolIp {
-                ip,
-                edge: pools.is_edge(&pool),
-                pool,
+                ip: *ip,
+                edge: pools.is_edge(pool),
+                pool: pool.clone(),
             }),
-            Err(why) => out.refused.push((ip, why)),
+            Err(why) => out.refused.push((*ip, why.clone())),
         }
     }
 }

@@ -247,6 +247,7 @@ pub fn applied(watched: &Watched, writes: &Writes) -> Watched {
             let body = annotation_body(w);
             let annotations = svc.annotations_mut();
             annotations.remove(ferrolb_api::names::ANN_ALLOCATED_FROM);
+            annotations.remove(ferrolb_api::names::ANN_ALLOCATION_PROOF);
             if let Some(Value::Object(set)) = body["metadata"].get("annotations") {
                 for (k, v) in set {
                     annotations.insert(k.clone(), v.as_str().unwrap_or_default().to_string());

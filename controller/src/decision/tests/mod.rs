@@ -21,7 +21,14 @@ fn config() -> Config {
 }
 
 fn decide_on(watched: &Watched) -> Writes {
-    decide(watched, &Pending::new(), &config(), None, &now())
+    decide(
+        watched,
+        &Pending::new(),
+        &config(),
+        None,
+        crate::decision::prove::test_keys(),
+        &now(),
+    )
 }
 
 /// Decides, applies the writes, and returns the cluster as the apiserver then holds it.
@@ -78,7 +85,14 @@ fn a_resync_of_an_unchanged_cluster_writes_and_publishes_nothing() {
         .collect();
     let mut not_seen_yet = watched.clone();
     not_seen_yet.pools = after.pools.clone();
-    let again = decide(&not_seen_yet, &pending, &config(), None, &now());
+    let again = decide(
+        &not_seen_yet,
+        &pending,
+        &config(),
+        None,
+        crate::decision::prove::test_keys(),
+        &now(),
+    );
     assert!(again.services.is_empty(), "{:#?}", show(&again));
 }
 
@@ -167,7 +181,14 @@ fn a_user_limited_policy_counts_only_with_a_stamp_verified_by_the_given_key() {
         )
         .build();
     let allowed = |key: Option<&StampKey>| {
-        let writes = decide(&watched, &Pending::new(), &config(), key, &now());
+        let writes = decide(
+            &watched,
+            &Pending::new(),
+            &config(),
+            key,
+            crate::decision::prove::test_keys(),
+            &now(),
+        );
         writes.services[0]
             .want
             .owned
@@ -245,4 +266,36 @@ fn pool_status_counts_allocations_and_node_addresses() {
     assert_eq!(status.used.as_deref(), Some("2"));
     assert_eq!(status.reserved_node_addresses, ["198.51.100.1"]);
     insta::assert_yaml_snapshot!(show(&writes).pools);
+}
+
+#[test]
+fn a_forged_status_is_replaced_and_said_so_whatever_manager_it_names() {
+    // The attack: a pool that gives nothing, and an address written under the
+    // controller's own manager name.
+    let watched = Cluster::new()
+        .pool("web", POOL)
+        .service(
+            Svc::lb("thief", 0)
+                .annotation("ferrolb.io/ip-pool", "nonexistent")
+                .annotation("ferrolb.io/allocated-from", "web")
+                .status_ips_by("ferrolb-controller", &["198.51.100.5"]),
+        )
+        .build();
+    let writes = decide_on(&watched);
+    let w = &writes.services[0];
+    assert!(w.diff.write_status, "the forged address is overwritten");
+    assert!(w.want.owned.ips.is_empty(), "{:?}", w.want.owned);
+    assert!(w.want.owned.proof.is_none());
+    let event = &w.diff.events[0];
+    assert!(
+        event.warning && event.reason == "UnprovenAddressReplaced",
+        "{event:?}"
+    );
+    assert!(event.note.contains("198.51.100.5"), "{}", event.note);
+    let cond = w.want.owned.condition.as_ref().expect("a condition");
+    assert!(!cond.message.contains("keeping"), "{}", cond.message);
+
+    // A proven allocation is kept; a second look writes nothing.
+    let after = applied(&watched, &writes);
+    assert!(decide_on(&after).services.is_empty());
 }

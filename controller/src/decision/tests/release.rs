@@ -211,7 +211,14 @@ fn a_deleted_services_address_goes_to_another_only_after_its_release() {
         .filter(|w| w.service.name_any() == "a")
         .map(|w| (w.service.uid().expect("uid"), w.want.clone()))
         .collect();
-    let again = decide(&watched, &pending, &config(), None, &now());
+    let again = decide(
+        &watched,
+        &pending,
+        &config(),
+        None,
+        crate::decision::prove::test_keys(),
+        &now(),
+    );
     assert_eq!(
         write_to(&again, "asks").expect("a write").want.owned.ips,
         [ip("198.51.100.0")]
@@ -241,9 +248,12 @@ fn a_shared_address_stays_with_the_live_service() {
             .build(),
     );
     let shown = |w: &Watched, name: &str| {
-        crate::inputs::current_fields::observe(find(w, name).expect("there"))
-            .owned
-            .ips
+        crate::inputs::current_fields::observe(
+            find(w, name).expect("there"),
+            &crate::decision::prove::test_keys().verify,
+        )
+        .owned
+        .ips
     };
     assert_eq!(shown(&watched, "a"), shown(&watched, "b"), "shared");
     edit(&mut watched, "a", Svc::deleted);

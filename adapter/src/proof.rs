@@ -1,0 +1,292 @@
+//! Allocation proofs: what makes a Service's LoadBalancer addresses the controller's, in a way
+//! a client cannot fake.
+//!
+//! Anyone with `services/status` rights can write `status.loadBalancer.ingress`, and field
+//! manager names in `managedFields` are chosen by the client, so neither proves who allocated
+//! an address (CVE-2020-8554). The controller therefore signs each allocation with an Ed25519
+//! key that only its ServiceAccount can read (kept in its webhook Secret) and writes the
+//! signature in annotation [`ANN_ALLOCATION_PROOF`]. The signed [`Claim`] binds the Service's
+//! UID (so a proof cannot be copied to another Service), its addresses, the pools of
+//! [`ANN_ALLOCATED_FROM`], its sharing key and, when it has one, its ports (so sharing is
+//! checked against the ports the controller saw), and the time of signing (so a replayed old
+//! proof loses to a newer allocation of the same address: [`crate::allocations`]).
+//!
+//! The public keys are published in the ConfigMap [`ALLOCATION_KEYS_CONFIGMAP`] of ferrolb's
+//! namespace, which only ferrolb's controller may write; speakers and the edge verify with them.
+//! Pure: keys are values the I/O shells load.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::net::IpAddr;
+
+use base64::Engine;
+use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
+use k8s_openapi::api::core::v1::Service;
+use kube::ResourceExt;
+use ring::signature::{ED25519, Ed25519KeyPair, KeyPair, UnparsedPublicKey};
+
+use crate::ingress::ingress_ips;
+use crate::service::ServiceView;
+use ferrolb_api::names::{ANN_ALLOCATED_FROM, ANN_ALLOCATION_PROOF, ANN_SHARING_KEY};
+
+pub use ferrolb_api::names::ALLOCATION_KEYS_CONFIGMAP;
+
+/// The proof format's version (first field of the annotation).
+const VERSION: &str = "v1";
+/// Domain separation: these bytes sign nothing else.
+const CONTEXT: &str = "ferrolb.io/allocation-proof/v1";
+
+/// What the controller signs: one Service's allocation.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Claim {
+    /// `metadata.uid`.
+    pub uid: String,
+    /// The addresses of `status.loadBalancer.ingress`.
+    pub ips: BTreeSet<IpAddr>,
+    /// The [`ANN_ALLOCATED_FROM`] annotation as written.
+    pub pools: String,
+    /// The [`ANN_SHARING_KEY`] annotation (empty without one).
+    pub sharing: String,
+    /// `PROTOCOL/port` of each Service port, sorted; only with a sharing key (empty otherwise).
+    pub ports: Vec<String>,
+}
+
+impl Claim {
+    /// The claim a Service makes now: its UID, status addresses, annotations and ports.
+    pub fn of(svc: &Service) -> Claim {
+        Claim::with_ips(svc, ingress_ips(svc), annotation(svc, ANN_ALLOCATED_FROM))
+    }
+
+    /// The claim `svc` will make once its status holds `ips` and its annotation `pools`.
+    pub fn with_ips(svc: &Service, ips: BTreeSet<IpAddr>, pools: String) -> Claim {
+        let sharing = annotation(svc, ANN_SHARING_KEY);
+        let ports = if sharing.is_empty() {
+            Vec::new()
+        } else {
+            let mut ports: Vec<String> = ServiceView::of(svc)
+                .ports
+                .iter()
+                .map(|p| format!("{}/{}", p.protocol.as_str(), p.port))
+                .collect();
+            ports.sort();
+            ports.dedup();
+            ports
+        };
+        Claim {
+            uid: svc.uid().unwrap_or_default(),
+            ips,
+            pools,
+            sharing,
+            ports,
+        }
+    }
+
+    /// The signed bytes: every field length-prefixed (no two claims give the same bytes).
+    fn message(&self, issued: i64) -> Vec<u8> {
+        let mut out = Vec::new();
+        let mut push = |s: &str| {
+            out.extend_from_slice(&(s.len() as u64).to_be_bytes());
+            out.extend_from_slice(s.as_bytes());
+        };
+        push(CONTEXT);
+        push(&self.uid);
+        let ips: Vec<String> = self.ips.iter().map(ToString::to_string).collect();
+        push(&ips.join(","));
+        push(&self.pools);
+        push(&self.sharing);
+        push(&self.ports.join(","));
+        push(&issued.to_string());
+        out
+    }
+}
+
+fn annotation(svc: &Service, name: &str) -> String {
+    svc.annotations().get(name).cloned().unwrap_or_default()
+}
+
+/// A proof as the annotation holds it: `v1.<key id>.<issued, unix seconds>.<signature>`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Proof {
+    /// Which key signed ([`key_id`]).
+    pub key_id: String,
+    /// When the controller signed (unix seconds).
+    pub issued: i64,
+    /// The Ed25519 signature.
+    pub signature: Vec<u8>,
+}
+
+impl Proof {
+    /// Reads an annotation value.
+    pub fn parse(text: &str) -> Result<Proof, String> {
+        let parts: Vec<&str> = text.trim().split('.').collect();
+        let [version, key_id, issued, signature] = parts[..] else {
+            return Err(format!(
+                "{ANN_ALLOCATION_PROOF} {text:?} is not v1.<key>.<issued>.<signature>"
+            ));
+        };
+        if version != VERSION {
+            return Err(format!(
+                "{ANN_ALLOCATION_PROOF} has version {version:?}; this build reads {VERSION}"
+            ));
+        }
+        let issued = issued.parse().map_err(|_| {
+            format!("{ANN_ALLOCATION_PROOF}: issued time {issued:?} is not a number")
+        })?;
+        let signature = URL_SAFE_NO_PAD
+            .decode(signature)
+            .map_err(|_| format!("{ANN_ALLOCATION_PROOF}: the signature is not base64url"))?;
+        Ok(Proof {
+            key_id: key_id.to_string(),
+            issued,
+            signature,
+        })
+    }
+
+    /// The annotation value.
+    pub fn render(&self) -> String {
+        format!(
+            "{VERSION}.{}.{}.{}",
+            self.key_id,
+            self.issued,
+            URL_SAFE_NO_PAD.encode(&self.signature)
+        )
+    }
+}
+
+/// A key's id: the first 8 bytes of SHA-256 of its public key, in hex.
+pub fn key_id(public_key: &[u8]) -> String {
+    let digest = ring::digest::digest(&ring::digest::SHA256, public_key);
+    digest.as_ref()[..8]
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+/// The public keys proofs are verified with, by key id.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct VerifyKeys(BTreeMap<String, Vec<u8>>);
+
+impl VerifyKeys {
+    /// Keys from the ConfigMap's data: `<key id>: <base64 public key>`. Entries whose id does
+    /// not match their key, or that do not decode, are skipped with the reason.
+    pub fn from_data(data: &BTreeMap<String, String>) -> (VerifyKeys, Vec<String>) {
+        let mut keys = BTreeMap::new();
+        let mut problems = Vec::new();
+        for (id, text) in data {
+            match STANDARD.decode(text.trim()) {
+                Ok(key) if key.len() == 32 && key_id(&key) == *id => {
+                    keys.insert(id.clone(), key);
+                }
+                Ok(_) => problems.push(format!(
+                    "ConfigMap {ALLOCATION_KEYS_CONFIGMAP}: entry {id:?} is not a 32-byte Ed25519 public key with that id; ignored"
+                )),
+                Err(_) => problems.push(format!(
+                    "ConfigMap {ALLOCATION_KEYS_CONFIGMAP}: entry {id:?} is not base64; ignored"
+                )),
+            }
+        }
+        (VerifyKeys(keys), problems)
+    }
+
+    /// Adds one public key.
+    pub fn insert(&mut self, public_key: &[u8]) {
+        self.0.insert(key_id(public_key), public_key.to_vec());
+    }
+
+    /// No key is known (nothing can be verified).
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    /// The ConfigMap data for these keys.
+    pub fn to_data(&self) -> BTreeMap<String, String> {
+        self.0
+            .iter()
+            .map(|(id, key)| (id.clone(), STANDARD.encode(key)))
+            .collect()
+    }
+
+    /// Whether `proof` signs `claim` under a known key; `Err` says why not, in words an
+    /// operator can act on.
+    pub fn verify(&self, claim: &Claim, proof: &Proof) -> Result<(), String> {
+        let Some(key) = self.0.get(&proof.key_id) else {
+            return Err(format!(
+                "{ANN_ALLOCATION_PROOF} names key {}, which ConfigMap {ALLOCATION_KEYS_CONFIGMAP} does not publish",
+                proof.key_id
+            ));
+        };
+        UnparsedPublicKey::new(&ED25519, key)
+            .verify(&claim.message(proof.issued), &proof.signature)
+            .map_err(|_| {
+                format!(
+                    "{ANN_ALLOCATION_PROOF} does not match the Service's UID, addresses, {ANN_ALLOCATED_FROM}, sharing key or ports"
+                )
+            })
+    }
+
+    /// Verifies the proof `svc` carries for the claim it makes now ([`Claim::of`]); the proof
+    /// is returned when it holds.
+    pub fn verify_service(&self, svc: &Service) -> Result<Proof, String> {
+        let Some(text) = svc.annotations().get(ANN_ALLOCATION_PROOF) else {
+            return Err(format!(
+                "no {ANN_ALLOCATION_PROOF} annotation: the controller did not allocate these addresses"
+            ));
+        };
+        let proof = Proof::parse(text)?;
+        self.verify(&Claim::of(svc), &proof)?;
+        Ok(proof)
+    }
+}
+
+/// The controller's signing key (Ed25519, PKCS#8). Its bytes never show in `Debug` output.
+pub struct SigningKey {
+    pair: Ed25519KeyPair,
+    pkcs8: Vec<u8>,
+}
+
+impl SigningKey {
+    /// A key from stored PKCS#8 bytes.
+    pub fn from_pkcs8(pkcs8: &[u8]) -> Result<SigningKey, String> {
+        let pair = Ed25519KeyPair::from_pkcs8(pkcs8)
+            .map_err(|e| format!("the allocation signing key is not Ed25519 PKCS#8: {e}"))?;
+        Ok(SigningKey {
+            pair,
+            pkcs8: pkcs8.to_vec(),
+        })
+    }
+
+    /// A fresh random key.
+    pub fn generate() -> Result<SigningKey, String> {
+        let rng = ring::rand::SystemRandom::new();
+        let pkcs8 = Ed25519KeyPair::generate_pkcs8(&rng)
+            .map_err(|_| "no random numbers for an allocation signing key".to_string())?;
+        SigningKey::from_pkcs8(pkcs8.as_ref())
+    }
+
+    /// The bytes to store.
+    pub fn pkcs8(&self) -> &[u8] {
+        &self.pkcs8
+    }
+
+    /// The public key.
+    pub fn public_key(&self) -> &[u8] {
+        self.pair.public_key().as_ref()
+    }
+
+    /// Signs `claim` at `issued` (unix seconds).
+    pub fn sign(&self, claim: &Claim, issued: i64) -> Proof {
+        Proof {
+            key_id: key_id(self.public_key()),
+            issued,
+            signature: self.pair.sign(&claim.message(issued)).as_ref().to_vec(),
+        }
+    }
+}
+
+impl std::fmt::Debug for SigningKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "SigningKey({})", key_id(self.public_key()))
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,109 @@
+//! The allocation proof a Service's fields should carry, and the account of addresses nobody
+//! proved. Pure: the keys are values ([`ProofKeys`]) the I/O shell loads.
+
+use std::sync::Arc;
+
+use ferrolb_adapter::proof::{Claim, Proof, SigningKey, VerifyKeys, key_id};
+use ferrolb_api::names::ANN_ALLOCATION_PROOF;
+use k8s_openapi::api::core::v1::Service;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
+
+use crate::diff::EventSpec;
+use crate::inputs::current_fields::Observed;
+use crate::owned_fields::{OwnedFields, join_ips};
+
+/// What the decision signs and verifies allocations with.
+#[derive(Debug, Clone)]
+pub struct ProofKeys {
+    /// The controller's key.
+    pub signer: Arc<SigningKey>,
+    /// Every published key and the controller's own.
+    pub verify: VerifyKeys,
+}
+
+impl ProofKeys {
+    /// Keys of `signer` alone.
+    pub fn of(signer: SigningKey) -> ProofKeys {
+        let mut verify = VerifyKeys::default();
+        verify.insert(signer.public_key());
+        ProofKeys {
+            signer: Arc::new(signer),
+            verify,
+        }
+    }
+}
+
+/// The proof `want` needs on `svc`: none without addresses; the current one while it signs
+/// exactly `want` under the controller's own key; else a new one issued `now`.
+pub fn proof_for(
+    svc: &Service,
+    want: &OwnedFields,
+    have: &OwnedFields,
+    keys: &ProofKeys,
+    now: &Time,
+) -> Option<String> {
+    if want.ips.is_empty() {
+        return None;
+    }
+    let claim = Claim::with_ips(
+        svc,
+        want.ips.iter().copied().collect(),
+        want.pool.clone().unwrap_or_default(),
+    );
+    let own = key_id(keys.signer.public_key());
+    let current = have
+        .proof
+        .as_deref()
+        .and_then(|text| Proof::parse(text).ok())
+        .filter(|p| p.key_id == own && keys.verify.verify(&claim, p).is_ok());
+    Some(match current {
+        Some(p) => p.render(),
+        None => keys.signer.sign(&claim, now.0.as_second()).render(),
+    })
+}
+
+/// The Warning event for status addresses without a valid proof that the controller replaces
+/// with `want`'s (`None` when there are none).
+pub fn unproven_event(seen: &Observed, want: &OwnedFields) -> Option<EventSpec> {
+    if seen.foreign_ips.is_empty() {
+        return None;
+    }
+    let with = if want.ips.is_empty() {
+        "nothing".to_string()
+    } else {
+        join_ips(&want.ips)
+    };
+    Some(EventSpec {
+        warning: true,
+        reason: "UnprovenAddressReplaced".into(),
+        note: format!(
+            "status.loadBalancer.ingress held {}, which this controller did not allocate (no valid {ANN_ALLOCATION_PROOF}): replaced with {with}",
+            join_ips(&seen.foreign_ips)
+        ),
+    })
+}
+
+/// One fixed key for every test of the crate (Ed25519 signatures are deterministic, so
+/// snapshots of signed writes are stable): PKCS#8 v2 of the seed 0, 1, ..., 31.
+#[cfg(test)]
+pub fn test_keys() -> &'static ProofKeys {
+    const PKCS8: &str = "3053020101300506032b657004220420000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1fa12303210003a107bff3ce10be1d70dd18e74bc09967e4d6309ba50d5f1ddc8664125531b8";
+    static KEYS: std::sync::LazyLock<ProofKeys> = std::sync::LazyLock::new(|| {
+        let bytes: Vec<u8> = (0..PKCS8.len())
+            .step_by(2)
+            .map(|i| u8::from_str_radix(&PKCS8[i..i + 2], 16).expect("hex"))
+            .collect();
+        ProofKeys::of(SigningKey::from_pkcs8(&bytes).expect("the test key"))
+    });
+    &KEYS
+}
+
+/// `svc` as the controller leaves it: its allocation signed with [`test_keys`] at `issued`.
+#[cfg(test)]
+pub fn signed(mut svc: Service, issued: i64) -> Service {
+    use kube::ResourceExt;
+    let proof = test_keys().signer.sign(&Claim::of(&svc), issued).render();
+    svc.annotations_mut()
+        .insert(ANN_ALLOCATION_PROOF.into(), proof);
+    svc
+}
