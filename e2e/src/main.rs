@@ -98,6 +98,13 @@ enum Cmd {
         /// Path of the HTTP request.
         #[arg(long, default_value = "/")]
         path: String,
+        /// HTTP: send this method over HTTP/1.1 instead of `GET` over HTTP/1.0 and print the
+        /// raw response (status line, headers, body).
+        #[arg(long)]
+        method: Option<String>,
+        /// HTTP with --method: an extra request header, `Name: value` (repeatable).
+        #[arg(long = "header")]
+        headers: Vec<String>,
     },
     /// Hold one TCP connection to an echo backend, a line every interval, and print JSON
     /// {answered, failed, pods}; the first answer's pod goes to stderr at once. Exits 0 even
@@ -179,8 +186,13 @@ fn main() -> anyhow::Result<()> {
                 to,
                 timeout,
                 path,
+                method,
+                headers,
             } => {
-                let out = probe::probe_path(proto, to, &path, timeout).await?;
+                let out = match method {
+                    Some(m) => probe::http_request(to, &m, &path, &headers, timeout).await?,
+                    None => probe::probe_path(proto, to, &path, timeout).await?,
+                };
                 print!("{out}");
                 Ok(())
             }

@@ -235,7 +235,7 @@ fn speaker_args_agree_with_probes_ports_and_image() {
         health, 10256,
         "kube-proxy's port: a hostNetwork speaker would not start there"
     );
-    // /healthz is 503 on nodes excluded from load balancers: never a kubelet probe.
+    // /healthz is 503 on nodes tainted for deletion or not known yet: never a kubelet probe.
     assert_eq!(probe(c, "livenessProbe"), ("/livez".into(), health));
     assert_eq!(probe(c, "readinessProbe"), ("/livez".into(), health));
     assert_eq!(port_of(c, &Value::from("health")), health);
@@ -250,6 +250,13 @@ fn speaker_args_agree_with_probes_ports_and_image() {
         (&Value::from(args.gossip_port), &Value::from("UDP"))
     );
     assert_eq!(pod["serviceAccountName"], "ferrolb-speaker");
+    // /metrics and /debug/state on their own port, where the scrape annotations point.
+    let metrics = args.metrics_addr.port();
+    assert_ne!(metrics, health, "not on the port load balancers probe");
+    assert_eq!(port_of(c, &Value::from("metrics")), metrics);
+    let annotations = &d.value["spec"]["template"]["metadata"]["annotations"];
+    assert_eq!(annotations["prometheus.io/port"], metrics.to_string());
+    assert_eq!(annotations["prometheus.io/path"], "/metrics");
     assert_runs_image(d, &image::SPEAKER);
 }
 

@@ -48,3 +48,23 @@ ferrolb_e2e::lab_test!(edge_probes_kube_proxy, kube_proxy = Nftables, |turn| {
     s.begin().await;
     kp::edge_probes_kube_proxy(&s).await;
 });
+
+ferrolb_e2e::lab_test!(
+    health_api_matches_kube_proxys,
+    kube_proxy = Nftables,
+    |turn| {
+        let s = Spk::of(&turn);
+        s.begin().await;
+        kp::health_api::matches_kube_proxy(&s).await;
+    }
+);
+
+ferrolb_e2e::lab_test!(
+    private_endpoints_are_reviewed,
+    kube_proxy = Nftables,
+    |turn| {
+        let s = Spk::of(&turn);
+        s.begin().await;
+        kp::health_api::private_endpoints_are_reviewed(&s).await;
+    }
+);

@@ -220,3 +220,7 @@ async fn get(target: &ProbeTarget) -> Result<hyper::StatusCode, String> {
         .map(|r| r.status())
         .map_err(|e| format!("http: {e}"))
 }
+
+#[cfg(test)]
+#[path = "prober_tests.rs"]
+mod tests;

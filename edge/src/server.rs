@@ -1,7 +1,8 @@
-//! The edge's own HTTP port (`--listen`): `/healthz` (200 once the watches synced and the
-//! first apply ran, else 503), `/metrics` (Prometheus text), `/debug/state` (JSON: the data
-//! plane rendered live — frontends, backends, last health results with times — plus what the
-//! run loop last computed: Services, Nodes, warnings, conditions).
+//! The edge's own HTTP ports: `--listen` serves `/healthz` (200 once the watches synced and
+//! the first apply ran, else 503) to anyone; `--metrics-addr` serves `/metrics` (Prometheus
+//! text) and `/debug/state` (JSON: the data plane rendered live — frontends, backends, last
+//! health results with times — plus what the run loop last computed: Services, Nodes,
+//! warnings, conditions) only to reviewed tokens (`ferrolb_runtime::access`).
 
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -89,21 +90,26 @@ struct AppState {
     registry: Arc<Registry>,
 }
 
-/// Binds `addr` and serves until the returned task is aborted.
+/// The private routes, `/metrics` and `/debug/state`, to serve behind the access review.
+pub fn private_router(board: Arc<Board>, registry: Arc<Registry>) -> Router {
+    Router::new()
+        .route("/metrics", get(metrics))
+        .route("/debug/state", get(debug_state))
+        .with_state(AppState { board, registry })
+}
+
+/// Binds `addr` and serves `/healthz` until the returned task is aborted.
 pub async fn spawn(
     addr: SocketAddr,
     board: Arc<Board>,
-    registry: Arc<Registry>,
 ) -> Result<(JoinHandle<()>, SocketAddr), ServerError> {
     let err = |source| ServerError { addr, source };
     let listener = TcpListener::bind(addr).await.map_err(err)?;
     let local = listener.local_addr().map_err(err)?;
-    info!(addr = %local, "serving /healthz, /metrics and /debug/state");
+    info!(addr = %local, "serving /healthz");
     let app = Router::new()
         .route("/healthz", get(healthz))
-        .route("/metrics", get(metrics))
-        .route("/debug/state", get(debug_state))
-        .with_state(AppState { board, registry });
+        .with_state(board);
     let task = tokio::spawn(async move {
         if let Err(error) = axum::serve(listener, app).await {
             warn!(%error, "the HTTP server stopped");
@@ -112,8 +118,8 @@ pub async fn spawn(
     Ok((task, local))
 }
 
-async fn healthz(State(s): State<AppState>) -> Response {
-    if s.board.synced() {
+async fn healthz(State(board): State<Arc<Board>>) -> Response {
+    if board.synced() {
         (StatusCode::OK, "ok\n").into_response()
     } else {
         (StatusCode::SERVICE_UNAVAILABLE, "not synced yet\n").into_response()

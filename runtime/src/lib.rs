@@ -5,9 +5,12 @@
 //! - [`duration`]: the one value parser of every duration flag (`150ms`, `10s`, `5m`);
 //! - [`shutdown`]: waiting for SIGTERM or SIGINT;
 //! - [`metrics`]: the `/metrics` handler (OpenMetrics text of a registry), the registrar of
-//!   every metric and the shared `ok`/`error` labels.
+//!   every metric and the shared `ok`/`error` labels;
+//! - [`access`]: `/metrics` and `/debug/state` on their own listener, behind a `TokenReview`
+//!   and a `SubjectAccessReview` (as kube-rbac-proxy), never on a load-balancer-facing port.
 #![forbid(unsafe_code)]
 
+pub mod access;
 pub mod duration;
 pub mod logging;
 pub mod metrics;

@@ -1,6 +1,8 @@
-//! The health API over real sockets on 127.0.0.1: answers flip with the snapshot within a
-//! second, healthCheckNodePorts open and close with it, bad requests get 404/405, and silent
-//! clients neither block others nor stay connected.
+//! The health API over real sockets on 127.0.0.1 (and ::1): answers flip with the snapshot
+//! within a second, healthCheckNodePorts open and close with it, any method is answered and
+//! other paths get Go's 404 (like kube-proxy), `/metrics` and `/debug/state` are only on the
+//! private listener, both families are served, and silent clients neither block others nor
+//! stay connected.
 
 // Test support code unwraps too (clippy.toml allows it only inside #[test] functions).
 #![allow(clippy::unwrap_used, clippy::expect_used)]
@@ -9,7 +11,7 @@
 mod client;
 
 use std::collections::BTreeMap;
-use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -54,6 +56,7 @@ fn snapshot(services: &[(ServiceKey, u32, Option<u16>)]) -> Arc<HealthSnapshot> 
         .collect();
     Arc::new(HealthSnapshot {
         synced: true,
+        node_known: true,
         debug_state: json!({"services": services.len()}).into(),
         services,
         serve_node_ports: true,
@@ -72,11 +75,7 @@ async fn start(
     config: HealthConfig,
 ) -> (HealthHandle, watch::Sender<Arc<HealthSnapshot>>, SocketAddr) {
     let (tx, rx) = watch::channel(Arc::new(HealthSnapshot::default()));
-    let mut registry = Registry::with_prefix("ferrolb_speaker");
-    let probes: Counter = Counter::default();
-    probes.inc();
-    registry.register("test_probes", "A counter for the test", probes);
-    let handle = HealthServer::spawn(config, rx, Arc::new(registry))
+    let handle = HealthServer::spawn(config, rx)
         .await
         .expect("health server starts");
     let addr = handle.local_addr();
@@ -93,14 +92,10 @@ async fn healthz_and_service_answers_flip_with_the_snapshot() {
     assert_eq!(first.header("content-type"), Some("application/json"));
     assert_eq!(first.header("x-content-type-options"), Some("nosniff"));
     let body = first.json();
+    // kube-proxy before it knows its Node: healthy, not eligible.
     assert_eq!(body["lastUpdated"], "0001-01-01T00:00:00Z");
-    assert_eq!(body["healthy"], false);
-    assert!(
-        body["reason"]
-            .as_str()
-            .is_some_and(|r| r.contains("not synced")),
-        "{body}"
-    );
+    assert_eq!(body["healthy"], true);
+    assert_eq!(body["nodeEligible"], false);
 
     tx.send_replace(snapshot(&[(web.clone(), 1, None)]));
     answers_within(addr, "/healthz", FLIP_DEADLINE, |r| r.status == 200).await;
@@ -145,25 +140,61 @@ async fn healthz_and_service_answers_flip_with_the_snapshot() {
     assert_eq!(live.json()["healthy"], true);
 }
 
+/// The body without its times, which change between two answers.
+fn untimed(r: &client::Reply) -> serde_json::Value {
+    let mut v = r.json();
+    if let Some(o) = v.as_object_mut() {
+        o.remove("lastUpdated");
+        o.remove("currentTime");
+    }
+    v
+}
+
 #[tokio::test]
-async fn other_paths_and_methods_get_404_and_405() {
+async fn any_method_is_answered_and_other_paths_get_gos_404() {
     let (_handle, tx, addr) = start(config(false)).await;
     tx.send_replace(snapshot(&[(key("a", "b"), 1, None)]));
-    for path in ["/", "/nope", "/services/a", "/services/a/b/c", "/healthz/x"] {
-        let r = request(addr, "GET", path).await.expect("answer");
-        assert_eq!(r.status, 404, "GET {path}");
+    answers_within(addr, "/healthz", FLIP_DEADLINE, |r| r.status == 200).await;
+    let get = request(addr, "GET", "/healthz").await.expect("answer");
+    // kube-proxy's handlers ignore the method (HAProxy checks with OPTIONS by default).
+    for method in ["POST", "PUT", "DELETE", "OPTIONS", "PATCH"] {
+        for path in ["/healthz", "/livez", "/services/a/b", "/healthz?probe=1"] {
+            let r = request(addr, method, path).await.expect("answer");
+            assert_eq!(r.status, 200, "{method} {path}");
+            assert_eq!(r.header("content-type"), Some("application/json"));
+            assert_eq!(r.header("x-content-type-options"), Some("nosniff"));
+        }
+        let r = request(addr, method, "/healthz").await.expect("answer");
+        assert_eq!(untimed(&r), untimed(&get), "{method}");
     }
-    for (method, path) in [
-        ("POST", "/healthz"),
-        ("PUT", "/services/a/b"),
-        ("DELETE", "/debug/state"),
-    ] {
-        let r = request(addr, method, path).await.expect("answer");
-        assert_eq!(r.status, 405, "{method} {path}");
-    }
+    // HEAD: the same head, the body's length, no body (as Go's server).
     let head = request(addr, "HEAD", "/healthz").await.expect("answer");
     assert_eq!(head.status, 200);
+    assert_eq!(head.header("content-type"), Some("application/json"));
+    assert_eq!(
+        head.header("content-length"),
+        Some(get.body.len().to_string().as_str()),
+        "{head:?}"
+    );
     assert!(head.body.is_empty(), "{head:?}");
+    // Not kube-proxy's paths, /metrics and /debug/state included: Go's NotFound.
+    for path in [
+        "/",
+        "/nope",
+        "/services/a",
+        "/services/a/b/c",
+        "/healthz/x",
+        "/metrics",
+        "/debug/state",
+    ] {
+        for method in ["GET", "POST"] {
+            let r = request(addr, method, path).await.expect("answer");
+            assert_eq!(r.status, 404, "{method} {path}");
+            assert_eq!(r.body, "404 page not found\n");
+            assert_eq!(r.header("content-type"), Some("text/plain; charset=utf-8"));
+            assert_eq!(r.header("x-content-type-options"), Some("nosniff"));
+        }
+    }
     // Still serving after all that.
     assert_eq!(
         request(addr, "GET", "/livez").await.expect("answer").status,
@@ -172,17 +203,75 @@ async fn other_paths_and_methods_get_404_and_405() {
 }
 
 #[tokio::test]
-async fn debug_state_and_metrics() {
-    let (_handle, tx, addr) = start(config(false)).await;
-    tx.send_replace(snapshot(&[
+async fn an_unspecified_ipv4_address_listens_on_ipv6_too() {
+    let port = free_port();
+    let mut c = HealthConfig::new(SocketAddr::new(Ipv4Addr::UNSPECIFIED.into(), port));
+    c.bind_retry = Duration::from_millis(100);
+    let (_handle, tx, _) = start(c).await;
+    tx.send_replace(snapshot(&[]));
+    for ip in [LOCALHOST, IpAddr::V6(Ipv6Addr::LOCALHOST)] {
+        let r = request(SocketAddr::new(ip, port), "GET", "/healthz")
+            .await
+            .unwrap_or_else(|e| panic!("{ip}: {e}"));
+        assert_eq!(r.status, 200, "{ip}");
+    }
+}
+
+/// Lets every token through: the access check itself is tested in ferrolb-runtime.
+struct AllowAll;
+
+impl ferrolb_runtime::access::Reviewer for AllowAll {
+    async fn authenticate(
+        &self,
+        _token: &str,
+    ) -> Result<Result<ferrolb_runtime::access::User, String>, ferrolb_runtime::access::ReviewError>
+    {
+        Ok(Ok(ferrolb_runtime::access::User {
+            name: "scraper".into(),
+            uid: String::new(),
+            groups: Vec::new(),
+        }))
+    }
+
+    async fn authorize(
+        &self,
+        _user: &ferrolb_runtime::access::User,
+        _attrs: &ferrolb_runtime::access::Attributes,
+    ) -> Result<Result<(), String>, ferrolb_runtime::access::ReviewError> {
+        Ok(Ok(()))
+    }
+}
+
+#[tokio::test]
+async fn debug_state_and_metrics_are_on_the_private_listener() {
+    let (tx, rx) = watch::channel(snapshot(&[
         (key("a", "b"), 1, None),
         (key("a", "c"), 0, None),
     ]));
-    answers_within(addr, "/debug/state", FLIP_DEADLINE, |r| {
-        r.status == 200 && r.json() == json!({"services": 2})
-    })
-    .await;
-    let metrics = request(addr, "GET", "/metrics").await.expect("answer");
+    let mut registry = Registry::with_prefix("ferrolb_speaker");
+    let probes: Counter = Counter::default();
+    probes.inc();
+    registry.register("test_probes", "A counter for the test", probes);
+    let (addr, task) = ferrolb_runtime::access::serve(
+        SocketAddr::new(LOCALHOST, 0),
+        ferrolb_speaker::health::admin::router(rx, Arc::new(registry)),
+        Arc::new(ferrolb_runtime::access::Gate::new(AllowAll)),
+    )
+    .await
+    .expect("private listener");
+    // Without a token: 401, whatever the path.
+    for path in ["/metrics", "/debug/state"] {
+        let r = request(addr, "GET", path).await.expect("answer");
+        assert_eq!(r.status, 401, "{path}");
+    }
+    let state = client::request_with(addr, "GET", "/debug/state", Some("Bearer t"))
+        .await
+        .expect("answer");
+    assert_eq!(state.status, 200);
+    assert_eq!(state.json(), json!({"services": 2}));
+    let metrics = client::request_with(addr, "GET", "/metrics", Some("Bearer t"))
+        .await
+        .expect("answer");
     assert_eq!(metrics.status, 200);
     assert!(
         metrics
@@ -195,6 +284,8 @@ async fn debug_state_and_metrics() {
         "{}",
         metrics.body
     );
+    drop(tx);
+    task.abort();
 }
 
 #[tokio::test]

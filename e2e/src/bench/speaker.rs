@@ -85,7 +85,10 @@ pub async fn speakers(
     let limit = Duration::from_secs(120 + opts.services as u64 / 5);
     let want = opts.services as f64;
     wait_for("every address announced", limit, || async {
-        let total: f64 = SPEAKERS.into_iter().filter_map(|c| announced(lab, c)).sum();
+        let mut total = 0.0;
+        for c in SPEAKERS {
+            total += announced(lab, c).await.unwrap_or(0.0);
+        }
         tracing::info!(announced = total, of = want, "speaker bench");
         (total >= want).then_some(())
     })
@@ -108,11 +111,10 @@ pub async fn speakers(
     }))
 }
 
-/// The `ferrolb_speaker_announced_addresses` gauge of speaker `c`.
-fn announced(lab: &Lab, c: Component) -> Option<f64> {
-    let (code, body) = lab
-        .http_get("client", lab.health_addr(c).ok()?, "/metrics")
-        .ok()?;
+/// The `ferrolb_speaker_announced_addresses` gauge of speaker `c` (its private endpoint,
+/// with the lab scraper's token).
+async fn announced(lab: &Lab, c: Component) -> Option<f64> {
+    let (code, body) = lab.private_get(c, "/metrics").await.ok()?;
     (code == 200).then_some(())?;
     gauge(&body, "ferrolb_speaker_announced_addresses")
 }

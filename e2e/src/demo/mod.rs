@@ -66,6 +66,8 @@ pub async fn run(lab: &Lab, repo: &std::path::Path) -> Result<Outcome, Error> {
     );
     lab.install(repo).await?;
     let client = lab.client().await?;
+    // The ServiceAccount the printed /debug/state command takes a token of.
+    crate::lab::scraper::token(&client, crate::lab::scraper::SCRAPER, true).await?;
 
     say(&format!("VIPPool {POOL} and L2AnnouncementPolicy {POOL}"));
     example::pool(&client).await?;

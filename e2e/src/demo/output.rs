@@ -104,7 +104,7 @@ pub fn hints(lab: &Lab, o: &Outcome) -> String {
         \x20 {x} kubectl -- describe svc {NAME}\n\
         \x20 {x} exec client -- curl -s http://{vip}/\n\
         \x20 {x} exec client -- arping -c2 -I {up} {vip}\n\
-        \x20 {x} exec client -- curl -s http://{node_ip}:10256/debug/state   # {}'s speaker\n\
+        \x20 {x} exec client -- curl -s -H \"Authorization: Bearer $({x} kubectl -- create token -n ferrolb-system lab-scraper)\" http://{node_ip}:7473/debug/state   # {}'s speaker\n\
         \x20 {x} exec {} -- nft list table inet ferrolb\n\
         \x20 {x} kill speaker-{}    # then: {x} start speaker-{}\n\
         \x20 logs: {}\n\
@@ -157,7 +157,7 @@ mod tests {
     fn hints_name_the_lab_the_vip_and_the_announcing_speaker() {
         let default = hints(&Lab::new(DEFAULT_LAB, Path::new("/x")), &outcome());
         assert!(default.contains("cargo xtask lab exec client -- curl -s http://198.51.100.200/"));
-        assert!(default.contains("curl -s http://198.51.100.12:10256/debug/state"));
+        assert!(default.contains("http://198.51.100.12:7473/debug/state"));
         assert!(default.contains("cargo xtask lab kill speaker-node-b"));
         assert!(default.contains("\n  cargo xtask lab down\n"));
         let other = hints(&Lab::new("demo", Path::new("/x")), &outcome());

@@ -22,7 +22,9 @@ use kube::api::{Api, ListParams};
 use nix::sys::signal::Signal;
 
 use super::agent::control::{self, ContainerInfo, Request};
-use super::install::{EDGE_HEALTH_PORT, NAMESPACE, WEBHOOK_SERVICE};
+use super::install::{
+    EDGE_HEALTH_PORT, EDGE_METRICS_PORT, NAMESPACE, SPEAKER_METRICS_PORT, WEBHOOK_SERVICE,
+};
 use super::plan::{self, EDGE, Host};
 use super::process::{self, Spawn};
 use crate::{Error, Lab, wait_for};
@@ -291,6 +293,19 @@ pub(super) fn health_addr(lab: &Lab, c: Component) -> Result<SocketAddr, Error> 
         .health_port
         .ok_or_else(|| Error::msg(format!("{c}: the container has no port named health")))?;
     Ok(SocketAddr::new(ip, port))
+}
+
+/// Where `c`'s `/metrics` and `/debug/state` answer reviewed tokens: its health server's
+/// host on the speakers' or the edge's private port. The controller serves `/metrics` on
+/// its health port (a Pod IP, not the LAN's).
+pub(super) fn private_addr(lab: &Lab, c: Component) -> Result<SocketAddr, Error> {
+    let health = health_addr(lab, c)?;
+    let port = match c.binary() {
+        Binary::Speaker => SPEAKER_METRICS_PORT,
+        Binary::Edge => EDGE_METRICS_PORT,
+        Binary::Controller => health.port(),
+    };
+    Ok(SocketAddr::new(health.ip(), port))
 }
 
 /// Waits until `c`'s ready path answers 200 (asked from the client host); a controller also

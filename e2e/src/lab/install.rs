@@ -26,8 +26,13 @@ pub const CONTROLLER_HEALTH_PORT: u16 = 7472;
 /// balancers probe nodes (deploy/without-kube-proxy/ moves it there; deploy/ keeps 10266
 /// because kube-proxy holds 10256 on clusters that run it).
 pub const SPEAKER_HEALTH_PORT: u16 = 10256;
-/// Port of the edge's /healthz, /metrics and /debug/state.
+/// Port of the speakers' /metrics and /debug/state (deploy/'s `--metrics-addr`), behind the
+/// access review.
+pub const SPEAKER_METRICS_PORT: u16 = 7473;
+/// Port of the edge's /healthz.
 pub const EDGE_HEALTH_PORT: u16 = 9480;
+/// Port of the edge's /metrics and /debug/state (deploy/edge's `--metrics-addr`).
+pub const EDGE_METRICS_PORT: u16 = 9481;
 /// Port of the speakers' gossip.
 pub const GOSSIP_PORT: u16 = 7946;
 /// Port of the controller's webhook.

@@ -21,6 +21,7 @@ mod lifecycle;
 pub mod pki;
 pub mod plan;
 pub mod process;
+pub mod scraper;
 pub mod topology;
 
 use std::net::{IpAddr, SocketAddr};
@@ -249,6 +250,26 @@ impl Lab {
         components::health_addr(self, c)
     }
 
+    /// The address of component `c`'s `/metrics` and `/debug/state` (behind the access review
+    /// for the speakers and the edge; see [`scraper`]).
+    pub fn private_addr(&self, c: Component) -> Result<SocketAddr, Error> {
+        components::private_addr(self, c)
+    }
+
+    /// `GET path` of component `c`'s private endpoints from the client host with a token of
+    /// the lab's scraper (bound to `ferrolb-metrics-reader`): status and body.
+    pub async fn private_get(&self, c: Component, path: &str) -> Result<(u16, String), Error> {
+        let token = scraper::token(&self.client().await?, scraper::SCRAPER, true).await?;
+        let raw = self.http_request(
+            "client",
+            self.private_addr(c)?,
+            ("GET", path),
+            &[scraper::bearer(&token)],
+        )?;
+        crate::traffic::probe::parse_http(&raw)
+            .ok_or_else(|| Error::msg(format!("GET {path} of {c}: not HTTP: {raw:?}")))
+    }
+
     /// Waits until component `c`'s `/readyz` (a speaker's or the edge's `/healthz`) answers
     /// 200, and a controller's Pod is ready in the webhook Service's EndpointSlice.
     pub async fn wait_ready(&self, c: Component, limit: Duration) -> Result<(), Error> {
@@ -315,6 +336,18 @@ impl Lab {
     /// An HTTP GET from inside `from`'s network namespace: (status code, body).
     pub fn http_get(&self, from: &str, to: SocketAddr, path: &str) -> Result<(u16, String), Error> {
         wire::http_get(self, from, to, path)
+    }
+
+    /// One HTTP/1.1 request from `from` with `method`, `path` and extra `headers`
+    /// (`Name: value`): the raw response (status line, headers, body).
+    pub fn http_request(
+        &self,
+        from: &str,
+        to: SocketAddr,
+        (method, path): (&str, &str),
+        headers: &[String],
+    ) -> Result<String, Error> {
+        wire::http_raw(self, from, to, (method, path), headers)
     }
 
     /// MACs that answered `count` broadcast ARP requests for `ip` sent from `from` within about

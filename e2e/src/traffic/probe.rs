@@ -25,6 +25,40 @@ pub async fn probe(proto: Proto, to: SocketAddr, limit: Duration) -> Result<Stri
     probe_path(proto, to, "/", limit).await
 }
 
+/// One HTTP/1.1 request (`Connection: close`) with `method`, `path` and extra `headers`
+/// (`Name: value` each); returns the whole raw response (status line, headers, body).
+pub async fn http_request(
+    to: SocketAddr,
+    method: &str,
+    path: &str,
+    headers: &[String],
+    limit: Duration,
+) -> Result<String, Error> {
+    let deadline = |what: &str| Error::Timeout {
+        what: format!("{what} {to}"),
+        secs: limit.as_secs_f64(),
+    };
+    let mut s = timeout(limit, TcpStream::connect(to))
+        .await
+        .map_err(|_| deadline("tcp connect to"))?
+        .map_err(|e| Error::io(format!("tcp connect to {to}"), e))?;
+    let mut req = format!("{method} {path} HTTP/1.1\r\nHost: {to}\r\nConnection: close\r\n");
+    for h in headers {
+        req.push_str(h);
+        req.push_str("\r\n");
+    }
+    req.push_str("\r\n");
+    s.write_all(req.as_bytes())
+        .await
+        .map_err(|e| Error::io(format!("writing to {to}"), e))?;
+    let mut out = Vec::new();
+    timeout(limit, s.read_to_end(&mut out))
+        .await
+        .map_err(|_| deadline("reading from"))?
+        .map_err(|e| Error::io(format!("reading from {to}"), e))?;
+    Ok(String::from_utf8_lossy(&out).into_owned())
+}
+
 /// Like [`probe`], with the path of the HTTP request.
 pub async fn probe_path(
     proto: Proto,

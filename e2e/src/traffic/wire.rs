@@ -75,6 +75,39 @@ pub(crate) fn http_get(
     })
 }
 
+/// One HTTP/1.1 request from lab host `from` with `method`, `path` and extra `headers`
+/// (`Name: value`): the raw response.
+pub(crate) fn http_raw(
+    lab: &Lab,
+    from: &str,
+    to: SocketAddr,
+    (method, path): (&str, &str),
+    headers: &[String],
+) -> Result<String, Error> {
+    let (bin, to_arg) = (lab.bin.display().to_string(), to.to_string());
+    let mut argv = vec![
+        bin.as_str(),
+        "probe",
+        "http",
+        &to_arg,
+        "--path",
+        path,
+        "--method",
+        method,
+    ];
+    for h in headers {
+        argv.extend(["--header", h.as_str()]);
+    }
+    let out = run(lab, from, &argv, "running the http probe")?;
+    if !out.status.success() {
+        return Err(Error::msg(format!(
+            "{method} http://{to}{path} from {from}: {}",
+            String::from_utf8_lossy(&out.stderr).trim()
+        )));
+    }
+    Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+}
+
 /// Runs `argv` inside `host`'s network namespace to its end; `doing` names it in the error.
 fn run(lab: &Lab, host: &str, argv: &[&str], doing: &str) -> Result<Output, Error> {
     let argv: Vec<String> = argv.iter().map(|a| a.to_string()).collect();

@@ -11,6 +11,8 @@ use serde_json::json;
 
 use crate::spk::{Spk, step};
 
+pub mod health_api;
+
 /// The client's address, as a backend sees it when the source is kept.
 const CLIENT: &str = "198.51.100.100";
 

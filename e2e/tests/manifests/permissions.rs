@@ -37,6 +37,8 @@ fn known_resources() -> Vec<(String, String)> {
         of::<k8s_openapi::api::networking::v1::ServiceCIDR>(),
         of::<adm::ValidatingWebhookConfiguration>(),
         of::<adm::MutatingWebhookConfiguration>(),
+        of::<k8s_openapi::api::authentication::v1::TokenReview>(),
+        of::<k8s_openapi::api::authorization::v1::SubjectAccessReview>(),
         // The Service status subresource (kube's `Api::patch_status`).
         (String::new(), "services/status".to_string()),
     ];
@@ -60,6 +62,16 @@ fn known_resources() -> Vec<(String, String)> {
 fn rules_name_only_real_resources_and_verbs_and_no_wildcards() {
     let known = known_resources();
     for (at, rule) in rbac::rules(&deploy()) {
+        if !rule["nonResourceURLs"].is_null() {
+            // Only the private endpoints, only read (metrics-reader.yaml).
+            assert_eq!(
+                strings(&rule["nonResourceURLs"]),
+                ["/metrics", "/debug/state"],
+                "{at}"
+            );
+            assert_eq!(strings(&rule["verbs"]), ["get"], "{at}");
+            continue;
+        }
         let groups = strings(&rule["apiGroups"]);
         let resources = strings(&rule["resources"]);
         let verbs = strings(&rule["verbs"]);
@@ -161,6 +173,8 @@ allow  list,watch    ferrolb.io  serviceannouncements  *  -  daemon/watches.rs
 allow  create,patch,delete  ferrolb.io  serviceannouncements  web  app  daemon/publish.rs (SSA creates)
 allow  patch         ferrolb.io  serviceannouncements/status  web  app  daemon/publish.rs
 allow  create,patch  events.k8s.io  events  web  app.1  daemon/events.rs kube Recorder (takeovers)
+allow  create        authentication.k8s.io  tokenreviews  *  -  ferrolb-runtime access/review.rs
+allow  create        authorization.k8s.io  subjectaccessreviews  *  -  ferrolb-runtime access/review.rs
 refuse patch         core  services  web  app  the controller's job
 refuse patch         core  services/status  web  app  the controller's job
 refuse get,list      core  secrets  *  -  no secrets

@@ -57,9 +57,14 @@ pub struct Args {
     #[arg(long, env = "FERROLB_UDP_IDLE_TIMEOUT", value_parser = duration::parse_positive, default_value = "30s")]
     pub udp_idle_timeout: Duration,
 
-    /// Address of /healthz, /metrics and /debug/state.
+    /// Address of /healthz.
     #[arg(long, env = "FERROLB_LISTEN", default_value = "0.0.0.0:9480")]
     pub listen: SocketAddr,
+
+    /// Address of /metrics and /debug/state, served only to bearer tokens whose user may `get`
+    /// that URL (TokenReview + SubjectAccessReview, like kube-rbac-proxy).
+    #[arg(long, env = "FERROLB_METRICS_ADDR", default_value = "0.0.0.0:9481")]
+    pub metrics_addr: SocketAddr,
 
     /// `--log-format` and `--log-level`.
     #[command(flatten)]

@@ -19,6 +19,8 @@ use serde_json::json;
 use tokio::sync::{Notify, watch};
 use tracing::{info, warn};
 
+use ferrolb_runtime::access::{self, Gate, KubeReviewer};
+
 use crate::addresses::AddressError;
 use crate::engine::Engine;
 use crate::frontends::{self, Desired, Frontend, Options};
@@ -40,6 +42,9 @@ pub enum StartError {
     /// The HTTP port.
     #[error(transparent)]
     Server(#[from] ServerError),
+    /// The port of `/metrics` and `/debug/state`.
+    #[error(transparent)]
+    Private(#[from] access::ListenError),
     /// The interface.
     #[error("the frontend interface: {0}")]
     Interface(#[from] AddressError),
@@ -50,7 +55,13 @@ pub async fn run(args: Args) -> Result<(), StartError> {
     let client = Client::try_default().await.map_err(StartError::Client)?;
     let (metrics, registry) = Metrics::new();
     let board = Arc::new(Board::default());
-    let (_server, _) = server::spawn(args.listen, board.clone(), Arc::new(registry)).await?;
+    let (_server, _) = server::spawn(args.listen, board.clone()).await?;
+    let (_, _private) = access::serve(
+        args.metrics_addr,
+        server::private_router(board.clone(), Arc::new(registry)),
+        Arc::new(Gate::new(KubeReviewer::new(client.clone()))),
+    )
+    .await?;
     let health_changed = Arc::new(Notify::new());
     let mut engine = Engine::start(
         &args.engine_config(),

@@ -23,9 +23,15 @@ pub struct Args {
     #[arg(long, env = "POD_NAMESPACE", default_value = ferrolb_api::names::DEFAULT_NAMESPACE)]
     pub namespace: String,
 
-    /// Address of the health API (/healthz, /livez, /metrics, /services/..., /debug/state).
+    /// Address of the health API load balancers probe (/healthz, /livez, /services/...);
+    /// `0.0.0.0` listens on IPv6 too, like kube-proxy.
     #[arg(long, env = "FERROLB_HEALTH_ADDR", default_value = "0.0.0.0:10256")]
     pub health_addr: SocketAddr,
+
+    /// Address of /metrics and /debug/state, served only to bearer tokens whose user may `get`
+    /// that URL (TokenReview + SubjectAccessReview, like kube-rbac-proxy).
+    #[arg(long, env = "FERROLB_METRICS_ADDR", default_value = "0.0.0.0:7473")]
+    pub metrics_addr: SocketAddr,
 
     /// Who delivers Service traffic: `auto` programs table inet ferrolb (and serves the
     /// healthCheckNodePorts) while kube-proxy does not program the node, deciding again every

@@ -82,6 +82,8 @@ pub(super) struct Tasks {
     pub _supervisor: JoinHandle<()>,
     /// The `ServiceAnnouncement` writer (ends with its channel).
     pub _publisher: JoinHandle<()>,
+    /// `/metrics` and `/debug/state` behind the access review.
+    pub _private: JoinHandle<()>,
 }
 
 /// What the last step applied.
@@ -303,6 +305,7 @@ impl Speaker {
             synced: true,
             rules: status.state,
             last_updated: status.last_updated,
+            node_known: health.node.known,
             node_deleting: health.node.deleting,
             node_excluded: health.node.excluded.clone(),
             services: health.services.clone(),

@@ -45,8 +45,9 @@ mod switch_tests;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
 
+use ferrolb_runtime::access::{self, Gate, KubeReviewer};
 use kube::Client;
 use tokio::sync::{Notify, watch};
 use tracing::{info, warn};
@@ -54,7 +55,7 @@ use tracing::{info, warn};
 use crate::announcer::{self, Announcer, AnnouncerOptions};
 use crate::dataplane::{self, Applier, Mode, Nft};
 use crate::election::InterfaceView;
-use crate::health::{HealthConfig, HealthServer, HealthSnapshot};
+use crate::health::{self, HealthConfig, HealthServer, HealthSnapshot};
 use crate::interfaces;
 use crate::membership::{Members, Membership, MembershipConfig, MembershipOptions};
 
@@ -80,6 +81,9 @@ pub enum StartError {
     /// The health API's port.
     #[error(transparent)]
     Health(#[from] crate::health::HealthError),
+    /// The port of `/metrics` and `/debug/state`.
+    #[error(transparent)]
+    Private(#[from] ferrolb_runtime::access::ListenError),
     /// The gossip socket.
     #[error("cannot start the gossip on {addr}: {source}")]
     Gossip {
@@ -128,13 +132,20 @@ async fn start(
     )
     .await;
 
-    let (health_tx, health_rx) = watch::channel(Arc::new(HealthSnapshot::default()));
+    let (health_tx, health_rx) =
+        watch::channel(Arc::new(HealthSnapshot::starting(SystemTime::now())));
     let mut health_config = HealthConfig::new(args.health_addr);
     if mode != Mode::AnnounceOnly {
         // Bound only while the decision says so (`HealthSnapshot::serve_node_ports`).
         health_config.node_port_ip = Some(std::net::Ipv4Addr::UNSPECIFIED.into());
     }
-    let health = HealthServer::spawn(health_config, health_rx, Arc::new(registry)).await?;
+    let (_, private) = access::serve(
+        args.metrics_addr,
+        health::admin::router(health_rx.clone(), Arc::new(registry)),
+        Arc::new(Gate::new(KubeReviewer::new(client.clone()))),
+    )
+    .await?;
+    let health = HealthServer::spawn(health_config, health_rx).await?;
 
     let (announce_tx, announce_rx) = watch::channel(announcer::Desired::new());
     let announcer_options = AnnouncerOptions {
@@ -144,7 +155,12 @@ async fn start(
     let announcer = Announcer::spawn(announce_rx, announcer_options);
 
     let (rules_tx, rules_rx) = watch::channel(rules::Wanted::NotYet);
-    let (rules_status_tx, rules_status) = watch::channel(rules::RulesStatus::default());
+    // Updated at the start, as kube-proxy's SyncLoop does "in case Sync() never succeeds": the
+    // health API's `lastUpdated` and `status` are never Go's zero time once running.
+    let (rules_status_tx, rules_status) = watch::channel(rules::RulesStatus {
+        last_updated: Some(SystemTime::now()),
+        ..rules::RulesStatus::default()
+    });
     let rules_task = rules::spawn(
         Applier::new(None),
         rules_rx,
@@ -243,6 +259,7 @@ async fn start(
             _rules: rules_task,
             _supervisor: supervisor,
             _publisher: publisher,
+            _private: private,
         },
     )))
 }

@@ -10,7 +10,6 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use ferrolb_core::{Protocol, ServiceKey, TargetPort};
-use prometheus_client::registry::Registry;
 use tokio::net::TcpStream;
 use tokio::sync::watch;
 
@@ -71,6 +70,7 @@ async fn stand_in_loop(
         rules.send_replace(Wanted::from_desired(built.as_ref()));
         health.send_replace(Arc::new(HealthSnapshot {
             synced: true,
+            node_known: true,
             services: services.clone(),
             serve_node_ports: enabled,
             ..HealthSnapshot::default()
@@ -172,7 +172,7 @@ async fn run(node: Node) {
     let mut config = HealthConfig::new(SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), 0));
     config.node_port_ip = Some(IpAddr::V4(Ipv4Addr::LOCALHOST));
     config.bind_retry = Duration::from_millis(100);
-    let _health = HealthServer::spawn(config, health_rx, Arc::new(Registry::default()))
+    let _health = HealthServer::spawn(config, health_rx)
         .await
         .expect("health API");
     let supervisor = SupervisorConfig {

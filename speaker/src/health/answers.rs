@@ -1,27 +1,28 @@
 //! The bodies, headers and status codes of the health API, as pure functions of a snapshot.
 //!
 //! Shapes follow kube-proxy (kubernetes `pkg/proxy/healthcheck`):
-//! - `/healthz` and `/livez`: `proxier_health.go`, `healthzHandler` / `livezHandler`:
-//!   `json.Marshal(ProxyHealth)`, i.e. `{"lastUpdated":…,"currentTime":…,"nodeEligible":…,"healthy":…}`
-//!   (`nodeEligible` only in `/healthz`; `status`, per IP family, is `omitempty` and left out).
-//!   200 when healthy (and, for `/healthz`, node eligible), else 503; when healthy
+//! - `/healthz` and `/livez`: `proxy_health.go`, `healthzHandler` / `livezHandler`:
+//!   `json.Marshal(ProxyHealth)`, i.e.
+//!   `{"lastUpdated":…,"currentTime":…,"nodeEligible":…,"healthy":…,"status":{"IPv4":{"lastUpdated":…,"healthy":…},"IPv6":…}}`
+//!   (`nodeEligible` only in `/healthz`; `status` once the rules were updated, one entry per
+//!   family the dataplane serves: both, as kube-proxy on a dual-stack capable kernel). 200
+//!   when healthy (and, for `/healthz`, node eligible), else 503; when 200 the top
 //!   `lastUpdated` is the current time, for compatibility with older releases.
 //! - Service answers: `service_health.go`, `hcHandler.ServeHTTP`: the tab-indented body
 //!   `{"service":{"namespace","name"},"localEndpoints","serviceProxyHealthy"}`, the header
 //!   `X-Load-Balancing-Endpoint-Weight: <localEndpoints>`, 200 when `localEndpoints != 0` and
 //!   the proxy is healthy, else 503.
-//! - Every answer: `Content-Type: application/json` and `X-Content-Type-Options: nosniff`.
-//!
-//! ferrolb extension: a not-200 `/healthz` also carries `"reason"` (extra keys do not bother
-//! JSON readers of kube-proxy's shape).
+//! - Every answer: `Content-Type: application/json` and `X-Content-Type-Options: nosniff`;
+//!   any other path: Go's `http.NotFound`.
 
+use std::collections::BTreeMap;
 use std::time::SystemTime;
 
 use serde::Serialize;
 
 use super::model::{HealthSnapshot, Judge};
 use super::timefmt::rfc3339_nano;
-use ferrolb_core::ServiceKey;
+use ferrolb_core::{IpFamily, ServiceKey};
 
 /// `Content-Type` of every JSON answer.
 pub const CONTENT_TYPE_JSON: &str = "application/json";
@@ -41,10 +42,14 @@ pub struct Answer {
 
 impl Answer {
     fn json(status: u16, body: String) -> Answer {
+        Answer::typed(status, CONTENT_TYPE_JSON, body)
+    }
+
+    fn typed(status: u16, content_type: &str, body: String) -> Answer {
         Answer {
             status,
             headers: vec![
-                ("Content-Type", CONTENT_TYPE_JSON.to_string()),
+                ("Content-Type", content_type.to_string()),
                 ("X-Content-Type-Options", "nosniff".to_string()),
             ],
             body,
@@ -73,42 +78,72 @@ struct ProxyHealthBody {
     #[serde(skip_serializing_if = "Option::is_none")]
     node_eligible: Option<bool>,
     healthy: bool,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    reason: Option<String>,
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    status: BTreeMap<IpFamily, ProxierHealthBody>,
 }
 
-fn proxy_health_json(body: &ProxyHealthBody) -> String {
-    // Serialising plain strings and bools cannot fail; an empty object is the safe fallback.
-    serde_json::to_string(body).unwrap_or_else(|_| "{}".to_string())
+/// kube-proxy's `ProxierHealth`: one IP family's proxier.
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct ProxierHealthBody {
+    last_updated: String,
+    healthy: bool,
 }
 
-/// `/healthz`: 200 when synced, rules fresh and the node eligible; 503 with `reason` otherwise.
-pub fn healthz(snap: &HealthSnapshot, judge: &Judge, now: SystemTime) -> Answer {
+/// The `ProxyHealth` of `/healthz` (`with_node`: with `nodeEligible`) and `/livez`, like
+/// kube-proxy's handlers.
+fn proxy_health(snap: &HealthSnapshot, judge: &Judge, now: SystemTime, with_node: bool) -> Answer {
     let v = snap.verdict(judge, now);
-    let ok = v.eligible_for_traffic();
+    let ok = v.proxy_healthy && (!with_node || v.node_eligible);
+    // kube-proxy has one entry per family once its proxier called `Updated()`; ferrolb's
+    // one `inet` table serves both families, so both carry the same facts.
+    let status: BTreeMap<IpFamily, ProxierHealthBody> = snap
+        .last_updated
+        .map(|t| {
+            IpFamily::ALL
+                .into_iter()
+                .map(|f| {
+                    let family = ProxierHealthBody {
+                        last_updated: rfc3339_nano(Some(t)),
+                        healthy: v.proxy_healthy,
+                    };
+                    (f, family)
+                })
+                .collect()
+        })
+        .unwrap_or_default();
     let body = ProxyHealthBody {
         last_updated: rfc3339_nano(if ok { Some(now) } else { snap.last_updated }),
         current_time: rfc3339_nano(Some(now)),
-        node_eligible: Some(v.node_eligible),
+        node_eligible: with_node.then_some(v.node_eligible),
         healthy: v.proxy_healthy,
-        reason: if ok { None } else { v.reason },
+        status,
     };
-    Answer::json(status_of(ok), proxy_health_json(&body))
+    // Serialising strings, bools and maps of them cannot fail; an empty object is the safe
+    // fallback.
+    let text = serde_json::to_string(&body).unwrap_or_else(|_| "{}".to_string());
+    Answer::json(status_of(ok), text)
+}
+
+/// `/healthz`: 200 when no change waited past the health timeout and the node is eligible
+/// (known, not deleting, no `ToBeDeletedByClusterAutoscaler` taint); else 503.
+pub fn healthz(snap: &HealthSnapshot, judge: &Judge, now: SystemTime) -> Answer {
+    proxy_health(snap, judge, now, true)
 }
 
 /// `/livez`: 503 only when a change has waited longer than the health timeout (the process is
-/// stuck); node eligibility and the first sync do not matter, like kube-proxy.
+/// stuck); node eligibility does not matter, like kube-proxy.
 pub fn livez(snap: &HealthSnapshot, judge: &Judge, now: SystemTime) -> Answer {
-    let v = snap.verdict(judge, now);
-    let ok = v.rules_fresh;
-    let body = ProxyHealthBody {
-        last_updated: rfc3339_nano(if ok { Some(now) } else { snap.last_updated }),
-        current_time: rfc3339_nano(Some(now)),
-        node_eligible: None,
-        healthy: ok,
-        reason: None,
-    };
-    Answer::json(status_of(ok), proxy_health_json(&body))
+    proxy_health(snap, judge, now, false)
+}
+
+/// Any other path: Go's `http.NotFound`, as kube-proxy's `ServeMux` answers.
+pub fn not_found() -> Answer {
+    Answer::typed(
+        404,
+        "text/plain; charset=utf-8",
+        "404 page not found\n".to_string(),
+    )
 }
 
 /// The answer for one Service, on `/services/{namespace}/{name}` and on its

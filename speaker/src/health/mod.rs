@@ -1,9 +1,11 @@
 //! The speaker's health API, compatible with kube-proxy's, so an unmodified cloud load
 //! balancer can probe ferrolb nodes.
 //!
-//! - Main port: `/healthz` (node eligible for traffic), `/livez`, `/metrics`,
-//!   `/services/{namespace}/{name}` and a read-only `/debug/state`. Other paths: 404; other
-//!   methods than GET/HEAD: 405.
+//! - Main port: `/healthz` (node eligible for traffic), `/livez` and
+//!   `/services/{namespace}/{name}`, any method; other paths: Go's 404, like kube-proxy. Both
+//!   families on `0.0.0.0` ([`serve::bind`]).
+//! - `/metrics` and `/debug/state` are not there: [`admin`] serves them on their own,
+//!   authenticated listener.
 //! - While the snapshot says so (`serve_node_ports`: the dataplane decision; never while
 //!   announce-only, so that kube-proxy can bind them), each `spec.healthCheckNodePort` in the
 //!   snapshot, answering any path like kube-proxy.
@@ -12,6 +14,7 @@
 //! channel; every request reads the latest one, so answers flip as soon as it is published.
 //! [`model`] and [`answers`] are pure; [`server`], [`node_ports`] and [`serve`] do the I/O.
 
+pub mod admin;
 pub mod answers;
 pub mod model;
 pub mod node_ports;

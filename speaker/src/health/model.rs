@@ -17,18 +17,22 @@ use ferrolb_core::ServiceKey;
 #[derive(Debug, Clone, PartialEq)]
 pub struct HealthSnapshot {
     /// Every watch has listed its objects once (Services, EndpointSlices, this Node, ...) and a
-    /// first desired state has been computed. `false`: `/healthz` and every Service answer 503.
+    /// first desired state has been computed. Before that the snapshot is
+    /// [`starting`](Self::starting): like kube-proxy before its first sync, healthy until the
+    /// health timeout, the Node not known (so `/healthz` says `nodeEligible: false`).
     pub synced: bool,
     /// Whether the node's rules match the desired state.
     pub rules: RulesState,
     /// When the rules were last fully applied (kube-proxy's `lastUpdated`); `None`: never.
     pub last_updated: Option<SystemTime>,
+    /// This node's Node object is in the watched store (kube-proxy's `NodeManager.Node()` is
+    /// not nil). `false`: `nodeEligible` is false.
+    pub node_known: bool,
     /// The Node has a `deletionTimestamp`.
     pub node_deleting: bool,
-    /// Why the node must not get load-balancer traffic although it exists (drained, the
-    /// `ToBeDeletedByClusterAutoscaler` taint, the `node.kubernetes.io/exclude-from-external-load-balancers`
-    /// label, ...); `None`: not excluded. Only `/healthz` looks at it, like kube-proxy's
-    /// `nodeEligible`.
+    /// Why the node must not get load-balancer traffic although it exists: kube-proxy looks
+    /// only at the `ToBeDeletedByClusterAutoscaler` taint; `None`: not excluded. Only
+    /// `/healthz` looks at it, like kube-proxy's `nodeEligible`.
     pub node_excluded: Option<String>,
     /// Services this node answers for, with their local endpoints.
     pub services: BTreeMap<ServiceKey, ServiceHealth>,
@@ -40,17 +44,36 @@ pub struct HealthSnapshot {
 }
 
 impl Default for HealthSnapshot {
-    /// Not synced yet: `/healthz` answers 503 until the loop publishes a real snapshot.
+    /// Nothing known and nothing pending: healthy, but the Node unknown (`/healthz` 503 with
+    /// `nodeEligible: false`). The daemon starts from [`starting`](HealthSnapshot::starting).
     fn default() -> Self {
         HealthSnapshot {
             synced: false,
             rules: RulesState::Applied,
             last_updated: None,
+            node_known: false,
             node_deleting: false,
             node_excluded: None,
             services: BTreeMap::new(),
             serve_node_ports: false,
             debug_state: DebugState::new(serde_json::Value::Null),
+        }
+    }
+}
+
+impl HealthSnapshot {
+    /// The snapshot of a speaker started at `at` that has not synced yet, as kube-proxy is
+    /// between `SyncLoop`'s first `Updated()` (so `lastUpdated` is the start) and its first
+    /// sync: a change is pending since the start, so the node is healthy until the health
+    /// timeout and unhealthy after it if the watches never sync.
+    pub fn starting(at: SystemTime) -> HealthSnapshot {
+        HealthSnapshot {
+            rules: RulesState::Pending {
+                since: at,
+                error: Some("waiting for the first list of watched objects".to_string()),
+            },
+            last_updated: Some(at),
+            ..HealthSnapshot::default()
         }
     }
 }
@@ -162,11 +185,10 @@ impl Default for Judge {
 /// The node's health at one instant, derived from a snapshot.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Verdict {
-    /// No pending change is older than the health timeout (kube-proxy's `/livez` `healthy`).
-    pub rules_fresh: bool,
-    /// `synced && rules_fresh`: kube-proxy's `healthy` / `serviceProxyHealthy`.
+    /// No pending change is older than the health timeout: kube-proxy's `healthy` (of
+    /// `/healthz`, `/livez` and every family in `status`) and `serviceProxyHealthy`.
     pub proxy_healthy: bool,
-    /// Not deleting and not excluded: kube-proxy's `nodeEligible`.
+    /// Known, not deleting and not excluded: kube-proxy's `nodeEligible`.
     pub node_eligible: bool,
     /// Why `/healthz` is not 200, each reason once, joined by "; "; `None` when it is.
     pub reason: Option<String>,
@@ -183,9 +205,6 @@ impl HealthSnapshot {
     /// Judges the snapshot at `now`.
     pub fn verdict(&self, judge: &Judge, now: SystemTime) -> Verdict {
         let mut reasons = Vec::new();
-        if !self.synced {
-            reasons.push("not synced: waiting for the first list of watched objects".to_string());
-        }
         let rules_fresh = match &self.rules {
             RulesState::Applied => true,
             RulesState::Pending { since, error } => {
@@ -206,16 +225,18 @@ impl HealthSnapshot {
                 fresh
             }
         };
+        if !self.node_known {
+            reasons.push("node not known: its Node object is not in the store".to_string());
+        }
         if self.node_deleting {
             reasons.push("node is being deleted".to_string());
         }
         if let Some(why) = &self.node_excluded {
             reasons.push(format!("node excluded from load balancing: {why}"));
         }
-        let node_eligible = !self.node_deleting && self.node_excluded.is_none();
+        let node_eligible = self.node_known && !self.node_deleting && self.node_excluded.is_none();
         Verdict {
-            rules_fresh,
-            proxy_healthy: self.synced && rules_fresh,
+            proxy_healthy: rules_fresh,
             node_eligible,
             reason: (!reasons.is_empty()).then(|| reasons.join("; ")),
         }

@@ -1,5 +1,6 @@
-//! The health API's I/O shell: the main port (`/healthz`, `/livez`, `/metrics`,
-//! `/services/{namespace}/{name}`, `/debug/state`) and the healthCheckNodePort listeners
+//! The health API's I/O shell: the main port (`/healthz`, `/livez` and ferrolb's
+//! `/services/{namespace}/{name}`, any method, like kube-proxy's `ServeMux`) and the
+//! healthCheckNodePort listeners
 //! (see [`super::node_ports`]), all answering from the latest snapshot of a
 //! `watch` channel, so answers follow the speaker's loop as soon as it publishes.
 
@@ -11,9 +12,8 @@ use axum::Router;
 use axum::body::Body;
 use axum::extract::{Path, State};
 use axum::http::{HeaderName, HeaderValue, StatusCode};
-use axum::response::{IntoResponse, Response};
-use axum::routing::get;
-use prometheus_client::registry::Registry;
+use axum::response::Response;
+use axum::routing::any;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 use tracing::{info, warn};
@@ -44,7 +44,8 @@ pub enum HealthError {
 /// How the health API runs.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct HealthConfig {
-    /// The main port (kube-proxy's healthz port is 10256).
+    /// The main port (kube-proxy's healthz port is 10256). `0.0.0.0` listens on both
+    /// families, as Go does for kube-proxy's `0.0.0.0:10256` (see [`serve::bind`]).
     pub addr: SocketAddr,
     /// Where healthCheckNodePorts are served (`0.0.0.0` or `[::]` for every node address,
     /// like kube-proxy), while the snapshot's `serve_node_ports` says so; `None`: never
@@ -88,16 +89,11 @@ impl HealthConfig {
 pub struct HealthServer;
 
 impl HealthServer {
-    /// Binds `config.addr` and serves the health API from `rx`'s latest snapshot and
-    /// `registry`'s metrics; with `config.node_port_ip`, also keeps one listener per
+    /// Binds `config.addr` and serves the health API from `rx`'s latest snapshot; with `config.node_port_ip`, also keeps one listener per
     /// healthCheckNodePort in the snapshot while it says to serve them. Must run inside a Tokio runtime. Only the main
     /// port failing to bind is an error; healthCheckNodePorts that cannot be bound are logged
     /// and listed by [`HealthHandle::ports_failed`].
-    pub async fn spawn(
-        config: HealthConfig,
-        rx: SnapshotRx,
-        registry: Arc<Registry>,
-    ) -> Result<HealthHandle, HealthError> {
+    pub async fn spawn(config: HealthConfig, rx: SnapshotRx) -> Result<HealthHandle, HealthError> {
         let bind_err = |source| HealthError::Bind {
             addr: config.addr,
             source,
@@ -107,7 +103,6 @@ impl HealthServer {
         info!(addr = %local_addr, "health API listening");
         let state = MainState {
             rx: rx.clone(),
-            registry,
             judge: config.judge,
         };
         let mut tasks = vec![tokio::spawn(serve::serve(
@@ -178,7 +173,6 @@ impl Drop for HealthHandle {
 #[derive(Clone)]
 struct MainState {
     rx: SnapshotRx,
-    registry: Arc<Registry>,
     judge: Judge,
 }
 
@@ -190,11 +184,9 @@ impl MainState {
 
 fn main_router(state: MainState) -> Router {
     Router::new()
-        .route("/healthz", get(healthz))
-        .route("/livez", get(livez))
-        .route("/metrics", get(metrics))
-        .route("/services/{namespace}/{name}", get(service))
-        .route("/debug/state", get(debug_state))
+        .route("/healthz", any(healthz))
+        .route("/livez", any(livez))
+        .route("/services/{namespace}/{name}", any(service))
         .fallback(not_found)
         .with_state(state)
 }
@@ -220,16 +212,8 @@ async fn service(
     ))
 }
 
-async fn debug_state(State(s): State<MainState>) -> Response {
-    respond(answers::debug_state(&s.snapshot()))
-}
-
-async fn metrics(State(s): State<MainState>) -> Response {
-    ferrolb_runtime::metrics::response(&s.registry)
-}
-
 async fn not_found() -> Response {
-    (StatusCode::NOT_FOUND, "404 page not found\n").into_response()
+    respond(answers::not_found())
 }
 
 /// Turns a pure [`Answer`] into a response; a header that is not valid HTTP is dropped.

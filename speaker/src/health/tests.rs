@@ -30,6 +30,7 @@ fn key(ns: &str, name: &str) -> ServiceKey {
 fn healthy() -> HealthSnapshot {
     HealthSnapshot {
         synced: true,
+        node_known: true,
         last_updated: Some(at(NOW_SECS - 5, 0)),
         serve_node_ports: true,
         ..HealthSnapshot::default()
@@ -92,38 +93,72 @@ fn time_is_gos_rfc3339_nano_in_utc() {
     );
 }
 
+/// kube-proxy's `status` of a dual-stack node whose proxiers last updated at `t`.
+fn status(t: &str, healthy: bool) -> Value {
+    json!({"IPv4": {"lastUpdated": t, "healthy": healthy}, "IPv6": {"lastUpdated": t, "healthy": healthy}})
+}
+
 #[test]
 fn healthz_ok_has_kube_proxys_exact_body() {
     let a = answers::healthz(&healthy(), &Judge::default(), now());
     assert_eq!(a.status, 200);
     assert_json_headers(&a);
-    // json.Marshal(ProxyHealth) field order; lastUpdated is "now" when healthy.
+    // json.Marshal(ProxyHealth) field order; lastUpdated is "now" when healthy, the real
+    // time per family in status (Go sorts map keys).
     assert_eq!(
         a.body,
-        r#"{"lastUpdated":"2023-11-14T22:13:20.25Z","currentTime":"2023-11-14T22:13:20.25Z","nodeEligible":true,"healthy":true}"#
+        r#"{"lastUpdated":"2023-11-14T22:13:20.25Z","currentTime":"2023-11-14T22:13:20.25Z","nodeEligible":true,"healthy":true,"status":{"IPv4":{"lastUpdated":"2023-11-14T22:13:15Z","healthy":true},"IPv6":{"lastUpdated":"2023-11-14T22:13:15Z","healthy":true}}}"#
     );
 }
 
 #[test]
-fn healthz_not_synced_is_503_with_zero_time_and_reason() {
-    let a = answers::healthz(&HealthSnapshot::default(), &Judge::default(), now());
+fn starting_is_healthy_until_the_health_timeout_but_the_node_is_unknown() {
+    let judge = Judge {
+        health_timeout: Duration::from_secs(60),
+    };
+    let started = |age: u64| HealthSnapshot::starting(at(NOW_SECS - age, 0));
+    // kube-proxy before its first sync: healthy (its SyncLoop marked the start as updated),
+    // the Node not known yet: nodeEligible false, so /healthz 503 and /livez 200.
+    let a = answers::healthz(&started(5), &judge, now());
     assert_eq!(a.status, 503);
     assert_json_headers(&a);
-    let b = body_json(&a);
-    assert_eq!(b["lastUpdated"], GO_ZERO_TIME);
-    assert_eq!(b["currentTime"], "2023-11-14T22:13:20.25Z");
-    assert_eq!(b["nodeEligible"], true);
-    assert_eq!(b["healthy"], false);
-    assert!(
-        b["reason"]
-            .as_str()
-            .is_some_and(|r| r.contains("not synced")),
-        "{b}"
+    assert_eq!(
+        body_json(&a),
+        json!({"lastUpdated": "2023-11-14T22:13:15Z", "currentTime": "2023-11-14T22:13:20.25Z",
+            "nodeEligible": false, "healthy": true, "status": status("2023-11-14T22:13:15Z", true)})
+    );
+    assert_eq!(answers::livez(&started(5), &judge, now()).status, 200);
+    // Once the Node is known, 200 although the watches have not synced.
+    let known = HealthSnapshot {
+        node_known: true,
+        ..started(59)
+    };
+    assert_eq!(answers::healthz(&known, &judge, now()).status, 200);
+    // Watches that never sync: unhealthy after the health timeout, like a proxier whose
+    // first sync never comes.
+    let stuck = answers::livez(&started(61), &judge, now());
+    assert_eq!(stuck.status, 503);
+    assert_eq!(
+        body_json(&stuck),
+        json!({"lastUpdated": "2023-11-14T22:12:19Z", "currentTime": "2023-11-14T22:13:20.25Z",
+            "healthy": false, "status": status("2023-11-14T22:12:19Z", false)})
     );
 }
 
 #[test]
-fn healthz_deleting_or_excluded_node_is_503_but_proxy_healthy() {
+fn status_is_left_out_before_any_update() {
+    // kube-proxy between its health server's start and SyncLoop's first `Updated()`.
+    let a = answers::healthz(&HealthSnapshot::default(), &Judge::default(), now());
+    assert_eq!(a.status, 503);
+    assert_eq!(
+        a.body,
+        r#"{"lastUpdated":"0001-01-01T00:00:00Z","currentTime":"2023-11-14T22:13:20.25Z","nodeEligible":false,"healthy":true}"#
+    );
+    assert_eq!(GO_ZERO_TIME, "0001-01-01T00:00:00Z");
+}
+
+#[test]
+fn healthz_deleting_or_tainted_node_is_503_but_proxy_healthy() {
     let deleting = HealthSnapshot {
         node_deleting: true,
         ..healthy()
@@ -132,19 +167,18 @@ fn healthz_deleting_or_excluded_node_is_503_but_proxy_healthy() {
         node_excluded: Some("taint ToBeDeletedByClusterAutoscaler".into()),
         ..healthy()
     };
-    for (snap, words) in [
-        (deleting, "being deleted"),
-        (excluded, "ToBeDeletedByClusterAutoscaler"),
-    ] {
+    for snap in [deleting, excluded] {
         let a = answers::healthz(&snap, &Judge::default(), now());
         assert_eq!(a.status, 503);
-        let b = body_json(&a);
-        assert_eq!(b["nodeEligible"], false);
-        assert_eq!(b["healthy"], true);
-        assert_eq!(b["lastUpdated"], "2023-11-14T22:13:15Z");
+        assert_eq!(
+            body_json(&a),
+            json!({"lastUpdated": "2023-11-14T22:13:15Z", "currentTime": "2023-11-14T22:13:20.25Z",
+                "nodeEligible": false, "healthy": true, "status": status("2023-11-14T22:13:15Z", true)})
+        );
+        // The reason is the speaker's, not in kube-proxy's body.
         assert!(
-            b["reason"].as_str().is_some_and(|r| r.contains(words)),
-            "{b}"
+            snap.verdict(&Judge::default(), now()).reason.is_some(),
+            "{snap:?}"
         );
         // Node eligibility does not matter to /livez.
         assert_eq!(answers::livez(&snap, &Judge::default(), now()).status, 200);
@@ -168,10 +202,15 @@ fn pending_rules_are_tolerated_for_the_health_timeout() {
 
     let stale = answers::healthz(&pending(61), &judge, now());
     assert_eq!(stale.status, 503);
-    let b = body_json(&stale);
-    assert_eq!(b["healthy"], false);
-    assert_eq!(b["nodeEligible"], true);
-    let reason = b["reason"].as_str().unwrap_or_default();
+    assert_eq!(
+        body_json(&stale),
+        json!({"lastUpdated": "2023-11-14T22:13:15Z", "currentTime": "2023-11-14T22:13:20.25Z",
+            "nodeEligible": true, "healthy": false, "status": status("2023-11-14T22:13:15Z", false)})
+    );
+    let reason = pending(61)
+        .verdict(&judge, now())
+        .reason
+        .unwrap_or_default();
     assert!(
         reason.contains("rules not applied for 61s") && reason.contains("nft: busy"),
         "{reason}"
@@ -182,8 +221,18 @@ fn pending_rules_are_tolerated_for_the_health_timeout() {
     assert_json_headers(&live);
     assert_eq!(
         body_json(&live),
-        json!({"lastUpdated": "2023-11-14T22:13:15Z", "currentTime": "2023-11-14T22:13:20.25Z", "healthy": false})
+        json!({"lastUpdated": "2023-11-14T22:13:15Z", "currentTime": "2023-11-14T22:13:20.25Z",
+            "healthy": false, "status": status("2023-11-14T22:13:15Z", false)})
     );
+}
+
+#[test]
+fn other_paths_get_gos_not_found() {
+    let a = answers::not_found();
+    assert_eq!(a.status, 404);
+    assert_eq!(a.header("content-type"), Some("text/plain; charset=utf-8"));
+    assert_eq!(a.header("x-content-type-options"), Some("nosniff"));
+    assert_eq!(a.body, "404 page not found\n");
 }
 
 #[test]
@@ -232,11 +281,14 @@ fn service_without_local_endpoints_or_unknown_is_503() {
 #[test]
 fn service_is_503_while_the_proxy_is_unhealthy_but_ignores_node_eligibility() {
     let k = key("shop", "web");
-    let unsynced = HealthSnapshot {
-        synced: false,
+    let stale = HealthSnapshot {
+        rules: RulesState::Pending {
+            since: at(NOW_SECS - 61, 0),
+            error: None,
+        },
         ..with_service(healthy(), k.clone(), 3, None)
     };
-    let a = answers::service(&unsynced, &Judge::default(), now(), &k);
+    let a = answers::service(&stale, &Judge::default(), now(), &k);
     assert_eq!(a.status, 503);
     assert_eq!(body_json(&a)["serviceProxyHealthy"], false);
     assert_eq!(a.header("X-Load-Balancing-Endpoint-Weight"), Some("3"));
@@ -244,6 +296,7 @@ fn service_is_503_while_the_proxy_is_unhealthy_but_ignores_node_eligibility() {
     // kube-proxy's hcHandler looks at proxy health only, not at nodeEligible.
     let deleting = HealthSnapshot {
         node_deleting: true,
+        node_known: false,
         ..with_service(healthy(), k.clone(), 3, None)
     };
     assert_eq!(

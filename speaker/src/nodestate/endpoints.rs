@@ -97,11 +97,39 @@ pub fn election_view(endpoints: &[Endpoint]) -> Vec<EndpointView> {
         .collect()
 }
 
-/// Ready, not terminating endpoints on `node` (kube-proxy's `localEndpoints`).
+/// Ready, not terminating endpoints on `node` (kube-proxy's `localEndpoints`), counted per IP
+/// family as kube-proxy's per-family proxiers count them: a dual-stack pod is one endpoint, not
+/// two. The speaker answers both families at once, so it gives the larger family's count.
 pub fn local_ready(endpoints: &[Endpoint], node: &str) -> u32 {
-    let n = endpoints
-        .iter()
-        .filter(|e| e.ready && !e.terminating && e.node.as_deref() == Some(node))
-        .count();
-    u32::try_from(n).unwrap_or(u32::MAX)
+    let count = |v4: bool| {
+        endpoints
+            .iter()
+            .filter(|e| e.ready && !e.terminating && e.node.as_deref() == Some(node))
+            .filter(|e| e.ip.is_ipv4() == v4)
+            .count()
+    };
+    u32::try_from(count(true).max(count(false))).unwrap_or(u32::MAX)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn local_endpoints_are_counted_per_family() {
+        let ep = |ip: &str, node: &str| Endpoint::ready(ip.parse().unwrap(), node);
+        let dual_pod = [
+            ep("192.0.2.70", "node-b"),
+            ep("2001:db8:200:b::7", "node-b"),
+        ];
+        assert_eq!(local_ready(&dual_pod, "node-b"), 1);
+        assert_eq!(local_ready(&dual_pod, "node-a"), 0);
+        let mut more = dual_pod.to_vec();
+        more.push(ep("192.0.2.71", "node-b"));
+        assert_eq!(local_ready(&more, "node-b"), 2);
+        let mut unready = ep("192.0.2.72", "node-b");
+        unready.ready = false;
+        more.extend([unready.clone(), unready]);
+        assert_eq!(local_ready(&more, "node-b"), 2);
+    }
 }

@@ -130,26 +130,32 @@ pub fn eligibility(view: &NodeView) -> NodeEligibility {
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct NodeHealth {
+    /// The Node is in the store (kube-proxy: `NodeManager.Node()` is not nil).
+    pub known: bool,
     /// The Node has a `deletionTimestamp`.
     pub deleting: bool,
-    /// Why it is excluded from load balancers (label or autoscaler taint); `None`: it is not.
+    /// Why it is excluded from load balancers, as kube-proxy's `/healthz` sees it: the
+    /// cluster autoscaler's `ToBeDeletedByClusterAutoscaler` taint only (the
+    /// `node.kubernetes.io/exclude-from-external-load-balancers` label keeps `/healthz` 200,
+    /// as with kube-proxy; the election and the edge honour it); `None`: it is not.
     pub excluded: Option<String>,
 }
 
-/// This Node's `/healthz` facts; a Node not (yet) known is neither deleting nor excluded.
+/// This Node's `/healthz` facts; a Node not (yet) known is not eligible, as in kube-proxy.
 pub fn node_health(nodes: &[Arc<Node>], this: &str) -> NodeHealth {
     let Some(node) = nodes.iter().find(|n| n.name_any() == this) else {
         return NodeHealth::default();
     };
     let deleting = node.metadata.deletion_timestamp.is_some();
-    let excluded = if node.labels().contains_key(LABEL_EXCLUDE_FROM_LB) {
-        Some(format!("node carries label {LABEL_EXCLUDE_FROM_LB}"))
-    } else {
-        node.spec
-            .as_ref()
-            .and_then(|s| s.taints.as_ref())
-            .and_then(|ts| ts.iter().find(|t| t.key == TAINT_TO_BE_DELETED))
-            .map(|_| format!("node carries taint {TAINT_TO_BE_DELETED}"))
-    };
-    NodeHealth { deleting, excluded }
+    let excluded = node
+        .spec
+        .as_ref()
+        .and_then(|s| s.taints.as_ref())
+        .and_then(|ts| ts.iter().find(|t| t.key == TAINT_TO_BE_DELETED))
+        .map(|_| format!("node carries taint {TAINT_TO_BE_DELETED}"));
+    NodeHealth {
+        known: true,
+        deleting,
+        excluded,
+    }
 }

@@ -33,10 +33,21 @@ impl Reply {
 
 /// One HTTP/1.1 request on a fresh connection (`Connection: close`), bounded in time.
 pub async fn request(addr: SocketAddr, method: &str, path: &str) -> Result<Reply, String> {
+    request_with(addr, method, path, None).await
+}
+
+/// [`request`] with an `Authorization` header.
+pub async fn request_with(
+    addr: SocketAddr,
+    method: &str,
+    path: &str,
+    authorization: Option<&str>,
+) -> Result<Reply, String> {
     let exchange = async {
         let mut stream = TcpStream::connect(addr).await.map_err(|e| e.to_string())?;
+        let auth = authorization.map_or_else(String::new, |a| format!("Authorization: {a}\r\n"));
         let head = format!(
-            "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\nContent-Length: 0\r\n\r\n"
+            "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\nContent-Length: 0\r\n{auth}\r\n"
         );
         stream
             .write_all(head.as_bytes())

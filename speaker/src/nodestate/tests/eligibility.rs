@@ -177,7 +177,7 @@ fn every_node_computes_the_same_election_whatever_the_object_order() {
 }
 
 #[test]
-fn healthz_facts_read_deletion_label_and_taint() {
+fn healthz_facts_read_presence_deletion_and_taint_like_kube_proxy() {
     use crate::nodestate::nodes::{TAINT_TO_BE_DELETED, node_health};
     let health = |patch: serde_json::Value| {
         let mut w = World::new();
@@ -185,9 +185,13 @@ fn healthz_facts_read_deletion_label_and_taint() {
         node_health(&w.snapshot().objects.nodes, "node-a")
     };
     let plain = health(json!({}));
-    assert_eq!((plain.deleting, plain.excluded), (false, None));
+    assert_eq!(
+        (plain.known, plain.deleting, plain.excluded),
+        (true, false, None)
+    );
+    // kube-proxy's nodeEligible ignores the exclusion label (the election honours it).
     let labelled = health(json!({"metadata": {"labels": {LABEL: ""}}}));
-    assert!(labelled.excluded.unwrap().contains("label"));
+    assert_eq!(labelled.excluded, None);
     let tainted =
         health(json!({"spec": {"taints": [{"key": TAINT_TO_BE_DELETED, "effect": "NoSchedule"}]}}));
     assert!(tainted.excluded.unwrap().contains(TAINT_TO_BE_DELETED));
@@ -195,10 +199,9 @@ fn healthz_facts_read_deletion_label_and_taint() {
         json!({"metadata": {"deletionTimestamp": "2026-01-01T00:00:00Z", "finalizers": ["x"]}}),
     );
     assert!(deleting.deleting);
-    assert_eq!(
-        node_health(&World::new().snapshot().objects.nodes, "gone"),
-        Default::default()
-    );
+    let gone = node_health(&World::new().snapshot().objects.nodes, "gone");
+    assert!(!gone.known);
+    assert_eq!(gone, Default::default());
 }
 
 #[test]

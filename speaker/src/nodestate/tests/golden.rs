@@ -172,7 +172,8 @@ fn excluded_node() {
     golden(
         "excluded_node",
         "node-b carries node.kubernetes.io/exclude-from-external-load-balancers: not eligible \
-         (with why), its /healthz facts say excluded, another node announces; seen from node-b",
+         (with why), another node announces; its /healthz facts say eligible, as kube-proxy's \
+         (only the autoscaler's taint excludes); seen from node-b",
         &w.on("node-b"),
     );
 }
