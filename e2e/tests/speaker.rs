@@ -3,7 +3,8 @@
 //! eTP=Local, forged and uncovered addresses never answered, L2AnnouncementPolicy node selection,
 //! SCTP through a VIP (crafted on a raw socket), a held TCP flow surviving endpoint changes,
 //! serviceSelector and interfaces, the exclude label, a node's table restored after deletion,
-//! and failover on SIGKILL, on SIGTERM and during an apiserver outage.
+//! failover on SIGKILL, on SIGTERM and during an apiserver outage, forged gossip from the client
+//! and a gossip key rotation.
 //!
 //! One lab for the whole binary, started by the first scenario; each scenario is its own test,
 //! takes its turn on the lab and starts from the same ground (namespace, pools, the LAN
@@ -45,5 +46,8 @@ scenario!(node_selector(ip));
 scenario!(policy(ip));
 scenario!(table_restored(ip));
 scenario!(kill_announcer(ip));
+scenario!(kill_announcer_v6, |s, web| s.kill_announcer(web[1]));
 scenario!(stop_announcer(ip));
 scenario!(apiserver_outage(ip));
+scenario!(forged_gossip(ip));
+scenario!(gossip_rotation(ip));

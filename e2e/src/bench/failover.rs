@@ -70,7 +70,7 @@ pub async fn probe_loop(
         out.push(Sample {
             t_us,
             ok: reply.is_some(),
-            mac: arp_mac(to.ip()),
+            mac: neighbour_mac(to.ip()),
             took_us: u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX),
             seen: reply.map(|r| r.client),
         });
@@ -78,10 +78,29 @@ pub async fn probe_loop(
     out
 }
 
-/// The MAC of `ip` in this namespace's ARP table (`/proc/net/arp`), if complete.
-fn arp_mac(ip: IpAddr) -> Option<String> {
-    let table = std::fs::read_to_string("/proc/net/arp").ok()?;
-    parse_arp(&table, ip)
+/// The MAC of `ip` in this namespace's neighbour table, if complete: IPv4 from
+/// `/proc/net/arp`, IPv6 from `ip -6 neigh show IP` (no /proc file for it).
+fn neighbour_mac(ip: IpAddr) -> Option<String> {
+    match ip {
+        IpAddr::V4(_) => parse_arp(&std::fs::read_to_string("/proc/net/arp").ok()?, ip),
+        IpAddr::V6(_) => {
+            let out = std::process::Command::new("ip")
+                .args(["-6", "neigh", "show", &ip.to_string()])
+                .output()
+                .ok()?;
+            parse_neigh(&String::from_utf8_lossy(&out.stdout))
+        }
+    }
+}
+
+/// Pure: the MAC in `ip neigh show IP` output (`IP dev eth0 lladdr MAC STATE`), unless the
+/// entry is unresolved (`FAILED`, `INCOMPLETE`: no lladdr).
+pub fn parse_neigh(text: &str) -> Option<String> {
+    text.lines().find_map(|l| {
+        let mut words = l.split_whitespace();
+        words.find(|w| *w == "lladdr")?;
+        words.next().map(str::to_lowercase)
+    })
 }
 
 /// Pure: the MAC of `ip` in `/proc/net/arp` text (flags 0x2 = complete).
@@ -237,24 +256,34 @@ pub async fn bench(lab: &Lab, repo: &std::path::Path, trials: usize) -> Result<V
 const PROBE_EVERY: Duration = Duration::from_millis(5);
 const WINDOW: Duration = Duration::from_millis(3500);
 
-async fn one(lab: &Lab, client: &Client, ip: IpAddr, fault: Fault) -> Result<Trial, Error> {
-    let old = settled(lab, client, ip).await?;
-    let old_mac = lab.mac(&old)?;
-    let speaker = Component::Speaker(old.parse()?);
+/// Starts `ferrolb-lab probe-loop` in the client: a TCP probe of `ip`:80 every `every` for
+/// `window`, each sample with the client's neighbour entry for `ip`; read it with [`collect`].
+pub fn start_prober(
+    lab: &Lab,
+    ip: IpAddr,
+    every: Duration,
+    window: Duration,
+) -> Result<std::process::Child, Error> {
     let argv: Vec<String> = vec![
         lab.bin.display().to_string(),
         "probe-loop".into(),
         SocketAddr::new(ip, 80).to_string(),
         "--every".into(),
-        format!("{}ms", PROBE_EVERY.as_millis()),
+        format!("{}ms", every.as_millis()),
         "--for".into(),
-        format!("{}ms", WINDOW.as_millis()),
+        format!("{}ms", window.as_millis()),
     ];
-    let prober = lab
-        .exec("client", &argv)?
+    lab.exec("client", &argv)?
         .stdout(std::process::Stdio::piped())
         .spawn()
-        .map_err(|e| Error::io("starting the prober", e))?;
+        .map_err(|e| Error::io("starting the prober", e))
+}
+
+async fn one(lab: &Lab, client: &Client, ip: IpAddr, fault: Fault) -> Result<Trial, Error> {
+    let old = settled(lab, client, ip).await?;
+    let old_mac = lab.mac(&old)?;
+    let speaker = Component::Speaker(old.parse()?);
+    let prober = start_prober(lab, ip, PROBE_EVERY, WINDOW)?;
     tokio::time::sleep(Duration::from_millis(500)).await;
     let fault_us = now_us();
     let node_ns = lab.names.netns(&old);
@@ -358,6 +387,14 @@ mod tests {
             Some("aa:bb:cc:dd:ee:ff")
         );
         assert_eq!(parse_arp(table, "198.51.100.201".parse().unwrap()), None);
+    }
+
+    #[test]
+    fn reads_ip_neigh() {
+        let text = "2001:db8:100::200 dev eth0 lladdr 02:AB:00:00:00:11 REACHABLE\n";
+        assert_eq!(parse_neigh(text).as_deref(), Some("02:ab:00:00:00:11"));
+        assert_eq!(parse_neigh("2001:db8:100::200 dev eth0 FAILED\n"), None);
+        assert_eq!(parse_neigh(""), None);
     }
 
     #[test]

@@ -350,15 +350,16 @@ impl Lab {
         wire::http_raw(self, from, to, (method, path), headers)
     }
 
-    /// MACs that answered `count` broadcast ARP requests for `ip` sent from `from` within about
-    /// a second (sorted, lowercase, without duplicates; empty when nobody answered).
-    pub fn arping(&self, from: &str, ip: IpAddr, count: u32) -> Result<Vec<String>, Error> {
-        wire::arping(self, from, ip, count)
+    /// Every MAC that answered broadcast ARP requests for `ip` sent from `from` during
+    /// `window_secs` seconds, a second answering node included (sorted, lowercase, without
+    /// duplicates; empty when nobody answered).
+    pub fn arping(&self, from: &str, ip: IpAddr, window_secs: u32) -> Result<Vec<String>, Error> {
+        wire::arping(self, from, ip, window_secs)
     }
 
-    /// The MAC in the Neighbor Advertisement answering one solicitation for `ip` from `from`
-    /// (`None` when nobody answered within about a second).
-    pub fn ndisc(&self, from: &str, ip: IpAddr) -> Result<Option<String>, Error> {
+    /// Every MAC in the Neighbor Advertisements answering a solicitation for `ip` from `from`
+    /// within a second, a second answering node included (empty when nobody answered).
+    pub fn ndisc(&self, from: &str, ip: IpAddr) -> Result<Vec<String>, Error> {
         wire::ndisc(self, from, ip)
     }
 

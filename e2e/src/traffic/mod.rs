@@ -3,6 +3,7 @@
 
 pub mod echo;
 pub mod forward;
+pub mod gossip;
 pub mod hold;
 pub mod probe;
 pub mod rawsctp;

@@ -8,22 +8,44 @@ use crate::lab::topology::UPLINK;
 use crate::traffic::echo::Reply;
 use crate::{Error, Lab};
 
-/// MACs that answered `count` broadcast ARP requests for `ip` sent from `from` within about
-/// a second (sorted, lowercase, without duplicates; empty when nobody answered).
-pub(crate) fn arping(lab: &Lab, from: &str, ip: IpAddr, count: u32) -> Result<Vec<String>, Error> {
-    let (count, ip) = (count.to_string(), ip.to_string());
-    let argv = ["arping", "-b", "-c", &count, "-w", "1", "-I", UPLINK, &ip];
+/// Probes arping may send in a window: more than one a second can send, so arping never stops
+/// early for having had that many replies and listens to the end of the window.
+const ARPING_NEVER_ENOUGH: &str = "1000";
+
+/// Every MAC that answered broadcast ARP requests for `ip` sent from `from` (one a second)
+/// during `window_secs` seconds: arping listens to the end of the window, so a second
+/// answering node is seen too (sorted, lowercase, without duplicates; empty when nobody
+/// answered).
+pub(crate) fn arping(
+    lab: &Lab,
+    from: &str,
+    ip: IpAddr,
+    window_secs: u32,
+) -> Result<Vec<String>, Error> {
+    let (window, ip) = (window_secs.max(1).to_string(), ip.to_string());
+    let argv = [
+        "arping",
+        "-b",
+        "-c",
+        ARPING_NEVER_ENOUGH,
+        "-w",
+        &window,
+        "-I",
+        UPLINK,
+        &ip,
+    ];
     let out = run(lab, from, &argv, "running arping")?;
     Ok(arping_macs(&String::from_utf8_lossy(&out.stdout)))
 }
 
-/// The MAC in the Neighbor Advertisement answering one solicitation for `ip` from `from`
-/// (`None` when nobody answered within about a second).
-pub(crate) fn ndisc(lab: &Lab, from: &str, ip: IpAddr) -> Result<Option<String>, Error> {
+/// Every MAC in the Neighbor Advertisements answering one solicitation for `ip` from `from`
+/// within a second (`ndisc6 -m`: all advertisements until the wait ends, not the first
+/// only; sorted, lowercase, without duplicates; empty when nobody answered).
+pub(crate) fn ndisc(lab: &Lab, from: &str, ip: IpAddr) -> Result<Vec<String>, Error> {
     let ip = ip.to_string();
-    let argv = ["ndisc6", "-1", "-r", "2", "-w", "500", &ip, UPLINK];
+    let argv = ["ndisc6", "-m", "-r", "1", "-w", "1000", &ip, UPLINK];
     let out = run(lab, from, &argv, "running ndisc6")?;
-    Ok(ndisc_mac(&String::from_utf8_lossy(&out.stdout)))
+    Ok(ndisc_macs(&String::from_utf8_lossy(&out.stdout)))
 }
 
 /// The MAC of a lab host's LAN interface (`node-a`, `client`, ...).
@@ -128,11 +150,17 @@ pub fn arping_macs(text: &str) -> Vec<String> {
     macs
 }
 
-/// The MAC in ndisc6's output (`Target link-layer address: MAC`).
-pub fn ndisc_mac(text: &str) -> Option<String> {
-    text.lines()
-        .find_map(|l| l.trim().strip_prefix("Target link-layer address:"))
+/// The MACs in ndisc6's output (`Target link-layer address: MAC`, one per advertisement;
+/// sorted, lowercase, without duplicates).
+pub fn ndisc_macs(text: &str) -> Vec<String> {
+    let mut macs: Vec<String> = text
+        .lines()
+        .filter_map(|l| l.trim().strip_prefix("Target link-layer address:"))
         .map(|m| m.trim().to_lowercase())
+        .collect();
+    macs.sort();
+    macs.dedup();
+    macs
 }
 
 #[cfg(test)]
@@ -152,8 +180,13 @@ mod tests {
         );
         assert!(arping_macs("Sent 1 probes\nReceived 0 response(s)\n").is_empty());
         let ndisc = "Soliciting 2001:db8:100::200 (2001:db8:100::200) on eth0...\n\
-            Target link-layer address: 02:AB:00:00:00:11\n from 2001:db8:100::11\n";
-        assert_eq!(ndisc_mac(ndisc).as_deref(), Some("02:ab:00:00:00:11"));
-        assert_eq!(ndisc_mac("Timed out.\nNo response.\n"), None);
+            Target link-layer address: 02:AB:00:00:00:12\n from 2001:db8:100::12\n\
+            Target link-layer address: 02:AB:00:00:00:11\n from 2001:db8:100::11\n\
+            Target link-layer address: 02:ab:00:00:00:11\n from 2001:db8:100::11\n";
+        assert_eq!(
+            ndisc_macs(ndisc),
+            ["02:ab:00:00:00:11", "02:ab:00:00:00:12"]
+        );
+        assert!(ndisc_macs("Timed out.\nNo response.\n").is_empty());
     }
 }

@@ -3,6 +3,7 @@
 
 pub mod failover;
 pub mod flows;
+pub mod gossip;
 pub mod local;
 pub mod policy;
 pub mod resync;
@@ -206,16 +207,12 @@ impl Spk<'_> {
         .expect("answered");
     }
 
-    /// The MACs answering for `ip` now.
+    /// Every MAC answering for `ip`, all answers counted over a window (ARP: 2 s, NDP: 1 s),
+    /// so a second answering node shows.
     pub fn answers(&self, ip: IpAddr) -> Vec<String> {
         match ip {
             IpAddr::V4(_) => self.lab.arping("client", ip, 2).expect("arping"),
-            IpAddr::V6(_) => self
-                .lab
-                .ndisc("client", ip)
-                .expect("ndisc6")
-                .into_iter()
-                .collect(),
+            IpAddr::V6(_) => self.lab.ndisc("client", ip).expect("ndisc6"),
         }
     }
 

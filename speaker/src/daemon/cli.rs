@@ -60,6 +60,11 @@ pub struct Args {
     #[arg(long, env = "FERROLB_GOSSIP_ADDR")]
     pub gossip_addr: Option<std::net::IpAddr>,
 
+    /// Secret in the speaker's namespace holding the gossip keys (created with a random key when
+    /// missing; see README, "Gossip keys").
+    #[arg(long, env = "FERROLB_GOSSIP_SECRET", default_value = ferrolb_core::names::GOSSIP_SECRET)]
+    pub gossip_secret: String,
+
     /// Gossip: each speaker probes one other this often (SWIM). Lower detects a dead node
     /// sooner and costs more packets.
     #[arg(long, env = "FERROLB_GOSSIP_PROBE_PERIOD", value_parser = duration::parse, default_value = "150ms")]

@@ -12,6 +12,9 @@ use prometheus_client::registry::Registry;
 
 use crate::announcer::StatsSnapshot;
 use crate::dataplane::DecisionMetrics;
+use crate::membership::GossipDrops;
+
+use super::gossip_keys::KeyMetrics;
 
 /// Every metric the speaker exports.
 #[derive(Debug)]
@@ -40,6 +43,10 @@ pub struct Metrics {
     pub announcer_errors: Counter,
     /// The dataplane decision: `dataplane_programming` and `dataplane_decision_changes{to}`.
     pub dataplane: DecisionMetrics,
+    /// Gossip datagrams dropped, by reason.
+    pub gossip_dropped: GossipDrops,
+    /// The gossip keys: how many are accepted, whether the Secret is usable.
+    pub gossip_keys: KeyMetrics,
     last_stats: Mutex<StatsSnapshot>,
 }
 
@@ -80,6 +87,20 @@ impl Metrics {
                 changes: r.metric(
                     "dataplane_decision_changes",
                     "Changes of the dataplane decision, by what it changed to (nftables or announce-only)",
+                ),
+            },
+            gossip_dropped: r.metric(
+                "gossip_dropped",
+                "Gossip datagrams dropped unread, by reason (malformed, unknown_key, bad_tag, stale, replayed)",
+            ),
+            gossip_keys: KeyMetrics {
+                keys: r.metric(
+                    "gossip_keys",
+                    "Gossip keys accepted (0 until a usable key is loaded: no gossip)",
+                ),
+                usable: r.metric(
+                    "gossip_secret_usable",
+                    "1 when the gossip keys' Secret is usable, 0 when missing or invalid (the last usable keys stay in use)",
                 ),
             },
             last_stats: Mutex::new(StatsSnapshot::default()),

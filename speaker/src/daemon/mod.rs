@@ -3,7 +3,9 @@
 //!
 //! [`run`] has three parts:
 //! - **start** (here): the watches, the dataplane supervisor (its first decision), the health
-//!   API, the announcer, the dataplane task, the gossip (joined before the first step, so that a restarting node does not elect itself for
+//!   API, the announcer, the dataplane task, the gossip keys (`gossip_keys.rs`: Secret
+//!   `ferrolb-gossip`, created when missing, watched; no gossip until a usable key), the
+//!   gossip (joined before the first step, so that a restarting node does not elect itself for
 //!   everything), the publisher and the event recorder;
 //! - **step** (`cycle.rs`): whenever an input changes (a watched object, gossip membership,
 //!   local interfaces), one call of [`nodestate::desired`](crate::nodestate::desired) computes
@@ -33,6 +35,7 @@
 pub mod cli;
 mod cycle;
 mod events;
+mod gossip_keys;
 mod metrics;
 mod node;
 mod observed;
@@ -116,6 +119,12 @@ async fn start(
     let stores = watches::Stores::start(&client, &args.namespace, changed.clone());
     let (metrics, registry) = Metrics::new();
     let metrics = Arc::new(metrics);
+    let mut keys = gossip_keys::spawn(
+        client.clone(),
+        client.default_namespace().to_string(),
+        args.gossip_secret.clone(),
+        metrics.gossip_keys.clone(),
+    );
 
     let mode = args.dataplane.mode();
     if let Some(note) = args.dataplane.deprecation() {
@@ -191,6 +200,9 @@ async fn start(
         }
     };
     let bind = SocketAddr::new(gossip_ip, args.gossip_port);
+    if !first_keys(&mut keys, &args.gossip_secret, shutdown).await {
+        return Ok(None);
+    }
     let (seeds_tx, seeds_rx) = watch::channel(node::seeds(
         &stores.snapshot().objects.nodes,
         &args.node_name,
@@ -209,6 +221,8 @@ async fn start(
             bind,
             seeds_rx,
             interfaces_rx: ifaces.clone(),
+            keys_rx: keys,
+            dropped: metrics.gossip_dropped.clone(),
         },
     )
     .await
@@ -262,6 +276,27 @@ async fn start(
             _private: private,
         },
     )))
+}
+
+/// Waits for a usable gossip keyring, warning while there is none; `false` when `shutdown`
+/// came first.
+async fn first_keys(
+    keys: &mut watch::Receiver<Option<Arc<crate::membership::Keyring>>>,
+    secret: &str,
+    shutdown: &mut (impl Future<Output = ()> + Unpin),
+) -> bool {
+    loop {
+        if keys.borrow_and_update().is_some() {
+            return true;
+        }
+        tokio::select! {
+            changed = keys.changed() => if changed.is_err() { return false },
+            () = tokio::time::sleep(Duration::from_secs(10)) => {
+                warn!(secret, "no usable gossip key yet (see the warnings above); not gossiping in clear, waiting");
+            }
+            () = &mut *shutdown => return false,
+        }
+    }
 }
 
 /// Waits until another speaker is alive and every live speaker's interfaces are known: before

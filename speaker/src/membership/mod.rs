@@ -8,6 +8,8 @@
 //! - [`identity`]: node name + gossip address + start time; a restarted or renewed speaker
 //!   replaces its stale identity at its first message.
 //! - [`info`]: each speaker's interfaces as a versioned custom broadcast.
+//! - [`seal`], [`keyring`]: every datagram encrypted and authenticated with the gossip keys
+//!   (see Sealing below).
 //!
 //! The output is [`Members`]: every node heard of, alive or not, with its gossip address and
 //! interfaces; [`Members::live`] and [`Members::interfaces_of`] feed
@@ -56,13 +58,19 @@
 //! (measured on the simulated network with 4 speakers split 2/2: 1.8 s;
 //! `core_tests::partition_splits_then_heals`).
 //!
-//! The gossip is neither authenticated nor encrypted: it runs on the node network, like
-//! kubelet's and the CNI's own traffic.
+//! # Sealing
+//!
+//! Every datagram is encrypted and authenticated ([`seal`]) with a key of the [`Keyring`]
+//! (Secret `ferrolb-gossip`, [`keyring`]); anything else on the gossip port is dropped and
+//! counted before foca sees it, so nobody without the key can declare a speaker down or
+//! join as a member.
 
 pub mod config;
 pub mod core;
 pub mod identity;
 pub mod info;
+pub mod keyring;
+pub mod seal;
 pub mod shell;
 
 #[cfg(test)]
@@ -75,7 +83,10 @@ use crate::election::InterfaceView;
 
 pub use config::{ConfigError, MembershipConfig};
 pub use identity::Id;
-pub use shell::{Membership, MembershipError, MembershipHandle, MembershipOptions};
+pub use keyring::{GossipKey, KeyId, Keyring, KeyringError};
+pub use shell::{
+    DropLabels, GossipDrops, Membership, MembershipError, MembershipHandle, MembershipOptions,
+};
 
 /// One node's speaker as the gossip sees it.
 #[derive(Debug, Clone, PartialEq, Eq)]

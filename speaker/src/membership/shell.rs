@@ -1,12 +1,21 @@
 //! The gossip on a real UDP socket: one tokio task owns the socket and the [`Core`], delivers
 //! datagrams and foca's timers, announces to seeds every `join_interval`, re-gossips the
 //! interface list when it changes and publishes [`Members`] when they change.
+//!
+//! Every datagram is sealed with the current [`Keyring`]'s primary key on the way out and
+//! opened on the way in ([`seal`](super::seal)); one that fails is dropped and counted in
+//! [`GossipDrops`] by reason, and never reaches foca.
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
+use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use foca::Timer;
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use ring::rand::{SecureRandom, SystemRandom};
 use tokio::net::UdpSocket;
 use tokio::sync::{oneshot, watch};
 use tokio::task::JoinHandle;
@@ -17,6 +26,8 @@ use super::Members;
 use super::config::MembershipConfig;
 use super::core::{Core, CoreError, Output};
 use super::identity::Id;
+use super::keyring::Keyring;
+use super::seal::{self, Refused, Replays};
 use crate::election::InterfaceView;
 
 /// Receive buffer: larger than any accepted datagram, so oversized ones are seen and refused.
@@ -36,6 +47,31 @@ pub struct MembershipOptions {
     pub seeds_rx: watch::Receiver<Vec<SocketAddr>>,
     /// This node's interfaces.
     pub interfaces_rx: watch::Receiver<Vec<InterfaceView>>,
+    /// The gossip keys (reloaded when they change; the current primary seals what is sent).
+    /// While `None` nothing is sent and everything received is dropped: never in clear.
+    pub keys_rx: watch::Receiver<Option<Arc<Keyring>>>,
+    /// Where refused datagrams are counted.
+    pub dropped: GossipDrops,
+}
+
+/// Datagrams refused by reason (`malformed`, `unknown_key`, `bad_tag`, `stale`, `replayed`;
+/// [`Refused::label`]).
+pub type GossipDrops = Family<DropLabels, Counter>;
+
+/// The label of [`GossipDrops`].
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct DropLabels {
+    /// Why: [`Refused::label`].
+    pub reason: String,
+}
+
+impl DropLabels {
+    /// The label of `why`.
+    pub fn of(why: Refused) -> DropLabels {
+        DropLabels {
+            reason: why.label().to_string(),
+        }
+    }
 }
 
 /// Why the gossip cannot start.
@@ -67,6 +103,8 @@ impl Membership {
             bind,
             mut seeds_rx,
             mut interfaces_rx,
+            keys_rx,
+            dropped,
         } = options;
         if bind.ip().is_unspecified() {
             return Err(MembershipError::UnspecifiedBind(bind));
@@ -74,10 +112,7 @@ impl Membership {
         let socket = UdpSocket::bind(bind)
             .await
             .map_err(|source| MembershipError::Bind { addr: bind, source })?;
-        let started = SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .map(|d| u64::try_from(d.as_micros()).unwrap_or(u64::MAX))
-            .unwrap_or(0);
+        let started = now_since_epoch().map_or(0, |d| saturating_u64(d.as_micros()));
         let interfaces = interfaces_rx.borrow_and_update().clone();
         let core = Core::new(
             &node,
@@ -99,6 +134,10 @@ impl Membership {
                 timers: BTreeMap::new(),
                 timer_seq: 0,
                 members_tx,
+                keys_rx,
+                dropped,
+                replays: Replays::default(),
+                random: SystemRandom::new(),
             }
             .run(seeds_rx, interfaces_rx, leave_rx),
         );
@@ -163,6 +202,10 @@ struct Driver {
     timers: BTreeMap<(Instant, u64), Timer<Id>>,
     timer_seq: u64,
     members_tx: watch::Sender<Members>,
+    keys_rx: watch::Receiver<Option<Arc<Keyring>>>,
+    dropped: GossipDrops,
+    replays: Replays,
+    random: SystemRandom,
 }
 
 impl Driver {
@@ -185,11 +228,7 @@ impl Driver {
             let next_timer = self.timers.keys().next().map(|(at, _)| *at);
             tokio::select! {
                 received = self.socket.recv_from(&mut buf) => match received {
-                    Ok((len, from)) => {
-                        if let Err(e) = self.core.handle_data(&buf[..len]) {
-                            debug!(%from, error = %e, "gossip datagram refused");
-                        }
-                    }
+                    Ok((len, from)) => self.receive(&buf[..len], from),
                     Err(e) => warn!(error = %e, "gossip socket receive"),
                 },
                 () = sleep_until(next_timer) => self.due_timers(),
@@ -224,6 +263,39 @@ impl Driver {
         }
     }
 
+    /// Opens a datagram and hands it to foca; a refused one is counted and dropped.
+    fn receive(&mut self, datagram: &[u8], from: SocketAddr) {
+        let now = now_ms();
+        let keys = self.keys_rx.borrow().clone();
+        let opened = keys
+            .ok_or(Refused::UnknownKey)
+            .and_then(|keys| seal::open(&keys, datagram, now))
+            .and_then(|o| self.replays.check(&o, now).map(|()| o));
+        match opened {
+            Ok(opened) => {
+                if let Err(e) = self.core.handle_data(&opened.payload) {
+                    debug!(%from, error = %e, "gossip datagram refused by foca");
+                }
+            }
+            Err(why) => {
+                self.dropped.get_or_create(&DropLabels::of(why)).inc();
+                debug!(%from, len = datagram.len(), reason = why.label(), "gossip datagram dropped: {why}");
+            }
+        }
+    }
+
+    /// `data` sealed with the primary key (`None` without keys, or, logged, when no nonce
+    /// could be drawn).
+    fn seal(&self, data: &[u8]) -> Option<Vec<u8>> {
+        let keys = self.keys_rx.borrow().clone()?;
+        let mut nonce = [0u8; ring::aead::NONCE_LEN];
+        if self.random.fill(&mut nonce).is_err() {
+            warn!("no random nonce for a gossip datagram; not sent");
+            return None;
+        }
+        seal::seal(&keys, data, now_ms(), nonce)
+    }
+
     fn due_timers(&mut self) {
         let now = Instant::now();
         while let Some(entry) = self.timers.first_entry() {
@@ -239,7 +311,10 @@ impl Driver {
         for output in self.core.take_outputs() {
             match output {
                 Output::Send { to, data } => {
-                    if let Err(e) = self.socket.send_to(&data, to).await {
+                    let Some(sealed) = self.seal(&data) else {
+                        continue;
+                    };
+                    if let Err(e) = self.socket.send_to(&sealed, to).await {
                         debug!(%to, error = %e, "gossip send");
                     }
                 }
@@ -257,6 +332,19 @@ impl Driver {
         self.members_tx
             .send_if_modified(|old| (*old != now).then(|| *old = now).is_some());
     }
+}
+
+fn now_since_epoch() -> Option<Duration> {
+    SystemTime::now().duration_since(UNIX_EPOCH).ok()
+}
+
+fn saturating_u64(n: u128) -> u64 {
+    u64::try_from(n).unwrap_or(u64::MAX)
+}
+
+/// The wall clock in ms since the Unix epoch (the sealed datagrams' send time).
+fn now_ms() -> u64 {
+    now_since_epoch().map_or(0, |d| saturating_u64(d.as_millis()))
 }
 
 async fn sleep_until(at: Option<Instant>) {

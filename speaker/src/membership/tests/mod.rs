@@ -1,3 +1,4 @@
 mod core_tests;
+mod seal_tests;
 mod sim;
 mod unit;
