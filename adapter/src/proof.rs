@@ -288,5 +288,7 @@ impl std::fmt::Debug for SigningKey {
     }
 }
 
+#[cfg(any(test, feature = "testing"))]
+pub mod testing;
 #[cfg(test)]
 mod tests;

@@ -89,7 +89,10 @@ fn controller(docs: &[Doc]) -> (&Doc, ControllerArgs) {
 
 fn speaker(docs: &[Doc]) -> (&Doc, SpeakerArgs) {
     let d = find(docs, "DaemonSet", "ferrolb-speaker");
-    let downward = [("FERROLB_NODE_NAME", "spec.nodeName", "node-a")];
+    let downward = [
+        ("FERROLB_NODE_NAME", "spec.nodeName", "node-a"),
+        ("POD_NAMESPACE", "metadata.namespace", NS),
+    ];
     let argv = argv(SpeakerArgs::command(), container(d), &downward);
     let args = SpeakerArgs::try_parse_from(&argv).unwrap_or_else(|e| panic!("{argv:?}: {e}"));
     (d, args)

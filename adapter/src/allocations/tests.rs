@@ -1,7 +1,7 @@
 use std::sync::Arc;
 
 use ferrolb_api::VIPPool;
-use ferrolb_api::names::{ANN_ALLOCATION_PROOF, ANN_SHARING_KEY};
+use ferrolb_api::names::{ANN_ALLOCATED_FROM, ANN_ALLOCATION_PROOF, ANN_SHARING_KEY};
 use kube::ResourceExt;
 use serde_json::{Value, json};
 

@@ -83,27 +83,13 @@ pub fn unproven_event(seen: &Observed, want: &OwnedFields) -> Option<EventSpec> 
     })
 }
 
-/// One fixed key for every test of the crate (Ed25519 signatures are deterministic, so
-/// snapshots of signed writes are stable): PKCS#8 v2 of the seed 0, 1, ..., 31.
+/// The fixed test key ([`ferrolb_adapter::proof::testing`]) for every test of the crate.
 #[cfg(test)]
 pub fn test_keys() -> &'static ProofKeys {
-    const PKCS8: &str = "3053020101300506032b657004220420000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1fa12303210003a107bff3ce10be1d70dd18e74bc09967e4d6309ba50d5f1ddc8664125531b8";
-    static KEYS: std::sync::LazyLock<ProofKeys> = std::sync::LazyLock::new(|| {
-        let bytes: Vec<u8> = (0..PKCS8.len())
-            .step_by(2)
-            .map(|i| u8::from_str_radix(&PKCS8[i..i + 2], 16).expect("hex"))
-            .collect();
-        ProofKeys::of(SigningKey::from_pkcs8(&bytes).expect("the test key"))
-    });
+    static KEYS: std::sync::LazyLock<ProofKeys> =
+        std::sync::LazyLock::new(|| ProofKeys::of(ferrolb_adapter::proof::testing::key()));
     &KEYS
 }
 
-/// `svc` as the controller leaves it: its allocation signed with [`test_keys`] at `issued`.
 #[cfg(test)]
-pub fn signed(mut svc: Service, issued: i64) -> Service {
-    use kube::ResourceExt;
-    let proof = test_keys().signer.sign(&Claim::of(&svc), issued).render();
-    svc.annotations_mut()
-        .insert(ANN_ALLOCATION_PROOF.into(), proof);
-    svc
-}
+pub use ferrolb_adapter::proof::testing::signed;

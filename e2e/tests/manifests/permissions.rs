@@ -31,6 +31,7 @@ fn known_resources() -> Vec<(String, String)> {
         of::<core::Node>(),
         of::<core::Namespace>(),
         of::<core::Secret>(),
+        of::<core::ConfigMap>(),
         of::<k8s_openapi::api::events::v1::Event>(),
         of::<k8s_openapi::api::coordination::v1::Lease>(),
         of::<k8s_openapi::api::discovery::v1::EndpointSlice>(),
@@ -152,6 +153,11 @@ allow  list,watch    coordination.k8s.io  leases  $NS  $LEASE  leader.rs watch_r
 allow  create        core  secrets  $NS  -  webhook/secret.rs ensure
 allow  get,update    core  secrets  $NS  $SECRET  webhook/secret.rs ensure (get_opt, replace)
 allow  create        core  services  default  -  webhook/secret.rs reachability (dry run)
+allow  get           core  secrets  $NS  ferrolb-allocation-signing-key  allocation_keys.rs signing_key
+allow  create        core  configmaps  $NS  -  allocation_keys.rs ensure (apply creates it)
+allow  get,patch     core  configmaps  $NS  ferrolb-allocation-keys  allocation_keys.rs ensure
+refuse get,patch     core  configmaps  $NS  other  no ConfigMap but the proof keys
+refuse update        core  secrets  $NS  ferrolb-allocation-signing-key  the key is never rewritten
 refuse create,update,delete  core  services  web  -  Services are only patched
 refuse get,list      core  secrets  $NS  -  no Secret but its own
 refuse get,update    core  secrets  $NS  other  no Secret but its own
@@ -178,6 +184,9 @@ allow  create        authorization.k8s.io  subjectaccessreviews  *  -  ferrolb-r
 refuse patch         core  services  web  app  the controller's job
 refuse patch         core  services/status  web  app  the controller's job
 refuse get,list      core  secrets  *  -  no secrets
+allow  get,list,watch  core  configmaps  ferrolb-system  ferrolb-allocation-keys  ferrolb-adapter stores.rs (proof keys)
+refuse patch,update  core  configmaps  ferrolb-system  ferrolb-allocation-keys  only the controller publishes keys
+refuse get           core  secrets  ferrolb-system  ferrolb-allocation-signing-key  only the controller signs
 refuse patch         core  nodes  *  node-a  nodes are read only
 refuse patch         ferrolb.io  vippools/status  *  lan  the controller's job
 ";

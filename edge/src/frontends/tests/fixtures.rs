@@ -81,12 +81,18 @@ pub fn service(name: &str, ips: &[&str], pool: &str) -> Value {
     })
 }
 
+/// A Service; signed with the test key where its managedFields say the controller wrote it.
 pub fn svc(v: Value) -> Arc<Service> {
-    Arc::new(serde_json::from_value(v).unwrap())
+    Arc::new(
+        ferrolb_adapter::proof::testing::signed_where_the_controller_wrote(
+            serde_json::from_value(v).unwrap(),
+        ),
+    )
 }
 
 pub fn lab() -> ServiceObjects {
     ServiceObjects {
+        proof_keys: ferrolb_adapter::proof::testing::verify_keys(),
         services: vec![],
         slices: vec![],
         nodes: vec![

@@ -101,7 +101,7 @@ fn forged_or_foreign_addresses_are_never_served() {
     assert!(w[0].starts_with("web/elsewhere: 198.51.100.151 lies in VIPPool edge, not in the pool(s) ferrolb.io/allocated-from names (lan)"), "{w:?}");
     assert!(
         w[1].contains(
-            "web/forged: status.loadBalancer.ingress was not written by ferrolb-controller"
+            "web/forged: no ferrolb.io/allocation-proof annotation: the controller did not allocate these addresses"
         ),
         "{w:?}"
     );
@@ -174,30 +174,46 @@ fn local_services_probe_their_health_check_node_port() {
 }
 
 #[test]
-fn the_older_service_keeps_a_shared_frontend() {
-    let old = service("old", &["198.51.100.150"], "edge");
+fn an_address_is_shared_only_with_proven_sharing_keys_and_other_ports() {
+    let mut old = service("old", &["198.51.100.150"], "edge");
     let mut young = service("young", &["198.51.100.150"], "edge");
     young["metadata"]["creationTimestamp"] = json!("2024-06-01T00:00:00Z");
-    young["spec"]["ports"] = json!([{"port": 80, "protocol": "TCP", "nodePort": 31080}, {"port": 8080, "protocol": "TCP", "nodePort": 31081}]);
-    let d = with(vec![young, old]);
-    let owners: Vec<(String, &str)> = d
-        .frontends
-        .iter()
-        .map(|f| (f.id().to_string(), f.service.name.as_str()))
-        .collect();
+    young["spec"]["ports"] = json!([{"port": 8080, "protocol": "TCP", "nodePort": 31081}]);
+    let owners = |d: &Desired| -> Vec<(String, String)> {
+        d.frontends
+            .iter()
+            .map(|f| (f.id().to_string(), f.service.name.clone()))
+            .collect()
+    };
+    // No sharing key: one of them gets the address (equal proofs: the first by name).
+    let d = with(vec![young.clone(), old.clone()]);
     assert_eq!(
-        owners,
+        owners(&d),
         [
-            ("198.51.100.150:80/TCP".to_string(), "old"),
-            ("198.51.100.150:8080/TCP".to_string(), "young"),
-            ("198.51.100.150:53/UDP".to_string(), "old"),
+            ("198.51.100.150:80/TCP".to_string(), "old".to_string()),
+            ("198.51.100.150:53/UDP".to_string(), "old".to_string()),
         ]
     );
     assert!(
-        d.warnings.iter().any(|w| w.to_string()
-            == "web/young: 198.51.100.150:80/TCP is already served for Service web/old"),
+        d.warnings.iter().any(|w| w
+            .to_string()
+            .starts_with("web/young: 198.51.100.150 was allocated later to Service web/old")
+            && w.to_string().contains("the proven sharing keys differ")),
         "{:?}",
         d.warnings
+    );
+    // The same proven sharing key and other ports: both are served.
+    for s in [&mut young, &mut old] {
+        s["metadata"]["annotations"]["ferrolb.io/sharing-key"] = json!("k");
+    }
+    let d = with(vec![young, old]);
+    assert_eq!(
+        owners(&d),
+        [
+            ("198.51.100.150:80/TCP".to_string(), "old".to_string()),
+            ("198.51.100.150:8080/TCP".to_string(), "young".to_string()),
+            ("198.51.100.150:53/UDP".to_string(), "old".to_string()),
+        ]
     );
 }
 

@@ -57,7 +57,10 @@ fn ip_forged_into_status_by_someone_else_is_never_announced_nor_programmed() {
         "NodePorts stay, the VIP does not"
     );
     let why = silent_reason(&d, "198.51.100.200").unwrap();
-    assert!(why.contains("not written by ferrolb-controller"), "{why}");
+    assert!(
+        why.contains("no ferrolb.io/allocation-proof annotation"),
+        "{why}"
+    );
 }
 
 #[test]

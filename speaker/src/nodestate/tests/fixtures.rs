@@ -9,6 +9,7 @@ use serde_json::{Value, json};
 
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 
+use ferrolb_adapter::proof::testing::{signed_where_the_controller_wrote, verify_keys};
 use ferrolb_adapter::stores::ServiceObjects;
 
 use super::super::{Local, NodeDesired, Since, Snapshot, desired};
@@ -179,10 +180,20 @@ impl World {
     pub fn snapshot(&self) -> Snapshot {
         Snapshot {
             objects: ServiceObjects {
-                services: self.services.iter().cloned().map(object).collect(),
+                services: self
+                    .services
+                    .iter()
+                    .cloned()
+                    .map(|s| {
+                        Arc::new(signed_where_the_controller_wrote(
+                            serde_json::from_value(s).expect("a Service"),
+                        ))
+                    })
+                    .collect(),
                 slices: self.slices.iter().cloned().map(object).collect(),
                 nodes: self.nodes.iter().cloned().map(object).collect(),
                 pools: self.pools.iter().cloned().map(object).collect(),
+                proof_keys: verify_keys(),
             },
             l2: self.l2.iter().cloned().map(object).collect(),
         }

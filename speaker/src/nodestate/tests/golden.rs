@@ -128,6 +128,12 @@ fn shared_ip() {
         json!({"spec": {"ports": [{"name": "dns", "protocol": "UDP", "port": 53, "targetPort": 5353, "nodePort": 30053}]}}),
     );
     w.services.push(dns);
+    for s in w.services.iter_mut() {
+        merge(
+            s,
+            json!({"metadata": {"annotations": {"ferrolb.io/sharing-key": "k"}}}),
+        );
+    }
     w.slices
         .push(slice_json("web", &[("192.0.2.10", "node-c", true, false)]));
     let mut dns_slice = slice_json("dns", &[("192.0.2.11", "node-c", true, false)]);

@@ -124,6 +124,12 @@ fn services_sharing_an_ip_are_announced_together_from_one_node() {
     );
     w.services.push(lb_json("web", &["198.51.100.240"], "blue"));
     w.services.push(dns);
+    for s in w.services.iter_mut() {
+        merge(
+            s,
+            json!({"metadata": {"annotations": {"ferrolb.io/sharing-key": "k"}}}),
+        );
+    }
     w.slices
         .push(slice_json("web", &[("192.0.2.10", "node-a", true, false)]));
     w.slices
