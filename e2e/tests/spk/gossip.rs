@@ -40,49 +40,50 @@ impl Spk<'_> {
         .expect("web's announcement")
     }
 
-    /// One speaker's health API document at `path` (`/metrics`, `/debug/state`).
-    fn speaker_get(&self, node: &str, path: &str) -> String {
-        let addr = self
+    /// One speaker's private document at `path` (`/metrics`, `/debug/state`), read as the lab's
+    /// scraper (TokenReview + SubjectAccessReview).
+    async fn speaker_get(&self, node: &str, path: &str) -> String {
+        let (code, body) = self
             .lab
-            .health_addr(speaker_on(node))
-            .expect("health address");
-        let (code, body) = self.lab.http_get(node, addr, path).expect(path);
+            .private_get(speaker_on(node), path)
+            .await
+            .expect(path);
         assert_eq!(code, 200, "{node} {path}: {body}");
         body
     }
 
     /// Sum over the speakers of the samples of `metric` (a name with its `_total`, labels
     /// ignored).
-    fn metric_sum(&self, metric: &str) -> f64 {
-        NODES
-            .iter()
-            .map(|n| metric_value(&self.speaker_get(n.name(), "/metrics"), metric))
-            .sum()
+    async fn metric_sum(&self, metric: &str) -> f64 {
+        let mut sum = 0.0;
+        for n in NODES {
+            sum += metric_value(&self.speaker_get(n.name(), "/metrics").await, metric);
+        }
+        sum
     }
 
     /// Every speaker's gossip members: node → alive.
-    fn members(&self) -> BTreeMap<String, BTreeMap<String, bool>> {
-        NODES
-            .iter()
-            .map(|n| {
-                let state: Value =
-                    serde_json::from_str(&self.speaker_get(n.name(), "/debug/state"))
-                        .expect("json");
-                let nodes = state["observed"]["gossip"]["nodes"].as_object().cloned();
-                let alive = nodes
-                    .unwrap_or_default()
-                    .into_iter()
-                    .map(|(node, m)| (node, m["alive"].as_bool().unwrap_or(false)))
-                    .collect();
-                (n.name().to_string(), alive)
-            })
-            .collect()
+    async fn members(&self) -> BTreeMap<String, BTreeMap<String, bool>> {
+        let mut all = BTreeMap::new();
+        for n in NODES {
+            let state: Value =
+                serde_json::from_str(&self.speaker_get(n.name(), "/debug/state").await)
+                    .expect("json");
+            let nodes = state["observed"]["gossip"]["nodes"].as_object().cloned();
+            let alive = nodes
+                .unwrap_or_default()
+                .into_iter()
+                .map(|(node, m)| (node, m["alive"].as_bool().unwrap_or(false)))
+                .collect();
+            all.insert(n.name().to_string(), alive);
+        }
+        all
     }
 
-    fn assert_everyone_sees_everyone(&self) {
+    async fn assert_everyone_sees_everyone(&self) {
         let all: BTreeMap<String, bool> =
             NODES.iter().map(|n| (n.name().to_string(), true)).collect();
-        for (speaker, seen) in self.members() {
+        for (speaker, seen) in self.members().await {
             assert_eq!(seen, all, "{speaker}'s members (a forged or lost member?)");
         }
     }
@@ -93,8 +94,8 @@ impl Spk<'_> {
         );
         let before = self.owner(ip).await;
         self.settled("web", ip).await;
-        self.assert_everyone_sees_everyone();
-        let dropped = self.metric_sum("ferrolb_speaker_gossip_dropped_total");
+        self.assert_everyone_sees_everyone().await;
+        let dropped = self.metric_sum("ferrolb_speaker_gossip_dropped_total").await;
         let speakers: Vec<(String, SocketAddr)> = NODES
             .iter()
             .map(|n| {
@@ -122,8 +123,8 @@ impl Spk<'_> {
         tokio::time::sleep(AFTERMATH).await;
         assert_eq!(self.owner(ip).await, before, "the announcement changed");
         assert_eq!(self.answers(ip), [self.lab.mac(&before.0).expect("mac")]);
-        self.assert_everyone_sees_everyone();
-        let counted = self.metric_sum("ferrolb_speaker_gossip_dropped_total") - dropped;
+        self.assert_everyone_sees_everyone().await;
+        let counted = self.metric_sum("ferrolb_speaker_gossip_dropped_total").await - dropped;
         eprintln!("{sent} forged datagrams, {counted} drops counted");
         assert!(
             counted >= sent as f64,
@@ -137,7 +138,7 @@ impl Spk<'_> {
         );
         let before = self.owner(ip).await;
         self.settled("web", ip).await;
-        let unknown = self.metric_sum("ferrolb_speaker_gossip_dropped_total");
+        let unknown = self.metric_sum("ferrolb_speaker_gossip_dropped_total").await;
         let api: Api<Secret> = Api::namespaced(self.client.clone(), SYSTEM);
         let secret = api
             .get(GOSSIP_SECRET)
@@ -189,8 +190,8 @@ impl Spk<'_> {
             before,
             "the VIP failed over during the rotation"
         );
-        self.assert_everyone_sees_everyone();
-        let dropped = self.metric_sum("ferrolb_speaker_gossip_dropped_total") - unknown;
+        self.assert_everyone_sees_everyone().await;
+        let dropped = self.metric_sum("ferrolb_speaker_gossip_dropped_total").await - unknown;
         assert_eq!(dropped, 0.0, "datagrams dropped during the rotation");
         assert!(!self.pods_via(ip, 3).is_empty());
     }
@@ -201,13 +202,13 @@ impl Spk<'_> {
             &format!("every speaker holding {n} gossip keys"),
             WIRE,
             || async move {
-                NODES
-                    .iter()
-                    .all(|node| {
-                        let text = self.speaker_get(node.name(), "/metrics");
-                        metric_value(&text, "ferrolb_speaker_gossip_keys") == n as f64
-                    })
-                    .then_some(())
+                for node in NODES {
+                    let text = self.speaker_get(node.name(), "/metrics").await;
+                    if metric_value(&text, "ferrolb_speaker_gossip_keys") != n as f64 {
+                        return None;
+                    }
+                }
+                Some(())
             },
         )
         .await
