@@ -18,17 +18,25 @@ use serde::de::DeserializeOwned;
 use tokio::sync::Notify;
 use tracing::warn;
 
-/// Starts watching every `K` on the current tokio runtime; returns the store.
-pub fn watch_all<K>(client: &Client, changed: Arc<Notify>) -> Store<K>
-where
+/// A kind the reflectors can watch.
+pub trait Watchable:
+    Resource<DynamicType = ()> + Clone + DeserializeOwned + std::fmt::Debug + Send + Sync + 'static
+{
+}
+
+impl<K> Watchable for K where
     K: Resource<DynamicType = ()>
         + Clone
         + DeserializeOwned
         + std::fmt::Debug
         + Send
         + Sync
-        + 'static,
+        + 'static
 {
+}
+
+/// Starts watching every `K` on the current tokio runtime; returns the store.
+pub fn watch_all<K: Watchable>(client: &Client, changed: Arc<Notify>) -> Store<K> {
     watch(
         Api::<K>::all(client.clone()),
         watcher::Config::default(),
@@ -45,13 +53,7 @@ pub fn watch_named<K>(
     changed: Arc<Notify>,
 ) -> Store<K>
 where
-    K: Resource<DynamicType = (), Scope = k8s_openapi::NamespaceResourceScope>
-        + Clone
-        + DeserializeOwned
-        + std::fmt::Debug
-        + Send
-        + Sync
-        + 'static,
+    K: Watchable + Resource<Scope = k8s_openapi::NamespaceResourceScope>,
 {
     let config = watcher::Config::default().fields(&format!("metadata.name={name}"));
     watch(
@@ -61,16 +63,7 @@ where
     )
 }
 
-fn watch<K>(api: Api<K>, config: watcher::Config, changed: Arc<Notify>) -> Store<K>
-where
-    K: Resource<DynamicType = ()>
-        + Clone
-        + DeserializeOwned
-        + std::fmt::Debug
-        + Send
-        + Sync
-        + 'static,
-{
+fn watch<K: Watchable>(api: Api<K>, config: watcher::Config, changed: Arc<Notify>) -> Store<K> {
     let (reader, writer) = reflector::store();
     let stream = reflector::reflector(writer, watcher(api, config).modify(trim)).default_backoff();
     tokio::spawn(async move {
