@@ -12,13 +12,14 @@
 //! conflict means a Service put back an old proof of its own (a replay): the newest allocation
 //! wins, and the replayed one is refused until the controller rewrites it. Pure.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::net::IpAddr;
 use std::sync::Arc;
 
 use ferrolb_core::ServiceKey;
 use k8s_openapi::api::core::v1::Service;
 
+use crate::classify::{Classification, DefaultClass, classify};
 use crate::ingress::{allocated_from, ingress_ips, not_in_named_pool};
 use crate::pools::Pools;
 use crate::proof::{Claim, VerifyKeys};
@@ -40,6 +41,7 @@ struct Proven {
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Allocations {
     by_service: HashMap<ServiceKey, Vec<Allocation>>,
+    proven: HashSet<ServiceKey>,
 }
 
 impl Allocations {
@@ -53,6 +55,7 @@ impl Allocations {
     ) -> Allocations {
         let mut by_service: HashMap<ServiceKey, Vec<Allocation>> = HashMap::new();
         let mut claims: BTreeMap<IpAddr, Vec<Proven>> = BTreeMap::new();
+        let mut proven = HashSet::new();
         for svc in services {
             let ips = ingress_ips(svc);
             if ips.is_empty() {
@@ -68,6 +71,7 @@ impl Allocations {
                     continue;
                 }
             };
+            proven.insert(key.clone());
             let claim = Claim::of(svc);
             let named = allocated_from(svc);
             let mut verdicts = Vec::new();
@@ -97,7 +101,21 @@ impl Allocations {
                 }
             }
         }
-        Allocations { by_service }
+        Allocations { by_service, proven }
+    }
+
+    /// Whether the controller signed `key`'s current addresses (whatever conflicts settled):
+    /// a Service without a class is ferrolb's, for speakers and the edge, exactly when it is
+    /// ([`crate::DefaultClass`]).
+    pub fn is_proven(&self, key: &ServiceKey) -> bool {
+        self.proven.contains(key)
+    }
+
+    /// Whether `svc` is ferrolb's and how it is served, as speakers and the edge decide it: its
+    /// class, or no class and a proven allocation ([`Self::is_proven`]).
+    pub fn classify(&self, svc: &Service) -> Option<Classification> {
+        let proven = self.is_proven(&service::key(svc));
+        classify(svc, DefaultClass::claimed(proven))
     }
 
     /// The addresses of one Service (status order: sorted), empty when it has none.

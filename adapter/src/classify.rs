@@ -4,14 +4,13 @@
 //! A Service is ferrolb's when it is `type: LoadBalancer` and either names the class
 //! [`LOAD_BALANCER_CLASS`] or names no class while ferrolb is the cluster's default class.
 //! Only the controller knows the latter (its `--default-class` flag); speakers and the edge
-//! infer it from the controller's writes on the Service ([`DefaultClass::FromControllerWrites`]).
+//! take a class-less Service as ferrolb's exactly when the controller's allocation proof on it
+//! verifies ([`crate::allocations::Allocations::is_proven`]), never from field manager names a
+//! client chooses.
 
 use ferrolb_api::names::{ANN_MODE, LOAD_BALANCER_CLASS, MODE_EDGE};
-use ferrolb_core::names::CONDITION_ALLOCATED;
 use k8s_openapi::api::core::v1::Service;
 use kube::ResourceExt;
-
-use crate::ownership::{owns_condition, owns_ingress};
 
 /// How a Service without `spec.loadBalancerClass` is decided.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -21,10 +20,6 @@ pub enum DefaultClass {
     Claimed,
     /// ferrolb is not the default class: class-less Services are someone else's.
     NotClaimed,
-    /// Class-less Services are ours when the controller has written their allocation (the
-    /// ingress or the [`CONDITION_ALLOCATED`] condition): speakers and the edge, which do not
-    /// know the controller's flag, follow what it did.
-    FromControllerWrites,
 }
 
 impl DefaultClass {
@@ -68,13 +63,6 @@ pub fn classify(svc: &Service, default_class: DefaultClass) -> Option<Classifica
         None => match default_class {
             DefaultClass::Claimed => false,
             DefaultClass::NotClaimed => return None,
-            DefaultClass::FromControllerWrites => {
-                if owns_ingress(svc) || owns_condition(svc, CONDITION_ALLOCATED) {
-                    false
-                } else {
-                    return None;
-                }
-            }
         },
     };
     Some(Classification {
@@ -125,11 +113,7 @@ mod tests {
         }])
     }
 
-    const EVERY: [DefaultClass; 3] = [
-        DefaultClass::Claimed,
-        DefaultClass::NotClaimed,
-        DefaultClass::FromControllerWrites,
-    ];
+    const EVERY: [DefaultClass; 2] = [DefaultClass::Claimed, DefaultClass::NotClaimed];
 
     #[test]
     fn our_class_is_ours_whatever_the_default() {
@@ -173,9 +157,9 @@ mod tests {
         });
         assert_eq!(classify(&bare, DefaultClass::claimed(true)), ours);
         assert_eq!(classify(&bare, DefaultClass::claimed(false)), None);
-        assert_eq!(classify(&bare, DefaultClass::FromControllerWrites), None);
+        // A field manager name proves nothing (speakers ask the allocation proof instead).
         let written = service(lb(None), json!({}), written_by_controller());
-        assert_eq!(classify(&written, DefaultClass::FromControllerWrites), ours);
+        assert_eq!(classify(&written, DefaultClass::claimed(false)), None);
     }
 
     #[test]

@@ -1,8 +1,10 @@
-//! Who wrote a Service's status, according to the apiserver's `managedFields`.
+//! Who wrote a Service's fields, according to the apiserver's `managedFields`.
 //!
-//! Speakers and the edge trust a Service's status only where the controller's field manager
-//! ([`MANAGER_CONTROLLER`]) owns it: anyone with `services/status` write access could put an
-//! address into `status.loadBalancer.ingress` or a forged condition (CVE-2020-8554).
+//! Field manager names are chosen by the client, so this proves nothing about who wrote a
+//! field: addresses and externalIPs are trusted only under the controller's signature
+//! ([`crate::proof`]), never by these functions. They serve where a forged name can only
+//! harm the forger's own Service (whether the controller may remove the cleanup finalizer it
+//! added; whether the edge has a condition of its own to remove) and test fixtures.
 
 use k8s_openapi::api::core::v1::Service;
 use kube::ResourceExt;

@@ -1,5 +1,5 @@
-//! Allocation proofs: what makes a Service's LoadBalancer addresses the controller's, in a way
-//! a client cannot fake.
+//! Proofs: what makes a Service's LoadBalancer addresses, and its allowed externalIPs, the
+//! controller's decision, in a way a client cannot fake.
 //!
 //! Anyone with `services/status` rights can write `status.loadBalancer.ingress`, and field
 //! manager names in `managedFields` are chosen by the client, so neither proves who allocated
@@ -11,12 +11,15 @@
 //! checked against the ports the controller saw), and the time of signing (so a replayed old
 //! proof loses to a newer allocation of the same address: [`crate::allocations`]).
 //!
+//! The controller's externalIPs verdict is signed the same way ([`ExternalIpsClaim`], annotation
+//! [`ANN_EXTERNAL_IPS_PROOF`]): speakers announce an externalIP only when the controller
+//! signed exactly the Service's current list, never because a condition says so.
+//!
 //! The public keys are published in the ConfigMap [`ALLOCATION_KEYS_CONFIGMAP`] of ferrolb's
 //! namespace, which only ferrolb's controller may write; speakers and the edge verify with them.
 //! Pure: keys are values the I/O shells load.
 
-use std::collections::{BTreeMap, BTreeSet};
-use std::net::IpAddr;
+use std::collections::BTreeMap;
 
 use base64::Engine;
 use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
@@ -24,83 +27,43 @@ use k8s_openapi::api::core::v1::Service;
 use kube::ResourceExt;
 use ring::signature::{ED25519, Ed25519KeyPair, KeyPair, UnparsedPublicKey};
 
-use crate::ingress::ingress_ips;
-use crate::service::ServiceView;
-use ferrolb_api::names::{ANN_ALLOCATED_FROM, ANN_ALLOCATION_PROOF, ANN_SHARING_KEY};
-
+pub use claim::{Claim, ExternalIpsClaim};
+#[cfg(doc)]
+use ferrolb_api::names::{ANN_ALLOCATED_FROM, ANN_ALLOCATION_PROOF, ANN_EXTERNAL_IPS_PROOF};
 pub use ferrolb_api::names::ALLOCATION_KEYS_CONFIGMAP;
 
 /// The proof format's version (first field of the annotation).
 const VERSION: &str = "v1";
-/// Domain separation: these bytes sign nothing else.
-const CONTEXT: &str = "ferrolb.io/allocation-proof/v1";
 
-/// What the controller signs: one Service's allocation.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Claim {
-    /// `metadata.uid`.
-    pub uid: String,
-    /// The addresses of `status.loadBalancer.ingress`.
-    pub ips: BTreeSet<IpAddr>,
-    /// The [`ANN_ALLOCATED_FROM`] annotation as written.
-    pub pools: String,
-    /// The [`ANN_SHARING_KEY`] annotation (empty without one).
-    pub sharing: String,
-    /// `PROTOCOL/port` of each Service port, sorted; only with a sharing key (empty otherwise).
-    pub ports: Vec<String>,
-}
+/// Something the controller signs. Each kind has its own annotation and its own context
+/// string, so a signature over one kind never verifies as another.
+pub trait Claimed {
+    /// The Service annotation that holds the proof.
+    const ANNOTATION: &'static str;
+    /// Domain separation: these bytes sign nothing else.
+    const CONTEXT: &'static str;
+    /// What the signature binds, in words for a failed verification.
+    const BINDS: &'static str;
+    /// What a Service without the annotation means, in words an operator can act on.
+    const MISSING: &'static str;
+    /// The signed fields, in order.
+    fn fields(&self) -> Vec<String>;
 
-impl Claim {
-    /// The claim a Service makes now: its UID, status addresses, annotations and ports.
-    pub fn of(svc: &Service) -> Claim {
-        Claim::with_ips(svc, ingress_ips(svc), annotation(svc, ANN_ALLOCATED_FROM))
-    }
-
-    /// The claim `svc` will make once its status holds `ips` and its annotation `pools`.
-    pub fn with_ips(svc: &Service, ips: BTreeSet<IpAddr>, pools: String) -> Claim {
-        let sharing = annotation(svc, ANN_SHARING_KEY);
-        let ports = if sharing.is_empty() {
-            Vec::new()
-        } else {
-            let mut ports: Vec<String> = ServiceView::of(svc)
-                .ports
-                .iter()
-                .map(|p| format!("{}/{}", p.protocol.as_str(), p.port))
-                .collect();
-            ports.sort();
-            ports.dedup();
-            ports
-        };
-        Claim {
-            uid: svc.uid().unwrap_or_default(),
-            ips,
-            pools,
-            sharing,
-            ports,
-        }
-    }
-
-    /// The signed bytes: every field length-prefixed (no two claims give the same bytes).
+    /// The signed bytes: the context, every field and the time, each length-prefixed (no two
+    /// claims give the same bytes).
     fn message(&self, issued: i64) -> Vec<u8> {
         let mut out = Vec::new();
         let mut push = |s: &str| {
             out.extend_from_slice(&(s.len() as u64).to_be_bytes());
             out.extend_from_slice(s.as_bytes());
         };
-        push(CONTEXT);
-        push(&self.uid);
-        let ips: Vec<String> = self.ips.iter().map(ToString::to_string).collect();
-        push(&ips.join(","));
-        push(&self.pools);
-        push(&self.sharing);
-        push(&self.ports.join(","));
+        push(Self::CONTEXT);
+        for field in self.fields() {
+            push(&field);
+        }
         push(&issued.to_string());
         out
     }
-}
-
-fn annotation(svc: &Service, name: &str) -> String {
-    svc.annotations().get(name).cloned().unwrap_or_default()
 }
 
 /// A proof as the annotation holds it: `v1.<key id>.<issued, unix seconds>.<signature>`.
@@ -120,20 +83,20 @@ impl Proof {
         let parts: Vec<&str> = text.trim().split('.').collect();
         let [version, key_id, issued, signature] = parts[..] else {
             return Err(format!(
-                "{ANN_ALLOCATION_PROOF} {text:?} is not v1.<key>.<issued>.<signature>"
+                "the proof {text:?} is not v1.<key>.<issued>.<signature>"
             ));
         };
         if version != VERSION {
             return Err(format!(
-                "{ANN_ALLOCATION_PROOF} has version {version:?}; this build reads {VERSION}"
+                "the proof has version {version:?}; this build reads {VERSION}"
             ));
         }
         let issued = issued.parse().map_err(|_| {
-            format!("{ANN_ALLOCATION_PROOF}: issued time {issued:?} is not a number")
+            format!("the proof's issued time {issued:?} is not a number")
         })?;
         let signature = URL_SAFE_NO_PAD
             .decode(signature)
-            .map_err(|_| format!("{ANN_ALLOCATION_PROOF}: the signature is not base64url"))?;
+            .map_err(|_| "the proof's signature is not base64url".to_string())?;
         Ok(Proof {
             key_id: key_id.to_string(),
             issued,
@@ -207,33 +170,39 @@ impl VerifyKeys {
 
     /// Whether `proof` signs `claim` under a known key; `Err` says why not, in words an
     /// operator can act on.
-    pub fn verify(&self, claim: &Claim, proof: &Proof) -> Result<(), String> {
+    pub fn verify<C: Claimed>(&self, claim: &C, proof: &Proof) -> Result<(), String> {
         let Some(key) = self.0.get(&proof.key_id) else {
             return Err(format!(
-                "{ANN_ALLOCATION_PROOF} names key {}, which ConfigMap {ALLOCATION_KEYS_CONFIGMAP} does not publish",
+                "{} names key {}, which ConfigMap {ALLOCATION_KEYS_CONFIGMAP} does not publish",
+                C::ANNOTATION,
                 proof.key_id
             ));
         };
         UnparsedPublicKey::new(&ED25519, key)
             .verify(&claim.message(proof.issued), &proof.signature)
-            .map_err(|_| {
-                format!(
-                    "{ANN_ALLOCATION_PROOF} does not match the Service's UID, addresses, {ANN_ALLOCATED_FROM}, sharing key or ports"
-                )
-            })
+            .map_err(|_| format!("{} does not match {}", C::ANNOTATION, C::BINDS))
     }
 
-    /// Verifies the proof `svc` carries for the claim it makes now ([`Claim::of`]); the proof
-    /// is returned when it holds.
-    pub fn verify_service(&self, svc: &Service) -> Result<Proof, String> {
-        let Some(text) = svc.annotations().get(ANN_ALLOCATION_PROOF) else {
-            return Err(format!(
-                "no {ANN_ALLOCATION_PROOF} annotation: the controller did not allocate these addresses"
-            ));
+    /// Verifies the proof `svc` carries in `C`'s annotation for `claim`, what it claims now;
+    /// the proof is returned when it holds.
+    pub fn verify_annotation<C: Claimed>(&self, svc: &Service, claim: &C) -> Result<Proof, String> {
+        let Some(text) = svc.annotations().get(C::ANNOTATION) else {
+            return Err(format!("no {} annotation: {}", C::ANNOTATION, C::MISSING));
         };
-        let proof = Proof::parse(text)?;
-        self.verify(&Claim::of(svc), &proof)?;
+        let proof = Proof::parse(text).map_err(|e| format!("{}: {e}", C::ANNOTATION))?;
+        self.verify(claim, &proof)?;
         Ok(proof)
+    }
+
+    /// Verifies `svc`'s allocation proof for its current addresses ([`Claim::of`]).
+    pub fn verify_service(&self, svc: &Service) -> Result<Proof, String> {
+        self.verify_annotation(svc, &Claim::of(svc))
+    }
+
+    /// Verifies `svc`'s externalIPs proof for its current `spec.externalIPs`
+    /// ([`ExternalIpsClaim::of`]).
+    pub fn verify_external_ips(&self, svc: &Service) -> Result<Proof, String> {
+        self.verify_annotation(svc, &ExternalIpsClaim::of(svc))
     }
 }
 
@@ -273,7 +242,7 @@ impl SigningKey {
     }
 
     /// Signs `claim` at `issued` (unix seconds).
-    pub fn sign(&self, claim: &Claim, issued: i64) -> Proof {
+    pub fn sign<C: Claimed>(&self, claim: &C, issued: i64) -> Proof {
         Proof {
             key_id: key_id(self.public_key()),
             issued,
@@ -288,6 +257,7 @@ impl std::fmt::Debug for SigningKey {
     }
 }
 
+mod claim;
 #[cfg(any(test, feature = "testing"))]
 pub mod testing;
 #[cfg(test)]

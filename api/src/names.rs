@@ -18,6 +18,9 @@ pub const ANN_ALLOCATED_FROM: &str = "ferrolb.io/allocated-from";
 /// (UID, addresses, pools, sharing key and ports), which speakers and the edge verify before
 /// serving an address (`ferrolb_adapter::proof`).
 pub const ANN_ALLOCATION_PROOF: &str = "ferrolb.io/allocation-proof";
+/// Service annotation written by the controller: its signature over the Service's UID and the
+/// `spec.externalIPs` it allowed; speakers announce an externalIP only when it verifies.
+pub const ANN_EXTERNAL_IPS_PROOF: &str = "ferrolb.io/external-ips-proof";
 /// ConfigMap in ferrolb's namespace, written by the controller only: the public keys that
 /// verify [`ANN_ALLOCATION_PROOF`], `<key id>: <base64 Ed25519 public key>`.
 pub const ALLOCATION_KEYS_CONFIGMAP: &str = "ferrolb-allocation-keys";

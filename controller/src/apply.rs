@@ -18,7 +18,8 @@ use std::net::IpAddr;
 
 use ferrolb_api::VIPPool;
 use ferrolb_api::names::{
-    ANN_ALLOCATED_FROM, ANN_ALLOCATION_PROOF, LOAD_BALANCER_CLEANUP_FINALIZER,
+    ANN_ALLOCATED_FROM, ANN_ALLOCATION_PROOF, ANN_EXTERNAL_IPS_PROOF,
+    LOAD_BALANCER_CLEANUP_FINALIZER,
 };
 use ferrolb_core::names::{CONDITION_ALLOCATED, CONDITION_EXTERNAL_IPS, MANAGER_CONTROLLER};
 use k8s_openapi::api::core::v1::Service;
@@ -85,6 +86,9 @@ pub fn annotation_body(w: &ServiceWrite) -> Value {
     }
     if let Some(proof) = &w.want.owned.proof {
         annotations.insert(ANN_ALLOCATION_PROOF.into(), json!(proof));
+    }
+    if let Some(proof) = &w.want.owned.external_ips_proof {
+        annotations.insert(ANN_EXTERNAL_IPS_PROOF.into(), json!(proof));
     }
     if !annotations.is_empty() {
         meta["annotations"] = Value::Object(annotations);

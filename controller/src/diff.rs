@@ -83,7 +83,9 @@ pub fn compare(want: &OwnedFields, have: &OwnedFields, account: Account<'_>) -> 
     let write_status = want.ips != have.ips
         || want.condition != have.condition
         || want.external_ips != have.external_ips;
-    let write_annotation = want.pool != have.pool || want.proof != have.proof;
+    let write_annotation = want.pool != have.pool
+        || want.proof != have.proof
+        || want.external_ips_proof != have.external_ips_proof;
     let finalizer = match (want.finalizer, have.finalizer) {
         (true, false) => Some(FinalizerWrite::Add),
         (false, true) => Some(FinalizerWrite::Remove),

@@ -4,7 +4,8 @@
 //!
 //! The controller owns `status.loadBalancer.ingress`, the condition [`CONDITION_ALLOCATED`](ferrolb_core::names::CONDITION_ALLOCATED),
 //! the condition [`CONDITION_EXTERNAL_IPS`](ferrolb_core::names::CONDITION_EXTERNAL_IPS) (Services with `spec.externalIPs`), the
-//! annotations `ferrolb.io/allocated-from` and `ferrolb.io/allocation-proof`, and the finalizer
+//! annotations `ferrolb.io/allocated-from`, `ferrolb.io/allocation-proof` and
+//! `ferrolb.io/external-ips-proof`, and the finalizer
 //! [`LOAD_BALANCER_CLEANUP_FINALIZER`](ferrolb_api::names::LOAD_BALANCER_CLEANUP_FINALIZER).
 
 use std::net::IpAddr;
@@ -25,6 +26,9 @@ pub struct OwnedFields {
     pub condition: Option<CondState>,
     /// The [`CONDITION_EXTERNAL_IPS`](ferrolb_core::names::CONDITION_EXTERNAL_IPS) condition (Services with `spec.externalIPs`).
     pub external_ips: Option<CondState>,
+    /// The `ferrolb.io/external-ips-proof` annotation: the controller's signature over the
+    /// externalIPs it allowed (only while the condition allows them).
+    pub external_ips_proof: Option<String>,
     /// The Service carries the finalizer
     /// [`LOAD_BALANCER_CLEANUP_FINALIZER`](ferrolb_api::names::LOAD_BALANCER_CLEANUP_FINALIZER)
     /// (whoever added it: [`crate::plan::release`] decides when the controller may remove it).

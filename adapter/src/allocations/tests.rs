@@ -207,3 +207,19 @@ fn sharing_needs_equal_proven_keys_and_disjoint_ports() {
     assert!(why.contains("both use port TCP/80"), "{why}");
     assert!(same_port.of_service(&key("default", "a"))[0].1.is_ok());
 }
+
+/// Speakers and the edge do not know the controller's `--default-class`: a Service without a
+/// class is ferrolb's for them exactly when its allocation proof holds (field manager names,
+/// which a client chooses, play no part).
+#[test]
+fn a_class_less_service_is_ferrolbs_only_with_a_proven_allocation() {
+    let f = Fixture::new();
+    let red = json!({ANN_ALLOCATED_FROM: "red"});
+    let signed = f.service("default", "a", red.clone(), &["198.51.100.1"], json!([]), Some(1));
+    let unsigned = f.service("default", "b", red, &["198.51.100.2"], json!([]), None);
+    let allocations = f.judge(&[signed.clone(), unsigned.clone()]);
+    assert!(allocations.is_proven(&key("default", "a")));
+    assert!(allocations.classify(&signed).is_some());
+    assert!(!allocations.is_proven(&key("default", "b")));
+    assert_eq!(allocations.classify(&unsigned), None);
+}

@@ -4,6 +4,9 @@ use proptest::prelude::*;
 use serde_json::{Value, json};
 
 use super::*;
+use ferrolb_api::names::{
+    ANN_ALLOCATED_FROM, ANN_ALLOCATION_PROOF, ANN_EXTERNAL_IPS_PROOF, ANN_SHARING_KEY,
+};
 
 pub(crate) fn service(uid: &str, annotations: Value, ips: &[&str], ports: Value) -> Service {
     let ingress: Vec<Value> = ips.iter().map(|i| json!({ "ip": i })).collect();
@@ -160,10 +163,70 @@ fn published_keys_are_checked_against_their_ids() {
 
 #[test]
 fn malformed_annotations_are_named() {
+    let keys = keys_of(&SigningKey::generate().unwrap());
     for text in ["", "v1.a.b", "v2.k.1.AAAA", "v1.k.x.AAAA", "v1.k.1.***"] {
-        let err = Proof::parse(text).unwrap_err();
-        assert!(err.contains(ANN_ALLOCATION_PROOF), "{text}: {err}");
+        let mut svc = web("u1");
+        svc.annotations_mut()
+            .insert(ANN_ALLOCATION_PROOF.into(), text.into());
+        let err = keys.verify_service(&svc).unwrap_err();
+        assert!(err.starts_with(ANN_ALLOCATION_PROOF), "{text}: {err}");
     }
+}
+
+fn with_external_ips(uid: &str, ips: &[&str]) -> Service {
+    let mut svc = web(uid);
+    svc.spec.as_mut().unwrap().external_ips = Some(ips.iter().map(|s| s.to_string()).collect());
+    svc
+}
+
+#[test]
+fn external_ips_proofs_bind_the_uid_and_the_list_but_not_its_order() {
+    let key = SigningKey::generate().unwrap();
+    let keys = keys_of(&key);
+    let mut svc = with_external_ips("u1", &["192.0.2.7", "192.0.2.8"]);
+    let proof = key.sign(&ExternalIpsClaim::of(&svc), 5).render();
+    svc.annotations_mut()
+        .insert(ANN_EXTERNAL_IPS_PROOF.into(), proof.clone());
+    assert!(keys.verify_external_ips(&svc).is_ok());
+
+    let mut reordered = with_external_ips("u1", &[" 192.0.2.8", "192.0.2.7"]);
+    reordered
+        .annotations_mut()
+        .insert(ANN_EXTERNAL_IPS_PROOF.into(), proof.clone());
+    assert!(keys.verify_external_ips(&reordered).is_ok());
+
+    for (uid, ips) in [
+        ("u2", &["192.0.2.7", "192.0.2.8"][..]),
+        ("u1", &["192.0.2.7", "192.0.2.8", "203.0.113.9"][..]),
+        ("u1", &["192.0.2.7"][..]),
+    ] {
+        let mut other = with_external_ips(uid, ips);
+        other
+            .annotations_mut()
+            .insert(ANN_EXTERNAL_IPS_PROOF.into(), proof.clone());
+        let err = keys.verify_external_ips(&other).unwrap_err();
+        assert!(err.contains("spec.externalIPs"), "{uid} {ips:?}: {err}");
+    }
+    let err = keys
+        .verify_external_ips(&with_external_ips("u1", &["192.0.2.7"]))
+        .unwrap_err();
+    assert!(err.starts_with("no ferrolb.io/external-ips-proof"), "{err}");
+}
+
+#[test]
+fn a_proof_of_one_kind_never_verifies_as_the_other() {
+    let key = SigningKey::generate().unwrap();
+    let keys = keys_of(&key);
+    // The same UID, and the same text in the one field both claims share the shape of.
+    let mut svc = with_external_ips("u1", &[]);
+    let allocation = key.sign(&Claim::of(&svc), 5).render();
+    svc.annotations_mut()
+        .insert(ANN_EXTERNAL_IPS_PROOF.into(), allocation);
+    assert!(keys.verify_external_ips(&svc).is_err());
+    let external = key.sign(&ExternalIpsClaim::of(&svc), 5).render();
+    svc.annotations_mut()
+        .insert(ANN_ALLOCATION_PROOF.into(), external);
+    assert!(keys.verify_service(&svc).is_err());
 }
 
 proptest! {

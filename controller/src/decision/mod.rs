@@ -154,6 +154,8 @@ pub fn decide(
         let mut want = service_fields::for_outcome(outcome, parsed.problem.as_deref(), &seen.owned);
         want.external_ips = eip.clone();
         want.proof = prove::proof_for(svc, &want, &seen.owned, keys, now);
+        want.external_ips_proof =
+            prove::external_ips_proof_for(svc, &want, &seen.owned, keys, now);
         let change = match outcome {
             ServiceOutcome::Allocated { change, .. } => change,
             ServiceOutcome::Failed { .. } => &ipam::Change::New,
@@ -193,11 +195,13 @@ pub fn decide(
         ));
     }
     for (svc, seen, eip) in others {
-        let want = OwnedFields {
+        let mut want = OwnedFields {
             external_ips: eip,
             finalizer: release::keeps_finalizer(&svc, seen.owned.finalizer),
             ..OwnedFields::default()
         };
+        want.external_ips_proof =
+            prove::external_ips_proof_for(&svc, &want, &seen.owned, keys, now);
         services.extend(write_for(&svc, &seen, want, Account::NotOurs, now));
     }
 

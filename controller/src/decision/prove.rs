@@ -3,7 +3,7 @@
 
 use std::sync::Arc;
 
-use ferrolb_adapter::proof::{Claim, Proof, SigningKey, VerifyKeys, key_id};
+use ferrolb_adapter::proof::{Claim, Claimed, ExternalIpsClaim, Proof, SigningKey, VerifyKeys, key_id};
 use ferrolb_api::names::ANN_ALLOCATION_PROOF;
 use k8s_openapi::api::core::v1::Service;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
@@ -50,16 +50,46 @@ pub fn proof_for(
         want.ips.iter().copied().collect(),
         want.pool.clone().unwrap_or_default(),
     );
+    Some(kept_or_signed(&claim, have.proof.as_deref(), keys, now))
+}
+
+/// The externalIPs proof `want` needs on `svc`: only while `want`'s condition allows its
+/// externalIPs; the current one while it signs exactly them under the controller's own key;
+/// else a new one issued `now`.
+pub fn external_ips_proof_for(
+    svc: &Service,
+    want: &OwnedFields,
+    have: &OwnedFields,
+    keys: &ProofKeys,
+    now: &Time,
+) -> Option<String> {
+    if !want.external_ips.as_ref().is_some_and(|c| c.status) {
+        return None;
+    }
+    let claim = ExternalIpsClaim::of(svc);
+    Some(kept_or_signed(
+        &claim,
+        have.external_ips_proof.as_deref(),
+        keys,
+        now,
+    ))
+}
+
+/// `current` while it signs `claim` under the controller's own key, else a new proof.
+fn kept_or_signed<C: Claimed>(
+    claim: &C,
+    current: Option<&str>,
+    keys: &ProofKeys,
+    now: &Time,
+) -> String {
     let own = key_id(keys.signer.public_key());
-    let current = have
-        .proof
-        .as_deref()
+    let current = current
         .and_then(|text| Proof::parse(text).ok())
-        .filter(|p| p.key_id == own && keys.verify.verify(&claim, p).is_ok());
-    Some(match current {
+        .filter(|p| p.key_id == own && keys.verify.verify(claim, p).is_ok());
+    match current {
         Some(p) => p.render(),
-        None => keys.signer.sign(&claim, now.0.as_second()).render(),
-    })
+        None => keys.signer.sign(claim, now.0.as_second()).render(),
+    }
 }
 
 /// The Warning event for status addresses without a valid proof that the controller replaces

@@ -54,6 +54,7 @@ fn a_failure_keeps_addresses_and_annotation_and_warns_once() {
             message: "198.51.100.1 from pool p".into(),
         }),
         external_ips: None,
+        external_ips_proof: None,
         finalizer: true,
     };
     let failed = ServiceOutcome::Failed {
@@ -85,6 +86,7 @@ fn a_release_is_announced_even_when_the_apiserver_cleared_the_addresses() {
         proof: None,
         condition: None,
         external_ips: None,
+        external_ips_proof: None,
         finalizer: true,
     };
     let d = compare(&OwnedFields::default(), &have, Account::NotOurs);

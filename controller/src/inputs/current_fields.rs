@@ -11,7 +11,7 @@ use kube::ResourceExt;
 
 use ferrolb_adapter::proof::VerifyKeys;
 use ferrolb_api::names::{
-    ANN_ALLOCATED_FROM, ANN_ALLOCATION_PROOF, LOAD_BALANCER_CLEANUP_FINALIZER,
+    ANN_ALLOCATED_FROM, ANN_ALLOCATION_PROOF, ANN_EXTERNAL_IPS_PROOF, LOAD_BALANCER_CLEANUP_FINALIZER,
 };
 use ferrolb_core::names::{CONDITION_ALLOCATED, CONDITION_EXTERNAL_IPS};
 
@@ -51,6 +51,7 @@ pub fn observe(svc: &Service, keys: &VerifyKeys) -> Observed {
             proof: svc.annotations().get(ANN_ALLOCATION_PROOF).cloned(),
             condition: condition.map(CondState::from_condition),
             external_ips: external_ips.map(CondState::from_condition),
+            external_ips_proof: svc.annotations().get(ANN_EXTERNAL_IPS_PROOF).cloned(),
             finalizer: svc
                 .finalizers()
                 .iter()

@@ -60,6 +60,7 @@ pub fn for_outcome(
                     message,
                 }),
                 external_ips: None,
+                external_ips_proof: None,
                 finalizer: true,
             }
         }
@@ -86,6 +87,7 @@ fn failed(reason: &str, message: &str, keep: &[IpAddr], pool: Option<String>) ->
             message,
         }),
         external_ips: None,
+        external_ips_proof: None,
         finalizer: true,
     }
 }

@@ -100,7 +100,7 @@ pub fn desired(snap: &ServiceObjects, opts: Options) -> Desired {
             .as_ref()
             .and_then(|s| s.conditions.as_ref())
             .and_then(|cs| cs.iter().find(|c| c.type_ == CONDITION_EDGE_SERVING));
-        if !services::is_edge(svc) {
+        if !services::is_edge(svc, &allocations) {
             if current.is_some() && owns_edge_condition(svc) {
                 out.release.push(key);
             }

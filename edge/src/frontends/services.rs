@@ -7,15 +7,17 @@ use std::net::IpAddr;
 use ferrolb_adapter::allocations::Allocations;
 use ferrolb_adapter::pools::Pools;
 use ferrolb_adapter::service::ServiceView;
-use ferrolb_adapter::{DefaultClass, Mode, classify};
+use ferrolb_adapter::Mode;
 use ferrolb_core::Protocol;
 use k8s_openapi::api::core::v1::Service;
 
-/// Whether `svc` is ferrolb's and asks for the edge ([`classify`]): `type: LoadBalancer`,
-/// class `ferrolb.io/lb` (or none, when the controller wrote its allocation), and annotation
-/// `ferrolb.io/mode: edge`.
-pub fn is_edge(svc: &Service) -> bool {
-    classify(svc, DefaultClass::FromControllerWrites).is_some_and(|c| c.mode == Mode::Edge)
+/// Whether `svc` is ferrolb's and asks for the edge ([`Allocations::classify`]):
+/// `type: LoadBalancer`, class `ferrolb.io/lb` (or none, with an allocation the controller
+/// signed), and annotation `ferrolb.io/mode: edge`.
+pub fn is_edge(svc: &Service, allocations: &Allocations) -> bool {
+    allocations
+        .classify(svc)
+        .is_some_and(|c| c.mode == Mode::Edge)
 }
 
 /// The status addresses of a Service, sorted out.

@@ -208,7 +208,7 @@ pub fn desired_before_rules(snapshot: &Snapshot, local: &Local) -> NodeDesired {
             (
                 service::key(svc),
                 svc.as_ref(),
-                vips::classify(svc, &pools, &allocations),
+                vips::classify(svc, &pools, &allocations, &snapshot.objects.proof_keys),
             )
         })
         .filter(|(_, _, v)| !v.is_empty())

@@ -1,28 +1,26 @@
-//! What the controller wrote on a Service, according to the apiserver's managedFields
-//! ([`ferrolb_adapter::ownership`]), as the speaker decides from it.
-//!
-//! The speaker trusts a Service's status only where the controller's field manager
-//! ([`MANAGER_CONTROLLER`]) owns it: anyone with `services/status` write access could put an
-//! address into `status.loadBalancer.ingress` or a forged condition (CVE-2020-8554), and such
-//! fields are never announced nor programmed.
+//! What the controller decided about a Service, as the speaker trusts it: only what the
+//! controller signed ([`ferrolb_adapter::proof`]). Anyone with `services/status` rights can
+//! write an address into `status.loadBalancer.ingress` or a condition, under any field manager
+//! name (CVE-2020-8554); such fields are never announced nor programmed.
 
 use k8s_openapi::api::core::v1::Service;
 
-use ferrolb_adapter::ownership::owns_condition;
-use ferrolb_adapter::{DefaultClass, classify};
+use ferrolb_adapter::allocations::Allocations;
+use ferrolb_adapter::proof::VerifyKeys;
 use ferrolb_core::names::{CONDITION_EXTERNAL_IPS, MANAGER_CONTROLLER};
 
-/// Whether `svc` is a LoadBalancer Service of ferrolb ([`classify`]): `type: LoadBalancer` and
-/// class `ferrolb.io/lb`, or no class and the controller has written its allocation (ingress or
-/// allocation condition) — the controller runs as the default class then.
-pub fn is_ferrolb_lb(svc: &Service) -> bool {
-    classify(svc, DefaultClass::FromControllerWrites).is_some()
+/// Whether `svc` is a LoadBalancer Service of ferrolb ([`Allocations::classify`]):
+/// `type: LoadBalancer` and class `ferrolb.io/lb`, or no class and an allocation the
+/// controller signed (it runs as the default class then).
+pub fn is_ferrolb_lb(svc: &Service, allocations: &Allocations) -> bool {
+    allocations.classify(svc).is_some()
 }
 
-/// Whether `spec.externalIPs` may be announced and programmed: condition
-/// [`CONDITION_EXTERNAL_IPS`] is `True`, written by the controller, and describes the current
-/// spec (`observedGeneration == metadata.generation`). `Err` says why not.
-pub fn external_ips_allowed(svc: &Service) -> Result<(), String> {
+/// Whether `spec.externalIPs` may be announced and programmed: the controller signed exactly
+/// this list for this Service ([`VerifyKeys::verify_external_ips`]), and its condition
+/// [`CONDITION_EXTERNAL_IPS`] is `True` for the current spec
+/// (`observedGeneration == metadata.generation`). `Err` says why not.
+pub fn external_ips_allowed(svc: &Service, keys: &VerifyKeys) -> Result<(), String> {
     let condition = svc
         .status
         .as_ref()
@@ -33,16 +31,14 @@ pub fn external_ips_allowed(svc: &Service) -> Result<(), String> {
             "externalIPs not reviewed yet: no {CONDITION_EXTERNAL_IPS} condition"
         ));
     };
-    if !owns_condition(svc, CONDITION_EXTERNAL_IPS) {
-        return Err(format!(
-            "externalIPs refused: the {CONDITION_EXTERNAL_IPS} condition was not written by {MANAGER_CONTROLLER}"
-        ));
-    }
     if condition.status != "True" {
         return Err(format!(
             "externalIPs refused by {MANAGER_CONTROLLER}: {}",
             condition.message
         ));
+    }
+    if let Err(why) = keys.verify_external_ips(svc) {
+        return Err(format!("externalIPs refused: {why}"));
     }
     let generation = svc.metadata.generation;
     if condition.observed_generation.is_none() || condition.observed_generation != generation {

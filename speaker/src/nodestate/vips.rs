@@ -4,7 +4,8 @@
 //!   holds and the IP lies in a pool that the controller's `ferrolb.io/allocated-from`
 //!   annotation names, and no newer allocation of another Service takes it
 //!   ([`Allocations`]).
-//! - externalIPs: only when the controller's `ferrolb.io/ExternalIPsAllowed` condition allows
+//! - externalIPs: only when the controller signed the Service's current list
+//!   (`ferrolb.io/external-ips-proof`) and its `ferrolb.io/ExternalIPsAllowed` condition allows
 //!   them for the current generation (any Service type: the controller reviews them all).
 
 use std::collections::BTreeSet;
@@ -12,6 +13,7 @@ use std::net::IpAddr;
 
 use ferrolb_adapter::allocations::Allocations;
 use ferrolb_adapter::pools::Pools;
+use ferrolb_adapter::proof::VerifyKeys;
 use ferrolb_adapter::service;
 use k8s_openapi::api::core::v1::Service;
 
@@ -63,15 +65,20 @@ impl ServiceVips {
 }
 
 /// Sorts out the addresses of `svc` (`allocations`: every Service's, judged together).
-pub fn classify(svc: &Service, pools: &Pools, allocations: &Allocations) -> ServiceVips {
+pub fn classify(
+    svc: &Service,
+    pools: &Pools,
+    allocations: &Allocations,
+    keys: &VerifyKeys,
+) -> ServiceVips {
     let mut out = ServiceVips {
-        ferrolb_lb: is_ferrolb_lb(svc),
+        ferrolb_lb: is_ferrolb_lb(svc, allocations),
         ..ServiceVips::default()
     };
     if out.ferrolb_lb {
         load_balancer_ips(svc, pools, allocations, &mut out);
     }
-    external_ips(svc, &mut out);
+    external_ips(svc, keys, &mut out);
     out
 }
 
@@ -93,7 +100,7 @@ fn load_balancer_ips(
     }
 }
 
-fn external_ips(svc: &Service, out: &mut ServiceVips) {
+fn external_ips(svc: &Service, keys: &VerifyKeys, out: &mut ServiceVips) {
     let listed: Vec<&String> = svc
         .spec
         .as_ref()
@@ -112,7 +119,7 @@ fn external_ips(svc: &Service, out: &mut ServiceVips) {
             ips.insert(ip);
         }
     }
-    match external_ips_allowed(svc) {
+    match external_ips_allowed(svc, keys) {
         Ok(()) => out.external.extend(ips),
         Err(why) => out
             .refused

@@ -248,6 +248,7 @@ pub fn applied(watched: &Watched, writes: &Writes) -> Watched {
             let annotations = svc.annotations_mut();
             annotations.remove(ferrolb_api::names::ANN_ALLOCATED_FROM);
             annotations.remove(ferrolb_api::names::ANN_ALLOCATION_PROOF);
+            annotations.remove(ferrolb_api::names::ANN_EXTERNAL_IPS_PROOF);
             if let Some(Value::Object(set)) = body["metadata"].get("annotations") {
                 for (k, v) in set {
                     annotations.insert(k.clone(), v.as_str().unwrap_or_default().to_string());

@@ -6,6 +6,8 @@ mod release;
 
 use fixtures::{Cluster, Svc, applied, edit, now, show};
 
+use kube::ResourceExt;
+
 use super::{Config, Pending, Writes, decide};
 use crate::admission_stamp::{self, ANN_ADMITTED, StampKey};
 use crate::externalips::UserInfo;
@@ -158,6 +160,31 @@ fn an_allowed_external_ip_gets_the_condition_without_an_event() {
         Some((true, "Allowed"))
     );
     assert!(w.diff.events.is_empty(), "{:?}", w.diff.events);
+}
+
+/// Speakers announce an externalIP only under the controller's signature over the Service's
+/// list: it is written with the allowing condition, kept while nothing changes, and removed
+/// when a policy no longer allows the address.
+#[test]
+fn allowed_external_ips_are_signed_and_the_proof_goes_with_the_permission() {
+    let keys = &crate::decision::prove::test_keys().verify;
+    let open = Cluster::new()
+        .policy("open", &["203.0.113.0/24"], &[])
+        .service(Svc::cluster_ip("c").external_ips(&["203.0.113.9"]));
+    let after = settled(open.build());
+    let svc = &after.services[0];
+    assert!(keys.verify_external_ips(svc).is_ok(), "{svc:?}");
+    assert!(decide_on(&after).services.is_empty(), "signed once");
+
+    let mut closed = after.clone();
+    closed.policies.clear();
+    let closed = settled(closed);
+    let svc = &closed.services[0];
+    assert!(
+        !svc.annotations()
+            .contains_key(ferrolb_api::names::ANN_EXTERNAL_IPS_PROOF),
+        "the proof stays after the refusal: {svc:?}"
+    );
 }
 
 /// The stamp key is an input like any other: a user-limited policy counts only for a stamp

@@ -1,7 +1,11 @@
-//! externalIPs: allowed by the controller's condition for the current generation, else never
-//! announced nor programmed.
+//! externalIPs: allowed by the controller's signature over the Service's list and its condition
+//! for the current generation, else never announced nor programmed.
 
+use ferrolb_adapter::proof::testing::key;
+use ferrolb_adapter::proof::{Claim, ExternalIpsClaim, SigningKey};
 use ferrolb_api::AnnouncementKind;
+use ferrolb_api::names::ANN_EXTERNAL_IPS_PROOF;
+use k8s_openapi::api::core::v1::Service;
 use serde_json::json;
 
 use super::fixtures::{World, eip_json, ip, l2_json, merge, programmed, silent_reason, slice_json};
@@ -61,30 +65,43 @@ fn refused_external_ip_is_neither_announced_nor_programmed() {
     );
 }
 
+/// The condition names the controller's field manager (a name any client may use) and says
+/// True, but the controller's signature is missing, another key's, or over another list.
 #[test]
-fn condition_written_by_someone_else_is_not_trusted() {
-    let mut svc = eip_json("ext", &[EIP], true);
-    let forged = super::fixtures::controller_status(
-        "kubectl-edit",
-        false,
-        &["ferrolb.io/ExternalIPsAllowed"],
-    );
-    // The controller still owns another condition: that does not vouch for this one.
-    let other =
-        super::fixtures::controller_status("ferrolb-controller", false, &["ferrolb.io/Allocated"]);
-    merge(
-        &mut svc,
-        json!({"metadata": {"managedFields": [forged, other]}}),
-    );
-    let w = world(svc);
-    assert!(w.announcers(EIP).is_empty());
-    let d = w.on("node-b");
-    assert_eq!(programmed(&d, "ext"), None);
-    assert!(
-        silent_reason(&d, EIP)
-            .unwrap()
-            .contains("not written by ferrolb-controller")
-    );
+fn a_condition_without_the_controllers_signature_over_this_list_is_not_trusted() {
+    let template: Service =
+        serde_json::from_value(eip_json("ext", &[EIP], true)).expect("a Service");
+    let mut longer = ExternalIpsClaim::of(&template);
+    longer.ips.insert("198.51.100.166".into());
+    let stranger = SigningKey::generate().expect("a key");
+    let proofs = [
+        ("garbage", "v1.k.1.AAAA".to_string()),
+        (
+            "another key",
+            stranger.sign(&ExternalIpsClaim::of(&template), 1).render(),
+        ),
+        ("another list", key().sign(&longer, 1).render()),
+        (
+            "an allocation proof",
+            key().sign(&Claim::of(&template), 1).render(),
+        ),
+    ];
+    for (what, proof) in proofs {
+        let mut svc = eip_json("ext", &[EIP], true);
+        merge(
+            &mut svc,
+            json!({"metadata": {"annotations": {ANN_EXTERNAL_IPS_PROOF: proof}}}),
+        );
+        let w = world(svc);
+        assert!(w.announcers(EIP).is_empty(), "{what}");
+        let d = w.on("node-b");
+        assert_eq!(programmed(&d, "ext"), None, "{what}");
+        let why = silent_reason(&d, EIP).unwrap();
+        assert!(
+            why.starts_with("externalIPs refused: ferrolb.io/external-ips-proof"),
+            "{what}: {why}"
+        );
+    }
 }
 
 #[test]
