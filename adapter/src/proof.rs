@@ -28,9 +28,9 @@ use kube::ResourceExt;
 use ring::signature::{ED25519, Ed25519KeyPair, KeyPair, UnparsedPublicKey};
 
 pub use claim::{Claim, ExternalIpsClaim};
+pub use ferrolb_api::names::ALLOCATION_KEYS_CONFIGMAP;
 #[cfg(doc)]
 use ferrolb_api::names::{ANN_ALLOCATED_FROM, ANN_ALLOCATION_PROOF, ANN_EXTERNAL_IPS_PROOF};
-pub use ferrolb_api::names::ALLOCATION_KEYS_CONFIGMAP;
 
 /// The proof format's version (first field of the annotation).
 const VERSION: &str = "v1";
@@ -91,9 +91,9 @@ impl Proof {
                 "the proof has version {version:?}; this build reads {VERSION}"
             ));
         }
-        let issued = issued.parse().map_err(|_| {
-            format!("the proof's issued time {issued:?} is not a number")
-        })?;
+        let issued = issued
+            .parse()
+            .map_err(|_| format!("the proof's issued time {issued:?} is not a number"))?;
         let signature = URL_SAFE_NO_PAD
             .decode(signature)
             .map_err(|_| "the proof's signature is not base64url".to_string())?;

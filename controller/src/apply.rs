@@ -40,6 +40,10 @@ pub fn status_body(w: &ServiceWrite) -> Value {
             "loadBalancer".into(),
             json!({ "ingress": owned.ips.iter().map(ingress).collect::<Vec<_>>() }),
         );
+    } else if !w.want.foreign_ips.is_empty() {
+        // Unproven addresses replaced by none. Their writer's managedFields entry (any name, an
+        // Update) keeps an omitted list; applying an empty one takes the atomic list over.
+        status.insert("loadBalancer".into(), json!({ "ingress": [] }));
     }
     let generation = w.service.metadata.generation;
     let conditions: Vec<Value> = [

@@ -213,48 +213,80 @@ pub async fn events(
     ns: &str,
     name: &str,
 ) -> Result<Vec<(String, String, String)>, Error> {
+    Ok(events_since(client, ns, name, jiff::Timestamp::MIN)
+        .await?
+        .into_iter()
+        .map(|(_, e)| e)
+        .collect())
+}
+
+/// When an event last happened: its series' last observation, else its event time, else the
+/// deprecated timestamps.
+fn last_seen(e: &Event) -> Option<jiff::Timestamp> {
+    e.series
+        .as_ref()
+        .map(|s| s.last_observed_time.0)
+        .or(e.event_time.as_ref().map(|t| t.0))
+        .or(e.deprecated_last_timestamp.as_ref().map(|t| t.0))
+        .or(e.metadata.creation_timestamp.as_ref().map(|t| t.0))
+}
+
+/// Events about a Service last seen at or after `since`: (when, (type, reason, note)), oldest
+/// first.
+pub async fn events_since(
+    client: &Client,
+    ns: &str,
+    name: &str,
+    since: jiff::Timestamp,
+) -> Result<Vec<(jiff::Timestamp, (String, String, String))>, Error> {
     let api: Api<Event> = Api::namespaced(client.clone(), ns);
     let list = api
         .list(&ListParams::default().fields(&format!("regarding.name={name}")))
         .await
         .map_err(|e| Error::kube("listing events", e))?;
-    let mut items: Vec<Event> = list
+    let mut items: Vec<(jiff::Timestamp, Event)> = list
         .items
         .into_iter()
         .filter(|e| e.regarding.as_ref().and_then(|r| r.kind.as_deref()) == Some("Service"))
+        .filter_map(|e| Some((last_seen(&e)?, e)))
+        .filter(|(at, _)| *at >= since)
         .collect();
-    items.sort_by_key(|e| e.event_time.as_ref().map(|t| t.0));
+    items.sort_by_key(|(at, _)| *at);
     Ok(items
         .into_iter()
-        .map(|e| {
+        .map(|(at, e)| {
             (
-                e.type_.unwrap_or_default(),
-                e.reason.unwrap_or_default(),
-                e.note.unwrap_or_default(),
+                at,
+                (
+                    e.type_.unwrap_or_default(),
+                    e.reason.unwrap_or_default(),
+                    e.note.unwrap_or_default(),
+                ),
             )
         })
         .collect())
 }
 
-/// Waits until an event with `reason` whose note contains `text` exists about the Service
-/// (20 s), returning its note.
+/// Waits until an event with `reason` whose note contains `text`, last seen at or after
+/// `since` (take it before the action that should cause the event), exists about the Service
+/// (20 s), returning its note. An older event never matches.
 pub async fn wait_event(
     client: &Client,
     ns: &str,
     name: &str,
-    reason: &str,
-    text: &str,
+    (reason, text): (&str, &str),
+    since: jiff::Timestamp,
 ) -> Result<String, Error> {
     wait_for(
-        &format!("an event {reason} mentioning {text:?} on {ns}/{name}"),
+        &format!("an event {reason} mentioning {text:?} on {ns}/{name} since {since}"),
         Duration::from_secs(20),
         || async move {
-            events(client, ns, name)
+            events_since(client, ns, name, since)
                 .await
                 .ok()?
                 .into_iter()
-                .find(|e| e.1 == reason && e.2.contains(text))
-                .map(|e| e.2)
+                .find(|(_, e)| e.1 == reason && e.2.contains(text))
+                .map(|(_, e)| e.2)
         },
     )
     .await

@@ -39,6 +39,7 @@ macro_rules! scenario {
 
 scenario!(announce);
 scenario!(never_answered);
+scenario!(forged_status(ip));
 scenario!(local);
 scenario!(rules);
 scenario!(flows);

@@ -215,7 +215,14 @@ fn sharing_needs_equal_proven_keys_and_disjoint_ports() {
 fn a_class_less_service_is_ferrolbs_only_with_a_proven_allocation() {
     let f = Fixture::new();
     let red = json!({ANN_ALLOCATED_FROM: "red"});
-    let signed = f.service("default", "a", red.clone(), &["198.51.100.1"], json!([]), Some(1));
+    let signed = f.service(
+        "default",
+        "a",
+        red.clone(),
+        &["198.51.100.1"],
+        json!([]),
+        Some(1),
+    );
     let unsigned = f.service("default", "b", red, &["198.51.100.2"], json!([]), None);
     let allocations = f.judge(&[signed.clone(), unsigned.clone()]);
     assert!(allocations.is_proven(&key("default", "a")));

@@ -154,8 +154,7 @@ pub fn decide(
         let mut want = service_fields::for_outcome(outcome, parsed.problem.as_deref(), &seen.owned);
         want.external_ips = eip.clone();
         want.proof = prove::proof_for(svc, &want, &seen.owned, keys, now);
-        want.external_ips_proof =
-            prove::external_ips_proof_for(svc, &want, &seen.owned, keys, now);
+        want.external_ips_proof = prove::external_ips_proof_for(svc, &want, &seen.owned, keys, now);
         let change = match outcome {
             ServiceOutcome::Allocated { change, .. } => change,
             ServiceOutcome::Failed { .. } => &ipam::Change::New,
@@ -180,6 +179,7 @@ pub fn decide(
                 failure: None,
             });
             w.diff.write_status = true;
+            w.want.foreign_ips = seen.foreign_ips.clone();
             w.diff.events.insert(0, event);
         }
         services.extend(write);

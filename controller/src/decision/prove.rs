@@ -3,7 +3,9 @@
 
 use std::sync::Arc;
 
-use ferrolb_adapter::proof::{Claim, Claimed, ExternalIpsClaim, Proof, SigningKey, VerifyKeys, key_id};
+use ferrolb_adapter::proof::{
+    Claim, Claimed, ExternalIpsClaim, Proof, SigningKey, VerifyKeys, key_id,
+};
 use ferrolb_api::names::ANN_ALLOCATION_PROOF;
 use k8s_openapi::api::core::v1::Service;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;

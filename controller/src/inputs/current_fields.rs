@@ -11,7 +11,8 @@ use kube::ResourceExt;
 
 use ferrolb_adapter::proof::VerifyKeys;
 use ferrolb_api::names::{
-    ANN_ALLOCATED_FROM, ANN_ALLOCATION_PROOF, ANN_EXTERNAL_IPS_PROOF, LOAD_BALANCER_CLEANUP_FINALIZER,
+    ANN_ALLOCATED_FROM, ANN_ALLOCATION_PROOF, ANN_EXTERNAL_IPS_PROOF,
+    LOAD_BALANCER_CLEANUP_FINALIZER,
 };
 use ferrolb_core::names::{CONDITION_ALLOCATED, CONDITION_EXTERNAL_IPS};
 
@@ -27,7 +28,8 @@ pub struct Observed {
     pub since: Option<Time>,
     /// `lastTransitionTime` of the externalIPs condition.
     pub external_ips_since: Option<Time>,
-    /// Addresses in the status without a valid allocation proof (never kept, replaced).
+    /// Addresses in the status without a valid allocation proof (never kept, replaced). In a
+    /// write's `want`: the ones it replaces.
     pub foreign_ips: Vec<std::net::IpAddr>,
 }
 

@@ -34,6 +34,7 @@ impl Eip<'_> {
             String::from_utf8_lossy(&out.stderr)
         );
         // A node's address as externalIP, and a pool overlapping pool-a: both admitted.
+        let since = jiff::Timestamp::now();
         self.apply_as(
             &Self::service("tenant-a", "sneaky", &["198.51.100.12"]),
             None,
@@ -64,8 +65,8 @@ impl Eip<'_> {
             &self.client,
             "tenant-a",
             "sneaky",
-            "ExternalIPRefused",
-            "node node-b",
+            ("ExternalIPRefused", "node node-b"),
+            since,
         )
         .await
         .unwrap();

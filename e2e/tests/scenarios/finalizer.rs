@@ -100,6 +100,7 @@ impl Scenarios<'_> {
 
         // Deleted while the other finalizer holds it: the controller releases and removes
         // only its own.
+        let since = jiff::Timestamp::now();
         k8s::delete_service(&self.client, ns, "a").await.unwrap();
         let svc = k8s::wait_service(&self.client, ns, "a", "released while deleted", |s| {
             s.metadata.deletion_timestamp.is_some()
@@ -110,9 +111,15 @@ impl Scenarios<'_> {
         .await
         .unwrap();
         assert!(has(&svc, OTHER), "{:?}", svc.finalizers());
-        k8s::wait_event(&self.client, ns, "a", "IPReleased", "being deleted")
-            .await
-            .unwrap();
+        k8s::wait_event(
+            &self.client,
+            ns,
+            "a",
+            ("IPReleased", "being deleted"),
+            since,
+        )
+        .await
+        .unwrap();
         self.other_finalizer(ns, "a", false).await;
 
         // A plain deletion completes within seconds, and the address is free again: a new

@@ -35,6 +35,7 @@ impl Scenarios<'_> {
         // Type changed away: released, status and annotation cleared, with an event.
         let mut cluster_ip = k8s::service_body("plain", json!({}), v6());
         cluster_ip["spec"]["type"] = json!("ClusterIP");
+        let since = jiff::Timestamp::now();
         k8s::apply_service(&self.client, ns, &cluster_ip)
             .await
             .unwrap();
@@ -45,7 +46,7 @@ impl Scenarios<'_> {
         })
         .await
         .unwrap();
-        k8s::wait_event(&self.client, ns, "plain", "IPReleased", "released")
+        k8s::wait_event(&self.client, ns, "plain", ("IPReleased", "released"), since)
             .await
             .unwrap();
         // And back.

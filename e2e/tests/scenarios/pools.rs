@@ -106,6 +106,7 @@ impl Scenarios<'_> {
         .await
         .expect_err("shrinking below an address in use is refused");
         assert!(refused.to_string().contains("s-shr/a"), "{refused}");
+        let since = jiff::Timestamp::now();
         k8s::force_pool(&self.client, "shr").await.unwrap();
         self.pool("shr", only(ns, &["2001:db8:400::6:1-2001:db8:400::6:f"]))
             .await;
@@ -115,9 +116,15 @@ impl Scenarios<'_> {
         .await
         .unwrap();
         assert_eq!(k8s::ips(&moved), ["2001:db8:400::6:2"]);
-        k8s::wait_event(&self.client, ns, "a", "IPChanged", "2001:db8:400::6:0")
-            .await
-            .unwrap();
+        k8s::wait_event(
+            &self.client,
+            ns,
+            "a",
+            ("IPChanged", "2001:db8:400::6:0"),
+            since,
+        )
+        .await
+        .unwrap();
         assert_eq!(
             self.allocated(ns, "b", 1).await,
             ["2001:db8:400::6:1"],

@@ -10,6 +10,7 @@ impl Scenarios<'_> {
         let ns = "s-basic";
         self.ns(ns, json!({})).await;
         self.pool("basic", only(ns, &["192.0.2.192/28"])).await;
+        let since = jiff::Timestamp::now();
         self.svc(ns, "web", json!({}), json!({})).await;
         assert_eq!(self.allocated(ns, "web", 1).await, ["192.0.2.192"]);
         assert_eq!(self.allocated_from(ns, "web").await, "basic");
@@ -18,9 +19,15 @@ impl Scenarios<'_> {
             .unwrap();
         let ingress = svc.status.unwrap().load_balancer.unwrap().ingress.unwrap();
         assert_eq!(ingress[0].ip_mode.as_deref(), Some("VIP"));
-        k8s::wait_event(&self.client, ns, "web", "IPAllocated", "192.0.2.192")
-            .await
-            .unwrap();
+        k8s::wait_event(
+            &self.client,
+            ns,
+            "web",
+            ("IPAllocated", "192.0.2.192"),
+            since,
+        )
+        .await
+        .unwrap();
         let pool = k8s::wait_pool(&self.client, "basic", "used 1", |p| {
             p.status.as_ref().and_then(|s| s.used.as_deref()) == Some("1")
         })
@@ -57,6 +64,7 @@ impl Scenarios<'_> {
             .await;
         assert_eq!(self.allocated(ns, "b", 1).await, ["192.0.2.216"]);
 
+        let since = jiff::Timestamp::now();
         self.svc(ns, "outside", ann("198.51.100.99"), json!({}))
             .await;
         let (status, msg, ips) = self.reason(ns, "outside", "RequestRefused").await;
@@ -67,8 +75,8 @@ impl Scenarios<'_> {
             &self.client,
             ns,
             "outside",
-            "RequestRefused",
-            "198.51.100.99",
+            ("RequestRefused", "198.51.100.99"),
+            since,
         )
         .await
         .unwrap();
@@ -99,13 +107,14 @@ impl Scenarios<'_> {
         self.reason(ns, "no-pool", "RequestRefused").await;
 
         // Changing the request moves the address, with an event saying so.
+        let since = jiff::Timestamp::now();
         self.svc(ns, "a", ann("192.0.2.217"), json!({})).await;
         k8s::wait_service(&self.client, ns, "a", "moved", |s| {
             k8s::ips(s) == ["192.0.2.217"]
         })
         .await
         .unwrap();
-        let note = k8s::wait_event(&self.client, ns, "a", "IPChanged", "192.0.2.217")
+        let note = k8s::wait_event(&self.client, ns, "a", ("IPChanged", "192.0.2.217"), since)
             .await
             .unwrap();
         assert!(note.contains("192.0.2.215"), "{note}");
@@ -150,6 +159,7 @@ impl Scenarios<'_> {
         let (_, _, ips) = self.reason(ns, "require", "DualStackImpossible").await;
         assert!(ips.is_empty(), "never half a dual-stack Service");
 
+        let since = jiff::Timestamp::now();
         self.pool("ds6", only(ns, &["2001:db8:400::/120"])).await;
         let single6 = self.allocated(ns, "single6", 1).await;
         assert!(single6[0].starts_with("2001:db8:400::"), "{single6:?}");
@@ -161,7 +171,7 @@ impl Scenarios<'_> {
         );
         assert!(prefer[1].starts_with("2001:db8:400::"), "{prefer:?}");
         let added = format!("added {}", prefer[1]);
-        k8s::wait_event(&self.client, ns, "prefer", "IPAllocated", &added)
+        k8s::wait_event(&self.client, ns, "prefer", ("IPAllocated", &added), since)
             .await
             .unwrap();
         assert_eq!(self.allocated(ns, "require", 2).await.len(), 2);

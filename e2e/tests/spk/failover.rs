@@ -88,6 +88,7 @@ impl Spk<'_> {
     pub async fn kill_announcer(&self, ip: IpAddr) {
         step("the announcing speaker is killed: another node answers, TCP flows");
         let old = self.settled("web", ip).await;
+        let since = jiff::Timestamp::now();
         let trial = self
             .timed(ip, &old, || self.lab.kill(speaker_on(&old)).expect("kill"))
             .await;
@@ -103,10 +104,15 @@ impl Spk<'_> {
         assert!(!self.pods_via(ip, 3).is_empty());
         assert_eq!(self.settled("web", ip).await, new);
         let text = format!("{new} answers ARP/NDP for {ip}");
-        let note =
-            ferrolb_e2e::k8s::wait_event(&self.client, super::NS, "web", "Announcing", &text)
-                .await
-                .expect("a takeover event");
+        let note = ferrolb_e2e::k8s::wait_event(
+            &self.client,
+            super::NS,
+            "web",
+            ("Announcing", &text),
+            since,
+        )
+        .await
+        .expect("a takeover event");
         eprintln!("event: {note}");
         self.restart(&old).await;
     }

@@ -3,6 +3,7 @@
 
 pub mod failover;
 pub mod flows;
+pub mod forged;
 pub mod gossip;
 pub mod local;
 pub mod policy;

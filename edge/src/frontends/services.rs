@@ -4,10 +4,10 @@
 
 use std::net::IpAddr;
 
+use ferrolb_adapter::Mode;
 use ferrolb_adapter::allocations::Allocations;
 use ferrolb_adapter::pools::Pools;
 use ferrolb_adapter::service::ServiceView;
-use ferrolb_adapter::Mode;
 use ferrolb_core::Protocol;
 use k8s_openapi::api::core::v1::Service;
 

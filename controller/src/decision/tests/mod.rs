@@ -321,6 +321,12 @@ fn a_forged_status_is_replaced_and_said_so_whatever_manager_it_names() {
     assert!(event.note.contains("198.51.100.5"), "{}", event.note);
     let cond = w.want.owned.condition.as_ref().expect("a condition");
     assert!(!cond.message.contains("keeping"), "{}", cond.message);
+    // The forged list belongs to another field manager entry (an Update, whatever its name):
+    // server-side apply removes it only when the controller applies a list of its own.
+    assert_eq!(
+        crate::apply::status_body(w)["status"]["loadBalancer"],
+        serde_json::json!({"ingress": []})
+    );
 
     // A proven allocation is kept; a second look writes nothing.
     let after = applied(&watched, &writes);

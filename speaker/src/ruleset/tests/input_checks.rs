@@ -1,5 +1,6 @@
 //! Bad or awkward input: conflicts, duplicates, odd names, input order.
 
+use super::super::input::NodeInput;
 use super::super::names::{self, sanitize};
 use super::super::{RulesetWarning, build};
 use super::fixtures::{self, ip, service, tcp};
@@ -138,16 +139,7 @@ fn names_are_sanitised_bounded_and_still_distinct() {
 
 #[test]
 fn hostile_names_cannot_inject_rules_through_comments_or_names() {
-    let mut web = service(
-        "web",
-        &["192.0.2.10"],
-        vec![tcp(80, 8080)],
-        vec![fixtures::ready("10.244.1.5", "x")],
-    );
-    web.key.namespace = "evil\n\tchain x { drop; }\n#".to_string();
-    let mut input = fixtures::node(vec![web]);
-    input.node_name = "node\nflush ruleset".to_string();
-    let script = build(&input).to_nft_script();
+    let script = build(&hostile_input()).to_nft_script();
     assert!(
         !script
             .lines()
@@ -158,7 +150,21 @@ fn hostile_names_cannot_inject_rules_through_comments_or_names() {
         !script.lines().any(|line| line.starts_with("flush")),
         "{script}"
     );
-    super::nft::assert_accepted("hostile names", &script);
+}
+
+/// A node and a Service whose names try to close a comment and add rules (nft accepts the
+/// script: `nft_check::hostile_names_script_passes_nft_check`).
+pub(super) fn hostile_input() -> NodeInput {
+    let mut web = service(
+        "web",
+        &["192.0.2.10"],
+        vec![tcp(80, 8080)],
+        vec![fixtures::ready("10.244.1.5", "x")],
+    );
+    web.key.namespace = "evil\n\tchain x { drop; }\n#".to_string();
+    let mut input = fixtures::node(vec![web]);
+    input.node_name = "node\nflush ruleset".to_string();
+    input
 }
 
 #[test]

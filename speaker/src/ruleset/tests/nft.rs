@@ -2,9 +2,8 @@
 //!
 //! `nft -c` (check only, never applies) runs inside a fresh, private network
 //! namespace (`unshare -n`) when possible, so the host's own tables neither
-//! influence nor see the check. Tests skip with a printed note when `nft`
-//! is missing or lacks the privilege to talk to the kernel, and fail instead with feature
-//! `root-tests` (`cargo xtask test`).
+//! influence nor see the check. The tests that run `nft` are ignored, visibly, without feature
+//! `root-tests` (`cargo xtask test` turns it on); with it, an `nft` that cannot run fails them.
 
 use std::io::Write as _;
 use std::process::{Command, Stdio};
@@ -13,7 +12,7 @@ use std::sync::OnceLock;
 /// How `nft` can be run here.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Nft {
-    /// Not usable; the reason is printed by skipping tests.
+    /// Not usable; the reason fails the test.
     Unavailable(String),
     /// Usable; `isolated` when wrapped in `unshare -n`.
     Ready { isolated: bool },
@@ -78,24 +77,17 @@ fn run(isolated: bool, args: &[&str], stdin: &str) -> Result<(), String> {
     }
 }
 
-/// `nft -c -f` of `script`: `None` when nft is unavailable (note printed),
-/// else the outcome with nft's error text.
-pub fn check(script: &str) -> Option<Result<(), String>> {
+/// `nft -c -f` of `script`: the outcome with nft's error text (panics when nft cannot run).
+pub fn check(script: &str) -> Result<(), String> {
     match nft() {
-        Nft::Unavailable(reason) => {
-            if cfg!(feature = "root-tests") {
-                panic!("feature root-tests: nft check impossible: {reason}");
-            }
-            println!("note: skipping nft check: {reason}");
-            None
-        }
-        Nft::Ready { isolated } => Some(run(*isolated, &["-c", "-f", "/dev/stdin"], script)),
+        Nft::Unavailable(reason) => panic!("nft check impossible: {reason}"),
+        Nft::Ready { isolated } => run(*isolated, &["-c", "-f", "/dev/stdin"], script),
     }
 }
 
-/// Asserts that nft accepts `script` (or skips with a note).
+/// Asserts that nft accepts `script`.
 pub fn assert_accepted(label: &str, script: &str) {
-    if let Some(Err(error)) = check(script) {
+    if let Err(error) = check(script) {
         panic!("nft -c rejected {label}:\n{error}\n--- script ---\n{script}");
     }
 }
@@ -110,18 +102,13 @@ pub enum Step {
 
 /// Runs `steps` for real, in order, inside one private network namespace
 /// that disappears when the shell exits (never on the host's tables).
-/// Returns the combined standard output, or `None` (note printed) when not
-/// possible here.
-pub fn apply_in_private_namespace(steps: &[Step]) -> Option<String> {
+/// Returns the combined standard output (panics when not possible here).
+pub fn apply_in_private_namespace(steps: &[Step]) -> String {
     if !succeeds("unshare", &["-n", "true"]) || !matches!(nft(), Nft::Ready { .. }) {
-        if cfg!(feature = "root-tests") {
-            panic!(
-                "feature root-tests: real application needs nft and `unshare -n` (root): {:?}",
-                nft()
-            );
-        }
-        println!("note: skipping real application: needs nft and `unshare -n`");
-        return None;
+        panic!(
+            "real application needs nft and `unshare -n` (root): {:?}",
+            nft()
+        );
     }
     let mut shell = String::from("set -e\n");
     for (index, step) in steps.iter().enumerate() {
@@ -150,17 +137,17 @@ pub fn apply_in_private_namespace(steps: &[Step]) -> Option<String> {
         "applying failed:\n{}\n--- shell ---\n{shell}",
         String::from_utf8_lossy(&output.stderr)
     );
-    Some(String::from_utf8_lossy(&output.stdout).into_owned())
+    String::from_utf8_lossy(&output.stdout).into_owned()
 }
 
 /// `nft -j list table inet ferrolb` after `steps`, normalised so that two
 /// tables with the same content compare equal whatever order and handles
 /// their objects got: `{ "chain NAME": [rules...], "map NAME": {spec and
-/// sorted elements} }`. `None` when real application is not possible here.
-pub fn table_content(steps: Vec<Step>) -> Option<serde_json::Value> {
+/// sorted elements} }`.
+pub fn table_content(steps: Vec<Step>) -> serde_json::Value {
     let mut steps = steps;
     steps.push(Step::Command("-j list table inet ferrolb".to_string()));
-    let listing = apply_in_private_namespace(&steps)?;
+    let listing = apply_in_private_namespace(&steps);
     let json: serde_json::Value = serde_json::from_str(listing.trim()).unwrap();
     let mut content = serde_json::Map::new();
     for entry in json["nftables"].as_array().unwrap() {
@@ -197,5 +184,5 @@ pub fn table_content(steps: Vec<Step>) -> Option<serde_json::Value> {
             _ => {}
         }
     }
-    Some(serde_json::Value::Object(content))
+    serde_json::Value::Object(content)
 }

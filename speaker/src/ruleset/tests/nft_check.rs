@@ -5,6 +5,10 @@ use super::fixtures::{self, NODE};
 use super::nft::{self, Step};
 
 #[test]
+#[cfg_attr(
+    not(feature = "root-tests"),
+    ignore = "runs nft as root: feature root-tests (cargo xtask test)"
+)]
 fn every_scenario_script_passes_nft_check() {
     for (name, input) in fixtures::scenarios() {
         nft::assert_accepted(name, &build(&input).to_nft_script());
@@ -12,6 +16,10 @@ fn every_scenario_script_passes_nft_check() {
 }
 
 #[test]
+#[cfg_attr(
+    not(feature = "root-tests"),
+    ignore = "runs nft as root: feature root-tests (cargo xtask test)"
+)]
 fn update_scripts_pass_nft_check() {
     let scenarios: Vec<Ruleset> = fixtures::scenarios()
         .iter()
@@ -32,8 +40,12 @@ fn update_scripts_pass_nft_check() {
 /// Applies every scenario for real, full replacement then in-place updates,
 /// in a private network namespace that disappears with the test (`nft -c`
 /// does not check hook compatibility, e.g. `dnat` reached from a filter
-/// chain; a commit does). Skipped with a note without root.
+/// chain; a commit does). Needs root.
 #[test]
+#[cfg_attr(
+    not(feature = "root-tests"),
+    ignore = "runs nft as root: feature root-tests (cargo xtask test)"
+)]
 fn scenarios_apply_for_real_in_private_namespace() {
     let rulesets: Vec<Ruleset> = fixtures::scenarios()
         .iter()
@@ -52,17 +64,20 @@ fn scenarios_apply_for_real_in_private_namespace() {
         previous = ruleset.clone();
     }
     steps.push(Step::Command("list table inet ferrolb".to_string()));
-    if let Some(listing) = nft::apply_in_private_namespace(&steps) {
-        let last = &fixtures::scenarios()[rulesets.len() - 1];
-        assert!(listing.contains("chain services"), "{listing}");
-        assert!(last.0.starts_with("node_port"), "last scenario changed");
-        assert!(listing.contains("tcp . 30080"), "{listing}");
-    }
+    let listing = nft::apply_in_private_namespace(&steps);
+    let last = &fixtures::scenarios()[rulesets.len() - 1];
+    assert!(listing.contains("chain services"), "{listing}");
+    assert!(last.0.starts_with("node_port"), "last scenario changed");
+    assert!(listing.contains("tcp . 30080"), "{listing}");
 }
 
 /// The update script keeps the affinity set of an endpoint that stays, drops
 /// the one of an endpoint that left, and rewrites what uses them.
 #[test]
+#[cfg_attr(
+    not(feature = "root-tests"),
+    ignore = "runs nft as root: feature root-tests (cargo xtask test)"
+)]
 fn update_keeps_affinity_state_of_surviving_endpoints() {
     let before = fixtures::affinity();
     let mut after = before.clone();
@@ -93,15 +108,24 @@ fn update_keeps_affinity_state_of_surviving_endpoints() {
         Step::Script(new.to_nft_update_script(&old).unwrap()),
         Step::Command("list table inet ferrolb".to_string()),
     ];
-    if let Some(listing) = nft::apply_in_private_namespace(&steps) {
-        assert!(
-            listing.contains("198.51.100.1"),
-            "kept state lost:\n{listing}"
-        );
-        assert!(!listing.contains(&gone), "stale set left:\n{listing}");
-        assert!(
-            !listing.contains("jhash") && listing.contains("goto ep4_"),
-            "{listing}"
-        );
-    }
+    let listing = nft::apply_in_private_namespace(&steps);
+    assert!(
+        listing.contains("198.51.100.1"),
+        "kept state lost:\n{listing}"
+    );
+    assert!(!listing.contains(&gone), "stale set left:\n{listing}");
+    assert!(
+        !listing.contains("jhash") && listing.contains("goto ep4_"),
+        "{listing}"
+    );
+}
+
+#[test]
+#[cfg_attr(
+    not(feature = "root-tests"),
+    ignore = "runs nft as root: feature root-tests (cargo xtask test)"
+)]
+fn hostile_names_script_passes_nft_check() {
+    let script = build(&super::input_checks::hostile_input()).to_nft_script();
+    nft::assert_accepted("hostile names", &script);
 }

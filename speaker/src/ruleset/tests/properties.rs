@@ -225,6 +225,7 @@ proptest! {
     #![proptest_config(ProptestConfig::with_cases(10))]
 
     #[test]
+    #[cfg_attr(not(feature = "root-tests"), ignore = "runs nft as root: feature root-tests (cargo xtask test)")]
     fn random_inputs_produce_scripts_nft_accepts(old in node_input(), new in node_input()) {
         let (old, new) = (build(&old), build(&new));
         nft::assert_accepted("random full script", &new.to_nft_script());
@@ -240,6 +241,7 @@ proptest! {
     /// The incremental update leaves exactly the table a full replacement
     /// would, in the kernel.
     #[test]
+    #[cfg_attr(not(feature = "root-tests"), ignore = "runs nft as root: feature root-tests (cargo xtask test)")]
     fn an_update_programs_the_same_table_as_a_replacement(old in node_input(), new in node_input()) {
         let (old, new) = (build(&old), build(&new));
         let updated = nft::table_content(vec![
