@@ -97,6 +97,16 @@ pub struct Args {
     )]
     pub webhook_configuration: String,
 
+    /// ClusterRole that owns the webhook configurations (an ownerReference): deleting it, as
+    /// uninstalling deploy/ does, lets the garbage collector remove them. While it is missing
+    /// the controller never applies them (they would block Services after an uninstall).
+    #[arg(
+        long,
+        env = "FERROLB_WEBHOOK_OWNER",
+        default_value = "ferrolb-controller"
+    )]
+    pub webhook_owner: String,
+
     /// What the apiserver does when the webhook cannot be reached: Fail (refuse the change;
     /// safe) or Ignore (admit it; the reconcile-time check still flags bad externalIPs and no
     /// speaker serves them).

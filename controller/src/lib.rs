@@ -120,6 +120,7 @@ pub async fn run(args: cli::Args) -> Result<(), Error> {
             service_port: args.webhook_service_port,
             secret: args.webhook_secret.clone(),
             failure_policy: args.webhook_failure_policy.as_str().to_string(),
+            owner: args.webhook_owner.clone(),
         };
         let listener = webhook::tls::bind(args.webhook_addr)
             .await

@@ -34,6 +34,10 @@ pub const MANAGER_EDGE: &str = "ferrolb-edge";
 /// Prefix of every ferrolb field manager.
 pub const MANAGER_PREFIX: &str = "ferrolb-";
 
+/// The speakers' DaemonSet (in ferrolb's namespace): a speaker stopping while it is gone or
+/// being deleted is being uninstalled and removes its node's table.
+pub const SPEAKER_DAEMONSET: &str = "ferrolb-speaker";
+
 /// The Secret (in the speakers' namespace) holding the gossip keys; see the speaker's
 /// `membership::keyring` for its format.
 pub const GOSSIP_SECRET: &str = "ferrolb-gossip";

@@ -222,6 +222,8 @@ fn controller_args_agree_with_probes_ports_webhook_service_and_image() {
     let selector = &pdb.value["spec"]["selector"]["matchLabels"];
     assert!(selects(selector, &pod["metadata"]["labels"]));
     assert_eq!(pod["spec"]["serviceAccountName"], "ferrolb-controller");
+    // The webhook configurations' owner is deploy/'s own ClusterRole, so uninstalling removes them.
+    find(&docs, "ClusterRole", &args.webhook_owner);
     assert_runs_image(d, &image::CONTROLLER);
 }
 

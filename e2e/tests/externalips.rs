@@ -1,7 +1,9 @@
 //! externalIPs policy and VIPPool admission against the lab's real apiserver, which calls the
 //! controller's webhook over TLS: the table of bad inputs, allowed inputs and removal, user
 //! and group limits through real impersonation, pool overlap/shrink/node addresses, and a
-//! webhook outage with failurePolicy Ignore caught by the reconcile path.
+//! webhook outage with failurePolicy Ignore caught by the reconcile path; uninstalling (no
+//! webhook configuration, no node table, externalIPs accepted again; tables kept across a
+//! rolling restart of the speakers), then installing again.
 //!
 //! One lab for the whole binary, started by the first scenario; each scenario is its own test,
 //! takes its turn on the lab and starts from the same ground (both controllers ready, the
@@ -25,4 +27,5 @@ ferrolb_e2e::lab_scenarios!(
     user_and_group_limits,
     pool_admission,
     outage_with_ignore,
+    uninstall,
 );

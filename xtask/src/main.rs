@@ -162,9 +162,11 @@ enum LabCmd {
         #[arg(long, default_value = "none")]
         kube_proxy: KubeProxyMode,
     },
-    /// Remove everything the lab made. Harmless when nothing runs. --all: every lab, also tests'.
+    /// Remove everything the lab made. Harmless when nothing runs. --all: every lab under
+    /// FERROLB_LAB_ROOT, also tests'.
     Down {
-        /// Every lab on this machine.
+        /// Every lab under this FERROLB_LAB_ROOT (and leftover namespaces of no running lab);
+        /// labs running under another root are left alone.
         #[arg(long)]
         all: bool,
     },
@@ -342,16 +344,8 @@ fn lab(name: &str, cmd: LabCmd) -> anyhow::Result<ExitCode> {
         }
         LabCmd::Down { all } => {
             if all {
-                let mut names = ferrolb_e2e::lab::process::labs_running();
-                names.extend(
-                    std::fs::read_dir(ferrolb_e2e::lab::labs_root())
-                        .into_iter()
-                        .flatten()
-                        .filter_map(|e| e.ok()?.file_name().into_string().ok()),
-                );
-                names.extend(ferrolb_e2e::lab::topology::labs_with_namespaces());
-                names.sort();
-                names.dedup();
+                // Only this FERROLB_LAB_ROOT's labs: another root's may belong to someone else.
+                let names = ferrolb_e2e::lab::process::labs_to_take_down();
                 for n in names {
                     Lab::new(&n, Path::new("/nonexistent")).down()?;
                     println!("lab {n} is down");

@@ -17,6 +17,29 @@ pub struct WebhookConfig {
     pub secret: String,
     /// `Fail` or `Ignore`.
     pub failure_policy: String,
+    /// The ClusterRole that owns both configurations (`--webhook-owner`): deleting it lets the
+    /// garbage collector remove them, so uninstalling deploy/ leaves no webhook behind.
+    pub owner: String,
+}
+
+/// The owner ClusterRole as the API gave it: the `ownerReferences` entry needs its UID.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Owner {
+    /// Its name.
+    pub name: String,
+    /// Its UID.
+    pub uid: String,
+}
+
+/// `metadata` of both configurations: the name, the managed-by label and the owner reference
+/// (no `blockOwnerDeletion`: nothing waits for the webhooks when the ClusterRole goes).
+fn metadata(cfg: &WebhookConfig, owner: &Owner) -> Value {
+    json!({
+        "name": cfg.configuration,
+        "labels": {"app.kubernetes.io/managed-by": "ferrolb-controller"},
+        "ownerReferences": [{"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRole",
+            "name": owner.name, "uid": owner.uid}],
+    })
 }
 
 /// The whole configuration, with `ca_bundle` (PEM) trusted for the webhook's certificate.
@@ -24,7 +47,7 @@ pub struct WebhookConfig {
 /// The Service webhook only sees Services that have `spec.externalIPs` (a match condition), so
 /// a webhook outage never blocks ordinary Services; and it skips the controller's own
 /// namespace so the controller can always be (re)deployed.
-pub fn body(cfg: &WebhookConfig, ca_bundle: &str) -> Value {
+pub fn body(cfg: &WebhookConfig, owner: &Owner, ca_bundle: &str) -> Value {
     // ByteString serializes as base64, which is what `caBundle` holds.
     let bundle = serde_json::to_value(k8s_openapi::ByteString(ca_bundle.as_bytes().to_vec()))
         .unwrap_or(Value::Null);
@@ -37,7 +60,7 @@ pub fn body(cfg: &WebhookConfig, ca_bundle: &str) -> Value {
     json!({
         "apiVersion": "admissionregistration.k8s.io/v1",
         "kind": "ValidatingWebhookConfiguration",
-        "metadata": {"name": cfg.configuration, "labels": {"app.kubernetes.io/managed-by": "ferrolb-controller"}},
+        "metadata": metadata(cfg, owner),
         "webhooks": [
             {
                 "name": "services.ferrolb.io",
@@ -70,8 +93,8 @@ pub fn body(cfg: &WebhookConfig, ca_bundle: &str) -> Value {
 /// The MutatingWebhookConfiguration: stamps Services that have externalIPs with who admitted
 /// them ([`crate::admission_stamp`]). Always `Ignore`: without a stamp the reconcile-time review only
 /// counts policies that are not limited to users (fail closed), it never lets more through.
-pub fn mutating_body(cfg: &WebhookConfig, ca_bundle: &str) -> Value {
-    let validating = body(cfg, ca_bundle);
+pub fn mutating_body(cfg: &WebhookConfig, owner: &Owner, ca_bundle: &str) -> Value {
+    let validating = body(cfg, owner, ca_bundle);
     let mut hook = validating["webhooks"][0].clone();
     hook["name"] = json!("stamp.services.ferrolb.io");
     hook["clientConfig"]["service"]["path"] = json!("/mutate/services");
@@ -83,4 +106,39 @@ pub fn mutating_body(cfg: &WebhookConfig, ca_bundle: &str) -> Value {
         "metadata": validating["metadata"].clone(),
         "webhooks": [hook],
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn cfg() -> WebhookConfig {
+        WebhookConfig {
+            configuration: "ferrolb-webhook".into(),
+            namespace: "ferrolb-system".into(),
+            service: "ferrolb-webhook".into(),
+            service_port: 443,
+            secret: "ferrolb-webhook-tls".into(),
+            failure_policy: "Fail".into(),
+            owner: "ferrolb-controller".into(),
+        }
+    }
+
+    #[test]
+    fn both_configurations_are_owned_by_the_cluster_role() {
+        let owner = Owner {
+            name: "ferrolb-controller".into(),
+            uid: "6f1c".into(),
+        };
+        let want = json!([{"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRole",
+            "name": "ferrolb-controller", "uid": "6f1c"}]);
+        for b in [
+            body(&cfg(), &owner, "CA"),
+            mutating_body(&cfg(), &owner, "CA"),
+        ] {
+            assert_eq!(b["metadata"]["ownerReferences"], want, "{b}");
+            assert_eq!(b["metadata"]["name"], "ferrolb-webhook");
+            assert!(b["metadata"]["ownerReferences"][0]["blockOwnerDeletion"].is_null());
+        }
+    }
 }

@@ -6,7 +6,10 @@
 //!   (keeping the previous CA in the bundle so nothing breaks while replicas reload).
 //! - Every replica loads the Secret every 30 s, serves its certificate and applies the
 //!   ValidatingWebhookConfiguration with the CA bundle (server-side apply, same content from
-//!   every replica), so the `caBundle` is always current without cert-manager.
+//!   every replica), so the `caBundle` is always current without cert-manager. Both
+//!   configurations are owned (ownerReference) by the `--webhook-owner` ClusterRole that deploy/
+//!   ships: uninstalling deletes it and the garbage collector deletes them; while it is gone no
+//!   replica applies them again.
 //! - Reachability: after each load the replica asks the apiserver for a dry-run create that
 //!   the webhook must judge; the answer (or the apiserver's error) goes to the log and
 //!   `/readyz`.

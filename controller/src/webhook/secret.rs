@@ -1,4 +1,5 @@
-//! The certificate Secret, the ValidatingWebhookConfiguration, and the reachability check.
+//! The certificate Secret, the webhook configurations (owned by a ClusterRole), and the
+//! reachability check.
 
 use std::collections::BTreeMap;
 
@@ -8,6 +9,7 @@ use k8s_openapi::api::admissionregistration::v1::{
     MutatingWebhookConfiguration, ValidatingWebhookConfiguration,
 };
 use k8s_openapi::api::core::v1::{Secret, Service};
+use k8s_openapi::api::rbac::v1::ClusterRole;
 use kube::api::{Patch, PatchParams, PostParams};
 use kube::{Api, Client, ResourceExt};
 use serde_json::json;
@@ -15,7 +17,7 @@ use time::OffsetDateTime;
 use tracing::info;
 
 use super::cert::{self, Material};
-use super::configuration::{self, WebhookConfig};
+use super::configuration::{self, Owner, WebhookConfig};
 use crate::admission_stamp::StampKey;
 
 const ANN_NOT_AFTER: &str = "ferrolb.io/not-after";
@@ -162,19 +164,54 @@ pub async fn ensure(client: &Client, cfg: &WebhookConfig, leader: bool) -> Resul
     }
 }
 
-/// Applies the Validating- and MutatingWebhookConfiguration trusting `bundle`.
+/// Why the configurations were not applied.
+#[derive(Debug, thiserror::Error)]
+pub enum ApplyError {
+    /// The owner ClusterRole is gone or going: ferrolb is being uninstalled, and a
+    /// configuration applied now would outlive it.
+    #[error(
+        "ClusterRole {0} (--webhook-owner) is gone or being deleted: not applying the webhook configurations (uninstalling?)"
+    )]
+    OwnerGone(String),
+    /// The API refused or failed.
+    #[error(transparent)]
+    Api(#[from] kube::Error),
+}
+
+/// The owner ClusterRole, `None` when it is missing, being deleted, or no longer readable (403:
+/// its binding went first; a 401 is the ServiceAccount gone).
+async fn owner(client: &Client, name: &str) -> Result<Option<Owner>, kube::Error> {
+    let api: Api<ClusterRole> = Api::all(client.clone());
+    match api.get_opt(name).await {
+        Ok(Some(role)) if role.metadata.deletion_timestamp.is_none() => {
+            Ok(role.metadata.uid.map(|uid| Owner {
+                name: name.to_string(),
+                uid,
+            }))
+        }
+        Ok(_) => Ok(None),
+        Err(kube::Error::Api(e)) if e.code == 401 || e.code == 403 => Ok(None),
+        Err(e) => Err(e),
+    }
+}
+
+/// Applies the Validating- and MutatingWebhookConfiguration trusting `bundle`, owned by the
+/// `--webhook-owner` ClusterRole; never while that ClusterRole is gone.
 pub async fn apply_configuration(
     client: &Client,
     cfg: &WebhookConfig,
     bundle: &str,
-) -> Result<(), kube::Error> {
+) -> Result<(), ApplyError> {
+    let owner = owner(client, &cfg.owner)
+        .await?
+        .ok_or_else(|| ApplyError::OwnerGone(cfg.owner.clone()))?;
     let params = PatchParams::apply(MANAGER_CONTROLLER).force();
     let api: Api<ValidatingWebhookConfiguration> = Api::all(client.clone());
-    let body = configuration::body(cfg, bundle);
+    let body = configuration::body(cfg, &owner, bundle);
     api.patch(&cfg.configuration, &params, &Patch::Apply(body))
         .await?;
     let api: Api<MutatingWebhookConfiguration> = Api::all(client.clone());
-    let body = configuration::mutating_body(cfg, bundle);
+    let body = configuration::mutating_body(cfg, &owner, bundle);
     api.patch(&cfg.configuration, &params, &Patch::Apply(body))
         .await?;
     Ok(())

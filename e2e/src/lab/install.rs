@@ -42,7 +42,7 @@ pub const WEBHOOK_SERVICE: &str = "ferrolb-webhook";
 /// The controller Deployment.
 pub const CONTROLLER_DEPLOYMENT: &str = "ferrolb-controller";
 /// The speaker DaemonSet.
-pub const SPEAKER_DAEMONSET: &str = "ferrolb-speaker";
+pub const SPEAKER_DAEMONSET: &str = ferrolb_core::names::SPEAKER_DAEMONSET;
 
 /// The kustomization the lab installs: deploy/ with kube-proxy, deploy/without-kube-proxy/
 /// without.

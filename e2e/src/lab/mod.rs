@@ -333,6 +333,16 @@ impl Lab {
         Ok(c)
     }
 
+    /// Whether `node`'s network namespace holds the speakers' table `inet ferrolb`.
+    pub fn has_table(&self, node: &str) -> Result<bool, Error> {
+        let argv = ["nft", "list", "table", "inet", "ferrolb"].map(String::from);
+        let out = self
+            .exec(node, &argv)?
+            .output()
+            .map_err(|e| Error::io("running nft", e))?;
+        Ok(out.status.success())
+    }
+
     /// An HTTP GET from inside `from`'s network namespace: (status code, body).
     pub fn http_get(&self, from: &str, to: SocketAddr, path: &str) -> Result<(u16, String), Error> {
         wire::http_get(self, from, to, path)

@@ -133,6 +133,52 @@ pub fn labs_running_here() -> Vec<String> {
     labs
 }
 
+/// The labs `lab down --all` takes down: those with live processes under this process's labs
+/// root, those with a directory in it, and those that only have network namespaces left (no
+/// live process under any root). Never a lab whose processes run under another root.
+pub fn labs_to_take_down() -> Vec<String> {
+    let root = super::labs_root();
+    let dirs: Vec<String> = fs::read_dir(&root)
+        .into_iter()
+        .flatten()
+        .filter_map(|e| e.ok()?.file_name().into_string().ok())
+        .collect();
+    owned_labs(
+        &lab_processes(),
+        &root,
+        &dirs,
+        &super::topology::labs_with_namespaces(),
+    )
+}
+
+/// [`labs_to_take_down`]'s choice from (lab, root) of every lab process, the directories in
+/// `root` and the labs that have network namespaces. Pure.
+fn owned_labs(
+    processes: &[(String, PathBuf)],
+    root: &Path,
+    dirs: &[String],
+    with_netns: &[String],
+) -> Vec<String> {
+    let running_elsewhere = |lab: &str| processes.iter().any(|(l, r)| l == lab && r != root);
+    let mut labs: Vec<String> = processes
+        .iter()
+        .filter(|(_, r)| r == root)
+        .map(|(l, _)| l.clone())
+        .chain(dirs.iter().cloned())
+        .chain(
+            with_netns
+                .iter()
+                .filter(|l| !processes.iter().any(|(p, _)| p == *l))
+                .cloned(),
+        )
+        .filter(|l| !running_elsewhere(l) || processes.iter().any(|(p, r)| p == l && r == root))
+        .filter(|l| !l.is_empty())
+        .collect();
+    labs.sort();
+    labs.dedup();
+    labs
+}
+
 /// The labs roots that processes of lab `lab` run under (more than one when labs of the same
 /// name run under different roots).
 pub fn roots_of(lab: &str) -> Vec<PathBuf> {
@@ -233,5 +279,31 @@ mod tests {
             Some(("t1".into(), PathBuf::from(crate::lab::DEFAULT_LABS_ROOT)))
         );
         assert_eq!(lab_of(b"FERROLB_LAB_ROOT=/x\0HOME=/root"), None);
+    }
+
+    #[test]
+    fn down_all_takes_only_this_roots_labs() {
+        let (a, b) = (
+            PathBuf::from("/tmp/ferrolb/labs-a"),
+            PathBuf::from("/tmp/ferrolb/labs-b"),
+        );
+        let procs = [
+            ("ta1".to_string(), a.clone()),
+            ("tb1".to_string(), b.clone()),
+            ("tb2".to_string(), b.clone()),
+        ];
+        let dirs = ["ta1".to_string(), "ta-dead".to_string()];
+        // tb1 and tb2 have namespaces and run under b; "orphan" has namespaces and no process.
+        let netns = ["ta1", "tb1", "tb2", "orphan"].map(String::from);
+        assert_eq!(
+            owned_labs(&procs, &a, &dirs, &netns),
+            ["orphan", "ta-dead", "ta1"]
+        );
+        assert_eq!(
+            owned_labs(&procs, &b, &[], &netns),
+            ["orphan", "tb1", "tb2"]
+        );
+        // A directory here named like a lab running under another root is left alone.
+        assert_eq!(owned_labs(&procs, &a, &["tb1".to_string()], &[]), ["ta1"]);
     }
 }

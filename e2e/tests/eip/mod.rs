@@ -2,6 +2,7 @@
 
 mod outage;
 mod table;
+mod uninstall;
 
 use std::time::Duration;
 

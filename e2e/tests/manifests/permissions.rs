@@ -40,6 +40,8 @@ fn known_resources() -> Vec<(String, String)> {
         of::<adm::MutatingWebhookConfiguration>(),
         of::<k8s_openapi::api::authentication::v1::TokenReview>(),
         of::<k8s_openapi::api::authorization::v1::SubjectAccessReview>(),
+        of::<k8s_openapi::api::rbac::v1::ClusterRole>(),
+        of::<k8s_openapi::api::apps::v1::DaemonSet>(),
         // The Service status subresource (kube's `Api::patch_status`).
         (String::new(), "services/status".to_string()),
     ];
@@ -147,6 +149,9 @@ allow  patch         ferrolb.io  vippools/status  *  lan  apply.rs pool
 allow  create,patch  events.k8s.io  events  web  app.1  apply.rs kube Recorder
 allow  create,patch  admissionregistration.k8s.io  validatingwebhookconfigurations  *  $CONFIG  webhook/secret.rs apply_configuration
 allow  create,patch  admissionregistration.k8s.io  mutatingwebhookconfigurations  *  $CONFIG  webhook/secret.rs apply_configuration
+allow  get           rbac.authorization.k8s.io  clusterroles  *  $OWNER  webhook/secret.rs owner (the configurations' owner)
+refuse get,list      rbac.authorization.k8s.io  clusterroles  *  -  no other ClusterRole
+refuse patch,delete  rbac.authorization.k8s.io  clusterroles  *  $OWNER  the owner is read only
 allow  create        coordination.k8s.io  leases  $NS  -  leader.rs kube-lease-manager AutoCreate
 allow  get,patch     coordination.k8s.io  leases  $NS  $LEASE  leader.rs kube-lease-manager
 allow  list,watch    coordination.k8s.io  leases  $NS  $LEASE  leader.rs watch_release (name field selector)
@@ -189,6 +194,9 @@ refuse patch,update  core  configmaps  ferrolb-system  ferrolb-allocation-keys  
 refuse get           core  secrets  ferrolb-system  ferrolb-allocation-signing-key  only the controller signs
 refuse patch         core  nodes  *  node-a  nodes are read only
 refuse patch         ferrolb.io  vippools/status  *  lan  the controller's job
+allow  get           apps  daemonsets  ferrolb-system  $DS  daemon/uninstall.rs (is ferrolb being uninstalled?)
+refuse get,list      apps  daemonsets  ferrolb-system  -  no other DaemonSet
+refuse patch,delete  apps  daemonsets  ferrolb-system  $DS  its DaemonSet is read only
 ";
 
 /// The ServiceAccount a Deployment's or DaemonSet's pods run as.
@@ -208,6 +216,7 @@ fn controller_may_do_what_its_code_does_and_no_more() {
         ("$LEASE", args.lease_name.as_str()),
         ("$SECRET", args.webhook_secret.as_str()),
         ("$CONFIG", args.webhook_configuration.as_str()),
+        ("$OWNER", args.webhook_owner.as_str()),
     ];
     check((args.namespace.as_str(), sa), CONTROLLER, &vars);
 }
@@ -215,7 +224,13 @@ fn controller_may_do_what_its_code_does_and_no_more() {
 #[test]
 fn speaker_may_do_what_its_code_does_and_no_more() {
     let docs = deploy();
-    let (d, _) = speaker(&docs);
+    let (d, args) = speaker(&docs);
     let sa = service_account(d);
-    check((d.namespace().unwrap(), sa), SPEAKER, &[]);
+    assert_eq!(
+        args.daemonset,
+        d.name(),
+        "--daemonset names the speakers' own DaemonSet"
+    );
+    let vars = [("$DS", args.daemonset.as_str())];
+    check((d.namespace().unwrap(), sa), SPEAKER, &vars);
 }

@@ -8,12 +8,7 @@ use super::{Spk, step};
 
 impl Spk<'_> {
     fn has_table(&self, node: &str) -> bool {
-        let argv = ["nft", "list", "table", "inet", "ferrolb"].map(String::from);
-        self.lab
-            .exec(node, &argv)
-            .expect("nft in the node")
-            .output()
-            .is_ok_and(|out| out.status.success())
+        self.lab.has_table(node).expect("nft in the node")
     }
 
     /// `ip` is the Service `web`'s address, announced.

@@ -95,6 +95,12 @@ pub struct Args {
     #[arg(long, env = "FERROLB_INTERFACE_INTERVAL", value_parser = duration::parse, default_value = "1s")]
     pub interface_interval: Duration,
 
+    /// The speakers' DaemonSet (in --namespace). On SIGTERM, after the handover, a speaker
+    /// whose DaemonSet is gone or being deleted (or whose ServiceAccount no longer
+    /// authenticates) deletes its node's table `inet ferrolb`: ferrolb is being uninstalled.
+    #[arg(long, env = "FERROLB_DAEMONSET", default_value = ferrolb_core::names::SPEAKER_DAEMONSET)]
+    pub daemonset: String,
+
     /// `--log-format` and `--log-level`.
     #[command(flatten)]
     pub log: LogArgs,

@@ -24,7 +24,7 @@ use tokio::task::JoinHandle;
 use tracing::{info, warn};
 
 use crate::announcer::{self, AnnouncerHandle};
-use crate::dataplane::Decision;
+use crate::dataplane::{Decision, Nft};
 use crate::election::InterfaceView;
 use crate::health::{DebugState, HealthHandle, HealthSnapshot};
 use crate::membership::{Members, MembershipHandle};
@@ -34,7 +34,7 @@ use super::events::{self, Takeover};
 use super::metrics::Metrics;
 use super::observed::{DebugDocument, Observed};
 use super::rules::{RulesStatus, Wanted};
-use super::{node, publish, watches};
+use super::{node, publish, uninstall, watches};
 
 /// The inputs the loop waits on.
 pub(super) struct Inputs {
@@ -76,8 +76,8 @@ pub(super) struct Tasks {
     pub membership: MembershipHandle,
     /// The health API (stops when dropped).
     pub health: HealthHandle,
-    /// The dataplane task (ends with its channel).
-    pub _rules: JoinHandle<()>,
+    /// The dataplane task (ends with its channel; aborted on stop, before the uninstall check).
+    pub rules: JoinHandle<()>,
     /// The dataplane supervisor (ends with its channel).
     pub _supervisor: JoinHandle<()>,
     /// The `ServiceAnnouncement` writer (ends with its channel).
@@ -105,6 +105,8 @@ pub(super) struct Settings {
     pub gossip_port: u16,
     /// How long to keep answering after leaving the gossip.
     pub handover_wait: Duration,
+    /// After the handover: is ferrolb being uninstalled (then the table goes)?
+    pub uninstall: uninstall::Check,
 }
 
 /// The running speaker.
@@ -327,11 +329,14 @@ impl Speaker {
     }
 
     /// Hands over and stops: leaves the gossip (peers mark this node down at once and the
-    /// successors announce), keeps answering for the handover wait, then goes quiet.
+    /// successors announce), keeps answering for the handover wait, then goes quiet. Only then,
+    /// so the handover never waits for it: the uninstall check, which deletes the node's table
+    /// when ferrolb is being uninstalled and keeps it otherwise.
     pub(super) async fn stop(self) {
         let Settings {
             node,
             handover_wait,
+            uninstall,
             ..
         } = self.settings;
         info!(%node, wait_ms = handover_wait.as_millis() as u64, "SIGTERM: leaving the gossip so that other speakers take over");
@@ -342,7 +347,11 @@ impl Speaker {
             .send_replace(announcer::Desired::new());
         self.tasks.announcer.shutdown().await;
         drop(self.tasks.health);
-        info!(%node, "stopped; rules in table inet ferrolb left in place");
+        // No rules task may write the table again once the check has decided.
+        self.tasks.rules.abort();
+        let _ = self.tasks.rules.await;
+        uninstall.run(&Nft::new(None)).await;
+        info!(%node, "stopped");
     }
 }
 

@@ -30,7 +30,8 @@
 //! successors announce), keeps answering for `--handover-wait`, then goes quiet. The rules in
 //! table `inet ferrolb` are left in place, like kube-proxy's, so connections already on this
 //! node keep working while it restarts (and the next run leaves them alone until its first
-//! step).
+//! step) — unless ferrolb is being uninstalled (`uninstall.rs`: its DaemonSet gone or being
+//! deleted, or its ServiceAccount refused), which is asked only after the handover.
 
 pub mod cli;
 mod cycle;
@@ -41,6 +42,7 @@ mod node;
 mod observed;
 mod publish;
 mod rules;
+mod uninstall;
 mod watches;
 
 #[cfg(test)]
@@ -248,6 +250,11 @@ async fn start(
             node: args.node_name,
             gossip_port: args.gossip_port,
             handover_wait: args.handover_wait,
+            uninstall: uninstall::Check {
+                client: client.clone(),
+                namespace: args.namespace.clone(),
+                daemonset: args.daemonset.clone(),
+            },
         },
         metrics,
         Inputs {
@@ -270,7 +277,7 @@ async fn start(
             announcer,
             membership,
             health,
-            _rules: rules_task,
+            rules: rules_task,
             _supervisor: supervisor,
             _publisher: publisher,
             _private: private,
