@@ -95,7 +95,9 @@ impl Spk<'_> {
         let before = self.owner(ip).await;
         self.settled("web", ip).await;
         self.assert_everyone_sees_everyone().await;
-        let dropped = self.metric_sum("ferrolb_speaker_gossip_dropped_total").await;
+        let dropped = self
+            .metric_sum("ferrolb_speaker_gossip_dropped_total")
+            .await;
         let speakers: Vec<(String, SocketAddr)> = NODES
             .iter()
             .map(|n| {
@@ -124,7 +126,10 @@ impl Spk<'_> {
         assert_eq!(self.owner(ip).await, before, "the announcement changed");
         assert_eq!(self.answers(ip), [self.lab.mac(&before.0).expect("mac")]);
         self.assert_everyone_sees_everyone().await;
-        let counted = self.metric_sum("ferrolb_speaker_gossip_dropped_total").await - dropped;
+        let counted = self
+            .metric_sum("ferrolb_speaker_gossip_dropped_total")
+            .await
+            - dropped;
         eprintln!("{sent} forged datagrams, {counted} drops counted");
         assert!(
             counted >= sent as f64,
@@ -138,7 +143,9 @@ impl Spk<'_> {
         );
         let before = self.owner(ip).await;
         self.settled("web", ip).await;
-        let unknown = self.metric_sum("ferrolb_speaker_gossip_dropped_total").await;
+        let unknown = self
+            .metric_sum("ferrolb_speaker_gossip_dropped_total")
+            .await;
         let api: Api<Secret> = Api::namespaced(self.client.clone(), SYSTEM);
         let secret = api
             .get(GOSSIP_SECRET)
@@ -191,7 +198,10 @@ impl Spk<'_> {
             "the VIP failed over during the rotation"
         );
         self.assert_everyone_sees_everyone().await;
-        let dropped = self.metric_sum("ferrolb_speaker_gossip_dropped_total").await - unknown;
+        let dropped = self
+            .metric_sum("ferrolb_speaker_gossip_dropped_total")
+            .await
+            - unknown;
         assert_eq!(dropped, 0.0, "datagrams dropped during the rotation");
         assert!(!self.pods_via(ip, 3).is_empty());
     }
