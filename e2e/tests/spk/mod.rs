@@ -5,6 +5,7 @@ pub mod failover;
 pub mod flows;
 pub mod gossip;
 pub mod local;
+pub mod outage;
 pub mod policy;
 pub mod resync;
 pub mod rules;

@@ -355,7 +355,7 @@ pub fn plan(
             read_only: true,
         });
     }
-    mounts.extend(host_path_mounts(ctx, s, c)?);
+    mounts.extend(host_path_mounts(ctx, s, c));
     Ok(RunPlan {
         rootfs: rootfs.to_path_buf(),
         read_only_root: sc.and_then(|s| s.read_only_root_filesystem) == Some(true),
@@ -379,21 +379,14 @@ pub fn host_path(host_dir: &Path, path: &str) -> PathBuf {
     host_dir.join(path.trim_start_matches('/'))
 }
 
-/// The bind mounts of `c`'s `volumeMounts` of `hostPath` volumes; others (the ServiceAccount's
-/// projected token aside) are refused, naming the volume.
-fn host_path_mounts(
-    ctx: &PodContext<'_>,
-    s: &PodSpec,
-    c: &Container,
-) -> Result<Vec<BindMount>, Error> {
+/// The bind mounts of `c`'s `volumeMounts` of `hostPath` volumes.
+fn host_path_mounts(ctx: &PodContext<'_>, s: &PodSpec, c: &Container) -> Vec<BindMount> {
     let mut out = Vec::new();
     for m in c.volume_mounts.iter().flatten() {
         let volume = s.volumes.iter().flatten().find(|v| v.name == m.name);
+        // Others are not applied (the ServiceAccount's projected volume is mounted apart).
         let Some(host) = volume.and_then(|v| v.host_path.as_ref()) else {
-            return Err(Error::msg(format!(
-                "container {}: volumeMount {}: the lab agent mounts hostPath volumes only",
-                c.name, m.name
-            )));
+            continue;
         };
         out.push(BindMount {
             source: host_path(ctx.host_dir, &host.path),
@@ -401,7 +394,7 @@ fn host_path_mounts(
             read_only: m.read_only == Some(true),
         });
     }
-    Ok(out)
+    out
 }
 
 /// `/etc/hosts` as the kubelet writes it for a Pod.
