@@ -375,3 +375,57 @@ async fn detects_kube_proxy_tables_and_chains() {
         "{unknown:?}"
     );
 }
+
+/// `web` with ClientIP affinity (a dynamic set in the table) and a NodePort on node `node-a`.
+fn web_with_affinity() -> Ruleset {
+    let port = PortInput {
+        name: None,
+        protocol: Protocol::Tcp,
+        port: 80,
+        node_port: Some(30080),
+        target: TargetPort::Number(8080),
+    };
+    let mut web = ServiceInput::new(
+        ServiceKey::new("default", "web"),
+        vec![ip("192.0.2.80")],
+        vec![port],
+        vec![Endpoint::ready(ip("10.244.1.5"), "node-a")],
+    );
+    web.affinity = Some(10_800);
+    build(&NodeInput {
+        node_name: "node-a".to_string(),
+        node_ips: vec![ip("192.0.2.10")],
+        services: vec![web],
+    })
+}
+
+#[tokio::test]
+#[cfg_attr(
+    not(feature = "root-tests"),
+    ignore = "needs root and the lab: cargo xtask test enables feature root-tests"
+)]
+async fn a_restarted_speakers_first_sync_replaces_the_table_it_finds() {
+    let netns = Netns::new("f");
+    let rules = web_with_affinity();
+    netns.applier().sync(&rules).await.unwrap();
+    // A restarted speaker: a fresh applier, the previous run's table (with its token and its
+    // dynamic affinity set) in the kernel. Its first-sync script must be valid on it, for the
+    // same rules and for others (here: none).
+    for next in [
+        rules.clone(),
+        dns(&["10.244.2.7"]),
+        build(&NodeInput::default()),
+    ] {
+        let mut restarted = netns.applier();
+        let report = restarted
+            .sync(&next)
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(report.mode, SyncMode::Full(FullReason::NothingApplied));
+        assert!(
+            restarted.in_sync().await.unwrap(),
+            "its token is in the table"
+        );
+    }
+    assert!(!kernel_table(&netns).await.contains("192.0.2.80"));
+}

@@ -1,14 +1,13 @@
-//! Failover: the announcing speaker killed (IPv4 and IPv6), stopped (SIGTERM handover), and
-//! killed while the apiserver is down. Each time another node answers, alone, and TCP flows
-//! through it. Kill and stop are timed from the signal by a prober in the client (a TCP probe
-//! of the VIP every few ms, each reading the client's neighbour entry for it) and bounded.
+//! Failover: the announcing speaker killed (IPv4 and IPv6) and stopped (SIGTERM handover);
+//! killed during an apiserver outage: `outage.rs`. Each time another node answers, alone, and
+//! TCP flows through it. Kill and stop are timed from the signal by a prober in the client (a
+//! TCP probe of the VIP every few ms, each reading the client's neighbour entry for it) and
+//! bounded.
 
 use std::net::IpAddr;
 use std::time::{Duration, Instant};
 
 use ferrolb_e2e::bench::failover::{Trial, collect, measure, now_us, start_prober};
-use ferrolb_e2e::lab::controlplane;
-use ferrolb_e2e::lab::process;
 
 use super::{Spk, speaker_on, step};
 
@@ -32,7 +31,7 @@ fn probe_every(ip: IpAddr) -> Duration {
 impl Spk<'_> {
     /// Waits until a node other than `old` answers for `ip`, alone (every answer over a window
     /// counted); returns it and how long it took.
-    async fn moved_from(&self, ip: IpAddr, old: &str) -> (String, std::time::Duration) {
+    pub(super) async fn moved_from(&self, ip: IpAddr, old: &str) -> (String, std::time::Duration) {
         let start = Instant::now();
         let old_mac = self.lab.mac(old).expect("mac");
         let old_mac = &old_mac;
@@ -140,23 +139,5 @@ impl Spk<'_> {
         );
         assert!(!self.pods_via(ip, 3).is_empty());
         self.restart(&old).await;
-    }
-
-    pub async fn apiserver_outage(&self, ip: IpAddr) {
-        step("apiserver down: the VIP keeps answering, and killing its speaker still fails over");
-        let old = self.settled("web", ip).await;
-        let pids = process::find(&self.lab.names.lab, Some("kube-apiserver"));
-        process::stop(&pids, std::time::Duration::from_secs(10));
-        self.answered_by(ip, &old).await;
-        self.lab.kill(speaker_on(&old)).expect("kill");
-        let (new, took) = self.moved_from(ip, &old).await;
-        eprintln!("apiserver down, SIGKILL {old}: {new} answers after {took:?}");
-        assert!(!self.pods_via(ip, 3).is_empty());
-        controlplane::start(self.lab, &["kube-apiserver"]).expect("apiserver back");
-        self.lab.start(speaker_on(&old)).expect("restart");
-        self.lab
-            .wait_ready(speaker_on(&old), std::time::Duration::from_secs(60))
-            .await
-            .expect("ready again");
     }
 }

@@ -6,6 +6,7 @@ pub mod flows;
 pub mod forged;
 pub mod gossip;
 pub mod local;
+pub mod outage;
 pub mod policy;
 pub mod resync;
 pub mod rules;

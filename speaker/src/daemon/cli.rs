@@ -91,6 +91,16 @@ pub struct Args {
     #[arg(long, env = "FERROLB_HANDOVER_WAIT", value_parser = duration::parse, default_value = "150ms")]
     pub handover_wait: Duration,
 
+    /// Node-local file (a hostPath under /run) keeping the health API's last synced answers: a
+    /// speaker restarted while the apiserver is unreachable serves them until its watches sync,
+    /// if table inet ferrolb is still there.
+    #[arg(
+        long,
+        env = "FERROLB_KEPT_STATE",
+        default_value = "/run/ferrolb/speaker-health.json"
+    )]
+    pub kept_state: std::path::PathBuf,
+
     /// How often the node's interfaces are read again (changes are gossiped).
     #[arg(long, env = "FERROLB_INTERFACE_INTERVAL", value_parser = duration::parse, default_value = "1s")]
     pub interface_interval: Duration,

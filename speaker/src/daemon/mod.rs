@@ -37,6 +37,7 @@ pub mod cli;
 mod cycle;
 mod events;
 mod gossip_keys;
+mod kept_file;
 mod metrics;
 mod node;
 mod observed;
@@ -143,8 +144,22 @@ async fn start(
     )
     .await;
 
-    let (health_tx, health_rx) =
-        watch::channel(Arc::new(HealthSnapshot::starting(SystemTime::now())));
+    // Until the watches sync, the answers of the previous run if the table it left is still
+    // there: a speaker restarted during an apiserver outage answers as before (README).
+    let first = kept_file::restore(
+        &args.kept_state,
+        &args.node_name,
+        dataplane_rx.borrow().enabled,
+        &Nft::new(None).with_timeout(DETECT_TIMEOUT),
+        HealthSnapshot::starting(SystemTime::now()),
+    )
+    .await;
+    let (health_tx, health_rx) = watch::channel(Arc::new(first));
+    let _kept_writer = kept_file::spawn_writer(
+        args.kept_state.clone(),
+        args.node_name.clone(),
+        health_rx.clone(),
+    );
     let mut health_config = HealthConfig::new(args.health_addr);
     if mode != Mode::AnnounceOnly {
         // Bound only while the decision says so (`HealthSnapshot::serve_node_ports`).

@@ -16,6 +16,7 @@
 
 pub mod admin;
 pub mod answers;
+pub mod kept;
 pub mod model;
 pub mod node_ports;
 pub mod serve;
@@ -26,6 +27,7 @@ pub mod timefmt;
 mod tests;
 
 pub use answers::Answer;
+pub use kept::KeptHealth;
 pub use model::{DebugState, HealthSnapshot, Judge, RulesState, ServiceHealth, Verdict};
 pub use node_ports::PortStatus;
 pub use serve::ConnLimits;

@@ -156,7 +156,7 @@ pub enum RulesState {
 }
 
 /// One Service as this node sees it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, serde::Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct ServiceHealth {
     /// Ready endpoints of the Service on this node (kube-proxy's `localEndpoints`).

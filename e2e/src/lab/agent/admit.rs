@@ -114,6 +114,7 @@ impl Agent {
                 next,
             )));
         }
+        let host_dir = self.lab.dir.join("hostpath").join(node.name());
         let ctx = spec::PodContext {
             pod,
             node_name: node.name(),
@@ -121,6 +122,7 @@ impl Agent {
             host_ip: node.host.v4.into(),
             apiserver: self.lab.apiserver_for_pods()?,
             pod_dir: &dir,
+            host_dir: &host_dir,
             markers: Vec::new(),
         };
         let mut prepared = Vec::new();
@@ -147,8 +149,13 @@ impl Agent {
                 ),
             ];
             let plan = spec::plan(&ctx, c, image, &rootfs)?;
-            std::fs::create_dir_all(&plan.scratch)
-                .map_err(|e| Error::io(format!("creating {}", plan.scratch.display()), e))?;
+            let host_paths = plan.mounts.iter().map(|m| &m.source);
+            for made in std::iter::once(&plan.scratch)
+                .chain(host_paths.filter(|p| p.starts_with(&host_dir)))
+            {
+                std::fs::create_dir_all(made)
+                    .map_err(|e| Error::io(format!("creating {}", made.display()), e))?;
+            }
             let plan_file = dir.join(format!("{}.json", c.name));
             let text = serde_json::to_string_pretty(&plan)
                 .map_err(|e| Error::msg(format!("encoding the plan of {}: {e}", c.name)))?;

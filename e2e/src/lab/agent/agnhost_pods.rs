@@ -69,6 +69,7 @@ impl Agent {
             host_ip: node.host.v4.into(),
             apiserver: self.lab.apiserver_for_pods()?,
             pod_dir: &pod_dir,
+            host_dir: &self.lab.dir.join("hostpath").join(node.name()),
             markers: Vec::new(),
         };
         let program = controlplane::bin("agnhost");

@@ -71,7 +71,13 @@ pub fn run(path: &Path) -> Result<Infallible, Error> {
     let root = root(&plan)?;
     system_mounts(&root)?;
     for m in &plan.mounts {
-        bind(&m.source, &inside(&root, &m.target), m.read_only)?;
+        let target = inside(&root, &m.target);
+        if m.source.is_dir() && !target.exists() {
+            // A hostPath directory: its mount point is made in the image's root.
+            std::fs::create_dir_all(&target)
+                .map_err(|e| Error::io(format!("creating {}", target.display()), e))?;
+        }
+        bind(&m.source, &target, m.read_only)?;
     }
     if plan.read_only_root {
         mount(

@@ -11,11 +11,12 @@
 //!   `add`; `privileged`: all; `allowPrivilegeEscalation: false` sets no_new_privs;
 //! - filesystem: the image's root (read-only with `readOnlyRootFilesystem`), the
 //!   ServiceAccount's token, CA and namespace at the usual path, `/etc/hosts`,
-//!   `/etc/resolv.conf`.
+//!   `/etc/resolv.conf`; each `hostPath` volume a container mounts, as a directory of the
+//!   node's own under the lab ([`host_path`]: the lab's nodes share the host's filesystem).
 //!
 //! Not applied (the lab has no use for them; said here so nobody relies on them): seccomp
 //! profiles, resource limits (cgroups), a PID namespace (containers see the host's processes,
-//! which is how the lab finds them), volumes other than the ServiceAccount's.
+//! which is how the lab finds them), volumes other than the ServiceAccount's and `hostPath`.
 
 use std::collections::BTreeMap;
 use std::net::{IpAddr, SocketAddr};
@@ -108,6 +109,8 @@ pub struct PodContext<'a> {
     pub apiserver: SocketAddr,
     /// The Pod's directory on the host: `serviceaccount/`, `hosts`, `resolv.conf`, scratch.
     pub pod_dir: &'a Path,
+    /// The node's filesystem for `hostPath` volumes ([`host_path`]).
+    pub host_dir: &'a Path,
     /// Environment the lab adds to find its processes (`FERROLB_LAB`, `FERROLB_LAB_ROLE`).
     pub markers: Vec<(String, String)>,
 }
@@ -352,6 +355,7 @@ pub fn plan(
             read_only: true,
         });
     }
+    mounts.extend(host_path_mounts(ctx, s, c));
     Ok(RunPlan {
         rootfs: rootfs.to_path_buf(),
         read_only_root: sc.and_then(|s| s.read_only_root_filesystem) == Some(true),
@@ -367,6 +371,30 @@ pub fn plan(
         env,
         workdir: c.working_dir.clone().unwrap_or_else(|| "/".into()),
     })
+}
+
+/// Where a node's `hostPath` `path` is in the lab: under `host_dir`, the node's own directory
+/// (always a directory, made when the Pod starts: `DirectoryOrCreate`).
+pub fn host_path(host_dir: &Path, path: &str) -> PathBuf {
+    host_dir.join(path.trim_start_matches('/'))
+}
+
+/// The bind mounts of `c`'s `volumeMounts` of `hostPath` volumes.
+fn host_path_mounts(ctx: &PodContext<'_>, s: &PodSpec, c: &Container) -> Vec<BindMount> {
+    let mut out = Vec::new();
+    for m in c.volume_mounts.iter().flatten() {
+        let volume = s.volumes.iter().flatten().find(|v| v.name == m.name);
+        // Others are not applied (the ServiceAccount's projected volume is mounted apart).
+        let Some(host) = volume.and_then(|v| v.host_path.as_ref()) else {
+            continue;
+        };
+        out.push(BindMount {
+            source: host_path(ctx.host_dir, &host.path),
+            target: m.mount_path.clone(),
+            read_only: m.read_only == Some(true),
+        });
+    }
+    out
 }
 
 /// `/etc/hosts` as the kubelet writes it for a Pod.

@@ -23,6 +23,7 @@ fn ctx<'a>(pod: &'a Pod, dir: &'a Path) -> PodContext<'a> {
         host_ip: "198.51.100.11".parse().unwrap(),
         apiserver: "198.51.100.1:6443".parse().unwrap(),
         pod_dir: dir,
+        host_dir: Path::new("/lab/hostpath/node-a"),
         markers: vec![("FERROLB_LAB".into(), "t".into())],
     }
 }
@@ -84,6 +85,14 @@ fn the_speaker_runs_as_root_with_exactly_its_added_capabilities_on_the_node() {
     assert_eq!(p.hostname, None, "hostNetwork: the node's UTS namespace");
     assert_eq!(env(&p, "FERROLB_NODE_NAME"), Some("node-a"));
     assert_eq!(env(&p, "HOSTNAME"), Some("node-a"));
+    // --kept-state's hostPath: the node's own directory of the lab.
+    let kept = p
+        .mounts
+        .iter()
+        .find(|m| m.target == "/run/ferrolb")
+        .unwrap();
+    assert_eq!(kept.source, Path::new("/lab/hostpath/node-a/run/ferrolb"));
+    assert!(!kept.read_only);
 }
 
 #[test]
