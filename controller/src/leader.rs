@@ -68,11 +68,18 @@ pub async fn run(
             () = tokio::time::sleep(Duration::from_secs(1)), if recovering => {
                 match leases.get_opt(&cfg.name).await {
                     Ok(lease) => {
-                        let held = lease.as_ref().is_some_and(|l| holds(l, &cfg.identity, jiff::Timestamp::now()));
-                        recovering = false;
-                        if held {
-                            info!(identity = %cfg.identity, "the API is back and the lease is still ours; leading again");
-                            leader.send_replace(true);
+                        let now = jiff::Timestamp::now();
+                        match lease.as_ref().and_then(|l| live_holder(l, now)) {
+                            Some(holder) if holder == cfg.identity => {
+                                info!(identity = %cfg.identity, "the API is back and the lease is ours; leading again");
+                                recovering = false;
+                                leader.send_replace(true);
+                            }
+                            // Another replica leads: the manager reports when that changes.
+                            Some(_) => recovering = false,
+                            // Expired or released during the outage: whoever takes it next may
+                            // be our manager, which would not report it; keep reading.
+                            None => {}
                         }
                     }
                     Err(e) => warn!(error = %e, "re-reading the leader lease after an error"),
@@ -111,23 +118,21 @@ pub async fn run(
     Ok(())
 }
 
-/// Whether `lease` names `identity` as its holder and has not expired at `now` (renewTime plus
+/// The holder `lease` names, when it has not expired at `now` (renewTime plus
 /// leaseDurationSeconds).
-fn holds(lease: &Lease, identity: &str, now: jiff::Timestamp) -> bool {
-    let Some(spec) = lease.spec.as_ref() else {
-        return false;
-    };
+fn live_holder(lease: &Lease, now: jiff::Timestamp) -> Option<&str> {
+    let spec = lease.spec.as_ref()?;
     let (Some(holder), Some(renewed), Some(secs)) = (
         spec.holder_identity.as_deref(),
         spec.renew_time.as_ref(),
         spec.lease_duration_seconds,
     ) else {
-        return false;
+        return None;
     };
     let expires = renewed
         .0
         .checked_add(jiff::SignedDuration::from_secs(i64::from(secs)));
-    holder == identity && expires.is_ok_and(|e| e > now)
+    expires.is_ok_and(|e| e > now).then_some(holder)
 }
 
 /// Notifies whenever the Lease is seen without a holder.
@@ -176,8 +181,9 @@ mod tests {
     }
 
     #[test]
-    fn only_an_unexpired_lease_in_our_name_is_ours() {
+    fn only_an_unexpired_lease_names_its_holder() {
         let now = jiff::Timestamp::now();
+        let holds = |l: &Lease, id: &str, now| live_holder(l, now) == Some(id);
         let ago = |s: i64| now.checked_sub(jiff::SignedDuration::from_secs(s)).unwrap();
         assert!(holds(&lease(Some("me"), ago(5), 15), "me", now));
         assert!(
@@ -187,5 +193,6 @@ mod tests {
         assert!(!holds(&lease(Some("other"), ago(5), 15), "me", now));
         assert!(!holds(&lease(None, ago(5), 15), "me", now), "released");
         assert!(!holds(&Lease::default(), "me", now));
+        assert_eq!(live_holder(&lease(Some("me"), ago(20), 15), now), None, "expired: keep reading");
     }
 }

@@ -187,6 +187,10 @@ pub fn vippool(req: &AdmissionRequest<VIPPool>, watched: &Watched) -> Verdict {
 }
 
 /// The JSON patch stamping a Service with its externalIPs' requester (`None`: nothing to do).
+/// An update that leaves the externalIPs as they were (the same list: the stamp covers its
+/// order) keeps the stamp of whoever admitted them
+/// (the old object's): the controller writing its proof annotation, or a user changing a label,
+/// did not admit them.
 pub fn stamp_patch(req: &AdmissionRequest<Service>, key: &StampKey) -> Option<json_patch::Patch> {
     use json_patch::{AddOperation, Patch, PatchOperation};
     let svc = req.object.as_ref()?;
@@ -194,13 +198,26 @@ pub fn stamp_patch(req: &AdmissionRequest<Service>, key: &StampKey) -> Option<js
     if ips.is_empty() {
         return None;
     }
-    let namespace = req.namespace.clone().unwrap_or_default();
-    let name = if req.name.is_empty() {
-        svc.name_any()
-    } else {
-        req.name.clone()
+    let unchanged_from = req
+        .old_object
+        .as_ref()
+        .filter(|_| req.operation == Operation::Update)
+        .filter(|old| review_facts::external_ips(old) == ips);
+    let value = match unchanged_from {
+        Some(old) => old.annotations().get(ANN_ADMITTED)?.clone(),
+        None => {
+            let namespace = req.namespace.clone().unwrap_or_default();
+            let name = if req.name.is_empty() {
+                svc.name_any()
+            } else {
+                req.name.clone()
+            };
+            admission_stamp::stamp(key, &namespace, &name, &user(&req.user_info), &ips)
+        }
     };
-    let value = admission_stamp::stamp(key, &namespace, &name, &user(&req.user_info), &ips);
+    if svc.annotations().get(ANN_ADMITTED) == Some(&value) {
+        return None;
+    }
     let mut ops = Vec::new();
     if svc.metadata.annotations.is_none() {
         ops.push(PatchOperation::Add(AddOperation {
@@ -215,3 +232,7 @@ pub fn stamp_patch(req: &AdmissionRequest<Service>, key: &StampKey) -> Option<js
     }));
     Some(Patch(ops))
 }
+
+#[cfg(test)]
+#[path = "stamp_tests.rs"]
+mod stamp_tests;
