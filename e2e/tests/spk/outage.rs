@@ -2,7 +2,7 @@
 //! and restarted during it: the others take over and keep its VIPs (the restarted speaker stays
 //! out of the gossip until its watches sync), the restarted node keeps its table and answers
 //! its health API as before, every VIP answers from exactly one node and TCP flows throughout;
-//! after the apiserver is back, everything converges.
+//! after the apiserver is back, everything converges and the controller leads again.
 
 use std::net::{IpAddr, SocketAddr};
 use std::time::{Duration, Instant};
@@ -177,9 +177,19 @@ impl Spk<'_> {
             health,
             "{old}'s health answers after the sync"
         );
-        ferrolb_e2e::k8s::delete_service(&self.client, NS, LOCAL)
-            .await
-            .expect("delete kept");
+        // The controller leads again: a Service created now gets its address (no replica led
+        // after an outage longer than the lease, once).
+        let started = Instant::now();
+        let fresh = self.service("after-outage", "web", json!({}), 1).await;
+        eprintln!(
+            "a Service created after the outage: {fresh:?} after {:?}",
+            started.elapsed()
+        );
+        for name in [LOCAL, "after-outage"] {
+            ferrolb_e2e::k8s::delete_service(&self.client, NS, name)
+                .await
+                .expect("delete");
+        }
     }
 
     /// Service `kept`: eTP=Local over `web`'s pods (one on each node); its address and
