@@ -146,6 +146,7 @@ async fn start(
     let (health_tx, health_rx) =
         watch::channel(Arc::new(HealthSnapshot::starting(SystemTime::now())));
     let mut health_config = HealthConfig::new(args.health_addr);
+    health_config.requests = metrics.health_requests.clone();
     if mode != Mode::AnnounceOnly {
         // Bound only while the decision says so (`HealthSnapshot::serve_node_ports`).
         health_config.node_port_ip = Some(std::net::Ipv4Addr::UNSPECIFIED.into());
