@@ -266,6 +266,27 @@ fn speaker_args_agree_with_probes_ports_and_image() {
 }
 
 #[test]
+fn components_have_the_priority_of_what_depends_on_them() {
+    // The speaker as kube-proxy and Cilium's agent (node-level: the node's Service addresses),
+    // the controller as CoreDNS (cluster-level: every Service's address and the webhook). Both
+    // classes exist in every cluster (the apiserver creates them) and may be used in any
+    // namespace since Kubernetes 1.17.
+    for docs in [deploy(), without_kube_proxy()] {
+        let pod = |kind: &str, name: &str| {
+            find(&docs, kind, name).value["spec"]["template"]["spec"].clone()
+        };
+        assert_eq!(
+            pod("DaemonSet", "ferrolb-speaker")["priorityClassName"],
+            "system-node-critical"
+        );
+        assert_eq!(
+            pod("Deployment", "ferrolb-controller")["priorityClassName"],
+            "system-cluster-critical"
+        );
+    }
+}
+
+#[test]
 fn security_contexts_fit_each_image() {
     let docs = deploy();
     let (ctl, _) = controller(&docs);

@@ -1,10 +1,12 @@
 //! The daemons' metrics plumbing: the `/metrics` handler (a prometheus-client registry as
-//! OpenMetrics text), the [`Registrar`] every daemon registers its metrics with, and the
-//! `ok`/`error` [`ResultLabels`].
+//! OpenMetrics text), the [`Registrar`] every daemon registers its metrics with (each registry
+//! starts with `PREFIX_build_info`), and the `ok`/`error` [`ResultLabels`].
 
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::encoding::{EncodeLabel, EncodeLabelSet, LabelSetEncoder};
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::registry::{Metric, Registry};
 use tracing::warn;
 
@@ -16,11 +18,18 @@ pub struct Registrar {
 }
 
 impl Registrar {
-    /// An empty registry whose metric names start with `prefix_`.
+    /// A registry whose metric names start with `prefix_`, holding only `prefix_build_info`
+    /// (see [`BuildInfo`]), so every daemon exports it.
     pub fn new(prefix: &str) -> Registrar {
-        Registrar {
+        let mut registrar = Registrar {
             registry: Registry::with_prefix(prefix),
-        }
+        };
+        let info: Family<BuildInfo, Gauge> = registrar.metric(
+            "build_info",
+            "Always 1; labels: the ferrolb version and, when built with FERROLB_COMMIT set, the commit",
+        );
+        info.get_or_create(&BuildInfo::current()).set(1);
+        registrar
     }
 
     /// A new default `M` (counter, gauge, family), registered as `name` with `help`.
@@ -37,6 +46,41 @@ impl Registrar {
     /// The registry holding every registered metric.
     pub fn into_registry(self) -> Registry {
         self.registry
+    }
+}
+
+/// Labels of `build_info`: what this binary was built from.
+#[derive(Clone, Debug, Hash, PartialEq, Eq)]
+pub struct BuildInfo {
+    /// The crate version (the workspace's `CARGO_PKG_VERSION`).
+    pub version: String,
+    /// `FERROLB_COMMIT` at build time (`git rev-parse HEAD`); no label when unset.
+    pub commit: Option<String>,
+}
+
+impl BuildInfo {
+    /// What this binary was built from.
+    pub fn current() -> BuildInfo {
+        BuildInfo::of(env!("CARGO_PKG_VERSION"), option_env!("FERROLB_COMMIT"))
+    }
+
+    /// `version` and `commit` (an empty commit counts as none).
+    pub fn of(version: &str, commit: Option<&str>) -> BuildInfo {
+        BuildInfo {
+            version: version.into(),
+            commit: commit.filter(|c| !c.is_empty()).map(str::to_string),
+        }
+    }
+}
+
+impl EncodeLabelSet for BuildInfo {
+    /// `version`, then `commit` only when known (the derive would write `commit=""`).
+    fn encode(&self, encoder: &mut LabelSetEncoder) -> Result<(), std::fmt::Error> {
+        ("version", self.version.as_str()).encode(encoder.encode_label())?;
+        if let Some(commit) = &self.commit {
+            ("commit", commit.as_str()).encode(encoder.encode_label())?;
+        }
+        Ok(())
     }
 }
 
@@ -94,6 +138,44 @@ mod tests {
         assert!(text.contains("test_things_total 3"), "{text}");
         assert!(
             text.contains("test_results_total{result=\"error\"} 1"),
+            "{text}"
+        );
+    }
+
+    fn encoded(registry: &Registry) -> String {
+        let mut text = String::new();
+        prometheus_client::encoding::text::encode(&mut text, registry).unwrap();
+        text
+    }
+
+    #[test]
+    fn every_registry_says_which_build_it_is() {
+        let text = encoded(&Registrar::new("test").into_registry());
+        let version = env!("CARGO_PKG_VERSION");
+        let series = match option_env!("FERROLB_COMMIT").filter(|c| !c.is_empty()) {
+            Some(commit) => {
+                format!("test_build_info{{version=\"{version}\",commit=\"{commit}\"}} 1")
+            }
+            None => format!("test_build_info{{version=\"{version}\"}} 1"),
+        };
+        assert!(text.contains(&series), "{series} not in:\n{text}");
+    }
+
+    #[test]
+    fn the_commit_label_is_there_only_when_known() {
+        let mut registry = Registry::with_prefix("test");
+        let info: Family<BuildInfo, Gauge> = Family::default();
+        registry.register("build_info", "Build", info.clone());
+        info.get_or_create(&BuildInfo::of("1.2.3", Some("abc123")))
+            .set(1);
+        info.get_or_create(&BuildInfo::of("1.2.4", Some(""))).set(1);
+        let text = encoded(&registry);
+        assert!(
+            text.contains("test_build_info{version=\"1.2.3\",commit=\"abc123\"} 1"),
+            "{text}"
+        );
+        assert!(
+            text.contains("test_build_info{version=\"1.2.4\"} 1"),
             "{text}"
         );
     }

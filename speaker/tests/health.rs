@@ -17,7 +17,8 @@ use std::time::{Duration, Instant};
 
 use ferrolb_core::ServiceKey;
 use ferrolb_speaker::health::{
-    ConnLimits, HealthConfig, HealthHandle, HealthServer, HealthSnapshot, ServiceHealth,
+    ConnLimits, HealthConfig, HealthHandle, HealthRequests, HealthServer, HealthSnapshot, PathKind,
+    ServiceHealth,
 };
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::registry::Registry;
@@ -323,6 +324,44 @@ async fn health_check_node_ports_open_flip_and_close_with_the_snapshot() {
             "port {port} still accepts connections"
         );
         tokio::time::sleep(POLL).await;
+    }
+}
+
+#[tokio::test]
+async fn every_request_is_counted_by_path_kind_and_code() {
+    let mut c = config(true);
+    let requests = HealthRequests::default();
+    c.requests = requests.clone();
+    let (handle, tx, addr) = start(c).await;
+    let web = key("shop", "web");
+    let port = free_port();
+    let hc = SocketAddr::new(LOCALHOST, port);
+    tx.send_replace(snapshot(&[(web, 1, Some(port))]));
+    handle_within(&handle, FLIP_DEADLINE, |h| h.ports_open() == vec![port]).await;
+
+    for (path, code) in [
+        ("/healthz", 200),
+        ("/healthz", 200),
+        ("/livez", 200),
+        ("/services/shop/web", 200),
+        ("/services/shop/gone", 503),
+        ("/metrics", 404),
+    ] {
+        let r = request(addr, "GET", path).await.expect("answer");
+        assert_eq!(r.status, code, "{path}");
+    }
+    assert_eq!(request(hc, "GET", "/x").await.expect("answer").status, 200);
+
+    for (kind, code, n) in [
+        (PathKind::Healthz, 200, 2),
+        (PathKind::Livez, 200, 1),
+        (PathKind::Service, 200, 1),
+        (PathKind::Service, 503, 1),
+        (PathKind::Other, 404, 1),
+        (PathKind::NodePort, 200, 1),
+        (PathKind::Healthz, 503, 0),
+    ] {
+        assert_eq!(requests.get(kind, code), n, "{kind:?} {code}");
     }
 }
 

@@ -145,3 +145,72 @@ fn condition(
         last_transition_time: since,
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeSet;
+
+    use k8s_openapi::jiff::Timestamp;
+    use serde_json::Value;
+
+    use super::*;
+
+    /// The condition types a `conditions` field's description declares: each backticked word
+    /// followed by a colon (`` `Ready`: ... ``), as `kubectl explain` shows them.
+    fn declared(description: &str) -> BTreeSet<String> {
+        let parts: Vec<&str> = description.split('`').collect();
+        parts
+            .iter()
+            .enumerate()
+            .skip(1)
+            .step_by(2)
+            .filter(|(i, _)| parts.get(i + 1).is_some_and(|after| after.starts_with(':')))
+            .map(|(_, name)| name.to_string())
+            .collect()
+    }
+
+    /// Every `conditions` field of `schema`, as (path, declared types).
+    fn conditions(path: &str, schema: &Value, found: &mut Vec<(String, BTreeSet<String>)>) {
+        for (name, sub) in schema["properties"].as_object().into_iter().flatten() {
+            let at = format!("{path}.{name}");
+            if name == "conditions" {
+                let description = sub["description"].as_str().unwrap_or_default();
+                found.push((at.clone(), declared(description)));
+            }
+            conditions(&at, sub, found);
+        }
+        if let Some(items) = schema.get("items") {
+            conditions(&format!("{path}[]"), items, found);
+        }
+    }
+
+    #[test]
+    fn every_condition_a_crd_declares_is_written() {
+        let mut found = Vec::new();
+        for crd in ferrolb_api::crdgen::all() {
+            for version in crd.spec.versions {
+                let schema = serde_json::to_value(version.schema).unwrap();
+                conditions(&crd.spec.names.kind, &schema["openAPIV3Schema"], &mut found);
+            }
+        }
+        let now = Time(Timestamp::UNIX_EPOCH);
+        let written: BTreeSet<String> = desired(&PoolFacts::default(), None, &now)
+            .conditions
+            .into_iter()
+            .map(|c| c.type_)
+            .collect();
+        // Only VIPPool has conditions, written here; a CRD that declares more needs its
+        // writer checked in this test.
+        assert_eq!(
+            found,
+            vec![("VIPPool.status.conditions".to_string(), written)],
+            "declared conditions (left) against what the controller writes (right)"
+        );
+    }
+
+    #[test]
+    fn declared_types_are_backticked_words_before_a_colon() {
+        let d = declared("`Ready`: usable. `Conflict`: overlaps (see `spec.addresses`).");
+        assert_eq!(d, BTreeSet::from(["Ready".into(), "Conflict".into()]));
+    }
+}

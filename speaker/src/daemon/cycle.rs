@@ -31,7 +31,7 @@ use crate::membership::{Members, MembershipHandle};
 use crate::nodestate::{self, Local, NodeDesired};
 
 use super::events::{self, Takeover};
-use super::metrics::Metrics;
+use super::metrics::{Metrics, announced_series};
 use super::observed::{DebugDocument, Observed};
 use super::rules::{RulesStatus, Wanted};
 use super::{node, publish, uninstall, watches};
@@ -245,12 +245,15 @@ impl Speaker {
         if let Some(old) = old
             && old.election.result != new.election.result
         {
-            for t in events::takeovers(&old.election.result, &new.election.result, node) {
+            let live = step.members.live();
+            for t in events::takeovers(&old.election.result, &new.election.result, node, &live) {
+                self.metrics.took_over(t.cause);
                 let _ = self.outputs.takeovers.try_send((t, step.services.clone()));
             }
         }
         let m = &self.metrics;
         m.announced.set(new.announced() as i64);
+        m.announcing(announced_series(&new.election.result, node));
         m.silent.set(new.silent().len() as i64);
         m.live_speakers.set(step.members.live().len() as i64);
         m.announcer(self.tasks.announcer.stats().snapshot());

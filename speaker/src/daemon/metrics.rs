@@ -1,9 +1,11 @@
-//! The speaker's Prometheus metrics (served on the health API's `/metrics`).
+//! The speaker's Prometheus metrics (served on `--metrics-addr`, behind the access review).
 
+use std::collections::BTreeSet;
 use std::sync::Mutex;
 use std::time::Duration;
 
 use ferrolb_runtime::metrics::{Registrar, ResultLabels};
+use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
@@ -12,15 +14,64 @@ use prometheus_client::registry::Registry;
 
 use crate::announcer::StatsSnapshot;
 use crate::dataplane::DecisionMetrics;
+use crate::election::Election;
+use crate::health::HealthRequests;
 use crate::membership::GossipDrops;
 
+use super::events::TakeoverCause;
 use super::gossip_keys::KeyMetrics;
+
+/// Labels of one address this node announces, per interface and Service.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, PartialOrd, Ord, EncodeLabelSet)]
+pub struct VipLabels {
+    /// This node.
+    pub node: String,
+    /// The interface answering ARP/NDP for it.
+    pub interface: String,
+    /// `namespace/name` of a Service using the address (one series per sharing Service).
+    pub service: String,
+    /// The address.
+    pub address: String,
+}
+
+/// Labels of the takeovers counter.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct TakeoverLabels {
+    /// `speaker_down`, `ineligible`, `outranked` or `unassigned` ([`TakeoverCause`]).
+    pub reason: String,
+}
+
+/// The series of `vip_announced` for what `node` wins in `election` (pure): one per address,
+/// interface and Service.
+pub fn announced_series(election: &Election, node: &str) -> BTreeSet<VipLabels> {
+    election
+        .per_ip
+        .iter()
+        .filter(|(_, d)| d.winner.as_deref() == Some(node))
+        .flat_map(|(ip, d)| {
+            d.interfaces.iter().flat_map(move |interface| {
+                d.services.iter().map(move |service| VipLabels {
+                    node: node.to_string(),
+                    interface: interface.clone(),
+                    service: service.to_string(),
+                    address: ip.to_string(),
+                })
+            })
+        })
+        .collect()
+}
 
 /// Every metric the speaker exports.
 #[derive(Debug)]
 pub struct Metrics {
     /// Addresses this node answers ARP/NDP for.
     pub announced: Gauge,
+    /// 1 per address, interface and Service this node announces; removed when it stops.
+    pub vip_announced: Family<VipLabels, Gauge>,
+    /// Addresses this node took over, by [`TakeoverCause`].
+    pub takeovers: Family<TakeoverLabels, Counter>,
+    /// Health API requests by kind of path and code.
+    pub health_requests: HealthRequests,
     /// Addresses of ferrolb's Services nobody answers for.
     pub silent: Gauge,
     /// Speakers gossip says are alive (this one included).
@@ -48,6 +99,7 @@ pub struct Metrics {
     /// The gossip keys: how many are accepted, whether the Secret is usable.
     pub gossip_keys: KeyMetrics,
     last_stats: Mutex<StatsSnapshot>,
+    last_vips: Mutex<BTreeSet<VipLabels>>,
 }
 
 impl Metrics {
@@ -59,6 +111,18 @@ impl Metrics {
                 "announced_addresses",
                 "Addresses this node answers ARP/NDP for",
             ),
+            vip_announced: r.metric(
+                "vip_announced",
+                "1 while this node answers ARP/NDP for the address on the interface for the Service; gone when it stops",
+            ),
+            takeovers: r.metric(
+                "takeovers",
+                "Addresses this node started answering for, by what became of the node that answered before (speaker_down, ineligible, outranked, unassigned)",
+            ),
+            health_requests: HealthRequests::new(r.metric(
+                "health_requests",
+                "Health API requests by kind of path (healthz, livez, service, node_port, other) and code",
+            )),
             silent: r.metric("silent_addresses", "Addresses nobody answers for"),
             live_speakers: r.metric("live_speakers", "Speakers gossip says are alive"),
             computations: r.metric("computations", "Desired states computed"),
@@ -104,8 +168,37 @@ impl Metrics {
                 ),
             },
             last_stats: Mutex::new(StatsSnapshot::default()),
+            last_vips: Mutex::new(BTreeSet::new()),
         };
+        // Every reason from 0, so that rate() sees the first takeover.
+        for cause in TakeoverCause::ALL {
+            m.takeovers
+                .get_or_create(&TakeoverLabels::of(cause))
+                .inc_by(0);
+        }
         (m, r.into_registry())
+    }
+
+    /// Sets `vip_announced` to `series`: 1 for each, and the series of addresses no longer
+    /// announced removed.
+    pub fn announcing(&self, series: BTreeSet<VipLabels>) {
+        let Ok(mut last) = self.last_vips.lock() else {
+            return;
+        };
+        for gone in last.difference(&series) {
+            self.vip_announced.remove(gone);
+        }
+        for labels in &series {
+            self.vip_announced.get_or_create(labels).set(1);
+        }
+        *last = series;
+    }
+
+    /// Counts one takeover.
+    pub fn took_over(&self, cause: TakeoverCause) {
+        self.takeovers
+            .get_or_create(&TakeoverLabels::of(cause))
+            .inc();
     }
 
     /// Counts one rules sync.
@@ -138,10 +231,136 @@ impl Metrics {
     }
 }
 
+impl TakeoverLabels {
+    /// The labels of `cause`.
+    pub fn of(cause: TakeoverCause) -> TakeoverLabels {
+        TakeoverLabels {
+            reason: cause.label().into(),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::dataplane::ChangeLabels;
+    use crate::election::IpDecision;
+    use crate::health::PathKind;
+    use ferrolb_core::ServiceKey;
+
+    fn encoded(registry: &Registry) -> String {
+        let mut text = String::new();
+        prometheus_client::encoding::text::encode(&mut text, registry).unwrap();
+        text
+    }
+
+    fn svc(name: &str) -> ServiceKey {
+        ServiceKey {
+            namespace: "shop".into(),
+            name: name.into(),
+        }
+    }
+
+    /// `198.51.100.10` (shared by web and api) won by `a` on eth0 and eth1; `198.51.100.11`
+    /// won by `winner11`.
+    fn election(winner11: &str) -> Election {
+        let mut e = Election::default();
+        let decision = |winner: &str, interfaces: &[&str], services: Vec<ServiceKey>| IpDecision {
+            winner: Some(winner.into()),
+            interfaces: interfaces.iter().map(|i| i.to_string()).collect(),
+            candidates: vec!["a".into(), "b".into()],
+            reason: "highest score".into(),
+            services,
+        };
+        e.per_ip.insert(
+            "198.51.100.10".parse().unwrap(),
+            decision("a", &["eth0", "eth1"], vec![svc("api"), svc("web")]),
+        );
+        e.per_ip.insert(
+            "198.51.100.11".parse().unwrap(),
+            decision(winner11, &["eth0"], vec![svc("db")]),
+        );
+        e
+    }
+
+    #[test]
+    fn each_announced_vip_is_a_series_until_it_stops() {
+        let (m, registry) = Metrics::new();
+        m.announcing(announced_series(&election("a"), "a"));
+        let text = encoded(&registry);
+        for (iface, service, ip) in [
+            ("eth0", "shop/api", "198.51.100.10"),
+            ("eth1", "shop/api", "198.51.100.10"),
+            ("eth0", "shop/web", "198.51.100.10"),
+            ("eth1", "shop/web", "198.51.100.10"),
+            ("eth0", "shop/db", "198.51.100.11"),
+        ] {
+            let series = format!(
+                "ferrolb_speaker_vip_announced{{node=\"a\",interface=\"{iface}\",service=\"{service}\",address=\"{ip}\"}} 1"
+            );
+            assert!(text.contains(&series), "{series} not in:\n{text}");
+        }
+        // b took 198.51.100.11 over: its series is gone, the others stay.
+        m.announcing(announced_series(&election("b"), "a"));
+        let text = encoded(&registry);
+        assert!(!text.contains("198.51.100.11"), "{text}");
+        assert_eq!(
+            text.matches("ferrolb_speaker_vip_announced{").count(),
+            4,
+            "{text}"
+        );
+        // Nothing announced: no series at all.
+        m.announcing(announced_series(&Election::default(), "a"));
+        let text = encoded(&registry);
+        assert!(!text.contains("ferrolb_speaker_vip_announced{"), "{text}");
+    }
+
+    #[test]
+    fn takeovers_are_counted_by_reason_from_zero() {
+        let (m, registry) = Metrics::new();
+        m.took_over(TakeoverCause::SpeakerDown);
+        m.took_over(TakeoverCause::SpeakerDown);
+        m.took_over(TakeoverCause::Outranked);
+        let text = encoded(&registry);
+        for (reason, n) in [
+            ("speaker_down", 2),
+            ("outranked", 1),
+            ("ineligible", 0),
+            ("unassigned", 0),
+        ] {
+            let series = format!("ferrolb_speaker_takeovers_total{{reason=\"{reason}\"}} {n}");
+            assert!(text.contains(&series), "{series} not in:\n{text}");
+        }
+    }
+
+    #[test]
+    fn health_requests_are_counted_by_path_kind_and_code() {
+        let (m, registry) = Metrics::new();
+        let requests = m.health_requests.clone();
+        requests.count(PathKind::Healthz, 200);
+        requests.count(PathKind::Healthz, 200);
+        requests.count(PathKind::NodePort, 503);
+        let text = encoded(&registry);
+        for series in [
+            "ferrolb_speaker_health_requests_total{path=\"healthz\",code=\"200\"} 2",
+            "ferrolb_speaker_health_requests_total{path=\"node_port\",code=\"503\"} 1",
+        ] {
+            assert!(text.contains(series), "{series} not in:\n{text}");
+        }
+    }
+
+    #[test]
+    fn the_build_is_exported() {
+        let (_, registry) = Metrics::new();
+        let text = encoded(&registry);
+        let version = env!("CARGO_PKG_VERSION");
+        assert!(
+            text.contains(&format!(
+                "ferrolb_speaker_build_info{{version=\"{version}\""
+            )),
+            "{text}"
+        );
+    }
 
     #[test]
     fn the_dataplane_metrics_are_exported_under_their_names() {

@@ -161,6 +161,7 @@ async fn start(
         health_rx.clone(),
     );
     let mut health_config = HealthConfig::new(args.health_addr);
+    health_config.requests = metrics.health_requests.clone();
     if mode != Mode::AnnounceOnly {
         // Bound only while the decision says so (`HealthSnapshot::serve_node_ports`).
         health_config.node_port_ip = Some(std::net::Ipv4Addr::UNSPECIFIED.into());

@@ -9,6 +9,7 @@
 //! - While the snapshot says so (`serve_node_ports`: the dataplane decision; never while
 //!   announce-only, so that kube-proxy can bind them), each `spec.healthCheckNodePort` in the
 //!   snapshot, answering any path like kube-proxy.
+//! - Every request is counted by kind of path and code ([`requests`]).
 //!
 //! The speaker's loop publishes an `Arc<`[`HealthSnapshot`]`>` on a `tokio::sync::watch`
 //! channel; every request reads the latest one, so answers flip as soon as it is published.
@@ -19,6 +20,7 @@ pub mod answers;
 pub mod kept;
 pub mod model;
 pub mod node_ports;
+pub mod requests;
 pub mod serve;
 pub mod server;
 pub mod timefmt;
@@ -30,5 +32,6 @@ pub use answers::Answer;
 pub use kept::KeptHealth;
 pub use model::{DebugState, HealthSnapshot, Judge, RulesState, ServiceHealth, Verdict};
 pub use node_ports::PortStatus;
+pub use requests::{HealthRequests, PathKind};
 pub use serve::ConnLimits;
 pub use server::{HealthConfig, HealthError, HealthHandle, HealthServer, SnapshotRx};

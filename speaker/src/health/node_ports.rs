@@ -17,6 +17,7 @@ use tracing::{info, warn};
 
 use super::answers;
 use super::model::Judge;
+use super::requests::{HealthRequests, PathKind};
 use super::serve::{self, ConnLimits};
 use super::server::{SnapshotRx, respond};
 use ferrolb_core::ServiceKey;
@@ -31,7 +32,7 @@ pub struct PortStatus {
 }
 
 /// How the healthCheckNodePort listeners are opened and served.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub(super) struct Listening {
     /// The address every port is bound on.
     pub ip: IpAddr,
@@ -41,6 +42,8 @@ pub(super) struct Listening {
     pub judge: Judge,
     /// Pause before binding a failed port again.
     pub bind_retry: Duration,
+    /// Where every request is counted (as `node_port`).
+    pub requests: HealthRequests,
 }
 
 /// Keeps the listeners in line with the snapshots.
@@ -117,6 +120,7 @@ impl Manager {
                         judge: self.listening.judge,
                         port,
                         opened_for: service,
+                        requests: self.listening.requests.clone(),
                     });
                     let task = tokio::spawn(serve::serve(listener, router, self.listening.limits));
                     self.listeners.insert(port, task);
@@ -150,6 +154,7 @@ struct PortState {
     port: u16,
     /// Answered for if the port has no owner any more (the listener is about to close).
     opened_for: ServiceKey,
+    requests: HealthRequests,
 }
 
 fn port_router(state: PortState) -> Router {
@@ -164,10 +169,7 @@ async fn port_answer(State(s): State<PortState>) -> Response {
         .iter()
         .find(|(_, svc)| svc.health_check_node_port == Some(s.port))
         .map_or(&s.opened_for, |(key, _)| key);
-    respond(answers::service(
-        &snapshot,
-        &s.judge,
-        SystemTime::now(),
-        owner,
-    ))
+    let answer = answers::service(&snapshot, &s.judge, SystemTime::now(), owner);
+    s.requests.count(PathKind::NodePort, answer.status);
+    respond(answer)
 }

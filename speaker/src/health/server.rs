@@ -21,6 +21,7 @@ use tracing::{info, warn};
 use super::answers::{self, Answer};
 use super::model::{HealthSnapshot, Judge};
 use super::node_ports::{self, PortStatus};
+use super::requests::{HealthRequests, PathKind};
 use super::serve::{self, ConnLimits};
 use ferrolb_core::ServiceKey;
 
@@ -42,7 +43,7 @@ pub enum HealthError {
 }
 
 /// How the health API runs.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone)]
 pub struct HealthConfig {
     /// The main port (kube-proxy's healthz port is 10256). `0.0.0.0` listens on both
     /// families, as Go does for kube-proxy's `0.0.0.0:10256` (see [`serve::bind`]).
@@ -59,12 +60,14 @@ pub struct HealthConfig {
     pub node_port_limits: ConnLimits,
     /// How often healthCheckNodePorts that failed to bind are tried again.
     pub bind_retry: Duration,
+    /// Where every request is counted, by kind of path and code.
+    pub requests: HealthRequests,
 }
 
 impl HealthConfig {
     /// Defaults: no healthCheckNodePorts, 60 s health timeout, 5 s to send headers, 60 s per
     /// connection, 64 connections on the main port and 32 per healthCheckNodePort, binds retried
-    /// every second.
+    /// every second, requests counted in a counter of its own (not registered).
     pub fn new(addr: SocketAddr) -> HealthConfig {
         HealthConfig {
             addr,
@@ -81,6 +84,7 @@ impl HealthConfig {
                 connection_lifetime: Duration::from_secs(60),
             },
             bind_retry: Duration::from_secs(1),
+            requests: HealthRequests::default(),
         }
     }
 }
@@ -104,6 +108,7 @@ impl HealthServer {
         let state = MainState {
             rx: rx.clone(),
             judge: config.judge,
+            requests: config.requests.clone(),
         };
         let mut tasks = vec![tokio::spawn(serve::serve(
             listener,
@@ -117,6 +122,7 @@ impl HealthServer {
                 limits: config.node_port_limits,
                 judge: config.judge,
                 bind_retry: config.bind_retry,
+                requests: config.requests.clone(),
             };
             let manager = node_ports::Manager::new(listening, rx, status.clone());
             tasks.push(tokio::spawn(manager.run()));
@@ -174,11 +180,18 @@ impl Drop for HealthHandle {
 struct MainState {
     rx: SnapshotRx,
     judge: Judge,
+    requests: HealthRequests,
 }
 
 impl MainState {
     fn snapshot(&self) -> Arc<HealthSnapshot> {
         self.rx.borrow().clone()
+    }
+
+    /// `answer` as a response, counted under `kind`.
+    fn respond(&self, kind: PathKind, answer: Answer) -> Response {
+        self.requests.count(kind, answer.status);
+        respond(answer)
     }
 }
 
@@ -192,11 +205,13 @@ fn main_router(state: MainState) -> Router {
 }
 
 async fn healthz(State(s): State<MainState>) -> Response {
-    respond(answers::healthz(&s.snapshot(), &s.judge, SystemTime::now()))
+    let answer = answers::healthz(&s.snapshot(), &s.judge, SystemTime::now());
+    s.respond(PathKind::Healthz, answer)
 }
 
 async fn livez(State(s): State<MainState>) -> Response {
-    respond(answers::livez(&s.snapshot(), &s.judge, SystemTime::now()))
+    let answer = answers::livez(&s.snapshot(), &s.judge, SystemTime::now());
+    s.respond(PathKind::Livez, answer)
 }
 
 async fn service(
@@ -204,16 +219,12 @@ async fn service(
     Path((namespace, name)): Path<(String, String)>,
 ) -> Response {
     let key = ServiceKey { namespace, name };
-    respond(answers::service(
-        &s.snapshot(),
-        &s.judge,
-        SystemTime::now(),
-        &key,
-    ))
+    let answer = answers::service(&s.snapshot(), &s.judge, SystemTime::now(), &key);
+    s.respond(PathKind::Service, answer)
 }
 
-async fn not_found() -> Response {
-    respond(answers::not_found())
+async fn not_found(State(s): State<MainState>) -> Response {
+    s.respond(PathKind::Other, answers::not_found())
 }
 
 /// Turns a pure [`Answer`] into a response; a header that is not valid HTTP is dropped.
