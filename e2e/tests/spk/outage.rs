@@ -167,6 +167,7 @@ impl Spk<'_> {
             .wait_ready(speaker_on(&old), Duration::from_secs(60))
             .await
             .expect("ready");
+        self.watches_recovered().await;
         self.settled("web", ip).await;
         self.settled(LOCAL, kept).await;
         for &vip in &vips {
@@ -190,6 +191,48 @@ impl Spk<'_> {
                 .await
                 .expect("delete");
         }
+    }
+
+    /// Waits until no speaker lists a failing watch in `/debug/state` (after the outage their
+    /// watches retry with backoff, up to 30 s apart, as client-go's reflectors do).
+    async fn watches_recovered(&self) {
+        let started = Instant::now();
+        let mut failing = Vec::new();
+        while started.elapsed() < Duration::from_secs(90) {
+            failing.clear();
+            for n in plan::NODES {
+                // The apiserver just came back: its reviews of the scraper may fail a while.
+                let state: Value = match self
+                    .lab
+                    .private_get(speaker_on(n.name()), "/debug/state")
+                    .await
+                {
+                    Ok((200, body)) => serde_json::from_str(&body).expect("/debug/state is JSON"),
+                    other => {
+                        failing.push(format!("{}: /debug/state: {other:?}", n.name()));
+                        continue;
+                    }
+                };
+                let watches = &state["observed"]["failingWatches"];
+                assert!(
+                    watches.is_array(),
+                    "{}: no failingWatches in {state}",
+                    n.name()
+                );
+                if watches.as_array().is_some_and(|w| !w.is_empty()) {
+                    failing.push(format!("{}: {watches}", n.name()));
+                }
+            }
+            if failing.is_empty() {
+                eprintln!(
+                    "every speaker's watches recovered {:?} after the apiserver came back",
+                    started.elapsed()
+                );
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(500)).await;
+        }
+        panic!("watches still failing 90 s after the outage: {failing:?}");
     }
 
     /// Service `kept`: eTP=Local over `web`'s pods (one on each node); its address and

@@ -32,6 +32,9 @@ pub struct Observed {
     pub gossip: serde_json::Value,
     /// The dataplane task's last apply status.
     pub rules: RulesView,
+    /// The watches whose last attempt failed (`kind: error`): while one is listed, this node
+    /// plans from that kind's last state seen.
+    pub failing_watches: Vec<String>,
 }
 
 /// [`Decision`] as printed (times in RFC 3339).
@@ -144,6 +147,7 @@ mod tests {
                     withdraw_error: None,
                 })
                     .into(),
+                failing_watches: vec!["Service: connection refused".into()],
             },
         };
         let v = serde_json::to_value(&doc).unwrap();
@@ -162,5 +166,9 @@ mod tests {
                    "kubeProxy": {"present": "table ip kube-proxy"}})
         );
         assert_eq!(v["observed"]["gossip"]["local"], "node-a");
+        assert_eq!(
+            v["observed"]["failingWatches"],
+            json!(["Service: connection refused"])
+        );
     }
 }
