@@ -193,6 +193,10 @@ mod tests {
         assert!(!holds(&lease(Some("other"), ago(5), 15), "me", now));
         assert!(!holds(&lease(None, ago(5), 15), "me", now), "released");
         assert!(!holds(&Lease::default(), "me", now));
-        assert_eq!(live_holder(&lease(Some("me"), ago(20), 15), now), None, "expired: keep reading");
+        assert_eq!(
+            live_holder(&lease(Some("me"), ago(20), 15), now),
+            None,
+            "expired: keep reading"
+        );
     }
 }

@@ -83,7 +83,11 @@ fn an_update_changing_the_addresses_is_stamped_anew() {
             service(ips, Some(&alices)),
             Some(service(&["192.0.2.241"], Some(&alices))),
         );
-        assert_eq!(stamped(&req).map(|s| s.1).as_deref(), Some("bob"), "{ips:?}");
+        assert_eq!(
+            stamped(&req).map(|s| s.1).as_deref(),
+            Some("bob"),
+            "{ips:?}"
+        );
     }
 }
 
