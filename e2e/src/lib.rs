@@ -15,8 +15,10 @@ pub mod demo;
 mod error;
 pub mod image;
 pub mod k8s;
+pub mod kustomize;
 pub mod lab;
 pub mod manifests;
+pub mod release;
 pub mod testlab;
 pub mod traffic;
 

@@ -63,3 +63,36 @@ pub fn find<'a>(docs: &'a [Doc], kind: &str, name: &str) -> Result<&'a Doc, Erro
         (Some(_), Some(_)) => Err(Error::msg(format!("more than one {kind} {name}"))),
     }
 }
+
+/// The names `kubectl get NAME` resolves to the CustomResourceDefinition `crd`: its plural,
+/// singular, kind (lowercased, as kubectl matches it) and short names, in that order, each once.
+pub fn crd_names(crd: &Value) -> Vec<String> {
+    let names = &crd["spec"]["names"];
+    let mut all: Vec<String> = ["plural", "singular", "kind"]
+        .iter()
+        .filter_map(|f| names[f].as_str())
+        .map(str::to_lowercase)
+        .collect();
+    all.extend(
+        names["shortNames"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(Value::as_str)
+            .map(str::to_lowercase),
+    );
+    let mut seen = std::collections::HashSet::new();
+    all.retain(|n| seen.insert(n.clone()));
+    all
+}
+
+/// The categories of the CustomResourceDefinition `crd` (`kubectl get CATEGORY`).
+pub fn crd_categories(crd: &Value) -> Vec<String> {
+    crd["spec"]["names"]["categories"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(Value::as_str)
+        .map(str::to_string)
+        .collect()
+}

@@ -9,6 +9,8 @@
 
 mod manifests;
 
+use std::path::Path;
+
 use clap::{CommandFactory, Parser};
 use ferrolb_api::{L2AnnouncementPolicy, VIPPool};
 use ferrolb_controller::cli::Args as ControllerArgs;
@@ -19,15 +21,16 @@ use k8s_openapi::api::apps::v1::{DaemonSet, Deployment};
 use k8s_openapi::api::core::v1::{Namespace, Service, ServiceAccount};
 use k8s_openapi::api::policy::v1::PodDisruptionBudget;
 use k8s_openapi::api::rbac::v1::{ClusterRole, ClusterRoleBinding, Role, RoleBinding};
-use manifests::{Doc, find, port_of, read, read_dir, round_trip, strings, yaml_files};
+use manifests::{Doc, find, port_of, read, round_trip, strings, yaml_files};
 use serde_json::Value;
 
 const NS: &str = "ferrolb-system";
 /// The one object outside ferrolb-system: the webhook reachability probe's Role(Binding).
 const PROBE_ROLE: &str = "ferrolb-controller-webhook-probe";
 
+/// deploy/ as kustomize renders it: deploy/base/'s files in the order its kustomization lists them.
 fn deploy() -> Vec<Doc> {
-    read_dir("deploy/base")
+    render("deploy")
 }
 
 fn container(doc: &Doc) -> &Value {
@@ -115,7 +118,7 @@ fn assert_runs_image(doc: &Doc, spec: &ImageSpec) {
     let c = container(doc);
     assert_eq!(
         c["image"],
-        spec.reference,
+        spec.reference(),
         "{}: the image xtask builds",
         doc.name()
     );
@@ -360,46 +363,140 @@ fn kind_samples_read_as_ferrolb_objects_and_fit_together() {
     );
 }
 
-/// Applies the JSON patch `ops` (RFC 6902: `replace`, `add` and `test`, the ops the overlay
-/// uses) to `doc`; panics on a failed `test`, as kustomize refuses to build.
-fn json_patch(doc: &mut Value, ops: &Value) {
-    for op in ops.as_array().expect("a list of operations") {
-        let path = op["path"].as_str().expect("a path");
-        let kind = op["op"].as_str().expect("an op");
-        let value = op["value"].clone();
-        let target = doc
-            .pointer_mut(path)
-            .unwrap_or_else(|| panic!("{path}: not in the base"));
-        match kind {
-            "replace" | "add" => *target = value,
-            "test" => assert_eq!(*target, value, "test {path}"),
-            other => panic!("op {other}: not one the overlay should need"),
-        }
-    }
-}
-
-/// deploy/ with deploy/without-kube-proxy/'s patches applied (what `kubectl kustomize` makes
-/// of it, checked against the real kustomize in the lab tests, which install it).
+/// deploy/without-kube-proxy/ as kustomize renders it (ferrolb_e2e::kustomize: deploy/base/
+/// with the overlay's patches; checked against the real kustomize in the lab's dry-run test).
 fn without_kube_proxy() -> Vec<Doc> {
     let k = read("deploy/without-kube-proxy/kustomization.yaml");
-    let k = &k[0].value;
     assert_eq!(
-        strings(&k["resources"]),
+        strings(&k[0].value["resources"]),
         ["../base"],
         "the overlay is deploy/base/ plus patches"
     );
-    let mut docs = deploy();
-    for p in k["patches"].as_array().expect("patches") {
-        let t = &p["target"];
-        let ops: Value = serde_norway::from_str(p["patch"].as_str().expect("an inline patch"))
-            .expect("the patch is YAML");
-        let doc = docs
-            .iter_mut()
-            .find(|d| d.kind() == t["kind"] && d.name() == t["name"])
-            .unwrap_or_else(|| panic!("the patch's target {t} is in deploy/"));
-        json_patch(&mut doc.value, &ops);
+    render("deploy/without-kube-proxy")
+}
+
+/// The kustomization in `dir` (relative to the repository, or absolute), rendered.
+fn render(dir: &str) -> Vec<Doc> {
+    ferrolb_e2e::kustomize::render(&manifests::repo(), Path::new(dir))
+        .unwrap_or_else(|e| panic!("{e}"))
+}
+
+/// Every container image of every Pod template in `docs`.
+fn images(docs: &[Doc]) -> Vec<String> {
+    docs.iter()
+        .flat_map(|d| {
+            let spec = &d.value["spec"]["template"]["spec"];
+            let all: Vec<Value> = ["initContainers", "containers"]
+                .iter()
+                .flat_map(|l| spec[l].as_array().cloned().unwrap_or_default())
+                .collect();
+            all
+        })
+        .map(|c| c["image"].as_str().expect("an image").to_string())
+        .collect()
+}
+
+#[test]
+fn deploy_runs_exactly_the_images_xtask_builds_under_the_workspace_version() {
+    let want: Vec<String> = image::IMAGES.iter().map(ImageSpec::reference).collect();
+    assert_eq!(image::TAG, format!("v{}", env!("CARGO_PKG_VERSION")));
+    for i in image::IMAGES {
+        assert!(
+            i.reference().starts_with(&format!("{}/", image::REGISTRY)),
+            "{}",
+            i.reference()
+        );
     }
-    docs
+    for dir in ["deploy", "deploy/without-kube-proxy"] {
+        let mut got = images(&render(dir));
+        got.sort();
+        assert_eq!(
+            got, want,
+            "{dir}: one container per image, exactly these references"
+        );
+    }
+    // README shows them; a version bump must update it.
+    let readme = std::fs::read_to_string(manifests::repo().join("README.md")).unwrap();
+    for r in &want {
+        assert!(readme.contains(r.as_str()), "README.md names {r}");
+    }
+}
+
+/// README's overlay (the YAML block starting `# my-ferrolb/kustomization.yaml`), with its
+/// `resources` pointing at this repository's `base` (deploy or deploy/without-kube-proxy).
+fn readme_overlay(base: &str) -> (std::path::PathBuf, Value) {
+    let readme = std::fs::read_to_string(manifests::repo().join("README.md")).unwrap();
+    let start = readme
+        .find("# my-ferrolb/kustomization.yaml")
+        .expect("README shows an images overlay");
+    let block = &readme[start..];
+    let block = &block[..block.find("```").expect("the block ends")];
+    let mut k: Value = serde_norway::from_str(block).unwrap();
+    assert_eq!(strings(&k["resources"]), ["../deploy"]);
+    k["resources"] = serde_json::json!([manifests::repo().join(base)]);
+    let dir = std::env::temp_dir().join(format!(
+        "ferrolb-overlay-{}-{}",
+        std::process::id(),
+        base.replace('/', "-")
+    ));
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(
+        dir.join("kustomization.yaml"),
+        serde_norway::to_string(&k).unwrap(),
+    )
+    .unwrap();
+    (dir, k)
+}
+
+#[test]
+fn readmes_images_overlay_changes_repository_and_tag_and_nothing_else() {
+    for base in ["deploy", "deploy/without-kube-proxy"] {
+        let (dir, k) = readme_overlay(base);
+        let overridden = render(dir.to_str().unwrap());
+        std::fs::remove_dir_all(&dir).unwrap();
+        let plain = render(base);
+        let mut want: Vec<String> = k["images"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|i| {
+                format!(
+                    "{}:{}",
+                    i["newName"].as_str().unwrap(),
+                    i["newTag"].as_str().unwrap()
+                )
+            })
+            .collect();
+        want.sort();
+        let mut got = images(&overridden);
+        got.sort();
+        assert_eq!(got, want, "{base}: every ferrolb image renamed");
+        for i in k["images"].as_array().unwrap() {
+            let name = i["name"].as_str().unwrap();
+            assert!(
+                image::IMAGES.iter().any(|s| s.repository() == name),
+                "README's overlay names {name}, not one of ferrolb's repositories"
+            );
+        }
+        // Only the image lines differ.
+        assert_eq!(plain.len(), overridden.len());
+        for (a, b) in plain.iter().zip(&overridden) {
+            let mut b = b.value.clone();
+            if let Some(cs) = b
+                .pointer_mut("/spec/template/spec/containers")
+                .and_then(Value::as_array_mut)
+            {
+                for (c, orig) in cs.iter_mut().zip(
+                    a.value["spec"]["template"]["spec"]["containers"]
+                        .as_array()
+                        .unwrap(),
+                ) {
+                    c["image"] = orig["image"].clone();
+                }
+            }
+            assert_eq!(a.value, b, "{} {}", a.kind(), a.name());
+        }
+    }
 }
 
 #[test]

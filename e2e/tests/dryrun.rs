@@ -125,6 +125,29 @@ async fn deploy_dry_runs_clean_on_the_real_apiserver() {
         "kustomize output: {deploy:?}"
     );
 
+    step("the Rust rendering (release manifests, deploy tests) is what the real kustomize renders");
+    for dir in ["deploy", "deploy/without-kube-proxy"] {
+        let real = kustomized(&repo_root().join(dir));
+        let ours = ferrolb_e2e::kustomize::render(&repo_root(), Path::new(dir)).expect("render");
+        let key = |d: &Doc| {
+            let ns = d.namespace().unwrap_or_default().to_string();
+            (
+                d.kind().to_string(),
+                ns,
+                d.name().to_string(),
+                d.value.to_string(),
+            )
+        };
+        let mut real: Vec<_> = real.iter().map(key).collect();
+        let mut ours: Vec<_> = ours.iter().map(key).collect();
+        real.sort();
+        ours.sort();
+        assert_eq!(
+            real, ours,
+            "{dir}: e2e/src/kustomize.rs renders what kubectl kustomize does"
+        );
+    }
+
     step("as new objects: the CRDs and the Namespace dry-run clean (what the rest needs first)");
     let first: Vec<Doc> = crds
         .iter()

@@ -47,6 +47,7 @@ async fn lab_end_to_end() -> anyhow::Result<()> {
     );
 
     crds_and_validation(&lab).await?;
+    foreign_crds(&lab).await?;
     pods_and_endpoints(&lab).await?;
     node_heartbeats(&lab).await?;
 
@@ -142,6 +143,134 @@ async fn crds_and_validation(lab: &TestLab) -> anyhow::Result<()> {
             "{kind} {spec}: message {msg:?} does not mention {expect:?}"
         );
     }
+    Ok(())
+}
+
+/// Calico's and Cilium's CRDs (e2e/tests/manifests/foreign-crds/, their exact names) beside
+/// ferrolb's: every plural, singular, kind and short name of ferrolb's CRDs still finds
+/// ferrolb's object (the `good` ones [`crds_and_validation`] created), `kubectl get ferrolb`
+/// lists only ferrolb's, while `ippools` finds Calico's and `lbippool` Cilium's. Discovery is
+/// read fresh (its own kubectl cache), so the new names count. The foreign CRDs go at the end.
+async fn foreign_crds(lab: &TestLab) -> anyhow::Result<()> {
+    use ferrolb_e2e::manifests::crd_names;
+    step("Calico's and Cilium's CRDs applied beside ferrolb's");
+    let dir = repo_root().join("e2e/tests/manifests/foreign-crds");
+    let dir = dir.display().to_string();
+    kubectl(lab, &["apply", "--server-side", "-f", &dir]).context("apply foreign CRDs")?;
+    let selector = "e2e.ferrolb.io/foreign-crd=true";
+    kubectl(
+        lab,
+        &[
+            "wait",
+            "--for=condition=Established",
+            "--timeout=60s",
+            "crd",
+            "-l",
+            selector,
+        ],
+    )?;
+    let objects = r#"
+{"apiVersion": "crd.projectcalico.org/v1", "kind": "IPPool", "metadata": {"name": "names-check"}, "spec": {"cidr": "192.0.2.0/26"}}
+---
+{"apiVersion": "projectcalico.org/v3", "kind": "IPPool", "metadata": {"name": "names-check"}, "spec": {"cidr": "192.0.2.0/26"}}
+---
+{"apiVersion": "cilium.io/v2", "kind": "CiliumLoadBalancerIPPool", "metadata": {"name": "names-check"}, "spec": {"blocks": [{"cidr": "198.51.100.240/29"}]}}
+"#;
+    let out = lab.kubectl_input(&["apply", "--server-side", "-f", "-"], objects)?;
+    ensure!(
+        out.status.success(),
+        "creating the foreign objects: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+
+    let cache = std::env::temp_dir().join(format!("ferrolb-foreign-crds-{}", std::process::id()));
+    let cache_arg = format!("--cache-dir={}", cache.display());
+    // `kubectl get NAME OBJECT` with discovery read afresh: the object's apiVersion.
+    let api_version = |name: &str, object: &str, ns: Option<&str>| -> anyhow::Result<String> {
+        let _ = std::fs::remove_dir_all(&cache);
+        let mut c = lab.kubectl();
+        c.arg(&cache_arg)
+            .args(["get", name, object, "-o", "jsonpath={.apiVersion}"]);
+        if let Some(ns) = ns {
+            c.args(["-n", ns]);
+        }
+        let out = c.output()?;
+        ensure!(
+            out.status.success(),
+            "kubectl get {name} {object}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        Ok(String::from_utf8_lossy(&out.stdout).trim().to_string())
+    };
+    // Discovery may trail Established: wait until Cilium's short name is served.
+    wait_for("discovery serves lbippool", LIMIT, || async {
+        api_version("lbippool", "names-check", None)
+            .ok()
+            .filter(|v| v == "cilium.io/v2")
+    })
+    .await?;
+
+    step("every name of ferrolb's CRDs finds ferrolb's object; ippools finds Calico's");
+    let mut checked = Vec::new();
+    for crd in ferrolb_api::crdgen::all() {
+        let crd = serde_json::to_value(&crd)?;
+        let ns = (crd["spec"]["scope"] == "Namespaced").then_some("default");
+        for name in crd_names(&crd) {
+            let v = api_version(&name, "good", ns)?;
+            ensure!(
+                v == "ferrolb.io/v1alpha1",
+                "kubectl get {name} resolves to {v:?}, not ferrolb.io (beside Calico and Cilium)"
+            );
+            checked.push(name);
+        }
+    }
+    eprintln!("resolved to ferrolb.io: {}", checked.join(" "));
+    for (name, want) in [
+        ("ippools", "projectcalico.org/"),
+        ("lbippools", "cilium.io/"),
+    ] {
+        let v = api_version(name, "names-check", None)?;
+        ensure!(
+            v.contains(want),
+            "kubectl get {name} resolves to {v:?}, not {want}"
+        );
+    }
+    let _ = std::fs::remove_dir_all(&cache);
+    let out = lab
+        .kubectl()
+        .arg(&cache_arg)
+        .args([
+            "get",
+            "ferrolb",
+            "-A",
+            "-o",
+            "jsonpath={.items[*].apiVersion}",
+        ])
+        .output()?;
+    let versions = String::from_utf8_lossy(&out.stdout).to_string();
+    ensure!(
+        out.status.success()
+            && versions.split_whitespace().count() >= 4
+            && versions
+                .split_whitespace()
+                .all(|v| v == "ferrolb.io/v1alpha1"),
+        "kubectl get ferrolb (the category) lists {versions:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let _ = std::fs::remove_dir_all(&cache);
+
+    step("the foreign CRDs removed");
+    kubectl(
+        lab,
+        &[
+            "delete",
+            "crd",
+            "-l",
+            selector,
+            "--wait=true",
+            "--timeout=60s",
+        ],
+    )?;
     Ok(())
 }
 

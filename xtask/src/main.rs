@@ -21,6 +21,9 @@ struct Cli {
 enum Cmd {
     /// Regenerate crds/ from the Rust types in api/.
     Crds,
+    /// Regenerate deploy/release/ferrolb-v<version>.yaml (and -without-kube-proxy.yaml): the
+    /// CRDs and deploy/ in one versioned manifest.
+    Manifest,
     /// The lab: a real control plane and network-namespace nodes.
     Lab {
         /// Which lab (`lab` unless given; tests' and benchmarks' labs have their own names).
@@ -268,7 +271,7 @@ fn image() -> anyhow::Result<()> {
     for b in ferrolb_e2e::image::build(&repo(), &target_dir(), &cargo)? {
         println!(
             "{:<26} {} ({:.1} MB; root filesystem {:.1} MB)",
-            b.spec.reference,
+            b.spec.reference(),
             b.archive.display(),
             b.archive_bytes as f64 / 1e6,
             b.rootfs_bytes as f64 / 1e6,
@@ -316,6 +319,13 @@ fn crds() -> anyhow::Result<()> {
     for (file, yaml) in ferrolb_api::crdgen::render()? {
         std::fs::write(dir.join(&file), yaml).with_context(|| format!("writing crds/{file}"))?;
         println!("wrote crds/{file}");
+    }
+    Ok(())
+}
+
+fn manifest() -> anyhow::Result<()> {
+    for file in ferrolb_e2e::release::write(&repo())? {
+        println!("wrote {file}");
     }
     Ok(())
 }
@@ -668,6 +678,7 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.cmd {
         Cmd::Crds => crds().map(|()| ExitCode::SUCCESS),
+        Cmd::Manifest => manifest().map(|()| ExitCode::SUCCESS),
         Cmd::Lab { lab: name, cmd } => lab(&name, cmd),
         Cmd::Demo { lab: name } => demo(&name).map(|()| ExitCode::SUCCESS),
         Cmd::Bench { cmd } => bench(cmd).map(|()| ExitCode::SUCCESS),

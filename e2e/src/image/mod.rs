@@ -8,7 +8,8 @@
 //!    a two-line `/etc/passwd`.
 //! 3. `umoci` turns it into a one-layer OCI image with its entrypoint, user and `PATH`;
 //!    `skopeo` writes it as a docker-archive `target/images/<binary>.tar` tagged with
-//!    [`ImageSpec::reference`], which `kind load image-archive` and `ctr images import` take.
+//!    [`ImageSpec::reference`] (`ghcr.io/ferrolb/<name>:v<version>`), which
+//!    `kind load image-archive` and `ctr images import` take.
 //! 4. Each archive is checked the way a runtime would see it: copied back into an OCI layout,
 //!    unpacked, and its entrypoint started with `--help` from its own root filesystem (chroot)
 //!    as the image's user; the speaker's `nft` also checks a ruleset inside a fresh network
@@ -33,13 +34,20 @@ pub const PATH: &str = "/usr/sbin:/usr/bin:/sbin:/bin";
 /// directory).
 pub const PROFILE: &str = "image";
 
+/// Where ferrolb's images live: `<REGISTRY>/<name>`. deploy/, the release manifests and the
+/// lab use exactly these references; a kustomize `images:` entry changes them on a cluster.
+pub const REGISTRY: &str = "ghcr.io/ferrolb";
+
+/// The images' tag: `v` and the workspace version (every crate shares it), e.g. `v0.1.0`.
+pub const TAG: &str = concat!("v", env!("CARGO_PKG_VERSION"));
+
 /// One image.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ImageSpec {
     /// The binary (a cargo `[[bin]]`), also the archive's name: `target/images/<binary>.tar`.
     pub binary: &'static str,
-    /// The reference the archive is tagged with; deploy/ uses exactly this.
-    pub reference: &'static str,
+    /// The image's name under [`REGISTRY`] (`controller`, `speaker`).
+    pub name: &'static str,
     /// The image's entrypoint: the binary, at the root of the filesystem.
     pub entrypoint: &'static str,
     /// The uid and gid the image runs as.
@@ -54,7 +62,7 @@ pub struct ImageSpec {
 /// certificates.
 pub const CONTROLLER: ImageSpec = ImageSpec {
     binary: "ferrolb-controller",
-    reference: "ferrolb.io/controller:dev",
+    name: "controller",
     entrypoint: "/ferrolb-controller",
     user: (65532, 65532),
     tools: &[],
@@ -66,7 +74,7 @@ pub const CONTROLLER: ImageSpec = ImageSpec {
 /// prints what it prints on the machines the tests ran on (`meta l4proto tcp`, not `6`).
 pub const SPEAKER: ImageSpec = ImageSpec {
     binary: "ferrolb-speaker",
-    reference: "ferrolb.io/speaker:dev",
+    name: "speaker",
     entrypoint: "/ferrolb-speaker",
     user: (0, 0),
     tools: &["/usr/sbin/nft", "/usr/sbin/conntrack"],
@@ -81,6 +89,16 @@ pub const SPEAKER: ImageSpec = ImageSpec {
 pub const IMAGES: [ImageSpec; 2] = [CONTROLLER, SPEAKER];
 
 impl ImageSpec {
+    /// The repository: `ghcr.io/ferrolb/<name>`.
+    pub fn repository(&self) -> String {
+        format!("{REGISTRY}/{}", self.name)
+    }
+
+    /// The reference the archive is tagged with, and deploy/ uses: `<repository>:<TAG>`.
+    pub fn reference(&self) -> String {
+        format!("{}:{TAG}", self.repository())
+    }
+
     /// The archive's path under the target directory.
     pub fn archive(&self, target_dir: &Path) -> PathBuf {
         target_dir

@@ -69,7 +69,7 @@ pub fn assemble(
         std::fs::remove_file(archive)
             .map_err(|e| Error::io(format!("removing {}", archive.display()), e))?;
     }
-    let to = format!("docker-archive:{}:{}", archive.display(), spec.reference);
+    let to = format!("docker-archive:{}:{}", archive.display(), spec.reference());
     run(
         "skopeo",
         &["--insecure-policy", "copy", &format!("oci:{image}"), &to],
@@ -110,7 +110,8 @@ pub fn verify(spec: &ImageSpec, archive: &Path, work: &Path) -> Result<String, E
     if args != [spec.entrypoint] || user != want_user {
         return Err(Error::msg(format!(
             "{}: the archive runs {args:?} as {user:?}, not [{:?}] as {want_user:?}",
-            spec.reference, spec.entrypoint
+            spec.reference(),
+            spec.entrypoint
         )));
     }
     let rootfs = bundle.join("rootfs");
@@ -119,7 +120,7 @@ pub fn verify(spec: &ImageSpec, archive: &Path, work: &Path) -> Result<String, E
     if !help.contains(&usage) {
         return Err(Error::msg(format!(
             "{}: --help printed no {usage:?}:\n{help}",
-            spec.reference
+            spec.reference()
         )));
     }
     for tool in spec.tools {
@@ -167,7 +168,7 @@ fn in_image(
         })
         .stdout(Stdio::piped())
         .stderr(Stdio::piped());
-    let shown = format!("(in {}) {}", spec.reference, argv.join(" "));
+    let shown = format!("(in {}) {}", spec.reference(), argv.join(" "));
     let mut child = c
         .spawn()
         .map_err(|e| Error::io(format!("running {shown}"), e))?;

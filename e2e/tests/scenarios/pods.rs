@@ -288,7 +288,7 @@ impl Scenarios<'_> {
         let body: Pod = serde_json::from_value(json!({
             "metadata": {"name": "liveness-fails"},
             "spec": {"terminationGracePeriodSeconds": 1, "automountServiceAccountToken": false,
-                "containers": [{"name": "monitor", "image": ferrolb_e2e::image::SPEAKER.reference,
+                "containers": [{"name": "monitor", "image": ferrolb_e2e::image::SPEAKER.reference(),
                     "command": ["/usr/sbin/nft", "monitor"],
                     "securityContext": {"runAsUser": 0, "readOnlyRootFilesystem": true,
                         "allowPrivilegeEscalation": false,

@@ -132,7 +132,7 @@ mod tests {
             "registry.k8s.io/pause:3.10",
             "agnhost-private:2.6",
             "registry.k8s.io/agnhost/busybox:1",
-            "ferrolb.io/controller:dev",
+            &crate::image::CONTROLLER.reference(),
             "localhost:5000/busybox",
             "",
         ] {

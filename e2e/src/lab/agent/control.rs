@@ -76,7 +76,7 @@ pub fn assign(all: &mut [ContainerInfo]) {
             && !c.terminating
     };
     for c in all.iter_mut() {
-        if of(c, SPEAKER.reference, "DaemonSet")
+        if of(c, &SPEAKER.reference(), "DaemonSet")
             && let Ok(node) = c.node.parse::<Node>()
         {
             c.component = Some(Component::Speaker(node).to_string());
@@ -84,7 +84,7 @@ pub fn assign(all: &mut [ContainerInfo]) {
     }
     let mut controllers: Vec<&mut ContainerInfo> = all
         .iter_mut()
-        .filter(|c| of(c, CONTROLLER.reference, "ReplicaSet"))
+        .filter(|c| of(c, &CONTROLLER.reference(), "ReplicaSet"))
         .collect();
     controllers.sort_by(|a, b| (&a.node, &a.pod).cmp(&(&b.node, &b.pod)));
     for (n, c) in controllers.into_iter().enumerate() {
@@ -254,7 +254,7 @@ mod tests {
     use super::*;
 
     fn info(pod: &str, node: &str, image: &str, terminating: bool) -> ContainerInfo {
-        let owner = if image == SPEAKER.reference {
+        let owner = if image == SPEAKER.reference() {
             "DaemonSet"
         } else {
             "ReplicaSet"
@@ -281,8 +281,8 @@ mod tests {
 
     #[test]
     fn controllers_are_numbered_by_node_then_name_speakers_by_node() {
-        let c = CONTROLLER.reference;
-        let s = SPEAKER.reference;
+        let c = &CONTROLLER.reference();
+        let s = &SPEAKER.reference();
         let mut all = vec![
             info("ctl-zz", "node-a", c, false),
             info("ctl-aa", "node-c", c, false),

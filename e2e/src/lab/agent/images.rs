@@ -25,9 +25,11 @@ pub const MOUNT_POINTS: [(&str, bool); 7] = [
     ("etc/resolv.conf", false),
 ];
 
-/// The ferrolb image `reference` names (`ferrolb.io/controller:dev`, ...).
+/// The ferrolb image `reference` names: exactly [`ImageSpec::reference`]
+/// (`ghcr.io/ferrolb/controller:v0.1.0`, ...), the references deploy/ uses. Another tag is
+/// another build, which the lab does not have: it names no image here.
 pub fn image(reference: &str) -> Option<&'static ImageSpec> {
-    IMAGES.iter().find(|i| i.reference == reference)
+    IMAGES.iter().find(|i| i.reference() == reference)
 }
 
 /// The root filesystem of `spec` from the lab's binary, built unless cached.

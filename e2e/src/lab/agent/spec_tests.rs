@@ -99,7 +99,7 @@ fn the_speaker_runs_as_root_with_exactly_its_added_capabilities_on_the_node() {
 fn run_as_non_root_refuses_uid_zero_naming_the_container() {
     let pod: Pod = serde_json::from_value(json!({"metadata": {"name": "p"},
         "spec": {"securityContext": {"runAsNonRoot": true},
-                 "containers": [{"name": "c", "image": "ferrolb.io/speaker:dev"}]}}))
+                 "containers": [{"name": "c", "image": SPEAKER.reference()}]}}))
     .unwrap();
     let c = &pod.spec.as_ref().unwrap().containers[0];
     let e = plan(&ctx(&pod, Path::new("/d")), c, &SPEAKER, Path::new("/r"))

@@ -243,7 +243,11 @@ mod tests {
             pod_ips: ["192.0.2.2".into(), "2001:db8:200:a::2".into()],
             start_time: Timestamp::now(),
             ready_since: (false, Timestamp::now()),
-            containers: vec![ContainerView::new("c", "ferrolb.io/controller:dev", 0)],
+            containers: vec![ContainerView::new(
+                "c",
+                &crate::image::CONTROLLER.reference(),
+                0,
+            )],
         }
     }
 
