@@ -201,6 +201,22 @@ impl Lab {
         Ok(())
     }
 
+    /// Both controller replicas running and ready, and each reporting that the apiserver
+    /// reaches its webhook (a dry-run probe the webhook refuses; so the webhook Service has
+    /// endpoints): after an apiserver outage a replica stays unready until its watches relist.
+    pub async fn controllers_serving(&self, limit: Duration) -> Result<(), Error> {
+        self.start_ready(&components::CONTROLLERS, limit).await?;
+        for c in components::CONTROLLERS {
+            let addr = self.health_addr(c)?;
+            crate::wait_for(&format!("{c}: webhook reached"), limit, || async move {
+                let (code, body) = self.http_get("client", addr, "/readyz").ok()?;
+                (code == 200 && body.contains("reached by the apiserver")).then_some(())
+            })
+            .await?;
+        }
+        Ok(())
+    }
+
     /// Sends SIGKILL to component `c` (a crash); returns once its process is gone. A Pod's
     /// container stays down (held, reported not ready) until [`Lab::start`].
     pub fn kill(&self, c: Component) -> Result<(), Error> {

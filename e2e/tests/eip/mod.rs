@@ -7,7 +7,6 @@ mod uninstall;
 use std::time::Duration;
 
 use ferrolb_e2e::k8s;
-use ferrolb_e2e::lab::components::CONTROLLERS;
 use ferrolb_e2e::testlab::{TestLab, Turn};
 use kube::Client;
 use serde_json::{Value, json};
@@ -35,9 +34,9 @@ impl Eip<'_> {
     /// controllers running and ready, then [`Eip::setup`].
     pub async fn begin(&self) {
         self.lab
-            .start_ready(&CONTROLLERS, Duration::from_secs(60))
+            .controllers_serving(Duration::from_secs(60))
             .await
-            .expect("both controllers running and ready");
+            .expect("both controllers ready, their webhook reached");
         self.setup().await;
     }
 
@@ -69,25 +68,6 @@ impl Eip<'_> {
     }
 
     pub async fn setup(&self) {
-        // Both replicas report that the apiserver reaches the webhook (a dry-run probe the
-        // webhook refuses), soon after they are ready.
-        for c in CONTROLLERS {
-            let addr = self
-                .lab
-                .health_addr(c)
-                .expect("the controller's health address");
-            let lab = self.lab;
-            ferrolb_e2e::wait_for(
-                &format!("{c}: webhook reached"),
-                Duration::from_secs(15),
-                || async move {
-                    let (code, body) = lab.http_get("client", addr, "/readyz").ok()?;
-                    (code == 200 && body.contains("reached by the apiserver")).then_some(())
-                },
-            )
-            .await
-            .unwrap();
-        }
         k8s::namespace(&self.client, "tenant-a", json!({"team": "a"}))
             .await
             .unwrap();

@@ -59,6 +59,10 @@ impl Spk<'_> {
             .start_ready(&SPEAKERS, Duration::from_secs(60))
             .await
             .expect("every speaker running and ready");
+        self.lab
+            .controllers_serving(Duration::from_secs(60))
+            .await
+            .expect("both controllers ready, their webhook reached");
         self.setup().await;
         self.web().await
     }
