@@ -135,7 +135,8 @@ impl Agent {
             self.terminate(&k, deletion_grace(pod), true).await;
             return Ok(());
         }
-        if self.ferrolb.entries.lock().await.contains_key(&k.uid) {
+        if let Some(entry) = self.ferrolb.entries.lock().await.get(&k.uid) {
+            entry.shared.resync(pod);
             return Ok(());
         }
         if let Some(at) = self.ferrolb.failed.lock().await.get(&k.uid)

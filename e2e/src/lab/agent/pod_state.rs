@@ -78,6 +78,23 @@ impl PodShared {
         self.changed.notify_one();
     }
 
+    /// Has the status written again when the apiserver's Pod says otherwise about readiness,
+    /// as the kubelet's status manager does: the node lifecycle controller marks the Pods of a
+    /// node it lost touch with not ready (an apiserver outage longer than its grace period),
+    /// and only the kubelet puts them back.
+    pub fn resync(&self, pod: &Pod) {
+        let theirs = pod
+            .status
+            .as_ref()
+            .and_then(|s| s.conditions.as_ref())
+            .and_then(|c| c.iter().find(|c| c.type_ == "Ready"))
+            .map(|c| c.status == "True");
+        let ours = self.view.lock().ok().map(|v| v.ready_since.0);
+        if ours.is_some() && theirs != ours {
+            self.changed.notify_one();
+        }
+    }
+
     /// Container `i`'s readiness as reported.
     pub fn ready(&self, i: usize) -> bool {
         self.view
