@@ -63,6 +63,20 @@ async fn lab_end_to_end() -> anyhow::Result<()> {
 }
 
 /// Runs `kubectl ARGS` against the lab; an error with its standard error when it fails.
+/// `kubectl apply --server-side -f path`, then waits until the CRDs `which` names (names or
+/// `-l SELECTOR`) are Established.
+fn apply_established(lab: &TestLab, path: &str, which: &[&str]) -> anyhow::Result<()> {
+    kubectl(lab, &["apply", "--server-side", "-f", path])?;
+    let mut wait = vec![
+        "wait",
+        "--for=condition=Established",
+        "--timeout=60s",
+        "crd",
+    ];
+    wait.extend_from_slice(which);
+    kubectl(lab, &wait)
+}
+
 fn kubectl(lab: &TestLab, args: &[&str]) -> anyhow::Result<()> {
     let out = lab.kubectl().args(args).output()?;
     ensure!(
@@ -77,20 +91,17 @@ fn kubectl(lab: &TestLab, args: &[&str]) -> anyhow::Result<()> {
 async fn crds_and_validation(lab: &TestLab) -> anyhow::Result<()> {
     step("CRDs from crds/ apply and become Established");
     let crds = repo_root().join("crds").display().to_string();
-    kubectl(lab, &["apply", "--server-side", "-f", &crds]).context("apply crds")?;
-    kubectl(
+    apply_established(
         lab,
+        &crds,
         &[
-            "wait",
-            "--for=condition=Established",
-            "--timeout=60s",
-            "crd",
             "vippools.ferrolb.io",
             "l2announcementpolicies.ferrolb.io",
             "externalippolicies.ferrolb.io",
             "serviceannouncements.ferrolb.io",
         ],
-    )?;
+    )
+    .context("apply crds")?;
     let explain = lab
         .kubectl()
         .args(["explain", "vippool.spec.autoAssign"])
@@ -156,19 +167,8 @@ async fn foreign_crds(lab: &TestLab) -> anyhow::Result<()> {
     step("Calico's and Cilium's CRDs applied beside ferrolb's");
     let dir = repo_root().join("e2e/tests/manifests/foreign-crds");
     let dir = dir.display().to_string();
-    kubectl(lab, &["apply", "--server-side", "-f", &dir]).context("apply foreign CRDs")?;
     let selector = "e2e.ferrolb.io/foreign-crd=true";
-    kubectl(
-        lab,
-        &[
-            "wait",
-            "--for=condition=Established",
-            "--timeout=60s",
-            "crd",
-            "-l",
-            selector,
-        ],
-    )?;
+    apply_established(lab, &dir, &["-l", selector]).context("apply foreign CRDs")?;
     let objects = r#"
 {"apiVersion": "crd.projectcalico.org/v1", "kind": "IPPool", "metadata": {"name": "names-check"}, "spec": {"cidr": "192.0.2.0/26"}}
 ---
