@@ -62,8 +62,8 @@ pub fn mark_merge_strategy(schema: &mut JSONSchemaProps) {
     }
 }
 
-/// Each CRD as (file name under `crds/`, YAML text).
-pub fn render() -> Result<Vec<(String, String)>, RenderError> {
+/// Each CRD as (its name, its YAML without a header), in [`all`]'s order.
+pub fn yaml() -> Result<Vec<(String, String)>, RenderError> {
     all()
         .into_iter()
         .map(|crd| {
@@ -72,12 +72,19 @@ pub fn render() -> Result<Vec<(String, String)>, RenderError> {
                 name: name.clone(),
                 source,
             })?;
-            let header = format!(
-                "# Generated from the Rust types in api/ by `{REGENERATE}`. Do not edit.\n"
-            );
-            Ok((format!("{name}.yaml"), format!("{header}{yaml}")))
+            Ok((name, yaml))
         })
         .collect()
+}
+
+/// Each CRD as (file name under `crds/`, YAML text).
+pub fn render() -> Result<Vec<(String, String)>, RenderError> {
+    let header =
+        format!("# Generated from the Rust types in api/ by `{REGENERATE}`. Do not edit.\n");
+    Ok(yaml()?
+        .into_iter()
+        .map(|(name, yaml)| (format!("{name}.yaml"), format!("{header}{yaml}")))
+        .collect())
 }
 
 #[cfg(test)]

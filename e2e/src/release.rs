@@ -41,10 +41,7 @@ pub fn file_name(suffix: &str) -> String {
 /// Each release manifest as (file name under [`DIR`], YAML text).
 pub fn render(repo: &Path) -> Result<Vec<(String, String)>, Error> {
     let mut crds = String::new();
-    for crd in ferrolb_api::crdgen::all() {
-        let name = crd.metadata.name.clone().unwrap_or_default();
-        let yaml = serde_norway::to_string(&crd)
-            .map_err(|e| Error::msg(format!("rendering CRD {name}: {e}")))?;
+    for (_, yaml) in ferrolb_api::crdgen::yaml().map_err(|e| Error::msg(e.to_string()))? {
         crds.push_str("---\n");
         crds.push_str(&yaml);
     }

@@ -242,8 +242,9 @@ impl Speaker {
                 warn!(%node, warning = %w, "input skipped");
             }
         }
+        let election_changed = old.is_none_or(|o| o.election.result != new.election.result);
         if let Some(old) = old
-            && old.election.result != new.election.result
+            && election_changed
         {
             let live = step.members.live();
             for t in events::takeovers(&old.election.result, &new.election.result, node, &live) {
@@ -253,7 +254,10 @@ impl Speaker {
         }
         let m = &self.metrics;
         m.announced.set(new.announced() as i64);
-        m.announcing(announced_series(&new.election.result, node));
+        if election_changed {
+            // Every address's series: only when who answers for what changed.
+            m.announcing(announced_series(&new.election.result, node));
+        }
         m.silent.set(new.silent().len() as i64);
         m.live_speakers.set(step.members.live().len() as i64);
         m.announcer(self.tasks.announcer.stats().snapshot());
