@@ -69,9 +69,8 @@ pub async fn run(args: cli::Args) -> Result<(), Error> {
     let identity = args.identity();
     let metrics = Arc::new(metrics::Metrics::new());
     let health = Arc::new(http::Health::default());
-    let listener = tokio::net::TcpListener::bind(args.health_addr)
-        .await
-        .map_err(|source| Error::Listen {
+    let listener =
+        ferrolb_runtime::listen::bind(args.health_addr).map_err(|source| Error::Listen {
             addr: args.health_addr,
             source,
         })?;

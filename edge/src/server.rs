@@ -15,7 +15,6 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use prometheus_client::registry::Registry;
 use serde_json::{Value, json};
-use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
 use tracing::{info, warn};
 
@@ -104,7 +103,7 @@ pub async fn spawn(
     board: Arc<Board>,
 ) -> Result<(JoinHandle<()>, SocketAddr), ServerError> {
     let err = |source| ServerError { addr, source };
-    let listener = TcpListener::bind(addr).await.map_err(err)?;
+    let listener = ferrolb_runtime::listen::bind(addr).map_err(err)?;
     let local = listener.local_addr().map_err(err)?;
     info!(addr = %local, "serving /healthz");
     let app = Router::new()

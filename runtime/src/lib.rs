@@ -12,6 +12,7 @@
 
 pub mod access;
 pub mod duration;
+pub mod listen;
 pub mod logging;
 pub mod metrics;
 pub mod shutdown;

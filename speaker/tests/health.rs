@@ -184,7 +184,7 @@ async fn any_method_is_answered_and_other_paths_get_gos_404() {
         .header("content-length")
         .and_then(|v| v.parse().ok())
         .expect("content-length");
-    let head_times = head_len.checked_sub(untimed_len).unwrap_or_default();
+    let head_times = head_len.saturating_sub(untimed_len);
     assert!(
         head_times % 2 == 0 && (head_times / 2 == 20 || (22..=30).contains(&(head_times / 2))),
         "HEAD content-length {head_len} is not the GET body's ({}) with another time: {head:?}",

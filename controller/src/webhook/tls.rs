@@ -63,9 +63,10 @@ impl ResolvesServerCert for SwappableCert {
     }
 }
 
-/// Binds `addr`; the returned listener is served by [`serve`].
+/// Binds `addr` (an unspecified address listens on both families); the returned listener is
+/// served by [`serve`].
 pub async fn bind(addr: SocketAddr) -> std::io::Result<TcpListener> {
-    TcpListener::bind(addr).await
+    ferrolb_runtime::listen::bind(addr)
 }
 
 /// Serves `router` over TLS on `listener` until the task is dropped. Each connection gets a

@@ -153,7 +153,7 @@ pub async fn serve<R: Reviewer>(
     gate: Arc<Gate<R>>,
 ) -> Result<(SocketAddr, tokio::task::JoinHandle<()>), ListenError> {
     let err = |source| ListenError { addr, source };
-    let listener = tokio::net::TcpListener::bind(addr).await.map_err(err)?;
+    let listener = crate::listen::bind(addr).map_err(err)?;
     let local = listener.local_addr().map_err(err)?;
     info!(addr = %local, "serving /metrics and /debug/state to reviewed tokens");
     let app = protect(router, gate);

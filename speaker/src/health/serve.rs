@@ -3,8 +3,6 @@
 //! an idle keep-alive connection waiting for its next request), and no connection lives longer
 //! than `connection_lifetime`, so slow or silent clients cannot pile up.
 
-use std::io;
-use std::net::{Ipv6Addr, SocketAddr};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -12,7 +10,6 @@ use axum::Router;
 use hyper::server::conn::http1;
 use hyper_util::rt::{TokioIo, TokioTimer};
 use hyper_util::service::TowerToHyperService;
-use socket2::{Domain, Protocol, Socket, Type};
 use tokio::net::TcpListener;
 use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
@@ -34,43 +31,7 @@ pub struct ConnLimits {
     pub connection_lifetime: Duration,
 }
 
-/// Binds a TCP listener on `addr` with `SO_REUSEADDR`. An unspecified address (`0.0.0.0` or
-/// `[::]`) listens on both families, as Go's `net.Listen("tcp", "0.0.0.0:10256")` does for
-/// kube-proxy: one IPv6 socket with `IPV6_V6ONLY` off; a host without IPv6 gets the IPv4
-/// socket alone.
-pub fn bind(addr: SocketAddr) -> io::Result<TcpListener> {
-    if addr.ip().is_unspecified() {
-        let any6 = SocketAddr::new(Ipv6Addr::UNSPECIFIED.into(), addr.port());
-        match bind_one(any6, true) {
-            Ok(listener) => return Ok(listener),
-            Err(error) if addr.is_ipv4() && ipv6_unavailable(&error) => {
-                debug!(%error, "health API: no IPv6 on this host; listening on IPv4 only");
-            }
-            Err(error) => return Err(error),
-        }
-    }
-    bind_one(addr, false)
-}
-
-/// The errors of a host without IPv6 (module not loaded, disabled by sysctl).
-fn ipv6_unavailable(error: &io::Error) -> bool {
-    matches!(
-        error.raw_os_error(),
-        Some(libc::EAFNOSUPPORT | libc::EADDRNOTAVAIL | libc::EPROTONOSUPPORT)
-    )
-}
-
-fn bind_one(addr: SocketAddr, dual_stack: bool) -> io::Result<TcpListener> {
-    let socket = Socket::new(Domain::for_address(addr), Type::STREAM, Some(Protocol::TCP))?;
-    if dual_stack {
-        socket.set_only_v6(false)?;
-    }
-    socket.set_reuse_address(true)?;
-    socket.set_nonblocking(true)?;
-    socket.bind(&addr.into())?;
-    socket.listen(1024)?;
-    TcpListener::from_std(socket.into())
-}
+pub use ferrolb_runtime::listen::bind;
 
 /// Serves `router` on `listener` until the task running it is aborted; connections are
 /// tasks of this future's own [`JoinSet`], so aborting it closes them too.
