@@ -52,10 +52,14 @@ mod tests {
     use super::*;
     use std::net::{IpAddr, Ipv4Addr};
 
+    /// Whether a connection to `to` is accepted by `listener` within a second.
     async fn accepts(listener: &TcpListener, to: SocketAddr) -> bool {
         let connect = tokio::net::TcpStream::connect(to);
-        let (client, server) = tokio::join!(connect, listener.accept());
-        client.is_ok() && server.is_ok()
+        let both = async { tokio::join!(connect, listener.accept()) };
+        match tokio::time::timeout(std::time::Duration::from_secs(1), both).await {
+            Ok((client, server)) => client.is_ok() && server.is_ok(),
+            Err(_) => false,
+        }
     }
 
     #[tokio::test]
