@@ -12,6 +12,7 @@
 pub mod bench;
 pub mod conformance;
 pub mod demo;
+pub mod docs;
 mod error;
 pub mod image;
 pub mod k8s;

@@ -12,6 +12,7 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use kube::Client;
 use tokio::sync::{Mutex, MutexGuard, OnceCell};
 
+use crate::lab::plan::IpStack;
 use crate::lab::{KubeProxyMode, process};
 use crate::{Error, Lab};
 
@@ -49,6 +50,15 @@ impl TestLab {
 
     /// Starts a fresh lab for a test with kube-proxy on its nodes in `mode`.
     pub async fn start_with(bin: &str, mode: KubeProxyMode) -> Result<TestLab, Error> {
+        TestLab::start_in(bin, mode, IpStack::DualStack).await
+    }
+
+    /// Starts a fresh lab for a test with kube-proxy in `mode` and the IP families `stack`.
+    pub async fn start_in(
+        bin: &str,
+        mode: KubeProxyMode,
+        stack: IpStack,
+    ) -> Result<TestLab, Error> {
         reap_stale();
         let n = COUNTER.fetch_add(1, Ordering::SeqCst);
         let name = format!("{TEST_PREFIX}{:x}{n}", std::process::id());
@@ -57,6 +67,7 @@ impl TestLab {
         std::fs::write(lab.dir.join("owner.pid"), std::process::id().to_string())
             .map_err(|e| Error::io("writing owner.pid", e))?;
         let t = TestLab { lab };
+        t.lab.set_ip_stack(stack)?;
         t.lab.up_with(&repo_root(), mode).await?;
         Ok(t)
     }

@@ -47,6 +47,7 @@ async fn lab_end_to_end() -> anyhow::Result<()> {
     );
 
     crds_and_validation(&lab).await?;
+    documented_examples(&lab)?;
     foreign_crds(&lab).await?;
     pods_and_endpoints(&lab).await?;
     node_heartbeats(&lab).await?;
@@ -154,6 +155,53 @@ async fn crds_and_validation(lab: &TestLab) -> anyhow::Result<()> {
             "{kind} {spec}: message {msg:?} does not mention {expect:?}"
         );
     }
+    Ok(())
+}
+
+/// Every ferrolb object README and deploy/'s documentation show, applied to the apiserver
+/// (`kubectl apply --dry-run=server`: the CRD's schema, CEL rules and formats, strict field
+/// validation, nothing stored): each must be accepted, and a broken copy of the first refused.
+fn documented_examples(lab: &TestLab) -> anyhow::Result<()> {
+    step("every ferrolb object in README and deploy/'s docs is accepted by the apiserver");
+    let examples = ferrolb_e2e::docs::examples(&repo_root()).map_err(anyhow::Error::msg)?;
+    ensure!(
+        examples.len() >= 3,
+        "only {} examples found",
+        examples.len()
+    );
+    let apply = |object: &serde_json::Value| -> anyhow::Result<std::process::Output> {
+        use std::io::Write as _;
+        let mut child = lab
+            .kubectl()
+            .args(["apply", "--dry-run=server", "--validate=strict", "-f", "-"])
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()?;
+        child
+            .stdin
+            .take()
+            .context("kubectl's stdin")?
+            .write_all(object.to_string().as_bytes())?;
+        Ok(child.wait_with_output()?)
+    };
+    for (at, object) in &examples {
+        let out = apply(object)?;
+        ensure!(
+            out.status.success(),
+            "{at}: refused by the apiserver: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    let (at, first) = &examples[0];
+    let mut broken = first.clone();
+    broken["spec"]["notAField"] = json!(true);
+    let out = apply(&broken)?;
+    let refusal = String::from_utf8_lossy(&out.stderr);
+    ensure!(
+        !out.status.success() && refusal.contains("notAField"),
+        "{at} with an unknown field was not refused naming it: {refusal}"
+    );
     Ok(())
 }
 

@@ -7,6 +7,7 @@ use std::process::{Command, ExitCode};
 use anyhow::{Context, bail};
 use clap::{Parser, Subcommand};
 use ferrolb_e2e::lab::controlplane;
+use ferrolb_e2e::lab::plan::IpStack;
 use ferrolb_e2e::lab::{DEFAULT_LAB, KubeProxyMode, kubeproxy};
 use ferrolb_e2e::{Component, Lab, Node};
 
@@ -164,6 +165,10 @@ enum LabCmd {
         /// speakers program the Service rules (deploy/without-kube-proxy/).
         #[arg(long, default_value = "none")]
         kube_proxy: KubeProxyMode,
+        /// The cluster's IP families: dual (IPv4 and IPv6) or ipv6 (nodes, Pods, Services
+        /// and the control plane IPv6 only; needs --kube-proxy none).
+        #[arg(long, default_value = "dual")]
+        ip_stack: IpStack,
     },
     /// Remove everything the lab made. Harmless when nothing runs. --all: every lab under
     /// FERROLB_LAB_ROOT, also tests'.
@@ -333,8 +338,12 @@ fn manifest() -> anyhow::Result<()> {
 fn lab(name: &str, cmd: LabCmd) -> anyhow::Result<ExitCode> {
     let rt = tokio::runtime::Runtime::new()?;
     match cmd {
-        LabCmd::Up { kube_proxy } => {
+        LabCmd::Up {
+            kube_proxy,
+            ip_stack,
+        } => {
             let lab = built_lab(name)?;
+            lab.set_ip_stack(ip_stack)?;
             rt.block_on(lab.up_with(&repo(), kube_proxy))?;
             let kc = lab.kubeconfig();
             println!("lab {} is up.", lab.names.lab);

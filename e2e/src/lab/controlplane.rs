@@ -6,7 +6,7 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use crate::lab::plan::{APISERVER_PORT, CONTROL_PLANE, ETCD_VERSION, K8S_VERSION, SERVICE_CIDRS};
+use crate::lab::plan::{APISERVER_PORT, CONTROL_PLANE, ETCD_VERSION, K8S_VERSION};
 use crate::lab::process::{self, Spawn};
 use crate::{Error, Lab};
 
@@ -201,6 +201,7 @@ pub const CONTROLLERS: [&str; 2] = ["kube-controller-manager", "kube-scheduler"]
 
 /// Starts the roles of `which` (from [`CORE`] and [`CONTROLLERS`]) that are not running.
 pub fn start(lab: &Lab, which: &[&str]) -> Result<(), Error> {
+    let stack = lab.ip_stack()?;
     let ns = lab.names.netns(CONTROL_PLANE.role);
     let pki = lab.dir.join("pki");
     let p = |f: &str| pki.join(f).display().to_string();
@@ -235,7 +236,10 @@ pub fn start(lab: &Lab, which: &[&str]) -> Result<(), Error> {
     ];
     let apiserver = vec![
         bin("kube-apiserver").display().to_string(),
-        format!("--advertise-address={}", CONTROL_PLANE.v4),
+        format!(
+            "--advertise-address={}",
+            stack.primary(CONTROL_PLANE.v4, CONTROL_PLANE.v6)
+        ),
         "--bind-address=0.0.0.0".into(),
         format!("--secure-port={APISERVER_PORT}"),
         "--etcd-servers=http://127.0.0.1:2379".into(),
@@ -245,7 +249,7 @@ pub fn start(lab: &Lab, which: &[&str]) -> Result<(), Error> {
         "--service-account-issuer=https://kubernetes.default.svc.cluster.local".into(),
         format!("--service-account-key-file={}", p("sa.pub")),
         format!("--service-account-signing-key-file={}", p("sa.key")),
-        format!("--service-cluster-ip-range={SERVICE_CIDRS}"),
+        format!("--service-cluster-ip-range={}", stack.service_cidrs()),
         "--authorization-mode=Node,RBAC".into(),
         "--allow-privileged=true".into(),
         // Webhooks and aggregated APIs are reached through their Service's endpoints: the lab
@@ -282,7 +286,7 @@ pub fn start(lab: &Lab, which: &[&str]) -> Result<(), Error> {
         format!("--service-account-private-key-file={}", p("sa.key")),
         format!("--root-ca-file={}", p("ca.crt")),
         "--use-service-account-credentials=true".into(),
-        format!("--service-cluster-ip-range={SERVICE_CIDRS}"),
+        format!("--service-cluster-ip-range={}", stack.service_cidrs()),
         // The lab's agent heartbeats every 5 s; notice a silent node in 20 s, not 50.
         "--node-monitor-period=2s".into(),
         "--node-monitor-grace-period=20s".into(),

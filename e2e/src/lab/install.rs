@@ -6,7 +6,7 @@
 //! deploy/without-kube-proxy/ is what a cluster without kube-proxy installs. The edge runs
 //! outside the cluster ([`super::launch`]).
 
-use std::net::{IpAddr, SocketAddr};
+use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -15,7 +15,7 @@ use kube::api::Api;
 
 use super::components::COMPONENTS;
 use super::kubeproxy::KubeProxyMode;
-use super::plan::{APISERVER_PORT, CONTROL_PLANE, NODES, SERVICE_CIDRS};
+use super::plan::{APISERVER_PORT, CONTROL_PLANE, IpStack, NODES, SERVICE_CIDRS};
 use crate::{Error, Lab, wait_for};
 
 /// The namespace ferrolb runs in.
@@ -56,17 +56,20 @@ pub fn deploy_dir(repo: &Path, kube_proxy: KubeProxyMode) -> PathBuf {
 
 /// Where in-cluster config reaches the apiserver (`KUBERNETES_SERVICE_HOST`/`_PORT`): the
 /// `kubernetes` Service's ClusterIP:443 once kube-proxy delivers it, else the apiserver's
-/// LAN address, as clusters without kube-proxy configure it. The apiserver's certificate
-/// covers both ([`super::pki`]).
-pub fn apiserver_for_pods(kube_proxy: KubeProxyMode) -> SocketAddr {
+/// LAN address in the lab's `stack`, as clusters without kube-proxy configure it. The
+/// apiserver's certificate covers both ([`super::pki`]).
+pub fn apiserver_for_pods(kube_proxy: KubeProxyMode, stack: IpStack) -> SocketAddr {
     let cluster_ip = SERVICE_CIDRS
         .split(',')
         .filter_map(|c| c.parse::<ipnet::IpNet>().ok())
         .find(|n| matches!(n, ipnet::IpNet::V4(_)))
         .and_then(|n| n.hosts().next());
     match cluster_ip {
-        Some(ip) if kube_proxy.runs() => SocketAddr::new(ip, 443),
-        _ => SocketAddr::new(IpAddr::V4(CONTROL_PLANE.v4), APISERVER_PORT),
+        Some(ip) if kube_proxy.runs() && stack.has_ipv4() => SocketAddr::new(ip, 443),
+        _ => SocketAddr::new(
+            stack.primary(CONTROL_PLANE.v4, CONTROL_PLANE.v6),
+            APISERVER_PORT,
+        ),
     }
 }
 
@@ -196,10 +199,21 @@ mod tests {
             deploy_dir(repo, none),
             repo.join("deploy/without-kube-proxy")
         );
-        assert_eq!(apiserver_for_pods(none).to_string(), "198.51.100.1:6443");
+        let dual = IpStack::DualStack;
+        assert_eq!(
+            apiserver_for_pods(none, dual).to_string(),
+            "198.51.100.1:6443"
+        );
+        assert_eq!(
+            apiserver_for_pods(none, IpStack::Ipv6Only).to_string(),
+            "[2001:db8:100::1]:6443"
+        );
         for mode in [KubeProxyMode::Nftables, KubeProxyMode::Iptables] {
             assert_eq!(deploy_dir(repo, mode), repo.join("deploy"));
-            assert_eq!(apiserver_for_pods(mode).to_string(), "203.0.113.1:443");
+            assert_eq!(
+                apiserver_for_pods(mode, dual).to_string(),
+                "203.0.113.1:443"
+            );
         }
     }
 }

@@ -20,8 +20,8 @@ use std::time::Duration;
 use nix::sys::signal::Signal;
 
 use super::components::Node;
-use super::controlplane;
 use super::process::{self, Spawn};
+use super::{choice, controlplane};
 use crate::{Error, Lab, wait_for};
 
 /// kube-proxy's health port (`--healthz-bind-address`), the one load balancers probe.
@@ -89,39 +89,17 @@ impl FromStr for KubeProxyMode {
 }
 
 /// The file in the lab's directory that remembers the mode it was brought up with.
-fn mode_file(lab: &Lab) -> std::path::PathBuf {
-    lab.dir.join("kube-proxy-mode")
-}
+const MODE_FILE: &str = "kube-proxy-mode";
 
 /// The mode the lab was brought up with (`none` when it never said).
 pub fn mode(lab: &Lab) -> Result<KubeProxyMode, Error> {
-    match std::fs::read_to_string(mode_file(lab)) {
-        Ok(text) => text.trim().parse(),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(KubeProxyMode::None),
-        Err(e) => Err(Error::io(
-            format!("reading {}", mode_file(lab).display()),
-            e,
-        )),
-    }
+    choice::read(lab, MODE_FILE)
 }
 
 /// Remembers `mode` for the lab (before it comes up). A running lab keeps its mode: asking for
 /// another one is an error naming both and the fix.
 pub fn set_mode(lab: &Lab, wanted: KubeProxyMode) -> Result<(), Error> {
-    let path = mode_file(lab);
-    if path.exists() {
-        let current = mode(lab)?;
-        if current != wanted && !process::find(&lab.names.lab, None).is_empty() {
-            return Err(Error::msg(format!(
-                "lab {} runs with --kube-proxy {current}; take it down (`cargo xtask lab --lab {} down`) to bring it up with --kube-proxy {wanted}",
-                lab.names.lab, lab.names.lab
-            )));
-        }
-    }
-    std::fs::create_dir_all(&lab.dir)
-        .map_err(|e| Error::io(format!("creating {}", lab.dir.display()), e))?;
-    std::fs::write(&path, wanted.name())
-        .map_err(|e| Error::io(format!("writing {}", path.display()), e))
+    choice::remember(lab, MODE_FILE, "--kube-proxy", wanted)
 }
 
 fn role(node: Node) -> String {

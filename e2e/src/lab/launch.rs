@@ -14,7 +14,6 @@ use serde::{Deserialize, Serialize};
 
 use super::install::{NAMESPACE, SPEAKER_HEALTH_PORT};
 use super::pki;
-use super::plan::{APISERVER_PORT, CONTROL_PLANE};
 use crate::{Error, Lab};
 
 /// How long a minted ServiceAccount token is valid (`lab install` mints new ones).
@@ -153,6 +152,6 @@ pub(super) fn write_sa_kubeconfig(
             String::from_utf8_lossy(&cmd.stderr).trim()
         )));
     }
-    let server = format!("https://{}:{APISERVER_PORT}", CONTROL_PLANE.v4);
+    let server = format!("https://{}", super::lifecycle::apiserver_on_lan(lab)?);
     pki::token_kubeconfig(&lab.dir.join("pki"), sa, &token, &server, namespace, out)
 }

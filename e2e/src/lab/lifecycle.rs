@@ -8,7 +8,7 @@ use std::time::Duration;
 use k8s_openapi::api::core::v1::{Node, ServiceAccount};
 use kube::api::Api;
 
-use super::plan::{APISERVER_PORT, CONTROL_PLANE, NODES};
+use super::plan::{APISERVER_PORT, CONTROL_PLANE, IpStack, NODES};
 use super::process::{self, Spawn};
 use super::{controlplane, deps, kubeproxy, labs_root, node_ready, pki, topology};
 use crate::{Error, Lab, wait_for};
@@ -25,7 +25,14 @@ pub(super) async fn up(lab: &Lab, repo: &Path) -> Result<(), Error> {
             .map_err(|e| Error::io(format!("creating {}", d.display()), e))?;
     }
     pki::ensure(&lab.dir.join("pki"))?;
-    topology::up(&lab.names)?;
+    let stack = lab.ip_stack()?;
+    if stack != IpStack::DualStack && kubeproxy::mode(lab)?.runs() {
+        return Err(Error::msg(format!(
+            "lab {}: kube-proxy runs only in a dual-stack lab; bring it up with --ip-stack dual or --kube-proxy none",
+            lab.names.lab
+        )));
+    }
+    topology::up(&lab.names, stack)?;
     controlplane::start(lab, &controlplane::CORE)?;
     forwarder(lab).await?;
     let client = lab.client().await?;
@@ -76,7 +83,7 @@ async fn forwarder(lab: &Lab) -> Result<(), Error> {
     let port_file = lab.dir.join("apiserver.port");
     if process::find(&lab.names.lab, Some("forward")).is_empty() {
         let _ = std::fs::remove_file(&port_file);
-        let to = SocketAddr::new(CONTROL_PLANE.v4.into(), APISERVER_PORT);
+        let to = apiserver_on_lan(lab)?;
         let args = [
             "forward".into(),
             "--netns".into(),
@@ -109,10 +116,16 @@ async fn forwarder(lab: &Lab) -> Result<(), Error> {
     pki::kubeconfig(
         &pki,
         "admin",
-        &format!("https://{}:{APISERVER_PORT}", CONTROL_PLANE.v4),
+        &format!("https://{}", apiserver_on_lan(lab)?),
         &lab.kubeconfig_lan(),
     )?;
     Ok(())
+}
+
+/// The apiserver's LAN address in the lab's IP stack.
+pub(super) fn apiserver_on_lan(lab: &Lab) -> Result<SocketAddr, Error> {
+    let ip = lab.ip_stack()?.primary(CONTROL_PLANE.v4, CONTROL_PLANE.v6);
+    Ok(SocketAddr::new(ip, APISERVER_PORT))
 }
 
 fn start_agent(lab: &Lab) -> Result<(), Error> {

@@ -11,6 +11,7 @@
 //! - [`process`]: the lab's processes, found by lab and role.
 
 pub mod agent;
+mod choice;
 pub mod components;
 pub mod controlplane;
 pub mod deps;
@@ -53,6 +54,9 @@ impl Names {
         format!("flb-{}-{role}", self.lab)
     }
 }
+
+/// The file in a lab's directory that remembers its [`plan::IpStack`].
+const IP_STACK_FILE: &str = "ip-stack";
 
 /// The default lab's name (the one `cargo xtask lab ...` acts on).
 pub const DEFAULT_LAB: &str = "lab";
@@ -151,6 +155,18 @@ impl Lab {
         lifecycle::up(self, repo).await
     }
 
+    /// The IP families of the lab's nodes, Pods and Services (dual-stack unless it was brought
+    /// up with [`Lab::set_ip_stack`]).
+    pub fn ip_stack(&self) -> Result<plan::IpStack, Error> {
+        choice::read(self, IP_STACK_FILE)
+    }
+
+    /// Remembers the lab's IP families before it comes up ([`Lab::up`] reads them); a running
+    /// lab with other families is an error.
+    pub fn set_ip_stack(&self, stack: plan::IpStack) -> Result<(), Error> {
+        choice::remember(self, IP_STACK_FILE, "--ip-stack", stack)
+    }
+
     /// How the lab's nodes deliver Service traffic: kube-proxy's mode, or none. What follows
     /// from it: the deploy/ directory installed ([`install::deploy_dir`]) and where Pods reach
     /// the apiserver ([`Lab::apiserver_for_pods`]).
@@ -176,7 +192,10 @@ impl Lab {
     /// Where in-cluster config reaches the apiserver from the lab's Pods
     /// (`KUBERNETES_SERVICE_HOST`/`_PORT`, see [`install::apiserver_for_pods`]).
     pub fn apiserver_for_pods(&self) -> Result<SocketAddr, Error> {
-        Ok(install::apiserver_for_pods(self.kube_proxy_mode()?))
+        Ok(install::apiserver_for_pods(
+            self.kube_proxy_mode()?,
+            self.ip_stack()?,
+        ))
     }
 
     /// Starts component `c`: a held Pod container is released and starts at once; the edge

@@ -181,8 +181,10 @@ mod tests {
     fn the_certificate_covers_where_pods_reach_the_apiserver_with_and_without_kube_proxy() {
         let sans = apiserver_sans();
         for mode in crate::lab::KubeProxyMode::ALL {
-            let ip = apiserver_for_pods(mode).ip().to_string();
-            assert!(sans.contains(&ip), "{ip} not in {sans:?}");
+            for stack in crate::lab::plan::IpStack::ALL {
+                let ip = apiserver_for_pods(mode, stack).ip().to_string();
+                assert!(sans.contains(&ip), "{ip} not in {sans:?}");
+            }
         }
     }
 }

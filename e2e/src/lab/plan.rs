@@ -1,7 +1,11 @@
 //! The lab's address plan (`shared/lab-addresses.md`): documentation ranges only, and only
 //! inside network namespaces the lab creates.
 
-use std::net::{Ipv4Addr, Ipv6Addr};
+use std::fmt;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+use std::str::FromStr;
+
+use crate::Error;
 
 /// Kubernetes release the lab builds and runs.
 pub const K8S_VERSION: &str = "v1.36.3";
@@ -22,6 +26,86 @@ pub const EDGE: Host = Host::new("edge", [198, 51, 100, 5], 0x5);
 pub const APISERVER_PORT: u16 = 6443;
 /// Service ClusterIP ranges (allocated by the apiserver; no traffic).
 pub const SERVICE_CIDRS: &str = "203.0.113.0/24,2001:db8:300::/112";
+/// The IPv6 Service ClusterIP range alone (an IPv6-only lab).
+pub const SERVICE_CIDR_V6: &str = "2001:db8:300::/112";
+
+/// The IP families of a lab's cluster: its nodes', Pods' and Services' addresses. The LAN's
+/// client and edge hosts, outside the cluster, keep both families.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum IpStack {
+    /// IPv4 and IPv6, IPv4 first (the default lab).
+    #[default]
+    DualStack,
+    /// IPv6 only: no IPv4 address on any node, Pod or the control plane, IPv6 Service range.
+    Ipv6Only,
+}
+
+impl IpStack {
+    /// Every stack, in the order `--ip-stack` lists them.
+    pub const ALL: [IpStack; 2] = [IpStack::DualStack, IpStack::Ipv6Only];
+
+    /// Its name on the command line.
+    pub const fn name(self) -> &'static str {
+        match self {
+            IpStack::DualStack => "dual",
+            IpStack::Ipv6Only => "ipv6",
+        }
+    }
+
+    /// Whether cluster hosts have IPv4 addresses.
+    pub const fn has_ipv4(self) -> bool {
+        matches!(self, IpStack::DualStack)
+    }
+
+    /// The apiserver's `--service-cluster-ip-range`.
+    pub const fn service_cidrs(self) -> &'static str {
+        match self {
+            IpStack::DualStack => SERVICE_CIDRS,
+            IpStack::Ipv6Only => SERVICE_CIDR_V6,
+        }
+    }
+
+    /// A cluster host's addresses of this stack, the primary first.
+    pub fn addresses(self, v4: Ipv4Addr, v6: Ipv6Addr) -> Vec<IpAddr> {
+        match self {
+            IpStack::DualStack => vec![v4.into(), v6.into()],
+            IpStack::Ipv6Only => vec![v6.into()],
+        }
+    }
+
+    /// A cluster host's primary address (a Node's first InternalIP, a Pod's `podIP`).
+    pub fn primary(self, v4: Ipv4Addr, v6: Ipv6Addr) -> IpAddr {
+        match self {
+            IpStack::DualStack => v4.into(),
+            IpStack::Ipv6Only => v6.into(),
+        }
+    }
+
+    /// A node's pod CIDRs of this stack, the primary first.
+    pub fn pod_cidrs(self, node: &NodePlan) -> Vec<String> {
+        let [v4, v6] = node.pod_cidrs();
+        match self {
+            IpStack::DualStack => vec![v4, v6],
+            IpStack::Ipv6Only => vec![v6],
+        }
+    }
+}
+
+impl fmt::Display for IpStack {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+impl FromStr for IpStack {
+    type Err = Error;
+    fn from_str(s: &str) -> Result<Self, Error> {
+        Self::ALL
+            .into_iter()
+            .find(|m| m.name() == s)
+            .ok_or_else(|| Error::msg(format!("no IP stack {s:?}: use dual or ipv6")))
+    }
+}
 
 /// A host on the LAN: its namespace role and addresses.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -102,6 +186,15 @@ impl NodePlan {
         (v4, v6)
     }
 
+    /// The address number `n` of `ip` in this node's pod CIDRs (either family).
+    pub fn pod_slot(&self, ip: IpAddr) -> Option<u8> {
+        let n = match ip {
+            IpAddr::V4(ip) => u128::from(u32::from(ip).wrapping_sub(u32::from(self.pod_v4))),
+            IpAddr::V6(ip) => u128::from(ip).wrapping_sub(u128::from(self.pod_v6)),
+        };
+        u8::try_from(n).ok()
+    }
+
     /// The gateway address pods of this node route through.
     pub fn gateway(&self) -> (Ipv4Addr, Ipv6Addr) {
         self.pod_addr(1)
@@ -144,9 +237,32 @@ mod tests {
         {
             assert!(doc4(h.v4) && doc6(h.v6), "{h:?}");
         }
+        for stack in IpStack::ALL {
+            assert_eq!(stack.name().parse::<IpStack>().unwrap(), stack);
+            let primary = stack.primary(CONTROL_PLANE.v4, CONTROL_PLANE.v6);
+            assert_eq!(
+                stack.addresses(CONTROL_PLANE.v4, CONTROL_PLANE.v6)[0],
+                primary
+            );
+            assert!(
+                stack
+                    .service_cidrs()
+                    .split(',')
+                    .all(|c| c.starts_with("203.0.113.") || c.starts_with("2001:db8:"))
+            );
+        }
+        assert!(
+            "v4".parse::<IpStack>()
+                .unwrap_err()
+                .to_string()
+                .contains("use dual or ipv6")
+        );
         for n in NODES {
             let (v4, v6) = n.pod_addr(MAX_PODS_PER_NODE + 1);
             assert!(doc4(v4) && doc6(v6));
+            assert_eq!(n.pod_slot(v4.into()), Some(MAX_PODS_PER_NODE + 1));
+            assert_eq!(n.pod_slot(v6.into()), Some(MAX_PODS_PER_NODE + 1));
+            assert_eq!(n.pod_slot(n.host.v4.into()), None);
             assert_eq!(
                 u32::from(v4) >> 6,
                 u32::from(n.pod_v4) >> 6,

@@ -6,7 +6,7 @@ use std::net::{Ipv4Addr, Ipv6Addr};
 use ferrolb_testkit::{self as netns, Sysctls, addr, bridge, bridge_port, route};
 
 use crate::lab::plan::{
-    CLIENT, CONTROL_PLANE, EDGE, Host, LAN_V4_PREFIX, LAN_V6_PREFIX, NODES, NodePlan, SERVICE_CIDRS,
+    CLIENT, CONTROL_PLANE, EDGE, Host, IpStack, LAN_V4_PREFIX, LAN_V6_PREFIX, NODES, NodePlan,
 };
 use crate::{Error, Names};
 
@@ -15,26 +15,29 @@ pub const BRIDGE: &str = "flbbr0";
 /// A host's LAN interface name (inside its namespace).
 pub const UPLINK: &str = "eth0";
 
-/// Builds (or completes) the whole LAN: safe to call on a running lab.
-pub fn up(names: &Names) -> Result<(), Error> {
+/// Builds (or completes) the whole LAN: safe to call on a running lab. Cluster hosts (the
+/// control plane, the nodes) get the addresses of `stack`; the client and the edge, outside
+/// the cluster, both families.
+pub fn up(names: &Names, stack: IpStack) -> Result<(), Error> {
     let lan = names.netns("lan");
     netns::create(&lan, Sysctls::host(false))?;
     // No multicast snooping: NDP's solicited-node multicast reaches every port.
     bridge(&lan, BRIDGE)?;
 
-    for host in [CONTROL_PLANE, CLIENT, EDGE] {
-        attach(names, &host, false)?;
+    attach(names, &CONTROL_PLANE, false, stack)?;
+    for host in [CLIENT, EDGE] {
+        attach(names, &host, false, IpStack::DualStack)?;
     }
     for node in &NODES {
-        attach(names, &node.host, true)?;
+        attach(names, &node.host, true, stack)?;
         let ns = names.netns(node.name());
         for other in NODES.iter().filter(|o| o.name() != node.name()) {
-            routes_to_pods(&ns, other)?;
+            routes_to_pods(&ns, other, stack)?;
         }
         // The Service ClusterIP ranges, as a node's default route would cover them: a packet a
         // node sends needs a route before kube-proxy's output hook rewrites its destination
         // (hostNetwork Pods reach the apiserver at the `kubernetes` Service's ClusterIP).
-        for cidr in SERVICE_CIDRS.split(',') {
+        for cidr in stack.service_cidrs().split(',') {
             route(&ns, &[cidr, "dev", UPLINK])?;
         }
     }
@@ -42,25 +45,29 @@ pub fn up(names: &Names) -> Result<(), Error> {
     for host in [CONTROL_PLANE, CLIENT, EDGE] {
         let ns = names.netns(host.role);
         for node in &NODES {
-            routes_to_pods(&ns, node)?;
+            routes_to_pods(&ns, node, stack)?;
         }
     }
     Ok(())
 }
 
-fn attach(names: &Names, host: &Host, forwarding: bool) -> Result<(), Error> {
+fn attach(names: &Names, host: &Host, forwarding: bool, stack: IpStack) -> Result<(), Error> {
     let ns = names.netns(host.role);
     netns::create(&ns, Sysctls::host(forwarding))?;
     let lan = names.netns("lan");
     bridge_port(&lan, BRIDGE, &format!("flb-{}", host.role), &ns, UPLINK)?;
-    addr(&ns, UPLINK, &format!("{}/{LAN_V4_PREFIX}", host.v4))?;
+    if stack.has_ipv4() {
+        addr(&ns, UPLINK, &format!("{}/{LAN_V4_PREFIX}", host.v4))?;
+    }
     addr(&ns, UPLINK, &format!("{}/{LAN_V6_PREFIX}", host.v6))?;
     Ok(())
 }
 
-fn routes_to_pods(ns: &str, via: &NodePlan) -> Result<(), Error> {
+fn routes_to_pods(ns: &str, via: &NodePlan, stack: IpStack) -> Result<(), Error> {
     let [v4, v6] = via.pod_cidrs();
-    route(ns, &[&v4, "via", &via.host.v4.to_string()])?;
+    if stack.has_ipv4() {
+        route(ns, &[&v4, "via", &via.host.v4.to_string()])?;
+    }
     route(ns, &[&v6, "via", &via.host.v6.to_string()])?;
     Ok(())
 }
@@ -80,7 +87,14 @@ pub struct PodNet {
 
 /// Creates a pod's namespace behind a veth on `node`, with address number `n` of its pod CIDRs.
 /// `id` is short and unique per pod (it names the namespace and the veth).
-pub fn pod_up(names: &Names, node: &NodePlan, id: &str, n: u8) -> Result<PodNet, Error> {
+/// Without IPv4 in `stack`, the pod has its IPv6 address only.
+pub fn pod_up(
+    names: &Names,
+    node: &NodePlan,
+    id: &str,
+    n: u8,
+    stack: IpStack,
+) -> Result<PodNet, Error> {
     let node_ns = names.netns(node.name());
     let pod = PodNet {
         netns: names.netns(&format!("pod-{id}")),
@@ -92,29 +106,18 @@ pub fn pod_up(names: &Names, node: &NodePlan, id: &str, n: u8) -> Result<PodNet,
     netns::create(&pod.netns, Sysctls::host(false))?;
     netns::veth_between(&node_ns, &pod.host_veth, &pod.netns, UPLINK)?;
     // Node side: the gateway address (the same on every pod veth) and a host route to the pod.
-    addr(&node_ns, &pod.host_veth, &format!("{gw4}/32"))?;
-    addr(&node_ns, &pod.host_veth, &format!("{gw6}/128"))?;
-    route(
-        &node_ns,
-        &[&format!("{}/32", pod.v4), "dev", &pod.host_veth],
-    )?;
-    route(
-        &node_ns,
-        &[&format!("{}/128", pod.v6), "dev", &pod.host_veth],
-    )?;
     // Pod side: its own addresses, the gateway on-link, default via the gateway.
-    addr(&pod.netns, UPLINK, &format!("{}/32", pod.v4))?;
-    addr(&pod.netns, UPLINK, &format!("{}/128", pod.v6))?;
-    route(&pod.netns, &[&format!("{gw4}/32"), "dev", UPLINK])?;
-    route(&pod.netns, &[&format!("{gw6}/128"), "dev", UPLINK])?;
-    route(
-        &pod.netns,
-        &["default", "via", &gw4.to_string(), "dev", UPLINK],
-    )?;
-    route(
-        &pod.netns,
-        &["default", "via", &gw6.to_string(), "dev", UPLINK],
-    )?;
+    let v4 = stack
+        .has_ipv4()
+        .then_some((pod.v4.to_string(), gw4.to_string(), 32));
+    let v6 = Some((pod.v6.to_string(), gw6.to_string(), 128));
+    for (ip, gw, bits) in [v4, v6].into_iter().flatten() {
+        addr(&node_ns, &pod.host_veth, &format!("{gw}/{bits}"))?;
+        route(&node_ns, &[&format!("{ip}/{bits}"), "dev", &pod.host_veth])?;
+        addr(&pod.netns, UPLINK, &format!("{ip}/{bits}"))?;
+        route(&pod.netns, &[&format!("{gw}/{bits}"), "dev", UPLINK])?;
+        route(&pod.netns, &["default", "via", &gw, "dev", UPLINK])?;
+    }
     Ok(pod)
 }
 

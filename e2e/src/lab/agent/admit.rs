@@ -23,7 +23,7 @@ use super::probes::ProbeSpec;
 use super::status::{ContainerView, PodView};
 use super::{ANN_NETNS, Agent, images, probes, spec, token};
 use crate::Error;
-use crate::lab::plan::NodePlan;
+use crate::lab::plan::{IpStack, NodePlan};
 use crate::lab::process::{ENV_LAB, ENV_ROLE, ENV_ROOT};
 
 /// Where a Pod's containers run.
@@ -37,6 +37,13 @@ pub(super) struct Sandbox {
     pub v6: Ipv6Addr,
     /// The Pod uses the node's network.
     pub host_network: bool,
+}
+
+impl Sandbox {
+    /// The Pod's primary address in `stack` (its `podIP`).
+    pub fn primary(&self, stack: IpStack) -> std::net::IpAddr {
+        stack.primary(self.v4, self.v6)
+    }
 }
 
 /// One container, ready to start.
@@ -95,13 +102,13 @@ impl Agent {
             .as_ref()
             .ok_or_else(|| Error::msg("a Pod without a spec"))?;
         let sandbox = self.sandbox(pod, node, &k.uid).await?;
-        let v4 = sandbox.v4;
+        let primary = sandbox.primary(self.stack);
         let dir = self.lab.dir.join("pods").join(&k.uid);
         let sa_dir = dir.join("serviceaccount");
         std::fs::create_dir_all(&sa_dir)
             .map_err(|e| Error::io(format!("creating {}", sa_dir.display()), e))?;
         let hostname = hostname(pod, node);
-        io_write(&dir.join("hosts"), &spec::hosts_file(v4.into(), &hostname))?;
+        io_write(&dir.join("hosts"), &spec::hosts_file(primary, &hostname))?;
         io_write(&dir.join("resolv.conf"), &spec::resolv_conf(&k.namespace))?;
         let mut background = Vec::new();
         if spec.automount_service_account_token != Some(false) {
@@ -118,8 +125,8 @@ impl Agent {
         let ctx = spec::PodContext {
             pod,
             node_name: node.name(),
-            pod_ip: v4.into(),
-            host_ip: node.host.v4.into(),
+            pod_ip: primary,
+            host_ip: self.stack.primary(node.host.v4, node.host.v6),
             apiserver: self.lab.apiserver_for_pods()?,
             pod_dir: &dir,
             host_dir: &host_dir,
@@ -233,8 +240,8 @@ impl Agent {
         };
         let now = Timestamp::now();
         let view = PodView {
-            host_ips: [node.host.v4.to_string(), node.host.v6.to_string()],
-            pod_ips: [v4.to_string(), v6.to_string()],
+            host_ips: strings(self.stack.addresses(node.host.v4, node.host.v6)),
+            pod_ips: strings(self.stack.addresses(v4, v6)),
             start_time: now,
             ready_since: (false, now),
             containers: prepared
@@ -251,7 +258,7 @@ impl Agent {
         let shared = Arc::new(PodShared {
             key: k.clone(),
             lab: self.lab.names.lab.clone(),
-            ip: v4.into(),
+            ip: sandbox.primary(self.stack),
             prober,
             deleting: watch::channel(None).0,
             view: StdMutex::new(view),
@@ -310,4 +317,9 @@ impl Agent {
             terminating: false,
         })
     }
+}
+
+/// Addresses as the API writes them.
+fn strings(ips: Vec<std::net::IpAddr>) -> Vec<String> {
+    ips.iter().map(ToString::to_string).collect()
 }

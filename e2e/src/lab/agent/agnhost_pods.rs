@@ -65,8 +65,8 @@ impl Agent {
         let ctx = spec::PodContext {
             pod,
             node_name: node.name(),
-            pod_ip: sandbox.v4.into(),
-            host_ip: node.host.v4.into(),
+            pod_ip: sandbox.primary(self.stack),
+            host_ip: self.stack.primary(node.host.v4, node.host.v6),
             apiserver: self.lab.apiserver_for_pods()?,
             pod_dir: &pod_dir,
             host_dir: &self.lab.dir.join("hostpath").join(node.name()),

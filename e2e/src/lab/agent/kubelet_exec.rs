@@ -9,11 +9,12 @@
 //! and removed when the Pod is.
 
 use std::collections::BTreeMap;
+use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 
 use crate::lab::controlplane;
-use crate::lab::plan::NodePlan;
+use crate::lab::plan::{IpStack, NodePlan};
 use crate::lab::process::{self, Spawn};
 use crate::{Error, Lab};
 
@@ -30,26 +31,28 @@ pub fn kubelet_role(node: &NodePlan) -> String {
     format!("lab-kubelet-{}", node.name())
 }
 
-/// The argv of node `node`'s exec server (`bin`: the `lab-kubelet` binary).
-pub fn kubelet_argv(bin: &Path, node: &NodePlan, lab_dir: &Path) -> Vec<String> {
-    vec![
-        bin.display().to_string(),
-        "--listen".into(),
-        format!("{}:{KUBELET_PORT}", node.host.v4),
-        "--listen".into(),
-        format!("[{}]:{KUBELET_PORT}", node.host.v6),
+/// The argv of node `node`'s exec server (`bin`: the `lab-kubelet` binary), listening on the
+/// node's addresses of `stack`.
+pub fn kubelet_argv(bin: &Path, node: &NodePlan, lab_dir: &Path, stack: IpStack) -> Vec<String> {
+    let mut argv = vec![bin.display().to_string()];
+    for ip in stack.addresses(node.host.v4, node.host.v6) {
+        argv.push("--listen".into());
+        argv.push(SocketAddr::new(ip, KUBELET_PORT).to_string());
+    }
+    argv.extend([
         "--pods-dir".into(),
         lab_dir.join("exec").display().to_string(),
         "--client-ca".into(),
         lab_dir.join("pki/ca.crt").display().to_string(),
         "--kubeconfig".into(),
         lab_dir.join("admin-lan.kubeconfig").display().to_string(),
-    ]
+    ]);
+    argv
 }
 
 /// Starts every node's exec server that does not run, in the node's network namespace; says
 /// so on stderr and starts none when the binary is missing.
-pub fn start_kubelets(lab: &Lab, nodes: &[NodePlan]) -> Result<(), Error> {
+pub fn start_kubelets(lab: &Lab, nodes: &[NodePlan], stack: IpStack) -> Result<(), Error> {
     let bin = controlplane::bin("lab-kubelet");
     if !bin.is_file() {
         eprintln!(
@@ -67,7 +70,7 @@ pub fn start_kubelets(lab: &Lab, nodes: &[NodePlan]) -> Result<(), Error> {
             lab: &lab.names.lab,
             role: &role,
             netns: Some(&lab.names.netns(node.name())),
-            argv: kubelet_argv(&bin, node, &lab.dir),
+            argv: kubelet_argv(&bin, node, &lab.dir, stack),
             env: Vec::new(),
             log: &lab.log(&role),
         })?;
@@ -149,6 +152,7 @@ mod tests {
             Path::new("/cache/lab-kubelet"),
             &NODES[1],
             Path::new("/labs/x"),
+            IpStack::DualStack,
         );
         assert_eq!(
             argv,
@@ -167,6 +171,14 @@ mod tests {
             ]
         );
         assert_eq!(kubelet_role(&NODES[1]), "lab-kubelet-node-b");
+        let v6 = kubelet_argv(
+            Path::new("/k"),
+            &NODES[1],
+            Path::new("/x"),
+            IpStack::Ipv6Only,
+        );
+        assert_eq!(v6[1..3], ["--listen", "[2001:db8:100::12]:10250"]);
+        assert_eq!(v6[3], "--pods-dir");
     }
 
     #[test]

@@ -57,7 +57,7 @@ use kube::api::Api;
 use kube::runtime::watcher;
 use tokio::sync::Mutex;
 
-use crate::lab::plan::NODES;
+use crate::lab::plan::{IpStack, NODES};
 use crate::{Error, Lab};
 
 /// Pod annotation: `"false"` makes an echo pod report not ready.
@@ -74,6 +74,8 @@ const MANAGER: &str = "ferrolb-lab-agent";
 /// The agent.
 pub(crate) struct Agent {
     lab: Lab,
+    /// The IP families of its nodes and Pods.
+    stack: IpStack,
     client: Client,
     exe: PathBuf,
     /// Pod networks (echo pods and ferrolb Pods without hostNetwork), by pod uid.
@@ -87,12 +89,14 @@ pub(crate) struct Agent {
 /// Runs the agent until the process is stopped.
 pub async fn run(lab: Lab) -> Result<(), Error> {
     let client = lab.client().await?;
+    let stack = lab.ip_stack()?;
     let exe = std::env::current_exe().map_err(|e| Error::io("finding the agent's binary", e))?;
     ferrolb_pods::stop_orphans(&lab);
     let agent = Arc::new(Agent {
         ferrolb: ferrolb_pods::FerrolbPods::new(&lab),
         exec_map: kubelet_exec::ExecMap::new(&lab),
         lab,
+        stack,
         client,
         exe,
         nets: Mutex::new(BTreeMap::new()),
@@ -100,7 +104,7 @@ pub async fn run(lab: Lab) -> Result<(), Error> {
     for node in &NODES {
         agent.register(node).await?;
     }
-    kubelet_exec::start_kubelets(&agent.lab, &NODES)?;
+    kubelet_exec::start_kubelets(&agent.lab, &NODES, stack)?;
     let hb = agent.clone();
     tokio::spawn(async move {
         loop {

@@ -21,7 +21,7 @@ impl Agent {
     pub(super) async fn register(&self, node: &NodePlan) -> Result<(), Error> {
         let api: Api<Node> = Api::all(self.client.clone());
         let name = node.name();
-        let [v4cidr, v6cidr] = node.pod_cidrs();
+        let cidrs = self.stack.pod_cidrs(node);
         let obj: Node = serde_json::from_value(json!({
             "metadata": {"name": name, "labels": {
                 "kubernetes.io/hostname": name,
@@ -29,7 +29,7 @@ impl Agent {
                 "kubernetes.io/arch": "amd64",
                 "lab.ferrolb.io/node": "true",
             }},
-            "spec": {"podCIDR": v4cidr, "podCIDRs": [v4cidr, v6cidr]},
+            "spec": {"podCIDR": cidrs[0], "podCIDRs": cidrs},
         }))
         .map_err(|e| Error::msg(format!("building Node {name}: {e}")))?;
         match api.create(&PostParams::default(), &obj).await {
@@ -39,12 +39,15 @@ impl Agent {
         }
         let resources =
             json!({"cpu": "4", "memory": "8Gi", "pods": "110", "ephemeral-storage": "20Gi"});
+        let mut addresses: Vec<_> = self
+            .stack
+            .addresses(node.host.v4, node.host.v6)
+            .into_iter()
+            .map(|ip| json!({"type": "InternalIP", "address": ip.to_string()}))
+            .collect();
+        addresses.push(json!({"type": "Hostname", "address": name}));
         let status = json!({"status": {
-            "addresses": [
-                {"type": "InternalIP", "address": node.host.v4.to_string()},
-                {"type": "InternalIP", "address": node.host.v6.to_string()},
-                {"type": "Hostname", "address": name},
-            ],
+            "addresses": addresses,
             "capacity": resources, "allocatable": resources,
             "conditions": ready_conditions(true),
             "nodeInfo": {

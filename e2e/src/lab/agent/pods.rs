@@ -68,18 +68,18 @@ impl Agent {
             .status
             .as_ref()
             .and_then(|s| s.pod_ip.as_deref())
-            .and_then(|ip| ip.parse::<std::net::Ipv4Addr>().ok());
+            .and_then(|ip| ip.parse::<std::net::IpAddr>().ok());
         let used: Vec<u8> = nets
             .values()
             .filter(|r| r.node.name() == node.name())
             .map(|r| r.slot)
             .collect();
         let slot = current_ip
-            .and_then(|ip| u8::try_from(u32::from(ip).wrapping_sub(u32::from(node.pod_v4))).ok())
+            .and_then(|ip| node.pod_slot(ip))
             .filter(|s| (2..=MAX_PODS_PER_NODE + 1).contains(s) && !used.contains(s))
             .or_else(|| (2..=MAX_PODS_PER_NODE + 1).find(|s| !used.contains(s)))
             .ok_or_else(|| Error::msg(format!("node {} has no free pod address", node.name())))?;
-        let net = topology::pod_up(&self.lab.names, node, &id, slot)?;
+        let net = topology::pod_up(&self.lab.names, node, &id, slot, self.stack)?;
         let r = Running {
             id,
             node,
@@ -171,7 +171,7 @@ impl Agent {
         let reported_ip = status.and_then(|s| s.pod_ip.clone());
         let has_netns_ann = annotation(pod, ANN_NETNS).is_some_and(|v| *v == sandbox.netns);
         if reported_ready == Some(ready)
-            && reported_ip.as_deref() == Some(&sandbox.v4.to_string())
+            && reported_ip.as_deref() == Some(&sandbox.primary(self.stack).to_string())
             && has_netns_ann
         {
             return Ok(());
@@ -197,12 +197,15 @@ impl Agent {
                 })
             })
             .collect();
-        let (host4, host6) = (node.host.v4.to_string(), node.host.v6.to_string());
-        let (pod4, pod6) = (sandbox.v4.to_string(), sandbox.v6.to_string());
+        let ips = |ips: Vec<std::net::IpAddr>| -> Vec<serde_json::Value> {
+            ips.iter().map(|ip| json!({"ip": ip.to_string()})).collect()
+        };
+        let host_ips = ips(self.stack.addresses(node.host.v4, node.host.v6));
+        let pod_ips = ips(self.stack.addresses(sandbox.v4, sandbox.v6));
         let body = json!({"status": {
             "phase": "Running",
-            "hostIP": host4, "hostIPs": [{"ip": host4}, {"ip": host6}],
-            "podIP": pod4, "podIPs": [{"ip": pod4}, {"ip": pod6}],
+            "hostIP": host_ips[0]["ip"], "hostIPs": host_ips,
+            "podIP": pod_ips[0]["ip"], "podIPs": pod_ips,
             "startTime": status.and_then(|s| s.start_time.clone()).unwrap_or_else(|| t.clone()),
             "conditions": [
                 {"type": "PodScheduled", "status": "True"},

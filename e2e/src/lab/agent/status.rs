@@ -147,10 +147,10 @@ impl ContainerView {
 /// What the agent knows of the Pod.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PodView {
-    /// The node's addresses (IPv4, IPv6).
-    pub host_ips: [String; 2],
-    /// The Pod's addresses (the node's for hostNetwork).
-    pub pod_ips: [String; 2],
+    /// The node's addresses, the primary first.
+    pub host_ips: Vec<String>,
+    /// The Pod's addresses (the node's for hostNetwork), the primary first.
+    pub pod_ips: Vec<String>,
     /// When the agent took the Pod on.
     pub start_time: Timestamp,
     /// When `Ready` last changed, and to what.
@@ -216,10 +216,10 @@ impl PodView {
         };
         json!({"status": {
             "phase": phase,
-            "hostIP": self.host_ips[0],
-            "hostIPs": [{"ip": self.host_ips[0]}, {"ip": self.host_ips[1]}],
-            "podIP": self.pod_ips[0],
-            "podIPs": [{"ip": self.pod_ips[0]}, {"ip": self.pod_ips[1]}],
+            "hostIP": self.host_ips.first(),
+            "hostIPs": self.host_ips.iter().map(|ip| json!({"ip": ip})).collect::<Vec<_>>(),
+            "podIP": self.pod_ips.first(),
+            "podIPs": self.pod_ips.iter().map(|ip| json!({"ip": ip})).collect::<Vec<_>>(),
             "startTime": start,
             "conditions": [
                 {"type": "PodReadyToStartContainers", "status": "True", "lastTransitionTime": start, "lastProbeTime": null},
@@ -239,8 +239,8 @@ mod tests {
 
     fn view() -> PodView {
         PodView {
-            host_ips: ["198.51.100.11".into(), "2001:db8:100::11".into()],
-            pod_ips: ["192.0.2.2".into(), "2001:db8:200:a::2".into()],
+            host_ips: vec!["198.51.100.11".into(), "2001:db8:100::11".into()],
+            pod_ips: vec!["192.0.2.2".into(), "2001:db8:200:a::2".into()],
             start_time: Timestamp::now(),
             ready_since: (false, Timestamp::now()),
             containers: vec![ContainerView::new(

@@ -2,90 +2,16 @@
 //! Markdown under deploy/) against the schema the CRDs give the apiserver: a field the schema
 //! does not know is refused (as `kubectl apply`'s strict field validation refuses it), a
 //! required field must be there, and each value must have its schema's type and enum.
-//! CEL rules and formats are the apiserver's business (the lab applies the samples).
+//! CEL rules and formats are the apiserver's business: `lab_end_to_end` applies each example
+//! to the lab's apiserver with a server-side dry run.
 
 // Test support code unwraps too (clippy.toml allows it only inside #[test] functions).
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use std::path::{Path, PathBuf};
-
-use serde::Deserialize;
 use serde_json::Value;
 
-fn repo() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
-}
-
-/// README.md and every Markdown file under deploy/.
-fn documentation() -> Vec<PathBuf> {
-    fn walk(dir: &Path, out: &mut Vec<PathBuf>) {
-        for entry in std::fs::read_dir(dir).unwrap() {
-            let path = entry.unwrap().path();
-            if path.is_dir() {
-                walk(&path, out);
-            } else if path.extension().is_some_and(|e| e == "md") {
-                out.push(path);
-            }
-        }
-    }
-    let mut files = vec![repo().join("README.md")];
-    walk(&repo().join("deploy"), &mut files);
-    files.sort();
-    files
-}
-
-/// The text of each fenced `yaml` block of `markdown` (also indented ones, as in lists), with
-/// the line it starts on.
-fn yaml_blocks(markdown: &str) -> Vec<(usize, String)> {
-    let mut blocks = Vec::new();
-    let mut open: Option<(usize, usize, String)> = None;
-    for (n, line) in markdown.lines().enumerate() {
-        let indent = line.len() - line.trim_start().len();
-        let fence = line.trim();
-        match &mut open {
-            None if fence == "```yaml" || fence == "```yml" => {
-                open = Some((n + 2, indent, String::new()));
-            }
-            None => {}
-            Some(_) if fence == "```" => {
-                let (start, _, text) = open.take().unwrap();
-                blocks.push((start, text));
-            }
-            Some((_, block_indent, text)) => {
-                let cut = indent.min(*block_indent);
-                text.push_str(&line[cut..]);
-                text.push('\n');
-            }
-        }
-    }
-    assert!(open.is_none(), "a yaml block is not closed");
-    blocks
-}
-
-/// Every ferrolb object (apiVersion in group ferrolb.io) of the documentation, named by file,
-/// line and kind.
 fn examples() -> Vec<(String, Value)> {
-    let mut found = Vec::new();
-    for file in documentation() {
-        let markdown = std::fs::read_to_string(&file).unwrap();
-        let shown = file
-            .strip_prefix(repo())
-            .unwrap_or(&file)
-            .display()
-            .to_string();
-        for (line, text) in yaml_blocks(&markdown) {
-            for doc in serde_norway::Deserializer::from_str(&text) {
-                let value = Value::deserialize(doc)
-                    .unwrap_or_else(|e| panic!("{shown}:{line}: not YAML: {e}"));
-                let api_version = value["apiVersion"].as_str().unwrap_or_default();
-                if api_version.split('/').next() == Some(ferrolb_api::GROUP) {
-                    let kind = value["kind"].as_str().unwrap_or("?");
-                    found.push((format!("{shown}:{line} ({kind})"), value));
-                }
-            }
-        }
-    }
-    found
+    ferrolb_e2e::docs::examples(&ferrolb_e2e::testlab::repo_root()).unwrap()
 }
 
 /// The openAPIV3Schema of `kind` in `api_version`, from the CRDs `crds/` is generated from.
@@ -254,17 +180,5 @@ fn the_check_refuses_what_the_apiserver_refuses() {
     assert_eq!(
         problems(&unknown),
         vec!["no CRD defines IPPool in ferrolb.io/v1alpha1".to_string()]
-    );
-}
-
-#[test]
-fn yaml_blocks_are_found_also_when_indented() {
-    let markdown = "text\n```yaml\na: 1\n```\n1. item\n\n   ```yaml\n   b: 2\n   c:\n     d: 3\n   ```\n```sh\nx\n```\n";
-    assert_eq!(
-        yaml_blocks(markdown),
-        vec![
-            (3, "a: 1\n".to_string()),
-            (8, "b: 2\nc:\n  d: 3\n".to_string())
-        ]
     );
 }
