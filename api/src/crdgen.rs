@@ -7,8 +7,13 @@ use kube::CustomResourceExt;
 
 use crate::{ExternalIPPolicy, L2AnnouncementPolicy, ServiceAnnouncement, VIPPool};
 
-/// The command that regenerates `crds/` from the types.
+/// The command that regenerates `crds/` (and the chart's copy) from the types.
 pub const REGENERATE: &str = "cargo xtask crds";
+
+/// Where [`REGENERATE`] writes [`render`]'s files, relative to the repository: `crds/` (what
+/// `kubectl apply -f crds/` installs) and the Helm chart's `crds/` (installed once by
+/// `helm install`, never upgraded or deleted by Helm).
+pub const DIRS: [&str; 2] = ["crds", "charts/ferrolb/crds"];
 
 /// Error rendering a CRD.
 #[derive(Debug, thiserror::Error)]
@@ -94,12 +99,27 @@ mod tests {
 
     #[test]
     fn committed_crds_match_the_types() {
-        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../crds");
-        for (file, yaml) in render().expect("render") {
-            let committed = std::fs::read_to_string(dir.join(&file)).unwrap_or_default();
-            assert!(
-                committed == yaml,
-                "crds/{file} differs from what the Rust types generate; run `{REGENERATE}` and commit the result"
+        let repo = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+        let files = render().expect("render");
+        for dir in DIRS {
+            for (file, yaml) in &files {
+                let committed =
+                    std::fs::read_to_string(repo.join(dir).join(file)).unwrap_or_default();
+                assert!(
+                    committed == *yaml,
+                    "{dir}/{file} differs from what the Rust types generate; run `{REGENERATE}` and commit the result"
+                );
+            }
+            let mut present: Vec<String> = std::fs::read_dir(repo.join(dir))
+                .expect("the CRD directory")
+                .filter_map(|e| e.ok()?.file_name().into_string().ok())
+                .collect();
+            present.sort();
+            let mut want: Vec<String> = files.iter().map(|(f, _)| f.clone()).collect();
+            want.sort();
+            assert_eq!(
+                present, want,
+                "{dir} holds other files than `{REGENERATE}` writes; run it and remove the rest"
             );
         }
     }

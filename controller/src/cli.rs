@@ -116,6 +116,20 @@ pub struct Args {
     /// `--log-format` and `--log-level`.
     #[command(flatten)]
     pub log: LogArgs,
+
+    /// Without a command the controller runs.
+    #[command(subcommand)]
+    pub command: Option<Command>,
+}
+
+/// What else the binary does.
+#[derive(clap::Subcommand, Debug, Clone)]
+pub enum Command {
+    /// Before an uninstall (the Helm chart's pre-delete hook): stop the controller Deployment,
+    /// then remove the finalizer service.kubernetes.io/load-balancer-cleanup that the controller
+    /// added from every Service, so deleting them does not wait for a controller that is gone.
+    /// Other finalizers stay. Exits when done; a second run finds nothing to do.
+    ReleaseFinalizers(crate::uninstall::ReleaseArgs),
 }
 
 /// The webhook's `failurePolicy` (Kubernetes spelling).

@@ -30,6 +30,7 @@ pub mod metrics;
 pub mod owned_fields;
 pub mod plan;
 pub mod retries;
+pub mod uninstall;
 pub mod watches;
 pub mod webhook;
 

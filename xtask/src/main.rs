@@ -6,9 +6,10 @@ use std::process::{Command, ExitCode};
 
 use anyhow::{Context, bail};
 use clap::{Parser, Subcommand};
-use ferrolb_e2e::lab::controlplane;
+use ferrolb_e2e::lab::install::Method;
 use ferrolb_e2e::lab::plan::IpStack;
 use ferrolb_e2e::lab::{DEFAULT_LAB, KubeProxyMode, kubeproxy};
+use ferrolb_e2e::lab::{controlplane, helm};
 use ferrolb_e2e::{Component, Lab, Node};
 
 #[derive(Parser)]
@@ -20,7 +21,7 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Cmd {
-    /// Regenerate crds/ from the Rust types in api/.
+    /// Regenerate crds/ and charts/ferrolb/crds/ from the Rust types in api/.
     Crds,
     /// Regenerate deploy/release/ferrolb-v<version>.yaml (and -without-kube-proxy.yaml): the
     /// CRDs and deploy/ in one versioned manifest.
@@ -178,7 +179,7 @@ enum LabCmd {
         #[arg(long)]
         all: bool,
     },
-    /// Build the pinned control plane into the cache (done by `up` when needed).
+    /// Build the pinned control plane and helm into the cache (done by `up` when needed).
     Build,
     /// kubectl against the lab.
     Kubectl {
@@ -202,7 +203,12 @@ enum LabCmd {
     /// What runs.
     Status,
     /// Install ferrolb into the running lab: CRDs, namespace, controller-0/1 (built first).
-    Install,
+    Install {
+        /// With the Helm chart (charts/ferrolb, the pinned helm built first) instead of
+        /// deploy/ through kustomize: `helm upgrade --install`, dataplane as deploy/'s choice.
+        #[arg(long)]
+        helm: bool,
+    },
     /// SIGKILL one component (controller-0, controller-1, speaker-node-a, ...): a crash.
     Kill {
         /// The component.
@@ -319,11 +325,14 @@ fn demo(name: &str) -> anyhow::Result<()> {
 }
 
 fn crds() -> anyhow::Result<()> {
-    let dir = repo().join("crds");
-    std::fs::create_dir_all(&dir)?;
-    for (file, yaml) in ferrolb_api::crdgen::render()? {
-        std::fs::write(dir.join(&file), yaml).with_context(|| format!("writing crds/{file}"))?;
-        println!("wrote crds/{file}");
+    let files = ferrolb_api::crdgen::render()?;
+    for dir in ferrolb_api::crdgen::DIRS {
+        std::fs::create_dir_all(repo().join(dir))?;
+        for (file, yaml) in &files {
+            std::fs::write(repo().join(dir).join(file), yaml)
+                .with_context(|| format!("writing {dir}/{file}"))?;
+            println!("wrote {dir}/{file}");
+        }
     }
     Ok(())
 }
@@ -374,7 +383,10 @@ fn lab(name: &str, cmd: LabCmd) -> anyhow::Result<ExitCode> {
                 println!("lab {name} is down");
             }
         }
-        LabCmd::Build => controlplane::build(&repo().join("e2e/controlplane"))?,
+        LabCmd::Build => {
+            controlplane::build(&repo().join("e2e/controlplane"))?;
+            helm::build(&repo())?;
+        }
         LabCmd::Kubectl { args } => {
             let lab = existing_lab(name);
             let status = lab
@@ -401,10 +413,16 @@ fn lab(name: &str, cmd: LabCmd) -> anyhow::Result<ExitCode> {
                 .context("running a shell")?;
             return Ok(ExitCode::from(status.code().unwrap_or(1) as u8));
         }
-        LabCmd::Install => {
+        LabCmd::Install { helm: with_helm } => {
             let lab = built_lab(name)?;
-            rt.block_on(lab.install(&repo()))?;
-            println!("ferrolb is installed in lab {}.", lab.names.lab);
+            let method = if with_helm {
+                helm::build(&repo())?;
+                Method::Helm
+            } else {
+                Method::Kustomize
+            };
+            rt.block_on(lab.install_with(&repo(), method))?;
+            println!("ferrolb is installed in lab {} ({method}).", lab.names.lab);
             for c in ferrolb_e2e::lab::COMPONENTS {
                 let (pod, node) = match lab.container(c) {
                     Ok(i) => (format!("{}/{}", i.namespace, i.pod), i.node),
@@ -643,6 +661,8 @@ fn test(no_lint: bool) -> anyhow::Result<()> {
     // A fresh machine: Debian tools and the pinned control plane first, so the tests only test.
     ferrolb_e2e::lab::deps::ensure()?;
     controlplane::build(&repo().join("e2e/controlplane"))?;
+    // The chart tests (e2e/tests/chart.rs) and the lab's Helm install run the pinned helm.
+    helm::build(&repo())?;
     println!(
         "xtask: prerequisites ready after {:.0}s",
         started.elapsed().as_secs_f64()

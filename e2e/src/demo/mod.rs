@@ -52,6 +52,22 @@ pub struct Outcome {
     pub trial: Trial,
 }
 
+/// The demo's example alone, on a lab where ferrolb runs: VIPPool and L2AnnouncementPolicy
+/// [`POOL`], Deployment and LoadBalancer Service [`NAME`] in [`NS`]; returns the Service's
+/// addresses once each answers a GET from the client namespace.
+pub async fn example(lab: &Lab, client: &kube::Client) -> Result<Vec<IpAddr>, Error> {
+    example::pool(client).await?;
+    example::deployment(client).await?;
+    let vips = example::service(client).await?;
+    answering(lab, &vips).await?;
+    Ok(vips)
+}
+
+/// Waits until each of `vips` answers a GET on port 80 from the client namespace.
+pub async fn answered(lab: &Lab, vips: &[IpAddr]) -> Result<(), Error> {
+    answering(lab, vips).await
+}
+
 /// Runs the demo on `lab` (brought up if needed); `repo` holds crds/ and deploy/.
 pub async fn run(lab: &Lab, repo: &std::path::Path) -> Result<Outcome, Error> {
     let t0 = Instant::now();

@@ -17,7 +17,7 @@ pub const CONFORMANCE_TEST: &str = "conformance.test";
 
 /// How a cached binary is built.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Kind {
+pub(crate) enum Kind {
     /// An upstream command of the pinned release: built once per version.
     Upstream,
     /// A command of ours in `e2e/controlplane`: rebuilt when its sources change.
@@ -97,8 +97,6 @@ pub fn built() -> bool {
 /// compile take ~11 minutes cold on 2 cores), and ours again when their sources changed;
 /// nothing happens when all are current.
 pub fn build(module_dir: &Path) -> Result<(), Error> {
-    let out = bin_dir();
-    let tmp = out.with_file_name(format!("{K8S_VERSION}-etcd{ETCD_VERSION}.partial"));
     let minor = K8S_VERSION
         .trim_start_matches('v')
         .split('.')
@@ -110,58 +108,88 @@ pub fn build(module_dir: &Path) -> Result<(), Error> {
          -X k8s.io/component-base/version.gitTreeState=clean \
          -X k8s.io/client-go/pkg/version.gitVersion={K8S_VERSION}"
     );
-    for (name, pkg, kind) in SOURCES {
-        let stamp = match kind {
-            Kind::Upstream => None,
-            Kind::Ours | Kind::OursTest => Some(source_stamp(module_dir, pkg)?),
-        };
-        if bin(name).is_file() && stamp.as_deref() == read_stamp(name).as_deref() {
-            continue;
-        }
-        std::fs::create_dir_all(&tmp)
-            .map_err(|e| Error::io(format!("creating {}", tmp.display()), e))?;
-        eprintln!(
-            "lab: building {name} {K8S_VERSION} from {pkg} (cached in {})",
-            out.display()
-        );
-        let target = tmp.join(name);
-        let mut go = Command::new("go");
-        if kind == Kind::OursTest {
-            go.args(["test", "-c"]);
-        } else {
-            go.arg("build");
-        }
-        let status = go
-            .args(["-trimpath", "-ldflags", &ldflags, "-o"])
-            .arg(&target)
-            .arg(pkg)
-            .current_dir(module_dir)
-            .env("CGO_ENABLED", "0")
-            .status()
-            .map_err(|e| Error::io("running `go build` (is Go installed?)", e))?;
-        if !status.success() {
-            return Err(Error::msg(format!(
-                "`go build {pkg}` failed ({status}); see the output above"
-            )));
-        }
-        std::fs::create_dir_all(&out).map_err(|e| Error::io("creating the cache", e))?;
-        std::fs::rename(&target, bin(name))
-            .map_err(|e| Error::io(format!("moving {name} into the cache"), e))?;
-        if let Some(stamp) = stamp {
-            std::fs::write(stamp_path(name), stamp)
-                .map_err(|e| Error::io(format!("writing the stamp of {name}"), e))?;
-        }
+    GoModule {
+        dir: module_dir,
+        out: bin_dir(),
+        version: K8S_VERSION,
+        sources: &SOURCES,
+        ldflags: &ldflags,
     }
-    let _ = std::fs::remove_dir(&tmp);
-    Ok(())
+    .build()
 }
 
-fn stamp_path(name: &str) -> PathBuf {
-    bin_dir().join(format!("{name}.source"))
+/// A Go module of the repository whose commands are built into a cache directory: the
+/// control plane's (`e2e/controlplane`) and helm's (`e2e/helm`, [`super::helm`]).
+pub(crate) struct GoModule<'a> {
+    /// The module's directory (go.mod, go.sum).
+    pub dir: &'a Path,
+    /// The cache directory the binaries go to (one per pinned version).
+    pub out: PathBuf,
+    /// The pinned version, for the messages.
+    pub version: &'a str,
+    /// What is built: (cached name, package, how).
+    pub sources: &'a [(&'a str, &'a str, Kind)],
+    /// `go build -ldflags`.
+    pub ldflags: &'a str,
 }
 
-fn read_stamp(name: &str) -> Option<String> {
-    std::fs::read_to_string(stamp_path(name)).ok()
+impl GoModule<'_> {
+    /// Builds the missing binaries (and ours again when their sources changed) into a
+    /// `.partial` directory beside [`Self::out`], then moves each into it.
+    pub fn build(&self) -> Result<(), Error> {
+        let out = &self.out;
+        let mut partial = out.as_os_str().to_owned();
+        partial.push(".partial");
+        let tmp = PathBuf::from(partial);
+        for &(name, pkg, kind) in self.sources {
+            let stamp = match kind {
+                Kind::Upstream => None,
+                Kind::Ours | Kind::OursTest => Some(source_stamp(self.dir, pkg)?),
+            };
+            let cached = out.join(name);
+            let stamp_file = out.join(format!("{name}.source"));
+            let current = std::fs::read_to_string(&stamp_file).ok();
+            if cached.is_file() && stamp.as_deref() == current.as_deref() {
+                continue;
+            }
+            std::fs::create_dir_all(&tmp)
+                .map_err(|e| Error::io(format!("creating {}", tmp.display()), e))?;
+            eprintln!(
+                "lab: building {name} {} from {pkg} (cached in {})",
+                self.version,
+                out.display()
+            );
+            let target = tmp.join(name);
+            let mut go = Command::new("go");
+            if kind == Kind::OursTest {
+                go.args(["test", "-c"]);
+            } else {
+                go.arg("build");
+            }
+            let status = go
+                .args(["-trimpath", "-ldflags", self.ldflags, "-o"])
+                .arg(&target)
+                .arg(pkg)
+                .current_dir(self.dir)
+                .env("CGO_ENABLED", "0")
+                .status()
+                .map_err(|e| Error::io("running `go build` (is Go installed?)", e))?;
+            if !status.success() {
+                return Err(Error::msg(format!(
+                    "`go build {pkg}` failed ({status}); see the output above"
+                )));
+            }
+            std::fs::create_dir_all(out).map_err(|e| Error::io("creating the cache", e))?;
+            std::fs::rename(&target, &cached)
+                .map_err(|e| Error::io(format!("moving {name} into the cache"), e))?;
+            if let Some(stamp) = stamp {
+                std::fs::write(&stamp_file, stamp)
+                    .map_err(|e| Error::io(format!("writing the stamp of {name}"), e))?;
+            }
+        }
+        let _ = std::fs::remove_dir(&tmp);
+        Ok(())
+    }
 }
 
 /// A checksum of what one of our Go packages is built from: the module's go.mod and go.sum and

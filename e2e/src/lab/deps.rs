@@ -64,9 +64,10 @@ fn have(cmd: &str) -> bool {
 /// plane build.
 pub fn ensure() -> Result<(), Error> {
     install_missing(&TOOLS)?;
-    if !crate::lab::controlplane::built() && !have("go") {
+    let built = crate::lab::controlplane::built() && crate::lab::helm::bin().is_file();
+    if !built && !have("go") {
         return Err(Error::msg(
-            "Go is needed once to build the control plane (go 1.26); install it and run again",
+            "Go is needed once to build the control plane and helm (go 1.26); install it and run again",
         ));
     }
     Ok(())

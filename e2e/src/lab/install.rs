@@ -73,8 +73,99 @@ pub fn apiserver_for_pods(kube_proxy: KubeProxyMode, stack: IpStack) -> SocketAd
     }
 }
 
+/// How the lab installs ferrolb.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Method {
+    /// crds/ with `kubectl apply`, then deploy/ (or its overlay) through `kubectl kustomize`.
+    Kustomize,
+    /// The Helm chart (charts/ferrolb) with the pinned helm: `helm upgrade --install`, the
+    /// chart's crds/ installed by Helm, `dataplane` as [`deploy_dir`] chooses.
+    Helm,
+}
+
+impl std::fmt::Display for Method {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Method::Kustomize => "deploy/ through kustomize",
+            Method::Helm => "the Helm chart",
+        })
+    }
+}
+
+/// The chart's `dataplane` value matching [`deploy_dir`]'s choice: `announce-only` beside
+/// kube-proxy, `nftables` without it.
+pub fn helm_dataplane(kube_proxy: KubeProxyMode) -> &'static str {
+    if kube_proxy.runs() {
+        "announce-only"
+    } else {
+        "nftables"
+    }
+}
+
+/// `helm ARGS` for the lab: the pinned helm, the lab's kubeconfig, Helm's own files in the
+/// lab's directory; `--set`s of `sets` after `args`. Fails naming the command.
+pub fn helm(lab: &Lab, args: &[&str], sets: &[String]) -> Result<String, Error> {
+    let bin = super::helm::require()?;
+    let home = lab.dir.join("helm");
+    let mut cmd = std::process::Command::new(bin);
+    cmd.args(args)
+        .arg("--kubeconfig")
+        .arg(lab.kubeconfig())
+        .env("HELM_CACHE_HOME", home.join("cache"))
+        .env("HELM_CONFIG_HOME", home.join("config"))
+        .env("HELM_DATA_HOME", home.join("data"));
+    for s in sets {
+        cmd.args(["--set", s]);
+    }
+    let out = cmd.output().map_err(|e| Error::io("running helm", e))?;
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    if out.status.success() {
+        Ok(text)
+    } else {
+        Err(Error::msg(format!(
+            "helm {}: {}",
+            args.join(" "),
+            text.trim()
+        )))
+    }
+}
+
+/// `helm upgrade --install` of the chart as release [`super::helm::RELEASE`] in [`NAMESPACE`],
+/// with the lab's dataplane and `sets`: the first install and every upgrade.
+pub fn helm_upgrade(lab: &Lab, repo: &Path, sets: &[String]) -> Result<(), Error> {
+    let chart = repo.join(super::helm::CHART);
+    let chart = chart.to_string_lossy();
+    let mut all = vec![format!(
+        "dataplane={}",
+        helm_dataplane(lab.kube_proxy_mode()?)
+    )];
+    all.extend(sets.iter().cloned());
+    helm(
+        lab,
+        &[
+            "upgrade",
+            "--install",
+            super::helm::RELEASE,
+            &chart,
+            "--namespace",
+            NAMESPACE,
+        ],
+        &all,
+    )?;
+    Ok(())
+}
+
 /// Installs ferrolb into the running lab (see [`Lab::install`]).
 pub(super) async fn install(lab: &Lab, repo: &Path) -> Result<(), Error> {
+    install_with(lab, repo, Method::Kustomize).await
+}
+
+/// Installs ferrolb into the running lab by `method` (see [`Lab::install_with`]).
+pub(super) async fn install_with(lab: &Lab, repo: &Path, method: Method) -> Result<(), Error> {
     for c in COMPONENTS {
         let bin = lab.bin_dir().join(c.binary().name());
         if !bin.exists() {
@@ -86,6 +177,42 @@ pub(super) async fn install(lab: &Lab, repo: &Path) -> Result<(), Error> {
         }
     }
     super::deps::ensure_rootfs_tools()?;
+    match method {
+        Method::Kustomize => apply_kustomized(lab, repo)?,
+        Method::Helm => {
+            // The namespace first, with its Pod Security labels (the speaker is privileged);
+            // Helm installs into it and never deletes it.
+            let ns = repo.join("deploy/base/namespace.yaml");
+            let out = lab
+                .kubectl()
+                .args([
+                    "apply",
+                    "--server-side",
+                    "--field-manager=ferrolb-lab",
+                    "-f",
+                ])
+                .arg(&ns)
+                .output()
+                .map_err(|e| Error::io("running kubectl apply", e))?;
+            if !out.status.success() {
+                return Err(Error::msg(format!(
+                    "applying {}: {}",
+                    ns.display(),
+                    String::from_utf8_lossy(&out.stderr).trim()
+                )));
+            }
+            helm_upgrade(lab, repo, &[])?;
+        }
+    }
+    super::launch::prepare_edge(lab, repo)?;
+    workloads_ready(lab, Duration::from_secs(120)).await?;
+    lab.start_ready(&COMPONENTS, Duration::from_secs(60))
+        .await?;
+    Ok(())
+}
+
+/// crds/ with `kubectl apply`, then deploy/ (or its overlay) through `kubectl kustomize`.
+fn apply_kustomized(lab: &Lab, repo: &Path) -> Result<(), Error> {
     let out = lab
         .kubectl()
         .args(["apply", "--server-side", "--force-conflicts", "-f"])
@@ -128,10 +255,6 @@ pub(super) async fn install(lab: &Lab, repo: &Path) -> Result<(), Error> {
             String::from_utf8_lossy(&out.stderr).trim()
         )));
     }
-    super::launch::prepare_edge(lab, repo)?;
-    workloads_ready(lab, Duration::from_secs(120)).await?;
-    lab.start_ready(&COMPONENTS, Duration::from_secs(60))
-        .await?;
     Ok(())
 }
 

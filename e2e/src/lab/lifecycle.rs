@@ -19,6 +19,7 @@ use crate::{Error, Lab, wait_for};
 pub(super) async fn up(lab: &Lab, repo: &Path) -> Result<(), Error> {
     deps::ensure()?;
     controlplane::build(&repo.join("e2e/controlplane"))?;
+    super::helm::build(repo)?;
     for sub in ["logs", "pki"] {
         let d = lab.dir.join(sub);
         std::fs::create_dir_all(&d)

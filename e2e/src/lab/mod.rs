@@ -15,6 +15,7 @@ mod choice;
 pub mod components;
 pub mod controlplane;
 pub mod deps;
+pub mod helm;
 pub mod install;
 pub mod kubeproxy;
 pub mod launch;
@@ -187,6 +188,12 @@ impl Lab {
     /// and waits until every component reports ready.
     pub async fn install(&self, repo: &Path) -> Result<(), Error> {
         install::install(self, repo).await
+    }
+
+    /// [`Lab::install`] by `method`: deploy/ through kustomize, or the Helm chart
+    /// ([`install::Method`]).
+    pub async fn install_with(&self, repo: &Path, method: install::Method) -> Result<(), Error> {
+        install::install_with(self, repo, method).await
     }
 
     /// Where in-cluster config reaches the apiserver from the lab's Pods

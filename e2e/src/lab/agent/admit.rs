@@ -277,6 +277,8 @@ impl Agent {
         background.push(tokio::spawn(reporter(shared.clone())));
         shared.changed.notify_one();
         let grace = grace(pod);
+        let restart =
+            container::Restart::of(pod.spec.as_ref().and_then(|s| s.restart_policy.as_deref()));
         let mut controls = Vec::new();
         let mut supervisors = Vec::new();
         let mut containers = Vec::new();
@@ -294,6 +296,7 @@ impl Agent {
                 role: p.role,
                 probes: p.probes,
                 grace,
+                restart,
             };
             supervisors.push(tokio::spawn(container::supervise(ctx, rx)));
             containers.push((p.name, p.image, p.health));

@@ -1,5 +1,5 @@
 //! One container of a ferrolb or agnhost Pod, supervised as the kubelet does (restartPolicy
-//! Always): started ([`Launch`]) in the Pod's network namespace, probed
+//! Always, and OnFailure or Never for a Job's Pod, [`Restart`]): started ([`Launch`]) in the Pod's network namespace, probed
 //! ([`super::probes`]), restarted with back-off ([`super::backoff`]) when it exits or fails
 //! its liveness or startup probe, and stopped with SIGTERM, the grace period, then SIGKILL when
 //! its Pod goes. Every change of state is written into the Pod's status
@@ -65,6 +65,37 @@ pub enum Launch {
     Refused(String),
 }
 
+/// The Pod's `restartPolicy`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Restart {
+    /// Always started again (the default; Deployments' and DaemonSets' Pods).
+    Always,
+    /// Started again only after a failure (exit code not 0).
+    OnFailure,
+    /// Never started again.
+    Never,
+}
+
+impl Restart {
+    /// The policy `restartPolicy` names (`Always` when missing or unknown).
+    pub fn of(policy: Option<&str>) -> Restart {
+        match policy {
+            Some("OnFailure") => Restart::OnFailure,
+            Some("Never") => Restart::Never,
+            _ => Restart::Always,
+        }
+    }
+
+    /// Whether a container that exited with `code` is started again.
+    pub fn again(self, code: i32) -> bool {
+        match self {
+            Restart::Always => true,
+            Restart::OnFailure => code != 0,
+            Restart::Never => false,
+        }
+    }
+}
+
 /// How to run one container.
 #[derive(Debug, Clone)]
 pub struct ContainerCtx {
@@ -88,6 +119,8 @@ pub struct ContainerCtx {
     pub probes: Vec<ProbeSpec>,
     /// The Pod's terminationGracePeriodSeconds.
     pub grace: Duration,
+    /// The Pod's restartPolicy.
+    pub restart: Restart,
 }
 
 /// Why a running container ended.
@@ -228,6 +261,16 @@ pub async fn supervise(ctx: ContainerCtx, mut control: mpsc::Receiver<Control>) 
         last_finish = Some(finished);
         held = held || ended.held;
         ctx.pod.set_held(ctx.index, held);
+        if !held && !ended.deleting && !ctx.restart.again(ended.term.exit_code) {
+            ctx.pod.update(ctx.index, move |c| {
+                c.ready = false;
+                c.started = false;
+                c.finished = true;
+                c.state = State::Terminated(ended.term);
+            });
+            completed(&mut control, &mut deleting).await;
+            break;
+        }
         let delay = backoff.delay(finished.into_std());
         next_start = finished + delay;
         let name = ctx.name.clone();
@@ -267,6 +310,25 @@ pub async fn supervise(ctx: ContainerCtx, mut control: mpsc::Receiver<Control>) 
     }
     for w in waiters {
         let _ = w.send(Err("the Pod is being deleted".into()));
+    }
+}
+
+/// A container that ended for good under its Pod's restartPolicy: nothing more to do until its
+/// Pod goes; the lab's requests are refused.
+async fn completed(
+    control: &mut mpsc::Receiver<Control>,
+    deleting: &mut watch::Receiver<Option<Duration>>,
+) {
+    while deleting.borrow().is_none() {
+        tokio::select! {
+            c = control.recv() => match c {
+                Some(Control::Kill(r) | Control::Stop(r) | Control::Start(r)) => {
+                    let _ = r.send(Err("the container has completed (restartPolicy)".into()));
+                }
+                None => return,
+            },
+            changed = deleting.changed() => if changed.is_err() { return },
+        }
     }
 }
 
@@ -467,5 +529,20 @@ async fn probe_loop(
             return;
         }
         tokio::time::sleep(spec.period).await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Restart;
+
+    #[test]
+    fn restart_policies_as_the_kubelet_reads_them() {
+        assert_eq!(Restart::of(None), Restart::Always);
+        assert_eq!(Restart::of(Some("OnFailure")), Restart::OnFailure);
+        assert_eq!(Restart::of(Some("Never")), Restart::Never);
+        assert!(Restart::Always.again(0) && Restart::Always.again(1));
+        assert!(!Restart::OnFailure.again(0) && Restart::OnFailure.again(2));
+        assert!(!Restart::Never.again(0) && !Restart::Never.again(1));
     }
 }

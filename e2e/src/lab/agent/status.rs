@@ -97,6 +97,8 @@ pub struct ContainerView {
     pub state: State,
     /// How the previous container ended.
     pub last: Option<Terminated>,
+    /// Ended for good under its Pod's restartPolicy (OnFailure after exit 0, or Never).
+    pub finished: bool,
 }
 
 impl ContainerView {
@@ -114,6 +116,7 @@ impl ContainerView {
                 message: None,
             },
             last: None,
+            finished: false,
         }
     }
 
@@ -189,7 +192,17 @@ impl PodView {
             .containers
             .iter()
             .any(|c| !matches!(c.state, State::Waiting { ref reason, .. } if reason == "ContainerCreating"));
-        let phase = if started_any { "Running" } else { "Pending" };
+        let finished = !self.containers.is_empty() && self.containers.iter().all(|c| c.finished);
+        let succeeded = self
+            .containers
+            .iter()
+            .all(|c| matches!(&c.state, State::Terminated(t) if t.exit_code == 0));
+        let phase = match (finished, succeeded, started_any) {
+            (true, true, _) => "Succeeded",
+            (true, false, _) => "Failed",
+            (false, _, true) => "Running",
+            (false, _, false) => "Pending",
+        };
         let mut not_ready: Vec<&str> = self
             .containers
             .iter()
@@ -249,6 +262,33 @@ mod tests {
                 0,
             )],
         }
+    }
+
+    fn ended(code: i32) -> State {
+        let t = Timestamp::now();
+        State::Terminated(Terminated {
+            exit_code: code,
+            reason: "Completed".into(),
+            message: None,
+            started_at: t,
+            finished_at: t,
+            container_id: "lab://x".into(),
+        })
+    }
+
+    #[test]
+    fn a_finished_container_makes_the_pod_succeeded_or_failed_a_held_one_not() {
+        let mut v = view();
+        v.containers[0].state = ended(0);
+        assert_eq!(
+            v.status()["status"]["phase"],
+            "Running",
+            "held, not finished"
+        );
+        v.containers[0].finished = true;
+        assert_eq!(v.status()["status"]["phase"], "Succeeded");
+        v.containers[0].state = ended(1);
+        assert_eq!(v.status()["status"]["phase"], "Failed");
     }
 
     #[test]

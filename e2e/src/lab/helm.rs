@@ -1,0 +1,75 @@
+//! helm v3, the pinned release of `e2e/helm/go.mod`, built from source like the control plane
+//! ([`super::controlplane::GoModule`]) into its own cache directory: the chart tests
+//! (`e2e/tests/chart.rs`: `helm lint`, `helm template`) and `cargo xtask lab install --helm`
+//! run it. `cargo xtask test` builds it before the tests.
+
+use std::path::{Path, PathBuf};
+
+use super::controlplane::{GoModule, Kind, cache_root};
+use crate::Error;
+
+/// The pinned helm release (`e2e/helm/go.mod`).
+pub const HELM_VERSION: &str = "v3.21.4";
+
+/// The module it is built from, relative to the repository.
+pub const MODULE: &str = "e2e/helm";
+
+/// The chart, relative to the repository.
+pub const CHART: &str = "charts/ferrolb";
+
+/// The release name the lab (and the tests) install the chart as.
+pub const RELEASE: &str = "ferrolb";
+
+/// Where the pinned helm is cached.
+pub fn bin_dir() -> PathBuf {
+    cache_root().join("helm").join(HELM_VERSION)
+}
+
+/// The helm binary.
+pub fn bin() -> PathBuf {
+    bin_dir().join("helm")
+}
+
+/// Builds helm into the cache unless it is there (a minute or two cold; nothing when built).
+pub fn build(repo: &Path) -> Result<(), Error> {
+    let ldflags = format!("-s -w -X helm.sh/helm/v3/internal/version.version={HELM_VERSION}");
+    GoModule {
+        dir: &repo.join(MODULE),
+        out: bin_dir(),
+        version: HELM_VERSION,
+        sources: &[("helm", "helm.sh/helm/v3/cmd/helm", Kind::Upstream)],
+        ldflags: &ldflags,
+    }
+    .build()
+}
+
+/// The pinned helm, or why it cannot run: a test that needs it fails with this message.
+pub fn require() -> Result<PathBuf, Error> {
+    let helm = bin();
+    if helm.is_file() {
+        Ok(helm)
+    } else {
+        Err(Error::msg(format!(
+            "helm {HELM_VERSION} is not built at {}: run `cargo xtask lab build` (or `cargo xtask test`, which builds it first)",
+            helm.display()
+        )))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_pinned_version_is_go_mods() {
+        let go_mod =
+            std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("helm/go.mod"))
+                .unwrap();
+        assert!(
+            go_mod
+                .lines()
+                .any(|l| l.trim() == format!("require helm.sh/helm/v3 {HELM_VERSION}")),
+            "e2e/helm/go.mod does not require helm.sh/helm/v3 {HELM_VERSION}"
+        );
+    }
+}
