@@ -2,7 +2,7 @@
 //! of a Service ([`service`]), the one decision whether a Service is ferrolb's
 //! ([`classify`]), who wrote its status ([`ownership`], [`ingress`]), pools as address sets
 //! ([`pools`]), label selectors ([`selector`]), and the watches the binaries decide from
-//! ([`reflect`], [`stores`]).
+//! ([`reflect`], [`stores`]); the annotations a Service's request is read from ([`requested`]).
 #![forbid(unsafe_code)]
 
 pub mod allocations;
@@ -12,6 +12,7 @@ pub mod ownership;
 pub mod pools;
 pub mod proof;
 pub mod reflect;
+pub mod requested;
 pub mod selector;
 pub mod service;
 pub mod stores;

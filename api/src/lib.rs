@@ -22,7 +22,9 @@ pub use serviceannouncement::{
     Announcement, AnnouncementKind, ServiceAnnouncement, ServiceAnnouncementSpec,
     ServiceAnnouncementStatus, SilentAddress,
 };
-pub use vippool::{FamilyCounts, ServiceAllocation, VIPPool, VIPPoolSpec, VIPPoolStatus};
+pub use vippool::{
+    AdoptedAddress, FamilyCounts, ServiceAllocation, VIPPool, VIPPoolSpec, VIPPoolStatus,
+};
 
 /// The API group of every ferrolb CRD.
 pub const GROUP: &str = "ferrolb.io";

@@ -11,6 +11,19 @@ pub const ANN_LOAD_BALANCER_IPS: &str = "ferrolb.io/load-balancer-ips";
 pub const ANN_IP_POOL: &str = "ferrolb.io/ip-pool";
 /// Service annotation: Services in one namespace with the same key may share an IP.
 pub const ANN_SHARING_KEY: &str = "ferrolb.io/sharing-key";
+/// MetalLB's Service annotation for requested IPs, honoured like [`ANN_LOAD_BALANCER_IPS`] when
+/// the controller runs with `--metallb-annotations`.
+pub const METALLB_ANN_LOAD_BALANCER_IPS: &str = "metallb.io/loadBalancerIPs";
+/// MetalLB's older spelling of [`METALLB_ANN_LOAD_BALANCER_IPS`].
+pub const METALLB_ANN_LOAD_BALANCER_IPS_OLD: &str = "metallb.universe.tf/loadBalancerIPs";
+/// MetalLB's Service annotation naming the pool, honoured like [`ANN_IP_POOL`].
+pub const METALLB_ANN_ADDRESS_POOL: &str = "metallb.io/address-pool";
+/// MetalLB's older spelling of [`METALLB_ANN_ADDRESS_POOL`].
+pub const METALLB_ANN_ADDRESS_POOL_OLD: &str = "metallb.universe.tf/address-pool";
+/// MetalLB's Service annotation for sharing an IP, honoured like [`ANN_SHARING_KEY`].
+pub const METALLB_ANN_ALLOW_SHARED_IP: &str = "metallb.io/allow-shared-ip";
+/// MetalLB's older spelling of [`METALLB_ANN_ALLOW_SHARED_IP`].
+pub const METALLB_ANN_ALLOW_SHARED_IP_OLD: &str = "metallb.universe.tf/allow-shared-ip";
 /// Service annotation written by the controller: the pool the Service's IPs came from.
 /// Speakers announce a status IP only when it lies in this pool.
 pub const ANN_ALLOCATED_FROM: &str = "ferrolb.io/allocated-from";

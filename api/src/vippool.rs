@@ -54,6 +54,38 @@ pub struct VIPPoolSpec {
     /// pool serves any Service, after every pool whose `serviceAllocation` matches.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub service_allocation: Option<ServiceAllocation>,
+
+    /// Addresses Services already hold from another load balancer (MetalLB), which the
+    /// controller keeps through a migration. A status address the controller did not allocate
+    /// is normally replaced; one listed here for that very Service, inside this pool and not
+    /// held by another Service the controller allocated, is kept and signed instead. Only
+    /// writers of VIPPools (cluster administrators) can add entries, so a Service owner cannot
+    /// adopt an address by writing its own status. `kubectl ferrolb import-metallb` writes
+    /// them; once every listed Service carries `ferrolb.io/allocation-proof` the list may be
+    /// removed.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub adopted_addresses: Vec<AdoptedAddress>,
+}
+
+/// One Service's addresses that the controller adopts from its status (see
+/// `spec.adoptedAddresses`).
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, Eq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct AdoptedAddress {
+    /// The Service's namespace.
+    pub namespace: String,
+
+    /// The Service's name.
+    pub name: String,
+
+    /// The Service's `metadata.uid`. When given, only the Service with this UID adopts the
+    /// addresses: a Service deleted and created again under the same name does not.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub uid: Option<String>,
+
+    /// The addresses the Service holds in `status.loadBalancer.ingress` (one per family),
+    /// each inside this pool.
+    pub addresses: Vec<String>,
 }
 
 fn default_true() -> bool {

@@ -20,6 +20,14 @@ pub struct Args {
     #[arg(long, env = "FERROLB_DEFAULT_CLASS", default_value_t = true, action = ArgAction::Set)]
     pub default_class: bool,
 
+    /// Honour MetalLB's Service annotations, for a migration from MetalLB:
+    /// `metallb.io/loadBalancerIPs` (and `metallb.universe.tf/loadBalancerIPs`) like
+    /// `ferrolb.io/load-balancer-ips`, `metallb.io/address-pool` like `ferrolb.io/ip-pool`,
+    /// `metallb.io/allow-shared-ip` like `ferrolb.io/sharing-key`. ferrolb's own annotation wins
+    /// when both are present.
+    #[arg(long, env = "FERROLB_METALLB_ANNOTATIONS", default_value_t = false, action = ArgAction::Set, num_args = 0..=1, default_missing_value = "true")]
+    pub metallb_annotations: bool,
+
     /// Address of the metrics and health server (/metrics, /healthz, /readyz).
     #[arg(long, env = "FERROLB_HEALTH_ADDR", default_value = "0.0.0.0:7472")]
     pub health_addr: SocketAddr,

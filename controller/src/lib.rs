@@ -101,6 +101,7 @@ pub async fn run(args: cli::Args) -> Result<(), Error> {
     let config = decision::Config {
         default_class: args.default_class,
         service_cidrs: args.service_cidrs.clone(),
+        metallb_annotations: args.metallb_annotations,
     };
     // The allocation proof keys: loaded (or created) by every replica, read by the loop.
     let (proof_keys_tx, proof_keys) = watch::channel(None);

@@ -4,14 +4,13 @@
 use std::collections::BTreeSet;
 use std::net::IpAddr;
 
-use ferrolb_api::names::{
-    ANN_ALLOCATED_FROM, ANN_ALLOCATION_PROOF, ANN_EXTERNAL_IPS_PROOF, ANN_SHARING_KEY,
-};
+use ferrolb_api::names::{ANN_ALLOCATED_FROM, ANN_ALLOCATION_PROOF, ANN_EXTERNAL_IPS_PROOF};
 use k8s_openapi::api::core::v1::Service;
 use kube::ResourceExt;
 
 use super::Claimed;
 use crate::ingress::ingress_ips;
+use crate::requested::{Honour, Requested};
 use crate::service::ServiceView;
 
 /// One Service's allocation.
@@ -23,7 +22,8 @@ pub struct Claim {
     pub ips: BTreeSet<IpAddr>,
     /// The [`ANN_ALLOCATED_FROM`] annotation as written.
     pub pools: String,
-    /// The [`ANN_SHARING_KEY`] annotation (empty without one).
+    /// The [`ferrolb_api::names::ANN_SHARING_KEY`] annotation, else MetalLB's `allow-shared-ip`
+    /// ([`crate::requested`]; empty without one).
     pub sharing: String,
     /// `PROTOCOL/port` of each Service port, sorted; only with a sharing key (empty otherwise).
     pub ports: Vec<String>,
@@ -37,7 +37,13 @@ impl Claim {
 
     /// The claim `svc` will make once its status holds `ips` and its annotation `pools`.
     pub fn with_ips(svc: &Service, ips: BTreeSet<IpAddr>, pools: String) -> Claim {
-        let sharing = annotation(svc, ANN_SHARING_KEY);
+        // MetalLB's sharing annotation too, whatever the controller's `--metallb-annotations`:
+        // speakers and the edge verify without knowing the flag, and without it the controller
+        // never lets two Services share an address on that annotation anyway.
+        let sharing = Requested::of(svc.annotations(), Honour::MetalLb)
+            .sharing_key
+            .map(|a| a.value.to_string())
+            .unwrap_or_default();
         let ports = if sharing.is_empty() {
             Vec::new()
         } else {

@@ -18,16 +18,19 @@ use kube::ResourceExt;
 
 use crate::admission_stamp::StampKey;
 use crate::diff::{self, Account, PoolWrite, ServiceWrite};
+use crate::inputs::adoption::{self, Adopted};
 use crate::inputs::current_fields::{self, Observed};
 use crate::inputs::{Watched, ipam_request, review_facts};
 use crate::ipam::{self, Plan, ServiceOutcome};
-use crate::owned_fields::OwnedFields;
+use crate::owned_fields::{CondState, OwnedFields};
 use crate::plan::pool_status::{self, PoolFacts};
 use crate::plan::{external_ips, release, service_fields};
 
 pub mod prove;
+use ferrolb_adapter::requested::Honour;
 use ferrolb_adapter::selector::Labels;
 use ferrolb_adapter::service;
+use ferrolb_core::ServiceKey;
 pub use prove::ProofKeys;
 
 /// What the decision needs besides the watched objects: the controller's flags.
@@ -37,6 +40,8 @@ pub struct Config {
     pub default_class: bool,
     /// ClusterIP ranges given by flag (added to the ServiceCIDR objects').
     pub service_cidrs: Vec<String>,
+    /// Honour MetalLB's Service annotations (`--metallb-annotations`).
+    pub metallb_annotations: bool,
 }
 
 /// Fields the controller wrote (by Service uid) that the watch may not show yet; they win
@@ -115,6 +120,9 @@ pub fn decide(
             others.push((svc.clone(), seen, eip));
         }
     }
+    // Unproven status addresses an administrator recorded for adoption count as current.
+    let adopted = adopt(watched, &mut owned, &deleted, &others);
+    let honour = Honour::metallb(config.metallb_annotations);
     let parsed: Vec<ipam_request::Parsed> = owned
         .iter()
         .map(|(svc, seen, _)| {
@@ -123,6 +131,7 @@ pub fn decide(
                 labels_of(svc),
                 seen.owned.ips.clone(),
                 seen.owned.pool.clone(),
+                honour,
             )
         })
         .collect();
@@ -160,6 +169,14 @@ pub fn decide(
             ServiceOutcome::Failed { .. } => &ipam::Change::New,
         };
         let mut write = write_for(svc, seen, want.clone(), Account::Planned(change), now);
+        if let (Some(w), Some(event)) = (
+            write.as_mut(),
+            adopted
+                .get(&parsed.request.key)
+                .and_then(|a| adoption::event(a, &want)),
+        ) {
+            w.diff.events.insert(0, event);
+        }
         // Unproven addresses in the status are replaced, and said so.
         if let Some(event) = prove::unproven_event(seen, &want) {
             let w = write.get_or_insert_with(|| ServiceWrite {
@@ -239,6 +256,41 @@ pub fn decide(
         pools: pools_out,
         plan,
     }
+}
+
+/// Moves the unproven status addresses of `owned` Services that a pool's adoption record
+/// names ([`adoption::Records`]) to their current fields, so that the planner keeps them and
+/// the proof signs them. Addresses any Service holds under a valid proof are never adopted.
+fn adopt(
+    watched: &Watched,
+    owned: &mut [(Arc<Service>, Observed, Option<CondState>)],
+    deleted: &[(Arc<Service>, Observed)],
+    others: &[(Arc<Service>, Observed, Option<CondState>)],
+) -> HashMap<ServiceKey, Adopted> {
+    let records = adoption::Records::of(&watched.pools);
+    let mut adopted = HashMap::new();
+    if records.is_empty() {
+        return adopted;
+    }
+    let proven: BTreeSet<IpAddr> = owned
+        .iter()
+        .map(|(_, seen, _)| seen)
+        .chain(deleted.iter().map(|(_, seen)| seen))
+        .chain(others.iter().map(|(_, seen, _)| seen))
+        .flat_map(|seen| seen.owned.ips.iter().copied())
+        .collect();
+    for (svc, seen, _) in owned.iter_mut() {
+        if !seen.owned.ips.is_empty() || seen.foreign_ips.is_empty() {
+            continue;
+        }
+        if let Some(a) = records.adopted(svc, &seen.foreign_ips, &proven) {
+            seen.foreign_ips.retain(|ip| !a.ips.contains(ip));
+            seen.owned.ips = a.ips.clone();
+            seen.owned.pool = Some(a.pool.clone());
+            adopted.insert(service::key(svc), a);
+        }
+    }
+    adopted
 }
 
 /// The write bringing `svc` to `want` (`account`: why, for the events).

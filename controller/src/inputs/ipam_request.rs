@@ -8,12 +8,11 @@ use std::collections::BTreeMap;
 use std::net::IpAddr;
 
 use ferrolb_adapter::classify::{self, DefaultClass, Mode, classify};
+use ferrolb_adapter::requested::{Honour, Requested};
 use ferrolb_adapter::selector::{Labels, Selector};
 use ferrolb_adapter::service::{self, ServiceView};
 use ferrolb_api::VIPPool;
-use ferrolb_api::names::{
-    ANN_IP_POOL, ANN_LOAD_BALANCER_IPS, ANN_SHARING_KEY, LABEL_MODE, MODE_EDGE,
-};
+use ferrolb_api::names::{LABEL_MODE, MODE_EDGE};
 use k8s_openapi::api::core::v1::{Node, Service};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{LabelSelector, Time};
 use kube::ResourceExt;
@@ -44,25 +43,28 @@ pub struct Parsed {
 }
 
 /// Builds the planner's view of an owned Service. `current` is the status the controller
-/// believes in (its own last write when the watch has not caught up yet).
+/// believes in (its own last write when the watch has not caught up yet); `honour` says
+/// whether MetalLB's annotations count ([`Requested`]).
 pub fn service_request(
     svc: &Service,
     namespace_labels: &Labels,
     current: Vec<IpAddr>,
     current_pool: Option<String>,
+    honour: Honour,
 ) -> Parsed {
     let key = service::key(svc);
     let spec = svc.spec.clone().unwrap_or_default();
-    let annotations = svc.annotations();
+    let asked = Requested::of(svc.annotations(), honour);
     let mut problems = Vec::new();
     let mut requested = Vec::new();
     let mut requested_text = Vec::new();
-    if let Some(list) = annotations.get(ANN_LOAD_BALANCER_IPS) {
+    if let Some(list) = asked.ips {
         requested_text.extend(
-            list.split(',')
+            list.value
+                .split(',')
                 .map(str::trim)
                 .filter(|s| !s.is_empty())
-                .map(|s| (ANN_LOAD_BALANCER_IPS, s.to_string())),
+                .map(|s| (list.name, s.to_string())),
         );
     }
     if let Some(ip) = spec.load_balancer_ip.as_deref().filter(|s| !s.is_empty()) {
@@ -95,14 +97,8 @@ pub fn service_request(
         families: view.families,
         family_policy: view.family_policy,
         requested_ips,
-        requested_pool: annotations
-            .get(ANN_IP_POOL)
-            .map(|p| p.trim().to_string())
-            .filter(|p| !p.is_empty()),
-        sharing_key: annotations
-            .get(ANN_SHARING_KEY)
-            .map(|k| k.trim().to_string())
-            .filter(|k| !k.is_empty()),
+        requested_pool: asked.pool.map(|p| p.value.trim().to_string()),
+        sharing_key: asked.sharing_key.map(|k| k.value.trim().to_string()),
         ports,
         external_traffic_policy: view.external_traffic_policy,
         selector: view.selector,

@@ -4,8 +4,10 @@
 //! - [`ipam_request`]: which Services are ours and what each asks of the IP planner; what
 //!   each VIPPool offers; which addresses are Nodes' own.
 //! - [`review_facts`]: what the externalIPs review checks against.
+//! - [`adoption`]: which unproven status addresses an administrator recorded for adoption.
 //! - [`current_fields`]: what the cluster shows of the controller's own fields on a Service.
 
+pub mod adoption;
 pub mod current_fields;
 pub mod ipam_request;
 pub mod review_facts;

@@ -35,7 +35,8 @@ fn requests_merge_annotation_and_spec_and_report_garbage() {
             "annotations": {"ferrolb.io/load-balancer-ips": "198.51.100.10, 2001:db8::10"}},
         "spec": {"type": "LoadBalancer", "loadBalancerIP": "198.51.100.10",
             "ipFamilies": ["IPv6", "IPv4"], "ipFamilyPolicy": "RequireDualStack"}}));
-    let p = ipam_request::service_request(&s, &Default::default(), vec![], None);
+    let p =
+        ipam_request::service_request(&s, &Default::default(), vec![], None, Default::default());
     assert_eq!(p.problem, None);
     assert_eq!(
         p.request.requested_ips,
@@ -46,7 +47,13 @@ fn requests_merge_annotation_and_spec_and_report_garbage() {
             "annotations": {"ferrolb.io/load-balancer-ips": "10.0.0.300"}},
         "spec": {"type": "LoadBalancer"}}));
     let current = vec![ip("198.51.100.7")];
-    let p = ipam_request::service_request(&bad, &Default::default(), current.clone(), None);
+    let p = ipam_request::service_request(
+        &bad,
+        &Default::default(),
+        current.clone(),
+        None,
+        Default::default(),
+    );
     let problem = p.problem.expect("a problem");
     assert!(problem.contains("10.0.0.300"), "{problem}");
     assert_eq!(

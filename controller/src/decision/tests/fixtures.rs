@@ -66,6 +66,20 @@ impl Cluster {
         self
     }
 
+    /// Sets the adoption records (`spec.adoptedAddresses`) of pool `name`.
+    pub fn adopting(mut self, name: &str, records: Value) -> Cluster {
+        let slot = self
+            .watched
+            .pools
+            .iter_mut()
+            .find(|p| p.name_any() == name)
+            .expect("a fixture pool of that name");
+        let mut pool = slot.as_ref().clone();
+        pool.spec.adopted_addresses = parse(records);
+        *slot = Arc::new(pool);
+        self
+    }
+
     /// Adds a Node with one InternalIP.
     pub fn node(mut self, name: &str, internal_ip: &str) -> Cluster {
         self.watched.nodes.push(Arc::new(parse::<Node>(json!({
@@ -96,6 +110,12 @@ impl Cluster {
     /// The snapshot.
     pub fn build(self) -> Watched {
         self.watched
+    }
+}
+
+impl From<Watched> for Cluster {
+    fn from(watched: Watched) -> Cluster {
+        Cluster { watched }
     }
 }
 

@@ -1,6 +1,7 @@
 //! The decision on fixture clusters: what it writes, what it publishes, and that a second
 //! look at an unchanged cluster writes nothing.
 
+mod adoption;
 mod fixtures;
 mod release;
 
@@ -19,14 +20,19 @@ fn config() -> Config {
     Config {
         default_class: false,
         service_cidrs: vec!["10.96.0.0/12".into()],
+        metallb_annotations: false,
     }
 }
 
 fn decide_on(watched: &Watched) -> Writes {
+    decide_with(watched, &config())
+}
+
+fn decide_with(watched: &Watched, config: &Config) -> Writes {
     decide(
         watched,
         &Pending::new(),
-        &config(),
+        config,
         None,
         crate::decision::prove::test_keys(),
         &now(),

@@ -1,0 +1,12 @@
+//! `kubectl-ferrolb`: parses the command line and runs the subcommand.
+
+use clap::Parser;
+use ferrolb_plugin::{Cli, Command, import};
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    match cli.command {
+        Command::ImportMetallb(args) => import::run(cli.kubeconfig.as_deref(), &args).await,
+    }
+}
