@@ -8,6 +8,9 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod scenarios;
+// MetalLB's migration, on this binary's lab (a lab of its own would cost minutes of CI).
+#[path = "scenarios/metallb.rs"]
+mod metallb;
 
 use scenarios::Scenarios;
 

@@ -1,6 +1,10 @@
 //! ferrolb installed, upgraded and uninstalled with the Helm chart (charts/ferrolb) and the
-//! pinned helm, on a lab of its own without kube-proxy (so `dataplane: nftables` and every
-//! node has table `inet ferrolb`): a LoadBalancer Service gets its addresses and is answered;
+//! pinned helm, on an IPv6-only lab of its own without kube-proxy (so `dataplane: nftables` and
+//! every node has table `inet ferrolb`): nodes, Pods, Services and the control plane have no
+//! IPv4 address, and every listener of ferrolb (the controllers' health and webhook — the
+//! apiserver calls it —, the speakers' health API and private metrics) answers over IPv6; a
+//! LoadBalancer Service gets an IPv6 address that exactly one node answers NDP for and that the
+//! client reaches;
 //! `helm upgrade` with other log levels rolls both workloads and keeps the addresses, the
 //! answers and every node's table (checked every 200 ms throughout); `helm uninstall` runs the
 //! pre-delete hook and leaves no webhook configuration, no table on any node, no hook
@@ -12,36 +16,33 @@
 use std::net::IpAddr;
 use std::time::{Duration, Instant};
 
+use anyhow::{Context, ensure};
+use ferrolb_e2e::lab::components::Binary;
+use ferrolb_e2e::lab::plan::{CONTROL_PLANE, IpStack};
+use ferrolb_e2e::lab::{COMPONENTS, KubeProxyMode};
+use k8s_openapi::api::core::v1::{Node, Pod};
+use kube::api::PostParams;
+use serde_json::json;
+
 use ferrolb_api::names::LOAD_BALANCER_CLEANUP_FINALIZER;
 use ferrolb_e2e::lab::helm::RELEASE;
 use ferrolb_e2e::lab::install::{self, Method, NAMESPACE, SPEAKER_DAEMONSET};
 use ferrolb_e2e::lab::plan::NODES;
 use ferrolb_e2e::testlab::{TestLab, build_binaries, repo_root};
 use ferrolb_e2e::{Lab, demo, k8s, wait_for};
-use k8s_openapi::api::admissionregistration::v1::{
-    MutatingWebhookConfiguration, ValidatingWebhookConfiguration,
-};
 use k8s_openapi::api::apps::v1::DaemonSet;
 use k8s_openapi::api::batch::v1::Job;
 use k8s_openapi::api::core::v1::Service;
 use kube::{Api, Client};
 
 const BIN: &str = env!("CARGO_BIN_EXE_ferrolb-lab");
-/// The webhook configurations' name (the chart's `--webhook-configuration`).
-const CONFIGURATION: &str = "ferrolb-webhook";
 /// The pre-delete hook's Job.
 const HOOK_JOB: &str = "ferrolb-release-finalizers";
+/// The namespace of the Service the webhook refuses.
+const REFUSED_NS: &str = "refused";
 
 fn step(s: &str) {
     eprintln!("--- {s}");
-}
-
-fn nodes_with_table(lab: &Lab) -> Vec<&'static str> {
-    NODES
-        .iter()
-        .map(|n| n.host.role)
-        .filter(|n| lab.has_table(n).expect("nft in the node"))
-        .collect()
 }
 
 fn all_nodes() -> Vec<&'static str> {
@@ -68,7 +69,7 @@ async fn rollout_keeping_tables(lab: &Lab, what: &str) {
     let started = Instant::now();
     while !rollout.is_finished() {
         assert_eq!(
-            nodes_with_table(lab),
+            lab.nodes_with_table(),
             all_nodes(),
             "a node lost table inet ferrolb during the rollout of {what} after {:?}",
             started.elapsed()
@@ -90,7 +91,9 @@ async fn rollout_keeping_tables(lab: &Lab, what: &str) {
 )]
 async fn helm_install_upgrade_uninstall() {
     build_binaries().expect("ferrolb's binaries");
-    let lab = TestLab::start(BIN).await.expect("a lab without kube-proxy");
+    let lab = TestLab::start_in(BIN, KubeProxyMode::None, IpStack::Ipv6Only)
+        .await
+        .expect("an IPv6-only lab without kube-proxy");
     let repo = repo_root();
     let client = lab.client().await.expect("client");
 
@@ -104,14 +107,38 @@ async fn helm_install_upgrade_uninstall() {
         "{listed}"
     );
 
-    step("a LoadBalancer Service gets its addresses and is answered");
+    ipv6_only(&lab, &client)
+        .await
+        .expect("an IPv6-only cluster");
+
+    step("a LoadBalancer Service gets an IPv6 address, answered on the LAN by one node");
     let vips: Vec<IpAddr> = demo::example(&lab, &client).await.expect("the example");
+    let (first, last): (IpAddr, IpAddr) = (
+        "2001:db8:100::200".parse().unwrap(),
+        "2001:db8:100::2ff".parse().unwrap(),
+    );
+    assert!(
+        vips.len() == 1 && (first..=last).contains(&vips[0]),
+        "one address from the pool's IPv6 range: {vips:?}"
+    );
+    let macs: Vec<String> = NODES.iter().map(|n| lab.mac(n.name()).unwrap()).collect();
+    wait_for(
+        &format!("{} answered by exactly one node", vips[0]),
+        Duration::from_secs(15),
+        || {
+            let answers = lab.ndisc("client", vips[0]).unwrap_or_default();
+            let one = answers.len() == 1 && macs.contains(&answers[0]);
+            async move { one.then_some(()) }
+        },
+    )
+    .await
+    .unwrap();
     let before = addresses(&service(&client).await);
     assert!(!before.is_empty());
     wait_for(
         "table inet ferrolb on every node",
         Duration::from_secs(30),
-        || async { (nodes_with_table(&lab) == all_nodes()).then_some(()) },
+        || async { (lab.nodes_with_table() == all_nodes()).then_some(()) },
     )
     .await
     .unwrap();
@@ -184,29 +211,9 @@ async fn helm_install_upgrade_uninstall() {
         "helm uninstall returned after {:?}",
         started.elapsed()
     ));
-    let v: Api<ValidatingWebhookConfiguration> = Api::all(client.clone());
-    let m: Api<MutatingWebhookConfiguration> = Api::all(client.clone());
-    wait_for(
-        "no ferrolb webhook configuration",
-        Duration::from_secs(30),
-        || {
-            let (v, m) = (v.clone(), m.clone());
-            async move {
-                let gone = matches!(v.get_opt(CONFIGURATION).await, Ok(None))
-                    && matches!(m.get_opt(CONFIGURATION).await, Ok(None));
-                gone.then_some(())
-            }
-        },
-    )
-    .await
-    .unwrap();
-    wait_for(
-        "no table inet ferrolb on any node",
-        Duration::from_secs(30),
-        || async { nodes_with_table(&lab).is_empty().then_some(()) },
-    )
-    .await
-    .unwrap_or_else(|e| panic!("{e}: still on {:?}", nodes_with_table(&lab)));
+    lab.wait_uninstalled(Duration::from_secs(30))
+        .await
+        .expect("no webhook configuration, no table");
     let jobs: Api<Job> = Api::namespaced(client.clone(), NAMESPACE);
     assert!(
         jobs.get_opt(HOOK_JOB).await.unwrap().is_none(),
@@ -232,4 +239,107 @@ async fn helm_install_upgrade_uninstall() {
     })
     .await
     .unwrap();
+}
+
+/// What makes the lab IPv6-only, seen from the API and the hosts: no IPv4 address on Nodes,
+/// ferrolb's Pods, the `kubernetes` Service or any cluster host's interface. Then every
+/// listener of the cluster's components answers over IPv6, and the apiserver calls the
+/// webhook over IPv6.
+async fn ipv6_only(lab: &Lab, client: &Client) -> anyhow::Result<()> {
+    step("no IPv4 in the cluster: Nodes, Pods, the kubernetes Service, the hosts' interfaces");
+    for node in Api::<Node>::all(client.clone())
+        .list(&Default::default())
+        .await?
+    {
+        let name = node.metadata.name.clone().unwrap_or_default();
+        let addresses = node.status.and_then(|s| s.addresses).unwrap_or_default();
+        all_v6(
+            &format!("Node {name}"),
+            addresses
+                .iter()
+                .filter(|a| a.type_ == "InternalIP")
+                .map(|a| a.address.as_str()),
+        )?;
+    }
+    let pods: Api<Pod> = Api::namespaced(client.clone(), "ferrolb-system");
+    for pod in pods.list(&Default::default()).await? {
+        let name = pod.metadata.name.clone().unwrap_or_default();
+        let status = pod.status.unwrap_or_default();
+        let ips = status.pod_ips.unwrap_or_default();
+        all_v6(&format!("Pod {name}"), ips.iter().map(|p| p.ip.as_str()))?;
+        let hosts = status.host_ips.unwrap_or_default();
+        all_v6(
+            &format!("Pod {name}'s host"),
+            hosts.iter().map(|p| p.ip.as_str()),
+        )?;
+    }
+    let kubernetes = Api::<Service>::namespaced(client.clone(), "default")
+        .get("kubernetes")
+        .await?;
+    let cluster_ips = kubernetes
+        .spec
+        .and_then(|s| s.cluster_ips)
+        .unwrap_or_default();
+    all_v6("Service kubernetes", cluster_ips.iter().map(String::as_str))?;
+    for host in NODES.iter().map(|n| n.name()).chain([CONTROL_PLANE.role]) {
+        let argv = ["ip", "-4", "-o", "addr", "show", "dev", "eth0"].map(String::from);
+        let out = lab.exec(host, &argv)?.output()?;
+        ensure!(out.status.success(), "ip -4 addr in {host}");
+        let text = String::from_utf8_lossy(&out.stdout);
+        ensure!(text.trim().is_empty(), "{host}'s eth0 has IPv4: {text}");
+    }
+
+    step("every listener of the cluster's components answers over IPv6");
+    lab.controllers_serving(Duration::from_secs(60))
+        .await
+        .context("controllers ready and their webhook reached by the apiserver")?;
+    for c in COMPONENTS
+        .into_iter()
+        .filter(|c| c.binary() != Binary::Edge)
+    {
+        let health = lab.health_addr(c)?;
+        ensure!(health.is_ipv6(), "{c}'s health address {health}");
+        let (code, body) = lab.http_get("client", health, c.ready_path())?;
+        ensure!(code == 200, "{c} {health}{}: {code} {body}", c.ready_path());
+        let (code, body) = lab.private_get(c, "/metrics").await?;
+        ensure!(
+            code == 200 && body.contains("build_info"),
+            "{c}'s /metrics at {}: {code}",
+            lab.private_addr(c)?
+        );
+    }
+
+    step("the apiserver calls the webhook over IPv6: an externalIP no policy allows is refused");
+    k8s::namespace(client, REFUSED_NS, json!({})).await?;
+    let refused = "2001:db8:100::7:1";
+    let mut body = k8s::service_body("outside", json!({}), json!({"type": "ClusterIP"}));
+    body["spec"]["externalIPs"] = json!([refused]);
+    let services: Api<Service> = Api::namespaced(client.clone(), REFUSED_NS);
+    let created = services
+        .create(&PostParams::default(), &serde_json::from_value(body)?)
+        .await;
+    let message = match created {
+        Ok(_) => anyhow::bail!("a Service with externalIP {refused} was accepted"),
+        Err(e) => e.to_string(),
+    };
+    ensure!(
+        message.contains("denied the request") && message.contains(refused),
+        "not the webhook's refusal: {message}"
+    );
+
+    Ok(())
+}
+
+/// `what`'s addresses `ips`: at least one, every one IPv6.
+fn all_v6<'a>(what: &str, ips: impl IntoIterator<Item = &'a str>) -> anyhow::Result<()> {
+    let ips: Vec<&str> = ips.into_iter().collect();
+    ensure!(!ips.is_empty(), "{what}: no address");
+    for ip in &ips {
+        let parsed: IpAddr = ip.parse().with_context(|| format!("{what}: {ip:?}"))?;
+        ensure!(
+            parsed.is_ipv6(),
+            "{what} has IPv4 address {ip} (all: {ips:?})"
+        );
+    }
+    Ok(())
 }

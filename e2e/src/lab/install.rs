@@ -39,6 +39,9 @@ pub const GOSSIP_PORT: u16 = 7946;
 pub const WEBHOOK_PORT: u16 = 9443;
 /// The webhook Service.
 pub const WEBHOOK_SERVICE: &str = "ferrolb-webhook";
+/// The Validating- and MutatingWebhookConfiguration the controller makes
+/// (`--webhook-configuration`).
+pub const WEBHOOK_CONFIGURATION: &str = "ferrolb-webhook";
 /// The controller Deployment.
 pub const CONTROLLER_DEPLOYMENT: &str = "ferrolb-controller";
 /// The speaker DaemonSet.
@@ -308,6 +311,30 @@ pub(super) fn kubectl_input(
     child
         .wait_with_output()
         .map_err(|e| Error::io("running kubectl", e))
+}
+
+/// See [`Lab::wait_uninstalled`].
+pub(super) async fn wait_uninstalled(lab: &Lab, limit: Duration) -> Result<(), Error> {
+    use k8s_openapi::api::admissionregistration::v1::{
+        MutatingWebhookConfiguration, ValidatingWebhookConfiguration,
+    };
+    let client = lab.client().await?;
+    let v: Api<ValidatingWebhookConfiguration> = Api::all(client.clone());
+    let m: Api<MutatingWebhookConfiguration> = Api::all(client);
+    wait_for("no ferrolb webhook configuration", limit, || {
+        let (v, m) = (v.clone(), m.clone());
+        async move {
+            let gone = matches!(v.get_opt(WEBHOOK_CONFIGURATION).await, Ok(None))
+                && matches!(m.get_opt(WEBHOOK_CONFIGURATION).await, Ok(None));
+            gone.then_some(())
+        }
+    })
+    .await?;
+    wait_for("no table inet ferrolb on any node", limit, || async {
+        lab.nodes_with_table().is_empty().then_some(())
+    })
+    .await
+    .map_err(|e| Error::msg(format!("{e}: still on {:?}", lab.nodes_with_table())))
 }
 
 #[cfg(test)]

@@ -375,6 +375,23 @@ impl Lab {
         Ok(c)
     }
 
+    /// The nodes whose network namespace holds table `inet ferrolb` (an error reading one
+    /// counts as holding it, so a check for none cannot pass by accident).
+    pub fn nodes_with_table(&self) -> Vec<&'static str> {
+        plan::NODES
+            .iter()
+            .map(|n| n.name())
+            .filter(|n| self.has_table(n).unwrap_or(true))
+            .collect()
+    }
+
+    /// Waits until an uninstall is complete on the cluster side: no webhook configuration
+    /// named [`install::WEBHOOK_CONFIGURATION`] (the garbage collector deletes them with their
+    /// owner) and no table `inet ferrolb` on any node (each speaker deletes its own).
+    pub async fn wait_uninstalled(&self, limit: Duration) -> Result<(), Error> {
+        install::wait_uninstalled(self, limit).await
+    }
+
     /// Whether `node`'s network namespace holds the speakers' table `inet ferrolb`.
     pub fn has_table(&self, node: &str) -> Result<bool, Error> {
         let argv = ["nft", "list", "table", "inet", "ferrolb"].map(String::from);

@@ -10,16 +10,9 @@ use std::time::{Duration, Instant};
 use ferrolb_e2e::lab::install::{self, NAMESPACE, SPEAKER_DAEMONSET};
 use ferrolb_e2e::lab::plan::NODES;
 use ferrolb_e2e::testlab::repo_root;
-use ferrolb_e2e::wait_for;
-use k8s_openapi::api::admissionregistration::v1::{
-    MutatingWebhookConfiguration, ValidatingWebhookConfiguration,
-};
-use kube::Api;
 
 use super::Eip;
 
-/// The webhook configurations' name (deploy/'s `--webhook-configuration`).
-const CONFIGURATION: &str = "ferrolb-webhook";
 /// An externalIP no policy allows in tenant-a, for the admin as for alice.
 const REFUSED_NS: &str = "tenant-a";
 const REFUSED_IP: &str = "2001:db8:500::1";
@@ -29,14 +22,6 @@ fn step(s: &str) {
 }
 
 impl Eip<'_> {
-    fn nodes_with_table(&self) -> Vec<&'static str> {
-        NODES
-            .iter()
-            .map(|n| n.host.role)
-            .filter(|n| self.lab.has_table(n).expect("nft in the node"))
-            .collect()
-    }
-
     fn kubectl(&self, args: &[&str], input: &str) -> Result<String, String> {
         let out = self
             .lab
@@ -58,7 +43,7 @@ impl Eip<'_> {
     async fn rolling_restart_keeps_tables(&self) {
         let all: Vec<&str> = NODES.iter().map(|n| n.host.role).collect();
         assert_eq!(
-            self.nodes_with_table(),
+            self.lab.nodes_with_table(),
             all,
             "every node has its table before"
         );
@@ -72,7 +57,7 @@ impl Eip<'_> {
         let started = Instant::now();
         let mut checks = 0;
         while !rollout.is_finished() {
-            let have = self.nodes_with_table();
+            let have = self.lab.nodes_with_table();
             assert_eq!(
                 have,
                 all,
@@ -89,7 +74,7 @@ impl Eip<'_> {
             String::from_utf8_lossy(&out.stderr)
         );
         assert_eq!(
-            self.nodes_with_table(),
+            self.lab.nodes_with_table(),
             all,
             "every node has its table after"
         );
@@ -137,30 +122,11 @@ impl Eip<'_> {
     /// Within bounds after `kubectl delete` returns: no configuration, no table, the refused
     /// Service accepted and deletable.
     async fn after_uninstall(&self) -> Result<(), String> {
-        let v: Api<ValidatingWebhookConfiguration> = Api::all(self.client.clone());
-        let m: Api<MutatingWebhookConfiguration> = Api::all(self.client.clone());
-        wait_for(
-            "no ferrolb webhook configuration",
-            Duration::from_secs(30),
-            || {
-                let (v, m) = (v.clone(), m.clone());
-                async move {
-                    let gone = matches!(v.get_opt(CONFIGURATION).await, Ok(None))
-                        && matches!(m.get_opt(CONFIGURATION).await, Ok(None));
-                    gone.then_some(())
-                }
-            },
-        )
-        .await
-        .map_err(|e| e.to_string())?;
         // The DaemonSet is gone when kubectl returns; each speaker decides within its grace period.
-        wait_for(
-            "no table inet ferrolb on any node",
-            Duration::from_secs(30),
-            || async { self.nodes_with_table().is_empty().then_some(()) },
-        )
-        .await
-        .map_err(|e| format!("{e}: still on {:?}", self.nodes_with_table()))?;
+        self.lab
+            .wait_uninstalled(Duration::from_secs(30))
+            .await
+            .map_err(|e| e.to_string())?;
         let svc = Self::service(REFUSED_NS, "after-uninstall", &[REFUSED_IP]);
         self.apply_as(&svc, None)
             .map_err(|e| format!("a Service with externalIPs refused after the uninstall: {e}"))?;

@@ -82,42 +82,32 @@ fn a_recorded_address_is_kept_signed_and_said_so() {
     );
 }
 
-#[test]
-fn an_address_not_recorded_is_replaced() {
+/// `migrated()`'s unproven address, under `record` in pool `web`, is replaced by the pool's
+/// first free address with a Warning.
+fn replaced_under(record: serde_json::Value) {
     let watched = Cluster::new()
         .pool("web", POOL)
-        .adopting("web", record("a", None, &["198.51.100.6"]))
+        .adopting("web", record)
         .service(migrated())
         .build();
     let writes = decide_on(&watched);
     assert_eq!(write_of(&writes, "a").want.owned.ips, [ip("198.51.100.0")]);
     assert_eq!(reasons(&writes, "a")[0], "UnprovenAddressReplaced");
+}
+
+#[test]
+fn an_address_not_recorded_is_replaced() {
+    replaced_under(record("a", None, &["198.51.100.6"]));
 }
 
 #[test]
 fn an_address_recorded_for_another_service_is_replaced() {
-    let watched = Cluster::new()
-        .pool("web", POOL)
-        .adopting("web", record("b", None, &["198.51.100.5"]))
-        .service(migrated())
-        .build();
-    let writes = decide_on(&watched);
-    assert_eq!(write_of(&writes, "a").want.owned.ips, [ip("198.51.100.0")]);
-    assert_eq!(reasons(&writes, "a")[0], "UnprovenAddressReplaced");
+    replaced_under(record("b", None, &["198.51.100.5"]));
 }
 
 #[test]
 fn a_record_pinned_to_another_uid_adopts_nothing() {
-    let watched = Cluster::new()
-        .pool("web", POOL)
-        .adopting(
-            "web",
-            record("a", Some("uid-of-the-old-a"), &["198.51.100.5"]),
-        )
-        .service(migrated())
-        .build();
-    let writes = decide_on(&watched);
-    assert_eq!(write_of(&writes, "a").want.owned.ips, [ip("198.51.100.0")]);
+    replaced_under(record("a", Some("uid-of-the-old-a"), &["198.51.100.5"]));
 }
 
 #[test]

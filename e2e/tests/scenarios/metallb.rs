@@ -8,10 +8,8 @@
 //! unchanged and now proven; a status address written after the import (recorded nowhere) is
 //! still replaced.
 //!
-//! `cargo test -p ferrolb-e2e --features root-tests --test metallb`
-
-// Test support code unwraps too (clippy.toml allows it only inside #[test] functions).
-#![allow(clippy::unwrap_used, clippy::expect_used)]
+//! A scenario of the controller binary's lab, run alone with
+//! `cargo test -p ferrolb-e2e --features root-tests --test controller -- metallb`.
 
 use std::path::Path;
 use std::time::Duration;
