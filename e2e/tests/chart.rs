@@ -185,6 +185,8 @@ fn options_render_their_objects_and_a_bad_dataplane_is_refused() {
         "networkPolicy.enabled=true",
         "speaker.logLevel=debug",
         "controller.image.tag=v9.9.9",
+        "controller.defaultClass=false",
+        "controller.metallbAnnotations=true",
     ])
     .unwrap();
     let count = |kind: &str| docs.iter().filter(|d| d.kind() == kind).count();
@@ -200,10 +202,15 @@ fn options_render_their_objects_and_a_bad_dataplane_is_refused() {
         "{args}"
     );
     let deploy = manifests::find(&docs, "Deployment", "ferrolb-controller").unwrap();
-    assert_eq!(
-        deploy.value["spec"]["template"]["spec"]["containers"][0]["image"],
-        "ghcr.io/ferrolb/controller:v9.9.9"
-    );
+    let controller = &deploy.value["spec"]["template"]["spec"]["containers"][0];
+    assert_eq!(controller["image"], "ghcr.io/ferrolb/controller:v9.9.9");
+    for arg in ["--default-class=false", "--metallb-annotations=true"] {
+        assert!(
+            controller["args"].as_array().unwrap().contains(&arg.into()),
+            "{arg}: {}",
+            controller["args"]
+        );
+    }
     let err = template(&["dataplane=auto"]).expect_err("dataplane=auto must be refused");
     assert!(
         err.contains("dataplane must be announce-only or nftables"),
