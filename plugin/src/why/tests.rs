@@ -323,3 +323,36 @@ fn report_serializes_for_json_output() {
     assert_eq!(v["served"], json!(true));
     assert_eq!(v["steps"][0]["outcome"], json!("passed"));
 }
+
+#[test]
+fn announcement_disagreeing_with_the_election_fails() {
+    let mut snap = healthy();
+    let expected = expected_winner(&Snapshot {
+        announcement: None,
+        ..snap.clone()
+    });
+    let other = ["a", "b", "c"]
+        .into_iter()
+        .find(|n| *n != expected)
+        .unwrap();
+    if let Some(a) = snap.announcement.as_mut().and_then(|a| a.status.as_mut()) {
+        a.announcements[0].node = other.to_string();
+    }
+    let (step, fix) = first_failure(&snap);
+    assert_eq!(step, STEP_ELECTION);
+    assert!(fix.contains("differs from the election"), "{fix}");
+}
+
+#[test]
+fn stale_lease_is_named() {
+    let mut snap = not_allocated("", "", json!({}));
+    snap.service.status = None;
+    snap.lease = Some(from(json!({"metadata": {"name": "ferrolb-controller"},
+        "spec": {"holderIdentity": "ctrl-0", "leaseDurationSeconds": 5,
+            "renewTime": "2026-01-01T00:00:00.000000Z"}})));
+    let (_, fix) = first_failure(&snap);
+    assert!(
+        fix.contains("controller leader ctrl-0 is stale (Lease renewed 10s ago"),
+        "{fix}"
+    );
+}
