@@ -98,7 +98,7 @@ fn document<T: Serialize>(obj: &T) -> Result<String> {
     Ok(format!("---\n{}", serde_norway::to_string(&value)?))
 }
 
-async fn connect(kubeconfig: Option<&Path>) -> Result<Client> {
+pub(crate) async fn connect(kubeconfig: Option<&Path>) -> Result<Client> {
     let config = match kubeconfig {
         Some(path) => {
             let kc = Kubeconfig::read_from(path)

@@ -1,9 +1,10 @@
 //! `kubectl-ferrolb`, the kubectl plugin: `kubectl ferrolb SUBCOMMAND`. Each subcommand is a
-//! thin I/O shell around a pure core (`import-metallb`: [`metallb`]).
+//! thin I/O shell around a pure core (`import-metallb`: [`metallb`]; `why`: [`why`]).
 #![forbid(unsafe_code)]
 
 pub mod import;
 pub mod metallb;
+pub mod why;
 
 use std::path::PathBuf;
 
@@ -33,4 +34,8 @@ pub enum Command {
     /// VIPPools (with `spec.adoptedAddresses`) and L2AnnouncementPolicies. What cannot be
     /// imported (BGP, unknown fields) is listed on stderr.
     ImportMetallb(import::ImportArgs),
+    /// Says why a Service is (not) served: walks the chain (ownership and allocation,
+    /// externalIPs, endpoints, election, history), prints each step with its evidence, stops
+    /// at the first broken link with the fix, and exits 1 when the Service is not served.
+    Why(why::fetch::WhyArgs),
 }
