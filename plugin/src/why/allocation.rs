@@ -4,6 +4,7 @@
 
 use std::net::IpAddr;
 
+use ferrolb_adapter::ingress::ingress_ip_list;
 use ferrolb_adapter::pools::Pools;
 use ferrolb_adapter::requested::{Honour, Requested};
 use ferrolb_api::names::{ANN_ALLOCATED_FROM, LOAD_BALANCER_CLASS};
@@ -58,7 +59,7 @@ pub fn check(snap: &Snapshot, now: jiff::Timestamp) -> Step {
     warnings(snap, &mut ev);
 
     let condition = allocated_condition(svc);
-    let ingress = ingress_ips(svc);
+    let ingress = ingress_ip_list(svc);
     if let Some((status, reason, message)) = &condition {
         ev.push(format!(
             "condition {CONDITION_ALLOCATED}={status} reason {reason}: {message}"
@@ -312,18 +313,6 @@ fn allocated_condition(svc: &Service) -> Option<(String, String, String)> {
         .iter()
         .find(|c| c.type_ == CONDITION_ALLOCATED)
         .map(|c| (c.status.clone(), c.reason.clone(), c.message.clone()))
-}
-
-/// The addresses in `status.loadBalancer.ingress`.
-pub fn ingress_ips(svc: &Service) -> Vec<IpAddr> {
-    svc.status
-        .as_ref()
-        .and_then(|s| s.load_balancer.as_ref())
-        .and_then(|lb| lb.ingress.as_ref())
-        .into_iter()
-        .flatten()
-        .filter_map(|i| i.ip.as_deref()?.parse().ok())
-        .collect()
 }
 
 fn families(svc: &Service) -> String {

@@ -23,8 +23,8 @@ use ferrolb_speaker::nodestate::{Local, Since, nodes, pools};
 use k8s_openapi::api::core::v1::Pod;
 use kube::ResourceExt;
 
-use super::allocation::ingress_ips;
 use super::{STEP_ELECTION, Snapshot, Step};
+use ferrolb_adapter::ingress::ingress_ip_list;
 
 /// Nodes whose speaker Pod is Ready.
 fn live_speakers(speakers: &[Pod]) -> BTreeSet<String> {
@@ -87,7 +87,7 @@ pub fn check(snap: &Snapshot) -> Step {
     let view = ServiceView::of(svc);
     let endpoints = by_service(&snap.slices).remove(&key).unwrap_or_default();
     let eps = election_view(&endpoints);
-    let mut vips: Vec<VipInput> = ingress_ips(svc)
+    let mut vips: Vec<VipInput> = ingress_ip_list(svc)
         .into_iter()
         .map(|ip| (ip, allocated_from.clone(), VipKind::LoadBalancerIp))
         .chain(
