@@ -3,7 +3,9 @@
 #![forbid(unsafe_code)]
 
 pub mod import;
+pub mod leader;
 pub mod metallb;
+pub mod status;
 pub mod why;
 
 use std::path::PathBuf;
@@ -38,4 +40,8 @@ pub enum Command {
     /// externalIPs, endpoints, election, history), prints each step with its evidence, stops
     /// at the first broken link with the fix, and exits 1 when the Service is not served.
     Why(why::fetch::WhyArgs),
+    /// ferrolb as a whole: the controller's leader, every speaker (ready, version, restarts,
+    /// how many addresses it announces), every pool's usage, the Services ferrolb owns without
+    /// an address, and the problems found, each with what to do; exits 1 when there is one.
+    Status(status::fetch::StatusArgs),
 }

@@ -260,32 +260,9 @@ fn exhaustion(snap: &Snapshot, name: &str) -> Option<String> {
     ))
 }
 
-/// The Lease: `Ok(evidence)` when fresh, `Err(problem)` otherwise.
+/// The controller's Lease: `Ok(evidence)` when fresh, `Err(problem)` otherwise.
 fn lease_fresh(snap: &Snapshot, now: jiff::Timestamp) -> Result<String, String> {
-    let Some(lease) = &snap.lease else {
-        return Err("no controller Lease: no controller leader".into());
-    };
-    let spec = lease.spec.clone().unwrap_or_default();
-    let holder = spec.holder_identity.filter(|h| !h.is_empty());
-    let Some(holder) = holder else {
-        return Err("controller Lease has no holder: no controller leader".into());
-    };
-    let duration = i64::from(spec.lease_duration_seconds.unwrap_or(15));
-    let Some(renewed) = spec.renew_time.map(|t| t.0) else {
-        return Err(format!(
-            "controller leader {holder} never renewed its Lease"
-        ));
-    };
-    let age = now.as_second() - renewed.as_second();
-    if age <= duration {
-        Ok(format!(
-            "controller leader {holder} (Lease renewed {age}s ago, duration {duration}s)"
-        ))
-    } else {
-        Err(format!(
-            "controller leader {holder} is stale (Lease renewed {age}s ago, duration {duration}s)"
-        ))
-    }
+    crate::leader::fresh(snap.lease.as_ref(), now)
 }
 
 /// The last three Warning events.

@@ -17,9 +17,10 @@ use kube::{Api, Client};
 use super::{Snapshot, diagnose, render};
 
 /// The controller's Lease (its default `--lease-name`).
-const LEASE_NAME: &str = "ferrolb-controller";
+pub(crate) const LEASE_NAME: &str = "ferrolb-controller";
 /// The speakers' Pods.
-const SPEAKER_SELECTOR: &str = "app.kubernetes.io/name=ferrolb,app.kubernetes.io/component=speaker";
+pub(crate) const SPEAKER_SELECTOR: &str =
+    "app.kubernetes.io/name=ferrolb,app.kubernetes.io/component=speaker";
 
 /// Output format.
 #[derive(Debug, Clone, Copy, ValueEnum, Default)]
