@@ -5,6 +5,7 @@
 pub mod import;
 pub mod leader;
 pub mod metallb;
+pub mod speakers;
 pub mod status;
 pub mod why;
 

@@ -14,7 +14,7 @@ use kube::api::ListParams;
 use kube::{Api, Client};
 
 use super::{Snapshot, status, text};
-use crate::why::fetch::{LEASE_NAME, Output, SPEAKER_SELECTOR};
+use crate::why::fetch::{LEASE_NAME, Output};
 
 /// `status`'s flags.
 #[derive(Args, Debug)]
@@ -50,7 +50,7 @@ pub async fn run(kubeconfig: Option<&Path>, args: &StatusArgs) -> Result<bool> {
 /// Reads the snapshot: every request at once.
 async fn snapshot(client: &Client, ferrolb_ns: &str) -> Result<Snapshot> {
     let lp = ListParams::default();
-    let speakers_lp = ListParams::default().labels(SPEAKER_SELECTOR);
+    let speakers_lp = ListParams::default().labels(crate::speakers::SELECTOR);
     let leases = Api::<Lease>::namespaced(client.clone(), ferrolb_ns);
     let pods = Api::<Pod>::namespaced(client.clone(), ferrolb_ns);
     let nodes = Api::<Node>::all(client.clone());

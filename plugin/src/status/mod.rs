@@ -82,14 +82,6 @@ pub struct Status {
     pub problems: Vec<String>,
 }
 
-/// Whether a Pod's Ready condition is True.
-fn ready(pod: &Pod) -> bool {
-    pod.status
-        .as_ref()
-        .and_then(|s| s.conditions.as_ref())
-        .is_some_and(|cs| cs.iter().any(|c| c.type_ == "Ready" && c.status == "True"))
-}
-
 /// ferrolb's state at `now` (`default_class`: whether the controller owns Services without a
 /// class, as it does unless run with `--default-class=false`).
 pub fn status(snap: &Snapshot, now: jiff::Timestamp, default_class: DefaultClass) -> Status {
@@ -131,7 +123,7 @@ pub fn status(snap: &Snapshot, now: jiff::Timestamp, default_class: DefaultClass
                 announcing: announcing.get(node.as_str()).copied().unwrap_or(0),
                 node,
                 pod: p.name_any(),
-                ready: ready(p),
+                ready: crate::speakers::ready(p),
                 version,
                 restarts,
             }

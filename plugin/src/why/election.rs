@@ -30,12 +30,7 @@ use ferrolb_adapter::ingress::ingress_ip_list;
 fn live_speakers(speakers: &[Pod]) -> BTreeSet<String> {
     speakers
         .iter()
-        .filter(|p| {
-            p.status
-                .as_ref()
-                .and_then(|s| s.conditions.as_ref())
-                .is_some_and(|cs| cs.iter().any(|c| c.type_ == "Ready" && c.status == "True"))
-        })
+        .filter(|p| crate::speakers::ready(p))
         .filter_map(|p| p.spec.as_ref()?.node_name.clone())
         .collect()
 }

@@ -18,9 +18,6 @@ use super::{Snapshot, diagnose, render};
 
 /// The controller's Lease (its default `--lease-name`).
 pub(crate) const LEASE_NAME: &str = "ferrolb-controller";
-/// The speakers' Pods.
-pub(crate) const SPEAKER_SELECTOR: &str =
-    "app.kubernetes.io/name=ferrolb,app.kubernetes.io/component=speaker";
 
 /// Output format.
 #[derive(Debug, Clone, Copy, ValueEnum, Default)]
@@ -75,7 +72,7 @@ async fn snapshot(client: &Client, ns: &str, name: &str, ferrolb_ns: &str) -> Re
     let events_lp = ListParams::default().fields(&format!(
         "involvedObject.kind=Service,involvedObject.name={name}"
     ));
-    let speakers_lp = ListParams::default().labels(SPEAKER_SELECTOR);
+    let speakers_lp = ListParams::default().labels(crate::speakers::SELECTOR);
     let services = Api::<Service>::namespaced(client.clone(), ns);
     let namespaces = Api::<Namespace>::all(client.clone());
     let slices_api = Api::<EndpointSlice>::namespaced(client.clone(), ns);
