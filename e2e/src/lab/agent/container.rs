@@ -268,7 +268,9 @@ pub async fn supervise(ctx: ContainerCtx, mut control: mpsc::Receiver<Control>) 
                 c.finished = true;
                 c.state = State::Terminated(ended.term);
             });
-            completed(&mut control, &mut deleting).await;
+            // Ended for good: nothing more to do until its Pod goes.
+            let why = "the container has completed (restartPolicy)";
+            refuse_until_deleted(why, &mut control, &mut deleting).await;
             break;
         }
         let delay = backoff.delay(finished.into_std());
@@ -313,25 +315,6 @@ pub async fn supervise(ctx: ContainerCtx, mut control: mpsc::Receiver<Control>) 
     }
 }
 
-/// A container that ended for good under its Pod's restartPolicy: nothing more to do until its
-/// Pod goes; the lab's requests are refused.
-async fn completed(
-    control: &mut mpsc::Receiver<Control>,
-    deleting: &mut watch::Receiver<Option<Duration>>,
-) {
-    while deleting.borrow().is_none() {
-        tokio::select! {
-            c = control.recv() => match c {
-                Some(Control::Kill(r) | Control::Stop(r) | Control::Start(r)) => {
-                    let _ = r.send(Err("the container has completed (restartPolicy)".into()));
-                }
-                None => return,
-            },
-            changed = deleting.changed() => if changed.is_err() { return },
-        }
-    }
-}
-
 /// A container the lab cannot run: reported waiting (`CreateContainerError`, why) with one
 /// `Failed` event, until its Pod goes; the lab's requests are refused.
 async fn refused(
@@ -347,6 +330,16 @@ async fn refused(
         };
     });
     ctx.pod.event("Warning", "Failed", &format!("Error: {why}"));
+    refuse_until_deleted(why, control, deleting).await;
+}
+
+/// Answers every kill, stop or start the lab asks for with `why` until the Pod is being
+/// deleted (or the agent drops the container).
+async fn refuse_until_deleted(
+    why: &str,
+    control: &mut mpsc::Receiver<Control>,
+    deleting: &mut watch::Receiver<Option<Duration>>,
+) {
     while deleting.borrow().is_none() {
         tokio::select! {
             c = control.recv() => match c {
