@@ -62,3 +62,9 @@ pub const LABEL_EXCLUDE_FROM_LB: &str = "node.kubernetes.io/exclude-from-externa
 
 /// Label on objects ferrolb creates, naming the component that manages them.
 pub const LABEL_MANAGED_BY: &str = "app.kubernetes.io/managed-by";
+
+/// ServiceAccount in ferrolb's namespace whose tokens `kubectl ferrolb` mints: bound to
+/// ClusterRole [`DIAGNOSTICS_ROLE`].
+pub const DIAGNOSTICS_SERVICE_ACCOUNT: &str = "ferrolb-diagnostics";
+/// ClusterRole granting `get` on the speakers' diagnostic endpoints.
+pub const DIAGNOSTICS_ROLE: &str = "ferrolb-diagnostics";

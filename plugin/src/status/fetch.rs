@@ -14,6 +14,7 @@ use kube::api::ListParams;
 use kube::{Api, Client};
 
 use super::{Snapshot, status, text};
+use crate::speakers::client::Speakers;
 use crate::why::fetch::{LEASE_NAME, Output};
 
 /// `status`'s flags.
@@ -33,7 +34,15 @@ pub struct StatusArgs {
 /// Runs `status`; `Ok(true)` when no problem was found.
 pub async fn run(kubeconfig: Option<&Path>, args: &StatusArgs) -> Result<bool> {
     let client = crate::import::connect(kubeconfig).await?;
-    let snap = snapshot(&client, &args.ferrolb_namespace).await?;
+    let (snap, speakers) = futures::join!(
+        snapshot(&client, &args.ferrolb_namespace),
+        Speakers::connect(&client, &args.ferrolb_namespace),
+    );
+    let mut snap = snap?;
+    match speakers {
+        Ok(speakers) => snap.speaker_states = speakers.states(&snap.speakers).await,
+        Err(e) => snap.speakers_unreachable = Some(format!("{e:#}")),
+    }
     let class = if args.default_class {
         DefaultClass::Claimed
     } else {
@@ -72,5 +81,6 @@ async fn snapshot(client: &Client, ferrolb_ns: &str) -> Result<Snapshot> {
         pools: pools.context("listing VIPPools")?.items,
         services: services.context("listing Services")?.items,
         announcements: svas.context("listing ServiceAnnouncements")?.items,
+        ..Snapshot::default()
     })
 }

@@ -3,10 +3,11 @@
 //! Services ferrolb owns that have no address, and who announces how many addresses. Anything
 //! wrong is a problem line; `status` exits 1 when there is one.
 //!
-//! Not seen from the API, so not checked yet: whether the speakers' gossip views agree, and
-//! which MACs answer each address on the wire (split brains); `why` checks a Service's chain.
+//! The speakers' own states ([`gossip`]): whether their gossip views agree, and whether two
+//! answer for one address (a split brain). `why` checks one Service's chain, the wire included.
 
 pub mod fetch;
+pub mod gossip;
 #[cfg(test)]
 mod tests;
 
@@ -19,6 +20,8 @@ use k8s_openapi::api::coordination::v1::Lease;
 use k8s_openapi::api::core::v1::{Node, Pod, Service};
 use kube::ResourceExt;
 use serde::Serialize;
+
+use crate::speakers::answers::{Fetched, SpeakerState};
 
 /// Everything `status` reads, as the API returned it.
 #[derive(Debug, Clone, Default)]
@@ -35,6 +38,10 @@ pub struct Snapshot {
     pub services: Vec<Service>,
     /// Every ServiceAnnouncement.
     pub announcements: Vec<ServiceAnnouncement>,
+    /// Each ready speaker's `/debug/state`, by node.
+    pub speaker_states: BTreeMap<String, Fetched<SpeakerState>>,
+    /// Why the speakers were not asked, if so.
+    pub speakers_unreachable: Option<String>,
 }
 
 /// One speaker.
@@ -52,6 +59,8 @@ pub struct Speaker {
     pub restarts: i32,
     /// Addresses it announces, by the ServiceAnnouncements.
     pub announcing: usize,
+    /// Its gossip view (`sees 3/3 alive`), or why it was not read.
+    pub gossip: String,
 }
 
 /// One pool.
@@ -80,6 +89,9 @@ pub struct Status {
     pub pending: Vec<String>,
     /// What is wrong, each with what to do.
     pub problems: Vec<String>,
+    /// What could not be checked, and why.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub unchecked: Option<String>,
 }
 
 /// ferrolb's state at `now` (`default_class`: whether the controller owns Services without a
@@ -93,6 +105,7 @@ pub fn status(snap: &Snapshot, now: jiff::Timestamp, default_class: DefaultClass
         problem
     });
 
+    let views = gossip::judge(&snap.speaker_states);
     let mut announcing: BTreeMap<&str, usize> = BTreeMap::new();
     for sva in &snap.announcements {
         for a in sva.status.iter().flat_map(|s| s.announcements.iter()) {
@@ -121,6 +134,11 @@ pub fn status(snap: &Snapshot, now: jiff::Timestamp, default_class: DefaultClass
                 .sum();
             Speaker {
                 announcing: announcing.get(node.as_str()).copied().unwrap_or(0),
+                gossip: views
+                    .per_node
+                    .get(&node)
+                    .cloned()
+                    .unwrap_or_else(|| "not read".into()),
                 node,
                 pod: p.name_any(),
                 ready: crate::speakers::ready(p),
@@ -146,6 +164,7 @@ pub fn status(snap: &Snapshot, now: jiff::Timestamp, default_class: DefaultClass
             "node {node} runs no speaker: it never announces (check the ferrolb-speaker DaemonSet's nodeSelector and tolerations)"
         ));
     }
+    problems.extend(views.problems.iter().cloned());
     let versions: std::collections::BTreeSet<&str> =
         speakers.iter().map(|s| s.version.as_str()).collect();
     if versions.len() > 1 {
@@ -219,6 +238,10 @@ pub fn status(snap: &Snapshot, now: jiff::Timestamp, default_class: DefaultClass
         pools,
         pending,
         problems,
+        unchecked: snap
+            .speakers_unreachable
+            .as_ref()
+            .map(|why| format!("the speakers' gossip views and split brains: {why}")),
     }
 }
 
@@ -235,12 +258,13 @@ pub fn text(s: &Status) -> String {
     for sp in &s.speakers {
         let _ = writeln!(
             out,
-            "  {:<16} {:<5} {:<12} restarts {:<3} announcing {}  ({})",
+            "  {:<16} {:<5} {:<12} restarts {:<3} announcing {:<4} gossip: {}  ({})",
             sp.node,
             if sp.ready { "ready" } else { "NOT" },
             sp.version,
             sp.restarts,
             sp.announcing,
+            sp.gossip,
             sp.pod
         );
     }
@@ -258,10 +282,9 @@ pub fn text(s: &Status) -> String {
             let _ = writeln!(out, "  {p}");
         }
     }
-    let _ = writeln!(
-        out,
-        "not checked yet: the speakers' gossip views, the MACs answering on the wire"
-    );
+    if let Some(why) = &s.unchecked {
+        let _ = writeln!(out, "not checked: {why}");
+    }
     if s.problems.is_empty() {
         let _ = writeln!(out, "no problem found");
     } else {

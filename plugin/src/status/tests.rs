@@ -70,6 +70,7 @@ fn healthy() -> Snapshot {
         pools: vec![pool("lan", "True")],
         services: vec![service("web", None, Some("192.0.2.1"))],
         announcements: vec![announcement("node-b")],
+        ..Snapshot::default()
     }
 }
 
@@ -135,4 +136,64 @@ fn mixed_speaker_versions_and_no_pool_are_problems() {
     assert!(all.contains("no VIPPool"), "{all}");
     let json = serde_json::to_value(&s).unwrap();
     assert_eq!(json["speakers"][1]["version"], "v0.2.0");
+}
+
+/// `node`'s `/debug/state`: it sees `live` alive and answers for `ips`.
+fn state(node: &str, live: &[&str], ips: &[&str]) -> crate::speakers::answers::SpeakerState {
+    let nodes: serde_json::Map<String, Value> = ["node-a", "node-b"]
+        .iter()
+        .map(|n| {
+            (
+                n.to_string(),
+                json!({"alive": live.contains(n), "interfaces": ["eth0"]}),
+            )
+        })
+        .collect();
+    from(json!({"desired": {"node": node, "announce": {"eth0": ips}},
+        "observed": {"gossip": {"local": node, "nodes": nodes}}}))
+}
+
+#[test]
+fn gossip_partitions_and_split_brains_are_problems() {
+    let mut snap = healthy();
+    let both = ["node-a", "node-b"];
+    snap.speaker_states = [
+        ("node-a".to_string(), Ok(state("node-a", &both, &[]))),
+        (
+            "node-b".to_string(),
+            Ok(state("node-b", &both, &["192.0.2.1"])),
+        ),
+    ]
+    .into();
+    let s = status(&snap, now(), DefaultClass::Claimed);
+    assert!(s.problems.is_empty(), "{:?}", s.problems);
+    assert_eq!(s.speakers[0].gossip, "sees 2/2 alive");
+
+    snap.speaker_states.insert(
+        "node-a".into(),
+        Ok(state("node-a", &["node-a"], &["192.0.2.1"])),
+    );
+    let s = status(&snap, now(), DefaultClass::Claimed);
+    let text = s.problems.join("\n");
+    assert!(
+        text.contains(
+            "the speakers' gossip views differ (node-a sees node-a; node-b sees node-a,node-b)"
+        ),
+        "{text}"
+    );
+    assert!(
+        text.contains("split brain: node-a and node-b all answer for 192.0.2.1"),
+        "{text}"
+    );
+
+    snap.speaker_states.insert(
+        "node-a".into(),
+        Err("GET /debug/state of 192.0.2.11:7473: HTTP 403".into()),
+    );
+    let s = status(&snap, now(), DefaultClass::Claimed);
+    assert!(
+        s.speakers[0].gossip.contains("HTTP 403"),
+        "{:?}",
+        s.speakers[0]
+    );
 }

@@ -23,7 +23,7 @@ use ferrolb_speaker::nodestate::{Local, Since, nodes, pools};
 use k8s_openapi::api::core::v1::Pod;
 use kube::ResourceExt;
 
-use super::{STEP_ELECTION, Snapshot, Step};
+use super::{STEP_ELECTION, Snapshot, Step, views};
 use ferrolb_adapter::ingress::ingress_ip_list;
 
 /// Nodes whose speaker Pod is Ready.
@@ -165,7 +165,15 @@ pub fn check(snap: &Snapshot) -> Step {
             ev.push(format!("  {node}: not a candidate: {}", why.join("; ")));
         }
     }
-    match failure {
+    let expected: BTreeMap<IpAddr, Option<String>> = election
+        .per_ip
+        .iter()
+        .map(|(ip, d)| (*ip, d.winner.clone()))
+        .collect();
+    let ips: Vec<IpAddr> = vips.iter().map(|v| v.ip).collect();
+    let seen_by_speakers = views::check(snap, &ips, &expected);
+    ev.extend(seen_by_speakers.evidence);
+    match failure.or(seen_by_speakers.fix) {
         Some(fix) => Step::failed(STEP_ELECTION, ev, fix),
         None if mismatch => Step::failed(
             STEP_ELECTION,

@@ -14,7 +14,12 @@ use k8s_openapi::api::discovery::v1::EndpointSlice;
 use kube::api::ListParams;
 use kube::{Api, Client};
 
-use super::{Snapshot, diagnose, render};
+use super::{Snapshot, Targets, WireFacts, diagnose, render};
+use crate::speakers::answers::{HealthAnswer, ProbeAnswer, RulesAnswer};
+use crate::speakers::client::{self, Speakers};
+
+/// How long each probing speaker listens for ARP/NDP answers.
+pub const PROBE_WINDOW_MS: u32 = 300;
 
 /// The controller's Lease (its default `--lease-name`).
 pub(crate) const LEASE_NAME: &str = "ferrolb-controller";
@@ -52,7 +57,21 @@ pub async fn run(kubeconfig: Option<&Path>, args: &WhyArgs) -> Result<bool> {
         .namespace
         .clone()
         .unwrap_or_else(|| client.default_namespace().to_string());
-    let snap = snapshot(&client, &ns, &args.service, &args.ferrolb_namespace).await?;
+    let (snap, speakers) = futures::join!(
+        snapshot(&client, &ns, &args.service, &args.ferrolb_namespace),
+        Speakers::connect(&client, &args.ferrolb_namespace),
+    );
+    let mut snap = snap?;
+    match speakers {
+        Ok(speakers) => {
+            snap.speaker_states = speakers.states(&snap.speakers).await;
+            let first = diagnose(&snap, jiff::Timestamp::now());
+            if super::first_steps_hold(&first) {
+                snap.wire = Some(wire(&speakers, &super::targets(&snap)).await);
+            }
+        }
+        Err(e) => snap.speakers_unreachable = Some(format!("{e:#}")),
+    }
     let report = diagnose(&snap, jiff::Timestamp::now());
     match args.output {
         Output::Text => print!("{}", render::text(&report)),
@@ -109,5 +128,45 @@ async fn snapshot(client: &Client, ns: &str, name: &str, ferrolb_ns: &str) -> Re
         lease: lease.context("reading the controller's Lease")?,
         events: events.context("listing Events")?.items,
         speakers: speakers.context("listing the speakers' Pods")?.items,
+        ..Snapshot::default()
     })
+}
+
+/// The facts of steps 5–7, every request at once.
+async fn wire(speakers: &Speakers, t: &Targets) -> WireFacts {
+    let probes = futures::future::join_all(t.probes.iter().map(|(ip, node, addr)| async move {
+        let path = format!("/debug/probe?address={ip}&windowMs={PROBE_WINDOW_MS}");
+        (
+            *ip,
+            node.clone(),
+            speakers.get::<ProbeAnswer>(*addr, &path).await,
+        )
+    }));
+    let rules = futures::future::join_all(t.rules.iter().map(|(node, ip, addr)| async move {
+        let path = format!("/debug/rules?address={ip}");
+        (
+            (node.clone(), *ip),
+            speakers.get::<RulesAnswer>(*addr, &path).await,
+        )
+    }));
+    let health = futures::future::join_all(t.health.iter().map(|(node, addr)| async move {
+        let answer = client::get(*addr, "/", None)
+            .await
+            .and_then(|(status, body)| {
+                let mut a: HealthAnswer = serde_json::from_str(&body).map_err(|e| {
+                    format!("{addr}: not kube-proxy's health answer ({e}): {body:?}")
+                })?;
+                a.status = status;
+                Ok(a)
+            });
+        (node.clone(), answer)
+    }));
+    let (probes, rules, health) = futures::join!(probes, rules, health);
+    let mut facts = WireFacts::default();
+    for (ip, node, got) in probes {
+        facts.probes.entry(ip).or_default().insert(node, got);
+    }
+    facts.rules = rules.into_iter().collect();
+    facts.health = health.into_iter().collect();
+    facts
 }

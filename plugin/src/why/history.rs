@@ -1,6 +1,8 @@
 //! Step 8, history: when each node began answering (the ServiceAnnouncement's `since`) and
 //! the speakers' `Announcing` events (takeovers). Informational: never fails.
 
+use k8s_openapi::api::core::v1::Event;
+
 use super::{STEP_HISTORY, Snapshot, Step};
 
 /// The reason of the speakers' takeover events.
@@ -26,12 +28,9 @@ pub fn check(snap: &Snapshot) -> Step {
         .iter()
         .filter(|e| e.reason.as_deref() == Some(REASON_ANNOUNCING))
         .collect();
-    takeovers.sort_by_key(|e| e.last_timestamp.as_ref().map(|t| t.0));
+    takeovers.sort_by_key(|e| when(e));
     for e in takeovers.iter().rev().take(5) {
-        let when = e
-            .last_timestamp
-            .as_ref()
-            .map_or("(unknown)".to_string(), |t| t.0.to_string());
+        let when = when(e).map_or("(unknown)".to_string(), |t| t.to_string());
         ev.push(format!("{when}: {}", e.message.as_deref().unwrap_or("")));
     }
     if ev.is_empty() {
@@ -45,4 +44,15 @@ pub fn check(snap: &Snapshot) -> Step {
     } else {
         Step::passed(STEP_HISTORY, ev)
     }
+}
+
+/// When an event last happened: `lastTimestamp`, else `eventTime` (events.k8s.io writers
+/// such as kube-rs' recorder set only that), else `firstTimestamp`, else its creation.
+fn when(e: &Event) -> Option<jiff::Timestamp> {
+    e.last_timestamp
+        .as_ref()
+        .map(|t| t.0)
+        .or_else(|| e.event_time.as_ref().map(|t| t.0))
+        .or_else(|| e.first_timestamp.as_ref().map(|t| t.0))
+        .or_else(|| e.metadata.creation_timestamp.as_ref().map(|t| t.0))
 }

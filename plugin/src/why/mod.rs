@@ -5,25 +5,38 @@
 //! view ([`ferrolb_controller::inputs::ipam_request::pool`]), the annotations it reads
 //! ([`ferrolb_adapter::requested`]), and the speakers' election
 //! ([`ferrolb_speaker::election::elect`]). Steps checked now:
-//! 1. [`allocation`]: ownership and allocation; 2. [`external`]: externalIPs;
-//! 3. [`endpoints`]; 4. [`election`]; 8. [`history`] (informational, never fails).
+//! 1. ownership and allocation ([`allocation`]);
+//! 2. externalIPs ([`external`]);
+//! 3. endpoints ([`endpoints`]);
+//! 4. election, with the speakers' own views ([`election`], [`views`]);
+//! 5. who answers ARP/NDP on the LAN ([`wire`]);
+//! 6. the kernel's rules on the announcer ([`datapath`]);
+//! 7. the healthCheckNodePort answers ([`health`]);
+//! 8. history, informational, never fails ([`history`]).
 //!
-//! Wire, data path and health (steps 5–7) need the speakers and are not checked yet.
-//!
-//! [`fetch`] is the I/O shell.
+//! [`fetch`] is the I/O shell: it reads the API and the speakers' states, diagnoses, and only
+//! when steps 1–4 hold asks the speakers for the facts of steps 5–7 ([`Targets`]), then
+//! diagnoses again.
 
 pub mod allocation;
+pub mod datapath;
 pub mod election;
 pub mod endpoints;
 pub mod external;
 pub mod fetch;
+pub mod health;
 pub mod history;
 pub mod render;
+pub mod views;
+pub mod wire;
 
+#[cfg(test)]
+mod speaker_tests;
 #[cfg(test)]
 mod tests;
 
 use std::collections::BTreeMap;
+use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 
 use ferrolb_api::{L2AnnouncementPolicy, ServiceAnnouncement, VIPPool};
@@ -31,6 +44,8 @@ use k8s_openapi::api::coordination::v1::Lease;
 use k8s_openapi::api::core::v1::{Event, Node, Pod, Service};
 use k8s_openapi::api::discovery::v1::EndpointSlice;
 use serde::Serialize;
+
+use crate::speakers::answers::{Fetched, HealthAnswer, ProbeAnswer, RulesAnswer, SpeakerState};
 
 /// Everything `why` reads about one Service, as the API returned it.
 #[derive(Debug, Clone, Default)]
@@ -55,6 +70,102 @@ pub struct Snapshot {
     pub events: Vec<Event>,
     /// The speakers' Pods.
     pub speakers: Vec<Pod>,
+    /// Each speaker's `/debug/state`, by node (empty when the speakers were not asked).
+    pub speaker_states: BTreeMap<String, Fetched<SpeakerState>>,
+    /// Why the speakers were not asked (no token), if so.
+    pub speakers_unreachable: Option<String>,
+    /// The facts of steps 5–7; `None`: not fetched (an earlier step failed, or no token).
+    pub wire: Option<WireFacts>,
+}
+
+/// What the speakers and the nodes answered for steps 5–7.
+#[derive(Debug, Clone, Default)]
+pub struct WireFacts {
+    /// Per address, per probing node: its `/debug/probe`.
+    pub probes: BTreeMap<IpAddr, BTreeMap<String, Fetched<ProbeAnswer>>>,
+    /// Per (announcing node, address): its `/debug/rules`.
+    pub rules: BTreeMap<(String, IpAddr), Fetched<RulesAnswer>>,
+    /// Per node: its healthCheckNodePort's answer.
+    pub health: BTreeMap<String, Fetched<HealthAnswer>>,
+}
+
+/// What to ask for steps 5–7: computed from the snapshot (pure), fetched by [`fetch`].
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Targets {
+    /// (address, probing node, its speaker's private address).
+    pub probes: Vec<(IpAddr, String, SocketAddr)>,
+    /// (announcing node, address, its speaker's private address).
+    pub rules: Vec<(String, IpAddr, SocketAddr)>,
+    /// (node, its healthCheckNodePort's address).
+    pub health: Vec<(String, SocketAddr)>,
+}
+
+/// How many peers besides the announcer probe each address.
+pub const PEER_PROBES: usize = 2;
+
+/// Each announced LoadBalancer address's announcer, as the ServiceAnnouncement says.
+pub fn announcers(snap: &Snapshot) -> BTreeMap<IpAddr, String> {
+    let ingress: Vec<IpAddr> = ferrolb_adapter::ingress::ingress_ip_list(&snap.service);
+    snap.announcement
+        .as_ref()
+        .and_then(|a| a.status.as_ref())
+        .map(|s| {
+            s.announcements
+                .iter()
+                .filter_map(|a| Some((a.ip.parse::<IpAddr>().ok()?, a.node.clone())))
+                .filter(|(ip, _)| ingress.contains(ip))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// What to ask: each address probed from its announcer and up to [`PEER_PROBES`] other
+/// speakers; the announcer's rules; every Node's healthCheckNodePort (eTP=Local), at its
+/// InternalIP of the first address's family.
+pub fn targets(snap: &Snapshot) -> Targets {
+    let speakers: BTreeMap<&str, SocketAddr> = snap
+        .speakers
+        .iter()
+        .filter(|p| crate::speakers::ready(p))
+        .filter_map(|p| Some((crate::speakers::node(p)?, crate::speakers::private_addr(p)?)))
+        .collect();
+    let mut t = Targets::default();
+    let announced = announcers(snap);
+    for (ip, node) in &announced {
+        let Some(addr) = speakers.get(node.as_str()) else {
+            continue;
+        };
+        t.probes.push((*ip, node.clone(), *addr));
+        t.rules.push((node.clone(), *ip, *addr));
+        for (peer, peer_addr) in speakers
+            .iter()
+            .filter(|(n, _)| *n != node)
+            .take(PEER_PROBES)
+        {
+            t.probes.push((*ip, (*peer).to_string(), *peer_addr));
+        }
+    }
+    if let Some(port) = health::node_port(snap) {
+        let v6 = announced.keys().next().is_some_and(IpAddr::is_ipv6);
+        for node in &snap.nodes {
+            let ip = node
+                .status
+                .as_ref()
+                .and_then(|s| s.addresses.as_ref())
+                .into_iter()
+                .flatten()
+                .filter(|a| a.type_ == "InternalIP")
+                .filter_map(|a| a.address.parse::<IpAddr>().ok())
+                .find(|ip| ip.is_ipv6() == v6);
+            if let Some(ip) = ip {
+                t.health.push((
+                    kube::ResourceExt::name_any(node.as_ref()),
+                    SocketAddr::new(ip, port),
+                ));
+            }
+        }
+    }
+    t
 }
 
 /// How one step ended.
@@ -127,6 +238,12 @@ pub const STEP_EXTERNAL_IPS: &str = "externalIPs";
 pub const STEP_ENDPOINTS: &str = "endpoints";
 /// Step 4.
 pub const STEP_ELECTION: &str = "election";
+/// Step 5.
+pub const STEP_WIRE: &str = "wire (ARP/NDP)";
+/// Step 6.
+pub const STEP_DATA_PATH: &str = "data path";
+/// Step 7.
+pub const STEP_HEALTH: &str = "health checks";
 /// Step 8.
 pub const STEP_HISTORY: &str = "history";
 
@@ -154,10 +271,47 @@ pub fn diagnose(snap: &Snapshot, now: jiff::Timestamp) -> Report {
     let election_announces = steps
         .iter()
         .any(|s| s.name == STEP_ELECTION && s.outcome == Outcome::Passed);
+    let expected = announcers(snap);
+    type WireCheck<'a> = &'a dyn Fn(&WireFacts) -> Step;
+    let later: [(&str, WireCheck); 3] = [
+        (STEP_WIRE, &|w| wire::check(w, &expected)),
+        (STEP_DATA_PATH, &|w| datapath::check(snap, w, &expected)),
+        (STEP_HEALTH, &|w| health::check(snap, w)),
+    ];
+    for (name, check) in later {
+        let step = match (broken, &snap.wire) {
+            (Some(earlier), _) => {
+                Step::skipped(name, vec![format!("not checked: {earlier} failed")])
+            }
+            (None, None) => Step::skipped(
+                name,
+                vec![format!(
+                    "not checked: {}",
+                    snap.speakers_unreachable
+                        .as_deref()
+                        .unwrap_or("the speakers were not asked")
+                )],
+            ),
+            (None, Some(w)) => check(w),
+        };
+        if step.outcome == Outcome::Failed && broken.is_none() {
+            broken = Some(name);
+        }
+        steps.push(step);
+    }
     steps.push(history::check(snap));
     Report {
         service,
         served: broken.is_none() && election_announces,
         steps,
     }
+}
+
+/// Whether steps 1–4 of `report` hold (then [`fetch`] asks for steps 5–7's facts).
+pub fn first_steps_hold(report: &Report) -> bool {
+    report
+        .steps
+        .iter()
+        .take_while(|s| s.name != STEP_WIRE)
+        .all(|s| s.outcome != Outcome::Failed)
 }

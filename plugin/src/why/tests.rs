@@ -8,11 +8,11 @@ use serde_json::{Value, json};
 use super::render::text;
 use super::*;
 
-fn from<T: serde::de::DeserializeOwned>(v: Value) -> T {
+pub(super) fn from<T: serde::de::DeserializeOwned>(v: Value) -> T {
     serde_json::from_value(v).unwrap()
 }
 
-fn now() -> jiff::Timestamp {
+pub(super) fn now() -> jiff::Timestamp {
     "2026-01-01T00:00:10Z".parse().unwrap()
 }
 
@@ -76,7 +76,7 @@ fn l2(pools: &[&str], node_selector: Value) -> Arc<ferrolb_api::L2AnnouncementPo
 
 /// A healthy Service: allocated from pool `lan`, endpoints on a and b, announced by the
 /// election's winner.
-fn healthy() -> Snapshot {
+pub(super) fn healthy() -> Snapshot {
     let mut snap = Snapshot {
         service: from(service(
             json!({"ferrolb.io/allocated-from": "lan"}),
@@ -107,7 +107,7 @@ fn healthy() -> Snapshot {
     snap
 }
 
-fn expected_winner(snap: &Snapshot) -> String {
+pub(super) fn expected_winner(snap: &Snapshot) -> String {
     let step = election::check(snap);
     let line = step
         .evidence
@@ -132,7 +132,7 @@ fn not_allocated(reason: &str, message: &str, annotations: Value) -> Snapshot {
 }
 
 /// The first failed step: its name and fix.
-fn first_failure(snap: &Snapshot) -> (String, String) {
+pub(super) fn first_failure(snap: &Snapshot) -> (String, String) {
     let report = diagnose(snap, now());
     assert!(!report.served, "{}", text(&report));
     let step = report

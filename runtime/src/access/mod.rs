@@ -20,4 +20,4 @@ mod tests;
 
 pub use decide::{Attributes, Credential, User, Verdict};
 pub use gate::{Gate, ListenError, protect, serve};
-pub use review::{KubeReviewer, ReviewError, Reviewer};
+pub use review::{KubeReviewer, PRIVATE_ENDPOINTS_AUDIENCE, ReviewError, Reviewer};

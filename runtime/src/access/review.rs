@@ -43,6 +43,12 @@ pub trait Reviewer: Send + Sync + 'static {
     ) -> impl Future<Output = Result<Result<(), String>, ReviewError>> + Send;
 }
 
+/// The audience of the tokens `kubectl ferrolb` mints to read the components' private endpoints
+/// (`/debug/state`, `/debug/probe`, `/debug/rules`): the apiserver refuses such a token as a
+/// credential, so one seen on the LAN opens nothing but those endpoints, and only until it
+/// expires. [`KubeReviewer`] accepts tokens for the apiserver (Prometheus') and for this.
+pub const PRIVATE_ENDPOINTS_AUDIENCE: &str = "ferrolb.io/private-endpoints";
+
 /// Reviews with the apiserver through `client`.
 #[derive(Clone)]
 pub struct KubeReviewer {
@@ -56,12 +62,17 @@ impl KubeReviewer {
     }
 }
 
-impl Reviewer for KubeReviewer {
-    async fn authenticate(&self, token: &str) -> Result<Result<User, String>, ReviewError> {
+impl KubeReviewer {
+    /// One `TokenReview` of `token`, for `audience` (`None`: the apiserver's).
+    async fn review_token(
+        &self,
+        token: &str,
+        audience: Option<&str>,
+    ) -> Result<Result<User, String>, ReviewError> {
         let review = TokenReview {
             spec: TokenReviewSpec {
                 token: Some(token.to_string()),
-                ..TokenReviewSpec::default()
+                audiences: audience.map(|a| vec![a.to_string()]),
             },
             ..TokenReview::default()
         };
@@ -87,6 +98,19 @@ impl Reviewer for KubeReviewer {
             uid: user.uid.unwrap_or_default(),
             groups: user.groups.unwrap_or_default(),
         }))
+    }
+}
+
+impl Reviewer for KubeReviewer {
+    async fn authenticate(&self, token: &str) -> Result<Result<User, String>, ReviewError> {
+        // The apiserver's own audience first (Prometheus' tokens), then ferrolb's.
+        match self.review_token(token, None).await? {
+            Ok(user) => Ok(Ok(user)),
+            Err(why) => Ok(self
+                .review_token(token, Some(PRIVATE_ENDPOINTS_AUDIENCE))
+                .await?
+                .map_err(|_| why)),
+        }
     }
 
     async fn authorize(

@@ -55,7 +55,8 @@ pub fn service_input(
     }
 }
 
-fn port(p: &PortView, with_node_port: bool) -> PortInput {
+/// The rule builder's view of one Service port (its nodePort only `with_node_port`).
+pub fn port(p: &PortView, with_node_port: bool) -> PortInput {
     PortInput {
         name: p.name.clone(),
         protocol: p.protocol,

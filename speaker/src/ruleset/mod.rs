@@ -85,6 +85,6 @@ pub use model::{
     RulesetWarning, SetKind, TABLE, UdpServicePort,
 };
 pub use names::{NftFamily, NftProtocol};
-pub use select::Backend;
+pub use select::{Backend, backends};
 pub use stale::{diff_size, stale_udp_endpoints};
 pub use update::NeedsReplacement;

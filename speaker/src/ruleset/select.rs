@@ -112,3 +112,17 @@ pub(super) fn select(
         local: with_fallback(local),
     }
 }
+
+/// The backends that new connections to one Service port of `family` arriving on `node` go to:
+/// with `local` (`externalTrafficPolicy: Local`) only that node's. What table `inet ferrolb`
+/// programs, and what `kubectl ferrolb why` expects of any dataplane (kube-proxy's too).
+pub fn backends(
+    endpoints: &[Endpoint],
+    port: &PortInput,
+    family: IpFamily,
+    node: &str,
+    local: bool,
+) -> Vec<Backend> {
+    let chosen = select(endpoints, port, family, node, local);
+    if local { chosen.local } else { chosen.cluster }
+}
