@@ -23,10 +23,13 @@ pub fn check(snap: &Snapshot) -> Step {
             ev.push(format!("{} silent: {}", s.ip, s.reason));
         }
     }
+    let uid = snap.service.metadata.uid.as_deref();
     let mut takeovers: Vec<_> = snap
         .events
         .iter()
         .filter(|e| e.reason.as_deref() == Some(REASON_ANNOUNCING))
+        // A deleted and recreated Service of the same name has other events.
+        .filter(|e| uid.is_none() || e.involved_object.uid.as_deref() == uid)
         .collect();
     takeovers.sort_by_key(|e| when(e));
     for e in takeovers.iter().rev().take(5) {

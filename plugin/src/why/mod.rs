@@ -178,6 +178,9 @@ pub enum Outcome {
     Failed,
     /// Not checked (an earlier step failed, or nothing to check); the evidence says why.
     Skipped,
+    /// Could not be checked (a speaker could not be asked); the evidence says why. Never a
+    /// pass: the verdict names it.
+    Unchecked,
 }
 
 /// One step of the chain.
@@ -216,6 +219,10 @@ impl Step {
     pub(crate) fn skipped(name: &str, evidence: Vec<String>) -> Step {
         Step::new(name, Outcome::Skipped, evidence, None)
     }
+
+    pub(crate) fn unchecked(name: &str, evidence: Vec<String>) -> Step {
+        Step::new(name, Outcome::Unchecked, evidence, None)
+    }
 }
 
 /// The diagnosis.
@@ -228,6 +235,8 @@ pub struct Report {
     pub steps: Vec<Step>,
     /// No step failed and some node is expected to answer for an address.
     pub served: bool,
+    /// The steps that could not be checked.
+    pub unchecked: Vec<String>,
 }
 
 /// Step names, in order.
@@ -283,7 +292,7 @@ pub fn diagnose(snap: &Snapshot, now: jiff::Timestamp) -> Report {
             (Some(earlier), _) => {
                 Step::skipped(name, vec![format!("not checked: {earlier} failed")])
             }
-            (None, None) => Step::skipped(
+            (None, None) => Step::unchecked(
                 name,
                 vec![format!(
                     "not checked: {}",
@@ -303,6 +312,11 @@ pub fn diagnose(snap: &Snapshot, now: jiff::Timestamp) -> Report {
     Report {
         service,
         served: broken.is_none() && election_announces,
+        unchecked: steps
+            .iter()
+            .filter(|s| s.outcome == Outcome::Unchecked)
+            .map(|s| s.name.clone())
+            .collect(),
         steps,
     }
 }

@@ -14,6 +14,7 @@ pub fn text(report: &Report) -> String {
             Outcome::Passed => "✓",
             Outcome::Failed => "✗",
             Outcome::Skipped => "-",
+            Outcome::Unchecked => "?",
         };
         let _ = writeln!(out, "{mark} {}", step.name);
         for e in &step.evidence {
@@ -23,14 +24,11 @@ pub fn text(report: &Report) -> String {
             let _ = writeln!(out, "  fix: {fix}");
         }
     }
-    let _ = writeln!(
-        out,
-        "{}",
-        if report.served {
-            "served"
-        } else {
-            "NOT served"
-        }
-    );
+    let verdict = match (report.served, report.unchecked.is_empty()) {
+        (false, _) => "NOT served".to_string(),
+        (true, true) => "served".to_string(),
+        (true, false) => format!("served (not checked: {})", report.unchecked.join(", ")),
+    };
+    let _ = writeln!(out, "{verdict}");
     out
 }

@@ -78,9 +78,11 @@ pub fn check(wire: &WireFacts, expected: &BTreeMap<IpAddr, String>) -> Step {
     }
     let mut ev = Vec::new();
     let mut fix: Option<String> = None;
+    let mut unchecked = false;
     for (ip, winner) in expected {
         let Some(per_node) = wire.probes.get(ip) else {
-            ev.push(format!("{ip}: not probed"));
+            ev.push(format!("{ip}: not probed (no ready speaker on {winner})"));
+            unchecked = true;
             continue;
         };
         let mut ok: BTreeMap<String, ProbeAnswer> = BTreeMap::new();
@@ -94,6 +96,7 @@ pub fn check(wire: &WireFacts, expected: &BTreeMap<IpAddr, String>) -> Step {
         }
         if ok.is_empty() {
             ev.push(format!("{ip}: no speaker could probe it"));
+            unchecked = true;
             continue;
         }
         let h = heard(&ok);
@@ -138,6 +141,8 @@ pub fn check(wire: &WireFacts, expected: &BTreeMap<IpAddr, String>) -> Step {
     }
     match fix {
         Some(f) => Step::failed(STEP_WIRE, ev, f),
+        // An address nobody could probe is not checked: never a pass without an answer.
+        None if unchecked => Step::unchecked(STEP_WIRE, ev),
         None => Step::passed(STEP_WIRE, ev),
     }
 }
