@@ -16,6 +16,7 @@ pub mod docs;
 mod error;
 pub mod image;
 pub mod k8s;
+pub mod krew;
 pub mod kustomize;
 pub mod lab;
 pub mod manifests;

@@ -10,7 +10,7 @@ use ferrolb_e2e::lab::install::Method;
 use ferrolb_e2e::lab::plan::IpStack;
 use ferrolb_e2e::lab::{DEFAULT_LAB, KubeProxyMode, kubeproxy};
 use ferrolb_e2e::lab::{controlplane, helm};
-use ferrolb_e2e::{Component, Lab, Node};
+use ferrolb_e2e::{Component, Lab, Node, krew};
 
 #[derive(Parser)]
 #[command(name = "cargo xtask", about = "ferrolb's project commands")]
@@ -26,6 +26,10 @@ enum Cmd {
     /// Regenerate deploy/release/ferrolb-v<version>.yaml (and -without-kube-proxy.yaml): the
     /// CRDs and deploy/ in one versioned manifest.
     Manifest,
+    /// kubectl-ferrolb for krew: builds the plugin in release mode, packs
+    /// dist/kubectl-ferrolb-v<version>-linux-amd64.tar.gz (the binary and LICENSE) and writes
+    /// deploy/krew/ferrolb.yaml with that archive's checksum.
+    Krew,
     /// The lab: a real control plane and network-namespace nodes.
     Lab {
         /// Which lab (`lab` unless given; tests' and benchmarks' labs have their own names).
@@ -334,6 +338,34 @@ fn crds() -> anyhow::Result<()> {
             println!("wrote {dir}/{file}");
         }
     }
+    Ok(())
+}
+
+fn krew_release() -> anyhow::Result<()> {
+    let mut build = cargo();
+    build.args([
+        "build",
+        "--release",
+        "-p",
+        "ferrolb-plugin",
+        "--bin",
+        krew::BINARY,
+    ]);
+    run(build)?;
+    let target = std::env::var_os("CARGO_TARGET_DIR")
+        .map_or_else(|| repo().join("target"), std::path::PathBuf::from);
+    let dist = repo().join("dist");
+    std::fs::create_dir_all(&dist).context("creating dist/")?;
+    let archive = dist.join(krew::archive_name());
+    let sha = krew::archive(
+        &target.join("release").join(krew::BINARY),
+        &repo().join("LICENSE"),
+        &archive,
+    )?;
+    std::fs::write(repo().join(krew::MANIFEST), krew::manifest(&sha))
+        .with_context(|| format!("writing {}", krew::MANIFEST))?;
+    println!("wrote {} (sha256 {sha})", archive.display());
+    println!("wrote {}", krew::MANIFEST);
     Ok(())
 }
 
@@ -661,8 +693,10 @@ fn test(no_lint: bool) -> anyhow::Result<()> {
     // A fresh machine: Debian tools and the pinned control plane first, so the tests only test.
     ferrolb_e2e::lab::deps::ensure()?;
     controlplane::build(&repo().join("e2e/controlplane"))?;
-    // The chart tests (e2e/tests/chart.rs) and the lab's Helm install run the pinned helm.
+    // The chart tests (e2e/tests/chart.rs) and the lab's Helm install run the pinned helm;
+    // the plugin's krew test (e2e/tests/krew.rs) the pinned krew.
     helm::build(&repo())?;
+    krew::build(&repo())?;
     println!(
         "xtask: prerequisites ready after {:.0}s",
         started.elapsed().as_secs_f64()
@@ -708,6 +742,7 @@ fn main() -> ExitCode {
     let result = match cli.cmd {
         Cmd::Crds => crds().map(|()| ExitCode::SUCCESS),
         Cmd::Manifest => manifest().map(|()| ExitCode::SUCCESS),
+        Cmd::Krew => krew_release().map(|()| ExitCode::SUCCESS),
         Cmd::Lab { lab: name, cmd } => lab(&name, cmd),
         Cmd::Demo { lab: name } => demo(&name).map(|()| ExitCode::SUCCESS),
         Cmd::Bench { cmd } => bench(cmd).map(|()| ExitCode::SUCCESS),
