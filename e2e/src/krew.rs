@@ -57,7 +57,7 @@ spec:
           os: {os}
           arch: {arch}
       uri: https://github.com/ferrolb/ferrolb/releases/download/{VERSION}/{name}
-      sha256: {sha256}
+      sha256: "{sha256}"
       bin: {BINARY}
       files:
         - from: {BINARY}
@@ -72,7 +72,7 @@ spec:
 pub fn sha256_of_manifest(text: &str) -> Option<&str> {
     text.lines()
         .find_map(|l| l.trim().strip_prefix("sha256: "))
-        .map(str::trim)
+        .map(|v| v.trim().trim_matches('"'))
 }
 
 /// Packs `binary` and `license` into the tar.gz `out` (both at its root, owner and times fixed
