@@ -173,10 +173,16 @@ fn of_another_root(name: &str, root: &Path) -> bool {
     process::roots_of(name).iter().any(|r| r != root)
 }
 
-/// The packages whose binaries the lab runs (controller, speaker, edge).
-pub const FERROLB_PACKAGES: [&str; 3] = ["ferrolb-controller", "ferrolb-speaker", "ferrolb-edge"];
+/// The packages whose binaries the lab runs (controller, speaker, edge) and the kubectl plugin
+/// the scenarios run from the client ([`crate::lab::Lab::ferrolb`]).
+pub const FERROLB_PACKAGES: [&str; 4] = [
+    "ferrolb-controller",
+    "ferrolb-speaker",
+    "ferrolb-edge",
+    "ferrolb-plugin",
+];
 
-/// Builds ferrolb's binaries next to `ferrolb-lab`, so a test never runs stale ones
+/// Builds ferrolb's binaries (and `kubectl-ferrolb`) next to `ferrolb-lab`, so a test never runs stale ones
 /// (`cargo test -p ferrolb-e2e` alone does not build other packages' binaries).
 pub fn build_binaries() -> Result<(), Error> {
     build_packages(&FERROLB_PACKAGES)

@@ -4,7 +4,8 @@
 //! SCTP through a VIP (crafted on a raw socket), a held TCP flow surviving endpoint changes,
 //! serviceSelector and interfaces, the exclude label, a node's table restored after deletion,
 //! failover on SIGKILL, on SIGTERM and during an apiserver outage, forged gossip from the client
-//! and a gossip key rotation.
+//! and a gossip key rotation; `kubectl ferrolb why` naming each broken link and its fix
+//! (`spk/why.rs`).
 //!
 //! One lab for the whole binary, started by the first scenario; each scenario is its own test,
 //! takes its turn on the lab and starts from the same ground (namespace, pools, the LAN
@@ -52,3 +53,5 @@ scenario!(stop_announcer(ip));
 scenario!(apiserver_outage(ip));
 scenario!(forged_gossip(ip));
 scenario!(gossip_rotation(ip));
+scenario!(why_address);
+scenario!(why_announcer);

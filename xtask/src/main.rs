@@ -185,7 +185,8 @@ enum LabCmd {
     },
     /// Build the pinned control plane and helm into the cache (done by `up` when needed).
     Build,
-    /// kubectl against the lab.
+    /// kubectl against the lab; `kubectl -- ferrolb ...` runs the plugin (built first) from the
+    /// client namespace, where it reaches the nodes' addresses.
     Kubectl {
         /// Arguments for kubectl.
         #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
@@ -398,6 +399,7 @@ fn lab(name: &str, cmd: LabCmd) -> anyhow::Result<ExitCode> {
                 "  a deployment: cargo xtask lab kubectl -- create deployment hostnames --image=anything --replicas=3 --port=9376"
             );
             println!("  from outside: cargo xtask lab exec client -- ping -c1 198.51.100.11");
+            println!("  the plugin:   cargo xtask lab kubectl -- ferrolb why -n NAMESPACE SERVICE");
             println!("  a shell:      cargo xtask lab shell node-a");
             println!("  logs:         {}", lab.dir.join("logs").display());
             println!("  take it down: cargo xtask lab down");
@@ -420,12 +422,19 @@ fn lab(name: &str, cmd: LabCmd) -> anyhow::Result<ExitCode> {
             helm::build(&repo())?;
         }
         LabCmd::Kubectl { args } => {
-            let lab = existing_lab(name);
-            let status = lab
-                .kubectl()
-                .args(args)
-                .status()
-                .context("running kubectl")?;
+            let status = if args.first().map(String::as_str) == Some("ferrolb") {
+                ferrolb_e2e::testlab::build_packages(&["ferrolb-plugin"])?;
+                let lab = Lab::new(name, &target_dir().join("debug/ferrolb-lab"));
+                lab.ferrolb_command(&args[1..])?
+                    .status()
+                    .context("running kubectl-ferrolb")?
+            } else {
+                existing_lab(name)
+                    .kubectl()
+                    .args(args)
+                    .status()
+                    .context("running kubectl")?
+            };
             return Ok(ExitCode::from(status.code().unwrap_or(1) as u8));
         }
         LabCmd::Exec { name: target, cmd } => {

@@ -59,6 +59,9 @@ impl Names {
 /// The file in a lab's directory that remembers its [`plan::IpStack`].
 const IP_STACK_FILE: &str = "ip-stack";
 
+/// The kubectl plugin's binary (package `ferrolb-plugin`), built next to `ferrolb-lab`.
+pub const PLUGIN_BINARY: &str = "kubectl-ferrolb";
+
 /// The default lab's name (the one `cargo xtask lab ...` acts on).
 pub const DEFAULT_LAB: &str = "lab";
 
@@ -333,6 +336,31 @@ impl Lab {
         let mut c = Command::new(controlplane::bin("kubectl"));
         c.arg("--kubeconfig").arg(self.kubeconfig());
         c
+    }
+
+    /// `kubectl ferrolb ARGS` as a user outside the cluster runs it: the built `kubectl-ferrolb`
+    /// (next to `ferrolb-lab`, [`PLUGIN_BINARY`]) inside the `client` network namespace with the
+    /// LAN kubeconfig ([`Lab::kubeconfig_lan`]), so it reaches the apiserver and the nodes'
+    /// addresses as the speakers publish them.
+    pub fn ferrolb_command<S: AsRef<std::ffi::OsStr>>(&self, args: &[S]) -> Result<Command, Error> {
+        let ns = self.netns_of("client")?;
+        let mut c = Command::new("ip");
+        c.args(["netns", "exec", &ns])
+            .arg(self.bin_dir().join(PLUGIN_BINARY))
+            .arg("--kubeconfig")
+            .arg(self.kubeconfig_lan())
+            .args(args);
+        Ok(c)
+    }
+
+    /// Runs [`Lab::ferrolb_command`] with `args`: its exit status, stdout and stderr.
+    pub fn ferrolb<S: AsRef<std::ffi::OsStr>>(
+        &self,
+        args: &[S],
+    ) -> Result<std::process::Output, Error> {
+        self.ferrolb_command(args)?
+            .output()
+            .map_err(|e| Error::io(format!("running {PLUGIN_BINARY}"), e))
     }
 
     /// Runs kubectl with `args`, feeding `input` on stdin.

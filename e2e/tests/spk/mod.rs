@@ -10,6 +10,7 @@ pub mod outage;
 pub mod policy;
 pub mod resync;
 pub mod rules;
+pub mod why;
 pub mod wire;
 
 use std::net::IpAddr;
@@ -29,6 +30,11 @@ use serde_json::{Value, json};
 pub const NS: &str = "web";
 /// The backends' port.
 pub const PORT: u16 = 9376;
+/// The addresses of the LAN pool `lan`.
+pub const LAN_ADDRESSES: [&str; 2] = [
+    "198.51.100.200-198.51.100.239",
+    "2001:db8:100::200-2001:db8:100::2ff",
+];
 /// Limit of every wait on the wire.
 pub const WIRE: Duration = Duration::from_secs(15);
 
@@ -85,13 +91,9 @@ impl Spk<'_> {
         k8s::namespace(&self.client, NS, json!({}))
             .await
             .expect("namespace");
-        k8s::pool(
-            &self.client,
-            "lan",
-            json!({"addresses": ["198.51.100.200-198.51.100.239", "2001:db8:100::200-2001:db8:100::2ff"]}),
-        )
-        .await
-        .expect("pool lan");
+        k8s::pool(&self.client, "lan", json!({"addresses": LAN_ADDRESSES}))
+            .await
+            .expect("pool lan");
         k8s::pool(
             &self.client,
             "quiet",
@@ -117,7 +119,12 @@ impl Spk<'_> {
 
     /// A pod of `app` on `node` answering on [`PORT`] (TCP and UDP).
     pub async fn pod(&self, name: &str, app: &str, node: &str, ready: bool) {
-        let api: Api<Pod> = Api::namespaced(self.client.clone(), NS);
+        self.pod_in(NS, name, app, node, ready).await;
+    }
+
+    /// [`Spk::pod`] in namespace `ns`.
+    pub async fn pod_in(&self, ns: &str, name: &str, app: &str, node: &str, ready: bool) {
+        let api: Api<Pod> = Api::namespaced(self.client.clone(), ns);
         let body = json!({"apiVersion": "v1", "kind": "Pod",
             "metadata": {"name": name, "labels": {"app": app},
                 "annotations": {ANN_READY: if ready { "true" } else { "false" }}},

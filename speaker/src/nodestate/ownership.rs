@@ -19,7 +19,8 @@ pub fn is_ferrolb_lb(svc: &Service, allocations: &Allocations) -> bool {
 /// Whether `spec.externalIPs` may be announced and programmed: the controller signed exactly
 /// this list for this Service ([`VerifyKeys::verify_external_ips`]), and its condition
 /// [`CONDITION_EXTERNAL_IPS`] is `True` for the current spec
-/// (`observedGeneration == metadata.generation`). `Err` says why not.
+/// (`observedGeneration == metadata.generation`, both absent as the apiserver writes Services).
+/// `Err` says why not.
 pub fn external_ips_allowed(svc: &Service, keys: &VerifyKeys) -> Result<(), String> {
     let condition = svc
         .status
@@ -41,7 +42,9 @@ pub fn external_ips_allowed(svc: &Service, keys: &VerifyKeys) -> Result<(), Stri
         return Err(format!("externalIPs refused: {why}"));
     }
     let generation = svc.metadata.generation;
-    if condition.observed_generation.is_none() || condition.observed_generation != generation {
+    // The apiserver sets no metadata.generation on Services, and the controller's condition then
+    // has no observedGeneration: equal (both absent) is current; the proof binds the list.
+    if condition.observed_generation != generation {
         return Err(format!(
             "externalIPs changed since the review (condition for generation {}, Service at {}): waiting for {MANAGER_CONTROLLER}",
             show(condition.observed_generation),

@@ -105,6 +105,21 @@ fn a_condition_without_the_controllers_signature_over_this_list_is_not_trusted()
 }
 
 #[test]
+fn without_generations_as_the_apiserver_stores_services_it_is_announced() {
+    let mut svc = eip_json("ext", &[EIP], true);
+    svc["metadata"]
+        .as_object_mut()
+        .unwrap()
+        .remove("generation");
+    let condition = &mut svc["status"]["conditions"][0];
+    condition
+        .as_object_mut()
+        .unwrap()
+        .remove("observedGeneration");
+    assert_eq!(world(svc).announcers(EIP).len(), 1);
+}
+
+#[test]
 fn condition_for_an_older_generation_is_not_trusted() {
     let mut svc = eip_json("ext", &[EIP], true);
     merge(&mut svc, json!({"metadata": {"generation": 4}}));
