@@ -256,13 +256,32 @@ fn fix_for(
         "the covering L2AnnouncementPolicies' nodeSelector matches no node: correct spec.nodeSelector or label the nodes that should announce".into()
     } else if vip.etp == TrafficPolicy::Local && endpoint_nodes_all(vip, &rejected, "excluded") {
         "every node with a local endpoint is excluded by label node.kubernetes.io/exclude-from-external-load-balancers: remove the label from one, or move the Pods to nodes without it".into()
-    } else if endpoint_nodes_all(vip, &rejected, "speaker not alive") || all("speaker not alive") {
+    } else if endpoint_nodes_all(vip, &rejected, "speaker not alive")
+        || all("speaker not alive")
+        || admitted_all(views, &rejected, "speaker not alive")
+    {
         "the speaker is not ready on any eligible node: check the ferrolb-speaker Pods there (kubectl -n ferrolb-system get pods -l app.kubernetes.io/component=speaker -o wide)".into()
     } else if all("excluded") {
         "every node is excluded by label node.kubernetes.io/exclude-from-external-load-balancers: remove it from the nodes that should announce".into()
     } else {
         format!("no node can announce ({reason}): see each node's reason above")
     }
+}
+
+/// Whether every node the covering policies' nodeSelector admits (and that is not excluded)
+/// is rejected for `needle`, and some node is admitted.
+fn admitted_all(
+    views: &[ferrolb_speaker::election::NodeView],
+    rejected: &BTreeMap<String, Vec<String>>,
+    needle: &str,
+) -> bool {
+    let admitted: Vec<&Vec<String>> = views
+        .iter()
+        .filter_map(|n| rejected.get(&n.name))
+        .filter(|w| !w.iter().any(|r| r.contains("nodeSelector") || r.contains("excluded")))
+        .collect();
+    let candidates_left = views.iter().any(|n| !rejected.contains_key(&n.name));
+    !candidates_left && !admitted.is_empty() && admitted.iter().all(|w| w.iter().any(|r| r.contains(needle)))
 }
 
 /// Whether every node hosting a ready (or serving) endpoint is rejected for `needle`, and

@@ -23,11 +23,12 @@ pub fn check(snap: &Snapshot) -> Step {
     let etp = ServiceView::of(&snap.service).external_traffic_policy;
     let all = by_service(&snap.slices);
     let eps = all.get(&key).cloned().unwrap_or_default();
-    let mut per_node: BTreeMap<String, Counts> = BTreeMap::new();
+    // Counted per family, the larger kept: a dual-stack Pod is in both families' slices but is
+    // one endpoint (as kube-proxy's per-family proxiers count).
+    let mut per_family: BTreeMap<(String, bool), Counts> = BTreeMap::new();
     for e in &eps {
-        let c = per_node
-            .entry(e.node.clone().unwrap_or_else(|| "(no node)".into()))
-            .or_default();
+        let node = e.node.clone().unwrap_or_else(|| "(no node)".into());
+        let c = per_family.entry((node, e.ip.is_ipv4())).or_default();
         if e.ready && !e.terminating {
             c.ready += 1;
         } else if e.terminating && e.serving {
@@ -35,6 +36,13 @@ pub fn check(snap: &Snapshot) -> Step {
         } else if e.terminating {
             c.terminating += 1;
         }
+    }
+    let mut per_node: BTreeMap<String, Counts> = BTreeMap::new();
+    for ((node, _), c) in per_family {
+        let n = per_node.entry(node).or_default();
+        n.ready = n.ready.max(c.ready);
+        n.serving_terminating = n.serving_terminating.max(c.serving_terminating);
+        n.terminating = n.terminating.max(c.terminating);
     }
     let mut ev: Vec<String> = per_node
         .iter()

@@ -289,6 +289,24 @@ fn speaker_dead_on_every_eligible_node() {
 }
 
 #[test]
+fn speaker_dead_on_the_only_node_the_policy_admits() {
+    let mut snap = healthy();
+    snap.l2 = vec![l2(&["lan"], json!({"matchLabels": {"announce": "yes"}}))];
+    snap.nodes = vec![
+        node("a", json!({})),
+        node("b", json!({})),
+        node("c", json!({"announce": "yes"})),
+    ];
+    snap.speakers = vec![speaker("a", true), speaker("b", true), speaker("c", false)];
+    let (step, fix) = first_failure(&snap);
+    assert_eq!(step, STEP_ELECTION);
+    assert!(
+        fix.contains("speaker is not ready on any eligible node"),
+        "{fix}"
+    );
+}
+
+#[test]
 fn external_ip_refused_by_policy() {
     let mut snap = healthy();
     let mut svc = snap.service.clone();
@@ -354,5 +372,21 @@ fn stale_lease_is_named() {
     assert!(
         fix.contains("controller leader ctrl-0 is stale (Lease renewed 10s ago"),
         "{fix}"
+    );
+}
+
+#[test]
+fn a_dual_stack_pod_is_one_endpoint() {
+    let mut snap = healthy();
+    snap.slices.push(Arc::new(from(json!({
+        "metadata": {"name": "web-2", "namespace": "shop", "labels": {"kubernetes.io/service-name": "web"}},
+        "addressType": "IPv6", "ports": [{"port": 8080, "protocol": "TCP"}],
+        "endpoints": [{"addresses": ["2001:db8::1"], "nodeName": "a",
+            "conditions": {"ready": true, "serving": true, "terminating": false}}]}))));
+    let step = endpoints::check(&snap);
+    assert!(
+        step.evidence.contains(&"a: 1 ready, 0 serving-terminating, 0 terminating".to_string()),
+        "{:?}",
+        step.evidence
     );
 }
