@@ -40,7 +40,8 @@ enum Cmd {
     },
     /// ferrolb end to end: brings up the lab, installs ferrolb, creates the `hostnames`
     /// Deployment behind a LoadBalancer Service, GETs its VIP from the client namespace, kills
-    /// the announcing speaker and shows the VIP still answering. Leaves the lab up.
+    /// the announcing speaker and shows the VIP still answering, then runs `kubectl ferrolb why`
+    /// on it. Leaves the lab up.
     Demo {
         /// Which lab.
         #[arg(long, default_value = DEFAULT_LAB)]

@@ -3,7 +3,8 @@
 //! `L2AnnouncementPolicy`, the `hostnames` Deployment (the lab's agent runs each pod as an echo
 //! backend that answers HTTP with the pod's name) and a LoadBalancer Service on port 80, shows
 //! what ferrolb wrote, sends GETs to the VIP from the client namespace, then SIGKILLs the
-//! announcing node's speaker and measures from the client how the VIP moved. The lab is left up.
+//! announcing node's speaker and measures from the client how the VIP moved, and ends with
+//! `kubectl ferrolb why` on the Service. The lab is left up.
 
 mod example;
 mod output;
@@ -66,6 +67,22 @@ pub async fn example(lab: &Lab, client: &kube::Client) -> Result<Vec<IpAddr>, Er
 /// Waits until each of `vips` answers a GET on port 80 from the client namespace.
 pub async fn answered(lab: &Lab, vips: &[IpAddr]) -> Result<(), Error> {
     answering(lab, vips).await
+}
+
+/// Runs `kubectl ferrolb why` on the example from the client namespace, shows its answer, and
+/// fails unless it says the Service is served (exit 0).
+fn why(lab: &Lab) -> Result<(), Error> {
+    let out = lab.ferrolb(&["why", "-n", NS, NAME])?;
+    print!("{}", String::from_utf8_lossy(&out.stdout));
+    if out.status.success() {
+        Ok(())
+    } else {
+        Err(Error::msg(format!(
+            "kubectl ferrolb why {NAME} says it is not served ({}): {}",
+            out.status,
+            String::from_utf8_lossy(&out.stderr).trim()
+        )))
+    }
 }
 
 /// Runs the demo on `lab` (brought up if needed); `repo` holds crds/ and deploy/.
@@ -131,6 +148,10 @@ pub async fn run(lab: &Lab, repo: &std::path::Path) -> Result<Outcome, Error> {
     println!(
         "  {speaker} is ready; {v4} is answered by {back} (the election is a pure function of the live nodes)"
     );
+    say(&format!(
+        "kubectl ferrolb why {NAME}: the chain from allocation to the wire, as an operator asks it"
+    ));
+    why(lab)?;
     say("done; the lab stays up");
     Ok(Outcome {
         vips,
