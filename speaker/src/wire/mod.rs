@@ -5,7 +5,9 @@
 //! address's solicited-node multicast group (IPv6) out of each interface it would announce
 //! the address on, then collects, for a window, **every** ARP reply or Neighbor Advertisement
 //! for the address it receives there: every frame is counted, none merged, so two answers
-//! from one MAC show as two.
+//! from one MAC show as two. Announcements arriving in the window count too (a gratuitous ARP
+//! in reply form, an unsolicited NA): they claim the address just as an answer does, so a
+//! node that just took the address over shows its burst.
 //!
 //! - ARP: sender IP is this node's first IPv4 address on the interface, or `0.0.0.0` (an
 //!   RFC 5227 probe) when it has none; the owner answers both, unicast to our MAC (ferrolb's
