@@ -43,6 +43,7 @@ scenario!(never_answered);
 scenario!(forged_status(ip));
 scenario!(local);
 scenario!(rules);
+scenario!(debug_probe(ip));
 scenario!(flows);
 scenario!(node_selector(ip));
 scenario!(policy(ip));

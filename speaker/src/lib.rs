@@ -13,3 +13,4 @@ pub mod membership;
 pub mod nodestate;
 pub mod packets;
 pub mod ruleset;
+pub mod wire;

@@ -429,3 +429,58 @@ async fn a_restarted_speakers_first_sync_replaces_the_table_it_finds() {
     }
     assert!(!kernel_table(&netns).await.contains("192.0.2.80"));
 }
+
+/// `/debug/rules`' reading, from the kernel: ferrolb's table as the applier wrote it, and a
+/// kube-proxy table (the unit tests' `kp4.nft`, written from kube-proxy's own expectations)
+/// present for IPv4 and absent for IPv6.
+#[tokio::test]
+#[cfg_attr(
+    not(feature = "root-tests"),
+    ignore = "needs root and the lab: cargo xtask test enables feature root-tests"
+)]
+async fn debug_rules_reads_the_kernels_tables() {
+    use ferrolb_speaker::dataplane::inspect::{
+        PortRules, RuleTable, TableRules, kube_proxy_table, table_rules,
+    };
+    let netns = Netns::new("rd");
+    let nft = netns.nft();
+    let read = async |table: (&str, &str), kind, address: IpAddr| -> TableRules {
+        let listing = nft.list_table_json(table.0, table.1).await.unwrap();
+        table_rules(table, listing.as_deref(), kind, address).unwrap()
+    };
+    let udp = |endpoints: &[&str]| PortRules {
+        protocol: Protocol::Udp,
+        port: 53,
+        endpoints: endpoints.iter().map(|e| e.to_string()).collect(),
+    };
+
+    let vip = ip("192.0.2.53");
+    let absent = read(("inet", "ferrolb"), RuleTable::Ferrolb, vip).await;
+    assert!(!absent.present && absent.ports.is_empty());
+    netns
+        .applier()
+        .sync(&dns(&["10.244.1.5", "10.244.2.7", "fd00::5"]))
+        .await
+        .unwrap();
+    let ferrolb = read(("inet", "ferrolb"), RuleTable::Ferrolb, vip).await;
+    assert!(ferrolb.present);
+    assert_eq!(
+        ferrolb.ports,
+        [udp(&["10.244.1.5:5353", "10.244.2.7:5353"])]
+    );
+    let v6 = read(("inet", "ferrolb"), RuleTable::Ferrolb, ip("2001:db8::53")).await;
+    assert_eq!(v6.ports, [udp(&["[fd00::5]:5353"])]);
+
+    netns.nft_script(include_str!("../src/dataplane/tests/nft_json/kp4.nft"));
+    let lb = ip("198.51.100.33");
+    let kube_proxy = read(kube_proxy_table(lb), RuleTable::KubeProxy, lb).await;
+    assert_eq!(kube_proxy.table, "ip kube-proxy");
+    assert!(kube_proxy.present);
+    assert_eq!(kube_proxy.ports.len(), 2, "{kube_proxy:?}");
+    let lb6 = ip("2001:db8:1::7");
+    let none = read(kube_proxy_table(lb6), RuleTable::KubeProxy, lb6).await;
+    assert_eq!(
+        (none.table.as_str(), none.present),
+        ("ip6 kube-proxy", false)
+    );
+}

@@ -493,3 +493,75 @@ async fn the_connection_limit_holds_extra_clients_until_a_slot_frees() {
     );
     closed_within(&mut silent, Duration::from_secs(1)).await;
 }
+
+#[tokio::test]
+async fn debug_probe_and_rules_answer_only_for_known_addresses() {
+    use ferrolb_speaker::nodestate::probes::{KnownAddresses, ProbeOn};
+    let known = KnownAddresses {
+        node: "node-a".into(),
+        // Known, but no interface to probe it on.
+        addresses: [("198.51.100.200".parse().unwrap(), ProbeOn::default())].into(),
+    };
+    let (tx, rx) = watch::channel(Arc::new(HealthSnapshot {
+        probes: Arc::new(known),
+        ..(*snapshot(&[])).clone()
+    }));
+    let (addr, task) = ferrolb_runtime::access::serve(
+        SocketAddr::new(LOCALHOST, 0),
+        ferrolb_speaker::health::admin::router(rx, Arc::new(Registry::default())),
+        Arc::new(ferrolb_runtime::access::Gate::new(AllowAll)),
+    )
+    .await
+    .expect("private listener");
+    let get = async |path: &str| {
+        client::request_with(addr, "GET", path, Some("Bearer t"))
+            .await
+            .expect("answer")
+    };
+    for path in ["/debug/probe", "/debug/rules"] {
+        assert_eq!(
+            request(addr, "GET", path).await.expect("answer").status,
+            401
+        );
+        let missing = get(path).await;
+        assert_eq!(missing.status, 400, "{path}");
+        assert!(
+            missing.body.contains("missing query parameter address"),
+            "{}",
+            missing.body
+        );
+        let bad = get(&format!("{path}?address=web")).await;
+        assert_eq!(bad.status, 400);
+        assert!(
+            bad.body.contains("address=\"web\" is not an IP address"),
+            "{}",
+            bad.body
+        );
+        let unknown = get(&format!("{path}?address=192.0.2.1")).await;
+        assert_eq!(unknown.status, 400);
+        assert!(
+            unknown
+                .body
+                .contains("192.0.2.1 is not a LoadBalancer address this speaker knows"),
+            "{}",
+            unknown.body
+        );
+        assert!(
+            unknown
+                .header("content-type")
+                .is_some_and(|c| c.starts_with("text/plain")),
+            "{unknown:?}"
+        );
+    }
+    let nowhere = get("/debug/probe?address=198.51.100.200&windowMs=50").await;
+    assert_eq!(nowhere.status, 503);
+    assert!(
+        nowhere
+            .body
+            .contains("no interface to probe 198.51.100.200 on"),
+        "{}",
+        nowhere.body
+    );
+    drop(tx);
+    task.abort();
+}

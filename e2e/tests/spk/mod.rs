@@ -8,6 +8,7 @@ pub mod gossip;
 pub mod local;
 pub mod outage;
 pub mod policy;
+pub mod probe;
 pub mod resync;
 pub mod rules;
 pub mod why;

@@ -45,7 +45,7 @@ use tokio::sync::{oneshot, watch};
 use tokio::task::JoinHandle;
 
 pub use filter::Receive;
-pub use link::{Link, LinkError, lookup as lookup_link};
+pub use link::{Link, LinkError, lookup as lookup_link, mac_string};
 pub use plan::{Change, diff};
 pub use respond::{Answer, answer, group_mac, takeover_frames};
 

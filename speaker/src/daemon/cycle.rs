@@ -319,6 +319,7 @@ impl Speaker {
             node_excluded: health.node.excluded.clone(),
             services: health.services.clone(),
             serve_node_ports: last.serve_node_ports,
+            probes: Arc::clone(&desired.probes),
             debug_state: DebugState::new(DebugDocument {
                 desired: desired.clone(),
                 observed,

@@ -126,6 +126,7 @@ mod tests {
                 publication: Default::default(),
                 health: Default::default(),
                 rules: Default::default(),
+                probes: Default::default(),
             }),
             observed: Observed {
                 dataplane: (&Decision {

@@ -12,6 +12,9 @@
 //!   namespace or (tests) in a named one. They only ever write table
 //!   `inet ferrolb`; other tables are never touched.
 //!
+//! - [`inspect`] reads what the kernel's tables (ferrolb's and kube-proxy's) do with one
+//!   address, for `/debug/rules`.
+//!
 //! Everything that decides *what* to run is pure ([`choose_mode`],
 //! [`conntrack_deletions`], [`find_kube_proxy`], [`Decider`]).
 
@@ -20,6 +23,7 @@ mod command;
 mod conntrack;
 mod decider;
 mod detect;
+pub mod inspect;
 mod nft;
 mod plan;
 mod supervisor;

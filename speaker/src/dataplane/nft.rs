@@ -135,6 +135,23 @@ impl Nft {
         Ok(Some(finished.stdout_if_success()?))
     }
 
+    /// `nft -j list table FAMILY NAME` for any table (reading only: `/debug/rules` reads
+    /// kube-proxy's too), `None` when the table does not exist.
+    pub async fn list_table_json(
+        &self,
+        family: &str,
+        name: &str,
+    ) -> Result<Option<String>, NftError> {
+        let finished = self
+            .runner
+            .run("nft", &["-j", "list", "table", family, name], None)
+            .await?;
+        if !finished.output.status.success() && says_missing(&finished.stderr()) {
+            return Ok(None);
+        }
+        Ok(Some(finished.stdout_if_success()?))
+    }
+
     /// Deletes table `inet ferrolb`; succeeds whether or not it exists
     /// (`add` + `delete` in one transaction).
     pub async fn delete_table(&self) -> Result<(), NftError> {

@@ -147,11 +147,7 @@ fn check_node(
     if !node.speaker_alive {
         return Err(Rejection::SpeakerDown);
     }
-    let applicable: Vec<&L2Policy> = policies
-        .iter()
-        .copied()
-        .filter(|p| optional_matches(p.node_selector.as_ref(), &node.labels))
-        .collect();
+    let applicable = applicable(node, policies);
     if applicable.is_empty() {
         return Err(Rejection::NotSelected);
     }
@@ -160,6 +156,26 @@ fn check_node(
         return Err(Rejection::NoInterface);
     }
     Ok(usable)
+}
+
+/// The policies (of those covering a VIP) whose node selector matches `node`.
+fn applicable<'a>(node: &NodeView, policies: &[&'a L2Policy]) -> Vec<&'a L2Policy> {
+    policies
+        .iter()
+        .copied()
+        .filter(|p| optional_matches(p.node_selector.as_ref(), &node.labels))
+        .collect()
+}
+
+/// The interfaces of `node` that the valid `policies` covering `vip` select for it: the same
+/// ones the node would answer on if it won `vip`, whether it is eligible now or not (not
+/// ready, speaker down…). Empty when no covering policy applies to the node.
+pub fn interfaces_for(node: &NodeView, valid: &[&L2Policy], vip: &VipInput) -> BTreeSet<String> {
+    let Ok(covering) = covering(valid, vip) else {
+        return BTreeSet::new();
+    };
+    let applicable = applicable(node, &covering);
+    usable_for_vip(&selected(&applicable, &node.interfaces), vip.ip)
 }
 
 fn endpoint_nodes(vip: &VipInput, keep: impl Fn(&EndpointView) -> bool) -> BTreeSet<&str> {

@@ -86,6 +86,7 @@ impl KeptHealth {
             debug_state: DebugState::new(serde_json::json!({
                 "restored": "health state kept from the previous run; the watches have not synced yet",
             })),
+            probes: std::sync::Arc::default(),
         })
     }
 }

@@ -4,8 +4,8 @@
 //! - Main port: `/healthz` (node eligible for traffic), `/livez` and
 //!   `/services/{namespace}/{name}`, any method; other paths: Go's 404, like kube-proxy. Both
 //!   families on `0.0.0.0` ([`serve::bind`]).
-//! - `/metrics` and `/debug/state` are not there: [`admin`] serves them on their own,
-//!   authenticated listener.
+//! - `/metrics`, `/debug/state`, `/debug/probe` and `/debug/rules` are not there: [`admin`]
+//!   serves them on their own, authenticated listener.
 //! - While the snapshot says so (`serve_node_ports`: the dataplane decision; never while
 //!   announce-only, so that kube-proxy can bind them), each `spec.healthCheckNodePort` in the
 //!   snapshot, answering any path like kube-proxy.

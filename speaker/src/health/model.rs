@@ -11,6 +11,8 @@ use serde::Serialize;
 
 use ferrolb_core::ServiceKey;
 
+use crate::nodestate::probes::KnownAddresses;
+
 /// Everything the health API answers from. Cheap to read: handlers take the latest
 /// `Arc<HealthSnapshot>` and compute the answer with the pure functions in
 /// [`answers`](super::answers).
@@ -41,6 +43,9 @@ pub struct HealthSnapshot {
     pub serve_node_ports: bool,
     /// This node's whole desired state (and what it observed), printed by `/debug/state`.
     pub debug_state: DebugState,
+    /// The LoadBalancer addresses `/debug/probe` and `/debug/rules` accept, and where to probe
+    /// each; none before the first desired state.
+    pub probes: Arc<KnownAddresses>,
 }
 
 impl Default for HealthSnapshot {
@@ -57,6 +62,7 @@ impl Default for HealthSnapshot {
             services: BTreeMap::new(),
             serve_node_ports: false,
             debug_state: DebugState::new(serde_json::Value::Null),
+            probes: Arc::default(),
         }
     }
 }

@@ -28,6 +28,7 @@ pub mod nodes;
 pub mod ownership;
 pub mod plan;
 pub mod pools;
+pub mod probes;
 pub mod publication;
 pub mod rules;
 pub mod vips;
@@ -113,6 +114,10 @@ pub struct NodeDesired {
     pub health: HealthAnswers,
     /// Table `inet ferrolb`.
     pub rules: Rules,
+    /// The addresses `/debug/probe` and `/debug/rules` accept (not printed: every address is
+    /// in `election` and `announcements` already).
+    #[serde(skip)]
+    pub probes: Arc<probes::KnownAddresses>,
 }
 
 /// The election and the node-level eligibility behind it.
@@ -274,6 +279,18 @@ pub fn desired_before_rules(snapshot: &Snapshot, local: &Local) -> NodeDesired {
             announce.entry(iface).or_default().insert(ip);
         }
     }
+    let probes = probes::known_addresses(
+        &local.node,
+        snapshot
+            .objects
+            .services
+            .iter()
+            .flat_map(|svc| ferrolb_adapter::ingress::ingress_ip_list(svc)),
+        &vip_inputs,
+        &policies,
+        node_views.iter().find(|v| v.name == local.node),
+        &announce,
+    );
     let announcements: Vec<AnnouncementPlan> = services
         .iter()
         .map(|(key, _, vips)| plan::plan(key, vips, &result, &local.node))
@@ -305,5 +322,6 @@ pub fn desired_before_rules(snapshot: &Snapshot, local: &Local) -> NodeDesired {
             input: rules_input,
             ruleset: None,
         },
+        probes: Arc::new(probes),
     }
 }

@@ -166,6 +166,21 @@ pub fn gratuitous_arp(our_mac: Mac, vip: Ipv4Addr) -> [Vec<u8>; 2] {
     ]
 }
 
+/// A broadcast ARP request ("who has `target_ip`?") from `our_mac`, as `arping` sends it:
+/// op 1, sender `(our_mac, sender_ip)`, target `(00:00:00:00:00:00, target_ip)`, Ethernet
+/// destination broadcast. With `sender_ip` `0.0.0.0` it is an RFC 5227 probe (see
+/// [`ArpRequest::is_probe`]), which the owner answers as well, unicast to `our_mac`. Padded to
+/// 60 bytes.
+pub fn arp_request(our_mac: Mac, sender_ip: Ipv4Addr, target_ip: Ipv4Addr) -> Vec<u8> {
+    encode_arp(
+        BROADCAST_MAC,
+        our_mac,
+        ARP_OP_REQUEST,
+        (our_mac, sender_ip),
+        (ZERO_MAC, target_ip),
+    )
+}
+
 /// Lays out one IPv4-over-Ethernet ARP packet (RFC 826) in an Ethernet frame.
 fn encode_arp(
     eth_dst: Mac,

@@ -142,7 +142,8 @@ fn vlan_tagged_and_truncated_frames_are_rejected() {
     tagged.extend_from_slice(&[0x81, 0x00, 0x00, 0x64]); // 802.1Q, VLAN 100
     tagged.extend_from_slice(&plain[12..]);
     assert_eq!(classify(&tagged), None);
-    for len in 0..plain.len() {
+    // The request proper is 42 bytes; the builder pads it to 60.
+    for len in 0..super::ether::ETHERNET_HEADER_LEN + super::arp::ARP_PACKET_LEN {
         assert_eq!(classify(&plain[..len]), None, "truncated to {len}");
     }
 }
@@ -224,4 +225,17 @@ fn gratuitous_arp_request_and_reply_forms() {
             ..req
         }
     );
+}
+
+#[test]
+fn request_builder_lays_out_what_raw_arp_does() {
+    for sender in [PEER_IP, Ipv4Addr::UNSPECIFIED] {
+        let frame = arp_request(sender, VIP);
+        let raw = raw_arp(
+            [0xff; 6], PEER_MAC, 1, 0x0800, 6, 4, 1, PEER_MAC, sender, [0; 6], VIP,
+        );
+        assert_eq!(frame.len(), 60, "padded to the Ethernet minimum");
+        assert_eq!(&frame[..raw.len()], &raw[..]);
+        assert!(frame[raw.len()..].iter().all(|b| *b == 0));
+    }
 }

@@ -31,12 +31,12 @@ mod test_frames;
 
 use std::net::IpAddr;
 
-pub use arp::{ArpMessage, ArpRequest, arp_reply, decode_arp, gratuitous_arp};
+pub use arp::{ArpMessage, ArpRequest, arp_reply, arp_request, decode_arp, gratuitous_arp};
 pub use ether::{BROADCAST_MAC, Mac, multicast_mac};
 pub use ndp::{
     ALL_NODES, ALL_NODES_MAC, NeighborAdvertisement, NeighborSolicitation,
-    decode_neighbor_advertisement, neighbor_advertisement, solicited_node_multicast,
-    unsolicited_na,
+    decode_neighbor_advertisement, neighbor_advertisement, neighbor_solicitation,
+    solicited_node_multicast, unsolicited_na,
 };
 
 /// A received request asking who has an address: the only frames the speaker answers.

@@ -13,7 +13,9 @@ use pnet_packet::ip::IpNextHeaderProtocols;
 use pnet_packet::ipv6::Ipv6Packet;
 use pnet_packet::util::ipv6_checksum;
 
-use super::ether::{ETHERTYPE_IPV6, EthernetFrame, Mac, build_frame, is_group_mac, parse_ethernet};
+use super::ether::{
+    ETHERTYPE_IPV6, EthernetFrame, Mac, build_frame, is_group_mac, multicast_mac, parse_ethernet,
+};
 
 /// The link-local all-nodes multicast address `ff02::1`.
 pub const ALL_NODES: Ipv6Addr = Ipv6Addr::new(0xff02, 0, 0, 0, 0, 0, 0, 1);
@@ -49,7 +51,7 @@ pub const NA_FLAG_OVERRIDE: u8 = 0x20;
 const IPV6_HEADER_LEN: usize = 40;
 /// Fixed part of NS and NA: type, code, checksum, 4 bytes flags/reserved, 16 bytes target.
 const ND_FIXED_LEN: usize = 24;
-/// An NA we send: fixed part plus one 8-byte Target Link-Layer Address option.
+/// An NS or NA we send: fixed part plus one 8-byte link-layer address option.
 const NA_LEN: usize = ND_FIXED_LEN + 8;
 
 /// A valid Neighbor Solicitation (RFC 4861 §7.1.1) that deserves an answer if we own `target`.
@@ -265,6 +267,24 @@ pub fn unsolicited_na(our_mac: Mac, vip: Ipv6Addr) -> Vec<u8> {
     encode_na(our_mac, vip, ALL_NODES_MAC, ALL_NODES, NA_FLAG_OVERRIDE)
 }
 
+/// A multicast Neighbor Solicitation ("who has `target`?") from `our_mac` / `src`, as
+/// `ndisc6` sends it: to the solicited-node multicast address of `target` (and its Ethernet
+/// group), hop limit 255, with a Source Link-Layer Address option `our_mac`, valid checksum.
+/// `src` must be an address of the sending interface (link-local or global), not `::`: the
+/// owner answers with a solicited Neighbor Advertisement to `src` at `our_mac`.
+pub fn neighbor_solicitation(our_mac: Mac, src: Ipv6Addr, target: Ipv6Addr) -> Vec<u8> {
+    let ip_dst = solicited_node_multicast(target);
+    let mut icmp = [0u8; NA_LEN];
+    icmp[0] = ICMPV6_NEIGHBOR_SOLICITATION;
+    icmp[8..24].copy_from_slice(&target.octets());
+    icmp[24] = OPTION_SOURCE_LLADDR;
+    icmp[25] = 1; // option length in units of 8 bytes
+    icmp[26..32].copy_from_slice(&our_mac);
+    let checksum = icmpv6_checksum(&icmp, src, ip_dst);
+    icmp[2..4].copy_from_slice(&checksum.to_be_bytes());
+    nd_frame(our_mac, multicast_mac(ip_dst), src, ip_dst, &icmp)
+}
+
 /// Lays out an NA for `vip` with a Target Link-Layer Address option, in IPv6 and Ethernet.
 fn encode_na(our_mac: Mac, vip: Ipv6Addr, eth_dst: Mac, ip_dst: Ipv6Addr, flags: u8) -> Vec<u8> {
     let mut icmp = [0u8; NA_LEN];
@@ -276,14 +296,25 @@ fn encode_na(our_mac: Mac, vip: Ipv6Addr, eth_dst: Mac, ip_dst: Ipv6Addr, flags:
     icmp[26..32].copy_from_slice(&our_mac);
     let checksum = icmpv6_checksum(&icmp, vip, ip_dst);
     icmp[2..4].copy_from_slice(&checksum.to_be_bytes());
+    nd_frame(our_mac, eth_dst, vip, ip_dst, &icmp)
+}
 
+/// Wraps a 32-byte ND message (NS or NA with one link-layer option) in IPv6 (hop limit 255)
+/// and Ethernet.
+fn nd_frame(
+    eth_src: Mac,
+    eth_dst: Mac,
+    ip_src: Ipv6Addr,
+    ip_dst: Ipv6Addr,
+    icmp: &[u8; NA_LEN],
+) -> Vec<u8> {
     let mut packet = [0u8; IPV6_HEADER_LEN + NA_LEN];
     packet[0] = 0x60; // version 6, traffic class and flow label 0
     packet[4..6].copy_from_slice(&(NA_LEN as u16).to_be_bytes());
     packet[6] = IpNextHeaderProtocols::Icmpv6.0;
     packet[7] = ND_HOP_LIMIT;
-    packet[8..24].copy_from_slice(&vip.octets());
+    packet[8..24].copy_from_slice(&ip_src.octets());
     packet[24..40].copy_from_slice(&ip_dst.octets());
-    packet[IPV6_HEADER_LEN..].copy_from_slice(&icmp);
-    build_frame(eth_dst, our_mac, ETHERTYPE_IPV6, &packet)
+    packet[IPV6_HEADER_LEN..].copy_from_slice(icmp);
+    build_frame(eth_dst, eth_src, ETHERTYPE_IPV6, &packet)
 }

@@ -271,3 +271,12 @@ fn bad_ipv6_envelope_rejects() {
         assert_eq!(classify(&frame[..len]), None, "truncated to {len}");
     }
 }
+
+#[test]
+fn solicitation_builder_matches_the_independent_one() {
+    let built = crate::packets::neighbor_solicitation(PEER_MAC, ip("fe80::1"), vip());
+    assert_eq!(built, NsSpec::multicast(vip()).frame());
+    let ns = solicitation(&built);
+    assert_eq!(ns.source_lladdr, Some(PEER_MAC));
+    assert!(!ns.is_dad());
+}

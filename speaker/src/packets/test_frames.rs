@@ -70,11 +70,11 @@ pub fn raw_arp(
     f
 }
 
-/// A plain broadcast who-has request from `PEER_MAC`/`sender_ip` for `target_ip`.
+/// A plain broadcast who-has request from `PEER_MAC`/`sender_ip` for `target_ip`: the
+/// production builder ([`super::arp_request`], the one the speaker's probe sends), checked
+/// against [`raw_arp`] by `arp_tests`.
 pub fn arp_request(sender_ip: Ipv4Addr, target_ip: Ipv4Addr) -> Vec<u8> {
-    raw_arp(
-        [0xff; 6], PEER_MAC, 1, 0x0800, 6, 4, 1, PEER_MAC, sender_ip, [0; 6], target_ip,
-    )
+    super::arp_request(PEER_MAC, sender_ip, target_ip)
 }
 
 /// Every knob of a Neighbor Solicitation frame.

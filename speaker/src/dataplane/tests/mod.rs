@@ -2,5 +2,6 @@
 
 mod decider_tests;
 mod detect_tests;
+mod inspect_tests;
 mod plan_tests;
 mod supervisor_tests;

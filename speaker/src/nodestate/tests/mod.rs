@@ -5,4 +5,5 @@ mod eligibility;
 mod external_ips;
 pub(super) mod fixtures;
 mod golden;
+mod probes;
 mod rules;
