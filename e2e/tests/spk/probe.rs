@@ -1,42 +1,34 @@
 //! The speakers' answers to `kubectl ferrolb why`'s wire and data-path questions:
 //! `/debug/probe` from a peer sees exactly the announcer's MAC, from the announcer no other
 //! one; `/debug/rules` on the announcer lists Service `web`'s port and backends from the
-//! kernel's table `inet ferrolb` (the lab runs without kube-proxy).
+//! kernel's table `inet ferrolb` (the lab runs without kube-proxy). The lab's scraper reads
+//! them through deploy/'s ClusterRole `ferrolb-diagnostics`.
 
 use std::net::IpAddr;
 
 use ferrolb_e2e::k8s;
 use ferrolb_e2e::lab::install::NAMESPACE;
 use ferrolb_e2e::lab::scraper::SCRAPER;
-use k8s_openapi::api::rbac::v1::{ClusterRole, ClusterRoleBinding};
+use ferrolb_api::names::DIAGNOSTICS_ROLE;
+use k8s_openapi::api::rbac::v1::ClusterRoleBinding;
 use kube::api::Api;
 use serde_json::{Value, json};
 
 use super::{PORT, Spk, speaker_on, step};
 
-/// The URLs the scenario reads besides deploy/'s `ferrolb-metrics-reader` ones (the lead adds
-/// them to that ClusterRole; until then this scenario grants them itself).
-const DEBUG_URLS: [&str; 2] = ["/debug/probe", "/debug/rules"];
-const DEBUG_ROLE: &str = "lab-debug-reader";
+/// The lab's scraper's binding to deploy/'s ClusterRole granting `/debug/probe` and
+/// `/debug/rules` (what `kubectl ferrolb why`'s ServiceAccount is bound to).
+const DEBUG_BINDING: &str = "lab-scraper-diagnostics";
 
 impl Spk<'_> {
-    /// Binds the lab's scraper to a ClusterRole granting [`DEBUG_URLS`].
+    /// Binds the lab's scraper to deploy/'s [`DIAGNOSTICS_ROLE`].
     async fn grant_debug(&self) {
-        let roles: Api<ClusterRole> = Api::all(self.client.clone());
-        k8s::apply(
-            &roles,
-            &json!({"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRole",
-                "metadata": {"name": DEBUG_ROLE},
-                "rules": [{"nonResourceURLs": DEBUG_URLS, "verbs": ["get"]}]}),
-        )
-        .await
-        .expect("debug ClusterRole");
         let bindings: Api<ClusterRoleBinding> = Api::all(self.client.clone());
         k8s::apply(
             &bindings,
             &json!({"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRoleBinding",
-                "metadata": {"name": DEBUG_ROLE},
-                "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": DEBUG_ROLE},
+                "metadata": {"name": DEBUG_BINDING},
+                "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": DIAGNOSTICS_ROLE},
                 "subjects": [{"kind": "ServiceAccount", "name": SCRAPER, "namespace": NAMESPACE}]}),
         )
         .await
