@@ -6,10 +6,10 @@
 
 use std::net::IpAddr;
 
+use ferrolb_api::names::DIAGNOSTICS_ROLE;
 use ferrolb_e2e::k8s;
 use ferrolb_e2e::lab::install::NAMESPACE;
 use ferrolb_e2e::lab::scraper::SCRAPER;
-use ferrolb_api::names::DIAGNOSTICS_ROLE;
 use k8s_openapi::api::rbac::v1::ClusterRoleBinding;
 use kube::api::Api;
 use serde_json::{Value, json};

@@ -32,6 +32,10 @@ const OTHER_NS: &str = "why-ns";
 const EXTERNAL_IP: &str = "198.51.100.61";
 /// The node of the speaker-dead case (the only one its policy lets announce).
 const LONE_NODE: &str = "node-c";
+/// The node the partition case cuts off from the others' gossip.
+const PARTITIONED: &str = "node-a";
+/// The partition case's own table in that node (never ferrolb's).
+const PARTITION_TABLE: &str = "why_partition";
 
 /// One run of `why -o json`.
 struct Why {
@@ -55,8 +59,14 @@ impl Why {
         ))
     }
 
+    /// Served, with every step checked (the wire, data path and health steps included: the
+    /// plugin reached the speakers).
     fn served(&self) -> bool {
-        self.code == Some(0) && self.report["served"] == true
+        self.code == Some(0)
+            && self.report["served"] == true
+            && self.report["unchecked"]
+                .as_array()
+                .is_some_and(Vec::is_empty)
     }
 
     /// What it said, short: exit code and the first failed step.
@@ -78,6 +88,40 @@ impl Why {
 }
 
 impl Spk<'_> {
+    /// Drops (or stops dropping) gossip (UDP 7946) in and out of `node`, with a table of the
+    /// test's own in that node's namespace; Err with nft's complaint.
+    fn partition(&self, node: &str, cut: bool) -> Result<(), String> {
+        let script = if cut {
+            format!(
+                "table inet {PARTITION_TABLE} {{\n\
+                 chain in {{ type filter hook input priority -10; udp dport 7946 drop; }}\n\
+                 chain out {{ type filter hook output priority -10; udp dport 7946 drop; }}\n\
+                 }}\n"
+            )
+        } else {
+            format!("delete table inet {PARTITION_TABLE}\n")
+        };
+        let path =
+            std::env::temp_dir().join(format!("ferrolb-why-partition-{}.nft", std::process::id()));
+        std::fs::write(&path, &script).expect("writing the nft script");
+        let argv = ["nft".to_string(), "-f".into(), path.display().to_string()];
+        let out = self
+            .lab
+            .exec(node, &argv)
+            .expect("nft in the node")
+            .output()
+            .expect("running nft");
+        let _ = std::fs::remove_file(&path);
+        if out.status.success() {
+            Ok(())
+        } else {
+            Err(format!(
+                "nft in {node}: {}",
+                String::from_utf8_lossy(&out.stderr)
+            ))
+        }
+    }
+
     /// `kubectl ferrolb why -n ns svc -o json` from the client.
     fn why(&self, ns: &str, svc: &str) -> Why {
         let out = self
@@ -219,6 +263,8 @@ impl Spk<'_> {
     /// Removes what the cases made (also after a failed run) and waits until namespace
     /// [`OTHER_NS`] is gone, so the ground is the common one again.
     async fn why_clean(&self) {
+        // A partition an interrupted run left (absent: nothing to undo).
+        let _ = self.partition(PARTITIONED, false);
         let services: Api<Service> = Api::namespaced(self.client.clone(), NS);
         for s in [
             "why-req",
@@ -474,7 +520,7 @@ impl Spk<'_> {
         self.exclude("node-b", false).await;
         self.why_served(f, case, local).await;
 
-        // Last: `why` judges interfaces from the speakers' view, which it may not read yet.
+        // The API cannot show interfaces: `why` reads the speakers' own reason.
         let case = "interface glob matches nothing";
         step(case);
         self.l2(POOL, json!({"ipPools": [POOL], "interfaces": ["nomatch*"]}))
@@ -482,6 +528,15 @@ impl Spk<'_> {
         self.why_fails(f, case, svc, STEP_ELECTION, "interface")
             .await;
         self.l2(POOL, json!({"ipPools": [POOL]})).await;
+        self.why_served(f, case, svc).await;
+
+        let case = "a gossip partition with two answering nodes";
+        step(case);
+        self.partition(PARTITIONED, true).expect("cutting gossip");
+        self.why_fails(f, case, svc, STEP_ELECTION, "split brain")
+            .await;
+        self.partition(PARTITIONED, false)
+            .expect("restoring gossip");
         self.why_served(f, case, svc).await;
 
         self.why_clean().await;

@@ -278,10 +278,17 @@ fn admitted_all(
     let admitted: Vec<&Vec<String>> = views
         .iter()
         .filter_map(|n| rejected.get(&n.name))
-        .filter(|w| !w.iter().any(|r| r.contains("nodeSelector") || r.contains("excluded")))
+        .filter(|w| {
+            !w.iter()
+                .any(|r| r.contains("nodeSelector") || r.contains("excluded"))
+        })
         .collect();
     let candidates_left = views.iter().any(|n| !rejected.contains_key(&n.name));
-    !candidates_left && !admitted.is_empty() && admitted.iter().all(|w| w.iter().any(|r| r.contains(needle)))
+    !candidates_left
+        && !admitted.is_empty()
+        && admitted
+            .iter()
+            .all(|w| w.iter().any(|r| r.contains(needle)))
 }
 
 /// Whether every node hosting a ready (or serving) endpoint is rejected for `needle`, and

@@ -385,7 +385,8 @@ fn a_dual_stack_pod_is_one_endpoint() {
             "conditions": {"ready": true, "serving": true, "terminating": false}}]}))));
     let step = endpoints::check(&snap);
     assert!(
-        step.evidence.contains(&"a: 1 ready, 0 serving-terminating, 0 terminating".to_string()),
+        step.evidence
+            .contains(&"a: 1 ready, 0 serving-terminating, 0 terminating".to_string()),
         "{:?}",
         step.evidence
     );
