@@ -49,6 +49,13 @@ ferrolb_e2e::lab_test!(edge_probes_kube_proxy, kube_proxy = Nftables, |turn| {
     kp::edge_probes_kube_proxy(&s).await;
 });
 
+// Issue 20's data-path proof: `kubectl ferrolb why` names kube-proxy's missing rules.
+ferrolb_e2e::lab_test!(why_names_missing_rules, kube_proxy = Nftables, |turn| {
+    let s = Spk::of(&turn);
+    let web = s.begin().await;
+    s.why_kube_proxy_rules(web[0]).await;
+});
+
 ferrolb_e2e::lab_test!(
     health_api_matches_kube_proxys,
     kube_proxy = Nftables,

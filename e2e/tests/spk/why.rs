@@ -7,13 +7,18 @@
 //!
 //! [`Lab::ferrolb`]: ferrolb_e2e::lab::Lab::ferrolb
 
+use std::net::IpAddr;
 use std::time::{Duration, Instant};
 
 use ferrolb_api::names::{
     ANN_IP_POOL, ANN_LOAD_BALANCER_IPS, ANN_SHARING_KEY, LABEL_EXCLUDE_FROM_LB,
 };
+use ferrolb_e2e::Node as LabNode;
 use ferrolb_e2e::k8s;
-use ferrolb_plugin::why::{STEP_ALLOCATION, STEP_ELECTION, STEP_ENDPOINTS, STEP_EXTERNAL_IPS};
+use ferrolb_e2e::lab::kubeproxy;
+use ferrolb_plugin::why::{
+    STEP_ALLOCATION, STEP_DATA_PATH, STEP_ELECTION, STEP_ENDPOINTS, STEP_EXTERNAL_IPS,
+};
 use k8s_openapi::api::core::v1::{Namespace, Node, Pod, Service};
 use kube::api::{Api, DeleteParams, Patch, PatchParams};
 use serde_json::{Value, json};
@@ -541,6 +546,39 @@ impl Spk<'_> {
 
         self.why_clean().await;
         eprintln!("why_announcer: {:.0} s", started.elapsed().as_secs_f64());
+        assert!(
+            failures.is_empty(),
+            "why cases failed:\n{}",
+            failures.join("\n")
+        );
+    }
+
+    /// Beside kube-proxy (the kubeproxy binary's lab, speakers announce-only): kube-proxy
+    /// stopped on the announcer and its tables removed there (`kube-proxy --cleanup`), so the
+    /// announcer answers ARP/NDP but nothing forwards. `why` names the data path and kube-proxy;
+    /// the fix (start it again) serves.
+    #[allow(dead_code)] // the kubeproxy binary's scenario; the speaker binary has no kube-proxy
+    pub async fn why_kube_proxy_rules(&self, web: IpAddr) {
+        let case = "the rules table deleted on the announcer while kube-proxy is stopped";
+        step(case);
+        let mut failures = Vec::new();
+        let f = &mut failures;
+        let svc = (NS, "web");
+        self.why_served(f, "web before the break", svc).await;
+        let announcer = self.settled("web", web).await;
+        let node: LabNode = announcer.parse().expect("a lab node");
+        kubeproxy::stop(self.lab, node);
+        kubeproxy::cleanup(self.lab, node).expect("kube-proxy --cleanup");
+        self.why_fails(
+            f,
+            case,
+            svc,
+            STEP_DATA_PATH,
+            &format!("kube-proxy's table ip kube-proxy is missing on {announcer}"),
+        )
+        .await;
+        kubeproxy::start(self.lab, node).expect("kube-proxy started again");
+        self.why_served(f, case, svc).await;
         assert!(
             failures.is_empty(),
             "why cases failed:\n{}",
