@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use crate::Error;
-use crate::lab::controlplane::{GoModule, Kind, cache_root};
+use crate::lab::controlplane::GoTool;
 
 /// The pinned krew release (`e2e/krew/go.mod`).
 pub const KREW_VERSION: &str = "v0.4.3";
@@ -122,35 +122,25 @@ pub fn sha256(file: &Path) -> Result<String, Error> {
         .ok_or_else(|| Error::msg(format!("sha256sum {} failed", file.display())))
 }
 
-/// Where the pinned krew is cached.
-pub fn bin() -> PathBuf {
-    cache_root().join("krew").join(KREW_VERSION).join("krew")
+/// The pinned krew as a cached tool.
+fn tool() -> GoTool<'static> {
+    GoTool {
+        name: "krew",
+        version: KREW_VERSION,
+        module: MODULE,
+        package: "sigs.k8s.io/krew/cmd/krew",
+        ldflags: format!("-s -w -X sigs.k8s.io/krew/internal/version.gitTag={KREW_VERSION}"),
+    }
 }
 
 /// Builds krew into the cache unless it is there (half a minute cold).
 pub fn build(repo: &Path) -> Result<(), Error> {
-    let ldflags = format!("-s -w -X sigs.k8s.io/krew/internal/version.gitTag={KREW_VERSION}");
-    GoModule {
-        dir: &repo.join(MODULE),
-        out: cache_root().join("krew").join(KREW_VERSION),
-        version: KREW_VERSION,
-        sources: &[("krew", "sigs.k8s.io/krew/cmd/krew", Kind::Upstream)],
-        ldflags: &ldflags,
-    }
-    .build()
+    tool().build(repo)
 }
 
 /// The pinned krew, or why it cannot run.
 pub fn require() -> Result<PathBuf, Error> {
-    let krew = bin();
-    if krew.is_file() {
-        Ok(krew)
-    } else {
-        Err(Error::msg(format!(
-            "krew {KREW_VERSION} is not built at {}: run `cargo xtask test` (which builds it first) or `cargo xtask krew`",
-            krew.display()
-        )))
-    }
+    tool().require()
 }
 
 #[cfg(test)]

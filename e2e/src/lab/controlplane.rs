@@ -118,6 +118,59 @@ pub fn build(module_dir: &Path) -> Result<(), Error> {
     .build()
 }
 
+/// An upstream Go command pinned by a module of the repository and cached per version (helm,
+/// krew): `cache_root()/NAME/VERSION/NAME`.
+pub(crate) struct GoTool<'a> {
+    /// The command's name (the cache's directory and the binary).
+    pub name: &'a str,
+    /// The pinned version (the module's go.mod requires it).
+    pub version: &'a str,
+    /// The module, relative to the repository.
+    pub module: &'a str,
+    /// The package of the command.
+    pub package: &'a str,
+    /// `go build -ldflags`.
+    pub ldflags: String,
+}
+
+impl GoTool<'_> {
+    /// Where the built command is cached.
+    pub fn bin(&self) -> PathBuf {
+        self.dir().join(self.name)
+    }
+
+    fn dir(&self) -> PathBuf {
+        cache_root().join(self.name).join(self.version)
+    }
+
+    /// Builds it into the cache unless it is there.
+    pub fn build(&self, repo: &Path) -> Result<(), Error> {
+        GoModule {
+            dir: &repo.join(self.module),
+            out: self.dir(),
+            version: self.version,
+            sources: &[(self.name, self.package, Kind::Upstream)],
+            ldflags: &self.ldflags,
+        }
+        .build()
+    }
+
+    /// The built command, or why it cannot run: a test that needs it fails with this message.
+    pub fn require(&self) -> Result<PathBuf, Error> {
+        let bin = self.bin();
+        if bin.is_file() {
+            Ok(bin)
+        } else {
+            Err(Error::msg(format!(
+                "{} {} is not built at {}: run `cargo xtask test` (or `cargo xtask lab build`), which builds it first",
+                self.name,
+                self.version,
+                bin.display()
+            )))
+        }
+    }
+}
+
 /// A Go module of the repository whose commands are built into a cache directory: the
 /// control plane's (`e2e/controlplane`) and helm's (`e2e/helm`, [`super::helm`]).
 pub(crate) struct GoModule<'a> {

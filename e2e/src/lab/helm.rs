@@ -5,7 +5,7 @@
 
 use std::path::{Path, PathBuf};
 
-use super::controlplane::{GoModule, Kind, cache_root};
+use super::controlplane::GoTool;
 use crate::Error;
 
 /// The pinned helm release (`e2e/helm/go.mod`).
@@ -20,40 +20,30 @@ pub const CHART: &str = "charts/ferrolb";
 /// The release name the lab (and the tests) install the chart as.
 pub const RELEASE: &str = "ferrolb";
 
-/// Where the pinned helm is cached.
-pub fn bin_dir() -> PathBuf {
-    cache_root().join("helm").join(HELM_VERSION)
+/// The pinned helm as a cached tool.
+fn tool() -> GoTool<'static> {
+    GoTool {
+        name: "helm",
+        version: HELM_VERSION,
+        module: MODULE,
+        package: "helm.sh/helm/v3/cmd/helm",
+        ldflags: format!("-s -w -X helm.sh/helm/v3/internal/version.version={HELM_VERSION}"),
+    }
 }
 
 /// The helm binary.
 pub fn bin() -> PathBuf {
-    bin_dir().join("helm")
+    tool().bin()
 }
 
 /// Builds helm into the cache unless it is there (a minute or two cold; nothing when built).
 pub fn build(repo: &Path) -> Result<(), Error> {
-    let ldflags = format!("-s -w -X helm.sh/helm/v3/internal/version.version={HELM_VERSION}");
-    GoModule {
-        dir: &repo.join(MODULE),
-        out: bin_dir(),
-        version: HELM_VERSION,
-        sources: &[("helm", "helm.sh/helm/v3/cmd/helm", Kind::Upstream)],
-        ldflags: &ldflags,
-    }
-    .build()
+    tool().build(repo)
 }
 
 /// The pinned helm, or why it cannot run: a test that needs it fails with this message.
 pub fn require() -> Result<PathBuf, Error> {
-    let helm = bin();
-    if helm.is_file() {
-        Ok(helm)
-    } else {
-        Err(Error::msg(format!(
-            "helm {HELM_VERSION} is not built at {}: run `cargo xtask lab build` (or `cargo xtask test`, which builds it first)",
-            helm.display()
-        )))
-    }
+    tool().require()
 }
 
 #[cfg(test)]

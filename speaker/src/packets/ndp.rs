@@ -274,29 +274,49 @@ pub fn unsolicited_na(our_mac: Mac, vip: Ipv6Addr) -> Vec<u8> {
 /// owner answers with a solicited Neighbor Advertisement to `src` at `our_mac`.
 pub fn neighbor_solicitation(our_mac: Mac, src: Ipv6Addr, target: Ipv6Addr) -> Vec<u8> {
     let ip_dst = solicited_node_multicast(target);
-    let mut icmp = [0u8; NA_LEN];
-    icmp[0] = ICMPV6_NEIGHBOR_SOLICITATION;
-    icmp[8..24].copy_from_slice(&target.octets());
-    icmp[24] = OPTION_SOURCE_LLADDR;
-    icmp[25] = 1; // option length in units of 8 bytes
-    icmp[26..32].copy_from_slice(&our_mac);
-    let checksum = icmpv6_checksum(&icmp, src, ip_dst);
-    icmp[2..4].copy_from_slice(&checksum.to_be_bytes());
-    nd_frame(our_mac, multicast_mac(ip_dst), src, ip_dst, &icmp)
+    let message = NdOut {
+        kind: ICMPV6_NEIGHBOR_SOLICITATION,
+        flags: 0,
+        target,
+        option: OPTION_SOURCE_LLADDR,
+    };
+    message.frame(our_mac, (src, ip_dst), multicast_mac(ip_dst))
 }
 
 /// Lays out an NA for `vip` with a Target Link-Layer Address option, in IPv6 and Ethernet.
 fn encode_na(our_mac: Mac, vip: Ipv6Addr, eth_dst: Mac, ip_dst: Ipv6Addr, flags: u8) -> Vec<u8> {
-    let mut icmp = [0u8; NA_LEN];
-    icmp[0] = ICMPV6_NEIGHBOR_ADVERTISEMENT;
-    icmp[4] = flags;
-    icmp[8..24].copy_from_slice(&vip.octets());
-    icmp[24] = OPTION_TARGET_LLADDR;
-    icmp[25] = 1; // option length in units of 8 bytes
-    icmp[26..32].copy_from_slice(&our_mac);
-    let checksum = icmpv6_checksum(&icmp, vip, ip_dst);
-    icmp[2..4].copy_from_slice(&checksum.to_be_bytes());
-    nd_frame(our_mac, eth_dst, vip, ip_dst, &icmp)
+    let message = NdOut {
+        kind: ICMPV6_NEIGHBOR_ADVERTISEMENT,
+        flags,
+        target: vip,
+        option: OPTION_TARGET_LLADDR,
+    };
+    message.frame(our_mac, (vip, ip_dst), eth_dst)
+}
+
+/// An outgoing Neighbor Solicitation or Advertisement about `target` carrying our MAC in a link-layer
+/// address option (`option`: source for an NS, target for an NA).
+struct NdOut {
+    kind: u8,
+    flags: u8,
+    target: Ipv6Addr,
+    option: u8,
+}
+
+impl NdOut {
+    /// The whole frame from `our_mac`, IPv6 `(src, dst)`, to `eth_dst`, checksum included.
+    fn frame(&self, our_mac: Mac, (src, ip_dst): (Ipv6Addr, Ipv6Addr), eth_dst: Mac) -> Vec<u8> {
+        let mut icmp = [0u8; NA_LEN];
+        icmp[0] = self.kind;
+        icmp[4] = self.flags;
+        icmp[8..24].copy_from_slice(&self.target.octets());
+        icmp[24] = self.option;
+        icmp[25] = 1; // option length in units of 8 bytes
+        icmp[26..32].copy_from_slice(&our_mac);
+        let checksum = icmpv6_checksum(&icmp, src, ip_dst);
+        icmp[2..4].copy_from_slice(&checksum.to_be_bytes());
+        nd_frame(our_mac, eth_dst, src, ip_dst, &icmp)
+    }
 }
 
 /// Wraps a 32-byte ND message (NS or NA with one link-layer option) in IPv6 (hop limit 255)
