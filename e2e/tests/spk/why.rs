@@ -555,8 +555,10 @@ impl Spk<'_> {
 
     /// Beside kube-proxy (the kubeproxy binary's lab, speakers announce-only): kube-proxy
     /// stopped on the announcer and its tables removed there (`kube-proxy --cleanup`), so the
-    /// announcer answers ARP/NDP but nothing forwards. `why` names the data path and kube-proxy;
-    /// the fix (start it again) serves.
+    /// announcer answers ARP/NDP but nothing forwards. The speaker there cannot reach the
+    /// apiserver either (the `kubernetes` Service's address needs kube-proxy's rules), so it
+    /// cannot be asked; `why` names the data path and kube-proxy from the node's proxy health
+    /// (port 10256); the fix (start it again) serves.
     #[allow(dead_code)] // the kubeproxy binary's scenario; the speaker binary has no kube-proxy
     pub async fn why_kube_proxy_rules(&self, web: IpAddr) {
         let case = "the rules table deleted on the announcer while kube-proxy is stopped";
@@ -574,7 +576,7 @@ impl Spk<'_> {
             case,
             svc,
             STEP_DATA_PATH,
-            &format!("kube-proxy's table ip kube-proxy is missing on {announcer}"),
+            &format!("kube-proxy on {announcer} is down"),
         )
         .await;
         kubeproxy::start(self.lab, node).expect("kube-proxy started again");

@@ -41,7 +41,19 @@ pub fn check(snap: &Snapshot, wire: &WireFacts, expected: &BTreeMap<IpAddr, Stri
             Ok(a) => a,
             Err(e) => {
                 ev.push(format!("{ip}: reading the rules on {node} failed: {e}"));
-                unchecked = true;
+                match wire.proxy_health.get(node) {
+                    Some(Ok(200)) | None => unchecked = true,
+                    Some(answer) => {
+                        let seen = match answer {
+                            Ok(status) => format!("answers HTTP {status}"),
+                            Err(e) => format!("does not answer ({e})"),
+                        };
+                        ev.push(format!(
+                            "{node}: proxy health /healthz on port 10256 {seen}"
+                        ));
+                        fix.get_or_insert_with(|| proxy_down(snap, node, &seen));
+                    }
+                }
                 continue;
             }
         };
@@ -125,6 +137,26 @@ fn pick(answer: &RulesAnswer, programs_ferrolb: Option<bool>) -> (Owner, &TableR
         (Owner::Ferrolb, &answer.ferrolb)
     } else {
         (Owner::KubeProxy, &answer.kube_proxy)
+    }
+}
+
+/// The fix when the node's proxy health fails: who programs its rules is down. Beside
+/// kube-proxy that is kube-proxy (and the speaker there cannot reach the apiserver either:
+/// the `kubernetes` Service's address needs kube-proxy's rules too).
+fn proxy_down(snap: &Snapshot, node: &str, seen: &str) -> String {
+    let speakers_program = snap
+        .speaker_states
+        .values()
+        .filter_map(|s| s.as_ref().ok())
+        .any(|s| s.observed.dataplane.enabled);
+    if speakers_program {
+        format!(
+            "ferrolb's speaker on {node} is not healthy (its /healthz on port 10256 {seen}): nothing keeps the Service's rules there; check the speaker Pod on {node} and its logs"
+        )
+    } else {
+        format!(
+            "kube-proxy on {node} is down (its /healthz on port 10256 {seen}): nothing programs the Service's rules there; start kube-proxy on {node} (its Pod, its logs)"
+        )
     }
 }
 

@@ -1,6 +1,8 @@
 //! `kubectl ferrolb why`: the I/O around [`super::diagnose`]. Reads the snapshot in one round
 //! of concurrent requests, prints text or JSON, and exits 1 when the Service is not served.
 
+use std::collections::BTreeMap;
+use std::net::{IpAddr, SocketAddr};
 use std::path::Path;
 use std::sync::Arc;
 
@@ -134,13 +136,25 @@ async fn snapshot(client: &Client, ns: &str, name: &str, ferrolb_ns: &str) -> Re
 
 /// The facts of steps 5–7, every request at once.
 async fn wire(speakers: &Speakers, t: &Targets) -> WireFacts {
-    let probes = futures::future::join_all(t.probes.iter().map(|(ip, node, addr)| async move {
-        let path = format!("/debug/probe?address={ip}&windowMs={PROBE_WINDOW_MS}");
-        (
-            *ip,
-            node.clone(),
-            speakers.get::<ProbeAnswer>(*addr, &path).await,
-        )
+    // One probe at a time per speaker (it refuses a second): each node's in turn, nodes at once.
+    let mut per_node: BTreeMap<&str, Vec<(IpAddr, SocketAddr)>> = BTreeMap::new();
+    for (ip, node, addr) in &t.probes {
+        per_node
+            .entry(node.as_str())
+            .or_default()
+            .push((*ip, *addr));
+    }
+    let probes = futures::future::join_all(per_node.into_iter().map(|(node, asks)| async move {
+        let mut got = Vec::new();
+        for (ip, addr) in asks {
+            let path = format!("/debug/probe?address={ip}&windowMs={PROBE_WINDOW_MS}");
+            got.push((
+                ip,
+                node.to_string(),
+                speakers.get::<ProbeAnswer>(addr, &path).await,
+            ));
+        }
+        got
     }));
     let rules = futures::future::join_all(t.rules.iter().map(|(node, ip, addr)| async move {
         let path = format!("/debug/rules?address={ip}");
@@ -161,9 +175,19 @@ async fn wire(speakers: &Speakers, t: &Targets) -> WireFacts {
             });
         (node.clone(), answer)
     }));
-    let (probes, rules, health) = futures::join!(probes, rules, health);
+    let proxy_health =
+        futures::future::join_all(t.proxy_health.iter().map(|(node, addr)| async move {
+            (
+                node.clone(),
+                client::get(*addr, "/healthz", None)
+                    .await
+                    .map(|(status, _)| status),
+            )
+        }));
+    let (probes, rules, health, proxy_health) = futures::join!(probes, rules, health, proxy_health);
     let mut facts = WireFacts::default();
-    for (ip, node, got) in probes {
+    facts.proxy_health = proxy_health.into_iter().collect();
+    for (ip, node, got) in probes.into_iter().flatten() {
         facts.probes.entry(ip).or_default().insert(node, got);
     }
     facts.rules = rules.into_iter().collect();

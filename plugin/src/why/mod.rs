@@ -46,6 +46,7 @@ use k8s_openapi::api::discovery::v1::EndpointSlice;
 use serde::Serialize;
 
 use crate::speakers::answers::{Fetched, HealthAnswer, ProbeAnswer, RulesAnswer, SpeakerState};
+use ferrolb_speaker::daemon::KUBE_PROXY_HEALTHZ_PORT;
 
 /// Everything `why` reads about one Service, as the API returned it.
 #[derive(Debug, Clone, Default)]
@@ -87,6 +88,9 @@ pub struct WireFacts {
     pub rules: BTreeMap<(String, IpAddr), Fetched<RulesAnswer>>,
     /// Per node: its healthCheckNodePort's answer.
     pub health: BTreeMap<String, Fetched<HealthAnswer>>,
+    /// Per announcing node: its proxy health (`/healthz` on port 10256, kube-proxy's or the
+    /// speaker's where it programs the rules): the HTTP status.
+    pub proxy_health: BTreeMap<String, Fetched<u16>>,
 }
 
 /// What to ask for steps 5–7: computed from the snapshot (pure), fetched by [`fetch`].
@@ -98,6 +102,8 @@ pub struct Targets {
     pub rules: Vec<(String, IpAddr, SocketAddr)>,
     /// (node, its healthCheckNodePort's address).
     pub health: Vec<(String, SocketAddr)>,
+    /// (announcing node, its proxy health's address).
+    pub proxy_health: Vec<(String, SocketAddr)>,
 }
 
 /// How many peers besides the announcer probe each address.
@@ -137,6 +143,10 @@ pub fn targets(snap: &Snapshot) -> Targets {
         };
         t.probes.push((*ip, node.clone(), *addr));
         t.rules.push((node.clone(), *ip, *addr));
+        let healthz = SocketAddr::new(addr.ip(), KUBE_PROXY_HEALTHZ_PORT);
+        if !t.proxy_health.contains(&(node.clone(), healthz)) {
+            t.proxy_health.push((node.clone(), healthz));
+        }
         for (peer, peer_addr) in speakers
             .iter()
             .filter(|(n, _)| *n != node)

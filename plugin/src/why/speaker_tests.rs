@@ -99,6 +99,7 @@ fn with_speakers(mut snap: Snapshot) -> Snapshot {
         )]
         .into(),
         health: BTreeMap::new(),
+        proxy_health: BTreeMap::new(),
     });
     snap
 }
@@ -308,5 +309,53 @@ fn a_health_answer_against_the_endpoints_fails_the_health_step() {
             "{other}'s health answer disagrees with its endpoints"
         )),
         "{fix}"
+    );
+}
+
+#[test]
+fn a_node_that_cannot_be_asked_is_neither_a_stranger_nor_a_pass() {
+    let mut snap = served();
+    let w = winner(&snap);
+    let facts = wire_mut(&mut snap);
+    facts
+        .probes
+        .get_mut(&vip())
+        .unwrap()
+        .insert(w.clone(), Err("HTTP 503: cannot review the token".into()));
+    // Its rules cannot be read either, and its proxy health is down.
+    facts.rules.insert(
+        (w.clone(), vip()),
+        Err("HTTP 503: cannot review the token".into()),
+    );
+    facts
+        .proxy_health
+        .insert(w.clone(), Err("connection refused".into()));
+    let mut no_dataplane = snap.clone();
+    for s in no_dataplane.speaker_states.values_mut() {
+        s.as_mut().unwrap().observed.dataplane.enabled = false;
+    }
+    let (step, fix) = first_failure(&no_dataplane);
+    assert_eq!(step, STEP_DATA_PATH, "the wire is not a stranger's: {fix}");
+    assert!(
+        fix.starts_with(&format!("kube-proxy on {w} is down")),
+        "{fix}"
+    );
+    let report = diagnose(&no_dataplane, now());
+    assert!(
+        report.unchecked.contains(&STEP_WIRE.to_string()),
+        "{:?}",
+        report.unchecked
+    );
+
+    // Proxy health fine: the data path is unchecked, not failed.
+    wire_mut(&mut no_dataplane)
+        .proxy_health
+        .insert(w.clone(), Ok(200));
+    let report = diagnose(&no_dataplane, now());
+    assert!(report.served, "{}", text(&report));
+    assert!(
+        report.unchecked.contains(&STEP_DATA_PATH.to_string()),
+        "{:?}",
+        report.unchecked
     );
 }

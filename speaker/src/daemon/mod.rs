@@ -73,7 +73,7 @@ pub use publish::FIELD_MANAGER;
 use cycle::{Inputs, Outputs, Settings, Speaker, Tasks};
 
 /// kube-proxy's healthz port (`--healthz-bind-address`'s default).
-const KUBE_PROXY_HEALTHZ_PORT: u16 = 10256;
+pub const KUBE_PROXY_HEALTHZ_PORT: u16 = 10256;
 /// Deadline of one detection of kube-proxy (`nft list chains`); a hung `nft` counts as
 /// unreadable and keeps the decision.
 const DETECT_TIMEOUT: Duration = Duration::from_secs(10);
