@@ -185,12 +185,14 @@ async fn wire(speakers: &Speakers, t: &Targets) -> WireFacts {
             )
         }));
     let (probes, rules, health, proxy_health) = futures::join!(probes, rules, health, proxy_health);
-    let mut facts = WireFacts::default();
-    facts.proxy_health = proxy_health.into_iter().collect();
+    let mut facts = WireFacts {
+        rules: rules.into_iter().collect(),
+        health: health.into_iter().collect(),
+        proxy_health: proxy_health.into_iter().collect(),
+        ..WireFacts::default()
+    };
     for (ip, node, got) in probes.into_iter().flatten() {
         facts.probes.entry(ip).or_default().insert(node, got);
     }
-    facts.rules = rules.into_iter().collect();
-    facts.health = health.into_iter().collect();
     facts
 }
