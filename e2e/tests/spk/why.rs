@@ -127,6 +127,34 @@ impl Spk<'_> {
         }
     }
 
+    /// `kubectl ferrolb status -o json` exits 1 with a problem containing each of `phrases`
+    /// (polled like `why`). A miss is pushed to `failures`.
+    async fn status_names(&self, failures: &mut Vec<String>, case: &str, phrases: &[&str]) {
+        let start = Instant::now();
+        loop {
+            let out = self
+                .lab
+                .ferrolb(&["status", "-o", "json"])
+                .expect("kubectl-ferrolb runs");
+            let report: Value = serde_json::from_slice(&out.stdout).unwrap_or(Value::Null);
+            let problems = report["problems"].to_string();
+            if out.status.code() == Some(1) && phrases.iter().all(|p| problems.contains(p)) {
+                eprintln!("{case}: status names it: {problems}");
+                return;
+            }
+            if start.elapsed() > WHY_LIMIT {
+                let miss = format!(
+                    "{case}: status did not name {phrases:?} within {WHY_LIMIT:?}; last: exit {:?}, problems {problems}",
+                    out.status.code()
+                );
+                eprintln!("{miss}");
+                failures.push(miss);
+                return;
+            }
+            tokio::time::sleep(WHY_EVERY).await;
+        }
+    }
+
     /// `kubectl ferrolb why -n ns svc -o json` from the client.
     fn why(&self, ns: &str, svc: &str) -> Why {
         let out = self
@@ -539,6 +567,8 @@ impl Spk<'_> {
         step(case);
         self.partition(PARTITIONED, true).expect("cutting gossip");
         self.why_fails(f, case, svc, STEP_ELECTION, "split brain")
+            .await;
+        self.status_names(f, case, &["gossip views differ", "split brain"])
             .await;
         self.partition(PARTITIONED, false)
             .expect("restoring gossip");
