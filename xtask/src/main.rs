@@ -124,6 +124,28 @@ enum BenchCmd {
         #[arg(long)]
         keep: bool,
     },
+    /// `kubectl ferrolb why` among N other LoadBalancer Services: wall time of RUNS runs (p50,
+    /// max; each must exit 0) and the size of a speaker's /debug/state. Own lab `bench`.
+    Why {
+        /// Services besides `web`.
+        #[arg(long, default_value_t = 1000)]
+        services: usize,
+        /// Timed runs of `why`.
+        #[arg(long, default_value_t = 10)]
+        runs: usize,
+        /// Creations in flight at once.
+        #[arg(long, default_value_t = 32)]
+        concurrency: usize,
+        /// Leave the bench lab running afterwards.
+        #[arg(long)]
+        keep: bool,
+        /// Exit non-zero when the slowest run took longer than 2,000 ms (issue 20).
+        #[arg(long)]
+        check: bool,
+        /// The bound of --check in milliseconds (to see --check fail).
+        #[arg(long, hide = true, default_value_t = ferrolb_e2e::bench::why::BOUND_MS)]
+        check_bound_ms: f64,
+    },
     /// Allocation: N Services allocated by the controller on the real apiserver, against the
     /// floor of one client writing N statuses. Runs in its own lab `bench`.
     Alloc {
@@ -541,7 +563,8 @@ fn in_bench_lab(
 
 fn bench(cmd: BenchCmd) -> anyhow::Result<()> {
     let rt = tokio::runtime::Runtime::new()?;
-    let (name, keep, json) = match cmd {
+    let mut bound_ms = None;
+    let (name, keep, mut json) = match cmd {
         BenchCmd::Alloc {
             services,
             concurrency,
@@ -571,6 +594,25 @@ fn bench(cmd: BenchCmd) -> anyhow::Result<()> {
                 )
             })?;
             ("speaker", keep, json)
+        }
+        BenchCmd::Why {
+            services,
+            runs,
+            concurrency,
+            keep,
+            check,
+            check_bound_ms,
+        } => {
+            let opts = ferrolb_e2e::bench::why::WhyOptions {
+                services,
+                runs,
+                concurrency,
+            };
+            bound_ms = check.then_some(check_bound_ms);
+            let json = in_bench_lab(&rt, keep, move |lab, repo| {
+                Box::pin(async move { ferrolb_e2e::bench::why::bench(lab, &repo, opts).await })
+            })?;
+            ("why", keep, json)
         }
         BenchCmd::Edge { trials, keep } => {
             let json = in_bench_lab(&rt, keep, move |lab, repo| {
@@ -614,6 +656,13 @@ fn bench(cmd: BenchCmd) -> anyhow::Result<()> {
             )
         }
     };
+    if let (Some(out), serde_json::Value::Object(recorded)) =
+        (json.as_object_mut(), ferrolb_e2e::bench::recorded(&repo()))
+    {
+        for (k, v) in recorded {
+            out.entry(k).or_insert(v);
+        }
+    }
     let dir = repo().join("target/bench");
     std::fs::create_dir_all(&dir)?;
     let path = dir.join(format!("{name}.json"));
@@ -625,6 +674,11 @@ fn bench(cmd: BenchCmd) -> anyhow::Result<()> {
         path.display(),
         if keep { " (lab bench kept)" } else { "" }
     );
+    if let Some(bound) = bound_ms {
+        let max = json["max_ms"].as_f64().unwrap_or(f64::INFINITY);
+        ferrolb_e2e::bench::why::check(max, bound).map_err(anyhow::Error::msg)?;
+        println!("--check: max_ms {max:.0} ms within the bound of {bound:.0} ms");
+    }
     Ok(())
 }
 

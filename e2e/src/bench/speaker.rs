@@ -20,7 +20,8 @@ use crate::{Error, Lab, k8s, wait_for};
 
 /// The bench-only pool: on the lab LAN's IPv6 prefix, announced only in the bench lab.
 pub const POOL: &str = "2001:db8:100::3:0/112";
-const NS: &str = "bench-speaker";
+/// The namespace of the scale Services.
+pub const NS: &str = "bench-speaker";
 
 /// Options of the speaker benchmark.
 #[derive(Debug, Clone, Copy)]
@@ -39,47 +40,11 @@ pub async fn speakers(
 ) -> Result<Value, Error> {
     lab.install(repo).await?;
     let client = lab.client().await?;
-    k8s::namespace(&client, NS, json!({})).await?;
-    k8s::pool(&client, "scale", json!({"addresses": [POOL]})).await?;
-    let l2: Api<ferrolb_api::L2AnnouncementPolicy> = Api::all(client.clone());
-    let body = json!({"apiVersion": "ferrolb.io/v1alpha1", "kind": "L2AnnouncementPolicy",
-        "metadata": {"name": "scale"}, "spec": {"ipPools": ["scale"]}});
-    l2.patch(
-        "scale",
-        &PatchParams::apply("bench").force(),
-        &Patch::Apply(body),
-    )
-    .await
-    .map_err(|e| Error::kube("applying the L2AnnouncementPolicy", e))?;
-    let pods: Api<Pod> = Api::namespaced(client.clone(), NS);
-    let pod = json!({"apiVersion": "v1", "kind": "Pod",
-        "metadata": {"name": "scale-a", "labels": {"app": "scale"}},
-        "spec": {"nodeName": "node-a", "containers": [{"name": "echo", "image": "echo",
-            "ports": [{"containerPort": 9376, "protocol": "TCP"}]}]}});
-    pods.patch(
-        "scale-a",
-        &PatchParams::apply("bench").force(),
-        &Patch::Apply(pod),
-    )
-    .await
-    .map_err(|e| Error::kube("creating the pod", e))?;
+    ground(&client).await?;
 
     let before = memory(lab);
     let t = Instant::now();
-    let spec = json!({"ipFamilies": ["IPv6"], "ipFamilyPolicy": "SingleStack",
-        "allocateLoadBalancerNodePorts": false, "selector": {"app": "scale"},
-        "ports": [{"port": 80, "targetPort": 9376, "protocol": "TCP"}]});
-    let spec = &spec;
-    let client_ref = &client;
-    let created: Vec<Result<_, Error>> = stream::iter(0..opts.services)
-        .map(|i| async move {
-            let body = k8s::service_body(&format!("s{i:05}"), json!({}), spec.clone());
-            k8s::apply_service(client_ref, NS, &body).await
-        })
-        .buffer_unordered(opts.concurrency.max(1))
-        .collect()
-        .await;
-    created.into_iter().collect::<Result<Vec<_>, _>>()?;
+    create_services(&client, opts).await?;
     let create_seconds = t.elapsed().as_secs_f64();
 
     let limit = Duration::from_secs(120 + opts.services as u64 / 5);
@@ -109,6 +74,55 @@ pub async fn speakers(
         "kubernetes": crate::lab::plan::K8S_VERSION,
         "note": "all_announced_seconds runs from the first Service created (controller allocation included) to the speakers' announced_addresses gauges adding up to the number of Services; memory from /proc/PID/status (VmRSS, VmHWM)",
     }))
+}
+
+/// The ground of the scale Services: namespace [`NS`], pool `scale` over [`POOL`] with its
+/// L2AnnouncementPolicy, and their backend: pod `scale-a` (app `scale`) on node-a.
+pub async fn ground(client: &kube::Client) -> Result<(), Error> {
+    k8s::namespace(client, NS, json!({})).await?;
+    k8s::pool(client, "scale", json!({"addresses": [POOL]})).await?;
+    let l2: Api<ferrolb_api::L2AnnouncementPolicy> = Api::all(client.clone());
+    let body = json!({"apiVersion": "ferrolb.io/v1alpha1", "kind": "L2AnnouncementPolicy",
+        "metadata": {"name": "scale"}, "spec": {"ipPools": ["scale"]}});
+    l2.patch(
+        "scale",
+        &PatchParams::apply("bench").force(),
+        &Patch::Apply(body),
+    )
+    .await
+    .map_err(|e| Error::kube("applying the L2AnnouncementPolicy", e))?;
+    let pods: Api<Pod> = Api::namespaced(client.clone(), NS);
+    let pod = json!({"apiVersion": "v1", "kind": "Pod",
+        "metadata": {"name": "scale-a", "labels": {"app": "scale"}},
+        "spec": {"nodeName": "node-a", "containers": [{"name": "echo", "image": "echo",
+            "ports": [{"containerPort": 9376, "protocol": "TCP"}]}]}});
+    pods.patch(
+        "scale-a",
+        &PatchParams::apply("bench").force(),
+        &Patch::Apply(pod),
+    )
+    .await
+    .map_err(|e| Error::kube("creating the pod", e))?;
+    Ok(())
+}
+
+/// Creates `opts.services` single-stack IPv6 LoadBalancer Services `s00000`, `s00001`, ... in
+/// [`NS`] (no NodePorts, selecting the pod of [`ground`]), `opts.concurrency` in flight.
+pub async fn create_services(client: &kube::Client, opts: SpeakerOptions) -> Result<(), Error> {
+    let spec = json!({"ipFamilies": ["IPv6"], "ipFamilyPolicy": "SingleStack",
+        "allocateLoadBalancerNodePorts": false, "selector": {"app": "scale"},
+        "ports": [{"port": 80, "targetPort": 9376, "protocol": "TCP"}]});
+    let spec = &spec;
+    let created: Vec<Result<_, Error>> = stream::iter(0..opts.services)
+        .map(|i| async move {
+            let body = k8s::service_body(&format!("s{i:05}"), json!({}), spec.clone());
+            k8s::apply_service(client, NS, &body).await
+        })
+        .buffer_unordered(opts.concurrency.max(1))
+        .collect()
+        .await;
+    created.into_iter().collect::<Result<Vec<_>, _>>()?;
+    Ok(())
 }
 
 /// The `ferrolb_speaker_announced_addresses` gauge of speaker `c` (its private endpoint,
