@@ -394,3 +394,37 @@ pub fn start(lab: &Lab, which: &[&str]) -> Result<(), Error> {
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tool_tests {
+    use super::GoTool;
+
+    /// Each cached tool's version is the one its module's go.mod requires.
+    #[test]
+    fn each_tool_is_its_go_mods_pin() {
+        let tools: [GoTool<'static>; 2] = [super::super::helm::tool(), crate::krew::tool()];
+        for tool in tools {
+            let go_mod = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+                .parent()
+                .unwrap()
+                .join(tool.module)
+                .join("go.mod");
+            let text = std::fs::read_to_string(&go_mod).unwrap();
+            let pinned = text.lines().any(|l| {
+                l.trim()
+                    .strip_prefix("require ")
+                    .and_then(|r| r.split_once(' '))
+                    .is_some_and(|(module, version)| {
+                        tool.package.starts_with(module) && version == tool.version
+                    })
+            });
+            assert!(
+                pinned,
+                "{} does not require {} {}",
+                go_mod.display(),
+                tool.package,
+                tool.version
+            );
+        }
+    }
+}

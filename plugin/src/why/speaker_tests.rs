@@ -104,6 +104,12 @@ fn with_speakers(mut snap: Snapshot) -> Snapshot {
     snap
 }
 
+/// The two nodes other than `w`, in order.
+fn others(w: &str) -> (&'static str, &'static str) {
+    let mut rest = ["a", "b", "c"].into_iter().filter(|n| *n != w);
+    (rest.next().unwrap(), rest.next().unwrap())
+}
+
 fn wire_mut(snap: &mut Snapshot) -> &mut WireFacts {
     snap.wire.as_mut().unwrap()
 }
@@ -123,7 +129,7 @@ fn speakers_agreeing_and_the_wire_right_is_served() {
 fn two_speakers_answering_is_a_split_brain() {
     let mut snap = served();
     let w = winner(&snap);
-    let other = ["a", "b", "c"].into_iter().find(|n| *n != w).unwrap();
+    let (other, _) = others(&w);
     snap.speaker_states
         .insert(w.clone(), Ok(state(&w, &[&w], Some(&w), "alone")));
     snap.speaker_states.insert(
@@ -140,11 +146,7 @@ fn two_speakers_answering_is_a_split_brain() {
 fn speakers_electing_different_winners_are_partitioned() {
     let mut snap = served();
     let w = winner(&snap);
-    let other = ["a", "b", "c"].into_iter().find(|n| *n != w).unwrap();
-    let third = ["a", "b", "c"]
-        .into_iter()
-        .find(|n| *n != w && *n != other)
-        .unwrap();
+    let (other, third) = others(&w);
     snap.speaker_states.insert(
         third.into(),
         Ok(state(third, &[third, other], Some(other), "partition")),
@@ -173,11 +175,7 @@ fn every_speaker_silent_for_interfaces_names_the_globs() {
 fn a_peer_hearing_two_nodes_is_a_split_brain_on_the_wire() {
     let mut snap = served();
     let w = winner(&snap);
-    let other = ["a", "b", "c"].into_iter().find(|n| *n != w).unwrap();
-    let third = ["a", "b", "c"]
-        .into_iter()
-        .find(|n| *n != w && *n != other)
-        .unwrap();
+    let (other, third) = others(&w);
     wire_mut(&mut snap).probes.get_mut(&vip()).unwrap().insert(
         third.into(),
         Ok(probe(third, false, &[&mac(&w), &mac(other), &mac(&w)])),
@@ -220,7 +218,7 @@ fn nobody_answering_and_a_stranger_answering_fail_the_wire() {
     );
 
     let mut snap = served();
-    let peer = ["a", "b", "c"].into_iter().find(|n| *n != w).unwrap();
+    let (peer, _) = others(&w);
     wire_mut(&mut snap).probes.get_mut(&vip()).unwrap().insert(
         peer.into(),
         Ok(probe(peer, false, &[&mac(&w), "02:00:00:00:00:99"])),
