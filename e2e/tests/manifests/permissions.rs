@@ -44,6 +44,9 @@ fn known_resources() -> Vec<(String, String)> {
         of::<k8s_openapi::api::apps::v1::DaemonSet>(),
         // The Service status subresource (kube's `Api::patch_status`).
         (String::new(), "services/status".to_string()),
+        // Tokens of ServiceAccount ferrolb-diagnostics, which `kubectl ferrolb why` mints
+        // (diagnostics.yaml's Role ferrolb-why, for people to bind).
+        (String::new(), "serviceaccounts/token".to_string()),
     ];
     for crd in read_dir("crds") {
         let spec = &crd.value["spec"];
@@ -66,11 +69,13 @@ fn rules_name_only_real_resources_and_verbs_and_no_wildcards() {
     let known = known_resources();
     for (at, rule) in rbac::rules(&deploy()) {
         if !rule["nonResourceURLs"].is_null() {
-            // Only the private endpoints, only read (metrics-reader.yaml).
-            assert_eq!(
-                strings(&rule["nonResourceURLs"]),
-                ["/metrics", "/debug/state"],
-                "{at}"
+            // Only the private endpoints, only read: metrics-reader.yaml's, and diagnostics.yaml's
+            // for `kubectl ferrolb why` (no /metrics there).
+            let urls = strings(&rule["nonResourceURLs"]);
+            assert!(
+                urls == ["/metrics", "/debug/state"]
+                    || urls == ["/debug/state", "/debug/probe", "/debug/rules"],
+                "{at}: {urls:?}"
             );
             assert_eq!(strings(&rule["verbs"]), ["get"], "{at}");
             continue;
