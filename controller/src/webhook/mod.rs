@@ -41,6 +41,7 @@ use crate::inputs::Watched;
 use crate::leader::stopped;
 
 pub use configuration::WebhookConfig;
+pub use secret::reachability;
 
 /// Takes a snapshot of the watched objects (the webhook judges against it).
 pub type Snapshots = Arc<dyn Fn() -> Watched + Send + Sync>;

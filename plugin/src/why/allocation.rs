@@ -56,6 +56,13 @@ pub fn check(snap: &Snapshot, now: jiff::Timestamp) -> Step {
     ev.push(format!("ipFamilies {}", families(svc)));
     let lease = lease_fresh(snap, now);
     ev.push(lease.as_ref().map_or_else(|e| e.clone(), |s| s.clone()));
+    match &snap.webhook {
+        Some(Ok(())) => ev.push("webhook reachable (it refused the apiserver's dry-run probe)".into()),
+        Some(Err(e)) => ev.push(format!(
+            "webhook NOT reachable: {e}: Services' externalIPs and requests are not checked at admission (the controller still polices them); check the ferrolb-controller Pods and Service ferrolb-webhook"
+        )),
+        None => {}
+    }
     warnings(snap, &mut ev);
 
     let condition = allocated_condition(svc);

@@ -59,11 +59,13 @@ pub async fn run(kubeconfig: Option<&Path>, args: &WhyArgs) -> Result<bool> {
         .namespace
         .clone()
         .unwrap_or_else(|| client.default_namespace().to_string());
-    let (snap, speakers) = futures::join!(
+    let (snap, speakers, webhook) = futures::join!(
         snapshot(&client, &ns, &args.service, &args.ferrolb_namespace),
         Speakers::connect(&client, &args.ferrolb_namespace),
+        ferrolb_controller::webhook::reachability(&client),
     );
     let mut snap = snap?;
+    snap.webhook = Some(webhook);
     match speakers {
         Ok(speakers) => {
             snap.speaker_states = speakers.states(&snap.speakers).await;

@@ -1,14 +1,56 @@
 //! Step 7, health: for `externalTrafficPolicy: Local`, each node's healthCheckNodePort answer
 //! (what a load balancer probing the nodes sees) against its local endpoints: 200 and their
 //! count where it has ready ones, 503 where it has none (kube-proxy's contract, served by
-//! kube-proxy or by the speaker). Edge Services: the edge's own view is not read yet.
+//! kube-proxy or by the speaker). Edge Services: the edge's view of the nodes, as its
+//! `ferrolb.io/EdgeServing` condition says ([`edge`]).
 
+use ferrolb_adapter::pools::Pools;
 use ferrolb_adapter::service::{self, ServiceView};
+use ferrolb_api::names::ANN_ALLOCATED_FROM;
+use ferrolb_core::names::{CONDITION_EDGE_SERVING, REASON_NO_CANDIDATE_NODES, REASON_NO_HEALTHY_NODES};
 use ferrolb_core::TrafficPolicy;
 use ferrolb_speaker::nodestate::endpoints::{by_service, local_ready};
 use kube::ResourceExt;
 
 use super::{STEP_HEALTH, Snapshot, Step, WireFacts};
+
+/// For a Service the edge serves (allocated from an edge pool): the edge's view of the nodes,
+/// from the condition it keeps on the Service; `None` for the others.
+pub fn edge(snap: &Snapshot) -> Option<Step> {
+    let pool = snap.service.annotations().get(ANN_ALLOCATED_FROM)?;
+    if !Pools::new(&snap.pools).is_edge(pool) {
+        return None;
+    }
+    let condition = snap
+        .service
+        .status
+        .as_ref()
+        .and_then(|s| s.conditions.as_ref())
+        .and_then(|cs| cs.iter().find(|c| c.type_ == CONDITION_EDGE_SERVING));
+    Some(match condition {
+        None => Step::failed(
+            STEP_HEALTH,
+            vec![format!("no {CONDITION_EDGE_SERVING} condition: the edge has not judged the nodes")],
+            "the edge writes this condition once it probes the nodes' health: check that the edge (ferrolb-edge) runs and reaches the apiserver",
+        ),
+        Some(c) => {
+            let seen = format!(
+                "edge: {CONDITION_EDGE_SERVING}={} reason {}: {}",
+                c.status, c.reason, c.message
+            );
+            if c.status == "True" {
+                Step::passed(STEP_HEALTH, vec![seen])
+            } else {
+                let fix = match c.reason.as_str() {
+                    REASON_NO_HEALTHY_NODES => "no candidate node passes the edge's health probe: see the nodes' healthCheckNodePort (or /healthz on 10256) answers and their local endpoints",
+                    REASON_NO_CANDIDATE_NODES => "no node can receive the edge's traffic: check the Nodes (Ready, not excluded) and the Service's nodePorts",
+                    _ => "the edge cannot serve the Service's frontends: its message says why",
+                };
+                Step::failed(STEP_HEALTH, vec![seen], fix)
+            }
+        }
+    })
+}
 
 /// The Service's healthCheckNodePort, when it has one.
 pub fn node_port(snap: &Snapshot) -> Option<u16> {

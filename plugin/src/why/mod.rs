@@ -77,6 +77,9 @@ pub struct Snapshot {
     pub speakers_unreachable: Option<String>,
     /// The facts of steps 5–7; `None`: not fetched (an earlier step failed, or no token).
     pub wire: Option<WireFacts>,
+    /// Whether the apiserver reaches ferrolb's webhook (a dry-run create it must refuse, as
+    /// the controller checks); `None`: not asked.
+    pub webhook: Option<Result<(), String>>,
 }
 
 /// What the speakers and the nodes answered for steps 5–7.
@@ -297,12 +300,15 @@ pub fn diagnose(snap: &Snapshot, now: jiff::Timestamp) -> Report {
         (STEP_DATA_PATH, &|w| datapath::check(snap, w, &expected)),
         (STEP_HEALTH, &|w| health::check(snap, w)),
     ];
+    let edge = health::edge(snap);
     for (name, check) in later {
-        let step = match (broken, &snap.wire) {
-            (Some(earlier), _) => {
+        let step = match (broken, &snap.wire, &edge) {
+            (Some(earlier), _, _) => {
                 Step::skipped(name, vec![format!("not checked: {earlier} failed")])
             }
-            (None, None) => Step::unchecked(
+            // The edge's condition needs no speaker.
+            (None, _, Some(edge_step)) if name == STEP_HEALTH => edge_step.clone(),
+            (None, None, _) => Step::unchecked(
                 name,
                 vec![format!(
                     "not checked: {}",
@@ -311,7 +317,7 @@ pub fn diagnose(snap: &Snapshot, now: jiff::Timestamp) -> Report {
                         .unwrap_or("the speakers were not asked")
                 )],
             ),
-            (None, Some(w)) => check(w),
+            (None, Some(w), _) => check(w),
         };
         if step.outcome == Outcome::Failed && broken.is_none() {
             broken = Some(name);
@@ -319,9 +325,10 @@ pub fn diagnose(snap: &Snapshot, now: jiff::Timestamp) -> Report {
         steps.push(step);
     }
     steps.push(history::check(snap));
+    let edge_serves = edge.is_some_and(|e| e.outcome == Outcome::Passed);
     Report {
         service,
-        served: broken.is_none() && election_announces,
+        served: broken.is_none() && (election_announces || edge_serves),
         unchecked: steps
             .iter()
             .filter(|s| s.outcome == Outcome::Unchecked)

@@ -391,3 +391,51 @@ fn a_dual_stack_pod_is_one_endpoint() {
         step.evidence
     );
 }
+
+/// `healthy()` made an edge Service: allocated from pool `edge` (labelled for the edge), no
+/// ServiceAnnouncement, the edge's condition `status`/`reason`.
+fn edge_service(status: &str, reason: &str) -> Snapshot {
+    let mut snap = healthy();
+    snap.announcement = None;
+    snap.pools = vec![Arc::new(from(json!({
+        "apiVersion": "ferrolb.io/v1alpha1", "kind": "VIPPool",
+        "metadata": {"name": "edge", "labels": {"ferrolb.io/mode": "edge"}},
+        "spec": {"addresses": ["192.0.2.0/28"]},
+        "status": {"ipv4": {"total": "16", "used": "1", "available": "15"}}})))];
+    let svc = &mut snap.service;
+    svc.metadata
+        .annotations
+        .get_or_insert_with(Default::default)
+        .insert("ferrolb.io/allocated-from".into(), "edge".into());
+    if let Some(cs) = svc.status.as_mut().and_then(|s| s.conditions.as_mut()) {
+        cs.push(from(json!({"type": "ferrolb.io/EdgeServing", "status": status, "reason": reason,
+            "message": "node-a healthy", "lastTransitionTime": "2026-01-01T00:00:00Z"})));
+    }
+    snap
+}
+
+#[test]
+fn an_edge_service_is_judged_by_the_edges_condition() {
+    let report = diagnose(&edge_service("True", "Serving"), now());
+    assert!(report.served, "{}", text(&report));
+    let health = report.steps.iter().find(|s| s.name == STEP_HEALTH).unwrap();
+    assert_eq!(health.outcome, Outcome::Passed, "{}", text(&report));
+
+    let (step, fix) = first_failure(&edge_service("False", "NoHealthyNodes"));
+    assert_eq!(step, STEP_HEALTH);
+    assert!(fix.starts_with("no candidate node passes the edge's health probe"), "{fix}");
+}
+
+#[test]
+fn an_unreachable_webhook_is_said_without_failing_the_service() {
+    let mut snap = healthy();
+    snap.webhook = Some(Err("the apiserver admitted the probe".into()));
+    let report = diagnose(&snap, now());
+    assert!(report.served, "{}", text(&report));
+    let step = report.steps.iter().find(|s| s.name == STEP_ALLOCATION).unwrap();
+    assert!(
+        step.evidence.iter().any(|e| e.starts_with("webhook NOT reachable: the apiserver admitted the probe")),
+        "{:?}",
+        step.evidence
+    );
+}
