@@ -7,8 +7,10 @@
 use ferrolb_adapter::pools::Pools;
 use ferrolb_adapter::service::{self, ServiceView};
 use ferrolb_api::names::ANN_ALLOCATED_FROM;
-use ferrolb_core::names::{CONDITION_EDGE_SERVING, REASON_NO_CANDIDATE_NODES, REASON_NO_HEALTHY_NODES};
 use ferrolb_core::TrafficPolicy;
+use ferrolb_core::names::{
+    CONDITION_EDGE_SERVING, REASON_NO_CANDIDATE_NODES, REASON_NO_HEALTHY_NODES,
+};
 use ferrolb_speaker::nodestate::endpoints::{by_service, local_ready};
 use kube::ResourceExt;
 
@@ -30,7 +32,9 @@ pub fn edge(snap: &Snapshot) -> Option<Step> {
     Some(match condition {
         None => Step::failed(
             STEP_HEALTH,
-            vec![format!("no {CONDITION_EDGE_SERVING} condition: the edge has not judged the nodes")],
+            vec![format!(
+                "no {CONDITION_EDGE_SERVING} condition: the edge has not judged the nodes"
+            )],
             "the edge writes this condition once it probes the nodes' health: check that the edge (ferrolb-edge) runs and reaches the apiserver",
         ),
         Some(c) => {
@@ -42,8 +46,12 @@ pub fn edge(snap: &Snapshot) -> Option<Step> {
                 Step::passed(STEP_HEALTH, vec![seen])
             } else {
                 let fix = match c.reason.as_str() {
-                    REASON_NO_HEALTHY_NODES => "no candidate node passes the edge's health probe: see the nodes' healthCheckNodePort (or /healthz on 10256) answers and their local endpoints",
-                    REASON_NO_CANDIDATE_NODES => "no node can receive the edge's traffic: check the Nodes (Ready, not excluded) and the Service's nodePorts",
+                    REASON_NO_HEALTHY_NODES => {
+                        "no candidate node passes the edge's health probe: see the nodes' healthCheckNodePort (or /healthz on 10256) answers and their local endpoints"
+                    }
+                    REASON_NO_CANDIDATE_NODES => {
+                        "no node can receive the edge's traffic: check the Nodes (Ready, not excluded) and the Service's nodePorts"
+                    }
                     _ => "the edge cannot serve the Service's frontends: its message says why",
                 };
                 Step::failed(STEP_HEALTH, vec![seen], fix)

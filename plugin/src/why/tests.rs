@@ -408,8 +408,10 @@ fn edge_service(status: &str, reason: &str) -> Snapshot {
         .get_or_insert_with(Default::default)
         .insert("ferrolb.io/allocated-from".into(), "edge".into());
     if let Some(cs) = svc.status.as_mut().and_then(|s| s.conditions.as_mut()) {
-        cs.push(from(json!({"type": "ferrolb.io/EdgeServing", "status": status, "reason": reason,
-            "message": "node-a healthy", "lastTransitionTime": "2026-01-01T00:00:00Z"})));
+        cs.push(from(
+            json!({"type": "ferrolb.io/EdgeServing", "status": status, "reason": reason,
+            "message": "node-a healthy", "lastTransitionTime": "2026-01-01T00:00:00Z"}),
+        ));
     }
     snap
 }
@@ -423,7 +425,10 @@ fn an_edge_service_is_judged_by_the_edges_condition() {
 
     let (step, fix) = first_failure(&edge_service("False", "NoHealthyNodes"));
     assert_eq!(step, STEP_HEALTH);
-    assert!(fix.starts_with("no candidate node passes the edge's health probe"), "{fix}");
+    assert!(
+        fix.starts_with("no candidate node passes the edge's health probe"),
+        "{fix}"
+    );
 }
 
 #[test]
@@ -432,9 +437,15 @@ fn an_unreachable_webhook_is_said_without_failing_the_service() {
     snap.webhook = Some(Err("the apiserver admitted the probe".into()));
     let report = diagnose(&snap, now());
     assert!(report.served, "{}", text(&report));
-    let step = report.steps.iter().find(|s| s.name == STEP_ALLOCATION).unwrap();
+    let step = report
+        .steps
+        .iter()
+        .find(|s| s.name == STEP_ALLOCATION)
+        .unwrap();
     assert!(
-        step.evidence.iter().any(|e| e.starts_with("webhook NOT reachable: the apiserver admitted the probe")),
+        step.evidence
+            .iter()
+            .any(|e| e.starts_with("webhook NOT reachable: the apiserver admitted the probe")),
         "{:?}",
         step.evidence
     );
