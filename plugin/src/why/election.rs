@@ -4,8 +4,9 @@
 //!
 //! Interfaces: the API does not show nodes' interfaces (the speakers gossip them), so every
 //! node is given one interface the policies select ("interfaces unknown", said in the
-//! evidence); the ServiceAnnouncement shows the winner's real ones. Speakers' liveness is their
-//! Pod's readiness. Only this Service's inputs are used: a sharing conflict with another
+//! evidence); the ServiceAnnouncement shows the winner's real ones. Speakers' liveness is what
+//! the speakers agree on through gossip when they could be asked (a restarted speaker's Pod
+//! turns Ready seconds after its peers see it), else their Pods' readiness. Only this Service's inputs are used: a sharing conflict with another
 //! Service is the controller's (step 1) or the ServiceAnnouncement's reason.
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -59,7 +60,8 @@ pub fn check(snap: &Snapshot) -> Step {
             ..pools::policy(&pool_views, l)
         })
         .collect();
-    let live = live_speakers(&snap.speakers);
+    // The speakers' own agreed view when read; their Pods' readiness otherwise.
+    let live = views::agreed_live(snap).unwrap_or_else(|| live_speakers(&snap.speakers));
     let names: Vec<String> = snap.nodes.iter().map(|n| n.name_any()).collect();
     let local = Local {
         node: String::new(),

@@ -357,3 +357,18 @@ fn a_node_that_cannot_be_asked_is_neither_a_stranger_nor_a_pass() {
         report.unchecked
     );
 }
+
+#[test]
+fn the_speakers_agreed_view_outranks_a_lagging_pod_readiness() {
+    // The announcer's speaker restarted: its peers see it alive, its Pod is not Ready yet.
+    let mut snap = served();
+    let w = winner(&snap);
+    for pod in &mut snap.speakers {
+        if pod.spec.as_ref().and_then(|s| s.node_name.as_deref()) == Some(w.as_str()) {
+            let ready = pod.status.as_mut().unwrap().conditions.as_mut().unwrap();
+            ready[0].status = "False".into();
+        }
+    }
+    let report = diagnose(&snap, now());
+    assert!(report.served, "{}", text(&report));
+}

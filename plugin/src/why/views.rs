@@ -27,6 +27,18 @@ fn set(v: &BTreeSet<String>) -> String {
     }
 }
 
+/// The live speakers every reachable speaker agrees on (their gossip), if they were read and
+/// agree: fresher than the Pods' Ready conditions, which lag a restarted speaker by seconds.
+pub fn agreed_live(snap: &Snapshot) -> Option<BTreeSet<String>> {
+    let mut lives = snap
+        .speaker_states
+        .values()
+        .filter_map(|s| s.as_ref().ok())
+        .map(SpeakerState::live);
+    let first = lives.next()?;
+    lives.all(|l| l == first).then_some(first)
+}
+
 /// Compares the reachable speakers' views of `ips`; `expected`: the winner computed from the
 /// API's inputs, per address.
 pub fn check(
