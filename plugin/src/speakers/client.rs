@@ -67,9 +67,10 @@ impl Speakers {
         Ok(Speakers { token })
     }
 
-    /// Every ready speaker's `/debug/state`, by node, at once.
+    /// Every speaker's `/debug/state` (Ready or not: a restarted one answers before its Pod
+    /// is Ready), by node, at once.
     pub async fn states(&self, pods: &[Pod]) -> BTreeMap<String, Fetched<SpeakerState>> {
-        let asks = pods.iter().filter(|p| super::ready(p)).filter_map(|p| {
+        let asks = pods.iter().filter_map(|p| {
             let node = super::node(p)?.to_string();
             let addr = super::private_addr(p)?;
             Some(async move { (node, self.get(addr, "/debug/state").await) })

@@ -132,11 +132,18 @@ pub fn announcers(snap: &Snapshot) -> BTreeMap<IpAddr, String> {
 /// speakers; the announcer's rules; every Node's healthCheckNodePort (eTP=Local), at its
 /// InternalIP of the first address's family.
 pub fn targets(snap: &Snapshot) -> Targets {
+    // Every speaker with an address is asked (a restarted one answers before its Pod is
+    // Ready); peers are taken from the Ready ones.
     let speakers: BTreeMap<&str, SocketAddr> = snap
         .speakers
         .iter()
-        .filter(|p| crate::speakers::ready(p))
         .filter_map(|p| Some((crate::speakers::node(p)?, crate::speakers::private_addr(p)?)))
+        .collect();
+    let ready: std::collections::BTreeSet<&str> = snap
+        .speakers
+        .iter()
+        .filter(|p| crate::speakers::ready(p))
+        .filter_map(crate::speakers::node)
         .collect();
     let mut t = Targets::default();
     let announced = announcers(snap);
@@ -152,7 +159,7 @@ pub fn targets(snap: &Snapshot) -> Targets {
         }
         for (peer, peer_addr) in speakers
             .iter()
-            .filter(|(n, _)| *n != node)
+            .filter(|(n, _)| *n != node && ready.contains(*n))
             .take(PEER_PROBES)
         {
             t.probes.push((*ip, (*peer).to_string(), *peer_addr));
