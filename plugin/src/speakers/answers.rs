@@ -97,11 +97,35 @@ impl SpeakerState {
             .chain((!g.local.is_empty()).then(|| g.local.clone()))
             .collect()
     }
+}
 
-    /// Whether this speaker answers for `ip` (on some interface).
-    pub fn announces(&self, ip: IpAddr) -> bool {
-        self.desired.announce.values().any(|ips| ips.contains(&ip))
+/// Each speaker whose state was read, with the nodes it sees alive.
+pub fn lives(states: &BTreeMap<String, Fetched<SpeakerState>>) -> BTreeMap<&str, BTreeSet<String>> {
+    states
+        .iter()
+        .filter_map(|(n, s)| Some((n.as_str(), s.as_ref().ok()?.live())))
+        .collect()
+}
+
+/// The live set every speaker in `lives` sees, when some were read and they all agree.
+pub fn agreed<'a>(lives: &'a BTreeMap<&str, BTreeSet<String>>) -> Option<&'a BTreeSet<String>> {
+    let mut sets = lives.values();
+    let first = sets.next()?;
+    sets.all(|l| l == first).then_some(first)
+}
+
+/// Per address, the speakers (whose state was read) that answer for it.
+pub fn answering(
+    states: &BTreeMap<String, Fetched<SpeakerState>>,
+) -> BTreeMap<IpAddr, BTreeSet<&str>> {
+    let mut out: BTreeMap<IpAddr, BTreeSet<&str>> = BTreeMap::new();
+    for (node, s) in states {
+        let Ok(s) = s else { continue };
+        for ip in s.desired.announce.values().flatten() {
+            out.entry(*ip).or_default().insert(node.as_str());
+        }
     }
+    out
 }
 
 /// `/debug/probe`: one ARP request / Neighbor Solicitation for an address from one node, and

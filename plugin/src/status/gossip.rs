@@ -2,10 +2,9 @@
 //! (the same live set everywhere) and whether two of them answer for one address (a split
 //! brain). Pure.
 
-use std::collections::{BTreeMap, BTreeSet};
-use std::net::IpAddr;
+use std::collections::BTreeMap;
 
-use crate::speakers::answers::{Fetched, SpeakerState};
+use crate::speakers::answers::{Fetched, SpeakerState, agreed, answering, lives};
 
 /// The speakers' views, judged.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -19,28 +18,19 @@ pub struct Views {
 /// Judges the states read from the speakers.
 pub fn judge(states: &BTreeMap<String, Fetched<SpeakerState>>) -> Views {
     let mut v = Views::default();
-    let mut lives: BTreeMap<&str, BTreeSet<String>> = BTreeMap::new();
-    let mut answering: BTreeMap<IpAddr, BTreeSet<&str>> = BTreeMap::new();
     for (node, got) in states {
-        match got {
-            Err(e) => {
-                v.per_node
-                    .insert(node.clone(), format!("state not read: {e}"));
-            }
+        let seen = match got {
+            Err(e) => format!("state not read: {e}"),
             Ok(s) => {
-                let live = s.live();
-                let known = s.observed.gossip.nodes.len().max(live.len());
-                v.per_node
-                    .insert(node.clone(), format!("sees {}/{known} alive", live.len()));
-                lives.insert(node, live);
-                for ip in s.desired.announce.values().flatten() {
-                    answering.entry(*ip).or_default().insert(node);
-                }
+                let live = s.live().len();
+                let known = s.observed.gossip.nodes.len().max(live);
+                format!("sees {live}/{known} alive")
             }
-        }
+        };
+        v.per_node.insert(node.clone(), seen);
     }
-    let distinct: BTreeSet<&BTreeSet<String>> = lives.values().collect();
-    if distinct.len() > 1 {
+    let lives = lives(states);
+    if !lives.is_empty() && agreed(&lives).is_none() {
         let each: Vec<String> = lives
             .iter()
             .map(|(n, live)| {
@@ -55,7 +45,7 @@ pub fn judge(states: &BTreeMap<String, Fetched<SpeakerState>>) -> Views {
             each.join("; ")
         ));
     }
-    for (ip, nodes) in answering.iter().filter(|(_, n)| n.len() > 1) {
+    for (ip, nodes) in answering(states).iter().filter(|(_, n)| n.len() > 1) {
         v.problems.push(format!(
             "split brain: {} all answer for {ip}: `kubectl ferrolb why` on its Service says more",
             nodes.iter().copied().collect::<Vec<_>>().join(" and ")

@@ -7,7 +7,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::net::IpAddr;
 
 use super::Snapshot;
-use crate::speakers::answers::SpeakerState;
+use crate::speakers::answers::{SpeakerState, agreed, answering, lives};
 
 /// What the speakers' views say about the addresses: evidence, and the fix when they show a
 /// broken link.
@@ -30,13 +30,7 @@ fn set(v: &BTreeSet<String>) -> String {
 /// The live speakers every reachable speaker agrees on (their gossip), if they were read and
 /// agree: fresher than the Pods' Ready conditions, which lag a restarted speaker by seconds.
 pub fn agreed_live(snap: &Snapshot) -> Option<BTreeSet<String>> {
-    let mut lives = snap
-        .speaker_states
-        .values()
-        .filter_map(|s| s.as_ref().ok())
-        .map(SpeakerState::live);
-    let first = lives.next()?;
-    lives.all(|l| l == first).then_some(first)
+    agreed(&lives(&snap.speaker_states)).cloned()
 }
 
 /// Compares the reachable speakers' views of `ips`; `expected`: the winner computed from the
@@ -61,24 +55,27 @@ pub fn check(
     if states.is_empty() {
         return out;
     }
-    let lives: BTreeMap<&String, BTreeSet<String>> =
-        states.iter().map(|(n, s)| (*n, s.live())).collect();
-    let distinct: BTreeSet<&BTreeSet<String>> = lives.values().collect();
-    let partition = distinct.len() > 1;
-    if partition {
-        for (n, live) in &lives {
-            out.evidence
-                .push(format!("speaker on {n} sees alive: {}", set(live)));
+    let lives = lives(&snap.speaker_states);
+    let answering_all = answering(&snap.speaker_states);
+    let agreed_live = agreed(&lives);
+    let partition = agreed_live.is_none();
+    match agreed_live {
+        Some(live) => out
+            .evidence
+            .push(format!("every speaker sees alive: {}", set(live))),
+        None => {
+            for (n, live) in &lives {
+                out.evidence
+                    .push(format!("speaker on {n} sees alive: {}", set(live)));
+            }
         }
-    } else if let Some(live) = distinct.into_iter().next() {
-        out.evidence
-            .push(format!("every speaker sees alive: {}", set(live)));
     }
     for ip in ips {
-        let answering: BTreeSet<String> = states
-            .iter()
-            .filter(|(_, s)| s.announces(*ip))
-            .map(|(n, _)| (*n).clone())
+        let answering: BTreeSet<String> = answering_all
+            .get(ip)
+            .into_iter()
+            .flatten()
+            .map(|n| (*n).to_string())
             .collect();
         let winners: BTreeMap<&String, Option<&str>> = states
             .iter()
