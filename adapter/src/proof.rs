@@ -124,9 +124,18 @@ pub fn key_id(public_key: &[u8]) -> String {
         .collect()
 }
 
-/// The public keys proofs are verified with, by key id.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct VerifyKeys(BTreeMap<String, Vec<u8>>);
+/// The public keys proofs are verified with, by key id, and the verifications already made
+/// with them ([`verified`]: each proof is checked once however often it is asked about).
+#[derive(Debug, Clone, Default)]
+pub struct VerifyKeys(BTreeMap<String, Vec<u8>>, verified::Verified);
+
+impl PartialEq for VerifyKeys {
+    fn eq(&self, other: &VerifyKeys) -> bool {
+        self.0 == other.0
+    }
+}
+
+impl Eq for VerifyKeys {}
 
 impl VerifyKeys {
     /// Keys from the ConfigMap's data: `<key id>: <base64 public key>`. Entries whose id does
@@ -147,7 +156,7 @@ impl VerifyKeys {
                 )),
             }
         }
-        (VerifyKeys(keys), problems)
+        (VerifyKeys(keys, verified::Verified::default()), problems)
     }
 
     /// Adds one public key.
@@ -178,9 +187,12 @@ impl VerifyKeys {
                 proof.key_id
             ));
         };
-        UnparsedPublicKey::new(&ED25519, key)
-            .verify(&claim.message(proof.issued), &proof.signature)
-            .map_err(|_| format!("{} does not match {}", C::ANNOTATION, C::BINDS))
+        let message = claim.message(proof.issued);
+        self.1.check(key, &message, &proof.signature, || {
+            UnparsedPublicKey::new(&ED25519, key)
+                .verify(&message, &proof.signature)
+                .map_err(|_| format!("{} does not match {}", C::ANNOTATION, C::BINDS))
+        })
     }
 
     /// Verifies the proof `svc` carries in `C`'s annotation for `claim`, what it claims now;
@@ -262,3 +274,4 @@ mod claim;
 pub mod testing;
 #[cfg(test)]
 mod tests;
+mod verified;

@@ -249,3 +249,36 @@ proptest! {
         }
     }
 }
+
+/// The verifications are remembered ([`verified`]): a Service verified once, then shown with
+/// another key's signature, another address or under another key set, is checked again.
+#[test]
+fn a_remembered_verification_never_vouches_for_anything_else() {
+    let key = SigningKey::generate().unwrap();
+    let keys = keys_of(&key);
+    let good = signed(&key, web("u1"), 10);
+    for _ in 0..3 {
+        assert!(keys.clone().verify_service(&good).is_ok());
+    }
+    let forger = SigningKey::generate().unwrap();
+    let mut forged = signed(&forger, web("u1"), 10);
+    // The forger's signature under the real key's id.
+    let real_id = key_id(key.public_key());
+    let text =
+        forged.annotations()[ANN_ALLOCATION_PROOF].replace(&key_id(forger.public_key()), &real_id);
+    forged
+        .annotations_mut()
+        .insert(ANN_ALLOCATION_PROOF.into(), text);
+    assert!(keys.verify_service(&forged).is_err());
+    let mut moved = good.clone();
+    moved.status = web("u1").status.map(|mut s| {
+        if let Some(lb) = s.load_balancer.as_mut() {
+            lb.ingress = Some(vec![
+                serde_json::from_value(json!({"ip": "198.51.100.9"})).unwrap(),
+            ]);
+        }
+        s
+    });
+    assert!(keys.verify_service(&moved).is_err());
+    assert!(keys_of(&forger).verify_service(&good).is_err());
+}
