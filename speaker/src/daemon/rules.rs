@@ -126,11 +126,14 @@ impl Task {
     /// Brings the table to `ruleset`; `false`: failed, retry.
     async fn program(&mut self, ruleset: &Arc<Ruleset>) -> bool {
         self.withdrawn = false;
-        if !self.lost && self.applier.last_applied() == Some(ruleset.as_ref()) {
+        let applied = self.applier.last_applied();
+        if !self.lost
+            && applied.is_some_and(|a| std::ptr::eq(a, ruleset.as_ref()) || a == ruleset.as_ref())
+        {
             return true;
         }
         self.status.send_if_modified(queue);
-        match self.applier.sync(ruleset).await {
+        match self.applier.sync_shared(ruleset).await {
             Ok(report) => {
                 self.lost = false;
                 self.metrics.rules_synced(true, report.duration);
