@@ -191,9 +191,17 @@ pub fn build_binaries() -> Result<(), Error> {
 /// Builds the binaries of the workspace's `packages` (debug profile) with the `cargo` running
 /// us, in the workspace root.
 pub fn build_packages(packages: &[&str]) -> Result<(), Error> {
+    build_packages_in("dev", packages)
+}
+
+/// Builds the binaries of the workspace's `packages` with cargo profile `profile` (`dev`,
+/// `release`, [`crate::bench::PROFILE`]).
+pub fn build_packages_in(profile: &str, packages: &[&str]) -> Result<(), Error> {
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
     let mut build = std::process::Command::new(&cargo);
-    build.current_dir(repo_root()).args(["build", "--quiet"]);
+    build
+        .current_dir(repo_root())
+        .args(["build", "--quiet", "--profile", profile]);
     for p in packages {
         build.args(["-p", p]);
     }

@@ -48,7 +48,16 @@ enum Cmd {
         lab: String,
     },
     /// Benchmarks: each writes JSON to target/bench/<name>.json and prints it. Not tests.
+    /// Built (with every binary they run) with cargo profile bench-release, whatever profile
+    /// runs this command.
     Bench {
+        /// Compare the run with its thresholds in e2e/bench/thresholds.yaml; exit non-zero
+        /// naming every figure that missed its bound.
+        #[arg(long, global = true)]
+        check: bool,
+        /// Another thresholds file for --check (to see a check fail).
+        #[arg(long, global = true, hide = true)]
+        thresholds: Option<PathBuf>,
         #[command(subcommand)]
         cmd: BenchCmd,
     },
@@ -120,6 +129,10 @@ enum BenchCmd {
         /// Creations in flight at once.
         #[arg(long, default_value_t = 32)]
         concurrency: usize,
+        /// Services created one at a time afterwards, each timed from its create request to
+        /// its first Neighbor Advertisement at the client.
+        #[arg(long, default_value_t = 20)]
+        probes: usize,
         /// Leave the bench lab running afterwards.
         #[arg(long)]
         keep: bool,
@@ -139,12 +152,6 @@ enum BenchCmd {
         /// Leave the bench lab running afterwards.
         #[arg(long)]
         keep: bool,
-        /// Exit non-zero when the slowest run took longer than 2,000 ms (issue 20).
-        #[arg(long)]
-        check: bool,
-        /// The bound of --check in milliseconds (to see --check fail).
-        #[arg(long, hide = true, default_value_t = ferrolb_e2e::bench::why::BOUND_MS)]
-        check_bound_ms: f64,
     },
     /// Allocation: N Services allocated by the controller on the real apiserver, against the
     /// floor of one client writing N statuses. Runs in its own lab `bench`.
@@ -293,12 +300,55 @@ fn run(mut c: Command) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Builds `ferrolb-lab` and ferrolb's binaries; returns the path of `ferrolb-lab`.
+/// Builds `ferrolb-lab` and ferrolb's binaries with this xtask's own profile (debug, or
+/// [`ferrolb_e2e::bench::PROFILE`] for `cargo xtask bench`); returns the path of `ferrolb-lab`.
 fn lab_bin() -> anyhow::Result<PathBuf> {
     let mut packages = vec!["ferrolb-e2e"];
     packages.extend(ferrolb_e2e::testlab::FERROLB_PACKAGES);
-    ferrolb_e2e::testlab::build_packages(&packages)?;
-    Ok(target_dir().join("debug/ferrolb-lab"))
+    let dir = own_profile_dir();
+    let profile = if dir == "debug" { "dev" } else { dir.as_str() };
+    ferrolb_e2e::testlab::build_packages_in(profile, &packages)?;
+    Ok(target_dir().join(dir).join("ferrolb-lab"))
+}
+
+/// The directory of this binary's build under the target directory (`debug`, or a profile's).
+fn own_profile_dir() -> String {
+    std::env::current_exe()
+        .ok()
+        .and_then(|exe| ferrolb_e2e::bench::profile_of(&exe))
+        .unwrap_or_else(|| "debug".into())
+}
+
+/// `cargo xtask bench` measures release builds: unless this xtask is already built with
+/// [`ferrolb_e2e::bench::PROFILE`], it builds itself with that profile and runs the same
+/// command line there (which builds the lab's binaries with it too). Returns that run's exit
+/// code, or None when this is already that build.
+fn bench_in_release() -> anyhow::Result<Option<ExitCode>> {
+    let profile = ferrolb_e2e::bench::PROFILE;
+    if own_profile_dir() == profile {
+        return Ok(None);
+    }
+    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+    eprintln!(
+        "building the benchmarks with cargo profile {profile} (release; the first build takes minutes)"
+    );
+    let status = std::process::Command::new(cargo)
+        .current_dir(repo())
+        .args([
+            "run",
+            "--quiet",
+            "--profile",
+            profile,
+            "--package",
+            "xtask",
+            "--",
+        ])
+        .args(std::env::args_os().skip(1))
+        .status()
+        .context("running cargo run --profile bench-release")?;
+    Ok(Some(ExitCode::from(
+        u8::try_from(status.code().unwrap_or(1)).unwrap_or(1),
+    )))
 }
 
 fn target_dir() -> PathBuf {
@@ -561,9 +611,8 @@ fn in_bench_lab(
     Ok(result?)
 }
 
-fn bench(cmd: BenchCmd) -> anyhow::Result<()> {
+fn bench(cmd: BenchCmd, check: Option<PathBuf>) -> anyhow::Result<()> {
     let rt = tokio::runtime::Runtime::new()?;
-    let mut bound_ms = None;
     let (name, keep, mut json) = match cmd {
         BenchCmd::Alloc {
             services,
@@ -582,11 +631,13 @@ fn bench(cmd: BenchCmd) -> anyhow::Result<()> {
         BenchCmd::Speaker {
             services,
             concurrency,
+            probes,
             keep,
         } => {
             let opts = ferrolb_e2e::bench::speaker::SpeakerOptions {
                 services,
                 concurrency,
+                probes,
             };
             let json = in_bench_lab(&rt, keep, move |lab, repo| {
                 Box::pin(
@@ -600,15 +651,12 @@ fn bench(cmd: BenchCmd) -> anyhow::Result<()> {
             runs,
             concurrency,
             keep,
-            check,
-            check_bound_ms,
         } => {
             let opts = ferrolb_e2e::bench::why::WhyOptions {
                 services,
                 runs,
                 concurrency,
             };
-            bound_ms = check.then_some(check_bound_ms);
             let json = in_bench_lab(&rt, keep, move |lab, repo| {
                 Box::pin(async move { ferrolb_e2e::bench::why::bench(lab, &repo, opts).await })
             })?;
@@ -674,10 +722,22 @@ fn bench(cmd: BenchCmd) -> anyhow::Result<()> {
         path.display(),
         if keep { " (lab bench kept)" } else { "" }
     );
-    if let Some(bound) = bound_ms {
-        let max = json["max_ms"].as_f64().unwrap_or(f64::INFINITY);
-        ferrolb_e2e::bench::why::check(max, bound).map_err(anyhow::Error::msg)?;
-        println!("--check: max_ms {max:.0} ms within the bound of {bound:.0} ms");
+    if let Some(file) = check {
+        use ferrolb_e2e::bench::thresholds;
+        let verdicts = thresholds::check(name, &json, &thresholds::load(&file)?)
+            .map_err(anyhow::Error::msg)?;
+        for verdict in &verdicts {
+            println!("--check {verdict}");
+        }
+        let missed = verdicts.iter().filter(|v| !v.met).count();
+        if missed > 0 {
+            bail!(
+                "--check: {missed} of {} thresholds of {} missed (above)",
+                verdicts.len(),
+                file.display()
+            );
+        }
+        println!("--check: all {} thresholds met", verdicts.len());
     }
     Ok(())
 }
@@ -809,7 +869,19 @@ fn main() -> ExitCode {
         Cmd::Krew => krew_release().map(|()| ExitCode::SUCCESS),
         Cmd::Lab { lab: name, cmd } => lab(&name, cmd),
         Cmd::Demo { lab: name } => demo(&name).map(|()| ExitCode::SUCCESS),
-        Cmd::Bench { cmd } => bench(cmd).map(|()| ExitCode::SUCCESS),
+        Cmd::Bench {
+            check,
+            thresholds,
+            cmd,
+        } => match bench_in_release() {
+            Ok(Some(code)) => Ok(code),
+            Ok(None) => {
+                let file =
+                    thresholds.unwrap_or_else(|| repo().join(ferrolb_e2e::bench::thresholds::FILE));
+                bench(cmd, check.then_some(file)).map(|()| ExitCode::SUCCESS)
+            }
+            Err(e) => Err(e),
+        },
         Cmd::Image => image().map(|()| ExitCode::SUCCESS),
         Cmd::Test { no_lint } => test(no_lint).map(|()| ExitCode::SUCCESS),
         Cmd::Conformance {

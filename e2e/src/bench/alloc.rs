@@ -5,7 +5,8 @@ use std::time::{Duration, Instant};
 use futures::{StreamExt, stream};
 use k8s_openapi::api::core::v1::Service;
 use kube::api::{ListParams, Patch, PatchParams};
-use kube::{Api, Client};
+use kube::runtime::events::{Event, EventType, Recorder, Reporter};
+use kube::{Api, Client, Resource};
 use serde_json::{Value, json};
 
 use crate::lab::components::CONTROLLERS;
@@ -25,7 +26,8 @@ const FLOOR_NS: &str = "bench-floor";
 const ALLOC_NS: &str = "bench-alloc";
 
 /// Time to allocate `services` Services on the lab's real apiserver, against the floor: the
-/// time for one client to just write as many statuses. The lab must be up; the benchmark
+/// time for one client to make the controller's writes for as many Services (finalizer,
+/// status, annotations, event). The lab must be up; the benchmark
 /// installs ferrolb, stops the controllers while it creates Services, then starts one replica
 /// and waits until every Service has its address.
 pub async fn alloc(lab: &Lab, repo: &std::path::Path, opts: AllocOptions) -> Result<Value, Error> {
@@ -45,35 +47,26 @@ pub async fn alloc(lab: &Lab, repo: &std::path::Path, opts: AllocOptions) -> Res
         lab.stop(c)?;
     }
 
-    // The floor: Services of another class (the controller ignores them) get a status written
-    // by this client alone.
+    // The floor: Services of another class (the controller ignores them) get, from this
+    // client alone, the writes the controller makes for each Service it allocates, in the same
+    // order (`ferrolb_controller::apply::service`): the cleanup finalizer (a strategic merge
+    // patch), then the status and the annotations (two server-side applies at once, the
+    // annotation carrying a proof-sized value), then an event.
     let t = Instant::now();
     create(&client, FLOOR_NS, opts, Some("example.com/floor")).await?;
     let create_seconds = t.elapsed().as_secs_f64();
     let t = Instant::now();
     let api: Api<Service> = Api::namespaced(client.clone(), FLOOR_NS);
-    let api = &api;
+    let (api, client) = (&api, &client);
     let results: Vec<Result<(), Error>> = stream::iter(0..opts.services)
-        .map(|i| async move {
-            let ip = format!("2001:db8:400:0:ffff::{:x}", i + 1);
-            let body = json!({"apiVersion": "v1", "kind": "Service",
-                "status": {"loadBalancer": {"ingress": [{"ip": ip, "ipMode": "VIP"}]}}});
-            api.patch_status(
-                &name(i),
-                &PatchParams::apply("bench-floor").force(),
-                &Patch::Apply(body),
-            )
-            .await
-            .map(|_| ())
-            .map_err(|e| Error::kube("writing a floor status", e))
-        })
+        .map(|i| async move { floor_writes(client, api, i).await })
         .buffer_unordered(opts.concurrency)
         .collect()
         .await;
     results.into_iter().collect::<Result<Vec<()>, Error>>()?;
     let floor_seconds = t.elapsed().as_secs_f64();
 
-    create(&client, ALLOC_NS, opts, None).await?;
+    create(client, ALLOC_NS, opts, None).await?;
     let t = Instant::now();
     lab.start(Component::Controller(0))?;
     let limit = Duration::from_secs(60 + opts.services as u64 / 10);
@@ -100,8 +93,56 @@ pub async fn alloc(lab: &Lab, repo: &std::path::Path, opts: AllocOptions) -> Res
         "ratio": alloc_seconds / floor_seconds,
         "controller_peak_rss_bytes": rss,
         "kubernetes": crate::lab::plan::K8S_VERSION,
-        "note": "controller time runs from process start (list, plan, write status + annotation + event per Service) to the last address visible in a list",
+        "floor": "per Service, as the controller: finalizer (strategic merge patch), then status and annotations (two server-side applies at once), then an event (events.k8s.io)",
+        "note": "controller time runs from process start (list, plan, sign, write finalizer + status + annotation + event per Service) to the last address visible in a list",
     }))
+}
+
+/// The controller's writes for one allocated Service, made by the floor client for Service
+/// `i` of [`FLOOR_NS`].
+async fn floor_writes(client: &Client, api: &Api<Service>, i: usize) -> Result<(), Error> {
+    let name = name(i);
+    let finalizer =
+        json!({"metadata": {"finalizers": ["service.kubernetes.io/load-balancer-cleanup"]}});
+    let svc = api
+        .patch(&name, &PatchParams::default(), &Patch::Strategic(finalizer))
+        .await
+        .map_err(|e| Error::kube("writing a floor finalizer", e))?;
+    let ip = format!("2001:db8:400:0:ffff::{:x}", i + 1);
+    let params = PatchParams::apply("bench-floor").force();
+    let status = json!({"apiVersion": "v1", "kind": "Service",
+        "status": {"loadBalancer": {"ingress": [{"ip": ip, "ipMode": "VIP"}]},
+            "conditions": [{"type": "example.com/Allocated", "status": "True",
+                "reason": "Allocated", "message": format!("{ip} from pool bench"),
+                "lastTransitionTime": jiff::Timestamp::now().to_string()}]}});
+    // The size of an allocation proof: version, key id, claim and Ed25519 signature (base64).
+    let proof = format!("v1.k1.{}", "A".repeat(240));
+    let annotations = json!({"apiVersion": "v1", "kind": "Service",
+        "metadata": {"name": name, "annotations": {
+            "example.com/allocated-from": "bench", "example.com/allocation-proof": proof}}});
+    let (status, annotations) = (Patch::Apply(status), Patch::Apply(annotations));
+    tokio::try_join!(
+        api.patch_status(&name, &params, &status),
+        api.patch(&name, &params, &annotations),
+    )
+    .map_err(|e| Error::kube("writing a floor status and annotations", e))?;
+    let reporter = Reporter {
+        controller: "bench-floor".into(),
+        instance: None,
+    };
+    Recorder::new(client.clone(), reporter)
+        .publish(
+            &Event {
+                type_: EventType::Normal,
+                reason: "IPAllocated".into(),
+                note: Some(format!("{ip} from pool bench")),
+                action: "Allocate".into(),
+                secondary: None,
+            },
+            &svc.object_ref(&()),
+        )
+        .await
+        .map_err(|e| Error::kube("publishing a floor event", e))
 }
 
 fn name(i: usize) -> String {

@@ -79,7 +79,6 @@ pub async fn arp(opts: ArpOptions) -> Result<Value, Error> {
     let replies = stats.snapshot().arp_replies;
     Ok(json!({
         "benchmark": "arp",
-        "profile": if cfg!(debug_assertions) { "debug" } else { "release" },
         "method": "broadcast ARP requests from a raw socket in namespace b over a veth, alternating kernel/announcer, time from send to reply received (user space, both ends)",
         "requests_each": count,
         "gap_ms": gap.as_secs_f64() * 1e3,

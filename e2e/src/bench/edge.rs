@@ -94,7 +94,6 @@ pub async fn bench(lab: &Lab, repo: &std::path::Path, trials: usize) -> Result<V
     }
     Ok(json!({
         "benchmark": "edge",
-        "profile": if cfg!(debug_assertions) { "debug" } else { "release" },
         "frontend": front.to_string(),
         "direct": direct.to_string(),
         "sequential_connections": rates,

@@ -7,6 +7,7 @@ pub mod edge;
 pub mod failover;
 pub mod rules;
 pub mod speaker;
+pub mod thresholds;
 pub mod why;
 
 use std::path::Path;
@@ -15,11 +16,19 @@ use serde_json::{Value, json};
 
 pub use alloc::{AllocOptions, alloc, peak_rss};
 
+/// The cargo profile `cargo xtask bench` builds the benchmarks and every binary they run
+/// with (the workspace's `[profile.bench-release]`: release with line tables, for profilers).
+pub const PROFILE: &str = "bench-release";
+
 /// What every benchmark's JSON records about where it ran: `commit` (`git rev-parse HEAD` of
-/// `repo`, `-dirty` when the work tree has changes; null outside git) and `cores` (the CPUs this
-/// process may use). `cargo xtask bench` adds them to each benchmark's JSON.
+/// `repo`, `-dirty` when the work tree has changes; null outside git), `cores` (the CPUs this
+/// process may use) and `profile` (the build of this process, which is also the build of the
+/// lab binaries it runs). `cargo xtask bench` adds them to each benchmark's JSON.
 pub fn recorded(repo: &Path) -> Value {
-    json!({"commit": commit(repo), "cores": cores()})
+    let profile = std::env::current_exe()
+        .ok()
+        .and_then(|exe| profile_of(&exe));
+    json!({"commit": commit(repo), "cores": cores(), "profile": profile})
 }
 
 /// The CPUs this process may use.

@@ -13,6 +13,7 @@ mod input;
 mod scratch;
 mod traffic;
 
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use ferrolb_speaker::dataplane::{Applier, Conntrack, NFT_TIMEOUT, Nft, SyncMode, SyncReport};
@@ -54,9 +55,10 @@ pub async fn rules(opts: RulesOptions) -> Result<Value, Error> {
     // rate can alternate between them without reprogramming (10,000 take minutes).
     let small = Path::build(&mut scratch, "s")?;
     let large = Path::build(&mut scratch, "l")?;
-    let mut syncs = Vec::new();
+    let mut syncs = serde_json::Map::new();
     for n in SYNC_SIZES {
-        syncs.push(sync_figures(&large.node, n, opts.repeats.max(1)).await?);
+        let figures = sync_figures(&large.node, n, opts.repeats.max(1)).await?;
+        syncs.insert(n.to_string(), figures);
     }
     // `large` now holds the last sync size (plus the incremental change, which leaves the
     // measured Service alone).
@@ -99,7 +101,6 @@ pub async fn rules(opts: RulesOptions) -> Result<Value, Error> {
     drop(scratch);
     Ok(json!({
         "benchmark": "rules",
-        "profile": if cfg!(debug_assertions) { "debug" } else { "release" },
         "workload": "TCP Services, Cluster policy, VIPs 198.51.100.1-250 x ports 80-119, 2-3 endpoints each in 192.0.2.0/24",
         "speaker_nft_timeout_ms": ms(NFT_TIMEOUT),
         "sync": syncs,
@@ -122,7 +123,7 @@ pub async fn rules(opts: RulesOptions) -> Result<Value, Error> {
 async fn sync_figures(node: &str, n: usize, repeats: usize) -> Result<Value, Error> {
     let input = node_input(n);
     let started = Instant::now();
-    let ruleset = build(&input);
+    let ruleset = Arc::new(build(&input));
     let build_ms = ms(started.elapsed());
     let mut full_ms = Vec::new();
     let mut bytes = 0;
@@ -140,7 +141,8 @@ async fn sync_figures(node: &str, n: usize, repeats: usize) -> Result<Value, Err
         last = Some(applier);
     }
     let mut applier = last.ok_or_else(|| Error::msg("no full replacement ran"))?;
-    let changed = build(&with_added_endpoint(&input, CHANGED));
+    let changed = Arc::new(build(&with_added_endpoint(&input, CHANGED)));
+    let parts = update_parts(applier.nft(), &ruleset, &changed).await?;
     let update = sync(&mut applier, &changed).await?;
     if update.mode != SyncMode::Update {
         return Err(Error::msg(format!("expected an update: {update:?}")));
@@ -163,16 +165,49 @@ async fn sync_figures(node: &str, n: usize, repeats: usize) -> Result<Value, Err
         "full": {"ms": full_ms, "median_ms": median(&full_ms), "bytes": bytes,
             "over_speaker_nft_timeout": full_ms.iter().any(|&t| t > ms(NFT_TIMEOUT))},
         "incremental": {"change": "one endpoint added to one Service",
-            "ms": ms(update.duration), "bytes": update.bytes},
+            "ms": ms(update.duration), "bytes": update.bytes, "parts": parts},
         "resync": {"change": "every rule and map rewritten in place (periodic, keeps affinity state)",
             "ms": ms(resync.duration), "bytes": resync.bytes},
     }))
 }
 
+/// The parts of one incremental change, each timed alone on the same table: the speaker's
+/// diff of the two rule sets into an update script, the read of the table's sync token, and
+/// `nft -f` running that script (then the reverse script, to leave the table as it was).
+async fn update_parts(nft: &Nft, from: &Ruleset, to: &Ruleset) -> Result<Value, Error> {
+    let started = Instant::now();
+    let script = to
+        .to_nft_update_script(from)
+        .map_err(|e| Error::msg(format!("no update script: {e}")))?;
+    let diff_ms = ms(started.elapsed());
+    let started = Instant::now();
+    nft.sync_tokens()
+        .await
+        .map_err(|e| Error::msg(format!("reading the sync token: {e}")))?;
+    let token_ms = ms(started.elapsed());
+    let started = Instant::now();
+    nft.apply(&script)
+        .await
+        .map_err(|e| Error::msg(format!("nft -f of the update script: {e}")))?;
+    let nft_ms = ms(started.elapsed());
+    let back = from
+        .to_nft_update_script(to)
+        .map_err(|e| Error::msg(format!("no reverse update script: {e}")))?;
+    nft.apply(&back)
+        .await
+        .map_err(|e| Error::msg(format!("nft -f of the reverse script: {e}")))?;
+    Ok(
+        json!({"diff_ms": diff_ms, "sync_token_ms": token_ms, "nft_f_ms": nft_ms,
+        "script": script}),
+    )
+}
+
 /// Programs `ruleset` with a fresh applier (a full replacement).
 async fn apply(node: &str, ruleset: &Ruleset) -> Result<(), Error> {
     let mut applier = applier(node);
-    sync(&mut applier, ruleset).await.map(|_| ())
+    sync(&mut applier, &Arc::new(ruleset.clone()))
+        .await
+        .map(|_| ())
 }
 
 /// The speaker's applier in namespace `node`, with [`NFT_DEADLINE`].
@@ -184,9 +219,10 @@ fn applier(node: &str) -> Applier {
     )
 }
 
-async fn sync(applier: &mut Applier, ruleset: &Ruleset) -> Result<SyncReport, Error> {
+/// The daemon's sync: the rule set shared with the applier, not copied.
+async fn sync(applier: &mut Applier, ruleset: &Arc<Ruleset>) -> Result<SyncReport, Error> {
     applier
-        .sync(ruleset)
+        .sync_shared(ruleset)
         .await
         .map_err(|e| Error::msg(format!("programming table inet ferrolb: {e}")))
 }

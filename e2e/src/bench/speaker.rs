@@ -14,6 +14,7 @@ use k8s_openapi::api::core::v1::Pod;
 use kube::api::{Api, Patch, PatchParams};
 use serde_json::{Value, json};
 
+use super::arp::percentile;
 use crate::lab::process;
 use crate::lab::{Component, SPEAKERS};
 use crate::{Error, Lab, k8s, wait_for};
@@ -30,6 +31,8 @@ pub struct SpeakerOptions {
     pub services: usize,
     /// Creations in flight at once.
     pub concurrency: usize,
+    /// Services created one at a time afterwards, each timed to its first answer on the wire.
+    pub probes: usize,
 }
 
 /// Runs the benchmark in `lab` (up, not yet installed) and returns its JSON.
@@ -61,19 +64,88 @@ pub async fn speakers(
     let announce_seconds = t.elapsed().as_secs_f64();
     let after = memory(lab);
     let rules = nft_size(lab, "node-a");
+    let mut answered_ms = one_more(lab, &client, opts.probes).await?;
+    answered_ms.sort_by(f64::total_cmp);
     Ok(json!({
         "benchmark": "speaker",
         "services": opts.services,
         "concurrency": opts.concurrency,
-        "profile": if cfg!(debug_assertions) { "debug" } else { "release" },
         "create_seconds": create_seconds,
         "all_announced_seconds": announce_seconds,
         "speakers_before": before,
         "speakers_after": after,
+        "max_rss_bytes": max_of(&after, "rss_bytes"),
+        "max_peak_rss_bytes": max_of(&after, "peak_rss_bytes"),
         "node_a_nft": rules,
+        "one_more": {
+            "method": "after every address was announced, Services created one at a time with a requested address (annotation ferrolb.io/load-balancer-ips) from the same pool; time from the create request to the first Neighbor Advertisement the client receives for it (ndisc6 from the client, 40 ms per solicitation)",
+            "services": answered_ms.len(),
+            "ms_sorted": answered_ms,
+            "p50_ms": percentile(&answered_ms, 0.5),
+            "p95_ms": percentile(&answered_ms, 0.95),
+            "max_ms": percentile(&answered_ms, 1.0),
+        },
         "kubernetes": crate::lab::plan::K8S_VERSION,
         "note": "all_announced_seconds runs from the first Service created (controller allocation included) to the speakers' announced_addresses gauges adding up to the number of Services; memory from /proc/PID/status (VmRSS, VmHWM)",
     }))
+}
+
+/// Creates `count` more Services, one at a time, each requesting an address from the top of
+/// [`POOL`] (above the bulk), and times each from its create request to the first Neighbor
+/// Advertisement the client gets for that address.
+async fn one_more(lab: &Lab, client: &kube::Client, count: usize) -> Result<Vec<f64>, Error> {
+    let spec = json!({"ipFamilies": ["IPv6"], "ipFamilyPolicy": "SingleStack",
+        "allocateLoadBalancerNodePorts": false, "selector": {"app": "scale"},
+        "ports": [{"port": 80, "targetPort": 9376, "protocol": "TCP"}]});
+    let mut out = Vec::new();
+    for i in 0..count {
+        let ip: std::net::IpAddr = format!("2001:db8:100::3:ff{i:02x}")
+            .parse()
+            .map_err(|e| Error::msg(format!("a probe address: {e}")))?;
+        let body = k8s::service_body(
+            &format!("one-more-{i}"),
+            json!({ferrolb_api::names::ANN_LOAD_BALANCER_IPS: ip.to_string()}),
+            spec.clone(),
+        );
+        let t = Instant::now();
+        k8s::apply_service(client, NS, &body).await?;
+        let limit = Duration::from_secs(30);
+        loop {
+            if solicit(lab, ip)? {
+                break;
+            }
+            if t.elapsed() > limit {
+                return Err(Error::msg(format!(
+                    "{ip} (Service one-more-{i}) not answered within {limit:?}"
+                )));
+            }
+        }
+        let ms = t.elapsed().as_secs_f64() * 1e3;
+        tracing::info!(service = i, ms, "one more Service answered");
+        out.push(ms);
+    }
+    Ok(out)
+}
+
+/// One Neighbor Solicitation for `ip` from the client, waiting 40 ms: whether anyone answered.
+fn solicit(lab: &Lab, ip: std::net::IpAddr) -> Result<bool, Error> {
+    let ip = ip.to_string();
+    let argv = [
+        "ndisc6",
+        "-1",
+        "-r",
+        "1",
+        "-w",
+        "40",
+        &ip,
+        crate::lab::topology::UPLINK,
+    ]
+    .map(String::from);
+    let out = lab
+        .exec("client", &argv)?
+        .output()
+        .map_err(|e| Error::io("running ndisc6", e))?;
+    Ok(out.status.success() && String::from_utf8_lossy(&out.stdout).contains("Target link-layer"))
 }
 
 /// The ground of the scale Services: namespace [`NS`], pool `scale` over [`POOL`] with its
@@ -154,6 +226,15 @@ fn memory(lab: &Lab) -> Value {
         );
     }
     Value::Object(out)
+}
+
+/// The largest `key` of the speakers in `memory` (null when none was read).
+fn max_of(memory: &Value, key: &str) -> Option<u64> {
+    memory
+        .as_object()?
+        .values()
+        .filter_map(|speaker| speaker[key].as_u64())
+        .max()
 }
 
 /// Rules and bytes of `nft list table inet ferrolb` in `node`.
