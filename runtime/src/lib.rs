@@ -7,7 +7,8 @@
 //! - [`metrics`]: the `/metrics` handler (OpenMetrics text of a registry), the registrar of
 //!   every metric and the shared `ok`/`error` labels;
 //! - [`access`]: `/metrics` and `/debug/state` on their own listener, behind a `TokenReview`
-//!   and a `SubjectAccessReview` (as kube-rbac-proxy), never on a load-balancer-facing port.
+//!   and a `SubjectAccessReview` (as kube-rbac-proxy), never on a load-balancer-facing port;
+//! - [`pace`]: how long a loop that recomputes everything waits before its next pass.
 #![forbid(unsafe_code)]
 
 pub mod access;
@@ -15,6 +16,7 @@ pub mod duration;
 pub mod listen;
 pub mod logging;
 pub mod metrics;
+pub mod pace;
 pub mod shutdown;
 
 pub use shutdown::shutdown_signal;

@@ -11,7 +11,7 @@ mod watches;
 
 use std::collections::BTreeSet;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use kube::Client;
@@ -20,6 +20,7 @@ use tokio::sync::{Notify, watch};
 use tracing::{info, warn};
 
 use ferrolb_runtime::access::{self, Gate, KubeReviewer};
+use ferrolb_runtime::pace;
 
 use crate::addresses::AddressError;
 use crate::engine::Engine;
@@ -89,6 +90,7 @@ pub async fn run(args: Args) -> Result<(), StartError> {
     resync.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut last_warnings = None;
     loop {
+        let started = Instant::now();
         let desired = frontends::desired(&stores.snapshot(), opts);
         if last_warnings.as_ref() != Some(&desired.warnings) {
             for w in &desired.warnings {
@@ -104,8 +106,15 @@ pub async fn run(args: Args) -> Result<(), StartError> {
         board.set_cluster(cluster_debug(&desired));
         board.set_synced();
 
+        // Object changes wait for this pass to cool down (ferrolb_runtime::pace); a node's
+        // health flipping passes at once.
+        let next = pace::next_pass_at(Instant::now(), started.elapsed());
         tokio::select! {
-            () = changed.notified() => {}
+            () = changed.notified() => tokio::select! {
+                () = tokio::time::sleep_until(next.into()) => {}
+                () = health_changed.notified() => {}
+                () = &mut shutdown => break,
+            },
             () = health_changed.notified() => {}
             _ = resync.tick() => {}
             () = &mut shutdown => break,

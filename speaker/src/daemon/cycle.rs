@@ -13,9 +13,10 @@
 use std::collections::BTreeSet;
 use std::net::IpAddr;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use ferrolb_api::ServiceAnnouncement;
+use ferrolb_runtime::pace;
 use k8s_openapi::api::core::v1::Service;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use k8s_openapi::jiff::Timestamp;
@@ -132,7 +133,9 @@ struct Step {
 
 /// What woke the loop.
 enum Wake {
-    /// An input of the desired state changed.
+    /// A watched object changed.
+    Objects,
+    /// Another input of the desired state changed (gossip, interfaces, dataplane decision).
     Input,
     /// Only the dataplane task's apply status changed.
     RulesStatus,
@@ -160,16 +163,44 @@ impl Speaker {
     }
 
     /// Steps and applies whenever an input changes, until `shutdown` resolves.
+    /// A change of the watched objects waits for the last step to cool down
+    /// ([`ferrolb_runtime::pace`]), collecting the changes that follow into one step; any other
+    /// input steps at once.
     pub(super) async fn run(&mut self, shutdown: &mut (impl Future<Output = ()> + Unpin)) {
         loop {
+            let started = Instant::now();
             let step = self.step();
             self.apply(step);
+            let next = pace::next_pass_at(Instant::now(), started.elapsed());
             loop {
                 match self.wait(shutdown).await {
+                    Wake::Objects => match self.pause_until(next, shutdown).await {
+                        Wake::Shutdown => return,
+                        _ => break,
+                    },
                     Wake::Input => break,
                     Wake::RulesStatus => self.publish_health(None),
                     Wake::Shutdown => return,
                 }
+            }
+        }
+    }
+
+    /// Waits until `at`, taking in further object changes; returns early for any other
+    /// input, or shutdown.
+    async fn pause_until(
+        &mut self,
+        at: Instant,
+        shutdown: &mut (impl Future<Output = ()> + Unpin),
+    ) -> Wake {
+        loop {
+            tokio::select! {
+                () = tokio::time::sleep_until(at.into()) => return Wake::Objects,
+                wake = self.wait(shutdown) => match wake {
+                    Wake::Objects => {}
+                    Wake::RulesStatus => self.publish_health(None),
+                    other => return other,
+                },
             }
         }
     }
@@ -179,7 +210,7 @@ impl Speaker {
     async fn wait(&mut self, shutdown: &mut (impl Future<Output = ()> + Unpin)) -> Wake {
         let i = &mut self.inputs;
         tokio::select! {
-            () = i.changed.notified() => Wake::Input,
+            () = i.changed.notified() => Wake::Objects,
             Ok(()) = i.members.changed() => Wake::Input,
             Ok(()) = i.ifaces.changed() => Wake::Input,
             Ok(()) = i.dataplane.changed() => Wake::Input,
