@@ -130,7 +130,7 @@ impl Task {
             return true;
         }
         self.status.send_if_modified(queue);
-        match self.applier.sync(ruleset).await {
+        match self.applier.sync_shared(ruleset).await {
             Ok(report) => {
                 self.lost = false;
                 self.metrics.rules_synced(true, report.duration);

@@ -2,6 +2,7 @@
 //! replacement or in-place update (see [`choose_mode`]), then removal of UDP
 //! conntrack entries pointing at endpoints that went away.
 
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use super::conntrack::Conntrack;
@@ -52,7 +53,8 @@ pub struct SyncReport {
 }
 
 struct Applied {
-    ruleset: Ruleset,
+    /// Shared with the loop's desired state, not copied.
+    ruleset: Arc<Ruleset>,
     /// Token written into set `sync_token` with the last full write.
     token: u32,
     /// When every rule was last written (full replacement or resync).
@@ -101,7 +103,7 @@ impl Applier {
 
     /// The rule set last applied successfully.
     pub fn last_applied(&self) -> Option<&Ruleset> {
-        self.last.as_ref().map(|applied| &applied.ruleset)
+        self.last.as_ref().map(|applied| applied.ruleset.as_ref())
     }
 
     /// Whether the kernel still holds the table of the last sync (its token
@@ -132,6 +134,12 @@ impl Applier {
     /// record. Conntrack cleanup needs the previous rule set, so it starts
     /// with the second sync.
     pub async fn sync(&mut self, ruleset: &Ruleset) -> Result<SyncReport, SyncError> {
+        self.sync_shared(&Arc::new(ruleset.clone())).await
+    }
+
+    /// [`sync`](Self::sync) of a shared rule set, which the applier keeps as its record
+    /// without copying it.
+    pub async fn sync_shared(&mut self, ruleset: &Arc<Ruleset>) -> Result<SyncReport, SyncError> {
         let started = Instant::now();
         let kernel = self.nft.sync_tokens().await.map_err(SyncError::Inspect)?;
         let recorded = self.last.as_ref().map(|applied| applied.token);
@@ -178,7 +186,7 @@ impl Applier {
             _ => (token, started),
         };
         let previous = self.last.replace(Applied {
-            ruleset: ruleset.clone(),
+            ruleset: Arc::clone(ruleset),
             token,
             rewritten,
         });
