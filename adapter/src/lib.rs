@@ -10,6 +10,7 @@ pub mod classify;
 pub mod ingress;
 pub mod ownership;
 pub mod pools;
+pub mod project;
 pub mod proof;
 pub mod reflect;
 pub mod requested;

@@ -37,10 +37,21 @@ impl<K> Watchable for K where
 
 /// Starts watching every `K` on the current tokio runtime; returns the store.
 pub fn watch_all<K: Watchable>(client: &Client, changed: Arc<Notify>) -> Store<K> {
+    watch_all_with(client, changed, |_| {})
+}
+
+/// [`watch_all`], each object also passed through `project` (e.g. [`crate::project`]: only
+/// the fields the binary reads) before it enters the store.
+pub fn watch_all_with<K: Watchable>(
+    client: &Client,
+    changed: Arc<Notify>,
+    project: fn(&mut K),
+) -> Store<K> {
     watch(
         Api::<K>::all(client.clone()),
         watcher::Config::default(),
         changed,
+        project,
     )
 }
 
@@ -60,12 +71,23 @@ where
         Api::<K>::namespaced(client.clone(), namespace),
         config,
         changed,
+        |_| {},
     )
 }
 
-fn watch<K: Watchable>(api: Api<K>, config: watcher::Config, changed: Arc<Notify>) -> Store<K> {
+fn watch<K: Watchable>(
+    api: Api<K>,
+    config: watcher::Config,
+    changed: Arc<Notify>,
+    project: fn(&mut K),
+) -> Store<K> {
     let (reader, writer) = reflector::store();
-    let stream = reflector::reflector(writer, watcher(api, config).modify(trim)).default_backoff();
+    let modify = move |object: &mut K| {
+        trim(object);
+        project(object);
+    };
+    let stream =
+        reflector::reflector(writer, watcher(api, config).modify(modify)).default_backoff();
     tokio::spawn(async move {
         let kind = K::kind(&()).to_string();
         let mut stream = stream.boxed();

@@ -1,6 +1,7 @@
 //! The watches every component that serves LoadBalancer Services on the nodes' side (speaker,
 //! edge) decides from: Services, EndpointSlices, Nodes and VIPPools, each a
-//! [`watch_all`] reflector.
+//! [`watch_all`] reflector; Services and EndpointSlices keep only what the nodes' side reads
+//! ([`project`]).
 
 use std::sync::Arc;
 
@@ -10,8 +11,9 @@ use kube::Client;
 use kube::runtime::reflector::Store;
 use tokio::sync::Notify;
 
+use crate::project;
 use crate::proof::{ALLOCATION_KEYS_CONFIGMAP, VerifyKeys};
-use crate::reflect::{watch_all, watch_named};
+use crate::reflect::{watch_all, watch_all_with, watch_named};
 use ferrolb_api::VIPPool;
 
 /// Services, EndpointSlices, Nodes and VIPPools at one moment (what [`ServiceStores`] hold).
@@ -50,8 +52,8 @@ impl ServiceStores {
     /// `namespace` is ferrolb's, where the controller publishes its proof keys.
     pub fn start(client: &Client, namespace: &str, changed: Arc<Notify>) -> ServiceStores {
         ServiceStores {
-            services: watch_all(client, changed.clone()),
-            slices: watch_all(client, changed.clone()),
+            services: watch_all_with(client, changed.clone(), project::service),
+            slices: watch_all_with(client, changed.clone(), project::slice),
             nodes: watch_all(client, changed.clone()),
             pools: watch_all(client, changed.clone()),
             proof_keys: watch_named(client, namespace, ALLOCATION_KEYS_CONFIGMAP, changed),

@@ -166,6 +166,14 @@ enum BenchCmd {
         #[arg(long)]
         keep: bool,
     },
+    /// The speaker's heap at N Services without a lab (issue 21): the objects as its stores
+    /// keep them and what it keeps after a step, counted by the allocator of the release
+    /// harness `ferrolb-speaker --example heap`. Run that under heaptrack for the sites.
+    SpeakerHeap {
+        /// How many Services.
+        #[arg(long, default_value_t = 10000)]
+        services: usize,
+    },
     /// Node rules: full nftables sync of 1,000 and 10,000 Services, one incremental change,
     /// and new connections per second through a VIP with 10 vs 10,000 Services. Scratch
     /// network namespaces `flbt-*` (removed at the end); no lab. Needs root.
@@ -676,6 +684,7 @@ fn bench(cmd: BenchCmd, check: Option<PathBuf>) -> anyhow::Result<()> {
             })?;
             ("failover", keep, json)
         }
+        BenchCmd::SpeakerHeap { services } => ("speaker-heap", false, speaker_heap(services)?),
         BenchCmd::Rules {
             repeats,
             seconds,
@@ -740,6 +749,28 @@ fn bench(cmd: BenchCmd, check: Option<PathBuf>) -> anyhow::Result<()> {
         println!("--check: all {} thresholds met", verdicts.len());
     }
     Ok(())
+}
+
+/// Runs the release heap harness of the speaker for `services` Services; its JSON.
+fn speaker_heap(services: usize) -> anyhow::Result<serde_json::Value> {
+    let mut c = cargo();
+    c.args([
+        "run",
+        "--quiet",
+        "--release",
+        "-p",
+        "ferrolb-speaker",
+        "--example",
+        "heap",
+        "--",
+    ])
+    .arg(services.to_string())
+    .stderr(std::process::Stdio::inherit());
+    let out = c.output().context("running the speaker's heap harness")?;
+    if !out.status.success() {
+        bail!("the speaker's heap harness failed ({})", out.status);
+    }
+    Ok(serde_json::from_slice(&out.stdout)?)
 }
 
 /// The features that turn on the tests needing root, the tools and the lab (without them

@@ -88,14 +88,14 @@ pub(super) struct Tasks {
 }
 
 /// What the last step applied.
-struct Applied {
-    desired: Arc<NodeDesired>,
+pub(super) struct Applied {
+    pub(super) desired: Arc<NodeDesired>,
     /// The `ServiceAnnouncement` objects the publisher was last given.
-    current: Vec<Arc<ServiceAnnouncement>>,
+    pub(super) current: Vec<Arc<ServiceAnnouncement>>,
     /// The runtime facts the health snapshot was last given.
-    observed: Observed,
+    pub(super) observed: Observed,
     /// The dataplane decision of that step: serve the healthCheckNodePorts.
-    serve_node_ports: bool,
+    pub(super) serve_node_ports: bool,
 }
 
 /// The loop's settings from the command line.
@@ -305,11 +305,9 @@ impl Speaker {
             .as_ref()
             .is_none_or(|l| !same_objects(&l.current, &current));
         if publication_changed || objects_changed {
-            self.outputs.publish.send_replace(Arc::new(publish::Batch {
-                publication: Arc::new(new.publication.clone()),
-                services: step.services.clone(),
-                current: current.clone(),
-            }));
+            self.outputs
+                .publish
+                .send_replace(Arc::new(batch(new, &step.services, &current)));
         }
 
         self.outputs.seeds.send_if_modified(|s| {
@@ -339,23 +337,9 @@ impl Speaker {
         let mut observed = observed.unwrap_or_else(|| last.observed.clone());
         observed.rules = (&status).into();
         last.observed = observed.clone();
-        let desired = last.desired.clone();
-        let health = &desired.health;
-        self.outputs.health.send_replace(Arc::new(HealthSnapshot {
-            synced: true,
-            rules: status.state,
-            last_updated: status.last_updated,
-            node_known: health.node.known,
-            node_deleting: health.node.deleting,
-            node_excluded: health.node.excluded.clone(),
-            services: health.services.clone(),
-            serve_node_ports: last.serve_node_ports,
-            probes: Arc::clone(&desired.probes),
-            debug_state: DebugState::new(DebugDocument {
-                desired: desired.clone(),
-                observed,
-            }),
-        }));
+        self.outputs
+            .health
+            .send_replace(Arc::new(health_snapshot(last, observed, status)));
     }
 
     /// The runtime facts now (the apply status as last published).
@@ -392,6 +376,46 @@ impl Speaker {
         let _ = self.tasks.rules.await;
         uninstall.run(&Nft::new(None)).await;
         info!(%node, "stopped");
+    }
+}
+
+/// The publisher's work for `desired`: its publication, the Services (owner references) and the
+/// watched objects.
+pub(super) fn batch(
+    desired: &NodeDesired,
+    services: &[Arc<Service>],
+    current: &[Arc<ServiceAnnouncement>],
+) -> publish::Batch {
+    publish::Batch {
+        publication: Arc::clone(&desired.publication),
+        services: services.to_vec(),
+        current: current.to_vec(),
+    }
+}
+
+/// The health API's snapshot of `last` with the apply status `status` and the runtime facts
+/// `observed`.
+pub(super) fn health_snapshot(
+    last: &Applied,
+    observed: Observed,
+    status: RulesStatus,
+) -> HealthSnapshot {
+    let desired = last.desired.clone();
+    let health = &desired.health;
+    HealthSnapshot {
+        synced: true,
+        rules: status.state,
+        last_updated: status.last_updated,
+        node_known: health.node.known,
+        node_deleting: health.node.deleting,
+        node_excluded: health.node.excluded.clone(),
+        services: health.services.clone(),
+        serve_node_ports: last.serve_node_ports,
+        probes: Arc::clone(&desired.probes),
+        debug_state: DebugState::new(DebugDocument {
+            desired: desired.clone(),
+            observed,
+        }),
     }
 }
 

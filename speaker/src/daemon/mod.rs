@@ -43,6 +43,7 @@ mod node;
 mod observed;
 mod publish;
 mod rules;
+pub mod scale;
 mod uninstall;
 mod watches;
 

@@ -7,7 +7,8 @@
 
 use std::sync::Arc;
 
-use ferrolb_adapter::reflect::watch_all;
+use ferrolb_adapter::project::without_managed_fields;
+use ferrolb_adapter::reflect::{watch_all, watch_all_with};
 use ferrolb_adapter::stores::ServiceStores;
 use ferrolb_api::{L2AnnouncementPolicy, ServiceAnnouncement};
 use kube::Client;
@@ -30,7 +31,8 @@ impl Stores {
         Stores {
             common: ServiceStores::start(client, namespace, changed.clone()),
             l2: watch_all(client, changed.clone()),
-            announcements: watch_all(client, changed),
+            // Only their status is read (`publish`).
+            announcements: watch_all_with(client, changed, without_managed_fields),
         }
     }
 

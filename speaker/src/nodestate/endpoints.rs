@@ -19,8 +19,7 @@ use crate::ruleset::{Endpoint, EndpointPort};
 use ferrolb_core::Protocol;
 use ferrolb_core::ServiceKey;
 
-/// Label linking an EndpointSlice to its Service.
-pub const LABEL_SERVICE_NAME: &str = "kubernetes.io/service-name";
+pub use ferrolb_adapter::project::LABEL_SERVICE_NAME;
 
 /// Every Service's endpoints (rule-builder shape; [`election_view`] derives the election's).
 pub fn by_service(slices: &[Arc<EndpointSlice>]) -> BTreeMap<ServiceKey, Vec<Endpoint>> {

@@ -108,8 +108,8 @@ pub struct NodeDesired {
     /// One plan per Service with an address that concerns the speaker, sorted by Service:
     /// what this node announces, what another node does, and what nobody does and why.
     pub announcements: Vec<AnnouncementPlan>,
-    /// The `ServiceAnnouncement` statuses this node writes.
-    pub publication: Publication,
+    /// The `ServiceAnnouncement` statuses this node writes (shared with the publisher's batch).
+    pub publication: Arc<Publication>,
     /// What the health API answers from.
     pub health: HealthAnswers,
     /// Table `inet ferrolb`.
@@ -316,7 +316,7 @@ pub fn desired_before_rules(snapshot: &Snapshot, local: &Local) -> NodeDesired {
             result,
         },
         announcements,
-        publication,
+        publication: Arc::new(publication),
         health,
         rules: Rules {
             input: rules_input,

@@ -4,6 +4,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::IpAddr;
+use std::sync::Arc;
 
 use crate::announcer;
 use crate::election::{L2Policy, NodeView, VipInput, candidates};
@@ -26,7 +27,8 @@ pub struct ProbeOn {
     /// The interfaces to send the probe out of: those the L2AnnouncementPolicies covering the
     /// address select on this node (the ones the announcer answers on when the node wins it);
     /// when none does, every interface this node announces anything on. Empty: nowhere.
-    pub interfaces: BTreeSet<String>,
+    /// Shared by every address probed on the same interfaces (most of them).
+    pub interfaces: Arc<BTreeSet<String>>,
 }
 
 /// [`KnownAddresses`] of `node`: `ingress` (every Service's `status.loadBalancer.ingress`
@@ -46,24 +48,41 @@ pub fn known_addresses(
         .filter(|(_, ips)| !ips.is_empty())
         .map(|(iface, _)| iface.clone())
         .collect();
-    let mut addresses: BTreeMap<IpAddr, ProbeOn> = ingress
+    let mut interfaces: BTreeMap<IpAddr, BTreeSet<String>> = ingress
         .into_iter()
-        .map(|ip| (ip, ProbeOn::default()))
+        .map(|ip| (ip, BTreeSet::new()))
         .collect();
     if let Some(me) = me {
         for vip in vips {
-            if let Some(on) = addresses.get_mut(&vip.ip) {
-                on.interfaces
-                    .extend(candidates::interfaces_for(me, &valid, vip));
+            if let Some(on) = interfaces.get_mut(&vip.ip) {
+                on.extend(candidates::interfaces_for(me, &valid, vip));
             }
         }
     }
-    for (ip, on) in &mut addresses {
-        on.announced = announce.values().any(|ips| ips.contains(ip));
-        if on.interfaces.is_empty() {
-            on.interfaces = everywhere.clone();
-        }
-    }
+    let mut shared: BTreeSet<Arc<BTreeSet<String>>> = BTreeSet::new();
+    let addresses = interfaces
+        .into_iter()
+        .map(|(ip, on)| {
+            let on = if on.is_empty() {
+                everywhere.clone()
+            } else {
+                on
+            };
+            let on = match shared.get(&on) {
+                Some(same) => Arc::clone(same),
+                None => {
+                    let on = Arc::new(on);
+                    shared.insert(Arc::clone(&on));
+                    on
+                }
+            };
+            let probe = ProbeOn {
+                announced: announce.values().any(|ips| ips.contains(&ip)),
+                interfaces: on,
+            };
+            (ip, probe)
+        })
+        .collect();
     KnownAddresses {
         node: node.to_string(),
         addresses,

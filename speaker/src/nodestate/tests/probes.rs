@@ -27,7 +27,7 @@ fn every_node_probes_a_covered_address_on_the_interfaces_its_policies_select() {
     for node in NODES {
         let d = w.on(node);
         let on = &d.probes.addresses[&ip("198.51.100.200")];
-        assert_eq!(on.interfaces, names(&["eth0"]), "{node}");
+        assert_eq!(*on.interfaces, names(&["eth0"]), "{node}");
         assert_eq!(on.announced, node == announcer, "{node}");
         assert_eq!(d.probes.node, node);
     }
@@ -45,7 +45,7 @@ fn an_uncovered_address_is_known_and_probed_where_the_node_announces() {
         } else {
             names(&[])
         };
-        assert_eq!(on.interfaces, expected, "{node}");
+        assert_eq!(*on.interfaces, expected, "{node}");
     }
 }
 

@@ -1,0 +1,175 @@
+//! What the nodes' side (speaker, edge) keeps of each watched object: only the fields some of
+//! its code reads, applied by the reflectors before an object enters a store (issue 21: at
+//! 10,000 Services the full objects were most of the speaker's memory, the Services'
+//! `managedFields` alone about 5 KiB each).
+//!
+//! Every reader was checked when these were written; a field dropped here reads as absent.
+//! - Services: everything but `managedFields` (only the edge's own entries, for
+//!   [`status_fields`](crate::ownership::status_fields)) and the annotations no ferrolb code
+//!   reads (only `ferrolb.io/` and MetalLB's, see [`requested`](crate::requested)). UID,
+//!   resourceVersion, labels, creation time and generation stay (events, proofs, policies).
+//! - EndpointSlices: name, namespace, the [`LABEL_SERVICE_NAME`] label, the address type, the
+//!   ports and each endpoint's addresses, conditions and node.
+//! - Objects only their status is read of (`ServiceAnnouncement`): no `managedFields`.
+
+use k8s_openapi::api::core::v1::Service;
+use k8s_openapi::api::discovery::v1::EndpointSlice;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
+use kube::Resource;
+
+use ferrolb_core::names::MANAGER_EDGE;
+
+/// Label linking an EndpointSlice to its Service.
+pub const LABEL_SERVICE_NAME: &str = "kubernetes.io/service-name";
+
+/// Prefixes of the annotations ferrolb reads on Services (its own and MetalLB's).
+const READ_ANNOTATIONS: [&str; 3] = ["ferrolb.io/", "metallb.io/", "metallb.universe.tf/"];
+
+/// A Service as the speaker and the edge keep it.
+pub fn service(svc: &mut Service) {
+    let meta = &mut svc.metadata;
+    if let Some(entries) = meta.managed_fields.as_mut() {
+        entries.retain(|e| e.manager.as_deref() == Some(MANAGER_EDGE));
+        if entries.is_empty() {
+            meta.managed_fields = None;
+        }
+    }
+    if let Some(annotations) = meta.annotations.as_mut() {
+        annotations.retain(|k, _| READ_ANNOTATIONS.iter().any(|p| k.starts_with(p)));
+    }
+    // Lists are parsed into vectors grown 4 at a time: most hold one item.
+    if let Some(spec) = svc.spec.as_mut() {
+        shrink(&mut spec.ports);
+        shrink(&mut spec.cluster_ips);
+        shrink(&mut spec.ip_families);
+        shrink(&mut spec.external_ips);
+    }
+    if let Some(status) = svc.status.as_mut() {
+        shrink(&mut status.conditions);
+        if let Some(lb) = status.load_balancer.as_mut() {
+            shrink(&mut lb.ingress);
+        }
+    }
+    shrink(&mut svc.metadata.finalizers);
+}
+
+fn shrink<T>(list: &mut Option<Vec<T>>) {
+    if let Some(list) = list {
+        list.shrink_to_fit();
+    }
+}
+
+/// An EndpointSlice as the speaker and the edge keep it.
+pub fn slice(slice: &mut EndpointSlice) {
+    let meta = std::mem::take(&mut slice.metadata);
+    let service = meta
+        .labels
+        .and_then(|mut l| l.remove_entry(LABEL_SERVICE_NAME));
+    slice.metadata = ObjectMeta {
+        name: meta.name,
+        namespace: meta.namespace,
+        labels: service.map(|entry| [entry].into()),
+        ..ObjectMeta::default()
+    };
+    for ep in &mut slice.endpoints {
+        ep.target_ref = None;
+        ep.hints = None;
+        ep.zone = None;
+        ep.deprecated_topology = None;
+        ep.hostname = None;
+        ep.addresses.shrink_to_fit();
+    }
+    slice.endpoints.shrink_to_fit();
+    shrink(&mut slice.ports);
+}
+
+/// Any object without its `managedFields`.
+pub fn without_managed_fields<K: Resource>(object: &mut K) {
+    object.meta_mut().managed_fields = None;
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+
+    #[test]
+    fn a_service_keeps_what_is_read() {
+        let mut svc: Service = serde_json::from_value(json!({
+            "metadata": {"name": "web", "namespace": "default", "uid": "u1",
+                "resourceVersion": "7", "labels": {"app": "web"},
+                "annotations": {"ferrolb.io/allocation-proof": "p", "metallb.io/allow-shared-ip": "k",
+                    "metallb.universe.tf/address-pool": "a",
+                    "kubectl.kubernetes.io/last-applied-configuration": "{...}"},
+                "managedFields": [{"manager": "ferrolb-controller", "subresource": "status"},
+                                  {"manager": MANAGER_EDGE, "subresource": "status"},
+                                  {"manager": "kubectl"}]},
+            "spec": {"type": "LoadBalancer"},
+        }))
+        .unwrap();
+        service(&mut svc);
+        let m = &svc.metadata;
+        let annotations: Vec<&str> = m
+            .annotations
+            .iter()
+            .flatten()
+            .map(|(k, _)| k.as_str())
+            .collect();
+        assert_eq!(
+            annotations,
+            [
+                "ferrolb.io/allocation-proof",
+                "metallb.io/allow-shared-ip",
+                "metallb.universe.tf/address-pool"
+            ]
+        );
+        let managers: Vec<_> = m
+            .managed_fields
+            .iter()
+            .flatten()
+            .filter_map(|e| e.manager.as_deref())
+            .collect();
+        assert_eq!(managers, [MANAGER_EDGE]);
+        assert_eq!(
+            (m.uid.as_deref(), m.resource_version.as_deref()),
+            (Some("u1"), Some("7"))
+        );
+        assert_eq!(m.labels.as_ref().map(|l| l.len()), Some(1));
+        assert!(svc.spec.is_some());
+
+        let mut bare: Service = serde_json::from_value(
+            json!({"metadata": {"managedFields": [{"manager": "kubectl"}]}}),
+        )
+        .unwrap();
+        service(&mut bare);
+        assert_eq!(bare.metadata.managed_fields, None);
+    }
+
+    #[test]
+    fn a_slice_keeps_what_is_read() {
+        let mut s: EndpointSlice = serde_json::from_value(json!({
+            "metadata": {"name": "web-x1", "namespace": "default", "uid": "u",
+                "labels": {LABEL_SERVICE_NAME: "web", "other": "x"},
+                "annotations": {"a": "b"}, "ownerReferences": [{"apiVersion": "v1", "kind": "Service",
+                    "name": "web", "uid": "u1"}]},
+            "addressType": "IPv6",
+            "endpoints": [{"addresses": ["2001:db8::1"], "nodeName": "node-a", "zone": "z",
+                "conditions": {"ready": true},
+                "targetRef": {"kind": "Pod", "name": "p"}}],
+            "ports": [{"name": "web", "port": 8080, "protocol": "TCP"}],
+        }))
+        .unwrap();
+        slice(&mut s);
+        let want: EndpointSlice = serde_json::from_value(json!({
+            "metadata": {"name": "web-x1", "namespace": "default",
+                "labels": {LABEL_SERVICE_NAME: "web"}},
+            "addressType": "IPv6",
+            "endpoints": [{"addresses": ["2001:db8::1"], "nodeName": "node-a",
+                "conditions": {"ready": true}}],
+            "ports": [{"name": "web", "port": 8080, "protocol": "TCP"}],
+        }))
+        .unwrap();
+        assert_eq!(s, want);
+    }
+}

@@ -1,0 +1,66 @@
+//! The speaker's memory grows by a bounded number of bytes per Service (issue 21): the objects
+//! as the reflectors keep them and what the daemon keeps after a step
+//! ([`ferrolb_speaker::daemon::scale`]), counted by this binary's allocator. No timing, no root.
+//! Figures at 10,000 Services: `cargo xtask bench speaker-heap`.
+
+#[path = "../examples/heap/counting.rs"]
+#[allow(dead_code)] // the harness reads the peak too
+mod counting;
+
+use counting::{Counting, live};
+use ferrolb_speaker::daemon::scale::{Kept, World};
+
+#[global_allocator]
+static ALLOCATOR: Counting = Counting;
+
+/// Bytes per Service the stores may keep (measured 6,004 with the projections of
+/// `ferrolb_adapter::project`; 19,333 without).
+const STORES_PER_SERVICE: usize = 6_600;
+/// Bytes per Service the daemon may keep after a step (measured 2,875; 4,244 when the
+/// publication and the applier's ruleset were copies and each probed address had its own
+/// interface set).
+const KEPT_PER_SERVICE: usize = 3_200;
+
+/// (stores, kept after the second step) in bytes for `n` Services.
+fn retained(n: usize) -> (usize, usize) {
+    let base = live();
+    let world = World::new(n).unwrap_or_else(|e| panic!("{e}"));
+    let stores = live() - base;
+    let first = Kept::step(&world, None);
+    let second = Kept::step(&world, Some(&first));
+    drop(first);
+    let kept = live() - base - stores;
+    assert!(
+        second.announced() > 0,
+        "node-a announces some of the addresses"
+    );
+    drop(second);
+    drop(world);
+    (stores, kept)
+}
+
+/// One test in this binary: the counters are the process's.
+#[test]
+fn bytes_per_service_are_bounded_and_constant() {
+    let (s100, k100) = retained(100);
+    let (s600, k600) = retained(600);
+    let (s1100, k1100) = retained(1100);
+    // What each further Service costs, over two ranges: equal within 10% (no quadratic term),
+    // and under the bounds.
+    for (what, a, b, c, bound) in [
+        ("stores", s100, s600, s1100, STORES_PER_SERVICE),
+        ("kept", k100, k600, k1100, KEPT_PER_SERVICE),
+    ] {
+        let low = (b - a) / 500;
+        let high = (c - b) / 500;
+        println!("{what}: {low} then {high} bytes per Service (bound {bound})");
+        assert!(
+            high.abs_diff(low) * 10 <= low,
+            "{what}: {low} bytes per Service from 100 to 600 Services, {high} from 600 to 1100"
+        );
+        assert!(
+            high <= bound,
+            "{what}: {high} bytes per Service, more than {bound}: see `cargo xtask bench speaker-heap`"
+        );
+    }
+}
