@@ -167,8 +167,8 @@ enum BenchCmd {
         keep: bool,
     },
     /// The speaker's heap at N Services without a lab (issue 21): the objects as its stores
-    /// keep them and what it keeps after a step, counted by the allocator of the release
-    /// harness `ferrolb-speaker --example heap`. Run that under heaptrack for the sites.
+    /// keep them and what it keeps after a step, counted by the allocator of the harness
+    /// `ferrolb-speaker --example heap` (profile bench-release). Run that under heaptrack for the sites.
     SpeakerHeap {
         /// How many Services.
         #[arg(long, default_value_t = 10000)]
@@ -751,13 +751,14 @@ fn bench(cmd: BenchCmd, check: Option<PathBuf>) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Runs the release heap harness of the speaker for `services` Services; its JSON.
+/// Runs the heap harness of the speaker (profile bench-release) for `services` Services; its JSON.
 fn speaker_heap(services: usize) -> anyhow::Result<serde_json::Value> {
     let mut c = cargo();
     c.args([
         "run",
         "--quiet",
-        "--release",
+        "--profile",
+        ferrolb_e2e::bench::PROFILE,
         "-p",
         "ferrolb-speaker",
         "--example",

@@ -53,7 +53,6 @@ fn main() -> anyhow::Result<()> {
     let doc = serde_json::json!({
         "benchmark": "speaker-heap",
         "services": services,
-        "profile": if cfg!(debug_assertions) { "debug" } else { "release" },
         "announced": announced,
         "stores_bytes": stores,
         "kept_after_step_bytes": kept,
