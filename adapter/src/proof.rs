@@ -159,6 +159,18 @@ impl VerifyKeys {
         (VerifyKeys(keys, verified::Verified::default()), problems)
     }
 
+    /// These keys, remembering their verifications in `earlier`'s memo (shared from then on):
+    /// keys read again from a changed ConfigMap keep what was verified before, which stays
+    /// right because a memo entry digests the public key with the message and signature.
+    pub fn remembering_with(self, earlier: &VerifyKeys) -> VerifyKeys {
+        VerifyKeys(self.0, earlier.1.clone())
+    }
+
+    /// How many successful verifications these keys remember.
+    pub fn remembered(&self) -> usize {
+        self.1.len()
+    }
+
     /// Adds one public key.
     pub fn insert(&mut self, public_key: &[u8]) {
         self.0.insert(key_id(public_key), public_key.to_vec());

@@ -3,7 +3,8 @@
 //! [`watch_all`] reflector; Services and EndpointSlices keep only what the nodes' side reads
 //! ([`project`]).
 
-use std::sync::Arc;
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex};
 
 use k8s_openapi::api::core::v1::{ConfigMap, Node, Service};
 use k8s_openapi::api::discovery::v1::EndpointSlice;
@@ -44,6 +45,9 @@ pub struct ServiceStores {
     pub pools: Store<VIPPool>,
     /// The ConfigMap [`ALLOCATION_KEYS_CONFIGMAP`] of ferrolb's namespace.
     pub proof_keys: Store<ConfigMap>,
+    /// The keys last read from it, with the data they were read from: every snapshot hands
+    /// out the same keys, so their verification memo lasts from pass to pass.
+    last_keys: Arc<Mutex<Option<(BTreeMap<String, String>, VerifyKeys)>>>,
 }
 
 impl ServiceStores {
@@ -57,6 +61,7 @@ impl ServiceStores {
             nodes: watch_all(client, changed.clone()),
             pools: watch_all(client, changed.clone()),
             proof_keys: watch_named(client, namespace, ALLOCATION_KEYS_CONFIGMAP, changed),
+            last_keys: Arc::default(),
         }
     }
 
@@ -67,7 +72,32 @@ impl ServiceStores {
             slices: self.slices.state(),
             nodes: self.nodes.state(),
             pools: self.pools.state(),
-            proof_keys: proof_keys(&self.proof_keys.state()),
+            proof_keys: self.keys(),
+        }
+    }
+
+    /// The keys of the ConfigMap as it is now: the ones handed out last while its data stays
+    /// the same (a pass verifies only the proofs it has not seen), read again when it changes
+    /// (keeping the memo).
+    fn keys(&self) -> VerifyKeys {
+        let maps = self.proof_keys.state();
+        let data = maps
+            .first()
+            .and_then(|m| m.data.clone())
+            .unwrap_or_default();
+        let Ok(mut last) = self.last_keys.lock() else {
+            return proof_keys(&data);
+        };
+        match last.as_ref() {
+            Some((seen, keys)) if *seen == data => keys.clone(),
+            _ => {
+                let keys = match last.as_ref() {
+                    Some((_, earlier)) => proof_keys(&data).remembering_with(earlier),
+                    None => proof_keys(&data),
+                };
+                *last = Some((data, keys.clone()));
+                keys
+            }
         }
     }
 
@@ -81,15 +111,59 @@ impl ServiceStores {
     }
 }
 
-/// The keys the ConfigMap publishes (none without it); malformed entries are logged and
-/// skipped.
-fn proof_keys(maps: &[Arc<ConfigMap>]) -> VerifyKeys {
-    let Some(data) = maps.first().and_then(|m| m.data.as_ref()) else {
-        return VerifyKeys::default();
-    };
+/// The keys the ConfigMap's data publishes (none without it); malformed entries are logged
+/// and skipped.
+fn proof_keys(data: &BTreeMap<String, String>) -> VerifyKeys {
     let (keys, problems) = VerifyKeys::from_data(data);
     for problem in problems {
         tracing::warn!("{problem}");
     }
     keys
+}
+
+#[cfg(test)]
+mod tests {
+    use kube::runtime::reflector::store;
+    use kube::runtime::watcher::Event;
+    use serde_json::json;
+
+    use super::*;
+    use crate::proof::testing;
+
+    fn stores_with_keys(keys: &VerifyKeys) -> ServiceStores {
+        let (proof_keys, mut writer) = store::<ConfigMap>();
+        let map: ConfigMap = serde_json::from_value(json!({
+            "metadata": {"name": ALLOCATION_KEYS_CONFIGMAP, "namespace": "ferrolb-system"},
+            "data": keys.to_data(),
+        }))
+        .unwrap();
+        writer.apply_watcher_event(&Event::Apply(map));
+        ServiceStores {
+            services: store().0,
+            slices: store().0,
+            nodes: store().0,
+            pools: store().0,
+            proof_keys,
+            last_keys: Arc::default(),
+        }
+    }
+
+    #[test]
+    fn a_proof_verified_in_one_snapshot_is_remembered_in_the_next() {
+        let stores = stores_with_keys(&testing::verify_keys());
+        let svc = testing::signed(
+            serde_json::from_value(json!({
+                "metadata": {"name": "web", "namespace": "default", "uid": "u1"},
+                "spec": {"type": "LoadBalancer", "ports": [{"port": 80}]},
+                "status": {"loadBalancer": {"ingress": [{"ip": "198.51.100.1"}]}},
+            }))
+            .unwrap(),
+            1,
+        );
+        let first = stores.objects().proof_keys;
+        assert!(!first.is_empty());
+        first.verify_service(&svc).unwrap();
+        assert_eq!(first.remembered(), 1);
+        assert_eq!(stores.objects().proof_keys.remembered(), 1);
+    }
 }

@@ -64,7 +64,6 @@ impl Verified {
     }
 
     /// How many verifications are remembered.
-    #[cfg(test)]
     pub(super) fn len(&self) -> usize {
         self.0
             .lock()

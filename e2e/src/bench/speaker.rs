@@ -129,23 +129,8 @@ async fn one_more(lab: &Lab, client: &kube::Client, count: usize) -> Result<Vec<
 
 /// One Neighbor Solicitation for `ip` from the client, waiting 40 ms: whether anyone answered.
 fn solicit(lab: &Lab, ip: std::net::IpAddr) -> Result<bool, Error> {
-    let ip = ip.to_string();
-    let argv = [
-        "ndisc6",
-        "-1",
-        "-r",
-        "1",
-        "-w",
-        "40",
-        &ip,
-        crate::lab::topology::UPLINK,
-    ]
-    .map(String::from);
-    let out = lab
-        .exec("client", &argv)?
-        .output()
-        .map_err(|e| Error::io("running ndisc6", e))?;
-    Ok(out.status.success() && String::from_utf8_lossy(&out.stdout).contains("Target link-layer"))
+    let answers = crate::traffic::wire::ndisc_within(lab, "client", ip, Duration::from_millis(40))?;
+    Ok(!answers.is_empty())
 }
 
 /// The ground of the scale Services: namespace [`NS`], pool `scale` over [`POOL`] with its
@@ -218,7 +203,7 @@ fn memory(lab: &Lab) -> Value {
     let mut out = serde_json::Map::new();
     for c in SPEAKERS {
         let name = c.to_string();
-        let pid = process::find(&lab.names.lab, Some(&name)).first().copied();
+        let pid = lab.pid(c);
         let field = |key: &str| pid.and_then(|pid| process::status_bytes(pid, key));
         out.insert(
             name.to_string(),

@@ -3,6 +3,7 @@
 
 use std::net::{IpAddr, SocketAddr};
 use std::process::Output;
+use std::time::Duration;
 
 use crate::lab::topology::UPLINK;
 use crate::traffic::echo::Reply;
@@ -42,8 +43,18 @@ pub(crate) fn arping(
 /// within a second (`ndisc6 -m`: all advertisements until the wait ends, not the first
 /// only; sorted, lowercase, without duplicates; empty when nobody answered).
 pub(crate) fn ndisc(lab: &Lab, from: &str, ip: IpAddr) -> Result<Vec<String>, Error> {
-    let ip = ip.to_string();
-    let argv = ["ndisc6", "-m", "-r", "1", "-w", "1000", &ip, UPLINK];
+    ndisc_within(lab, from, ip, Duration::from_secs(1))
+}
+
+/// [`ndisc`] waiting `wait` for the advertisements instead of a second.
+pub(crate) fn ndisc_within(
+    lab: &Lab,
+    from: &str,
+    ip: IpAddr,
+    wait: Duration,
+) -> Result<Vec<String>, Error> {
+    let (ip, wait) = (ip.to_string(), wait.as_millis().max(1).to_string());
+    let argv = ["ndisc6", "-m", "-r", "1", "-w", &wait, &ip, UPLINK];
     let out = run(lab, from, &argv, "running ndisc6")?;
     Ok(ndisc_macs(&String::from_utf8_lossy(&out.stdout)))
 }
