@@ -47,8 +47,11 @@ pub struct ServiceStores {
     pub proof_keys: Store<ConfigMap>,
     /// The keys last read from it, with the data they were read from: every snapshot hands
     /// out the same keys, so their verification memo lasts from pass to pass.
-    last_keys: Arc<Mutex<Option<(BTreeMap<String, String>, VerifyKeys)>>>,
+    last_keys: Arc<Mutex<Option<KeysRead>>>,
 }
+
+/// Keys and the ConfigMap data they were read from.
+type KeysRead = (BTreeMap<String, String>, VerifyKeys);
 
 impl ServiceStores {
     /// Starts one watch per kind on the current tokio runtime; `changed` is notified on every

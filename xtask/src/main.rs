@@ -133,6 +133,11 @@ enum BenchCmd {
         /// its first Neighbor Advertisement at the client.
         #[arg(long, default_value_t = 20)]
         probes: usize,
+        /// kube-proxy on every node in this mode (nftables, iptables), programming the Service
+        /// rules beside speakers that only announce: the side-by-side run. none: the speakers
+        /// program them.
+        #[arg(long, default_value = "none")]
+        kube_proxy: KubeProxyMode,
         /// Leave the bench lab running afterwards.
         #[arg(long)]
         keep: bool,
@@ -602,15 +607,16 @@ type BenchRun<'a> = std::pin::Pin<
     Box<dyn std::future::Future<Output = Result<serde_json::Value, ferrolb_e2e::Error>> + 'a>,
 >;
 
-/// Brings up lab `bench`, runs `run` in it, and takes the lab down unless `keep`.
+/// Brings up lab `bench` (kube-proxy in `kube_proxy` mode on its nodes), runs `run` in it, and
+/// takes the lab down unless `keep`.
 fn in_bench_lab(
     rt: &tokio::runtime::Runtime,
-    keep: bool,
+    (keep, kube_proxy): (bool, KubeProxyMode),
     run: impl for<'a> FnOnce(&'a Lab, PathBuf) -> BenchRun<'a>,
 ) -> anyhow::Result<serde_json::Value> {
     let lab = Lab::new("bench", &lab_bin()?);
     let result = rt.block_on(async {
-        lab.up(&repo()).await?;
+        lab.up_with(&repo(), kube_proxy).await?;
         run(&lab, repo()).await
     });
     if !keep {
@@ -631,7 +637,7 @@ fn bench(cmd: BenchCmd, check: Option<PathBuf>) -> anyhow::Result<()> {
                 services,
                 concurrency,
             };
-            let json = in_bench_lab(&rt, keep, move |lab, repo| {
+            let json = in_bench_lab(&rt, (keep, KubeProxyMode::None), move |lab, repo| {
                 Box::pin(async move { ferrolb_e2e::bench::alloc(lab, &repo, opts).await })
             })?;
             ("alloc", keep, json)
@@ -640,14 +646,16 @@ fn bench(cmd: BenchCmd, check: Option<PathBuf>) -> anyhow::Result<()> {
             services,
             concurrency,
             probes,
+            kube_proxy,
             keep,
         } => {
             let opts = ferrolb_e2e::bench::speaker::SpeakerOptions {
                 services,
                 concurrency,
                 probes,
+                kube_proxy,
             };
-            let json = in_bench_lab(&rt, keep, move |lab, repo| {
+            let json = in_bench_lab(&rt, (keep, kube_proxy), move |lab, repo| {
                 Box::pin(
                     async move { ferrolb_e2e::bench::speaker::speakers(lab, &repo, opts).await },
                 )
@@ -665,19 +673,19 @@ fn bench(cmd: BenchCmd, check: Option<PathBuf>) -> anyhow::Result<()> {
                 runs,
                 concurrency,
             };
-            let json = in_bench_lab(&rt, keep, move |lab, repo| {
+            let json = in_bench_lab(&rt, (keep, KubeProxyMode::None), move |lab, repo| {
                 Box::pin(async move { ferrolb_e2e::bench::why::bench(lab, &repo, opts).await })
             })?;
             ("why", keep, json)
         }
         BenchCmd::Edge { trials, keep } => {
-            let json = in_bench_lab(&rt, keep, move |lab, repo| {
+            let json = in_bench_lab(&rt, (keep, KubeProxyMode::None), move |lab, repo| {
                 Box::pin(async move { ferrolb_e2e::bench::edge::bench(lab, &repo, trials).await })
             })?;
             ("edge", keep, json)
         }
         BenchCmd::Failover { trials, keep } => {
-            let json = in_bench_lab(&rt, keep, move |lab, repo| {
+            let json = in_bench_lab(&rt, (keep, KubeProxyMode::None), move |lab, repo| {
                 Box::pin(
                     async move { ferrolb_e2e::bench::failover::bench(lab, &repo, trials).await },
                 )

@@ -5,6 +5,7 @@ pub mod alloc;
 pub mod arp;
 pub mod edge;
 pub mod failover;
+pub mod prom;
 pub mod rules;
 pub mod speaker;
 pub mod thresholds;

@@ -5,8 +5,15 @@
 //! on-link range [`POOL`] covered by an L2AnnouncementPolicy, and N single-stack IPv6 LoadBalancer
 //! Services (no NodePorts) selecting that pod. Measured: from the first Service created to
 //! every address announced (the speakers' `announced_addresses` gauges add up to N), each
-//! speaker's resident and peak memory then, and the size of node-a's nft table.
+//! speaker's resident and peak memory then, and the size of node-a's nft table; then Services
+//! created one at a time, each timed to its first Neighbor Advertisement, and the rule syncs
+//! they caused.
+//!
+//! Side by side with kube-proxy (`--kube-proxy nftables`): the same run in a lab whose nodes
+//! run the real kube-proxy, which then programs the Service rules while the speakers only
+//! announce; its memory, table and sync times are recorded the same way.
 
+use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
 use futures::{StreamExt, stream};
@@ -15,8 +22,8 @@ use kube::api::{Api, Patch, PatchParams};
 use serde_json::{Value, json};
 
 use super::arp::percentile;
-use crate::lab::process;
-use crate::lab::{Component, SPEAKERS};
+use super::prom::{self, Histogram};
+use crate::lab::{Component, KubeProxyMode, Node, SPEAKERS, kubeproxy, process};
 use crate::{Error, Lab, k8s, wait_for};
 
 /// The bench-only pool: on the lab LAN's IPv6 prefix, announced only in the bench lab.
@@ -33,6 +40,9 @@ pub struct SpeakerOptions {
     pub concurrency: usize,
     /// Services created one at a time afterwards, each timed to its first answer on the wire.
     pub probes: usize,
+    /// What programs the nodes' Service rules: ferrolb's speakers (none), or kube-proxy in
+    /// this mode beside speakers that only announce (the side-by-side comparison).
+    pub kube_proxy: KubeProxyMode,
 }
 
 /// Runs the benchmark in `lab` (up, not yet installed) and returns its JSON.
@@ -63,9 +73,14 @@ pub async fn speakers(
     .await?;
     let announce_seconds = t.elapsed().as_secs_f64();
     let after = memory(lab);
-    let rules = nft_size(lab, "node-a");
+    let controllers = memory_of(lab, &[Component::Controller(0), Component::Controller(1)]);
+    let proxies = kube_proxy_memory(lab, opts.kube_proxy);
+    let rules = nft_size(lab, "node-a", opts.kube_proxy);
+    let syncs_before = rule_syncs(lab, opts.kube_proxy).await?;
     let mut answered_ms = one_more(lab, &client, opts.probes).await?;
     answered_ms.sort_by(f64::total_cmp);
+    let takeovers = takeovers(lab).await?;
+    let syncs = rule_syncs(lab, opts.kube_proxy).await?.since(&syncs_before);
     Ok(json!({
         "benchmark": "speaker",
         "services": opts.services,
@@ -76,7 +91,18 @@ pub async fn speakers(
         "speakers_after": after,
         "max_rss_bytes": max_of(&after, "rss_bytes"),
         "max_peak_rss_bytes": max_of(&after, "peak_rss_bytes"),
+        "controllers_after": controllers,
+        "max_controller_peak_rss_bytes": max_of(&controllers, "peak_rss_bytes"),
+        "takeovers_by_cause": takeovers,
+        "kube_proxy": opts.kube_proxy.name(),
+        "kube_proxy_after": proxies,
+        "max_kube_proxy_rss_bytes": max_of(&proxies, "rss_bytes"),
         "node_a_nft": rules,
+        "rule_syncs_during_one_more": {
+            "method": "the change, over the one_more Services, of the rule-sync time histogram of whatever programs the nodes' rules, added up over the three nodes; quantiles are bucket bounds",
+            "metric": sync_metric(opts.kube_proxy),
+            "summary": syncs.summary_ms(),
+        },
         "one_more": {
             "method": "after every address was announced, Services created one at a time with a requested address (annotation ferrolb.io/load-balancer-ips) from the same pool; time from the create request to the first Neighbor Advertisement the client receives for it (ndisc6 from the client, 40 ms per solicitation)",
             "services": answered_ms.len(),
@@ -187,21 +213,18 @@ pub async fn create_services(client: &kube::Client, opts: SpeakerOptions) -> Res
 async fn announced(lab: &Lab, c: Component) -> Option<f64> {
     let (code, body) = lab.private_get(c, "/metrics").await.ok()?;
     (code == 200).then_some(())?;
-    gauge(&body, "ferrolb_speaker_announced_addresses")
-}
-
-/// The value of an unlabelled metric in Prometheus text format.
-pub fn gauge(text: &str, name: &str) -> Option<f64> {
-    text.lines().filter(|l| !l.starts_with('#')).find_map(|l| {
-        let (metric, value) = l.split_once(' ')?;
-        (metric == name).then(|| value.trim().parse().ok())?
-    })
+    prom::gauge(&body, "ferrolb_speaker_announced_addresses")
 }
 
 /// VmRSS and VmHWM of each speaker, in bytes.
 fn memory(lab: &Lab) -> Value {
+    memory_of(lab, &SPEAKERS)
+}
+
+/// VmRSS and VmHWM of each of `components`, in bytes.
+fn memory_of(lab: &Lab, components: &[Component]) -> Value {
     let mut out = serde_json::Map::new();
-    for c in SPEAKERS {
+    for &c in components {
         let name = c.to_string();
         let pid = lab.pid(c);
         let field = |key: &str| pid.and_then(|pid| process::status_bytes(pid, key));
@@ -213,7 +236,7 @@ fn memory(lab: &Lab) -> Value {
     Value::Object(out)
 }
 
-/// The largest `key` of the speakers in `memory` (null when none was read).
+/// The largest `key` of the processes in `memory` (null when none was read).
 fn max_of(memory: &Value, key: &str) -> Option<u64> {
     memory
         .as_object()?
@@ -222,29 +245,86 @@ fn max_of(memory: &Value, key: &str) -> Option<u64> {
         .max()
 }
 
-/// Rules and bytes of `nft list table inet ferrolb` in `node`.
-fn nft_size(lab: &Lab, node: &str) -> Value {
-    let argv = ["nft", "list", "table", "inet", "ferrolb"].map(String::from);
+/// VmRSS and VmHWM of kube-proxy on each node, in bytes (empty when the nodes run none).
+fn kube_proxy_memory(lab: &Lab, mode: KubeProxyMode) -> Value {
+    let mut out = serde_json::Map::new();
+    for node in Node::ALL.into_iter().filter(|_| mode.runs()) {
+        let pid = kubeproxy::pid(lab, node);
+        let field = |key: &str| pid.and_then(|pid| process::status_bytes(pid, key));
+        out.insert(
+            node.name().to_string(),
+            json!({"rss_bytes": field("VmRSS:"), "peak_rss_bytes": field("VmHWM:")}),
+        );
+    }
+    Value::Object(out)
+}
+
+/// The histogram of rule-sync times of whatever programs the nodes' rules in `mode`.
+fn sync_metric(mode: KubeProxyMode) -> &'static str {
+    if mode.runs() {
+        "kubeproxy_sync_proxy_rules_duration_seconds"
+    } else {
+        "ferrolb_speaker_rule_sync_seconds"
+    }
+}
+
+/// The rule-sync histogram ([`sync_metric`]) of every node, added up.
+async fn rule_syncs(lab: &Lab, mode: KubeProxyMode) -> Result<Histogram, Error> {
+    let name = sync_metric(mode);
+    let mut total = Histogram::default();
+    for (node, speaker) in Node::ALL.into_iter().zip(SPEAKERS) {
+        let text = if mode.runs() {
+            kubeproxy::metrics(lab, node)?
+        } else {
+            let (code, body) = lab.private_get(speaker, "/metrics").await?;
+            if code != 200 {
+                return Err(Error::msg(format!("{speaker}'s /metrics answered {code}")));
+            }
+            body
+        };
+        let h = prom::histogram(&text, name)
+            .ok_or_else(|| Error::msg(format!("no histogram {name} on {node}")))?;
+        total = total.plus(&h);
+    }
+    Ok(total)
+}
+
+/// Addresses the speakers took over from one another since they started, by cause, added up
+/// over the speakers (`ferrolb_speaker_takeovers_total`): with no node failing, nothing but
+/// `unassigned` should be there; `speaker_down` means the gossip declared a live speaker down.
+async fn takeovers(lab: &Lab) -> Result<BTreeMap<String, f64>, Error> {
+    let mut total = BTreeMap::new();
+    for speaker in SPEAKERS {
+        let (code, body) = lab.private_get(speaker, "/metrics").await?;
+        if code != 200 {
+            return Err(Error::msg(format!("{speaker}'s /metrics answered {code}")));
+        }
+        for (cause, n) in prom::by_label(&body, "ferrolb_speaker_takeovers_total", "cause") {
+            *total.entry(cause).or_insert(0.0) += n;
+        }
+    }
+    Ok(total)
+}
+
+/// The table that holds the Service rules in `mode`, as `nft list table` names it.
+fn service_table(mode: KubeProxyMode) -> [&'static str; 2] {
+    match mode {
+        KubeProxyMode::None => ["inet", "ferrolb"],
+        KubeProxyMode::Nftables => ["ip6", "kube-proxy"],
+        KubeProxyMode::Iptables => ["ip6", "nat"],
+    }
+}
+
+/// Chains and bytes of the table holding the (IPv6) Service rules on `node`.
+fn nft_size(lab: &Lab, node: &str, mode: KubeProxyMode) -> Value {
+    let [family, table] = service_table(mode);
+    let argv = ["nft", "list", "table", family, table].map(String::from);
     let listing = lab
         .exec(node, &argv)
         .ok()
         .and_then(|mut c| c.output().ok())
         .map(|o| String::from_utf8_lossy(&o.stdout).into_owned())
         .unwrap_or_default();
-    json!({"bytes": listing.len(), "chains": listing.matches("\tchain ").count()})
-}
-
-#[cfg(test)]
-mod tests {
-    use super::gauge;
-
-    #[test]
-    fn reads_an_unlabelled_gauge() {
-        let text = "# HELP x\nferrolb_speaker_announced_addresses 42\nother 1\n";
-        assert_eq!(
-            gauge(text, "ferrolb_speaker_announced_addresses"),
-            Some(42.0)
-        );
-        assert_eq!(gauge(text, "missing"), None);
-    }
+    json!({"table": format!("{family} {table}"), "bytes": listing.len(),
+        "chains": listing.matches("\tchain ").count()})
 }

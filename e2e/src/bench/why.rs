@@ -70,6 +70,7 @@ pub async fn bench(lab: &Lab, repo: &std::path::Path, opts: WhyOptions) -> Resul
             services: opts.services,
             concurrency: opts.concurrency,
             probes: 0,
+            kube_proxy: crate::lab::KubeProxyMode::None,
         },
     )
     .await?;

@@ -205,6 +205,39 @@ pub fn running(lab: &Lab, node: Node) -> bool {
     !process::find(&lab.names.lab, Some(&role(node))).is_empty()
 }
 
+/// The pid of kube-proxy on `node`, while it runs.
+pub fn pid(lab: &Lab, node: Node) -> Option<u32> {
+    process::find(&lab.names.lab, Some(&role(node)))
+        .first()
+        .copied()
+}
+
+/// kube-proxy's `/metrics` on `node` (its loopback), as Prometheus text.
+pub fn metrics(lab: &Lab, node: Node) -> Result<String, Error> {
+    let url = format!("http://127.0.0.1:{METRICS_PORT}/metrics");
+    let argv = [
+        "curl",
+        "--silent",
+        "--show-error",
+        "--fail",
+        "--max-time",
+        "10",
+        &url,
+    ]
+    .map(String::from);
+    let out = lab
+        .exec(node.name(), &argv)?
+        .output()
+        .map_err(|e| Error::io("running curl", e))?;
+    if !out.status.success() {
+        return Err(Error::msg(format!(
+            "kube-proxy's {url} on {node}: {}",
+            String::from_utf8_lossy(&out.stderr).trim()
+        )));
+    }
+    Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+}
+
 /// Removes kube-proxy's rules from `node` with `kube-proxy --cleanup`, as an operator does after
 /// uninstalling it (stop it first).
 pub fn cleanup(lab: &Lab, node: Node) -> Result<(), Error> {
