@@ -93,7 +93,7 @@ pub async fn speakers(
         "max_peak_rss_bytes": max_of(&after, "peak_rss_bytes"),
         "controllers_after": controllers,
         "max_controller_peak_rss_bytes": max_of(&controllers, "peak_rss_bytes"),
-        "takeovers_by_cause": takeovers,
+        "takeovers_by_reason": takeovers,
         "kube_proxy": opts.kube_proxy.name(),
         "kube_proxy_after": proxies,
         "max_kube_proxy_rss_bytes": max_of(&proxies, "rss_bytes"),
@@ -289,8 +289,8 @@ async fn rule_syncs(lab: &Lab, mode: KubeProxyMode) -> Result<Histogram, Error> 
     Ok(total)
 }
 
-/// Addresses the speakers took over from one another since they started, by cause, added up
-/// over the speakers (`ferrolb_speaker_takeovers_total`): with no node failing, nothing but
+/// Addresses the speakers took over from one another since they started, added up over the
+/// speakers by `reason` (`ferrolb_speaker_takeovers_total`): with no node failing, nothing but
 /// `unassigned` should be there; `speaker_down` means the gossip declared a live speaker down.
 async fn takeovers(lab: &Lab) -> Result<BTreeMap<String, f64>, Error> {
     let mut total = BTreeMap::new();
@@ -299,8 +299,8 @@ async fn takeovers(lab: &Lab) -> Result<BTreeMap<String, f64>, Error> {
         if code != 200 {
             return Err(Error::msg(format!("{speaker}'s /metrics answered {code}")));
         }
-        for (cause, n) in prom::by_label(&body, "ferrolb_speaker_takeovers_total", "cause") {
-            *total.entry(cause).or_insert(0.0) += n;
+        for (reason, n) in prom::by_label(&body, "ferrolb_speaker_takeovers_total", "reason") {
+            *total.entry(reason).or_insert(0.0) += n;
         }
     }
     Ok(total)

@@ -91,7 +91,7 @@ pub async fn run(args: Args) -> Result<(), StartError> {
     let mut last_warnings = None;
     loop {
         let started = Instant::now();
-        let desired = frontends::desired(&stores.snapshot(), opts);
+        let desired = pace::off_the_runtime(|| frontends::desired(&stores.snapshot(), opts));
         if last_warnings.as_ref() != Some(&desired.warnings) {
             for w in &desired.warnings {
                 warn!(service = %w.service, warning = %w.message, "not served");

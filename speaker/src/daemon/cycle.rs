@@ -87,20 +87,6 @@ pub(super) struct Tasks {
     pub _private: JoinHandle<()>,
 }
 
-/// Runs `compute` (a whole step and apply: CPU-bound, seconds with 10,000 Services on a busy
-/// node) without holding a runtime worker: on the multi-threaded runtime the worker's other
-/// tasks, the gossip's socket and timers above all, move to another thread meanwhile. Holding
-/// the worker made the gossip answer late: at 10,000 Services on two shared cores every speaker
-/// was declared down and rejoined some 270 times, and addresses moved each time. In place on a
-/// current-thread runtime (tests).
-fn off_the_runtime<R>(compute: impl FnOnce() -> R) -> R {
-    use tokio::runtime::{Handle, RuntimeFlavor};
-    match Handle::try_current().map(|h| h.runtime_flavor()) {
-        Ok(RuntimeFlavor::MultiThread) => tokio::task::block_in_place(compute),
-        _ => compute(),
-    }
-}
-
 /// What the last step applied.
 pub(super) struct Applied {
     pub(super) desired: Arc<NodeDesired>,
@@ -183,7 +169,7 @@ impl Speaker {
     pub(super) async fn run(&mut self, shutdown: &mut (impl Future<Output = ()> + Unpin)) {
         loop {
             let started = Instant::now();
-            off_the_runtime(|| {
+            pace::off_the_runtime(|| {
                 let step = self.step();
                 self.apply(step);
             });
