@@ -91,17 +91,17 @@ impl ServiceStores {
         let Ok(mut last) = self.last_keys.lock() else {
             return proof_keys(&data);
         };
-        match last.as_ref() {
-            Some((seen, keys)) if *seen == data => keys.clone(),
-            _ => {
-                let keys = match last.as_ref() {
-                    Some((_, earlier)) => proof_keys(&data).remembering_with(earlier),
-                    None => proof_keys(&data),
-                };
-                *last = Some((data, keys.clone()));
-                keys
-            }
+        if let Some((seen, keys)) = last.as_ref()
+            && *seen == data
+        {
+            return keys.clone();
         }
+        let keys = match last.take() {
+            Some((_, earlier)) => proof_keys(&data).remembering_with(&earlier),
+            None => proof_keys(&data),
+        };
+        *last = Some((data, keys.clone()));
+        keys
     }
 
     /// Waits until every watch has listed its objects once.

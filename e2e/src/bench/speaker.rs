@@ -211,9 +211,17 @@ pub async fn create_services(client: &kube::Client, opts: SpeakerOptions) -> Res
 /// The `ferrolb_speaker_announced_addresses` gauge of speaker `c` (its private endpoint,
 /// with the lab scraper's token).
 async fn announced(lab: &Lab, c: Component) -> Option<f64> {
-    let (code, body) = lab.private_get(c, "/metrics").await.ok()?;
-    (code == 200).then_some(())?;
+    let body = speaker_metrics(lab, c).await.ok()?;
     prom::gauge(&body, "ferrolb_speaker_announced_addresses")
+}
+
+/// Speaker `c`'s `/metrics` (its private endpoint, with the lab scraper's token).
+async fn speaker_metrics(lab: &Lab, c: Component) -> Result<String, Error> {
+    let (code, body) = lab.private_get(c, "/metrics").await?;
+    if code != 200 {
+        return Err(Error::msg(format!("{c}'s /metrics answered {code}")));
+    }
+    Ok(body)
 }
 
 /// VmRSS and VmHWM of each speaker, in bytes.
@@ -223,17 +231,17 @@ fn memory(lab: &Lab) -> Value {
 
 /// VmRSS and VmHWM of each of `components`, in bytes.
 fn memory_of(lab: &Lab, components: &[Component]) -> Value {
-    let mut out = serde_json::Map::new();
-    for &c in components {
-        let name = c.to_string();
-        let pid = lab.pid(c);
-        let field = |key: &str| pid.and_then(|pid| process::status_bytes(pid, key));
-        out.insert(
-            name.to_string(),
-            json!({"rss_bytes": field("VmRSS:"), "peak_rss_bytes": field("VmHWM:")}),
-        );
-    }
+    let out = components
+        .iter()
+        .map(|&c| (c.to_string(), rss_of(lab.pid(c))))
+        .collect();
     Value::Object(out)
+}
+
+/// VmRSS and VmHWM of process `pid`, in bytes (null where unknown).
+fn rss_of(pid: Option<u32>) -> Value {
+    let field = |key: &str| pid.and_then(|pid| process::status_bytes(pid, key));
+    json!({"rss_bytes": field("VmRSS:"), "peak_rss_bytes": field("VmHWM:")})
 }
 
 /// The largest `key` of the processes in `memory` (null when none was read).
@@ -247,15 +255,11 @@ fn max_of(memory: &Value, key: &str) -> Option<u64> {
 
 /// VmRSS and VmHWM of kube-proxy on each node, in bytes (empty when the nodes run none).
 fn kube_proxy_memory(lab: &Lab, mode: KubeProxyMode) -> Value {
-    let mut out = serde_json::Map::new();
-    for node in Node::ALL.into_iter().filter(|_| mode.runs()) {
-        let pid = kubeproxy::pid(lab, node);
-        let field = |key: &str| pid.and_then(|pid| process::status_bytes(pid, key));
-        out.insert(
-            node.name().to_string(),
-            json!({"rss_bytes": field("VmRSS:"), "peak_rss_bytes": field("VmHWM:")}),
-        );
-    }
+    let out = Node::ALL
+        .into_iter()
+        .filter(|_| mode.runs())
+        .map(|node| (node.name().to_string(), rss_of(kubeproxy::pid(lab, node))))
+        .collect();
     Value::Object(out)
 }
 
@@ -276,11 +280,7 @@ async fn rule_syncs(lab: &Lab, mode: KubeProxyMode) -> Result<Histogram, Error> 
         let text = if mode.runs() {
             kubeproxy::metrics(lab, node)?
         } else {
-            let (code, body) = lab.private_get(speaker, "/metrics").await?;
-            if code != 200 {
-                return Err(Error::msg(format!("{speaker}'s /metrics answered {code}")));
-            }
-            body
+            speaker_metrics(lab, speaker).await?
         };
         let h = prom::histogram(&text, name)
             .ok_or_else(|| Error::msg(format!("no histogram {name} on {node}")))?;
@@ -295,10 +295,7 @@ async fn rule_syncs(lab: &Lab, mode: KubeProxyMode) -> Result<Histogram, Error> 
 async fn takeovers(lab: &Lab) -> Result<BTreeMap<String, f64>, Error> {
     let mut total = BTreeMap::new();
     for speaker in SPEAKERS {
-        let (code, body) = lab.private_get(speaker, "/metrics").await?;
-        if code != 200 {
-            return Err(Error::msg(format!("{speaker}'s /metrics answered {code}")));
-        }
+        let body = speaker_metrics(lab, speaker).await?;
         for (reason, n) in prom::by_label(&body, "ferrolb_speaker_takeovers_total", "reason") {
             *total.entry(reason).or_insert(0.0) += n;
         }
