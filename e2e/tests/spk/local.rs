@@ -59,6 +59,14 @@ impl Spk<'_> {
             "Local keeps the client address"
         );
 
+        step("eTP=Local: hairpin, the local endpoint reaches its own Service through the VIP");
+        // No masquerade mark on Local traffic: only the hairpin rule of nat_postrouting makes
+        // the endpoint's reply to itself go back through the node's DNAT.
+        let hairpin = self
+            .lab
+            .probe("web/loc-b", "tcp", std::net::SocketAddr::new(ip, 80));
+        assert!(hairpin.is_ok(), "loc-b through its own VIP: {hairpin:?}");
+
         step("eTP=Local: the last local pod goes unready, the VIP moves to the node that has one");
         self.pod("loc-c", "loc", "node-c", true).await;
         self.pod("loc-b", "loc", "node-b", false).await;

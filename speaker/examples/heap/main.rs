@@ -49,6 +49,8 @@ fn main() -> anyhow::Result<()> {
     let announced = second.announced();
     let debug_state = second.debug_state_bytes();
     let total = live() - base;
+    let rss_bytes = rss();
+    let timing = step_times(&world, second);
     let per = |b: usize| b.checked_div(services).unwrap_or(0);
     let doc = serde_json::json!({
         "benchmark": "speaker-heap",
@@ -65,15 +67,48 @@ fn main() -> anyhow::Result<()> {
         "step_peak_bytes": step_peak,
         "peak_heap_bytes": stores + first_peak.max(kept_first + step_peak),
         "debug_state_bytes": debug_state,
-        "rss_bytes": rss(),
+        "rss_bytes": rss_bytes,
+        "steady_step": timing,
         "note": "heap counted by this binary's global allocator; retained = stores (objects as the reflectors keep them) + what the daemon keeps after a step (Applied, channel values, the applier's ruleset); step peaks above what was live before the step",
     });
     println!("{}", serde_json::to_string_pretty(&doc)?);
     if std::env::args().any(|a| a == "--leak") {
         std::mem::forget(world);
-        std::mem::forget(second);
-    } else {
-        drop(second);
     }
     Ok(())
+}
+
+/// Steps timed after the memory figures (nothing changed between them: the cost of any change
+/// today, since every step recomputes everything), medians in milliseconds.
+const TIMED_STEPS: usize = 5;
+
+fn step_times(world: &World, mut last: Kept) -> serde_json::Value {
+    let (mut desired, mut rules, mut diff) = (Vec::new(), Vec::new(), Vec::new());
+    for _ in 0..TIMED_STEPS {
+        let next = Kept::step(world, Some(&last));
+        let t = next.timing();
+        desired.push(ms(t.desired));
+        rules.push(ms(t.rules));
+        diff.extend(next.rules_diff_since(&last).map(ms));
+        last = next;
+    }
+    if std::env::args().any(|a| a == "--leak") {
+        std::mem::forget(last);
+    }
+    serde_json::json!({
+        "steps": TIMED_STEPS,
+        "desired_ms": median(desired),
+        "rules_ms": median(rules),
+        "rules_diff_ms": median(diff),
+        "note": "one step with nothing changed, single thread, this binary's counting allocator: desired = nodestate::desired_before_rules (what the announcer waits for), rules = build_rules, rules_diff = the dataplane's update script from the last ruleset",
+    })
+}
+
+fn ms(d: std::time::Duration) -> f64 {
+    d.as_secs_f64() * 1000.0
+}
+
+fn median(mut values: Vec<f64>) -> Option<f64> {
+    values.sort_by(f64::total_cmp);
+    values.get(values.len() / 2).copied()
 }

@@ -13,7 +13,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
-use std::time::SystemTime;
+use std::time::{Duration, Instant, SystemTime};
 
 use ferrolb_adapter::project::{self, without_managed_fields};
 use ferrolb_adapter::proof::{Claim, SigningKey, VerifyKeys};
@@ -131,8 +131,20 @@ impl World {
     }
 }
 
+/// The two parts of a step's time: the desired state before the ruleset (what the announcer
+/// waits for), then the ruleset.
+#[derive(Debug, Clone, Copy)]
+pub struct StepTiming {
+    /// `nodestate::desired_before_rules`.
+    pub desired: Duration,
+    /// `NodeDesired::build_rules`.
+    pub rules: Duration,
+}
+
 /// What the daemon keeps between two steps.
 pub struct Kept {
+    /// How long this step took.
+    timing: StepTiming,
     /// `Applied` of `cycle.rs`.
     applied: Applied,
     /// The announcer's channel value.
@@ -154,9 +166,15 @@ impl Kept {
             .map(|l| l.applied.desired.publication.since.clone())
             .unwrap_or_default();
         let local = world.local(since);
+        let started = Instant::now();
         let mut desired = nodestate::desired_before_rules(&world.snapshot, &local);
+        let desired_done = Instant::now();
         let announce = desired.announce.clone();
         desired.build_rules();
+        let timing = StepTiming {
+            desired: desired_done - started,
+            rules: desired_done.elapsed(),
+        };
         let desired = Arc::new(desired);
         let wanted = Wanted::from_desired(desired.rules.ruleset.as_ref());
         let current = world.announcements.clone();
@@ -186,6 +204,7 @@ impl Kept {
             _ => None,
         };
         Kept {
+            timing,
             applied,
             announce,
             _wanted: wanted,
@@ -193,6 +212,20 @@ impl Kept {
             health,
             _applier: applier,
         }
+    }
+
+    /// How long the step took.
+    pub fn timing(&self) -> StepTiming {
+        self.timing
+    }
+
+    /// How long the dataplane's diff from `earlier`'s ruleset to this step's takes (the
+    /// update script's text), `None` without both rulesets.
+    pub fn rules_diff_since(&self, earlier: &Kept) -> Option<Duration> {
+        let (old, new) = (earlier._applier.as_ref()?, self._applier.as_ref()?);
+        let started = Instant::now();
+        let _ = new.to_nft_update_script(old);
+        Some(started.elapsed())
     }
 
     /// Addresses node-a announces.

@@ -4,7 +4,7 @@
 //! Every packet meets a constant number of rules here; per-Service work is a
 //! single verdict-map lookup keyed by `daddr . l4proto . dport`.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::net::IpAddr;
 
 use super::model::{BaseChain, Chain, ChainType, Hook, MASQUERADE_MARK, NamedSet, SetKind};
@@ -63,6 +63,15 @@ pub(super) struct DispatchMaps {
     pub no_endpoint_ips: PerFamily<BTreeMap<AddrKey, String>>,
     /// NodePort without endpoints → `goto reject_traffic` (filter).
     pub no_endpoint_node_ports: PerFamily<BTreeMap<PortKey, String>>,
+    /// Every endpoint address the Service chains DNAT to (`hairpinN`: `address . address`).
+    pub hairpin: PerFamily<BTreeSet<IpAddr>>,
+}
+
+/// `hairpin4` / `hairpin6`: pairs `endpoint . endpoint`, so that `nat_postrouting` masquerades
+/// an endpoint that reached itself through a Service (source and destination equal after the
+/// DNAT) with one lookup.
+fn hairpin_set(family: IpFamily) -> String {
+    format!("hairpin{}", family.digit())
 }
 
 const ADDR_KEY_SUFFIX: &str = " . inet_proto . inet_service";
@@ -141,6 +150,21 @@ impl DispatchMaps {
                 port_key,
             ));
         }
+        for family in IpFamily::ALL {
+            let addr = family.addr_type();
+            sets.push(NamedSet {
+                name: hairpin_set(family),
+                key_type: format!("{addr} . {addr}"),
+                data_type: None,
+                kind: SetKind::Static,
+                elements: self
+                    .hairpin
+                    .get(family)
+                    .iter()
+                    .map(|ip| format!("{ip} . {ip}"))
+                    .collect(),
+            });
+        }
         if !node_ips.is_empty() {
             for family in IpFamily::ALL {
                 let mut elements: Vec<IpAddr> = node_ips
@@ -211,6 +235,22 @@ fn vip_lookups(prefix: &str, map: &str) -> Vec<String> {
             )
         })
         .collect()
+}
+
+/// `nat_postrouting`: masquerade what the Service chains marked, then an endpoint that reached
+/// itself (hairpin; a Cluster Service's packets carry the mark already).
+fn postrouting() -> Vec<String> {
+    let mut rules = vec![format!(
+        "meta mark & {MASQUERADE_MARK:#010x} != 0 meta mark set meta mark ^ {MASQUERADE_MARK:#010x} masquerade fully-random"
+    )];
+    rules.extend(IpFamily::ALL.iter().map(|family| {
+        let payload = family.payload();
+        format!(
+            "ct status dnat {payload} saddr . {payload} daddr @{} masquerade fully-random",
+            hairpin_set(*family)
+        )
+    }));
+    rules
 }
 
 /// Base chains plus `services` and `reject_traffic`, in output order.
@@ -288,9 +328,7 @@ pub(super) fn skeleton_chains(node_ips: &[IpAddr]) -> Vec<Chain> {
             ChainType::Nat,
             Hook::Postrouting,
             SRCNAT,
-            vec![format!(
-                "meta mark & {MASQUERADE_MARK:#010x} != 0 meta mark set meta mark ^ {MASQUERADE_MARK:#010x} masquerade fully-random"
-            )],
+            postrouting(),
         ),
         plain(
             SERVICES_CHAIN,

@@ -234,6 +234,13 @@ impl<'a> Builder<'a> {
         let entry = if selection.cluster.is_empty() {
             None
         } else {
+            self.maps.hairpin.get_mut(family).extend(
+                selection
+                    .cluster
+                    .iter()
+                    .chain(&selection.local)
+                    .map(|backend| backend.ip),
+            );
             let built = port_chains(&PortPlan {
                 key: &service.key,
                 port,

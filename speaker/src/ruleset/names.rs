@@ -155,14 +155,6 @@ pub(super) fn firewall_chain(family: IpFamily, service_id: &str) -> String {
     format!("fw{}_{service_id}", family.digit())
 }
 
-/// Endpoint chain: DNAT of one Service port to one endpoint address and port.
-pub(super) fn endpoint_chain(port_id: &str, ip: &IpAddr, target: u16) -> String {
-    let mut name = format!("ep{}_{port_id}_", IpFamily::of(ip).digit());
-    name.push_str(&addr_fragment(ip));
-    let _ = write!(name, "_{target}");
-    name
-}
-
 /// Dynamic affinity set remembering the clients last sent to one endpoint.
 pub(super) fn affinity_set(port_id: &str, ip: &IpAddr, target: u16) -> String {
     let mut name = format!("aff{}_{port_id}_", IpFamily::of(ip).digit());

@@ -73,29 +73,51 @@ fn update_script_carries_only_the_changed_service_chain_and_the_new_endpoint() {
     input.services[0].endpoints.push(ready("10.244.4.4", NODE));
     let new = build(&input);
     let lines = update(&old, &new);
-    let added = new
-        .chains()
-        .iter()
-        .find(|chain| chain.name.contains("10_244_4_4"))
-        .unwrap();
     let entry = new
         .chains()
         .iter()
         .find(|chain| chain.name.starts_with("svc4_"))
         .unwrap();
+    let hairpin = new.set("hairpin4").unwrap();
     let mut expected = vec![
-        format!("add chain inet ferrolb {}", added.name),
         format!("flush chain inet ferrolb {}", entry.name),
+        format!(
+            "add set inet ferrolb hairpin4 {{ type ipv4_addr . ipv4_addr; elements = {{ 10.244.4.4 . 10.244.4.4 }} }}"
+        ),
+        format!("add chain inet ferrolb {} {{", entry.name),
     ];
-    for chain in [added, entry] {
-        expected.extend(
-            chain
-                .rules
-                .iter()
-                .map(|rule| format!("add rule inet ferrolb {} {rule}", chain.name)),
-        );
-    }
+    assert_eq!(hairpin.elements.len(), 4);
+    expected.extend(entry.rules.iter().map(|rule| format!("\t{rule}")));
+    expected.push("}".to_string());
     assert_eq!(lines, expected);
+}
+
+/// nft 1.0.6 reads every chain, set and object of the table before an `add rule`, `insert
+/// rule` or `add element` (100 ms with 40,000 chains): an update adds rules and elements only
+/// in the forms it writes without reading (`add chain NAME { rules }`, `add map NAME { spec;
+/// elements = { … } }`).
+#[test]
+fn update_script_adds_rules_and_elements_without_making_nft_read_the_table() {
+    let mut changes = Vec::new();
+    let cluster = fixtures::cluster_tcp();
+    let mut more = cluster.clone();
+    more.services[0].endpoints.push(ready("10.244.4.4", NODE));
+    changes.push((cluster.clone(), more));
+    let mut renamed = cluster.clone();
+    renamed.services[0].key.name = "renamed".to_string();
+    changes.push((cluster.clone(), renamed));
+    changes.push((fixtures::node(Vec::new()), cluster));
+    let affinity = fixtures::affinity();
+    let mut longer = affinity.clone();
+    longer.services[0].affinity = Some(60);
+    changes.push((affinity, longer));
+    for (before, after) in changes {
+        for line in update(&build(&before), &build(&after)) {
+            for reads in ["add rule", "insert rule", "add element"] {
+                assert!(!line.starts_with(reads), "{line}");
+            }
+        }
+    }
 }
 
 #[test]
@@ -107,10 +129,10 @@ fn update_script_removes_what_disappeared_after_unhooking_it() {
         .retain(|endpoint| endpoint.node.as_deref() == Some(NODE));
     let new = build(&input);
     let lines = update(&old, &new);
-    let removed = old
+    let entry = new
         .chains()
         .iter()
-        .find(|chain| chain.name.contains("10_244_2_7"))
+        .find(|chain| chain.name.starts_with("svc4_"))
         .unwrap();
     let position = |line: String| {
         lines
@@ -118,16 +140,26 @@ fn update_script_removes_what_disappeared_after_unhooking_it() {
             .position(|l| *l == line)
             .unwrap_or_else(|| panic!("{line} missing from {lines:#?}"))
     };
-    let flush = position(format!("flush chain inet ferrolb {}", removed.name));
-    let delete = position(format!("delete chain inet ferrolb {}", removed.name));
-    let removed_set = removed.name.replacen("ep4_", "aff4_", 1);
+    let removed_set = old
+        .sets()
+        .iter()
+        .find(|set| set.name.starts_with("aff4_") && set.name.contains("10_244_2_7"))
+        .map(|set| set.name.clone())
+        .unwrap();
+    let flush = position(format!("flush chain inet ferrolb {}", entry.name));
     let delete_set = position(format!("delete set inet ferrolb {removed_set}"));
-    assert!(flush < delete_set && delete_set < delete, "{lines:#?}");
+    let rewrite = position(format!("add chain inet ferrolb {} {{", entry.name));
+    assert!(flush < delete_set && delete_set < rewrite, "{lines:#?}");
+    position(
+        "delete element inet ferrolb hairpin4 { 10.244.2.7 . 10.244.2.7, 10.244.3.9 . 10.244.3.9 }"
+            .to_string(),
+    );
     let kept_set = removed_set.replace("10_244_2_7", "10_244_1_5");
+    // Declared again before the rules naming it (`add` keeps the elements), never flushed or
+    // deleted.
     assert!(
-        !lines
-            .iter()
-            .any(|line| line.contains(&kept_set) && !line.starts_with("add rule")),
+        !lines.iter().any(|line| line.contains(&kept_set)
+            && (line.starts_with("delete") || line.starts_with("flush"))),
         "the surviving endpoint's affinity state is kept: {lines:#?}"
     );
     // Dispatch maps are untouched: the entry chain keeps its name.
@@ -175,9 +207,8 @@ fn update_script_swaps_a_changed_verdict_and_recreates_a_changed_set() {
     let add = lines
         .iter()
         .position(|line| {
-            line.starts_with(
-                "add element inet ferrolb service_ips4 { 192.0.2.10 . tcp . 80 : goto svc4_",
-            )
+            line.starts_with("add map inet ferrolb service_ips4 {")
+                && line.contains("elements = { 192.0.2.10 . tcp . 80 : goto svc4_")
         })
         .unwrap_or_else(|| panic!("{lines:#?}"));
     assert!(delete < add);

@@ -123,9 +123,8 @@ fn names_are_sanitised_bounded_and_still_distinct() {
     let key = ServiceKey::new(long.clone(), long.clone());
     let id = names::service_port_id(&key, Protocol::Tcp, 65535);
     assert!(id.len() < 80, "{id}");
-    let endpoint =
-        names::endpoint_chain(&id, &ip("ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff"), 65535);
-    assert!(endpoint.len() < 256, "{endpoint}");
+    let affinity = names::affinity_set(&id, &ip("ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff"), 65535);
+    assert!(affinity.len() < 256, "{affinity}");
     // Same readable part, different identity: the hash tells them apart.
     let longer = ServiceKey::new(long.clone(), format!("{long}b"));
     assert_ne!(id, names::service_port_id(&longer, Protocol::Tcp, 65535));
@@ -173,7 +172,8 @@ fn stats_count_services_rules_and_elements() {
     let stats = ruleset.stats();
     assert_eq!(stats.services, 1);
     assert_eq!(stats.service_ports, 1);
-    assert_eq!(stats.map_elements, 2);
+    // A VIP per family, one IPv4 and two IPv6 hairpin pairs.
+    assert_eq!(stats.map_elements, 2 + 3);
     let rules: usize = ruleset.chains().iter().map(|chain| chain.rules.len()).sum();
     assert_eq!(stats.rules, rules);
     assert_eq!(stats.chains, ruleset.chains().len());

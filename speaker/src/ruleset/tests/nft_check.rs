@@ -115,7 +115,7 @@ fn update_keeps_affinity_state_of_surviving_endpoints() {
     );
     assert!(!listing.contains(&gone), "stale set left:\n{listing}");
     assert!(
-        !listing.contains("jhash") && listing.contains("goto ep4_"),
+        !listing.contains("jhash") && listing.contains("dnat ip to 10.244.1.5:8080"),
         "{listing}"
     );
 }

@@ -46,8 +46,12 @@ fn terminating_here_ready_elsewhere(etp: TrafficPolicy) -> NodeInput {
     fixtures::node(vec![web])
 }
 
-fn ep(id: &str, address: &str, port: u16) -> String {
-    names::endpoint_chain(id, &ip(address), port)
+/// The DNAT of TCP to `address:port` that ends a dispatch rule.
+fn to(address: &str, port: u16) -> String {
+    match ip(address) {
+        std::net::IpAddr::V4(_) => format!("meta l4proto tcp dnat ip to {address}:{port}"),
+        std::net::IpAddr::V6(_) => format!("meta l4proto tcp dnat ip6 to [{address}]:{port}"),
+    }
 }
 
 const MARK: &str = "meta mark set meta mark | 0x00004000";
@@ -66,23 +70,21 @@ fn cluster_masquerades_and_spreads_over_all_ready_endpoints() {
     // A cascade: 1/3, then 1/2 of the rest, then the last one.
     assert_eq!(chain.len(), 4, "{chain:?}");
     for (address, index) in [("10.244.1.5", 0), ("10.244.2.7", 1), ("10.244.3.9", 2)] {
-        let target = ep(&id, address, 8080);
+        let target = to(address, 8080);
         let expected = match index {
-            0 => format!("numgen random mod 3 == 0 goto {target}"),
-            1 => format!("numgen random mod 2 == 0 goto {target}"),
-            _ => format!("goto {target}"),
+            0 => format!("numgen random mod 3 == 0 {target}"),
+            1 => format!("numgen random mod 2 == 0 {target}"),
+            _ => target,
         };
         assert_eq!(chain[1 + index], expected, "{chain:?}");
-        assert_eq!(
-            rules(&ruleset, &target).last().unwrap(),
-            &format!("meta l4proto tcp dnat ip to {address}:8080")
-        );
     }
+    assert!(
+        !ruleset.chains().iter().any(|c| c.name.starts_with("ep")),
+        "no chain per endpoint"
+    );
     assert_eq!(
-        rules(&ruleset, "nat_postrouting"),
-        [
-            "meta mark & 0x00004000 != 0 meta mark set meta mark ^ 0x00004000 masquerade fully-random"
-        ]
+        rules(&ruleset, "nat_postrouting")[0],
+        "meta mark & 0x00004000 != 0 meta mark set meta mark ^ 0x00004000 masquerade fully-random"
     );
 }
 
@@ -93,7 +95,7 @@ fn local_keeps_the_client_address_and_uses_only_local_endpoints() {
         entry,
         [
             format!("fib saddr type local goto clu4_{id}"),
-            format!("goto {}", ep(&id, "10.244.1.5", 8080)),
+            to("10.244.1.5", 8080),
         ]
     );
     // Traffic from the node itself: every endpoint, masqueraded.
@@ -115,39 +117,36 @@ fn local_without_a_local_endpoint_drops_external_traffic_but_serves_the_node() {
     );
     assert_eq!(
         rules(&ruleset, &format!("clu4_{id}"))[1],
-        format!("goto {}", ep(&id, "10.244.2.7", 8080))
+        to("10.244.2.7", 8080)
     );
     assert!(elements(&ruleset, "no_endpoint_ips4").is_empty());
 }
 
 #[test]
-fn hairpin_traffic_is_marked_in_every_endpoint_chain() {
+fn hairpin_traffic_of_every_endpoint_is_masqueraded() {
     let ruleset = build(&fixtures::dual_stack());
-    let id = port_id("web", Protocol::Tcp, 80);
+    assert_eq!(elements(&ruleset, "hairpin4"), ["10.244.1.5 . 10.244.1.5"]);
     assert_eq!(
-        rules(&ruleset, &ep(&id, "10.244.1.5", 8080))[0],
-        format!("ip saddr 10.244.1.5 {MARK}")
+        elements(&ruleset, "hairpin6"),
+        ["fd00:244::5 . fd00:244::5", "fd00:244::7 . fd00:244::7"]
     );
     assert_eq!(
-        rules(&ruleset, &ep(&id, "fd00:244::5", 8080)),
+        rules(&ruleset, "nat_postrouting")[1..],
         [
-            format!("ip6 saddr fd00:244::5 {MARK}"),
-            "meta l4proto tcp dnat ip6 to [fd00:244::5]:8080".to_string()
+            "ct status dnat ip saddr . ip daddr @hairpin4 masquerade fully-random",
+            "ct status dnat ip6 saddr . ip6 daddr @hairpin6 masquerade fully-random"
         ]
     );
 }
 
 #[test]
 fn named_ports_resolve_per_endpoint_and_skip_endpoints_without_them() {
-    let (_, id, entry) = web(&fixtures::named_port());
+    let (_, _, entry) = web(&fixtures::named_port());
     assert_eq!(
         entry[1..],
         [
-            format!(
-                "numgen random mod 2 == 0 goto {}",
-                ep(&id, "10.244.1.5", 8080)
-            ),
-            format!("goto {}", ep(&id, "10.244.2.7", 9090)),
+            format!("numgen random mod 2 == 0 {}", to("10.244.1.5", 8080)),
+            to("10.244.2.7", 9090),
         ],
         "the endpoint without the port is skipped"
     );
@@ -180,7 +179,7 @@ fn named_port_falls_back_to_the_service_port_name_and_checks_protocol() {
     let id = port_id("web", Protocol::Tcp, 80);
     assert_eq!(
         rules(&ruleset, &format!("svc4_{id}"))[1],
-        format!("goto {}", ep(&id, "10.244.1.5", 8081))
+        to("10.244.1.5", 8081)
     );
 }
 
@@ -206,34 +205,50 @@ fn udp_and_sctp_use_their_protocol_in_keys_and_dnat() {
         assert!(elements(&ruleset, "service_ips4")[0].starts_with(&format!("{key} : goto")));
         let id = port_id(name, protocol, port);
         assert_eq!(
-            rules(&ruleset, &ep(&id, endpoint, target))[1],
-            format!("meta l4proto {l4} dnat ip to {endpoint}:{target}")
+            rules(&ruleset, &format!("svc4_{id}")).last().unwrap(),
+            &format!("meta l4proto {l4} dnat ip to {endpoint}:{target}")
         );
     }
 }
 
 #[test]
 fn ready_endpoints_win_over_terminating_ones() {
-    let (ruleset, id, entry) = web(&terminating_here_ready_elsewhere(TrafficPolicy::Cluster));
-    assert_eq!(entry[1], format!("goto {}", ep(&id, "10.244.2.7", 8080)));
-    assert!(ruleset.chain(&ep(&id, "10.244.1.5", 8080)).is_none());
+    let (ruleset, _, entry) = web(&terminating_here_ready_elsewhere(TrafficPolicy::Cluster));
+    assert_eq!(entry[1], to("10.244.2.7", 8080));
+    assert!(
+        !entry.iter().any(|rule| rule.contains("10.244.1.5")),
+        "{entry:?}"
+    );
+    assert!(
+        elements(&ruleset, "hairpin4")
+            .iter()
+            .all(|e| !e.contains("10.244.1.5"))
+    );
 }
 
 #[test]
 fn without_ready_endpoints_serving_terminating_ones_take_new_connections() {
-    let (ruleset, id, entry) = web(&fixtures::terminating_fallback());
+    let (ruleset, _, entry) = web(&fixtures::terminating_fallback());
     assert!(entry[1].starts_with("numgen random mod 2"), "{entry:?}");
     // The third endpoint is terminating but no longer serving.
-    assert!(ruleset.chain(&ep(&id, "10.244.3.9", 8080)).is_none());
+    assert!(
+        !entry.iter().any(|rule| rule.contains("10.244.3.9")),
+        "{entry:?}"
+    );
+    assert!(
+        elements(&ruleset, "hairpin4")
+            .iter()
+            .all(|e| !e.contains("10.244.3.9"))
+    );
 }
 
 #[test]
 fn local_fallback_to_terminating_is_computed_among_local_endpoints() {
     let (ruleset, id, entry) = web(&terminating_here_ready_elsewhere(TrafficPolicy::Local));
-    assert_eq!(entry[1], format!("goto {}", ep(&id, "10.244.1.5", 8080)));
+    assert_eq!(entry[1], to("10.244.1.5", 8080));
     assert_eq!(
         rules(&ruleset, &format!("clu4_{id}"))[1],
-        format!("goto {}", ep(&id, "10.244.2.7", 8080))
+        to("10.244.2.7", 8080)
     );
 }
 
@@ -337,20 +352,17 @@ fn source_ranges_do_not_restrict_node_ports_nor_unrestricted_services() {
 fn affinity_remembers_clients_per_endpoint_and_hashes_new_ones() {
     let (ruleset, id, entry) = web(&fixtures::affinity());
     assert_eq!(entry.len(), 7, "{entry:?}");
-    let first = ep(&id, "10.244.1.5", 8080);
     let set = names::affinity_set(&id, &ip("10.244.1.5"), 8080);
-    assert_eq!(entry[1], format!("ip saddr @{set} goto {first}"));
+    // Each rule remembers (or refreshes) the client for the endpoint it DNATs to.
+    let first = format!("update @{set} {{ ip saddr }} {}", to("10.244.1.5", 8080));
+    assert_eq!(entry[1], format!("ip saddr @{set} {first}"));
     // Unknown clients: a hash cascade, another seed per step.
     assert_eq!(
         entry[4],
-        format!("jhash ip saddr mod 3 seed 0x0 == 0 goto {first}")
+        format!("jhash ip saddr mod 3 seed 0x0 == 0 {first}")
     );
-    assert!(entry[5].starts_with("jhash ip saddr mod 2 seed 0x1 == 0 goto "));
-    assert!(entry[6].starts_with("goto ep4_"));
-    assert_eq!(
-        rules(&ruleset, &first)[0],
-        format!("update @{set} {{ ip saddr }}")
-    );
+    assert!(entry[5].starts_with("jhash ip saddr mod 2 seed 0x1 == 0 update @aff4_"));
+    assert!(entry[6].starts_with("update @aff4_"), "{entry:?}");
     let dynamic = ruleset.set(&set).unwrap();
     assert_eq!(
         dynamic.kind,
@@ -361,8 +373,8 @@ fn affinity_remembers_clients_per_endpoint_and_hashes_new_ones() {
     );
     assert_eq!(
         ruleset.stats().map_elements,
-        1,
-        "dynamic sets are not counted"
+        1 + 3,
+        "dynamic sets are not counted (one VIP, three hairpin pairs)"
     );
 }
 
@@ -372,7 +384,7 @@ fn dual_stack_vips_use_endpoints_of_their_own_family() {
     let id = port_id("web", Protocol::Tcp, 80);
     assert_eq!(
         rules(&ruleset, &format!("svc4_{id}"))[1],
-        format!("goto {}", ep(&id, "10.244.1.5", 8080))
+        to("10.244.1.5", 8080)
     );
     let v6 = rules(&ruleset, &format!("svc6_{id}"));
     assert!(v6[1].starts_with("numgen random mod 2"), "{v6:?}");
