@@ -159,14 +159,20 @@ fn write_chain(out: &mut String, chain: &Chain) {
         let _ = writeln!(out, "\t# {comment}");
     }
     let _ = writeln!(out, "\tchain {} {{", chain.name);
+    write_chain_body(out, chain, "\t\t");
+    out.push_str("\t}\n");
+}
+
+/// What goes between a chain's braces: its base spec (a base chain's), then its rules, each
+/// line indented by `indent`.
+pub(super) fn write_chain_body(out: &mut String, chain: &Chain, indent: &str) {
     if let Some(base) = &chain.base {
-        let _ = writeln!(out, "\t\t{}", base_spec(base));
+        let _ = writeln!(out, "{indent}{}", base_spec(base));
     }
     for rule in &chain.rules {
         // A rule may span lines (anonymous verdict maps); indent each line.
         for line in rule.lines() {
-            let _ = writeln!(out, "\t\t{line}");
+            let _ = writeln!(out, "{indent}{line}");
         }
     }
-    out.push_str("\t}\n");
 }

@@ -27,7 +27,7 @@ use std::collections::{BTreeSet, HashMap, HashSet};
 use std::fmt::Write as _;
 
 use super::model::{Chain, NamedSet, Ruleset, SetKind, TABLE};
-use super::render::{base_spec, set_spec_inline};
+use super::render::{base_spec, set_spec_inline, write_chain_body};
 
 /// Elements per `add element` / `delete element` command.
 const ELEMENTS_PER_COMMAND: usize = 500;
@@ -181,28 +181,15 @@ fn add_rules(out: &mut String, chain: &Chain, sets: &HashMap<&str, &NamedSet>) {
         .flat_map(|rule| named_sets(rule))
         .collect();
     for set in named.iter().filter_map(|name| sets.get(name)) {
-        let _ = writeln!(
-            out,
-            "add {} inet {TABLE} {} {{ {} }}",
-            set.keyword(),
-            set.name,
-            set_spec_inline(set)
-        );
+        declare_set(out, set);
     }
     let _ = writeln!(out, "add chain inet {TABLE} {} {{", chain.name);
-    if let Some(base) = &chain.base {
-        let _ = writeln!(out, "\t{}", base_spec(base));
-    }
-    for rule in &chain.rules {
-        // A rule may span lines (anonymous verdict maps); indent each line.
-        for line in rule.lines() {
-            let _ = writeln!(out, "\t{line}");
-        }
-    }
+    write_chain_body(out, chain, "\t");
     out.push_str("}\n");
 }
 
-fn add_set(out: &mut String, set: &NamedSet) {
+/// `add set NAME { spec }` (or map): creates it, or changes nothing when it exists.
+fn declare_set(out: &mut String, set: &NamedSet) {
     let _ = writeln!(
         out,
         "add {} inet {TABLE} {} {{ {} }}",
@@ -210,6 +197,10 @@ fn add_set(out: &mut String, set: &NamedSet) {
         set.name,
         set_spec_inline(set)
     );
+}
+
+fn add_set(out: &mut String, set: &NamedSet) {
+    declare_set(out, set);
     if set.kind == SetKind::Static {
         let all: Vec<&str> = set.elements.iter().map(String::as_str).collect();
         add_elements(out, set, &all);

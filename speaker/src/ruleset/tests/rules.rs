@@ -56,6 +56,19 @@ fn to(address: &str, port: u16) -> String {
 
 const MARK: &str = "meta mark set meta mark | 0x00004000";
 
+/// Neither a rule of the entry chain DNATs to `address` nor is it a hairpin pair.
+fn not_dispatched_to(ruleset: &Ruleset, entry: &[String], address: &str) {
+    assert!(
+        !entry.iter().any(|rule| rule.contains(address)),
+        "{entry:?}"
+    );
+    assert!(
+        elements(ruleset, "hairpin4")
+            .iter()
+            .all(|e| !e.contains(address))
+    );
+}
+
 #[test]
 fn cluster_masquerades_and_spreads_over_all_ready_endpoints() {
     let ruleset = build(&fixtures::cluster_tcp());
@@ -215,15 +228,7 @@ fn udp_and_sctp_use_their_protocol_in_keys_and_dnat() {
 fn ready_endpoints_win_over_terminating_ones() {
     let (ruleset, _, entry) = web(&terminating_here_ready_elsewhere(TrafficPolicy::Cluster));
     assert_eq!(entry[1], to("10.244.2.7", 8080));
-    assert!(
-        !entry.iter().any(|rule| rule.contains("10.244.1.5")),
-        "{entry:?}"
-    );
-    assert!(
-        elements(&ruleset, "hairpin4")
-            .iter()
-            .all(|e| !e.contains("10.244.1.5"))
-    );
+    not_dispatched_to(&ruleset, &entry, "10.244.1.5");
 }
 
 #[test]
@@ -231,15 +236,7 @@ fn without_ready_endpoints_serving_terminating_ones_take_new_connections() {
     let (ruleset, _, entry) = web(&fixtures::terminating_fallback());
     assert!(entry[1].starts_with("numgen random mod 2"), "{entry:?}");
     // The third endpoint is terminating but no longer serving.
-    assert!(
-        !entry.iter().any(|rule| rule.contains("10.244.3.9")),
-        "{entry:?}"
-    );
-    assert!(
-        elements(&ruleset, "hairpin4")
-            .iter()
-            .all(|e| !e.contains("10.244.3.9"))
-    );
+    not_dispatched_to(&ruleset, &entry, "10.244.3.9");
 }
 
 #[test]
