@@ -56,11 +56,6 @@ fn to(address: &str, port: u16) -> String {
 
 const MARK: &str = "meta mark set meta mark | 0x00004000";
 
-/// [`to`] in a Cluster chain: the rule marks the packet for masquerade first.
-fn masq(address: &str, port: u16) -> String {
-    format!("{MARK} {}", to(address, port))
-}
-
 /// Neither a rule of the entry chain DNATs to `address` nor is it a hairpin pair.
 fn not_dispatched_to(ruleset: &Ruleset, entry: &[String], address: &str) {
     assert!(
@@ -84,16 +79,17 @@ fn cluster_masquerades_and_spreads_over_all_ready_endpoints() {
         [format!("192.0.2.10 . tcp . 80 : goto {entry}")]
     );
     let chain = rules(&ruleset, &entry);
-    // A cascade: 1/3, then 1/2 of the rest, then the last one; each marks and DNATs.
-    assert_eq!(chain.len(), 3, "{chain:?}");
+    assert_eq!(chain[0], MARK);
+    // A cascade: 1/3, then 1/2 of the rest, then the last one.
+    assert_eq!(chain.len(), 4, "{chain:?}");
     for (address, index) in [("10.244.1.5", 0), ("10.244.2.7", 1), ("10.244.3.9", 2)] {
-        let target = masq(address, 8080);
+        let target = to(address, 8080);
         let expected = match index {
             0 => format!("numgen random mod 3 == 0 {target}"),
             1 => format!("numgen random mod 2 == 0 {target}"),
             _ => target,
         };
-        assert_eq!(chain[index], expected, "{chain:?}");
+        assert_eq!(chain[1 + index], expected, "{chain:?}");
     }
     assert!(
         !ruleset.chains().iter().any(|c| c.name.starts_with("ep")),
@@ -117,11 +113,8 @@ fn local_keeps_the_client_address_and_uses_only_local_endpoints() {
     );
     // Traffic from the node itself: every endpoint, masqueraded.
     let cluster = rules(&ruleset, &format!("clu4_{id}"));
-    assert!(
-        cluster.iter().all(|rule| rule.contains(MARK)),
-        "{cluster:?}"
-    );
-    assert!(cluster[0].starts_with("numgen random mod 3"), "{cluster:?}");
+    assert_eq!(cluster[0], MARK);
+    assert!(cluster[1].starts_with("numgen random mod 3"), "{cluster:?}");
 }
 
 #[test]
@@ -136,8 +129,8 @@ fn local_without_a_local_endpoint_drops_external_traffic_but_serves_the_node() {
         ]
     );
     assert_eq!(
-        rules(&ruleset, &format!("clu4_{id}"))[0],
-        masq("10.244.2.7", 8080)
+        rules(&ruleset, &format!("clu4_{id}"))[1],
+        to("10.244.2.7", 8080)
     );
     assert!(elements(&ruleset, "no_endpoint_ips4").is_empty());
 }
@@ -163,10 +156,10 @@ fn hairpin_traffic_of_every_endpoint_is_masqueraded() {
 fn named_ports_resolve_per_endpoint_and_skip_endpoints_without_them() {
     let (_, _, entry) = web(&fixtures::named_port());
     assert_eq!(
-        entry,
+        entry[1..],
         [
-            format!("numgen random mod 2 == 0 {}", masq("10.244.1.5", 8080)),
-            masq("10.244.2.7", 9090),
+            format!("numgen random mod 2 == 0 {}", to("10.244.1.5", 8080)),
+            to("10.244.2.7", 9090),
         ],
         "the endpoint without the port is skipped"
     );
@@ -198,8 +191,8 @@ fn named_port_falls_back_to_the_service_port_name_and_checks_protocol() {
     let ruleset = build(&input);
     let id = port_id("web", Protocol::Tcp, 80);
     assert_eq!(
-        rules(&ruleset, &format!("svc4_{id}"))[0],
-        masq("10.244.1.5", 8081)
+        rules(&ruleset, &format!("svc4_{id}"))[1],
+        to("10.244.1.5", 8081)
     );
 }
 
@@ -226,7 +219,7 @@ fn udp_and_sctp_use_their_protocol_in_keys_and_dnat() {
         let id = port_id(name, protocol, port);
         assert_eq!(
             rules(&ruleset, &format!("svc4_{id}")).last().unwrap(),
-            &format!("{MARK} meta l4proto {l4} dnat ip to {endpoint}:{target}")
+            &format!("meta l4proto {l4} dnat ip to {endpoint}:{target}")
         );
     }
 }
@@ -234,14 +227,14 @@ fn udp_and_sctp_use_their_protocol_in_keys_and_dnat() {
 #[test]
 fn ready_endpoints_win_over_terminating_ones() {
     let (ruleset, _, entry) = web(&terminating_here_ready_elsewhere(TrafficPolicy::Cluster));
-    assert_eq!(entry[0], masq("10.244.2.7", 8080));
+    assert_eq!(entry[1], to("10.244.2.7", 8080));
     not_dispatched_to(&ruleset, &entry, "10.244.1.5");
 }
 
 #[test]
 fn without_ready_endpoints_serving_terminating_ones_take_new_connections() {
     let (ruleset, _, entry) = web(&fixtures::terminating_fallback());
-    assert!(entry[0].starts_with("numgen random mod 2"), "{entry:?}");
+    assert!(entry[1].starts_with("numgen random mod 2"), "{entry:?}");
     // The third endpoint is terminating but no longer serving.
     not_dispatched_to(&ruleset, &entry, "10.244.3.9");
 }
@@ -251,8 +244,8 @@ fn local_fallback_to_terminating_is_computed_among_local_endpoints() {
     let (ruleset, id, entry) = web(&terminating_here_ready_elsewhere(TrafficPolicy::Local));
     assert_eq!(entry[1], to("10.244.1.5", 8080));
     assert_eq!(
-        rules(&ruleset, &format!("clu4_{id}"))[0],
-        masq("10.244.2.7", 8080)
+        rules(&ruleset, &format!("clu4_{id}"))[1],
+        to("10.244.2.7", 8080)
     );
 }
 
@@ -355,18 +348,18 @@ fn source_ranges_do_not_restrict_node_ports_nor_unrestricted_services() {
 #[test]
 fn affinity_remembers_clients_per_endpoint_and_hashes_new_ones() {
     let (ruleset, id, entry) = web(&fixtures::affinity());
-    assert_eq!(entry.len(), 6, "{entry:?}");
+    assert_eq!(entry.len(), 7, "{entry:?}");
     let set = names::affinity_set(&id, &ip("10.244.1.5"), 8080);
     // Each rule remembers (or refreshes) the client for the endpoint it DNATs to.
-    let first = format!("update @{set} {{ ip saddr }} {}", masq("10.244.1.5", 8080));
-    assert_eq!(entry[0], format!("ip saddr @{set} {first}"));
+    let first = format!("update @{set} {{ ip saddr }} {}", to("10.244.1.5", 8080));
+    assert_eq!(entry[1], format!("ip saddr @{set} {first}"));
     // Unknown clients: a hash cascade, another seed per step.
     assert_eq!(
-        entry[3],
+        entry[4],
         format!("jhash ip saddr mod 3 seed 0x0 == 0 {first}")
     );
-    assert!(entry[4].starts_with("jhash ip saddr mod 2 seed 0x1 == 0 update @aff4_"));
-    assert!(entry[5].starts_with("update @aff4_"), "{entry:?}");
+    assert!(entry[5].starts_with("jhash ip saddr mod 2 seed 0x1 == 0 update @aff4_"));
+    assert!(entry[6].starts_with("update @aff4_"), "{entry:?}");
     let dynamic = ruleset.set(&set).unwrap();
     assert_eq!(
         dynamic.kind,
@@ -387,12 +380,12 @@ fn dual_stack_vips_use_endpoints_of_their_own_family() {
     let ruleset = build(&fixtures::dual_stack());
     let id = port_id("web", Protocol::Tcp, 80);
     assert_eq!(
-        rules(&ruleset, &format!("svc4_{id}"))[0],
-        masq("10.244.1.5", 8080)
+        rules(&ruleset, &format!("svc4_{id}"))[1],
+        to("10.244.1.5", 8080)
     );
     let v6 = rules(&ruleset, &format!("svc6_{id}"));
-    assert!(v6[0].starts_with("numgen random mod 2"), "{v6:?}");
-    assert!(!v6[0].contains("10_244"), "{v6:?}");
+    assert!(v6[1].starts_with("numgen random mod 2"), "{v6:?}");
+    assert!(!v6[1].contains("10_244"), "{v6:?}");
     assert_eq!(
         elements(&ruleset, "service_ips6"),
         [format!("2001:db8::10 . tcp . 80 : goto svc6_{id}")]
