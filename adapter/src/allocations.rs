@@ -12,7 +12,7 @@
 //! conflict means a Service put back an old proof of its own (a replay): the newest allocation
 //! wins, and the replayed one is refused until the controller rewrites it. Pure.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
+use std::collections::{BTreeSet, HashMap, HashSet};
 use std::net::IpAddr;
 use std::sync::Arc;
 
@@ -30,11 +30,121 @@ use ferrolb_api::names::ANN_ALLOCATION_PROOF;
 pub type Allocation = (IpAddr, Result<String, String>);
 
 /// A proven address claim, before conflicts are settled.
+#[derive(Debug, Clone, PartialEq, Eq)]
 struct Proven {
-    key: ServiceKey,
     issued: i64,
     sharing: String,
     ports: BTreeSet<String>,
+}
+
+/// One Service's addresses judged on their own, before the conflicts with other Services are
+/// settled ([`Allocations::settle`]). Depends on the Service, the pools and the keys only, so
+/// a caller may keep it while those stay the same (the speaker's step memo).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ServiceClaim {
+    key: ServiceKey,
+    verdicts: Vec<Allocation>,
+    /// `None`: the proof did not verify.
+    proven: Option<Proven>,
+}
+
+impl ServiceClaim {
+    /// Judges the ingress addresses of `svc` alone; `None` when it has none. `outcome` ends
+    /// each refusal ("never served", "never announced").
+    pub fn judge(
+        svc: &Service,
+        pools: &Pools,
+        keys: &VerifyKeys,
+        outcome: &str,
+    ) -> Option<ServiceClaim> {
+        let ips = ingress_ips(svc);
+        if ips.is_empty() {
+            return None;
+        }
+        let key = service::key(svc);
+        let proof = match keys.verify_service(svc) {
+            Ok(proof) => proof,
+            Err(why) => {
+                let why = format!("{why}: {outcome}");
+                let verdicts = ips.into_iter().map(|ip| (ip, Err(why.clone()))).collect();
+                return Some(ServiceClaim {
+                    key,
+                    verdicts,
+                    proven: None,
+                });
+            }
+        };
+        let claim = Claim::of(svc);
+        let named = allocated_from(svc);
+        let verdicts = ips
+            .into_iter()
+            .map(
+                |ip| match named.iter().find(|pool| pools.contains(pool, ip)) {
+                    Some(pool) => (ip, Ok(pool.to_string())),
+                    None => (ip, Err(not_in_named_pool(ip, &named, pools, outcome))),
+                },
+            )
+            .collect();
+        Some(ServiceClaim {
+            key,
+            verdicts,
+            proven: Some(Proven {
+                issued: proof.issued,
+                sharing: claim.sharing.clone(),
+                ports: claim.ports.iter().cloned().collect(),
+            }),
+        })
+    }
+
+    /// The Service.
+    pub fn key(&self) -> &ServiceKey {
+        &self.key
+    }
+
+    /// Whether the controller signed the Service's current addresses ([`Allocations::is_proven`]).
+    pub fn is_proven(&self) -> bool {
+        self.proven.is_some()
+    }
+
+    /// The addresses with their verdicts once `lost` (this Service's entry of [`losses`]) are
+    /// refused.
+    pub fn settled(&self, lost: Option<&Vec<(IpAddr, String)>>) -> Vec<Allocation> {
+        let mut verdicts = self.verdicts.clone();
+        for (ip, why) in lost.into_iter().flatten() {
+            if let Some(verdict) = verdicts.iter_mut().find(|(i, _)| i == ip) {
+                verdict.1 = Err(why.clone());
+            }
+        }
+        verdicts
+    }
+}
+
+/// The addresses each Service loses to another one's newer proof, with why (only Services
+/// that lose any): [`ServiceClaim`]s of every Service, each once.
+pub fn losses<'a>(
+    claims: impl IntoIterator<Item = &'a ServiceClaim>,
+    outcome: &str,
+) -> HashMap<ServiceKey, Vec<(IpAddr, String)>> {
+    let mut contenders: HashMap<IpAddr, Vec<&ServiceClaim>> = HashMap::new();
+    for claim in claims {
+        if claim.proven.is_some() {
+            for (ip, verdict) in &claim.verdicts {
+                if verdict.is_ok() {
+                    contenders.entry(*ip).or_default().push(claim);
+                }
+            }
+        }
+    }
+    let mut out: HashMap<ServiceKey, Vec<(IpAddr, String)>> = HashMap::new();
+    for (ip, contenders) in contenders {
+        if contenders.len() < 2 {
+            continue;
+        }
+        for (loser, why) in settle(ip, contenders, outcome) {
+            out.entry(loser).or_default().push((ip, why));
+        }
+    }
+    out
 }
 
 /// Every Service's addresses with their verdict ([`Allocations::of`]).
@@ -53,53 +163,27 @@ impl Allocations {
         keys: &VerifyKeys,
         outcome: &str,
     ) -> Allocations {
-        let mut by_service: HashMap<ServiceKey, Vec<Allocation>> = HashMap::new();
-        let mut claims: BTreeMap<IpAddr, Vec<Proven>> = BTreeMap::new();
+        let claims: Vec<ServiceClaim> = services
+            .iter()
+            .filter_map(|svc| ServiceClaim::judge(svc, pools, keys, outcome))
+            .collect();
+        Allocations::settle(claims.iter(), outcome)
+    }
+
+    /// Every Service's claim ([`ServiceClaim::judge`], each Service once) with the conflicts
+    /// between them settled: the newest proof of an address wins ([`losses`]).
+    pub fn settle<'a>(
+        claims: impl IntoIterator<Item = &'a ServiceClaim> + Clone,
+        outcome: &str,
+    ) -> Allocations {
+        let lost = losses(claims.clone(), outcome);
+        let mut by_service = HashMap::new();
         let mut proven = HashSet::new();
-        for svc in services {
-            let ips = ingress_ips(svc);
-            if ips.is_empty() {
-                continue;
+        for claim in claims {
+            if claim.is_proven() {
+                proven.insert(claim.key.clone());
             }
-            let key = service::key(svc);
-            let proof = match keys.verify_service(svc) {
-                Ok(proof) => proof,
-                Err(why) => {
-                    let why = format!("{why}: {outcome}");
-                    let refused = ips.into_iter().map(|ip| (ip, Err(why.clone()))).collect();
-                    by_service.insert(key, refused);
-                    continue;
-                }
-            };
-            proven.insert(key.clone());
-            let claim = Claim::of(svc);
-            let named = allocated_from(svc);
-            let mut verdicts = Vec::new();
-            for ip in ips {
-                match named.iter().find(|pool| pools.contains(pool, ip)) {
-                    Some(pool) => {
-                        verdicts.push((ip, Ok(pool.to_string())));
-                        claims.entry(ip).or_default().push(Proven {
-                            key: key.clone(),
-                            issued: proof.issued,
-                            sharing: claim.sharing.clone(),
-                            ports: claim.ports.iter().cloned().collect(),
-                        });
-                    }
-                    None => verdicts.push((ip, Err(not_in_named_pool(ip, &named, pools, outcome)))),
-                }
-            }
-            by_service.insert(key, verdicts);
-        }
-        for (ip, contenders) in claims {
-            for (loser, why) in settle(ip, contenders, outcome) {
-                if let Some(verdict) = by_service
-                    .get_mut(&loser)
-                    .and_then(|v| v.iter_mut().find(|(i, _)| *i == ip))
-                {
-                    verdict.1 = Err(why);
-                }
-            }
+            by_service.insert(claim.key.clone(), claim.settled(lost.get(&claim.key)));
         }
         Allocations { by_service, proven }
     }
@@ -126,14 +210,16 @@ impl Allocations {
 
 /// The Services that lose `ip`, with why: the newest proof wins; others keep it only when they
 /// may share it with every Service kept so far.
-fn settle(ip: IpAddr, mut contenders: Vec<Proven>, outcome: &str) -> Vec<(ServiceKey, String)> {
-    if contenders.len() < 2 {
-        return Vec::new();
-    }
-    contenders.sort_by(|a, b| b.issued.cmp(&a.issued).then_with(|| a.key.cmp(&b.key)));
-    let mut kept: Vec<&Proven> = Vec::new();
+fn settle(
+    ip: IpAddr,
+    mut contenders: Vec<&ServiceClaim>,
+    outcome: &str,
+) -> Vec<(ServiceKey, String)> {
+    let issued = |c: &ServiceClaim| c.proven.as_ref().map_or(i64::MIN, |p| p.issued);
+    contenders.sort_by(|a, b| issued(b).cmp(&issued(a)).then_with(|| a.key.cmp(&b.key)));
+    let mut kept: Vec<&ServiceClaim> = Vec::new();
     let mut losers = Vec::new();
-    for c in &contenders {
+    for c in contenders {
         match kept.iter().find_map(|k| why_not_shared(k, c)) {
             None => kept.push(c),
             Some(why) => losers.push((
@@ -149,14 +235,17 @@ fn settle(ip: IpAddr, mut contenders: Vec<Proven>, outcome: &str) -> Vec<(Servic
 }
 
 /// Why `b` may not share an address with `a` (`None`: it may).
-fn why_not_shared(a: &Proven, b: &Proven) -> Option<String> {
+fn why_not_shared(a: &ServiceClaim, b: &ServiceClaim) -> Option<String> {
     if a.key.namespace != b.key.namespace {
         return Some("sharing needs one namespace".into());
     }
-    if a.sharing.is_empty() || a.sharing != b.sharing {
+    let (Some(pa), Some(pb)) = (&a.proven, &b.proven) else {
+        return Some("one of them is not proven".into());
+    };
+    if pa.sharing.is_empty() || pa.sharing != pb.sharing {
         return Some("the proven sharing keys differ".into());
     }
-    let common: Vec<&String> = a.ports.intersection(&b.ports).collect();
+    let common: Vec<&String> = pa.ports.intersection(&pb.ports).collect();
     if !common.is_empty() {
         let common: Vec<&str> = common.iter().map(|s| s.as_str()).collect();
         return Some(format!("both use port {}", common.join(", ")));

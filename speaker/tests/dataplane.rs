@@ -7,6 +7,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::net::IpAddr;
+use std::sync::Arc;
 
 use ferrolb_core::{Protocol, ServiceKey, TargetPort};
 use ferrolb_speaker::dataplane::{
@@ -62,7 +63,7 @@ fn dns(endpoints: &[&str]) -> Ruleset {
     build(&NodeInput {
         node_name: "node-a".to_string(),
         node_ips: Vec::new(),
-        services: vec![ServiceInput::new(
+        services: vec![Arc::new(ServiceInput::new(
             ServiceKey::new("default", "dns"),
             vec![ip("192.0.2.53"), ip("2001:db8::53")],
             vec![port],
@@ -70,7 +71,7 @@ fn dns(endpoints: &[&str]) -> Ruleset {
                 .iter()
                 .map(|address| Endpoint::ready(ip(address), "node-a"))
                 .collect(),
-        )],
+        ))],
     })
 }
 
@@ -382,7 +383,7 @@ fn web_with_affinity() -> Ruleset {
     build(&NodeInput {
         node_name: "node-a".to_string(),
         node_ips: vec![ip("192.0.2.10")],
-        services: vec![web],
+        services: vec![Arc::new(web)],
     })
 }
 

@@ -118,6 +118,8 @@ pub(super) struct Speaker {
     outputs: Outputs,
     tasks: Tasks,
     last: Option<Applied>,
+    /// The per-Service results of the last step ([`nodestate::StepMemo`]).
+    memo: nodestate::StepMemo,
 }
 
 /// One step's result: the desired state (its ruleset not built yet) and the inputs the shell
@@ -159,6 +161,7 @@ impl Speaker {
             outputs,
             tasks,
             last: None,
+            memo: nodestate::StepMemo::default(),
         }
     }
 
@@ -241,7 +244,7 @@ impl Speaker {
             since,
             now: whole_seconds_now(),
         };
-        let desired = nodestate::desired_before_rules(&snapshot, &local);
+        let desired = nodestate::desired_before_rules_with(&snapshot, &local, &mut self.memo);
         self.metrics.computations.inc();
         Step {
             desired,

@@ -112,6 +112,30 @@ impl World {
         })
     }
 
+    /// Service `i`'s EndpointSlice replaced by a new object (as a watch event replaces it),
+    /// with a second endpoint when `second` (pod `scale-b` on node-b), without it otherwise.
+    pub fn change_slice(&mut self, i: usize, second: bool) -> Result<(), ScaleError> {
+        let n = self.snapshot.objects.slices.len();
+        if n == 0 {
+            return Ok(());
+        }
+        let i = i % n;
+        let mut slice = slice_json(&format!("s{i:05}"), i);
+        if second {
+            slice["endpoints"]
+                .as_array_mut()
+                .into_iter()
+                .for_each(|eps| {
+                    eps.push(json!({"addresses": ["fd00:10:244::b"],
+                    "nodeName": NODES[1], "conditions": {"ready": true, "serving": true,
+                    "terminating": false}, "targetRef": {"kind": "Pod", "namespace": NAMESPACE,
+                    "name": "scale-b", "uid": "7f3c1e8a-0000-4000-8000-000000000002"}}))
+                });
+        }
+        self.snapshot.objects.slices[i] = reflected(&slice, project::slice)?;
+        Ok(())
+    }
+
     /// What node-a's speaker knows besides the objects: every speaker alive with `eth0`.
     pub fn local(&self, since: nodestate::Since) -> Local {
         let interfaces_of: BTreeMap<String, Vec<InterfaceView>> = NODES
@@ -157,17 +181,24 @@ pub struct Kept {
     health: Arc<HealthSnapshot>,
     /// The dataplane applier's last ruleset (`Applier::sync_shared`).
     _applier: Option<Arc<Ruleset>>,
+    /// The loop's step memo (`Speaker::memo`).
+    memo: nodestate::StepMemo,
 }
 
 impl Kept {
-    /// One step over `world` after `last` (`None`: the first), applied as `cycle.rs` does.
-    pub fn step(world: &World, last: Option<&Kept>) -> Kept {
+    /// One step over `world` after `last` (`None`: the first), applied as `cycle.rs` does;
+    /// the step memo moves from `last` to the new one.
+    pub fn step(world: &World, last: Option<&mut Kept>) -> Kept {
         let since = last
+            .as_ref()
             .map(|l| l.applied.desired.publication.since.clone())
+            .unwrap_or_default();
+        let mut memo = last
+            .map(|l| std::mem::take(&mut l.memo))
             .unwrap_or_default();
         let local = world.local(since);
         let started = Instant::now();
-        let mut desired = nodestate::desired_before_rules(&world.snapshot, &local);
+        let mut desired = nodestate::desired_before_rules_with(&world.snapshot, &local, &mut memo);
         let desired_done = Instant::now();
         let announce = desired.announce.clone();
         desired.build_rules();
@@ -211,6 +242,7 @@ impl Kept {
             _batch: batch,
             health,
             _applier: applier,
+            memo,
         }
     }
 

@@ -40,12 +40,12 @@ fn web() -> Arc<Ruleset> {
     Arc::new(build(&NodeInput {
         node_name: "node-a".to_string(),
         node_ips: Vec::new(),
-        services: vec![ServiceInput::new(
+        services: vec![Arc::new(ServiceInput::new(
             ServiceKey::new("default", "web"),
             vec!["198.51.100.200".parse().unwrap()],
             vec![port],
             vec![Endpoint::ready("192.0.2.10".parse().unwrap(), "node-a")],
-        )],
+        ))],
     }))
 }
 

@@ -30,7 +30,11 @@ pub const CONFLICT_REASON_PREFIX: &str = "conflict:";
 ///
 /// Pure and order-independent: every speaker given the same nodes, policies and VIPs (in any
 /// order) computes the same [`Election`]. Policies failing [`L2Policy::validate`] are ignored.
-pub fn elect(nodes: &[NodeView], policies: &[L2Policy], vips: &[VipInput]) -> Election {
+pub fn elect<'a>(
+    nodes: &[NodeView],
+    policies: &[L2Policy],
+    vips: impl IntoIterator<Item = &'a VipInput>,
+) -> Election {
     let mut by_name: BTreeMap<&str, &NodeView> = BTreeMap::new();
     for node in nodes {
         by_name

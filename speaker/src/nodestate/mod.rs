@@ -7,6 +7,12 @@
 //! [`announcer::Desired`], the dataplane's [`Ruleset`], the health API's [`HealthAnswers`] and
 //! the [`Publication`] of `ServiceAnnouncement`s. `/debug/state` prints exactly this value.
 //!
+//! Each Service's share (its addresses sorted out, election inputs, rule builder input, health
+//! answer: a [`Row`]) depends on that Service, its EndpointSlices and its settled allocation
+//! only; the speaker's loop keeps the rows of one step for the next ([`StepMemo`],
+//! [`desired_before_rules_with`]), so a step recomputes the Services whose objects changed and
+//! assembles the rest. The result is the same with or without the memo.
+//!
 //! Rules (details in each module):
 //! - Addresses ([`vips`]): a LoadBalancer IP counts only when the controller owns the status
 //!   ingress (managedFields) and the IP lies in a pool its `ferrolb.io/allocated-from`
@@ -24,12 +30,14 @@
 
 pub mod endpoints;
 mod keys;
+pub mod memo;
 pub mod nodes;
 pub mod ownership;
 pub mod plan;
 pub mod pools;
 pub mod probes;
 pub mod publication;
+pub mod row;
 pub mod rules;
 pub mod vips;
 
@@ -40,26 +48,24 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::net::IpAddr;
 use std::sync::Arc;
 
-use ferrolb_adapter::allocations::Allocations;
 use ferrolb_adapter::pools::Pools;
-use ferrolb_adapter::service::{self, ServiceView};
 use ferrolb_adapter::stores::ServiceObjects;
 use ferrolb_api::L2AnnouncementPolicy;
-use k8s_openapi::api::core::v1::Service;
-use kube::ResourceExt;
 
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use serde::Serialize;
 
 use crate::announcer;
-use crate::election::{self, Election, InterfaceView, VipInput, VipKind};
+use crate::election::{self, Election, InterfaceView};
 use crate::health::ServiceHealth;
 use crate::ruleset::{self, Ruleset};
-use ferrolb_core::{ServiceKey, TrafficPolicy};
+use ferrolb_core::ServiceKey;
 
+pub use memo::StepMemo;
 pub use nodes::{NodeEligibility, NodeHealth};
 pub use plan::{AnnouncementPlan, Elsewhere, PlannedAnnouncement, SilentIp};
 pub use publication::{Publication, Since, compose};
+pub use row::Row;
 
 /// The Kubernetes objects the speaker watches.
 #[derive(Debug, Clone, Default)]
@@ -189,90 +195,51 @@ pub fn desired(snapshot: &Snapshot, local: &Local) -> NodeDesired {
 
 /// [`desired`] without the built ruleset (`rules.ruleset` is `None`; its input is there).
 pub fn desired_before_rules(snapshot: &Snapshot, local: &Local) -> NodeDesired {
+    desired_before_rules_with(snapshot, local, &mut StepMemo::default())
+}
+
+/// [`desired_before_rules`], reusing what `memo` kept of the last step for every Service whose
+/// objects did not change, and keeping this step's for the next ([`memo`]). Equal to
+/// [`desired_before_rules`] whatever the memo holds.
+pub fn desired_before_rules_with(
+    snapshot: &Snapshot,
+    local: &Local,
+    memo: &mut StepMemo,
+) -> NodeDesired {
     let pools = Pools::new(&snapshot.objects.pools);
-    let allocations = Allocations::of(
+    let rows = memo.rows(
         &snapshot.objects.services,
+        &snapshot.objects.slices,
         &pools,
         &snapshot.objects.proof_keys,
-        "never announced",
+        &local.node,
     );
+    let rows: Vec<Arc<Row>> = rows.into_iter().filter(|r| !r.vips.is_empty()).collect();
     let policies: Vec<election::L2Policy> = snapshot
         .l2
         .iter()
         .map(|l| pools::policy(&pools, l))
         .collect();
     let node_views = nodes::views(&snapshot.objects.nodes, local);
-    let endpoints = endpoints::by_service(&snapshot.objects.slices);
-    let no_endpoints = Vec::new();
-
-    let mut services: Vec<(ServiceKey, &Service, vips::ServiceVips)> = snapshot
-        .objects
-        .services
+    let warnings: Vec<String> = rows
         .iter()
-        .map(|svc| {
-            (
-                service::key(svc),
-                svc.as_ref(),
-                vips::classify(svc, &pools, &allocations, &snapshot.objects.proof_keys),
-            )
-        })
-        .filter(|(_, _, v)| !v.is_empty())
+        .flat_map(|r| r.warnings.iter().cloned())
         .collect();
-    services.sort_by(|a, b| a.0.cmp(&b.0));
-
-    let mut warnings = Vec::new();
-    let mut rules_input = ruleset::NodeInput {
+    let rules_input = ruleset::NodeInput {
         node_name: local.node.clone(),
         node_ips: nodes::node_ips(&snapshot.objects.nodes, &local.node),
-        services: Vec::new(),
+        services: rows.iter().filter_map(|r| r.rules.clone()).collect(),
     };
-    let mut health = HealthAnswers {
+    let health = HealthAnswers {
         node: nodes::node_health(&snapshot.objects.nodes, &local.node),
-        services: BTreeMap::new(),
-    };
-    let mut vip_inputs = Vec::new();
-    for (key, svc, vips) in &services {
-        let eps = endpoints.get(key).unwrap_or(&no_endpoints);
-        let service = ServiceView::of(svc);
-        let etp = service.external_traffic_policy;
-        let view = endpoints::election_view(eps);
-        let announceable = vips
-            .lb
+        services: rows
             .iter()
-            .filter(|p| !p.edge)
-            .map(|p| (p.ip, Some(p.pool.clone()), VipKind::LoadBalancerIp))
-            .chain(
-                vips.external
-                    .iter()
-                    .map(|ip| (*ip, None, VipKind::ExternalIp)),
-            );
-        for (ip, pool, kind) in announceable {
-            vip_inputs.push(VipInput {
-                service: key.clone(),
-                ip,
-                pool,
-                kind,
-                service_labels: svc.labels().clone(),
-                etp,
-                endpoints: view.clone(),
-            });
-        }
-        if vips.ferrolb_lb || !vips.programmed().is_empty() {
-            let input = rules::service_input(&service, vips, eps, &mut warnings);
-            rules_input.services.push(input);
-        }
-        if vips.ferrolb_lb && etp == TrafficPolicy::Local {
-            health.services.insert(
-                key.clone(),
-                ServiceHealth {
-                    local_ready_endpoints: endpoints::local_ready(eps, &local.node),
-                    health_check_node_port: service.health_check_node_port,
-                },
-            );
-        }
-    }
+            .filter_map(|r| Some((r.key.clone(), r.health?)))
+            .collect(),
+    };
+    let vip_inputs = || rows.iter().flat_map(|r| r.vip_inputs.iter());
 
-    let result = election::elect(&node_views, &policies, &vip_inputs);
+    let result = election::elect(&node_views, &policies, vip_inputs());
     let mut announce = announcer::Desired::new();
     for (ip, interfaces) in result.for_node(&local.node) {
         for iface in interfaces {
@@ -286,14 +253,14 @@ pub fn desired_before_rules(snapshot: &Snapshot, local: &Local) -> NodeDesired {
             .services
             .iter()
             .flat_map(|svc| ferrolb_adapter::ingress::ingress_ip_list(svc)),
-        &vip_inputs,
+        vip_inputs(),
         &policies,
         node_views.iter().find(|v| v.name == local.node),
         &announce,
     );
-    let announcements: Vec<AnnouncementPlan> = services
+    let announcements: Vec<AnnouncementPlan> = rows
         .iter()
-        .map(|(key, _, vips)| plan::plan(key, vips, &result, &local.node))
+        .map(|r| plan::plan(&r.key, &r.vips, &result, &local.node))
         .collect();
     let publication = publication::publication(
         &announcements,

@@ -5,15 +5,16 @@
 
 use k8s_openapi::api::core::v1::Service;
 
-use ferrolb_adapter::allocations::Allocations;
+use ferrolb_adapter::classify::{DefaultClass, classify};
 use ferrolb_adapter::proof::VerifyKeys;
 use ferrolb_core::names::{CONDITION_EXTERNAL_IPS, MANAGER_CONTROLLER};
 
-/// Whether `svc` is a LoadBalancer Service of ferrolb ([`Allocations::classify`]):
+/// Whether `svc` is a LoadBalancer Service of ferrolb
+/// ([`Allocations::classify`](ferrolb_adapter::allocations::Allocations::classify)):
 /// `type: LoadBalancer` and class `ferrolb.io/lb`, or no class and an allocation the
-/// controller signed (it runs as the default class then).
-pub fn is_ferrolb_lb(svc: &Service, allocations: &Allocations) -> bool {
-    allocations.classify(svc).is_some()
+/// controller signed (`proven`; it runs as the default class then).
+pub fn is_ferrolb_lb(svc: &Service, proven: bool) -> bool {
+    classify(svc, DefaultClass::claimed(proven)).is_some()
 }
 
 /// Whether `spec.externalIPs` may be announced and programmed: the controller signed exactly

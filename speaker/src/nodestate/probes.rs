@@ -34,10 +34,10 @@ pub struct ProbeOn {
 /// [`KnownAddresses`] of `node`: `ingress` (every Service's `status.loadBalancer.ingress`
 /// addresses), the election's `vips`, the valid `policies`, this node's view (`None` when its
 /// Node is unknown) and what it announces.
-pub fn known_addresses(
+pub fn known_addresses<'a>(
     node: &str,
     ingress: impl IntoIterator<Item = IpAddr>,
-    vips: &[VipInput],
+    vips: impl IntoIterator<Item = &'a VipInput>,
     policies: &[L2Policy],
     me: Option<&NodeView>,
     announce: &announcer::Desired,

@@ -3,7 +3,7 @@
 //! - LoadBalancer IPs: only of ferrolb's Services, only when the controller's allocation proof
 //!   holds and the IP lies in a pool that the controller's `ferrolb.io/allocated-from`
 //!   annotation names, and no newer allocation of another Service takes it
-//!   ([`Allocations`]).
+//!   ([`Allocations`](ferrolb_adapter::allocations::Allocations)).
 //! - externalIPs: only when the controller signed the Service's current list
 //!   (`ferrolb.io/external-ips-proof`) and its `ferrolb.io/ExternalIPsAllowed` condition allows
 //!   them for the current generation (any Service type: the controller reviews them all).
@@ -11,10 +11,9 @@
 use std::collections::BTreeSet;
 use std::net::IpAddr;
 
-use ferrolb_adapter::allocations::Allocations;
+use ferrolb_adapter::allocations::Allocation;
 use ferrolb_adapter::pools::Pools;
 use ferrolb_adapter::proof::VerifyKeys;
-use ferrolb_adapter::service;
 use k8s_openapi::api::core::v1::Service;
 
 use super::ownership::{external_ips_allowed, is_ferrolb_lb};
@@ -64,31 +63,29 @@ impl ServiceVips {
     }
 }
 
-/// Sorts out the addresses of `svc` (`allocations`: every Service's, judged together).
+/// Sorts out the addresses of `svc`: `allocation` is its addresses as every Service's were
+/// judged together ([`Allocations`](ferrolb_adapter::allocations::Allocations)), `proven`
+/// whether the controller signed them.
 pub fn classify(
     svc: &Service,
     pools: &Pools,
-    allocations: &Allocations,
+    proven: bool,
+    allocation: &[Allocation],
     keys: &VerifyKeys,
 ) -> ServiceVips {
     let mut out = ServiceVips {
-        ferrolb_lb: is_ferrolb_lb(svc, allocations),
+        ferrolb_lb: is_ferrolb_lb(svc, proven),
         ..ServiceVips::default()
     };
     if out.ferrolb_lb {
-        load_balancer_ips(svc, pools, allocations, &mut out);
+        load_balancer_ips(pools, allocation, &mut out);
     }
     external_ips(svc, keys, &mut out);
     out
 }
 
-fn load_balancer_ips(
-    svc: &Service,
-    pools: &Pools,
-    allocations: &Allocations,
-    out: &mut ServiceVips,
-) {
-    for (ip, allocation) in allocations.of_service(&service::key(svc)) {
+fn load_balancer_ips(pools: &Pools, allocation: &[Allocation], out: &mut ServiceVips) {
+    for (ip, allocation) in allocation {
         match allocation {
             Ok(pool) => out.lb.push(PoolIp {
                 ip: *ip,

@@ -17,7 +17,7 @@ use ferrolb_core::{Protocol, ServiceKey, TrafficPolicy};
 /// delivered. Output is deterministic (independent of input order).
 pub fn build(input: &NodeInput) -> Ruleset {
     let mut builder = Builder::new(input);
-    let mut services: Vec<&ServiceInput> = input.services.iter().collect();
+    let mut services: Vec<&ServiceInput> = input.services.iter().map(AsRef::as_ref).collect();
     // Stable sort: among duplicates the first listed wins.
     services.sort_by(|a, b| a.key.cmp(&b.key));
     let mut seen = BTreeSet::new();

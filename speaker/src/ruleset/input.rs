@@ -4,6 +4,7 @@
 //! Services and EndpointSlices fills them in.
 
 use std::net::IpAddr;
+use std::sync::Arc;
 
 use ferrolb_core::{Protocol, ServiceKey, SourceRanges, TargetPort, TrafficPolicy};
 use serde::Serialize;
@@ -19,7 +20,7 @@ pub struct NodeInput {
     /// address except loopback" (`fib daddr type local`).
     pub node_ips: Vec<IpAddr>,
     /// The Services to deliver; order does not matter (output is sorted).
-    pub services: Vec<ServiceInput>,
+    pub services: Vec<Arc<ServiceInput>>,
 }
 
 /// One Service as the node must deliver it.

@@ -76,7 +76,7 @@ pub fn node_input(n: usize) -> NodeInput {
     NodeInput {
         node_name: NODE.to_string(),
         node_ips: Vec::new(),
-        services: (0..n).map(service).collect(),
+        services: (0..n).map(|i| std::sync::Arc::new(service(i))).collect(),
     }
 }
 
@@ -84,7 +84,9 @@ pub fn node_input(n: usize) -> NodeInput {
 pub fn with_added_endpoint(input: &NodeInput, i: usize) -> NodeInput {
     let mut changed = input.clone();
     if let Some(service) = changed.services.get_mut(i) {
-        service.endpoints.push(endpoint(ADDED_ENDPOINT));
+        std::sync::Arc::make_mut(service)
+            .endpoints
+            .push(endpoint(ADDED_ENDPOINT));
     }
     changed
 }

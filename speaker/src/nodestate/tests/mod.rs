@@ -5,5 +5,6 @@ mod eligibility;
 mod external_ips;
 pub(super) mod fixtures;
 mod golden;
+mod memo;
 mod probes;
 mod rules;

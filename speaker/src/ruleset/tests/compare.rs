@@ -2,14 +2,15 @@
 
 use super::super::{Ruleset, build, diff_size, stale_udp_endpoints};
 use super::fixtures::{self, NODE, ip, ready};
+use std::sync::Arc;
 
 #[test]
 fn removed_or_unready_udp_endpoints_are_stale() {
     let before = fixtures::udp();
     let old = build(&before);
     let mut after = before.clone();
-    after.services[0].endpoints[1].ready = false;
-    after.services[0]
+    Arc::make_mut(&mut after.services[0]).endpoints[1].ready = false;
+    Arc::make_mut(&mut after.services[0])
         .endpoints
         .push(ready("10.244.4.4", "node-d"));
     let new = build(&after);
@@ -27,14 +28,15 @@ fn removed_or_unready_udp_endpoints_are_stale() {
 fn tcp_endpoints_and_target_port_changes_are_handled() {
     let mut before = fixtures::cluster_tcp();
     let old = build(&before);
-    before.services[0].endpoints.clear();
+    Arc::make_mut(&mut before.services[0]).endpoints.clear();
     assert!(
         stale_udp_endpoints(&old, &build(&before)).is_empty(),
         "TCP is never reported"
     );
     let udp = fixtures::udp();
     let mut retargeted = udp.clone();
-    retargeted.services[0].ports[0].target = ferrolb_core::TargetPort::Number(5454);
+    Arc::make_mut(&mut retargeted.services[0]).ports[0].target =
+        ferrolb_core::TargetPort::Number(5454);
     let stale = stale_udp_endpoints(&build(&udp), &build(&retargeted));
     assert_eq!(stale, [(ip("10.244.1.5"), 5353), (ip("10.244.2.7"), 5353)]);
 }
@@ -44,7 +46,9 @@ fn diff_size_is_zero_without_change_and_grows_with_it() {
     let old = build(&fixtures::cluster_tcp());
     assert_eq!(diff_size(&old, &old.clone()), 0);
     let mut input = fixtures::cluster_tcp();
-    input.services[0].endpoints.push(ready("10.244.4.4", NODE));
+    Arc::make_mut(&mut input.services[0])
+        .endpoints
+        .push(ready("10.244.4.4", NODE));
     let new = build(&input);
     // Entry chain changed (mod 4) and one endpoint chain added.
     assert_eq!(diff_size(&old, &new), 2);
@@ -70,7 +74,9 @@ fn update_script_is_empty_without_change() {
 fn update_script_carries_only_the_changed_service_chain_and_the_new_endpoint() {
     let old = build(&fixtures::cluster_tcp());
     let mut input = fixtures::cluster_tcp();
-    input.services[0].endpoints.push(ready("10.244.4.4", NODE));
+    Arc::make_mut(&mut input.services[0])
+        .endpoints
+        .push(ready("10.244.4.4", NODE));
     let new = build(&input);
     let lines = update(&old, &new);
     let entry = new
@@ -101,15 +107,17 @@ fn update_script_adds_rules_and_elements_without_making_nft_read_the_table() {
     let mut changes = Vec::new();
     let cluster = fixtures::cluster_tcp();
     let mut more = cluster.clone();
-    more.services[0].endpoints.push(ready("10.244.4.4", NODE));
+    Arc::make_mut(&mut more.services[0])
+        .endpoints
+        .push(ready("10.244.4.4", NODE));
     changes.push((cluster.clone(), more));
     let mut renamed = cluster.clone();
-    renamed.services[0].key.name = "renamed".to_string();
+    Arc::make_mut(&mut renamed.services[0]).key.name = "renamed".to_string();
     changes.push((cluster.clone(), renamed));
     changes.push((fixtures::node(Vec::new()), cluster));
     let affinity = fixtures::affinity();
     let mut longer = affinity.clone();
-    longer.services[0].affinity = Some(60);
+    Arc::make_mut(&mut longer.services[0]).affinity = Some(60);
     changes.push((affinity, longer));
     for (before, after) in changes {
         for line in update(&build(&before), &build(&after)) {
@@ -124,7 +132,7 @@ fn update_script_adds_rules_and_elements_without_making_nft_read_the_table() {
 fn update_script_removes_what_disappeared_after_unhooking_it() {
     let old = build(&fixtures::affinity());
     let mut input = fixtures::affinity();
-    input.services[0]
+    Arc::make_mut(&mut input.services[0])
         .endpoints
         .retain(|endpoint| endpoint.node.as_deref() == Some(NODE));
     let new = build(&input);
@@ -173,7 +181,7 @@ fn update_script_removes_what_disappeared_after_unhooking_it() {
 fn update_script_swaps_a_changed_verdict_and_recreates_a_changed_set() {
     let old = build(&fixtures::affinity());
     let mut input = fixtures::affinity();
-    input.services[0].affinity = Some(60);
+    Arc::make_mut(&mut input.services[0]).affinity = Some(60);
     let lines = update(&old, &build(&input));
     assert_eq!(
         lines
@@ -196,7 +204,7 @@ fn update_script_swaps_a_changed_verdict_and_recreates_a_changed_set() {
     // A VIP moving to another Service port: its map element is deleted and added again.
     let before = fixtures::cluster_tcp();
     let mut after = before.clone();
-    after.services[0].key.name = "renamed".to_string();
+    Arc::make_mut(&mut after.services[0]).key.name = "renamed".to_string();
     let lines = update(&build(&before), &build(&after));
     let delete = lines
         .iter()

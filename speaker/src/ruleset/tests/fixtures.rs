@@ -58,7 +58,7 @@ pub fn node(services: Vec<ServiceInput>) -> NodeInput {
     NodeInput {
         node_name: NODE.to_string(),
         node_ips: Vec::new(),
-        services,
+        services: services.into_iter().map(std::sync::Arc::new).collect(),
     }
 }
 

@@ -6,13 +6,14 @@ use super::super::{RulesetWarning, build};
 use super::fixtures::{self, ip, service, tcp};
 use super::rules::{elements, port_id};
 use ferrolb_core::{Protocol, ServiceKey};
+use std::sync::Arc;
 
 #[test]
 fn the_first_service_keeps_a_contested_vip_and_the_other_is_warned() {
     let mut input = fixtures::cluster_tcp();
-    let mut other = input.services[0].clone();
+    let mut other = (*input.services[0]).clone();
     other.key.name = "aaa".to_string();
-    input.services.push(other);
+    input.services.push(Arc::new(other));
     let ruleset = build(&input);
     assert_eq!(
         elements(&ruleset, "service_ips4"),
@@ -42,12 +43,14 @@ fn the_first_service_keeps_a_contested_vip_and_the_other_is_warned() {
 #[test]
 fn contested_node_ports_duplicates_and_port_zero_are_warned_and_skipped() {
     let mut input = fixtures::node_port();
-    input.services[1].ports[0].node_port = Some(30080);
-    let mut twice = input.services[0].clone();
+    Arc::make_mut(&mut input.services[1]).ports[0].node_port = Some(30080);
+    let mut twice = (*input.services[0]).clone();
     twice.vips = vec![ip("192.0.2.99")];
-    input.services.push(twice);
-    input.services[0].ports.push(tcp(80, 9999));
-    input.services[0].ports.push(tcp(0, 1));
+    input.services.push(Arc::new(twice));
+    Arc::make_mut(&mut input.services[0])
+        .ports
+        .push(tcp(80, 9999));
+    Arc::make_mut(&mut input.services[0]).ports.push(tcp(0, 1));
     let ruleset = build(&input);
     let warnings = ruleset.warnings();
     assert!(warnings.iter().any(|w| matches!(
@@ -80,7 +83,7 @@ fn contested_node_ports_duplicates_and_port_zero_are_warned_and_skipped() {
 #[test]
 fn zero_affinity_timeout_disables_affinity_with_a_warning() {
     let mut input = fixtures::affinity();
-    input.services[0].affinity = Some(0);
+    Arc::make_mut(&mut input.services[0]).affinity = Some(0);
     let ruleset = build(&input);
     assert!(matches!(
         ruleset.warnings(),
@@ -101,13 +104,15 @@ fn output_does_not_depend_on_input_order() {
     input
         .services
         .extend(fixtures::dual_stack().services.into_iter().map(|mut s| {
-            s.key.name = "dual".to_string();
-            s.ports[0].port = 81;
+            let m = Arc::make_mut(&mut s);
+            m.key.name = "dual".to_string();
+            m.ports[0].port = 81;
             s
         }));
     let expected = build(&input).to_nft_script();
     input.services.reverse();
     for service in &mut input.services {
+        let service = Arc::make_mut(service);
         service.endpoints.reverse();
         service.vips.reverse();
         service.ports.reverse();
@@ -179,7 +184,7 @@ fn stats_count_services_rules_and_elements() {
     assert_eq!(stats.chains, ruleset.chains().len());
     // A Service with neither VIP nor NodePort produces nothing.
     let mut input = fixtures::cluster_tcp();
-    input.services[0].vips.clear();
+    Arc::make_mut(&mut input.services[0]).vips.clear();
     let empty = build(&input);
     assert_eq!((empty.stats().services, empty.stats().map_elements), (0, 0));
 }

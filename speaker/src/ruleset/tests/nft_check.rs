@@ -3,6 +3,7 @@
 use super::super::{Ruleset, build};
 use super::fixtures::{self, NODE};
 use super::nft::{self, Step};
+use std::sync::Arc;
 
 #[test]
 #[cfg_attr(
@@ -81,7 +82,7 @@ fn scenarios_apply_for_real_in_private_namespace() {
 fn update_keeps_affinity_state_of_surviving_endpoints() {
     let before = fixtures::affinity();
     let mut after = before.clone();
-    after.services[0]
+    Arc::make_mut(&mut after.services[0])
         .endpoints
         .retain(|endpoint| endpoint.node.as_deref() == Some(NODE));
     let (old, new) = (build(&before), build(&after));

@@ -128,7 +128,7 @@ fn node_input() -> impl Strategy<Value = NodeInput> {
         .prop_map(|(node_ips, services)| NodeInput {
             node_name: "node-a".to_string(),
             node_ips,
-            services,
+            services: services.into_iter().map(std::sync::Arc::new).collect(),
         })
 }
 

@@ -5,6 +5,7 @@ use super::super::names;
 use super::super::{Ruleset, build};
 use super::fixtures::{self, NODE, ip, ready, service, tcp, terminating};
 use ferrolb_core::{Protocol, ServiceKey, TargetPort, TrafficPolicy};
+use std::sync::Arc;
 
 pub fn port_id(name: &str, protocol: Protocol, port: u16) -> String {
     names::service_port_id(&ServiceKey::new("default", name), protocol, port)
@@ -253,7 +254,7 @@ fn local_fallback_to_terminating_is_computed_among_local_endpoints() {
 fn services_without_endpoints_reject_instead_of_dispatching() {
     for etp in [TrafficPolicy::Cluster, TrafficPolicy::Local] {
         let mut input = fixtures::no_endpoints();
-        input.services[0].etp = etp;
+        Arc::make_mut(&mut input.services[0]).etp = etp;
         let ruleset = build(&input);
         assert_eq!(
             elements(&ruleset, "no_endpoint_ips4"),
@@ -320,7 +321,8 @@ fn source_ranges_drop_other_sources_of_vip_traffic_per_family() {
 #[test]
 fn source_ranges_with_no_valid_entry_drop_every_source() {
     let mut input = fixtures::source_ranges();
-    input.services[0].source_ranges = ferrolb_core::SourceRanges::parse(&["office"]).ranges;
+    Arc::make_mut(&mut input.services[0]).source_ranges =
+        ferrolb_core::SourceRanges::parse(&["office"]).ranges;
     let ruleset = build(&input);
     let fw4 = names::firewall_chain(
         ferrolb_core::IpFamily::V4,
@@ -336,10 +338,10 @@ fn source_ranges_with_no_valid_entry_drop_every_source() {
 #[test]
 fn source_ranges_do_not_restrict_node_ports_nor_unrestricted_services() {
     let mut input = fixtures::source_ranges();
-    input.services[0].ports[0].node_port = Some(30443);
-    let mut open = fixtures::cluster_tcp().services.remove(0);
+    Arc::make_mut(&mut input.services[0]).ports[0].node_port = Some(30443);
+    let mut open = (*fixtures::cluster_tcp().services.remove(0)).clone();
     open.key.name = "open".to_string();
-    input.services.push(open);
+    input.services.push(Arc::new(open));
     let ruleset = build(&input);
     assert_eq!(elements(&ruleset, "firewall_ips4").len(), 1);
     assert_eq!(elements(&ruleset, "node_ports4").len(), 1);

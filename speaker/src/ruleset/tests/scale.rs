@@ -1,6 +1,7 @@
 //! Scale: what one change writes and the per-packet dispatch do not grow with the Services.
 
 use std::net::{IpAddr, Ipv4Addr};
+use std::sync::Arc;
 
 use super::super::{NodeInput, build};
 use super::fixtures::{self, NODE, ready, service, tcp};
@@ -34,7 +35,7 @@ fn many_services(count: u32) -> NodeInput {
 fn one_endpoint_update(count: u32) -> String {
     let before = many_services(count);
     let mut after = before.clone();
-    after.services[7]
+    Arc::make_mut(&mut after.services[7])
         .endpoints
         .push(ready("10.244.4.11", "node-d"));
     build(&after)

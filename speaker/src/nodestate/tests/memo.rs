@@ -1,0 +1,207 @@
+//! The step memo never changes the result: after any sequence of object changes (each a new
+//! `Arc` for the changed object, the others kept, as the reflectors do), a step with the memo
+//! equals a step without it.
+
+use std::sync::Arc;
+
+use ferrolb_adapter::proof::testing::{signed, signed_where_the_controller_wrote};
+use k8s_openapi::api::core::v1::Service;
+use k8s_openapi::api::discovery::v1::EndpointSlice;
+use proptest::prelude::*;
+use serde_json::json;
+
+use super::super::{StepMemo, desired_before_rules, desired_before_rules_with};
+use super::fixtures::*;
+
+const SERVICES: usize = 5;
+const IPS: [&str; 5] = [
+    "198.51.100.200",
+    "198.51.100.201",
+    "198.51.100.202",
+    "203.0.113.9",
+    "192.0.2.1",
+];
+
+/// One change of the cluster.
+#[derive(Debug, Clone)]
+enum Change {
+    /// Service `i` (re)written: its address, eTP Local, sharing key, proof issue time
+    /// (`None`: the proof as the fixture signs it), or as an externalIPs Service.
+    Service {
+        i: usize,
+        ip: usize,
+        local: bool,
+        sharing: bool,
+        issued: Option<i64>,
+        external: bool,
+    },
+    /// Service `i` deleted.
+    ServiceGone(usize),
+    /// Service `i`'s EndpointSlice (re)written: (node, ready, terminating) per endpoint.
+    Slice(usize, Vec<(usize, bool, bool)>),
+    /// Service `i`'s EndpointSlice deleted.
+    SliceGone(usize),
+    /// Pool `blue` resized to end at `.2xx`.
+    Pool(u8),
+    /// The step computed for another node.
+    Node(usize),
+}
+
+fn change() -> impl Strategy<Value = Change> {
+    let i = 0..SERVICES;
+    prop_oneof![
+        4 => (i.clone(), 0..IPS.len(), any::<bool>(), any::<bool>(), prop::option::of(1..4i64), prop::bool::weighted(0.2))
+            .prop_map(|(i, ip, local, sharing, issued, external)| Change::Service { i, ip, local, sharing, issued, external }),
+        1 => i.clone().prop_map(Change::ServiceGone),
+        4 => (i.clone(), prop::collection::vec((0..3usize, any::<bool>(), any::<bool>()), 0..3))
+            .prop_map(|(i, eps)| Change::Slice(i, eps)),
+        1 => i.prop_map(Change::SliceGone),
+        1 => (200u8..=249).prop_map(Change::Pool),
+        1 => (0..3usize).prop_map(Change::Node),
+    ]
+}
+
+struct Cluster {
+    services: Vec<Option<Arc<Service>>>,
+    slices: Vec<Option<Arc<EndpointSlice>>>,
+    world: World,
+    node: usize,
+}
+
+impl Cluster {
+    fn apply(&mut self, c: &Change) {
+        match c {
+            Change::Service {
+                i,
+                ip,
+                local,
+                sharing,
+                issued,
+                external,
+            } => {
+                let name = format!("s{i}");
+                let mut v = if *external {
+                    eip_json(&name, &[IPS[*ip]], true)
+                } else {
+                    let pool = if IPS[*ip].starts_with("203") {
+                        "red"
+                    } else {
+                        "blue"
+                    };
+                    lb_json(&name, &[IPS[*ip]], pool)
+                };
+                if *local {
+                    v["spec"]["externalTrafficPolicy"] = json!("Local");
+                    v["spec"]["healthCheckNodePort"] = json!(32000 + *i);
+                }
+                if *sharing {
+                    v["metadata"]["annotations"]["ferrolb.io/sharing-key"] = json!("k");
+                    v["spec"]["ports"][0]["port"] = json!(80 + *i);
+                }
+                let svc: Service = serde_json::from_value(v).unwrap();
+                let svc = match issued {
+                    Some(at) if !*external => signed(svc, *at),
+                    _ => signed_where_the_controller_wrote(svc),
+                };
+                self.services[*i] = Some(Arc::new(svc));
+            }
+            Change::ServiceGone(i) => self.services[*i] = None,
+            Change::Slice(i, eps) => {
+                let addresses: Vec<String> =
+                    (0..eps.len()).map(|k| format!("10.0.{i}.{k}")).collect();
+                let eps: Vec<(&str, &str, bool, bool)> = eps
+                    .iter()
+                    .zip(&addresses)
+                    .map(|((n, ready, term), a)| (a.as_str(), NODES[*n], *ready, *term))
+                    .collect();
+                let v = slice_json(&format!("s{i}"), &eps);
+                self.slices[*i] = Some(Arc::new(serde_json::from_value(v).unwrap()));
+            }
+            Change::SliceGone(i) => self.slices[*i] = None,
+            Change::Pool(end) => {
+                self.world.pools[0] =
+                    pool_json("blue", &[&format!("198.51.100.200-198.51.100.{end}")]);
+            }
+            Change::Node(n) => self.node = *n,
+        }
+    }
+
+    fn snapshot(&self, base: &super::super::Snapshot) -> super::super::Snapshot {
+        let mut s = base.clone();
+        s.objects.services = self.services.iter().flatten().cloned().collect();
+        s.objects.slices = self.slices.iter().flatten().cloned().collect();
+        s
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(64))]
+    #[test]
+    fn a_step_with_the_memo_equals_a_step_without(changes in prop::collection::vec(change(), 1..24)) {
+        let mut cluster = Cluster {
+            services: vec![None; SERVICES],
+            slices: vec![None; SERVICES],
+            world: World::new(),
+            node: 0,
+        };
+        let mut memo = StepMemo::default();
+        let mut base = cluster.world.snapshot();
+        for c in &changes {
+            cluster.apply(c);
+            if matches!(c, Change::Pool(_)) {
+                base = cluster.world.snapshot();
+            }
+            let snapshot = cluster.snapshot(&base);
+            let local = cluster.world.local(NODES[cluster.node]);
+            let with = desired_before_rules_with(&snapshot, &local, &mut memo);
+            let without = desired_before_rules(&snapshot, &local);
+            prop_assert_eq!(with, without, "after {:?}", c);
+        }
+    }
+}
+
+#[test]
+fn an_unchanged_service_keeps_its_row_and_a_changed_one_does_not() {
+    let mut cluster = Cluster {
+        services: vec![None; SERVICES],
+        slices: vec![None; SERVICES],
+        world: World::new(),
+        node: 0,
+    };
+    for i in 0..2 {
+        cluster.apply(&Change::Service {
+            i,
+            ip: i,
+            local: false,
+            sharing: false,
+            issued: None,
+            external: false,
+        });
+        cluster.apply(&Change::Slice(i, vec![(0, true, false)]));
+    }
+    let base = cluster.world.snapshot();
+    let local = cluster.world.local(NODES[0]);
+    let mut memo = StepMemo::default();
+    let rows = |memo: &mut StepMemo, snapshot: &super::super::Snapshot| {
+        let p = ferrolb_adapter::pools::Pools::new(&snapshot.objects.pools);
+        memo.rows(
+            &snapshot.objects.services,
+            &snapshot.objects.slices,
+            &p,
+            &snapshot.objects.proof_keys,
+            &local.node,
+        )
+    };
+    let first = rows(&mut memo, &cluster.snapshot(&base));
+    cluster.apply(&Change::Slice(1, vec![(1, true, false)]));
+    let second = rows(&mut memo, &cluster.snapshot(&base));
+    assert!(
+        Arc::ptr_eq(&first[0], &second[0]),
+        "s0 did not change: its row is kept"
+    );
+    assert!(
+        !Arc::ptr_eq(&first[1], &second[1]),
+        "s1's slice changed: its row is computed again"
+    );
+    assert_ne!(first[1], second[1]);
+}
