@@ -16,8 +16,9 @@ static ALLOCATOR: Counting = Counting;
 /// Bytes per Service the stores may keep (measured 6,004 with the projections of
 /// `ferrolb_adapter::project`; 19,333 without).
 const STORES_PER_SERVICE: usize = 6_600;
-/// Bytes per Service the daemon may keep after a step (measured 4,040: 2,875 before the step
-/// memo kept each Service's claim and row so that a step costs what changed, about 1,170 more;
+/// Bytes per Service the daemon may keep after a step (measured 4,296: 2,875 before the step
+/// memo kept each Service's claim, row and election decision inputs so that a step costs what
+/// changed, about 1,400 more;
 /// 4,244 when the publication and the applier's ruleset were copies and each probed address
 /// had its own interface set).
 const KEPT_PER_SERVICE: usize = 4_400;

@@ -10,7 +10,7 @@
 //! - **step** (`cycle.rs`): whenever an input changes (a watched object, gossip membership,
 //!   local interfaces), one call of [`nodestate::desired`](crate::nodestate::desired) computes
 //!   this node's whole desired state from a snapshot, compared with the last one; the step memo
-//!   ([`nodestate::StepMemo`]) keeps each Service's share between
+//!   ([`StepMemo`](crate::nodestate::StepMemo)) keeps each Service's share between
 //!   steps, so only the Services whose objects changed are computed again;
 //! - **apply** (`cycle.rs`): each part that changed goes to the task that applies it through a
 //!   `watch` channel: the announcer (ARP/NDP), the dataplane task (nft), the publisher (API

@@ -35,23 +35,49 @@ pub fn elect<'a>(
     policies: &[L2Policy],
     vips: impl IntoIterator<Item = &'a VipInput>,
 ) -> Election {
-    let mut by_name: BTreeMap<&str, &NodeView> = BTreeMap::new();
-    for node in nodes {
-        by_name
-            .entry(node.name.as_str())
-            .and_modify(|kept| *kept = (*kept).max(node))
-            .or_insert(node);
-    }
-    let valid: Vec<&L2Policy> = policies.iter().filter(|p| p.validate().is_ok()).collect();
+    let electorate = Electorate::new(nodes, policies);
     let mut by_ip: BTreeMap<IpAddr, Vec<&VipInput>> = BTreeMap::new();
     for vip in vips {
         by_ip.entry(vip.ip).or_default().push(vip);
     }
     let per_ip = by_ip
         .into_iter()
-        .map(|(ip, sharing)| (ip, decide(ip, &sharing, &by_name, &valid)))
+        .map(|(ip, sharing)| (ip, electorate.decide(ip, &sharing)))
         .collect();
     Election { per_ip }
+}
+
+/// What every IP's decision of one election shares: the nodes by name and the valid policies.
+/// [`elect`] is [`Electorate::decide`] for each IP; a caller that keeps decisions (the
+/// speaker's step memo) decides only the IPs whose inputs changed.
+pub struct Electorate<'a> {
+    nodes: BTreeMap<&'a str, &'a NodeView>,
+    valid: Vec<&'a L2Policy>,
+}
+
+impl<'a> Electorate<'a> {
+    /// The electorate of `nodes` (duplicate names: the greatest view kept) under `policies`
+    /// (invalid ones ignored).
+    pub fn new(nodes: &'a [NodeView], policies: &'a [L2Policy]) -> Electorate<'a> {
+        let mut by_name: BTreeMap<&str, &NodeView> = BTreeMap::new();
+        for node in nodes {
+            by_name
+                .entry(node.name.as_str())
+                .and_modify(|kept| *kept = (*kept).max(node))
+                .or_insert(node);
+        }
+        let valid = policies.iter().filter(|p| p.validate().is_ok()).collect();
+        Electorate {
+            nodes: by_name,
+            valid,
+        }
+    }
+
+    /// The decision for `ip`, which the Services of `sharing` want announced (one input per
+    /// Service, in any order).
+    pub fn decide(&self, ip: IpAddr, sharing: &[&VipInput]) -> IpDecision {
+        decide(ip, sharing, &self.nodes, &self.valid)
+    }
 }
 
 /// [`elect`] as if node `leaving` were gone: what the cluster will converge to once a speaker

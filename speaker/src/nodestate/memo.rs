@@ -7,14 +7,16 @@
 //! - a Service's own claim on its addresses ([`ServiceClaim`]: the proof verified, the pools
 //!   named), while the Service, the pools and the proof keys stay the same;
 //! - a Service's [`Row`], while the Service, its EndpointSlices, its settled allocation and
-//!   the pools, keys and node stay the same.
+//!   the pools, keys and node stay the same;
+//! - an address's election decision, while the rows that want it announced and the nodes and
+//!   policies stay the same.
 //!
 //! Each entry holds the `Arc`s it was computed from, so an address cannot be reused by another
 //! object while the entry lives, and entries of objects gone from the snapshot are dropped at
 //! the end of each step. What the memo holds never changes the result: a step with it equals
 //! the step without it (`tests/memo.rs`).
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::net::IpAddr;
 use std::sync::Arc;
 
@@ -26,6 +28,8 @@ use ferrolb_core::ServiceKey;
 use k8s_openapi::api::core::v1::Service;
 use k8s_openapi::api::discovery::v1::EndpointSlice;
 use kube::ResourceExt;
+
+use crate::election::{Election, Electorate, L2Policy, NodeView, VipInput};
 
 use super::endpoints::LABEL_SERVICE_NAME;
 use super::row::{Row, RowInputs, row};
@@ -41,6 +45,18 @@ pub struct StepMemo {
     context: Option<Context>,
     /// By the address of the Service.
     services: HashMap<usize, ServiceEntry>,
+    /// The last election, with the rows that wanted each address.
+    election: Option<KeptElection>,
+}
+
+/// The last election and its inputs.
+#[derive(Debug)]
+struct KeptElection {
+    nodes: Vec<NodeView>,
+    policies: Vec<L2Policy>,
+    result: Arc<Election>,
+    /// Per address, the rows whose election inputs name it (in row order).
+    wanted_by: HashMap<IpAddr, Vec<Arc<Row>>>,
 }
 
 /// What every entry depends on besides its own objects.
@@ -157,6 +173,63 @@ impl StepMemo {
         }
         // What is left in `last` is of Services gone: dropped here.
         rows
+    }
+}
+
+impl StepMemo {
+    /// The election over `rows`' inputs ([`election::elect`]), deciding again only the
+    /// addresses whose rows changed since the last call (all of them when `nodes` or
+    /// `policies` changed).
+    pub fn elect(
+        &mut self,
+        rows: &[Arc<Row>],
+        nodes: &[NodeView],
+        policies: &[L2Policy],
+    ) -> Arc<Election> {
+        let last = self
+            .election
+            .take()
+            .filter(|k| k.nodes == nodes && k.policies == policies);
+        let mut wanted: BTreeMap<IpAddr, Vec<(&Arc<Row>, &VipInput)>> = BTreeMap::new();
+        for row in rows {
+            for vip in &row.vip_inputs {
+                wanted.entry(vip.ip).or_default().push((row, vip));
+            }
+        }
+        let electorate = Electorate::new(nodes, policies);
+        let mut per_ip = BTreeMap::new();
+        let mut wanted_by = HashMap::with_capacity(wanted.len());
+        for (ip, wanting) in wanted {
+            let kept = last.as_ref().and_then(|k| {
+                let then = k.wanted_by.get(&ip)?;
+                let same = then.len() == wanting.len()
+                    && then
+                        .iter()
+                        .zip(&wanting)
+                        .all(|(a, (b, _))| Arc::ptr_eq(a, b));
+                same.then(|| k.result.per_ip.get(&ip)).flatten()
+            });
+            let decision = match kept {
+                Some(d) => d.clone(),
+                None => {
+                    let sharing: Vec<&VipInput> = wanting.iter().map(|(_, v)| *v).collect();
+                    electorate.decide(ip, &sharing)
+                }
+            };
+            per_ip.insert(ip, decision);
+            wanted_by.insert(
+                ip,
+                wanting.into_iter().map(|(r, _)| Arc::clone(r)).collect(),
+            );
+        }
+        let result = Arc::new(Election { per_ip });
+        self.election = Some(KeptElection {
+            nodes: nodes.to_vec(),
+            policies: policies.to_vec(),
+            result: Arc::clone(&result),
+            wanted_by,
+        });
+        result
     }
 }
 

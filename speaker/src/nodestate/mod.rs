@@ -132,9 +132,9 @@ pub struct NodeDesired {
 pub struct ElectionState {
     /// Every Node: whether it may announce at all, and why not.
     pub nodes: BTreeMap<String, NodeEligibility>,
-    /// Every address's decision (`perIp`).
+    /// Every address's decision (`perIp`; shared with the step memo).
     #[serde(flatten)]
-    pub result: Election,
+    pub result: Arc<Election>,
 }
 
 /// What the health API answers from besides the rules' apply status.
@@ -239,7 +239,7 @@ pub fn desired_before_rules_with(
     };
     let vip_inputs = || rows.iter().flat_map(|r| r.vip_inputs.iter());
 
-    let result = election::elect(&node_views, &policies, vip_inputs());
+    let result = memo.elect(&rows, &node_views, &policies);
     let mut announce = announcer::Desired::new();
     for (ip, interfaces) in result.for_node(&local.node) {
         for iface in interfaces {

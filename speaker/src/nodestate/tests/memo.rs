@@ -45,6 +45,8 @@ enum Change {
     Pool(u8),
     /// The step computed for another node.
     Node(usize),
+    /// The speakers gossip says are alive (a bit per node).
+    Live(u8),
 }
 
 fn change() -> impl Strategy<Value = Change> {
@@ -58,6 +60,7 @@ fn change() -> impl Strategy<Value = Change> {
         1 => i.prop_map(Change::SliceGone),
         1 => (200u8..=249).prop_map(Change::Pool),
         1 => (0..3usize).prop_map(Change::Node),
+        1 => (0..8u8).prop_map(Change::Live),
     ]
 }
 
@@ -123,6 +126,14 @@ impl Cluster {
                     pool_json("blue", &[&format!("198.51.100.200-198.51.100.{end}")]);
             }
             Change::Node(n) => self.node = *n,
+            Change::Live(mask) => {
+                self.world.live = NODES
+                    .iter()
+                    .enumerate()
+                    .filter(|(i, _)| mask & (1 << i) != 0)
+                    .map(|(_, n)| n.to_string())
+                    .collect();
+            }
         }
     }
 
