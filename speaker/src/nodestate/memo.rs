@@ -177,7 +177,7 @@ impl StepMemo {
 }
 
 impl StepMemo {
-    /// The election over `rows`' inputs ([`election::elect`]), deciding again only the
+    /// The election over `rows`' inputs ([`elect`](crate::election::elect)), deciding again only the
     /// addresses whose rows changed since the last call (all of them when `nodes` or
     /// `policies` changed).
     pub fn elect(
