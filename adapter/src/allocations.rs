@@ -96,11 +96,6 @@ impl ServiceClaim {
         })
     }
 
-    /// The Service.
-    pub fn key(&self) -> &ServiceKey {
-        &self.key
-    }
-
     /// Whether the controller signed the Service's current addresses ([`Allocations::is_proven`]).
     pub fn is_proven(&self) -> bool {
         self.proven.is_some()
@@ -125,13 +120,17 @@ pub fn losses<'a>(
     claims: impl IntoIterator<Item = &'a ServiceClaim>,
     outcome: &str,
 ) -> HashMap<ServiceKey, Vec<(IpAddr, String)>> {
-    let mut contenders: HashMap<IpAddr, Vec<&ServiceClaim>> = HashMap::new();
+    let mut contenders: HashMap<IpAddr, Vec<Contender>> = HashMap::new();
     for claim in claims {
-        if claim.proven.is_some() {
-            for (ip, verdict) in &claim.verdicts {
-                if verdict.is_ok() {
-                    contenders.entry(*ip).or_default().push(claim);
-                }
+        let Some(proven) = &claim.proven else {
+            continue;
+        };
+        for (ip, verdict) in &claim.verdicts {
+            if verdict.is_ok() {
+                contenders.entry(*ip).or_default().push(Contender {
+                    key: &claim.key,
+                    proven,
+                });
             }
         }
     }
@@ -208,19 +207,25 @@ impl Allocations {
     }
 }
 
+/// A Service's proven claim on one address.
+struct Contender<'a> {
+    key: &'a ServiceKey,
+    proven: &'a Proven,
+}
+
 /// The Services that lose `ip`, with why: the newest proof wins; others keep it only when they
 /// may share it with every Service kept so far.
-fn settle(
-    ip: IpAddr,
-    mut contenders: Vec<&ServiceClaim>,
-    outcome: &str,
-) -> Vec<(ServiceKey, String)> {
-    let issued = |c: &ServiceClaim| c.proven.as_ref().map_or(i64::MIN, |p| p.issued);
-    contenders.sort_by(|a, b| issued(b).cmp(&issued(a)).then_with(|| a.key.cmp(&b.key)));
-    let mut kept: Vec<&ServiceClaim> = Vec::new();
+fn settle(ip: IpAddr, mut contenders: Vec<Contender>, outcome: &str) -> Vec<(ServiceKey, String)> {
+    contenders.sort_by(|a, b| {
+        b.proven
+            .issued
+            .cmp(&a.proven.issued)
+            .then_with(|| a.key.cmp(b.key))
+    });
+    let mut kept: Vec<Contender> = Vec::new();
     let mut losers = Vec::new();
     for c in contenders {
-        match kept.iter().find_map(|k| why_not_shared(k, c)) {
+        match kept.iter().find_map(|k| why_not_shared(k, &c)) {
             None => kept.push(c),
             Some(why) => losers.push((
                 c.key.clone(),
@@ -235,13 +240,11 @@ fn settle(
 }
 
 /// Why `b` may not share an address with `a` (`None`: it may).
-fn why_not_shared(a: &ServiceClaim, b: &ServiceClaim) -> Option<String> {
+fn why_not_shared(a: &Contender, b: &Contender) -> Option<String> {
     if a.key.namespace != b.key.namespace {
         return Some("sharing needs one namespace".into());
     }
-    let (Some(pa), Some(pb)) = (&a.proven, &b.proven) else {
-        return Some("one of them is not proven".into());
-    };
+    let (pa, pb) = (a.proven, b.proven);
     if pa.sharing.is_empty() || pa.sharing != pb.sharing {
         return Some("the proven sharing keys differ".into());
     }

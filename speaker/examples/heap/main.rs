@@ -89,7 +89,7 @@ const TIMED_STEPS: usize = 5;
 fn step_times(world: &mut World, mut last: Kept) -> anyhow::Result<serde_json::Value> {
     let (mut desired, mut rules, mut diff) = (Vec::new(), Vec::new(), Vec::new());
     for i in 0..TIMED_STEPS {
-        world.change_slice(i * 7919, true)?;
+        world.change_slice(i * 7919)?;
         let next = Kept::step(world, Some(&mut last));
         let t = next.timing();
         desired.push(ms(t.desired));

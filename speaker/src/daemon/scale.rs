@@ -112,26 +112,24 @@ impl World {
         })
     }
 
-    /// Service `i`'s EndpointSlice replaced by a new object (as a watch event replaces it),
-    /// with a second endpoint when `second` (pod `scale-b` on node-b), without it otherwise.
-    pub fn change_slice(&mut self, i: usize, second: bool) -> Result<(), ScaleError> {
+    /// Service `i`'s EndpointSlice replaced by a new object (as a watch event replaces it)
+    /// that gains a second endpoint (pod `scale-b` on node-b).
+    pub fn change_slice(&mut self, i: usize) -> Result<(), ScaleError> {
         let n = self.snapshot.objects.slices.len();
         if n == 0 {
             return Ok(());
         }
         let i = i % n;
         let mut slice = slice_json(&format!("s{i:05}"), i);
-        if second {
-            slice["endpoints"]
-                .as_array_mut()
-                .into_iter()
-                .for_each(|eps| {
-                    eps.push(json!({"addresses": ["fd00:10:244::b"],
-                    "nodeName": NODES[1], "conditions": {"ready": true, "serving": true,
-                    "terminating": false}, "targetRef": {"kind": "Pod", "namespace": NAMESPACE,
-                    "name": "scale-b", "uid": "7f3c1e8a-0000-4000-8000-000000000002"}}))
-                });
-        }
+        slice["endpoints"]
+            .as_array_mut()
+            .into_iter()
+            .for_each(|eps| {
+                eps.push(json!({"addresses": ["fd00:10:244::b"],
+                "nodeName": NODES[1], "conditions": {"ready": true, "serving": true,
+                "terminating": false}, "targetRef": {"kind": "Pod", "namespace": NAMESPACE,
+                "name": "scale-b", "uid": "7f3c1e8a-0000-4000-8000-000000000002"}}))
+            });
         self.snapshot.objects.slices[i] = reflected(&slice, project::slice)?;
         Ok(())
     }

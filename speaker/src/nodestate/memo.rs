@@ -174,11 +174,9 @@ impl StepMemo {
         // What is left in `last` is of Services gone: dropped here.
         rows
     }
-}
 
-impl StepMemo {
-    /// The election over `rows`' inputs ([`elect`](crate::election::elect)), deciding again only the
-    /// addresses whose rows changed since the last call (all of them when `nodes` or
+    /// The election over `rows`' inputs ([`elect`](crate::election::elect)), deciding again
+    /// only the addresses whose rows changed since the last call (all of them when `nodes` or
     /// `policies` changed).
     pub fn elect(
         &mut self,
