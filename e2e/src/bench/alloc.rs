@@ -1,17 +1,19 @@
 //! Benchmarks: commands that write JSON. Never run as tests.
 
+use std::collections::HashSet;
 use std::time::{Duration, Instant};
 
-use futures::{StreamExt, stream};
+use futures::{StreamExt, TryStreamExt, stream};
 use k8s_openapi::api::core::v1::Service;
-use kube::api::{ListParams, Patch, PatchParams};
+use kube::api::{Patch, PatchParams};
 use kube::runtime::events::{Event, EventType, Recorder, Reporter};
-use kube::{Api, Client, Resource};
+use kube::runtime::watcher;
+use kube::{Api, Client, Resource, ResourceExt};
 use serde_json::{Value, json};
 
-use crate::lab::components::CONTROLLERS;
+use crate::lab::components::{CONTROLLERS, SPEAKERS};
 use crate::lab::{Component, process};
-use crate::{Error, Lab, k8s, wait_for};
+use crate::{Error, Lab, k8s};
 
 /// Options of the allocation benchmark.
 #[derive(Debug, Clone, Copy)]
@@ -27,9 +29,9 @@ const ALLOC_NS: &str = "bench-alloc";
 
 /// Time to allocate `services` Services on the lab's real apiserver, against the floor: the
 /// time for one client to make the controller's writes for as many Services (finalizer,
-/// status, annotations, event). The lab must be up; the benchmark
-/// installs ferrolb, stops the controllers while it creates Services, then starts one replica
-/// and waits until every Service has its address.
+/// status, annotations, event). The lab must be up; the benchmark installs ferrolb, stops the
+/// controllers, the speakers and the edge, creates the Services, then starts one controller
+/// replica and waits until every Service has its address.
 pub async fn alloc(lab: &Lab, repo: &std::path::Path, opts: AllocOptions) -> Result<Value, Error> {
     lab.install(repo).await?;
     let client = lab.client().await?;
@@ -42,8 +44,15 @@ pub async fn alloc(lab: &Lab, repo: &std::path::Path, opts: AllocOptions) -> Res
     )
     .await?;
     // Services are created with the controllers stopped (ordinary Services do not go through
-    // the webhook), so the measurement starts from a cold controller.
-    for c in CONTROLLERS {
+    // the webhook), so the measurement starts from a cold controller. The speakers and the
+    // edge stop too: on this one machine they would take CPU from the apiserver, and the
+    // speakers would add their own writes (announcements) to the controller's phase only;
+    // `bench speaker` measures them.
+    for c in CONTROLLERS
+        .into_iter()
+        .chain(SPEAKERS)
+        .chain([Component::Edge])
+    {
         lab.stop(c)?;
     }
 
@@ -55,33 +64,33 @@ pub async fn alloc(lab: &Lab, repo: &std::path::Path, opts: AllocOptions) -> Res
     let t = Instant::now();
     create(&client, FLOOR_NS, opts, Some("example.com/floor")).await?;
     let create_seconds = t.elapsed().as_secs_f64();
+    // Both phases end when one watch, listed before the phase starts, has seen every Service
+    // with its address: the same observer and the same end for the floor and the controller
+    // (a list polled again and again would cost the apiserver more than the writes measured).
+    let limit = Duration::from_secs(60 + opts.services as u64 / 10);
+    let mut progress = Allocated::watch(&client, FLOOR_NS, opts.services).await?;
     let t = Instant::now();
+    let floor_cpu = Cpu::start(lab, None);
     let api: Api<Service> = Api::namespaced(client.clone(), FLOOR_NS);
     let (api, client) = (&api, &client);
-    let results: Vec<Result<(), Error>> = stream::iter(0..opts.services)
+    let writes = stream::iter(0..opts.services)
         .map(|i| async move { floor_writes(client, api, i).await })
         .buffer_unordered(opts.concurrency)
-        .collect()
-        .await;
+        .collect::<Vec<Result<(), Error>>>();
+    let (results, seen) = tokio::join!(writes, progress.all_within(limit));
     results.into_iter().collect::<Result<Vec<()>, Error>>()?;
+    seen?;
     let floor_seconds = t.elapsed().as_secs_f64();
+    let floor_cpu = floor_cpu.seconds(lab);
 
     create(client, ALLOC_NS, opts, None).await?;
+    let mut progress = Allocated::watch(client, ALLOC_NS, opts.services).await?;
     let t = Instant::now();
+    let controller_cpu = Cpu::start(lab, Some(Component::Controller(0)));
     lab.start(Component::Controller(0))?;
-    let limit = Duration::from_secs(60 + opts.services as u64 / 10);
-    wait_for("every Service allocated", limit, || async {
-        let api: Api<Service> = Api::namespaced(client.clone(), ALLOC_NS);
-        let list = api.list(&ListParams::default()).await.ok()?;
-        let done = list
-            .items
-            .iter()
-            .filter(|s| !k8s::ips(s).is_empty())
-            .count();
-        (done == opts.services).then_some(())
-    })
-    .await?;
+    progress.all_within(limit).await?;
     let alloc_seconds = t.elapsed().as_secs_f64();
+    let controller_cpu = controller_cpu.seconds(lab);
     let rss = lab.pid(Component::Controller(0)).and_then(peak_rss);
     Ok(json!({
         "benchmark": "allocation",
@@ -92,9 +101,11 @@ pub async fn alloc(lab: &Lab, repo: &std::path::Path, opts: AllocOptions) -> Res
         "controller_allocation_seconds": alloc_seconds,
         "ratio": alloc_seconds / floor_seconds,
         "controller_peak_rss_bytes": rss,
+        "cpu_seconds": {"floor": floor_cpu, "controller": controller_cpu,
+            "note": "CPU time each process used during the phase (user + system); the client is this benchmark's own process: the floor's writes, and the watch of each phase"},
         "kubernetes": crate::lab::plan::K8S_VERSION,
         "floor": "per Service, as the controller: finalizer (strategic merge patch), then status and annotations (two server-side applies at once), then an event (events.k8s.io)",
-        "note": "controller time runs from process start (list, plan, sign, write finalizer + status + annotation + event per Service) to the last address visible in a list",
+        "note": "both phases end when one watch of their namespace (listed before the phase) has seen every Service with its address; controller time runs from process start (list, plan, sign, write finalizer + status + annotation + event per Service); the speakers and the edge are stopped for the whole run",
     }))
 }
 
@@ -175,6 +186,113 @@ async fn create(
         .await;
     results.into_iter().collect::<Result<Vec<_>, _>>()?;
     Ok(())
+}
+
+/// The Services of one namespace that show an address, followed by one watch.
+struct Allocated {
+    events: futures::stream::BoxStream<'static, Result<watcher::Event<Service>, watcher::Error>>,
+    with_address: HashSet<String>,
+    want: usize,
+}
+
+impl Allocated {
+    /// Starts the watch and takes in its initial list.
+    async fn watch(client: &Client, ns: &str, want: usize) -> Result<Self, Error> {
+        let api: Api<Service> = Api::namespaced(client.clone(), ns);
+        let mut progress = Allocated {
+            events: watcher(api, watcher::Config::default()).boxed(),
+            with_address: HashSet::new(),
+            want,
+        };
+        while !progress.next().await? {}
+        Ok(progress)
+    }
+
+    /// Returns once every Service shows an address, or fails after `limit`.
+    async fn all_within(&mut self, limit: Duration) -> Result<(), Error> {
+        let all = async {
+            while self.with_address.len() < self.want {
+                self.next().await?;
+            }
+            Ok(())
+        };
+        tokio::time::timeout(limit, all)
+            .await
+            .map_err(|_| Error::Timeout {
+                what: format!("{} Services with an address", self.want),
+                secs: limit.as_secs_f64(),
+            })?
+    }
+
+    /// Takes in the next event; true when it ends the initial list.
+    async fn next(&mut self) -> Result<bool, Error> {
+        let event = self
+            .events
+            .try_next()
+            .await
+            .map_err(|e| Error::msg(format!("watching the benchmark's Services: {e}")))?
+            .ok_or_else(|| Error::msg("the watch of the benchmark's Services ended"))?;
+        match event {
+            watcher::Event::Apply(svc) | watcher::Event::InitApply(svc)
+                if !k8s::ips(&svc).is_empty() =>
+            {
+                self.with_address.insert(svc.name_any());
+            }
+            watcher::Event::Apply(svc)
+            | watcher::Event::InitApply(svc)
+            | watcher::Event::Delete(svc) => {
+                self.with_address.remove(&svc.name_any());
+            }
+            watcher::Event::Init => {}
+            watcher::Event::InitDone => return Ok(true),
+        }
+        Ok(false)
+    }
+}
+
+/// CPU time used during one phase by the control plane's core, this process and, when given, a
+/// component started in the phase (counted from its start).
+struct Cpu {
+    at_start: Vec<(&'static str, f64)>,
+    component: Option<Component>,
+}
+
+/// Processes whose CPU time is counted (by lab role), and this process.
+const CPU_ROLES: [&str; 2] = ["etcd", "kube-apiserver"];
+
+impl Cpu {
+    fn start(lab: &Lab, component: Option<Component>) -> Self {
+        Cpu {
+            at_start: Self::now(lab),
+            component,
+        }
+    }
+
+    fn now(lab: &Lab) -> Vec<(&'static str, f64)> {
+        let role = |r: &str| process::find(&lab.names.lab, Some(r)).first().copied();
+        CPU_ROLES
+            .iter()
+            .map(|r| (*r, role(r)))
+            .chain([("client", Some(std::process::id()))])
+            .filter_map(|(name, pid)| Some((name, process::cpu_seconds(pid?)?)))
+            .collect()
+    }
+
+    /// Seconds used since [`Cpu::start`], by process.
+    fn seconds(&self, lab: &Lab) -> Value {
+        let mut out = serde_json::Map::new();
+        for (name, now) in Self::now(lab) {
+            if let Some((_, then)) = self.at_start.iter().find(|(n, _)| *n == name) {
+                out.insert(name.into(), json!(now - then));
+            }
+        }
+        if let Some(c) = self.component
+            && let Some(seconds) = lab.pid(c).and_then(process::cpu_seconds)
+        {
+            out.insert("controller".into(), json!(seconds));
+        }
+        Value::Object(out)
+    }
 }
 
 /// Peak resident set size of a process (VmHWM), in bytes.

@@ -256,6 +256,25 @@ pub fn stop(pids: &[u32], grace: Duration) {
     }
 }
 
+/// CPU time a process used so far (user + system, its threads included; children it waited
+/// for are not), in seconds, from `/proc/PID/stat` (`ticks` per second: `sysconf(_SC_CLK_TCK)`,
+/// 100 on Linux).
+pub fn cpu_seconds(pid: u32) -> Option<f64> {
+    let stat = fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    cpu_seconds_of(&stat, 100)
+}
+
+/// [`cpu_seconds`] of one `/proc/PID/stat` line: fields 14 and 15 (utime, stime), counted after
+/// the command name, which may hold spaces and parentheses.
+fn cpu_seconds_of(stat: &str, ticks: u32) -> Option<f64> {
+    let (_, after_name) = stat.rsplit_once(") ")?;
+    // After the name: field 3 (state) is index 0, so utime (14) is index 11.
+    let mut fields = after_name.split_whitespace().skip(11);
+    let user: u64 = fields.next()?.parse().ok()?;
+    let system: u64 = fields.next()?.parse().ok()?;
+    Some((user + system) as f64 / f64::from(ticks))
+}
+
 /// A size field of `/proc/PID/status` (`VmRSS:`, `VmHWM:`, ...), in bytes.
 pub fn status_bytes(pid: u32, key: &str) -> Option<u64> {
     let status = fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
@@ -267,6 +286,16 @@ pub fn status_bytes(pid: u32, key: &str) -> Option<u64> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn cpu_time_is_utime_plus_stime_after_a_name_with_spaces() {
+        let stat = "4242 (kube (api) server) S 1 4242 4242 0 -1 4194560 100 0 0 0 \
+                    250 50 0 0 20 0 12 0 100 1000 200";
+        assert_eq!(cpu_seconds_of(stat, 100), Some(3.0));
+        assert_eq!(cpu_seconds_of("4242 (x) S 1", 100), None);
+        let me = cpu_seconds(std::process::id()).expect("own stat");
+        assert!(me >= 0.0);
+    }
 
     #[test]
     fn a_process_names_its_lab_and_root_or_the_default_root() {
