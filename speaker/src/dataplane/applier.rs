@@ -1,6 +1,6 @@
-//! Keeps table `inet ferrolb` equal to the latest [`Ruleset`]: full
-//! replacement or in-place update (see [`choose_mode`]), then removal of UDP
-//! conntrack entries pointing at endpoints that went away.
+//! Keeps table `inet ferrolb` equal to the latest [`Ruleset`]: in-place update (guarded by the
+//! token of the last full write, see [`Applier::sync_shared`]) or full replacement (why: see
+//! [`choose_mode`]), then removal of UDP conntrack entries pointing at endpoints that went away.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 use super::conntrack::Conntrack;
 use super::nft::{Nft, NftError};
 use super::plan::{FullReason, SyncMode, choose_mode, conntrack_deletions};
-use crate::ruleset::{Ruleset, SYNC_TOKEN_SET, TABLE};
+use crate::ruleset::{Ruleset, SYNC_TOKEN_SET, SYNC_TOKEN_TYPE, TABLE};
 
 /// A sync that did not program the table; the kernel keeps its previous
 /// content (every script is one transaction).
@@ -139,21 +139,27 @@ impl Applier {
     }
 
     /// [`sync`](Self::sync) of a rule set the caller shares: remembered without a copy.
+    ///
+    /// An update or resync carries its own check that the kernel still holds the table of the
+    /// last full write ([`guard_script`]), so the common case runs `nft` once; only when that
+    /// script is refused is the token read, to say why the table is replaced.
     pub async fn sync_shared(&mut self, ruleset: &Arc<Ruleset>) -> Result<SyncReport, SyncError> {
         let started = Instant::now();
-        let kernel = self.nft.sync_tokens().await.map_err(SyncError::Inspect)?;
-        let recorded = self.last.as_ref().map(|applied| applied.token);
-        let mut mode = choose_mode(recorded, kernel.as_deref());
+        let mut mode = SyncMode::Full(FullReason::NothingApplied);
         let mut kept = None;
         let mut bytes = 0;
         let token = new_token();
-        if let (SyncMode::Update, Some(previous)) = (&mode, &self.last) {
+        if let Some(previous) = &self.last {
             let due = previous.rewritten.elapsed() >= self.resync_every;
             let script = if due {
-                Ok(ruleset.to_nft_resync_script(&previous.ruleset) + &token_script(token))
+                Ok(resync_guard_script(previous.token)
+                    + &ruleset.to_nft_resync_script(&previous.ruleset)
+                    + &token_script(token))
             } else {
                 kept = Some((previous.token, previous.rewritten));
-                ruleset.to_nft_update_script(&previous.ruleset)
+                ruleset
+                    .to_nft_update_script(&previous.ruleset)
+                    .map(|update| guard_script(previous.token) + &update)
             };
             mode = match script {
                 Err(why) => SyncMode::Full(FullReason::Incompatible(why)),
@@ -163,8 +169,15 @@ impl Applier {
                         Ok(()) if due => SyncMode::Resync,
                         Ok(()) => SyncMode::Update,
                         Err(error) => {
-                            tracing::warn!(%error, "in-place update of table inet ferrolb refused; replacing it");
-                            SyncMode::Full(FullReason::UpdateFailed(error.to_string()))
+                            let kernel =
+                                self.nft.sync_tokens().await.map_err(SyncError::Inspect)?;
+                            match choose_mode(Some(previous.token), kernel.as_deref()) {
+                                SyncMode::Full(reason) => SyncMode::Full(reason),
+                                _ => {
+                                    tracing::warn!(%error, "in-place update of table inet ferrolb refused; replacing it");
+                                    SyncMode::Full(FullReason::UpdateFailed(error.to_string()))
+                                }
+                            }
                         }
                     }
                 }
@@ -237,9 +250,34 @@ fn new_token() -> u32 {
     (hasher.finish() as u32).max(1)
 }
 
-/// Puts `token` into set `sync_token`, in the same transaction as the rules.
+/// Puts `token` into set `sync_token` and makes its chain ([`token_chain`]), in the same
+/// transaction as the rules. Both in the forms nft 1.0.6 writes without reading the table
+/// first (an `add element` would make it read every chain of the table being replaced).
 fn token_script(token: u32) -> String {
-    format!("add element inet {TABLE} {SYNC_TOKEN_SET} {{ {token} }}\n")
+    format!(
+        "add set inet {TABLE} {SYNC_TOKEN_SET} {{ type {SYNC_TOKEN_TYPE}; elements = {{ {token} }} }}\n\
+         add chain inet {TABLE} {}\n",
+        token_chain(token)
+    )
+}
+
+/// An empty chain named after the token of the last full write: nothing jumps to it; an
+/// update names it first, so that the kernel refuses the whole update when the table is not
+/// the one written with `token` (deleted, emptied, or written by someone else).
+fn token_chain(token: u32) -> String {
+    format!("{SYNC_TOKEN_SET}_{token}")
+}
+
+/// The first line of an update: flushing the (empty) token chain fails when it is missing,
+/// and nft needs no read of the table for it.
+fn guard_script(token: u32) -> String {
+    format!("flush chain inet {TABLE} {}\n", token_chain(token))
+}
+
+/// The first line of a resync, which writes a new token: the old token's chain goes, and
+/// deleting it fails when it is missing.
+fn resync_guard_script(token: u32) -> String {
+    format!("delete chain inet {TABLE} {}\n", token_chain(token))
 }
 
 fn log(report: &SyncReport) {
@@ -257,5 +295,25 @@ fn log(report: &SyncReport) {
             udp_flows_deleted = report.conntrack.flows_deleted,
             "updated table inet ferrolb"
         ),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn token_lines_never_make_nft_read_the_table_and_the_guard_names_the_tokens_chain() {
+        let token = 42;
+        let lines = [token_script(token), guard_script(token)].concat();
+        for line in lines.lines() {
+            for reads in ["add rule", "insert rule", "add element", "delete element"] {
+                assert!(!line.starts_with(reads), "{line}");
+            }
+        }
+        let chain = format!("inet {TABLE} {SYNC_TOKEN_SET}_42\n");
+        assert!(token_script(token).ends_with(&format!("add chain {chain}")));
+        assert_eq!(guard_script(token), format!("flush chain {chain}"));
+        assert_eq!(resync_guard_script(token), format!("delete chain {chain}"));
     }
 }

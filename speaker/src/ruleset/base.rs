@@ -15,6 +15,8 @@ use ferrolb_core::Protocol;
 /// Set holding the applier's token of its last full write (see
 /// [`crate::dataplane::Applier`]); empty in every built rule set.
 pub const SYNC_TOKEN_SET: &str = "sync_token";
+/// The key type of [`SYNC_TOKEN_SET`] (a 32-bit number).
+pub const SYNC_TOKEN_TYPE: &str = "mark";
 /// Shared dispatch chain jumped to from `nat_prerouting` and `nat_output`.
 pub const SERVICES_CHAIN: &str = "services";
 /// Chain rejecting new connections to Services without endpoints.
@@ -110,7 +112,7 @@ impl DispatchMaps {
         // still holds the table it wrote.
         let mut sets = vec![NamedSet {
             name: SYNC_TOKEN_SET.to_string(),
-            key_type: "mark".to_string(),
+            key_type: SYNC_TOKEN_TYPE.to_string(),
             data_type: None,
             kind: SetKind::Static,
             elements: Vec::new(),

@@ -79,7 +79,7 @@ mod update;
 #[cfg(test)]
 pub(crate) mod tests;
 
-pub use base::{REJECT_CHAIN, SERVICES_CHAIN, SYNC_TOKEN_SET};
+pub use base::{REJECT_CHAIN, SERVICES_CHAIN, SYNC_TOKEN_SET, SYNC_TOKEN_TYPE};
 pub use build::build;
 pub use chains::AFFINITY_SET_SIZE;
 pub use input::{Endpoint, EndpointPort, NodeInput, PortInput, ServiceInput};
