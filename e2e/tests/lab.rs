@@ -316,7 +316,7 @@ async fn foreign_crds(lab: &TestLab) -> anyhow::Result<()> {
             "-l",
             selector,
             "--wait=true",
-            "--timeout=60s",
+            "--timeout=180s",
         ],
     )?;
     Ok(())

@@ -141,7 +141,7 @@ impl Applier {
     /// [`sync`](Self::sync) of a rule set the caller shares: remembered without a copy.
     ///
     /// An update or resync carries its own check that the kernel still holds the table of the
-    /// last full write ([`guard_script`]), so the common case runs `nft` once; only when that
+    /// last full write (the flush of its token's empty chain), so the common case runs `nft` once; only when that
     /// script is refused is the token read, to say why the table is replaced.
     pub async fn sync_shared(&mut self, ruleset: &Arc<Ruleset>) -> Result<SyncReport, SyncError> {
         let started = Instant::now();

@@ -175,7 +175,7 @@ impl StepMemo {
         rows
     }
 
-    /// The election over `rows`' inputs ([`elect`](crate::election::elect)), deciding again
+    /// The election over `rows`' inputs ([`elect`](fn@crate::election::elect)), deciding again
     /// only the addresses whose rows changed since the last call (all of them when `nodes` or
     /// `policies` changed).
     pub fn elect(
