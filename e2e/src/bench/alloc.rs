@@ -30,8 +30,9 @@ const ALLOC_NS: &str = "bench-alloc";
 /// Time to allocate `services` Services on the lab's real apiserver, against the floor: the
 /// time for one client to make the controller's writes for as many Services (finalizer,
 /// status, annotations, event). The lab must be up; the benchmark installs ferrolb, stops the
-/// controllers, the speakers and the edge, creates the Services, then starts one controller
-/// replica and waits until every Service has its address.
+/// controllers, the speakers and the edge, creates the Services, waits for a quiet control
+/// plane ([`settle`]), then starts one controller replica and waits until every Service has
+/// its address.
 pub async fn alloc(lab: &Lab, repo: &std::path::Path, opts: AllocOptions) -> Result<Value, Error> {
     lab.install(repo).await?;
     let client = lab.client().await?;
@@ -68,6 +69,7 @@ pub async fn alloc(lab: &Lab, repo: &std::path::Path, opts: AllocOptions) -> Res
     // with its address: the same observer and the same end for the floor and the controller
     // (a list polled again and again would cost the apiserver more than the writes measured).
     let limit = Duration::from_secs(60 + opts.services as u64 / 10);
+    let floor_settle = settle(lab, limit).await?;
     let mut progress = Allocated::watch(&client, FLOOR_NS, opts.services).await?;
     let t = Instant::now();
     let floor_cpu = Cpu::start(lab, None);
@@ -84,6 +86,7 @@ pub async fn alloc(lab: &Lab, repo: &std::path::Path, opts: AllocOptions) -> Res
     let floor_cpu = floor_cpu.seconds(lab);
 
     create(client, ALLOC_NS, opts, None).await?;
+    let controller_settle = settle(lab, limit).await?;
     let mut progress = Allocated::watch(client, ALLOC_NS, opts.services).await?;
     let t = Instant::now();
     let controller_cpu = Cpu::start(lab, Some(Component::Controller(0)));
@@ -101,6 +104,8 @@ pub async fn alloc(lab: &Lab, repo: &std::path::Path, opts: AllocOptions) -> Res
         "controller_allocation_seconds": alloc_seconds,
         "ratio": alloc_seconds / floor_seconds,
         "controller_peak_rss_bytes": rss,
+        "settle_seconds": {"floor": floor_settle, "controller": controller_settle,
+            "note": "before each phase, the wait until the apiserver, etcd and kube-controller-manager used less than 0.15 of a core together over 3 s (the controller-manager syncs EndpointSlices after every Service change, and was still working off the floor's and the creation's changes when the controller's phase started)"},
         "cpu_seconds": {"floor": floor_cpu, "controller": controller_cpu,
             "note": "CPU time each process used during the phase (user + system); the client is this benchmark's own process: the floor's writes, and the watch of each phase"},
         "kubernetes": crate::lab::plan::K8S_VERSION,
@@ -250,15 +255,49 @@ impl Allocated {
     }
 }
 
-/// CPU time used during one phase by the control plane's core, this process and, when given, a
-/// component started in the phase (counted from its start).
+/// CPU time used during one phase by the control plane (etcd, apiserver, controller-manager),
+/// this process and, when given, a component started in the phase (counted from its start).
 struct Cpu {
     at_start: Vec<(&'static str, f64)>,
     component: Option<Component>,
 }
 
 /// Processes whose CPU time is counted (by lab role), and this process.
-const CPU_ROLES: [&str; 2] = ["etcd", "kube-apiserver"];
+const CPU_ROLES: [&str; 3] = ["etcd", "kube-apiserver", "kube-controller-manager"];
+
+/// The control plane counts as quiet below this share of one core, over [`QUIET_WINDOW`].
+const QUIET_CORES: f64 = 0.15;
+/// The window over which the control plane must stay under [`QUIET_CORES`].
+const QUIET_WINDOW: Duration = Duration::from_secs(3);
+
+/// Waits until the control plane (every process of [`CPU_ROLES`]) is quiet, so that a phase
+/// does not pay for the work the previous one left behind; returns the seconds waited, or an
+/// error after `limit`.
+async fn settle(lab: &Lab, limit: Duration) -> Result<f64, Error> {
+    let started = Instant::now();
+    let total = |lab: &Lab| -> f64 {
+        Cpu::now(lab)
+            .iter()
+            .filter(|(n, _)| *n != "client")
+            .map(|(_, s)| s)
+            .sum()
+    };
+    let mut last = total(lab);
+    loop {
+        tokio::time::sleep(QUIET_WINDOW).await;
+        let now = total(lab);
+        let cores = (now - last) / QUIET_WINDOW.as_secs_f64();
+        if cores < QUIET_CORES {
+            return Ok(started.elapsed().as_secs_f64());
+        }
+        if started.elapsed() > limit {
+            return Err(Error::msg(format!(
+                "the control plane (etcd, kube-apiserver, kube-controller-manager) still used {cores:.2} cores after {limit:?}; a phase started now would pay for the previous one's work"
+            )));
+        }
+        last = now;
+    }
+}
 
 impl Cpu {
     fn start(lab: &Lab, component: Option<Component>) -> Self {
