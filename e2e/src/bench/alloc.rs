@@ -31,8 +31,8 @@ const ALLOC_NS: &str = "bench-alloc";
 /// time for one client to make the controller's writes for as many Services (finalizer,
 /// status, annotations, event). The lab must be up; the benchmark installs ferrolb, stops the
 /// controllers, the speakers and the edge, creates the Services, waits for a quiet control
-/// plane ([`settle`]), then starts one controller replica and waits until every Service has
-/// its address.
+/// plane (its CPU use low for a few seconds), then starts one controller replica and waits
+/// until every Service has its address.
 pub async fn alloc(lab: &Lab, repo: &std::path::Path, opts: AllocOptions) -> Result<Value, Error> {
     lab.install(repo).await?;
     let client = lab.client().await?;
