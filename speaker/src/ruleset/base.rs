@@ -7,7 +7,9 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::IpAddr;
 
-use super::model::{BaseChain, Chain, ChainType, Hook, MASQUERADE_MARK, NamedSet, SetKind};
+use super::model::{
+    BaseChain, Chain, ChainType, Hook, MASQUERADE_MARK, NamedSet, SetKind, mark_for_masquerade,
+};
 use super::names::{NftFamily, NftProtocol};
 use ferrolb_core::IpFamily;
 use ferrolb_core::Protocol;
@@ -67,6 +69,11 @@ pub(super) struct DispatchMaps {
     pub no_endpoint_node_ports: PerFamily<BTreeMap<PortKey, String>>,
     /// Every endpoint address the Service chains DNAT to (`hairpinN`: `address . address`).
     pub hairpin: PerFamily<BTreeSet<IpAddr>>,
+    /// VIP tuples of `Cluster` Services with endpoints (`masquerade_ipsN`): `services` marks
+    /// their packets for masquerade before dispatching them.
+    pub masquerade_ips: PerFamily<BTreeSet<AddrKey>>,
+    /// NodePorts of `Cluster` Services with endpoints (`masquerade_node_portsN`).
+    pub masquerade_node_ports: PerFamily<BTreeSet<PortKey>>,
 }
 
 /// `hairpin4` / `hairpin6`: pairs `endpoint . endpoint`, so that `nat_postrouting` masquerades
@@ -151,6 +158,33 @@ impl DispatchMaps {
                 self.no_endpoint_node_ports.get(family),
                 port_key,
             ));
+        }
+        for family in IpFamily::ALL {
+            let digit = family.digit();
+            sets.push(NamedSet {
+                name: format!("masquerade_ips{digit}"),
+                key_type: format!("{}{ADDR_KEY_SUFFIX}", family.addr_type()),
+                data_type: None,
+                kind: SetKind::Static,
+                elements: self
+                    .masquerade_ips
+                    .get(family)
+                    .iter()
+                    .map(addr_key)
+                    .collect(),
+            });
+            sets.push(NamedSet {
+                name: format!("masquerade_node_ports{digit}"),
+                key_type: "inet_proto . inet_service".to_string(),
+                data_type: None,
+                kind: SetKind::Static,
+                elements: self
+                    .masquerade_node_ports
+                    .get(family)
+                    .iter()
+                    .map(port_key)
+                    .collect(),
+            });
         }
         for family in IpFamily::ALL {
             let addr = family.addr_type();
@@ -279,7 +313,30 @@ pub(super) fn skeleton_chains(node_ips: &[IpAddr]) -> Vec<Chain> {
     input.extend(node_port_lookups(new_not_dnat, "no_endpoint_node_ports"));
     let mut output = firewall.clone();
     output.extend(vip_lookups("ct state new ", "no_endpoint_ips"));
-    let mut services = vip_lookups("", "service_ips");
+    // A `Cluster` Service's packets are marked for masquerade here, by one set lookup, rather
+    // than by a rule in each of its chains: at 10,000 Services that is 10,000 rules fewer for
+    // nft and the kernel on a full write (about 15% of its time). The VIP marks come before
+    // the VIP dispatch and the NodePort marks after it, so a packet is only marked by the
+    // lookup that dispatches it.
+    let mark = mark_for_masquerade();
+    let mut services: Vec<String> = IpFamily::ALL
+        .iter()
+        .map(|family| {
+            format!(
+                "{} daddr . meta l4proto . th dport @masquerade_ips{} {mark}",
+                family.payload(),
+                family.digit()
+            )
+        })
+        .collect();
+    services.extend(vip_lookups("", "service_ips"));
+    services.extend(IpFamily::ALL.iter().map(|family| {
+        format!(
+            "{} meta l4proto . th dport @masquerade_node_ports{} {mark}",
+            node_address(*family, node_ips),
+            family.digit()
+        )
+    }));
     services.extend(node_port_lookups("", "node_ports"));
     let jump_services = vec![format!("jump {SERVICES_CHAIN}")];
     vec![
@@ -334,7 +391,7 @@ pub(super) fn skeleton_chains(node_ips: &[IpAddr]) -> Vec<Chain> {
         ),
         plain(
             SERVICES_CHAIN,
-            "VIP and NodePort dispatch: one map lookup per family, whatever the number of Services",
+            "masquerade marks, then VIP and NodePort dispatch: one lookup each per family, whatever the number of Services",
             services,
         ),
         plain(

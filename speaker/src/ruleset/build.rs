@@ -255,6 +255,7 @@ impl<'a> Builder<'a> {
             self.dynamic_sets.extend(built.sets);
             entry
         };
+        let masquerade = entry.is_some() && service.etp == TrafficPolicy::Cluster;
         let (ips, node_ports, verdict) = match entry {
             Some(name) => (
                 &mut self.maps.service_ips,
@@ -270,11 +271,23 @@ impl<'a> Builder<'a> {
         for vip in &target.vips {
             ips.get_mut(family)
                 .insert((*vip, port.protocol, port.port), verdict.clone());
+            if masquerade {
+                self.maps
+                    .masquerade_ips
+                    .get_mut(family)
+                    .insert((*vip, port.protocol, port.port));
+            }
         }
         if let Some(node_port) = target.node_port {
             node_ports
                 .get_mut(family)
                 .insert((port.protocol, node_port), verdict);
+            if masquerade {
+                self.maps
+                    .masquerade_node_ports
+                    .get_mut(family)
+                    .insert((port.protocol, node_port));
+            }
         }
     }
 

@@ -6,7 +6,7 @@ use std::collections::BTreeSet;
 use ipnet::IpNet;
 
 use super::input::PortInput;
-use super::model::{Chain, MASQUERADE_MARK, NamedSet, SetKind};
+use super::model::{Chain, NamedSet, SetKind, mark_for_masquerade};
 use super::names::{self, comment_safe};
 use super::names::{NftFamily, NftProtocol};
 use super::select::{Backend, Selection};
@@ -43,11 +43,6 @@ pub(super) struct PortChains {
     pub sets: Vec<NamedSet>,
 }
 
-/// `meta mark set meta mark | 0x00004000`.
-fn mark_for_masquerade() -> String {
-    format!("meta mark set meta mark | {MASQUERADE_MARK:#010x}")
-}
-
 /// Builds the chains of one Service port in one family.
 pub(super) fn port_chains(plan: &PortPlan<'_>) -> PortChains {
     let entry_name = names::service_chain(plan.family, plan.port_id);
@@ -69,8 +64,9 @@ pub(super) fn port_chains(plan: &PortPlan<'_>) -> PortChains {
     let mut chains = Vec::new();
     match plan.etp {
         TrafficPolicy::Cluster => {
-            let mut rules = vec![mark_for_masquerade()];
-            rules.extend(dispatch_rules(plan, &plan.selection.cluster));
+            // The `services` chain marked the packet for masquerade already (its
+            // `masquerade_ipsN` / `masquerade_node_portsN` sets).
+            let rules = dispatch_rules(plan, &plan.selection.cluster);
             chains.push(chain(entry_name, Some(comment), rules));
         }
         TrafficPolicy::Local => {

@@ -16,8 +16,8 @@
 //! | `filter_input`, `filter_forward` | −110 | new, non-DNATed flows to a VIP / NodePort without endpoints → `reject_traffic` |
 //! | `filter_output` | output −110 | both checks above for traffic the node sends itself |
 //! | `nat_prerouting`, `nat_output` | −100 (dstnat) | `jump services` |
-//! | `services` | | `daddr . l4proto . dport` verdict maps (VIPs, then NodePorts) → `svcN_*` |
-//! | `svcN_*` | | per Service port and family: mark for masquerade (Cluster), affinity, spread, DNAT |
+//! | `services` | | `Cluster` Services' packets marked for masquerade (`masquerade_ipsN`, `masquerade_node_portsN`: one set lookup each, not one rule per Service chain); `daddr . l4proto . dport` verdict maps (VIPs, then NodePorts) → `svcN_*` |
+//! | `svcN_*` | | per Service port and family: affinity, spread, DNAT (a `Local` Service's cluster chain, for the node's own traffic, marks for masquerade) |
 //! | `nat_postrouting` | 100 (srcnat) | masquerade packets carrying [`MASQUERADE_MARK`], and hairpin packets (`hairpinN`: `endpoint . endpoint`) |
 //!
 //! The number of rules a packet meets before its Service's own chain does not

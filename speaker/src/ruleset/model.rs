@@ -17,6 +17,11 @@ pub const TABLE: &str = "ferrolb";
 /// kube-proxy uses for the same purpose; cleared again before masquerading).
 pub const MASQUERADE_MARK: u32 = 0x0000_4000;
 
+/// `meta mark set meta mark | 0x00004000`: the statement requesting masquerade.
+pub(super) fn mark_for_masquerade() -> String {
+    format!("meta mark set meta mark | {MASQUERADE_MARK:#010x}")
+}
+
 /// Netfilter hook of a base chain.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "lowercase")]

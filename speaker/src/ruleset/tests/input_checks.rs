@@ -177,8 +177,8 @@ fn stats_count_services_rules_and_elements() {
     let stats = ruleset.stats();
     assert_eq!(stats.services, 1);
     assert_eq!(stats.service_ports, 1);
-    // A VIP per family, one IPv4 and two IPv6 hairpin pairs.
-    assert_eq!(stats.map_elements, 2 + 3);
+    // A VIP per family, its masquerade tuple per family, one IPv4 and two IPv6 hairpin pairs.
+    assert_eq!(stats.map_elements, 2 + 2 + 3);
     let rules: usize = ruleset.chains().iter().map(|chain| chain.rules.len()).sum();
     assert_eq!(stats.rules, rules);
     assert_eq!(stats.chains, ruleset.chains().len());

@@ -79,10 +79,19 @@ fn cluster_masquerades_and_spreads_over_all_ready_endpoints() {
         elements(&ruleset, "service_ips4"),
         [format!("192.0.2.10 . tcp . 80 : goto {entry}")]
     );
+    // Marked for masquerade in `services`, by its VIP tuple, not in its own chain.
+    assert_eq!(
+        elements(&ruleset, "masquerade_ips4"),
+        ["192.0.2.10 . tcp . 80"]
+    );
+    assert_eq!(
+        rules(&ruleset, "services")[0],
+        format!("ip daddr . meta l4proto . th dport @masquerade_ips4 {MARK}")
+    );
     let chain = rules(&ruleset, &entry);
-    assert_eq!(chain[0], MARK);
+    assert!(!chain.iter().any(|rule| rule.contains("mark")), "{chain:?}");
     // A cascade: 1/3, then 1/2 of the rest, then the last one.
-    assert_eq!(chain.len(), 4, "{chain:?}");
+    assert_eq!(chain.len(), 3, "{chain:?}");
     for (address, index) in [("10.244.1.5", 0), ("10.244.2.7", 1), ("10.244.3.9", 2)] {
         let target = to(address, 8080);
         let expected = match index {
@@ -90,7 +99,7 @@ fn cluster_masquerades_and_spreads_over_all_ready_endpoints() {
             1 => format!("numgen random mod 2 == 0 {target}"),
             _ => target,
         };
-        assert_eq!(chain[1 + index], expected, "{chain:?}");
+        assert_eq!(chain[index], expected, "{chain:?}");
     }
     assert!(
         !ruleset.chains().iter().any(|c| c.name.starts_with("ep")),
@@ -157,7 +166,7 @@ fn hairpin_traffic_of_every_endpoint_is_masqueraded() {
 fn named_ports_resolve_per_endpoint_and_skip_endpoints_without_them() {
     let (_, _, entry) = web(&fixtures::named_port());
     assert_eq!(
-        entry[1..],
+        entry[..],
         [
             format!("numgen random mod 2 == 0 {}", to("10.244.1.5", 8080)),
             to("10.244.2.7", 9090),
@@ -192,7 +201,7 @@ fn named_port_falls_back_to_the_service_port_name_and_checks_protocol() {
     let ruleset = build(&input);
     let id = port_id("web", Protocol::Tcp, 80);
     assert_eq!(
-        rules(&ruleset, &format!("svc4_{id}"))[1],
+        rules(&ruleset, &format!("svc4_{id}"))[0],
         to("10.244.1.5", 8081)
     );
 }
@@ -228,14 +237,14 @@ fn udp_and_sctp_use_their_protocol_in_keys_and_dnat() {
 #[test]
 fn ready_endpoints_win_over_terminating_ones() {
     let (ruleset, _, entry) = web(&terminating_here_ready_elsewhere(TrafficPolicy::Cluster));
-    assert_eq!(entry[1], to("10.244.2.7", 8080));
+    assert_eq!(entry[0], to("10.244.2.7", 8080));
     not_dispatched_to(&ruleset, &entry, "10.244.1.5");
 }
 
 #[test]
 fn without_ready_endpoints_serving_terminating_ones_take_new_connections() {
     let (ruleset, _, entry) = web(&fixtures::terminating_fallback());
-    assert!(entry[1].starts_with("numgen random mod 2"), "{entry:?}");
+    assert!(entry[0].starts_with("numgen random mod 2"), "{entry:?}");
     // The third endpoint is terminating but no longer serving.
     not_dispatched_to(&ruleset, &entry, "10.244.3.9");
 }
@@ -350,18 +359,18 @@ fn source_ranges_do_not_restrict_node_ports_nor_unrestricted_services() {
 #[test]
 fn affinity_remembers_clients_per_endpoint_and_hashes_new_ones() {
     let (ruleset, id, entry) = web(&fixtures::affinity());
-    assert_eq!(entry.len(), 7, "{entry:?}");
+    assert_eq!(entry.len(), 6, "{entry:?}");
     let set = names::affinity_set(&id, &ip("10.244.1.5"), 8080);
     // Each rule remembers (or refreshes) the client for the endpoint it DNATs to.
     let first = format!("update @{set} {{ ip saddr }} {}", to("10.244.1.5", 8080));
-    assert_eq!(entry[1], format!("ip saddr @{set} {first}"));
+    assert_eq!(entry[0], format!("ip saddr @{set} {first}"));
     // Unknown clients: a hash cascade, another seed per step.
     assert_eq!(
-        entry[4],
+        entry[3],
         format!("jhash ip saddr mod 3 seed 0x0 == 0 {first}")
     );
-    assert!(entry[5].starts_with("jhash ip saddr mod 2 seed 0x1 == 0 update @aff4_"));
-    assert!(entry[6].starts_with("update @aff4_"), "{entry:?}");
+    assert!(entry[4].starts_with("jhash ip saddr mod 2 seed 0x1 == 0 update @aff4_"));
+    assert!(entry[5].starts_with("update @aff4_"), "{entry:?}");
     let dynamic = ruleset.set(&set).unwrap();
     assert_eq!(
         dynamic.kind,
@@ -372,8 +381,8 @@ fn affinity_remembers_clients_per_endpoint_and_hashes_new_ones() {
     );
     assert_eq!(
         ruleset.stats().map_elements,
-        1 + 3,
-        "dynamic sets are not counted (one VIP, three hairpin pairs)"
+        1 + 1 + 3,
+        "dynamic sets are not counted (one VIP, its masquerade tuple, three hairpin pairs)"
     );
 }
 
@@ -382,12 +391,12 @@ fn dual_stack_vips_use_endpoints_of_their_own_family() {
     let ruleset = build(&fixtures::dual_stack());
     let id = port_id("web", Protocol::Tcp, 80);
     assert_eq!(
-        rules(&ruleset, &format!("svc4_{id}"))[1],
+        rules(&ruleset, &format!("svc4_{id}"))[0],
         to("10.244.1.5", 8080)
     );
     let v6 = rules(&ruleset, &format!("svc6_{id}"));
-    assert!(v6[1].starts_with("numgen random mod 2"), "{v6:?}");
-    assert!(!v6[1].contains("10_244"), "{v6:?}");
+    assert!(v6[0].starts_with("numgen random mod 2"), "{v6:?}");
+    assert!(!v6[0].contains("10_244"), "{v6:?}");
     assert_eq!(
         elements(&ruleset, "service_ips6"),
         [format!("2001:db8::10 . tcp . 80 : goto svc6_{id}")]
@@ -401,7 +410,11 @@ fn node_ports_match_the_node_ips_when_given() {
     assert_eq!(elements(&ruleset, "node_ips6"), ["2001:db8:1::1"]);
     let services = rules(&ruleset, "services");
     assert_eq!(
-        services[2],
+        services[4],
+        format!("ip daddr @node_ips4 meta l4proto . th dport @masquerade_node_ports4 {MARK}")
+    );
+    assert_eq!(
+        services[6],
         "ip daddr @node_ips4 meta l4proto . th dport vmap @node_ports4"
     );
     let local_id =
@@ -411,6 +424,11 @@ fn node_ports_match_the_node_ips_when_given() {
     );
     // IPv4-only Services open no IPv6 NodePort.
     assert!(elements(&ruleset, "node_ports6").is_empty());
+    // Only the Cluster Service's NodePort is masqueraded.
+    assert_eq!(
+        elements(&ruleset, "masquerade_node_ports4"),
+        ["tcp . 30080"]
+    );
 }
 
 #[test]
@@ -418,7 +436,7 @@ fn node_ports_match_every_local_non_loopback_address_by_default() {
     let ruleset = build(&fixtures::node_port_any_local_address());
     assert!(ruleset.set("node_ips4").is_none());
     assert_eq!(
-        rules(&ruleset, "services")[2],
+        rules(&ruleset, "services")[6],
         "fib daddr type local ip daddr != 127.0.0.0/8 meta l4proto . th dport vmap @node_ports4"
     );
     assert_eq!(elements(&ruleset, "node_ports4").len(), 1);
