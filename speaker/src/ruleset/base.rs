@@ -273,8 +273,9 @@ fn vip_lookups(prefix: &str, map: &str) -> Vec<String> {
         .collect()
 }
 
-/// `nat_postrouting`: masquerade what the Service chains marked, then an endpoint that reached
-/// itself (hairpin; a Cluster Service's packets carry the mark already).
+/// `nat_postrouting`: masquerade what `services` (a Cluster Service) or a Local Service's
+/// cluster chain (the node's own traffic) marked, then an endpoint that reached itself
+/// (hairpin; a Cluster Service's packets carry the mark already).
 fn postrouting() -> Vec<String> {
     let mut rules = vec![format!(
         "meta mark & {MASQUERADE_MARK:#010x} != 0 meta mark set meta mark ^ {MASQUERADE_MARK:#010x} masquerade fully-random"
