@@ -84,6 +84,24 @@ fn hairpin_set(family: IpFamily) -> String {
 }
 
 const ADDR_KEY_SUFFIX: &str = " . inet_proto . inet_service";
+/// Key type of a [`PortKey`].
+const PORT_KEY_TYPE: &str = "inet_proto . inet_service";
+
+/// Key type of an [`AddrKey`] in `family`.
+fn addr_key_type(family: IpFamily) -> String {
+    format!("{}{ADDR_KEY_SUFFIX}", family.addr_type())
+}
+
+/// A set the rule set fills (not the packet path).
+fn static_set(name: String, key_type: String, elements: Vec<String>) -> NamedSet {
+    NamedSet {
+        name,
+        key_type,
+        data_type: None,
+        kind: SetKind::Static,
+        elements,
+    }
+}
 
 fn verdict_map<K>(
     name: String,
@@ -117,17 +135,15 @@ impl DispatchMaps {
         // Always empty in the rule set: the applier puts one token in it with
         // every full write, and reads it back to learn whether the kernel
         // still holds the table it wrote.
-        let mut sets = vec![NamedSet {
-            name: SYNC_TOKEN_SET.to_string(),
-            key_type: SYNC_TOKEN_TYPE.to_string(),
-            data_type: None,
-            kind: SetKind::Static,
-            elements: Vec::new(),
-        }];
+        let mut sets = vec![static_set(
+            SYNC_TOKEN_SET.to_string(),
+            SYNC_TOKEN_TYPE.to_string(),
+            Vec::new(),
+        )];
         for family in IpFamily::ALL {
             let digit = family.digit();
-            let addr_type = format!("{}{ADDR_KEY_SUFFIX}", family.addr_type());
-            let port_type = "inet_proto . inet_service".to_string();
+            let addr_type = addr_key_type(family);
+            let port_type = PORT_KEY_TYPE.to_string();
             sets.push(verdict_map(
                 format!("service_ips{digit}"),
                 addr_type.clone(),
@@ -161,45 +177,36 @@ impl DispatchMaps {
         }
         for family in IpFamily::ALL {
             let digit = family.digit();
-            sets.push(NamedSet {
-                name: format!("masquerade_ips{digit}"),
-                key_type: format!("{}{ADDR_KEY_SUFFIX}", family.addr_type()),
-                data_type: None,
-                kind: SetKind::Static,
-                elements: self
-                    .masquerade_ips
+            sets.push(static_set(
+                format!("masquerade_ips{digit}"),
+                addr_key_type(family),
+                self.masquerade_ips
                     .get(family)
                     .iter()
                     .map(addr_key)
                     .collect(),
-            });
-            sets.push(NamedSet {
-                name: format!("masquerade_node_ports{digit}"),
-                key_type: "inet_proto . inet_service".to_string(),
-                data_type: None,
-                kind: SetKind::Static,
-                elements: self
-                    .masquerade_node_ports
+            ));
+            sets.push(static_set(
+                format!("masquerade_node_ports{digit}"),
+                PORT_KEY_TYPE.to_string(),
+                self.masquerade_node_ports
                     .get(family)
                     .iter()
                     .map(port_key)
                     .collect(),
-            });
+            ));
         }
         for family in IpFamily::ALL {
             let addr = family.addr_type();
-            sets.push(NamedSet {
-                name: hairpin_set(family),
-                key_type: format!("{addr} . {addr}"),
-                data_type: None,
-                kind: SetKind::Static,
-                elements: self
-                    .hairpin
+            sets.push(static_set(
+                hairpin_set(family),
+                format!("{addr} . {addr}"),
+                self.hairpin
                     .get(family)
                     .iter()
                     .map(|ip| format!("{ip} . {ip}"))
                     .collect(),
-            });
+            ));
         }
         if !node_ips.is_empty() {
             for family in IpFamily::ALL {
@@ -210,13 +217,11 @@ impl DispatchMaps {
                     .collect();
                 elements.sort();
                 elements.dedup();
-                sets.push(NamedSet {
-                    name: format!("node_ips{}", family.digit()),
-                    key_type: family.addr_type().to_string(),
-                    data_type: None,
-                    kind: SetKind::Static,
-                    elements: elements.iter().map(ToString::to_string).collect(),
-                });
+                sets.push(static_set(
+                    format!("node_ips{}", family.digit()),
+                    family.addr_type().to_string(),
+                    elements.iter().map(ToString::to_string).collect(),
+                ));
             }
         }
         sets
@@ -259,17 +264,21 @@ fn plain(name: &str, comment: &str, rules: Vec<String>) -> Chain {
     }
 }
 
+/// `ip daddr . meta l4proto . th dport`: the [`AddrKey`] of a packet in `family`.
+fn vip_key(family: IpFamily) -> String {
+    format!("{} daddr . meta l4proto . th dport", family.payload())
+}
+
+/// The [`PortKey`] of a packet in `family` sent to a NodePort address of this node.
+fn node_port_key(family: IpFamily, node_ips: &[IpAddr]) -> String {
+    format!("{} meta l4proto . th dport", node_address(family, node_ips))
+}
+
 /// `ip daddr . meta l4proto . th dport vmap @<map><digit>` for both families.
 fn vip_lookups(prefix: &str, map: &str) -> Vec<String> {
     IpFamily::ALL
         .iter()
-        .map(|family| {
-            format!(
-                "{prefix}{} daddr . meta l4proto . th dport vmap @{map}{}",
-                family.payload(),
-                family.digit()
-            )
-        })
+        .map(|family| format!("{prefix}{} vmap @{map}{}", vip_key(*family), family.digit()))
         .collect()
 }
 
@@ -302,8 +311,8 @@ pub(super) fn skeleton_chains(node_ips: &[IpAddr]) -> Vec<Chain> {
             .iter()
             .map(|family| {
                 format!(
-                    "{prefix}{} meta l4proto . th dport vmap @{map}{}",
-                    node_address(*family, node_ips),
+                    "{prefix}{} vmap @{map}{}",
+                    node_port_key(*family, node_ips),
                     family.digit()
                 )
             })
@@ -324,8 +333,8 @@ pub(super) fn skeleton_chains(node_ips: &[IpAddr]) -> Vec<Chain> {
         .iter()
         .map(|family| {
             format!(
-                "{} daddr . meta l4proto . th dport @masquerade_ips{} {mark}",
-                family.payload(),
+                "{} @masquerade_ips{} {mark}",
+                vip_key(*family),
                 family.digit()
             )
         })
@@ -333,8 +342,8 @@ pub(super) fn skeleton_chains(node_ips: &[IpAddr]) -> Vec<Chain> {
     services.extend(vip_lookups("", "service_ips"));
     services.extend(IpFamily::ALL.iter().map(|family| {
         format!(
-            "{} meta l4proto . th dport @masquerade_node_ports{} {mark}",
-            node_address(*family, node_ips),
+            "{} @masquerade_node_ports{} {mark}",
+            node_port_key(*family, node_ips),
             family.digit()
         )
     }));

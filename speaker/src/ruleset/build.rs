@@ -269,24 +269,17 @@ impl<'a> Builder<'a> {
             ),
         };
         for vip in &target.vips {
-            ips.get_mut(family)
-                .insert((*vip, port.protocol, port.port), verdict.clone());
+            let key = (*vip, port.protocol, port.port);
+            ips.get_mut(family).insert(key, verdict.clone());
             if masquerade {
-                self.maps
-                    .masquerade_ips
-                    .get_mut(family)
-                    .insert((*vip, port.protocol, port.port));
+                self.maps.masquerade_ips.get_mut(family).insert(key);
             }
         }
         if let Some(node_port) = target.node_port {
-            node_ports
-                .get_mut(family)
-                .insert((port.protocol, node_port), verdict);
+            let key = (port.protocol, node_port);
+            node_ports.get_mut(family).insert(key, verdict);
             if masquerade {
-                self.maps
-                    .masquerade_node_ports
-                    .get_mut(family)
-                    .insert((port.protocol, node_port));
+                self.maps.masquerade_node_ports.get_mut(family).insert(key);
             }
         }
     }
