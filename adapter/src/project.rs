@@ -10,12 +10,15 @@
 //!   resourceVersion, labels, creation time and generation stay (events, proofs, policies).
 //! - EndpointSlices: name, namespace, the [`LABEL_SERVICE_NAME`] label, the address type, the
 //!   ports and each endpoint's addresses, conditions and node.
-//! - Objects only their status is read of (`ServiceAnnouncement`): no `managedFields`.
+//! - `ServiceAnnouncement`s (the speakers' publisher compares their status with what it
+//!   would write, by name): name, namespace and status only; the spec (the Service's name
+//!   again) reads as empty.
 
 use k8s_openapi::api::core::v1::Service;
 use k8s_openapi::api::discovery::v1::EndpointSlice;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
-use kube::Resource;
+
+use ferrolb_api::ServiceAnnouncement;
 
 use ferrolb_core::names::MANAGER_EDGE;
 
@@ -83,9 +86,22 @@ pub fn slice(slice: &mut EndpointSlice) {
     shrink(&mut slice.ports);
 }
 
-/// Any object without its `managedFields`.
-pub fn without_managed_fields<K: Resource>(object: &mut K) {
-    object.meta_mut().managed_fields = None;
+/// A `ServiceAnnouncement` as the speaker keeps it.
+pub fn announcement(sa: &mut ServiceAnnouncement) {
+    let meta = std::mem::take(&mut sa.metadata);
+    sa.metadata = ObjectMeta {
+        name: meta.name,
+        namespace: meta.namespace,
+        ..ObjectMeta::default()
+    };
+    sa.spec.service_name = String::new();
+    if let Some(status) = sa.status.as_mut() {
+        status.announcements.shrink_to_fit();
+        status.silent.shrink_to_fit();
+        for a in &mut status.announcements {
+            a.interfaces.shrink_to_fit();
+        }
+    }
 }
 
 #[cfg(test)]
@@ -144,6 +160,29 @@ mod tests {
         .unwrap();
         service(&mut bare);
         assert_eq!(bare.metadata.managed_fields, None);
+    }
+
+    #[test]
+    fn an_announcement_keeps_its_name_and_status() {
+        let status = json!({"announcements": [{"ip": "2001:db8::1", "kind": "LoadBalancerIP",
+            "node": "node-a", "interfaces": ["eth0"], "since": "2026-01-01T00:00:00Z",
+            "reason": "elected"}], "silent": [{"ip": "192.0.2.1", "reason": "no pool"}]});
+        let mut sa: ServiceAnnouncement = serde_json::from_value(json!({
+            "apiVersion": "ferrolb.io/v1alpha1", "kind": "ServiceAnnouncement",
+            "metadata": {"name": "web", "namespace": "default", "uid": "u", "resourceVersion": "9",
+                "labels": {"a": "b"}, "ownerReferences": [{"apiVersion": "v1", "kind": "Service",
+                    "name": "web", "uid": "u1", "controller": true}],
+                "managedFields": [{"manager": "ferrolb-speaker"}]},
+            "spec": {"serviceName": "web"},
+            "status": status,
+        }))
+        .unwrap();
+        announcement(&mut sa);
+        let want: ObjectMeta =
+            serde_json::from_value(json!({"name": "web", "namespace": "default"})).unwrap();
+        assert_eq!(sa.metadata, want);
+        assert_eq!(sa.spec.service_name, "");
+        assert_eq!(serde_json::to_value(&sa.status).unwrap(), status);
     }
 
     #[test]

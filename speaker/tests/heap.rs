@@ -13,15 +13,16 @@ use ferrolb_speaker::daemon::scale::{Kept, World};
 #[global_allocator]
 static ALLOCATOR: Counting = Counting;
 
-/// Bytes per Service the stores may keep (measured 6,004 with the projections of
-/// `ferrolb_adapter::project`; 19,333 without).
-const STORES_PER_SERVICE: usize = 6_600;
-/// Bytes per Service the daemon may keep after a step (measured 4,296: 2,875 before the step
-/// memo kept each Service's claim, row and election decision inputs so that a step costs what
-/// changed, about 1,400 more;
+/// Bytes per Service the stores may keep (measured 5,030 with the projections of
+/// `ferrolb_adapter::project`; 6,004 when `ServiceAnnouncement`s kept their metadata and
+/// spec; 19,333 without projections).
+const STORES_PER_SERVICE: usize = 5_500;
+/// Bytes per Service the daemon may keep after a step (measured 3,868; 4,296 when each row's
+/// election inputs kept the capacity they grew to; 2,875 before the step memo kept each
+/// Service's claim, row and election decision inputs so that a step costs what changed;
 /// 4,244 when the publication and the applier's ruleset were copies and each probed address
 /// had its own interface set).
-const KEPT_PER_SERVICE: usize = 4_400;
+const KEPT_PER_SERVICE: usize = 4_200;
 
 /// (stores, kept after the second step) in bytes for `n` Services.
 fn retained(n: usize) -> (usize, usize) {

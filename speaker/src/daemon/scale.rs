@@ -15,7 +15,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
-use ferrolb_adapter::project::{self, without_managed_fields};
+use ferrolb_adapter::project;
 use ferrolb_adapter::proof::{Claim, SigningKey, VerifyKeys};
 use ferrolb_adapter::reflect::trim;
 use ferrolb_adapter::stores::ServiceObjects;
@@ -85,7 +85,7 @@ impl World {
             slices.push(reflected(&slice_json(&name, i), project::slice)?);
             announcements.push(reflected(
                 &announcement_json(&name, i, &ip),
-                without_managed_fields,
+                project::announcement,
             )?);
         }
         let nodes = NODES

@@ -7,7 +7,7 @@
 
 use std::sync::Arc;
 
-use ferrolb_adapter::project::without_managed_fields;
+use ferrolb_adapter::project;
 use ferrolb_adapter::reflect::{watch_all, watch_all_with};
 use ferrolb_adapter::stores::ServiceStores;
 use ferrolb_api::{L2AnnouncementPolicy, ServiceAnnouncement};
@@ -31,8 +31,7 @@ impl Stores {
         Stores {
             common: ServiceStores::start(client, namespace, changed.clone()),
             l2: watch_all(client, changed.clone()),
-            // Only their status is read (`publish`).
-            announcements: watch_all_with(client, changed, without_managed_fields),
+            announcements: watch_all_with(client, changed, project::announcement),
         }
     }
 

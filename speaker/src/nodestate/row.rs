@@ -96,8 +96,9 @@ pub fn row(key: ServiceKey, svc: &Service, inputs: &RowInputs) -> Row {
                 .iter()
                 .map(|ip| (*ip, None, VipKind::ExternalIp)),
         );
-    for (ip, pool, kind) in announceable {
-        row.vip_inputs.push(VipInput {
+    // Collected, then shrunk: a row is kept for as long as its Service does not change.
+    row.vip_inputs = announceable
+        .map(|(ip, pool, kind)| VipInput {
             service: row.key.clone(),
             ip,
             pool,
@@ -105,8 +106,9 @@ pub fn row(key: ServiceKey, svc: &Service, inputs: &RowInputs) -> Row {
             service_labels: svc.labels().clone(),
             etp,
             endpoints: view.clone(),
-        });
-    }
+        })
+        .collect();
+    row.vip_inputs.shrink_to_fit();
     if vips.ferrolb_lb || !vips.programmed().is_empty() {
         row.rules = Some(Arc::new(rules::service_input(
             &service,
