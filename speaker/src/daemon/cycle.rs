@@ -2,8 +2,9 @@
 //! **apply** (hand each part that changed since the last step to its task).
 //!
 //! Each part goes to its own task through a `watch` channel, so no consumer waits for another:
-//! the announcer gets its part first, before the ruleset is built and before the dataplane,
-//! the publisher and the health API get theirs.
+//! the announcer gets its part first, right after the election (before the rest of the desired
+//! state and the ruleset are computed), then the dataplane, the publisher and the health API
+//! get theirs.
 //! A change of the dataplane task's apply status only refreshes the health snapshot: nothing
 //! is recomputed. A new dataplane decision (the supervisor's) is an input like any other: the
 //! step uses it to build the ruleset or not, and the apply hands the dataplane task either the
@@ -225,7 +226,8 @@ impl Speaker {
     }
 
     /// Snapshot + local view → desired state (the only place it is computed), but the
-    /// ruleset, which [`apply`](Self::apply) builds once the announcer has its part.
+    /// ruleset, which [`apply`](Self::apply) builds. The announcer gets its part as soon as
+    /// the election is done, before the rest of the desired state is computed.
     fn step(&mut self) -> Step {
         let snapshot = self.inputs.stores.snapshot();
         let members: Members = self.inputs.members.borrow_and_update().clone();
@@ -244,7 +246,9 @@ impl Speaker {
             since,
             now: whole_seconds_now(),
         };
-        let desired = nodestate::desired_before_rules_with(&snapshot, &local, &mut self.memo);
+        let elected = nodestate::elect_with(&snapshot, &local, &mut self.memo);
+        self.hand_announce(&elected.announce);
+        let desired = elected.finish(&snapshot, &local);
         self.metrics.computations.inc();
         Step {
             desired,
@@ -255,18 +259,23 @@ impl Speaker {
         }
     }
 
-    /// Sends each part of `step` that differs from the last step to its task: the announcer
-    /// first, then (the ruleset built) the others.
-    fn apply(&mut self, mut step: Step) {
+    /// Sends the announcer `announce` when it differs from what it has.
+    fn hand_announce(&self, announce: &announcer::Desired) {
         let node = self.settings.node.as_str();
         self.outputs.announce.send_if_modified(|d| {
-            if *d == step.desired.announce {
+            if d == announce {
                 return false;
             }
-            log_announce_changes(d, &step.desired.announce, node);
-            *d = step.desired.announce.clone();
+            log_announce_changes(d, announce, node);
+            *d = announce.clone();
             true
         });
+    }
+
+    /// Sends each part of `step` that differs from the last step to its task (the announcer
+    /// has its part already, from [`step`](Self::step)), the ruleset built first.
+    fn apply(&mut self, mut step: Step) {
+        let node = self.settings.node.as_str();
         if step.decision.enabled {
             step.desired.build_rules();
         }

@@ -21,8 +21,9 @@
 //!   the health API whether to bind the healthCheckNodePorts.
 //!
 //! Ordering guarantees: no consumer can delay another, and the announcer gets its part first,
-//! before the ruleset is even built
-//! ([`desired_before_rules`](crate::nodestate::desired_before_rules), then
+//! as soon as the election is done: before the probes, plans and publication are computed and
+//! before the ruleset is built ([`elect_with`](crate::nodestate::elect_with), then
+//! [`Elected::finish`](crate::nodestate::Elected::finish) and
 //! [`NodeDesired::build_rules`](crate::nodestate::NodeDesired::build_rules)). A takeover is
 //! answered on the wire as soon as gossip reports a peer down, whatever the apiserver or nft
 //! are doing: the step reads the reflectors' stores (no API call) and never waits for a

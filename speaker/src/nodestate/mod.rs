@@ -206,6 +206,14 @@ pub fn desired_before_rules_with(
     local: &Local,
     memo: &mut StepMemo,
 ) -> NodeDesired {
+    elect_with(snapshot, local, memo).finish(snapshot, local)
+}
+
+/// The first part of a step: the rows, the election and what the announcer answers for. The
+/// speaker's loop hands [`Elected::announce`] to the announcer before [`Elected::finish`]
+/// computes the rest (probes, plans, publication), so that a takeover waits for the election
+/// only.
+pub fn elect_with(snapshot: &Snapshot, local: &Local, memo: &mut StepMemo) -> Elected {
     let pools = Pools::new(&snapshot.objects.pools);
     let rows = memo.rows(
         &snapshot.objects.services,
@@ -221,24 +229,6 @@ pub fn desired_before_rules_with(
         .map(|l| pools::policy(&pools, l))
         .collect();
     let node_views = nodes::views(&snapshot.objects.nodes, local);
-    let warnings: Vec<String> = rows
-        .iter()
-        .flat_map(|r| r.warnings.iter().cloned())
-        .collect();
-    let rules_input = ruleset::NodeInput {
-        node_name: local.node.clone(),
-        node_ips: nodes::node_ips(&snapshot.objects.nodes, &local.node),
-        services: rows.iter().filter_map(|r| r.rules.clone()).collect(),
-    };
-    let health = HealthAnswers {
-        node: nodes::node_health(&snapshot.objects.nodes, &local.node),
-        services: rows
-            .iter()
-            .filter_map(|r| Some((r.key.clone(), r.health?)))
-            .collect(),
-    };
-    let vip_inputs = || rows.iter().flat_map(|r| r.vip_inputs.iter());
-
     let result = memo.elect(&rows, &node_views, &policies);
     let mut announce = announcer::Desired::new();
     for (ip, interfaces) in result.for_node(&local.node) {
@@ -246,49 +236,97 @@ pub fn desired_before_rules_with(
             announce.entry(iface).or_default().insert(ip);
         }
     }
-    let probes = probes::known_addresses(
-        &local.node,
-        snapshot
-            .objects
-            .services
-            .iter()
-            .flat_map(|svc| ferrolb_adapter::ingress::ingress_ip_list(svc)),
-        vip_inputs(),
-        &policies,
-        node_views.iter().find(|v| v.name == local.node),
-        &announce,
-    );
-    let announcements: Vec<AnnouncementPlan> = rows
-        .iter()
-        .map(|r| plan::plan(&r.key, &r.vips, &result, &local.node))
-        .collect();
-    let publication = publication::publication(
-        &announcements,
-        &result,
-        &local.node,
-        &local.live_speakers,
-        &local.since,
-        &local.now,
-    );
-    let eligibility = node_views
-        .iter()
-        .map(|v| (v.name.clone(), nodes::eligibility(v)))
-        .collect();
-    NodeDesired {
-        node: local.node.clone(),
-        warnings,
+    Elected {
         announce,
-        election: ElectionState {
-            nodes: eligibility,
+        rows,
+        policies,
+        node_views,
+        result,
+    }
+}
+
+/// The rows, the election and the announcer's part of one step ([`elect_with`]).
+#[derive(Debug)]
+pub struct Elected {
+    /// What the announcer answers ARP/NDP for.
+    pub announce: announcer::Desired,
+    rows: Vec<Arc<Row>>,
+    policies: Vec<election::L2Policy>,
+    node_views: Vec<election::NodeView>,
+    result: Arc<election::Election>,
+}
+
+impl Elected {
+    /// The rest of the step: the desired state without the built ruleset.
+    pub fn finish(self, snapshot: &Snapshot, local: &Local) -> NodeDesired {
+        let Elected {
+            announce,
+            rows,
+            policies,
+            node_views,
             result,
-        },
-        announcements,
-        publication: Arc::new(publication),
-        health,
-        rules: Rules {
-            input: rules_input,
-            ruleset: None,
-        },
-        probes: Arc::new(probes),
+        } = self;
+        let warnings: Vec<String> = rows
+            .iter()
+            .flat_map(|r| r.warnings.iter().cloned())
+            .collect();
+        let rules_input = ruleset::NodeInput {
+            node_name: local.node.clone(),
+            node_ips: nodes::node_ips(&snapshot.objects.nodes, &local.node),
+            services: rows.iter().filter_map(|r| r.rules.clone()).collect(),
+        };
+        let health = HealthAnswers {
+            node: nodes::node_health(&snapshot.objects.nodes, &local.node),
+            services: rows
+                .iter()
+                .filter_map(|r| Some((r.key.clone(), r.health?)))
+                .collect(),
+        };
+        let vip_inputs = || rows.iter().flat_map(|r| r.vip_inputs.iter());
+        let probes = probes::known_addresses(
+            &local.node,
+            snapshot
+                .objects
+                .services
+                .iter()
+                .flat_map(|svc| ferrolb_adapter::ingress::ingress_ip_list(svc)),
+            vip_inputs(),
+            &policies,
+            node_views.iter().find(|v| v.name == local.node),
+            &announce,
+        );
+        let announcements: Vec<AnnouncementPlan> = rows
+            .iter()
+            .map(|r| plan::plan(&r.key, &r.vips, &result, &local.node))
+            .collect();
+        let publication = publication::publication(
+            &announcements,
+            &result,
+            &local.node,
+            &local.live_speakers,
+            &local.since,
+            &local.now,
+        );
+        let eligibility = node_views
+            .iter()
+            .map(|v| (v.name.clone(), nodes::eligibility(v)))
+            .collect();
+        NodeDesired {
+            node: local.node.clone(),
+            warnings,
+            announce,
+            election: ElectionState {
+                nodes: eligibility,
+                result,
+            },
+            announcements,
+            publication: Arc::new(publication),
+            health,
+            rules: Rules {
+                input: rules_input,
+                ruleset: None,
+            },
+            probes: Arc::new(probes),
+        }
     }
 }
