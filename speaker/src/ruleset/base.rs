@@ -83,13 +83,12 @@ fn hairpin_set(family: IpFamily) -> String {
     format!("hairpin{}", family.digit())
 }
 
-const ADDR_KEY_SUFFIX: &str = " . inet_proto . inet_service";
 /// Key type of a [`PortKey`].
 const PORT_KEY_TYPE: &str = "inet_proto . inet_service";
 
-/// Key type of an [`AddrKey`] in `family`.
+/// Key type of an [`AddrKey`] in `family`: the address, then a [`PortKey`].
 fn addr_key_type(family: IpFamily) -> String {
-    format!("{}{ADDR_KEY_SUFFIX}", family.addr_type())
+    format!("{} . {PORT_KEY_TYPE}", family.addr_type())
 }
 
 /// A set the rule set fills (not the packet path).
