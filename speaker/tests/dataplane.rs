@@ -95,9 +95,15 @@ async fn kernel_table(netns: &Netns) -> String {
         .expect("table exists")
 }
 
+/// Whether the listed table sends some Service to `target` (`IP:PORT`): an element of an
+/// endpoint map, `… : IP . PORT`.
+fn delivers(table: &str, target: &str) -> bool {
+    let (ip, port) = target.rsplit_once(':').expect("IP:PORT");
+    table.contains(&format!(": {ip} . {port}"))
+}
+
 async fn dnats_to(netns: &Netns, target: &str) -> bool {
-    let table = kernel_table(netns).await;
-    table.contains(&format!("dnat ip to {target}"))
+    delivers(&kernel_table(netns).await, target)
 }
 
 #[tokio::test]
@@ -119,8 +125,8 @@ async fn replaces_first_then_updates_and_leaves_other_tables_alone() {
     assert_eq!(report.mode, SyncMode::Full(FullReason::NothingApplied));
     assert!(report.bytes > 0);
     let table = kernel_table(&netns).await;
-    assert!(table.contains("dnat ip to 10.244.1.5:5353"), "{table}");
-    assert!(table.contains("dnat ip to 10.244.2.7:5353"), "{table}");
+    assert!(delivers(&table, "10.244.1.5:5353"), "{table}");
+    assert!(delivers(&table, "10.244.2.7:5353"), "{table}");
 
     let report = applier
         .sync(&dns(&["10.244.1.5", "10.244.3.9"]))
@@ -128,7 +134,7 @@ async fn replaces_first_then_updates_and_leaves_other_tables_alone() {
         .unwrap();
     assert_eq!(report.mode, SyncMode::Update);
     let table = kernel_table(&netns).await;
-    assert!(table.contains("dnat ip to 10.244.3.9:5353"), "{table}");
+    assert!(delivers(&table, "10.244.3.9:5353"), "{table}");
     assert!(!table.contains("10.244.2.7"), "{table}");
     assert_eq!(report.conntrack.endpoints, 1, "10.244.2.7 went away");
     assert!(report.conntrack.errors.is_empty(), "{report:?}");

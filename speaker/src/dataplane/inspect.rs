@@ -4,8 +4,11 @@
 //!
 //! Two tables are understood:
 //! - ferrolb's own, `inet ferrolb` ([`RuleTable::Ferrolb`]): the `service_ips4` /
-//!   `service_ips6` verdict maps (`ADDRESS . PROTO . PORT : goto svcN_…`), then the Service
-//!   chain's `numgen` cascade to the `epN_…` chains and their `dnat`;
+//!   `service_ips6` verdict maps (`ADDRESS . PROTO . PORT : goto …`), then either a shared
+//!   spread chain, whose `dnat … to ip daddr . tcp dport . numgen random mod N [offset O] map
+//!   @endpointsN_PROTO` reads the elements `ADDRESS . PORT . INDEX : IP . PORT` with INDEX in
+//!   `O..O+N`, or (ClientIP affinity) the Service's own chain and its `numgen` / `jhash`
+//!   cascade of `dnat`s;
 //! - kube-proxy's nftables mode, `ip kube-proxy` / `ip6 kube-proxy`
 //!   ([`RuleTable::KubeProxy`]): map `service-ips` (`ADDRESS . PROTO . PORT : goto
 //!   external-…` or `service-…`), then `goto` / `vmap` verdicts to `local-…` / `service-…`
@@ -141,7 +144,12 @@ pub fn ports_for(json: &str, table: RuleTable, address: IpAddr) -> Result<Vec<Po
             let mut endpoints = BTreeSet::new();
             let mut seen = BTreeSet::new();
             if let Some(target) = chain_target(verdict) {
-                walk(objects, target, 0, &mut seen, &mut endpoints);
+                let destination = Destination {
+                    objects,
+                    address,
+                    port,
+                };
+                walk(&destination, target, 0, &mut seen, &mut endpoints);
             }
             ports.push(PortRules {
                 protocol,
@@ -190,11 +198,18 @@ fn chain_target(verdict: &Value) -> Option<&str> {
         .find_map(|k| verdict.get(k)?.get("target")?.as_str())
 }
 
+/// The table and the address and port whose rules are walked.
+struct Destination<'a> {
+    objects: &'a [Value],
+    address: IpAddr,
+    port: u16,
+}
+
 /// Collects the endpoints reachable from chain `name`: its own name if it is a kube-proxy
 /// endpoint chain, every `dnat` of its rules, and (recursively) the chains its rules' verdicts
 /// go to, except rules matching on the source.
 fn walk<'a>(
-    objects: &'a [Value],
+    destination: &Destination<'a>,
     name: &'a str,
     depth: usize,
     seen: &mut BTreeSet<&'a str>,
@@ -204,7 +219,8 @@ fn walk<'a>(
         return;
     }
     endpoints.extend(endpoint_chain(name));
-    let rules = objects
+    let rules = destination
+        .objects
         .iter()
         .filter_map(|o| o.get("rule"))
         .filter(|r| r.get("chain").and_then(Value::as_str) == Some(name));
@@ -218,6 +234,7 @@ fn walk<'a>(
         for expr in exprs {
             if let Some(dnat) = expr.get("dnat") {
                 endpoints.extend(dnat_endpoints(dnat));
+                endpoints.extend(dnat_map_endpoints(dnat, destination));
             }
             if let Some(target) = chain_target(expr) {
                 next.push(target);
@@ -228,7 +245,7 @@ fn walk<'a>(
             }
         }
         for target in next {
-            walk(objects, target, depth + 1, seen, endpoints);
+            walk(destination, target, depth + 1, seen, endpoints);
         }
     }
 }
@@ -271,6 +288,74 @@ fn dnat_endpoints(dnat: &Value) -> Vec<SocketAddr> {
         socket(ip.as_str()?, port)
     })
     .collect()
+}
+
+/// The endpoints of ferrolb's `dnat … to ip daddr . tcp dport . numgen random mod N offset O
+/// map @NAME`: the elements of map NAME keyed `ADDRESS . PORT . INDEX` (NodePort maps:
+/// `PORT . INDEX`) with the destination's address and port and INDEX in `O..O+N`.
+fn dnat_map_endpoints(dnat: &Value, destination: &Destination<'_>) -> Vec<SocketAddr> {
+    let Some(lookup) = dnat.get("addr").and_then(|a| a.get("map")) else {
+        return Vec::new();
+    };
+    let Some(name) = lookup
+        .get("data")
+        .and_then(Value::as_str)
+        .and_then(|data| data.strip_prefix('@'))
+    else {
+        return Vec::new();
+    };
+    let key = lookup.get("key").and_then(|k| k.get("concat")?.as_array());
+    let key = key.map(Vec::as_slice).unwrap_or_default();
+    let Some((modulus, offset)) = key.iter().find_map(|part| {
+        let numgen = part.get("numgen")?;
+        Some((
+            numgen.get("mod")?.as_i64()?,
+            numgen.get("offset").and_then(Value::as_i64).unwrap_or(0),
+        ))
+    }) else {
+        return Vec::new();
+    };
+    // nft's JSON prints an offset of 2^31 or more as a negative number.
+    let first = offset.rem_euclid(1 << 32);
+    let by_address = key
+        .first()
+        .and_then(|part| part.get("payload")?.get("field")?.as_str())
+        == Some("daddr");
+    let map = destination
+        .objects
+        .iter()
+        .filter_map(|o| o.get("map"))
+        .find(|map| map.get("name").and_then(Value::as_str) == Some(name));
+    let elements = map
+        .and_then(|m| m.get("elem")?.as_array())
+        .into_iter()
+        .flatten();
+    elements
+        .filter_map(|element| {
+            let [key, data] = element.as_array()?.as_slice() else {
+                return None;
+            };
+            let key = key.get("elem").and_then(|e| e.get("val")).unwrap_or(key);
+            let key = key.get("concat")?.as_array()?;
+            let (address, rest) = if by_address {
+                let (address, rest) = key.split_first()?;
+                (Some(address.as_str()?.parse::<IpAddr>().ok()?), rest)
+            } else {
+                (None, key.as_slice())
+            };
+            let [port, index] = rest else {
+                return None;
+            };
+            let index = index.as_i64()?.rem_euclid(1 << 32);
+            let wanted = address.is_none_or(|a| a == destination.address)
+                && number(port) == Some(destination.port)
+                && (first..first + modulus).contains(&index);
+            let [ip, target] = data.get("concat")?.as_array()?.as_slice() else {
+                return None;
+            };
+            socket(ip.as_str()?, target).filter(|_| wanted)
+        })
+        .collect()
 }
 
 fn socket(ip: &str, port: &Value) -> Option<SocketAddr> {

@@ -97,6 +97,7 @@ fn static_set(name: String, key_type: String, elements: Vec<String>) -> NamedSet
         name,
         key_type,
         data_type: None,
+        typeof_keys: false,
         kind: SetKind::Static,
         elements,
     }
@@ -112,6 +113,7 @@ fn verdict_map<K>(
         name,
         key_type,
         data_type: Some("verdict".to_string()),
+        typeof_keys: false,
         kind: SetKind::Static,
         elements: elements
             .iter()

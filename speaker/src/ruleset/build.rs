@@ -9,6 +9,7 @@ use super::input::{NodeInput, PortInput, ServiceInput};
 use super::model::{Chain, NamedSet, Ruleset, RulesetWarning};
 use super::names::{self};
 use super::select::select;
+use super::spread::{Spreads, Targets};
 use ferrolb_core::IpFamily;
 use ferrolb_core::{Protocol, ServiceKey, TrafficPolicy};
 
@@ -49,6 +50,7 @@ struct Builder<'a> {
     maps: DispatchMaps,
     vip_owner: BTreeMap<AddrKey, ServiceKey>,
     node_port_owner: BTreeMap<PortKey, ServiceKey>,
+    spreads: Spreads,
     chains: Vec<Chain>,
     dynamic_sets: Vec<NamedSet>,
     result: Ruleset,
@@ -61,6 +63,7 @@ impl<'a> Builder<'a> {
             maps: DispatchMaps::default(),
             vip_owner: BTreeMap::new(),
             node_port_owner: BTreeMap::new(),
+            spreads: Spreads::default(),
             chains: Vec::new(),
             dynamic_sets: Vec::new(),
             result: Ruleset {
@@ -231,53 +234,76 @@ impl<'a> Builder<'a> {
                 .or_default()
                 .extend(selection.cluster.iter().chain(&selection.local).copied());
         }
-        let entry = if selection.cluster.is_empty() {
-            None
-        } else {
-            self.maps.hairpin.get_mut(family).extend(
-                selection
-                    .cluster
-                    .iter()
-                    .chain(&selection.local)
-                    .map(|backend| backend.ip),
-            );
+        if selection.cluster.is_empty() {
+            let verdict = format!("goto {REJECT_CHAIN}");
+            for vip in &target.vips {
+                let key = (*vip, port.protocol, port.port);
+                self.maps
+                    .no_endpoint_ips
+                    .get_mut(family)
+                    .insert(key, verdict.clone());
+            }
+            if let Some(node_port) = target.node_port {
+                let key = (port.protocol, node_port);
+                self.maps
+                    .no_endpoint_node_ports
+                    .get_mut(family)
+                    .insert(key, verdict);
+            }
+            return;
+        }
+        self.maps.hairpin.get_mut(family).extend(
+            selection
+                .cluster
+                .iter()
+                .chain(&selection.local)
+                .map(|backend| backend.ip),
+        );
+        // With ClientIP affinity a Service port has chains of its own (its affinity sets);
+        // without, its endpoints are elements of the maps the shared spread chains read.
+        let own_chain = target.affinity.and_then(|affinity| {
             let built = port_chains(&PortPlan {
                 key: &service.key,
                 port,
                 port_id: &target.port_id,
                 family,
                 etp: service.etp,
-                affinity: target.affinity,
+                affinity,
                 selection: &selection,
             });
-            let entry = built.chains.first().map(|chain| chain.name.clone());
+            let entry = built
+                .chains
+                .first()
+                .map(|chain| format!("goto {}", chain.name));
             self.chains.extend(built.chains);
             self.dynamic_sets.extend(built.sets);
             entry
+        });
+        let targets = Targets {
+            family,
+            protocol: port.protocol,
+            cluster: &selection.cluster,
+            local: (service.etp == TrafficPolicy::Local).then_some(selection.local.as_slice()),
         };
-        let masquerade = entry.is_some() && service.etp == TrafficPolicy::Cluster;
-        let (ips, node_ports, verdict) = match entry {
-            Some(name) => (
-                &mut self.maps.service_ips,
-                &mut self.maps.node_ports,
-                format!("goto {name}"),
-            ),
-            None => (
-                &mut self.maps.no_endpoint_ips,
-                &mut self.maps.no_endpoint_node_ports,
-                format!("goto {REJECT_CHAIN}"),
-            ),
-        };
+        let masquerade = service.etp == TrafficPolicy::Cluster;
         for vip in &target.vips {
             let key = (*vip, port.protocol, port.port);
-            ips.get_mut(family).insert(key, verdict.clone());
+            let verdict = match &own_chain {
+                Some(entry) => entry.clone(),
+                None => self.spreads.vip(*vip, port.port, &targets),
+            };
+            self.maps.service_ips.get_mut(family).insert(key, verdict);
             if masquerade {
                 self.maps.masquerade_ips.get_mut(family).insert(key);
             }
         }
         if let Some(node_port) = target.node_port {
             let key = (port.protocol, node_port);
-            node_ports.get_mut(family).insert(key, verdict);
+            let verdict = match &own_chain {
+                Some(entry) => entry.clone(),
+                None => self.spreads.node_port(node_port, &targets),
+            };
+            self.maps.node_ports.get_mut(family).insert(key, verdict);
             if masquerade {
                 self.maps.masquerade_node_ports.get_mut(family).insert(key);
             }
@@ -286,10 +312,13 @@ impl<'a> Builder<'a> {
 
     fn finish(self) -> Ruleset {
         let mut result = self.result;
+        let (spread_chains, endpoint_maps) = self.spreads.finish();
         let mut sets = self.maps.into_sets(&self.input.node_ips);
+        sets.extend(endpoint_maps);
         sets.extend(self.dynamic_sets);
         result.sets = sets;
         let mut chains = skeleton_chains(&self.input.node_ips);
+        chains.extend(spread_chains);
         chains.extend(self.chains);
         result.chains = chains;
         result

@@ -1,5 +1,6 @@
-//! Per-Service chains: entry chain of a Service port (which DNATs to the endpoints itself),
-//! cluster chain, affinity sets and source-range chains.
+//! Per-Service chains: the entry chain of a Service port with ClientIP affinity (which DNATs
+//! to the endpoints itself), its cluster chain and affinity sets; source-range chains.
+//! Service ports without affinity have no chain of their own (module `spread`).
 
 use std::collections::BTreeSet;
 
@@ -29,7 +30,7 @@ pub(super) struct PortPlan<'a> {
     /// External traffic policy.
     pub etp: TrafficPolicy,
     /// ClientIP affinity timeout (seconds, non-zero).
-    pub affinity: Option<u32>,
+    pub affinity: u32,
     /// Selected backends (cluster list non-empty).
     pub selection: &'a Selection,
 }
@@ -47,7 +48,7 @@ pub(super) struct PortChains {
 pub(super) fn port_chains(plan: &PortPlan<'_>) -> PortChains {
     let entry_name = names::service_chain(plan.family, plan.port_id);
     let comment = format!(
-        "{} {}/{}{} externalTrafficPolicy={:?}{}",
+        "{} {}/{}{} externalTrafficPolicy={:?} ClientIP affinity {}s",
         plan.key,
         plan.port.protocol.nft_name(),
         plan.port.port,
@@ -57,9 +58,7 @@ pub(super) fn port_chains(plan: &PortPlan<'_>) -> PortChains {
             .map(|name| format!(" ({name})"))
             .unwrap_or_default(),
         plan.etp,
-        plan.affinity
-            .map(|secs| format!(" ClientIP affinity {secs}s"))
-            .unwrap_or_default(),
+        plan.affinity,
     );
     let mut chains = Vec::new();
     match plan.etp {
@@ -92,21 +91,20 @@ pub(super) fn port_chains(plan: &PortPlan<'_>) -> PortChains {
         .chain(&plan.selection.local)
         .copied()
         .collect();
-    let mut sets = Vec::new();
-    if let Some(timeout_secs) = plan.affinity {
-        for backend in &backends {
-            sets.push(NamedSet {
-                name: names::affinity_set(plan.port_id, &backend.ip, backend.port),
-                key_type: plan.family.addr_type().to_string(),
-                data_type: None,
-                kind: SetKind::Dynamic {
-                    timeout_secs,
-                    size: AFFINITY_SET_SIZE,
-                },
-                elements: Vec::new(),
-            });
-        }
-    }
+    let sets = backends
+        .iter()
+        .map(|backend| NamedSet {
+            name: names::affinity_set(plan.port_id, &backend.ip, backend.port),
+            key_type: plan.family.addr_type().to_string(),
+            data_type: None,
+            typeof_keys: false,
+            kind: SetKind::Dynamic {
+                timeout_secs: plan.affinity,
+                size: AFFINITY_SET_SIZE,
+            },
+            elements: Vec::new(),
+        })
+        .collect();
     PortChains { chains, sets }
 }
 
@@ -119,39 +117,34 @@ fn chain(name: String, comment: Option<String>, rules: Vec<String>) -> Chain {
     }
 }
 
-/// Affinity lookups (if any) followed by the spread over `backends`; every rule ends in the
+/// Affinity lookups followed by the spread over `backends`; every rule ends in the
 /// DNAT to its endpoint. No chain per endpoint: each chain is a kernel object that nft and the
 /// kernel walk on every change (40,000 of them with 10,000 Services of 3 endpoints), and an
 /// endpoint reaching itself is masqueraded in `nat_postrouting` through the `hairpinN` sets.
 fn dispatch_rules(plan: &PortPlan<'_>, backends: &[Backend]) -> Vec<String> {
     let saddr = format!("{} saddr", plan.family.payload());
-    // With affinity a rule also remembers (or refreshes) the client for its endpoint.
+    // Every rule also remembers (or refreshes) the client for its endpoint.
     let to = |backend: &Backend| -> String {
-        let dnat = dnat(plan, backend);
-        match plan.affinity {
-            Some(_) => format!(
-                "update @{} {{ {saddr} }} {dnat}",
-                names::affinity_set(plan.port_id, &backend.ip, backend.port)
-            ),
-            None => dnat,
-        }
+        format!(
+            "update @{} {{ {saddr} }} {}",
+            names::affinity_set(plan.port_id, &backend.ip, backend.port),
+            dnat(plan, backend)
+        )
     };
-    let mut rules = Vec::new();
-    if plan.affinity.is_some() {
-        for backend in backends {
-            rules.push(format!(
+    let mut rules: Vec<String> = backends
+        .iter()
+        .map(|backend| {
+            format!(
                 "{saddr} @{} {}",
                 names::affinity_set(plan.port_id, &backend.ip, backend.port),
                 to(backend)
-            ));
-        }
-    }
-    // A cascade rather than one `vmap { 0 : goto …, 1 : goto … }`: the kernel
-    // binds every anonymous map by walking the whole transaction, so a full
-    // table of 10,000 Services took minutes; named maps per Service are
-    // looked up in a list. Rule k picks endpoint k with probability
-    // 1/(n-k), which spreads evenly (kube-proxy's iptables cascade) and costs
-    // a packet at most one rule per endpoint of its own Service.
+            )
+        })
+        .collect();
+    // Clients unknown to the affinity sets: a cascade hashing the client address (another
+    // seed per step), so they still land on the same endpoint while the endpoint list is
+    // unchanged (e.g. after a full table replacement). Rule k picks endpoint k with
+    // probability 1/(n-k), which spreads evenly (kube-proxy's iptables cascade).
     let count = backends.len();
     if count == 0 {
         rules.push("drop".to_string());
@@ -160,17 +153,11 @@ fn dispatch_rules(plan: &PortPlan<'_>, backends: &[Backend]) -> Vec<String> {
         let left = count - index;
         if left == 1 {
             rules.push(to(backend));
-        } else if plan.affinity.is_some() {
-            // Affinity: hash the client address (another seed per step), so
-            // clients unknown to the affinity sets (e.g. after a full table
-            // replacement) still land on the same endpoint while the
-            // endpoint list is unchanged.
+        } else {
             rules.push(format!(
                 "jhash {saddr} mod {left} seed {index:#x} == 0 {}",
                 to(backend)
             ));
-        } else {
-            rules.push(format!("numgen random mod {left} == 0 {}", to(backend)));
         }
     }
     rules

@@ -16,16 +16,17 @@
 //! | `filter_input`, `filter_forward` | −110 | new, non-DNATed flows to a VIP / NodePort without endpoints → `reject_traffic` |
 //! | `filter_output` | output −110 | both checks above for traffic the node sends itself |
 //! | `nat_prerouting`, `nat_output` | −100 (dstnat) | `jump services` |
-//! | `services` | | `Cluster` Services' packets marked for masquerade (`masquerade_ipsN`, `masquerade_node_portsN`: one set lookup each, not one rule per Service chain); `daddr . l4proto . dport` verdict maps (VIPs, then NodePorts) → `svcN_*` |
-//! | `svcN_*` | | per Service port and family: affinity, spread, DNAT (a `Local` Service's cluster chain, for the node's own traffic, marks for masquerade) |
+//! | `services` | | `Cluster` Services' packets marked for masquerade (`masquerade_ipsN`, `masquerade_node_portsN`: one set lookup each, not one rule per Service chain); `daddr . l4proto . dport` verdict maps (VIPs, then NodePorts) → a spread chain, or `svcN_*` |
+//! | `spreadN_PROTO_COUNT[_localL]`, `node_port_spread…` | | shared by every Service port of that family, protocol and endpoint count: one DNAT through the endpoint map `endpointsN_PROTO` (`VIP . port . index : endpoint . port`) or `node_port_endpointsN_PROTO`, index `numgen random mod COUNT` (module `spread`); a `Local` chain sends the node's own traffic to any endpoint, marked for masquerade |
+//! | `svcN_*` | | per Service port and family, only with ClientIP affinity: affinity lookups, then a `jhash` cascade whose rules DNAT themselves |
 //! | `nat_postrouting` | 100 (srcnat) | masquerade packets carrying [`MASQUERADE_MARK`], and hairpin packets (`hairpinN`: `endpoint . endpoint`) |
 //!
-//! The number of rules a packet meets before its Service's own chain does not
-//! depend on the number of Services ([`Ruleset::dispatch_rule_count`]).
+//! The number of rules a packet meets before its spread chain does not depend on the number
+//! of Services ([`Ruleset::dispatch_rule_count`]).
 //!
 //! # Semantics (kube-proxy compatible)
 //! - `externalTrafficPolicy: Cluster`: ready endpoints anywhere, random
-//!   spread (a `numgen` cascade, see below), client masqueraded.
+//!   spread (`numgen random mod COUNT`, see below), client masqueraded.
 //! - `Local`: this node's ready endpoints, client address kept; none → `drop`.
 //!   Traffic the node sends itself (`fib saddr type local`) uses every endpoint
 //!   and is masqueraded, so the node can always reach the Service.
@@ -39,17 +40,17 @@
 //!   replacement wiped the sets.
 //!
 //! # Cost
-//! A packet meets the same dispatch rules whatever the number of Services,
-//! then its own Service's chain: a cascade of at most one rule per endpoint
-//! (`numgen random mod n-k == 0 … dnat to endpoint_k`, each rule taking 1/(n-k) of
-//! what is left, so every endpoint gets 1/n). No chain per endpoint (kube-proxy has one):
-//! every chain is an object nft reads and the kernel validates on each change, and with
-//! 10,000 Services of 3 endpoints the 40,000 chains made one endpoint change cost ~100 ms and
-//! the whole table 2.2 s. Not one anonymous verdict map
-//! per Service: the kernel binds each anonymous set by walking the whole
-//! transaction, which made a full table of 10,000 Services take 100–190 s
-//! here (2.4 s with the cascade); and not a named map per Service either,
-//! because the kernel looks named sets up in a list (quadratic again).
+//! A packet meets the same dispatch rules whatever the number of Services, then one rule of
+//! a shared spread chain: one lookup in an endpoint map keyed by its destination and
+//! `numgen random mod COUNT`. A Service's endpoints are map elements, not rules: at 10,000
+//! Services of 2–3 endpoints the table has a few dozen rules, where a `numgen` cascade of one
+//! rule per endpoint (ferrolb's earlier shape) had 25,000, and those were 0.8 of the 1.03 s a
+//! full write took (nft's parse and the kernel's set-up of every expression). Chains are
+//! shared per endpoint count, not per Service, because the kernel walks a map each time
+//! another chain binds it (a chain per Service binding one map: 14 s for 10,000), and not
+//! one anonymous map per Service, because the kernel names and binds anonymous sets by walks
+//! that made 10,000 of them take 18–45 s. No chain per endpoint (kube-proxy has one): every
+//! chain is an object nft reads and the kernel validates on each change.
 //!
 //! # Limits
 //! - `loadBalancerSourceRanges` fail closed per family: a Service whose
@@ -59,8 +60,10 @@
 //! - Pods on a node without local endpoints cannot reach a `Local` Service
 //!   through its VIP (kube-proxy short-circuits pod traffic using the cluster
 //!   CIDR, which this input does not carry).
-//! - Affinity lookups cost one rule per endpoint of that Service (only for
-//!   Services with affinity), and a full replacement forgets affinity state.
+//! - A Service with ClientIP affinity keeps a chain of its own, one affinity rule and one
+//!   spread rule per endpoint, and a full replacement forgets affinity state.
+//! - A table has a spread chain per distinct endpoint count in use, each walking its map
+//!   once when created: cheap for counts up to the hundreds.
 //! - `nft -c` does not check that statements suit the hook of the chains
 //!   reaching them (the kernel checks that only on commit); the rule set was
 //!   also applied for real in a scratch network namespace during development.
@@ -73,6 +76,7 @@ mod model;
 mod names;
 mod render;
 mod select;
+mod spread;
 mod stale;
 mod update;
 
@@ -89,5 +93,6 @@ pub use model::{
 };
 pub use names::{NftFamily, NftProtocol};
 pub use select::{Backend, backends};
+pub use spread::LOCAL_INDEX_OFFSET;
 pub use stale::{diff_size, stale_udp_endpoints};
 pub use update::NeedsReplacement;

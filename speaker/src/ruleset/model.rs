@@ -112,6 +112,10 @@ pub struct NamedSet {
     pub key_type: String,
     /// Data type for maps, e.g. `verdict`.
     pub data_type: Option<String>,
+    /// Whether `key_type` and `data_type` are expressions (`typeof ip daddr . th dport`)
+    /// rather than type names: a key holding a number (`numgen`) has no type name of its own.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub typeof_keys: bool,
     /// Static or dynamic.
     pub kind: SetKind,
     /// Elements in nft syntax (`key` or `key : data`), sorted.

@@ -115,9 +115,10 @@ pub(super) fn set_spec_inline(set: &NamedSet) -> String {
 }
 
 fn spec_lines(set: &NamedSet) -> Vec<String> {
+    let keyword = if set.typeof_keys { "typeof" } else { "type" };
     let mut lines = vec![match &set.data_type {
-        Some(data) => format!("type {} : {data}", set.key_type),
-        None => format!("type {}", set.key_type),
+        Some(data) => format!("{keyword} {} : {data}", set.key_type),
+        None => format!("{keyword} {}", set.key_type),
     }];
     if let SetKind::Dynamic { timeout_secs, size } = set.kind {
         lines.push("flags dynamic,timeout".to_string());

@@ -242,12 +242,25 @@ fn a_load_balancer_without_node_ports_is_served_on_its_vip_only() {
                 .unwrap_or_default()
         };
         assert_eq!(entries("service_ips4").len(), 1, "{node}");
-        assert!(
-            entries("service_ips4")[0].starts_with("198.51.100.200 . tcp . 80 : goto svc4_"),
-            "{node}: {:?}",
-            entries("service_ips4")
+        assert_eq!(
+            entries("service_ips4"),
+            ["198.51.100.200 . tcp . 80 : goto spread4_tcp_1"],
+            "{node}"
+        );
+        assert_eq!(
+            entries("endpoints4_tcp"),
+            ["198.51.100.200 . 80 . 0 : 192.0.2.10 . 8080"],
+            "{node}"
         );
         assert!(entries("node_ports4").is_empty(), "{node}");
+        assert!(built.set("node_port_endpoints4_tcp").is_none(), "{node}");
+        assert!(
+            built
+                .chains()
+                .iter()
+                .all(|chain| !chain.name.starts_with("node_port_spread")),
+            "{node}"
+        );
         assert!(entries("no_endpoint_node_ports4").is_empty(), "{node}");
         let script = built.to_nft_script();
         assert!(script.contains("198.51.100.200 . tcp . 80"), "{node}");

@@ -2,6 +2,8 @@
 
 use super::super::{Ruleset, build, diff_size, stale_udp_endpoints};
 use super::fixtures::{self, NODE, ip, ready};
+use super::rules::port_id;
+use ferrolb_core::Protocol;
 use std::sync::Arc;
 
 #[test]
@@ -50,8 +52,9 @@ fn diff_size_is_zero_without_change_and_grows_with_it() {
         .endpoints
         .push(ready("10.244.4.4", NODE));
     let new = build(&input);
-    // Entry chain changed (mod 4) and one endpoint chain added.
-    assert_eq!(diff_size(&old, &new), 2);
+    // Chains: spread4_tcp_3 goes, spread4_tcp_4 comes. Elements: the VIP's verdict (old and
+    // new), one endpoint map element and one hairpin pair more.
+    assert_eq!(diff_size(&old, &new), 2 + 2 + 1 + 1);
     assert!(diff_size(&Ruleset::default(), &new) > new.stats().chains);
 }
 
@@ -70,32 +73,70 @@ fn update_script_is_empty_without_change() {
     assert_eq!(update(&ruleset, &ruleset.clone()), Vec::<String>::new());
 }
 
-#[test]
-fn update_script_carries_only_the_changed_service_chain_and_the_new_endpoint() {
-    let old = build(&fixtures::cluster_tcp());
+/// One endpoint more on `default/web` (`cluster_tcp`, with `others` on other VIPs).
+fn one_endpoint_more(others: &[&str]) -> (Ruleset, Ruleset) {
     let mut input = fixtures::cluster_tcp();
+    for (index, vip) in others.iter().enumerate() {
+        let mut other = (*input.services[0]).clone();
+        other.key.name = format!("other-{index}");
+        other.vips = vec![ip(vip)];
+        input.services.push(Arc::new(other));
+    }
+    let old = build(&input);
     Arc::make_mut(&mut input.services[0])
         .endpoints
         .push(ready("10.244.4.4", NODE));
-    let new = build(&input);
-    let lines = update(&old, &new);
-    let entry = new
-        .chains()
-        .iter()
-        .find(|chain| chain.name.starts_with("svc4_"))
-        .unwrap();
-    let hairpin = new.set("hairpin4").unwrap();
+    (old, build(&input))
+}
+
+#[test]
+fn update_script_carries_only_the_changed_service_elements_and_the_new_spread_chain() {
+    let (old, new) = one_endpoint_more(&[]);
+    let map = |name: &str, elements: &str| {
+        let set = new.set(name).unwrap();
+        let spec = super::super::render::set_spec_inline(set);
+        match elements {
+            "" => format!("add {} inet ferrolb {name} {{ {spec} }}", set.keyword()),
+            _ => format!(
+                "add {} inet ferrolb {name} {{ {spec} elements = {{ {elements} }} }}",
+                set.keyword()
+            ),
+        }
+    };
+    let spread = new.chain("spread4_tcp_4").unwrap();
+    assert_eq!(
+        new.set("endpoints4_tcp").unwrap().elements.len(),
+        4,
+        "the other three are kept"
+    );
     let mut expected = vec![
-        format!("flush chain inet ferrolb {}", entry.name),
-        format!(
-            "add set inet ferrolb hairpin4 {{ type ipv4_addr . ipv4_addr; elements = {{ 10.244.4.4 . 10.244.4.4 }} }}"
-        ),
-        format!("add chain inet ferrolb {} {{", entry.name),
+        "add chain inet ferrolb spread4_tcp_4".to_string(),
+        "flush chain inet ferrolb spread4_tcp_3".to_string(),
+        "delete element inet ferrolb service_ips4 { 192.0.2.10 . tcp . 80 }".to_string(),
+        map("service_ips4", "192.0.2.10 . tcp . 80 : goto spread4_tcp_4"),
+        map("hairpin4", "10.244.4.4 . 10.244.4.4"),
+        map("endpoints4_tcp", "192.0.2.10 . 80 . 3 : 10.244.4.4 . 8080"),
+        // Declared again before the rules naming it: nft need not read the table.
+        map("endpoints4_tcp", ""),
+        "add chain inet ferrolb spread4_tcp_4 {".to_string(),
     ];
-    assert_eq!(hairpin.elements.len(), 4);
-    expected.extend(entry.rules.iter().map(|rule| format!("\t{rule}")));
+    expected.extend(spread.rules.iter().map(|rule| format!("\t{rule}")));
     expected.push("}".to_string());
+    // No Service goes to spread4_tcp_3 any more.
+    expected.push("delete chain inet ferrolb spread4_tcp_3".to_string());
+    assert_eq!(update(&old, &new), expected);
+
+    // Other Services with three endpoints keep spread4_tcp_3, and nothing of theirs is written.
+    let (old, new) = one_endpoint_more(&["192.0.2.11", "192.0.2.12"]);
+    let lines = update(&old, &new);
+    expected.retain(|line| !line.contains("spread4_tcp_3"));
     assert_eq!(lines, expected);
+    assert!(
+        lines
+            .iter()
+            .all(|line| !line.contains("192.0.2.11") && !line.contains("192.0.2.12")),
+        "{lines:#?}"
+    );
 }
 
 /// nft 1.0.6 reads every chain, set and object of the table before an `add rule`, `insert
@@ -201,8 +242,9 @@ fn update_script_swaps_a_changed_verdict_and_recreates_a_changed_set() {
             .any(|line| line.starts_with("flush chain inet ferrolb svc4_"))
     );
 
-    // A VIP moving to another Service port: its map element is deleted and added again.
-    let before = fixtures::cluster_tcp();
+    // A VIP moving to another Service port with ClientIP affinity (a chain of its own): its
+    // map element is deleted and added again.
+    let before = fixtures::affinity();
     let mut after = before.clone();
     Arc::make_mut(&mut after.services[0]).key.name = "renamed".to_string();
     let lines = update(&build(&before), &build(&after));
@@ -212,14 +254,27 @@ fn update_script_swaps_a_changed_verdict_and_recreates_a_changed_set() {
             line == "delete element inet ferrolb service_ips4 { 192.0.2.10 . tcp . 80 }"
         })
         .unwrap_or_else(|| panic!("{lines:#?}"));
+    let renamed = port_id("renamed", Protocol::Tcp, 80);
     let add = lines
         .iter()
         .position(|line| {
             line.starts_with("add map inet ferrolb service_ips4 {")
-                && line.contains("elements = { 192.0.2.10 . tcp . 80 : goto svc4_")
+                && line.contains(&format!(
+                    "elements = {{ 192.0.2.10 . tcp . 80 : goto svc4_{renamed} }}"
+                ))
         })
         .unwrap_or_else(|| panic!("{lines:#?}"));
     assert!(delete < add);
+
+    // Without affinity the verdict names no Service: the same endpoints under another name
+    // change nothing.
+    let before = fixtures::cluster_tcp();
+    let mut after = before.clone();
+    Arc::make_mut(&mut after.services[0]).key.name = "renamed".to_string();
+    assert_eq!(
+        update(&build(&before), &build(&after)),
+        Vec::<String>::new()
+    );
 }
 
 #[test]

@@ -4,7 +4,7 @@ use super::super::input::NodeInput;
 use super::super::names::{self, sanitize};
 use super::super::{RulesetWarning, build};
 use super::fixtures::{self, ip, service, tcp};
-use super::rules::{elements, port_id};
+use super::rules::elements;
 use ferrolb_core::{Protocol, ServiceKey};
 use std::sync::Arc;
 
@@ -13,15 +13,19 @@ fn the_first_service_keeps_a_contested_vip_and_the_other_is_warned() {
     let mut input = fixtures::cluster_tcp();
     let mut other = (*input.services[0]).clone();
     other.key.name = "aaa".to_string();
+    other.endpoints = vec![fixtures::ready("10.244.9.9", "node-b")];
     input.services.push(Arc::new(other));
     let ruleset = build(&input);
     assert_eq!(
         elements(&ruleset, "service_ips4"),
-        [format!(
-            "192.0.2.10 . tcp . 80 : goto svc4_{}",
-            port_id("aaa", Protocol::Tcp, 80)
-        )]
+        ["192.0.2.10 . tcp . 80 : goto spread4_tcp_1"]
     );
+    // Only default/aaa's endpoint: none of default/web's.
+    assert_eq!(
+        elements(&ruleset, "endpoints4_tcp"),
+        ["192.0.2.10 . 80 . 0 : 10.244.9.9 . 8080"]
+    );
+    assert_eq!(elements(&ruleset, "hairpin4"), ["10.244.9.9 . 10.244.9.9"]);
     let warning = &ruleset.warnings()[0];
     assert_eq!(
         warning,
@@ -177,8 +181,9 @@ fn stats_count_services_rules_and_elements() {
     let stats = ruleset.stats();
     assert_eq!(stats.services, 1);
     assert_eq!(stats.service_ports, 1);
-    // A VIP per family, its masquerade tuple per family, one IPv4 and two IPv6 hairpin pairs.
-    assert_eq!(stats.map_elements, 2 + 2 + 3);
+    // A VIP per family, its masquerade tuple per family, one IPv4 and two IPv6 hairpin pairs,
+    // one IPv4 and two IPv6 endpoints.
+    assert_eq!(stats.map_elements, 2 + 2 + 3 + 3);
     let rules: usize = ruleset.chains().iter().map(|chain| chain.rules.len()).sum();
     assert_eq!(stats.rules, rules);
     assert_eq!(stats.chains, ruleset.chains().len());

@@ -195,15 +195,91 @@ fn assert_sound(ruleset: &Ruleset) {
             set.name
         );
     }
-    for chain in ruleset.chains().iter().filter(|c| c.name.starts_with("ep")) {
-        let dnat = chain.rules.last().unwrap();
-        let expected = if chain.name.starts_with("ep4_") {
-            " dnat ip to "
-        } else {
-            " dnat ip6 to ["
-        };
-        assert!(dnat.contains(expected), "{dnat} in {}", chain.name);
+    assert_spreads_complete(ruleset);
+}
+
+/// `numgen random mod N [offset O] map @MAP` in `rule`: the indexes it draws, and the map.
+fn drawn(rule: &str) -> Option<(std::ops::Range<u32>, String)> {
+    let after = rule.split_once("numgen random mod ")?.1;
+    let (count, rest) = after.split_once(' ')?;
+    let count: u32 = count.parse().unwrap();
+    let (offset, rest) = match rest.strip_prefix("offset ") {
+        Some(rest) => {
+            let (offset, rest) = rest.split_once(' ').unwrap();
+            (offset.parse::<u32>().unwrap(), rest)
+        }
+        None => (0, rest),
+    };
+    let map = rest.strip_prefix("map @").unwrap();
+    Some((offset..offset + count, map.to_string()))
+}
+
+/// Every dispatch element that goes to a shared spread chain has, in the endpoint map that chain
+/// reads, an element for each index the chain can draw and no other; every endpoint map element
+/// belongs to such a dispatch element; the chain DNATs in its own family.
+fn assert_spreads_complete(ruleset: &Ruleset) {
+    let mut expected: BTreeSet<(String, String)> = BTreeSet::new();
+    for (dispatch, vip) in [
+        ("service_ips4", true),
+        ("service_ips6", true),
+        ("node_ports4", false),
+        ("node_ports6", false),
+    ] {
+        let family = &dispatch[dispatch.len() - 1..];
+        for element in &ruleset.set(dispatch).unwrap().elements {
+            let (key, verdict) = element.split_once(" : goto ").unwrap();
+            if !verdict.contains("spread") {
+                continue;
+            }
+            let chain = ruleset.chain(verdict).unwrap();
+            let dnat = if family == "4" {
+                " dnat ip to "
+            } else {
+                " dnat ip6 to "
+            };
+            assert!(
+                verdict.contains(&format!("spread{family}_"))
+                    && chain
+                        .rules
+                        .iter()
+                        .all(|rule| rule == "drop" || rule.contains(dnat)),
+                "{chain:?} from {dispatch}"
+            );
+            let parts: Vec<&str> = key.split(" . ").collect();
+            let (protocol, prefix) = if vip {
+                (parts[1], format!("{} . {}", parts[0], parts[2]))
+            } else {
+                (parts[0], parts[1].to_string())
+            };
+            let draws: Vec<_> = chain.rules.iter().filter_map(|rule| drawn(rule)).collect();
+            assert!(!draws.is_empty(), "{chain:?}");
+            for (indexes, map) in draws {
+                let via = if vip { "" } else { "node_port_" };
+                assert_eq!(
+                    map,
+                    format!("{via}endpoints{family}_{protocol}"),
+                    "{element}"
+                );
+                expected.extend(indexes.map(|index| (map.clone(), format!("{prefix} . {index}"))));
+            }
+        }
     }
+    let actual: BTreeSet<(String, String)> = ruleset
+        .sets()
+        .iter()
+        .filter(|set| {
+            set.name.starts_with("endpoints") || set.name.starts_with("node_port_endpoints")
+        })
+        .flat_map(|set| {
+            set.elements.iter().map(|element| {
+                (
+                    set.name.clone(),
+                    element.split(" : ").next().unwrap().to_string(),
+                )
+            })
+        })
+        .collect();
+    assert_eq!(actual, expected);
 }
 
 proptest! {
