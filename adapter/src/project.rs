@@ -5,9 +5,11 @@
 //!
 //! Every reader was checked when these were written; a field dropped here reads as absent.
 //! - Services: everything but `managedFields` (only the edge's own entries, for
-//!   [`status_fields`](crate::ownership::status_fields)) and the annotations no ferrolb code
-//!   reads (only `ferrolb.io/` and MetalLB's, see [`requested`](crate::requested)). UID,
-//!   resourceVersion, labels, creation time and generation stay (events, proofs, policies).
+//!   [`status_fields`](crate::ownership::status_fields)), the annotations no ferrolb code
+//!   reads (only `ferrolb.io/` and MetalLB's, see [`requested`](crate::requested)), the pod
+//!   selector (the nodes read endpoints from EndpointSlices; only the controller compares
+//!   selectors, for sharing an address) and the finalizers. UID, resourceVersion, labels,
+//!   creation time and generation stay (events, proofs, policies).
 //! - EndpointSlices: name, namespace, the [`LABEL_SERVICE_NAME`] label, the address type, the
 //!   ports and each endpoint's addresses, conditions and node.
 //! - `ServiceAnnouncement`s (the speakers' publisher compares their status with what it
@@ -40,8 +42,11 @@ pub fn service(svc: &mut Service) {
     if let Some(annotations) = meta.annotations.as_mut() {
         annotations.retain(|k, _| READ_ANNOTATIONS.iter().any(|p| k.starts_with(p)));
     }
+    meta.finalizers = None;
     // Lists are parsed into vectors grown 4 at a time: most hold one item.
     if let Some(spec) = svc.spec.as_mut() {
+        // A map of one entry is a B-tree node of about 540 bytes.
+        spec.selector = None;
         shrink(&mut spec.ports);
         shrink(&mut spec.cluster_ips);
         shrink(&mut spec.ip_families);
@@ -53,7 +58,6 @@ pub fn service(svc: &mut Service) {
             shrink(&mut lb.ingress);
         }
     }
-    shrink(&mut svc.metadata.finalizers);
 }
 
 fn shrink<T>(list: &mut Option<Vec<T>>) {
@@ -121,9 +125,10 @@ mod tests {
                 "managedFields": [{"manager": "ferrolb-controller", "subresource": "status"},
                                   {"manager": MANAGER_EDGE, "subresource": "status"},
                                   {"manager": "kubectl"}]},
-            "spec": {"type": "LoadBalancer"},
+            "spec": {"type": "LoadBalancer", "selector": {"app": "web"}},
         }))
         .unwrap();
+        svc.metadata.finalizers = Some(vec!["service.kubernetes.io/load-balancer-cleanup".into()]);
         service(&mut svc);
         let m = &svc.metadata;
         let annotations: Vec<&str> = m
@@ -152,7 +157,8 @@ mod tests {
             (Some("u1"), Some("7"))
         );
         assert_eq!(m.labels.as_ref().map(|l| l.len()), Some(1));
-        assert!(svc.spec.is_some());
+        assert_eq!(m.finalizers, None);
+        assert_eq!(svc.spec.as_ref().map(|s| s.selector.is_none()), Some(true));
 
         let mut bare: Service = serde_json::from_value(
             json!({"metadata": {"managedFields": [{"manager": "kubectl"}]}}),
