@@ -13,16 +13,18 @@ use ferrolb_speaker::daemon::scale::{Kept, World};
 #[global_allocator]
 static ALLOCATOR: Counting = Counting;
 
-/// Bytes per Service the stores may keep (measured 5,030 with the projections of
-/// `ferrolb_adapter::project`; 6,004 when `ServiceAnnouncement`s kept their metadata and
-/// spec; 19,333 without projections).
-const STORES_PER_SERVICE: usize = 5_500;
-/// Bytes per Service the daemon may keep after a step (measured 3,868; 4,296 when each row's
-/// election inputs kept the capacity they grew to; 2,875 before the step memo kept each
-/// Service's claim, row and election decision inputs so that a step costs what changed;
-/// 4,244 when the publication and the applier's ruleset were copies and each probed address
-/// had its own interface set).
-const KEPT_PER_SERVICE: usize = 4_200;
+/// Bytes per Service the stores may keep (measured 4,409 with the projections of
+/// `ferrolb_adapter::project`; 5,030 when Services kept their pod selector and finalizers;
+/// 6,004 when `ServiceAnnouncement`s kept their metadata and spec; 19,333 without
+/// projections).
+const STORES_PER_SERVICE: usize = 4_900;
+/// Bytes per Service the daemon may keep after a step (measured 3,447–3,516; 3,868 before a
+/// Service's endpoints became map elements instead of a chain and rules of its own, and its
+/// pod selector was dropped; 4,296 when each row's election inputs kept the capacity they
+/// grew to; 2,875 before the step memo kept each Service's claim, row and election decision
+/// inputs so that a step costs what changed; 4,244 when the publication and the applier's
+/// ruleset were copies and each probed address had its own interface set).
+const KEPT_PER_SERVICE: usize = 3_900;
 
 /// (stores, kept after the second step) in bytes for `n` Services.
 fn retained(n: usize) -> (usize, usize) {
