@@ -42,8 +42,10 @@ use super::{node, publish, uninstall, watches};
 pub(super) struct Inputs {
     /// The watched objects.
     pub stores: watches::Stores,
-    /// Notified on every change of a watched object.
+    /// Notified on every change of a watched object but a `ServiceAnnouncement`.
     pub changed: Arc<Notify>,
+    /// Notified on every change of a `ServiceAnnouncement` (what the publisher compares with).
+    pub announced: Arc<Notify>,
     /// The gossip membership.
     pub members: watch::Receiver<Members>,
     /// This node's interfaces.
@@ -93,6 +95,8 @@ pub(super) struct Applied {
     pub(super) desired: Arc<NodeDesired>,
     /// The `ServiceAnnouncement` objects the publisher was last given.
     pub(super) current: Vec<Arc<ServiceAnnouncement>>,
+    /// The Services of that step (the publisher names their owners).
+    pub(super) services: Vec<Arc<Service>>,
     /// The runtime facts the health snapshot was last given.
     pub(super) observed: Observed,
     /// The dataplane decision of that step: serve the healthCheckNodePorts.
@@ -142,6 +146,8 @@ enum Wake {
     Input,
     /// Only the dataplane task's apply status changed.
     RulesStatus,
+    /// A `ServiceAnnouncement` changed: the publisher compares again, no step.
+    Announced,
     /// SIGTERM or SIGINT.
     Shutdown,
 }
@@ -186,6 +192,7 @@ impl Speaker {
                     },
                     Wake::Input => break,
                     Wake::RulesStatus => self.publish_health(None),
+                    Wake::Announced => self.republish(),
                     Wake::Shutdown => return,
                 }
             }
@@ -205,6 +212,7 @@ impl Speaker {
                 wake = self.wait(shutdown) => match wake {
                     Wake::Objects => {}
                     Wake::RulesStatus => self.publish_health(None),
+                    Wake::Announced => self.republish(),
                     other => return other,
                 },
             }
@@ -217,6 +225,7 @@ impl Speaker {
         let i = &mut self.inputs;
         tokio::select! {
             () = i.changed.notified() => Wake::Objects,
+            () = i.announced.notified() => Wake::Announced,
             Ok(()) = i.members.changed() => Wake::Input,
             Ok(()) = i.ifaces.changed() => Wake::Input,
             Ok(()) = i.dataplane.changed() => Wake::Input,
@@ -335,10 +344,29 @@ impl Speaker {
         self.last = Some(Applied {
             desired,
             current,
+            services: step.services,
             observed: observed.clone(),
             serve_node_ports: step.decision.enabled,
         });
         self.publish_health(Some(observed));
+    }
+
+    /// Hands the publisher the `ServiceAnnouncement` objects as they are now with the last
+    /// desired state, when they changed since it was last given them. A speaker's own writes
+    /// and the other speakers' come back here; before, each of them cost every speaker a
+    /// step (at 10,000 Services, ~140 ms of CPU).
+    fn republish(&mut self) {
+        let Some(last) = self.last.as_mut() else {
+            return;
+        };
+        let current = self.inputs.stores.announcements();
+        if same_objects(&last.current, &current) {
+            return;
+        }
+        self.outputs
+            .publish
+            .send_replace(Arc::new(batch(&last.desired, &last.services, &current)));
+        last.current = current;
     }
 
     /// Publishes the health snapshot of the last desired state with the current apply status

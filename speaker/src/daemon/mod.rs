@@ -123,7 +123,9 @@ async fn start(
 ) -> Result<Option<Speaker>, StartError> {
     let client = Client::try_default().await.map_err(StartError::Client)?;
     let changed = Arc::new(Notify::new());
-    let stores = watches::Stores::start(&client, &args.namespace, changed.clone());
+    let announced = Arc::new(Notify::new());
+    let stores =
+        watches::Stores::start(&client, &args.namespace, changed.clone(), announced.clone());
     let (metrics, registry) = Metrics::new();
     let metrics = Arc::new(metrics);
     let mut keys = gossip_keys::spawn(
@@ -280,6 +282,7 @@ async fn start(
         Inputs {
             stores,
             changed,
+            announced,
             members,
             ifaces,
             rules_status,

@@ -224,6 +224,7 @@ impl Kept {
         let applied = Applied {
             desired,
             current,
+            services: world.snapshot.objects.services.clone(),
             observed: observed.clone(),
             serve_node_ports: decision.enabled,
         };

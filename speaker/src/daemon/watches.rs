@@ -26,12 +26,19 @@ pub struct Stores {
 }
 
 impl Stores {
-    /// Starts one watch per kind; `changed` is notified on every change after the first list.
-    pub fn start(client: &Client, namespace: &str, changed: Arc<Notify>) -> Stores {
+    /// Starts one watch per kind; `changed` is notified on every change after the first list,
+    /// but of a `ServiceAnnouncement`: those notify `announced`. They are no input of the
+    /// desired state, only of what the publisher writes, so they need no step.
+    pub fn start(
+        client: &Client,
+        namespace: &str,
+        changed: Arc<Notify>,
+        announced: Arc<Notify>,
+    ) -> Stores {
         Stores {
             common: ServiceStores::start(client, namespace, changed.clone()),
-            l2: watch_all(client, changed.clone()),
-            announcements: watch_all_with(client, changed, project::announcement),
+            l2: watch_all(client, changed),
+            announcements: watch_all_with(client, announced, project::announcement),
         }
     }
 
