@@ -77,10 +77,13 @@ pub async fn speakers(
     let proxies = kube_proxy_memory(lab, opts.kube_proxy);
     let rules = nft_size(lab, "node-a", opts.kube_proxy);
     let syncs_before = rule_syncs(lab, opts.kube_proxy).await?;
+    let steps_before = steps(lab).await?;
     let mut answered_ms = one_more(lab, &client, opts.probes).await?;
     answered_ms.sort_by(f64::total_cmp);
     let takeovers = takeovers(lab).await?;
     let syncs = rule_syncs(lab, opts.kube_proxy).await?.since(&syncs_before);
+    let steps = steps(lab).await? - steps_before;
+    let per_speaker_and_service = steps / (SPEAKERS.len() * answered_ms.len().max(1)) as f64;
     Ok(json!({
         "benchmark": "speaker",
         "services": opts.services,
@@ -102,6 +105,11 @@ pub async fn speakers(
             "method": "the change, over the one_more Services, of the rule-sync time histogram of whatever programs the nodes' rules, added up over the three nodes; quantiles are bucket bounds",
             "metric": sync_metric(opts.kube_proxy),
             "summary": syncs.summary_ms(),
+        },
+        "steps_during_one_more": {
+            "method": "the change, over the one_more Services, of the desired states the speakers computed (ferrolb_speaker_computations_total), added up over the three speakers",
+            "total": steps,
+            "per_speaker_and_service": per_speaker_and_service,
         },
         "one_more": {
             "method": "after every address was announced, Services created one at a time with a requested address (annotation ferrolb.io/load-balancer-ips) from the same pool; time from the create request to the first Neighbor Advertisement the client receives for it (ndisc6 from the client, 40 ms per solicitation)",
@@ -285,6 +293,19 @@ async fn rule_syncs(lab: &Lab, mode: KubeProxyMode) -> Result<Histogram, Error> 
         let h = prom::histogram(&text, name)
             .ok_or_else(|| Error::msg(format!("no histogram {name} on {node}")))?;
         total = total.plus(&h);
+    }
+    Ok(total)
+}
+
+/// Desired states the speakers computed since they started
+/// (`ferrolb_speaker_computations_total`), added up.
+async fn steps(lab: &Lab) -> Result<f64, Error> {
+    const NAME: &str = "ferrolb_speaker_computations_total";
+    let mut total = 0.0;
+    for speaker in SPEAKERS {
+        let body = speaker_metrics(lab, speaker).await?;
+        total += prom::gauge(&body, NAME)
+            .ok_or_else(|| Error::msg(format!("no {NAME} on {speaker}")))?;
     }
     Ok(total)
 }
