@@ -307,18 +307,11 @@ async fn foreign_crds(lab: &TestLab) -> anyhow::Result<()> {
     );
     let _ = std::fs::remove_dir_all(&cache);
 
-    step("the foreign CRDs removed");
-    kubectl(
-        lab,
-        &[
-            "delete",
-            "crd",
-            "-l",
-            selector,
-            "--wait=true",
-            "--timeout=180s",
-        ],
-    )?;
+    // Deleted, not waited for: nothing after this reads them, and the apiserver tears the
+    // CRDs down one after another (71 s once, more than 180 s another time, on two loaded
+    // cores), which checked nothing of ferrolb's. The lab goes with them at the end.
+    step("the foreign CRDs deleted");
+    kubectl(lab, &["delete", "crd", "-l", selector, "--wait=false"])?;
     Ok(())
 }
 
