@@ -17,7 +17,8 @@ use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
 use futures::{StreamExt, stream};
-use k8s_openapi::api::core::v1::Pod;
+use k8s_openapi::api::core::v1::{Pod, Service};
+use kube::runtime::watcher;
 use kube::api::{Api, Patch, PatchParams};
 use serde_json::{Value, json};
 
@@ -78,8 +79,18 @@ pub async fn speakers(
     let rules = nft_size(lab, "node-a", opts.kube_proxy);
     let syncs_before = rule_syncs(lab, opts.kube_proxy).await?;
     let steps_before = steps(lab).await?;
-    let mut answered_ms = one_more(lab, &client, opts.probes).await?;
+    let passes_before = controller_passes(lab).await?;
+    let timings = one_more(lab, &client, opts.probes).await?;
+    let passes = controller_passes(lab).await?.since(&passes_before);
+    let mut answered_ms: Vec<f64> = timings.iter().map(|t| t.answered_ms).collect();
     answered_ms.sort_by(f64::total_cmp);
+    let mut allocated_ms: Vec<f64> = timings.iter().map(|t| t.allocated_ms).collect();
+    allocated_ms.sort_by(f64::total_cmp);
+    let mut after_ms: Vec<f64> = timings
+        .iter()
+        .map(|t| t.answered_ms - t.allocated_ms)
+        .collect();
+    after_ms.sort_by(f64::total_cmp);
     let takeovers = takeovers(lab).await?;
     let syncs = rule_syncs(lab, opts.kube_proxy).await?.since(&syncs_before);
     let steps = steps(lab).await? - steps_before;
@@ -111,6 +122,23 @@ pub async fn speakers(
             "total": steps,
             "per_speaker_and_service": per_speaker_and_service,
         },
+        "controller_passes_during_one_more": {
+            "method": "the change, over the one_more Services, of the controllers' plan-and-apply time histogram, both replicas added up; quantiles are bucket bounds",
+            "metric": CONTROLLER_PASSES,
+            "summary": passes.summary_ms(),
+        },
+        "one_more_allocated": {
+            "method": "of the one_more Services: time from the create request to the watch event showing the address in the Service's status (the controller's part)",
+            "p50_ms": percentile(&allocated_ms, 0.5),
+            "p95_ms": percentile(&allocated_ms, 0.95),
+            "max_ms": percentile(&allocated_ms, 1.0),
+        },
+        "one_more_answered_after_allocation": {
+            "method": "of the one_more Services: time from that watch event to the first Neighbor Advertisement (the speakers' part, with up to one 40 ms solicitation)",
+            "p50_ms": percentile(&after_ms, 0.5),
+            "p95_ms": percentile(&after_ms, 0.95),
+            "max_ms": percentile(&after_ms, 1.0),
+        },
         "one_more": {
             "method": "after every address was announced, Services created one at a time with a requested address (annotation ferrolb.io/load-balancer-ips) from the same pool; time from the create request to the first Neighbor Advertisement the client receives for it (ndisc6 from the client, 40 ms per solicitation)",
             "services": answered_ms.len(),
@@ -124,10 +152,18 @@ pub async fn speakers(
     }))
 }
 
+/// One of [`one_more`]'s Services: from its create request, when its status showed the
+/// address, and when the client got the first Neighbor Advertisement for it.
+struct OneMore {
+    allocated_ms: f64,
+    answered_ms: f64,
+}
+
 /// Creates `count` more Services, one at a time, each requesting an address from the top of
-/// [`POOL`] (above the bulk), and times each from its create request to the first Neighbor
-/// Advertisement the client gets for that address.
-async fn one_more(lab: &Lab, client: &kube::Client, count: usize) -> Result<Vec<f64>, Error> {
+/// [`POOL`] (above the bulk), and times each from its create request to the watch event
+/// showing the address in its status, and to the first Neighbor Advertisement the client gets
+/// for that address.
+async fn one_more(lab: &Lab, client: &kube::Client, count: usize) -> Result<Vec<OneMore>, Error> {
     let spec = json!({"ipFamilies": ["IPv6"], "ipFamilyPolicy": "SingleStack",
         "allocateLoadBalancerNodePorts": false, "selector": {"app": "scale"},
         "ports": [{"port": 80, "targetPort": 9376, "protocol": "TCP"}]});
@@ -136,8 +172,10 @@ async fn one_more(lab: &Lab, client: &kube::Client, count: usize) -> Result<Vec<
         let ip: std::net::IpAddr = format!("2001:db8:100::3:ff{i:02x}")
             .parse()
             .map_err(|e| Error::msg(format!("a probe address: {e}")))?;
+        let name = format!("one-more-{i}");
+        let allocated = allocated_at(client, &name, ip).await?;
         let body = k8s::service_body(
-            &format!("one-more-{i}"),
+            &name,
             json!({ferrolb_api::names::ANN_LOAD_BALANCER_IPS: ip.to_string()}),
             spec.clone(),
         );
@@ -150,15 +188,73 @@ async fn one_more(lab: &Lab, client: &kube::Client, count: usize) -> Result<Vec<
             }
             if t.elapsed() > limit {
                 return Err(Error::msg(format!(
-                    "{ip} (Service one-more-{i}) not answered within {limit:?}"
+                    "{ip} (Service {name}) not answered within {limit:?}"
                 )));
             }
         }
-        let ms = t.elapsed().as_secs_f64() * 1e3;
-        tracing::info!(service = i, ms, "one more Service answered");
-        out.push(ms);
+        let answered_ms = t.elapsed().as_secs_f64() * 1e3;
+        let at = tokio::time::timeout(limit, allocated)
+            .await
+            .ok()
+            .and_then(Result::ok)
+            .flatten()
+            .ok_or_else(|| Error::msg(format!("no watch event showed {ip} in {name}'s status")))?;
+        let allocated_ms = at.saturating_duration_since(t).as_secs_f64() * 1e3;
+        tracing::info!(service = i, answered_ms, allocated_ms, "one more Service answered");
+        out.push(OneMore {
+            allocated_ms,
+            answered_ms,
+        });
     }
     Ok(out)
+}
+
+/// Watches Service `name` (its watch listed before this returns) and resolves to when an
+/// event first shows `ip` in its status.
+async fn allocated_at(
+    client: &kube::Client,
+    name: &str,
+    ip: std::net::IpAddr,
+) -> Result<tokio::task::JoinHandle<Option<Instant>>, Error> {
+    let api: Api<Service> = Api::namespaced(client.clone(), NS);
+    let config = watcher::Config::default().fields(&format!("metadata.name={name}"));
+    let (listed, on_list) = tokio::sync::oneshot::channel();
+    let task = tokio::spawn(async move {
+        let mut listed = Some(listed);
+        let mut events = watcher(api, config).boxed();
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while let Ok(Some(event)) = tokio::time::timeout_at(deadline.into(), events.next()).await {
+            match event {
+                Ok(watcher::Event::InitDone) => {
+                    if let Some(tx) = listed.take() {
+                        let _ = tx.send(());
+                    }
+                }
+                Ok(watcher::Event::Apply(svc) | watcher::Event::InitApply(svc))
+                    if shows(&svc, ip) =>
+                {
+                    return Some(Instant::now());
+                }
+                _ => {}
+            }
+        }
+        None
+    });
+    tokio::time::timeout(Duration::from_secs(30), on_list)
+        .await
+        .map_err(|_| Error::msg(format!("the watch of Service {name} did not list in 30 s")))?
+        .map_err(|_| Error::msg(format!("the watch of Service {name} ended before it listed")))?;
+    Ok(task)
+}
+
+/// Whether `svc`'s status holds `ip`.
+fn shows(svc: &Service, ip: std::net::IpAddr) -> bool {
+    let want = ip.to_string();
+    svc.status
+        .as_ref()
+        .and_then(|s| s.load_balancer.as_ref())
+        .and_then(|lb| lb.ingress.as_ref())
+        .is_some_and(|ingress| ingress.iter().any(|i| i.ip.as_deref() == Some(want.as_str())))
 }
 
 /// One Neighbor Solicitation for `ip` from the client, waiting 40 ms: whether anyone answered.
@@ -293,6 +389,24 @@ async fn rule_syncs(lab: &Lab, mode: KubeProxyMode) -> Result<Histogram, Error> 
         let h = prom::histogram(&text, name)
             .ok_or_else(|| Error::msg(format!("no histogram {name} on {node}")))?;
         total = total.plus(&h);
+    }
+    Ok(total)
+}
+
+/// The controllers' plan-and-apply histogram.
+const CONTROLLER_PASSES: &str = "ferrolb_controller_reconcile_duration_seconds";
+
+/// The controllers' plan-and-apply histogram ([`CONTROLLER_PASSES`]), both replicas added up.
+async fn controller_passes(lab: &Lab) -> Result<Histogram, Error> {
+    let mut total = Histogram::default();
+    for c in [Component::Controller(0), Component::Controller(1)] {
+        let (code, text) = lab.private_get(c, "/metrics").await?;
+        if code != 200 {
+            return Err(Error::msg(format!("{c}'s /metrics answered {code}")));
+        }
+        if let Some(h) = prom::histogram(&text, CONTROLLER_PASSES) {
+            total = total.plus(&h);
+        }
     }
     Ok(total)
 }
