@@ -4,6 +4,9 @@
 use clap::Parser;
 use ferrolb_speaker::daemon::{self, Args};
 
+#[global_allocator]
+static ALLOCATOR: ferrolb_speaker::Allocator = tikv_jemallocator::Jemalloc;
+
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let args = Args::parse();

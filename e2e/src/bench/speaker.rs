@@ -18,8 +18,8 @@ use std::time::{Duration, Instant};
 
 use futures::{StreamExt, stream};
 use k8s_openapi::api::core::v1::{Pod, Service};
-use kube::runtime::watcher;
 use kube::api::{Api, Patch, PatchParams};
+use kube::runtime::watcher;
 use serde_json::{Value, json};
 
 use super::arp::percentile;
@@ -200,7 +200,12 @@ async fn one_more(lab: &Lab, client: &kube::Client, count: usize) -> Result<Vec<
             .flatten()
             .ok_or_else(|| Error::msg(format!("no watch event showed {ip} in {name}'s status")))?;
         let allocated_ms = at.saturating_duration_since(t).as_secs_f64() * 1e3;
-        tracing::info!(service = i, answered_ms, allocated_ms, "one more Service answered");
+        tracing::info!(
+            service = i,
+            answered_ms,
+            allocated_ms,
+            "one more Service answered"
+        );
         out.push(OneMore {
             allocated_ms,
             answered_ms,
@@ -243,7 +248,11 @@ async fn allocated_at(
     tokio::time::timeout(Duration::from_secs(30), on_list)
         .await
         .map_err(|_| Error::msg(format!("the watch of Service {name} did not list in 30 s")))?
-        .map_err(|_| Error::msg(format!("the watch of Service {name} ended before it listed")))?;
+        .map_err(|_| {
+            Error::msg(format!(
+                "the watch of Service {name} ended before it listed"
+            ))
+        })?;
     Ok(task)
 }
 
@@ -254,7 +263,11 @@ fn shows(svc: &Service, ip: std::net::IpAddr) -> bool {
         .as_ref()
         .and_then(|s| s.load_balancer.as_ref())
         .and_then(|lb| lb.ingress.as_ref())
-        .is_some_and(|ingress| ingress.iter().any(|i| i.ip.as_deref() == Some(want.as_str())))
+        .is_some_and(|ingress| {
+            ingress
+                .iter()
+                .any(|i| i.ip.as_deref() == Some(want.as_str()))
+        })
 }
 
 /// One Neighbor Solicitation for `ip` from the client, waiting 40 ms: whether anyone answered.

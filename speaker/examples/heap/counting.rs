@@ -2,10 +2,13 @@
 //! (`examples/heap`) and the growth test (`tests/heap.rs`): each is its own binary, so only
 //! they count.
 
-use std::alloc::{GlobalAlloc, Layout, System};
+use std::alloc::{GlobalAlloc, Layout};
+
+/// What the counting forwards to: the speaker binary's allocator.
+static INNER: ferrolb_speaker::Allocator = tikv_jemallocator::Jemalloc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
-/// The system allocator, counting.
+/// The speaker's allocator ([`ferrolb_speaker::Allocator`]), counting.
 pub struct Counting;
 
 static LIVE: AtomicUsize = AtomicUsize::new(0);
@@ -17,23 +20,23 @@ fn grow(n: usize) {
 }
 
 // `GlobalAlloc` is an unsafe trait: the one `unsafe` of these binaries, which only count.
-// SAFETY: every call is forwarded to `System` with the same arguments; only counters change.
+// SAFETY: every call is forwarded to `INNER` with the same arguments; only counters change.
 #[allow(unsafe_code)]
 unsafe impl GlobalAlloc for Counting {
     unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
         grow(layout.size());
         // SAFETY: the caller's contract, forwarded.
-        unsafe { System.alloc(layout) }
+        unsafe { INNER.alloc(layout) }
     }
     unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
         LIVE.fetch_sub(layout.size(), Ordering::Relaxed);
         // SAFETY: the caller's contract, forwarded.
-        unsafe { System.dealloc(ptr, layout) }
+        unsafe { INNER.dealloc(ptr, layout) }
     }
     unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
         grow(layout.size());
         // SAFETY: the caller's contract, forwarded.
-        unsafe { System.alloc_zeroed(layout) }
+        unsafe { INNER.alloc_zeroed(layout) }
     }
     unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
         if new_size >= layout.size() {
@@ -42,7 +45,7 @@ unsafe impl GlobalAlloc for Counting {
             LIVE.fetch_sub(layout.size() - new_size, Ordering::Relaxed);
         }
         // SAFETY: the caller's contract, forwarded.
-        unsafe { System.realloc(ptr, layout, new_size) }
+        unsafe { INNER.realloc(ptr, layout, new_size) }
     }
 }
 

@@ -156,6 +156,12 @@ impl Svc {
         self
     }
 
+    /// Sets `spec.ipFamilies` (single-stack for one family).
+    pub fn families(mut self, families: &[&str]) -> Svc {
+        self.spec().ip_families = Some(families.iter().map(|f| f.to_string()).collect());
+        self
+    }
+
     /// Sets the one port's number.
     pub fn port(mut self, port: i32) -> Svc {
         if let Some(p) = self.spec().ports.as_mut().and_then(|ps| ps.first_mut()) {

@@ -4,6 +4,7 @@
 mod adoption;
 mod fixtures;
 mod release;
+mod scale;
 
 use fixtures::{Cluster, Svc, applied, edit, now, show};
 

@@ -1,0 +1,42 @@
+//! The decision's time at scale, printed: one more Service among 10,000 settled ones.
+//! `cargo test --profile bench-release -p ferrolb-controller --lib -- --ignored --nocapture decide_at_scale`
+
+use std::time::Instant;
+
+use super::fixtures::{Cluster, Svc, add};
+use super::{decide_on, settled};
+
+#[test]
+#[ignore = "a timing, printed; run in release"]
+fn decide_at_scale() {
+    let n: i64 = std::env::var("SCALE_SERVICES")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(10_000);
+    let mut cluster = Cluster::new().pool("scale", &["2001:db8:100::/112"]);
+    for i in 0..n {
+        cluster = cluster.service(Svc::lb(&format!("s{i}"), i).families(&["IPv6"]));
+    }
+    let mut watched = settled(settled(cluster.build()));
+    let t = Instant::now();
+    let writes = decide_on(&watched);
+    println!(
+        "settled: {} writes, decide {:?}",
+        writes.services.len(),
+        t.elapsed()
+    );
+    add(&mut watched, Svc::lb("one-more", n).families(&["IPv6"]));
+    let rounds: usize = std::env::var("SCALE_ROUNDS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(3);
+    for _ in 0..rounds {
+        let t = Instant::now();
+        let writes = decide_on(&watched);
+        println!(
+            "one more: {} writes, decide {:?}",
+            writes.services.len(),
+            t.elapsed()
+        );
+    }
+}
