@@ -3,6 +3,9 @@
 use clap::Parser;
 use ferrolb_edge::daemon::{self, Args};
 
+#[global_allocator]
+static ALLOCATOR: ferrolb_runtime::Allocator = ferrolb_runtime::ALLOCATOR;
+
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let args = Args::parse();

@@ -5,7 +5,7 @@ use clap::Parser;
 use ferrolb_speaker::daemon::{self, Args};
 
 #[global_allocator]
-static ALLOCATOR: ferrolb_speaker::Allocator = tikv_jemallocator::Jemalloc;
+static ALLOCATOR: ferrolb_runtime::Allocator = ferrolb_runtime::ALLOCATOR;
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {

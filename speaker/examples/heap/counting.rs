@@ -4,11 +4,11 @@
 
 use std::alloc::{GlobalAlloc, Layout};
 
-/// What the counting forwards to: the speaker binary's allocator.
-static INNER: ferrolb_speaker::Allocator = tikv_jemallocator::Jemalloc;
+/// What the counting forwards to: the daemons' allocator.
+static INNER: ferrolb_runtime::Allocator = ferrolb_runtime::ALLOCATOR;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
-/// The speaker's allocator ([`ferrolb_speaker::Allocator`]), counting.
+/// The daemons' allocator ([`ferrolb_runtime::Allocator`]), counting.
 pub struct Counting;
 
 static LIVE: AtomicUsize = AtomicUsize::new(0);
