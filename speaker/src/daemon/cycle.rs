@@ -179,9 +179,9 @@ impl Speaker {
     pub(super) async fn run(&mut self, shutdown: &mut (impl Future<Output = ()> + Unpin)) {
         loop {
             let started = Instant::now();
-            pace::off_the_runtime(|| {
-                let step = self.step();
-                self.apply(step);
+            pace::off_the_runtime(|| match self.step() {
+                Some(step) => self.apply(step),
+                None => self.unchanged(),
             });
             let next = pace::next_pass_at(Instant::now(), started.elapsed());
             loop {
@@ -236,8 +236,10 @@ impl Speaker {
 
     /// Snapshot + local view → desired state (the only place it is computed), but the
     /// ruleset, which [`apply`](Self::apply) builds. The announcer gets its part as soon as
-    /// the election is done, before the rest of the desired state is computed.
-    fn step(&mut self) -> Step {
+    /// the election is done, before the rest of the desired state is computed. `None` when
+    /// nothing the desired state is computed from changed since the last step
+    /// ([`nodestate::elect_if_changed`]): the last one stands.
+    fn step(&mut self) -> Option<Step> {
         let snapshot = self.inputs.stores.snapshot();
         let members: Members = self.inputs.members.borrow_and_update().clone();
         let decision = self.inputs.dataplane.borrow_and_update().clone();
@@ -255,17 +257,27 @@ impl Speaker {
             since,
             now: whole_seconds_now(),
         };
-        let elected = nodestate::elect_with(&snapshot, &local, &mut self.memo);
+        let elected = nodestate::elect_if_changed(&snapshot, &local, &mut self.memo)?;
         self.hand_announce(&elected.announce);
-        let desired = elected.finish(&snapshot, &local);
+        let desired = elected.finish(&local);
         self.metrics.computations.inc();
-        Step {
+        Some(Step {
             desired,
             services: snapshot.objects.services,
             nodes: snapshot.objects.nodes,
             members,
             decision,
-        }
+        })
+    }
+
+    /// After a step that found nothing changed: the runtime facts and the apply status are
+    /// still published, with the last desired state.
+    fn unchanged(&mut self) {
+        self.metrics.unchanged.inc();
+        let members = self.inputs.members.borrow().clone();
+        let decision = self.inputs.dataplane.borrow().clone();
+        let observed = self.observed(&members, &decision);
+        self.publish_health(Some(observed));
     }
 
     /// Sends the announcer `announce` when it differs from what it has.

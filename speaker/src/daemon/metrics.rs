@@ -78,6 +78,9 @@ pub struct Metrics {
     pub live_speakers: Gauge,
     /// Desired states computed.
     pub computations: Counter,
+    /// Changes after which the desired state was not computed: nothing it is computed from
+    /// changed ([`crate::nodestate::Basis`]).
+    pub unchanged: Counter,
     /// Rule syncs by result.
     pub rule_syncs: Family<ResultLabels, Counter>,
     /// Time of successful rule syncs.
@@ -126,6 +129,10 @@ impl Metrics {
             silent: r.metric("silent_addresses", "Addresses nobody answers for"),
             live_speakers: r.metric("live_speakers", "Speakers gossip says are alive"),
             computations: r.metric("computations", "Desired states computed"),
+            unchanged: r.metric(
+                "unchanged_inputs",
+                "Changes of watched objects after which nothing the desired state is computed from had changed (no step)",
+            ),
             rule_syncs: r.metric("rule_syncs", "Syncs of table inet ferrolb"),
             rule_sync_seconds: r.register(
                 "rule_sync_seconds",

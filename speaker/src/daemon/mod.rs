@@ -22,9 +22,11 @@
 //!
 //! Ordering guarantees: no consumer can delay another, and the announcer gets its part first,
 //! as soon as the election is done: before the probes, plans and publication are computed and
-//! before the ruleset is built ([`elect_with`](crate::nodestate::elect_with), then
+//! before the ruleset is built ([`elect_if_changed`](crate::nodestate::elect_if_changed), then
 //! [`Elected::finish`](crate::nodestate::Elected::finish) and
-//! [`NodeDesired::build_rules`](crate::nodestate::NodeDesired::build_rules)). A takeover is
+//! [`NodeDesired::build_rules`](crate::nodestate::NodeDesired::build_rules)). A change after
+//! which nothing the desired state is computed from differs ([`crate::nodestate::Basis`]: a
+//! ClusterIP Service, a finalizer) ends the step after the rows. A takeover is
 //! answered on the wire as soon as gossip reports a peer down, whatever the apiserver or nft
 //! are doing: the step reads the reflectors' stores (no API call) and never waits for a
 //! consumer.

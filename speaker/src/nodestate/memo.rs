@@ -31,6 +31,7 @@ use kube::ResourceExt;
 
 use crate::election::{Election, Electorate, L2Policy, NodeView, VipInput};
 
+use super::basis::Basis;
 use super::endpoints::LABEL_SERVICE_NAME;
 use super::row::{Row, RowInputs, row};
 
@@ -47,6 +48,8 @@ pub struct StepMemo {
     services: HashMap<usize, ServiceEntry>,
     /// The last election, with the rows that wanted each address.
     election: Option<KeptElection>,
+    /// What the last step's desired state was computed from.
+    basis: Option<Arc<Basis>>,
 }
 
 /// The last election and its inputs.
@@ -89,6 +92,16 @@ struct KeptRow {
 }
 
 impl StepMemo {
+    /// What the last step's desired state was computed from (`None` before the first).
+    pub fn basis(&self) -> Option<&Basis> {
+        self.basis.as_deref()
+    }
+
+    /// Keeps `basis` as the last step's.
+    pub(super) fn keep_basis(&mut self, basis: Arc<Basis>) {
+        self.basis = Some(basis);
+    }
+
     /// Every Service's row over `services` and `slices`, sorted by Service (rows with nothing
     /// for the speaker included), computing only what changed since the last call; forgets the
     /// Services that are gone.

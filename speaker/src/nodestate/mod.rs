@@ -28,6 +28,7 @@
 //!   Node's deletion and exclusion ([`nodes::node_health`]).
 //! - Publication ([`publication`]): the `ServiceAnnouncement` statuses this node writes.
 
+mod basis;
 pub mod endpoints;
 mod keys;
 pub mod memo;
@@ -61,6 +62,7 @@ use crate::health::ServiceHealth;
 use crate::ruleset::{self, Ruleset};
 use ferrolb_core::ServiceKey;
 
+pub use basis::Basis;
 pub use memo::StepMemo;
 pub use nodes::{NodeEligibility, NodeHealth};
 pub use plan::{AnnouncementPlan, Elsewhere, PlannedAnnouncement, SilentIp};
@@ -206,7 +208,7 @@ pub fn desired_before_rules_with(
     local: &Local,
     memo: &mut StepMemo,
 ) -> NodeDesired {
-    elect_with(snapshot, local, memo).finish(snapshot, local)
+    elect_with(snapshot, local, memo).finish(local)
 }
 
 /// The first part of a step: the rows, the election and what the announcer answers for. The
@@ -214,6 +216,28 @@ pub fn desired_before_rules_with(
 /// computes the rest (probes, plans, publication), so that a takeover waits for the election
 /// only.
 pub fn elect_with(snapshot: &Snapshot, local: &Local, memo: &mut StepMemo) -> Elected {
+    let basis = basis_with(snapshot, local, memo);
+    elect_on(basis, local, memo)
+}
+
+/// [`elect_with`], or `None` when the step's [`Basis`] is the last step's (kept in `memo`): its
+/// desired state would be the last one again. What the speaker's loop calls: a change that does
+/// not concern the speaker costs one pass over the rows.
+pub fn elect_if_changed(
+    snapshot: &Snapshot,
+    local: &Local,
+    memo: &mut StepMemo,
+) -> Option<Elected> {
+    let basis = basis_with(snapshot, local, memo);
+    if memo.basis().is_some_and(|last| basis.same_as(last)) {
+        return None;
+    }
+    Some(elect_on(basis, local, memo))
+}
+
+/// The rows of `snapshot` (computing only what changed since `memo`'s last step) and the rest
+/// of what the desired state is computed from.
+fn basis_with(snapshot: &Snapshot, local: &Local, memo: &mut StepMemo) -> Basis {
     let pools = Pools::new(&snapshot.objects.pools);
     let rows = memo.rows(
         &snapshot.objects.services,
@@ -228,19 +252,40 @@ pub fn elect_with(snapshot: &Snapshot, local: &Local, memo: &mut StepMemo) -> El
         .iter()
         .map(|l| pools::policy(&pools, l))
         .collect();
-    let node_views = nodes::views(&snapshot.objects.nodes, local);
-    let result = memo.elect(&rows, &node_views, &policies);
+    let mut node_views = nodes::views(&snapshot.objects.nodes, local);
+    node_views.sort();
+    let objects = &snapshot.objects;
+    Basis {
+        rows,
+        node_views,
+        policies,
+        node_ips: nodes::node_ips(&objects.nodes, &local.node),
+        node_health: nodes::node_health(&objects.nodes, &local.node),
+        ingress: objects
+            .services
+            .iter()
+            .flat_map(|svc| ferrolb_adapter::ingress::ingress_ip_list(svc))
+            .collect(),
+        node: local.node.clone(),
+        live_speakers: local.live_speakers.clone(),
+        dataplane: local.dataplane,
+    }
+}
+
+/// The election on `basis`, kept in `memo` as the last step's.
+fn elect_on(basis: Basis, local: &Local, memo: &mut StepMemo) -> Elected {
+    let result = memo.elect(&basis.rows, &basis.node_views, &basis.policies);
     let mut announce = announcer::Desired::new();
     for (ip, interfaces) in result.for_node(&local.node) {
         for iface in interfaces {
             announce.entry(iface).or_default().insert(ip);
         }
     }
+    let basis = Arc::new(basis);
+    memo.keep_basis(Arc::clone(&basis));
     Elected {
         announce,
-        rows,
-        policies,
-        node_views,
+        basis,
         result,
     }
 }
@@ -250,33 +295,35 @@ pub fn elect_with(snapshot: &Snapshot, local: &Local, memo: &mut StepMemo) -> El
 pub struct Elected {
     /// What the announcer answers ARP/NDP for.
     pub announce: announcer::Desired,
-    rows: Vec<Arc<Row>>,
-    policies: Vec<election::L2Policy>,
-    node_views: Vec<election::NodeView>,
+    basis: Arc<Basis>,
     result: Arc<election::Election>,
 }
 
 impl Elected {
     /// The rest of the step: the desired state without the built ruleset.
-    pub fn finish(self, snapshot: &Snapshot, local: &Local) -> NodeDesired {
+    pub fn finish(self, local: &Local) -> NodeDesired {
         let Elected {
             announce,
-            rows,
-            policies,
-            node_views,
+            basis,
             result,
         } = self;
+        let Basis {
+            rows,
+            node_views,
+            policies,
+            ..
+        } = basis.as_ref();
         let warnings: Vec<String> = rows
             .iter()
             .flat_map(|r| r.warnings.iter().cloned())
             .collect();
         let rules_input = ruleset::NodeInput {
             node_name: local.node.clone(),
-            node_ips: nodes::node_ips(&snapshot.objects.nodes, &local.node),
+            node_ips: basis.node_ips.clone(),
             services: rows.iter().filter_map(|r| r.rules.clone()).collect(),
         };
         let health = HealthAnswers {
-            node: nodes::node_health(&snapshot.objects.nodes, &local.node),
+            node: basis.node_health.clone(),
             services: rows
                 .iter()
                 .filter_map(|r| Some((r.key.clone(), r.health?)))
@@ -285,13 +332,9 @@ impl Elected {
         let vip_inputs = || rows.iter().flat_map(|r| r.vip_inputs.iter());
         let probes = probes::known_addresses(
             &local.node,
-            snapshot
-                .objects
-                .services
-                .iter()
-                .flat_map(|svc| ferrolb_adapter::ingress::ingress_ip_list(svc)),
+            basis.ingress.iter().copied(),
             vip_inputs(),
-            &policies,
+            policies,
             node_views.iter().find(|v| v.name == local.node),
             &announce,
         );

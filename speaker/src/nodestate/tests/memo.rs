@@ -10,7 +10,11 @@ use k8s_openapi::api::discovery::v1::EndpointSlice;
 use proptest::prelude::*;
 use serde_json::json;
 
-use super::super::{StepMemo, desired_before_rules, desired_before_rules_with};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
+
+use super::super::{
+    NodeDesired, StepMemo, desired_before_rules, desired_before_rules_with, elect_if_changed,
+};
 use super::fixtures::*;
 
 const SERVICES: usize = 5;
@@ -47,6 +51,12 @@ enum Change {
     Node(usize),
     /// The speakers gossip says are alive (a bit per node).
     Live(u8),
+    /// Node `n` labelled out of external load balancers (or back in).
+    Excluded(usize, bool),
+    /// Service `i` written as a LoadBalancer without an address yet (what the controller has
+    /// not allocated) and without NodePorts (`allocateLoadBalancerNodePorts: false`), or with
+    /// `cluster_ip` as a ClusterIP Service: nothing for the speaker.
+    Bare { i: usize, cluster_ip: bool },
 }
 
 fn change() -> impl Strategy<Value = Change> {
@@ -61,6 +71,8 @@ fn change() -> impl Strategy<Value = Change> {
         1 => (200u8..=249).prop_map(Change::Pool),
         1 => (0..3usize).prop_map(Change::Node),
         1 => (0..8u8).prop_map(Change::Live),
+        1 => (0..3usize, any::<bool>()).prop_map(|(n, out)| Change::Excluded(n, out)),
+        2 => (0..SERVICES, any::<bool>()).prop_map(|(i, cluster_ip)| Change::Bare { i, cluster_ip }),
     ]
 }
 
@@ -109,6 +121,18 @@ impl Cluster {
                 self.services[*i] = Some(Arc::new(svc));
             }
             Change::ServiceGone(i) => self.services[*i] = None,
+            Change::Bare { i, cluster_ip } => {
+                let mut v = lb_json(&format!("s{i}"), &[], "blue");
+                v["status"] = json!({});
+                v["spec"]["allocateLoadBalancerNodePorts"] = json!(false);
+                v["spec"]["ports"][0]
+                    .as_object_mut()
+                    .map(|p| p.remove("nodePort"));
+                if *cluster_ip {
+                    v["spec"]["type"] = json!("ClusterIP");
+                }
+                self.services[*i] = Some(Arc::new(serde_json::from_value(v).unwrap()));
+            }
             Change::Slice(i, eps) => {
                 let addresses: Vec<String> =
                     (0..eps.len()).map(|k| format!("10.0.{i}.{k}")).collect();
@@ -126,6 +150,14 @@ impl Cluster {
                     pool_json("blue", &[&format!("198.51.100.200-198.51.100.{end}")]);
             }
             Change::Node(n) => self.node = *n,
+            Change::Excluded(n, out) => {
+                let mut v = node_json(NODES[*n], *n);
+                if *out {
+                    v["metadata"]["labels"]["node.kubernetes.io/exclude-from-external-load-balancers"] =
+                        json!("");
+                }
+                self.world.nodes[*n] = v;
+            }
             Change::Live(mask) => {
                 self.world.live = NODES
                     .iter()
@@ -169,6 +201,94 @@ proptest! {
             prop_assert_eq!(with, without, "after {:?}", c);
         }
     }
+}
+
+/// Now plus `k` seconds: the clock of the `k`th step.
+fn clock(k: usize) -> Time {
+    Time(k8s_openapi::jiff::Timestamp::from_second(now().0.as_second() + k as i64).unwrap())
+}
+
+/// The loop's steps over `changes`, as the daemon runs them: each with the `since` the last
+/// computed step left and a later clock; a step [`elect_if_changed`] skips keeps the last
+/// desired state. Each result is checked against the step computed from nothing; returns how
+/// many were skipped.
+fn loop_over(changes: &[Change]) -> Result<usize, TestCaseError> {
+    let mut cluster = Cluster {
+        services: vec![None; SERVICES],
+        slices: vec![None; SERVICES],
+        world: World::new(),
+        node: 0,
+    };
+    let mut memo = StepMemo::default();
+    let mut base = cluster.world.snapshot();
+    let mut last: Option<NodeDesired> = None;
+    let mut skipped = 0;
+    for (k, c) in changes.iter().enumerate() {
+        cluster.apply(c);
+        if matches!(c, Change::Pool(_) | Change::Excluded(..)) {
+            base = cluster.world.snapshot();
+        }
+        let snapshot = cluster.snapshot(&base);
+        let mut local = cluster.world.local(NODES[cluster.node]);
+        local.since = last
+            .as_ref()
+            .map(|d| d.publication.since.clone())
+            .unwrap_or_default();
+        local.now = clock(k);
+        let fresh = desired_before_rules(&snapshot, &local);
+        match elect_if_changed(&snapshot, &local, &mut memo) {
+            Some(elected) => {
+                let desired = elected.finish(&local);
+                prop_assert_eq!(&desired, &fresh, "after {:?}", c);
+                last = Some(desired);
+            }
+            None => {
+                skipped += 1;
+                prop_assert_eq!(last.as_ref(), Some(&fresh), "skipped after {:?}", c);
+            }
+        }
+    }
+    Ok(skipped)
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(64))]
+    #[test]
+    fn a_skipped_step_would_have_computed_the_last_desired_state(changes in prop::collection::vec(change(), 1..24)) {
+        loop_over(&changes)?;
+    }
+}
+
+#[test]
+fn a_change_that_does_not_concern_the_speaker_skips_the_step() {
+    let service = |i: usize| Change::Service {
+        i,
+        ip: i,
+        local: false,
+        sharing: false,
+        issued: None,
+        external: false,
+    };
+    let changes = [
+        service(0),
+        Change::Slice(0, vec![(0, true, false)]),
+        // Nothing for the speaker: a ClusterIP Service, its slice, and Service 0 written again
+        // as it was (a finalizer, say). (A ferrolb LoadBalancer counts before it has an
+        // address: its NodePorts and health check are served, so it is a step.)
+        Change::Bare {
+            i: 1,
+            cluster_ip: true,
+        },
+        Change::Slice(1, vec![(1, true, false)]),
+        service(0),
+        // Service 2 allocated: a step.
+        service(2),
+    ];
+    let skipped = loop_over(&changes).map_err(|e| e.to_string()).unwrap();
+    assert_eq!(
+        skipped, 3,
+        "the three changes in the middle skip their steps"
+    );
 }
 
 #[test]
