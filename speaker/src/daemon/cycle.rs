@@ -18,7 +18,7 @@ use std::time::{Duration, Instant};
 
 use ferrolb_api::ServiceAnnouncement;
 use ferrolb_runtime::pace;
-use k8s_openapi::api::core::v1::Service;
+use k8s_openapi::api::core::v1::{Node, Service};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use k8s_openapi::jiff::Timestamp;
 use tokio::sync::{Notify, mpsc, watch};
@@ -132,10 +132,19 @@ pub(super) struct Speaker {
 struct Step {
     desired: NodeDesired,
     services: Vec<Arc<Service>>,
-    nodes: Vec<Arc<k8s_openapi::api::core::v1::Node>>,
+    nodes: Vec<Arc<Node>>,
     members: Members,
     /// The dataplane decision the step used.
     decision: Decision,
+}
+
+/// What a step came to.
+enum Stepped {
+    /// A desired state, to apply.
+    Computed(Box<Step>),
+    /// Nothing the desired state is computed from changed: the last one stands. The Nodes of
+    /// the snapshot, for the gossip's seeds (not part of the desired state).
+    Unchanged(Vec<Arc<Node>>),
 }
 
 /// What woke the loop.
@@ -180,8 +189,8 @@ impl Speaker {
         loop {
             let started = Instant::now();
             pace::off_the_runtime(|| match self.step() {
-                Some(step) => self.apply(step),
-                None => self.unchanged(),
+                Stepped::Computed(step) => self.apply(*step),
+                Stepped::Unchanged(nodes) => self.unchanged(&nodes),
             });
             let next = pace::next_pass_at(Instant::now(), started.elapsed());
             loop {
@@ -236,10 +245,10 @@ impl Speaker {
 
     /// Snapshot + local view → desired state (the only place it is computed), but the
     /// ruleset, which [`apply`](Self::apply) builds. The announcer gets its part as soon as
-    /// the election is done, before the rest of the desired state is computed. `None` when
+    /// the election is done, before the rest of the desired state is computed. Unchanged when
     /// nothing the desired state is computed from changed since the last step
     /// ([`nodestate::elect_if_changed`]): the last one stands.
-    fn step(&mut self) -> Option<Step> {
+    fn step(&mut self) -> Stepped {
         let snapshot = self.inputs.stores.snapshot();
         let members: Members = self.inputs.members.borrow_and_update().clone();
         let decision = self.inputs.dataplane.borrow_and_update().clone();
@@ -257,23 +266,27 @@ impl Speaker {
             since,
             now: whole_seconds_now(),
         };
-        let elected = nodestate::elect_if_changed(&snapshot, &local, &mut self.memo)?;
+        let Some(elected) = nodestate::elect_if_changed(&snapshot, &local, &mut self.memo) else {
+            return Stepped::Unchanged(snapshot.objects.nodes);
+        };
         self.hand_announce(&elected.announce);
         let desired = elected.finish(&local);
         self.metrics.computations.inc();
-        Some(Step {
+        Stepped::Computed(Box::new(Step {
             desired,
             services: snapshot.objects.services,
             nodes: snapshot.objects.nodes,
             members,
             decision,
-        })
+        }))
     }
 
-    /// After a step that found nothing changed: the runtime facts and the apply status are
-    /// still published, with the last desired state.
-    fn unchanged(&mut self) {
+    /// After a step that found nothing changed: the gossip's seeds follow the Nodes (another
+    /// Node's address is no input of the desired state), and the runtime facts and the apply
+    /// status are still published, with the last desired state.
+    fn unchanged(&mut self, nodes: &[Arc<Node>]) {
         self.metrics.unchanged.inc();
+        self.hand_seeds(nodes);
         let members = self.inputs.members.borrow().clone();
         let decision = self.inputs.dataplane.borrow().clone();
         let observed = self.observed(&members, &decision);
@@ -345,10 +358,7 @@ impl Speaker {
                 .send_replace(Arc::new(batch(new, &step.services, &current)));
         }
 
-        self.outputs.seeds.send_if_modified(|s| {
-            let next = node::seeds(&step.nodes, node, self.settings.gossip_port);
-            (*s != next).then(|| *s = next).is_some()
-        });
+        self.hand_seeds(&step.nodes);
 
         // Every step publishes: the snapshot only shares `Arc`s, which is cheaper than
         // comparing the whole desired state (ruleset included) with the last one.
@@ -361,6 +371,15 @@ impl Speaker {
             serve_node_ports: step.decision.enabled,
         });
         self.publish_health(Some(observed));
+    }
+
+    /// Sends the gossip the seeds of `nodes` when they differ from what it has.
+    fn hand_seeds(&self, nodes: &[Arc<Node>]) {
+        let node = self.settings.node.as_str();
+        self.outputs.seeds.send_if_modified(|s| {
+            let next = node::seeds(nodes, node, self.settings.gossip_port);
+            (*s != next).then(|| *s = next).is_some()
+        });
     }
 
     /// Hands the publisher the `ServiceAnnouncement` objects as they are now with the last
