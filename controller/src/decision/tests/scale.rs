@@ -18,25 +18,22 @@ fn decide_at_scale() {
         cluster = cluster.service(Svc::lb(&format!("s{i}"), i).families(&["IPv6"]));
     }
     let mut watched = settled(settled(cluster.build()));
-    let t = Instant::now();
-    let writes = decide_on(&watched);
-    println!(
-        "settled: {} writes, decide {:?}",
-        writes.services.len(),
-        t.elapsed()
-    );
+    let timed = |what: &str, watched: &crate::inputs::Watched| {
+        let t = Instant::now();
+        let writes = decide_on(watched);
+        println!(
+            "{what}: {} writes, decide {:?}",
+            writes.services.len(),
+            t.elapsed()
+        );
+    };
+    timed("settled", &watched);
     add(&mut watched, Svc::lb("one-more", n).families(&["IPv6"]));
     let rounds: usize = std::env::var("SCALE_ROUNDS")
         .ok()
         .and_then(|v| v.parse().ok())
         .unwrap_or(3);
     for _ in 0..rounds {
-        let t = Instant::now();
-        let writes = decide_on(&watched);
-        println!(
-            "one more: {} writes, decide {:?}",
-            writes.services.len(),
-            t.elapsed()
-        );
+        timed("one more", &watched);
     }
 }

@@ -169,6 +169,26 @@ impl Cluster {
         }
     }
 
+    /// Five Services' places, all empty, computed for the first node.
+    fn new() -> Cluster {
+        Cluster {
+            services: vec![None; SERVICES],
+            slices: vec![None; SERVICES],
+            world: World::new(),
+            node: 0,
+        }
+    }
+
+    /// Applies `c` and returns the snapshot after it; `base` (the objects besides Services
+    /// and slices) is taken again when `c` changed it.
+    fn after(&mut self, c: &Change, base: &mut super::super::Snapshot) -> super::super::Snapshot {
+        self.apply(c);
+        if matches!(c, Change::Pool(_) | Change::Excluded(..)) {
+            *base = self.world.snapshot();
+        }
+        self.snapshot(base)
+    }
+
     fn snapshot(&self, base: &super::super::Snapshot) -> super::super::Snapshot {
         let mut s = base.clone();
         s.objects.services = self.services.iter().flatten().cloned().collect();
@@ -181,20 +201,11 @@ proptest! {
     #![proptest_config(ProptestConfig::with_cases(64))]
     #[test]
     fn a_step_with_the_memo_equals_a_step_without(changes in prop::collection::vec(change(), 1..24)) {
-        let mut cluster = Cluster {
-            services: vec![None; SERVICES],
-            slices: vec![None; SERVICES],
-            world: World::new(),
-            node: 0,
-        };
+        let mut cluster = Cluster::new();
         let mut memo = StepMemo::default();
         let mut base = cluster.world.snapshot();
         for c in &changes {
-            cluster.apply(c);
-            if matches!(c, Change::Pool(_)) {
-                base = cluster.world.snapshot();
-            }
-            let snapshot = cluster.snapshot(&base);
+            let snapshot = cluster.after(c, &mut base);
             let local = cluster.world.local(NODES[cluster.node]);
             let with = desired_before_rules_with(&snapshot, &local, &mut memo);
             let without = desired_before_rules(&snapshot, &local);
@@ -213,22 +224,13 @@ fn clock(k: usize) -> Time {
 /// desired state. Each result is checked against the step computed from nothing; returns how
 /// many were skipped.
 fn loop_over(changes: &[Change]) -> Result<usize, TestCaseError> {
-    let mut cluster = Cluster {
-        services: vec![None; SERVICES],
-        slices: vec![None; SERVICES],
-        world: World::new(),
-        node: 0,
-    };
+    let mut cluster = Cluster::new();
     let mut memo = StepMemo::default();
     let mut base = cluster.world.snapshot();
     let mut last: Option<NodeDesired> = None;
     let mut skipped = 0;
     for (k, c) in changes.iter().enumerate() {
-        cluster.apply(c);
-        if matches!(c, Change::Pool(_) | Change::Excluded(..)) {
-            base = cluster.world.snapshot();
-        }
-        let snapshot = cluster.snapshot(&base);
+        let snapshot = cluster.after(c, &mut base);
         let mut local = cluster.world.local(NODES[cluster.node]);
         local.since = last
             .as_ref()
@@ -293,12 +295,7 @@ fn a_change_that_does_not_concern_the_speaker_skips_the_step() {
 
 #[test]
 fn an_unchanged_service_keeps_its_row_and_a_changed_one_does_not() {
-    let mut cluster = Cluster {
-        services: vec![None; SERVICES],
-        slices: vec![None; SERVICES],
-        world: World::new(),
-        node: 0,
-    };
+    let mut cluster = Cluster::new();
     for i in 0..2 {
         cluster.apply(&Change::Service {
             i,
