@@ -18,7 +18,7 @@ use crate::election::{L2Policy, NodeView};
 use super::{NodeHealth, Row};
 
 /// Everything a desired state depends on but the clock and `since`.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug)]
 pub struct Basis {
     /// The rows of the Services that concern the speaker, sorted by Service.
     pub(super) rows: Vec<Arc<Row>>,
@@ -45,19 +45,30 @@ impl Basis {
     /// first (the step memo hands out the same `Arc` for an unchanged Service), then by value (a
     /// Service whose object changed, say a finalizer added, may keep the same row).
     pub fn same_as(&self, last: &Basis) -> bool {
-        self.rows.len() == last.rows.len()
-            && self
-                .rows
+        // Every field named: a field added to the basis fails to compile here until compared.
+        let Basis {
+            rows,
+            node_views,
+            policies,
+            node_ips,
+            node_health,
+            ingress,
+            node,
+            live_speakers,
+            dataplane,
+        } = self;
+        rows.len() == last.rows.len()
+            && rows
                 .iter()
                 .zip(&last.rows)
                 .all(|(a, b)| Arc::ptr_eq(a, b) || a == b)
-            && self.node_views == last.node_views
-            && self.policies == last.policies
-            && self.node_ips == last.node_ips
-            && self.node_health == last.node_health
-            && self.ingress == last.ingress
-            && self.node == last.node
-            && self.live_speakers == last.live_speakers
-            && self.dataplane == last.dataplane
+            && *node_views == last.node_views
+            && *policies == last.policies
+            && *node_ips == last.node_ips
+            && *node_health == last.node_health
+            && *ingress == last.ingress
+            && *node == last.node
+            && *live_speakers == last.live_speakers
+            && *dataplane == last.dataplane
     }
 }
