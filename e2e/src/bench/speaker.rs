@@ -84,13 +84,8 @@ pub async fn speakers(
     let passes = controller_passes(lab).await?.since(&passes_before);
     let mut answered_ms: Vec<f64> = timings.iter().map(|t| t.answered_ms).collect();
     answered_ms.sort_by(f64::total_cmp);
-    let mut allocated_ms: Vec<f64> = timings.iter().map(|t| t.allocated_ms).collect();
-    allocated_ms.sort_by(f64::total_cmp);
-    let mut after_ms: Vec<f64> = timings
-        .iter()
-        .map(|t| t.answered_ms - t.allocated_ms)
-        .collect();
-    after_ms.sort_by(f64::total_cmp);
+    let allocated_ms = timings.iter().map(|t| t.allocated_ms);
+    let after_ms = timings.iter().map(|t| t.answered_ms - t.allocated_ms);
     let takeovers = takeovers(lab).await?;
     let syncs = rule_syncs(lab, opts.kube_proxy).await?.since(&syncs_before);
     let steps = steps(lab).await? - steps_before;
@@ -127,18 +122,14 @@ pub async fn speakers(
             "metric": CONTROLLER_PASSES,
             "summary": passes.summary_ms(),
         },
-        "one_more_allocated": {
-            "method": "of the one_more Services: time from the create request to the watch event showing the address in the Service's status (the controller's part)",
-            "p50_ms": percentile(&allocated_ms, 0.5),
-            "p95_ms": percentile(&allocated_ms, 0.95),
-            "max_ms": percentile(&allocated_ms, 1.0),
-        },
-        "one_more_answered_after_allocation": {
-            "method": "of the one_more Services: time from that watch event to the first Neighbor Advertisement (the speakers' part, with up to one 40 ms solicitation)",
-            "p50_ms": percentile(&after_ms, 0.5),
-            "p95_ms": percentile(&after_ms, 0.95),
-            "max_ms": percentile(&after_ms, 1.0),
-        },
+        "one_more_allocated": quantiles_ms(
+            "of the one_more Services: time from the create request to the watch event showing the address in the Service's status (the controller's part)",
+            allocated_ms,
+        ),
+        "one_more_answered_after_allocation": quantiles_ms(
+            "of the one_more Services: time from that watch event to the first Neighbor Advertisement (the speakers' part, with up to one 40 ms solicitation)",
+            after_ms,
+        ),
         "one_more": {
             "method": "after every address was announced, Services created one at a time with a requested address (annotation ferrolb.io/load-balancer-ips) from the same pool; time from the create request to the first Neighbor Advertisement the client receives for it (ndisc6 from the client, 40 ms per solicitation)",
             "services": answered_ms.len(),
@@ -150,6 +141,18 @@ pub async fn speakers(
         "kubernetes": crate::lab::plan::K8S_VERSION,
         "note": "all_announced_seconds runs from the first Service created (controller allocation included) to the speakers' announced_addresses gauges adding up to the number of Services; memory from /proc/PID/status (VmRSS, VmHWM)",
     }))
+}
+
+/// `method` with the p50, p95 and maximum of `values` (milliseconds).
+fn quantiles_ms(method: &str, values: impl Iterator<Item = f64>) -> Value {
+    let mut sorted: Vec<f64> = values.collect();
+    sorted.sort_by(f64::total_cmp);
+    json!({
+        "method": method,
+        "p50_ms": percentile(&sorted, 0.5),
+        "p95_ms": percentile(&sorted, 0.95),
+        "max_ms": percentile(&sorted, 1.0),
+    })
 }
 
 /// One of [`one_more`]'s Services: from its create request, when its status showed the
@@ -328,12 +331,12 @@ pub async fn create_services(client: &kube::Client, opts: SpeakerOptions) -> Res
 /// The `ferrolb_speaker_announced_addresses` gauge of speaker `c` (its private endpoint,
 /// with the lab scraper's token).
 async fn announced(lab: &Lab, c: Component) -> Option<f64> {
-    let body = speaker_metrics(lab, c).await.ok()?;
+    let body = metrics_of(lab, c).await.ok()?;
     prom::gauge(&body, "ferrolb_speaker_announced_addresses")
 }
 
-/// Speaker `c`'s `/metrics` (its private endpoint, with the lab scraper's token).
-async fn speaker_metrics(lab: &Lab, c: Component) -> Result<String, Error> {
+/// Component `c`'s `/metrics` (its private endpoint, with the lab scraper's token).
+async fn metrics_of(lab: &Lab, c: Component) -> Result<String, Error> {
     let (code, body) = lab.private_get(c, "/metrics").await?;
     if code != 200 {
         return Err(Error::msg(format!("{c}'s /metrics answered {code}")));
@@ -397,7 +400,7 @@ async fn rule_syncs(lab: &Lab, mode: KubeProxyMode) -> Result<Histogram, Error> 
         let text = if mode.runs() {
             kubeproxy::metrics(lab, node)?
         } else {
-            speaker_metrics(lab, speaker).await?
+            metrics_of(lab, speaker).await?
         };
         let h = prom::histogram(&text, name)
             .ok_or_else(|| Error::msg(format!("no histogram {name} on {node}")))?;
@@ -413,10 +416,7 @@ const CONTROLLER_PASSES: &str = "ferrolb_controller_reconcile_duration_seconds";
 async fn controller_passes(lab: &Lab) -> Result<Histogram, Error> {
     let mut total = Histogram::default();
     for c in [Component::Controller(0), Component::Controller(1)] {
-        let (code, text) = lab.private_get(c, "/metrics").await?;
-        if code != 200 {
-            return Err(Error::msg(format!("{c}'s /metrics answered {code}")));
-        }
+        let text = metrics_of(lab, c).await?;
         if let Some(h) = prom::histogram(&text, CONTROLLER_PASSES) {
             total = total.plus(&h);
         }
@@ -430,7 +430,7 @@ async fn steps(lab: &Lab) -> Result<f64, Error> {
     const NAME: &str = "ferrolb_speaker_computations_total";
     let mut total = 0.0;
     for speaker in SPEAKERS {
-        let body = speaker_metrics(lab, speaker).await?;
+        let body = metrics_of(lab, speaker).await?;
         total += prom::gauge(&body, NAME)
             .ok_or_else(|| Error::msg(format!("no {NAME} on {speaker}")))?;
     }
@@ -443,7 +443,7 @@ async fn steps(lab: &Lab) -> Result<f64, Error> {
 async fn takeovers(lab: &Lab) -> Result<BTreeMap<String, f64>, Error> {
     let mut total = BTreeMap::new();
     for speaker in SPEAKERS {
-        let body = speaker_metrics(lab, speaker).await?;
+        let body = metrics_of(lab, speaker).await?;
         for (reason, n) in prom::by_label(&body, "ferrolb_speaker_takeovers_total", "reason") {
             *total.entry(reason).or_insert(0.0) += n;
         }
