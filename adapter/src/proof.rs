@@ -234,6 +234,8 @@ impl VerifyKeys {
 pub struct SigningKey {
     pair: Ed25519KeyPair,
     pkcs8: Vec<u8>,
+    /// [`key_id`] of the public key, computed once.
+    id: String,
 }
 
 impl SigningKey {
@@ -241,9 +243,11 @@ impl SigningKey {
     pub fn from_pkcs8(pkcs8: &[u8]) -> Result<SigningKey, String> {
         let pair = Ed25519KeyPair::from_pkcs8(pkcs8)
             .map_err(|e| format!("the allocation signing key is not Ed25519 PKCS#8: {e}"))?;
+        let id = key_id(pair.public_key().as_ref());
         Ok(SigningKey {
             pair,
             pkcs8: pkcs8.to_vec(),
+            id,
         })
     }
 
@@ -265,10 +269,15 @@ impl SigningKey {
         self.pair.public_key().as_ref()
     }
 
+    /// The public key's [`key_id`].
+    pub fn id(&self) -> &str {
+        &self.id
+    }
+
     /// Signs `claim` at `issued` (unix seconds).
     pub fn sign<C: Claimed>(&self, claim: &C, issued: i64) -> Proof {
         Proof {
-            key_id: key_id(self.public_key()),
+            key_id: self.id.clone(),
             issued,
             signature: self.pair.sign(&claim.message(issued)).as_ref().to_vec(),
         }
@@ -277,7 +286,7 @@ impl SigningKey {
 
 impl std::fmt::Debug for SigningKey {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "SigningKey({})", key_id(self.public_key()))
+        write!(f, "SigningKey({})", self.id)
     }
 }
 

@@ -11,7 +11,7 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 
-use ferrolb_adapter::proof::{ALLOCATION_KEYS_CONFIGMAP, SigningKey, VerifyKeys, key_id};
+use ferrolb_adapter::proof::{ALLOCATION_KEYS_CONFIGMAP, SigningKey, VerifyKeys};
 use ferrolb_core::names::MANAGER_CONTROLLER;
 use k8s_openapi::ByteString;
 use k8s_openapi::api::core::v1::{ConfigMap, Secret};
@@ -74,7 +74,7 @@ async fn ensure(client: &Client, namespace: &str) -> Result<ProofKeys, String> {
     for p in problems {
         warn!("{p}");
     }
-    let own = key_id(signer.public_key());
+    let own = signer.id().to_string();
     if !data.contains_key(&own) {
         let mut mine = VerifyKeys::default();
         mine.insert(signer.public_key());
@@ -133,7 +133,7 @@ async fn signing_key(client: &Client, namespace: &str) -> Result<SigningKey, Str
     secret.metadata.namespace = Some(namespace.into());
     match api.create(&PostParams::default(), &secret).await {
         Ok(_) => {
-            info!(key = %key_id(key.public_key()), "created the allocation signing key");
+            info!(key = %key.id(), "created the allocation signing key");
             Ok(key)
         }
         // Another replica was first: use its key.

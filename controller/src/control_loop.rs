@@ -19,7 +19,7 @@ use tracing::{debug, info, warn};
 
 use crate::admission_stamp::StampKey;
 use crate::apply;
-use crate::decision::{self, Pending, ProofKeys, Writes};
+use crate::decision::{self, DecisionMemo, Pending, ProofKeys, Writes};
 use crate::diff::ServiceWrite;
 use crate::http::Health;
 use crate::inputs::Watched;
@@ -78,6 +78,7 @@ pub async fn run(
     let mut pending = Pending::new();
     let mut versions = Versions::new();
     let mut retries = Retries::default();
+    let mut memo = DecisionMemo::default();
     loop {
         let is_leader = *leader.borrow_and_update();
         ctx.health.set_leader(is_leader);
@@ -89,6 +90,7 @@ pub async fn run(
                 &mut pending,
                 &mut versions,
                 &mut retries,
+                &mut memo,
                 &leader,
             )
             .await;
@@ -96,6 +98,7 @@ pub async fn run(
             pending.clear();
             versions.clear();
             retries = Retries::default();
+            memo = DecisionMemo::default();
         }
         let retry = retries.next_due();
         tokio::select! {
@@ -124,6 +127,7 @@ async fn pass(
     pending: &mut Pending,
     versions: &mut Versions,
     retries: &mut Retries,
+    memo: &mut DecisionMemo,
     leader: &watch::Receiver<bool>,
 ) {
     let start = Instant::now();
@@ -138,13 +142,14 @@ async fn pass(
         services,
         pools,
         plan,
-    } = decision::decide(
+    } = decision::decide_with_memo(
         &watched,
         pending,
         &ctx.config,
         stamp_key.as_ref(),
         &keys,
         &now,
+        memo,
     );
     for (name, usage) in &plan.pools {
         for (family, f) in [("ipv4", &usage.ipv4), ("ipv6", &usage.ipv6)] {

@@ -26,11 +26,13 @@ use crate::owned_fields::{CondState, OwnedFields};
 use crate::plan::pool_status::{self, PoolFacts};
 use crate::plan::{external_ips, release, service_fields};
 
+mod memo;
 pub mod prove;
 use ferrolb_adapter::requested::Honour;
 use ferrolb_adapter::selector::Labels;
 use ferrolb_adapter::service;
 use ferrolb_core::ServiceKey;
+pub use memo::DecisionMemo;
 pub use prove::ProofKeys;
 
 /// What the decision needs besides the watched objects: the controller's flags.
@@ -70,6 +72,22 @@ pub fn decide(
     keys: &ProofKeys,
     now: &Time,
 ) -> Writes {
+    let mut memo = DecisionMemo::default();
+    decide_with_memo(watched, pending, config, stamp_key, keys, now, &mut memo)
+}
+
+/// [`decide`], reading again only the Services that changed since the decision that left
+/// `memo` ([`DecisionMemo`]), and keeping this decision's reads for the next. Equal to
+/// [`decide`] whatever the memo holds. What the control loop calls.
+pub fn decide_with_memo(
+    watched: &Watched,
+    pending: &Pending,
+    config: &Config,
+    stamp_key: Option<&StampKey>,
+    keys: &ProofKeys,
+    now: &Time,
+    memo: &mut DecisionMemo,
+) -> Writes {
     let ns_labels: HashMap<String, Labels> = watched
         .namespaces
         .iter()
@@ -103,12 +121,13 @@ pub fn decide(
     let mut owned = Vec::new();
     let mut deleted = Vec::new();
     let mut others = Vec::new();
+    memo.begin(keys);
     for svc in &watched.services {
-        let uid = svc.uid().unwrap_or_default();
-        let seen = pending
-            .get(&uid)
-            .cloned()
-            .unwrap_or_else(|| current_fields::observe(svc, &keys.verify));
+        let uid = svc.metadata.uid.as_deref().unwrap_or_default();
+        let seen = match pending.get(uid) {
+            Some(written) => written.clone(),
+            None => memo.observe(svc, keys),
+        };
         let eip = external_ips(svc);
         if ipam_request::owned(svc, config.default_class) {
             if release::deleting(svc) {
@@ -162,7 +181,7 @@ pub fn decide(
         }
         let mut want = service_fields::for_outcome(outcome, parsed.problem.as_deref(), &seen.owned);
         want.external_ips = eip.clone();
-        want.proof = prove::proof_for(svc, &want, &seen.owned, keys, now);
+        want.proof = memo.proof_for(svc, &want, &seen.owned, keys, now);
         want.external_ips_proof = prove::external_ips_proof_for(svc, &want, &seen.owned, keys, now);
         let change = match outcome {
             ServiceOutcome::Allocated { change, .. } => change,
@@ -201,6 +220,7 @@ pub fn decide(
         }
         services.extend(write);
     }
+    memo.end();
     for (svc, seen) in &deleted {
         // Released: every field cleared, then the finalizer removed (see `crate::apply`).
         services.extend(write_for(

@@ -3,9 +3,7 @@
 
 use std::sync::Arc;
 
-use ferrolb_adapter::proof::{
-    Claim, Claimed, ExternalIpsClaim, Proof, SigningKey, VerifyKeys, key_id,
-};
+use ferrolb_adapter::proof::{Claim, Claimed, ExternalIpsClaim, Proof, SigningKey, VerifyKeys};
 use ferrolb_api::names::ANN_ALLOCATION_PROOF;
 use k8s_openapi::api::core::v1::Service;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
@@ -84,10 +82,9 @@ fn kept_or_signed<C: Claimed>(
     keys: &ProofKeys,
     now: &Time,
 ) -> String {
-    let own = key_id(keys.signer.public_key());
     let current = current
         .and_then(|text| Proof::parse(text).ok())
-        .filter(|p| p.key_id == own && keys.verify.verify(claim, p).is_ok());
+        .filter(|p| p.key_id == keys.signer.id() && keys.verify.verify(claim, p).is_ok());
     match current {
         Some(p) => p.render(),
         None => keys.signer.sign(claim, now.0.as_second()).render(),

@@ -3,6 +3,7 @@
 
 mod adoption;
 mod fixtures;
+mod memo;
 mod release;
 mod scale;
 

@@ -3,8 +3,9 @@
 
 use std::time::Instant;
 
-use super::fixtures::{Cluster, Svc, add};
-use super::{decide_on, settled};
+use super::fixtures::{Cluster, Svc, add, now};
+use super::{config, decide_on, settled};
+use crate::decision::{DecisionMemo, Pending, decide_with_memo};
 
 #[test]
 #[ignore = "a timing, printed; run in release"]
@@ -18,15 +19,29 @@ fn decide_at_scale() {
         cluster = cluster.service(Svc::lb(&format!("s{i}"), i).families(&["IPv6"]));
     }
     let mut watched = settled(settled(cluster.build()));
-    let timed = |what: &str, watched: &crate::inputs::Watched| {
+    // As the control loop decides: with the memo of the decision before.
+    let mut memo = DecisionMemo::default();
+    let mut timed = |what: &str, watched: &crate::inputs::Watched| {
         let t = Instant::now();
-        let writes = decide_on(watched);
+        let keys = crate::decision::prove::test_keys();
+        let writes = decide_with_memo(
+            watched,
+            &Pending::new(),
+            &config(),
+            None,
+            keys,
+            &now(),
+            &mut memo,
+        );
         println!(
             "{what}: {} writes, decide {:?}",
             writes.services.len(),
             t.elapsed()
         );
     };
+    let t = Instant::now();
+    decide_on(&watched);
+    println!("settled, no memo: decide {:?}", t.elapsed());
     timed("settled", &watched);
     add(&mut watched, Svc::lb("one-more", n).families(&["IPv6"]));
     let rounds: usize = std::env::var("SCALE_ROUNDS")

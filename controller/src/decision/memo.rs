@@ -1,0 +1,135 @@
+//! What one decision keeps for the next, so that a pass costs less where nothing changed
+//! (issue 21), by object identity, while the proof keys stay the same:
+//! - each Service's observed fields ([`current_fields::observe`]: its allocation proof
+//!   verified, its conditions and annotations read);
+//! - the allocation proof it keeps ([`prove::proof_for`]), while the decision wants the same
+//!   addresses and pools and the Service carries the same proof.
+//!
+//! The reflectors hand out the same `Arc` for an object that did not change. Each entry holds
+//! the `Arc` it was read from, so an address cannot be reused by another object while the
+//! entry lives; entries of Services the last decision did not look at are dropped when it
+//! ends. What the memo holds never changes the result: a decision with it equals the decision
+//! without it (`tests/memo.rs`).
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use std::net::IpAddr;
+
+use k8s_openapi::api::core::v1::Service;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
+
+use super::prove::{self, ProofKeys};
+use crate::inputs::current_fields::{self, Observed};
+use crate::owned_fields::OwnedFields;
+
+/// The observed fields of the Services of the last decision. Empty by default: a decision
+/// with an empty memo reads every Service.
+#[derive(Debug, Default)]
+pub struct DecisionMemo {
+    /// The keys the entries were verified and kept with; other keys empty the memo.
+    keys: Option<ProofKeys>,
+    /// The last decision's entries, by the address of the Service.
+    last: HashMap<usize, Entry>,
+    /// This decision's.
+    current: HashMap<usize, Entry>,
+}
+
+/// A Service, what [`current_fields::observe`] read from it, and the proof it keeps.
+#[derive(Debug)]
+struct Entry {
+    service: Arc<Service>,
+    observed: Observed,
+    kept_proof: Option<KeptProof>,
+}
+
+/// An allocation proof [`prove::proof_for`] kept: what it signs, and the proof (the one the
+/// Service carried).
+#[derive(Debug)]
+struct KeptProof {
+    ips: Vec<IpAddr>,
+    pool: Option<String>,
+    proof: String,
+}
+
+impl DecisionMemo {
+    /// Starts a decision with `keys`: entries of other keys (another signing key, or other
+    /// verifying keys) are forgotten.
+    pub(super) fn begin(&mut self, keys: &ProofKeys) {
+        let same = self
+            .keys
+            .as_ref()
+            .is_some_and(|k| k.verify == keys.verify && k.signer.id() == keys.signer.id());
+        if !same {
+            self.last.clear();
+            self.keys = Some(keys.clone());
+        }
+        self.current.clear();
+    }
+
+    /// [`current_fields::observe`] of `svc`: the kept result while `svc` is the object it
+    /// was read from.
+    pub(super) fn observe(&mut self, svc: &Arc<Service>, keys: &ProofKeys) -> Observed {
+        let at = Arc::as_ptr(svc) as usize;
+        let entry = match self.last.remove(&at) {
+            Some(kept) if Arc::ptr_eq(&kept.service, svc) => kept,
+            _ => Entry {
+                service: svc.clone(),
+                observed: current_fields::observe(svc, &keys.verify),
+                kept_proof: None,
+            },
+        };
+        let observed = entry.observed.clone();
+        self.current.insert(at, entry);
+        observed
+    }
+
+    /// [`prove::proof_for`]: the proof kept last time while `svc` (observed in this
+    /// decision) is the same object, `want` the same addresses and pools, and `have` the same
+    /// proof. A proof it keeps is remembered; a new one is not, since it is only kept once the
+    /// Service carries it.
+    pub(super) fn proof_for(
+        &mut self,
+        svc: &Arc<Service>,
+        want: &OwnedFields,
+        have: &OwnedFields,
+        keys: &ProofKeys,
+        now: &Time,
+    ) -> Option<String> {
+        let entry = self
+            .current
+            .get_mut(&(Arc::as_ptr(svc) as usize))
+            .filter(|e| Arc::ptr_eq(&e.service, svc));
+        let Some(entry) = entry else {
+            return prove::proof_for(svc, want, have, keys, now);
+        };
+        if let Some(k) = &entry.kept_proof
+            && k.ips == want.ips
+            && k.pool == want.pool
+            && have.proof.as_ref() == Some(&k.proof)
+        {
+            return Some(k.proof.clone());
+        }
+        let proof = prove::proof_for(svc, want, have, keys, now);
+        entry.kept_proof = match (&proof, &have.proof) {
+            (Some(p), Some(had)) if p == had => Some(KeptProof {
+                ips: want.ips.clone(),
+                pool: want.pool.clone(),
+                proof: p.clone(),
+            }),
+            _ => None,
+        };
+        proof
+    }
+
+    /// Ends the decision: what it read is kept for the next, the rest dropped.
+    pub(super) fn end(&mut self) {
+        self.last = std::mem::take(&mut self.current);
+    }
+
+    /// How many Services the memo holds.
+    #[cfg(test)]
+    pub(super) fn len(&self) -> usize {
+        self.last.len()
+    }
+}

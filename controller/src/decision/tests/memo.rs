@@ -1,0 +1,185 @@
+//! A decision with the memo of the decisions before it equals a decision from nothing, over
+//! random sequences of what happens to Services between two passes.
+
+use std::sync::{Arc, LazyLock};
+
+use ferrolb_adapter::proof::SigningKey;
+use kube::ResourceExt;
+use proptest::prelude::*;
+
+use super::fixtures::{Cluster, Svc, add, applied, edit, now};
+use super::{POOL, config};
+use crate::decision::prove::{ProofKeys, test_keys};
+use crate::decision::{DecisionMemo, Pending, Writes, decide, decide_with_memo};
+use crate::inputs::Watched;
+
+/// Keys that verify none of [`test_keys`]' proofs.
+static OTHER_KEYS: LazyLock<ProofKeys> =
+    LazyLock::new(|| ProofKeys::of(SigningKey::generate().expect("a key for the memo tests")));
+
+/// What happens between two passes.
+#[derive(Debug, Clone)]
+enum Change {
+    /// A LoadBalancer Service is created (`external`: with externalIPs).
+    Create { id: u8, external: bool },
+    /// The last decision's writes reach the apiserver and the watch.
+    Settle,
+    /// The last decision's writes reach the apiserver; the watch has not shown them yet.
+    Unseen,
+    /// A Service's port changes.
+    Edit { id: u8 },
+    /// Someone else writes an address into a Service's status.
+    Forge { id: u8 },
+    /// A Service is being deleted.
+    Delete { id: u8 },
+    /// A Service is gone.
+    Gone { id: u8 },
+    /// The proof keys change (the controller's key rotates).
+    Rekey,
+}
+
+fn change() -> impl Strategy<Value = Change> {
+    prop_oneof![
+        3 => (0..6u8, any::<bool>()).prop_map(|(id, external)| Change::Create { id, external }),
+        3 => Just(Change::Settle),
+        1 => Just(Change::Unseen),
+        1 => (0..6u8).prop_map(|id| Change::Edit { id }),
+        1 => (0..6u8).prop_map(|id| Change::Forge { id }),
+        1 => (0..6u8).prop_map(|id| Change::Delete { id }),
+        1 => (0..6u8).prop_map(|id| Change::Gone { id }),
+        1 => Just(Change::Rekey),
+    ]
+}
+
+/// The cluster between passes, as the control loop sees it.
+struct Loop {
+    watched: Watched,
+    pending: Pending,
+    keys: &'static ProofKeys,
+    last: Option<Writes>,
+}
+
+impl Loop {
+    fn exists(&self, id: u8) -> bool {
+        let name = format!("s{id}");
+        self.watched.services.iter().any(|s| s.name_any() == name)
+    }
+
+    fn apply(&mut self, change: &Change) {
+        match *change {
+            Change::Create { id, external } if !self.exists(id) => {
+                let mut svc = Svc::lb(&format!("s{id}"), i64::from(id));
+                if external {
+                    svc = svc.external_ips(&["203.0.113.5"]);
+                }
+                add(&mut self.watched, svc);
+            }
+            Change::Settle => {
+                if let Some(writes) = &self.last {
+                    self.watched = applied(&self.watched, writes);
+                }
+                self.pending.clear();
+            }
+            Change::Unseen => {
+                for w in self.last.iter().flat_map(|l| &l.services) {
+                    let uid = w.service.metadata.uid.clone().unwrap_or_default();
+                    self.pending.insert(uid, w.want.clone());
+                }
+            }
+            Change::Edit { id } if self.exists(id) => {
+                edit(&mut self.watched, &format!("s{id}"), |s| {
+                    s.port(8000 + i32::from(id))
+                });
+            }
+            Change::Forge { id } if self.exists(id) => {
+                edit(&mut self.watched, &format!("s{id}"), |s| {
+                    s.status_ips_by("mallory", &["198.51.100.6"])
+                });
+            }
+            Change::Delete { id } if self.exists(id) => {
+                edit(&mut self.watched, &format!("s{id}"), Svc::deleted);
+            }
+            Change::Gone { id } => {
+                let name = format!("s{id}");
+                self.watched.services.retain(|s| s.name_any() != name);
+            }
+            Change::Rekey => {
+                self.keys = if std::ptr::eq(self.keys, test_keys()) {
+                    &OTHER_KEYS
+                } else {
+                    test_keys()
+                };
+            }
+            _ => {}
+        }
+    }
+}
+
+fn same(with: &Writes, without: &Writes) -> Result<(), TestCaseError> {
+    prop_assert_eq!(&with.services, &without.services);
+    prop_assert_eq!(&with.pools, &without.pools);
+    prop_assert_eq!(format!("{:?}", with.plan), format!("{:?}", without.plan));
+    Ok(())
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(96))]
+
+    #[test]
+    fn a_decision_with_the_memo_equals_one_from_nothing(
+        changes in proptest::collection::vec(change(), 1..24)
+    ) {
+        let mut state = Loop {
+            watched: Cluster::new().pool("web", POOL).node("n1", "198.51.100.3").build(),
+            pending: Pending::new(),
+            keys: test_keys(),
+            last: None,
+        };
+        let mut memo = DecisionMemo::default();
+        for change in &changes {
+            state.apply(change);
+            let decide_now = |memo: Option<&mut DecisionMemo>| {
+                let (watched, pending, keys) = (&state.watched, &state.pending, state.keys);
+                match memo {
+                    Some(memo) => {
+                        decide_with_memo(watched, pending, &config(), None, keys, &now(), memo)
+                    }
+                    None => decide(watched, pending, &config(), None, keys, &now()),
+                }
+            };
+            let with = decide_now(Some(&mut memo));
+            let without = decide_now(None);
+            same(&with, &without)?;
+            state.last = Some(with);
+        }
+    }
+}
+
+#[test]
+fn a_service_gone_from_the_snapshot_is_no_longer_held() {
+    let watched = Cluster::new()
+        .pool("web", POOL)
+        .service(Svc::lb("a", 0))
+        .service(Svc::lb("b", 1))
+        .build();
+    let mut memo = DecisionMemo::default();
+    let mut decide_now = |watched: &Watched| {
+        decide_with_memo(
+            watched,
+            &Pending::new(),
+            &config(),
+            None,
+            test_keys(),
+            &now(),
+            &mut memo,
+        )
+    };
+    let first = decide_now(&watched);
+    let mut after = applied(&watched, &first);
+    let a = Arc::clone(&after.services[0]);
+    decide_now(&after);
+    after.services.retain(|s| s.name_any() == "b");
+    decide_now(&after);
+    assert_eq!(memo.len(), 1, "only b is kept");
+    assert_eq!(Arc::strong_count(&a), 1, "a's object is no longer held");
+}
