@@ -138,6 +138,7 @@ async fn pass(
     settle_pending(pending, versions, &watched, &keys);
     let now = Time(k8s_openapi::jiff::Timestamp::now());
     let stamp_key = ctx.stamp_key.borrow().clone();
+    let deciding = Instant::now();
     let Writes {
         services,
         pools,
@@ -151,6 +152,9 @@ async fn pass(
         &now,
         memo,
     );
+    ctx.metrics
+        .decision_seconds
+        .observe(deciding.elapsed().as_secs_f64());
     for (name, usage) in &plan.pools {
         for (family, f) in [("ipv4", &usage.ipv4), ("ipv6", &usage.ipv6)] {
             let labels = PoolLabels {

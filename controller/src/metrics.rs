@@ -39,8 +39,10 @@ pub struct Metrics {
     pub pool_used: Family<PoolLabels, Gauge>,
     /// Addresses still free per pool and family (saturating at i64::MAX).
     pub pool_available: Family<PoolLabels, Gauge>,
-    /// Time to plan and apply one snapshot.
+    /// Time to plan and apply one snapshot that had something to write.
     pub reconcile_seconds: Histogram,
+    /// Time the decision took, for every snapshot the leader planned (written or not).
+    pub decision_seconds: Histogram,
     /// Writes to the apiserver that failed.
     pub write_errors: Counter,
     /// 1 when this replica is the leader.
@@ -74,8 +76,13 @@ impl Metrics {
             ),
             reconcile_seconds: r.register(
                 "reconcile_duration_seconds",
-                "Time to plan and apply one snapshot",
+                "Time to plan and apply one snapshot that had something to write",
                 Histogram::new(exponential_buckets(0.001, 2.0, 16)),
+            ),
+            decision_seconds: r.register(
+                "decision_duration_seconds",
+                "Time the decision took, for every snapshot the leader planned, written or not",
+                Histogram::new(exponential_buckets(0.0005, 2.0, 16)),
             ),
             write_errors: r.metric("write_errors", "Writes to the apiserver that failed"),
             leader: r.metric("leader", "1 when this replica is the leader"),

@@ -79,9 +79,15 @@ pub async fn speakers(
     let rules = nft_size(lab, "node-a", opts.kube_proxy);
     let syncs_before = rule_syncs(lab, opts.kube_proxy).await?;
     let steps_before = steps(lab).await?;
-    let passes_before = controller_passes(lab).await?;
+    let passes_before = controllers_histogram(lab, CONTROLLER_PASSES).await?;
+    let decisions_before = controllers_histogram(lab, CONTROLLER_DECISIONS).await?;
     let timings = one_more(lab, &client, opts.probes).await?;
-    let passes = controller_passes(lab).await?.since(&passes_before);
+    let passes = controllers_histogram(lab, CONTROLLER_PASSES)
+        .await?
+        .since(&passes_before);
+    let decisions = controllers_histogram(lab, CONTROLLER_DECISIONS)
+        .await?
+        .since(&decisions_before);
     let mut answered_ms: Vec<f64> = timings.iter().map(|t| t.answered_ms).collect();
     answered_ms.sort_by(f64::total_cmp);
     let allocated_ms = timings.iter().map(|t| t.allocated_ms);
@@ -118,9 +124,15 @@ pub async fn speakers(
             "per_speaker_and_service": per_speaker_and_service,
         },
         "controller_passes_during_one_more": {
-            "method": "the change, over the one_more Services, of the controllers' plan-and-apply time histogram, both replicas added up; quantiles are bucket bounds",
+            "method": "the change, over the one_more Services, of the controllers' plan-and-apply time histogram (passes that wrote), both replicas added up; quantiles are bucket bounds",
             "metric": CONTROLLER_PASSES,
             "summary": passes.summary_ms(),
+        },
+        "controller_decisions_during_one_more": {
+            "method": "the change, over the one_more Services, of the controllers' decision time histogram (every snapshot planned, written or not), both replicas added up; quantiles are bucket bounds",
+            "metric": CONTROLLER_DECISIONS,
+            "per_service": decisions.count / answered_ms.len().max(1) as f64,
+            "summary": decisions.summary_ms(),
         },
         "one_more_allocated": quantiles_ms(
             "of the one_more Services: time from the create request to the watch event showing the address in the Service's status (the controller's part)",
@@ -409,17 +421,21 @@ async fn rule_syncs(lab: &Lab, mode: KubeProxyMode) -> Result<Histogram, Error> 
     Ok(total)
 }
 
-/// The controllers' plan-and-apply histogram.
+/// The controllers' plan-and-apply histogram (passes that wrote).
 const CONTROLLER_PASSES: &str = "ferrolb_controller_reconcile_duration_seconds";
 
-/// The controllers' plan-and-apply histogram ([`CONTROLLER_PASSES`]), both replicas added up.
-async fn controller_passes(lab: &Lab) -> Result<Histogram, Error> {
+/// The controllers' decision histogram (every snapshot planned).
+const CONTROLLER_DECISIONS: &str = "ferrolb_controller_decision_duration_seconds";
+
+/// The controllers' histogram `name`, both replicas added up; a replica without it is an
+/// error (both register it when they start, the standby's stays empty).
+async fn controllers_histogram(lab: &Lab, name: &str) -> Result<Histogram, Error> {
     let mut total = Histogram::default();
     for c in [Component::Controller(0), Component::Controller(1)] {
         let text = metrics_of(lab, c).await?;
-        if let Some(h) = prom::histogram(&text, CONTROLLER_PASSES) {
-            total = total.plus(&h);
-        }
+        let h = prom::histogram(&text, name)
+            .ok_or_else(|| Error::msg(format!("no histogram {name} on {c}")))?;
+        total = total.plus(&h);
     }
     Ok(total)
 }
