@@ -3,7 +3,9 @@
 //! - each Service's observed fields ([`current_fields::observe`]: its allocation proof
 //!   verified, its conditions and annotations read);
 //! - the allocation proof it keeps ([`prove::proof_for`]), while the decision wants the same
-//!   addresses and pools and the Service carries the same proof.
+//!   addresses and pools and the Service carries the same proof;
+//! - the planner's request ([`ipam_request::service_request`]), while its namespace's labels,
+//!   the addresses and pools it holds and the annotations honoured stay the same.
 //!
 //! The reflectors hand out the same `Arc` for an object that did not change. Each entry holds
 //! the `Arc` it was read from, so an address cannot be reused by another object while the
@@ -16,11 +18,14 @@ use std::sync::Arc;
 
 use std::net::IpAddr;
 
+use ferrolb_adapter::requested::Honour;
+use ferrolb_adapter::selector::Labels;
 use k8s_openapi::api::core::v1::Service;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 
 use super::prove::{self, ProofKeys};
 use crate::inputs::current_fields::{self, Observed};
+use crate::inputs::ipam_request::{self, Parsed};
 use crate::owned_fields::OwnedFields;
 
 /// The observed fields of the Services of the last decision. Empty by default: a decision
@@ -35,12 +40,22 @@ pub struct DecisionMemo {
     current: HashMap<usize, Entry>,
 }
 
-/// A Service, what [`current_fields::observe`] read from it, and the proof it keeps.
+/// A Service, what [`current_fields::observe`] read from it, the proof it keeps and its
+/// request.
 #[derive(Debug)]
 struct Entry {
     service: Arc<Service>,
     observed: Observed,
     kept_proof: Option<KeptProof>,
+    request: Option<KeptRequest>,
+}
+
+/// A request [`ipam_request::service_request`] built (its namespace's labels and the
+/// addresses and pools it was given are in it), and the annotations it honoured.
+#[derive(Debug)]
+struct KeptRequest {
+    honour: Honour,
+    parsed: Arc<Parsed>,
 }
 
 /// An allocation proof [`prove::proof_for`] kept: what it signs, and the proof (the one the
@@ -77,6 +92,7 @@ impl DecisionMemo {
                 service: svc.clone(),
                 observed: current_fields::observe(svc, &keys.verify),
                 kept_proof: None,
+                request: None,
             },
         };
         let observed = entry.observed.clone();
@@ -120,6 +136,50 @@ impl DecisionMemo {
             _ => None,
         };
         proof
+    }
+
+    /// [`ipam_request::service_request`] of `svc` (observed in this decision) holding `current`:
+    /// the kept request while `svc` is the same object, its namespace's labels the same, and
+    /// `current` and `honour` too.
+    pub(super) fn request(
+        &mut self,
+        svc: &Arc<Service>,
+        namespace_labels: &Labels,
+        current: &OwnedFields,
+        honour: Honour,
+    ) -> Arc<Parsed> {
+        let build = || {
+            Arc::new(ipam_request::service_request(
+                svc,
+                namespace_labels,
+                current.ips.clone(),
+                current.pool.clone(),
+                honour,
+            ))
+        };
+        let entry = self
+            .current
+            .get_mut(&(Arc::as_ptr(svc) as usize))
+            .filter(|e| Arc::ptr_eq(&e.service, svc));
+        let Some(entry) = entry else {
+            return build();
+        };
+        if let Some(k) = &entry.request {
+            let r = &k.parsed.request;
+            if k.honour == honour
+                && r.current == current.ips
+                && r.current_pool == current.pool
+                && r.namespace_labels == *namespace_labels
+            {
+                return Arc::clone(&k.parsed);
+            }
+        }
+        let parsed = build();
+        entry.request = Some(KeptRequest {
+            honour,
+            parsed: Arc::clone(&parsed),
+        });
+        parsed
     }
 
     /// Ends the decision: what it read is kept for the next, the rest dropped.

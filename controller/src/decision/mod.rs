@@ -142,19 +142,11 @@ pub fn decide_with_memo(
     // Unproven status addresses an administrator recorded for adoption count as current.
     let adopted = adopt(watched, &mut owned, &deleted, &others);
     let honour = Honour::metallb(config.metallb_annotations);
-    let parsed: Vec<ipam_request::Parsed> = owned
+    let parsed: Vec<Arc<ipam_request::Parsed>> = owned
         .iter()
-        .map(|(svc, seen, _)| {
-            ipam_request::service_request(
-                svc,
-                labels_of(svc),
-                seen.owned.ips.clone(),
-                seen.owned.pool.clone(),
-                honour,
-            )
-        })
+        .map(|(svc, seen, _)| memo.request(svc, labels_of(svc), &seen.owned, honour))
         .collect();
-    let requests: Vec<ipam::ServiceRequest> = parsed.iter().map(|p| p.request.clone()).collect();
+    let requests: Vec<&ipam::ServiceRequest> = parsed.iter().map(|p| &p.request).collect();
     let live: BTreeSet<IpAddr> = owned
         .iter()
         .flat_map(|(_, seen, _)| seen.owned.ips.iter().copied())
@@ -169,7 +161,7 @@ pub fn decide_with_memo(
     for (ip, why) in &held {
         blocked.entry(*ip).or_insert_with(|| why.clone());
     }
-    let plan = ipam::plan_with(&pools, &requests, &blocked);
+    let plan = ipam::plan_over(&pools, &requests, &blocked);
 
     let mut services = Vec::new();
     for ((svc, seen, eip), parsed) in owned.iter().zip(&parsed) {

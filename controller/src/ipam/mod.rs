@@ -79,4 +79,4 @@ pub use outcome::{
     Change, FailureReason, FamilyUsage, InvalidEntry, MissingFamily, Plan, PoolConflict, PoolUsage,
     ServiceOutcome,
 };
-pub use planner::{plan, plan_with};
+pub use planner::{plan, plan_over, plan_with};

@@ -18,7 +18,7 @@ pub(super) struct Context<'a> {
     /// Compiled pools.
     pub(super) table: PoolTable<'a>,
     /// The snapshot's Services.
-    pub(super) services: &'a [ServiceRequest],
+    pub(super) services: &'a [&'a ServiceRequest],
     /// One demand per Service (same index).
     pub(super) demands: Vec<Demand>,
     /// Indices of the Services to plan, oldest first (duplicate keys left out).
@@ -130,7 +130,7 @@ impl State<'_, '_> {
     }
 
     pub(super) fn service(&self, i: usize) -> &ServiceRequest {
-        &self.ctx.services[i]
+        self.ctx.services[i]
     }
 
     /// Whether `addr` has a holder that will certainly still hold it at the end of the pass:

@@ -38,6 +38,13 @@ pub fn plan(pools: &[Pool], services: &[ServiceRequest]) -> Plan {
 /// - each pool's [`super::PoolUsage::reserved`] lists the reserved addresses it covers, which
 ///   count neither as used nor as available.
 pub fn plan_with(pools: &[Pool], services: &[ServiceRequest], reserved: &Reserved) -> Plan {
+    let services: Vec<&ServiceRequest> = services.iter().collect();
+    plan_over(pools, &services, reserved)
+}
+
+/// [`plan_with`] over borrowed requests (the decision keeps its requests between passes and
+/// lends them).
+pub fn plan_over(pools: &[Pool], services: &[&ServiceRequest], reserved: &Reserved) -> Plan {
     let table = PoolTable::new(pools);
     let reserved = Reservations::new(reserved);
     let demands: Vec<Demand> = services

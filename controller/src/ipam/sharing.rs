@@ -56,7 +56,7 @@ impl Incompatibility {
     /// A clause naming the conflicting Service and the cause, e.g. for "x is refused: <clause>".
     pub(super) fn describe(
         self,
-        services: &[ServiceRequest],
+        services: &[&ServiceRequest],
         candidate: usize,
         addr: Addr,
     ) -> String {
@@ -173,7 +173,7 @@ impl Holders {
         &self,
         addr: Addr,
         cand: usize,
-        services: &[ServiceRequest],
+        services: &[&ServiceRequest],
     ) -> Result<(), Incompatibility> {
         let (Some(holders), Some(cs)) = (self.by_addr.get(&addr), services.get(cand)) else {
             return Ok(());
@@ -202,7 +202,7 @@ impl Holders {
     }
 
     /// Records Service `idx` as a holder of `addr` (callers check compatibility first).
-    pub(super) fn add(&mut self, addr: Addr, idx: usize, services: &[ServiceRequest]) {
+    pub(super) fn add(&mut self, addr: Addr, idx: usize, services: &[&ServiceRequest]) {
         let Some(svc) = services.get(idx) else { return };
         let holders = self.by_addr.entry(addr).or_default();
         if holders.members.contains(&idx) {
@@ -218,7 +218,7 @@ impl Holders {
     }
 
     /// Removes Service `idx` from the holders of `addr`; returns whether nobody holds it now.
-    pub(super) fn remove(&mut self, addr: Addr, idx: usize, services: &[ServiceRequest]) -> bool {
+    pub(super) fn remove(&mut self, addr: Addr, idx: usize, services: &[&ServiceRequest]) -> bool {
         let Some(holders) = self.by_addr.get_mut(&addr) else {
             return true;
         };
@@ -228,7 +228,7 @@ impl Holders {
             return false;
         }
         self.by_addr.remove(&addr);
-        if let Some(group) = services.get(idx).and_then(group_of)
+        if let Some(group) = services.get(idx).and_then(|s| group_of(s))
             && let Some(set) = self.groups.get_mut(&group)
         {
             set.remove(&addr);

@@ -10,8 +10,9 @@ use proptest::prelude::*;
 use super::fixtures::{Cluster, Svc, add, applied, edit, now};
 use super::{POOL, config};
 use crate::decision::prove::{ProofKeys, test_keys};
-use crate::decision::{DecisionMemo, Pending, Writes, decide, decide_with_memo};
+use crate::decision::{Config, DecisionMemo, Pending, Writes, decide, decide_with_memo};
 use crate::inputs::Watched;
+use ferrolb_api::VIPPool;
 
 /// Keys that verify none of [`test_keys`]' proofs.
 static OTHER_KEYS: LazyLock<ProofKeys> =
@@ -20,8 +21,13 @@ static OTHER_KEYS: LazyLock<ProofKeys> =
 /// What happens between two passes.
 #[derive(Debug, Clone)]
 enum Change {
-    /// A LoadBalancer Service is created (`external`: with externalIPs).
-    Create { id: u8, external: bool },
+    /// A LoadBalancer Service is created (`external`: with externalIPs; `metallb`: asking
+    /// for an address with MetalLB's annotation).
+    Create {
+        id: u8,
+        external: bool,
+        metallb: bool,
+    },
     /// The last decision's writes reach the apiserver and the watch.
     Settle,
     /// The last decision's writes reach the apiserver; the watch has not shown them yet.
@@ -36,11 +42,16 @@ enum Change {
     Gone { id: u8 },
     /// The proof keys change (the controller's key rotates).
     Rekey,
+    /// MetalLB's annotations are honoured, or no longer.
+    Honour,
+    /// Namespace `default` gains or loses the label pool `gold` selects.
+    Relabel,
 }
 
 fn change() -> impl Strategy<Value = Change> {
     prop_oneof![
-        3 => (0..6u8, any::<bool>()).prop_map(|(id, external)| Change::Create { id, external }),
+        3 => (0..6u8, any::<bool>(), any::<bool>())
+            .prop_map(|(id, external, metallb)| Change::Create { id, external, metallb }),
         3 => Just(Change::Settle),
         1 => Just(Change::Unseen),
         1 => (0..6u8).prop_map(|id| Change::Edit { id }),
@@ -48,6 +59,8 @@ fn change() -> impl Strategy<Value = Change> {
         1 => (0..6u8).prop_map(|id| Change::Delete { id }),
         1 => (0..6u8).prop_map(|id| Change::Gone { id }),
         1 => Just(Change::Rekey),
+        1 => Just(Change::Honour),
+        1 => Just(Change::Relabel),
     ]
 }
 
@@ -56,6 +69,7 @@ struct Loop {
     watched: Watched,
     pending: Pending,
     keys: &'static ProofKeys,
+    config: Config,
     last: Option<Writes>,
 }
 
@@ -67,10 +81,17 @@ impl Loop {
 
     fn apply(&mut self, change: &Change) {
         match *change {
-            Change::Create { id, external } if !self.exists(id) => {
+            Change::Create {
+                id,
+                external,
+                metallb,
+            } if !self.exists(id) => {
                 let mut svc = Svc::lb(&format!("s{id}"), i64::from(id));
                 if external {
                     svc = svc.external_ips(&["203.0.113.5"]);
+                }
+                if metallb {
+                    svc = svc.annotation("metallb.io/loadBalancerIPs", "198.51.100.4");
                 }
                 add(&mut self.watched, svc);
             }
@@ -110,9 +131,33 @@ impl Loop {
                     test_keys()
                 };
             }
+            Change::Honour => {
+                self.config.metallb_annotations = !self.config.metallb_annotations;
+            }
+            Change::Relabel => {
+                let mut ns = self.watched.namespaces[0].as_ref().clone();
+                let labels = ns.labels_mut();
+                if labels.remove("tier").is_none() {
+                    labels.insert("tier".into(), "gold".into());
+                }
+                self.watched.namespaces[0] = Arc::new(ns);
+            }
             _ => {}
         }
     }
+}
+
+/// A pool serving, before pool `web`, the namespaces labelled `tier: gold`.
+fn gold_pool() -> VIPPool {
+    serde_json::from_value(serde_json::json!({
+        "apiVersion": "ferrolb.io/v1alpha1", "kind": "VIPPool",
+        "metadata": {"name": "gold", "uid": "uid-gold", "generation": 1,
+            "creationTimestamp": "2023-11-14T22:00:00Z"},
+        "spec": {"addresses": ["203.0.113.64/30"],
+            "serviceAllocation": {"priority": 1,
+                "namespaceSelector": {"matchLabels": {"tier": "gold"}}}},
+    }))
+    .expect("a VIPPool")
 }
 
 fn same(with: &Writes, without: &Writes) -> Result<(), TestCaseError> {
@@ -129,10 +174,13 @@ proptest! {
     fn a_decision_with_the_memo_equals_one_from_nothing(
         changes in proptest::collection::vec(change(), 1..24)
     ) {
+        let mut watched = Cluster::new().pool("web", POOL).node("n1", "198.51.100.3").build();
+        watched.pools.push(Arc::new(gold_pool()));
         let mut state = Loop {
-            watched: Cluster::new().pool("web", POOL).node("n1", "198.51.100.3").build(),
+            watched,
             pending: Pending::new(),
             keys: test_keys(),
+            config: config(),
             last: None,
         };
         let mut memo = DecisionMemo::default();
@@ -140,11 +188,12 @@ proptest! {
             state.apply(change);
             let decide_now = |memo: Option<&mut DecisionMemo>| {
                 let (watched, pending, keys) = (&state.watched, &state.pending, state.keys);
+                let config = &state.config;
                 match memo {
                     Some(memo) => {
-                        decide_with_memo(watched, pending, &config(), None, keys, &now(), memo)
+                        decide_with_memo(watched, pending, config, None, keys, &now(), memo)
                     }
-                    None => decide(watched, pending, &config(), None, keys, &now()),
+                    None => decide(watched, pending, config, None, keys, &now()),
                 }
             };
             let with = decide_now(Some(&mut memo));
