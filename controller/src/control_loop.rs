@@ -184,7 +184,7 @@ async fn pass(
     // when the write failed (re-read it).
     type Outcome = (current_fields::Observed, Written);
     let keys = &keys;
-    let results: Vec<(String, Option<Outcome>)> = stream::iter(services)
+    let service_writes = stream::iter(services)
         .filter(|_| std::future::ready(*leader.borrow()))
         .map(|w| async move {
             let uid = w.service.uid().unwrap_or_default();
@@ -202,8 +202,21 @@ async fn pass(
             }
         })
         .buffer_unordered(ctx.concurrency)
-        .collect()
-        .await;
+        .collect::<Vec<(String, Option<Outcome>)>>();
+    // Pools are written beside the Services, not after them: the watch then shows both in
+    // one burst, and the next decision sees them together (one decision, not two).
+    let pool_writes = async {
+        for w in &pools {
+            if !*leader.borrow() {
+                break;
+            }
+            if let Err(e) = apply::pool(&ctx.client, w).await {
+                ctx.metrics.write_errors.inc();
+                warn!(pool = %w.name, error = %e, "writing a pool's status");
+            }
+        }
+    };
+    let (results, ()) = tokio::join!(service_writes, pool_writes);
     for (uid, written) in results {
         match written {
             Some((want, rvs)) => {
@@ -217,15 +230,6 @@ async fn pass(
                 versions.remove(&uid);
             }
         };
-    }
-    for w in pools {
-        if !*leader.borrow() {
-            break;
-        }
-        if let Err(e) = apply::pool(&ctx.client, &w).await {
-            ctx.metrics.write_errors.inc();
-            warn!(pool = %w.name, error = %e, "writing a pool's status");
-        }
     }
     ctx.metrics
         .reconcile_seconds

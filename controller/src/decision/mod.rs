@@ -96,7 +96,7 @@ pub fn decide_with_memo(
     let empty = Labels::new();
     let labels_of = |svc: &Service| {
         ns_labels
-            .get(&svc.namespace().unwrap_or_default())
+            .get(svc.metadata.namespace.as_deref().unwrap_or_default())
             .unwrap_or(&empty)
     };
     let mut pools = Vec::new();
