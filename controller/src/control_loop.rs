@@ -144,12 +144,14 @@ async fn pass(
         pools,
         plan,
     } = decision::decide_with_memo(
-        &watched,
-        pending,
-        &ctx.config,
-        stamp_key.as_ref(),
-        &keys,
-        &now,
+        &decision::Inputs {
+            watched: &watched,
+            pending,
+            config: &ctx.config,
+            stamp_key: stamp_key.as_ref(),
+            keys: &keys,
+            now: &now,
+        },
         memo,
     );
     ctx.metrics

@@ -61,33 +61,42 @@ pub struct Writes {
     pub plan: Plan,
 }
 
-/// Plans `watched` and compares the result with what is observed (`pending` first). Stamps
-/// of admitted externalIPs verify under `stamp_key` only; allocations are proven and signed
-/// with `keys`; `now` stamps new condition transitions and proofs.
-pub fn decide(
-    watched: &Watched,
-    pending: &Pending,
-    config: &Config,
-    stamp_key: Option<&StampKey>,
-    keys: &ProofKeys,
-    now: &Time,
-) -> Writes {
-    let mut memo = DecisionMemo::default();
-    decide_with_memo(watched, pending, config, stamp_key, keys, now, &mut memo)
+/// Everything a decision is made from (besides its memo).
+#[derive(Clone, Copy)]
+pub struct Inputs<'a> {
+    /// The watched objects.
+    pub watched: &'a Watched,
+    /// Fields the controller wrote that the watch does not show yet (they count as seen).
+    pub pending: &'a Pending,
+    /// The controller's flags.
+    pub config: &'a Config,
+    /// The key admitted externalIPs' stamps verify under (none verify without it).
+    pub stamp_key: Option<&'a StampKey>,
+    /// The keys allocations are proven with and signed with.
+    pub keys: &'a ProofKeys,
+    /// The time new condition transitions and proofs carry.
+    pub now: &'a Time,
+}
+
+/// Plans the watched objects and compares the result with what is observed (`pending` first).
+/// Stamps of admitted externalIPs verify under `stamp_key` only; allocations are proven and
+/// signed with `keys`; `now` stamps new condition transitions and proofs.
+pub fn decide(inputs: &Inputs<'_>) -> Writes {
+    decide_with_memo(inputs, &mut DecisionMemo::default())
 }
 
 /// [`decide`], reading again only the Services that changed since the decision that left
 /// `memo` ([`DecisionMemo`]), and keeping this decision's reads for the next. Equal to
 /// [`decide`] whatever the memo holds. What the control loop calls.
-pub fn decide_with_memo(
-    watched: &Watched,
-    pending: &Pending,
-    config: &Config,
-    stamp_key: Option<&StampKey>,
-    keys: &ProofKeys,
-    now: &Time,
-    memo: &mut DecisionMemo,
-) -> Writes {
+pub fn decide_with_memo(inputs: &Inputs<'_>, memo: &mut DecisionMemo) -> Writes {
+    let Inputs {
+        watched,
+        pending,
+        config,
+        stamp_key,
+        keys,
+        now,
+    } = *inputs;
     let ns_labels: HashMap<String, Labels> = watched
         .namespaces
         .iter()

@@ -8,9 +8,9 @@ use kube::ResourceExt;
 use proptest::prelude::*;
 
 use super::fixtures::{Cluster, Svc, add, applied, edit, now};
-use super::{POOL, config};
+use super::{POOL, config, decide_remembering};
 use crate::decision::prove::{ProofKeys, test_keys};
-use crate::decision::{Config, DecisionMemo, Pending, Writes, decide, decide_with_memo};
+use crate::decision::{Config, DecisionMemo, Inputs, Pending, Writes, decide, decide_with_memo};
 use crate::inputs::Watched;
 use ferrolb_api::VIPPool;
 
@@ -187,13 +187,18 @@ proptest! {
         for change in &changes {
             state.apply(change);
             let decide_now = |memo: Option<&mut DecisionMemo>| {
-                let (watched, pending, keys) = (&state.watched, &state.pending, state.keys);
-                let config = &state.config;
+                let now = now();
+                let inputs = Inputs {
+                    watched: &state.watched,
+                    pending: &state.pending,
+                    config: &state.config,
+                    stamp_key: None,
+                    keys: state.keys,
+                    now: &now,
+                };
                 match memo {
-                    Some(memo) => {
-                        decide_with_memo(watched, pending, config, None, keys, &now(), memo)
-                    }
-                    None => decide(watched, pending, config, None, keys, &now()),
+                    Some(memo) => decide_with_memo(&inputs, memo),
+                    None => decide(&inputs),
                 }
             };
             let with = decide_now(Some(&mut memo));
@@ -212,17 +217,7 @@ fn a_service_gone_from_the_snapshot_is_no_longer_held() {
         .service(Svc::lb("b", 1))
         .build();
     let mut memo = DecisionMemo::default();
-    let mut decide_now = |watched: &Watched| {
-        decide_with_memo(
-            watched,
-            &Pending::new(),
-            &config(),
-            None,
-            test_keys(),
-            &now(),
-            &mut memo,
-        )
-    };
+    let mut decide_now = |watched: &Watched| decide_remembering(watched, &mut memo);
     let first = decide_now(&watched);
     let mut after = applied(&watched, &first);
     let a = Arc::clone(&after.services[0]);

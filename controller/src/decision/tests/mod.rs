@@ -11,7 +11,7 @@ use fixtures::{Cluster, Svc, applied, edit, now, show};
 
 use kube::ResourceExt;
 
-use super::{Config, Pending, Writes, decide};
+use super::{Config, DecisionMemo, Inputs, Pending, Writes, decide, decide_with_memo};
 use crate::admission_stamp::{self, ANN_ADMITTED, StampKey};
 use crate::externalips::UserInfo;
 use crate::inputs::Watched;
@@ -31,13 +31,28 @@ fn decide_on(watched: &Watched) -> Writes {
 }
 
 fn decide_with(watched: &Watched, config: &Config) -> Writes {
-    decide(
+    decide(&Inputs {
         watched,
-        &Pending::new(),
+        pending: &Pending::new(),
         config,
-        None,
-        crate::decision::prove::test_keys(),
-        &now(),
+        stamp_key: None,
+        keys: crate::decision::prove::test_keys(),
+        now: &now(),
+    })
+}
+
+/// Decides `watched` with `memo`, as the control loop does (nothing pending).
+fn decide_remembering(watched: &Watched, memo: &mut DecisionMemo) -> Writes {
+    decide_with_memo(
+        &Inputs {
+            watched,
+            pending: &Pending::new(),
+            config: &config(),
+            stamp_key: None,
+            keys: crate::decision::prove::test_keys(),
+            now: &now(),
+        },
+        memo,
     )
 }
 
@@ -95,14 +110,14 @@ fn a_resync_of_an_unchanged_cluster_writes_and_publishes_nothing() {
         .collect();
     let mut not_seen_yet = watched.clone();
     not_seen_yet.pools = after.pools.clone();
-    let again = decide(
-        &not_seen_yet,
-        &pending,
-        &config(),
-        None,
-        crate::decision::prove::test_keys(),
-        &now(),
-    );
+    let again = decide(&Inputs {
+        watched: &not_seen_yet,
+        pending: &pending,
+        config: &config(),
+        stamp_key: None,
+        keys: crate::decision::prove::test_keys(),
+        now: &now(),
+    });
     assert!(again.services.is_empty(), "{:#?}", show(&again));
 }
 
@@ -216,14 +231,14 @@ fn a_user_limited_policy_counts_only_with_a_stamp_verified_by_the_given_key() {
         )
         .build();
     let allowed = |key: Option<&StampKey>| {
-        let writes = decide(
-            &watched,
-            &Pending::new(),
-            &config(),
-            key,
-            crate::decision::prove::test_keys(),
-            &now(),
-        );
+        let writes = decide(&Inputs {
+            watched: &watched,
+            pending: &Pending::new(),
+            config: &config(),
+            stamp_key: key,
+            keys: crate::decision::prove::test_keys(),
+            now: &now(),
+        });
         writes.services[0]
             .want
             .owned

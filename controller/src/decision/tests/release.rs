@@ -11,7 +11,7 @@ use kube::ResourceExt;
 
 use super::fixtures::{Cluster, Svc, add, applied, edit, now, show};
 use super::{POOL, config, decide_on, settled};
-use crate::decision::{Pending, Writes, decide};
+use crate::decision::{Inputs, Pending, Writes, decide};
 use crate::diff::FinalizerWrite;
 use crate::inputs::Watched;
 
@@ -211,14 +211,14 @@ fn a_deleted_services_address_goes_to_another_only_after_its_release() {
         .filter(|w| w.service.name_any() == "a")
         .map(|w| (w.service.uid().expect("uid"), w.want.clone()))
         .collect();
-    let again = decide(
-        &watched,
-        &pending,
-        &config(),
-        None,
-        crate::decision::prove::test_keys(),
-        &now(),
-    );
+    let again = decide(&Inputs {
+        watched: &watched,
+        pending: &pending,
+        config: &config(),
+        stamp_key: None,
+        keys: crate::decision::prove::test_keys(),
+        now: &now(),
+    });
     assert_eq!(
         write_to(&again, "asks").expect("a write").want.owned.ips,
         [ip("198.51.100.0")]

@@ -3,9 +3,9 @@
 
 use std::time::Instant;
 
-use super::fixtures::{Cluster, Svc, add, now};
-use super::{config, decide_on, settled};
-use crate::decision::{DecisionMemo, Pending, decide_with_memo};
+use super::fixtures::{Cluster, Svc, add};
+use super::{decide_on, decide_remembering, settled};
+use crate::decision::DecisionMemo;
 
 #[test]
 #[ignore = "a timing, printed; run in release"]
@@ -23,16 +23,7 @@ fn decide_at_scale() {
     let mut memo = DecisionMemo::default();
     let mut timed = |what: &str, watched: &crate::inputs::Watched| {
         let t = Instant::now();
-        let keys = crate::decision::prove::test_keys();
-        let writes = decide_with_memo(
-            watched,
-            &Pending::new(),
-            &config(),
-            None,
-            keys,
-            &now(),
-            &mut memo,
-        );
+        let writes = decide_remembering(watched, &mut memo);
         println!(
             "{what}: {} writes, decide {:?}",
             writes.services.len(),
