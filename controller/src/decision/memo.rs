@@ -14,9 +14,8 @@
 //! without it (`tests/memo.rs`).
 
 use std::collections::HashMap;
-use std::sync::Arc;
-
 use std::net::IpAddr;
+use std::sync::Arc;
 
 use ferrolb_adapter::requested::Honour;
 use ferrolb_adapter::selector::Labels;
@@ -28,8 +27,8 @@ use crate::inputs::current_fields::{self, Observed};
 use crate::inputs::ipam_request::{self, Parsed};
 use crate::owned_fields::OwnedFields;
 
-/// The observed fields of the Services of the last decision. Empty by default: a decision
-/// with an empty memo reads every Service.
+/// What the last decision read from each Service (observed fields, kept proof, request).
+/// Empty by default: a decision with an empty memo reads every Service.
 #[derive(Debug, Default)]
 pub struct DecisionMemo {
     /// The keys the entries were verified and kept with; other keys empty the memo.
