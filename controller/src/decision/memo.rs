@@ -111,11 +111,7 @@ impl DecisionMemo {
         keys: &ProofKeys,
         now: &Time,
     ) -> Option<String> {
-        let entry = self
-            .current
-            .get_mut(&(Arc::as_ptr(svc) as usize))
-            .filter(|e| Arc::ptr_eq(&e.service, svc));
-        let Some(entry) = entry else {
+        let Some(entry) = self.read_now(svc) else {
             return prove::proof_for(svc, want, have, keys, now);
         };
         if let Some(k) = &entry.kept_proof
@@ -156,11 +152,7 @@ impl DecisionMemo {
                 honour,
             ))
         };
-        let entry = self
-            .current
-            .get_mut(&(Arc::as_ptr(svc) as usize))
-            .filter(|e| Arc::ptr_eq(&e.service, svc));
-        let Some(entry) = entry else {
+        let Some(entry) = self.read_now(svc) else {
             return build();
         };
         if let Some(k) = &entry.request {
@@ -179,6 +171,14 @@ impl DecisionMemo {
             parsed: Arc::clone(&parsed),
         });
         parsed
+    }
+
+    /// The entry of `svc` observed in this decision (none for a Service read from the
+    /// pending fields).
+    fn read_now(&mut self, svc: &Arc<Service>) -> Option<&mut Entry> {
+        self.current
+            .get_mut(&(Arc::as_ptr(svc) as usize))
+            .filter(|e| Arc::ptr_eq(&e.service, svc))
     }
 
     /// Ends the decision: what it read is kept for the next, the rest dropped.
