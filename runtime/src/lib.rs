@@ -9,10 +9,11 @@
 //! - [`access`]: `/metrics` and `/debug/state` on their own listener, behind a `TokenReview`
 //!   and a `SubjectAccessReview` (as kube-rbac-proxy), never on a load-balancer-facing port;
 //! - [`pace`]: how long a loop that recomputes everything waits before its next pass;
-//! - [`Allocator`]: the daemons' memory allocator.
+//! - [`allocator`]: the daemons' memory allocator ([`Allocator`]) and its counters.
 #![forbid(unsafe_code)]
 
 pub mod access;
+pub mod allocator;
 pub mod duration;
 pub mod listen;
 pub mod logging;
@@ -22,13 +23,4 @@ pub mod shutdown;
 
 pub use shutdown::shutdown_signal;
 
-/// The daemons' memory allocator (each binary's `#[global_allocator]`, and what the speaker's
-/// heap harness counts on top of): jemalloc, with its background thread returning freed pages.
-/// With glibc's malloc a speaker's step at 10,000 Services spent about a third of its time in
-/// malloc and free, and its resident set stayed well above the live heap (issue 21; heap
-/// harness, bench-release: steady step 76 → 60 ms, resident set 133 → 121 MB; mimalloc gave
-/// 61 ms but 182–191 MB).
-pub type Allocator = tikv_jemallocator::Jemalloc;
-
-/// The one value of [`Allocator`].
-pub const ALLOCATOR: Allocator = tikv_jemallocator::Jemalloc;
+pub use allocator::{ALLOCATOR, Allocator};

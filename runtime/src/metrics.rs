@@ -1,6 +1,6 @@
 //! The daemons' metrics plumbing: the `/metrics` handler (a prometheus-client registry as
 //! OpenMetrics text), the [`Registrar`] every daemon registers its metrics with (each registry
-//! starts with `PREFIX_build_info`), and the `ok`/`error` [`ResultLabels`].
+//! starts with `PREFIX_build_info` and `PREFIX_allocator_bytes`), and the `ok`/`error` [`ResultLabels`].
 
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
@@ -9,6 +9,8 @@ use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::registry::{Metric, Registry};
 use tracing::warn;
+
+use crate::allocator::AllocatorStats;
 
 /// Builds a registry under one prefix, handing back each metric it registers, so that a
 /// daemon names, describes and creates each metric in one place.
@@ -19,7 +21,8 @@ pub struct Registrar {
 
 impl Registrar {
     /// A registry whose metric names start with `prefix_`, holding only `prefix_build_info`
-    /// (see [`BuildInfo`]), so every daemon exports it.
+    /// (see [`BuildInfo`]) and `prefix_allocator_bytes` (see [`AllocatorStats`]), so every daemon
+    /// exports them.
     pub fn new(prefix: &str) -> Registrar {
         let mut registrar = Registrar {
             registry: Registry::with_prefix(prefix),
@@ -29,6 +32,9 @@ impl Registrar {
             "Always 1; labels: the ferrolb version and, when built with FERROLB_COMMIT set, the commit",
         );
         info.get_or_create(&BuildInfo::current()).set(1);
+        registrar
+            .registry
+            .register_collector(Box::new(AllocatorStats));
         registrar
     }
 

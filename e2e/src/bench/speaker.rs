@@ -74,6 +74,7 @@ pub async fn speakers(
     .await?;
     let announce_seconds = t.elapsed().as_secs_f64();
     let after = memory(lab);
+    let allocators = allocators(lab).await?;
     let controllers = memory_of(lab, &[Component::Controller(0), Component::Controller(1)]);
     let proxies = kube_proxy_memory(lab, opts.kube_proxy);
     let rules = nft_size(lab, "node-a", opts.kube_proxy);
@@ -106,6 +107,8 @@ pub async fn speakers(
         "speakers_after": after,
         "max_rss_bytes": max_of(&after, "rss_bytes"),
         "max_peak_rss_bytes": max_of(&after, "peak_rss_bytes"),
+        "speakers_allocator_after": allocators,
+        "max_allocated_bytes": max_of(&allocators, "allocated"),
         "controllers_after": controllers,
         "max_controller_peak_rss_bytes": max_of(&controllers, "peak_rss_bytes"),
         "takeovers_by_reason": takeovers,
@@ -451,6 +454,27 @@ async fn steps(lab: &Lab) -> Result<f64, Error> {
             .ok_or_else(|| Error::msg(format!("no {NAME} on {speaker}")))?;
     }
     Ok(total)
+}
+
+/// Each speaker's allocator counters by kind (`ferrolb_speaker_allocator_bytes`: allocated,
+/// active, metadata, resident, mapped), read with its resident set: how much of it is the live
+/// heap.
+async fn allocators(lab: &Lab) -> Result<Value, Error> {
+    const NAME: &str = "ferrolb_speaker_allocator_bytes";
+    let mut out = serde_json::Map::new();
+    for speaker in SPEAKERS {
+        let body = metrics_of(lab, speaker).await?;
+        let kinds = prom::by_label(&body, NAME, "kind");
+        if kinds.is_empty() {
+            return Err(Error::msg(format!("no {NAME} on {speaker}")));
+        }
+        let kinds = kinds
+            .into_iter()
+            .map(|(k, v)| (k, json!(v as u64)))
+            .collect();
+        out.insert(speaker.to_string(), Value::Object(kinds));
+    }
+    Ok(Value::Object(out))
 }
 
 /// Addresses the speakers took over from one another since they started, added up over the

@@ -51,6 +51,7 @@ fn main() -> anyhow::Result<()> {
     let debug_state = second.debug_state_bytes();
     let total = live() - base;
     let rss_bytes = rss();
+    let allocator = ferrolb_runtime::allocator::Stats::read()?;
     let timing = step_times(&mut world, second)?;
     let per = |b: usize| b.checked_div(services).unwrap_or(0);
     let doc = serde_json::json!({
@@ -69,6 +70,8 @@ fn main() -> anyhow::Result<()> {
         "peak_heap_bytes": stores + first_peak.max(kept_first + step_peak),
         "debug_state_bytes": debug_state,
         "rss_bytes": rss_bytes,
+        "allocator": {"allocated_bytes": allocator.allocated, "active_bytes": allocator.active,
+            "metadata_bytes": allocator.metadata, "resident_bytes": allocator.resident},
         "first_step": {"desired_ms": ms(full_step.desired), "rules_ms": ms(full_step.rules),
             "note": "the first step: nothing kept from an earlier one (a speaker's start)"},
         "steady_step": timing,
