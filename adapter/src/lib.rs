@@ -16,6 +16,7 @@ pub mod reflect;
 pub mod requested;
 pub mod selector;
 pub mod service;
+pub mod slice;
 pub mod stores;
 
 pub use classify::{Classification, DefaultClass, Mode, classify};

@@ -10,22 +10,17 @@
 //!   selector (the nodes read endpoints from EndpointSlices; only the controller compares
 //!   selectors, for sharing an address) and the finalizers. UID, resourceVersion, labels,
 //!   creation time and generation stay (events, proofs, policies).
-//! - EndpointSlices: name, namespace, the [`LABEL_SERVICE_NAME`] label, the address type, the
-//!   ports and each endpoint's addresses, conditions and node.
+//! - EndpointSlices are kept in a shape of their own, [`NodeSlice`](crate::slice::NodeSlice).
 //! - `ServiceAnnouncement`s (the speakers' publisher compares their status with what it
 //!   would write, by name): name, namespace and status only; the spec (the Service's name
 //!   again) reads as empty.
 
 use k8s_openapi::api::core::v1::Service;
-use k8s_openapi::api::discovery::v1::EndpointSlice;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 
 use ferrolb_api::ServiceAnnouncement;
 
 use ferrolb_core::names::MANAGER_EDGE;
-
-/// Label linking an EndpointSlice to its Service.
-pub const LABEL_SERVICE_NAME: &str = "kubernetes.io/service-name";
 
 /// Prefixes of the annotations ferrolb reads on Services (its own and MetalLB's).
 const READ_ANNOTATIONS: [&str; 3] = ["ferrolb.io/", "metallb.io/", "metallb.universe.tf/"];
@@ -64,30 +59,6 @@ fn shrink<T>(list: &mut Option<Vec<T>>) {
     if let Some(list) = list {
         list.shrink_to_fit();
     }
-}
-
-/// An EndpointSlice as the speaker and the edge keep it.
-pub fn slice(slice: &mut EndpointSlice) {
-    let meta = std::mem::take(&mut slice.metadata);
-    let service = meta
-        .labels
-        .and_then(|mut l| l.remove_entry(LABEL_SERVICE_NAME));
-    slice.metadata = ObjectMeta {
-        name: meta.name,
-        namespace: meta.namespace,
-        labels: service.map(|entry| [entry].into()),
-        ..ObjectMeta::default()
-    };
-    for ep in &mut slice.endpoints {
-        ep.target_ref = None;
-        ep.hints = None;
-        ep.zone = None;
-        ep.deprecated_topology = None;
-        ep.hostname = None;
-        ep.addresses.shrink_to_fit();
-    }
-    slice.endpoints.shrink_to_fit();
-    shrink(&mut slice.ports);
 }
 
 /// A `ServiceAnnouncement` as the speaker keeps it.
@@ -189,32 +160,5 @@ mod tests {
         assert_eq!(sa.metadata, want);
         assert_eq!(sa.spec.service_name, "");
         assert_eq!(serde_json::to_value(&sa.status).unwrap(), status);
-    }
-
-    #[test]
-    fn a_slice_keeps_what_is_read() {
-        let mut s: EndpointSlice = serde_json::from_value(json!({
-            "metadata": {"name": "web-x1", "namespace": "default", "uid": "u",
-                "labels": {LABEL_SERVICE_NAME: "web", "other": "x"},
-                "annotations": {"a": "b"}, "ownerReferences": [{"apiVersion": "v1", "kind": "Service",
-                    "name": "web", "uid": "u1"}]},
-            "addressType": "IPv6",
-            "endpoints": [{"addresses": ["2001:db8::1"], "nodeName": "node-a", "zone": "z",
-                "conditions": {"ready": true},
-                "targetRef": {"kind": "Pod", "name": "p"}}],
-            "ports": [{"name": "web", "port": 8080, "protocol": "TCP"}],
-        }))
-        .unwrap();
-        slice(&mut s);
-        let want: EndpointSlice = serde_json::from_value(json!({
-            "metadata": {"name": "web-x1", "namespace": "default",
-                "labels": {LABEL_SERVICE_NAME: "web"}},
-            "addressType": "IPv6",
-            "endpoints": [{"addresses": ["2001:db8::1"], "nodeName": "node-a",
-                "conditions": {"ready": true}}],
-            "ports": [{"name": "web", "port": 8080, "protocol": "TCP"}],
-        }))
-        .unwrap();
-        assert_eq!(s, want);
     }
 }

@@ -10,8 +10,8 @@ use std::collections::BTreeMap;
 use std::sync::{Arc, LazyLock, Mutex};
 
 use ferrolb_core::names::MANAGER_PREFIX;
-use futures::StreamExt;
-use kube::runtime::reflector::{self, Store};
+use futures::{Stream, StreamExt};
+use kube::runtime::reflector::{self, Lookup, Store};
 use kube::runtime::{WatchStreamExt, watcher};
 use kube::{Api, Client, Resource};
 use serde::de::DeserializeOwned;
@@ -55,6 +55,26 @@ pub fn watch_all_with<K: Watchable>(
     )
 }
 
+/// [`watch_all`], each object turned into a `P` (e.g. [`NodeSlice`](crate::slice::NodeSlice):
+/// only what the binary reads, in a smaller shape) before it enters the store.
+pub fn watch_all_into<K, P>(client: &Client, changed: Arc<Notify>, into: fn(K) -> P) -> Store<P>
+where
+    K: Watchable,
+    P: Lookup<DynamicType = ()> + Clone + Send + Sync + 'static,
+{
+    let events =
+        watcher(Api::<K>::all(client.clone()), watcher::Config::default()).map(move |event| {
+            event.map(|event| match event {
+                watcher::Event::Apply(k) => watcher::Event::Apply(into(k)),
+                watcher::Event::Delete(k) => watcher::Event::Delete(into(k)),
+                watcher::Event::InitApply(k) => watcher::Event::InitApply(into(k)),
+                watcher::Event::Init => watcher::Event::Init,
+                watcher::Event::InitDone => watcher::Event::InitDone,
+            })
+        });
+    reflect(events, K::kind(&()).to_string(), changed)
+}
+
 /// Starts watching the one object `name` of kind `K` in `namespace` (a field selector on its
 /// name, so RBAC may limit the reader to it with `resourceNames`); returns the store.
 pub fn watch_named<K>(
@@ -81,15 +101,30 @@ fn watch<K: Watchable>(
     changed: Arc<Notify>,
     project: fn(&mut K),
 ) -> Store<K> {
-    let (reader, writer) = reflector::store();
     let modify = move |object: &mut K| {
         trim(object);
         project(object);
     };
-    let stream =
-        reflector::reflector(writer, watcher(api, config).modify(modify)).default_backoff();
+    reflect(
+        watcher(api, config).modify(modify),
+        K::kind(&()).to_string(),
+        changed,
+    )
+}
+
+/// The store fed by `events` (of kind `kind`), notifying `changed` on every change after the
+/// first list and keeping the last state through errors.
+fn reflect<P>(
+    events: impl Stream<Item = watcher::Result<watcher::Event<P>>> + Send + 'static,
+    kind: String,
+    changed: Arc<Notify>,
+) -> Store<P>
+where
+    P: Lookup<DynamicType = ()> + Clone + Send + Sync + 'static,
+{
+    let (reader, writer) = reflector::store();
+    let stream = reflector::reflector(writer, events).default_backoff();
     tokio::spawn(async move {
-        let kind = K::kind(&()).to_string();
         let mut stream = stream.boxed();
         while let Some(event) = stream.next().await {
             match event {

@@ -7,15 +7,16 @@ use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 
 use k8s_openapi::api::core::v1::{ConfigMap, Node, Service};
-use k8s_openapi::api::discovery::v1::EndpointSlice;
 use kube::Client;
 use kube::runtime::reflector::Store;
 use tokio::sync::Notify;
 
 use crate::project;
 use crate::proof::{ALLOCATION_KEYS_CONFIGMAP, VerifyKeys};
-use crate::reflect::{watch_all, watch_all_with, watch_named};
+use crate::reflect::{watch_all, watch_all_into, watch_all_with, watch_named};
+use crate::slice::NodeSlice;
 use ferrolb_api::VIPPool;
+use k8s_openapi::api::discovery::v1::EndpointSlice;
 
 /// Services, EndpointSlices, Nodes and VIPPools at one moment (what [`ServiceStores`] hold).
 #[derive(Debug, Clone, Default)]
@@ -23,7 +24,7 @@ pub struct ServiceObjects {
     /// Every Service.
     pub services: Vec<Arc<Service>>,
     /// Every EndpointSlice.
-    pub slices: Vec<Arc<EndpointSlice>>,
+    pub slices: Vec<Arc<NodeSlice>>,
     /// Every Node.
     pub nodes: Vec<Arc<Node>>,
     /// Every VIPPool.
@@ -38,7 +39,7 @@ pub struct ServiceStores {
     /// Every Service.
     pub services: Store<Service>,
     /// Every EndpointSlice.
-    pub slices: Store<EndpointSlice>,
+    pub slices: Store<NodeSlice>,
     /// Every Node.
     pub nodes: Store<Node>,
     /// Every VIPPool.
@@ -60,7 +61,7 @@ impl ServiceStores {
     pub fn start(client: &Client, namespace: &str, changed: Arc<Notify>) -> ServiceStores {
         ServiceStores {
             services: watch_all_with(client, changed.clone(), project::service),
-            slices: watch_all_with(client, changed.clone(), project::slice),
+            slices: watch_all_into::<EndpointSlice, _>(client, changed.clone(), NodeSlice::from),
             nodes: watch_all(client, changed.clone()),
             pools: watch_all(client, changed.clone()),
             proof_keys: watch_named(client, namespace, ALLOCATION_KEYS_CONFIGMAP, changed),

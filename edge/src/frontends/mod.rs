@@ -21,9 +21,7 @@ use std::sync::Arc;
 use ferrolb_adapter::ownership::status_fields;
 use ferrolb_core::names::MANAGER_EDGE;
 use k8s_openapi::api::core::v1::Service;
-use k8s_openapi::api::discovery::v1::EndpointSlice;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition;
-use kube::ResourceExt;
 use serde::Serialize;
 
 use ferrolb_adapter::allocations::Allocations;
@@ -34,6 +32,7 @@ pub use nodes::NodeView;
 pub use pools::EdgeRanges;
 
 use ferrolb_adapter::service::{self as k8s_service, ServiceView};
+use ferrolb_adapter::slice::NodeSlice;
 use ferrolb_adapter::stores::ServiceObjects;
 use ferrolb_core::names::CONDITION_EDGE_SERVING;
 
@@ -193,16 +192,12 @@ fn service_frontends(
 }
 
 /// Ready endpoints of the Service per node.
-fn ready_endpoints(slices: &[Arc<EndpointSlice>], key: &ServiceKey) -> BTreeMap<String, u32> {
+fn ready_endpoints(slices: &[Arc<NodeSlice>], key: &ServiceKey) -> BTreeMap<String, u32> {
     let mut out = BTreeMap::new();
-    let of_service = slices.iter().filter(|s| {
-        s.namespace().as_deref() == Some(key.namespace.as_str())
-            && s.labels().get("kubernetes.io/service-name") == Some(&key.name)
-    });
+    let of_service = slices.iter().filter(|s| s.is_of(&key.namespace, &key.name));
     for slice in of_service {
         for ep in &slice.endpoints {
-            let ready = ep.conditions.as_ref().and_then(|c| c.ready) != Some(false);
-            if let (true, Some(node)) = (ready, ep.node_name.as_ref()) {
+            if let (true, Some(node)) = (ep.ready, ep.node.as_ref()) {
                 *out.entry(node.clone()).or_insert(0) += 1;
             }
         }

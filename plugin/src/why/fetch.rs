@@ -8,6 +8,7 @@ use std::sync::Arc;
 
 use anyhow::{Context, Result};
 use clap::{Args, ValueEnum};
+use ferrolb_adapter::slice::NodeSlice;
 use ferrolb_api::names::DEFAULT_NAMESPACE;
 use ferrolb_api::{L2AnnouncementPolicy, ServiceAnnouncement, VIPPool};
 use k8s_openapi::api::coordination::v1::Lease;
@@ -124,7 +125,9 @@ async fn snapshot(client: &Client, ns: &str, name: &str, ferrolb_ns: &str) -> Re
             .context("reading the namespace")?
             .and_then(|n| n.metadata.labels)
             .unwrap_or_default(),
-        slices: arcs(slices.context("listing EndpointSlices")?.items),
+        slices: (slices.context("listing EndpointSlices")?.items.into_iter())
+            .map(|s| Arc::new(NodeSlice::from(s)))
+            .collect(),
         pools: arcs(pools.context("listing VIPPools")?.items),
         l2: arcs(l2.context("listing L2AnnouncementPolicies")?.items),
         nodes: arcs(nodes.context("listing Nodes")?.items),

@@ -39,10 +39,10 @@ use std::collections::BTreeMap;
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 
+use ferrolb_adapter::slice::NodeSlice;
 use ferrolb_api::{L2AnnouncementPolicy, ServiceAnnouncement, VIPPool};
 use k8s_openapi::api::coordination::v1::Lease;
 use k8s_openapi::api::core::v1::{Event, Node, Pod, Service};
-use k8s_openapi::api::discovery::v1::EndpointSlice;
 use serde::Serialize;
 
 use crate::speakers::answers::{Fetched, HealthAnswer, ProbeAnswer, RulesAnswer, SpeakerState};
@@ -56,7 +56,7 @@ pub struct Snapshot {
     /// Labels of the Service's namespace (pools' and policies' namespace selectors).
     pub namespace_labels: BTreeMap<String, String>,
     /// The Service's EndpointSlices.
-    pub slices: Vec<Arc<EndpointSlice>>,
+    pub slices: Vec<Arc<NodeSlice>>,
     /// Every VIPPool.
     pub pools: Vec<Arc<VIPPool>>,
     /// Every L2AnnouncementPolicy.

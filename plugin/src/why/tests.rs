@@ -43,7 +43,7 @@ fn speaker(node: &str, ready: bool) -> k8s_openapi::api::core::v1::Pod {
     )
 }
 
-fn slice(endpoints: &[(&str, bool)]) -> Arc<k8s_openapi::api::discovery::v1::EndpointSlice> {
+fn slice(endpoints: &[(&str, bool)]) -> Arc<ferrolb_adapter::slice::NodeSlice> {
     let eps: Vec<Value> = endpoints
         .iter()
         .enumerate()
@@ -52,11 +52,14 @@ fn slice(endpoints: &[(&str, bool)]) -> Arc<k8s_openapi::api::discovery::v1::End
             "conditions": {"ready": ready, "serving": ready, "terminating": false}})
         })
         .collect();
-    Arc::new(from(
-        json!({"metadata": {"name": "web-1", "namespace": "shop",
-        "labels": {"kubernetes.io/service-name": "web"}}, "addressType": "IPv4",
-        "endpoints": eps, "ports": [{"port": 8080, "protocol": "TCP"}]}),
-    ))
+    Arc::new(
+        from::<k8s_openapi::api::discovery::v1::EndpointSlice>(
+            json!({"metadata": {"name": "web-1", "namespace": "shop",
+            "labels": {"kubernetes.io/service-name": "web"}}, "addressType": "IPv4",
+            "endpoints": eps, "ports": [{"port": 8080, "protocol": "TCP"}]}),
+        )
+        .into(),
+    )
 }
 
 fn pool(name: &str, allocation: Value, used: &str, available: &str) -> Arc<ferrolb_api::VIPPool> {
@@ -378,11 +381,12 @@ fn stale_lease_is_named() {
 #[test]
 fn a_dual_stack_pod_is_one_endpoint() {
     let mut snap = healthy();
-    snap.slices.push(Arc::new(from(json!({
+    let dual: k8s_openapi::api::discovery::v1::EndpointSlice = from(json!({
         "metadata": {"name": "web-2", "namespace": "shop", "labels": {"kubernetes.io/service-name": "web"}},
         "addressType": "IPv6", "ports": [{"port": 8080, "protocol": "TCP"}],
         "endpoints": [{"addresses": ["2001:db8::1"], "nodeName": "a",
-            "conditions": {"ready": true, "serving": true, "terminating": false}}]}))));
+            "conditions": {"ready": true, "serving": true, "terminating": false}}]}));
+    snap.slices.push(Arc::new(dual.into()));
     let step = endpoints::check(&snap);
     assert!(
         step.evidence

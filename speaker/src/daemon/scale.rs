@@ -18,6 +18,7 @@ use std::time::{Duration, Instant, SystemTime};
 use ferrolb_adapter::project;
 use ferrolb_adapter::proof::{Claim, SigningKey, VerifyKeys};
 use ferrolb_adapter::reflect::trim;
+use ferrolb_adapter::slice::NodeSlice;
 use ferrolb_adapter::stores::ServiceObjects;
 use ferrolb_api::ServiceAnnouncement;
 use ferrolb_api::names::{ANN_ALLOCATED_FROM, ANN_ALLOCATION_PROOF};
@@ -82,7 +83,7 @@ impl World {
             let proof = key.sign(&Claim::of(&parsed), 1_767_225_600).render();
             svc["metadata"]["annotations"][ANN_ALLOCATION_PROOF] = json!(proof);
             svcs.push(reflected(&svc, project::service)?);
-            slices.push(reflected(&slice_json(&name, i), project::slice)?);
+            slices.push(kept_slice(&slice_json(&name, i))?);
             announcements.push(reflected(
                 &announcement_json(&name, i, &ip),
                 project::announcement,
@@ -130,7 +131,7 @@ impl World {
                 "terminating": false}, "targetRef": {"kind": "Pod", "namespace": NAMESPACE,
                 "name": "scale-b", "uid": "7f3c1e8a-0000-4000-8000-000000000002"}}))
             });
-        self.snapshot.objects.slices[i] = reflected(&slice, project::slice)?;
+        self.snapshot.objects.slices[i] = kept_slice(&slice)?;
         Ok(())
     }
 
@@ -284,6 +285,12 @@ fn reflected<K: Resource + DeserializeOwned>(
     trim(&mut object);
     project(&mut object);
     Ok(Arc::new(object))
+}
+
+/// Parses an EndpointSlice from its JSON text into what the reflector keeps of it.
+fn kept_slice(value: &Value) -> Result<Arc<NodeSlice>, ScaleError> {
+    let text = serde_json::to_vec(value)?;
+    Ok(Arc::new(serde_json::from_slice(&text)?))
 }
 
 fn whole<K>(_: &mut K) {}

@@ -1,9 +1,8 @@
 //! EndpointSlices → each Service's endpoints, in the shapes the election and the rule builder
 //! want.
 //!
-//! Conditions read as kube-proxy reads them: `ready` unset → true, `serving` unset → `ready`,
-//! `terminating` unset → false. Slices of `addressType: FQDN` and addresses that do not parse
-//! are skipped; an address listed by several slices (during a slice migration) counts once.
+//! Conditions read as kube-proxy reads them ([`NodeSlice`]). Slices of `addressType: FQDN` and
+//! addresses that do not parse are skipped; an address listed by several slices (during a slice migration) counts once.
 //! Each endpoint carries its slice's ports, named after the Service ports, so the rule builder
 //! resolves named `targetPort`s per endpoint.
 
@@ -11,49 +10,40 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::net::IpAddr;
 use std::sync::Arc;
 
-use k8s_openapi::api::discovery::v1::EndpointSlice;
-use kube::ResourceExt;
+use ferrolb_adapter::slice::NodeSlice;
 
 use crate::election::EndpointView;
 use crate::ruleset::{Endpoint, EndpointPort};
-use ferrolb_core::Protocol;
 use ferrolb_core::ServiceKey;
 
-pub use ferrolb_adapter::project::LABEL_SERVICE_NAME;
+pub use ferrolb_adapter::slice::LABEL_SERVICE_NAME;
 
 /// Every Service's endpoints (rule-builder shape; [`election_view`] derives the election's).
-pub fn by_service(slices: &[Arc<EndpointSlice>]) -> BTreeMap<ServiceKey, Vec<Endpoint>> {
-    let mut sorted: Vec<&EndpointSlice> = slices.iter().map(Arc::as_ref).collect();
-    sorted.sort_by_key(|s| (s.namespace(), s.name_any()));
+pub fn by_service(slices: &[Arc<NodeSlice>]) -> BTreeMap<ServiceKey, Vec<Endpoint>> {
+    let mut sorted: Vec<&NodeSlice> = slices.iter().map(Arc::as_ref).collect();
+    sorted.sort_by(|a, b| (&a.namespace, &a.name).cmp(&(&b.namespace, &b.name)));
     let mut out: BTreeMap<ServiceKey, Vec<Endpoint>> = BTreeMap::new();
     let mut seen: BTreeSet<(ServiceKey, IpAddr)> = BTreeSet::new();
     for slice in sorted {
-        let Some(service) = slice.labels().get(LABEL_SERVICE_NAME) else {
+        let Some(service) = &slice.service else {
             continue;
         };
-        if !matches!(slice.address_type.as_str(), "IPv4" | "IPv6") {
+        if !slice.has_ip_addresses() {
             continue;
         }
-        let key = ServiceKey::new(slice.namespace().unwrap_or_default(), service.clone());
+        let key = ServiceKey::new(slice.namespace.clone(), service.clone());
         let ports = slice_ports(slice);
         for ep in &slice.endpoints {
-            let conditions = ep.conditions.clone().unwrap_or_default();
-            let ready = conditions.ready.unwrap_or(true);
-            let serving = conditions.serving.unwrap_or(ready);
-            let terminating = conditions.terminating.unwrap_or(false);
-            for address in &ep.addresses {
-                let Ok(ip) = address.trim().parse::<IpAddr>() else {
-                    continue;
-                };
+            for &ip in &ep.addresses {
                 if !seen.insert((key.clone(), ip)) {
                     continue;
                 }
                 out.entry(key.clone()).or_default().push(Endpoint {
                     ip,
-                    node: ep.node_name.clone(),
-                    ready,
-                    serving,
-                    terminating,
+                    node: ep.node.clone(),
+                    ready: ep.ready,
+                    serving: ep.serving,
+                    terminating: ep.terminating,
                     ports: ports.clone(),
                 });
             }
@@ -62,25 +52,17 @@ pub fn by_service(slices: &[Arc<EndpointSlice>]) -> BTreeMap<ServiceKey, Vec<End
     out
 }
 
-/// The ports of a slice (entries without a valid port or with an unknown protocol skipped).
-fn slice_ports(slice: &EndpointSlice) -> Vec<EndpointPort> {
+/// The ports of a slice.
+fn slice_ports(slice: &NodeSlice) -> Vec<EndpointPort> {
     slice
         .ports
         .iter()
-        .flatten()
-        .filter_map(|p| {
-            Some(EndpointPort {
-                name: p.name.clone().filter(|n| !n.is_empty()),
-                protocol: protocol(p.protocol.as_deref())?,
-                port: u16::try_from(p.port?).ok()?,
-            })
+        .map(|p| EndpointPort {
+            name: p.name.clone(),
+            protocol: p.protocol,
+            port: p.port,
         })
         .collect()
-}
-
-/// `TCP` (also when unset), `UDP`, `SCTP`; `None` for anything else.
-pub fn protocol(text: Option<&str>) -> Option<Protocol> {
-    text.unwrap_or("TCP").parse().ok()
 }
 
 /// The election's view of endpoints.

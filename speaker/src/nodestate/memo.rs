@@ -24,15 +24,13 @@ use ferrolb_adapter::allocations::{Allocation, ServiceClaim, losses};
 use ferrolb_adapter::pools::Pools;
 use ferrolb_adapter::proof::VerifyKeys;
 use ferrolb_adapter::service;
+use ferrolb_adapter::slice::NodeSlice;
 use ferrolb_core::ServiceKey;
 use k8s_openapi::api::core::v1::Service;
-use k8s_openapi::api::discovery::v1::EndpointSlice;
-use kube::ResourceExt;
 
 use crate::election::{Election, Electorate, L2Policy, NodeView, VipInput};
 
 use super::basis::Basis;
-use super::endpoints::LABEL_SERVICE_NAME;
 use super::row::{Row, RowInputs, row};
 
 /// What the refusals of a speaker end with.
@@ -85,7 +83,7 @@ struct ServiceEntry {
 #[derive(Debug)]
 struct KeptRow {
     /// The Service's EndpointSlices.
-    slices: Vec<Arc<EndpointSlice>>,
+    slices: Vec<Arc<NodeSlice>>,
     /// The addresses it lost to other Services' newer proofs ([`losses`]).
     lost: Option<Vec<(IpAddr, String)>>,
     row: Arc<Row>,
@@ -108,7 +106,7 @@ impl StepMemo {
     pub fn rows(
         &mut self,
         services: &[Arc<Service>],
-        slices: &[Arc<EndpointSlice>],
+        slices: &[Arc<NodeSlice>],
         pools: &Pools,
         keys: &VerifyKeys,
         node: &str,
@@ -246,16 +244,13 @@ impl StepMemo {
 
 /// The EndpointSlices of each Service (by namespace and the `kubernetes.io/service-name`
 /// label), each list in the order of the slices' addresses so that it compares as a set.
-fn slices_by_service(
-    slices: &[Arc<EndpointSlice>],
-) -> HashMap<(&str, &str), Vec<Arc<EndpointSlice>>> {
-    let mut out: HashMap<(&str, &str), Vec<Arc<EndpointSlice>>> = HashMap::new();
+fn slices_by_service(slices: &[Arc<NodeSlice>]) -> HashMap<(&str, &str), Vec<Arc<NodeSlice>>> {
+    let mut out: HashMap<(&str, &str), Vec<Arc<NodeSlice>>> = HashMap::new();
     for slice in slices {
-        let Some(service) = slice.labels().get(LABEL_SERVICE_NAME) else {
+        let Some(service) = &slice.service else {
             continue;
         };
-        let namespace = slice.metadata.namespace.as_deref().unwrap_or_default();
-        out.entry((namespace, service.as_str()))
+        out.entry((slice.namespace.as_str(), service.as_str()))
             .or_default()
             .push(Arc::clone(slice));
     }

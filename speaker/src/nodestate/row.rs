@@ -12,9 +12,9 @@ use ferrolb_adapter::allocations::Allocation;
 use ferrolb_adapter::pools::Pools;
 use ferrolb_adapter::proof::VerifyKeys;
 use ferrolb_adapter::service::ServiceView;
+use ferrolb_adapter::slice::NodeSlice;
 use ferrolb_core::{ServiceKey, TrafficPolicy};
 use k8s_openapi::api::core::v1::Service;
-use k8s_openapi::api::discovery::v1::EndpointSlice;
 use kube::ResourceExt;
 
 use crate::election::{VipInput, VipKind};
@@ -44,7 +44,7 @@ pub struct Row {
 /// The inputs of a row besides the Service itself.
 pub struct RowInputs<'a> {
     /// Its EndpointSlices.
-    pub slices: &'a [Arc<EndpointSlice>],
+    pub slices: &'a [Arc<NodeSlice>],
     /// Its addresses as every Service's were judged together.
     pub allocation: &'a [Allocation],
     /// Whether the controller signed them.

@@ -5,8 +5,8 @@
 use std::sync::Arc;
 
 use ferrolb_adapter::proof::testing::{signed, signed_where_the_controller_wrote};
+use ferrolb_adapter::slice::NodeSlice;
 use k8s_openapi::api::core::v1::Service;
-use k8s_openapi::api::discovery::v1::EndpointSlice;
 use proptest::prelude::*;
 use serde_json::json;
 
@@ -78,7 +78,7 @@ fn change() -> impl Strategy<Value = Change> {
 
 struct Cluster {
     services: Vec<Option<Arc<Service>>>,
-    slices: Vec<Option<Arc<EndpointSlice>>>,
+    slices: Vec<Option<Arc<NodeSlice>>>,
     world: World,
     node: usize,
 }
