@@ -65,7 +65,7 @@ pub struct SliceEndpoint {
 impl NodeSlice {
     /// Whether its addresses are IP addresses (not `FQDN`).
     pub fn has_ip_addresses(&self) -> bool {
-        matches!(self.address_type.as_str(), "IPv4" | "IPv6")
+        is_ip_address_type(&self.address_type)
     }
 
     /// Whether it belongs to Service `name` in `namespace`.
@@ -76,7 +76,7 @@ impl NodeSlice {
 
 impl From<EndpointSlice> for NodeSlice {
     fn from(slice: EndpointSlice) -> NodeSlice {
-        let ips = matches!(slice.address_type.as_str(), "IPv4" | "IPv6");
+        let ips = is_ip_address_type(&slice.address_type);
         let meta = slice.metadata;
         let mut ports: Vec<SlicePort> = slice
             .ports
@@ -123,6 +123,11 @@ impl From<EndpointSlice> for NodeSlice {
             endpoints,
         }
     }
+}
+
+/// Whether `addressType` is one of IP addresses (`IPv4`, `IPv6`), not `FQDN`.
+fn is_ip_address_type(address_type: &str) -> bool {
+    matches!(address_type, "IPv4" | "IPv6")
 }
 
 /// What the reflector's store needs: the kind is EndpointSlice's, the key its namespace and

@@ -2,7 +2,8 @@
 //! want.
 //!
 //! Conditions read as kube-proxy reads them ([`NodeSlice`]). Slices of `addressType: FQDN` and
-//! addresses that do not parse are skipped; an address listed by several slices (during a slice migration) counts once.
+//! addresses that do not parse are skipped; an address listed by several slices (during a
+//! slice migration) counts once.
 //! Each endpoint carries its slice's ports, named after the Service ports, so the rule builder
 //! resolves named `targetPort`s per endpoint.
 
