@@ -1,6 +1,7 @@
 //! The daemons' metrics plumbing: the `/metrics` handler (a prometheus-client registry as
 //! OpenMetrics text), the [`Registrar`] every daemon registers its metrics with (each registry
-//! starts with `PREFIX_build_info` and `PREFIX_allocator_bytes`), and the `ok`/`error` [`ResultLabels`].
+//! starts with `PREFIX_build_info` and `PREFIX_allocator_bytes`), and the `ok`/`error`
+//! [`ResultLabels`].
 
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};

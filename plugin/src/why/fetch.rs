@@ -8,7 +8,7 @@ use std::sync::Arc;
 
 use anyhow::{Context, Result};
 use clap::{Args, ValueEnum};
-use ferrolb_adapter::slice::NodeSlice;
+use ferrolb_adapter::slice::{LABEL_SERVICE_NAME, NodeSlice};
 use ferrolb_api::names::DEFAULT_NAMESPACE;
 use ferrolb_api::{L2AnnouncementPolicy, ServiceAnnouncement, VIPPool};
 use k8s_openapi::api::coordination::v1::Lease;
@@ -92,7 +92,7 @@ fn arcs<T>(v: Vec<T>) -> Vec<Arc<T>> {
 /// Reads the snapshot: every request at once.
 async fn snapshot(client: &Client, ns: &str, name: &str, ferrolb_ns: &str) -> Result<Snapshot> {
     let lp = ListParams::default();
-    let slices_lp = ListParams::default().labels(&format!("kubernetes.io/service-name={name}"));
+    let slices_lp = ListParams::default().labels(&format!("{LABEL_SERVICE_NAME}={name}"));
     let events_lp = ListParams::default().fields(&format!(
         "involvedObject.kind=Service,involvedObject.name={name}"
     ));
