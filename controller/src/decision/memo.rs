@@ -5,7 +5,10 @@
 //! - the allocation proof it keeps ([`prove::proof_for`]), while the decision wants the same
 //!   addresses and pools and the Service carries the same proof;
 //! - the planner's request ([`ipam_request::service_request`]), while its namespace's labels,
-//!   the addresses and pools it holds and the annotations honoured stay the same.
+//!   the addresses and pools it holds and the annotations honoured stay the same;
+//! - that it needed no write ([`Quiet`]): while its outcome, externalIPs condition and request
+//!   problem stay the same too, it needs none again, and the decision skips building its
+//!   fields, proofs and comparison.
 //!
 //! The reflectors hand out the same `Arc` for an object that did not change. Each entry holds
 //! the `Arc` it was read from, so an address cannot be reused by another object while the
@@ -19,13 +22,15 @@ use std::sync::Arc;
 
 use ferrolb_adapter::requested::Honour;
 use ferrolb_adapter::selector::Labels;
+use foldhash::fast::RandomState;
 use k8s_openapi::api::core::v1::Service;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 
 use super::prove::{self, ProofKeys};
 use crate::inputs::current_fields::{self, Observed};
 use crate::inputs::ipam_request::{self, Parsed};
-use crate::owned_fields::OwnedFields;
+use crate::ipam::ServiceOutcome;
+use crate::owned_fields::{CondState, OwnedFields};
 
 /// What the last decision read from each Service (observed fields, kept proof, request).
 /// Empty by default: a decision with an empty memo reads every Service.
@@ -33,10 +38,11 @@ use crate::owned_fields::OwnedFields;
 pub struct DecisionMemo {
     /// The keys the entries were verified and kept with; other keys empty the memo.
     keys: Option<ProofKeys>,
-    /// The last decision's entries, by the address of the Service.
-    last: HashMap<usize, Entry>,
-    /// This decision's.
-    current: HashMap<usize, Entry>,
+    /// The last decision's entries, by the address of the Service (no client chooses it, so
+    /// the map uses a fast hasher).
+    last: HashMap<usize, Entry, RandomState>,
+    /// This decision's. Both maps keep their capacity from one decision to the next.
+    current: HashMap<usize, Entry, RandomState>,
 }
 
 /// A Service, what [`current_fields::observe`] read from it, the proof it keeps and its
@@ -44,9 +50,24 @@ pub struct DecisionMemo {
 #[derive(Debug)]
 struct Entry {
     service: Arc<Service>,
-    observed: Observed,
+    observed: Arc<Observed>,
     kept_proof: Option<KeptProof>,
     request: Option<KeptRequest>,
+    quiet: Option<Quiet>,
+}
+
+/// What a decision read for an owned Service that needed no write (its observed fields are
+/// the entry's). A decision is a function of these and of the Service: with the same, the
+/// Service needs no write again, whatever the time (only new proofs and condition
+/// transitions carry it, and those are writes).
+#[derive(Debug)]
+pub(super) struct Quiet {
+    /// The planner's outcome.
+    pub outcome: ServiceOutcome,
+    /// The externalIPs condition.
+    pub external_ips: Option<CondState>,
+    /// The problem of its request.
+    pub problem: Option<String>,
 }
 
 /// A request [`ipam_request::service_request`] built (its namespace's labels and the
@@ -83,18 +104,19 @@ impl DecisionMemo {
 
     /// [`current_fields::observe`] of `svc`: the kept result while `svc` is the object it
     /// was read from.
-    pub(super) fn observe(&mut self, svc: &Arc<Service>, keys: &ProofKeys) -> Observed {
+    pub(super) fn observe(&mut self, svc: &Arc<Service>, keys: &ProofKeys) -> Arc<Observed> {
         let at = Arc::as_ptr(svc) as usize;
         let entry = match self.last.remove(&at) {
             Some(kept) if Arc::ptr_eq(&kept.service, svc) => kept,
             _ => Entry {
                 service: svc.clone(),
-                observed: current_fields::observe(svc, &keys.verify),
+                observed: Arc::new(current_fields::observe(svc, &keys.verify)),
                 kept_proof: None,
                 request: None,
+                quiet: None,
             },
         };
-        let observed = entry.observed.clone();
+        let observed = Arc::clone(&entry.observed);
         self.current.insert(at, entry);
         observed
     }
@@ -173,6 +195,32 @@ impl DecisionMemo {
         parsed
     }
 
+    /// Whether `svc` (observed in this decision) needed no write last time with this
+    /// `outcome`, externalIPs condition and request `problem` ([`Quiet`]).
+    pub(super) fn still_quiet(
+        &mut self,
+        svc: &Arc<Service>,
+        outcome: &ServiceOutcome,
+        external_ips: Option<&CondState>,
+        problem: Option<&str>,
+    ) -> bool {
+        self.read_now(svc)
+            .and_then(|e| e.quiet.as_ref())
+            .is_some_and(|q| {
+                q.outcome == *outcome
+                    && q.external_ips.as_ref() == external_ips
+                    && q.problem.as_deref() == problem
+            })
+    }
+
+    /// Records what this decision found for `svc` (observed in this decision): `Some` when it
+    /// needed no write.
+    pub(super) fn set_quiet(&mut self, svc: &Arc<Service>, quiet: Option<Quiet>) {
+        if let Some(entry) = self.read_now(svc) {
+            entry.quiet = quiet;
+        }
+    }
+
     /// The entry of `svc` observed in this decision (none for a Service read from the
     /// pending fields).
     fn read_now(&mut self, svc: &Arc<Service>) -> Option<&mut Entry> {
@@ -183,7 +231,8 @@ impl DecisionMemo {
 
     /// Ends the decision: what it read is kept for the next, the rest dropped.
     pub(super) fn end(&mut self) {
-        self.last = std::mem::take(&mut self.current);
+        std::mem::swap(&mut self.last, &mut self.current);
+        self.current.clear();
     }
 
     /// How many Services the memo holds.

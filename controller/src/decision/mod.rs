@@ -8,6 +8,7 @@
 //! [`crate::plan`] (allocation, externalIPs review, pool status) → [`crate::diff`] (what
 //! differs from what the cluster shows).
 
+use std::cell::OnceCell;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::net::IpAddr;
 use std::sync::Arc;
@@ -97,15 +98,16 @@ pub fn decide_with_memo(inputs: &Inputs<'_>, memo: &mut DecisionMemo) -> Writes 
         keys,
         now,
     } = *inputs;
-    let ns_labels: HashMap<String, Labels> = watched
+    let ns_labels: HashMap<&str, &Labels, foldhash::fast::RandomState> = watched
         .namespaces
         .iter()
-        .map(|n| (n.name_any(), n.labels().clone()))
+        .map(|n| (n.metadata.name.as_deref().unwrap_or_default(), n.labels()))
         .collect();
     let empty = Labels::new();
     let labels_of = |svc: &Service| {
         ns_labels
             .get(svc.metadata.namespace.as_deref().unwrap_or_default())
+            .copied()
             .unwrap_or(&empty)
     };
     let mut pools = Vec::new();
@@ -118,13 +120,20 @@ pub fn decide_with_memo(inputs: &Inputs<'_>, memo: &mut DecisionMemo) -> Writes 
     let reserved = ipam_request::node_addresses(&watched.nodes);
 
     let policies = review_facts::policies(&watched.policies);
-    let cluster = review_facts::cluster(
-        watched,
-        &watched.cluster_ip_ranges(&config.service_cidrs),
-        ("", ""),
-    );
+    // Every Service's claims, gathered only when a Service has externalIPs to review.
+    let cluster = OnceCell::new();
     let external_ips = |svc: &Service| {
-        external_ips::condition(svc, labels_of(svc), &policies, &cluster, stamp_key)
+        if !review_facts::has_external_ips(svc) {
+            return None;
+        }
+        let cluster = cluster.get_or_init(|| {
+            review_facts::cluster(
+                watched,
+                &watched.cluster_ip_ranges(&config.service_cidrs),
+                ("", ""),
+            )
+        });
+        external_ips::condition(svc, labels_of(svc), &policies, cluster, stamp_key)
     };
 
     let mut owned = Vec::new();
@@ -134,7 +143,7 @@ pub fn decide_with_memo(inputs: &Inputs<'_>, memo: &mut DecisionMemo) -> Writes 
     for svc in &watched.services {
         let uid = svc.metadata.uid.as_deref().unwrap_or_default();
         let seen = match pending.get(uid) {
-            Some(written) => written.clone(),
+            Some(written) => Arc::new(written.clone()),
             None => memo.observe(svc, keys),
         };
         let eip = external_ips(svc);
@@ -180,7 +189,12 @@ pub fn decide_with_memo(inputs: &Inputs<'_>, memo: &mut DecisionMemo) -> Writes 
         if release::waits_for_release(&parsed.request, outcome, &held) {
             continue;
         }
-        let mut want = service_fields::for_outcome(outcome, parsed.problem.as_deref(), &seen.owned);
+        let adoption = adopted.get(&parsed.request.key);
+        let problem = parsed.problem.as_deref();
+        if adoption.is_none() && memo.still_quiet(svc, outcome, eip.as_ref(), problem) {
+            continue;
+        }
+        let mut want = service_fields::for_outcome(outcome, problem, &seen.owned);
         want.external_ips = eip.clone();
         want.proof = memo.proof_for(svc, &want, &seen.owned, keys, now);
         want.external_ips_proof = prove::external_ips_proof_for(svc, &want, &seen.owned, keys, now);
@@ -191,9 +205,7 @@ pub fn decide_with_memo(inputs: &Inputs<'_>, memo: &mut DecisionMemo) -> Writes 
         let mut write = write_for(svc, seen, want.clone(), Account::Planned(change), now);
         if let (Some(w), Some(event)) = (
             write.as_mut(),
-            adopted
-                .get(&parsed.request.key)
-                .and_then(|a| adoption::event(a, &want)),
+            adoption.and_then(|a| adoption::event(a, &want)),
         ) {
             w.diff.events.insert(0, event);
         }
@@ -219,6 +231,12 @@ pub fn decide_with_memo(inputs: &Inputs<'_>, memo: &mut DecisionMemo) -> Writes 
             w.want.foreign_ips = seen.foreign_ips.clone();
             w.diff.events.insert(0, event);
         }
+        let quiet = (write.is_none() && adoption.is_none()).then(|| memo::Quiet {
+            outcome: outcome.clone(),
+            external_ips: eip.clone(),
+            problem: parsed.problem.clone(),
+        });
+        memo.set_quiet(svc, quiet);
         services.extend(write);
     }
     memo.end();
@@ -284,9 +302,9 @@ pub fn decide_with_memo(inputs: &Inputs<'_>, memo: &mut DecisionMemo) -> Writes 
 /// the proof signs them. Addresses any Service holds under a valid proof are never adopted.
 fn adopt(
     watched: &Watched,
-    owned: &mut [(Arc<Service>, Observed, Option<CondState>)],
-    deleted: &[(Arc<Service>, Observed)],
-    others: &[(Arc<Service>, Observed, Option<CondState>)],
+    owned: &mut [(Arc<Service>, Arc<Observed>, Option<CondState>)],
+    deleted: &[(Arc<Service>, Arc<Observed>)],
+    others: &[(Arc<Service>, Arc<Observed>, Option<CondState>)],
 ) -> HashMap<ServiceKey, Adopted> {
     let records = adoption::Records::of(&watched.pools);
     let mut adopted = HashMap::new();
@@ -305,6 +323,7 @@ fn adopt(
             continue;
         }
         if let Some(a) = records.adopted(svc, &seen.foreign_ips, &proven) {
+            let seen = Arc::make_mut(seen);
             seen.foreign_ips.retain(|ip| !a.ips.contains(ip));
             seen.owned.ips = a.ips.clone();
             seen.owned.pool = Some(a.pool.clone());

@@ -58,18 +58,21 @@ pub fn cluster(watched: &Watched, service_cidrs: &[String], except: (&str, &str)
         .collect();
     let mut claims = Vec::new();
     for svc in &watched.services {
-        let (ns, name) = (svc.namespace().unwrap_or_default(), svc.name_any());
-        if (ns.as_str(), name.as_str()) == except {
+        let ns = svc.metadata.namespace.as_deref().unwrap_or_default();
+        let name = svc.metadata.name.as_deref().unwrap_or_default();
+        if (ns, name) == except {
             continue;
         }
-        for ip in external_ips(svc)
+        let written = svc.spec.as_ref().and_then(|s| s.external_ips.as_deref());
+        for ip in written
+            .unwrap_or_default()
             .iter()
             .filter_map(|s| s.parse::<IpAddr>().ok())
         {
-            claims.push(claim(&ns, &name, ip, ClaimKind::ExternalIP));
+            claims.push(claim(ns, name, ip, ClaimKind::ExternalIP));
         }
         for ip in ipam_request::status_ips(svc) {
-            claims.push(claim(&ns, &name, ip, ClaimKind::LoadBalancerIP));
+            claims.push(claim(ns, name, ip, ClaimKind::LoadBalancerIP));
         }
     }
     ClusterFacts {
@@ -87,6 +90,14 @@ fn claim(ns: &str, name: &str, ip: IpAddr, kind: ClaimKind) -> Claim {
         ip,
         kind,
     }
+}
+
+/// Whether `svc` writes any `spec.externalIPs` (without copying them).
+pub fn has_external_ips(svc: &Service) -> bool {
+    svc.spec
+        .as_ref()
+        .and_then(|s| s.external_ips.as_ref())
+        .is_some_and(|ips| !ips.is_empty())
 }
 
 /// `spec.externalIPs` as written.

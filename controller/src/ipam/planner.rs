@@ -2,6 +2,8 @@
 //! fixed point, and reports outcomes relative to the Services' current status.
 
 use std::collections::{BTreeMap, HashSet};
+
+use foldhash::fast::RandomState;
 use std::net::IpAddr;
 
 use super::demand::Demand;
@@ -56,7 +58,7 @@ pub fn plan_over(pools: &[Pool], services: &[&ServiceRequest], reserved: &Reserv
         let (sa, sb) = (&services[a], &services[b]);
         (&sa.creation_order, &sa.key).cmp(&(&sb.creation_order, &sb.key))
     });
-    let mut seen = HashSet::new();
+    let mut seen: HashSet<_, RandomState> = HashSet::default();
     order.retain(|&i| seen.insert(&services[i].key));
     // Left-out duplicates start (and stay) empty, so they never block the fixed point.
     let mut original: Vec<Vec<IpAddr>> = vec![Vec::new(); services.len()];

@@ -7,6 +7,8 @@
 
 use std::collections::{BTreeSet, HashMap};
 
+use foldhash::fast::RandomState;
+
 use super::model::ServiceRequest;
 use ferrolb_core::{IpFamily, value_to_ip};
 use ferrolb_core::{Protocol, TrafficPolicy};
@@ -130,14 +132,15 @@ struct AddressHolders {
     /// Service indices, in the order they took the address.
     members: Vec<usize>,
     /// Which member uses each port.
-    ports: HashMap<(Protocol, u16), usize>,
+    ports: HashMap<(Protocol, u16), usize, RandomState>,
 }
 
 /// Registry of held addresses and of each sharing group's addresses.
 #[derive(Debug, Default)]
 pub(super) struct Holders {
-    by_addr: HashMap<Addr, AddressHolders>,
-    groups: HashMap<(String, String), BTreeSet<Addr>>,
+    /// A planner pass looks addresses up for every Service: a fast hasher, seeded per map.
+    by_addr: HashMap<Addr, AddressHolders, RandomState>,
+    groups: HashMap<(String, String), BTreeSet<Addr>, RandomState>,
 }
 
 fn group_of(svc: &ServiceRequest) -> Option<(String, String)> {

@@ -21,10 +21,10 @@ pub fn condition(
     cluster: &ClusterFacts,
     stamp_key: Option<&StampKey>,
 ) -> Option<CondState> {
-    let service = review_facts::service_ref(svc, namespace_labels);
-    if service.external_ips.is_empty() {
+    if !review_facts::has_external_ips(svc) {
         return None;
     }
+    let service = review_facts::service_ref(svc, namespace_labels);
     let requester = stamp_key.and_then(|key| {
         let value = svc.annotations().get(ANN_ADMITTED)?;
         admission_stamp::verify(

@@ -12,7 +12,7 @@ use super::{POOL, config, decide_remembering};
 use crate::decision::prove::{ProofKeys, test_keys};
 use crate::decision::{Config, DecisionMemo, Inputs, Pending, Writes, decide, decide_with_memo};
 use crate::inputs::Watched;
-use ferrolb_api::VIPPool;
+use ferrolb_api::{ExternalIPPolicy, VIPPool};
 
 /// Keys that verify none of [`test_keys`]' proofs.
 static OTHER_KEYS: LazyLock<ProofKeys> =
@@ -22,7 +22,8 @@ static OTHER_KEYS: LazyLock<ProofKeys> =
 #[derive(Debug, Clone)]
 enum Change {
     /// A LoadBalancer Service is created (`external`: with externalIPs; `metallb`: asking
-    /// for an address with MetalLB's annotation).
+    /// for an address with MetalLB's annotation, which odd `id`s misspell: a request problem
+    /// that comes and goes with [`Change::Honour`] while the object stays the same).
     Create {
         id: u8,
         external: bool,
@@ -46,6 +47,9 @@ enum Change {
     Honour,
     /// Namespace `default` gains or loses the label pool `gold` selects.
     Relabel,
+    /// A policy allowing the externalIPs Services are created with appears, or goes: their
+    /// externalIPs condition changes while their objects stay the same.
+    Allow,
 }
 
 fn change() -> impl Strategy<Value = Change> {
@@ -61,6 +65,7 @@ fn change() -> impl Strategy<Value = Change> {
         1 => Just(Change::Rekey),
         1 => Just(Change::Honour),
         1 => Just(Change::Relabel),
+        1 => Just(Change::Allow),
     ]
 }
 
@@ -91,7 +96,12 @@ impl Loop {
                     svc = svc.external_ips(&["203.0.113.5"]);
                 }
                 if metallb {
-                    svc = svc.annotation("metallb.io/loadBalancerIPs", "198.51.100.4");
+                    let ips = if id % 2 == 0 {
+                        "198.51.100.4"
+                    } else {
+                        "198.51.100.4,198.51.100.x"
+                    };
+                    svc = svc.annotation("metallb.io/loadBalancerIPs", ips);
                 }
                 add(&mut self.watched, svc);
             }
@@ -142,6 +152,13 @@ impl Loop {
                 }
                 self.watched.namespaces[0] = Arc::new(ns);
             }
+            Change::Allow => {
+                if self.watched.policies.is_empty() {
+                    self.watched.policies.push(Arc::new(allowing_policy()));
+                } else {
+                    self.watched.policies.clear();
+                }
+            }
             _ => {}
         }
     }
@@ -158,6 +175,16 @@ fn gold_pool() -> VIPPool {
                 "namespaceSelector": {"matchLabels": {"tier": "gold"}}}},
     }))
     .expect("a VIPPool")
+}
+
+/// A policy allowing every namespace the externalIPs [`Change::Create`] writes.
+fn allowing_policy() -> ExternalIPPolicy {
+    serde_json::from_value(serde_json::json!({
+        "apiVersion": "ferrolb.io/v1alpha1", "kind": "ExternalIPPolicy",
+        "metadata": {"name": "documentation", "uid": "uid-documentation", "generation": 1},
+        "spec": {"allowedCIDRs": ["203.0.113.0/24"], "namespaceSelector": {}},
+    }))
+    .expect("an ExternalIPPolicy")
 }
 
 fn same(with: &Writes, without: &Writes) -> Result<(), TestCaseError> {
