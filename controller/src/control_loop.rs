@@ -286,13 +286,15 @@ fn settle_pending(
         versions.clear();
         return;
     }
-    let current: HashMap<String, &Service> = watched
+    // Only the pending Services are looked up: no copy of every uid.
+    let current: HashMap<&str, &Service> = watched
         .services
         .iter()
-        .filter_map(|s| Some((s.uid()?, s.as_ref())))
+        .filter_map(|s| Some((s.metadata.uid.as_deref()?, s.as_ref())))
+        .filter(|(uid, _)| pending.contains_key(*uid))
         .collect();
     pending.retain(|uid, want| {
-        let Some(svc) = current.get(uid) else {
+        let Some(svc) = current.get(uid.as_str()) else {
             return false;
         };
         let rv = svc.resource_version().unwrap_or_default();
