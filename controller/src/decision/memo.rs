@@ -6,6 +6,9 @@
 //!   addresses and pools and the Service carries the same proof;
 //! - the planner's request ([`ipam_request::service_request`]), while its namespace's labels,
 //!   the addresses and pools it holds and the annotations honoured stay the same;
+//! - the allocation plan, while the pools, the blocked addresses and every Service's request
+//!   are the same, in the same order (the decision after the controller's own writes come
+//!   back, where only the requests' objects are new);
 //! - that it needed no write ([`Quiet`]): while its outcome, externalIPs condition and request
 //!   problem stay the same too, it needs none again, and the decision skips building its
 //!   fields, proofs and comparison.
@@ -29,7 +32,7 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use super::prove::{self, ProofKeys};
 use crate::inputs::current_fields::{self, Observed};
 use crate::inputs::ipam_request::{self, Parsed};
-use crate::ipam::ServiceOutcome;
+use crate::ipam::{self, Plan, Pool, Reserved, ServiceOutcome};
 use crate::owned_fields::{CondState, OwnedFields};
 
 /// What the last decision read from each Service (observed fields, kept proof, request).
@@ -43,6 +46,17 @@ pub struct DecisionMemo {
     last: HashMap<usize, Entry, RandomState>,
     /// This decision's. Both maps keep their capacity from one decision to the next.
     current: HashMap<usize, Entry, RandomState>,
+    /// The last plan and what it was made from.
+    plan: Option<KeptPlan>,
+}
+
+/// A plan and its inputs ([`ipam::plan_over`]'s).
+#[derive(Debug)]
+struct KeptPlan {
+    pools: Vec<Pool>,
+    requests: Vec<Arc<Parsed>>,
+    blocked: Reserved,
+    plan: Arc<Plan>,
 }
 
 /// A Service, what [`current_fields::observe`] read from it, the proof it keeps and its
@@ -193,6 +207,36 @@ impl DecisionMemo {
             parsed: Arc::clone(&parsed),
         });
         parsed
+    }
+
+    /// [`ipam::plan_over`] of `pools`, the requests of `parsed` and `blocked`: the last plan
+    /// while they are the same (requests compared by value where their objects differ).
+    pub(super) fn plan(
+        &mut self,
+        pools: Vec<Pool>,
+        parsed: &[Arc<Parsed>],
+        blocked: Reserved,
+    ) -> Arc<Plan> {
+        if let Some(k) = &self.plan
+            && k.pools == pools
+            && k.blocked == blocked
+            && k.requests.len() == parsed.len()
+            && k.requests
+                .iter()
+                .zip(parsed)
+                .all(|(a, b)| Arc::ptr_eq(a, b) || a.request == b.request)
+        {
+            return Arc::clone(&k.plan);
+        }
+        let requests: Vec<&ipam::ServiceRequest> = parsed.iter().map(|p| &p.request).collect();
+        let plan = Arc::new(ipam::plan_over(&pools, &requests, &blocked));
+        self.plan = Some(KeptPlan {
+            pools,
+            requests: parsed.to_vec(),
+            blocked,
+            plan: Arc::clone(&plan),
+        });
+        plan
     }
 
     /// Whether `svc` (observed in this decision) needed no write last time with this

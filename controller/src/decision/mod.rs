@@ -59,7 +59,7 @@ pub struct Writes {
     /// Pool status writes.
     pub pools: Vec<PoolWrite>,
     /// The allocation plan (for metrics).
-    pub plan: Plan,
+    pub plan: Arc<Plan>,
 }
 
 /// Everything a decision is made from (besides its memo).
@@ -164,7 +164,6 @@ pub fn decide_with_memo(inputs: &Inputs<'_>, memo: &mut DecisionMemo) -> Writes 
         .iter()
         .map(|(svc, seen, _)| memo.request(svc, labels_of(svc), &seen.owned, honour))
         .collect();
-    let requests: Vec<&ipam::ServiceRequest> = parsed.iter().map(|p| &p.request).collect();
     let live: BTreeSet<IpAddr> = owned
         .iter()
         .flat_map(|(_, seen, _)| seen.owned.ips.iter().copied())
@@ -179,7 +178,7 @@ pub fn decide_with_memo(inputs: &Inputs<'_>, memo: &mut DecisionMemo) -> Writes 
     for (ip, why) in &held {
         blocked.entry(*ip).or_insert_with(|| why.clone());
     }
-    let plan = ipam::plan_over(&pools, &requests, &blocked);
+    let plan = memo.plan(pools, &parsed, blocked);
 
     let mut services = Vec::new();
     for ((svc, seen, eip), parsed) in owned.iter().zip(&parsed) {

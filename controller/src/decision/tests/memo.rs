@@ -50,6 +50,9 @@ enum Change {
     /// A policy allowing the externalIPs Services are created with appears, or goes: their
     /// externalIPs condition changes while their objects stay the same.
     Allow,
+    /// Pool `web` is disabled, or enabled again: the plan changes while every request stays
+    /// the same.
+    Disable,
 }
 
 fn change() -> impl Strategy<Value = Change> {
@@ -66,6 +69,7 @@ fn change() -> impl Strategy<Value = Change> {
         1 => Just(Change::Honour),
         1 => Just(Change::Relabel),
         1 => Just(Change::Allow),
+        1 => Just(Change::Disable),
     ]
 }
 
@@ -151,6 +155,11 @@ impl Loop {
                     labels.insert("tier".into(), "gold".into());
                 }
                 self.watched.namespaces[0] = Arc::new(ns);
+            }
+            Change::Disable => {
+                let mut web = self.watched.pools[0].as_ref().clone();
+                web.spec.disabled = !web.spec.disabled;
+                self.watched.pools[0] = Arc::new(web);
             }
             Change::Allow => {
                 if self.watched.policies.is_empty() {

@@ -1,9 +1,11 @@
-//! The decision's time at scale, printed: one more Service among 10,000 settled ones.
+//! The decision's time at scale, printed: one more Service among 10,000 settled ones, then
+//! the decision after its writes come back (the watch's echo of the controller's writes),
+//! round after round.
 //! `cargo test --profile bench-release -p ferrolb-controller --lib -- --ignored --nocapture decide_at_scale`
 
 use std::time::Instant;
 
-use super::fixtures::{Cluster, Svc, add};
+use super::fixtures::{Cluster, Svc, add, applied};
 use super::{decide_on, decide_remembering, settled};
 use crate::decision::DecisionMemo;
 
@@ -29,17 +31,23 @@ fn decide_at_scale() {
             writes.services.len(),
             t.elapsed()
         );
+        writes
     };
     let t = Instant::now();
     decide_on(&watched);
     println!("settled, no memo: decide {:?}", t.elapsed());
     timed("settled", &watched);
-    add(&mut watched, Svc::lb("one-more", n).families(&["IPv6"]));
-    let rounds: usize = std::env::var("SCALE_ROUNDS")
+    let rounds: i64 = std::env::var("SCALE_ROUNDS")
         .ok()
         .and_then(|v| v.parse().ok())
         .unwrap_or(3);
-    for _ in 0..rounds {
-        timed("one more", &watched);
+    // Each round one more Service among the settled ones, its writes then seen back.
+    for r in 0..rounds {
+        let name = format!("one-more-{r}");
+        add(&mut watched, Svc::lb(&name, n + r).families(&["IPv6"]));
+        let writes = timed("one more", &watched);
+        watched = applied(&watched, &writes);
+        timed("its writes seen back", &watched);
     }
+    timed("nothing changed", &watched);
 }
