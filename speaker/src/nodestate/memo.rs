@@ -42,8 +42,10 @@ pub const OUTCOME: &str = "never announced";
 pub struct StepMemo {
     /// What every entry also depends on; any change empties the memo.
     context: Option<Context>,
-    /// By the address of the Service.
-    services: HashMap<usize, ServiceEntry>,
+    /// Sorted by Service (a list of exact size rather than a map by address: a map keeps
+    /// about a third of its slots empty); an entry is found by its Service's key, then
+    /// checked to be of the same object.
+    services: Vec<ServiceEntry>,
     /// The last election, with the rows that wanted each address.
     election: Option<KeptElection>,
     /// What the last step's desired state was computed from.
@@ -56,8 +58,9 @@ struct KeptElection {
     nodes: Vec<NodeView>,
     policies: Vec<L2Policy>,
     result: Arc<Election>,
-    /// Per address, the rows whose election inputs name it (in row order).
-    wanted_by: HashMap<IpAddr, Vec<Arc<Row>>>,
+    /// Per address in address order, the rows whose election inputs name it (in row
+    /// order): a sorted list, read in step with the next election's addresses.
+    wanted_by: Vec<(IpAddr, Box<[Arc<Row>]>)>,
 }
 
 /// What every entry depends on besides its own objects.
@@ -83,9 +86,9 @@ struct ServiceEntry {
 #[derive(Debug)]
 struct KeptRow {
     /// The Service's EndpointSlices.
-    slices: Vec<Arc<NodeSlice>>,
+    slices: Box<[Arc<NodeSlice>]>,
     /// The addresses it lost to other Services' newer proofs ([`losses`]).
-    lost: Option<Vec<(IpAddr, String)>>,
+    lost: Option<Box<[(IpAddr, String)]>>,
     row: Arc<Row>,
 }
 
@@ -124,11 +127,24 @@ impl StepMemo {
                 node: node.to_string(),
             });
         }
-        let mut entries: Vec<ServiceEntry> = services
+        // Where each Service's entry is in the last list, if it is of the same object.
+        let found: Vec<Option<usize>> = services
             .iter()
             .map(|svc| {
-                let id = Arc::as_ptr(svc) as usize;
-                match last.remove(&id) {
+                let (namespace, name) = key_of(svc);
+                last.binary_search_by(|e| {
+                    (e.key.namespace.as_str(), e.key.name.as_str()).cmp(&(namespace, name))
+                })
+                .ok()
+                .filter(|&i| last.get(i).is_some_and(|e| Arc::ptr_eq(&e.svc, svc)))
+            })
+            .collect();
+        let mut last: Vec<Option<ServiceEntry>> = last.into_iter().map(Some).collect();
+        let mut entries: Vec<ServiceEntry> = services
+            .iter()
+            .zip(found)
+            .map(
+                |(svc, found)| match found.and_then(|i| last.get_mut(i)?.take()) {
                     Some(kept) => kept,
                     None => ServiceEntry {
                         svc: Arc::clone(svc),
@@ -136,14 +152,15 @@ impl StepMemo {
                         claim: ServiceClaim::judge(svc, pools, keys, OUTCOME).map(Arc::new),
                         row: None,
                     },
-                }
-            })
+                },
+            )
             .collect();
         entries.sort_by(|a, b| a.key.cmp(&b.key));
         let lost = losses(entries.iter().filter_map(|e| e.claim.as_deref()), OUTCOME);
         let by_service = slices_by_service(slices);
         let no_slices = Vec::new();
         let mut rows = Vec::with_capacity(entries.len());
+        self.services = Vec::with_capacity(entries.len());
         for mut entry in entries {
             let slices = by_service
                 .get(&(entry.key.namespace.as_str(), entry.key.name.as_str()))
@@ -152,7 +169,7 @@ impl StepMemo {
             // The claim is the entry's own (kept with the Service), so the settled allocation
             // is the same while the losses are.
             let fresh = entry.row.as_ref().is_some_and(|k| {
-                k.lost.as_ref() == lost
+                k.lost.as_deref() == lost.map(Vec::as_slice)
                     && k.slices.len() == slices.len()
                     && k.slices.iter().zip(slices).all(|(a, b)| Arc::ptr_eq(a, b))
             });
@@ -171,16 +188,16 @@ impl StepMemo {
                 };
                 let computed = row(entry.key.clone(), &entry.svc, &inputs);
                 entry.row = Some(KeptRow {
-                    slices: slices.clone(),
-                    lost: lost.cloned(),
+                    slices: slices.as_slice().into(),
+                    lost: lost.map(|l| l.as_slice().into()),
                     row: Arc::new(computed),
                 });
             }
             if let Some(kept) = &entry.row {
                 rows.push(Arc::clone(&kept.row));
             }
-            self.services
-                .insert(Arc::as_ptr(&entry.svc) as usize, entry);
+            // In Service order, as sorted above.
+            self.services.push(entry);
         }
         // What is left in `last` is of Services gone: dropped here.
         rows
@@ -206,11 +223,19 @@ impl StepMemo {
             }
         }
         let electorate = Electorate::new(nodes, policies);
-        let mut per_ip = BTreeMap::new();
-        let mut wanted_by = HashMap::with_capacity(wanted.len());
+        // Pushed in address order, then collected: built in bulk, the map's nodes are full.
+        let mut per_ip = Vec::with_capacity(wanted.len());
+        let mut wanted_by = Vec::with_capacity(wanted.len());
+        // The last election's addresses, walked along with this one's (both in order).
+        let mut then_wanted = last
+            .as_ref()
+            .map_or(&[][..], |k| k.wanted_by.as_slice())
+            .iter()
+            .peekable();
         for (ip, wanting) in wanted {
-            let kept = last.as_ref().and_then(|k| {
-                let then = k.wanted_by.get(&ip)?;
+            while then_wanted.next_if(|(then_ip, _)| *then_ip < ip).is_some() {}
+            let then = then_wanted.next_if(|(then_ip, _)| *then_ip == ip);
+            let kept = last.as_ref().zip(then).and_then(|(k, (_, then))| {
                 let same = then.len() == wanting.len()
                     && then
                         .iter()
@@ -225,13 +250,15 @@ impl StepMemo {
                     electorate.decide(ip, &sharing)
                 }
             };
-            per_ip.insert(ip, decision);
-            wanted_by.insert(
+            per_ip.push((ip, decision));
+            wanted_by.push((
                 ip,
                 wanting.into_iter().map(|(r, _)| Arc::clone(r)).collect(),
-            );
+            ));
         }
-        let result = Arc::new(Election { per_ip });
+        let result = Arc::new(Election {
+            per_ip: per_ip.into_iter().collect(),
+        });
         self.election = Some(KeptElection {
             nodes: nodes.to_vec(),
             policies: policies.to_vec(),
@@ -240,6 +267,16 @@ impl StepMemo {
         });
         result
     }
+}
+
+/// The namespace and name of `svc`, borrowed: its key ([`service::key`]) without copying.
+fn key_of(svc: &Service) -> (&str, &str) {
+    let meta = &svc.metadata;
+    let name = meta.name.as_deref().or(meta.generate_name.as_deref());
+    (
+        meta.namespace.as_deref().unwrap_or_default(),
+        name.unwrap_or_default(),
+    )
 }
 
 /// The EndpointSlices of each Service (by namespace and the `kubernetes.io/service-name`

@@ -160,5 +160,9 @@ pub fn plan(
     }
     plan.silent.sort();
     plan.silent.dedup();
+    // Built by push (four entries at the first), then kept with the desired state.
+    plan.announced.shrink_to_fit();
+    plan.silent.shrink_to_fit();
+    plan.elsewhere.shrink_to_fit();
     plan
 }
