@@ -144,7 +144,7 @@ pub fn plan(
             Some(winner) if winner == node => plan.announced.push(PlannedAnnouncement {
                 ip,
                 kind,
-                interfaces: decision.interfaces.clone(),
+                interfaces: decision.interfaces.to_vec(),
                 reason: decision.reason.clone(),
             }),
             Some(winner) => plan.elsewhere.push(Elsewhere {

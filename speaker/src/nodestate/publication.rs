@@ -101,7 +101,7 @@ pub fn compose(
             let (interfaces, reason) = election
                 .per_ip
                 .get(&e.ip)
-                .map(|d| (d.interfaces.as_slice(), d.reason.as_str()))
+                .map(|d| (&d.interfaces[..], d.reason.as_str()))
                 .unwrap_or_default();
             let a = entry(e.ip, e.kind, &e.node, interfaces, reason, since);
             entries.push((e.ip, a));
@@ -187,8 +187,8 @@ mod tests {
                 ip(a),
                 IpDecision {
                     winner: w.map(str::to_string),
-                    interfaces: vec!["eth0".into()],
-                    candidates: vec![],
+                    interfaces: vec!["eth0".into()].into(),
+                    candidates: Vec::new().into(),
                     reason: format!("won by {w:?}"),
                     services: vec![key()],
                 },
