@@ -25,7 +25,6 @@ use ferrolb_adapter::pools::Pools;
 use ferrolb_adapter::proof::VerifyKeys;
 use ferrolb_adapter::service;
 use ferrolb_adapter::slice::NodeSlice;
-use ferrolb_core::ServiceKey;
 use k8s_openapi::api::core::v1::Service;
 
 use crate::election::{Election, Electorate, L2Policy, NodeView, VipInput};
@@ -74,9 +73,10 @@ struct Context {
 /// One Service's kept results.
 #[derive(Debug)]
 struct ServiceEntry {
-    /// The Service they were computed from (kept alive: its address is the key).
+    /// The Service they were computed from (kept alive, so that its address is not reused
+    /// while the entry lives). Its key ([`key_of`]) orders the entries; the kept row holds
+    /// it as a [`ServiceKey`](ferrolb_core::ServiceKey), not the entry.
     svc: Arc<Service>,
-    key: ServiceKey,
     /// `None`: no ingress address.
     claim: Option<Arc<ServiceClaim>>,
     /// The row, with the inputs it was computed from besides the Service.
@@ -127,45 +127,56 @@ impl StepMemo {
                 node: node.to_string(),
             });
         }
-        // Where each Service's entry is in the last list, if it is of the same object.
-        let found: Vec<Option<usize>> = services
-            .iter()
-            .map(|svc| {
-                let (namespace, name) = key_of(svc);
-                last.binary_search_by(|e| {
-                    (e.key.namespace.as_str(), e.key.name.as_str()).cmp(&(namespace, name))
-                })
+        // A Service whose entry is in the last list (of the same object) keeps it, in the
+        // list's order (by Service); the others get new entries, sorted, then merged in.
+        let mut claimed = vec![false; last.len()];
+        let mut added: Vec<ServiceEntry> = Vec::new();
+        for svc in services {
+            let (namespace, name) = key_of(svc);
+            let found = last
+                .binary_search_by(|e| key_of(&e.svc).cmp(&(namespace, name)))
                 .ok()
-                .filter(|&i| last.get(i).is_some_and(|e| Arc::ptr_eq(&e.svc, svc)))
-            })
-            .collect();
-        let mut last: Vec<Option<ServiceEntry>> = last.into_iter().map(Some).collect();
-        let mut entries: Vec<ServiceEntry> = services
-            .iter()
-            .zip(found)
-            .map(
-                |(svc, found)| match found.and_then(|i| last.get_mut(i)?.take()) {
-                    Some(kept) => kept,
-                    None => ServiceEntry {
-                        svc: Arc::clone(svc),
-                        key: service::key(svc),
-                        claim: ServiceClaim::judge(svc, pools, keys, OUTCOME).map(Arc::new),
-                        row: None,
-                    },
-                },
-            )
-            .collect();
-        entries.sort_by(|a, b| a.key.cmp(&b.key));
+                .filter(|&i| last.get(i).is_some_and(|e| Arc::ptr_eq(&e.svc, svc)));
+            match found.and_then(|i| claimed.get_mut(i)).filter(|c| !**c) {
+                Some(claim) => *claim = true,
+                None => added.push(ServiceEntry {
+                    svc: Arc::clone(svc),
+                    claim: ServiceClaim::judge(svc, pools, keys, OUTCOME).map(Arc::new),
+                    row: None,
+                }),
+            }
+        }
+        added.sort_by(|a, b| key_of(&a.svc).cmp(&key_of(&b.svc)));
+        let mut added = added.into_iter().peekable();
+        let mut entries: Vec<ServiceEntry> = Vec::with_capacity(services.len());
+        for kept in last
+            .into_iter()
+            .zip(claimed)
+            .filter_map(|(entry, claimed)| claimed.then_some(entry))
+        {
+            while let Some(new) = added.next_if(|a| key_of(&a.svc) < key_of(&kept.svc)) {
+                entries.push(new);
+            }
+            entries.push(kept);
+        }
+        entries.extend(added);
         let lost = losses(entries.iter().filter_map(|e| e.claim.as_deref()), OUTCOME);
         let by_service = slices_by_service(slices);
         let no_slices = Vec::new();
         let mut rows = Vec::with_capacity(entries.len());
         self.services = Vec::with_capacity(entries.len());
         for mut entry in entries {
-            let slices = by_service
-                .get(&(entry.key.namespace.as_str(), entry.key.name.as_str()))
-                .unwrap_or(&no_slices);
-            let lost = lost.get(&entry.key);
+            let slices = by_service.get(&key_of(&entry.svc)).unwrap_or(&no_slices);
+            // The key of a Service seen before is its row's; a new one's is made once.
+            let new_key;
+            let key = match &entry.row {
+                Some(kept) => &kept.row.key,
+                None => {
+                    new_key = service::key(&entry.svc);
+                    &new_key
+                }
+            };
+            let lost = lost.get(key);
             // The claim is the entry's own (kept with the Service), so the settled allocation
             // is the same while the losses are.
             let fresh = entry.row.as_ref().is_some_and(|k| {
@@ -186,7 +197,7 @@ impl StepMemo {
                     keys,
                     node,
                 };
-                let computed = row(entry.key.clone(), &entry.svc, &inputs);
+                let computed = row(key.clone(), &entry.svc, &inputs);
                 entry.row = Some(KeptRow {
                     slices: slices.as_slice().into(),
                     lost: lost.map(|l| l.as_slice().into()),
