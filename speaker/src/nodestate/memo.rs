@@ -25,6 +25,7 @@ use ferrolb_adapter::pools::Pools;
 use ferrolb_adapter::proof::VerifyKeys;
 use ferrolb_adapter::service;
 use ferrolb_adapter::slice::NodeSlice;
+use foldhash::fast::RandomState;
 use k8s_openapi::api::core::v1::Service;
 
 use crate::election::{Election, Electorate, L2Policy, NodeView, VipInput};
@@ -290,10 +291,14 @@ fn key_of(svc: &Service) -> (&str, &str) {
     )
 }
 
+/// EndpointSlices by Service (namespace, name); built every step over every slice, so with a
+/// fast hasher (what the map holds never depends on its order).
+type SlicesByService<'a> = HashMap<(&'a str, &'a str), Vec<Arc<NodeSlice>>, RandomState>;
+
 /// The EndpointSlices of each Service (by namespace and the `kubernetes.io/service-name`
 /// label), each list in the order of the slices' addresses so that it compares as a set.
-fn slices_by_service(slices: &[Arc<NodeSlice>]) -> HashMap<(&str, &str), Vec<Arc<NodeSlice>>> {
-    let mut out: HashMap<(&str, &str), Vec<Arc<NodeSlice>>> = HashMap::new();
+fn slices_by_service(slices: &[Arc<NodeSlice>]) -> SlicesByService<'_> {
+    let mut out = SlicesByService::with_capacity_and_hasher(slices.len(), RandomState::default());
     for slice in slices {
         let Some(service) = &slice.service else {
             continue;

@@ -253,7 +253,7 @@ fn basis_with(snapshot: &Snapshot, local: &Local, memo: &mut StepMemo) -> Basis 
         .objects
         .services
         .iter()
-        .flat_map(|svc| ferrolb_adapter::ingress::ingress_ip_list(svc))
+        .flat_map(|svc| ferrolb_adapter::ingress::ingress_ip_iter(svc))
         .collect();
     ingress.shrink_to_fit();
     let policies: Vec<election::L2Policy> = snapshot
