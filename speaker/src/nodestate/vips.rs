@@ -46,16 +46,12 @@ impl ServiceVips {
     /// Every address to program (LoadBalancer IPs, then externalIPs), without duplicates.
     pub fn programmed(&self) -> Vec<IpAddr> {
         let mut seen = BTreeSet::new();
-        let mut programmed: Vec<IpAddr> = self
-            .lb
+        self.lb
             .iter()
             .map(|p| p.ip)
             .chain(self.external.iter().copied())
             .filter(|ip| seen.insert(*ip))
-            .collect();
-        // A filter's collect starts at four addresses; the rule builder's input keeps this.
-        programmed.shrink_to_fit();
-        programmed
+            .collect()
     }
 
     /// Whether nothing concerns the speaker.
@@ -85,10 +81,6 @@ pub fn classify(
         load_balancer_ips(pools, allocation, &mut out);
     }
     external_ips(svc, keys, &mut out);
-    // Built by push, then kept with the Service's row: no spare capacity.
-    out.lb.shrink_to_fit();
-    out.external.shrink_to_fit();
-    out.refused.shrink_to_fit();
     out
 }
 
