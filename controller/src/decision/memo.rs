@@ -7,8 +7,9 @@
 //! - the planner's request ([`ipam_request::service_request`]), while its namespace's labels,
 //!   the addresses and pools it holds and the annotations honoured stay the same;
 //! - the allocation plan, while the pools, the blocked addresses and every Service's request
-//!   are the same, in the same order (the decision after the controller's own writes come
-//!   back, where only the requests' objects are new);
+//!   are the same, in the same order (a resync, or a change to what the plan does not read;
+//!   the decision after the controller's own writes come back plans again, as the written
+//!   Service's request then holds its addresses);
 //! - that it needed no write ([`Quiet`]): while its outcome, externalIPs condition and request
 //!   problem stay the same too, it needs none again, and the decision skips building its
 //!   fields, proofs and comparison.
