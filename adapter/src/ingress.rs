@@ -19,6 +19,11 @@ pub fn ingress_ips(svc: &Service) -> BTreeSet<IpAddr> {
 /// The addresses of `status.loadBalancer.ingress[].ip` that parse, in status order
 /// (hostnames and unparsable entries skipped).
 pub fn ingress_ip_list(svc: &Service) -> Vec<IpAddr> {
+    ingress_ip_iter(svc).collect()
+}
+
+/// [`ingress_ip_list`] without collecting it (a pass over every Service allocates nothing).
+pub fn ingress_ip_iter(svc: &Service) -> impl Iterator<Item = IpAddr> + '_ {
     svc.status
         .as_ref()
         .and_then(|s| s.load_balancer.as_ref())
@@ -26,7 +31,6 @@ pub fn ingress_ip_list(svc: &Service) -> Vec<IpAddr> {
         .into_iter()
         .flatten()
         .filter_map(|i| i.ip.as_deref()?.trim().parse().ok())
-        .collect()
 }
 
 /// The pools the [`ANN_ALLOCATED_FROM`] annotation names, in its order (none without it).

@@ -18,13 +18,19 @@ static ALLOCATOR: Counting = Counting;
 /// 6,004 when `ServiceAnnouncement`s kept their metadata and spec; 19,333 without
 /// projections).
 const STORES_PER_SERVICE: usize = 4_900;
-/// Bytes per Service the daemon may keep after a step (measured 3,447–3,516; 3,868 before a
-/// Service's endpoints became map elements instead of a chain and rules of its own, and its
-/// pod selector was dropped; 4,296 when each row's election inputs kept the capacity they
-/// grew to; 2,875 before the step memo kept each Service's claim, row and election decision
-/// inputs so that a step costs what changed; 4,244 when the publication and the applier's
-/// ruleset were copies and each probed address had its own interface set).
-const KEPT_PER_SERVICE: usize = 3_900;
+/// Bytes per Service the daemon may keep after a step (measured 2,378–2,386; 2,404–2,406
+/// when the basis's rows and ingress and the rule input's Services kept the capacity their
+/// collects grew to; 2,471–2,473 when the step memo kept each Service's key besides its
+/// row's; 2,604–2,607 when each address's decision had its own candidate and interface
+/// lists; 3,447–3,516 before the step's lists built by push kept their spare capacity, its
+/// maps built in order kept half-empty nodes, and the memo kept its entries and each
+/// address's rows in hash maps; 3,868 before a Service's endpoints became map elements
+/// instead of a chain and rules of its own, and its pod selector was dropped; 4,296 when each
+/// row's election inputs kept the capacity they grew to; 2,875 before the step memo kept each
+/// Service's claim, row and election decision inputs so that a step costs what changed; 4,244
+/// when the publication and the applier's ruleset were copies and each probed address had its
+/// own interface set).
+const KEPT_PER_SERVICE: usize = 2_630;
 
 /// (stores, kept after the second step) in bytes for `n` Services.
 fn retained(n: usize) -> (usize, usize) {

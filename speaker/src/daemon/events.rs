@@ -190,7 +190,7 @@ mod tests {
             "198.51.100.200".parse().unwrap(),
             IpDecision {
                 winner: winner.map(str::to_string),
-                interfaces: vec!["eth0".into()],
+                interfaces: vec!["eth0".into()].into(),
                 candidates: candidates.iter().map(|c| c.to_string()).collect(),
                 reason: "highest score".into(),
                 services: vec![ServiceKey {

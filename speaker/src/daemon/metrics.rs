@@ -275,7 +275,7 @@ mod tests {
         let decision = |winner: &str, interfaces: &[&str], services: Vec<ServiceKey>| IpDecision {
             winner: Some(winner.into()),
             interfaces: interfaces.iter().map(|i| i.to_string()).collect(),
-            candidates: vec!["a".into(), "b".into()],
+            candidates: vec!["a".into(), "b".into()].into(),
             reason: "highest score".into(),
             services,
         };

@@ -14,8 +14,10 @@
 //! Duplicate node names (impossible in Kubernetes) are resolved deterministically: the
 //! greatest [`NodeView`] under its derived ordering is kept, so the input order never matters.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::cell::RefCell;
+use std::collections::{BTreeMap, BTreeSet, HashSet};
 use std::net::IpAddr;
+use std::sync::Arc;
 
 use super::candidates::{CandidateSet, VipOutcome, evaluate, list_or_none};
 use super::model::{L2Policy, NodeView, VipInput};
@@ -53,6 +55,27 @@ pub fn elect<'a>(
 pub struct Electorate<'a> {
     nodes: BTreeMap<&'a str, &'a NodeView>,
     valid: Vec<&'a L2Policy>,
+    lists: SharedLists,
+}
+
+/// The lists of names (candidates, interfaces) of the decisions made so far: most addresses
+/// of a cluster have the same candidates and interfaces, so their decisions share one list
+/// each instead of a copy per address.
+#[derive(Default)]
+struct SharedLists(RefCell<HashSet<Arc<[String]>>>);
+
+impl SharedLists {
+    /// The shared list of `names` (in their order).
+    fn of<'a>(&self, names: impl IntoIterator<Item = &'a str>) -> Arc<[String]> {
+        let names: Vec<String> = names.into_iter().map(str::to_string).collect();
+        let mut lists = self.0.borrow_mut();
+        if let Some(list) = lists.get(names.as_slice()) {
+            return Arc::clone(list);
+        }
+        let list: Arc<[String]> = names.into();
+        lists.insert(Arc::clone(&list));
+        list
+    }
 }
 
 impl<'a> Electorate<'a> {
@@ -70,13 +93,14 @@ impl<'a> Electorate<'a> {
         Electorate {
             nodes: by_name,
             valid,
+            lists: SharedLists::default(),
         }
     }
 
     /// The decision for `ip`, which the Services of `sharing` want announced (one input per
     /// Service, in any order).
     pub fn decide(&self, ip: IpAddr, sharing: &[&VipInput]) -> IpDecision {
-        decide(ip, sharing, &self.nodes, &self.valid)
+        decide(ip, sharing, &self.nodes, &self.valid, &self.lists)
     }
 }
 
@@ -120,6 +144,7 @@ fn decide(
     sharing: &[&VipInput],
     nodes: &BTreeMap<&str, &NodeView>,
     valid: &[&L2Policy],
+    lists: &SharedLists,
 ) -> IpDecision {
     let services: Vec<ServiceKey> = sharing
         .iter()
@@ -141,15 +166,15 @@ fn decide(
             }
         }
     }
-    let silent = |reason: String, candidates: Vec<String>| IpDecision {
+    let silent = |reason: String| IpDecision {
         winner: None,
-        interfaces: Vec::new(),
-        candidates,
+        interfaces: lists.of([]),
+        candidates: lists.of([]),
         reason,
         services: services.clone(),
     };
     if wanting.is_empty() {
-        return silent(silent_reason(&abstaining), Vec::new());
+        return silent(silent_reason(&abstaining));
     }
 
     let common: BTreeSet<&str> = wanting
@@ -167,14 +192,14 @@ fn decide(
              nobody announces it — give them endpoints/L2AnnouncementPolicies on a common node, or stop sharing the IP",
             detail.into_iter().collect::<Vec<_>>().join("; ")
         );
-        return silent(reason, Vec::new());
+        return silent(reason);
     };
 
-    let interfaces: BTreeSet<String> = wanting
+    let interfaces: BTreeSet<&str> = wanting
         .iter()
         .filter_map(|(_, set)| set.get(winner))
         .flatten()
-        .cloned()
+        .map(String::as_str)
         .collect();
     let mut reason = format!(
         "{winner} has the highest rendezvous score for {ip} among {} candidate(s)",
@@ -191,8 +216,8 @@ fn decide(
     }
     IpDecision {
         winner: Some(winner.to_string()),
-        interfaces: interfaces.into_iter().collect(),
-        candidates: common.iter().map(|s| s.to_string()).collect(),
+        interfaces: lists.of(interfaces),
+        candidates: lists.of(common.iter().copied()),
         reason,
         services,
     }

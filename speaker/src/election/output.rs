@@ -2,6 +2,7 @@
 
 use std::collections::BTreeMap;
 use std::net::IpAddr;
+use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 
@@ -21,10 +22,12 @@ pub struct Election {
 pub struct IpDecision {
     /// Node that answers ARP/NDP for the IP; `None` when the IP is silent.
     pub winner: Option<String>,
-    /// Interfaces of the winner to answer on (sorted; empty when silent).
-    pub interfaces: Vec<String>,
+    /// Interfaces of the winner to answer on (sorted; empty when silent). One list shared by
+    /// the decisions of an election that name the same interfaces.
+    pub interfaces: Arc<[String]>,
     /// Nodes that could have won (sorted; common to all Services that want the IP announced).
-    pub candidates: Vec<String>,
+    /// One list shared by the decisions of an election that name the same nodes.
+    pub candidates: Arc<[String]>,
     /// Human explanation: why this node, or why nobody.
     pub reason: String,
     /// Every Service using this IP (sorted).
@@ -37,7 +40,7 @@ impl Election {
         self.per_ip
             .iter()
             .filter(|(_, d)| d.winner.as_deref() == Some(node))
-            .map(|(ip, d)| (*ip, d.interfaces.clone()))
+            .map(|(ip, d)| (*ip, d.interfaces.to_vec()))
             .collect()
     }
 

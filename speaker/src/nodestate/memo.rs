@@ -25,7 +25,7 @@ use ferrolb_adapter::pools::Pools;
 use ferrolb_adapter::proof::VerifyKeys;
 use ferrolb_adapter::service;
 use ferrolb_adapter::slice::NodeSlice;
-use ferrolb_core::ServiceKey;
+use foldhash::fast::RandomState;
 use k8s_openapi::api::core::v1::Service;
 
 use crate::election::{Election, Electorate, L2Policy, NodeView, VipInput};
@@ -42,8 +42,10 @@ pub const OUTCOME: &str = "never announced";
 pub struct StepMemo {
     /// What every entry also depends on; any change empties the memo.
     context: Option<Context>,
-    /// By the address of the Service.
-    services: HashMap<usize, ServiceEntry>,
+    /// Sorted by Service (a list of exact size rather than a map by address: a map keeps
+    /// about a third of its slots empty); an entry is found by its Service's key, then
+    /// checked to be of the same object.
+    services: Vec<ServiceEntry>,
     /// The last election, with the rows that wanted each address.
     election: Option<KeptElection>,
     /// What the last step's desired state was computed from.
@@ -56,8 +58,9 @@ struct KeptElection {
     nodes: Vec<NodeView>,
     policies: Vec<L2Policy>,
     result: Arc<Election>,
-    /// Per address, the rows whose election inputs name it (in row order).
-    wanted_by: HashMap<IpAddr, Vec<Arc<Row>>>,
+    /// Per address in address order, the rows whose election inputs name it (in row
+    /// order): a sorted list, read in step with the next election's addresses.
+    wanted_by: Vec<(IpAddr, Box<[Arc<Row>]>)>,
 }
 
 /// What every entry depends on besides its own objects.
@@ -71,9 +74,10 @@ struct Context {
 /// One Service's kept results.
 #[derive(Debug)]
 struct ServiceEntry {
-    /// The Service they were computed from (kept alive: its address is the key).
+    /// The Service they were computed from (kept alive, so that its address is not reused
+    /// while the entry lives). Its key ([`key_of`]) orders the entries; the kept row holds
+    /// it as a [`ServiceKey`](ferrolb_core::ServiceKey), not the entry.
     svc: Arc<Service>,
-    key: ServiceKey,
     /// `None`: no ingress address.
     claim: Option<Arc<ServiceClaim>>,
     /// The row, with the inputs it was computed from besides the Service.
@@ -83,9 +87,9 @@ struct ServiceEntry {
 #[derive(Debug)]
 struct KeptRow {
     /// The Service's EndpointSlices.
-    slices: Vec<Arc<NodeSlice>>,
+    slices: Box<[Arc<NodeSlice>]>,
     /// The addresses it lost to other Services' newer proofs ([`losses`]).
-    lost: Option<Vec<(IpAddr, String)>>,
+    lost: Option<Box<[(IpAddr, String)]>>,
     row: Arc<Row>,
 }
 
@@ -124,35 +128,60 @@ impl StepMemo {
                 node: node.to_string(),
             });
         }
-        let mut entries: Vec<ServiceEntry> = services
-            .iter()
-            .map(|svc| {
-                let id = Arc::as_ptr(svc) as usize;
-                match last.remove(&id) {
-                    Some(kept) => kept,
-                    None => ServiceEntry {
-                        svc: Arc::clone(svc),
-                        key: service::key(svc),
-                        claim: ServiceClaim::judge(svc, pools, keys, OUTCOME).map(Arc::new),
-                        row: None,
-                    },
-                }
-            })
-            .collect();
-        entries.sort_by(|a, b| a.key.cmp(&b.key));
+        // A Service whose entry is in the last list (of the same object) keeps it, in the
+        // list's order (by Service); the others get new entries, sorted, then merged in.
+        let mut claimed = vec![false; last.len()];
+        let mut added: Vec<ServiceEntry> = Vec::new();
+        for svc in services {
+            let (namespace, name) = key_of(svc);
+            let found = last
+                .binary_search_by(|e| key_of(&e.svc).cmp(&(namespace, name)))
+                .ok()
+                .filter(|&i| last.get(i).is_some_and(|e| Arc::ptr_eq(&e.svc, svc)));
+            match found.and_then(|i| claimed.get_mut(i)).filter(|c| !**c) {
+                Some(claim) => *claim = true,
+                None => added.push(ServiceEntry {
+                    svc: Arc::clone(svc),
+                    claim: ServiceClaim::judge(svc, pools, keys, OUTCOME).map(Arc::new),
+                    row: None,
+                }),
+            }
+        }
+        added.sort_by(|a, b| key_of(&a.svc).cmp(&key_of(&b.svc)));
+        let mut added = added.into_iter().peekable();
+        let mut entries: Vec<ServiceEntry> = Vec::with_capacity(services.len());
+        for kept in last
+            .into_iter()
+            .zip(claimed)
+            .filter_map(|(entry, claimed)| claimed.then_some(entry))
+        {
+            while let Some(new) = added.next_if(|a| key_of(&a.svc) < key_of(&kept.svc)) {
+                entries.push(new);
+            }
+            entries.push(kept);
+        }
+        entries.extend(added);
         let lost = losses(entries.iter().filter_map(|e| e.claim.as_deref()), OUTCOME);
         let by_service = slices_by_service(slices);
         let no_slices = Vec::new();
         let mut rows = Vec::with_capacity(entries.len());
+        self.services = Vec::with_capacity(entries.len());
         for mut entry in entries {
-            let slices = by_service
-                .get(&(entry.key.namespace.as_str(), entry.key.name.as_str()))
-                .unwrap_or(&no_slices);
-            let lost = lost.get(&entry.key);
+            let slices = by_service.get(&key_of(&entry.svc)).unwrap_or(&no_slices);
+            // The key of a Service seen before is its row's; a new one's is made once.
+            let new_key;
+            let key = match &entry.row {
+                Some(kept) => &kept.row.key,
+                None => {
+                    new_key = service::key(&entry.svc);
+                    &new_key
+                }
+            };
+            let lost = lost.get(key);
             // The claim is the entry's own (kept with the Service), so the settled allocation
             // is the same while the losses are.
             let fresh = entry.row.as_ref().is_some_and(|k| {
-                k.lost.as_ref() == lost
+                k.lost.as_deref() == lost.map(Vec::as_slice)
                     && k.slices.len() == slices.len()
                     && k.slices.iter().zip(slices).all(|(a, b)| Arc::ptr_eq(a, b))
             });
@@ -169,18 +198,18 @@ impl StepMemo {
                     keys,
                     node,
                 };
-                let computed = row(entry.key.clone(), &entry.svc, &inputs);
+                let computed = row(key.clone(), &entry.svc, &inputs);
                 entry.row = Some(KeptRow {
-                    slices: slices.clone(),
-                    lost: lost.cloned(),
+                    slices: slices.as_slice().into(),
+                    lost: lost.map(|l| l.as_slice().into()),
                     row: Arc::new(computed),
                 });
             }
             if let Some(kept) = &entry.row {
                 rows.push(Arc::clone(&kept.row));
             }
-            self.services
-                .insert(Arc::as_ptr(&entry.svc) as usize, entry);
+            // In Service order, as sorted above.
+            self.services.push(entry);
         }
         // What is left in `last` is of Services gone: dropped here.
         rows
@@ -206,11 +235,19 @@ impl StepMemo {
             }
         }
         let electorate = Electorate::new(nodes, policies);
-        let mut per_ip = BTreeMap::new();
-        let mut wanted_by = HashMap::with_capacity(wanted.len());
+        // Pushed in address order, then collected: built in bulk, the map's nodes are full.
+        let mut per_ip = Vec::with_capacity(wanted.len());
+        let mut wanted_by = Vec::with_capacity(wanted.len());
+        // The last election's addresses, walked along with this one's (both in order).
+        let mut then_wanted = last
+            .as_ref()
+            .map_or(&[][..], |k| k.wanted_by.as_slice())
+            .iter()
+            .peekable();
         for (ip, wanting) in wanted {
-            let kept = last.as_ref().and_then(|k| {
-                let then = k.wanted_by.get(&ip)?;
+            while then_wanted.next_if(|(then_ip, _)| *then_ip < ip).is_some() {}
+            let then = then_wanted.next_if(|(then_ip, _)| *then_ip == ip);
+            let kept = last.as_ref().zip(then).and_then(|(k, (_, then))| {
                 let same = then.len() == wanting.len()
                     && then
                         .iter()
@@ -225,13 +262,15 @@ impl StepMemo {
                     electorate.decide(ip, &sharing)
                 }
             };
-            per_ip.insert(ip, decision);
-            wanted_by.insert(
+            per_ip.push((ip, decision));
+            wanted_by.push((
                 ip,
                 wanting.into_iter().map(|(r, _)| Arc::clone(r)).collect(),
-            );
+            ));
         }
-        let result = Arc::new(Election { per_ip });
+        let result = Arc::new(Election {
+            per_ip: per_ip.into_iter().collect(),
+        });
         self.election = Some(KeptElection {
             nodes: nodes.to_vec(),
             policies: policies.to_vec(),
@@ -242,10 +281,24 @@ impl StepMemo {
     }
 }
 
+/// The namespace and name of `svc`, borrowed: its key ([`service::key`]) without copying.
+fn key_of(svc: &Service) -> (&str, &str) {
+    let meta = &svc.metadata;
+    let name = meta.name.as_deref().or(meta.generate_name.as_deref());
+    (
+        meta.namespace.as_deref().unwrap_or_default(),
+        name.unwrap_or_default(),
+    )
+}
+
+/// EndpointSlices by Service (namespace, name); built every step over every slice, so with a
+/// fast hasher (what the map holds never depends on its order).
+type SlicesByService<'a> = HashMap<(&'a str, &'a str), Vec<Arc<NodeSlice>>, RandomState>;
+
 /// The EndpointSlices of each Service (by namespace and the `kubernetes.io/service-name`
 /// label), each list in the order of the slices' addresses so that it compares as a set.
-fn slices_by_service(slices: &[Arc<NodeSlice>]) -> HashMap<(&str, &str), Vec<Arc<NodeSlice>>> {
-    let mut out: HashMap<(&str, &str), Vec<Arc<NodeSlice>>> = HashMap::new();
+fn slices_by_service(slices: &[Arc<NodeSlice>]) -> SlicesByService<'_> {
+    let mut out = SlicesByService::with_capacity_and_hasher(slices.len(), RandomState::default());
     for slice in slices {
         let Some(service) = &slice.service else {
             continue;

@@ -246,7 +246,16 @@ fn basis_with(snapshot: &Snapshot, local: &Local, memo: &mut StepMemo) -> Basis 
         &snapshot.objects.proof_keys,
         &local.node,
     );
-    let rows: Vec<Arc<Row>> = rows.into_iter().filter(|r| !r.vips.is_empty()).collect();
+    // Filtered collects grow by doubling; the basis is kept until the next step.
+    let mut rows: Vec<Arc<Row>> = rows.into_iter().filter(|r| !r.vips.is_empty()).collect();
+    rows.shrink_to_fit();
+    let mut ingress: Vec<IpAddr> = snapshot
+        .objects
+        .services
+        .iter()
+        .flat_map(|svc| ferrolb_adapter::ingress::ingress_ip_iter(svc))
+        .collect();
+    ingress.shrink_to_fit();
     let policies: Vec<election::L2Policy> = snapshot
         .l2
         .iter()
@@ -261,11 +270,7 @@ fn basis_with(snapshot: &Snapshot, local: &Local, memo: &mut StepMemo) -> Basis 
         policies,
         node_ips: nodes::node_ips(&objects.nodes, &local.node),
         node_health: nodes::node_health(&objects.nodes, &local.node),
-        ingress: objects
-            .services
-            .iter()
-            .flat_map(|svc| ferrolb_adapter::ingress::ingress_ip_list(svc))
-            .collect(),
+        ingress,
         node: local.node.clone(),
         live_speakers: local.live_speakers.clone(),
         dataplane: local.dataplane,
@@ -317,10 +322,13 @@ impl Elected {
             .iter()
             .flat_map(|r| r.warnings.iter().cloned())
             .collect();
+        let mut services: Vec<_> = rows.iter().filter_map(|r| r.rules.clone()).collect();
+        // A filtered collect grows by doubling; the input is kept with the desired state.
+        services.shrink_to_fit();
         let rules_input = ruleset::NodeInput {
             node_name: local.node.clone(),
             node_ips: basis.node_ips.clone(),
-            services: rows.iter().filter_map(|r| r.rules.clone()).collect(),
+            services,
         };
         let health = HealthAnswers {
             node: basis.node_health.clone(),

@@ -144,7 +144,7 @@ pub fn plan(
             Some(winner) if winner == node => plan.announced.push(PlannedAnnouncement {
                 ip,
                 kind,
-                interfaces: decision.interfaces.clone(),
+                interfaces: decision.interfaces.to_vec(),
                 reason: decision.reason.clone(),
             }),
             Some(winner) => plan.elsewhere.push(Elsewhere {
@@ -160,5 +160,9 @@ pub fn plan(
     }
     plan.silent.sort();
     plan.silent.dedup();
+    // Built by push (four entries at the first), then kept with the desired state.
+    plan.announced.shrink_to_fit();
+    plan.silent.shrink_to_fit();
+    plan.elsewhere.shrink_to_fit();
     plan
 }

@@ -41,19 +41,21 @@ impl Since {
     /// Records the current winners (keeping the time of pairs already known) and forgets
     /// addresses nobody announces.
     pub fn update(&mut self, election: &Election, now: Time) {
-        let mut next = BTreeMap::new();
-        for (ip, decision) in &election.per_ip {
-            let Some(winner) = &decision.winner else {
-                continue;
-            };
-            let since = match self.seen.get(ip) {
-                Some(b) if &b.node == winner => b.since.clone(),
-                _ => now.clone(),
-            };
-            let node = winner.clone();
-            next.insert(*ip, Began { node, since });
-        }
-        self.seen = next;
+        // Collected in address order: built in bulk, its nodes full (inserted one by one
+        // in order, they would stay about half full).
+        self.seen = election
+            .per_ip
+            .iter()
+            .filter_map(|(ip, decision)| {
+                let winner = decision.winner.as_ref()?;
+                let since = match self.seen.get(ip) {
+                    Some(b) if &b.node == winner => b.since.clone(),
+                    _ => now.clone(),
+                };
+                let node = winner.clone();
+                Some((*ip, Began { node, since }))
+            })
+            .collect();
     }
 
     /// When the current winner of `ip` began announcing it.
@@ -86,7 +88,7 @@ pub fn compose(
     since: &Since,
 ) -> BTreeMap<ServiceKey, ServiceAnnouncementStatus> {
     let fallback = live.iter().next().map(String::as_str);
-    let mut out = BTreeMap::new();
+    let mut out = Vec::new();
     for plan in plans {
         let mut entries: Vec<(IpAddr, Announcement)> = Vec::new();
         for a in &plan.announced {
@@ -99,9 +101,9 @@ pub fn compose(
             let (interfaces, reason) = election
                 .per_ip
                 .get(&e.ip)
-                .map(|d| (d.interfaces.clone(), d.reason.clone()))
+                .map(|d| (&d.interfaces[..], d.reason.as_str()))
                 .unwrap_or_default();
-            let a = entry(e.ip, e.kind, &e.node, &interfaces, &reason, since);
+            let a = entry(e.ip, e.kind, &e.node, interfaces, reason, since);
             entries.push((e.ip, a));
         }
         entries.sort_by_key(|(ip, _)| *ip);
@@ -109,13 +111,18 @@ pub fn compose(
         if writer != Some(node) {
             continue;
         }
+        // Not collected in place: that would keep the capacity of `entries`, pushed to.
+        let mut announcements = Vec::with_capacity(entries.len());
+        announcements.extend(entries.into_iter().map(|(_, a)| a));
         let status = ServiceAnnouncementStatus {
-            announcements: entries.into_iter().map(|(_, a)| a).collect(),
+            announcements,
             silent: plan.silent_addresses(),
         };
-        out.insert(plan.service.clone(), status);
+        out.push((plan.service.clone(), status));
     }
-    out
+    // Collected (the plans are sorted by Service): built in bulk, its nodes full. A Service
+    // planned twice keeps its last status, as inserting would.
+    out.into_iter().collect()
 }
 
 fn entry(
@@ -180,8 +187,8 @@ mod tests {
                 ip(a),
                 IpDecision {
                     winner: w.map(str::to_string),
-                    interfaces: vec!["eth0".into()],
-                    candidates: vec![],
+                    interfaces: vec!["eth0".into()].into(),
+                    candidates: Vec::new().into(),
                     reason: format!("won by {w:?}"),
                     services: vec![key()],
                 },

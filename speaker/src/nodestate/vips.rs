@@ -46,12 +46,16 @@ impl ServiceVips {
     /// Every address to program (LoadBalancer IPs, then externalIPs), without duplicates.
     pub fn programmed(&self) -> Vec<IpAddr> {
         let mut seen = BTreeSet::new();
-        self.lb
+        let mut programmed: Vec<IpAddr> = self
+            .lb
             .iter()
             .map(|p| p.ip)
             .chain(self.external.iter().copied())
             .filter(|ip| seen.insert(*ip))
-            .collect()
+            .collect();
+        // A filter's collect starts at four addresses; the rule builder's input keeps this.
+        programmed.shrink_to_fit();
+        programmed
     }
 
     /// Whether nothing concerns the speaker.
@@ -81,6 +85,10 @@ pub fn classify(
         load_balancer_ips(pools, allocation, &mut out);
     }
     external_ips(svc, keys, &mut out);
+    // Built by push, then kept with the Service's row: no spare capacity.
+    out.lb.shrink_to_fit();
+    out.external.shrink_to_fit();
+    out.refused.shrink_to_fit();
     out
 }
 

@@ -95,7 +95,7 @@ fn unfit_nodes_are_never_candidates() {
         .collect();
     let e = elect(&nodes, std::slice::from_ref(&p), &vips);
     for d in e.per_ip.values() {
-        assert_eq!(d.candidates, ["ok"]);
+        assert_eq!(*d.candidates, ["ok"]);
         assert_eq!(d.winner.as_deref(), Some("ok"));
     }
     // With "ok" gone too, the reason counts each cause.
@@ -126,7 +126,7 @@ fn winner_has_the_highest_score_among_candidates() {
             .max_by_key(|n| rendezvous_score(*ip, n))
             .unwrap();
         assert_eq!(d.winner.as_deref(), Some(best));
-        assert_eq!(d.candidates, ["n1", "n2", "n3"]);
+        assert_eq!(*d.candidates, ["n1", "n2", "n3"]);
         assert!(
             d.reason.contains("highest rendezvous score"),
             "{}",
@@ -209,7 +209,7 @@ fn node_without_usable_interface_is_not_a_candidate() {
         &[policy("p", &["blue"])],
         &[vip("a", "192.0.2.100")],
     );
-    assert_eq!(e.per_ip[&ip("192.0.2.100")].candidates, ["n1"]);
+    assert_eq!(*e.per_ip[&ip("192.0.2.100")].candidates, ["n1"]);
 }
 
 #[test]
@@ -263,7 +263,7 @@ fn local_policy_prefers_nodes_with_ready_endpoints() {
         vec![ready_on("n2"), terminating_on("n3"), ready_on("gone")],
     );
     let d = &elect(&nodes, &ps, &[v]).per_ip[&ip("192.0.2.100")];
-    assert_eq!(d.candidates, ["n2"]);
+    assert_eq!(*d.candidates, ["n2"]);
     assert_eq!(d.winner.as_deref(), Some("n2"));
 }
 
@@ -276,7 +276,7 @@ fn local_policy_falls_back_to_serving_terminating_endpoints() {
         vec![terminating_on("n1"), terminating_on("n3")],
     );
     let d = &elect(&nodes, &ps, std::slice::from_ref(&v)).per_ip[&v.ip];
-    assert_eq!(d.candidates, ["n1", "n3"]);
+    assert_eq!(*d.candidates, ["n1", "n3"]);
     assert!(d.reason.contains("serving terminating"), "{}", d.reason);
     // A ready endpoint on a node that cannot announce does not block the fallback.
     nodes[1].speaker_alive = false;
@@ -285,7 +285,7 @@ fn local_policy_falls_back_to_serving_terminating_endpoints() {
         vec![ready_on("n2"), terminating_on("n3")],
     );
     assert_eq!(
-        elect(&nodes, &ps, std::slice::from_ref(&v)).per_ip[&v.ip].candidates,
+        *elect(&nodes, &ps, std::slice::from_ref(&v)).per_ip[&v.ip].candidates,
         ["n3"]
     );
 }

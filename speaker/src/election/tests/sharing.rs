@@ -33,7 +33,7 @@ fn candidates_are_the_intersection() {
         vec![ready_on("n2"), ready_on("n3"), ready_on("n4")],
     );
     let d = &elect(&nodes(), &[policy("p", &["blue"])], &[a, b]).per_ip[&ip("192.0.2.5")];
-    assert_eq!(d.candidates, ["n2", "n3"]);
+    assert_eq!(*d.candidates, ["n2", "n3"]);
     assert!(matches!(d.winner.as_deref(), Some("n2" | "n3")));
     assert!(
         d.reason.contains("common to 2 sharing Services"),
@@ -125,4 +125,25 @@ fn winner_answers_on_the_union_of_each_services_interfaces() {
             vec!["eth0".to_string(), "eth1".to_string()]
         )]
     );
+}
+
+#[test]
+fn decisions_with_the_same_lists_share_them() {
+    let e = elect(
+        &nodes(),
+        &[policy("p", &["blue"])],
+        &[
+            vip("a", "192.0.2.5"),
+            vip("b", "192.0.2.6"),
+            vip("c", "192.0.2.7"),
+        ],
+    );
+    let decisions: Vec<_> = e.per_ip.values().collect();
+    assert_eq!(decisions.len(), 3);
+    let first = decisions[0];
+    assert_eq!(first.candidates.len(), 4);
+    for d in &decisions[1..] {
+        assert!(std::sync::Arc::ptr_eq(&d.candidates, &first.candidates));
+        assert!(std::sync::Arc::ptr_eq(&d.interfaces, &first.interfaces));
+    }
 }
