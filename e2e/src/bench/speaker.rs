@@ -80,6 +80,7 @@ pub async fn speakers(
     let rules = nft_size(lab, "node-a", opts.kube_proxy);
     let syncs_before = rule_syncs(lab, opts.kube_proxy).await?;
     let steps_before = steps(lab).await?;
+    let step_times_before = speaker_steps(lab).await?;
     let passes_before = controllers_histogram(lab, CONTROLLER_PASSES).await?;
     let decisions_before = controllers_histogram(lab, CONTROLLER_DECISIONS).await?;
     let timings = one_more(lab, &client, opts.probes).await?;
@@ -96,6 +97,12 @@ pub async fn speakers(
     let takeovers = takeovers(lab).await?;
     let syncs = rule_syncs(lab, opts.kube_proxy).await?.since(&syncs_before);
     let steps = steps(lab).await? - steps_before;
+    let step_times: serde_json::Map<String, Value> = SPEAKER_STEPS
+        .into_iter()
+        .zip(speaker_steps(lab).await?)
+        .zip(&step_times_before)
+        .map(|((name, after), before)| (name.to_string(), after.since(before).summary_ms()))
+        .collect();
     let per_speaker_and_service = steps / (SPEAKERS.len() * answered_ms.len().max(1)) as f64;
     Ok(json!({
         "benchmark": "speaker",
@@ -125,6 +132,10 @@ pub async fn speakers(
             "method": "the change, over the one_more Services, of the desired states the speakers computed (ferrolb_speaker_computations_total), added up over the three speakers",
             "total": steps,
             "per_speaker_and_service": per_speaker_and_service,
+        },
+        "step_times_during_one_more": {
+            "method": "the change, over the one_more Services, of the speakers' step histograms, each added up over the three speakers: step_seconds every step (computed or not, the ruleset built included); elect_seconds a computed step's time to the announcer handed its part; to_announce_seconds from the loop noticing the change to the announcer handed its part (the pause after the step before included); quantiles are bucket bounds",
+            "histograms": step_times,
         },
         "controller_passes_during_one_more": {
             "method": "the change, over the one_more Services, of the controllers' plan-and-apply time histogram (passes that wrote), both replicas added up; quantiles are bucket bounds",
@@ -433,8 +444,36 @@ const CONTROLLER_DECISIONS: &str = "ferrolb_controller_decision_duration_seconds
 /// The controllers' histogram `name`, both replicas added up; a replica without it is an
 /// error (both register it when they start, the standby's stays empty).
 async fn controllers_histogram(lab: &Lab, name: &str) -> Result<Histogram, Error> {
+    histogram_of(
+        lab,
+        &[Component::Controller(0), Component::Controller(1)],
+        name,
+    )
+    .await
+}
+
+/// The speakers' step histograms, each the three speakers added up: every step's time, the
+/// computed steps' time to the election, and their time from noticing a change to the
+/// announcer handed its part.
+const SPEAKER_STEPS: [&str; 3] = [
+    "ferrolb_speaker_step_seconds",
+    "ferrolb_speaker_elect_seconds",
+    "ferrolb_speaker_to_announce_seconds",
+];
+
+/// [`SPEAKER_STEPS`], each added up over the speakers.
+async fn speaker_steps(lab: &Lab) -> Result<Vec<Histogram>, Error> {
+    let mut out = Vec::new();
+    for name in SPEAKER_STEPS {
+        out.push(histogram_of(lab, &SPEAKERS, name).await?);
+    }
+    Ok(out)
+}
+
+/// The histogram `name` of each of `components`, added up; one without it is an error.
+async fn histogram_of(lab: &Lab, components: &[Component], name: &str) -> Result<Histogram, Error> {
     let mut total = Histogram::default();
-    for c in [Component::Controller(0), Component::Controller(1)] {
+    for &c in components {
         let text = metrics_of(lab, c).await?;
         let h = prom::histogram(&text, name)
             .ok_or_else(|| Error::msg(format!("no histogram {name} on {c}")))?;

@@ -38,6 +38,13 @@ use super::observed::{DebugDocument, Observed};
 use super::rules::{RulesStatus, Wanted};
 use super::{node, publish, uninstall, watches};
 
+/// When a step began, and when the loop noticed the change it answers.
+#[derive(Debug, Clone, Copy)]
+struct StepTiming {
+    noticed: Instant,
+    started: Instant,
+}
+
 /// The inputs the loop waits on.
 pub(super) struct Inputs {
     /// The watched objects.
@@ -186,20 +193,32 @@ impl Speaker {
     /// ([`ferrolb_runtime::pace`]), collecting the changes that follow into one step; any other
     /// input steps at once.
     pub(super) async fn run(&mut self, shutdown: &mut (impl Future<Output = ()> + Unpin)) {
+        // When the loop noticed the change the next step answers (the first step answers its
+        // start).
+        let mut noticed = Instant::now();
         loop {
             let started = Instant::now();
-            pace::off_the_runtime(|| match self.step() {
+            let timing = StepTiming { noticed, started };
+            pace::off_the_runtime(|| match self.step(timing) {
                 Stepped::Computed(step) => self.apply(*step),
                 Stepped::Unchanged(nodes) => self.unchanged(&nodes),
             });
-            let next = pace::next_pass_at(Instant::now(), started.elapsed());
+            let took = started.elapsed();
+            self.metrics.step_seconds.observe(took.as_secs_f64());
+            let next = pace::next_pass_at(Instant::now(), took);
             loop {
                 match self.wait(shutdown).await {
-                    Wake::Objects => match self.pause_until(next, shutdown).await {
-                        Wake::Shutdown => return,
-                        _ => break,
-                    },
-                    Wake::Input => break,
+                    Wake::Objects => {
+                        noticed = Instant::now();
+                        match self.pause_until(next, shutdown).await {
+                            Wake::Shutdown => return,
+                            _ => break,
+                        }
+                    }
+                    Wake::Input => {
+                        noticed = Instant::now();
+                        break;
+                    }
                     Wake::RulesStatus => self.publish_health(None),
                     Wake::Announced => self.republish(),
                     Wake::Shutdown => return,
@@ -248,7 +267,7 @@ impl Speaker {
     /// the election is done, before the rest of the desired state is computed. Unchanged when
     /// nothing the desired state is computed from changed since the last step
     /// ([`nodestate::elect_if_changed`]): the last one stands.
-    fn step(&mut self) -> Stepped {
+    fn step(&mut self, timing: StepTiming) -> Stepped {
         let snapshot = self.inputs.stores.snapshot();
         let members: Members = self.inputs.members.borrow_and_update().clone();
         let decision = self.inputs.dataplane.borrow_and_update().clone();
@@ -270,6 +289,13 @@ impl Speaker {
             return Stepped::Unchanged(snapshot.objects.nodes);
         };
         self.hand_announce(&elected.announce);
+        let handed = Instant::now();
+        let elect = handed.saturating_duration_since(timing.started);
+        let to_announce = handed.saturating_duration_since(timing.noticed);
+        self.metrics.elect_seconds.observe(elect.as_secs_f64());
+        self.metrics
+            .to_announce_seconds
+            .observe(to_announce.as_secs_f64());
         let desired = elected.finish(&local);
         self.metrics.computations.inc();
         Stepped::Computed(Box::new(Step {

@@ -61,6 +61,11 @@ pub fn announced_series(election: &Election, node: &str) -> BTreeSet<VipLabels> 
         .collect()
 }
 
+/// A histogram of durations from 2 ms to 16 s (buckets doubling).
+fn seconds_histogram() -> Histogram {
+    Histogram::new(exponential_buckets(0.002, 2.0, 14))
+}
+
 /// Every metric the speaker exports.
 #[derive(Debug)]
 pub struct Metrics {
@@ -81,6 +86,16 @@ pub struct Metrics {
     /// Changes after which the desired state was not computed: nothing it is computed from
     /// changed ([`crate::nodestate::Basis`]).
     pub unchanged: Counter,
+    /// Time of each step, computed or not: from the snapshot to every part handed over (the
+    /// ruleset built, when the node programs rules).
+    pub step_seconds: Histogram,
+    /// Of the steps that computed a desired state, the time from the snapshot to the
+    /// announcer handed its part (the rows and the election).
+    pub elect_seconds: Histogram,
+    /// Of the same steps, the time from noticing the change they answer to the announcer
+    /// handed its part: the pause for the last step to cool down ([`ferrolb_runtime::pace`])
+    /// and the step's own time to the election.
+    pub to_announce_seconds: Histogram,
     /// Rule syncs by result.
     pub rule_syncs: Family<ResultLabels, Counter>,
     /// Time of successful rule syncs.
@@ -133,11 +148,26 @@ impl Metrics {
                 "unchanged_inputs",
                 "Changes of watched objects after which nothing the desired state is computed from had changed (no step)",
             ),
+            step_seconds: r.register(
+                "step_seconds",
+                "Time of each step, computed or not: from the snapshot to every part handed over",
+                seconds_histogram(),
+            ),
+            elect_seconds: r.register(
+                "elect_seconds",
+                "Of the steps that computed a desired state, the time from the snapshot to the announcer handed its part",
+                seconds_histogram(),
+            ),
+            to_announce_seconds: r.register(
+                "to_announce_seconds",
+                "Of the steps that computed a desired state, the time from noticing the change they answer to the announcer handed its part (the pause for the last step included)",
+                seconds_histogram(),
+            ),
             rule_syncs: r.metric("rule_syncs", "Syncs of table inet ferrolb"),
             rule_sync_seconds: r.register(
                 "rule_sync_seconds",
                 "Time of successful rule syncs",
-                Histogram::new(exponential_buckets(0.002, 2.0, 14)),
+                seconds_histogram(),
             ),
             rules_lost: r.metric(
                 "rules_lost",
