@@ -8,19 +8,21 @@
 //!   [`status_fields`](crate::ownership::status_fields)), the annotations no ferrolb code
 //!   reads (only `ferrolb.io/` and MetalLB's, see [`requested`](crate::requested)), the pod
 //!   selector (the nodes read endpoints from EndpointSlices; only the controller compares
-//!   selectors, for sharing an address) and the finalizers. UID, resourceVersion, labels,
-//!   creation time and generation stay (events, proofs, policies).
+//!   selectors, for sharing an address), the finalizers and the conditions but
+//!   [`READ_CONDITIONS`]. UID, resourceVersion, labels, creation time and generation stay
+//!   (events, proofs, policies).
 //! - EndpointSlices are kept in a shape of their own, [`NodeSlice`](crate::slice::NodeSlice).
-//! - `ServiceAnnouncement`s (the speakers' publisher compares their status with what it
-//!   would write, by name): name, namespace and status only; the spec (the Service's name
-//!   again) reads as empty.
+//! - `ServiceAnnouncement`s are kept by the speaker as a digest of their status
+//!   (`ferrolb_speaker::daemon::announced`).
 
 use k8s_openapi::api::core::v1::Service;
-use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 
-use ferrolb_api::ServiceAnnouncement;
+use ferrolb_core::names::{CONDITION_EDGE_SERVING, CONDITION_EXTERNAL_IPS, MANAGER_EDGE};
 
-use ferrolb_core::names::MANAGER_EDGE;
+/// The Service conditions the nodes' side reads: the controller's externalIPs review (speaker)
+/// and the edge's own (edge). The controller's `Allocated` condition and anyone else's are
+/// dropped (each about 270 bytes with its message).
+const READ_CONDITIONS: [&str; 2] = [CONDITION_EXTERNAL_IPS, CONDITION_EDGE_SERVING];
 
 /// Prefixes of the annotations ferrolb reads on Services (its own and MetalLB's).
 const READ_ANNOTATIONS: [&str; 3] = ["ferrolb.io/", "metallb.io/", "metallb.universe.tf/"];
@@ -48,6 +50,12 @@ pub fn service(svc: &mut Service) {
         shrink(&mut spec.external_ips);
     }
     if let Some(status) = svc.status.as_mut() {
+        if let Some(conditions) = status.conditions.as_mut() {
+            conditions.retain(|c| READ_CONDITIONS.contains(&c.type_.as_str()));
+            if conditions.is_empty() {
+                status.conditions = None;
+            }
+        }
         shrink(&mut status.conditions);
         if let Some(lb) = status.load_balancer.as_mut() {
             shrink(&mut lb.ingress);
@@ -58,24 +66,6 @@ pub fn service(svc: &mut Service) {
 fn shrink<T>(list: &mut Option<Vec<T>>) {
     if let Some(list) = list {
         list.shrink_to_fit();
-    }
-}
-
-/// A `ServiceAnnouncement` as the speaker keeps it.
-pub fn announcement(sa: &mut ServiceAnnouncement) {
-    let meta = std::mem::take(&mut sa.metadata);
-    sa.metadata = ObjectMeta {
-        name: meta.name,
-        namespace: meta.namespace,
-        ..ObjectMeta::default()
-    };
-    sa.spec.service_name = String::new();
-    if let Some(status) = sa.status.as_mut() {
-        status.announcements.shrink_to_fit();
-        status.silent.shrink_to_fit();
-        for a in &mut status.announcements {
-            a.interfaces.shrink_to_fit();
-        }
     }
 }
 
@@ -97,6 +87,11 @@ mod tests {
                                   {"manager": MANAGER_EDGE, "subresource": "status"},
                                   {"manager": "kubectl"}]},
             "spec": {"type": "LoadBalancer", "selector": {"app": "web"}},
+            "status": {"conditions": [
+                {"type": "ferrolb.io/Allocated", "status": "True", "lastTransitionTime": "2026-01-01T00:00:00Z", "reason": "Allocated", "message": "allocated 192.0.2.1"},
+                {"type": "ferrolb.io/ExternalIPsAllowed", "status": "True", "lastTransitionTime": "2026-01-01T00:00:00Z", "reason": "Allowed", "message": "m"},
+                {"type": "example.com/Other", "status": "True", "lastTransitionTime": "2026-01-01T00:00:00Z", "reason": "R", "message": "m"},
+                {"type": "ferrolb.io/EdgeServing", "status": "True", "lastTransitionTime": "2026-01-01T00:00:00Z", "reason": "Serving", "message": "m"}]},
         }))
         .unwrap();
         svc.metadata.finalizers = Some(vec!["service.kubernetes.io/load-balancer-cleanup".into()]);
@@ -130,35 +125,22 @@ mod tests {
         assert_eq!(m.labels.as_ref().map(|l| l.len()), Some(1));
         assert_eq!(m.finalizers, None);
         assert_eq!(svc.spec.as_ref().map(|s| s.selector.is_none()), Some(true));
+        let conditions: Vec<&str> = svc
+            .status
+            .iter()
+            .flat_map(|s| s.conditions.iter().flatten())
+            .map(|c| c.type_.as_str())
+            .collect();
+        assert_eq!(conditions, READ_CONDITIONS);
 
-        let mut bare: Service = serde_json::from_value(
-            json!({"metadata": {"managedFields": [{"manager": "kubectl"}]}}),
-        )
+        let mut bare: Service = serde_json::from_value(json!({
+            "metadata": {"managedFields": [{"manager": "kubectl"}]},
+            "status": {"conditions": [{"type": "ferrolb.io/Allocated", "status": "True",
+                "lastTransitionTime": "2026-01-01T00:00:00Z", "reason": "Allocated", "message": "m"}]},
+        }))
         .unwrap();
         service(&mut bare);
         assert_eq!(bare.metadata.managed_fields, None);
-    }
-
-    #[test]
-    fn an_announcement_keeps_its_name_and_status() {
-        let status = json!({"announcements": [{"ip": "2001:db8::1", "kind": "LoadBalancerIP",
-            "node": "node-a", "interfaces": ["eth0"], "since": "2026-01-01T00:00:00Z",
-            "reason": "elected"}], "silent": [{"ip": "192.0.2.1", "reason": "no pool"}]});
-        let mut sa: ServiceAnnouncement = serde_json::from_value(json!({
-            "apiVersion": "ferrolb.io/v1alpha1", "kind": "ServiceAnnouncement",
-            "metadata": {"name": "web", "namespace": "default", "uid": "u", "resourceVersion": "9",
-                "labels": {"a": "b"}, "ownerReferences": [{"apiVersion": "v1", "kind": "Service",
-                    "name": "web", "uid": "u1", "controller": true}],
-                "managedFields": [{"manager": "ferrolb-speaker"}]},
-            "spec": {"serviceName": "web"},
-            "status": status,
-        }))
-        .unwrap();
-        announcement(&mut sa);
-        let want: ObjectMeta =
-            serde_json::from_value(json!({"name": "web", "namespace": "default"})).unwrap();
-        assert_eq!(sa.metadata, want);
-        assert_eq!(sa.spec.service_name, "");
-        assert_eq!(serde_json::to_value(&sa.status).unwrap(), status);
+        assert_eq!(bare.status.and_then(|s| s.conditions), None);
     }
 }

@@ -16,7 +16,6 @@ use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use ferrolb_api::ServiceAnnouncement;
 use ferrolb_runtime::pace;
 use k8s_openapi::api::core::v1::{Node, Service};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
@@ -32,6 +31,7 @@ use crate::health::{DebugState, HealthHandle, HealthSnapshot};
 use crate::membership::{Members, MembershipHandle};
 use crate::nodestate::{self, Local, NodeDesired};
 
+use super::announced::Announced;
 use super::events::{self, Takeover};
 use super::metrics::{Metrics, announced_series};
 use super::observed::{DebugDocument, Observed};
@@ -101,7 +101,7 @@ pub(super) struct Tasks {
 pub(super) struct Applied {
     pub(super) desired: Arc<NodeDesired>,
     /// The `ServiceAnnouncement` objects the publisher was last given.
-    pub(super) current: Vec<Arc<ServiceAnnouncement>>,
+    pub(super) current: Vec<Arc<Announced>>,
     /// The Services of that step (the publisher names their owners).
     pub(super) services: Vec<Arc<Service>>,
     /// The runtime facts the health snapshot was last given.
@@ -483,7 +483,7 @@ impl Speaker {
 pub(super) fn batch(
     desired: &NodeDesired,
     services: &[Arc<Service>],
-    current: &[Arc<ServiceAnnouncement>],
+    current: &[Arc<Announced>],
 ) -> publish::Batch {
     publish::Batch {
         publication: Arc::clone(&desired.publication),

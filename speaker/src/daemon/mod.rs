@@ -38,6 +38,7 @@
 //! step) — unless ferrolb is being uninstalled (`uninstall.rs`: its DaemonSet gone or being
 //! deleted, or its ServiceAccount refused), which is asked only after the handover.
 
+pub mod announced;
 pub mod cli;
 mod cycle;
 mod events;

@@ -8,15 +8,15 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use ferrolb_adapter::service;
 use ferrolb_api::{ServiceAnnouncement, ServiceAnnouncementStatus};
 use k8s_openapi::api::core::v1::Service;
 use kube::api::{Patch, PatchParams};
-use kube::{Api, Client, Resource, ResourceExt};
+use kube::{Api, Client, Resource};
 use serde_json::json;
 use tokio::sync::watch;
 use tracing::{debug, warn};
 
+use super::announced::{Announced, StatusDigest};
 use crate::nodestate::Publication;
 use ferrolb_core::ServiceKey;
 
@@ -31,12 +31,7 @@ pub struct Batch {
     /// The Services (for owner references).
     pub services: Vec<Arc<Service>>,
     /// The `ServiceAnnouncement` objects as watched.
-    pub current: Vec<Arc<ServiceAnnouncement>>,
-}
-
-/// The key of the Service a `ServiceAnnouncement` describes (it has the Service's name).
-fn announcement_key(sa: &ServiceAnnouncement) -> ServiceKey {
-    ServiceKey::new(sa.namespace().unwrap_or_default(), sa.name_any())
+    pub current: Vec<Arc<Announced>>,
 }
 
 /// The writes and deletions that bring the watched objects to the batch (pure).
@@ -46,23 +41,23 @@ pub fn changes(
     Vec<(ServiceKey, &ServiceAnnouncementStatus)>,
     Vec<ServiceKey>,
 ) {
-    let current: HashMap<ServiceKey, Option<&ServiceAnnouncementStatus>> = batch
+    let current: HashMap<&ServiceKey, Option<StatusDigest>> = batch
         .current
         .iter()
-        .map(|sa| (announcement_key(sa), sa.status.as_ref()))
+        .map(|sa| (&sa.service, sa.status))
         .collect();
     let writes = batch
         .publication
         .statuses
         .iter()
-        .filter(|(k, wanted)| current.get(*k).copied().flatten() != Some(*wanted))
+        .filter(|(k, wanted)| current.get(k).copied().flatten() != Some(StatusDigest::of(wanted)))
         .map(|(k, wanted)| (k.clone(), wanted))
         .collect();
     let deletes = if batch.publication.sweeper {
         current
             .keys()
-            .filter(|k| !batch.publication.described.contains(*k))
-            .cloned()
+            .filter(|k| !batch.publication.described.contains(**k))
+            .map(|k| (*k).clone())
             .collect()
     } else {
         Vec::new()
@@ -120,7 +115,10 @@ impl Publisher {
             }
         }
         for (key, status) in writes {
-            let found = batch.services.iter().find(|s| service::key(s) == key);
+            let found = batch.services.iter().find(|s| {
+                s.metadata.namespace.as_deref().unwrap_or_default() == key.namespace
+                    && s.metadata.name.as_deref() == Some(key.name.as_str())
+            });
             let Some(svc) = found else {
                 continue;
             };
@@ -167,5 +165,70 @@ impl Publisher {
         api.patch_status(&key.name, &params, &Patch::Apply(body))
             .await?;
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use ferrolb_api::SilentAddress;
+
+    use super::*;
+
+    fn status(reason: &str) -> ServiceAnnouncementStatus {
+        ServiceAnnouncementStatus {
+            announcements: Vec::new(),
+            silent: vec![SilentAddress {
+                ip: "192.0.2.10".into(),
+                reason: reason.into(),
+            }],
+        }
+    }
+
+    fn watched(name: &str, status: Option<&ServiceAnnouncementStatus>) -> Arc<Announced> {
+        Arc::new(Announced {
+            service: ServiceKey::new("shop", name),
+            status: status.map(StatusDigest::of),
+        })
+    }
+
+    fn batch(sweeper: bool) -> Batch {
+        let statuses = [("same", "a"), ("changed", "b"), ("new", "c"), ("bare", "d")]
+            .into_iter()
+            .map(|(name, reason)| (ServiceKey::new("shop", name), status(reason)))
+            .collect();
+        let described = ["same", "changed", "new", "bare"]
+            .into_iter()
+            .map(|name| ServiceKey::new("shop", name))
+            .collect();
+        Batch {
+            publication: Arc::new(Publication {
+                statuses,
+                described,
+                sweeper,
+                ..Publication::default()
+            }),
+            services: Vec::new(),
+            current: vec![
+                watched("same", Some(&status("a"))),
+                watched("changed", Some(&status("b, before"))),
+                watched("bare", None),
+                watched("stale", Some(&status("e"))),
+            ],
+        }
+    }
+
+    /// Only statuses that differ from the watched objects' are written; objects of Services
+    /// without a plan are deleted by the sweeper only.
+    #[test]
+    fn writes_what_differs_and_sweeps_the_stale() {
+        let b = batch(true);
+        let (writes, deletes) = changes(&b);
+        let written: Vec<&str> = writes.iter().map(|(k, _)| k.name.as_str()).collect();
+        assert_eq!(written, ["bare", "changed", "new"]);
+        assert_eq!(deletes, [ServiceKey::new("shop", "stale")]);
+        let b = batch(false);
+        let (writes, deletes) = changes(&b);
+        assert_eq!(writes.len(), 3);
+        assert!(deletes.is_empty());
     }
 }

@@ -36,6 +36,7 @@ use crate::membership::{Member, Members};
 use crate::nodestate::{self, Local, Snapshot};
 use crate::ruleset::Ruleset;
 
+use super::announced::Announced;
 use super::cycle::{self, Applied};
 use super::observed::Observed;
 use super::publish::Batch;
@@ -63,7 +64,7 @@ pub struct World {
     /// Services, EndpointSlices, Nodes, the VIPPool and the L2AnnouncementPolicy.
     pub snapshot: Snapshot,
     /// One `ServiceAnnouncement` per Service, written by node-a.
-    pub announcements: Vec<Arc<ServiceAnnouncement>>,
+    pub announcements: Vec<Arc<Announced>>,
 }
 
 impl World {
@@ -84,10 +85,7 @@ impl World {
             svc["metadata"]["annotations"][ANN_ALLOCATION_PROOF] = json!(proof);
             svcs.push(reflected(&svc, project::service)?);
             slices.push(kept_slice(&slice_json(&name, i))?);
-            announcements.push(reflected(
-                &announcement_json(&name, i, &ip),
-                project::announcement,
-            )?);
+            announcements.push(kept_announcement(&announcement_json(&name, i, &ip))?);
         }
         let nodes = NODES
             .iter()
@@ -285,6 +283,13 @@ fn reflected<K: Resource + DeserializeOwned>(
     trim(&mut object);
     project(&mut object);
     Ok(Arc::new(object))
+}
+
+/// Parses a `ServiceAnnouncement` from its JSON text into what the reflector keeps of it.
+fn kept_announcement(value: &Value) -> Result<Arc<Announced>, ScaleError> {
+    let text = serde_json::to_vec(value)?;
+    let object: ServiceAnnouncement = serde_json::from_slice(&text)?;
+    Ok(Arc::new(Announced::from(object)))
 }
 
 /// Parses an EndpointSlice from its JSON text into what the reflector keeps of it.

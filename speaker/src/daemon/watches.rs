@@ -7,14 +7,14 @@
 
 use std::sync::Arc;
 
-use ferrolb_adapter::project;
-use ferrolb_adapter::reflect::{watch_all, watch_all_with};
+use ferrolb_adapter::reflect::{watch_all, watch_all_into};
 use ferrolb_adapter::stores::ServiceStores;
-use ferrolb_api::{L2AnnouncementPolicy, ServiceAnnouncement};
+use ferrolb_api::L2AnnouncementPolicy;
 use kube::Client;
 use kube::runtime::reflector::Store;
 use tokio::sync::Notify;
 
+use super::announced::Announced;
 use crate::nodestate::Snapshot;
 
 /// The watched objects.
@@ -22,7 +22,7 @@ use crate::nodestate::Snapshot;
 pub struct Stores {
     common: ServiceStores,
     l2: Store<L2AnnouncementPolicy>,
-    announcements: Store<ServiceAnnouncement>,
+    announcements: Store<Announced>,
 }
 
 impl Stores {
@@ -38,7 +38,11 @@ impl Stores {
         Stores {
             common: ServiceStores::start(client, namespace, changed.clone()),
             l2: watch_all(client, changed),
-            announcements: watch_all_with(client, announced, project::announcement),
+            announcements: watch_all_into(
+                client,
+                announced,
+                Announced::from as fn(ferrolb_api::ServiceAnnouncement) -> Announced,
+            ),
         }
     }
 
@@ -49,8 +53,8 @@ impl Stores {
         let _ = self.announcements.wait_until_ready().await;
     }
 
-    /// The `ServiceAnnouncement` objects.
-    pub fn announcements(&self) -> Vec<Arc<ServiceAnnouncement>> {
+    /// The `ServiceAnnouncement` objects, as the publisher compares them.
+    pub fn announcements(&self) -> Vec<Arc<Announced>> {
         self.announcements.state()
     }
 
