@@ -188,7 +188,7 @@ mod tests {
         let mut e = Election::default();
         e.per_ip.insert(
             "198.51.100.200".parse().unwrap(),
-            IpDecision {
+            std::sync::Arc::new(IpDecision {
                 winner: winner.map(str::to_string),
                 interfaces: vec!["eth0".into()].into(),
                 candidates: candidates.iter().map(|c| c.to_string()).collect(),
@@ -197,7 +197,7 @@ mod tests {
                     namespace: "ns".into(),
                     name: "web".into(),
                 }],
-            },
+            }),
         );
         e
     }

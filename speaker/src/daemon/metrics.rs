@@ -311,11 +311,15 @@ mod tests {
         };
         e.per_ip.insert(
             "198.51.100.10".parse().unwrap(),
-            decision("a", &["eth0", "eth1"], vec![svc("api"), svc("web")]),
+            std::sync::Arc::new(decision(
+                "a",
+                &["eth0", "eth1"],
+                vec![svc("api"), svc("web")],
+            )),
         );
         e.per_ip.insert(
             "198.51.100.11".parse().unwrap(),
-            decision(winner11, &["eth0"], vec![svc("db")]),
+            std::sync::Arc::new(decision(winner11, &["eth0"], vec![svc("db")])),
         );
         e
     }

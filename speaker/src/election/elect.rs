@@ -44,7 +44,7 @@ pub fn elect<'a>(
     }
     let per_ip = by_ip
         .into_iter()
-        .map(|(ip, sharing)| (ip, electorate.decide(ip, &sharing)))
+        .map(|(ip, sharing)| (ip, Arc::new(electorate.decide(ip, &sharing))))
         .collect();
     Election { per_ip }
 }
@@ -129,7 +129,7 @@ pub fn handover(
     policies: &[L2Policy],
     vips: &[VipInput],
     leaving: &str,
-) -> BTreeMap<IpAddr, IpDecision> {
+) -> BTreeMap<IpAddr, Arc<IpDecision>> {
     let now = elect(nodes, policies, vips);
     let mut after = elect_without(nodes, policies, vips, leaving);
     now.for_node(leaving)

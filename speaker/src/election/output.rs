@@ -12,8 +12,10 @@ use ferrolb_core::ServiceKey;
 #[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Election {
-    /// Decision for each IP that appeared in the input.
-    pub per_ip: BTreeMap<IpAddr, IpDecision>,
+    /// Decision for each IP that appeared in the input. Shared with the next election while
+    /// the IP's inputs stay the same ([`StepMemo`](crate::nodestate::StepMemo)): a step copies
+    /// no decision it kept, and comparing two elections compares the pointers of those.
+    pub per_ip: BTreeMap<IpAddr, Arc<IpDecision>>,
 }
 
 /// Who announces one IP, and why.

@@ -256,10 +256,10 @@ impl StepMemo {
                 same.then(|| k.result.per_ip.get(&ip)).flatten()
             });
             let decision = match kept {
-                Some(d) => d.clone(),
+                Some(d) => Arc::clone(d),
                 None => {
                     let sharing: Vec<&VipInput> = wanting.iter().map(|(_, v)| *v).collect();
-                    electorate.decide(ip, &sharing)
+                    Arc::new(electorate.decide(ip, &sharing))
                 }
             };
             per_ip.push((ip, decision));

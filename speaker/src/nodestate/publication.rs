@@ -185,13 +185,13 @@ mod tests {
         for (a, w) in winners {
             e.per_ip.insert(
                 ip(a),
-                IpDecision {
+                std::sync::Arc::new(IpDecision {
                     winner: w.map(str::to_string),
                     interfaces: vec!["eth0".into()].into(),
                     candidates: Vec::new().into(),
                     reason: format!("won by {w:?}"),
                     services: vec![key()],
-                },
+                }),
             );
         }
         e

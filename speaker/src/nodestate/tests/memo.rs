@@ -333,3 +333,38 @@ fn an_unchanged_service_keeps_its_row_and_a_changed_one_does_not() {
     );
     assert_ne!(first[1], second[1]);
 }
+
+#[test]
+fn an_unchanged_address_keeps_its_decision_and_a_changed_one_does_not() {
+    let mut cluster = Cluster::new();
+    for i in 0..2 {
+        cluster.apply(&Change::Service {
+            i,
+            ip: i,
+            local: false,
+            sharing: false,
+            issued: None,
+            external: false,
+        });
+        cluster.apply(&Change::Slice(i, vec![(0, true, false)]));
+    }
+    let base = cluster.world.snapshot();
+    let local = cluster.world.local(NODES[0]);
+    let mut memo = StepMemo::default();
+    let first = desired_before_rules_with(&cluster.snapshot(&base), &local, &mut memo);
+    cluster.apply(&Change::Slice(1, vec![(1, true, false)]));
+    let second = desired_before_rules_with(&cluster.snapshot(&base), &local, &mut memo);
+    let decisions = |d: &NodeDesired| -> Vec<Arc<crate::election::IpDecision>> {
+        d.election.result.per_ip.values().cloned().collect()
+    };
+    let (first, second) = (decisions(&first), decisions(&second));
+    assert_eq!((first.len(), second.len()), (2, 2));
+    assert!(
+        Arc::ptr_eq(&first[0], &second[0]),
+        "s0's address: the same decision, shared"
+    );
+    assert!(
+        !Arc::ptr_eq(&first[1], &second[1]),
+        "s1's row changed: its address is decided again"
+    );
+}
