@@ -7,6 +7,7 @@
 //! memory, for 10,000 Services and their EndpointSlices.
 
 use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, LazyLock, Mutex};
 
 use ferrolb_core::names::MANAGER_PREFIX;
@@ -35,6 +36,11 @@ impl<K> Watchable for K where
 {
 }
 
+/// Which watch events of a kind notify the binary's loop: those `relevant` keeps, judged
+/// before the event enters the store (which then still holds the object's last state). The
+/// others only update the store: the loop reads them with its next snapshot.
+pub type Relevance<P> = Arc<dyn Fn(&Store<P>, &watcher::Event<P>) -> bool + Send + Sync>;
+
 /// Starts watching every `K` on the current tokio runtime; returns the store.
 pub fn watch_all<K: Watchable>(client: &Client, changed: Arc<Notify>) -> Store<K> {
     watch_all_with(client, changed, |_| {})
@@ -47,17 +53,42 @@ pub fn watch_all_with<K: Watchable>(
     changed: Arc<Notify>,
     project: fn(&mut K),
 ) -> Store<K> {
+    watch_all_relevant(client, changed, project, None)
+}
+
+/// [`watch_all_with`], notifying only the events `relevant` keeps (all without it).
+pub fn watch_all_relevant<K: Watchable>(
+    client: &Client,
+    changed: Arc<Notify>,
+    project: fn(&mut K),
+    relevant: Option<Relevance<K>>,
+) -> Store<K> {
     watch(
         Api::<K>::all(client.clone()),
         watcher::Config::default(),
         changed,
         project,
+        relevant,
     )
 }
 
 /// [`watch_all`], each object turned into a `P` (e.g. [`NodeSlice`](crate::slice::NodeSlice):
 /// only what the binary reads, in a smaller shape) before it enters the store.
 pub fn watch_all_into<K, P>(client: &Client, changed: Arc<Notify>, into: fn(K) -> P) -> Store<P>
+where
+    K: Watchable,
+    P: Lookup<DynamicType = ()> + Clone + Send + Sync + 'static,
+{
+    watch_all_into_relevant(client, changed, into, None)
+}
+
+/// [`watch_all_into`], notifying only the events `relevant` keeps (all without it).
+pub fn watch_all_into_relevant<K, P>(
+    client: &Client,
+    changed: Arc<Notify>,
+    into: fn(K) -> P,
+    relevant: Option<Relevance<P>>,
+) -> Store<P>
 where
     K: Watchable,
     P: Lookup<DynamicType = ()> + Clone + Send + Sync + 'static,
@@ -72,7 +103,7 @@ where
                 watcher::Event::InitDone => watcher::Event::InitDone,
             })
         });
-    reflect(events, K::kind(&()).to_string(), changed)
+    reflect(events, K::kind(&()).to_string(), changed, relevant)
 }
 
 /// Starts watching the one object `name` of kind `K` in `namespace` (a field selector on its
@@ -92,6 +123,7 @@ where
         config,
         changed,
         |_| {},
+        None,
     )
 }
 
@@ -100,6 +132,7 @@ fn watch<K: Watchable>(
     config: watcher::Config,
     changed: Arc<Notify>,
     project: fn(&mut K),
+    relevant: Option<Relevance<K>>,
 ) -> Store<K> {
     let modify = move |object: &mut K| {
         trim(object);
@@ -109,29 +142,48 @@ fn watch<K: Watchable>(
         watcher(api, config).modify(modify),
         K::kind(&()).to_string(),
         changed,
+        relevant,
     )
 }
 
 /// The store fed by `events` (of kind `kind`), notifying `changed` on every change after the
-/// first list and keeping the last state through errors.
+/// first list that `relevant` keeps (every change without it), and keeping the last state
+/// through errors.
 fn reflect<P>(
     events: impl Stream<Item = watcher::Result<watcher::Event<P>>> + Send + 'static,
     kind: String,
     changed: Arc<Notify>,
+    relevant: Option<Relevance<P>>,
 ) -> Store<P>
 where
     P: Lookup<DynamicType = ()> + Clone + Send + Sync + 'static,
 {
     let (reader, writer) = reflector::store();
+    // Judged as each event is pulled into the reflector, before it enters the store; read
+    // when the reflector hands the same event on (it handles one event at a time).
+    let judged_relevant = Arc::new(AtomicBool::new(true));
+    let events = {
+        let (reader, judged) = (reader.clone(), Arc::clone(&judged_relevant));
+        events.inspect(move |event| {
+            if let (Some(relevant), Ok(event)) = (&relevant, event) {
+                judged.store(relevant(&reader, event), Ordering::Relaxed);
+            }
+        })
+    };
     let stream = reflector::reflector(writer, events).default_backoff();
     tokio::spawn(async move {
         let mut stream = stream.boxed();
         while let Some(event) = stream.next().await {
             match event {
                 Ok(watcher::Event::Init | watcher::Event::InitApply(_)) => {}
-                Ok(_) => {
+                Ok(event) => {
                     record_error(&kind, None);
-                    changed.notify_one();
+                    let quiet =
+                        matches!(event, watcher::Event::Apply(_) | watcher::Event::Delete(_))
+                            && !judged_relevant.load(Ordering::Relaxed);
+                    if !quiet {
+                        changed.notify_one();
+                    }
                 }
                 Err(e) => {
                     warn!(kind = %kind, error = %e, "watch failed; keeping the last state and retrying");

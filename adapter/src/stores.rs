@@ -8,12 +8,15 @@ use std::sync::{Arc, Mutex};
 
 use k8s_openapi::api::core::v1::{ConfigMap, Node, Service};
 use kube::Client;
-use kube::runtime::reflector::Store;
+use kube::runtime::reflector::{ObjectRef, Store};
+use kube::runtime::watcher::Event;
 use tokio::sync::Notify;
 
 use crate::project;
 use crate::proof::{ALLOCATION_KEYS_CONFIGMAP, VerifyKeys};
-use crate::reflect::{watch_all, watch_all_into, watch_all_with, watch_named};
+use crate::reflect::{
+    Relevance, watch_all, watch_all_into_relevant, watch_all_relevant, watch_named,
+};
 use crate::slice::NodeSlice;
 use ferrolb_api::VIPPool;
 use k8s_openapi::api::discovery::v1::EndpointSlice;
@@ -59,9 +62,35 @@ impl ServiceStores {
     /// change after the first list.
     /// `namespace` is ferrolb's, where the controller publishes its proof keys.
     pub fn start(client: &Client, namespace: &str, changed: Arc<Notify>) -> ServiceStores {
+        Self::start_for(client, namespace, changed, None)
+    }
+
+    /// [`start`](Self::start), for a binary that computes nothing from a Service for which
+    /// `concerns` is false (nor from its EndpointSlices): a change of a Service notifies only
+    /// when `concerns` holds for it before or after the change, and a change of an
+    /// EndpointSlice only when it holds for the slice's Service as the store has it. Every
+    /// change still enters the stores.
+    pub fn start_for(
+        client: &Client,
+        namespace: &str,
+        changed: Arc<Notify>,
+        concerns: Option<fn(&Service) -> bool>,
+    ) -> ServiceStores {
+        let services = watch_all_relevant(
+            client,
+            changed.clone(),
+            project::service,
+            concerns.map(service_relevance),
+        );
+        let slice_relevance = concerns.map(|c| slice_relevance(services.clone(), c));
         ServiceStores {
-            services: watch_all_with(client, changed.clone(), project::service),
-            slices: watch_all_into::<EndpointSlice, _>(client, changed.clone(), NodeSlice::from),
+            slices: watch_all_into_relevant::<EndpointSlice, _>(
+                client,
+                changed.clone(),
+                NodeSlice::from,
+                slice_relevance,
+            ),
+            services,
             nodes: watch_all(client, changed.clone()),
             pools: watch_all(client, changed.clone()),
             proof_keys: watch_named(client, namespace, ALLOCATION_KEYS_CONFIGMAP, changed),
@@ -113,6 +142,41 @@ impl ServiceStores {
         let _ = self.pools.wait_until_ready().await;
         let _ = self.proof_keys.wait_until_ready().await;
     }
+}
+
+/// A Service's change is relevant when `concerns` holds for the Service before or after it.
+fn service_relevance(concerns: fn(&Service) -> bool) -> Relevance<Service> {
+    Arc::new(
+        move |store: &Store<Service>, event: &Event<Service>| match event {
+            Event::Apply(svc) | Event::Delete(svc) => {
+                concerns(svc)
+                    || store
+                        .get(&ObjectRef::from_obj(svc))
+                        .is_some_and(|before| concerns(&before))
+            }
+            _ => true,
+        },
+    )
+}
+
+/// An EndpointSlice's change is relevant when `concerns` holds for its Service, as `services`
+/// has it (no Service: not relevant).
+fn slice_relevance(
+    services: Store<Service>,
+    concerns: fn(&Service) -> bool,
+) -> Relevance<NodeSlice> {
+    Arc::new(
+        move |_: &Store<NodeSlice>, event: &Event<NodeSlice>| match event {
+            Event::Apply(slice) | Event::Delete(slice) => {
+                slice.service.as_ref().is_some_and(|name| {
+                    services
+                        .get(&ObjectRef::new(name).within(&slice.namespace))
+                        .is_some_and(|svc| concerns(&svc))
+                })
+            }
+            _ => true,
+        },
+    )
 }
 
 /// The keys the ConfigMap's data publishes (none without it); malformed entries are logged
@@ -169,5 +233,64 @@ mod tests {
         first.verify_service(&svc).unwrap();
         assert_eq!(first.remembered(), 1);
         assert_eq!(stores.objects().proof_keys.remembered(), 1);
+    }
+
+    /// What concerns the binary in these tests: a label.
+    fn labelled(svc: &Service) -> bool {
+        svc.metadata
+            .labels
+            .as_ref()
+            .is_some_and(|l| l.contains_key("concerns"))
+    }
+
+    fn service(name: &str, concerns: bool) -> Service {
+        let labels = if concerns {
+            json!({"concerns": ""})
+        } else {
+            json!({})
+        };
+        serde_json::from_value(json!({
+            "metadata": {"name": name, "namespace": "shop", "labels": labels},
+        }))
+        .unwrap()
+    }
+
+    fn slice(service: Option<&str>) -> NodeSlice {
+        let labels = match service {
+            Some(s) => json!({"kubernetes.io/service-name": s}),
+            None => json!({}),
+        };
+        serde_json::from_value(json!({
+            "metadata": {"name": "slice", "namespace": "shop", "labels": labels},
+            "addressType": "IPv4", "endpoints": [],
+        }))
+        .unwrap()
+    }
+
+    /// A Service's change notifies when the Service concerns the binary before or after it;
+    /// an EndpointSlice's when its Service (as stored) does.
+    #[test]
+    fn only_changes_of_services_that_concern_the_binary_notify() {
+        let (services, mut writer) = store::<Service>();
+        let relevant = service_relevance(labelled);
+        assert!(!relevant(&services, &Event::Apply(service("a", false))));
+        assert!(relevant(&services, &Event::Apply(service("a", true))));
+        writer.apply_watcher_event(&Event::Apply(service("a", true)));
+        assert!(
+            relevant(&services, &Event::Apply(service("a", false))),
+            "it concerned the binary before"
+        );
+        assert!(relevant(&services, &Event::Delete(service("a", false))));
+        assert!(relevant(&services, &Event::InitDone));
+        writer.apply_watcher_event(&Event::Apply(service("b", false)));
+        assert!(!relevant(&services, &Event::Delete(service("b", false))));
+
+        let slices = store::<NodeSlice>().0;
+        let relevant = slice_relevance(services.clone(), labelled);
+        assert!(relevant(&slices, &Event::Apply(slice(Some("a")))));
+        assert!(relevant(&slices, &Event::Delete(slice(Some("a")))));
+        assert!(!relevant(&slices, &Event::Apply(slice(Some("b")))));
+        assert!(!relevant(&slices, &Event::Apply(slice(Some("gone")))));
+        assert!(!relevant(&slices, &Event::Apply(slice(None))));
     }
 }

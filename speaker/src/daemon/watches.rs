@@ -36,7 +36,12 @@ impl Stores {
         announced: Arc<Notify>,
     ) -> Stores {
         Stores {
-            common: ServiceStores::start(client, namespace, changed.clone()),
+            common: ServiceStores::start_for(
+                client,
+                namespace,
+                changed.clone(),
+                Some(crate::nodestate::vips::may_concern),
+            ),
             l2: watch_all(client, changed),
             announcements: watch_all_into(
                 client,

@@ -67,6 +67,29 @@ impl ServiceVips {
     }
 }
 
+/// Whether `svc` may concern a node's desired state: it has an ingress entry or an externalIP,
+/// or is a ferrolb LoadBalancer by its type and class alone. When this is false its
+/// [`ServiceVips`] are empty whatever the pools, the proofs and the other Services (an
+/// allocation is proven only with ingress addresses, and only then does a Service without a
+/// class become ferrolb's), so it has no row: a change between two such states, or of such a
+/// Service's EndpointSlices, changes nothing a step computes, and the speaker's stores do not
+/// wake the loop for it
+/// ([`ServiceStores::start_for`](ferrolb_adapter::stores::ServiceStores::start_for)).
+pub fn may_concern(svc: &Service) -> bool {
+    let ingress = svc
+        .status
+        .as_ref()
+        .and_then(|s| s.load_balancer.as_ref())
+        .and_then(|lb| lb.ingress.as_ref())
+        .is_some_and(|i| !i.is_empty());
+    let external = svc
+        .spec
+        .as_ref()
+        .and_then(|s| s.external_ips.as_ref())
+        .is_some_and(|e| !e.is_empty());
+    ingress || external || is_ferrolb_lb(svc, false)
+}
+
 /// Sorts out the addresses of `svc`: `allocation` is its addresses as every Service's were
 /// judged together ([`Allocations`](ferrolb_adapter::allocations::Allocations)), `proven`
 /// whether the controller signed them.

@@ -12,6 +12,7 @@ use serde_json::json;
 
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 
+use super::super::vips::may_concern;
 use super::super::{
     NodeDesired, StepMemo, desired_before_rules, desired_before_rules_with, elect_if_changed,
 };
@@ -57,6 +58,10 @@ enum Change {
     /// not allocated) and without NodePorts (`allocateLoadBalancerNodePorts: false`), or with
     /// `cluster_ip` as a ClusterIP Service: nothing for the speaker.
     Bare { i: usize, cluster_ip: bool },
+    /// Service `i` written as a LoadBalancer without a class (ferrolb's as the default class
+    /// once the controller's proof holds), with address `ip` signed by the controller, or
+    /// none yet.
+    Classless { i: usize, ip: Option<usize> },
 }
 
 fn change() -> impl Strategy<Value = Change> {
@@ -73,6 +78,7 @@ fn change() -> impl Strategy<Value = Change> {
         1 => (0..8u8).prop_map(Change::Live),
         1 => (0..3usize, any::<bool>()).prop_map(|(n, out)| Change::Excluded(n, out)),
         2 => (0..SERVICES, any::<bool>()).prop_map(|(i, cluster_ip)| Change::Bare { i, cluster_ip }),
+        2 => (0..SERVICES, prop::option::of(0..3usize)).prop_map(|(i, ip)| Change::Classless { i, ip }),
     ]
 }
 
@@ -132,6 +138,15 @@ impl Cluster {
                     v["spec"]["type"] = json!("ClusterIP");
                 }
                 self.services[*i] = Some(Arc::new(serde_json::from_value(v).unwrap()));
+            }
+            Change::Classless { i, ip } => {
+                let ips: Vec<&str> = ip.iter().map(|ip| IPS[*ip]).collect();
+                let mut v = lb_json(&format!("s{i}"), &ips, "blue");
+                v["spec"]
+                    .as_object_mut()
+                    .map(|s| s.remove("loadBalancerClass"));
+                let svc: Service = serde_json::from_value(v).unwrap();
+                self.services[*i] = Some(Arc::new(signed_where_the_controller_wrote(svc)));
             }
             Change::Slice(i, eps) => {
                 let addresses: Vec<String> =
@@ -366,5 +381,83 @@ fn an_unchanged_address_keeps_its_decision_and_a_changed_one_does_not() {
     assert!(
         !Arc::ptr_eq(&first[1], &second[1]),
         "s1's row changed: its address is decided again"
+    );
+}
+
+/// The Service a change is of (a Service's or its EndpointSlice's), if any.
+fn service_of(c: &Change) -> Option<usize> {
+    match c {
+        Change::Service { i, .. }
+        | Change::ServiceGone(i)
+        | Change::Bare { i, .. }
+        | Change::Classless { i, .. }
+        | Change::Slice(i, _)
+        | Change::SliceGone(i) => Some(*i),
+        _ => None,
+    }
+}
+
+/// Over `changes`, every change the speaker's stores do not notify (a Service's for which
+/// [`may_concern`] holds neither before nor after it; an EndpointSlice's whose Service it
+/// does not hold for) leaves the desired state computed from nothing as it was. Returns how
+/// many were not notified.
+fn silenced_over(changes: &[Change]) -> Result<usize, TestCaseError> {
+    let mut cluster = Cluster::new();
+    let mut base = cluster.world.snapshot();
+    let concerns =
+        |cluster: &Cluster, i: usize| cluster.services[i].as_deref().is_some_and(may_concern);
+    let mut local = cluster.world.local(NODES[cluster.node]);
+    local.now = clock(0);
+    let mut last = desired_before_rules(&cluster.snapshot(&base), &local);
+    let mut silenced = 0;
+    for (k, c) in changes.iter().enumerate() {
+        let before = service_of(c).is_some_and(|i| concerns(&cluster, i));
+        let snapshot = cluster.after(c, &mut base);
+        let after = service_of(c).is_some_and(|i| concerns(&cluster, i));
+        let notified = match c {
+            Change::Slice(..) | Change::SliceGone(_) => after,
+            _ if service_of(c).is_some() => before || after,
+            _ => true,
+        };
+        let mut local = cluster.world.local(NODES[cluster.node]);
+        local.since = last.publication.since.clone();
+        local.now = clock(k + 1);
+        let fresh = desired_before_rules(&snapshot, &local);
+        if !notified {
+            silenced += 1;
+            prop_assert_eq!(&fresh, &last, "not notified: {:?}", c);
+        }
+        last = fresh;
+    }
+    Ok(silenced)
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(64))]
+    #[test]
+    fn a_change_the_stores_do_not_notify_changes_nothing(changes in prop::collection::vec(change(), 1..24)) {
+        silenced_over(&changes)?;
+    }
+}
+
+#[test]
+fn changes_of_a_service_that_may_not_concern_the_speaker_are_not_notified() {
+    let changes = [
+        Change::Bare {
+            i: 1,
+            cluster_ip: true,
+        },
+        Change::Slice(1, vec![(1, true, false)]),
+        Change::Bare {
+            i: 1,
+            cluster_ip: true,
+        },
+        Change::SliceGone(1),
+        Change::ServiceGone(1),
+    ];
+    let silenced = silenced_over(&changes).map_err(|e| e.to_string()).unwrap();
+    assert_eq!(
+        silenced, 5,
+        "a ClusterIP Service without externalIPs and its slice"
     );
 }
