@@ -36,6 +36,53 @@ impl<K> Watchable for K where
 {
 }
 
+/// Implements [`Lookup`] for `$kept`, the shape of its own in which a reflector keeps objects
+/// of the Kubernetes kind `$kind` ([`watch_all_into`]): the kind's names, and the namespace
+/// and name that `$namespace` and `$name` read from `$kept` (no resourceVersion or UID is
+/// kept).
+#[macro_export]
+macro_rules! kept_lookup {
+    ($kept:ty, $kind:ty, |$s:ident| ($namespace:expr, $name:expr)) => {
+        impl ::kube::runtime::reflector::Lookup for $kept {
+            type DynamicType = ();
+
+            fn kind(_: &()) -> ::std::borrow::Cow<'_, str> {
+                <$kind as ::kube::Resource>::kind(&())
+            }
+
+            fn group(_: &()) -> ::std::borrow::Cow<'_, str> {
+                <$kind as ::kube::Resource>::group(&())
+            }
+
+            fn version(_: &()) -> ::std::borrow::Cow<'_, str> {
+                <$kind as ::kube::Resource>::version(&())
+            }
+
+            fn plural(_: &()) -> ::std::borrow::Cow<'_, str> {
+                <$kind as ::kube::Resource>::plural(&())
+            }
+
+            fn name(&self) -> Option<::std::borrow::Cow<'_, str>> {
+                let $s = self;
+                Some(::std::borrow::Cow::Borrowed($name))
+            }
+
+            fn namespace(&self) -> Option<::std::borrow::Cow<'_, str>> {
+                let $s = self;
+                Some(::std::borrow::Cow::Borrowed($namespace))
+            }
+
+            fn resource_version(&self) -> Option<::std::borrow::Cow<'_, str>> {
+                None
+            }
+
+            fn uid(&self) -> Option<::std::borrow::Cow<'_, str>> {
+                None
+            }
+        }
+    };
+}
+
 /// Which watch events of a kind notify the binary's loop: those `relevant` keeps, judged
 /// before the event enters the store (which then still holds the object's last state). The
 /// others only update the store: the loop reads them with its next snapshot.

@@ -6,13 +6,10 @@
 //! Services about a fifth of a speaker's heap. The reflector turns each watched EndpointSlice
 //! into a [`NodeSlice`] before it enters the store ([`crate::reflect::watch_all_into`]).
 
-use std::borrow::Cow;
 use std::net::IpAddr;
 
 use ferrolb_core::Protocol;
 use k8s_openapi::api::discovery::v1::EndpointSlice;
-use kube::Resource;
-use kube::runtime::reflector::Lookup;
 
 /// Label linking an EndpointSlice to its Service.
 pub const LABEL_SERVICE_NAME: &str = "kubernetes.io/service-name";
@@ -130,43 +127,9 @@ fn is_ip_address_type(address_type: &str) -> bool {
     matches!(address_type, "IPv4" | "IPv6")
 }
 
-/// What the reflector's store needs: the kind is EndpointSlice's, the key its namespace and
-/// name.
-impl Lookup for NodeSlice {
-    type DynamicType = ();
-
-    fn kind(_: &()) -> Cow<'_, str> {
-        <EndpointSlice as Resource>::kind(&())
-    }
-
-    fn group(_: &()) -> Cow<'_, str> {
-        <EndpointSlice as Resource>::group(&())
-    }
-
-    fn version(_: &()) -> Cow<'_, str> {
-        <EndpointSlice as Resource>::version(&())
-    }
-
-    fn plural(_: &()) -> Cow<'_, str> {
-        <EndpointSlice as Resource>::plural(&())
-    }
-
-    fn name(&self) -> Option<Cow<'_, str>> {
-        Some(Cow::Borrowed(&self.name))
-    }
-
-    fn namespace(&self) -> Option<Cow<'_, str>> {
-        Some(Cow::Borrowed(&self.namespace))
-    }
-
-    fn resource_version(&self) -> Option<Cow<'_, str>> {
-        None
-    }
-
-    fn uid(&self) -> Option<Cow<'_, str>> {
-        None
-    }
-}
+// What the reflector's store needs: the kind is EndpointSlice's, the key its namespace and
+// name.
+crate::kept_lookup!(NodeSlice, EndpointSlice, |s| (&s.namespace, &s.name));
 
 #[cfg(test)]
 mod tests {

@@ -66,10 +66,12 @@ impl ServiceStores {
     }
 
     /// [`start`](Self::start), for a binary that computes nothing from a Service for which
-    /// `concerns` is false (nor from its EndpointSlices): a change of a Service notifies only
-    /// when `concerns` holds for it before or after the change, and a change of an
-    /// EndpointSlice only when it holds for the slice's Service as the store has it. Every
-    /// change still enters the stores.
+    /// `concerns` is false (nor from its EndpointSlices), nor from a VIPPool's status: a
+    /// change of a Service notifies only when `concerns` holds for it before or after the
+    /// change, a change of an EndpointSlice only when it holds for the slice's Service as the
+    /// store has it, and a change of a VIPPool only when more than its status changed (the
+    /// controller rewrites the counts with every allocation). Every change still enters the
+    /// stores.
     pub fn start_for(
         client: &Client,
         namespace: &str,
@@ -83,6 +85,7 @@ impl ServiceStores {
             concerns.map(service_relevance),
         );
         let slice_relevance = concerns.map(|c| slice_relevance(services.clone(), c));
+        let pool_relevance = concerns.map(|_| pool_relevance());
         ServiceStores {
             slices: watch_all_into_relevant::<EndpointSlice, _>(
                 client,
@@ -92,7 +95,7 @@ impl ServiceStores {
             ),
             services,
             nodes: watch_all(client, changed.clone()),
-            pools: watch_all(client, changed.clone()),
+            pools: watch_all_relevant(client, changed.clone(), |_| {}, pool_relevance),
             proof_keys: watch_named(client, namespace, ALLOCATION_KEYS_CONFIGMAP, changed),
             last_keys: Arc::default(),
         }
@@ -174,6 +177,24 @@ fn slice_relevance(
                         .is_some_and(|svc| concerns(&svc))
                 })
             }
+            _ => true,
+        },
+    )
+}
+
+/// A VIPPool's change is relevant unless only its status changed (or what the apiserver keeps
+/// for itself: resourceVersion, managedFields).
+fn pool_relevance() -> Relevance<VIPPool> {
+    Arc::new(
+        |store: &Store<VIPPool>, event: &Event<VIPPool>| match event {
+            Event::Apply(pool) => store.get(&ObjectRef::from_obj(pool)).is_none_or(|before| {
+                let (b, a) = (&before.metadata, &pool.metadata);
+                before.spec != pool.spec
+                    || b.uid != a.uid
+                    || b.labels != a.labels
+                    || b.annotations != a.annotations
+                    || b.deletion_timestamp != a.deletion_timestamp
+            }),
             _ => true,
         },
     )
@@ -292,5 +313,38 @@ mod tests {
         assert!(!relevant(&slices, &Event::Apply(slice(Some("b")))));
         assert!(!relevant(&slices, &Event::Apply(slice(Some("gone")))));
         assert!(!relevant(&slices, &Event::Apply(slice(None))));
+    }
+
+    /// A VIPPool's status alone (the controller's counts) notifies nothing; its spec, labels
+    /// or deletion do.
+    #[test]
+    fn a_pool_notifies_unless_only_its_status_changed() {
+        let pool = |cidr: &str, allocated: i64, labels: serde_json::Value| -> VIPPool {
+            serde_json::from_value(json!({
+                "apiVersion": "ferrolb.io/v1alpha1", "kind": "VIPPool",
+                "metadata": {"name": "blue", "uid": "u1", "labels": labels},
+                "spec": {"addresses": [cidr]},
+                "status": {"used": allocated.to_string()},
+            }))
+            .unwrap()
+        };
+        let (pools, mut writer) = store::<VIPPool>();
+        let relevant = pool_relevance();
+        let first = pool("192.0.2.0/28", 1, json!({}));
+        assert!(relevant(&pools, &Event::Apply(first.clone())), "a new pool");
+        writer.apply_watcher_event(&Event::Apply(first.clone()));
+        assert!(!relevant(
+            &pools,
+            &Event::Apply(pool("192.0.2.0/28", 2, json!({})))
+        ));
+        assert!(relevant(
+            &pools,
+            &Event::Apply(pool("192.0.2.0/27", 1, json!({})))
+        ));
+        assert!(relevant(
+            &pools,
+            &Event::Apply(pool("192.0.2.0/28", 1, json!({"tier": "a"})))
+        ));
+        assert!(relevant(&pools, &Event::Delete(first)));
     }
 }

@@ -6,7 +6,6 @@
 //! The digest is keyed with this process's random keys (SipHash, [`RandomState`]): nobody
 //! who can write a `ServiceAnnouncement` can make its status pass for another one.
 
-use std::borrow::Cow;
 use std::hash::{BuildHasher, Hash, Hasher};
 use std::sync::LazyLock;
 
@@ -14,7 +13,6 @@ use ferrolb_api::{
     Announcement, AnnouncementKind, ServiceAnnouncement, ServiceAnnouncementStatus, SilentAddress,
 };
 use ferrolb_core::ServiceKey;
-use kube::runtime::reflector::Lookup;
 
 /// The keys of every digest this process makes.
 static DIGEST_KEYS: LazyLock<std::hash::RandomState> = LazyLock::new(Default::default);
@@ -87,45 +85,17 @@ impl From<ServiceAnnouncement> for Announced {
     }
 }
 
-impl Lookup for Announced {
-    type DynamicType = ();
-
-    fn kind(_: &()) -> Cow<'_, str> {
-        <ServiceAnnouncement as kube::Resource>::kind(&())
-    }
-
-    fn group(_: &()) -> Cow<'_, str> {
-        <ServiceAnnouncement as kube::Resource>::group(&())
-    }
-
-    fn version(_: &()) -> Cow<'_, str> {
-        <ServiceAnnouncement as kube::Resource>::version(&())
-    }
-
-    fn plural(_: &()) -> Cow<'_, str> {
-        <ServiceAnnouncement as kube::Resource>::plural(&())
-    }
-
-    fn name(&self) -> Option<Cow<'_, str>> {
-        Some(Cow::Borrowed(&self.service.name))
-    }
-
-    fn namespace(&self) -> Option<Cow<'_, str>> {
-        Some(Cow::Borrowed(&self.service.namespace))
-    }
-
-    fn resource_version(&self) -> Option<Cow<'_, str>> {
-        None
-    }
-
-    fn uid(&self) -> Option<Cow<'_, str>> {
-        None
-    }
-}
+// What the reflector's store needs: the kind is ServiceAnnouncement's, the key its namespace
+// and name (its Service's).
+ferrolb_adapter::kept_lookup!(Announced, ServiceAnnouncement, |s| (
+    &s.service.namespace,
+    &s.service.name
+));
 
 #[cfg(test)]
 mod tests {
     use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
+    use kube::runtime::reflector::Lookup;
     use serde_json::json;
 
     use super::*;

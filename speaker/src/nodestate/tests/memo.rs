@@ -308,8 +308,9 @@ fn a_change_that_does_not_concern_the_speaker_skips_the_step() {
     );
 }
 
-#[test]
-fn an_unchanged_service_keeps_its_row_and_a_changed_one_does_not() {
+/// Two allocated Services with an endpoint each, the objects besides them, and the first
+/// node's view.
+fn two_services() -> (Cluster, super::super::Snapshot, super::super::Local) {
     let mut cluster = Cluster::new();
     for i in 0..2 {
         cluster.apply(&Change::Service {
@@ -324,6 +325,12 @@ fn an_unchanged_service_keeps_its_row_and_a_changed_one_does_not() {
     }
     let base = cluster.world.snapshot();
     let local = cluster.world.local(NODES[0]);
+    (cluster, base, local)
+}
+
+#[test]
+fn an_unchanged_service_keeps_its_row_and_a_changed_one_does_not() {
+    let (mut cluster, base, local) = two_services();
     let mut memo = StepMemo::default();
     let rows = |memo: &mut StepMemo, snapshot: &super::super::Snapshot| {
         let p = ferrolb_adapter::pools::Pools::new(&snapshot.objects.pools);
@@ -351,20 +358,7 @@ fn an_unchanged_service_keeps_its_row_and_a_changed_one_does_not() {
 
 #[test]
 fn an_unchanged_address_keeps_its_decision_and_a_changed_one_does_not() {
-    let mut cluster = Cluster::new();
-    for i in 0..2 {
-        cluster.apply(&Change::Service {
-            i,
-            ip: i,
-            local: false,
-            sharing: false,
-            issued: None,
-            external: false,
-        });
-        cluster.apply(&Change::Slice(i, vec![(0, true, false)]));
-    }
-    let base = cluster.world.snapshot();
-    let local = cluster.world.local(NODES[0]);
+    let (mut cluster, base, local) = two_services();
     let mut memo = StepMemo::default();
     let first = desired_before_rules_with(&cluster.snapshot(&base), &local, &mut memo);
     cluster.apply(&Change::Slice(1, vec![(1, true, false)]));
