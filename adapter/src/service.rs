@@ -10,7 +10,6 @@ use ferrolb_core::{
 };
 use k8s_openapi::api::core::v1::{Service, ServicePort};
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
-use kube::ResourceExt;
 
 /// kube-proxy's default ClientIP affinity timeout (3 hours).
 pub const DEFAULT_AFFINITY_SECONDS: u32 = 10_800;
@@ -108,7 +107,19 @@ impl ServiceView {
 
 /// The key of `svc`.
 pub fn key(svc: &Service) -> ServiceKey {
-    ServiceKey::new(svc.namespace().unwrap_or_default(), svc.name_any())
+    let (namespace, name) = key_parts(svc);
+    ServiceKey::new(namespace, name)
+}
+
+/// The namespace and name of `svc`, borrowed: its [`key`] without copying (the name is
+/// `generateName` when unset, as `name_any` reads it).
+pub fn key_parts(svc: &Service) -> (&str, &str) {
+    let meta = &svc.metadata;
+    let name = meta.name.as_deref().or(meta.generate_name.as_deref());
+    (
+        meta.namespace.as_deref().unwrap_or_default(),
+        name.unwrap_or_default(),
+    )
 }
 
 /// `spec.externalTrafficPolicy` (Cluster when unset or unknown).

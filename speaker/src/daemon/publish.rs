@@ -8,6 +8,7 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
+use ferrolb_adapter::service;
 use ferrolb_api::{ServiceAnnouncement, ServiceAnnouncementStatus};
 use k8s_openapi::api::core::v1::Service;
 use kube::api::{Patch, PatchParams};
@@ -115,10 +116,11 @@ impl Publisher {
             }
         }
         for (key, status) in writes {
-            let found = batch.services.iter().find(|s| {
-                s.metadata.namespace.as_deref().unwrap_or_default() == key.namespace
-                    && s.metadata.name.as_deref() == Some(key.name.as_str())
-            });
+            let wanted = (key.namespace.as_str(), key.name.as_str());
+            let found = batch
+                .services
+                .iter()
+                .find(|s| service::key_parts(s) == wanted);
             let Some(svc) = found else {
                 continue;
             };

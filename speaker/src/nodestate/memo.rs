@@ -75,7 +75,7 @@ struct Context {
 #[derive(Debug)]
 struct ServiceEntry {
     /// The Service they were computed from (kept alive, so that its address is not reused
-    /// while the entry lives). Its key ([`key_of`]) orders the entries; the kept row holds
+    /// while the entry lives). Its key ([`service::key_parts`]) orders the entries; the kept row holds
     /// it as a [`ServiceKey`](ferrolb_core::ServiceKey), not the entry.
     svc: Arc<Service>,
     /// `None`: no ingress address.
@@ -133,9 +133,9 @@ impl StepMemo {
         let mut claimed = vec![false; last.len()];
         let mut added: Vec<ServiceEntry> = Vec::new();
         for svc in services {
-            let (namespace, name) = key_of(svc);
+            let (namespace, name) = service::key_parts(svc);
             let found = last
-                .binary_search_by(|e| key_of(&e.svc).cmp(&(namespace, name)))
+                .binary_search_by(|e| service::key_parts(&e.svc).cmp(&(namespace, name)))
                 .ok()
                 .filter(|&i| last.get(i).is_some_and(|e| Arc::ptr_eq(&e.svc, svc)));
             match found.and_then(|i| claimed.get_mut(i)).filter(|c| !**c) {
@@ -147,7 +147,7 @@ impl StepMemo {
                 }),
             }
         }
-        added.sort_by(|a, b| key_of(&a.svc).cmp(&key_of(&b.svc)));
+        added.sort_by(|a, b| service::key_parts(&a.svc).cmp(&service::key_parts(&b.svc)));
         let mut added = added.into_iter().peekable();
         let mut entries: Vec<ServiceEntry> = Vec::with_capacity(services.len());
         for kept in last
@@ -155,7 +155,9 @@ impl StepMemo {
             .zip(claimed)
             .filter_map(|(entry, claimed)| claimed.then_some(entry))
         {
-            while let Some(new) = added.next_if(|a| key_of(&a.svc) < key_of(&kept.svc)) {
+            while let Some(new) =
+                added.next_if(|a| service::key_parts(&a.svc) < service::key_parts(&kept.svc))
+            {
                 entries.push(new);
             }
             entries.push(kept);
@@ -167,7 +169,9 @@ impl StepMemo {
         let mut rows = Vec::with_capacity(entries.len());
         self.services = Vec::with_capacity(entries.len());
         for mut entry in entries {
-            let slices = by_service.get(&key_of(&entry.svc)).unwrap_or(&no_slices);
+            let slices = by_service
+                .get(&service::key_parts(&entry.svc))
+                .unwrap_or(&no_slices);
             // The key of a Service seen before is its row's; a new one's is made once.
             let new_key;
             let key = match &entry.row {
@@ -279,16 +283,6 @@ impl StepMemo {
         });
         result
     }
-}
-
-/// The namespace and name of `svc`, borrowed: its key ([`service::key`]) without copying.
-fn key_of(svc: &Service) -> (&str, &str) {
-    let meta = &svc.metadata;
-    let name = meta.name.as_deref().or(meta.generate_name.as_deref());
-    (
-        meta.namespace.as_deref().unwrap_or_default(),
-        name.unwrap_or_default(),
-    )
 }
 
 /// EndpointSlices by Service (namespace, name); built every step over every slice, so with a
