@@ -11,8 +11,12 @@
 //! write meant for a deleted Service never touches (or, applied, creates) one recreated under
 //! its name.
 //!
-//! Order: the finalizer is added before anything else (no address is ever published without
-//! it) and removed only after everything else succeeded (the release is complete).
+//! Order ([`rounds`]): the finalizer is added before the status (no address is ever published
+//! without it) and removed only after everything else succeeded (the release is complete). A
+//! proof annotation is written before the status it proves (with the finalizer: a proof alone
+//! publishes nothing), so the speakers see the address and its proof in one event and compute
+//! one step, not a silent one for an unproven address first; an annotation that no longer
+//! proves anything goes after the status.
 
 use std::net::IpAddr;
 
@@ -112,37 +116,58 @@ pub fn finalizer_patch(w: &ServiceWrite, write: FinalizerWrite) -> Value {
     }})
 }
 
-/// One request (or two sent together) of a Service write.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Step {
+/// The requests of a Service write sent together (each to a different part of the Service).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Round {
     /// The finalizer patch.
-    Finalizer(FinalizerWrite),
-    /// The status and/or the annotation, sent together (they touch different parts).
-    Fields {
-        /// Apply the status.
-        status: bool,
-        /// Apply the annotation.
-        annotation: bool,
-    },
+    pub finalizer: Option<FinalizerWrite>,
+    /// Apply the annotation.
+    pub annotation: bool,
+    /// Apply the status.
+    pub status: bool,
 }
 
-/// The requests of a write, in the order they are sent; each is sent only once the ones
-/// before it succeeded. An added finalizer comes first, a removed one last.
-pub fn steps(diff: &ServiceDiff) -> Vec<Step> {
-    let mut out = Vec::new();
-    if diff.finalizer == Some(FinalizerWrite::Add) {
-        out.push(Step::Finalizer(FinalizerWrite::Add));
+impl Round {
+    fn is_empty(&self) -> bool {
+        self.finalizer.is_none() && !self.annotation && !self.status
     }
-    if diff.write_status || diff.write_annotation {
-        out.push(Step::Fields {
-            status: diff.write_status,
-            annotation: diff.write_annotation,
-        });
-    }
-    if diff.finalizer == Some(FinalizerWrite::Remove) {
-        out.push(Step::Finalizer(FinalizerWrite::Remove));
-    }
-    out
+}
+
+/// The rounds of a write, in the order they are sent; each is sent only once the ones before it
+/// succeeded. An added finalizer comes before the status, a removed one last. When the
+/// annotation carries a proof (`proves`), it goes before the status (beside an added
+/// finalizer); otherwise after it.
+pub fn rounds(diff: &ServiceDiff, proves: bool) -> Vec<Round> {
+    let add = (diff.finalizer == Some(FinalizerWrite::Add)).then_some(FinalizerWrite::Add);
+    let remove = (diff.finalizer == Some(FinalizerWrite::Remove)).then_some(FinalizerWrite::Remove);
+    let (status, annotation) = (diff.write_status, diff.write_annotation);
+    let proof_first = annotation && proves;
+    let candidates = [
+        Round {
+            finalizer: add,
+            annotation: proof_first,
+            status: false,
+        },
+        Round {
+            status,
+            annotation: annotation && !proof_first && !status,
+            ..Round::default()
+        },
+        Round {
+            annotation: annotation && !proof_first && status,
+            ..Round::default()
+        },
+        Round {
+            finalizer: remove,
+            ..Round::default()
+        },
+    ];
+    candidates.into_iter().filter(|r| !r.is_empty()).collect()
+}
+
+/// The annotation `w` writes carries a proof.
+fn proves(w: &ServiceWrite) -> bool {
+    w.want.owned.proof.is_some() || w.want.owned.external_ips_proof.is_some()
 }
 
 fn params() -> PatchParams {
@@ -182,32 +207,33 @@ pub async fn service(
     let name = w.service.name_any();
     let api: Api<Service> = Api::namespaced(client.clone(), &ns);
     let mut versions = Vec::new();
-    for step in steps(&w.diff) {
-        match step {
-            Step::Finalizer(write) => versions.extend(patch_finalizer(&api, w, write).await?),
-            Step::Fields { status, annotation } => {
-                let status = async {
-                    if status {
-                        let svc = api
-                            .patch_status(&name, &params(), &Patch::Apply(status_body(w)))
-                            .await?;
-                        return Ok::<_, kube::Error>(svc.resource_version());
-                    }
-                    Ok(None)
-                };
-                let annotation = async {
-                    if annotation {
-                        let svc = api
-                            .patch(&name, &params(), &Patch::Apply(annotation_body(w)))
-                            .await?;
-                        return Ok::<_, kube::Error>(svc.resource_version());
-                    }
-                    Ok(None)
-                };
-                let (a, b) = tokio::try_join!(status, annotation)?;
-                versions.extend(a.into_iter().chain(b));
+    for round in rounds(&w.diff, proves(w)) {
+        let finalizer = async {
+            match round.finalizer {
+                Some(write) => patch_finalizer(&api, w, write).await,
+                None => Ok(None),
             }
-        }
+        };
+        let annotation = async {
+            if !round.annotation {
+                return Ok(None);
+            }
+            let svc = api
+                .patch(&name, &params(), &Patch::Apply(annotation_body(w)))
+                .await?;
+            Ok::<_, kube::Error>(svc.resource_version())
+        };
+        let status = async {
+            if !round.status {
+                return Ok(None);
+            }
+            let svc = api
+                .patch_status(&name, &params(), &Patch::Apply(status_body(w)))
+                .await?;
+            Ok::<_, kube::Error>(svc.resource_version())
+        };
+        let (f, a, s) = tokio::try_join!(finalizer, annotation, status)?;
+        versions.extend(f.into_iter().chain(a).chain(s));
     }
     let reference = w.service.object_ref(&());
     let recorder = Recorder::new(client.clone(), reporter.clone());
@@ -268,32 +294,63 @@ mod tests {
         }
     }
 
+    const ADD: Option<FinalizerWrite> = Some(FinalizerWrite::Add);
+    const REMOVE: Option<FinalizerWrite> = Some(FinalizerWrite::Remove);
+
+    fn round(finalizer: Option<FinalizerWrite>, annotation: bool, status: bool) -> Round {
+        Round {
+            finalizer,
+            annotation,
+            status,
+        }
+    }
+
     #[test]
-    fn the_finalizer_is_added_first_and_removed_last() {
+    fn a_proof_goes_with_the_added_finalizer_before_the_status_it_proves() {
         assert_eq!(
-            steps(&diff(true, true, Some(FinalizerWrite::Add))),
+            rounds(&diff(true, true, ADD), true),
+            [round(ADD, true, false), round(None, false, true)]
+        );
+        assert_eq!(
+            rounds(&diff(true, true, None), true),
+            [round(None, true, false), round(None, false, true)]
+        );
+        assert_eq!(
+            rounds(&diff(false, true, ADD), true),
+            [round(ADD, true, false)]
+        );
+    }
+
+    #[test]
+    fn the_finalizer_comes_before_the_status_and_is_removed_last() {
+        assert_eq!(
+            rounds(&diff(true, false, ADD), false),
+            [round(ADD, false, false), round(None, false, true)]
+        );
+        assert_eq!(
+            rounds(&diff(true, false, REMOVE), false),
+            [round(None, false, true), round(REMOVE, false, false)]
+        );
+        assert_eq!(
+            rounds(&diff(false, false, REMOVE), false),
+            [round(REMOVE, false, false)]
+        );
+        assert!(rounds(&diff(false, false, None), true).is_empty());
+    }
+
+    #[test]
+    fn an_annotation_that_proves_nothing_goes_after_the_status() {
+        assert_eq!(
+            rounds(&diff(true, true, REMOVE), false),
             [
-                Step::Finalizer(FinalizerWrite::Add),
-                Step::Fields {
-                    status: true,
-                    annotation: true
-                }
+                round(None, false, true),
+                round(None, true, false),
+                round(REMOVE, false, false)
             ]
         );
         assert_eq!(
-            steps(&diff(true, false, Some(FinalizerWrite::Remove))),
-            [
-                Step::Fields {
-                    status: true,
-                    annotation: false
-                },
-                Step::Finalizer(FinalizerWrite::Remove)
-            ]
+            rounds(&diff(false, true, None), false),
+            [round(None, true, false)]
         );
-        assert_eq!(
-            steps(&diff(false, false, Some(FinalizerWrite::Remove))),
-            [Step::Finalizer(FinalizerWrite::Remove)]
-        );
-        assert!(steps(&diff(false, false, None)).is_empty());
     }
 }

@@ -30,7 +30,7 @@ pub struct EventSpec {
 /// What happens to the load-balancer cleanup finalizer.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum FinalizerWrite {
-    /// Added before anything else is written (so no address is published without it).
+    /// Added before the status is written (so no address is published without it).
     Add,
     /// Removed once everything else was written (the release is complete).
     Remove,

@@ -59,9 +59,9 @@ pub async fn alloc(lab: &Lab, repo: &std::path::Path, opts: AllocOptions) -> Res
 
     // The floor: Services of another class (the controller ignores them) get, from this
     // client alone, the writes the controller makes for each Service it allocates, in the same
-    // order (`ferrolb_controller::apply::service`): the cleanup finalizer (a strategic merge
-    // patch), then the status and the annotations (two server-side applies at once, the
-    // annotation carrying a proof-sized value), then an event.
+    // order (`ferrolb_controller::apply::rounds`): the cleanup finalizer (a strategic merge
+    // patch) and the annotations (a server-side apply carrying a proof-sized value) at once,
+    // then the status (a server-side apply), then an event.
     let t = Instant::now();
     create(&client, FLOOR_NS, opts, Some("example.com/floor")).await?;
     let create_seconds = t.elapsed().as_secs_f64();
@@ -109,7 +109,7 @@ pub async fn alloc(lab: &Lab, repo: &std::path::Path, opts: AllocOptions) -> Res
         "cpu_seconds": {"floor": floor_cpu, "controller": controller_cpu,
             "note": "CPU time each process used during the phase (user + system); the client is this benchmark's own process: the floor's writes, and the watch of each phase"},
         "kubernetes": crate::lab::plan::K8S_VERSION,
-        "floor": "per Service, as the controller: finalizer (strategic merge patch), then status and annotations (two server-side applies at once), then an event (events.k8s.io)",
+        "floor": "per Service, as the controller: finalizer (strategic merge patch) and annotations (server-side apply) at once, then the status (server-side apply), then an event (events.k8s.io)",
         "note": "both phases end when one watch of their namespace (listed before the phase) has seen every Service with its address; controller time runs from process start (list, plan, sign, write finalizer + status + annotation + event per Service); the speakers and the edge are stopped for the whole run",
     }))
 }
@@ -120,10 +120,6 @@ async fn floor_writes(client: &Client, api: &Api<Service>, i: usize) -> Result<(
     let name = name(i);
     let finalizer =
         json!({"metadata": {"finalizers": ["service.kubernetes.io/load-balancer-cleanup"]}});
-    let svc = api
-        .patch(&name, &PatchParams::default(), &Patch::Strategic(finalizer))
-        .await
-        .map_err(|e| Error::kube("writing a floor finalizer", e))?;
     let ip = format!("2001:db8:400:0:ffff::{:x}", i + 1);
     let params = PatchParams::apply("bench-floor").force();
     let status = json!({"apiVersion": "v1", "kind": "Service",
@@ -136,12 +132,16 @@ async fn floor_writes(client: &Client, api: &Api<Service>, i: usize) -> Result<(
     let annotations = json!({"apiVersion": "v1", "kind": "Service",
         "metadata": {"name": name, "annotations": {
             "example.com/allocated-from": "bench", "example.com/allocation-proof": proof}}});
-    let (status, annotations) = (Patch::Apply(status), Patch::Apply(annotations));
-    tokio::try_join!(
-        api.patch_status(&name, &params, &status),
+    let (finalizer, annotations) = (Patch::Strategic(finalizer), Patch::Apply(annotations));
+    let merge = PatchParams::default();
+    let (svc, _) = tokio::try_join!(
+        api.patch(&name, &merge, &finalizer),
         api.patch(&name, &params, &annotations),
     )
-    .map_err(|e| Error::kube("writing a floor status and annotations", e))?;
+    .map_err(|e| Error::kube("writing a floor finalizer and annotations", e))?;
+    api.patch_status(&name, &params, &Patch::Apply(status))
+        .await
+        .map_err(|e| Error::kube("writing a floor status", e))?;
     let reporter = Reporter {
         controller: "bench-floor".into(),
         instance: None,
