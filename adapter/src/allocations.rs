@@ -120,27 +120,29 @@ pub fn losses<'a>(
     claims: impl IntoIterator<Item = &'a ServiceClaim>,
     outcome: &str,
 ) -> HashMap<ServiceKey, Vec<(IpAddr, String)>> {
-    let mut contenders: HashMap<IpAddr, Vec<Contender>> = HashMap::new();
+    // Every proven address with its claimant, sorted by address (in claim order among equals):
+    // one list, not a list per address, since nearly every address has one claimant.
+    let mut contenders: Vec<(IpAddr, Contender)> = Vec::new();
     for claim in claims {
         let Some(proven) = &claim.proven else {
             continue;
         };
         for (ip, verdict) in &claim.verdicts {
             if verdict.is_ok() {
-                contenders.entry(*ip).or_default().push(Contender {
-                    key: &claim.key,
-                    proven,
-                });
+                let key = &claim.key;
+                contenders.push((*ip, Contender { key, proven }));
             }
         }
     }
+    contenders.sort_by_key(|(ip, _)| *ip);
     let mut out: HashMap<ServiceKey, Vec<(IpAddr, String)>> = HashMap::new();
-    for (ip, contenders) in contenders {
-        if contenders.len() < 2 {
+    for group in contenders.chunk_by(|a, b| a.0 == b.0) {
+        let [(ip, _), _, ..] = group else {
             continue;
-        }
-        for (loser, why) in settle(ip, contenders, outcome) {
-            out.entry(loser).or_default().push((ip, why));
+        };
+        let contending = group.iter().map(|(_, c)| *c).collect();
+        for (loser, why) in settle(*ip, contending, outcome) {
+            out.entry(loser).or_default().push((*ip, why));
         }
     }
     out
@@ -208,6 +210,7 @@ impl Allocations {
 }
 
 /// A Service's proven claim on one address.
+#[derive(Clone, Copy)]
 struct Contender<'a> {
     key: &'a ServiceKey,
     proven: &'a Proven,

@@ -497,11 +497,11 @@ async fn the_connection_limit_holds_extra_clients_until_a_slot_frees() {
 #[tokio::test]
 async fn debug_probe_and_rules_answer_only_for_known_addresses() {
     use ferrolb_speaker::nodestate::probes::{KnownAddresses, ProbeOn};
-    let known = KnownAddresses {
-        node: "node-a".into(),
-        // Known, but no interface to probe it on.
-        addresses: [("198.51.100.200".parse().unwrap(), ProbeOn::default())].into(),
-    };
+    // Known, but no interface to probe it on.
+    let known = KnownAddresses::listed(
+        "node-a",
+        [("198.51.100.200".parse().unwrap(), ProbeOn::default())].into(),
+    );
     let (tx, rx) = watch::channel(Arc::new(HealthSnapshot {
         probes: Arc::new(known),
         ..(*snapshot(&[])).clone()

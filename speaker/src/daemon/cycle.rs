@@ -296,7 +296,7 @@ impl Speaker {
         self.metrics
             .to_announce_seconds
             .observe(to_announce.as_secs_f64());
-        let desired = elected.finish(&local);
+        let desired = elected.finish(&local, &mut self.memo);
         self.metrics.computations.inc();
         Stepped::Computed(Box::new(Step {
             desired,

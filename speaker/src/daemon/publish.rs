@@ -5,7 +5,7 @@
 //! [`Publisher`] writes it with server-side apply (one field manager for every speaker,
 //! forced: a takeover is never a conflict) and only what differs from the watched objects.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
 use ferrolb_adapter::service;
@@ -55,9 +55,10 @@ pub fn changes(
         .map(|(k, wanted)| (k.clone(), wanted))
         .collect();
     let deletes = if batch.publication.sweeper {
+        let described: HashSet<&ServiceKey> = batch.publication.described().collect();
         current
             .keys()
-            .filter(|k| !batch.publication.described.contains(**k))
+            .filter(|k| !described.contains(**k))
             .map(|k| (*k).clone())
             .collect()
     } else {
@@ -175,6 +176,7 @@ mod tests {
     use ferrolb_api::SilentAddress;
 
     use super::*;
+    use crate::nodestate::AnnouncementPlan;
 
     fn status(reason: &str) -> ServiceAnnouncementStatus {
         ServiceAnnouncementStatus {
@@ -198,14 +200,21 @@ mod tests {
             .into_iter()
             .map(|(name, reason)| (ServiceKey::new("shop", name), status(reason)))
             .collect();
-        let described = ["same", "changed", "new", "bare"]
+        let plans = ["same", "changed", "new", "bare"]
             .into_iter()
-            .map(|name| ServiceKey::new("shop", name))
+            .map(|name| {
+                Arc::new(AnnouncementPlan {
+                    service: ServiceKey::new("shop", name),
+                    announced: Vec::new(),
+                    silent: Vec::new(),
+                    elsewhere: Vec::new(),
+                })
+            })
             .collect();
         Batch {
             publication: Arc::new(Publication {
                 statuses,
-                described,
+                plans,
                 sweeper,
                 ..Publication::default()
             }),

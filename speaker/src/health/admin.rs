@@ -89,7 +89,7 @@ async fn debug_probe(State(s): State<AdminState>, params: Params) -> Response {
             Err(why) => return text(StatusCode::BAD_REQUEST, why),
         };
     let known = Arc::clone(&s.rx.borrow().probes);
-    let Some(on) = known.addresses.get(&address) else {
+    let Some(on) = known.on(address) else {
         return text(StatusCode::BAD_REQUEST, wire::unknown_address(address));
     };
     let Ok(_one_at_a_time) = s.probing.try_acquire() else {
@@ -139,7 +139,7 @@ async fn debug_rules(State(s): State<AdminState>, params: Params) -> Response {
     };
     let node = {
         let known = &s.rx.borrow().probes;
-        if !known.addresses.contains_key(&address) {
+        if known.on(address).is_none() {
             return text(StatusCode::BAD_REQUEST, wire::unknown_address(address));
         }
         known.node.clone()

@@ -41,6 +41,11 @@ pub struct Basis {
 }
 
 impl Basis {
+    /// Every Service's status addresses, as a set.
+    pub(super) fn ingress_set(&self) -> BTreeSet<IpAddr> {
+        self.ingress.iter().copied().collect()
+    }
+
     /// Whether a step on `self` computes what the step on `last` did. Rows compare by identity
     /// first (the step memo hands out the same `Arc` for an unchanged Service), then by value (a
     /// Service whose object changed, say a finalizer added, may keep the same row).

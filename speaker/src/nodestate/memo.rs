@@ -9,14 +9,16 @@
 //! - a Service's [`Row`], while the Service, its EndpointSlices, its settled allocation and
 //!   the pools, keys and node stay the same;
 //! - an address's election decision, while the rows that want it announced and the nodes and
-//!   policies stay the same.
+//!   policies stay the same;
+//! - a Service's [`AnnouncementPlan`], while its row stays the same and the election kept the
+//!   decision of every address the plan reads.
 //!
 //! Each entry holds the `Arc`s it was computed from, so an address cannot be reused by another
 //! object while the entry lives, and entries of objects gone from the snapshot are dropped at
 //! the end of each step. What the memo holds never changes the result: a step with it equals
 //! the step without it (`tests/memo.rs`).
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::HashMap;
 use std::net::IpAddr;
 use std::sync::Arc;
 
@@ -31,6 +33,7 @@ use k8s_openapi::api::core::v1::Service;
 use crate::election::{Election, Electorate, L2Policy, NodeView, VipInput};
 
 use super::basis::Basis;
+use super::plan::{self, AnnouncementPlan};
 use super::row::{Row, RowInputs, row};
 
 /// What the refusals of a speaker end with.
@@ -50,6 +53,10 @@ pub struct StepMemo {
     election: Option<KeptElection>,
     /// What the last step's desired state was computed from.
     basis: Option<Arc<Basis>>,
+    /// The last step's plans with the rows they were made from, sorted by Service.
+    plans: Vec<(Arc<Row>, Arc<AnnouncementPlan>)>,
+    /// The addresses the last election decided again (sorted); `None`: all of them.
+    redecided: Option<Vec<IpAddr>>,
 }
 
 /// The last election and its inputs.
@@ -122,6 +129,7 @@ impl StepMemo {
         let mut last = std::mem::take(&mut self.services);
         if !same_context {
             last.clear();
+            self.plans.clear();
             self.context = Some(Context {
                 pools: pools.clone(),
                 keys: keys.clone(),
@@ -132,12 +140,15 @@ impl StepMemo {
         // list's order (by Service); the others get new entries, sorted, then merged in.
         let mut claimed = vec![false; last.len()];
         let mut added: Vec<ServiceEntry> = Vec::new();
+        // The last entries by the address of their Service (kept alive by the entry, so no
+        // other object has it): found without comparing names.
+        let position: HashMap<*const Service, usize, RandomState> = last
+            .iter()
+            .enumerate()
+            .map(|(i, e)| (Arc::as_ptr(&e.svc), i))
+            .collect();
         for svc in services {
-            let (namespace, name) = service::key_parts(svc);
-            let found = last
-                .binary_search_by(|e| service::key_parts(&e.svc).cmp(&(namespace, name)))
-                .ok()
-                .filter(|&i| last.get(i).is_some_and(|e| Arc::ptr_eq(&e.svc, svc)));
+            let found = position.get(&Arc::as_ptr(svc)).copied();
             match found.and_then(|i| claimed.get_mut(i)).filter(|c| !**c) {
                 Some(claim) => *claim = true,
                 None => added.push(ServiceEntry {
@@ -164,14 +175,13 @@ impl StepMemo {
         }
         entries.extend(added);
         let lost = losses(entries.iter().filter_map(|e| e.claim.as_deref()), OUTCOME);
+        // Both lists sorted by Service: each entry's slices are the next run of the other.
         let by_service = slices_by_service(slices);
-        let no_slices = Vec::new();
+        let mut unread = by_service.as_slice();
         let mut rows = Vec::with_capacity(entries.len());
         self.services = Vec::with_capacity(entries.len());
         for mut entry in entries {
-            let slices = by_service
-                .get(&service::key_parts(&entry.svc))
-                .unwrap_or(&no_slices);
+            let slices = next_run(&mut unread, service::key_parts(&entry.svc));
             // The key of a Service seen before is its row's; a new one's is made once.
             let new_key;
             let key = match &entry.row {
@@ -204,7 +214,7 @@ impl StepMemo {
                 };
                 let computed = row(key.clone(), &entry.svc, &inputs);
                 entry.row = Some(KeptRow {
-                    slices: slices.as_slice().into(),
+                    slices: slices.into(),
                     lost: lost.map(|l| l.as_slice().into()),
                     row: Arc::new(computed),
                 });
@@ -232,46 +242,63 @@ impl StepMemo {
             .election
             .take()
             .filter(|k| k.nodes == nodes && k.policies == policies);
-        let mut wanted: BTreeMap<IpAddr, Vec<(&Arc<Row>, &VipInput)>> = BTreeMap::new();
-        for row in rows {
-            for vip in &row.vip_inputs {
-                wanted.entry(vip.ip).or_default().push((row, vip));
-            }
-        }
+        // Every address a row wants with the row, sorted by address, in row order among
+        // equals: one list, not a list per address (nearly every address has one row).
+        let mut wanted: Vec<(&Arc<Row>, &VipInput)> = rows
+            .iter()
+            .flat_map(|row| row.vip_inputs.iter().map(move |vip| (row, vip)))
+            .collect();
+        wanted.sort_by_key(|(_, vip)| vip.ip);
         let electorate = Electorate::new(nodes, policies);
         // Pushed in address order, then collected: built in bulk, the map's nodes are full.
+        // At most one entry per (row, address) pair; nearly always exactly that.
         let mut per_ip = Vec::with_capacity(wanted.len());
         let mut wanted_by = Vec::with_capacity(wanted.len());
+        let (then_result, then_wanted) = match last {
+            Some(k) => (Some(k.result), k.wanted_by),
+            None => (None, Vec::new()),
+        };
+        let mut redecided = then_result.as_ref().map(|_| Vec::new());
         // The last election's addresses, walked along with this one's (both in order).
-        let mut then_wanted = last
-            .as_ref()
-            .map_or(&[][..], |k| k.wanted_by.as_slice())
-            .iter()
-            .peekable();
-        for (ip, wanting) in wanted {
+        let mut then_wanted = then_wanted.into_iter().peekable();
+        for wanting in wanted.chunk_by(|a, b| a.1.ip == b.1.ip) {
+            let Some((_, first)) = wanting.first() else {
+                continue;
+            };
+            let ip = first.ip;
             while then_wanted.next_if(|(then_ip, _)| *then_ip < ip).is_some() {}
-            let then = then_wanted.next_if(|(then_ip, _)| *then_ip == ip);
-            let kept = last.as_ref().zip(then).and_then(|(k, (_, then))| {
-                let same = then.len() == wanting.len()
-                    && then
-                        .iter()
-                        .zip(&wanting)
-                        .all(|(a, (b, _))| Arc::ptr_eq(a, b));
-                same.then(|| k.result.per_ip.get(&ip)).flatten()
-            });
+            let then = then_wanted
+                .next_if(|(then_ip, _)| *then_ip == ip)
+                .map(|(_, rows)| rows)
+                .filter(|then| {
+                    then.len() == wanting.len()
+                        && then
+                            .iter()
+                            .zip(wanting)
+                            .all(|(a, (b, _))| Arc::ptr_eq(a, b))
+                });
+            let kept = then
+                .as_ref()
+                .and(then_result.as_ref())
+                .and_then(|r| r.per_ip.get(&ip));
             let decision = match kept {
                 Some(d) => Arc::clone(d),
                 None => {
+                    if let Some(r) = redecided.as_mut() {
+                        r.push(ip);
+                    }
                     let sharing: Vec<&VipInput> = wanting.iter().map(|(_, v)| *v).collect();
                     Arc::new(electorate.decide(ip, &sharing))
                 }
             };
             per_ip.push((ip, decision));
-            wanted_by.push((
-                ip,
-                wanting.into_iter().map(|(r, _)| Arc::clone(r)).collect(),
-            ));
+            // The same rows keep their list.
+            let rows = then.unwrap_or_else(|| wanting.iter().map(|(r, _)| Arc::clone(r)).collect());
+            wanted_by.push((ip, rows));
         }
+        drop(then_result);
+        wanted_by.shrink_to_fit();
+        self.redecided = redecided;
         let result = Arc::new(Election {
             per_ip: per_ip.into_iter().collect(),
         });
@@ -285,24 +312,86 @@ impl StepMemo {
     }
 }
 
-/// EndpointSlices by Service (namespace, name); built every step over every slice, so with a
-/// fast hasher (what the map holds never depends on its order).
-type SlicesByService<'a> = HashMap<(&'a str, &'a str), Vec<Arc<NodeSlice>>, RandomState>;
+impl StepMemo {
+    /// Every row's [`AnnouncementPlan`] on `election` (the one [`elect`](Self::elect) returned
+    /// last), made again only for rows that changed or that read an address the election
+    /// decided again.
+    pub fn plans(
+        &mut self,
+        rows: &[Arc<Row>],
+        election: &Election,
+        node: &str,
+    ) -> Vec<Arc<AnnouncementPlan>> {
+        let last = std::mem::take(&mut self.plans);
+        let redecided = self.redecided.as_deref();
+        let mut last = last.into_iter().peekable();
+        let mut kept = Vec::with_capacity(rows.len());
+        for row in rows {
+            while last.next_if(|(r, _)| r.key < row.key).is_some() {}
+            let same = last
+                .next_if(|(r, _)| Arc::ptr_eq(r, row))
+                .map(|(_, plan)| plan)
+                .filter(|_| redecided.is_some_and(|ips| !reads_any(row, ips)));
+            let plan =
+                same.unwrap_or_else(|| Arc::new(plan::plan(&row.key, &row.vips, election, node)));
+            kept.push((Arc::clone(row), plan));
+        }
+        let plans = kept.iter().map(|(_, p)| Arc::clone(p)).collect();
+        self.plans = kept;
+        plans
+    }
+}
 
-/// The EndpointSlices of each Service (by namespace and the `kubernetes.io/service-name`
-/// label), each list in the order of the slices' addresses so that it compares as a set.
-fn slices_by_service(slices: &[Arc<NodeSlice>]) -> SlicesByService<'_> {
-    let mut out = SlicesByService::with_capacity_and_hasher(slices.len(), RandomState::default());
-    for slice in slices {
-        let Some(service) = &slice.service else {
-            continue;
-        };
-        out.entry((slice.namespace.as_str(), service.as_str()))
-            .or_default()
-            .push(Arc::clone(slice));
-    }
-    for list in out.values_mut() {
-        list.sort_by_key(|s| Arc::as_ptr(s) as usize);
-    }
+/// The plan of `row` reads the decision of one of `ips` (sorted).
+fn reads_any(row: &Row, ips: &[IpAddr]) -> bool {
+    let vips = &row.vips;
+    vips.lb
+        .iter()
+        .map(|p| p.ip)
+        .chain(vips.external.iter().copied())
+        .any(|ip| ips.binary_search(&ip).is_ok())
+}
+
+/// The EndpointSlices that name a Service (the `kubernetes.io/service-name` label), sorted by
+/// Service (namespace, name), then by address so that each Service's run compares as a set.
+/// One list, sorted every step: no map, no list per Service.
+fn slices_by_service(slices: &[Arc<NodeSlice>]) -> Vec<Arc<NodeSlice>> {
+    let mut out: Vec<Arc<NodeSlice>> = slices
+        .iter()
+        .filter(|s| s.service.is_some())
+        .cloned()
+        .collect();
+    out.sort_unstable_by(|a, b| {
+        slice_service(a)
+            .cmp(&slice_service(b))
+            .then_with(|| Arc::as_ptr(a).cmp(&Arc::as_ptr(b)))
+    });
     out
+}
+
+/// A slice's Service (namespace, name); the name is empty for a slice of none (never listed by
+/// [`slices_by_service`]).
+fn slice_service(slice: &NodeSlice) -> (&str, &str) {
+    (
+        slice.namespace.as_str(),
+        slice.service.as_deref().unwrap_or_default(),
+    )
+}
+
+/// The run of `unread`'s slices of Service `key`, taken from its front; the slices of
+/// Services before `key` (which has no entry) are skipped. `key`s come in ascending order.
+fn next_run<'a>(unread: &mut &'a [Arc<NodeSlice>], key: (&str, &str)) -> &'a [Arc<NodeSlice>] {
+    let list: &'a [Arc<NodeSlice>] = unread;
+    // Walked, not searched: both lists are in Service order, so the whole step walks the
+    // slices once.
+    let start = list.iter().take_while(|s| slice_service(s) < key).count();
+    let len = list
+        .get(start..)
+        .unwrap_or_default()
+        .iter()
+        .take_while(|s| slice_service(s) == key)
+        .count();
+    let run = list.get(start..start + len).unwrap_or_default();
+    *unread = list.get(start + len..).unwrap_or_default();
+    run
 }

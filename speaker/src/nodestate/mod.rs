@@ -115,7 +115,7 @@ pub struct NodeDesired {
     pub election: ElectionState,
     /// One plan per Service with an address that concerns the speaker, sorted by Service:
     /// what this node announces, what another node does, and what nobody does and why.
-    pub announcements: Vec<AnnouncementPlan>,
+    pub announcements: Vec<Arc<AnnouncementPlan>>,
     /// The `ServiceAnnouncement` statuses this node writes (shared with the publisher's batch).
     pub publication: Arc<Publication>,
     /// What the health API answers from.
@@ -208,7 +208,7 @@ pub fn desired_before_rules_with(
     local: &Local,
     memo: &mut StepMemo,
 ) -> NodeDesired {
-    elect_with(snapshot, local, memo).finish(local)
+    elect_with(snapshot, local, memo).finish(local, memo)
 }
 
 /// The first part of a step: the rows, the election and what the announcer answers for. The
@@ -305,18 +305,16 @@ pub struct Elected {
 }
 
 impl Elected {
-    /// The rest of the step: the desired state without the built ruleset.
-    pub fn finish(self, local: &Local) -> NodeDesired {
+    /// The rest of the step: the desired state without the built ruleset (the plans kept in
+    /// `memo`, the one [`elect_with`] took).
+    pub fn finish(self, local: &Local, memo: &mut StepMemo) -> NodeDesired {
         let Elected {
             announce,
             basis,
             result,
         } = self;
         let Basis {
-            rows,
-            node_views,
-            policies,
-            ..
+            rows, node_views, ..
         } = basis.as_ref();
         let warnings: Vec<String> = rows
             .iter()
@@ -337,19 +335,8 @@ impl Elected {
                 .filter_map(|r| Some((r.key.clone(), r.health?)))
                 .collect(),
         };
-        let vip_inputs = || rows.iter().flat_map(|r| r.vip_inputs.iter());
-        let probes = probes::known_addresses(
-            &local.node,
-            basis.ingress.iter().copied(),
-            vip_inputs(),
-            policies,
-            node_views.iter().find(|v| v.name == local.node),
-            &announce,
-        );
-        let announcements: Vec<AnnouncementPlan> = rows
-            .iter()
-            .map(|r| plan::plan(&r.key, &r.vips, &result, &local.node))
-            .collect();
+        let probes = probes::KnownAddresses::new(Arc::clone(&basis), &announce);
+        let announcements = memo.plans(rows, &result, &local.node);
         let publication = publication::publication(
             &announcements,
             &result,

@@ -8,6 +8,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::IpAddr;
+use std::sync::Arc;
 
 use ferrolb_api::{Announcement, AnnouncementKind, ServiceAnnouncementStatus};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
@@ -21,18 +22,19 @@ use super::plan::AnnouncementPlan;
 
 /// When each address's current winner started announcing it, as far as this speaker knows:
 /// the `since` of announcements. The only memory in the desired state: the shell passes the
-/// previous one in ([`Local::since`](super::Local::since)) and keeps the new one.
+/// previous one in ([`Local::since`](super::Local::since)) and keeps the new one. Shared: a
+/// copy costs a reference count, not the map.
 #[derive(Debug, Clone, Default, PartialEq, Serialize)]
 #[serde(transparent)]
 pub struct Since {
-    seen: BTreeMap<IpAddr, Began>,
+    seen: Arc<BTreeMap<IpAddr, Began>>,
 }
 
 /// Who announces one address, since when.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Began {
     /// The winner.
-    pub node: String,
+    pub node: Arc<str>,
     /// When this speaker first saw it win.
     pub since: Time,
 }
@@ -43,19 +45,22 @@ impl Since {
     pub fn update(&mut self, election: &Election, now: Time) {
         // Collected in address order: built in bulk, its nodes full (inserted one by one
         // in order, they would stay about half full).
-        self.seen = election
+        let seen = election
             .per_ip
             .iter()
             .filter_map(|(ip, decision)| {
-                let winner = decision.winner.as_ref()?;
-                let since = match self.seen.get(ip) {
-                    Some(b) if &b.node == winner => b.since.clone(),
-                    _ => now.clone(),
+                let winner = decision.winner.as_deref()?;
+                let began = match self.seen.get(ip) {
+                    Some(b) if &*b.node == winner => b.clone(),
+                    _ => Began {
+                        node: winner.into(),
+                        since: now.clone(),
+                    },
                 };
-                let node = winner.clone();
-                Some((*ip, Began { node, since }))
+                Some((*ip, began))
             })
             .collect();
+        self.seen = Arc::new(seen);
     }
 
     /// When the current winner of `ip` began announcing it.
@@ -71,17 +76,35 @@ pub struct Publication {
     /// The statuses this node writes ([`compose`]), by Service.
     #[serde(serialize_with = "keys::by_display")]
     pub statuses: BTreeMap<ServiceKey, ServiceAnnouncementStatus>,
-    /// Every Service with a plan (objects of other Services are stale).
-    pub described: BTreeSet<ServiceKey>,
+    /// The plans: every Service with one (objects of other Services are stale). Shared with
+    /// the desired state; printed as their Services.
+    #[serde(rename = "described", serialize_with = "services_of")]
+    pub plans: Vec<Arc<AnnouncementPlan>>,
     /// This node removes stale objects (it is the first live speaker by name).
     pub sweeper: bool,
     /// When each address's winner began (the `since` of the statuses).
     pub since: Since,
 }
 
+impl Publication {
+    /// Every Service with a plan.
+    pub fn described(&self) -> impl Iterator<Item = &ServiceKey> {
+        self.plans.iter().map(|p| &p.service)
+    }
+}
+
+/// Serializes plans as the sorted list of their Services.
+fn services_of<S: serde::Serializer>(
+    plans: &[Arc<AnnouncementPlan>],
+    s: S,
+) -> Result<S::Ok, S::Error> {
+    let services: BTreeSet<&ServiceKey> = plans.iter().map(|p| &p.service).collect();
+    s.collect_seq(services)
+}
+
 /// The statuses this node writes: for each Service it is the writer of, the whole status.
 pub fn compose(
-    plans: &[AnnouncementPlan],
+    plans: &[Arc<AnnouncementPlan>],
     election: &Election,
     node: &str,
     live: &BTreeSet<String>,
@@ -90,6 +113,17 @@ pub fn compose(
     let fallback = live.iter().next().map(String::as_str);
     let mut out = Vec::new();
     for plan in plans {
+        // The writer first: this node writes about a third of the statuses, and building the
+        // others' would be thrown away.
+        let lowest = plan
+            .announced
+            .iter()
+            .map(|a| (a.ip, node))
+            .chain(plan.elsewhere.iter().map(|e| (e.ip, e.node.as_str())))
+            .min_by_key(|(ip, _)| *ip);
+        if lowest.map(|(_, n)| n).or(fallback) != Some(node) {
+            continue;
+        }
         let mut entries: Vec<(IpAddr, Announcement)> = Vec::new();
         for a in &plan.announced {
             entries.push((
@@ -107,10 +141,6 @@ pub fn compose(
             entries.push((e.ip, a));
         }
         entries.sort_by_key(|(ip, _)| *ip);
-        let writer = entries.first().map(|(_, a)| a.node.as_str()).or(fallback);
-        if writer != Some(node) {
-            continue;
-        }
         // Not collected in place: that would keep the capacity of `entries`, pushed to.
         let mut announcements = Vec::with_capacity(entries.len());
         announcements.extend(entries.into_iter().map(|(_, a)| a));
@@ -146,7 +176,7 @@ fn entry(
 /// The whole publication of `node`: the statuses it writes, with `since` updated to the
 /// election at `now`.
 pub fn publication(
-    plans: &[AnnouncementPlan],
+    plans: &[Arc<AnnouncementPlan>],
     election: &Election,
     node: &str,
     live: &BTreeSet<String>,
@@ -157,7 +187,7 @@ pub fn publication(
     since.update(election, now.clone());
     Publication {
         statuses: compose(plans, election, node, live, &since),
-        described: plans.iter().map(|p| p.service.clone()).collect(),
+        plans: plans.to_vec(),
         sweeper: live.iter().next().map(String::as_str) == Some(node),
         since,
     }
@@ -201,8 +231,12 @@ mod tests {
         Time(k8s_openapi::jiff::Timestamp::from_second(secs).unwrap())
     }
 
-    fn plan(announced: &[&str], elsewhere: &[(&str, &str)], silent: &[&str]) -> AnnouncementPlan {
-        AnnouncementPlan {
+    fn plan(
+        announced: &[&str],
+        elsewhere: &[(&str, &str)],
+        silent: &[&str],
+    ) -> Arc<AnnouncementPlan> {
+        Arc::new(AnnouncementPlan {
             service: key(),
             announced: announced
                 .iter()
@@ -228,7 +262,7 @@ mod tests {
                     node: n.to_string(),
                 })
                 .collect(),
-        }
+        })
     }
 
     fn live(names: &[&str]) -> BTreeSet<String> {

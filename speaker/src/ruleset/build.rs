@@ -38,7 +38,6 @@ pub fn build(input: &NodeInput) -> Ruleset {
 struct PortInFamily<'s> {
     service: &'s ServiceInput,
     port: &'s PortInput,
-    port_id: String,
     family: IpFamily,
     vips: Vec<IpAddr>,
     node_port: Option<u16>,
@@ -156,7 +155,11 @@ impl<'a> Builder<'a> {
         };
         let vips: BTreeSet<IpAddr> = service.vips.iter().copied().collect();
         let families = service_families(service);
-        let service_id = names::service_id(key);
+        // Named only where a Service has chains of its own (source ranges): most have none.
+        let service_id = service
+            .source_ranges
+            .restricts()
+            .then(|| names::service_id(key));
         let mut needs_firewall: PerFamily<bool> = PerFamily::default();
         let mut any_entry = false;
         for port in self.usable_ports(service) {
@@ -174,7 +177,6 @@ impl<'a> Builder<'a> {
                 let target = PortInFamily {
                     service,
                     port,
-                    port_id: names::service_port_id(key, port.protocol, port.port),
                     family,
                     vips: claimed
                         .iter()
@@ -189,9 +191,11 @@ impl<'a> Builder<'a> {
                 }
                 port_entry = true;
                 self.add_port_in_family(&target);
-                if service.source_ranges.restricts() && !target.vips.is_empty() {
+                if let Some(service_id) = service_id.as_deref()
+                    && !target.vips.is_empty()
+                {
                     *needs_firewall.get_mut(family) = true;
-                    let jump = format!("jump {}", names::firewall_chain(family, &service_id));
+                    let jump = format!("jump {}", names::firewall_chain(family, service_id));
                     for vip in target.vips {
                         self.maps
                             .firewall_ips
@@ -206,9 +210,11 @@ impl<'a> Builder<'a> {
             }
         }
         for family in IpFamily::ALL {
-            if *needs_firewall.get(family) {
+            if let Some(service_id) = service_id.as_deref()
+                && *needs_firewall.get(family)
+            {
                 let chain =
-                    firewall_chain(key, &service_id, family, service.source_ranges.networks());
+                    firewall_chain(key, service_id, family, service.source_ranges.networks());
                 self.chains.push(chain);
             }
         }
@@ -262,10 +268,11 @@ impl<'a> Builder<'a> {
         // With ClientIP affinity a Service port has chains of its own (its affinity sets);
         // without, its endpoints are elements of the maps the shared spread chains read.
         let own_chain = target.affinity.and_then(|affinity| {
+            let port_id = names::service_port_id(&service.key, port.protocol, port.port);
             let built = port_chains(&PortPlan {
                 key: &service.key,
                 port,
-                port_id: &target.port_id,
+                port_id: &port_id,
                 family,
                 etp: service.etp,
                 affinity,

@@ -255,7 +255,7 @@ fn loop_over(changes: &[Change]) -> Result<usize, TestCaseError> {
         let fresh = desired_before_rules(&snapshot, &local);
         match elect_if_changed(&snapshot, &local, &mut memo) {
             Some(elected) => {
-                let desired = elected.finish(&local);
+                let desired = elected.finish(&local, &mut memo);
                 prop_assert_eq!(&desired, &fresh, "after {:?}", c);
                 last = Some(desired);
             }

@@ -26,8 +26,8 @@ fn every_node_probes_a_covered_address_on_the_interfaces_its_policies_select() {
     let announcer = w.announcers("198.51.100.200")[0];
     for node in NODES {
         let d = w.on(node);
-        let on = &d.probes.addresses[&ip("198.51.100.200")];
-        assert_eq!(*on.interfaces, names(&["eth0"]), "{node}");
+        let on = d.probes.on(ip("198.51.100.200")).unwrap();
+        assert_eq!(on.interfaces, names(&["eth0"]), "{node}");
         assert_eq!(on.announced, node == announcer, "{node}");
         assert_eq!(d.probes.node, node);
     }
@@ -38,20 +38,21 @@ fn an_uncovered_address_is_known_and_probed_where_the_node_announces() {
     let w = world();
     let announcer = w.announcers("198.51.100.200")[0];
     for node in NODES {
-        let on = &w.on(node).probes.addresses[&ip("203.0.113.7")];
+        let on = w.on(node).probes.on(ip("203.0.113.7")).unwrap();
         assert!(!on.announced);
         let expected = if node == announcer {
             names(&["eth0"])
         } else {
             names(&[])
         };
-        assert_eq!(*on.interfaces, expected, "{node}");
+        assert_eq!(on.interfaces, expected, "{node}");
     }
 }
 
 #[test]
 fn addresses_of_no_service_are_unknown() {
     let d = world().on("node-a");
-    let known: Vec<_> = d.probes.addresses.keys().copied().collect();
+    let known: Vec<_> = d.probes.addresses().into_iter().collect();
     assert_eq!(known, [ip("198.51.100.200"), ip("203.0.113.7")]);
+    assert_eq!(d.probes.on(ip("198.51.100.201")), None);
 }
