@@ -9,7 +9,6 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use ferrolb_runtime::pace;
 use futures::{StreamExt, stream};
 use k8s_openapi::api::core::v1::Service;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
@@ -84,11 +83,8 @@ pub async fn run(
         let is_leader = *leader.borrow_and_update();
         ctx.health.set_leader(is_leader);
         ctx.metrics.leader.set(i64::from(is_leader));
-        // A change after a quiet spell is decided at once; during a burst, after a pause as
-        // long as the last decision took ([`pace`]), which collects the burst into one pass.
-        let mut next_at = Instant::now();
         if is_leader {
-            let took = pass(
+            pass(
                 &ctx,
                 &stores,
                 &mut pending,
@@ -98,7 +94,6 @@ pub async fn run(
                 &leader,
             )
             .await;
-            next_at = pace::next_pass_at(Instant::now(), took);
         } else {
             pending.clear();
             versions.clear();
@@ -107,7 +102,10 @@ pub async fn run(
         }
         let retry = retries.next_due();
         tokio::select! {
-            () = changed.notified() => sleep_until(Some(next_at)).await,
+            () = changed.notified() => {
+                // Let a burst of watch events land before planning again.
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
             _ = leader.changed() => {}
             () = tokio::time::sleep(ctx.resync) => {}
             () = sleep_until(retry) => {}
@@ -131,10 +129,10 @@ async fn pass(
     retries: &mut Retries,
     memo: &mut DecisionMemo,
     leader: &watch::Receiver<bool>,
-) -> Duration {
+) {
     let start = Instant::now();
     let Some(keys) = ctx.proof_keys.borrow().clone() else {
-        return Duration::ZERO;
+        return;
     };
     let watched = stores.snapshot();
     settle_pending(pending, versions, &watched, &keys);
@@ -156,7 +154,6 @@ async fn pass(
         },
         memo,
     );
-    let decided = start.elapsed();
     ctx.metrics
         .decision_seconds
         .observe(deciding.elapsed().as_secs_f64());
@@ -178,7 +175,7 @@ async fn pass(
     }
     retries.keep_only(services.iter().map(|w| w.service.uid().unwrap_or_default()));
     if services.is_empty() && pools.is_empty() {
-        return decided;
+        return;
     }
     debug!(
         services = services.len(),
@@ -239,7 +236,6 @@ async fn pass(
     ctx.metrics
         .reconcile_seconds
         .observe(start.elapsed().as_secs_f64());
-    decided
 }
 
 fn count(ctx: &Context, w: &ServiceWrite, keys: &ProofKeys) {

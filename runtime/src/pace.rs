@@ -1,5 +1,5 @@
 //! Pacing of the loops that recompute a whole desired state when any watched object changes
-//! (the speaker's step, the edge's pass, the controller's decision).
+//! (the speaker's step, the edge's pass).
 //!
 //! Without it a burst of changes (10,000 Services created) costs one full pass per change, and
 //! with passes of tens of milliseconds at that scale every speaker and the edge took a core
