@@ -150,11 +150,10 @@ pub fn rounds(diff: &ServiceDiff, proves: bool) -> Vec<Round> {
         },
         Round {
             status,
-            annotation: annotation && !proof_first && !status,
             ..Round::default()
         },
         Round {
-            annotation: annotation && !proof_first && status,
+            annotation: annotation && !proof_first,
             ..Round::default()
         },
         Round {

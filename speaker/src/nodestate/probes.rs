@@ -79,7 +79,7 @@ impl KnownAddresses {
     /// Every known address, sorted.
     pub fn addresses(&self) -> BTreeSet<IpAddr> {
         match &self.known {
-            Known::Step(step) => step.basis.ingress.iter().copied().collect(),
+            Known::Step(step) => step.basis.ingress_set(),
             Known::Listed(list) => list.keys().copied().collect(),
         }
     }
