@@ -88,6 +88,12 @@ macro_rules! kept_lookup {
 /// others only update the store: the loop reads them with its next snapshot.
 pub type Relevance<P> = Arc<dyn Fn(&Store<P>, &watcher::Event<P>) -> bool + Send + Sync>;
 
+/// Told of every event of a kind's watch that notifies the binary's loop (re-lists included,
+/// not those a [`Relevance`] keeps quiet) once the store holds it, before the loop is
+/// notified: whatever the loop reads after its wake-up has the store showing at least those
+/// events.
+pub type Observer<P> = Arc<dyn Fn(&watcher::Event<P>) + Send + Sync>;
+
 /// Starts watching every `K` on the current tokio runtime; returns the store.
 pub fn watch_all<K: Watchable>(client: &Client, changed: Arc<Notify>) -> Store<K> {
     watch_all_with(client, changed, |_| {})
@@ -115,7 +121,29 @@ pub fn watch_all_relevant<K: Watchable>(
         watcher::Config::default(),
         changed,
         project,
-        relevant,
+        Hooks {
+            relevant,
+            observe: None,
+        },
+    )
+}
+
+/// [`watch_all_relevant`], every event that notifies also told to `observe` ([`Observer`]).
+pub fn watch_all_observed<K: Watchable>(
+    client: &Client,
+    changed: Arc<Notify>,
+    relevant: Option<Relevance<K>>,
+    observe: Observer<K>,
+) -> Store<K> {
+    watch(
+        Api::<K>::all(client.clone()),
+        watcher::Config::default(),
+        changed,
+        |_| {},
+        Hooks {
+            relevant,
+            observe: Some(observe),
+        },
     )
 }
 
@@ -150,7 +178,11 @@ where
                 watcher::Event::InitDone => watcher::Event::InitDone,
             })
         });
-    reflect(events, K::kind(&()).to_string(), changed, relevant)
+    let hooks = Hooks {
+        relevant,
+        observe: None,
+    };
+    reflect(events, K::kind(&()).to_string(), changed, hooks)
 }
 
 /// Starts watching the one object `name` of kind `K` in `namespace` (a field selector on its
@@ -170,8 +202,23 @@ where
         config,
         changed,
         |_| {},
-        None,
+        Hooks::default(),
     )
+}
+
+/// What a reflector is told besides its store: which events notify, and who observes them.
+struct Hooks<P: Lookup<DynamicType = ()> + Clone + 'static> {
+    relevant: Option<Relevance<P>>,
+    observe: Option<Observer<P>>,
+}
+
+impl<P: Lookup<DynamicType = ()> + Clone + 'static> Default for Hooks<P> {
+    fn default() -> Self {
+        Hooks {
+            relevant: None,
+            observe: None,
+        }
+    }
 }
 
 fn watch<K: Watchable>(
@@ -179,7 +226,7 @@ fn watch<K: Watchable>(
     config: watcher::Config,
     changed: Arc<Notify>,
     project: fn(&mut K),
-    relevant: Option<Relevance<K>>,
+    hooks: Hooks<K>,
 ) -> Store<K> {
     let modify = move |object: &mut K| {
         trim(object);
@@ -189,18 +236,19 @@ fn watch<K: Watchable>(
         watcher(api, config).modify(modify),
         K::kind(&()).to_string(),
         changed,
-        relevant,
+        hooks,
     )
 }
 
 /// The store fed by `events` (of kind `kind`), notifying `changed` on every change after the
-/// first list that `relevant` keeps (every change without it), and keeping the last state
-/// through errors.
+/// first list that `hooks.relevant` keeps (every change without it), telling `hooks.observe`
+/// of every event that notifies (and of the first list) once the store holds it, and keeping
+/// the last state through errors.
 fn reflect<P>(
     events: impl Stream<Item = watcher::Result<watcher::Event<P>>> + Send + 'static,
     kind: String,
     changed: Arc<Notify>,
-    relevant: Option<Relevance<P>>,
+    Hooks { relevant, observe }: Hooks<P>,
 ) -> Store<P>
 where
     P: Lookup<DynamicType = ()> + Clone + Send + Sync + 'static,
@@ -222,13 +270,20 @@ where
         let mut stream = stream.boxed();
         while let Some(event) = stream.next().await {
             match event {
-                Ok(watcher::Event::Init | watcher::Event::InitApply(_)) => {}
+                Ok(event @ (watcher::Event::Init | watcher::Event::InitApply(_))) => {
+                    if let Some(observe) = &observe {
+                        observe(&event);
+                    }
+                }
                 Ok(event) => {
                     record_error(&kind, None);
                     let quiet =
                         matches!(event, watcher::Event::Apply(_) | watcher::Event::Delete(_))
                             && !judged_relevant.load(Ordering::Relaxed);
                     if !quiet {
+                        if let Some(observe) = &observe {
+                            observe(&event);
+                        }
                         changed.notify_one();
                     }
                 }

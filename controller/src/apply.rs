@@ -256,17 +256,18 @@ pub async fn service(
     Ok(versions)
 }
 
-/// Applies one pool's status.
-pub async fn pool(client: &Client, w: &PoolWrite) -> Result<(), kube::Error> {
+/// Applies one pool's status; returns the pool's resourceVersion after it.
+pub async fn pool(client: &Client, w: &PoolWrite) -> Result<Option<String>, kube::Error> {
     let api: Api<VIPPool> = Api::all(client.clone());
     let body = json!({
         "apiVersion": "ferrolb.io/v1alpha1",
         "kind": "VIPPool",
         "status": w.status,
     });
-    api.patch_status(&w.name, &params(), &Patch::Apply(body))
+    let pool = api
+        .patch_status(&w.name, &params(), &Patch::Apply(body))
         .await?;
-    Ok(())
+    Ok(pool.resource_version())
 }
 
 fn truncate(s: &str, max: usize) -> String {

@@ -1,9 +1,10 @@
-//! The control loop: on any change of the watched objects (and every resync period) the
-//! leader takes a snapshot, reads the admission stamp key, the allocation proof keys and the
-//! clock, lets the pure [`decision`] decide, and applies the writes ([`apply`]). A Service
-//! whose write failed is planned again after its own backoff ([`Retries`]), not at the next
-//! resync. Nothing is decided before every watch has listed once and the proof keys are
-//! loaded: an empty or unverifiable world would release every address. I/O.
+//! The control loop: on any change of the watched objects but its own writes coming back
+//! ([`crate::echoes`]), and every resync period, the leader takes a snapshot, reads the
+//! admission stamp key, the allocation proof keys and the clock, lets the pure [`decision`]
+//! decide, and applies the writes ([`apply`]). A Service whose write failed is planned again
+//! after its own backoff ([`Retries`]), not at the next resync. Nothing is decided before
+//! every watch has listed once and the proof keys are loaded: an empty or unverifiable world
+//! would release every address. I/O.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -21,6 +22,7 @@ use crate::admission_stamp::StampKey;
 use crate::apply;
 use crate::decision::{self, DecisionMemo, Pending, ProofKeys, Writes};
 use crate::diff::ServiceWrite;
+use crate::echoes::Seen;
 use crate::http::Health;
 use crate::inputs::Watched;
 use crate::inputs::current_fields;
@@ -75,42 +77,85 @@ pub async fn run(
     }
     ctx.health.set_synced();
     info!("watches synced and allocation proof keys loaded");
-    let mut pending = Pending::new();
-    let mut versions = Versions::new();
-    let mut retries = Retries::default();
-    let mut memo = DecisionMemo::default();
+    let mut leading = Leading::default();
     loop {
         let is_leader = *leader.borrow_and_update();
         ctx.health.set_leader(is_leader);
         ctx.metrics.leader.set(i64::from(is_leader));
         if is_leader {
-            pass(
-                &ctx,
-                &stores,
-                &mut pending,
-                &mut versions,
-                &mut retries,
-                &mut memo,
-                &leader,
-            )
-            .await;
+            pass(&ctx, &stores, &mut leading, &leader).await;
         } else {
-            pending.clear();
-            versions.clear();
-            retries = Retries::default();
-            memo = DecisionMemo::default();
+            leading = Leading::default();
         }
-        let retry = retries.next_due();
-        tokio::select! {
-            () = changed.notified() => {
-                // Let a burst of watch events land before planning again.
-                tokio::time::sleep(Duration::from_millis(20)).await;
+        // Wait for something to decide (the resync counted from this pass, not from a skip).
+        let resync = Instant::now() + ctx.resync;
+        loop {
+            let retry = leading.retries.next_due();
+            tokio::select! {
+                () = changed.notified() => {
+                    // Let a burst of watch events land before planning again.
+                    tokio::time::sleep(Duration::from_millis(20)).await;
+                    // Taken on every wake-up, leader or not: the journal stays small.
+                    let seen = stores.seen();
+                    if is_leader && leading.only_echoes(&seen) {
+                        ctx.metrics.echoes_skipped.inc();
+                        continue;
+                    }
+                }
+                _ = leader.changed() => {}
+                () = sleep_until(Some(resync)) => {}
+                () = sleep_until(retry) => {}
+                () = stopped(&mut shutdown) => return,
             }
-            _ = leader.changed() => {}
-            () = tokio::time::sleep(ctx.resync) => {}
-            () = sleep_until(retry) => {}
-            () = stopped(&mut shutdown) => return,
+            break;
         }
+    }
+}
+
+/// What the leader remembers from one pass to the next; forgotten when it loses the lease.
+struct Leading {
+    /// Fields written that the watch may not show yet.
+    pending: Pending,
+    /// The resourceVersions around each pending write.
+    versions: Versions,
+    /// The resourceVersion of each pool's status after its last write.
+    pool_versions: PoolVersions,
+    /// Services whose write failed, planned again after their backoff.
+    retries: Retries,
+    /// The last decision's reads ([`DecisionMemo`]).
+    memo: DecisionMemo,
+    /// The last pass's writes settle ([`Writes::settle`]): their echoes alone need no
+    /// decision.
+    settled: bool,
+}
+
+impl Default for Leading {
+    fn default() -> Self {
+        Leading {
+            pending: Pending::new(),
+            versions: Versions::new(),
+            pool_versions: PoolVersions::new(),
+            retries: Retries::default(),
+            memo: DecisionMemo::default(),
+            settled: true,
+        }
+    }
+}
+
+impl Leading {
+    /// The last pass's writes settle and every watch event in `seen` shows a version they
+    /// returned, or the one a pending write started from (the decision saw it): the last
+    /// decision held all of it, so the next would write nothing ([`crate::echoes`]).
+    fn only_echoes(&self, seen: &Seen) -> bool {
+        self.settled
+            && seen.only_echoes(
+                |uid, rv| {
+                    self.versions
+                        .get(uid)
+                        .is_some_and(|w| w.before == rv || w.after.iter().any(|a| a == rv))
+                },
+                &self.pool_versions,
+            )
     }
 }
 
@@ -124,26 +169,29 @@ async fn sleep_until(at: Option<Instant>) {
 async fn pass(
     ctx: &Context,
     stores: &Stores,
-    pending: &mut Pending,
-    versions: &mut Versions,
-    retries: &mut Retries,
-    memo: &mut DecisionMemo,
+    leading: &mut Leading,
     leader: &watch::Receiver<bool>,
 ) {
     let start = Instant::now();
     let Some(keys) = ctx.proof_keys.borrow().clone() else {
         return;
     };
+    let Leading {
+        pending,
+        versions,
+        pool_versions,
+        retries,
+        memo,
+        settled,
+    } = leading;
+    // Every event seen so far is in the snapshot: none of them is left to judge.
+    stores.seen();
     let watched = stores.snapshot();
     settle_pending(pending, versions, &watched, &keys);
     let now = Time(k8s_openapi::jiff::Timestamp::now());
     let stamp_key = ctx.stamp_key.borrow().clone();
     let deciding = Instant::now();
-    let Writes {
-        services,
-        pools,
-        plan,
-    } = decision::decide_with_memo(
+    let writes = decision::decide_with_memo(
         &decision::Inputs {
             watched: &watched,
             pending,
@@ -154,6 +202,12 @@ async fn pass(
         },
         memo,
     );
+    *settled = writes.settle();
+    let Writes {
+        services,
+        pools,
+        plan,
+    } = writes;
     ctx.metrics
         .decision_seconds
         .observe(deciding.elapsed().as_secs_f64());
@@ -208,17 +262,29 @@ async fn pass(
     // Pools are written beside the Services, not after them: the watch then shows both in
     // one burst, and the next decision sees them together (one decision, not two).
     let pool_writes = async {
+        let mut written = Vec::new();
         for w in &pools {
             if !*leader.borrow() {
                 break;
             }
-            if let Err(e) = apply::pool(&ctx.client, w).await {
-                ctx.metrics.write_errors.inc();
-                warn!(pool = %w.name, error = %e, "writing a pool's status");
+            match apply::pool(&ctx.client, w).await {
+                Ok(rv) => written.push((w.name.clone(), rv)),
+                Err(e) => {
+                    ctx.metrics.write_errors.inc();
+                    warn!(pool = %w.name, error = %e, "writing a pool's status");
+                    written.push((w.name.clone(), None));
+                }
             }
         }
+        written
     };
-    let (results, ()) = tokio::join!(service_writes, pool_writes);
+    let (results, pools_written) = tokio::join!(service_writes, pool_writes);
+    for (name, rv) in pools_written {
+        match rv {
+            Some(rv) => pool_versions.insert(name, rv),
+            None => pool_versions.remove(&name),
+        };
+    }
     for (uid, written) in results {
         match written {
             Some((want, rvs)) => {
@@ -271,6 +337,9 @@ struct Written {
 
 /// [`Written`] by Service uid, beside [`Pending`].
 type Versions = HashMap<String, Written>;
+
+/// The resourceVersion each pool's status had after the controller's last write of it.
+type PoolVersions = HashMap<String, String>;
 
 /// Forgets written fields once the watch shows them, once the Service is gone, and once the
 /// watch shows a version that is neither the one the write started from nor one it made:
@@ -349,6 +418,27 @@ mod tests {
             },
         )]);
         (pending, versions)
+    }
+
+    #[test]
+    fn echoes_are_the_versions_around_pending_writes_and_only_after_writes_that_settle() {
+        let (pending, versions) = written("192.0.2.1", "10", &["11", "12"]);
+        let mut leading = Leading {
+            pending,
+            versions,
+            ..Leading::default()
+        };
+        let seen = |rvs: &[&str]| Seen {
+            services: rvs
+                .iter()
+                .map(|rv| ("u1".to_string(), rv.to_string()))
+                .collect(),
+            ..Seen::default()
+        };
+        assert!(leading.only_echoes(&seen(&["10", "11", "12"])));
+        assert!(!leading.only_echoes(&seen(&["11", "13"])));
+        leading.settled = false;
+        assert!(!leading.only_echoes(&seen(&["11"])));
     }
 
     #[test]

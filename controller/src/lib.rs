@@ -21,6 +21,7 @@ pub mod cli;
 pub mod control_loop;
 pub mod decision;
 pub mod diff;
+pub mod echoes;
 pub mod externalips;
 pub mod http;
 pub mod inputs;

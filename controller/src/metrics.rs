@@ -43,6 +43,9 @@ pub struct Metrics {
     pub reconcile_seconds: Histogram,
     /// Time the decision took, for every snapshot the leader planned (written or not).
     pub decision_seconds: Histogram,
+    /// Wake-ups whose watch events were all the controller's own writes coming back: nothing
+    /// new to decide, so not decided ([`crate::echoes`]).
+    pub echoes_skipped: Counter,
     /// Writes to the apiserver that failed.
     pub write_errors: Counter,
     /// 1 when this replica is the leader.
@@ -83,6 +86,10 @@ impl Metrics {
                 "decision_duration_seconds",
                 "Time the decision took, for every snapshot the leader planned, written or not",
                 Histogram::new(exponential_buckets(0.0005, 2.0, 16)),
+            ),
+            echoes_skipped: r.metric(
+                "echoes_skipped",
+                "Wake-ups whose watch events were all the controller's own writes coming back, not decided again",
             ),
             write_errors: r.metric("write_errors", "Writes to the apiserver that failed"),
             leader: r.metric("leader", "1 when this replica is the leader"),

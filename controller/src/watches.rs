@@ -2,14 +2,18 @@
 
 use std::sync::Arc;
 
+use ferrolb_adapter::reflect::{Observer, Relevance, watch_all_observed};
 use ferrolb_api::{ExternalIPPolicy, VIPPool};
+use k8s_openapi::api::core::v1::NodeAddress;
 use k8s_openapi::api::core::v1::{Namespace, Node, Service};
 use k8s_openapi::api::networking::v1::ServiceCIDR;
 use kube::Client;
-use kube::runtime::reflector::Store;
+use kube::runtime::reflector::{ObjectRef, Store};
+use kube::runtime::watcher;
 use tokio::sync::Notify;
 use tracing::warn;
 
+use crate::echoes::{Journal, Seen};
 use crate::http::Health;
 use crate::inputs::Watched;
 
@@ -25,6 +29,7 @@ pub struct Stores {
     nodes: Store<Node>,
     policies: Store<ExternalIPPolicy>,
     service_cidrs: Store<ServiceCIDR>,
+    journal: Arc<Journal>,
 }
 
 impl Stores {
@@ -38,6 +43,12 @@ impl Stores {
             policies: self.policies.state(),
             service_cidrs: self.service_cidrs.state(),
         }
+    }
+
+    /// What the watches showed since the last call ([`crate::echoes`]). Every event it holds
+    /// is already in the stores.
+    pub fn seen(&self) -> Seen {
+        self.journal.take()
     }
 
     /// Returns once every store has had its initial list; `Err` when a watch ended before
@@ -92,16 +103,91 @@ impl Stores {
     }
 }
 
-/// Starts the watches; returns their stores and the signal of any change.
+/// Starts the watches; returns their stores and the signal of any change (but a Node's
+/// change of anything besides its addresses).
 pub fn start(client: &Client) -> (Stores, Arc<Notify>) {
     let changed = Arc::new(Notify::new());
+    let journal = Arc::new(Journal::default());
+    let services: Observer<Service> = {
+        let journal = Arc::clone(&journal);
+        Arc::new(move |event| journal.service(event))
+    };
+    let pools: Observer<VIPPool> = {
+        let journal = Arc::clone(&journal);
+        Arc::new(move |event| journal.pool(event))
+    };
     let stores = Stores {
-        services: ferrolb_adapter::reflect::watch_all(client, changed.clone()),
-        pools: ferrolb_adapter::reflect::watch_all(client, changed.clone()),
-        namespaces: ferrolb_adapter::reflect::watch_all(client, changed.clone()),
-        nodes: ferrolb_adapter::reflect::watch_all(client, changed.clone()),
-        policies: ferrolb_adapter::reflect::watch_all(client, changed.clone()),
-        service_cidrs: ferrolb_adapter::reflect::watch_all(client, changed.clone()),
+        services: watch_all_observed(client, changed.clone(), None, services),
+        pools: watch_all_observed(client, changed.clone(), None, pools),
+        namespaces: watch_all_observed(client, changed.clone(), None, foreign(&journal)),
+        nodes: watch_all_observed(
+            client,
+            changed.clone(),
+            Some(node_relevance()),
+            foreign(&journal),
+        ),
+        policies: watch_all_observed(client, changed.clone(), None, foreign(&journal)),
+        service_cidrs: watch_all_observed(client, changed.clone(), None, foreign(&journal)),
+        journal,
     };
     (stores, changed)
+}
+
+/// Every event of the kind is foreign to the controller's writes.
+fn foreign<K>(journal: &Arc<Journal>) -> Observer<K> {
+    let journal = Arc::clone(journal);
+    Arc::new(move |_: &watcher::Event<K>| journal.foreign())
+}
+
+/// The controller reads only a Node's addresses (those inside a pool are never allocated):
+/// its other changes (conditions and heartbeats, every few seconds on each node) only update
+/// the store.
+fn node_relevance() -> Relevance<Node> {
+    Arc::new(|store, event| match event {
+        watcher::Event::Apply(node) => store
+            .get(&ObjectRef::from_obj(node))
+            .is_none_or(|before| addresses(&before) != addresses(node)),
+        _ => true,
+    })
+}
+
+fn addresses(node: &Node) -> Option<&Vec<NodeAddress>> {
+    node.status.as_ref()?.addresses.as_ref()
+}
+
+#[cfg(test)]
+mod tests {
+    use kube::runtime::reflector::store;
+    use kube::runtime::watcher::Event;
+    use serde_json::json;
+
+    use super::*;
+
+    fn node(address: &str, ready: &str) -> Node {
+        serde_json::from_value(json!({
+            "metadata": {"name": "n1"},
+            "status": {
+                "addresses": [{"type": "InternalIP", "address": address}],
+                "conditions": [{"type": "Ready", "status": ready}],
+            },
+        }))
+        .unwrap()
+    }
+
+    #[test]
+    fn only_a_nodes_addresses_wake_the_loop() {
+        let (reader, mut writer) = store::<Node>();
+        let relevant = node_relevance();
+        let first = Event::Apply(node("198.51.100.3", "True"));
+        assert!(relevant(&reader, &first), "a new Node");
+        writer.apply_watcher_event(&first);
+        let heartbeat = Event::Apply(node("198.51.100.3", "False"));
+        assert!(!relevant(&reader, &heartbeat), "its conditions changed");
+        let moved = Event::Apply(node("198.51.100.4", "True"));
+        assert!(relevant(&reader, &moved), "its address changed");
+        assert!(relevant(
+            &reader,
+            &Event::Delete(node("198.51.100.3", "True"))
+        ));
+    }
 }

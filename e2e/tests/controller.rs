@@ -18,6 +18,7 @@ use scenarios::Scenarios;
 ferrolb_e2e::lab_scenarios!(
     Scenarios:
     basic,
+    decided_once,
     requests,
     sharing,
     dual_stack,

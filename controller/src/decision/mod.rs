@@ -62,6 +62,17 @@ pub struct Writes {
     pub plan: Arc<Plan>,
 }
 
+impl Writes {
+    /// Once these writes are seen (or pending), deciding again writes nothing they did not:
+    /// the control loop need not decide on their echoes alone ([`crate::echoes`]). False
+    /// when one releases a Service being deleted: its addresses are held until that release
+    /// is written ([`release::held_until_released`]), so the next decision frees them (pool
+    /// status) and may give them to a Service that waits for them.
+    pub fn settle(&self) -> bool {
+        !self.services.iter().any(|w| release::deleting(&w.service))
+    }
+}
+
 /// Everything a decision is made from (besides its memo).
 #[derive(Clone, Copy)]
 pub struct Inputs<'a> {

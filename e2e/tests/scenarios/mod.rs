@@ -1,5 +1,6 @@
 //! Scenario steps of the controller test and what they share.
 
+mod echoes;
 mod finalizer;
 mod lifecycle;
 mod pods;

@@ -7,7 +7,7 @@ use ferrolb_adapter::proof::SigningKey;
 use kube::ResourceExt;
 use proptest::prelude::*;
 
-use super::fixtures::{Cluster, Svc, add, applied, edit, now};
+use super::fixtures::{Cluster, Svc, add, applied, edit, now, show};
 use super::{POOL, config, decide_remembering};
 use crate::decision::prove::{ProofKeys, test_keys};
 use crate::decision::{Config, DecisionMemo, Inputs, Pending, Writes, decide, decide_with_memo};
@@ -203,6 +203,64 @@ fn same(with: &Writes, without: &Writes) -> Result<(), TestCaseError> {
     Ok(())
 }
 
+/// Once `writes` come back through the watch, a decision writes nothing the last one did not
+/// already write (the same fields of the same Service, the same pool status), unless they say
+/// they do not [settle](Writes::settle): the control loop does not decide when its wake-up saw
+/// only the echoes of writes that settle ([`crate::echoes`]), and loses nothing by it. Either the watch shows the pools' statuses before the Services (whose
+/// written fields are pending), or it shows all of them (their entries settled), when the
+/// decision writes nothing at all. (The second only when no earlier write is still unseen:
+/// [`applied`] shows this decision's writes, not those of the decisions before it.)
+fn echoes_write_nothing_new(state: &Loop, writes: &Writes) -> Result<(), TestCaseError> {
+    if !writes.settle() {
+        return Ok(());
+    }
+    let settled = applied(&state.watched, writes);
+    let mut services_unseen = state.watched.clone();
+    services_unseen.pools = settled.pools.clone();
+    let mut unseen_pending = state.pending.clone();
+    let mut settled_pending = state.pending.clone();
+    for w in &writes.services {
+        let uid = w.service.metadata.uid.clone().unwrap_or_default();
+        settled_pending.remove(&uid);
+        unseen_pending.insert(uid, w.want.clone());
+    }
+    let mut cases = vec![("pools shown", &services_unseen, &unseen_pending)];
+    if state.pending.is_empty() {
+        cases.push(("all shown", &settled, &settled_pending));
+    }
+    for (case, watched, pending) in cases {
+        let now = now();
+        let again = decide(&Inputs {
+            watched,
+            pending,
+            config: &state.config,
+            stamp_key: None,
+            keys: state.keys,
+            now: &now,
+        });
+        let written_before = |w: &crate::diff::ServiceWrite| {
+            writes
+                .services
+                .iter()
+                .any(|b| b.service.metadata.uid == w.service.metadata.uid && b.want == w.want)
+        };
+        let nothing_new = again.services.iter().all(written_before)
+            && again.pools.iter().all(|p| writes.pools.contains(p));
+        let nothing = again.services.is_empty() && again.pools.is_empty();
+        prop_assert!(
+            if case == "all shown" {
+                nothing
+            } else {
+                nothing_new
+            },
+            "{case}: deciding again on the echoes of {:#?} wrote {:#?}",
+            show(writes),
+            show(&again)
+        );
+    }
+    Ok(())
+}
+
 proptest! {
     #![proptest_config(ProptestConfig::with_cases(96))]
 
@@ -240,6 +298,7 @@ proptest! {
             let with = decide_now(Some(&mut memo));
             let without = decide_now(None);
             same(&with, &without)?;
+            echoes_write_nothing_new(&state, &with)?;
             state.last = Some(with);
         }
     }
