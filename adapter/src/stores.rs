@@ -14,9 +14,7 @@ use tokio::sync::Notify;
 
 use crate::project;
 use crate::proof::{ALLOCATION_KEYS_CONFIGMAP, VerifyKeys};
-use crate::reflect::{
-    Relevance, watch_all, watch_all_into_relevant, watch_all_relevant, watch_named,
-};
+use crate::reflect::{Relevance, watch_all_into_relevant, watch_all_relevant, watch_named};
 use crate::slice::NodeSlice;
 use ferrolb_api::VIPPool;
 use k8s_openapi::api::discovery::v1::EndpointSlice;
@@ -70,8 +68,9 @@ impl ServiceStores {
     /// change of a Service notifies only when `concerns` holds for it before or after the
     /// change, a change of an EndpointSlice only when it holds for the slice's Service as the
     /// store has it, and a change of a VIPPool only when more than its status changed (the
-    /// controller rewrites the counts with every allocation). Every change still enters the
-    /// stores.
+    /// controller rewrites the counts with every allocation), and a change of a Node only when
+    /// what the nodes' side reads of it changed ([`node_relevance`]: not its heartbeats).
+    /// Every change still enters the stores.
     pub fn start_for(
         client: &Client,
         namespace: &str,
@@ -86,6 +85,7 @@ impl ServiceStores {
         );
         let slice_relevance = concerns.map(|c| slice_relevance(services.clone(), c));
         let pool_relevance = concerns.map(|_| pool_relevance());
+        let node_relevance = concerns.map(|_| node_relevance());
         ServiceStores {
             slices: watch_all_into_relevant::<EndpointSlice, _>(
                 client,
@@ -94,7 +94,7 @@ impl ServiceStores {
                 slice_relevance,
             ),
             services,
-            nodes: watch_all(client, changed.clone()),
+            nodes: watch_all_relevant(client, changed.clone(), |_| {}, node_relevance),
             pools: watch_all_relevant(client, changed.clone(), |_| {}, pool_relevance),
             proof_keys: watch_named(client, namespace, ALLOCATION_KEYS_CONFIGMAP, changed),
             last_keys: Arc::default(),
@@ -200,6 +200,43 @@ fn pool_relevance() -> Relevance<VIPPool> {
     )
 }
 
+/// A Node's change is relevant when what ferrolb reads of a Node changed: its labels, spec
+/// (taints), deletion, addresses, or the status of a condition. Not the kubelet's heartbeats
+/// (a condition's times and message, at least every few minutes on each node and every few
+/// seconds in the lab), images, capacity or versions: at 1,000 nodes each of those woke every
+/// speaker and the controller for a whole pass.
+pub fn node_relevance() -> Relevance<Node> {
+    Arc::new(|store: &Store<Node>, event: &Event<Node>| match event {
+        Event::Apply(node) => store
+            .get(&ObjectRef::from_obj(node))
+            .is_none_or(|before| node_read_changed(&before, node)),
+        _ => true,
+    })
+}
+
+fn node_read_changed(before: &Node, after: &Node) -> bool {
+    let addresses = |n: &Node| n.status.as_ref().and_then(|s| s.addresses.clone());
+    let conditions = |n: &Node| -> Vec<(String, String)> {
+        let mut c: Vec<(String, String)> = n
+            .status
+            .as_ref()
+            .and_then(|s| s.conditions.as_ref())
+            .into_iter()
+            .flatten()
+            .map(|c| (c.type_.clone(), c.status.clone()))
+            .collect();
+        c.sort();
+        c
+    };
+    let (b, a) = (&before.metadata, &after.metadata);
+    b.labels != a.labels
+        || b.uid != a.uid
+        || b.deletion_timestamp != a.deletion_timestamp
+        || before.spec != after.spec
+        || addresses(before) != addresses(after)
+        || conditions(before) != conditions(after)
+}
+
 /// The keys the ConfigMap's data publishes (none without it); malformed entries are logged
 /// and skipped.
 fn proof_keys(data: &BTreeMap<String, String>) -> VerifyKeys {
@@ -235,6 +272,44 @@ mod tests {
             proof_keys,
             last_keys: Arc::default(),
         }
+    }
+
+    fn node(address: &str, ready: &str, heartbeat: &str) -> Node {
+        serde_json::from_value(json!({
+            "metadata": {"name": "n1"},
+            "status": {
+                "addresses": [{"type": "InternalIP", "address": address}],
+                "conditions": [{"type": "Ready", "status": ready,
+                    "lastHeartbeatTime": heartbeat, "message": heartbeat}],
+            },
+        }))
+        .unwrap()
+    }
+
+    #[test]
+    fn a_nodes_heartbeat_wakes_nobody_its_readiness_and_addresses_do() {
+        let (reader, mut writer) = store::<Node>();
+        let relevant = node_relevance();
+        let first = Event::Apply(node("198.51.100.3", "True", "2026-12-06T10:00:00Z"));
+        assert!(relevant(&reader, &first), "a new Node");
+        writer.apply_watcher_event(&first);
+        let heartbeat = Event::Apply(node("198.51.100.3", "True", "2026-12-06T10:00:05Z"));
+        assert!(!relevant(&reader, &heartbeat), "a heartbeat");
+        let not_ready = Event::Apply(node("198.51.100.3", "False", "2026-12-06T10:00:05Z"));
+        assert!(relevant(&reader, &not_ready), "not ready");
+        let moved = Event::Apply(node("198.51.100.4", "True", "2026-12-06T10:00:00Z"));
+        assert!(relevant(&reader, &moved), "its address changed");
+        let mut labelled = node("198.51.100.3", "True", "2026-12-06T10:00:00Z");
+        labelled
+            .metadata
+            .labels
+            .get_or_insert_default()
+            .insert("zone".into(), "b".into());
+        assert!(relevant(&reader, &Event::Apply(labelled)), "labelled");
+        assert!(relevant(
+            &reader,
+            &Event::Delete(node("198.51.100.3", "True", "2026-12-06T10:00:00Z"))
+        ));
     }
 
     #[test]

@@ -2,13 +2,13 @@
 
 use std::sync::Arc;
 
-use ferrolb_adapter::reflect::{Observer, Relevance, watch_all_observed};
+use ferrolb_adapter::reflect::{Observer, watch_all_observed};
+use ferrolb_adapter::stores::node_relevance;
 use ferrolb_api::{ExternalIPPolicy, VIPPool};
-use k8s_openapi::api::core::v1::NodeAddress;
 use k8s_openapi::api::core::v1::{Namespace, Node, Service};
 use k8s_openapi::api::networking::v1::ServiceCIDR;
 use kube::Client;
-use kube::runtime::reflector::{ObjectRef, Store};
+use kube::runtime::reflector::Store;
 use kube::runtime::watcher;
 use tokio::sync::Notify;
 use tracing::warn;
@@ -104,7 +104,7 @@ impl Stores {
 }
 
 /// Starts the watches; returns their stores and the signal of any change (but a Node's
-/// change of anything besides its addresses).
+/// heartbeats, [`node_relevance`]).
 pub fn start(client: &Client) -> (Stores, Arc<Notify>) {
     let changed = Arc::new(Notify::new());
     let journal = Arc::new(Journal::default());
@@ -123,6 +123,7 @@ pub fn start(client: &Client) -> (Stores, Arc<Notify>) {
         nodes: watch_all_observed(
             client,
             changed.clone(),
+            // Not woken by heartbeats: it reads only addresses.
             Some(node_relevance()),
             foreign(&journal),
         ),
@@ -137,57 +138,4 @@ pub fn start(client: &Client) -> (Stores, Arc<Notify>) {
 fn foreign<K>(journal: &Arc<Journal>) -> Observer<K> {
     let journal = Arc::clone(journal);
     Arc::new(move |_: &watcher::Event<K>| journal.foreign())
-}
-
-/// The controller reads only a Node's addresses (those inside a pool are never allocated):
-/// its other changes (conditions and heartbeats, every few seconds on each node) only update
-/// the store.
-fn node_relevance() -> Relevance<Node> {
-    Arc::new(|store, event| match event {
-        watcher::Event::Apply(node) => store
-            .get(&ObjectRef::from_obj(node))
-            .is_none_or(|before| addresses(&before) != addresses(node)),
-        _ => true,
-    })
-}
-
-fn addresses(node: &Node) -> Option<&Vec<NodeAddress>> {
-    node.status.as_ref()?.addresses.as_ref()
-}
-
-#[cfg(test)]
-mod tests {
-    use kube::runtime::reflector::store;
-    use kube::runtime::watcher::Event;
-    use serde_json::json;
-
-    use super::*;
-
-    fn node(address: &str, ready: &str) -> Node {
-        serde_json::from_value(json!({
-            "metadata": {"name": "n1"},
-            "status": {
-                "addresses": [{"type": "InternalIP", "address": address}],
-                "conditions": [{"type": "Ready", "status": ready}],
-            },
-        }))
-        .unwrap()
-    }
-
-    #[test]
-    fn only_a_nodes_addresses_wake_the_loop() {
-        let (reader, mut writer) = store::<Node>();
-        let relevant = node_relevance();
-        let first = Event::Apply(node("198.51.100.3", "True"));
-        assert!(relevant(&reader, &first), "a new Node");
-        writer.apply_watcher_event(&first);
-        let heartbeat = Event::Apply(node("198.51.100.3", "False"));
-        assert!(!relevant(&reader, &heartbeat), "its conditions changed");
-        let moved = Event::Apply(node("198.51.100.4", "True"));
-        assert!(relevant(&reader, &moved), "its address changed");
-        assert!(relevant(
-            &reader,
-            &Event::Delete(node("198.51.100.3", "True"))
-        ));
-    }
 }
