@@ -121,10 +121,7 @@ pub fn watch_all_relevant<K: Watchable>(
         watcher::Config::default(),
         changed,
         project,
-        Hooks {
-            relevant,
-            observe: None,
-        },
+        Hooks::relevant(relevant),
     )
 }
 
@@ -178,11 +175,12 @@ where
                 watcher::Event::InitDone => watcher::Event::InitDone,
             })
         });
-    let hooks = Hooks {
-        relevant,
-        observe: None,
-    };
-    reflect(events, K::kind(&()).to_string(), changed, hooks)
+    reflect(
+        events,
+        K::kind(&()).to_string(),
+        changed,
+        Hooks::relevant(relevant),
+    )
 }
 
 /// Starts watching the one object `name` of kind `K` in `namespace` (a field selector on its
@@ -202,7 +200,7 @@ where
         config,
         changed,
         |_| {},
-        Hooks::default(),
+        Hooks::relevant(None),
     )
 }
 
@@ -212,10 +210,11 @@ struct Hooks<P: Lookup<DynamicType = ()> + Clone + 'static> {
     observe: Option<Observer<P>>,
 }
 
-impl<P: Lookup<DynamicType = ()> + Clone + 'static> Default for Hooks<P> {
-    fn default() -> Self {
+impl<P: Lookup<DynamicType = ()> + Clone + 'static> Hooks<P> {
+    /// Notifying what `relevant` keeps (everything without it); nobody observes.
+    fn relevant(relevant: Option<Relevance<P>>) -> Self {
         Hooks {
-            relevant: None,
+            relevant,
             observe: None,
         }
     }
