@@ -124,8 +124,8 @@ struct Leading {
     retries: Retries,
     /// The last decision's reads ([`DecisionMemo`]).
     memo: DecisionMemo,
-    /// The last pass's writes settle ([`Writes::settle`]): their echoes alone need no
-    /// decision.
+    /// The last pass's writes settle ([`Writes::settle`]) and none of its pool writes
+    /// failed: their echoes alone need no decision.
     settled: bool,
 }
 
@@ -261,29 +261,36 @@ async fn pass(
         .collect::<Vec<(String, Option<Outcome>)>>();
     // Pools are written beside the Services, not after them: the watch then shows both in
     // one burst, and the next decision sees them together (one decision, not two).
+    // A pool whose write failed has no retry of its own: the next decision writes it again,
+    // so the echoes of this pass's other writes are decided ([`Leading::settled`]).
     let pool_writes = async {
         let mut written = Vec::new();
         for w in &pools {
             if !*leader.borrow() {
                 break;
             }
-            match apply::pool(&ctx.client, w).await {
-                Ok(rv) => written.push((w.name.clone(), rv)),
-                Err(e) => {
-                    ctx.metrics.write_errors.inc();
-                    warn!(pool = %w.name, error = %e, "writing a pool's status");
-                    written.push((w.name.clone(), None));
-                }
-            }
+            let rv = apply::pool(&ctx.client, w).await.inspect_err(|e| {
+                ctx.metrics.write_errors.inc();
+                warn!(pool = %w.name, error = %e, "writing a pool's status");
+            });
+            written.push((w.name.clone(), rv));
         }
         written
     };
     let (results, pools_written) = tokio::join!(service_writes, pool_writes);
     for (name, rv) in pools_written {
         match rv {
-            Some(rv) => pool_versions.insert(name, rv),
-            None => pool_versions.remove(&name),
-        };
+            Ok(Some(rv)) => {
+                pool_versions.insert(name, rv);
+            }
+            Ok(None) => {
+                pool_versions.remove(&name);
+            }
+            Err(_) => {
+                pool_versions.remove(&name);
+                *settled = false;
+            }
+        }
     }
     for (uid, written) in results {
         match written {
