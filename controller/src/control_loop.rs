@@ -149,11 +149,7 @@ impl Leading {
     fn only_echoes(&self, seen: &Seen) -> bool {
         self.settled
             && seen.only_echoes(
-                |uid, rv| {
-                    self.versions
-                        .get(uid)
-                        .is_some_and(|w| w.before == rv || w.after.iter().any(|a| a == rv))
-                },
+                |uid, rv| self.versions.get(uid).is_some_and(|w| w.around(rv)),
                 &self.pool_versions,
             )
     }
@@ -342,6 +338,13 @@ struct Written {
     after: Vec<String>,
 }
 
+impl Written {
+    /// `rv` is the version the write started from or one it made.
+    fn around(&self, rv: &str) -> bool {
+        self.before == rv || self.after.iter().any(|a| a == rv)
+    }
+}
+
 /// [`Written`] by Service uid, beside [`Pending`].
 type Versions = HashMap<String, Written>;
 
@@ -374,9 +377,7 @@ fn settle_pending(
             return false;
         };
         let rv = svc.resource_version().unwrap_or_default();
-        let ours = versions
-            .get(uid)
-            .is_some_and(|w| w.before == rv || w.after.contains(&rv));
+        let ours = versions.get(uid).is_some_and(|w| w.around(&rv));
         ours && current_fields::observe(svc, &keys.verify).owned != want.owned
     });
     versions.retain(|uid, _| pending.contains_key(uid));

@@ -52,6 +52,9 @@ impl Seen {
     }
 
     fn record(&mut self, kind: Kind, key: Option<String>, rv: Option<String>) {
+        if self.foreign {
+            return;
+        }
         match (key, rv) {
             (Some(key), Some(rv)) if self.services.len() + self.pools.len() < MAX_KEPT => {
                 match kind {
