@@ -130,7 +130,8 @@ enum BenchCmd {
         #[arg(long, default_value_t = 32)]
         concurrency: usize,
         /// Services created one at a time afterwards, each timed from its create request to
-        /// its first Neighbor Advertisement at the client.
+        /// its first Neighbor Advertisement at the client: this many 2 s apart (the bound),
+        /// then as many back to back.
         #[arg(long, default_value_t = 20)]
         probes: usize,
         /// kube-proxy on every node in this mode (nftables, iptables), programming the Service

@@ -59,6 +59,22 @@ pub(crate) fn ndisc_within(
     Ok(ndisc_macs(&String::from_utf8_lossy(&out.stdout)))
 }
 
+/// The MAC in the first Neighbor Advertisement for `ip` answering solicitations from `from`,
+/// one sent every `every` up to `tries` (`ndisc6 -1`: it exits at the first advertisement;
+/// empty when nobody answered). For timing the first answer; [`ndisc`] counts every answer.
+pub(crate) fn ndisc_first(
+    lab: &Lab,
+    from: &str,
+    ip: IpAddr,
+    (tries, every): (u32, Duration),
+) -> Result<Vec<String>, Error> {
+    let (ip, tries) = (ip.to_string(), tries.max(1).to_string());
+    let wait = every.as_millis().max(1).to_string();
+    let argv = ["ndisc6", "-1", "-r", &tries, "-w", &wait, &ip, UPLINK];
+    let out = run(lab, from, &argv, "running ndisc6")?;
+    Ok(ndisc_macs(&String::from_utf8_lossy(&out.stdout)))
+}
+
 /// The MAC of a lab host's LAN interface (`node-a`, `client`, ...).
 pub(crate) fn mac(lab: &Lab, host: &str) -> Result<String, Error> {
     let path = format!("/sys/class/net/{UPLINK}/address");
