@@ -132,7 +132,7 @@ enum BenchCmd {
         /// Services created one at a time afterwards, each timed from its create request to
         /// its first Neighbor Advertisement at the client: this many 2 s apart (the bound),
         /// then as many back to back.
-        #[arg(long, default_value_t = 20)]
+        #[arg(long, default_value_t = 40)]
         probes: usize,
         /// kube-proxy on every node in this mode (nftables, iptables), programming the Service
         /// rules beside speakers that only announce: the side-by-side run. none: the speakers

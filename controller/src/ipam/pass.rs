@@ -101,7 +101,7 @@ pub(super) fn run_pass(ctx: &Context<'_>, currents: &[Vec<IpAddr>]) -> PassResul
         ctx,
         used: [AddrSet::default(), AddrSet::default()],
         blocked: ctx.reserved.sets(),
-        holders: Holders::default(),
+        holders: Holders::with_capacity(n),
         slots: vec![[None, None]; n],
         dropped: vec![Vec::new(); n],
         processed: vec![false; n],
@@ -182,10 +182,11 @@ impl State<'_, '_> {
         if let Some(problem) = demand.problem.clone() {
             return self.fail(i, problem);
         }
-        let families = demand.families.clone();
+        let families = demand.families.len();
         let mut wins: Vec<(IpFamily, u128, usize)> = Vec::new();
         let mut losses: Vec<(IpFamily, Problem)> = Vec::new();
-        for family in families.iter().copied() {
+        for k in 0..families {
+            let family = self.demand(i).families[k];
             if self.slots[i][family.index()].is_some_and(|h| !h.superseded) {
                 continue;
             }
@@ -267,14 +268,12 @@ impl State<'_, '_> {
     /// Held addresses of Service `i`, in its family order.
     fn held_addrs(&self, i: usize) -> Vec<(IpFamily, u128, usize)> {
         let slots = self.slots[i];
-        let mut order = self.demand(i).families.clone();
-        let rest: Vec<IpFamily> = IpFamily::ALL
-            .into_iter()
-            .filter(|f| !order.contains(f))
-            .collect();
-        order.extend(rest);
-        order
-            .into_iter()
+        let wanted = &self.demand(i).families;
+        let rest = IpFamily::ALL.into_iter().filter(|f| !wanted.contains(f));
+        wanted
+            .iter()
+            .copied()
+            .chain(rest)
             .filter_map(|f| slots[f.index()].map(|h| (f, h.value, h.rank)))
             .collect()
     }
