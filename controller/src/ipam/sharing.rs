@@ -132,7 +132,7 @@ struct AddressHolders {
     /// Service indices, in the order they took the address.
     members: Vec<usize>,
     /// Which member uses each port, in the order they were added (a list: an address has a
-    /// few ports, and a map each for 10,000 addresses was a tenth of a plan's time).
+    /// few ports, and a map for each of 10,000 addresses cost allocations on every plan).
     ports: Vec<((Protocol, u16), usize)>,
 }
 
