@@ -90,10 +90,6 @@ pub async fn speakers(
     let decisions = controllers_histogram(lab, CONTROLLER_DECISIONS)
         .await?
         .since(&decisions_before);
-    let mut answered_ms: Vec<f64> = timings.iter().map(|t| t.answered_ms).collect();
-    answered_ms.sort_by(f64::total_cmp);
-    let allocated_ms = timings.iter().map(|t| t.allocated_ms);
-    let after_ms = timings.iter().map(|t| t.answered_ms - t.allocated_ms);
     let takeovers = takeovers(lab).await?;
     let syncs = rule_syncs(lab, opts.kube_proxy).await?.since(&syncs_before);
     let steps = steps(lab).await? - steps_before;
@@ -103,7 +99,7 @@ pub async fn speakers(
         .zip(&step_times_before)
         .map(|((name, after), before)| (name.to_string(), after.since(before).summary_ms()))
         .collect();
-    let per_speaker_and_service = steps / (SPEAKERS.len() * answered_ms.len().max(1)) as f64;
+    let per_speaker_and_service = steps / (SPEAKERS.len() * timings.len().max(1)) as f64;
     let back_to_back = one_more(lab, &client, (opts.probes, opts.probes), Pace::BackToBack).await?;
     Ok(json!({
         "benchmark": "speaker",
@@ -146,25 +142,13 @@ pub async fn speakers(
         "controller_decisions_during_one_more": {
             "method": "the change, over the one_more Services, of the controllers' decision time histogram (every snapshot planned, written or not), both replicas added up; quantiles are bucket bounds",
             "metric": CONTROLLER_DECISIONS,
-            "per_service": decisions.count / answered_ms.len().max(1) as f64,
+            "per_service": decisions.count / timings.len().max(1) as f64,
             "summary": decisions.summary_ms(),
         },
-        "one_more_allocated": quantiles_ms(
-            "of the one_more Services: time from the create request to the watch event showing the address in the Service's status (the controller's part)",
-            allocated_ms,
+        "one_more": timed(
+            "after every address was announced, Services created one at a time, each 2 s after the one before answered (the lab finished with it), with a requested address (annotation ferrolb.io/load-balancer-ips) from the same pool; time from the create request to the first Neighbor Advertisement the client receives for it (ndisc6 -1 from the client, a solicitation every 10 ms, returning at the first advertisement), split at the watch event showing the address in the Service's status (allocated: the controller's part; answered_after_allocation: the speakers', with up to one 10 ms solicitation interval); afterwards each address answered by exactly one node over a second. The *_during_one_more figures are of these Services",
+            &timings,
         ),
-        "one_more_answered_after_allocation": quantiles_ms(
-            "of the one_more Services: time from that watch event to the first Neighbor Advertisement (the speakers' part, with up to one 10 ms solicitation interval)",
-            after_ms,
-        ),
-        "one_more": {
-            "method": "after every address was announced, Services created one at a time, each 2 s after the one before answered (the lab finished with it), with a requested address (annotation ferrolb.io/load-balancer-ips) from the same pool; time from the create request to the first Neighbor Advertisement the client receives for it (ndisc6 -1 from the client, a solicitation every 10 ms, returning at the first advertisement); afterwards each address answered by exactly one node over a second. The *_during_one_more figures are of these Services",
-            "services": answered_ms.len(),
-            "ms_sorted": answered_ms,
-            "p50_ms": percentile(&answered_ms, 0.5),
-            "p95_ms": percentile(&answered_ms, 0.95),
-            "max_ms": percentile(&answered_ms, 1.0),
-        },
         "one_more_back_to_back": timed(
             "as one_more, after it, each Service created as soon as the one before answered, while the lab still finished the work that one caused (the speakers' rules, the controller-manager's EndpointSlice, the winner's ServiceAnnouncement)",
             &back_to_back,

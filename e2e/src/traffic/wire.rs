@@ -53,10 +53,7 @@ pub(crate) fn ndisc_within(
     ip: IpAddr,
     wait: Duration,
 ) -> Result<Vec<String>, Error> {
-    let (ip, wait) = (ip.to_string(), wait.as_millis().max(1).to_string());
-    let argv = ["ndisc6", "-m", "-r", "1", "-w", &wait, &ip, UPLINK];
-    let out = run(lab, from, &argv, "running ndisc6")?;
-    Ok(ndisc_macs(&String::from_utf8_lossy(&out.stdout)))
+    ndisc6(lab, from, ip, &["-m", "-r", "1", "-w", &millis(wait)])
 }
 
 /// The MAC in the first Neighbor Advertisement for `ip` answering solicitations from `from`,
@@ -68,11 +65,23 @@ pub(crate) fn ndisc_first(
     ip: IpAddr,
     (tries, every): (u32, Duration),
 ) -> Result<Vec<String>, Error> {
-    let (ip, tries) = (ip.to_string(), tries.max(1).to_string());
-    let wait = every.as_millis().max(1).to_string();
-    let argv = ["ndisc6", "-1", "-r", &tries, "-w", &wait, &ip, UPLINK];
+    let tries = tries.max(1).to_string();
+    ndisc6(lab, from, ip, &["-1", "-r", &tries, "-w", &millis(every)])
+}
+
+/// The MACs ndisc6 with `options` prints for `ip`, run from `from` on the LAN interface.
+fn ndisc6(lab: &Lab, from: &str, ip: IpAddr, options: &[&str]) -> Result<Vec<String>, Error> {
+    let ip = ip.to_string();
+    let mut argv = vec!["ndisc6"];
+    argv.extend_from_slice(options);
+    argv.extend([ip.as_str(), UPLINK]);
     let out = run(lab, from, &argv, "running ndisc6")?;
     Ok(ndisc_macs(&String::from_utf8_lossy(&out.stdout)))
+}
+
+/// `d` in whole milliseconds, at least 1 (ndisc6's `-w`).
+fn millis(d: Duration) -> String {
+    d.as_millis().max(1).to_string()
 }
 
 /// The MAC of a lab host's LAN interface (`node-a`, `client`, ...).
