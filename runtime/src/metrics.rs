@@ -5,6 +5,7 @@
 
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
+use prometheus_client::collector::Collector;
 use prometheus_client::encoding::{EncodeLabel, EncodeLabelSet, LabelSetEncoder};
 use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
@@ -48,6 +49,12 @@ impl Registrar {
     pub fn register<M: Metric + Clone>(&mut self, name: &str, help: &str, metric: M) -> M {
         self.registry.register(name, help, metric.clone());
         metric
+    }
+
+    /// `collector` registered: it encodes its own metrics (names under the prefix) at each
+    /// scrape, from state it reads then rather than series it keeps.
+    pub fn collector(&mut self, collector: impl Collector + 'static) {
+        self.registry.register_collector(Box::new(collector));
     }
 
     /// The registry holding every registered metric.

@@ -33,7 +33,7 @@ use crate::nodestate::{self, Local, NodeDesired};
 
 use super::announced::Announced;
 use super::events::{self, Takeover};
-use super::metrics::{Metrics, announced_series};
+use super::metrics::Metrics;
 use super::observed::{DebugDocument, Observed};
 use super::rules::{RulesStatus, Wanted};
 use super::{node, publish, uninstall, watches};
@@ -361,7 +361,7 @@ impl Speaker {
         m.announced.set(new.announced() as i64);
         if election_changed {
             // Every address's series: only when who answers for what changed.
-            m.announcing(announced_series(&new.election.result, node));
+            m.announcing(&new.election.result, node);
         }
         m.silent.set(new.silent().len() as i64);
         m.live_speakers.set(step.members.live().len() as i64);
