@@ -4,6 +4,9 @@
 use clap::Parser;
 use ferrolb_speaker::daemon::{self, Args};
 
+// Without it (feature `system-allocator`) the binary allocates with glibc's malloc, which
+// heaptrack sees: README, "Where a speaker's memory goes".
+#[cfg(not(feature = "system-allocator"))]
 #[global_allocator]
 static ALLOCATOR: ferrolb_runtime::Allocator = ferrolb_runtime::ALLOCATOR;
 
