@@ -7,12 +7,15 @@
 //! memory, for 10,000 Services and their EndpointSlices.
 
 use std::collections::BTreeMap;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, LazyLock, Mutex};
+use std::time::Duration;
 
+use backon::ExponentialBuilder;
 use ferrolb_core::names::MANAGER_PREFIX;
 use futures::{Stream, StreamExt};
 use kube::runtime::reflector::{self, Lookup, Store};
+use kube::runtime::utils::ResetTimerBackoff;
+use kube::runtime::watcher::ExponentialBackoff;
 use kube::runtime::{WatchStreamExt, watcher};
 use kube::{Api, Client, Resource};
 use serde::de::DeserializeOwned;
@@ -165,8 +168,9 @@ where
     K: Watchable,
     P: Lookup<DynamicType = ()> + Clone + Send + Sync + 'static,
 {
-    let events =
-        watcher(Api::<K>::all(client.clone()), watcher::Config::default()).map(move |event| {
+    let api = Api::<K>::all(client.clone());
+    let events = move || {
+        watcher(api.clone(), watcher::Config::default()).map(move |event| {
             event.map(|event| match event {
                 watcher::Event::Apply(k) => watcher::Event::Apply(into(k)),
                 watcher::Event::Delete(k) => watcher::Event::Delete(into(k)),
@@ -174,7 +178,8 @@ where
                 watcher::Event::Init => watcher::Event::Init,
                 watcher::Event::InitDone => watcher::Event::InitDone,
             })
-        });
+        })
+    };
     reflect(
         events,
         K::kind(&()).to_string(),
@@ -232,68 +237,120 @@ fn watch<K: Watchable>(
         project(object);
     };
     reflect(
-        watcher(api, config).modify(modify),
+        move || watcher(api.clone(), config.clone()).modify(modify),
         K::kind(&()).to_string(),
         changed,
         hooks,
     )
 }
 
-/// The store fed by `events` (of kind `kind`), notifying `changed` on every change after the
-/// first list that `hooks.relevant` keeps (every change without it), telling `hooks.observe`
-/// of every event that notifies (and of the first list) once the store holds it, and keeping
-/// the last state through errors.
-fn reflect<P>(
-    events: impl Stream<Item = watcher::Result<watcher::Event<P>>> + Send + 'static,
+/// The store fed by the watch `events` makes (of kind `kind`), notifying `changed` on every
+/// change after the first list that `hooks.relevant` keeps (every change without it), telling
+/// `hooks.observe` of every event that notifies (and of the first list) once the store holds
+/// it, and keeping the last state through errors. A watch that failed and then says nothing
+/// for [`WATCH_STALL`] is dropped and made again (a new list, the store kept meanwhile).
+fn reflect<P, S>(
+    events: impl Fn() -> S + Send + 'static,
     kind: String,
     changed: Arc<Notify>,
     Hooks { relevant, observe }: Hooks<P>,
 ) -> Store<P>
 where
     P: Lookup<DynamicType = ()> + Clone + Send + Sync + 'static,
+    S: Stream<Item = watcher::Result<watcher::Event<P>>> + Send + 'static,
 {
-    let (reader, writer) = reflector::store();
-    // Judged as each event is pulled into the reflector, before it enters the store; read
-    // when the reflector hands the same event on (it handles one event at a time).
-    let judged_relevant = Arc::new(AtomicBool::new(true));
-    let events = {
-        let (reader, judged) = (reader.clone(), Arc::clone(&judged_relevant));
-        events.inspect(move |event| {
-            if let (Some(relevant), Ok(event)) = (&relevant, event) {
-                judged.store(relevant(&reader, event), Ordering::Relaxed);
-            }
-        })
-    };
-    let stream = reflector::reflector(writer, events).default_backoff();
+    let (reader, mut writer) = reflector::store();
+    let store = reader.clone();
     tokio::spawn(async move {
-        let mut stream = stream.boxed();
-        while let Some(event) = stream.next().await {
-            match event {
-                Ok(event @ (watcher::Event::Init | watcher::Event::InitApply(_))) => {
-                    if let Some(observe) = &observe {
-                        observe(&event);
+        loop {
+            let mut stream = events().backoff(watch_backoff()).boxed();
+            // Since the last error, while no success (a list done, a change) followed it.
+            let mut failing = false;
+            loop {
+                let next = if failing {
+                    match tokio::time::timeout(WATCH_STALL, stream.next()).await {
+                        Ok(next) => next,
+                        Err(_) => {
+                            warn!(kind = %kind, stall = ?WATCH_STALL, "failed watch silent; starting it again");
+                            break;
+                        }
                     }
-                }
-                Ok(event) => {
-                    record_error(&kind, None);
-                    let quiet =
-                        matches!(event, watcher::Event::Apply(_) | watcher::Event::Delete(_))
-                            && !judged_relevant.load(Ordering::Relaxed);
-                    if !quiet {
+                } else {
+                    stream.next().await
+                };
+                let Some(event) = next else {
+                    break;
+                };
+                let event = match event {
+                    Ok(event) => event,
+                    Err(e) => {
+                        warn!(kind = %kind, error = %e, "watch failed; keeping the last state and retrying");
+                        record_error(&kind, Some(e.to_string()));
+                        failing = true;
+                        continue;
+                    }
+                };
+                // Judged before the event enters the store (which still holds the object's
+                // last state).
+                let relevant = relevant.as_ref().is_none_or(|r| r(&store, &event));
+                writer.apply_watcher_event(&event);
+                match event {
+                    watcher::Event::Init | watcher::Event::InitApply(_) => {
                         if let Some(observe) = &observe {
                             observe(&event);
                         }
-                        changed.notify_one();
+                    }
+                    event => {
+                        record_error(&kind, None);
+                        failing = false;
+                        let quiet =
+                            matches!(event, watcher::Event::Apply(_) | watcher::Event::Delete(_))
+                                && !relevant;
+                        if !quiet {
+                            if let Some(observe) = &observe {
+                                observe(&event);
+                            }
+                            changed.notify_one();
+                        }
                     }
                 }
-                Err(e) => {
-                    warn!(kind = %kind, error = %e, "watch failed; keeping the last state and retrying");
-                    record_error(&kind, Some(e.to_string()));
-                }
             }
+            // Made again after a pause: a watch that ended at once would otherwise spin.
+            tokio::time::sleep(Duration::from_millis(800)).await;
         }
     });
     reader
+}
+
+/// How long a watch that failed may stay silent (no event, no error) before it is made again:
+/// twice the longest wait between its attempts ([`WATCH_BACKOFF_MAX`] and its jitter), and
+/// some. kube 5 sets no read timeout on a list: one that never answers would otherwise hold the
+/// kind's store stale for good.
+pub const WATCH_STALL: Duration = Duration::from_secs(30);
+
+/// The longest wait between two failed attempts of a watch, before jitter (which adds up to as
+/// much again).
+pub const WATCH_BACKOFF_MAX: Duration = Duration::from_secs(8);
+
+/// The waits between a watch's failed attempts: 0.8 s doubling to [`WATCH_BACKOFF_MAX`], with
+/// jitter, from the start again after any success. kube's default doubles to 30 s (60 s with
+/// its jitter): after an apiserver outage of 20 s a watch then slept up to three such waits
+/// (one begun during the outage, one after the restarted apiserver did not serve the kind yet,
+/// one after its 410 before the re-list), and the lab's outage test found a store stale for
+/// more than 150 s after the apiserver was back. A refused connection costs a down apiserver
+/// nothing; a store stale for minutes costs the node every change made meanwhile.
+fn watch_backoff() -> ResetTimerBackoff<ExponentialBackoff> {
+    ResetTimerBackoff::new(
+        ExponentialBackoff::from(
+            ExponentialBuilder::default()
+                .with_min_delay(Duration::from_millis(800))
+                .with_max_delay(WATCH_BACKOFF_MAX)
+                .with_factor(2.0)
+                .with_jitter()
+                .without_max_times(),
+        ),
+        Duration::from_secs(120),
+    )
 }
 
 /// The last error of each kind's watch, cleared by its next success.
@@ -331,11 +388,79 @@ pub fn trim<K: Resource>(object: &mut K) {
 
 #[cfg(test)]
 mod tests {
+    use std::time::Duration;
+
     use k8s_openapi::api::core::v1::Service;
     use k8s_openapi::apimachinery::pkg::apis::meta::v1::ManagedFieldsEntry;
 
-    use super::trim;
+    use super::{WATCH_BACKOFF_MAX, trim, watch_backoff};
     use ferrolb_core::names::MANAGER_CONTROLLER;
+
+    /// A watch that fails and then goes silent (the lab's outage test saw one) is made again
+    /// after [`WATCH_STALL`]; its new list clears the failure and fills the store.
+    #[tokio::test(start_paused = true)]
+    async fn a_failed_watch_gone_silent_is_made_again() {
+        use std::sync::Arc;
+        use std::sync::atomic::{AtomicUsize, Ordering};
+
+        use futures::{StreamExt, stream};
+        use k8s_openapi::api::core::v1::ConfigMap;
+        use kube::runtime::watcher;
+
+        use super::{Hooks, WATCH_STALL, failing_watches, reflect};
+
+        const KIND: &str = "StalledTestKind";
+        let made = Arc::new(AtomicUsize::new(0));
+        let events = {
+            let made = Arc::clone(&made);
+            move || {
+                let first = made.fetch_add(1, Ordering::SeqCst) == 0;
+                let cm = ConfigMap {
+                    metadata: kube::api::ObjectMeta {
+                        name: Some("c".into()),
+                        namespace: Some("n".into()),
+                        ..Default::default()
+                    },
+                    ..Default::default()
+                };
+                let items: Vec<watcher::Result<watcher::Event<ConfigMap>>> = if first {
+                    vec![Err(watcher::Error::NoResourceVersion)]
+                } else {
+                    vec![
+                        Ok(watcher::Event::Init),
+                        Ok(watcher::Event::InitApply(cm)),
+                        Ok(watcher::Event::InitDone),
+                    ]
+                };
+                stream::iter(items).chain(stream::pending())
+            }
+        };
+        let store = reflect(events, KIND.into(), Arc::default(), Hooks::relevant(None));
+        let failing = || failing_watches().iter().any(|w| w.starts_with(KIND));
+        tokio::time::sleep(WATCH_STALL / 2).await;
+        assert!(failing(), "{:?}", failing_watches());
+        assert_eq!(made.load(Ordering::SeqCst), 1);
+        tokio::time::sleep(WATCH_STALL + Duration::from_secs(2)).await;
+        assert_eq!(made.load(Ordering::SeqCst), 2, "made again after the stall");
+        assert!(!failing(), "{:?}", failing_watches());
+        assert_eq!(store.state().len(), 1);
+    }
+
+    #[test]
+    fn a_failing_watch_retries_at_most_twice_the_cap_apart() {
+        let waits: Vec<Duration> = watch_backoff().take(30).collect();
+        assert_eq!(waits.len(), 30, "the retries never stop");
+        assert!(waits[0] <= Duration::from_millis(1600), "{waits:?}");
+        assert!(
+            waits.iter().all(|w| *w <= 2 * WATCH_BACKOFF_MAX),
+            "{waits:?}"
+        );
+        // The cap is reached: later waits are at least the cap itself (jitter only adds).
+        assert!(
+            waits[10..].iter().all(|w| *w >= WATCH_BACKOFF_MAX),
+            "{waits:?}"
+        );
+    }
 
     #[test]
     fn only_ferrolb_managers_are_kept() {
