@@ -45,9 +45,9 @@ pub struct TakeoverLabels {
 
 /// `vip_announced`, encoded at each scrape from the last election this node computed: one
 /// series per address it wins, interface and Service, none kept between scrapes. (Kept as a
-/// `Family` with the set of the last series beside it, they took about 1.4 KB per announced
-/// address: 4.8 MB for the 3,300 addresses one of three speakers answers at 10,000 Services;
-/// issue 21.)
+/// `Family` with the set of the last series beside it, they took about 1.7 MB for the 3,300
+/// addresses one of three speakers answers at 10,000 Services, and the `Family`'s hash table
+/// kept the size of the most the node ever announced: 4.8 MB in one heap profile; issue 21.)
 #[derive(Clone, Debug, Default)]
 pub struct AnnouncedVips {
     /// The last election and this node's name (shared by the clone the registry holds).
