@@ -24,7 +24,7 @@ use super::events::TakeoverCause;
 use super::gossip_keys::KeyMetrics;
 
 /// Labels of one address this node announces, per interface and Service.
-#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+#[derive(Debug, EncodeLabelSet)]
 struct VipLabels {
     /// This node.
     node: String,
