@@ -5,7 +5,7 @@
 use std::collections::BTreeSet;
 use std::net::IpAddr;
 
-use k8s_openapi::api::core::v1::Service;
+use k8s_openapi::api::core::v1::{LoadBalancerIngress, Service};
 use kube::ResourceExt;
 
 use crate::pools::Pools;
@@ -24,12 +24,19 @@ pub fn ingress_ip_list(svc: &Service) -> Vec<IpAddr> {
 
 /// [`ingress_ip_list`] without collecting it (a pass over every Service allocates nothing).
 pub fn ingress_ip_iter(svc: &Service) -> impl Iterator<Item = IpAddr> + '_ {
-    svc.status
-        .as_ref()
-        .and_then(|s| s.load_balancer.as_ref())
-        .and_then(|lb| lb.ingress.as_ref())
-        .into_iter()
-        .flatten()
+    entry_ips(
+        svc.status
+            .as_ref()
+            .and_then(|s| s.load_balancer.as_ref())
+            .and_then(|lb| lb.ingress.as_deref())
+            .unwrap_or_default(),
+    )
+}
+
+/// The addresses of `ingress` entries' `ip` that parse, in order.
+pub fn entry_ips(ingress: &[LoadBalancerIngress]) -> impl Iterator<Item = IpAddr> + '_ {
+    ingress
+        .iter()
         .filter_map(|i| i.ip.as_deref()?.trim().parse().ok())
 }
 

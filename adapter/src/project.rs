@@ -8,7 +8,8 @@
 //!   [`status_fields`](crate::ownership::status_fields)), the annotations no ferrolb code
 //!   reads (only `ferrolb.io/` and MetalLB's, see [`requested`](crate::requested)), the pod
 //!   selector (the nodes read endpoints from EndpointSlices; only the controller compares
-//!   selectors, for sharing an address), the finalizers and the conditions but
+//!   selectors, for sharing an address), the cluster IPs, the internal traffic policy and
+//!   `allocateLoadBalancerNodePorts`, the finalizers and the conditions but
 //!   [`READ_CONDITIONS`]. UID, resourceVersion, labels, creation time and generation stay
 //!   (events, proofs, policies).
 //! - EndpointSlices are kept in a shape of their own, [`NodeSlice`](crate::slice::NodeSlice).
@@ -44,8 +45,13 @@ pub fn service(svc: &mut Service) {
     if let Some(spec) = svc.spec.as_mut() {
         // A map of one entry is a B-tree node of about 540 bytes.
         spec.selector = None;
+        // The nodes' side programs no cluster IP (kube-proxy does), nor reads the internal
+        // policy or the node port allocation switch.
+        spec.cluster_ip = None;
+        spec.cluster_ips = None;
+        spec.internal_traffic_policy = None;
+        spec.allocate_load_balancer_node_ports = None;
         shrink(&mut spec.ports);
-        shrink(&mut spec.cluster_ips);
         shrink(&mut spec.ip_families);
         shrink(&mut spec.external_ips);
     }
@@ -86,7 +92,9 @@ mod tests {
                 "managedFields": [{"manager": "ferrolb-controller", "subresource": "status"},
                                   {"manager": MANAGER_EDGE, "subresource": "status"},
                                   {"manager": "kubectl"}]},
-            "spec": {"type": "LoadBalancer", "selector": {"app": "web"}},
+            "spec": {"type": "LoadBalancer", "selector": {"app": "web"}, "clusterIP": "10.96.0.9",
+                "clusterIPs": ["10.96.0.9"], "internalTrafficPolicy": "Cluster",
+                "externalTrafficPolicy": "Local"},
             "status": {"conditions": [
                 {"type": "ferrolb.io/Allocated", "status": "True", "lastTransitionTime": "2026-01-01T00:00:00Z", "reason": "Allocated", "message": "allocated 192.0.2.1"},
                 {"type": "ferrolb.io/ExternalIPsAllowed", "status": "True", "lastTransitionTime": "2026-01-01T00:00:00Z", "reason": "Allowed", "message": "m"},
@@ -124,7 +132,11 @@ mod tests {
         );
         assert_eq!(m.labels.as_ref().map(|l| l.len()), Some(1));
         assert_eq!(m.finalizers, None);
-        assert_eq!(svc.spec.as_ref().map(|s| s.selector.is_none()), Some(true));
+        let spec = svc.spec.as_ref().unwrap();
+        assert_eq!(spec.selector, None);
+        assert_eq!((&spec.cluster_ip, &spec.cluster_ips), (&None, &None));
+        assert_eq!(spec.internal_traffic_policy, None);
+        assert_eq!(spec.external_traffic_policy.as_deref(), Some("Local"));
         let conditions: Vec<&str> = svc
             .status
             .iter()

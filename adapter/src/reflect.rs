@@ -13,7 +13,7 @@ use std::time::Duration;
 use backon::ExponentialBuilder;
 use ferrolb_core::names::MANAGER_PREFIX;
 use futures::{Stream, StreamExt};
-use kube::runtime::reflector::{self, Lookup, Store};
+use kube::runtime::reflector::Lookup;
 use kube::runtime::utils::ResetTimerBackoff;
 use kube::runtime::watcher::ExponentialBackoff;
 use kube::runtime::{WatchStreamExt, watcher};
@@ -21,6 +21,8 @@ use kube::{Api, Client, Resource};
 use serde::de::DeserializeOwned;
 use tokio::sync::Notify;
 use tracing::warn;
+
+use crate::store::{ObjectStore, store};
 
 /// A kind the reflectors can watch.
 pub trait Watchable:
@@ -89,7 +91,7 @@ macro_rules! kept_lookup {
 /// Which watch events of a kind notify the binary's loop: those `relevant` keeps, judged
 /// before the event enters the store (which then still holds the object's last state). The
 /// others only update the store: the loop reads them with its next snapshot.
-pub type Relevance<P> = Arc<dyn Fn(&Store<P>, &watcher::Event<P>) -> bool + Send + Sync>;
+pub type Relevance<P> = Arc<dyn Fn(&ObjectStore<P>, &watcher::Event<P>) -> bool + Send + Sync>;
 
 /// Told of every event of a kind's watch that notifies the binary's loop (re-lists included,
 /// not those a [`Relevance`] keeps quiet) once the store holds it, before the loop is
@@ -98,7 +100,7 @@ pub type Relevance<P> = Arc<dyn Fn(&Store<P>, &watcher::Event<P>) -> bool + Send
 pub type Observer<P> = Arc<dyn Fn(&watcher::Event<P>) + Send + Sync>;
 
 /// Starts watching every `K` on the current tokio runtime; returns the store.
-pub fn watch_all<K: Watchable>(client: &Client, changed: Arc<Notify>) -> Store<K> {
+pub fn watch_all<K: Watchable>(client: &Client, changed: Arc<Notify>) -> ObjectStore<K> {
     watch_all_with(client, changed, |_| {})
 }
 
@@ -108,7 +110,7 @@ pub fn watch_all_with<K: Watchable>(
     client: &Client,
     changed: Arc<Notify>,
     project: fn(&mut K),
-) -> Store<K> {
+) -> ObjectStore<K> {
     watch_all_relevant(client, changed, project, None)
 }
 
@@ -118,7 +120,7 @@ pub fn watch_all_relevant<K: Watchable>(
     changed: Arc<Notify>,
     project: fn(&mut K),
     relevant: Option<Relevance<K>>,
-) -> Store<K> {
+) -> ObjectStore<K> {
     watch(
         Api::<K>::all(client.clone()),
         watcher::Config::default(),
@@ -134,7 +136,7 @@ pub fn watch_all_observed<K: Watchable>(
     changed: Arc<Notify>,
     relevant: Option<Relevance<K>>,
     observe: Observer<K>,
-) -> Store<K> {
+) -> ObjectStore<K> {
     watch(
         Api::<K>::all(client.clone()),
         watcher::Config::default(),
@@ -149,7 +151,11 @@ pub fn watch_all_observed<K: Watchable>(
 
 /// [`watch_all`], each object turned into a `P` (e.g. [`NodeSlice`](crate::slice::NodeSlice):
 /// only what the binary reads, in a smaller shape) before it enters the store.
-pub fn watch_all_into<K, P>(client: &Client, changed: Arc<Notify>, into: fn(K) -> P) -> Store<P>
+pub fn watch_all_into<K, P>(
+    client: &Client,
+    changed: Arc<Notify>,
+    into: fn(K) -> P,
+) -> ObjectStore<P>
 where
     K: Watchable,
     P: Lookup<DynamicType = ()> + Clone + Send + Sync + 'static,
@@ -163,7 +169,7 @@ pub fn watch_all_into_relevant<K, P>(
     changed: Arc<Notify>,
     into: fn(K) -> P,
     relevant: Option<Relevance<P>>,
-) -> Store<P>
+) -> ObjectStore<P>
 where
     K: Watchable,
     P: Lookup<DynamicType = ()> + Clone + Send + Sync + 'static,
@@ -195,7 +201,7 @@ pub fn watch_named<K>(
     namespace: &str,
     name: &str,
     changed: Arc<Notify>,
-) -> Store<K>
+) -> ObjectStore<K>
 where
     K: Watchable + Resource<Scope = k8s_openapi::NamespaceResourceScope>,
 {
@@ -231,7 +237,7 @@ fn watch<K: Watchable>(
     changed: Arc<Notify>,
     project: fn(&mut K),
     hooks: Hooks<K>,
-) -> Store<K> {
+) -> ObjectStore<K> {
     let modify = move |object: &mut K| {
         trim(object);
         project(object);
@@ -254,12 +260,12 @@ fn reflect<P, S>(
     kind: String,
     changed: Arc<Notify>,
     Hooks { relevant, observe }: Hooks<P>,
-) -> Store<P>
+) -> ObjectStore<P>
 where
     P: Lookup<DynamicType = ()> + Clone + Send + Sync + 'static,
     S: Stream<Item = watcher::Result<watcher::Event<P>>> + Send + 'static,
 {
-    let (reader, mut writer) = reflector::store();
+    let (reader, mut writer) = store();
     let store = reader.clone();
     tokio::spawn(async move {
         loop {
@@ -293,7 +299,7 @@ where
                 // Judged before the event enters the store (which still holds the object's
                 // last state).
                 let relevant = relevant.as_ref().is_none_or(|r| r(&store, &event));
-                writer.apply_watcher_event(&event);
+                writer.apply(&event);
                 match event {
                     watcher::Event::Init | watcher::Event::InitApply(_) => {
                         if let Some(observe) = &observe {

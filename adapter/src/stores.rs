@@ -1,29 +1,51 @@
 //! The watches every component that serves LoadBalancer Services on the nodes' side (speaker,
 //! edge) decides from: Services, EndpointSlices, Nodes and VIPPools, each a
 //! [`watch_all`] reflector; Services and EndpointSlices keep only what the nodes' side reads
-//! ([`project`]).
+//! ([`project`]), the speaker's Services in a smaller shape ([`NodeService`]).
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 
 use k8s_openapi::api::core::v1::{ConfigMap, Node, Service};
 use kube::Client;
-use kube::runtime::reflector::{ObjectRef, Store};
 use kube::runtime::watcher::Event;
 use tokio::sync::Notify;
 
+use crate::node_service::NodeService;
 use crate::project;
 use crate::proof::{ALLOCATION_KEYS_CONFIGMAP, VerifyKeys};
 use crate::reflect::{Relevance, watch_all_into_relevant, watch_all_relevant, watch_named};
 use crate::slice::NodeSlice;
+use crate::store::ObjectStore;
 use ferrolb_api::VIPPool;
 use k8s_openapi::api::discovery::v1::EndpointSlice;
+use kube::runtime::reflector::Lookup;
+
+/// How a binary keeps the Services it watches: the projected Service itself (the edge), or
+/// the speaker's [`NodeService`].
+pub trait KeptService: Lookup<DynamicType = ()> + Clone + Send + Sync + 'static {
+    /// What is kept of `svc`.
+    fn keep(svc: Service) -> Self;
+}
+
+impl KeptService for Service {
+    fn keep(mut svc: Service) -> Service {
+        project::service(&mut svc);
+        svc
+    }
+}
+
+impl KeptService for NodeService {
+    fn keep(svc: Service) -> NodeService {
+        NodeService::from(svc)
+    }
+}
 
 /// Services, EndpointSlices, Nodes and VIPPools at one moment (what [`ServiceStores`] hold).
-#[derive(Debug, Clone, Default)]
-pub struct ServiceObjects {
+#[derive(Debug, Clone)]
+pub struct ServiceObjects<S = Service> {
     /// Every Service.
-    pub services: Vec<Arc<Service>>,
+    pub services: Vec<Arc<S>>,
     /// Every EndpointSlice.
     pub slices: Vec<Arc<NodeSlice>>,
     /// Every Node.
@@ -34,19 +56,31 @@ pub struct ServiceObjects {
     pub proof_keys: VerifyKeys,
 }
 
-/// The stores of Services, EndpointSlices, Nodes and VIPPools.
+impl<S> Default for ServiceObjects<S> {
+    fn default() -> Self {
+        ServiceObjects {
+            services: Vec::new(),
+            slices: Vec::new(),
+            nodes: Vec::new(),
+            pools: Vec::new(),
+            proof_keys: VerifyKeys::default(),
+        }
+    }
+}
+
+/// The stores of Services (kept as `S`), EndpointSlices, Nodes and VIPPools.
 #[derive(Clone)]
-pub struct ServiceStores {
+pub struct ServiceStores<S = Service> {
     /// Every Service.
-    pub services: Store<Service>,
+    pub services: ObjectStore<S>,
     /// Every EndpointSlice.
-    pub slices: Store<NodeSlice>,
+    pub slices: ObjectStore<NodeSlice>,
     /// Every Node.
-    pub nodes: Store<Node>,
+    pub nodes: ObjectStore<Node>,
     /// Every VIPPool.
-    pub pools: Store<VIPPool>,
+    pub pools: ObjectStore<VIPPool>,
     /// The ConfigMap [`ALLOCATION_KEYS_CONFIGMAP`] of ferrolb's namespace.
-    pub proof_keys: Store<ConfigMap>,
+    pub proof_keys: ObjectStore<ConfigMap>,
     /// The keys last read from it, with the data they were read from: every snapshot hands
     /// out the same keys, so their verification memo lasts from pass to pass.
     last_keys: Arc<Mutex<Option<KeysRead>>>,
@@ -55,11 +89,11 @@ pub struct ServiceStores {
 /// Keys and the ConfigMap data they were read from.
 type KeysRead = (BTreeMap<String, String>, VerifyKeys);
 
-impl ServiceStores {
+impl<S: KeptService> ServiceStores<S> {
     /// Starts one watch per kind on the current tokio runtime; `changed` is notified on every
     /// change after the first list.
     /// `namespace` is ferrolb's, where the controller publishes its proof keys.
-    pub fn start(client: &Client, namespace: &str, changed: Arc<Notify>) -> ServiceStores {
+    pub fn start(client: &Client, namespace: &str, changed: Arc<Notify>) -> ServiceStores<S> {
         Self::start_for(client, namespace, changed, None)
     }
 
@@ -75,12 +109,12 @@ impl ServiceStores {
         client: &Client,
         namespace: &str,
         changed: Arc<Notify>,
-        concerns: Option<fn(&Service) -> bool>,
-    ) -> ServiceStores {
-        let services = watch_all_relevant(
+        concerns: Option<fn(&S) -> bool>,
+    ) -> ServiceStores<S> {
+        let services = watch_all_into_relevant::<Service, S>(
             client,
             changed.clone(),
-            project::service,
+            S::keep,
             concerns.map(service_relevance),
         );
         let slice_relevance = concerns.map(|c| slice_relevance(services.clone(), c));
@@ -102,7 +136,7 @@ impl ServiceStores {
     }
 
     /// Every object the stores hold now.
-    pub fn objects(&self) -> ServiceObjects {
+    pub fn objects(&self) -> ServiceObjects<S> {
         ServiceObjects {
             services: self.services.state(),
             slices: self.slices.state(),
@@ -148,14 +182,11 @@ impl ServiceStores {
 }
 
 /// A Service's change is relevant when `concerns` holds for the Service before or after it.
-fn service_relevance(concerns: fn(&Service) -> bool) -> Relevance<Service> {
+fn service_relevance<S: KeptService>(concerns: fn(&S) -> bool) -> Relevance<S> {
     Arc::new(
-        move |store: &Store<Service>, event: &Event<Service>| match event {
+        move |store: &ObjectStore<S>, event: &Event<S>| match event {
             Event::Apply(svc) | Event::Delete(svc) => {
-                concerns(svc)
-                    || store
-                        .get(&ObjectRef::from_obj(svc))
-                        .is_some_and(|before| concerns(&before))
+                concerns(svc) || store.get_like(svc).is_some_and(|before| concerns(&before))
             }
             _ => true,
         },
@@ -164,16 +195,16 @@ fn service_relevance(concerns: fn(&Service) -> bool) -> Relevance<Service> {
 
 /// An EndpointSlice's change is relevant when `concerns` holds for its Service, as `services`
 /// has it (no Service: not relevant).
-fn slice_relevance(
-    services: Store<Service>,
-    concerns: fn(&Service) -> bool,
+fn slice_relevance<S: KeptService>(
+    services: ObjectStore<S>,
+    concerns: fn(&S) -> bool,
 ) -> Relevance<NodeSlice> {
     Arc::new(
-        move |_: &Store<NodeSlice>, event: &Event<NodeSlice>| match event {
+        move |_: &ObjectStore<NodeSlice>, event: &Event<NodeSlice>| match event {
             Event::Apply(slice) | Event::Delete(slice) => {
                 slice.service.as_ref().is_some_and(|name| {
                     services
-                        .get(&ObjectRef::new(name).within(&slice.namespace))
+                        .get(&slice.namespace, name)
                         .is_some_and(|svc| concerns(&svc))
                 })
             }
@@ -186,8 +217,8 @@ fn slice_relevance(
 /// for itself: resourceVersion, managedFields).
 fn pool_relevance() -> Relevance<VIPPool> {
     Arc::new(
-        |store: &Store<VIPPool>, event: &Event<VIPPool>| match event {
-            Event::Apply(pool) => store.get(&ObjectRef::from_obj(pool)).is_none_or(|before| {
+        |store: &ObjectStore<VIPPool>, event: &Event<VIPPool>| match event {
+            Event::Apply(pool) => store.get_like(pool).is_none_or(|before| {
                 let (b, a) = (&before.metadata, &pool.metadata);
                 before.spec != pool.spec
                     || b.uid != a.uid
@@ -206,12 +237,14 @@ fn pool_relevance() -> Relevance<VIPPool> {
 /// seconds in the lab), images, capacity or versions: at 1,000 nodes each of those woke every
 /// speaker and the controller for a whole pass.
 pub fn node_relevance() -> Relevance<Node> {
-    Arc::new(|store: &Store<Node>, event: &Event<Node>| match event {
-        Event::Apply(node) => store
-            .get(&ObjectRef::from_obj(node))
-            .is_none_or(|before| node_read_changed(&before, node)),
-        _ => true,
-    })
+    Arc::new(
+        |store: &ObjectStore<Node>, event: &Event<Node>| match event {
+            Event::Apply(node) => store
+                .get_like(node)
+                .is_none_or(|before| node_read_changed(&before, node)),
+            _ => true,
+        },
+    )
 }
 
 fn node_read_changed(before: &Node, after: &Node) -> bool {
@@ -249,7 +282,7 @@ fn proof_keys(data: &BTreeMap<String, String>) -> VerifyKeys {
 
 #[cfg(test)]
 mod tests {
-    use kube::runtime::reflector::store;
+    use crate::store::store;
     use kube::runtime::watcher::Event;
     use serde_json::json;
 
@@ -263,7 +296,7 @@ mod tests {
             "data": keys.to_data(),
         }))
         .unwrap();
-        writer.apply_watcher_event(&Event::Apply(map));
+        writer.apply(&Event::Apply(map));
         ServiceStores {
             services: store().0,
             slices: store().0,
@@ -292,7 +325,7 @@ mod tests {
         let relevant = node_relevance();
         let first = Event::Apply(node("198.51.100.3", "True", "2026-12-06T10:00:00Z"));
         assert!(relevant(&reader, &first), "a new Node");
-        writer.apply_watcher_event(&first);
+        writer.apply(&first);
         let heartbeat = Event::Apply(node("198.51.100.3", "True", "2026-12-06T10:00:05Z"));
         assert!(!relevant(&reader, &heartbeat), "a heartbeat");
         let not_ready = Event::Apply(node("198.51.100.3", "False", "2026-12-06T10:00:05Z"));
@@ -371,14 +404,14 @@ mod tests {
         let relevant = service_relevance(labelled);
         assert!(!relevant(&services, &Event::Apply(service("a", false))));
         assert!(relevant(&services, &Event::Apply(service("a", true))));
-        writer.apply_watcher_event(&Event::Apply(service("a", true)));
+        writer.apply(&Event::Apply(service("a", true)));
         assert!(
             relevant(&services, &Event::Apply(service("a", false))),
             "it concerned the binary before"
         );
         assert!(relevant(&services, &Event::Delete(service("a", false))));
         assert!(relevant(&services, &Event::InitDone));
-        writer.apply_watcher_event(&Event::Apply(service("b", false)));
+        writer.apply(&Event::Apply(service("b", false)));
         assert!(!relevant(&services, &Event::Delete(service("b", false))));
 
         let slices = store::<NodeSlice>().0;
@@ -407,7 +440,7 @@ mod tests {
         let relevant = pool_relevance();
         let first = pool("192.0.2.0/28", 1, json!({}));
         assert!(relevant(&pools, &Event::Apply(first.clone())), "a new pool");
-        writer.apply_watcher_event(&Event::Apply(first.clone()));
+        writer.apply(&Event::Apply(first.clone()));
         assert!(!relevant(
             &pools,
             &Event::Apply(pool("192.0.2.0/28", 2, json!({})))

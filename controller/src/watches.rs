@@ -3,12 +3,12 @@
 use std::sync::Arc;
 
 use ferrolb_adapter::reflect::{Observer, watch_all_observed};
+use ferrolb_adapter::store::ObjectStore;
 use ferrolb_adapter::stores::node_relevance;
 use ferrolb_api::{ExternalIPPolicy, VIPPool};
 use k8s_openapi::api::core::v1::{Namespace, Node, Service};
 use k8s_openapi::api::networking::v1::ServiceCIDR;
 use kube::Client;
-use kube::runtime::reflector::Store;
 use kube::runtime::watcher;
 use tokio::sync::Notify;
 use tracing::warn;
@@ -23,12 +23,12 @@ const WAIT_REPORT: std::time::Duration = std::time::Duration::from_secs(5);
 /// The reflectors' stores.
 #[derive(Clone)]
 pub struct Stores {
-    services: Store<Service>,
-    pools: Store<VIPPool>,
-    namespaces: Store<Namespace>,
-    nodes: Store<Node>,
-    policies: Store<ExternalIPPolicy>,
-    service_cidrs: Store<ServiceCIDR>,
+    services: ObjectStore<Service>,
+    pools: ObjectStore<VIPPool>,
+    namespaces: ObjectStore<Namespace>,
+    nodes: ObjectStore<Node>,
+    policies: ObjectStore<ExternalIPPolicy>,
+    service_cidrs: ObjectStore<ServiceCIDR>,
     journal: Arc<Journal>,
 }
 

@@ -13,13 +13,14 @@ use ferrolb_speaker::daemon::scale::{Kept, World};
 #[global_allocator]
 static ALLOCATOR: Counting = Counting;
 
-/// Bytes per Service the stores may keep (measured 2,409–2,410; 3,183–3,185 when
+/// Bytes per Service the stores may keep (measured 1,314–1,317; 2,409–2,410 when Services
+/// were kept as projected `k8s-openapi` objects, not as `NodeService`; 3,183–3,185 when
 /// `ServiceAnnouncement`s were kept whole (name, namespace, status) rather than as a digest
 /// and Services kept every condition; 4,409 before EndpointSlices were kept as `NodeSlice`,
 /// with the projections of `ferrolb_adapter::project`; 5,030 when Services kept their pod selector and finalizers;
 /// 6,004 when `ServiceAnnouncement`s kept their metadata and spec; 19,333 without
 /// projections).
-const STORES_PER_SERVICE: usize = 2_700;
+const STORES_PER_SERVICE: usize = 1_450;
 /// Bytes per Service the daemon may keep after a step (measured 2,378–2,386; 2,404–2,406
 /// when the basis's rows and ingress and the rule input's Services kept the capacity their
 /// collects grew to; 2,471–2,473 when the step memo kept each Service's key besides its

@@ -16,8 +16,9 @@ use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use ferrolb_adapter::node_service::NodeService;
 use ferrolb_runtime::pace;
-use k8s_openapi::api::core::v1::{Node, Service};
+use k8s_openapi::api::core::v1::Node;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use k8s_openapi::jiff::Timestamp;
 use tokio::sync::{Notify, mpsc, watch};
@@ -76,7 +77,7 @@ pub(super) struct Outputs {
     /// The gossip's seeds.
     pub seeds: watch::Sender<Vec<std::net::SocketAddr>>,
     /// Takeover events.
-    pub takeovers: mpsc::Sender<(Takeover, Vec<Arc<Service>>)>,
+    pub takeovers: mpsc::Sender<(Takeover, Vec<Arc<NodeService>>)>,
 }
 
 /// The tasks the loop started, kept until it stops.
@@ -103,7 +104,7 @@ pub(super) struct Applied {
     /// The `ServiceAnnouncement` objects the publisher was last given.
     pub(super) current: Vec<Arc<Announced>>,
     /// The Services of that step (the publisher names their owners).
-    pub(super) services: Vec<Arc<Service>>,
+    pub(super) services: Vec<Arc<NodeService>>,
     /// The runtime facts the health snapshot was last given.
     pub(super) observed: Observed,
     /// The dataplane decision of that step: serve the healthCheckNodePorts.
@@ -138,7 +139,7 @@ pub(super) struct Speaker {
 /// still needs to apply it.
 struct Step {
     desired: NodeDesired,
-    services: Vec<Arc<Service>>,
+    services: Vec<Arc<NodeService>>,
     nodes: Vec<Arc<Node>>,
     members: Members,
     /// The dataplane decision the step used.
@@ -482,7 +483,7 @@ impl Speaker {
 /// watched objects.
 pub(super) fn batch(
     desired: &NodeDesired,
-    services: &[Arc<Service>],
+    services: &[Arc<NodeService>],
     current: &[Arc<Announced>],
 ) -> publish::Batch {
     publish::Batch {

@@ -5,7 +5,7 @@ use std::collections::{BTreeSet, HashMap};
 use std::net::IpAddr;
 use std::time::{Duration, Instant};
 
-use k8s_openapi::api::core::v1::Service;
+use ferrolb_adapter::node_service::NodeService;
 use kube::Client;
 use kube::Resource;
 use kube::runtime::events::{Event, EventType, Recorder, Reporter};
@@ -135,8 +135,8 @@ impl Limiter {
 pub fn spawn(
     client: Client,
     node: String,
-) -> mpsc::Sender<(Takeover, Vec<std::sync::Arc<Service>>)> {
-    let (tx, mut rx) = mpsc::channel::<(Takeover, Vec<std::sync::Arc<Service>>)>(256);
+) -> mpsc::Sender<(Takeover, Vec<std::sync::Arc<NodeService>>)> {
+    let (tx, mut rx) = mpsc::channel::<(Takeover, Vec<std::sync::Arc<NodeService>>)>(256);
     tokio::spawn(async move {
         let reporter = Reporter {
             controller: "ferrolb-speaker".into(),
@@ -149,10 +149,8 @@ pub fn spawn(
                     debug!(service = %key, ip = %t.ip, "takeover event rate-limited");
                     continue;
                 }
-                let Some(svc) = services.iter().find(|s| {
-                    s.metadata.namespace.as_deref() == Some(key.namespace.as_str())
-                        && s.metadata.name.as_deref() == Some(key.name.as_str())
-                }) else {
+                let wanted = (key.namespace.as_str(), key.name.as_str());
+                let Some(svc) = services.iter().find(|s| s.key_parts() == wanted) else {
                     continue;
                 };
                 let recorder = Recorder::new(client.clone(), reporter.clone());
@@ -166,7 +164,10 @@ pub fn spawn(
                     action: "Announce".into(),
                     secondary: None,
                 };
-                if let Err(e) = recorder.publish(&event, &svc.object_ref(&())).await {
+                if let Err(e) = recorder
+                    .publish(&event, &svc.service().object_ref(&()))
+                    .await
+                {
                     warn!(service = %key, error = %e, "publishing a takeover event failed");
                 }
             }

@@ -8,9 +8,8 @@
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
-use ferrolb_adapter::service;
+use ferrolb_adapter::node_service::NodeService;
 use ferrolb_api::{ServiceAnnouncement, ServiceAnnouncementStatus};
-use k8s_openapi::api::core::v1::Service;
 use kube::api::{Patch, PatchParams};
 use kube::{Api, Client, Resource};
 use serde_json::json;
@@ -30,7 +29,7 @@ pub struct Batch {
     /// What this node writes (part of its desired state).
     pub publication: Arc<Publication>,
     /// The Services (for owner references).
-    pub services: Vec<Arc<Service>>,
+    pub services: Vec<Arc<NodeService>>,
     /// The `ServiceAnnouncement` objects as watched.
     pub current: Vec<Arc<Announced>>,
 }
@@ -118,10 +117,7 @@ impl Publisher {
         }
         for (key, status) in writes {
             let wanted = (key.namespace.as_str(), key.name.as_str());
-            let found = batch
-                .services
-                .iter()
-                .find(|s| service::key_parts(s) == wanted);
+            let found = batch.services.iter().find(|s| s.key_parts() == wanted);
             let Some(svc) = found else {
                 continue;
             };
@@ -138,13 +134,13 @@ impl Publisher {
 
     async fn write(
         &self,
-        svc: &Service,
+        svc: &NodeService,
         key: &ServiceKey,
         status: &ServiceAnnouncementStatus,
     ) -> Result<(), kube::Error> {
         let api: Api<ServiceAnnouncement> = Api::namespaced(self.client.clone(), &key.namespace);
         let params = PatchParams::apply(FIELD_MANAGER).force();
-        let owner = svc.controller_owner_ref(&()).map(|mut o| {
+        let owner = svc.service().controller_owner_ref(&()).map(|mut o| {
             o.controller = Some(false);
             o.block_owner_deletion = Some(false);
             o

@@ -15,10 +15,8 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
-use ferrolb_adapter::project;
 use ferrolb_adapter::proof::{Claim, SigningKey, VerifyKeys};
 use ferrolb_adapter::reflect::trim;
-use ferrolb_adapter::slice::NodeSlice;
 use ferrolb_adapter::stores::ServiceObjects;
 use ferrolb_api::ServiceAnnouncement;
 use ferrolb_api::names::{ANN_ALLOCATED_FROM, ANN_ALLOCATION_PROOF};
@@ -83,8 +81,8 @@ impl World {
             let parsed: k8s_openapi::api::core::v1::Service = serde_json::from_value(svc.clone())?;
             let proof = key.sign(&Claim::of(&parsed), 1_767_225_600).render();
             svc["metadata"]["annotations"][ANN_ALLOCATION_PROOF] = json!(proof);
-            svcs.push(reflected(&svc, project::service)?);
-            slices.push(kept_slice(&slice_json(&name, i))?);
+            svcs.push(kept(&svc)?);
+            slices.push(kept(&slice_json(&name, i))?);
             announcements.push(kept_announcement(&announcement_json(&name, i, &ip))?);
         }
         let nodes = NODES
@@ -129,7 +127,7 @@ impl World {
                 "terminating": false}, "targetRef": {"kind": "Pod", "namespace": NAMESPACE,
                 "name": "scale-b", "uid": "7f3c1e8a-0000-4000-8000-000000000002"}}))
             });
-        self.snapshot.objects.slices[i] = kept_slice(&slice)?;
+        self.snapshot.objects.slices[i] = kept(&slice)?;
         Ok(())
     }
 
@@ -292,8 +290,10 @@ fn kept_announcement(value: &Value) -> Result<Arc<Announced>, ScaleError> {
     Ok(Arc::new(Announced::from(object)))
 }
 
-/// Parses an EndpointSlice from its JSON text into what the reflector keeps of it.
-fn kept_slice(value: &Value) -> Result<Arc<NodeSlice>, ScaleError> {
+/// Parses a Service or an EndpointSlice from its JSON text into what the reflector keeps of it
+/// ([`NodeService`](ferrolb_adapter::node_service::NodeService),
+/// [`NodeSlice`](ferrolb_adapter::slice::NodeSlice)).
+fn kept<P: DeserializeOwned>(value: &Value) -> Result<Arc<P>, ScaleError> {
     let text = serde_json::to_vec(value)?;
     Ok(Arc::new(serde_json::from_slice(&text)?))
 }

@@ -7,11 +7,12 @@
 
 use std::sync::Arc;
 
+use ferrolb_adapter::node_service::NodeService;
 use ferrolb_adapter::reflect::{watch_all, watch_all_into};
+use ferrolb_adapter::store::ObjectStore;
 use ferrolb_adapter::stores::ServiceStores;
 use ferrolb_api::L2AnnouncementPolicy;
 use kube::Client;
-use kube::runtime::reflector::Store;
 use tokio::sync::Notify;
 
 use super::announced::Announced;
@@ -20,9 +21,9 @@ use crate::nodestate::Snapshot;
 /// The watched objects.
 #[derive(Clone)]
 pub struct Stores {
-    common: ServiceStores,
-    l2: Store<L2AnnouncementPolicy>,
-    announcements: Store<Announced>,
+    common: ServiceStores<NodeService>,
+    l2: ObjectStore<L2AnnouncementPolicy>,
+    announcements: ObjectStore<Announced>,
 }
 
 impl Stores {

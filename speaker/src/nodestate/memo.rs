@@ -23,12 +23,12 @@ use std::net::IpAddr;
 use std::sync::Arc;
 
 use ferrolb_adapter::allocations::{Allocation, ServiceClaim, losses};
+use ferrolb_adapter::node_service::NodeService;
 use ferrolb_adapter::pools::Pools;
 use ferrolb_adapter::proof::VerifyKeys;
-use ferrolb_adapter::service;
 use ferrolb_adapter::slice::NodeSlice;
+use ferrolb_core::ServiceKey;
 use foldhash::fast::RandomState;
-use k8s_openapi::api::core::v1::Service;
 
 use crate::election::{Election, Electorate, L2Policy, NodeView, VipInput};
 
@@ -82,9 +82,9 @@ struct Context {
 #[derive(Debug)]
 struct ServiceEntry {
     /// The Service they were computed from (kept alive, so that its address is not reused
-    /// while the entry lives). Its key ([`service::key_parts`]) orders the entries; the kept row holds
+    /// while the entry lives). Its key ([`NodeService::key_parts`]) orders the entries; the kept row holds
     /// it as a [`ServiceKey`](ferrolb_core::ServiceKey), not the entry.
-    svc: Arc<Service>,
+    svc: Arc<NodeService>,
     /// `None`: no ingress address.
     claim: Option<Arc<ServiceClaim>>,
     /// The row, with the inputs it was computed from besides the Service.
@@ -116,7 +116,7 @@ impl StepMemo {
     /// Services that are gone.
     pub fn rows(
         &mut self,
-        services: &[Arc<Service>],
+        services: &[Arc<NodeService>],
         slices: &[Arc<NodeSlice>],
         pools: &Pools,
         keys: &VerifyKeys,
@@ -142,7 +142,7 @@ impl StepMemo {
         let mut added: Vec<ServiceEntry> = Vec::new();
         // The last entries by the address of their Service (kept alive by the entry, so no
         // other object has it): found without comparing names.
-        let position: HashMap<*const Service, usize, RandomState> = last
+        let position: HashMap<*const NodeService, usize, RandomState> = last
             .iter()
             .enumerate()
             .map(|(i, e)| (Arc::as_ptr(&e.svc), i))
@@ -153,12 +153,12 @@ impl StepMemo {
                 Some(claim) => *claim = true,
                 None => added.push(ServiceEntry {
                     svc: Arc::clone(svc),
-                    claim: ServiceClaim::judge(svc, pools, keys, OUTCOME).map(Arc::new),
+                    claim: ServiceClaim::judge(&svc.service(), pools, keys, OUTCOME).map(Arc::new),
                     row: None,
                 }),
             }
         }
-        added.sort_by(|a, b| service::key_parts(&a.svc).cmp(&service::key_parts(&b.svc)));
+        added.sort_by(|a, b| a.svc.key_parts().cmp(&b.svc.key_parts()));
         let mut added = added.into_iter().peekable();
         let mut entries: Vec<ServiceEntry> = Vec::with_capacity(services.len());
         for kept in last
@@ -166,9 +166,7 @@ impl StepMemo {
             .zip(claimed)
             .filter_map(|(entry, claimed)| claimed.then_some(entry))
         {
-            while let Some(new) =
-                added.next_if(|a| service::key_parts(&a.svc) < service::key_parts(&kept.svc))
-            {
+            while let Some(new) = added.next_if(|a| a.svc.key_parts() < kept.svc.key_parts()) {
                 entries.push(new);
             }
             entries.push(kept);
@@ -181,13 +179,16 @@ impl StepMemo {
         let mut rows = Vec::with_capacity(entries.len());
         self.services = Vec::with_capacity(entries.len());
         for mut entry in entries {
-            let slices = next_run(&mut unread, service::key_parts(&entry.svc));
+            let slices = next_run(&mut unread, entry.svc.key_parts());
             // The key of a Service seen before is its row's; a new one's is made once.
             let new_key;
             let key = match &entry.row {
                 Some(kept) => &kept.row.key,
                 None => {
-                    new_key = service::key(&entry.svc);
+                    new_key = {
+                        let (namespace, name) = entry.svc.key_parts();
+                        ServiceKey::new(namespace, name)
+                    };
                     &new_key
                 }
             };
@@ -212,7 +213,7 @@ impl StepMemo {
                     keys,
                     node,
                 };
-                let computed = row(key.clone(), &entry.svc, &inputs);
+                let computed = row(key.clone(), &entry.svc.service(), &inputs);
                 entry.row = Some(KeptRow {
                     slices: slices.into(),
                     lost: lost.map(|l| l.as_slice().into()),

@@ -49,6 +49,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::net::IpAddr;
 use std::sync::Arc;
 
+use ferrolb_adapter::node_service::NodeService;
 use ferrolb_adapter::pools::Pools;
 use ferrolb_adapter::stores::ServiceObjects;
 use ferrolb_api::L2AnnouncementPolicy;
@@ -73,7 +74,7 @@ pub use row::Row;
 #[derive(Debug, Clone, Default)]
 pub struct Snapshot {
     /// Every Service, EndpointSlice, Node and VIPPool.
-    pub objects: ServiceObjects,
+    pub objects: ServiceObjects<NodeService>,
     /// Every L2AnnouncementPolicy.
     pub l2: Vec<Arc<L2AnnouncementPolicy>>,
 }
@@ -253,7 +254,7 @@ fn basis_with(snapshot: &Snapshot, local: &Local, memo: &mut StepMemo) -> Basis 
         .objects
         .services
         .iter()
-        .flat_map(|svc| ferrolb_adapter::ingress::ingress_ip_iter(svc))
+        .flat_map(|svc| svc.ingress_ips())
         .collect();
     ingress.shrink_to_fit();
     let policies: Vec<election::L2Policy> = snapshot

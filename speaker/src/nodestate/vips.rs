@@ -12,6 +12,7 @@ use std::collections::BTreeSet;
 use std::net::IpAddr;
 
 use ferrolb_adapter::allocations::Allocation;
+use ferrolb_adapter::node_service::NodeService;
 use ferrolb_adapter::pools::Pools;
 use ferrolb_adapter::proof::VerifyKeys;
 use k8s_openapi::api::core::v1::Service;
@@ -75,19 +76,8 @@ impl ServiceVips {
 /// Service's EndpointSlices, changes nothing a step computes, and the speaker's stores do not
 /// wake the loop for it
 /// ([`ServiceStores::start_for`](ferrolb_adapter::stores::ServiceStores::start_for)).
-pub fn may_concern(svc: &Service) -> bool {
-    let ingress = svc
-        .status
-        .as_ref()
-        .and_then(|s| s.load_balancer.as_ref())
-        .and_then(|lb| lb.ingress.as_ref())
-        .is_some_and(|i| !i.is_empty());
-    let external = svc
-        .spec
-        .as_ref()
-        .and_then(|s| s.external_ips.as_ref())
-        .is_some_and(|e| !e.is_empty());
-    ingress || external || is_ferrolb_lb(svc, false)
+pub fn may_concern(svc: &NodeService) -> bool {
+    svc.has_ingress() || svc.has_external_ips() || is_ferrolb_lb(&svc.service(), false)
 }
 
 /// Sorts out the addresses of `svc`: `allocation` is its addresses as every Service's were

@@ -1,5 +1,6 @@
 //! Kubernetes objects from JSON literals, and a three-node cluster around them.
 
+use ferrolb_adapter::node_service::NodeService;
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::IpAddr;
 use std::sync::Arc;
@@ -185,9 +186,9 @@ impl World {
                     .iter()
                     .cloned()
                     .map(|s| {
-                        Arc::new(signed_where_the_controller_wrote(
+                        Arc::new(NodeService::from(signed_where_the_controller_wrote(
                             serde_json::from_value(s).expect("a Service"),
-                        ))
+                        )))
                     })
                     .collect(),
                 slices: self.slices.iter().cloned().map(object).collect(),

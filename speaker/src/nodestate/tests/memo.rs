@@ -2,6 +2,7 @@
 //! `Arc` for the changed object, the others kept, as the reflectors do), a step with the memo
 //! equals a step without it.
 
+use ferrolb_adapter::node_service::NodeService;
 use std::sync::Arc;
 
 use ferrolb_adapter::proof::testing::{signed, signed_where_the_controller_wrote};
@@ -83,7 +84,7 @@ fn change() -> impl Strategy<Value = Change> {
 }
 
 struct Cluster {
-    services: Vec<Option<Arc<Service>>>,
+    services: Vec<Option<Arc<NodeService>>>,
     slices: Vec<Option<Arc<NodeSlice>>>,
     world: World,
     node: usize,
@@ -124,7 +125,7 @@ impl Cluster {
                     Some(at) if !*external => signed(svc, *at),
                     _ => signed_where_the_controller_wrote(svc),
                 };
-                self.services[*i] = Some(Arc::new(svc));
+                self.services[*i] = Some(Arc::new(NodeService::from(svc)));
             }
             Change::ServiceGone(i) => self.services[*i] = None,
             Change::Bare { i, cluster_ip } => {
@@ -137,7 +138,9 @@ impl Cluster {
                 if *cluster_ip {
                     v["spec"]["type"] = json!("ClusterIP");
                 }
-                self.services[*i] = Some(Arc::new(serde_json::from_value(v).unwrap()));
+                self.services[*i] = Some(Arc::new(NodeService::from(
+                    serde_json::from_value::<Service>(v).unwrap(),
+                )));
             }
             Change::Classless { i, ip } => {
                 let ips: Vec<&str> = ip.iter().map(|ip| IPS[*ip]).collect();
@@ -146,7 +149,9 @@ impl Cluster {
                     .as_object_mut()
                     .map(|s| s.remove("loadBalancerClass"));
                 let svc: Service = serde_json::from_value(v).unwrap();
-                self.services[*i] = Some(Arc::new(signed_where_the_controller_wrote(svc)));
+                self.services[*i] = Some(Arc::new(NodeService::from(
+                    signed_where_the_controller_wrote(svc),
+                )));
             }
             Change::Slice(i, eps) => {
                 let addresses: Vec<String> =
