@@ -370,27 +370,28 @@ where
         // Judged before the event enters the store (which still holds the object's last
         // state).
         let relevant = relevant.as_ref().is_none_or(|r| r(&store, &event));
-        writer
+        let init = matches!(event, watcher::Event::Init | watcher::Event::InitApply(_));
+        let quiet =
+            matches!(event, watcher::Event::Apply(_) | watcher::Event::Delete(_)) && !relevant;
+        let mut writer = writer
             .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .apply(&event);
-        match event {
-            watcher::Event::Init | watcher::Event::InitApply(_) => {
-                if let Some(observe) = &observe {
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        match &observe {
+            Some(observe) => {
+                writer.apply(&event);
+                drop(writer);
+                if init || !quiet {
                     observe(&event);
                 }
             }
-            event => {
-                record_error(&kind, None);
-                failing = false;
-                let quiet = matches!(event, watcher::Event::Apply(_) | watcher::Event::Delete(_))
-                    && !relevant;
-                if !quiet {
-                    if let Some(observe) = &observe {
-                        observe(&event);
-                    }
-                    changed.notify_one();
-                }
+            // Nobody reads the event after the store: it moves in, not a copy.
+            None => writer.apply_owned(event),
+        }
+        if !init {
+            record_error(&kind, None);
+            failing = false;
+            if !quiet {
+                changed.notify_one();
             }
         }
     }

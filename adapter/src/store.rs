@@ -197,14 +197,19 @@ impl<K: Lookup> ObjectStore<K> {
 impl<K: Lookup + Clone> StoreWriter<K> {
     /// Applies one watch event: an object added, changed or deleted, or a step of a re-list.
     pub fn apply(&mut self, event: &Event<K>) {
+        self.apply_owned(event.clone());
+    }
+
+    /// [`apply`](Self::apply), the event's object moved into the store.
+    pub fn apply_owned(&mut self, event: Event<K>) {
         match event {
-            Event::Apply(object) => self.write().insert(Arc::new(object.clone())),
-            Event::Delete(object) => self.write().remove(object),
+            Event::Apply(object) => self.write().insert(Arc::new(object)),
+            Event::Delete(object) => self.write().remove(&object),
             Event::Init => self.relisted = Some(Objects::new()),
             Event::InitApply(object) => self
                 .relisted
                 .get_or_insert_with(Objects::new)
-                .insert(Arc::new(object.clone())),
+                .insert(Arc::new(object)),
             Event::InitDone => {
                 let relisted = self.relisted.take().unwrap_or_else(Objects::new);
                 *self.write() = relisted;
