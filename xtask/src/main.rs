@@ -627,6 +627,9 @@ fn in_bench_lab(
 }
 
 fn bench(cmd: BenchCmd, check: Option<PathBuf>) -> anyhow::Result<()> {
+    // Read before the run: the commit its binaries were built from, not the one checked out
+    // when a long run ends.
+    let recorded = ferrolb_e2e::bench::recorded(&repo());
     let rt = tokio::runtime::Runtime::new()?;
     let (name, keep, mut json) = match cmd {
         BenchCmd::Alloc {
@@ -722,9 +725,7 @@ fn bench(cmd: BenchCmd, check: Option<PathBuf>) -> anyhow::Result<()> {
             )
         }
     };
-    if let (Some(out), serde_json::Value::Object(recorded)) =
-        (json.as_object_mut(), ferrolb_e2e::bench::recorded(&repo()))
-    {
+    if let (Some(out), serde_json::Value::Object(recorded)) = (json.as_object_mut(), recorded) {
         for (k, v) in recorded {
             out.entry(k).or_insert(v);
         }

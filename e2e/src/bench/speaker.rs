@@ -74,7 +74,7 @@ pub async fn speakers(
     .await?;
     let announce_seconds = t.elapsed().as_secs_f64();
     let after = memory(lab);
-    let allocators = allocators(lab).await?;
+    let allocators_after = allocators(lab).await?;
     let controllers = memory_of(lab, &[Component::Controller(0), Component::Controller(1)]);
     let proxies = kube_proxy_memory(lab, opts.kube_proxy);
     let rules = nft_size(lab, "node-a", opts.kube_proxy);
@@ -101,6 +101,11 @@ pub async fn speakers(
         .collect();
     let per_speaker_and_service = steps / (SPEAKERS.len() * timings.len().max(1)) as f64;
     let back_to_back = one_more(lab, &client, (opts.probes, opts.probes), Pace::BackToBack).await?;
+    // What the speakers hold once nothing happens: the allocator has returned freed pages
+    // (after 1 s, `.cargo/config.toml`) and no step runs.
+    tokio::time::sleep(QUIET).await;
+    let settled = memory(lab);
+    let allocators_settled = allocators(lab).await?;
     Ok(json!({
         "benchmark": "speaker",
         "services": opts.services,
@@ -111,8 +116,11 @@ pub async fn speakers(
         "speakers_after": after,
         "max_rss_bytes": max_of(&after, "rss_bytes"),
         "max_peak_rss_bytes": max_of(&after, "peak_rss_bytes"),
-        "speakers_allocator_after": allocators,
-        "max_allocated_bytes": max_of(&allocators, "allocated"),
+        "speakers_allocator_after": allocators_after,
+        "speakers_settled": settled,
+        "max_settled_rss_bytes": max_of(&settled, "rss_bytes"),
+        "speakers_allocator_settled": allocators_settled,
+        "max_allocated_bytes": max_of(&allocators_after, "allocated"),
         "controllers_after": controllers,
         "max_controller_peak_rss_bytes": max_of(&controllers, "peak_rss_bytes"),
         "takeovers_by_reason": takeovers,
@@ -210,6 +218,10 @@ enum Pace {
 
 /// The pause before each [`Pace::Settled`] Service.
 const SETTLE: Duration = Duration::from_secs(2);
+
+/// How long the lab stays quiet before the speakers' settled memory is read
+/// (`speakers_settled`): many times the allocator's decay of freed pages.
+const QUIET: Duration = Duration::from_secs(30);
 
 /// Creates `count` more Services, one at a time at `pace`, each requesting an address from
 /// the top of [`POOL`] (above the bulk; the `first`-th on), and times each from its create
