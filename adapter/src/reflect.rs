@@ -7,7 +7,6 @@
 //! memory, for 10,000 Services and their EndpointSlices.
 
 use std::collections::BTreeMap;
-use std::sync::atomic::{AtomicBool, AtomicU8, AtomicU64, Ordering};
 use std::sync::{Arc, LazyLock, Mutex};
 use std::time::Duration;
 
@@ -23,7 +22,7 @@ use serde::de::DeserializeOwned;
 use tokio::sync::Notify;
 use tracing::warn;
 
-use crate::store::{ObjectStore, StoreWriter, store};
+use crate::store::{ObjectStore, store};
 
 /// A kind the reflectors can watch.
 pub trait Watchable:
@@ -222,15 +221,6 @@ struct Hooks<P: Lookup<DynamicType = ()> + Clone + 'static> {
     observe: Option<Observer<P>>,
 }
 
-impl<P: Lookup<DynamicType = ()> + Clone + 'static> Clone for Hooks<P> {
-    fn clone(&self) -> Self {
-        Hooks {
-            relevant: self.relevant.clone(),
-            observe: self.observe.clone(),
-        }
-    }
-}
-
 impl<P: Lookup<DynamicType = ()> + Clone + 'static> Hooks<P> {
     /// Notifying what `relevant` keeps (everything without it); nobody observes.
     fn relevant(relevant: Option<Relevance<P>>) -> Self {
@@ -265,47 +255,68 @@ fn watch<K: Watchable>(
 /// `hooks.observe` of every event that notifies (and of the first list) once the store holds
 /// it, and keeping the last state through errors. A watch that failed and then says nothing
 /// for [`WATCH_STALL`] is dropped and made again (a new list, the store kept meanwhile).
-///
-/// Each watch runs in a task of its own, which a supervisor replaces when it failed and made
-/// no progress for [`WATCH_ABANDONED`], whatever it waits for (the lab's outage test once saw a
-/// failed watch whose task was never polled again, its stall timeout included).
 fn reflect<P, S>(
     events: impl Fn() -> S + Send + 'static,
     kind: String,
     changed: Arc<Notify>,
-    hooks: Hooks<P>,
+    Hooks { relevant, observe }: Hooks<P>,
 ) -> ObjectStore<P>
 where
     P: Lookup<DynamicType = ()> + Clone + Send + Sync + 'static,
     S: Stream<Item = watcher::Result<watcher::Event<P>>> + Send + 'static,
 {
-    let (reader, writer) = store();
+    let (reader, mut writer) = store();
     let store = reader.clone();
-    let writer = Arc::new(Mutex::new(writer));
     tokio::spawn(async move {
         loop {
-            let progress = Arc::new(Progress::new());
-            let mut life = tokio::spawn(follow(
-                events(),
-                Watch {
-                    kind: kind.clone(),
-                    changed: Arc::clone(&changed),
-                    hooks: hooks.clone(),
-                    store: store.clone(),
-                    writer: Arc::clone(&writer),
-                },
-                Arc::clone(&progress),
-            ));
+            let mut stream = events().backoff(watch_backoff()).boxed();
+            // Since the last error, while no success (a list done, a change) followed it.
+            let mut failing = false;
             loop {
-                tokio::select! {
-                    _ = &mut life => break,
-                    () = tokio::time::sleep(WATCH_ABANDONED / 4) => {
-                        if let Some(phase) = progress.abandoned() {
-                            warn!(kind = %kind, phase, after = ?WATCH_ABANDONED,
-                                "failed watch's task made no progress; replacing it");
-                            life.abort();
+                let next = if failing {
+                    match tokio::time::timeout(WATCH_STALL, stream.next()).await {
+                        Ok(next) => next,
+                        Err(_) => {
+                            warn!(kind = %kind, stall = ?WATCH_STALL, "failed watch silent; starting it again");
                             break;
                         }
+                    }
+                } else {
+                    stream.next().await
+                };
+                let Some(event) = next else {
+                    break;
+                };
+                let event = match event {
+                    Ok(event) => event,
+                    Err(e) => {
+                        warn!(kind = %kind, error = %e, "watch failed; keeping the last state and retrying");
+                        record_error(&kind, Some(e.to_string()));
+                        failing = true;
+                        continue;
+                    }
+                };
+                // Judged before the event enters the store (which still holds the object's
+                // last state).
+                let relevant = relevant.as_ref().is_none_or(|r| r(&store, &event));
+                let init = matches!(event, watcher::Event::Init | watcher::Event::InitApply(_));
+                let quiet = matches!(event, watcher::Event::Apply(_) | watcher::Event::Delete(_))
+                    && !relevant;
+                match &observe {
+                    Some(observe) => {
+                        writer.apply(&event);
+                        if init || !quiet {
+                            observe(&event);
+                        }
+                    }
+                    // Nobody reads the event after the store: it moves in, not a copy.
+                    None => writer.apply_owned(event),
+                }
+                if !init {
+                    record_error(&kind, None);
+                    failing = false;
+                    if !quiet {
+                        changed.notify_one();
                     }
                 }
             }
@@ -314,145 +325,6 @@ where
         }
     });
     reader
-}
-
-/// What one watch's task needs besides its events.
-struct Watch<P: Lookup<DynamicType = ()> + Clone + 'static> {
-    kind: String,
-    changed: Arc<Notify>,
-    hooks: Hooks<P>,
-    store: ObjectStore<P>,
-    writer: Arc<Mutex<StoreWriter<P>>>,
-}
-
-/// One watch, from its first request until it ends or stalls ([`WATCH_STALL`]).
-async fn follow<P, S>(events: S, watch: Watch<P>, progress: Arc<Progress>)
-where
-    P: Lookup<DynamicType = ()> + Clone + Send + Sync + 'static,
-    S: Stream<Item = watcher::Result<watcher::Event<P>>> + Send + 'static,
-{
-    let Watch {
-        kind,
-        changed,
-        hooks: Hooks { relevant, observe },
-        store,
-        writer,
-    } = watch;
-    let mut stream = events.backoff(watch_backoff()).boxed();
-    // Since the last error, while no success (a list done, a change) followed it.
-    let mut failing = false;
-    loop {
-        progress.at(Phase::Waiting, failing);
-        let next = if failing {
-            match tokio::time::timeout(WATCH_STALL, stream.next()).await {
-                Ok(next) => next,
-                Err(_) => {
-                    warn!(kind = %kind, stall = ?WATCH_STALL, "failed watch silent; starting it again");
-                    return;
-                }
-            }
-        } else {
-            stream.next().await
-        };
-        let Some(event) = next else {
-            return;
-        };
-        progress.at(Phase::Applying, failing);
-        let event = match event {
-            Ok(event) => event,
-            Err(e) => {
-                warn!(kind = %kind, error = %e, "watch failed; keeping the last state and retrying");
-                record_error(&kind, Some(e.to_string()));
-                failing = true;
-                continue;
-            }
-        };
-        // Judged before the event enters the store (which still holds the object's last
-        // state).
-        let relevant = relevant.as_ref().is_none_or(|r| r(&store, &event));
-        let init = matches!(event, watcher::Event::Init | watcher::Event::InitApply(_));
-        let quiet =
-            matches!(event, watcher::Event::Apply(_) | watcher::Event::Delete(_)) && !relevant;
-        let mut writer = writer
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
-        match &observe {
-            Some(observe) => {
-                writer.apply(&event);
-                drop(writer);
-                if init || !quiet {
-                    observe(&event);
-                }
-            }
-            // Nobody reads the event after the store: it moves in, not a copy.
-            None => writer.apply_owned(event),
-        }
-        if !init {
-            record_error(&kind, None);
-            failing = false;
-            if !quiet {
-                changed.notify_one();
-            }
-        }
-    }
-}
-
-/// How long a watch's task may go without progress after its watch failed before its
-/// supervisor replaces it: its own stall timeout ([`WATCH_STALL`]) and some.
-pub const WATCH_ABANDONED: Duration = Duration::from_secs(40);
-
-/// Where a watch's task was last seen ([`Progress`]).
-#[derive(Clone, Copy, Debug)]
-#[repr(u8)]
-enum Phase {
-    /// Waiting for its stream's next event or error.
-    Waiting = 0,
-    /// Applying an event to the store, or logging an error.
-    Applying = 1,
-}
-
-/// When and where a watch's task last made progress, and whether its watch was failing then.
-struct Progress {
-    started: tokio::time::Instant,
-    /// Milliseconds since `started`.
-    at_ms: AtomicU64,
-    phase: AtomicU8,
-    failing: AtomicBool,
-}
-
-impl Progress {
-    fn new() -> Self {
-        Progress {
-            started: tokio::time::Instant::now(),
-            at_ms: AtomicU64::new(0),
-            phase: AtomicU8::new(Phase::Waiting as u8),
-            failing: AtomicBool::new(false),
-        }
-    }
-
-    fn now_ms(&self) -> u64 {
-        u64::try_from(self.started.elapsed().as_millis()).unwrap_or(u64::MAX)
-    }
-
-    fn at(&self, phase: Phase, failing: bool) {
-        self.at_ms.store(self.now_ms(), Ordering::Relaxed);
-        self.phase.store(phase as u8, Ordering::Relaxed);
-        self.failing.store(failing, Ordering::Relaxed);
-    }
-
-    /// The phase it is stuck in, when its watch had failed and it made no progress for
-    /// [`WATCH_ABANDONED`].
-    fn abandoned(&self) -> Option<&'static str> {
-        let idle = self
-            .now_ms()
-            .saturating_sub(self.at_ms.load(Ordering::Relaxed));
-        let stuck =
-            self.failing.load(Ordering::Relaxed) && u128::from(idle) >= WATCH_ABANDONED.as_millis();
-        stuck.then(|| match self.phase.load(Ordering::Relaxed) {
-            0 => "waiting for the watch",
-            _ => "applying an event",
-        })
-    }
 }
 
 /// How long a watch that failed may stay silent (no event, no error) before it is made again:
@@ -577,27 +449,6 @@ mod tests {
         assert_eq!(made.load(Ordering::SeqCst), 2, "made again after the stall");
         assert!(!failing(), "{:?}", failing_watches());
         assert_eq!(store.state().len(), 1);
-    }
-
-    /// A watch's task is abandoned only after its watch failed and it then made no progress
-    /// for [`WATCH_ABANDONED`](super::WATCH_ABANDONED); the phase it was in is named.
-    #[tokio::test(start_paused = true)]
-    async fn a_failed_watch_without_progress_is_abandoned() {
-        use super::{Phase, Progress, WATCH_ABANDONED};
-
-        let progress = Progress::new();
-        progress.at(Phase::Waiting, false);
-        tokio::time::advance(WATCH_ABANDONED * 3).await;
-        assert_eq!(progress.abandoned(), None, "a healthy watch may be silent");
-        progress.at(Phase::Applying, true);
-        tokio::time::advance(WATCH_ABANDONED - Duration::from_secs(1)).await;
-        assert_eq!(progress.abandoned(), None);
-        tokio::time::advance(Duration::from_secs(2)).await;
-        assert_eq!(progress.abandoned(), Some("applying an event"));
-        progress.at(Phase::Waiting, true);
-        assert_eq!(progress.abandoned(), None, "progress made");
-        tokio::time::advance(WATCH_ABANDONED).await;
-        assert_eq!(progress.abandoned(), Some("waiting for the watch"));
     }
 
     #[test]
