@@ -95,31 +95,30 @@ impl<K: Lookup> Objects<K> {
         }
     }
 
-    fn hash(&self, namespace: &str, name: &str) -> u64 {
-        self.hasher.hash_one((namespace, name))
+    fn hash(hasher: &RandomState, namespace: &str, name: &str) -> u64 {
+        hasher.hash_one((namespace, name))
+    }
+
+    /// Whether `object` is `name` in `namespace`.
+    fn is(object: &K, namespace: &str, name: &str) -> bool {
+        let (ns, n) = key_of(object);
+        ns == namespace && n == name
     }
 
     fn get(&self, namespace: &str, name: &str) -> Option<&Arc<K>> {
-        let hash = self.hash(namespace, name);
-        self.table.find(hash, |o| {
-            let (ns, n) = key_of(o.as_ref());
-            ns == namespace && n == name
-        })
+        let hash = Self::hash(&self.hasher, namespace, name);
+        self.table.find(hash, |o| Self::is(o, namespace, name))
     }
 
     fn insert(&mut self, object: Arc<K>) {
         let (namespace, name) = key_of(object.as_ref());
-        let hash = self.hash(&namespace, &name);
         let hasher = &self.hasher;
         let entry = self.table.entry(
-            hash,
+            Self::hash(hasher, &namespace, &name),
+            |o| Self::is(o, &namespace, &name),
             |o| {
                 let (ns, n) = key_of(o.as_ref());
-                ns == namespace && n == name
-            },
-            |o| {
-                let (ns, n) = key_of(o.as_ref());
-                hasher.hash_one((ns.as_ref(), n.as_ref()))
+                Self::hash(hasher, &ns, &n)
             },
         );
         match entry {
@@ -132,11 +131,11 @@ impl<K: Lookup> Objects<K> {
 
     fn remove(&mut self, object: &K) {
         let (namespace, name) = key_of(object);
-        let hash = self.hash(&namespace, &name);
-        if let Ok(slot) = self.table.find_entry(hash, |o| {
-            let (ns, n) = key_of(o.as_ref());
-            ns == namespace && n == name
-        }) {
+        let hash = Self::hash(&self.hasher, &namespace, &name);
+        if let Ok(slot) = self
+            .table
+            .find_entry(hash, |o| Self::is(o, &namespace, &name))
+        {
             slot.remove();
         }
     }
@@ -145,18 +144,12 @@ impl<K: Lookup> Objects<K> {
 impl<K: Lookup> ObjectStore<K> {
     /// Every object now, in no particular order.
     pub fn state(&self) -> Vec<Arc<K>> {
-        match self.shared.objects.read() {
-            Ok(objects) => objects.table.iter().cloned().collect(),
-            Err(poisoned) => poisoned.get_ref().table.iter().cloned().collect(),
-        }
+        self.read().table.iter().cloned().collect()
     }
 
     /// The object `name` in `namespace` ("" for a cluster-scoped kind).
     pub fn get(&self, namespace: &str, name: &str) -> Option<Arc<K>> {
-        match self.shared.objects.read() {
-            Ok(objects) => objects.get(namespace, name).cloned(),
-            Err(poisoned) => poisoned.get_ref().get(namespace, name).cloned(),
-        }
+        self.read().get(namespace, name).cloned()
     }
 
     /// The object stored under the namespace and name of `object`.
@@ -167,15 +160,20 @@ impl<K: Lookup> ObjectStore<K> {
 
     /// How many objects it holds.
     pub fn len(&self) -> usize {
-        match self.shared.objects.read() {
-            Ok(objects) => objects.table.len(),
-            Err(poisoned) => poisoned.get_ref().table.len(),
-        }
+        self.read().table.len()
     }
 
     /// Whether it holds no object.
     pub fn is_empty(&self) -> bool {
         self.len() == 0
+    }
+
+    /// Its objects to read (a writer that panicked left them whole: each change is one call).
+    fn read(&self) -> std::sync::RwLockReadGuard<'_, Objects<K>> {
+        self.shared
+            .objects
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
     /// Whether its first list is done.
