@@ -379,6 +379,20 @@ pub fn failing_watches() -> Vec<String> {
         .unwrap_or_default()
 }
 
+/// The watches whose last attempt failed, as [`failing_watches`] says at the moment it is
+/// serialized (a sequence of `kind: error`), not when it was made: a document kept between
+/// a binary's steps (`/debug/state`) then never shows a watch that has recovered since, whose
+/// recovery woke no step (e.g. the speaker's `ServiceAnnouncement`s, which do not notify its
+/// planning loop).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct FailingWatches;
+
+impl serde::Serialize for FailingWatches {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_seq(failing_watches())
+    }
+}
+
 /// Drops the `managedFields` entries of every field manager but ferrolb's own.
 pub fn trim<K: Resource>(object: &mut K) {
     if let Some(entries) = object.meta_mut().managed_fields.as_mut() {
@@ -401,8 +415,9 @@ mod tests {
     use super::{WATCH_BACKOFF_MAX, trim, watch_backoff};
     use ferrolb_core::names::MANAGER_CONTROLLER;
 
-    /// A watch that fails and then goes silent (the lab's outage test saw one) is made again
-    /// after [`WATCH_STALL`]; its new list clears the failure and fills the store.
+    /// A watch that fails and then goes silent is made again after [`WATCH_STALL`]; its new
+    /// list clears the failure and fills the store, and a document made while it failed no
+    /// longer lists it once printed after ([`FailingWatches`]).
     #[tokio::test(start_paused = true)]
     async fn a_failed_watch_gone_silent_is_made_again() {
         use std::sync::Arc;
@@ -412,7 +427,7 @@ mod tests {
         use k8s_openapi::api::core::v1::ConfigMap;
         use kube::runtime::watcher;
 
-        use super::{Hooks, WATCH_STALL, failing_watches, reflect};
+        use super::{FailingWatches, Hooks, WATCH_STALL, failing_watches, reflect};
 
         const KIND: &str = "StalledTestKind";
         let made = Arc::new(AtomicUsize::new(0));
@@ -444,10 +459,27 @@ mod tests {
         let failing = || failing_watches().iter().any(|w| w.starts_with(KIND));
         tokio::time::sleep(WATCH_STALL / 2).await;
         assert!(failing(), "{:?}", failing_watches());
+        // A document made now (as the speaker's `/debug/state` is made at its last step) and
+        // printed later says what is failing when printed.
+        #[derive(serde::Serialize)]
+        struct Document {
+            failing_watches: FailingWatches,
+        }
+        let document = Document {
+            failing_watches: FailingWatches,
+        };
+        let lists_kind = |document: &Document| {
+            let printed = serde_json::to_string(document).unwrap();
+            (printed.contains(KIND), printed)
+        };
+        let (listed, printed) = lists_kind(&document);
+        assert!(listed, "{printed}");
         assert_eq!(made.load(Ordering::SeqCst), 1);
         tokio::time::sleep(WATCH_STALL + Duration::from_secs(2)).await;
         assert_eq!(made.load(Ordering::SeqCst), 2, "made again after the stall");
         assert!(!failing(), "{:?}", failing_watches());
+        let (listed, printed) = lists_kind(&document);
+        assert!(!listed, "the recovered watch is still printed: {printed}");
         assert_eq!(store.state().len(), 1);
     }
 

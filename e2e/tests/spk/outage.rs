@@ -196,9 +196,9 @@ impl Spk<'_> {
     /// Waits until no speaker lists a failing watch in `/debug/state`. After the outage their
     /// watches retry with backoff, at most 16 s apart (`ferrolb_adapter::reflect`'s
     /// `WATCH_BACKOFF_MAX` and its jitter), and one that failed and went silent is made again
-    /// after `WATCH_STALL` (30 s). It still fails in about one run in three: node-a's
-    /// `ServiceAnnouncement` watch logs its 410 and then nothing, its stall timeout included
-    /// (not yet understood; stop 43's note).
+    /// after `WATCH_STALL` (30 s). `failingWatches` is read when the document is printed: made
+    /// at the speaker's last step, it went on listing a `ServiceAnnouncement` watch that had
+    /// recovered since, whose recovery woke no step (one run in three failed so, stops 42–44).
     async fn watches_recovered(&self) {
         let started = Instant::now();
         let mut failing = Vec::new();

@@ -448,7 +448,7 @@ impl Speaker {
             dataplane: decision.into(),
             gossip: members.debug_json(),
             rules: (&*self.inputs.rules_status.borrow()).into(),
-            failing_watches: ferrolb_adapter::reflect::failing_watches(),
+            failing_watches: ferrolb_adapter::reflect::FailingWatches,
         }
     }
 

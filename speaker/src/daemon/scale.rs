@@ -216,7 +216,7 @@ impl Kept {
             dataplane: (&decision).into(),
             gossip: members.debug_json(),
             rules: (&status).into(),
-            failing_watches: Vec::new(),
+            failing_watches: ferrolb_adapter::reflect::FailingWatches,
         };
         let applied = Applied {
             desired,
