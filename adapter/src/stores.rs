@@ -41,6 +41,11 @@ impl KeptService for NodeService {
     }
 }
 
+/// Whether a Service may concern a binary, judged from the Service alone and the VIPPools as
+/// their store has them (e.g. the edge: whether one of its addresses is in an edge pool). When
+/// false before and after a change, the binary computes nothing different from it.
+pub type Concerns<S> = Arc<dyn Fn(&S, &ObjectStore<VIPPool>) -> bool + Send + Sync>;
+
 /// Services, EndpointSlices, Nodes and VIPPools at one moment (what [`ServiceStores`] hold).
 #[derive(Debug, Clone)]
 pub struct ServiceObjects<S = Service> {
@@ -109,16 +114,21 @@ impl<S: KeptService> ServiceStores<S> {
         client: &Client,
         namespace: &str,
         changed: Arc<Notify>,
-        concerns: Option<fn(&S) -> bool>,
+        concerns: Option<Concerns<S>>,
     ) -> ServiceStores<S> {
+        let pool_relevance = concerns.as_ref().map(|_| pool_relevance());
+        let pools = watch_all_relevant(client, changed.clone(), |_| {}, pool_relevance);
         let services = watch_all_into_relevant::<Service, S>(
             client,
             changed.clone(),
             S::keep,
-            concerns.map(service_relevance),
+            concerns
+                .clone()
+                .map(|c| service_relevance(c, pools.clone())),
         );
-        let slice_relevance = concerns.map(|c| slice_relevance(services.clone(), c));
-        let pool_relevance = concerns.map(|_| pool_relevance());
+        let slice_relevance = concerns
+            .clone()
+            .map(|c| slice_relevance(services.clone(), pools.clone(), c));
         let node_relevance = concerns.map(|_| node_relevance());
         ServiceStores {
             slices: watch_all_into_relevant::<EndpointSlice, _>(
@@ -129,7 +139,7 @@ impl<S: KeptService> ServiceStores<S> {
             ),
             services,
             nodes: watch_all_relevant(client, changed.clone(), |_| {}, node_relevance),
-            pools: watch_all_relevant(client, changed.clone(), |_| {}, pool_relevance),
+            pools,
             proof_keys: watch_named(client, namespace, ALLOCATION_KEYS_CONFIGMAP, changed),
             last_keys: Arc::default(),
         }
@@ -181,12 +191,19 @@ impl<S: KeptService> ServiceStores<S> {
     }
 }
 
-/// A Service's change is relevant when `concerns` holds for the Service before or after it.
-fn service_relevance<S: KeptService>(concerns: fn(&S) -> bool) -> Relevance<S> {
+/// A Service's change is relevant when `concerns` holds for the Service before or after it
+/// (with the VIPPools as `pools` has them).
+fn service_relevance<S: KeptService>(
+    concerns: Concerns<S>,
+    pools: ObjectStore<VIPPool>,
+) -> Relevance<S> {
     Arc::new(
         move |store: &ObjectStore<S>, event: &Event<S>| match event {
             Event::Apply(svc) | Event::Delete(svc) => {
-                concerns(svc) || store.get_like(svc).is_some_and(|before| concerns(&before))
+                concerns(svc, &pools)
+                    || store
+                        .get_like(svc)
+                        .is_some_and(|before| concerns(&before, &pools))
             }
             _ => true,
         },
@@ -197,7 +214,8 @@ fn service_relevance<S: KeptService>(concerns: fn(&S) -> bool) -> Relevance<S> {
 /// has it (no Service: not relevant).
 fn slice_relevance<S: KeptService>(
     services: ObjectStore<S>,
-    concerns: fn(&S) -> bool,
+    pools: ObjectStore<VIPPool>,
+    concerns: Concerns<S>,
 ) -> Relevance<NodeSlice> {
     Arc::new(
         move |_: &ObjectStore<NodeSlice>, event: &Event<NodeSlice>| match event {
@@ -205,7 +223,7 @@ fn slice_relevance<S: KeptService>(
                 slice.service.as_ref().is_some_and(|name| {
                     services
                         .get(&slice.namespace, name)
-                        .is_some_and(|svc| concerns(&svc))
+                        .is_some_and(|svc| concerns(&svc, &pools))
                 })
             }
             _ => true,
@@ -365,11 +383,13 @@ mod tests {
     }
 
     /// What concerns the binary in these tests: a label.
-    fn labelled(svc: &Service) -> bool {
-        svc.metadata
-            .labels
-            .as_ref()
-            .is_some_and(|l| l.contains_key("concerns"))
+    fn labelled() -> Concerns<Service> {
+        Arc::new(|svc: &Service, _: &ObjectStore<VIPPool>| {
+            svc.metadata
+                .labels
+                .as_ref()
+                .is_some_and(|l| l.contains_key("concerns"))
+        })
     }
 
     fn service(name: &str, concerns: bool) -> Service {
@@ -401,7 +421,8 @@ mod tests {
     #[test]
     fn only_changes_of_services_that_concern_the_binary_notify() {
         let (services, mut writer) = store::<Service>();
-        let relevant = service_relevance(labelled);
+        let pools = store::<VIPPool>().0;
+        let relevant = service_relevance(labelled(), pools.clone());
         assert!(!relevant(&services, &Event::Apply(service("a", false))));
         assert!(relevant(&services, &Event::Apply(service("a", true))));
         writer.apply(&Event::Apply(service("a", true)));
@@ -415,7 +436,7 @@ mod tests {
         assert!(!relevant(&services, &Event::Delete(service("b", false))));
 
         let slices = store::<NodeSlice>().0;
-        let relevant = slice_relevance(services.clone(), labelled);
+        let relevant = slice_relevance(services.clone(), pools, labelled());
         assert!(relevant(&slices, &Event::Apply(slice(Some("a")))));
         assert!(relevant(&slices, &Event::Delete(slice(Some("a")))));
         assert!(!relevant(&slices, &Event::Apply(slice(Some("b")))));

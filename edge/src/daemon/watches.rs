@@ -12,9 +12,18 @@ use tokio::sync::Notify;
 pub struct Stores(ServiceStores);
 
 impl Stores {
-    /// One watch per kind; `changed` is notified on every change after the first list.
+    /// One watch per kind; `changed` is notified on every change after the first list that
+    /// may concern the edge ([`may_concern`](crate::frontends::may_concern); a Node's
+    /// heartbeats and a VIPPool's status do not).
     pub fn start(client: &Client, namespace: &str, changed: Arc<Notify>) -> Stores {
-        Stores(ServiceStores::start(client, namespace, changed))
+        Stores(ServiceStores::start_for(
+            client,
+            namespace,
+            changed,
+            Some(Arc::new(|svc, pools| {
+                crate::frontends::may_concern(svc, &pools.state())
+            })),
+        ))
     }
 
     /// Waits until every watch listed its objects once.

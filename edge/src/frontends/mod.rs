@@ -34,6 +34,7 @@ pub use pools::EdgeRanges;
 use ferrolb_adapter::service::{self as k8s_service, ServiceView};
 use ferrolb_adapter::slice::NodeSlice;
 use ferrolb_adapter::stores::ServiceObjects;
+use ferrolb_api::VIPPool;
 use ferrolb_core::names::CONDITION_EDGE_SERVING;
 
 /// Settings of [`desired`].
@@ -94,11 +95,7 @@ pub fn desired(snap: &ServiceObjects, opts: Options) -> Desired {
     let mut taken: BTreeMap<FrontendId, ServiceKey> = BTreeMap::new();
     for svc in services {
         let key = k8s_service::key(svc);
-        let current = svc
-            .status
-            .as_ref()
-            .and_then(|s| s.conditions.as_ref())
-            .and_then(|cs| cs.iter().find(|c| c.type_ == CONDITION_EDGE_SERVING));
+        let current = edge_condition(svc);
         if !services::is_edge(svc, &allocations) {
             if current.is_some() && owns_edge_condition(svc) {
                 out.release.push(key);
@@ -203,6 +200,39 @@ fn ready_endpoints(slices: &[Arc<NodeSlice>], key: &ServiceKey) -> BTreeMap<Stri
         }
     }
     out
+}
+
+/// Whether a change of `svc` may change what [`desired`] computes (with the VIPPools
+/// `pools`): it asks for the edge (annotation `ferrolb.io/mode: edge`), carries the edge's
+/// condition (which the edge removes once it is no edge Service), or has an address of an edge
+/// pool in its status (which may be an edge Service's, [`Allocations`]). A Service for which
+/// this is false before and after a change has no frontend and takes none from another; only
+/// the reason given for an edge Service's address refused from another pool may name it, and
+/// that text is brought up to date by the next pass (a change of the edge Service, or the
+/// [`RESYNC`](crate::daemon::RESYNC) at the latest). The edge's stores wake its loop only for
+/// these ([`ServiceStores::start_for`](ferrolb_adapter::stores::ServiceStores::start_for)): at
+/// 10,000 other Services every change of any of them cost a whole pass (0.5 s of CPU per
+/// Service created, more than the apiserver's).
+pub fn may_concern(svc: &Service, pools: &[Arc<VIPPool>]) -> bool {
+    if ferrolb_adapter::classify::mode(svc) == ferrolb_adapter::Mode::Edge
+        || edge_condition(svc).is_some()
+    {
+        return true;
+    }
+    let mut ips = ferrolb_adapter::ingress::ingress_ip_iter(svc).peekable();
+    if ips.peek().is_none() {
+        return false;
+    }
+    let ranges = EdgeRanges::of(&Pools::new(pools));
+    ips.any(|ip| ranges.contains(ip))
+}
+
+/// The edge's condition ([`CONDITION_EDGE_SERVING`]) in the Service's status.
+fn edge_condition(svc: &Service) -> Option<&Condition> {
+    svc.status
+        .as_ref()
+        .and_then(|s| s.conditions.as_ref())
+        .and_then(|cs| cs.iter().find(|c| c.type_ == CONDITION_EDGE_SERVING))
 }
 
 /// Whether the edge's field manager owns a condition in the Service's status.

@@ -41,7 +41,7 @@ impl Stores {
                 client,
                 namespace,
                 changed.clone(),
-                Some(crate::nodestate::vips::may_concern),
+                Some(Arc::new(|svc, _| crate::nodestate::vips::may_concern(svc))),
             ),
             l2: watch_all(client, changed),
             announcements: watch_all_into(

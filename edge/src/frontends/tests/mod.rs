@@ -252,3 +252,33 @@ fn conditions_are_released_and_endpoints_counted() {
     assert_eq!(web.ready_endpoints.get("node-a"), Some(&2));
     assert_eq!(web.ready_endpoints.get("node-b"), None);
 }
+
+/// What may concern the edge: the edge's annotation, its condition, or an address of an edge
+/// pool; not a Service of another pool, nor one without addresses.
+#[test]
+fn only_edge_services_their_conditions_and_edge_addresses_concern_the_edge() {
+    let pools = lab().pools;
+    let concerns = |v: serde_json::Value| may_concern(&svc(v), &pools);
+    assert!(concerns(service("web", &["198.51.100.150"], "edge")));
+    let mut asking = service("asking", &[], "edge");
+    asking["status"] = json!({});
+    assert!(
+        concerns(asking.clone()),
+        "asks for the edge, no address yet"
+    );
+    let mut other = service("other", &["198.51.100.200"], "lan");
+    other["metadata"]["annotations"] = json!({"ferrolb.io/allocated-from": "lan"});
+    assert!(!concerns(other.clone()), "another pool's address");
+    let mut bare = other.clone();
+    bare["status"] = json!({});
+    assert!(!concerns(bare), "no address");
+    let mut squatting = other.clone();
+    squatting["status"]["loadBalancer"]["ingress"] = json!([{"ip": "2001:db8:100::151"}]);
+    assert!(
+        concerns(squatting),
+        "an edge pool's address, whoever claims it"
+    );
+    let mut released = other;
+    released["status"]["conditions"] = json!([{"type": "ferrolb.io/EdgeServing", "status": "True", "reason": "Serving", "message": "", "lastTransitionTime": "2024-01-01T00:00:00Z"}]);
+    assert!(concerns(released), "carries the edge's condition");
+}
