@@ -6,25 +6,35 @@ use std::borrow::Borrow;
 use std::fmt;
 use std::net::IpAddr;
 use std::str::FromStr;
+use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 
 /// A Service's namespace and name; displays as `namespace/name`.
+///
+/// Both are shared strings: a speaker keeps about ten copies of each Service's key (its row,
+/// claim, election inputs, rules, plan, publication, …), and at 10,000 Services copies of two
+/// `String`s each cost about 5 MB of its heap (issue 21); a clone now shares them.
 #[derive(Debug, Clone, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 pub struct ServiceKey {
     /// The Service's namespace.
-    pub namespace: String,
+    pub namespace: Arc<str>,
     /// The Service's name.
-    pub name: String,
+    pub name: Arc<str>,
 }
 
 impl ServiceKey {
     /// Builds a key from namespace and name.
-    pub fn new(namespace: impl Into<String>, name: impl Into<String>) -> ServiceKey {
+    pub fn new(namespace: impl Into<Arc<str>>, name: impl Into<Arc<str>>) -> ServiceKey {
         ServiceKey {
             namespace: namespace.into(),
             name: name.into(),
         }
+    }
+
+    /// Whether this is the key of `name` in `namespace`.
+    pub fn is(&self, namespace: &str, name: &str) -> bool {
+        &*self.namespace == namespace && &*self.name == name
     }
 }
 

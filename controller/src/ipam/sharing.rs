@@ -6,6 +6,7 @@
 //! pairwise compatible, so a candidate is checked against the first holder and the port map.
 
 use std::collections::{BTreeSet, HashMap};
+use std::sync::Arc;
 
 use foldhash::fast::RandomState;
 
@@ -147,10 +148,10 @@ impl AddressHolders {
 pub(super) struct Holders {
     /// A planner pass looks addresses up for every Service: a fast hasher, seeded per map.
     by_addr: HashMap<Addr, AddressHolders, RandomState>,
-    groups: HashMap<(String, String), BTreeSet<Addr>, RandomState>,
+    groups: HashMap<(Arc<str>, String), BTreeSet<Addr>, RandomState>,
 }
 
-fn group_of(svc: &ServiceRequest) -> Option<(String, String)> {
+fn group_of(svc: &ServiceRequest) -> Option<(Arc<str>, String)> {
     svc.sharing_key
         .as_ref()
         .map(|k| (svc.key.namespace.clone(), k.clone()))
@@ -264,7 +265,7 @@ impl Holders {
         family: IpFamily,
     ) -> Vec<u128> {
         self.groups
-            .get(&(namespace.to_string(), key.to_string()))
+            .get(&(Arc::from(namespace), key.to_string()))
             .map(|set| set.iter().filter(|a| a.0 == family).map(|a| a.1).collect())
             .unwrap_or_default()
     }

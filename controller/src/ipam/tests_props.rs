@@ -179,7 +179,7 @@ pub(super) fn snapshot() -> impl Strategy<Value = (Vec<Pool>, Vec<ServiceRequest
             p.creation_order.1 = format!("uid-p{i}");
         }
         for (i, s) in services.iter_mut().enumerate() {
-            s.key.name = format!("s{i}");
+            s.key.name = format!("s{i}").into();
             s.uid = format!("uid-s{i}");
             s.creation_order.1 = s.uid.clone();
         }
@@ -403,7 +403,7 @@ proptest! {
         let before = allocated_ips(&plan(&pools, &stable));
         let mut more = stable.clone();
         for (i, mut s) in newcomers.into_iter().enumerate() {
-            s.key.name = format!("new{i}");
+            s.key.name = format!("new{i}").into();
             s.current.clear();
             more.push(s);
         }

@@ -137,7 +137,7 @@ fn removing_an_unrelated_service_moves_nothing() {
     let stable = feed_back(&services, &plan(&lan(), &services));
     let fewer: Vec<_> = stable
         .iter()
-        .filter(|s| s.key.name != "s3")
+        .filter(|s| &*s.key.name != "s3")
         .cloned()
         .collect();
     let plan = plan(&lan(), &fewer);

@@ -288,15 +288,37 @@ async fn one_more(
         ips.push(ip);
     }
     for ip in ips {
-        let macs = crate::traffic::wire::ndisc(lab, "client", ip)?;
-        if macs.len() != 1 {
-            return Err(Error::msg(format!(
-                "{ip} was answered by {macs:?} over a second: one node must answer"
-            )));
-        }
+        exactly_one_answers(lab, ip)?;
     }
     Ok(out)
 }
+
+/// Fails unless exactly one node answers a solicitation for `ip` (every advertisement over a
+/// second counted): two or more fail at once; none is asked again, [`ASKS`] times in all, as
+/// one solicitation or advertisement among the LAN's can be lost (the 10,000 bench at e8cba31
+/// failed once so, its address answered before and after). Each silent second is printed.
+fn exactly_one_answers(lab: &Lab, ip: std::net::IpAddr) -> Result<(), Error> {
+    for ask in 1..=ASKS {
+        let macs = crate::traffic::wire::ndisc(lab, "client", ip)?;
+        match macs.len() {
+            1 => return Ok(()),
+            0 if ask < ASKS => {
+                eprintln!(
+                    "{ip}: nobody answered solicitation {ask} of {ASKS} over a second; asking again"
+                );
+            }
+            _ => {
+                return Err(Error::msg(format!(
+                    "{ip} was answered by {macs:?} over a second (solicitation {ask} of {ASKS}): one node must answer"
+                )));
+            }
+        }
+    }
+    Ok(())
+}
+
+/// How many solicitations [`exactly_one_answers`] sends while nobody answers.
+const ASKS: u32 = 3;
 
 /// Watches Service `name` (its watch listed before this returns) and resolves to when an
 /// event first shows `ip` in its status.

@@ -149,7 +149,7 @@ pub fn spawn(
                     debug!(service = %key, ip = %t.ip, "takeover event rate-limited");
                     continue;
                 }
-                let wanted = (key.namespace.as_str(), key.name.as_str());
+                let wanted = (&*key.namespace, &*key.name);
                 let Some(svc) = services.iter().find(|s| s.key_parts() == wanted) else {
                     continue;
                 };
@@ -212,7 +212,7 @@ mod tests {
         let all = live(&["a", "b"]);
         let t = takeovers(&election(Some("b")), &election(Some("a")), "a", &all);
         assert_eq!(t.len(), 1);
-        assert_eq!(t[0].services[0].name, "web");
+        assert_eq!(&*t[0].services[0].name, "web");
         assert!(takeovers(&election(Some("a")), &election(Some("a")), "a", &all).is_empty());
         assert!(takeovers(&election(None), &election(Some("b")), "a", &all).is_empty());
     }

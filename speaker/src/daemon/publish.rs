@@ -116,7 +116,7 @@ impl Publisher {
             }
         }
         for (key, status) in writes {
-            let wanted = (key.namespace.as_str(), key.name.as_str());
+            let wanted = (&*key.namespace, &*key.name);
             let found = batch.services.iter().find(|s| s.key_parts() == wanted);
             let Some(svc) = found else {
                 continue;
@@ -230,7 +230,7 @@ mod tests {
     fn writes_what_differs_and_sweeps_the_stale() {
         let b = batch(true);
         let (writes, deletes) = changes(&b);
-        let written: Vec<&str> = writes.iter().map(|(k, _)| k.name.as_str()).collect();
+        let written: Vec<&str> = writes.iter().map(|(k, _)| &*k.name).collect();
         assert_eq!(written, ["bare", "changed", "new"]);
         assert_eq!(deletes, [ServiceKey::new("shop", "stale")]);
         let b = batch(false);

@@ -218,7 +218,7 @@ async fn service(
     State(s): State<MainState>,
     Path((namespace, name)): Path<(String, String)>,
 ) -> Response {
-    let key = ServiceKey { namespace, name };
+    let key = ServiceKey::new(namespace, name);
     let answer = answers::service(&s.snapshot(), &s.judge, SystemTime::now(), &key);
     s.respond(PathKind::Service, answer)
 }

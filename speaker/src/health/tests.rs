@@ -274,7 +274,7 @@ fn service_without_local_endpoints_or_unknown_is_503() {
         let b = body_json(&a);
         assert_eq!(b["localEndpoints"], 0);
         assert_eq!(b["serviceProxyHealthy"], true);
-        assert_eq!(b["service"]["name"], asked.name.as_str());
+        assert_eq!(b["service"]["name"], &*asked.name);
     }
 }
 

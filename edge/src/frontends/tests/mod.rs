@@ -80,7 +80,7 @@ fn which_services_are_edge_services() {
     let mut cip = service("cip", &["198.51.100.154"], "edge");
     cip["spec"]["type"] = json!("ClusterIP");
     let d = with(vec![unset, other, plain, cip]);
-    let served: Vec<&str> = d.services.keys().map(|k| k.name.as_str()).collect();
+    let served: Vec<&str> = d.services.keys().map(|k| &*k.name).collect();
     assert_eq!(served, ["unset"]);
     assert_eq!(d.frontends.len(), 2);
 }
@@ -148,7 +148,7 @@ fn local_services_probe_their_health_check_node_port() {
     let mut broken = service("broken", &["198.51.100.151"], "edge");
     broken["spec"]["externalTrafficPolicy"] = json!("Local");
     let d = with(vec![local, broken]);
-    assert!(d.frontends.iter().all(|f| f.service.name == "local"));
+    assert!(d.frontends.iter().all(|f| &*f.service.name == "local"));
     let f = &d.frontends[0];
     assert_eq!(f.traffic_policy, TrafficPolicy::Local);
     assert_eq!(
@@ -182,7 +182,7 @@ fn an_address_is_shared_only_with_proven_sharing_keys_and_other_ports() {
     let owners = |d: &Desired| -> Vec<(String, String)> {
         d.frontends
             .iter()
-            .map(|f| (f.id().to_string(), f.service.name.clone()))
+            .map(|f| (f.id().to_string(), f.service.name.to_string()))
             .collect()
     };
     // No sharing key: one of them gets the address (equal proofs: the first by name).

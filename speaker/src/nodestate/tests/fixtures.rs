@@ -255,6 +255,6 @@ pub fn programmed(d: &NodeDesired, service: &str) -> Option<Vec<IpAddr>> {
         .input
         .services
         .iter()
-        .find(|s| s.key.namespace == "default" && s.key.name == service)
+        .find(|s| s.key.is("default", service))
         .map(|s| s.vips.clone())
 }

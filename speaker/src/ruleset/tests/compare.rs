@@ -78,7 +78,7 @@ fn one_endpoint_more(others: &[&str]) -> (Ruleset, Ruleset) {
     let mut input = fixtures::cluster_tcp();
     for (index, vip) in others.iter().enumerate() {
         let mut other = (*input.services[0]).clone();
-        other.key.name = format!("other-{index}");
+        other.key.name = format!("other-{index}").into();
         other.vips = vec![ip(vip)];
         input.services.push(Arc::new(other));
     }
@@ -153,7 +153,7 @@ fn update_script_adds_rules_and_elements_without_making_nft_read_the_table() {
         .push(ready("10.244.4.4", NODE));
     changes.push((cluster.clone(), more));
     let mut renamed = cluster.clone();
-    Arc::make_mut(&mut renamed.services[0]).key.name = "renamed".to_string();
+    Arc::make_mut(&mut renamed.services[0]).key.name = "renamed".into();
     changes.push((cluster.clone(), renamed));
     changes.push((fixtures::node(Vec::new()), cluster));
     let affinity = fixtures::affinity();
@@ -246,7 +246,7 @@ fn update_script_swaps_a_changed_verdict_and_recreates_a_changed_set() {
     // map element is deleted and added again.
     let before = fixtures::affinity();
     let mut after = before.clone();
-    Arc::make_mut(&mut after.services[0]).key.name = "renamed".to_string();
+    Arc::make_mut(&mut after.services[0]).key.name = "renamed".into();
     let lines = update(&build(&before), &build(&after));
     let delete = lines
         .iter()
@@ -270,7 +270,7 @@ fn update_script_swaps_a_changed_verdict_and_recreates_a_changed_set() {
     // change nothing.
     let before = fixtures::cluster_tcp();
     let mut after = before.clone();
-    Arc::make_mut(&mut after.services[0]).key.name = "renamed".to_string();
+    Arc::make_mut(&mut after.services[0]).key.name = "renamed".into();
     assert_eq!(
         update(&build(&before), &build(&after)),
         Vec::<String>::new()

@@ -12,7 +12,7 @@ use std::sync::Arc;
 fn the_first_service_keeps_a_contested_vip_and_the_other_is_warned() {
     let mut input = fixtures::cluster_tcp();
     let mut other = (*input.services[0]).clone();
-    other.key.name = "aaa".to_string();
+    other.key.name = "aaa".into();
     other.endpoints = vec![fixtures::ready("10.244.9.9", "node-b")];
     input.services.push(Arc::new(other));
     let ruleset = build(&input);
@@ -109,7 +109,7 @@ fn output_does_not_depend_on_input_order() {
         .services
         .extend(fixtures::dual_stack().services.into_iter().map(|mut s| {
             let m = Arc::make_mut(&mut s);
-            m.key.name = "dual".to_string();
+            m.key.name = "dual".into();
             m.ports[0].port = 81;
             s
         }));
@@ -169,7 +169,7 @@ pub(super) fn hostile_input() -> NodeInput {
         vec![tcp(80, 8080)],
         vec![fixtures::ready("10.244.1.5", "x")],
     );
-    web.key.namespace = "evil\n\tchain x { drop; }\n#".to_string();
+    web.key.namespace = "evil\n\tchain x { drop; }\n#".into();
     let mut input = fixtures::node(vec![web]);
     input.node_name = "node\nflush ruleset".to_string();
     input

@@ -512,7 +512,7 @@ fn source_ranges_do_not_restrict_node_ports_nor_unrestricted_services() {
     let mut input = fixtures::source_ranges();
     Arc::make_mut(&mut input.services[0]).ports[0].node_port = Some(30443);
     let mut open = (*fixtures::cluster_tcp().services.remove(0)).clone();
-    open.key.name = "open".to_string();
+    open.key.name = "open".into();
     input.services.push(Arc::new(open));
     let ruleset = build(&input);
     assert_eq!(elements(&ruleset, "firewall_ips4").len(), 1);
