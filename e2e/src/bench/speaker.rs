@@ -102,7 +102,7 @@ pub async fn speakers(
     let per_speaker_and_service = steps / (SPEAKERS.len() * timings.len().max(1)) as f64;
     let back_to_back = one_more(lab, &client, (opts.probes, opts.probes), Pace::BackToBack).await?;
     // What the speakers hold once nothing happens: the allocator has returned freed pages
-    // (after 1 s, `.cargo/config.toml`) and no step runs.
+    // (within 250 ms, `.cargo/config.toml`) and no step runs.
     tokio::time::sleep(QUIET).await;
     let settled = memory(lab);
     let allocators_settled = allocators(lab).await?;
