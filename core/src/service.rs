@@ -12,9 +12,10 @@ use serde::{Deserialize, Serialize};
 
 /// A Service's namespace and name; displays as `namespace/name`.
 ///
-/// Both are shared strings: a speaker keeps about ten copies of each Service's key (its row,
-/// claim, election inputs, rules, plan, publication, …), and at 10,000 Services copies of two
-/// `String`s each cost about 5 MB of its heap (issue 21); a clone now shares them.
+/// Both are shared strings: a speaker keeps several copies of each Service's key (its row,
+/// claim, election inputs, rules, plan, publication, …), and a clone now shares them instead
+/// of copying two `String`s (issue 21: 1.3 MB less heap at 10,000 Services in the heap
+/// harness).
 #[derive(Debug, Clone, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 pub struct ServiceKey {
     /// The Service's namespace.
