@@ -96,14 +96,9 @@ type KeysRead = (BTreeMap<String, String>, VerifyKeys);
 
 impl<S: KeptService> ServiceStores<S> {
     /// Starts one watch per kind on the current tokio runtime; `changed` is notified on every
-    /// change after the first list.
-    /// `namespace` is ferrolb's, where the controller publishes its proof keys.
-    pub fn start(client: &Client, namespace: &str, changed: Arc<Notify>) -> ServiceStores<S> {
-        Self::start_for(client, namespace, changed, None)
-    }
-
-    /// [`start`](Self::start), for a binary that computes nothing from a Service for which
-    /// `concerns` is false (nor from its EndpointSlices), nor from a VIPPool's status: a
+    /// change after the first list (`namespace` is ferrolb's, where the controller publishes
+    /// its proof keys). With `concerns`, for a binary that computes nothing from a Service for
+    /// which it is false (nor from its EndpointSlices), nor from a VIPPool's status: a
     /// change of a Service notifies only when `concerns` holds for it before or after the
     /// change, a change of an EndpointSlice only when it holds for the slice's Service as the
     /// store has it, and a change of a VIPPool only when more than its status changed (the
