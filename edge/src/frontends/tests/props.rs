@@ -62,6 +62,7 @@ proptest! {
     /// stores may leave its changes unseen until the next pass.
     #[test]
     fn a_service_that_does_not_concern_the_edge_changes_no_frontend(
+        // Few addresses, half of them in the edge pool: Services often claim the same one.
         svcs in proptest::collection::vec((0u8..4, 148u8..154, any::<bool>(), any::<bool>(), any::<bool>()), 1..10),
     ) {
         let mut snap = lab();
@@ -77,7 +78,6 @@ proptest! {
         let frontends = |d: &Desired| -> Vec<(ServiceKey, Vec<FrontendId>)> {
             d.services.iter().map(|(k, o)| (k.clone(), o.frontends.clone())).collect()
         };
-        // Few addresses, half of them in the edge pool: Services often claim the same one.
         for i in 0..snap.services.len() {
             if may_concern(&snap.services[i], &snap.pools) {
                 continue;
