@@ -6,10 +6,10 @@
 //!   addresses and pools and the Service carries the same proof;
 //! - the planner's request ([`ipam_request::service_request`]), while its namespace's labels,
 //!   the addresses and pools it holds and the annotations honoured stay the same;
-//! - the allocation plan, while the pools, the blocked addresses and every Service's request
-//!   are the same, in the same order (a resync, or a change to what the plan does not read;
-//!   the decision after the controller's own writes come back plans again, as the written
-//!   Service's request then holds its addresses);
+//! - the allocation plan ([`kept_plan`]): the same while the pools, the blocked addresses and
+//!   every Service's request are the same; with newer Services planned on its settled part
+//!   while only those are new;
+//! - whether it is the controller's ([`ipam_request::owned`]);
 //! - that it needed no write ([`Quiet`]): while its outcome, externalIPs condition and request
 //!   problem stay the same too, it needs none again, and the decision skips building its
 //!   fields, proofs and comparison.
@@ -30,10 +30,11 @@ use foldhash::fast::RandomState;
 use k8s_openapi::api::core::v1::Service;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 
+use super::kept_plan::{self, KeptPlan};
 use super::prove::{self, ProofKeys};
 use crate::inputs::current_fields::{self, Observed};
 use crate::inputs::ipam_request::{self, Parsed};
-use crate::ipam::{self, Plan, Pool, Reserved, ServiceOutcome};
+use crate::ipam::{Plan, Pool, Reserved, ServiceOutcome};
 use crate::owned_fields::{CondState, OwnedFields};
 
 /// What the last decision read from each Service (observed fields, kept proof, request).
@@ -51,15 +52,6 @@ pub struct DecisionMemo {
     plan: Option<KeptPlan>,
 }
 
-/// A plan and its inputs ([`ipam::plan_over`]'s).
-#[derive(Debug)]
-struct KeptPlan {
-    pools: Vec<Pool>,
-    requests: Vec<Arc<Parsed>>,
-    blocked: Reserved,
-    plan: Arc<Plan>,
-}
-
 /// A Service, what [`current_fields::observe`] read from it, the proof it keeps and its
 /// request.
 #[derive(Debug)]
@@ -69,6 +61,9 @@ struct Entry {
     kept_proof: Option<KeptProof>,
     request: Option<KeptRequest>,
     quiet: Option<Quiet>,
+    /// Whether the Service is the controller's ([`ipam_request::owned`]), with the default
+    /// class flag it was judged with.
+    owned: Option<(bool, bool)>,
 }
 
 /// What a decision read for an owned Service that needed no write (its observed fields are
@@ -129,11 +124,27 @@ impl DecisionMemo {
                 kept_proof: None,
                 request: None,
                 quiet: None,
+                owned: None,
             },
         };
         let observed = Arc::clone(&entry.observed);
         self.current.insert(at, entry);
         observed
+    }
+
+    /// [`ipam_request::owned`] of `svc`: kept while `svc` is the object it was judged from.
+    pub(super) fn owned(&mut self, svc: &Arc<Service>, default_class: bool) -> bool {
+        let Some(entry) = self.read_now(svc) else {
+            return ipam_request::owned(svc, default_class);
+        };
+        match entry.owned {
+            Some((judged_with, owned)) if judged_with == default_class => owned,
+            _ => {
+                let owned = ipam_request::owned(svc, default_class);
+                entry.owned = Some((default_class, owned));
+                owned
+            }
+        }
     }
 
     /// [`prove::proof_for`]: the proof kept last time while `svc` (observed in this
@@ -210,34 +221,15 @@ impl DecisionMemo {
         parsed
     }
 
-    /// [`ipam::plan_over`] of `pools`, the requests of `parsed` and `blocked`: the last plan
-    /// while they are the same (requests compared by value where their objects differ).
+    /// [`ipam::plan_over`] of `pools`, the requests of `parsed` and `blocked`, from the last
+    /// plan where it can ([`kept_plan`]).
     pub(super) fn plan(
         &mut self,
         pools: Vec<Pool>,
         parsed: &[Arc<Parsed>],
         blocked: Reserved,
     ) -> Arc<Plan> {
-        if let Some(k) = &self.plan
-            && k.pools == pools
-            && k.blocked == blocked
-            && k.requests.len() == parsed.len()
-            && k.requests
-                .iter()
-                .zip(parsed)
-                .all(|(a, b)| Arc::ptr_eq(a, b) || a.request == b.request)
-        {
-            return Arc::clone(&k.plan);
-        }
-        let requests: Vec<&ipam::ServiceRequest> = parsed.iter().map(|p| &p.request).collect();
-        let plan = Arc::new(ipam::plan_over(&pools, &requests, &blocked));
-        self.plan = Some(KeptPlan {
-            pools,
-            requests: parsed.to_vec(),
-            blocked,
-            plan: Arc::clone(&plan),
-        });
-        plan
+        kept_plan::plan(&mut self.plan, pools, parsed, blocked)
     }
 
     /// Whether `svc` (observed in this decision) needed no write last time with this

@@ -27,6 +27,7 @@ use crate::owned_fields::{CondState, OwnedFields};
 use crate::plan::pool_status::{self, PoolFacts};
 use crate::plan::{external_ips, release, service_fields};
 
+mod kept_plan;
 mod memo;
 pub mod prove;
 use ferrolb_adapter::requested::Honour;
@@ -158,7 +159,7 @@ pub fn decide_with_memo(inputs: &Inputs<'_>, memo: &mut DecisionMemo) -> Writes 
             None => memo.observe(svc, keys),
         };
         let eip = external_ips(svc);
-        if ipam_request::owned(svc, config.default_class) {
+        if memo.owned(svc, config.default_class) {
             if release::deleting(svc) {
                 deleted.push((svc.clone(), seen));
             } else {
@@ -175,10 +176,14 @@ pub fn decide_with_memo(inputs: &Inputs<'_>, memo: &mut DecisionMemo) -> Writes 
         .iter()
         .map(|(svc, seen, _)| memo.request(svc, labels_of(svc), &seen.owned, honour))
         .collect();
-    let live: BTreeSet<IpAddr> = owned
-        .iter()
-        .flat_map(|(_, seen, _)| seen.owned.ips.iter().copied())
-        .collect();
+    // Gathered only when a Service is being deleted.
+    let live: BTreeSet<IpAddr> = match deleted.is_empty() {
+        true => BTreeSet::new(),
+        false => owned
+            .iter()
+            .flat_map(|(_, seen, _)| seen.owned.ips.iter().copied())
+            .collect(),
+    };
     let held = release::held_until_released(
         deleted
             .iter()

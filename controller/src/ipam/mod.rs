@@ -46,6 +46,7 @@ mod addrset;
 mod demand;
 mod invalid_selector;
 pub mod model;
+mod newest;
 pub mod outcome;
 mod pass;
 mod planner;
@@ -55,6 +56,8 @@ mod reserved;
 mod sharing;
 mod usage;
 
+#[cfg(test)]
+mod tests_newest;
 #[cfg(test)]
 mod tests_props;
 #[cfg(test)]
@@ -75,8 +78,9 @@ mod tests_stability;
 mod tests_support;
 
 pub use model::{CreationOrder, Pool, Reserved, ServiceAllocation, ServiceRequest};
+pub use newest::{Base, Newest, plan_newest};
 pub use outcome::{
     Change, FailureReason, FamilyUsage, InvalidEntry, MissingFamily, Plan, PoolConflict, PoolUsage,
     ServiceOutcome,
 };
-pub use planner::{plan, plan_over, plan_with};
+pub use planner::{plan, plan_over, plan_with, plan_with_base};

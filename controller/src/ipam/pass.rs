@@ -94,13 +94,21 @@ pub(super) struct State<'c, 'a> {
     pub(super) processed: Vec<bool>,
 }
 
-/// Runs one pass over `currents` (per Service index).
-pub(super) fn run_pass(ctx: &Context<'_>, currents: &[Vec<IpAddr>]) -> PassResult {
+/// Runs one pass over `currents` (per Service index). `others` holds addresses per family
+/// index that Services outside the context hold for good (none in a whole plan; a settled
+/// plan's in [`super::newest`]): nobody here is given one, and the pass's `used` counts them.
+pub(super) fn run_pass(
+    ctx: &Context<'_>,
+    currents: &[Vec<IpAddr>],
+    others: &[AddrSet; 2],
+) -> PassResult {
     let n = ctx.services.len();
+    let mut blocked = others.clone();
+    ctx.reserved.block(&mut blocked);
     let mut state = State {
         ctx,
-        used: [AddrSet::default(), AddrSet::default()],
-        blocked: ctx.reserved.sets(),
+        used: others.clone(),
+        blocked,
         holders: Holders::with_capacity(n),
         slots: vec![[None, None]; n],
         dropped: vec![Vec::new(); n],

@@ -6,8 +6,10 @@ use std::collections::{BTreeMap, HashSet};
 use foldhash::fast::RandomState;
 use std::net::IpAddr;
 
+use super::addrset::AddrSet;
 use super::demand::Demand;
 use super::model::{Pool, Reserved, ServiceRequest};
+use super::newest::Base;
 use super::outcome::{Change, Plan, ServiceOutcome};
 use super::pass::{Context, PassResult, Resolved, run_pass};
 use super::pool::PoolTable;
@@ -47,6 +49,16 @@ pub fn plan_with(pools: &[Pool], services: &[ServiceRequest], reserved: &Reserve
 /// [`plan_with`] over borrowed requests (the decision keeps its requests between passes and
 /// lends them).
 pub fn plan_over(pools: &[Pool], services: &[&ServiceRequest], reserved: &Reserved) -> Plan {
+    plan_with_base(pools, services, reserved).0
+}
+
+/// [`plan_over`], and the [`Base`] the newest Services can be planned on
+/// ([`super::plan_newest`]) when the plan settled at once: every Service held what it gets.
+pub fn plan_with_base(
+    pools: &[Pool],
+    services: &[&ServiceRequest],
+    reserved: &Reserved,
+) -> (Plan, Option<Base>) {
     let table = PoolTable::new(pools);
     let reserved = Reservations::new(reserved);
     let demands: Vec<Demand> = services
@@ -72,12 +84,31 @@ pub fn plan_over(pools: &[Pool], services: &[&ServiceRequest], reserved: &Reserv
         order,
         reserved,
     };
+    let (plan, used) = plan_passes(&ctx, &original, &Default::default());
+    let base = used.map(|used| Base {
+        used,
+        newest: ctx.order.last().map(|&i| {
+            let s = ctx.services[i];
+            (s.creation_order.clone(), s.key.clone())
+        }),
+    });
+    (plan, base)
+}
 
-    let mut reasons: Vec<BTreeMap<IpAddr, String>> = vec![BTreeMap::new(); services.len()];
+/// Runs passes over `ctx` from the `original` addresses (per Service index) until the held
+/// addresses are a fixed point, beside the addresses `others` hold ([`run_pass`]); the plan,
+/// and the addresses held (`others`' included) when it settled at once: the first pass was
+/// that fixed point, and every Service got all it asks for.
+pub(super) fn plan_passes(
+    ctx: &Context<'_>,
+    original: &[Vec<IpAddr>],
+    others: &[AddrSet; 2],
+) -> (Plan, Option<[AddrSet; 2]>) {
+    let mut reasons: Vec<BTreeMap<IpAddr, String>> = vec![BTreeMap::new(); ctx.services.len()];
     let mut passes = 0;
     let mut currents: Option<Vec<Vec<IpAddr>>> = None;
-    let result = loop {
-        let result = run_pass(&ctx, currents.as_deref().unwrap_or(&original));
+    let (result, at_once) = loop {
+        let result = run_pass(ctx, currents.as_deref().unwrap_or(original), others);
         passes += 1;
         for (i, dropped) in result.dropped.iter().enumerate() {
             for (ip, why) in dropped {
@@ -85,15 +116,23 @@ pub fn plan_over(pools: &[Pool], services: &[&ServiceRequest], reserved: &Reserv
             }
         }
         let held = result.held();
-        if passes >= MAX_PASSES || same_sets(&held, currents.as_deref().unwrap_or(&original)) {
-            break result;
+        let fixed = same_sets(&held, currents.as_deref().unwrap_or(original));
+        if fixed || passes >= MAX_PASSES {
+            break (result, fixed && passes == 1);
         }
         currents = Some(held);
     };
-    assemble(&ctx, &result, &original, &reasons)
+    let plan = assemble(ctx, &result, original, &reasons);
+    // A Service that failed or misses a family tries again in every pass, and what it is told
+    // depends on what the others hold by then: such a plan is no base.
+    let complete = plan
+        .services
+        .values()
+        .all(|o| matches!(o, ServiceOutcome::Allocated { missing, .. } if missing.is_empty()));
+    (plan, (at_once && complete).then_some(result.used))
 }
 
-fn dedup(ips: &[IpAddr]) -> Vec<IpAddr> {
+pub(super) fn dedup(ips: &[IpAddr]) -> Vec<IpAddr> {
     let mut out: Vec<IpAddr> = Vec::with_capacity(ips.len());
     for ip in ips {
         if !out.contains(ip) {

@@ -50,13 +50,12 @@ impl Reservations {
         range.into_iter().flatten().map(|(v, _)| *v)
     }
 
-    /// The reserved values of each family as sets (the start of every pass's blocked set).
-    pub(super) fn sets(&self) -> [AddrSet; 2] {
-        self.by_family.each_ref().map(|map| {
-            let mut set = AddrSet::default();
+    /// Adds the reserved values of each family to `sets` (per family index): a pass's blocked
+    /// addresses.
+    pub(super) fn block(&self, sets: &mut [AddrSet; 2]) {
+        for (map, set) in self.by_family.iter().zip(sets.iter_mut()) {
             map.keys().for_each(|v| set.insert(*v));
-            set
-        })
+        }
     }
 
     /// Why a current address that is reserved must be given up (for `Change::Moved`).

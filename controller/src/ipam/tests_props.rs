@@ -111,7 +111,7 @@ fn addresses() -> impl Strategy<Value = Vec<IpAddr>> {
     prop_oneof![2 => Just(vec![]), 1 => vec(address(), 1..=2)]
 }
 
-fn a_service() -> impl Strategy<Value = ServiceRequest> {
+pub(super) fn a_service() -> impl Strategy<Value = ServiceRequest> {
     let families = prop_oneof![
         2 => Just(vec![IpFamily::V4]),
         1 => Just(vec![IpFamily::V6]),
