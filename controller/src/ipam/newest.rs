@@ -3,15 +3,15 @@
 //!
 //! A plan settled at once when its first pass was already the fixed point and every Service
 //! got all it asks for: each kept exactly what it held, and none failed or misses a family
-//! ([`Base`]). Take Services newer than all of its Services, none with a sharing key or a
-//! requested address, none holding an address the base's Services hold. In the whole plan
-//! they come last in every pass: each pass rebuilds the base's Services as before (nothing of
-//! the newest is held yet when they are rebuilt), allocates nothing for them (they hold all
-//! they ask for; one that failed would try again in every pass and be told of what the newest
-//! took) and only then gets to the newest. Those see of the base only the addresses it holds:
-//! without a sharing key or a requested address nothing else about a holder is asked. So the
-//! base's outcomes stay as they were, and the newest get what passes over them alone give
-//! them beside the base's held addresses, pass for pass.
+//! ([`Base`]). Take Services newer than all of its Services, none with a sharing key, none
+//! holding or requesting an address the base's Services hold. In the whole plan they come
+//! last in every pass: each pass rebuilds the base's Services as before (nothing of the newest
+//! is held yet when they are rebuilt), allocates nothing for them (they hold all they ask
+//! for; one that failed would try again in every pass and be told of what the newest took)
+//! and only then gets to the newest. Those see of the base only the addresses it holds:
+//! without a sharing key, and asking for no address it holds, nothing else about a holder is
+//! asked. So the base's outcomes stay as they were, and the newest get what passes over them
+//! alone give them beside the base's held addresses, pass for pass.
 //! [`plan_newest`] computes that; `tests_newest.rs` holds it equal to the whole plan.
 
 use std::collections::BTreeMap;
@@ -53,8 +53,8 @@ pub struct Newest {
 /// base's Services and `newest` together (the base's own outcomes do not change), given
 /// `pools` and `reserved` as the base was planned with and keys that no Service of the base
 /// has. `None` when that shortcut does not hold: a Service of `newest` is not newer than the
-/// base's newest, has a sharing key or a requested address, holds an address the base holds,
-/// or shares its key with another of `newest`; then plan them all.
+/// base's newest, has a sharing key, holds or requests an address the base holds, or shares
+/// its key with another of `newest`; then plan them all.
 pub fn plan_newest(
     pools: &[Pool],
     reserved: &Reserved,
@@ -77,7 +77,9 @@ pub fn plan_newest(
     let held_by_base =
         |ip: &IpAddr| base.used[IpFamily::of(*ip).index()].contains(ip_to_value(*ip));
     if services.iter().any(|s| {
-        s.sharing_key.is_some() || !s.requested_ips.is_empty() || s.current.iter().any(held_by_base)
+        s.sharing_key.is_some()
+            || s.requested_ips.iter().any(held_by_base)
+            || s.current.iter().any(held_by_base)
     }) {
         return None;
     }

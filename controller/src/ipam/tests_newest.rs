@@ -23,8 +23,8 @@ enum Newcomers {
     /// Holding nothing, without a sharing key or a requested address: always planned on the
     /// base.
     Plain,
-    /// As generated, but without a sharing key or a requested address: planned on the base
-    /// unless one holds an address of the base.
+    /// As generated, but without a sharing key: planned on the base unless one holds or
+    /// requests an address of the base.
     Holding,
     /// As generated.
     Any,
@@ -77,9 +77,9 @@ proptest! {
             s.creation_order = (100 - i as i64, s.uid.clone());
             if matches!(how, Newcomers::Plain | Newcomers::Holding) {
                 s.sharing_key = None;
-                s.requested_ips.clear();
             }
             if matches!(how, Newcomers::Plain) {
+                s.requested_ips.clear();
                 s.current.clear();
             }
             newest.push(s);

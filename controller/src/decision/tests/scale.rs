@@ -5,6 +5,8 @@
 
 use std::time::Instant;
 
+use ferrolb_api::names::ANN_LOAD_BALANCER_IPS;
+
 use super::fixtures::{Cluster, Svc, add, applied};
 use super::{decide_on, decide_remembering, settled};
 use crate::decision::DecisionMemo;
@@ -31,6 +33,9 @@ fn decide_at_scale() {
             writes.services.len(),
             t.elapsed()
         );
+        if let Some(w) = writes.services.first() {
+            println!("  {:?}", w.want.owned.ips);
+        }
         writes
     };
     let t = Instant::now();
@@ -41,10 +46,15 @@ fn decide_at_scale() {
         .ok()
         .and_then(|v| v.parse().ok())
         .unwrap_or(3);
-    // Each round one more Service among the settled ones, its writes then seen back.
+    // Each round one more Service among the settled ones, its writes then seen back. Every
+    // other one asks for an address, as `cargo xtask bench speaker`'s do.
     for r in 0..rounds {
         let name = format!("one-more-{r}");
-        add(&mut watched, Svc::lb(&name, n + r).families(&["IPv6"]));
+        let mut svc = Svc::lb(&name, n + r).families(&["IPv6"]);
+        if r % 2 == 1 {
+            svc = svc.annotation(ANN_LOAD_BALANCER_IPS, &format!("2001:db8:100::ff{r:02x}"));
+        }
+        add(&mut watched, svc);
         let writes = timed("one more", &watched);
         watched = applied(&watched, &writes);
         // As the control loop drops them before its next decision.
