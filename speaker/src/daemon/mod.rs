@@ -72,7 +72,7 @@ use crate::health::{self, HealthConfig, HealthServer, HealthSnapshot};
 use crate::interfaces;
 use crate::membership::{Members, Membership, MembershipConfig, MembershipOptions};
 
-pub use crate::nodestate::{Since, compose};
+pub use crate::nodestate::Since;
 pub use cli::Args;
 pub use metrics::Metrics;
 pub use publish::FIELD_MANAGER;

@@ -16,8 +16,8 @@ use serde_json::json;
 use tokio::sync::watch;
 use tracing::{debug, warn};
 
-use super::announced::{Announced, StatusDigest};
-use crate::nodestate::Publication;
+use super::announced::Announced;
+use crate::nodestate::{Publication, StatusDigest};
 use ferrolb_core::ServiceKey;
 
 /// Field manager of every speaker's writes.
@@ -34,11 +34,12 @@ pub struct Batch {
     pub current: Vec<Arc<Announced>>,
 }
 
-/// The writes and deletions that bring the watched objects to the batch (pure).
+/// The writes and deletions that bring the watched objects to the batch (pure): the statuses
+/// whose digests differ from the watched objects', composed.
 pub fn changes(
     batch: &Batch,
 ) -> (
-    Vec<(ServiceKey, &ServiceAnnouncementStatus)>,
+    Vec<(ServiceKey, ServiceAnnouncementStatus)>,
     Vec<ServiceKey>,
 ) {
     let current: HashMap<&ServiceKey, Option<StatusDigest>> = batch
@@ -46,12 +47,11 @@ pub fn changes(
         .iter()
         .map(|sa| (&sa.service, sa.status))
         .collect();
-    let writes = batch
-        .publication
-        .statuses
-        .iter()
-        .filter(|(k, wanted)| current.get(k).copied().flatten() != Some(StatusDigest::of(wanted)))
-        .map(|(k, wanted)| (k.clone(), wanted))
+    let statuses = &batch.publication.statuses;
+    let writes = statuses
+        .digests()
+        .filter(|(k, wanted)| current.get(k).copied().flatten() != Some(*wanted))
+        .filter_map(|(k, _)| Some((k.clone(), statuses.status(k)?)))
         .collect();
     let deletes = if batch.publication.sweeper {
         let described: HashSet<&ServiceKey> = batch.publication.described().collect();
@@ -121,7 +121,7 @@ impl Publisher {
             let Some(svc) = found else {
                 continue;
             };
-            match self.write(svc, &key, status).await {
+            match self.write(svc, &key, &status).await {
                 Ok(()) => debug!(service = %key, "ServiceAnnouncement written"),
                 Err(e) => {
                     ok = false;
@@ -172,7 +172,7 @@ mod tests {
     use ferrolb_api::SilentAddress;
 
     use super::*;
-    use crate::nodestate::AnnouncementPlan;
+    use crate::nodestate::{AnnouncementPlan, SilentIp, Statuses};
 
     fn status(reason: &str) -> ServiceAnnouncementStatus {
         ServiceAnnouncementStatus {
@@ -192,21 +192,30 @@ mod tests {
     }
 
     fn batch(sweeper: bool) -> Batch {
-        let statuses = [("same", "a"), ("changed", "b"), ("new", "c"), ("bare", "d")]
-            .into_iter()
-            .map(|(name, reason)| (ServiceKey::new("shop", name), status(reason)))
-            .collect();
-        let plans = ["same", "changed", "new", "bare"]
-            .into_iter()
-            .map(|name| {
-                Arc::new(AnnouncementPlan {
-                    service: ServiceKey::new("shop", name),
-                    announced: Vec::new(),
-                    silent: Vec::new(),
-                    elsewhere: Vec::new(),
+        // Services of no address: their statuses list one silent address with its reason.
+        let plans: Vec<Arc<AnnouncementPlan>> =
+            [("same", "a"), ("changed", "b"), ("new", "c"), ("bare", "d")]
+                .into_iter()
+                .map(|(name, reason)| {
+                    Arc::new(AnnouncementPlan {
+                        service: ServiceKey::new("shop", name),
+                        announced: Vec::new(),
+                        silent: vec![SilentIp {
+                            ip: "192.0.2.10".parse().unwrap(),
+                            reason: reason.into(),
+                        }],
+                        elsewhere: Vec::new(),
+                    })
                 })
-            })
-            .collect();
+                .collect();
+        let live = ["node-a".to_string()].into_iter().collect();
+        let statuses = Statuses::new(
+            &plans,
+            &Default::default(),
+            "node-a",
+            &live,
+            &Default::default(),
+        );
         Batch {
             publication: Arc::new(Publication {
                 statuses,
@@ -232,6 +241,9 @@ mod tests {
         let (writes, deletes) = changes(&b);
         let written: Vec<&str> = writes.iter().map(|(k, _)| &*k.name).collect();
         assert_eq!(written, ["bare", "changed", "new"]);
+        // Each composed as the digest said.
+        let reasons: Vec<&str> = writes.iter().map(|(_, s)| &*s.silent[0].reason).collect();
+        assert_eq!(reasons, ["d", "b", "c"]);
         assert_eq!(deletes, [ServiceKey::new("shop", "stale")]);
         let b = batch(false);
         let (writes, deletes) = changes(&b);

@@ -29,6 +29,7 @@
 //! - Publication ([`publication`]): the `ServiceAnnouncement` statuses this node writes.
 
 mod basis;
+mod digest;
 pub mod endpoints;
 mod keys;
 pub mod memo;
@@ -64,10 +65,11 @@ use crate::ruleset::{self, Ruleset};
 use ferrolb_core::ServiceKey;
 
 pub use basis::Basis;
+pub use digest::StatusDigest;
 pub use memo::StepMemo;
 pub use nodes::{NodeEligibility, NodeHealth};
 pub use plan::{AnnouncementPlan, Elsewhere, PlannedAnnouncement, SilentIp};
-pub use publication::{Publication, Since, compose};
+pub use publication::{Publication, Since, Statuses};
 pub use row::Row;
 
 /// The Kubernetes objects the speaker watches.
