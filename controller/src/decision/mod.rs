@@ -177,12 +177,13 @@ pub fn decide_with_memo(inputs: &Inputs<'_>, memo: &mut DecisionMemo) -> Writes 
         .map(|(svc, seen, _)| memo.request(svc, labels_of(svc), &seen.owned, honour))
         .collect();
     // Gathered only when a Service is being deleted.
-    let live: BTreeSet<IpAddr> = match deleted.is_empty() {
-        true => BTreeSet::new(),
-        false => owned
+    let live: BTreeSet<IpAddr> = if deleted.is_empty() {
+        BTreeSet::new()
+    } else {
+        owned
             .iter()
             .flat_map(|(_, seen, _)| seen.owned.ips.iter().copied())
-            .collect(),
+            .collect()
     };
     let held = release::held_until_released(
         deleted

@@ -52,8 +52,8 @@ pub fn plan_over(pools: &[Pool], services: &[&ServiceRequest], reserved: &Reserv
     plan_with_base(pools, services, reserved).0
 }
 
-/// [`plan_over`], and the [`Base`] the newest Services can be planned on
-/// ([`super::plan_newest`]) when the plan settled at once: every Service held what it gets.
+/// [`plan_over`], and the [`Base`] newer Services can be planned on ([`super::plan_newest`])
+/// when the plan settled at once: every Service held what it gets and got all it asks for.
 pub fn plan_with_base(
     pools: &[Pool],
     services: &[&ServiceRequest],
