@@ -7,7 +7,9 @@
 //!   ([`ipam::plan_newest`]), so one more Service among 10,000 costs what that Service costs.
 //!   Of the Services planned so, those that settled too join the base: the Service that got
 //!   its address in one decision is, once its status shows it, part of the base the next
-//!   Service is planned on;
+//!   Service is planned on. A whole plan leaves a base too: all of it, or its older Services
+//!   when only Services newer than them, which held nothing, got addresses (the plan after a
+//!   Service was created among settled ones);
 //! - anything else (a Service of the base changed or gone, a pool changed): the whole plan.
 //!
 //! Either way the plan equals the whole plan of the same inputs (`ipam/tests_newest.rs` for
@@ -65,14 +67,15 @@ pub(super) fn plan(
         }
     }
     let requests: Vec<&ServiceRequest> = parsed.iter().map(|p| &p.request).collect();
-    let (plan, base) = ipam::plan_with_base(&pools, &requests, &blocked);
-    let base = base.map(|base| KeptBase {
-        base,
+    let (plan, settled) = ipam::plan_with_base(&pools, &requests, &blocked);
+    let base = settled.map(|settled| KeptBase {
+        base: settled.base,
         members: parsed
             .iter()
+            .filter(|p| !settled.newer.contains(&p.request.key))
             .map(|p| (p.request.key.clone(), Arc::clone(p)))
             .collect(),
-        on_top: Vec::new(),
+        on_top: settled.newer,
     });
     let plan = Arc::new(plan);
     *kept = Some(KeptPlan {

@@ -78,7 +78,7 @@ mod tests_stability;
 mod tests_support;
 
 pub use model::{CreationOrder, Pool, Reserved, ServiceAllocation, ServiceRequest};
-pub use newest::{Base, Newest, plan_newest};
+pub use newest::{Base, Newest, SettledPart, plan_newest};
 pub use outcome::{
     Change, FailureReason, FamilyUsage, InvalidEntry, MissingFamily, Plan, PoolConflict, PoolUsage,
     ServiceOutcome,

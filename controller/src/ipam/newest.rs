@@ -38,6 +38,15 @@ pub struct Base {
     pub(super) newest: Option<(CreationOrder, ServiceKey)>,
 }
 
+/// The part of a plan that settled at once ([`super::plan_with_base`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SettledPart {
+    /// Its Services' addresses and newest.
+    pub base: Base,
+    /// The Services of the plan newer than the base's (none when all of it settled at once).
+    pub newer: Vec<ServiceKey>,
+}
+
 /// The newest Services planned on a [`Base`].
 #[derive(Debug, Clone)]
 pub struct Newest {

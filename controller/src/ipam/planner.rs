@@ -8,14 +8,14 @@ use std::net::IpAddr;
 
 use super::addrset::AddrSet;
 use super::demand::Demand;
-use super::model::{Pool, Reserved, ServiceRequest};
-use super::newest::Base;
+use super::model::{CreationOrder, Pool, Reserved, ServiceRequest};
+use super::newest::{Base, SettledPart};
 use super::outcome::{Change, Plan, ServiceOutcome};
 use super::pass::{Context, PassResult, Resolved, run_pass};
 use super::pool::PoolTable;
 use super::reserved::Reservations;
 use super::usage::pool_usage;
-use ferrolb_core::value_to_ip;
+use ferrolb_core::{IpFamily, ServiceKey, ip_to_value, value_to_ip};
 
 /// Upper bound on passes. A pass that releases addresses (a requested move, a RequireDualStack
 /// Service giving up half) is followed by another so that Services processed before the release
@@ -52,13 +52,15 @@ pub fn plan_over(pools: &[Pool], services: &[&ServiceRequest], reserved: &Reserv
     plan_with_base(pools, services, reserved).0
 }
 
-/// [`plan_over`], and the [`Base`] newer Services can be planned on ([`super::plan_newest`])
-/// when the plan settled at once: every Service held what it gets and got all it asks for.
+/// [`plan_over`], and the [`Base`] newer Services can be planned on ([`super::plan_newest`]):
+/// of the whole plan when it settled at once (every Service held what it gets and got all it
+/// asks for), else of its oldest Services when they did and every newer one held nothing
+/// ([`SettledPart::newer`] names those).
 pub fn plan_with_base(
     pools: &[Pool],
     services: &[&ServiceRequest],
     reserved: &Reserved,
-) -> (Plan, Option<Base>) {
+) -> (Plan, Option<SettledPart>) {
     let table = PoolTable::new(pools);
     let reserved = Reservations::new(reserved);
     let demands: Vec<Demand> = services
@@ -85,14 +87,62 @@ pub fn plan_with_base(
         reserved,
     };
     let (plan, used) = plan_passes(&ctx, &original, &Default::default());
-    let base = used.map(|used| Base {
-        used,
-        newest: ctx.order.last().map(|&i| {
-            let s = ctx.services[i];
-            (s.creation_order.clone(), s.key.clone())
+    let settled = match used {
+        Some(used) => Some(SettledPart {
+            base: Base {
+                used,
+                newest: newest_of(&ctx, &ctx.order),
+            },
+            newer: Vec::new(),
         }),
-    });
-    (plan, base)
+        None => settled_part(&ctx, &original, &plan),
+    };
+    (plan, settled)
+}
+
+/// The planner's order of the newest of `order`.
+fn newest_of(ctx: &Context<'_>, order: &[usize]) -> Option<(CreationOrder, ServiceKey)> {
+    order.last().map(|&i| {
+        let s = ctx.services[i];
+        (s.creation_order.clone(), s.key.clone())
+    })
+}
+
+/// The oldest Services of a plan that did not settle at once, as a [`Base`], when each of them
+/// holds what it held and got all it asks for, and every newer one held nothing. Those newer
+/// ones take nothing before the older ones are rebuilt and, allocating nothing, stay as they
+/// are, so every pass treats the older ones as a plan of them alone would: which settles at
+/// once, holding their addresses.
+fn settled_part(ctx: &Context<'_>, original: &[Vec<IpAddr>], plan: &Plan) -> Option<SettledPart> {
+    // With duplicate keys left out, outcomes by key are not per request.
+    if ctx.order.len() != ctx.services.len() {
+        return None;
+    }
+    let settled = |i: usize| {
+        matches!(
+            plan.services.get(&ctx.services[i].key),
+            Some(ServiceOutcome::Allocated { change: Change::Unchanged, missing, .. })
+                if missing.is_empty()
+        )
+    };
+    let split = ctx.order.iter().position(|&i| !settled(i))?;
+    let (older, newer) = ctx.order.split_at(split);
+    if newer.iter().any(|&i| !original[i].is_empty()) {
+        return None;
+    }
+    let mut used = [AddrSet::default(), AddrSet::default()];
+    for &i in older {
+        for ip in plan.held_ips(&ctx.services[i].key) {
+            used[IpFamily::of(*ip).index()].insert(ip_to_value(*ip));
+        }
+    }
+    Some(SettledPart {
+        base: Base {
+            used,
+            newest: newest_of(ctx, older),
+        },
+        newer: newer.iter().map(|&i| ctx.services[i].key.clone()).collect(),
+    })
 }
 
 /// Runs passes over `ctx` from the `original` addresses (per Service index) until the held

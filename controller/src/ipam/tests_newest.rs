@@ -16,6 +16,8 @@ use super::*;
 /// newest Services were planned on it.
 static BASES: AtomicUsize = AtomicUsize::new(0);
 static PLANNED: AtomicUsize = AtomicUsize::new(0);
+/// Cases whose whole plan left a base of its older Services.
+static SPLIT: AtomicUsize = AtomicUsize::new(0);
 
 /// How the newest Services are made.
 #[derive(Debug, Clone, Copy)]
@@ -64,8 +66,8 @@ proptest! {
             .collect();
         let stable = feed_back(&complete, &plan_with(&pools, &complete, &reserved));
         let stable_refs: Vec<&ServiceRequest> = stable.iter().collect();
-        let (base_plan, base) = plan_with_base(&pools, &stable_refs, &reserved);
-        let Some(base) = base else {
+        let (base_plan, settled) = plan_with_base(&pools, &stable_refs, &reserved);
+        let Some(SettledPart { base, .. }) = settled.filter(|s| s.newer.is_empty()) else {
             return Ok(());
         };
         BASES.fetch_add(1, Ordering::Relaxed);
@@ -88,6 +90,23 @@ proptest! {
         let all_refs: Vec<&ServiceRequest> = all.iter().collect();
         let (whole, whole_base) = plan_with_base(&pools, &all_refs, &reserved);
         let newest_refs: Vec<&ServiceRequest> = newest.iter().collect();
+        // Where the whole plan leaves a base of its older Services, it is the base of a plan
+        // of those alone, which settles whole.
+        if let Some(part) = &whole_base
+            && !part.newer.is_empty()
+        {
+            let older: Vec<&ServiceRequest> = all_refs
+                .iter()
+                .copied()
+                .filter(|s| !part.newer.contains(&s.key))
+                .collect();
+            let alone = plan_with_base(&pools, &older, &reserved).1;
+            prop_assert_eq!(
+                alone,
+                Some(SettledPart { base: part.base.clone(), newer: Vec::new() })
+            );
+            SPLIT.fetch_add(1, Ordering::Relaxed);
+        }
         match plan_newest(&pools, &reserved, &base, &newest_refs) {
             Some(planned) => {
                 PLANNED.fetch_add(1, Ordering::Relaxed);
@@ -95,7 +114,8 @@ proptest! {
                 combined.services.extend(planned.services);
                 combined.pools = planned.pools;
                 prop_assert_eq!(&combined, &whole);
-                prop_assert_eq!(planned.base, whole_base);
+                let whole_settled = whole_base.filter(|p| p.newer.is_empty()).map(|p| p.base);
+                prop_assert_eq!(planned.base, whole_settled);
             }
             None => prop_assert!(
                 !matches!(how, Newcomers::Plain),
@@ -122,5 +142,10 @@ fn the_newest_planned_on_a_settled_base_get_what_the_whole_plan_gives() {
     assert!(
         planned > bases / 2,
         "only {planned} of {bases} planned on the base"
+    );
+    let split = SPLIT.load(Ordering::Relaxed);
+    assert!(
+        split > bases / 4,
+        "only {split} of {bases} whole plans left their older part"
     );
 }
