@@ -62,4 +62,20 @@ fn decide_at_scale() {
         timed("its writes seen back", &watched);
     }
     timed("nothing changed", &watched);
+    // As the control loop does: it does not decide on its writes' echoes alone, so each
+    // decision sees the Service before settled and one more new, starting from a fresh memo
+    // whose first plan is not settled (the last Service created has no address yet).
+    let mut memo = DecisionMemo::default();
+    for r in rounds..2 * rounds {
+        let name = format!("one-more-{r}");
+        add(&mut watched, Svc::lb(&name, n + r).families(&["IPv6"]));
+        let t = Instant::now();
+        let writes = decide_remembering(&watched, &mut memo);
+        println!(
+            "one more, the last one's echo not decided: {} writes, decide {:?}",
+            writes.services.len(),
+            t.elapsed()
+        );
+        watched = applied(&watched, &writes);
+    }
 }
