@@ -18,8 +18,6 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use foldhash::fast::RandomState;
-
 use crate::inputs::ipam_request::Parsed;
 use crate::ipam::{self, Plan, Pool, Reserved, ServiceRequest};
 use ferrolb_core::ServiceKey;
@@ -40,8 +38,8 @@ pub(super) struct KeptPlan {
 #[derive(Debug)]
 struct KeptBase {
     base: ipam::Base,
-    /// The base's requests by Service.
-    members: HashMap<ServiceKey, Arc<Parsed>, RandomState>,
+    /// The base's requests by Service (clients choose the keys: std's keyed hasher).
+    members: HashMap<ServiceKey, Arc<Parsed>>,
     /// Services planned on the base (their outcomes are in the plan, the base's too).
     on_top: Vec<ServiceKey>,
 }

@@ -81,6 +81,18 @@ impl Demand {
         demand
     }
 
+    /// The demand of each of `services`, in their order.
+    pub(super) fn all(
+        services: &[&ServiceRequest],
+        table: &PoolTable<'_>,
+        reserved: &Reservations,
+    ) -> Vec<Demand> {
+        services
+            .iter()
+            .map(|s| Demand::new(s, table, reserved))
+            .collect()
+    }
+
     /// Whether the Service wants an address of `family`.
     pub(super) fn wants(&self, family: IpFamily) -> bool {
         self.families.contains(&family)

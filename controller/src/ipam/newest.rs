@@ -94,10 +94,7 @@ pub fn plan_newest(
     }
     let table = PoolTable::new(pools);
     let reserved = Reservations::new(reserved);
-    let demands: Vec<Demand> = services
-        .iter()
-        .map(|s| Demand::new(s, &table, &reserved))
-        .collect();
+    let demands = Demand::all(&services, &table, &reserved);
     let original: Vec<Vec<IpAddr>> = services.iter().map(|s| dedup(&s.current)).collect();
     let ctx = Context {
         table,

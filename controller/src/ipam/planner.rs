@@ -63,10 +63,7 @@ pub fn plan_with_base(
 ) -> (Plan, Option<SettledPart>) {
     let table = PoolTable::new(pools);
     let reserved = Reservations::new(reserved);
-    let demands: Vec<Demand> = services
-        .iter()
-        .map(|s| Demand::new(s, &table, &reserved))
-        .collect();
+    let demands = Demand::all(services, &table, &reserved);
     let mut order: Vec<usize> = (0..services.len()).collect();
     order.sort_by(|&a, &b| {
         let (sa, sb) = (&services[a], &services[b]);
