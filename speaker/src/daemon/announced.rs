@@ -42,28 +42,14 @@ ferrolb_adapter::kept_lookup!(Announced, ServiceAnnouncement, |s| (
 
 #[cfg(test)]
 mod tests {
-    use ferrolb_api::{Announcement, AnnouncementKind, ServiceAnnouncementStatus, SilentAddress};
-    use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
+    use ferrolb_api::ServiceAnnouncementStatus;
     use kube::runtime::reflector::Lookup;
     use serde_json::json;
 
     use super::*;
 
     fn status() -> ServiceAnnouncementStatus {
-        ServiceAnnouncementStatus {
-            announcements: vec![Announcement {
-                ip: "192.0.2.10".into(),
-                kind: AnnouncementKind::LoadBalancerIP,
-                node: "node-a".into(),
-                interfaces: vec!["eth0".into()],
-                since: Some(Time("2026-01-01T00:00:00Z".parse().unwrap())),
-                reason: "highest score".into(),
-            }],
-            silent: vec![SilentAddress {
-                ip: "192.0.2.11".into(),
-                reason: "no policy".into(),
-            }],
-        }
+        crate::nodestate::example_status()
     }
 
     #[test]

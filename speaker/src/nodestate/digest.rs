@@ -59,28 +59,33 @@ impl StatusDigest {
     }
 }
 
+/// A status with one announcement and one silent address, every field set (for tests).
+#[cfg(test)]
+pub(crate) fn example_status() -> ServiceAnnouncementStatus {
+    ServiceAnnouncementStatus {
+        announcements: vec![Announcement {
+            ip: "192.0.2.10".into(),
+            kind: AnnouncementKind::LoadBalancerIP,
+            node: "node-a".into(),
+            interfaces: vec!["eth0".into()],
+            since: Some(k8s_openapi::apimachinery::pkg::apis::meta::v1::Time(
+                "2026-01-01T00:00:00Z".parse().unwrap(),
+            )),
+            reason: "highest score".into(),
+        }],
+        silent: vec![SilentAddress {
+            ip: "192.0.2.11".into(),
+            reason: "no policy".into(),
+        }],
+    }
+}
+
 #[cfg(test)]
 mod tests {
-    use ferrolb_api::{Announcement, AnnouncementKind, SilentAddress};
-    use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
-
     use super::*;
 
     fn status() -> ServiceAnnouncementStatus {
-        ServiceAnnouncementStatus {
-            announcements: vec![Announcement {
-                ip: "192.0.2.10".into(),
-                kind: AnnouncementKind::LoadBalancerIP,
-                node: "node-a".into(),
-                interfaces: vec!["eth0".into()],
-                since: Some(Time("2026-01-01T00:00:00Z".parse().unwrap())),
-                reason: "highest score".into(),
-            }],
-            silent: vec![SilentAddress {
-                ip: "192.0.2.11".into(),
-                reason: "no policy".into(),
-            }],
-        }
+        example_status()
     }
 
     #[test]

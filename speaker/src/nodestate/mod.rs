@@ -66,6 +66,8 @@ use ferrolb_core::ServiceKey;
 
 pub use basis::Basis;
 pub use digest::StatusDigest;
+#[cfg(test)]
+pub(crate) use digest::example_status;
 pub use memo::StepMemo;
 pub use nodes::{NodeEligibility, NodeHealth};
 pub use plan::{AnnouncementPlan, Elsewhere, PlannedAnnouncement, SilentIp};
