@@ -134,7 +134,7 @@ impl KeptPlan {
             Some(base) => Some((newer, base)),
             None if newer.len() > 1 => {
                 let mut older = newer;
-                older.sort_by(|a, b| order(a).cmp(&order(b)));
+                older.sort_by(|a, b| a.request.planning_order().cmp(&b.request.planning_order()));
                 older.pop();
                 let requests: Vec<&ServiceRequest> = older.iter().map(|p| &p.request).collect();
                 ipam::plan_newest(&self.pools, &self.blocked, &kept.base, &requests)
@@ -152,9 +152,4 @@ impl KeptPlan {
         }
         true
     }
-}
-
-/// The planner's order of a request: creation order, then key.
-fn order(p: &Parsed) -> (&ipam::CreationOrder, &ServiceKey) {
-    (&p.request.creation_order, &p.request.key)
 }

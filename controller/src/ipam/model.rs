@@ -173,6 +173,11 @@ pub struct ServiceRequest {
 }
 
 impl ServiceRequest {
+    /// Where the planner takes the Service: by creation order, then key (older first).
+    pub fn planning_order(&self) -> (&CreationOrder, &ServiceKey) {
+        (&self.creation_order, &self.key)
+    }
+
     /// A single-stack IPv4, Cluster-policy Service with no request, no labels and no ports,
     /// created at time 0 with uid `namespace/name`.
     pub fn new(namespace: &str, name: &str) -> ServiceRequest {

@@ -71,16 +71,20 @@ pub fn plan_newest(
     newest: &[&ServiceRequest],
 ) -> Option<Newest> {
     let mut services: Vec<&ServiceRequest> = newest.to_vec();
-    services.sort_by(|a, b| (&a.creation_order, &a.key).cmp(&(&b.creation_order, &b.key)));
+    services.sort_by(|a, b| a.planning_order().cmp(&b.planning_order()));
     let oldest = services.first()?;
     if base
         .newest
         .as_ref()
-        .is_some_and(|(order, key)| (order, key) >= (&oldest.creation_order, &oldest.key))
+        .is_some_and(|(order, key)| (order, key) >= oldest.planning_order())
     {
         return None;
     }
-    if services.windows(2).any(|w| w[0].key == w[1].key) {
+    // Sorted by key: two Services of one key created at different times are not neighbours
+    // in the planner's order.
+    let mut keys: Vec<&ServiceKey> = services.iter().map(|s| &s.key).collect();
+    keys.sort_unstable();
+    if keys.windows(2).any(|w| w[0] == w[1]) {
         return None;
     }
     let held_by_base =

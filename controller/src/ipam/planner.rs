@@ -66,8 +66,9 @@ pub fn plan_with_base(
     let demands = Demand::all(services, &table, &reserved);
     let mut order: Vec<usize> = (0..services.len()).collect();
     order.sort_by(|&a, &b| {
-        let (sa, sb) = (&services[a], &services[b]);
-        (&sa.creation_order, &sa.key).cmp(&(&sb.creation_order, &sb.key))
+        services[a]
+            .planning_order()
+            .cmp(&services[b].planning_order())
     });
     let mut seen: HashSet<_, RandomState> = HashSet::default();
     order.retain(|&i| seen.insert(&services[i].key));

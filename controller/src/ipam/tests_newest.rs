@@ -149,3 +149,15 @@ fn the_newest_planned_on_a_settled_base_get_what_the_whole_plan_gives() {
         "only {split} of {bases} whole plans left their older part"
     );
 }
+
+/// Two newer Services of one key are not planned on the base, even when created at different
+/// times (they are then not neighbours in the planner's order).
+#[test]
+fn two_newer_services_of_one_key_are_not_planned_on_the_base() {
+    let pools = vec![pool("p0", 0, &["10.0.0.0/28"])];
+    let (_, settled) = plan_with_base(&pools, &[], &Reserved::new());
+    let base = settled.expect("an empty plan settles").base;
+    let (a, b, c) = (svc("a", "x", 100), svc("a", "y", 101), svc("a", "x", 102));
+    assert!(plan_newest(&pools, &Reserved::new(), &base, &[&a, &b]).is_some());
+    assert!(plan_newest(&pools, &Reserved::new(), &base, &[&a, &b, &c]).is_none());
+}
