@@ -57,11 +57,22 @@ impl ServiceClaim {
         keys: &VerifyKeys,
         outcome: &str,
     ) -> Option<ServiceClaim> {
+        ServiceClaim::judge_keyed(service::key(svc), svc, pools, keys, outcome)
+    }
+
+    /// [`judge`](Self::judge) of `svc`, whose key the caller has as `key` (shared, not
+    /// copied).
+    pub fn judge_keyed(
+        key: ServiceKey,
+        svc: &Service,
+        pools: &Pools,
+        keys: &VerifyKeys,
+        outcome: &str,
+    ) -> Option<ServiceClaim> {
         let ips = ingress_ips(svc);
         if ips.is_empty() {
             return None;
         }
-        let key = service::key(svc);
         let proof = match keys.verify_service(svc) {
             Ok(proof) => proof,
             Err(why) => {

@@ -14,7 +14,9 @@
 
 use std::collections::BTreeMap;
 use std::net::IpAddr;
+use std::sync::Arc;
 
+use ferrolb_core::ServiceKey;
 use k8s_openapi::api::core::v1::{LoadBalancerIngress, Service, ServicePort};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 
@@ -24,8 +26,10 @@ use crate::project;
 #[derive(Clone, Debug, PartialEq, serde::Deserialize)]
 #[serde(from = "Service")]
 pub struct NodeService {
-    namespace: Option<Box<str>>,
-    name: Option<Box<str>>,
+    /// Shared with every [`ServiceKey`] made from it ([`NodeService::key`]): a speaker keeps
+    /// a key per Service in its row, claim and rules.
+    namespace: Option<Arc<str>>,
+    name: Option<Arc<str>>,
     uid: Option<Box<str>>,
     resource_version: Option<Box<str>>,
     generation: Option<i64>,
@@ -67,7 +71,11 @@ fn boxed(text: Option<String>) -> Option<Box<str>> {
     text.map(String::into_boxed_str)
 }
 
-fn unboxed(text: &Option<Box<str>>) -> Option<String> {
+fn shared(text: Option<String>) -> Option<Arc<str>> {
+    text.map(Arc::from)
+}
+
+fn unboxed<T: std::ops::Deref<Target = str>>(text: &Option<T>) -> Option<String> {
     text.as_deref().map(str::to_string)
 }
 
@@ -94,6 +102,15 @@ impl NodeService {
             self.namespace.as_deref().unwrap_or_default(),
             self.name.as_deref().unwrap_or_default(),
         )
+    }
+
+    /// The key ([`key_parts`](Self::key_parts)), sharing this Service's strings.
+    pub fn key(&self) -> ServiceKey {
+        let part = |text: &Option<Arc<str>>| text.clone().unwrap_or_else(|| Arc::from(""));
+        ServiceKey {
+            namespace: part(&self.namespace),
+            name: part(&self.name),
+        }
     }
 
     /// Whether `status.loadBalancer.ingress` has an entry.
@@ -158,8 +175,8 @@ impl From<Service> for NodeService {
         project::service(&mut svc);
         let meta = &mut svc.metadata;
         let mut kept = NodeService {
-            namespace: boxed(meta.namespace.take()),
-            name: boxed(meta.name.take()),
+            namespace: shared(meta.namespace.take()),
+            name: shared(meta.name.take()),
             uid: boxed(meta.uid.take()),
             resource_version: boxed(meta.resource_version.take()),
             generation: meta.generation.take(),
@@ -299,5 +316,20 @@ mod tests {
             "{} bytes",
             std::mem::size_of::<NodeService>()
         );
+    }
+
+    /// Its keys share the Service's namespace and name: a speaker makes one per Service in
+    /// its row, claim and rule input, which would each copy both strings.
+    #[test]
+    fn keys_share_the_services_strings() {
+        let kept = NodeService::from(parsed(
+            json!({"metadata": {"name": "web", "namespace": "shop"}}),
+        ));
+        let (one, other) = (kept.key(), kept.key());
+        assert_eq!(one, ServiceKey::new("shop", "web"));
+        assert!(Arc::ptr_eq(&one.namespace, &other.namespace));
+        assert!(Arc::ptr_eq(&one.name, &other.name));
+        let unnamed = NodeService::from(parsed(json!({"metadata": {}})));
+        assert_eq!(unnamed.key(), ServiceKey::new("", ""));
     }
 }

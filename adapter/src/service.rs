@@ -66,6 +66,11 @@ pub struct ServiceView {
 impl ServiceView {
     /// Reads `svc`.
     pub fn of(svc: &Service) -> ServiceView {
+        ServiceView::keyed(svc, key(svc))
+    }
+
+    /// Reads `svc`, whose key the caller has as `key` (shared, not copied).
+    pub fn keyed(svc: &Service, key: ServiceKey) -> ServiceView {
         let spec = svc.spec.as_ref();
         let mut ports = Vec::new();
         let mut skipped_ports = Vec::new();
@@ -82,7 +87,7 @@ impl ServiceView {
             .filter_map(|f| f.parse().ok())
             .collect();
         ServiceView {
-            key: key(svc),
+            key,
             families: if families.is_empty() {
                 vec![IpFamily::V4]
             } else {

@@ -13,7 +13,8 @@ use ferrolb_speaker::daemon::scale::{Kept, World};
 #[global_allocator]
 static ALLOCATOR: Counting = Counting;
 
-/// Bytes per Service the stores may keep (measured 1,314–1,317; 2,409–2,410 when Services
+/// Bytes per Service the stores may keep (measured 1,372–1,375 since a Service's namespace
+/// and name are shared strings, which its keys share; 1,337–1,338 before; 2,409–2,410 when Services
 /// were kept as projected `k8s-openapi` objects, not as `NodeService`; 3,183–3,185 when
 /// `ServiceAnnouncement`s were kept whole (name, namespace, status) rather than as a digest
 /// and Services kept every condition; 4,409 before EndpointSlices were kept as `NodeSlice`,
@@ -21,7 +22,8 @@ static ALLOCATOR: Counting = Counting;
 /// 6,004 when `ServiceAnnouncement`s kept their metadata and spec; 19,333 without
 /// projections).
 const STORES_PER_SERVICE: usize = 1_450;
-/// Bytes per Service the daemon may keep after a step (measured 2,238–2,245; 2,347–2,352 when
+/// Bytes per Service the daemon may keep after a step (measured 2,070–2,077; 2,238–2,245 when
+/// a Service's row, claim and rule input each made their own key; 2,347–2,352 when
 /// the `ServiceAnnouncement` statuses this node writes were kept composed; 2,378–2,386
 /// earlier; 2,404–2,406 when the basis's rows and ingress and the rule input's Services kept the capacity their
 /// collects grew to; 2,471–2,473 when the step memo kept each Service's key besides its
@@ -34,7 +36,7 @@ const STORES_PER_SERVICE: usize = 1_450;
 /// Service's claim, row and election decision inputs so that a step costs what changed; 4,244
 /// when the publication and the applier's ruleset were copies and each probed address had its
 /// own interface set).
-const KEPT_PER_SERVICE: usize = 2_450;
+const KEPT_PER_SERVICE: usize = 2_180;
 
 /// (stores, kept after the second step) in bytes for `n` Services.
 fn retained(n: usize) -> (usize, usize) {

@@ -27,7 +27,6 @@ use ferrolb_adapter::node_service::NodeService;
 use ferrolb_adapter::pools::Pools;
 use ferrolb_adapter::proof::VerifyKeys;
 use ferrolb_adapter::slice::NodeSlice;
-use ferrolb_core::ServiceKey;
 use foldhash::fast::RandomState;
 
 use crate::election::{Election, Electorate, L2Policy, NodeView, VipInput};
@@ -153,7 +152,14 @@ impl StepMemo {
                 Some(claim) => *claim = true,
                 None => added.push(ServiceEntry {
                     svc: Arc::clone(svc),
-                    claim: ServiceClaim::judge(&svc.service(), pools, keys, OUTCOME).map(Arc::new),
+                    claim: ServiceClaim::judge_keyed(
+                        svc.key(),
+                        &svc.service(),
+                        pools,
+                        keys,
+                        OUTCOME,
+                    )
+                    .map(Arc::new),
                     row: None,
                 }),
             }
@@ -180,15 +186,13 @@ impl StepMemo {
         self.services = Vec::with_capacity(entries.len());
         for mut entry in entries {
             let slices = next_run(&mut unread, entry.svc.key_parts());
-            // The key of a Service seen before is its row's; a new one's is made once.
+            // The key of a Service seen before is its row's; a new one's shares the strings
+            // of its Service.
             let new_key;
             let key = match &entry.row {
                 Some(kept) => &kept.row.key,
                 None => {
-                    new_key = {
-                        let (namespace, name) = entry.svc.key_parts();
-                        ServiceKey::new(namespace, name)
-                    };
+                    new_key = entry.svc.key();
                     &new_key
                 }
             };

@@ -82,7 +82,7 @@ pub fn row(key: ServiceKey, svc: &Service, inputs: &RowInputs) -> Row {
     let eps = endpoints::by_service(slices)
         .remove(&row.key)
         .unwrap_or_default();
-    let service = ServiceView::of(svc);
+    let service = ServiceView::keyed(svc, row.key.clone());
     let etp = service.external_traffic_policy;
     let view = endpoints::election_view(&eps);
     let vips = &row.vips;
