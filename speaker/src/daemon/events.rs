@@ -106,7 +106,7 @@ pub fn takeovers(
         .map(|(ip, d)| Takeover {
             ip: *ip,
             services: d.services.clone(),
-            reason: d.reason.clone(),
+            reason: d.reason.to_string(),
             cause: TakeoverCause::of(old, new, *ip, live),
         })
         .collect()

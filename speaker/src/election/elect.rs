@@ -37,7 +37,8 @@ pub fn elect<'a>(
     policies: &[L2Policy],
     vips: impl IntoIterator<Item = &'a VipInput>,
 ) -> Election {
-    let electorate = Electorate::new(nodes, policies);
+    let shared = SharedParts::default();
+    let electorate = Electorate::new(nodes, policies, &shared);
     let mut by_ip: BTreeMap<IpAddr, Vec<&VipInput>> = BTreeMap::new();
     for vip in vips {
         by_ip.entry(vip.ip).or_default().push(vip);
@@ -55,20 +56,25 @@ pub fn elect<'a>(
 pub struct Electorate<'a> {
     nodes: BTreeMap<&'a str, &'a NodeView>,
     valid: Vec<&'a L2Policy>,
-    lists: SharedLists,
+    shared: &'a SharedParts,
 }
 
-/// The lists of names (candidates, interfaces) of the decisions made so far: most addresses
-/// of a cluster have the same candidates and interfaces, so their decisions share one list
-/// each instead of a copy per address.
-#[derive(Default)]
-struct SharedLists(RefCell<HashSet<Arc<[String]>>>);
+/// The lists of names (candidates, interfaces) and the reasons of the decisions made so far:
+/// most addresses of a cluster have the same candidates, interfaces and reason, so their
+/// decisions share one of each instead of a copy per address. A caller that keeps decisions
+/// across elections keeps this too ([`SharedParts::forget_unused`]): decided one change at a time,
+/// 10,000 addresses otherwise kept 10,000 copies of the same few lists (issue 21).
+#[derive(Debug, Default)]
+pub struct SharedParts {
+    lists: RefCell<HashSet<Arc<[String]>>>,
+    texts: RefCell<HashSet<Arc<str>>>,
+}
 
-impl SharedLists {
+impl SharedParts {
     /// The shared list of `names` (in their order).
-    fn of<'a>(&self, names: impl IntoIterator<Item = &'a str>) -> Arc<[String]> {
+    fn list<'a>(&self, names: impl IntoIterator<Item = &'a str>) -> Arc<[String]> {
         let names: Vec<String> = names.into_iter().map(str::to_string).collect();
-        let mut lists = self.0.borrow_mut();
+        let mut lists = self.lists.borrow_mut();
         if let Some(list) = lists.get(names.as_slice()) {
             return Arc::clone(list);
         }
@@ -76,12 +82,43 @@ impl SharedLists {
         lists.insert(Arc::clone(&list));
         list
     }
+
+    /// The shared `text`.
+    fn text(&self, text: &str) -> Arc<str> {
+        let mut texts = self.texts.borrow_mut();
+        if let Some(shared) = texts.get(text) {
+            return Arc::clone(shared);
+        }
+        let shared: Arc<str> = text.into();
+        texts.insert(Arc::clone(&shared));
+        shared
+    }
+
+    /// Forgets the lists and texts no decision holds any more.
+    pub fn forget_unused(&mut self) {
+        self.lists.get_mut().retain(|l| Arc::strong_count(l) > 1);
+        self.texts.get_mut().retain(|t| Arc::strong_count(t) > 1);
+    }
+
+    /// How many lists and texts are shared now.
+    pub fn len(&self) -> usize {
+        self.lists.borrow().len() + self.texts.borrow().len()
+    }
+
+    /// Whether nothing is shared.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
 }
 
 impl<'a> Electorate<'a> {
     /// The electorate of `nodes` (duplicate names: the greatest view kept) under `policies`
-    /// (invalid ones ignored).
-    pub fn new(nodes: &'a [NodeView], policies: &'a [L2Policy]) -> Electorate<'a> {
+    /// (invalid ones ignored); its decisions share the lists and texts of `shared`.
+    pub fn new(
+        nodes: &'a [NodeView],
+        policies: &'a [L2Policy],
+        shared: &'a SharedParts,
+    ) -> Electorate<'a> {
         let mut by_name: BTreeMap<&str, &NodeView> = BTreeMap::new();
         for node in nodes {
             by_name
@@ -93,14 +130,14 @@ impl<'a> Electorate<'a> {
         Electorate {
             nodes: by_name,
             valid,
-            lists: SharedLists::default(),
+            shared,
         }
     }
 
     /// The decision for `ip`, which the Services of `sharing` want announced (one input per
     /// Service, in any order).
     pub fn decide(&self, ip: IpAddr, sharing: &[&VipInput]) -> IpDecision {
-        decide(ip, sharing, &self.nodes, &self.valid, &self.lists)
+        decide(ip, sharing, &self.nodes, &self.valid, self.shared)
     }
 }
 
@@ -144,7 +181,7 @@ fn decide(
     sharing: &[&VipInput],
     nodes: &BTreeMap<&str, &NodeView>,
     valid: &[&L2Policy],
-    lists: &SharedLists,
+    shared: &SharedParts,
 ) -> IpDecision {
     let services: Vec<ServiceKey> = sharing
         .iter()
@@ -168,9 +205,9 @@ fn decide(
     }
     let silent = |reason: String| IpDecision {
         winner: None,
-        interfaces: lists.of([]),
-        candidates: lists.of([]),
-        reason,
+        interfaces: shared.list([]),
+        candidates: shared.list([]),
+        reason: shared.text(&reason),
         services: services.clone(),
     };
     if wanting.is_empty() {
@@ -201,8 +238,10 @@ fn decide(
         .flatten()
         .map(String::as_str)
         .collect();
+    // Without the address (every reader shows it beside the decision), so that the
+    // decisions of one winner among the same candidates share one text.
     let mut reason = format!(
-        "{winner} has the highest rendezvous score for {ip} among {} candidate(s)",
+        "{winner} has the highest rendezvous score among {} candidate(s)",
         common.len()
     );
     if wanting.len() > 1 {
@@ -216,9 +255,9 @@ fn decide(
     }
     IpDecision {
         winner: Some(winner.to_string()),
-        interfaces: lists.of(interfaces),
-        candidates: lists.of(common.iter().copied()),
-        reason,
+        interfaces: shared.list(interfaces),
+        candidates: shared.list(common.iter().copied()),
+        reason: shared.text(&reason),
         services,
     }
 }

@@ -34,7 +34,7 @@ pub mod rendezvous;
 #[cfg(test)]
 pub(crate) mod tests;
 
-pub use elect::{CONFLICT_REASON_PREFIX, Electorate, elect, elect_without, handover};
+pub use elect::{CONFLICT_REASON_PREFIX, Electorate, SharedParts, elect, elect_without, handover};
 pub use model::{
     EXCLUDE_FROM_EXTERNAL_LB_LABEL, EndpointView, InterfaceView, L2Policy, NodeView, VipInput,
     VipKind,

@@ -30,8 +30,9 @@ pub struct IpDecision {
     /// Nodes that could have won (sorted; common to all Services that want the IP announced).
     /// One list shared by the decisions of an election that name the same nodes.
     pub candidates: Arc<[String]>,
-    /// Human explanation: why this node, or why nobody.
-    pub reason: String,
+    /// Human explanation: why this node, or why nobody. One text shared by the decisions
+    /// of an election that give the same reason.
+    pub reason: Arc<str>,
     /// Every Service using this IP (sorted).
     pub services: Vec<ServiceKey>,
 }

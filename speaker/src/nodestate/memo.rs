@@ -29,7 +29,7 @@ use ferrolb_adapter::proof::VerifyKeys;
 use ferrolb_adapter::slice::NodeSlice;
 use foldhash::fast::RandomState;
 
-use crate::election::{Election, Electorate, L2Policy, NodeView, VipInput};
+use crate::election::{Election, Electorate, L2Policy, NodeView, SharedParts, VipInput};
 
 use super::basis::Basis;
 use super::plan::{self, AnnouncementPlan};
@@ -56,6 +56,8 @@ pub struct StepMemo {
     plans: Vec<(Arc<Row>, Arc<AnnouncementPlan>)>,
     /// The addresses the last election decided again (sorted); `None`: all of them.
     redecided: Option<Vec<IpAddr>>,
+    /// The lists and texts the kept decisions share, for the next election's.
+    shared: SharedParts,
 }
 
 /// The last election and its inputs.
@@ -254,7 +256,7 @@ impl StepMemo {
             .flat_map(|row| row.vip_inputs.iter().map(move |vip| (row, vip)))
             .collect();
         wanted.sort_by_key(|(_, vip)| vip.ip);
-        let electorate = Electorate::new(nodes, policies);
+        let electorate = Electorate::new(nodes, policies, &self.shared);
         // Pushed in address order, then collected: built in bulk, the map's nodes are full.
         // At most one entry per (row, address) pair; nearly always exactly that.
         let mut per_ip = Vec::with_capacity(wanted.len());
@@ -302,6 +304,8 @@ impl StepMemo {
             wanted_by.push((ip, rows));
         }
         drop(then_result);
+        drop(electorate);
+        self.shared.forget_unused();
         wanted_by.shrink_to_fit();
         self.redecided = redecided;
         let result = Arc::new(Election {

@@ -171,7 +171,7 @@ impl NodeDesired {
     pub fn silent(&self) -> BTreeSet<(IpAddr, &str)> {
         self.announcements
             .iter()
-            .flat_map(|p| p.silent.iter().map(|s| (s.ip, s.reason.as_str())))
+            .flat_map(|p| p.silent.iter().map(|s| (s.ip, &*s.reason)))
             .collect()
     }
 

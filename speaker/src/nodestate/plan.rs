@@ -3,6 +3,7 @@
 
 use std::collections::BTreeMap;
 use std::net::IpAddr;
+use std::sync::Arc;
 
 use ferrolb_api::names::{LABEL_MODE, MODE_EDGE};
 use ferrolb_api::{Announcement, AnnouncementKind, ServiceAnnouncementStatus, SilentAddress};
@@ -22,10 +23,10 @@ pub struct PlannedAnnouncement {
     pub ip: IpAddr,
     /// LoadBalancer IP or externalIP.
     pub kind: AnnouncementKind,
-    /// Interfaces to answer on.
-    pub interfaces: Vec<String>,
-    /// The election's explanation.
-    pub reason: String,
+    /// Interfaces to answer on (the decision's list, shared).
+    pub interfaces: Arc<[String]>,
+    /// The election's explanation (the decision's, shared).
+    pub reason: Arc<str>,
 }
 
 /// One address of the Service nobody announces.
@@ -33,8 +34,8 @@ pub struct PlannedAnnouncement {
 pub struct SilentIp {
     /// The address.
     pub ip: IpAddr,
-    /// Why nobody announces it.
-    pub reason: String,
+    /// Why nobody announces it (the decision's text, shared, when the election decided so).
+    pub reason: Arc<str>,
 }
 
 /// One address of the Service another node announces.
@@ -74,9 +75,9 @@ impl AnnouncementPlan {
                     ip: a.ip.to_string(),
                     kind: a.kind,
                     node: node.to_string(),
-                    interfaces: a.interfaces.clone(),
+                    interfaces: a.interfaces.to_vec(),
                     since: since.get(&a.ip).cloned(),
-                    reason: a.reason.clone(),
+                    reason: a.reason.to_string(),
                 })
                 .collect(),
             silent: self.silent_addresses(),
@@ -89,7 +90,7 @@ impl AnnouncementPlan {
             .iter()
             .map(|s| SilentAddress {
                 ip: s.ip.to_string(),
-                reason: s.reason.clone(),
+                reason: s.reason.to_string(),
             })
             .collect()
     }
@@ -110,7 +111,7 @@ pub fn plan(
             .iter()
             .map(|(ip, reason)| SilentIp {
                 ip: *ip,
-                reason: reason.clone(),
+                reason: reason.as_str().into(),
             })
             .collect(),
         elsewhere: Vec::new(),
@@ -125,7 +126,8 @@ pub fn plan(
                     reason: format!(
                         "pool {} is an edge pool ({LABEL_MODE}={MODE_EDGE}): not announced over L2",
                         p.pool
-                    ),
+                    )
+                    .into(),
                 });
                 return None;
             }
@@ -144,8 +146,8 @@ pub fn plan(
             Some(winner) if winner == node => plan.announced.push(PlannedAnnouncement {
                 ip,
                 kind,
-                interfaces: decision.interfaces.to_vec(),
-                reason: decision.reason.clone(),
+                interfaces: Arc::clone(&decision.interfaces),
+                reason: Arc::clone(&decision.reason),
             }),
             Some(winner) => plan.elsewhere.push(Elsewhere {
                 ip,
@@ -154,7 +156,7 @@ pub fn plan(
             }),
             None => plan.silent.push(SilentIp {
                 ip,
-                reason: decision.reason.clone(),
+                reason: Arc::clone(&decision.reason),
             }),
         }
     }

@@ -201,7 +201,7 @@ impl Statuses {
                 .election
                 .per_ip
                 .get(&e.ip)
-                .map(|d| (&d.interfaces[..], d.reason.as_str()))
+                .map(|d| (&d.interfaces[..], &*d.reason))
                 .unwrap_or_default();
             let a = entry(e.ip, e.kind, &e.node, interfaces, reason, &self.since);
             entries.push((e.ip, a));
@@ -310,7 +310,7 @@ mod tests {
                     winner: w.map(str::to_string),
                     interfaces: vec!["eth0".into()].into(),
                     candidates: Vec::new().into(),
-                    reason: format!("won by {w:?}"),
+                    reason: format!("won by {w:?}").into(),
                     services: vec![key()],
                 }),
             );
@@ -334,7 +334,7 @@ mod tests {
                 .map(|a| PlannedAnnouncement {
                     ip: ip(a),
                     kind: AnnouncementKind::LoadBalancerIP,
-                    interfaces: vec!["eth0".into()],
+                    interfaces: vec!["eth0".to_string()].into(),
                     reason: "mine".into(),
                 })
                 .collect(),

@@ -17,7 +17,7 @@ fn uncovered_pool_is_silent_with_reason() {
     let e = elect(&three_nodes(), &[policy("p", &["blue"])], &[v]);
     let d = &e.per_ip[&ip("192.0.2.100")];
     assert_eq!(d.winner, None);
-    assert_eq!(d.reason, "no L2AnnouncementPolicy covers pool red");
+    assert_eq!(&*d.reason, "no L2AnnouncementPolicy covers pool red");
     assert_eq!(d.services, [svc("a")]);
 }
 
@@ -220,7 +220,7 @@ fn cluster_policy_needs_a_ready_or_serving_terminating_endpoint_somewhere() {
     v.endpoints.clear();
     let d = &elect(&nodes, &ps, std::slice::from_ref(&v)).per_ip[&v.ip];
     assert_eq!(
-        (d.winner.as_deref(), d.reason.as_str()),
+        (d.winner.as_deref(), &*d.reason),
         (None, "no ready endpoints")
     );
     v.endpoints = vec![EndpointView {
@@ -338,4 +338,29 @@ fn duplicate_node_names_do_not_depend_on_order() {
     let a = elect(&[node("n1"), twin.clone()], &ps, &vips);
     let b = elect(&[twin, node("n1")], &ps, &vips);
     assert_eq!(a, b);
+}
+
+/// Decisions of one [`SharedParts`] share their lists and reasons; once no decision holds
+/// them, `forget_unused` lets them go, so a memo's parts follow the addresses it keeps.
+#[test]
+fn shared_parts_are_shared_then_forgotten() {
+    use super::super::elect::{Electorate, SharedParts};
+    let nodes = three_nodes();
+    let policies = [policy("p", &["blue"])];
+    let mut shared = SharedParts::default();
+    let (a, b) = (vip("a", "192.0.2.1"), vip("b", "192.0.2.2"));
+    let electorate = Electorate::new(&nodes, &policies, &shared);
+    let one = electorate.decide(a.ip, &[&a]);
+    let other = electorate.decide(b.ip, &[&b]);
+    drop(electorate);
+    assert!(std::sync::Arc::ptr_eq(&one.candidates, &other.candidates));
+    assert_eq!(
+        one.winner == other.winner,
+        std::sync::Arc::ptr_eq(&one.reason, &other.reason)
+    );
+    shared.forget_unused();
+    assert!(!shared.is_empty(), "held by the decisions");
+    drop((one, other));
+    shared.forget_unused();
+    assert!(shared.is_empty(), "no decision holds them: {shared:?}");
 }

@@ -95,7 +95,7 @@ fn all_silent_reasons_are_listed_per_service() {
         &elect(&nodes(), &[policy("p", &["blue"])], &[dead, uncovered]).per_ip[&ip("192.0.2.5")];
     assert_eq!(d.winner, None);
     assert_eq!(
-        d.reason,
+        &*d.reason,
         "default/dead: no ready endpoints; default/uncovered: no L2AnnouncementPolicy covers pool red"
     );
 }

@@ -33,7 +33,7 @@ fn controller_owned_ip_is_announced_by_exactly_one_node_and_programmed_everywher
     );
     let plan = &d.announcements[0];
     assert_eq!(plan.announced.len(), 1);
-    assert_eq!(plan.announced[0].interfaces, ["eth0"]);
+    assert_eq!(plan.announced[0].interfaces[..], ["eth0"]);
     assert!(
         plan.announced[0].reason.contains("rendezvous"),
         "{}",

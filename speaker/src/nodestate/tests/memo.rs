@@ -383,6 +383,56 @@ fn an_unchanged_address_keeps_its_decision_and_a_changed_one_does_not() {
     );
 }
 
+/// Addresses decided in different steps (Services created one at a time, as in a cluster)
+/// share one list of candidates, one of interfaces and one reason text wherever theirs are
+/// equal: the memo keeps what its decisions share across elections (issue 21).
+#[test]
+fn decisions_of_different_steps_share_their_lists_and_reasons() {
+    let mut cluster = Cluster::new();
+    let base = cluster.world.snapshot();
+    let local = cluster.world.local(NODES[0]);
+    let mut memo = StepMemo::default();
+    let mut decisions: Vec<Arc<crate::election::IpDecision>> = Vec::new();
+    for i in 0..3 {
+        cluster.apply(&Change::Service {
+            i,
+            ip: i,
+            local: false,
+            sharing: false,
+            issued: None,
+            external: false,
+        });
+        cluster.apply(&Change::Slice(i, vec![(0, true, false)]));
+        let desired = desired_before_rules_with(&cluster.snapshot(&base), &local, &mut memo);
+        decisions = desired.election.result.per_ip.values().cloned().collect();
+    }
+    assert_eq!(decisions.len(), 3);
+    let mut shared = 0;
+    for (k, a) in decisions.iter().enumerate() {
+        for b in &decisions[k + 1..] {
+            assert!(!Arc::ptr_eq(a, b), "each address has its own decision");
+            for (equal, same) in [
+                (
+                    a.candidates == b.candidates,
+                    Arc::ptr_eq(&a.candidates, &b.candidates),
+                ),
+                (
+                    a.interfaces == b.interfaces,
+                    Arc::ptr_eq(&a.interfaces, &b.interfaces),
+                ),
+                (a.reason == b.reason, Arc::ptr_eq(&a.reason, &b.reason)),
+            ] {
+                assert_eq!(equal, same, "{a:?} {b:?}");
+                shared += usize::from(same);
+            }
+        }
+    }
+    assert!(
+        shared >= 3,
+        "the three addresses have the same candidates: {decisions:?}"
+    );
+}
+
 /// The Service a change is of (a Service's or its EndpointSlice's), if any.
 fn service_of(c: &Change) -> Option<usize> {
     match c {
