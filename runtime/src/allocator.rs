@@ -10,7 +10,7 @@
 //! Its settings are built in (`JEMALLOC_SYS_WITH_MALLOC_CONF` in `.cargo/config.toml`): freed
 //! pages return to the kernel within 250 ms (jemalloc's default is 10 s, which at 10,000
 //! Services kept about 30 MB of a speaker's 120 MB resident set in freed pages; 1 s until
-//! issue 21's last cuts), and one arena, not four per core. `_RJEM_MALLOC_CONF` overrides them at run time.
+//! issue 21's last cuts), and two arenas, not four per core. `_RJEM_MALLOC_CONF` overrides them at run time.
 //!
 //! [`AllocatorStats`] exports jemalloc's own counters on every scrape
 //! (`PREFIX_allocator_bytes{kind}`), so that an operator (and `bench speaker`) can tell a live
@@ -139,7 +139,7 @@ mod tests {
 
     #[test]
     fn the_built_in_settings_are_in_effect() {
-        assert_eq!(tikv_jemalloc_ctl::opt::narenas::read().unwrap(), 1);
+        assert_eq!(tikv_jemalloc_ctl::opt::narenas::read().unwrap(), 2);
         assert!(tikv_jemalloc_ctl::opt::background_thread::read().unwrap());
     }
 
