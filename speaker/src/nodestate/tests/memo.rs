@@ -313,20 +313,25 @@ fn a_change_that_does_not_concern_the_speaker_skips_the_step() {
     );
 }
 
+/// Service `i` allocated address `i`, with an endpoint on the first node.
+fn allocated_with_an_endpoint(cluster: &mut Cluster, i: usize) {
+    cluster.apply(&Change::Service {
+        i,
+        ip: i,
+        local: false,
+        sharing: false,
+        issued: None,
+        external: false,
+    });
+    cluster.apply(&Change::Slice(i, vec![(0, true, false)]));
+}
+
 /// Two allocated Services with an endpoint each, the objects besides them, and the first
 /// node's view.
 fn two_services() -> (Cluster, super::super::Snapshot, super::super::Local) {
     let mut cluster = Cluster::new();
     for i in 0..2 {
-        cluster.apply(&Change::Service {
-            i,
-            ip: i,
-            local: false,
-            sharing: false,
-            issued: None,
-            external: false,
-        });
-        cluster.apply(&Change::Slice(i, vec![(0, true, false)]));
+        allocated_with_an_endpoint(&mut cluster, i);
     }
     let base = cluster.world.snapshot();
     let local = cluster.world.local(NODES[0]);
@@ -394,15 +399,7 @@ fn decisions_of_different_steps_share_their_lists_and_reasons() {
     let mut memo = StepMemo::default();
     let mut decisions: Vec<Arc<crate::election::IpDecision>> = Vec::new();
     for i in 0..3 {
-        cluster.apply(&Change::Service {
-            i,
-            ip: i,
-            local: false,
-            sharing: false,
-            issued: None,
-            external: false,
-        });
-        cluster.apply(&Change::Slice(i, vec![(0, true, false)]));
+        allocated_with_an_endpoint(&mut cluster, i);
         let desired = desired_before_rules_with(&cluster.snapshot(&base), &local, &mut memo);
         decisions = desired.election.result.per_ip.values().cloned().collect();
     }
