@@ -100,14 +100,9 @@ impl SharedParts {
         self.texts.get_mut().retain(|t| Arc::strong_count(t) > 1);
     }
 
-    /// How many lists and texts are shared now.
-    pub fn len(&self) -> usize {
-        self.lists.borrow().len() + self.texts.borrow().len()
-    }
-
     /// Whether nothing is shared.
     pub fn is_empty(&self) -> bool {
-        self.len() == 0
+        self.lists.borrow().is_empty() && self.texts.borrow().is_empty()
     }
 }
 
