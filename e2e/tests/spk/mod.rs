@@ -174,12 +174,26 @@ impl Spk<'_> {
     pub async fn announcer_not(&self, svc: &str, ip: IpAddr, not: &str) -> String {
         let what = format!("{ip} announced (not by {not:?})");
         let ip = ip.to_string();
-        k8s::wait_announcement(&self.client, NS, svc, &what, WIRE, |s| {
+        let found = k8s::wait_announcement(&self.client, NS, svc, &what, WIRE, |s| {
             let a = s.announcements.into_iter().find(|a| a.ip == ip)?;
             (a.node != not).then_some(a.node)
         })
-        .await
-        .expect("announcement")
+        .await;
+        found.unwrap_or_else(|e| panic!("announcement: {e}\n{}", self.why_text(svc)))
+    }
+
+    /// `kubectl ferrolb why -n NS svc` from the client, its output and exit status: what a
+    /// failed wait prints, so the lab's own diagnosis says why the address is not served.
+    pub fn why_text(&self, svc: &str) -> String {
+        match self.lab.ferrolb(&["why", "-n", NS, svc]) {
+            Ok(out) => format!(
+                "kubectl ferrolb why -n {NS} {svc} (exit {:?}):\n{}{}",
+                out.status.code(),
+                String::from_utf8_lossy(&out.stdout),
+                String::from_utf8_lossy(&out.stderr)
+            ),
+            Err(e) => format!("kubectl ferrolb why -n {NS} {svc} did not run: {e}"),
+        }
     }
 
     /// The reason the Service's `ServiceAnnouncement` gives for a silent `ip`.
