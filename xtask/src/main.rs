@@ -143,6 +143,24 @@ enum BenchCmd {
         #[arg(long)]
         keep: bool,
     },
+    /// kube-proxy (nftables) and ferrolb's dataplane side by side, in one lab, programming the
+    /// same Services at each size: memory, table size, EndpointSlice change to the rule in the
+    /// kernel (`nft monitor`), full sync, and kube-proxy's figure over ferrolb's. Own lab
+    /// `bench`, kube-proxy on node-b, ferrolb's rules on node-c.
+    Dataplanes {
+        /// The sizes, ascending, comma-separated: Services are created up to each in turn.
+        #[arg(long, value_delimiter = ',', default_values_t = [1000, 10000])]
+        services: Vec<usize>,
+        /// Creations in flight at once.
+        #[arg(long, default_value_t = 32)]
+        concurrency: usize,
+        /// Endpoint changes timed at each size.
+        #[arg(long, default_value_t = 10)]
+        trials: usize,
+        /// Leave the bench lab running afterwards.
+        #[arg(long)]
+        keep: bool,
+    },
     /// `kubectl ferrolb why` among N other LoadBalancer Services: wall time of RUNS runs (p50,
     /// max; each must exit 0) and the size of a speaker's /debug/state. Own lab `bench`.
     Why {
@@ -665,6 +683,24 @@ fn bench(cmd: BenchCmd, check: Option<PathBuf>) -> anyhow::Result<()> {
                 )
             })?;
             ("speaker", keep, json)
+        }
+        BenchCmd::Dataplanes {
+            services,
+            concurrency,
+            trials,
+            keep,
+        } => {
+            let opts = ferrolb_e2e::bench::dataplanes::DataplanesOptions {
+                sizes: services,
+                concurrency,
+                trials,
+            };
+            let json = in_bench_lab(&rt, (keep, KubeProxyMode::Nftables), move |lab, repo| {
+                Box::pin(async move {
+                    ferrolb_e2e::bench::dataplanes::dataplanes(lab, &repo, opts).await
+                })
+            })?;
+            ("dataplanes", keep, json)
         }
         BenchCmd::Why {
             services,

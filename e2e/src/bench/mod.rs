@@ -3,6 +3,7 @@
 
 pub mod alloc;
 pub mod arp;
+pub mod dataplanes;
 pub mod edge;
 pub mod failover;
 pub mod prom;

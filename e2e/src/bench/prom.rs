@@ -48,6 +48,17 @@ pub struct Histogram {
 /// Histogram `name` (without its `_bucket`, `_sum`, `_count` suffix), every label set added
 /// up; None when the text has no `name_count`.
 pub fn histogram(text: &str, name: &str) -> Option<Histogram> {
+    histogram_of_series(text, name, |_| true)
+}
+
+/// Histogram `name` of the series whose label `key` is `value` (e.g. kube-proxy's
+/// `ip_family="IPv6"`); None when the text has no such `name_count`.
+pub fn histogram_with(text: &str, name: &str, (key, value): (&str, &str)) -> Option<Histogram> {
+    histogram_of_series(text, name, |labels| label(labels, key) == Some(value))
+}
+
+/// Histogram `name`, the label sets `keep` accepts added up.
+fn histogram_of_series(text: &str, name: &str, keep: impl Fn(&str) -> bool) -> Option<Histogram> {
     let mut h = Histogram::default();
     let mut seen = false;
     for line in text.lines().filter(|l| !l.starts_with('#')) {
@@ -58,6 +69,9 @@ pub fn histogram(text: &str, name: &str) -> Option<Histogram> {
             continue;
         };
         let (metric, labels) = series.split_once('{').unwrap_or((series, ""));
+        if !keep(labels) {
+            continue;
+        }
         match metric.strip_prefix(name) {
             Some("_bucket") => {
                 let Some(le) = label(labels, "le").and_then(|le| le.parse::<f64>().ok()) else {
@@ -197,6 +211,19 @@ mod tests {
         assert_eq!(s["p50_ms_at_most"], 4.0);
         assert!(s["p95_ms_at_most"].is_null());
         assert_eq!(histogram(TEXT, "missing"), None);
+    }
+
+    #[test]
+    fn keeps_only_the_series_of_one_label_value() {
+        let text = "k_bucket{ip_family=\"IPv4\",le=\"+Inf\"} 1\n\
+            k_bucket{ip_family=\"IPv6\",le=\"+Inf\"} 2\n\
+            k_sum{ip_family=\"IPv4\"} 0.5\nk_sum{ip_family=\"IPv6\"} 3\n\
+            k_count{ip_family=\"IPv4\"} 1\nk_count{ip_family=\"IPv6\"} 2\n";
+        let v6 = histogram_with(text, "k", ("ip_family", "IPv6")).unwrap();
+        assert_eq!((v6.sum, v6.count), (3.0, 2.0));
+        assert_eq!(v6.buckets, [(f64::INFINITY, 2.0)]);
+        assert_eq!(histogram_with(text, "k", ("ip_family", "IPv5")), None);
+        assert_eq!(histogram(text, "k").map(|h| h.count), Some(3.0));
     }
 
     #[test]

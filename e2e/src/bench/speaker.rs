@@ -61,17 +61,7 @@ pub async fn speakers(
     create_services(&client, opts).await?;
     let create_seconds = t.elapsed().as_secs_f64();
 
-    let limit = Duration::from_secs(120 + opts.services as u64 / 5);
-    let want = opts.services as f64;
-    wait_for("every address announced", limit, || async {
-        let mut total = 0.0;
-        for c in SPEAKERS {
-            total += announced(lab, c).await.unwrap_or(0.0);
-        }
-        tracing::info!(announced = total, of = want, "speaker bench");
-        (total >= want).then_some(())
-    })
-    .await?;
+    wait_announced(lab, opts.services).await?;
     let announce_seconds = t.elapsed().as_secs_f64();
     let after = memory(lab);
     let allocators_after = allocators(lab).await?;
@@ -423,20 +413,45 @@ pub async fn ground(client: &kube::Client) -> Result<(), Error> {
 /// Creates `opts.services` single-stack IPv6 LoadBalancer Services `s00000`, `s00001`, ... in
 /// [`NS`] (no NodePorts, selecting the pod of [`ground`]), `opts.concurrency` in flight.
 pub async fn create_services(client: &kube::Client, opts: SpeakerOptions) -> Result<(), Error> {
+    create_range(client, 0..opts.services, opts.concurrency).await
+}
+
+/// Creates the Services of [`create_services`] numbered `range`, `concurrency` in flight.
+pub async fn create_range(
+    client: &kube::Client,
+    range: std::ops::Range<usize>,
+    concurrency: usize,
+) -> Result<(), Error> {
     let spec = json!({"ipFamilies": ["IPv6"], "ipFamilyPolicy": "SingleStack",
         "allocateLoadBalancerNodePorts": false, "selector": {"app": "scale"},
         "ports": [{"port": 80, "targetPort": 9376, "protocol": "TCP"}]});
     let spec = &spec;
-    let created: Vec<Result<_, Error>> = stream::iter(0..opts.services)
+    let created: Vec<Result<_, Error>> = stream::iter(range)
         .map(|i| async move {
             let body = k8s::service_body(&format!("s{i:05}"), json!({}), spec.clone());
             k8s::apply_service(client, NS, &body).await
         })
-        .buffer_unordered(opts.concurrency.max(1))
+        .buffer_unordered(concurrency.max(1))
         .collect()
         .await;
     created.into_iter().collect::<Result<Vec<_>, _>>()?;
     Ok(())
+}
+
+/// Waits until the speakers' `announced_addresses` gauges add up to `want` (two minutes, and
+/// a second per 5 addresses).
+pub(super) async fn wait_announced(lab: &Lab, want: usize) -> Result<(), Error> {
+    let limit = Duration::from_secs(120 + want as u64 / 5);
+    let want = want as f64;
+    wait_for("every address announced", limit, || async {
+        let mut total = 0.0;
+        for c in SPEAKERS {
+            total += announced(lab, c).await.unwrap_or(0.0);
+        }
+        tracing::info!(announced = total, of = want, "speaker bench");
+        (total >= want).then_some(())
+    })
+    .await
 }
 
 /// The `ferrolb_speaker_announced_addresses` gauge of speaker `c` (its private endpoint,
@@ -447,7 +462,7 @@ async fn announced(lab: &Lab, c: Component) -> Option<f64> {
 }
 
 /// Component `c`'s `/metrics` (its private endpoint, with the lab scraper's token).
-async fn metrics_of(lab: &Lab, c: Component) -> Result<String, Error> {
+pub(super) async fn metrics_of(lab: &Lab, c: Component) -> Result<String, Error> {
     let (code, body) = lab.private_get(c, "/metrics").await?;
     if code != 200 {
         return Err(Error::msg(format!("{c}'s /metrics answered {code}")));
@@ -456,7 +471,7 @@ async fn metrics_of(lab: &Lab, c: Component) -> Result<String, Error> {
 }
 
 /// VmRSS and VmHWM of each speaker, in bytes.
-fn memory(lab: &Lab) -> Value {
+pub(super) fn memory(lab: &Lab) -> Value {
     memory_of(lab, &SPEAKERS)
 }
 
@@ -470,7 +485,7 @@ fn memory_of(lab: &Lab, components: &[Component]) -> Value {
 }
 
 /// VmRSS and VmHWM of process `pid`, in bytes (null where unknown).
-fn rss_of(pid: Option<u32>) -> Value {
+pub(super) fn rss_of(pid: Option<u32>) -> Value {
     let field = |key: &str| pid.and_then(|pid| process::status_bytes(pid, key));
     json!({"rss_bytes": field("VmRSS:"), "peak_rss_bytes": field("VmHWM:")})
 }
