@@ -2,8 +2,9 @@
 //! mode and a ferrolb speaker programming the same Services, in one lab, on one machine, at
 //! each of a list of sizes. A command that writes JSON; never a test.
 //!
-//! The lab runs kube-proxy on every node; node-c's is then removed as an operator does
-//! (`kube-proxy --cleanup`), so node-c's speaker programs `inet ferrolb` there, while node-b's
+//! The lab runs kube-proxy on every node and the speakers with `--dataplane=auto`; node-c's
+//! kube-proxy is then removed as an operator does (`kube-proxy --cleanup`), so node-c's
+//! speaker programs `inet ferrolb` there, while node-b's
 //! kube-proxy programs its tables beside a speaker that only announces. The Services are
 //! [`super::speaker`]'s (IPv6, one endpoint each), plus Service `probe` with two pods, one of
 //! which the benchmark makes ready and unready. At each size, for both:
@@ -34,7 +35,7 @@ use super::arp::percentile;
 use super::prom::{self, Histogram};
 use super::speaker::{self, NS};
 use crate::lab::agent::ANN_READY;
-use crate::lab::{Component, Node, kubeproxy};
+use crate::lab::{Component, Node, install, kubeproxy};
 use crate::{Error, Lab, k8s, wait_for};
 
 /// Options of the side-by-side benchmark.
@@ -71,6 +72,9 @@ pub async fn dataplanes(
     }
     lab.install(repo).await?;
     let client = lab.client().await?;
+    // deploy/'s speakers only announce beside kube-proxy; with `auto` node-c's programs the
+    // rules once its kube-proxy is gone, the others keep only announcing.
+    install::speaker_dataplane(&client, &["--dataplane=auto"]).await?;
     kubeproxy::stop(lab, FERROLB_NODE);
     kubeproxy::cleanup(lab, FERROLB_NODE)?;
     wait_for(

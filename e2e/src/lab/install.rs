@@ -11,7 +11,8 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use k8s_openapi::api::apps::v1::{DaemonSet, Deployment};
-use kube::api::Api;
+use kube::api::{Api, Patch, PatchParams};
+use serde_json::json;
 
 use super::components::COMPONENTS;
 use super::kubeproxy::KubeProxyMode;
@@ -335,6 +336,52 @@ pub(super) async fn wait_uninstalled(lab: &Lab, limit: Duration) -> Result<(), E
     })
     .await
     .map_err(|e| Error::msg(format!("{e}: still on {:?}", lab.nodes_with_table())))
+}
+
+/// Replaces the speaker DaemonSet's `--dataplane*` args with `flags` and waits until its
+/// rollout is done (every speaker updated and ready; two minutes).
+pub async fn speaker_dataplane(client: &kube::Client, flags: &[&str]) -> Result<(), Error> {
+    let api: Api<DaemonSet> = Api::namespaced(client.clone(), NAMESPACE);
+    let ds = api
+        .get(SPEAKER_DAEMONSET)
+        .await
+        .map_err(|e| Error::kube("reading the speaker DaemonSet", e))?;
+    let args: Vec<String> = ds
+        .spec
+        .as_ref()
+        .and_then(|s| s.template.spec.as_ref())
+        .and_then(|p| p.containers.first())
+        .and_then(|c| c.args.clone())
+        .unwrap_or_default()
+        .into_iter()
+        .filter(|a| !a.starts_with("--dataplane"))
+        .chain(flags.iter().map(|f| f.to_string()))
+        .collect();
+    let patch = json!({"spec": {"template": {"spec": {"containers": [{"name": "speaker", "args": args}]}}}});
+    api.patch(
+        SPEAKER_DAEMONSET,
+        &PatchParams::default(),
+        &Patch::Strategic(patch),
+    )
+    .await
+    .map_err(|e| Error::kube("patching the speaker DaemonSet", e))?;
+    let api = &api;
+    let nodes = NODES.len() as i32;
+    wait_for(
+        &format!("the speaker DaemonSet rolled out with {flags:?}"),
+        Duration::from_secs(120),
+        || async move {
+            let ds = api.get(SPEAKER_DAEMONSET).await.ok()?;
+            let st = ds.status?;
+            let generation = ds.metadata.generation?;
+            (st.observed_generation == Some(generation)
+                && st.updated_number_scheduled == Some(nodes)
+                && st.number_ready == nodes
+                && st.number_unavailable.unwrap_or(0) == 0)
+                .then_some(())
+        },
+    )
+    .await
 }
 
 #[cfg(test)]

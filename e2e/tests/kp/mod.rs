@@ -155,52 +155,12 @@ pub async fn local_through_kube_proxy(s: &Spk<'_>) {
     s.delete_pod("loc-b").await;
 }
 
-/// The speaker DaemonSet's `--dataplane` flag set to `mode` (a JSON patch of its args, rolled
-/// out by the real DaemonSet controller); waits until every speaker Pod runs the new template.
+/// The speaker DaemonSet's `--dataplane*` flags set to `flags`, rolled out by the real
+/// DaemonSet controller ([`ferrolb_e2e::lab::install::speaker_dataplane`]).
 pub async fn speaker_dataplane(s: &Spk<'_>, flags: &[&str]) {
-    use k8s_openapi::api::apps::v1::DaemonSet;
-    use kube::api::{Api, Patch, PatchParams};
-    let api: Api<DaemonSet> = Api::namespaced(s.client.clone(), "ferrolb-system");
-    let ds = api
-        .get("ferrolb-speaker")
+    ferrolb_e2e::lab::install::speaker_dataplane(&s.client, flags)
         .await
-        .expect("the speaker DaemonSet");
-    let args: Vec<String> = ds
-        .spec
-        .as_ref()
-        .and_then(|s| s.template.spec.as_ref())
-        .and_then(|p| p.containers.first())
-        .and_then(|c| c.args.clone())
-        .unwrap_or_default()
-        .into_iter()
-        .filter(|a| !a.starts_with("--dataplane"))
-        .chain(flags.iter().map(|f| f.to_string()))
-        .collect();
-    let patch = json!({"spec": {"template": {"spec": {"containers": [{"name": "speaker", "args": args}]}}}});
-    api.patch(
-        "ferrolb-speaker",
-        &PatchParams::default(),
-        &Patch::Strategic(patch),
-    )
-    .await
-    .expect("patching the speaker DaemonSet");
-    let api = &api;
-    wait_for(
-        &format!("the speaker DaemonSet rolled out with {flags:?}"),
-        Duration::from_secs(120),
-        || async move {
-            let ds = api.get("ferrolb-speaker").await.ok()?;
-            let st = ds.status?;
-            let generation = ds.metadata.generation?;
-            (st.observed_generation == Some(generation)
-                && st.updated_number_scheduled == Some(3)
-                && st.number_ready == 3
-                && st.number_unavailable.unwrap_or(0) == 0)
-                .then_some(())
-        },
-    )
-    .await
-    .expect("rollout");
+        .expect("the speaker DaemonSet rolled out with the flags");
 }
 
 /// Polls `check` every 100 ms for `window`; the first time it holds, with when.
