@@ -35,7 +35,7 @@ use super::arp::percentile;
 use super::prom::{self, Histogram};
 use super::speaker::{self, NS};
 use crate::lab::agent::ANN_READY;
-use crate::lab::{Component, Node, install, kubeproxy};
+use crate::lab::{Component, KubeProxyMode, Node, install, kubeproxy};
 use crate::{Error, Lab, k8s, wait_for};
 
 /// Options of the side-by-side benchmark.
@@ -73,8 +73,15 @@ pub async fn dataplanes(
     lab.install(repo).await?;
     let client = lab.client().await?;
     // deploy/'s speakers only announce beside kube-proxy; with `auto` node-c's programs the
-    // rules once its kube-proxy is gone, the others keep only announcing.
-    install::speaker_dataplane(&client, &["--dataplane=auto"]).await?;
+    // rules once its kube-proxy is gone, the others keep only announcing. ferrolb's rules
+    // serve LoadBalancer Services, not ClusterIPs: the speakers reach the apiserver at its
+    // own address, as on clusters without kube-proxy.
+    let apiserver = install::apiserver_for_pods(KubeProxyMode::None, lab.ip_stack()?);
+    let env = [
+        ("KUBERNETES_SERVICE_HOST", apiserver.ip().to_string()),
+        ("KUBERNETES_SERVICE_PORT", apiserver.port().to_string()),
+    ];
+    install::speaker_dataplane(&client, &["--dataplane=auto"], &env).await?;
     kubeproxy::stop(lab, FERROLB_NODE);
     kubeproxy::cleanup(lab, FERROLB_NODE)?;
     wait_for(

@@ -338,9 +338,14 @@ pub(super) async fn wait_uninstalled(lab: &Lab, limit: Duration) -> Result<(), E
     .map_err(|e| Error::msg(format!("{e}: still on {:?}", lab.nodes_with_table())))
 }
 
-/// Replaces the speaker DaemonSet's `--dataplane*` args with `flags` and waits until its
-/// rollout is done (every speaker updated and ready; two minutes).
-pub async fn speaker_dataplane(client: &kube::Client, flags: &[&str]) -> Result<(), Error> {
+/// Replaces the speaker DaemonSet's `--dataplane*` args with `flags`, sets the variables of
+/// `env` in its container, and waits until its rollout is done (every speaker updated and
+/// ready; two minutes).
+pub async fn speaker_dataplane(
+    client: &kube::Client,
+    flags: &[&str],
+    env: &[(&str, String)],
+) -> Result<(), Error> {
     let api: Api<DaemonSet> = Api::namespaced(client.clone(), NAMESPACE);
     let ds = api
         .get(SPEAKER_DAEMONSET)
@@ -357,7 +362,15 @@ pub async fn speaker_dataplane(client: &kube::Client, flags: &[&str]) -> Result<
         .filter(|a| !a.starts_with("--dataplane"))
         .chain(flags.iter().map(|f| f.to_string()))
         .collect();
-    let patch = json!({"spec": {"template": {"spec": {"containers": [{"name": "speaker", "args": args}]}}}});
+    let mut container = json!({"name": "speaker", "args": args});
+    if !env.is_empty() {
+        let vars: Vec<_> = env
+            .iter()
+            .map(|(name, value)| json!({"name": name, "value": value}))
+            .collect();
+        container["env"] = json!(vars);
+    }
+    let patch = json!({"spec": {"template": {"spec": {"containers": [container]}}}});
     api.patch(
         SPEAKER_DAEMONSET,
         &PatchParams::default(),

@@ -158,7 +158,7 @@ pub async fn local_through_kube_proxy(s: &Spk<'_>) {
 /// The speaker DaemonSet's `--dataplane*` flags set to `flags`, rolled out by the real
 /// DaemonSet controller ([`ferrolb_e2e::lab::install::speaker_dataplane`]).
 pub async fn speaker_dataplane(s: &Spk<'_>, flags: &[&str]) {
-    ferrolb_e2e::lab::install::speaker_dataplane(&s.client, flags)
+    ferrolb_e2e::lab::install::speaker_dataplane(&s.client, flags, &[])
         .await
         .expect("the speaker DaemonSet rolled out with the flags");
 }
