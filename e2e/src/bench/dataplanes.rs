@@ -105,6 +105,8 @@ pub async fn dataplanes(
         let mut out = measure(lab, &client, opts.trials).await?;
         out["services"] = json!(size);
         out["create_seconds"] = json!(create_seconds);
+        // Kept in the output should a later size fail.
+        eprintln!("dataplanes at {size} Services: {out}");
         sizes.push(out);
     }
     Ok(json!({
@@ -410,11 +412,18 @@ async fn proxy_full_sync(lab: &Lab) -> Result<FullSync, Error> {
     kubeproxy::start(lab, PROXY_NODE)?;
     kubeproxy::wait_ready(lab, PROXY_NODE, Duration::from_secs(600)).await?;
     let ready_seconds = t.elapsed().as_secs_f64();
-    quiet(lab).await?;
-    let text = kubeproxy::metrics(lab, PROXY_NODE)?;
+    // `/healthz` may answer 200 before the IPv6 proxier's first sync is done.
     let name = "kubeproxy_sync_full_proxy_rules_duration_seconds";
-    let full = prom::histogram_with(&text, name, ("ip_family", "IPv6"))
-        .ok_or_else(|| Error::msg(format!("no {name}{{ip_family=\"IPv6\"}} on {PROXY_NODE}")))?;
+    let full = wait_for(
+        &format!("{name}{{ip_family=\"IPv6\"}} on {PROXY_NODE}"),
+        Duration::from_secs(600),
+        || async {
+            let text = kubeproxy::metrics(lab, PROXY_NODE).ok()?;
+            prom::histogram_with(&text, name, ("ip_family", "IPv6")).filter(|h| h.count > 0.0)
+        },
+    )
+    .await?;
+    quiet(lab).await?;
     Ok(FullSync {
         mean_ms: mean_ms(&full),
         json: json!({"metric": name, "ip_family": "IPv6", "syncs": full.count,
