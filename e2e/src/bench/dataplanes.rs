@@ -442,17 +442,8 @@ async fn ferrolb_full_sync(lab: &Lab) -> Result<FullSync, Error> {
     };
     let before = syncs().await?;
     let [family, table] = FERROLB_TABLE;
-    let argv = ["nft", "delete", "table", family, table].map(String::from);
-    let out = lab
-        .exec(FERROLB_NODE.name(), &argv)?
-        .output()
-        .map_err(|e| Error::io("running nft delete table", e))?;
-    if !out.status.success() {
-        return Err(Error::msg(format!(
-            "nft delete table {family} {table} on {FERROLB_NODE}: {}",
-            String::from_utf8_lossy(&out.stderr).trim()
-        )));
-    }
+    let node = lab.names.netns(FERROLB_NODE.name());
+    ferrolb_testkit::exec(&node, &["nft", "delete", "table", family, table])?;
     let t = Instant::now();
     let whole: Histogram = wait_for(
         "ferrolb's table written again",
