@@ -87,7 +87,7 @@ pub async fn dataplanes(
     wait_for(
         "node-c's speaker to program inet ferrolb once kube-proxy was removed",
         Duration::from_secs(90),
-        || async { table_listing(lab, FERROLB_NODE, FERROLB_TABLE).map(|_| ()) },
+        || async { speaker::table_listing(lab, FERROLB_NODE.name(), FERROLB_TABLE).map(|_| ()) },
     )
     .await?;
     speaker::ground(&client).await?;
@@ -130,8 +130,8 @@ async fn measure(lab: &Lab, client: &kube::Client, trials: usize) -> Result<Valu
     let speakers = speaker::memory(lab);
     let proxy_memory = speaker::rss_of(kubeproxy::pid(lab, PROXY_NODE));
     let tables = json!({
-        "kube_proxy": table_size(lab, PROXY_NODE, PROXY_TABLE),
-        "ferrolb": table_size(lab, FERROLB_NODE, FERROLB_TABLE),
+        "kube_proxy": speaker::table_size(lab, PROXY_NODE.name(), PROXY_TABLE),
+        "ferrolb": speaker::table_size(lab, FERROLB_NODE.name(), FERROLB_TABLE),
     });
     let changes = endpoint_changes(lab, client, trials).await?;
     let proxy_full = proxy_full_sync(lab).await?;
@@ -248,6 +248,7 @@ async fn endpoint_changes(
             }
         }
     });
+    // Each trial starts after SETTLE: the monitors have subscribed before the first change.
     let mut proxy = Monitor::start(lab, PROXY_NODE, PROXY_TABLE)?;
     let mut ferrolb = Monitor::start(lab, FERROLB_NODE, FERROLB_TABLE)?;
     let mut out = Changes {
@@ -351,8 +352,6 @@ impl Monitor {
                 }
             }
         });
-        // nft subscribes once it runs; a change before that would be missed.
-        std::thread::sleep(Duration::from_millis(300));
         Ok(Monitor {
             child,
             lines,
@@ -503,22 +502,6 @@ async fn quiet(lab: &Lab) -> Result<(), Error> {
 
 /// How long both dataplanes must not sync for [`quiet`].
 const QUIET: Duration = Duration::from_secs(5);
-
-/// `nft list table FAMILY TABLE` on `node` (None when it fails, e.g. no such table).
-fn table_listing(lab: &Lab, node: Node, [family, table]: [&str; 2]) -> Option<String> {
-    let argv = ["nft", "list", "table", family, table].map(String::from);
-    let out = lab.exec(node.name(), &argv).ok()?.output().ok()?;
-    out.status
-        .success()
-        .then(|| String::from_utf8_lossy(&out.stdout).into_owned())
-}
-
-/// Bytes and chains of a table as `nft list table` prints it.
-fn table_size(lab: &Lab, node: Node, which: [&str; 2]) -> Value {
-    let listing = table_listing(lab, node, which).unwrap_or_default();
-    json!({"node": node.name(), "table": which.join(" "), "bytes": listing.len(),
-        "chains": listing.matches("\tchain ").count()})
-}
 
 #[cfg(test)]
 mod tests {

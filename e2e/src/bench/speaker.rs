@@ -641,14 +641,21 @@ fn service_table(mode: KubeProxyMode) -> [&'static str; 2] {
 
 /// Chains and bytes of the table holding the (IPv6) Service rules on `node`.
 fn nft_size(lab: &Lab, node: &str, mode: KubeProxyMode) -> Value {
-    let [family, table] = service_table(mode);
+    table_size(lab, node, service_table(mode))
+}
+
+/// `nft list table FAMILY TABLE` on `node` (None when it fails, e.g. no such table).
+pub(super) fn table_listing(lab: &Lab, node: &str, [family, table]: [&str; 2]) -> Option<String> {
     let argv = ["nft", "list", "table", family, table].map(String::from);
-    let listing = lab
-        .exec(node, &argv)
-        .ok()
-        .and_then(|mut c| c.output().ok())
-        .map(|o| String::from_utf8_lossy(&o.stdout).into_owned())
-        .unwrap_or_default();
-    json!({"table": format!("{family} {table}"), "bytes": listing.len(),
+    let out = lab.exec(node, &argv).ok()?.output().ok()?;
+    out.status
+        .success()
+        .then(|| String::from_utf8_lossy(&out.stdout).into_owned())
+}
+
+/// Bytes and chains of a table on `node` as `nft list table` prints it (none when missing).
+pub(super) fn table_size(lab: &Lab, node: &str, which: [&str; 2]) -> Value {
+    let listing = table_listing(lab, node, which).unwrap_or_default();
+    json!({"table": which.join(" "), "bytes": listing.len(),
         "chains": listing.matches("\tchain ").count()})
 }
